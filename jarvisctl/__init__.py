@@ -1,0 +1,5 @@
+"""jarvisctl: a declarative maintenance orchestrator for fleets of Linux machines."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Connections to hosts: SSH (Fabric/paramiko) and local (subprocess), behind one protocol."""

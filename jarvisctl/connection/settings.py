@@ -1,0 +1,26 @@
+"""How to reach one host: derived from inventory variables, consumed by the connection layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ConnectionType = Literal["ssh", "local"]
+HostKeyPolicy = Literal["strict", "accept-new"]
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything needed to open a session to one inventory host."""
+
+    host: str  # the inventory name, used in messages and results
+    address: str  # what to connect to (ansible_host / address; defaults to the name)
+    port: int = 22
+    user: str | None = None
+    identity_file: str | None = None
+    connection: ConnectionType = "ssh"
+    become: bool = False
+    become_user: str | None = None
+    host_key_policy: HostKeyPolicy = "strict"
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    connect_timeout: float = 10.0

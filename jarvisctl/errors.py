@@ -1,0 +1,105 @@
+"""One error tree for the whole tool.
+
+Configuration errors carry the source location of the YAML node that is wrong, so every message
+reads `file:line:column: what is wrong (what would be valid)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A position in a source file; line and column count from 1."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class JarvisError(Exception):
+    """The root of every error jarvisctl raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located configuration mistake."""
+
+    location: Location | None
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = self.message if not self.hint else f"{self.message} ({self.hint})"
+        return text if self.location is None else f"{self.location}: {text}"
+
+
+class ConfigError(JarvisError):
+    """One or more mistakes in the operator's files, all reported together."""
+
+    def __init__(self, problems: Problem | Iterable[Problem]) -> None:
+        items = (problems,) if isinstance(problems, Problem) else tuple(problems)
+        self.problems: tuple[Problem, ...] = tuple(sorted(set(items), key=_problem_order))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(cls, location: Location | None, message: str, hint: str = "") -> ConfigError:
+        return cls(Problem(location, message, hint))
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
+    loc = problem.location or Location("")
+    return (loc.file, loc.line, loc.column, problem.message)
+
+
+class ProblemCollector:
+    """Gathers problems from many places so that one run reports all of them."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, location: Location | None, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(location, message, hint))
+
+    def extend(self, problems: Sequence[Problem]) -> None:
+        self.problems.extend(problems)
+
+    def absorb(self, error: ConfigError) -> None:
+        self.problems.extend(error.problems)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+
+class PatternError(JarvisError):
+    """A host pattern names something the inventory does not have."""
+
+
+class UnreachableError(JarvisError):
+    """A host could not be reached: it is reported unreachable, never failed."""
+
+
+class HostKeyError(UnreachableError):
+    """The host's key is unknown or changed; the message says how to trust it."""
+
+
+class AuthenticationError(UnreachableError):
+    """The host answered but refused our credentials."""
+
+
+def known_list(names: Iterable[str], limit: int = 12) -> str:
+    """Render a short 'known: a, b, c' list for error hints."""
+    ordered = sorted(set(names))
+    if not ordered:
+        return "none are defined"
+    shown = ", ".join(ordered[:limit])
+    more = f", ... {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return f"known: {shown}{more}"
