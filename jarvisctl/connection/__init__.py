@@ -1,1 +1,14 @@
 """Connections to hosts: SSH (Fabric/paramiko) and local (subprocess), behind one protocol."""
+
+from __future__ import annotations
+
+from jarvisctl.connection.base import CommandResult, Connection, make_connection, open_connection
+from jarvisctl.connection.settings import ConnectionSettings
+
+__all__ = [
+    "CommandResult",
+    "Connection",
+    "ConnectionSettings",
+    "make_connection",
+    "open_connection",
+]

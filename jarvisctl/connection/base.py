@@ -1,0 +1,106 @@
+"""The one small protocol every connection implements, and the frozen result of a command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from jarvisctl.connection.settings import ConnectionSettings
+
+# Exit status of coreutils `timeout` when it ended the command with the first signal.
+TIMEOUT_EXIT = 124
+# Exit status of a process killed by SIGKILL (128 + 9), what `timeout -k` leads to.
+KILLED_EXIT = 137
+# Seconds between the polite signal (TERM) and KILL when a command outlives its timeout.
+KILL_AFTER = 2.0
+# Seconds the controller waits beyond timeout + KILL_AFTER before it gives up on the channel.
+LOCAL_GRACE = 3.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did on one host.
+
+    `exit_code` is None when the command left no exit status (killed by a signal that also took
+    the `timeout` wrapper, or abandoned at the controller's deadline).
+    """
+
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def describe(self, tail_lines: int = 10) -> str:
+        """Invoke-style text for an operator: the command, how it ended, the tail of its output."""
+        if self.timed_out:
+            ending = f"timed out after {self.duration:.1f}s and was killed"
+        elif self.exit_code is None:
+            ending = "ended without an exit status (killed by a signal?)"
+        else:
+            ending = f"exited with status {self.exit_code}"
+        parts = [f"command {self.command!r} {ending} ({self.duration:.2f}s)"]
+        for label, text in (("stdout", self.stdout), ("stderr", self.stderr)):
+            lines = text.rstrip("\n").splitlines()
+            if lines:
+                shown = "\n".join(f"  {line}" for line in lines[-tail_lines:])
+                more = (
+                    f" (last {tail_lines} of {len(lines)} lines)" if len(lines) > tail_lines else ""
+                )
+                parts.append(f"{label}{more}:\n{shown}")
+        return "\n".join(parts)
+
+
+def was_timed_out(exit_code: int | None, duration: float, timeout: float) -> bool:
+    """Whether a result from a `timeout`-wrapped command means the timeout fired.
+
+    124 (TERM worked), 137 (KILL was needed) and no status at all (KILL also took the wrapper)
+    only count when the command really ran as long as its timeout, so a command that merely
+    exits 124 by itself in a second is not reported as timed out.
+    """
+    ended_by_timeout = exit_code in (TIMEOUT_EXIT, KILLED_EXIT) or exit_code is None
+    return ended_by_timeout and duration >= timeout
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """A session to one host. `run` opens it on first use; `open` reports unreachability early.
+
+    `open` raises `jarvisctl.errors.UnreachableError` (or its subclasses `HostKeyError`,
+    `AuthenticationError`) with a message that says what failed, where and what to do. `run`
+    never raises for a non-zero exit or a timeout: both are values in the `CommandResult`.
+    """
+
+    settings: ConnectionSettings
+
+    def open(self) -> None: ...
+
+    def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def is_open(self) -> bool: ...
+
+
+def make_connection(settings: ConnectionSettings) -> Connection:
+    """A connection of the kind `settings.connection` names, not yet opened."""
+    if settings.connection == "local":
+        from jarvisctl.connection.local import LocalConnection
+
+        return LocalConnection(settings)
+    from jarvisctl.connection.ssh import SSHConnection
+
+    return SSHConnection(settings)
+
+
+def open_connection(settings: ConnectionSettings) -> Connection:
+    """A connection of the kind `settings.connection` names, opened (or UnreachableError)."""
+    connection = make_connection(settings)
+    connection.open()
+    return connection

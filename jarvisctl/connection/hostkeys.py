@@ -1,0 +1,139 @@
+"""Host key checking: strict by default, `accept-new` on request, OpenSSH-style messages."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.errors import HostKeyError
+
+# OpenSSH's short names, as `ssh-keyscan -t` takes them and `ssh -v` prints them.
+_KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "ssh-dss": "DSA"}
+
+
+def known_hosts_path(settings: ConnectionSettings) -> Path:
+    return Path(os.path.expanduser(settings.known_hosts or "~/.ssh/known_hosts"))
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """How OpenSSH (and paramiko) name a host in known_hosts: `addr`, or `[addr]:port`."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def fingerprint(key: Any) -> str:
+    """The key's SHA256 fingerprint exactly as OpenSSH prints it (unpadded base64)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def key_type(key: Any) -> str:
+    name: str = key.get_name()
+    return "ECDSA" if name.startswith("ecdsa-") else _KEY_TYPES.get(name, name)
+
+
+def describe_key(key: Any) -> str:
+    return f"{key_type(key)} key {fingerprint(key)}"
+
+
+def append_known_host(path: Path, name: str, key: Any) -> None:
+    """Add one `name type base64` line, creating the file (0600) and its directory (0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = f"{name} {key.get_name()} {key.get_base64()}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_size and not _ends_with_newline(path):
+            line = "\n" + line
+        # One write on an O_APPEND descriptor: parallel sessions never interleave their lines.
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _keyscan_command(address: str, port: int, key: Any, known_hosts: Path) -> str:
+    kind = key_type(key).lower()
+    return (
+        f"ssh-keyscan -p {port} -t {kind} {shlex.quote(address)} >> {shlex.quote(str(known_hosts))}"
+    )
+
+
+def unknown_host_key_error(
+    settings: ConnectionSettings, address: str, port: int, key: Any, known_hosts: Path
+) -> HostKeyError:
+    name = known_hosts_name(address, port)
+    kind = key_type(key).lower()
+    return HostKeyError(
+        f"{settings.host}: the host key of {address}:{port} is not known, connection refused "
+        f"(host_key_policy: strict): the host presents {describe_key(key)}, and {known_hosts} "
+        f"has no entry for {name!r}.\n"
+        f"To trust it, compare that fingerprint with the output of "
+        f"`ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub` on the host, then run:\n"
+        f"  {_keyscan_command(address, port, key, known_hosts)}\n"
+        f"or set `host_key_policy: accept-new` for this host to trust a new host's key on first "
+        f"connection (a changed key is still refused)."
+    )
+
+
+def changed_host_key_error(
+    settings: ConnectionSettings,
+    address: str,
+    port: int,
+    presented: Any,
+    expected: Any,
+    known_hosts: Path,
+) -> HostKeyError:
+    name = known_hosts_name(address, port)
+    return HostKeyError(
+        f"{settings.host}: the host key of {address}:{port} has CHANGED, connection refused: "
+        f"{known_hosts} has {describe_key(expected)} for {name!r}, but the host now presents "
+        f"{describe_key(presented)}. Someone could be intercepting the connection, or the host "
+        f"was reinstalled or had its keys regenerated.\n"
+        f"If the change is expected, remove the old key and trust the new one:\n"
+        f"  ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(known_hosts))}\n"
+        f"  {_keyscan_command(address, port, presented, known_hosts)}\n"
+        f"(`host_key_policy: accept-new` never accepts a changed key.)"
+    )
+
+
+class HostKeyPolicy:
+    """paramiko's missing-host-key hook, for keys that known_hosts does not list at all.
+
+    A key that known_hosts lists differently never reaches this hook: paramiko raises
+    BadHostKeyException for it, under every policy. Fabric installs AutoAddPolicy by default;
+    this replaces it.
+    """
+
+    def __init__(
+        self, settings: ConnectionSettings, address: str, port: int, known_hosts: Path
+    ) -> None:
+        self.settings = settings
+        self.address = address
+        self.port = port
+        self.known_hosts = known_hosts
+        self.accepted: str | None = None
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        if self.settings.host_key_policy != "accept-new":
+            raise unknown_host_key_error(
+                self.settings, self.address, self.port, key, self.known_hosts
+            )
+        try:
+            append_known_host(self.known_hosts, hostname, key)
+        except OSError as exc:
+            raise HostKeyError(
+                f"{self.settings.host}: cannot record the new host key of "
+                f"{self.address}:{self.port} ({describe_key(key)}) in {self.known_hosts}: "
+                f"{exc.strerror or exc}; make that file writable, or add the key yourself:\n"
+                f"  {_keyscan_command(self.address, self.port, key, self.known_hosts)}"
+            ) from exc
+        self.accepted = fingerprint(key)

@@ -1,0 +1,47 @@
+"""How a command is wrapped before it is sent to a host: `sudo -n`, coreutils `timeout`, `sh -c`."""
+
+from __future__ import annotations
+
+import shlex
+
+from jarvisctl.connection.base import KILL_AFTER
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as coreutils `timeout` reads it: '30', '1.5', '0.25' (never exponent notation)."""
+    if seconds <= 0:
+        raise ValueError(f"a command timeout must be positive, got {seconds!r}")
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    return text if text != "0" else "0.001"
+
+
+def become_prefix(become: bool, become_user: str | None, login_user: str | None) -> str:
+    """`sudo -n [-u USER] -- ` when privilege escalation is asked for and actually changes user.
+
+    `-n` makes sudo fail at once ("a password is required") instead of waiting for a password
+    nobody will type. Already being the target user needs no sudo, so root hosts without sudo
+    installed still work with `become: true`.
+    """
+    if not become:
+        return ""
+    target = become_user or "root"
+    if login_user is not None and target == login_user:
+        return ""
+    user_option = f"-u {shlex.quote(become_user)} " if become_user else ""
+    return f"sudo -n {user_option}-- "
+
+
+def wrap_remote_command(
+    command: str, *, timeout: float, become: bool, become_user: str | None, login_user: str | None
+) -> str:
+    """The exact line sent on the exec channel.
+
+    `timeout` puts itself and `sh -c COMMAND` in a new process group and signals the whole
+    group: TERM at the deadline, KILL KILL_AFTER seconds later, so children of the command end
+    too. It runs under sudo (not around it) so that it may signal the processes it started.
+    """
+    return (
+        f"{become_prefix(become, become_user, login_user)}"
+        f"timeout -s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} "
+        f"sh -c {shlex.quote(command)}"
+    )

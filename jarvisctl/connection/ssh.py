@@ -1,0 +1,230 @@
+"""`connection: ssh`: Fabric for configuration (ssh_config, ProxyJump), paramiko for the rest.
+
+Commands go straight onto a paramiko exec channel rather than through Fabric's `run`: Invoke's
+runner costs threads and polling per command, and its timeout leaves the remote process alive.
+Here the remote `timeout` wrapper ends the process group, and the controller only waits a short
+grace period beyond it.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE, CommandResult, was_timed_out
+from jarvisctl.connection.hostkeys import (
+    HostKeyPolicy,
+    changed_host_key_error,
+    fingerprint,
+    known_hosts_path,
+)
+from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.connection.shell import wrap_remote_command
+from jarvisctl.connection.ssh_errors import lost_connection_error, open_error
+from jarvisctl.errors import AuthenticationError, HostKeyError
+
+# Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
+KEEPALIVE_SECONDS = 15
+_CHUNK = 65536
+
+
+class SSHConnection:
+    """One SSH transport to one host; every `run` is a new exec channel on it."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        #: SHA256 fingerprint of the host key, once open.
+        self.host_key_fingerprint: str | None = None
+        #: Fingerprint of a key that `host_key_policy: accept-new` added to known_hosts.
+        self.accepted_host_key: str | None = None
+        self._fabric: Any = None
+        self._transport: Any = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._transport is not None and bool(self._transport.is_active())
+
+    def open(self) -> None:
+        if self.is_open:
+            return
+        self.close()
+        self._check_identity_file()
+        connection = self._fabric_connection()
+        known_hosts = known_hosts_path(self.settings)
+        policy = HostKeyPolicy(self.settings, connection.host, connection.port, known_hosts)
+        client = connection.client
+        client.set_missing_host_key_policy(policy)
+        try:
+            if known_hosts.is_file():
+                client.load_host_keys(str(known_hosts))
+            connection.open()
+        except BaseException as exc:
+            connection.close()
+            failure = self._open_failure(exc, connection, known_hosts)
+            if failure is exc:
+                raise
+            raise failure from exc
+        transport = client.get_transport()
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        self._fabric, self._transport = connection, transport
+        self.host_key_fingerprint = fingerprint(transport.get_remote_server_key())
+        self.accepted_host_key = policy.accepted
+
+    def close(self) -> None:
+        if self._fabric is not None:
+            self._fabric.close()
+        self._fabric = self._transport = None
+
+    def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult:
+        self.open()
+        remote = wrap_remote_command(
+            command,
+            timeout=timeout,
+            become=self.settings.become,
+            become_user=self.settings.become_user,
+            login_user=self._fabric.user,
+        )
+        started = time.monotonic()
+        deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
+        channel = self._start(remote, command)
+        try:
+            feeder = _feed_stdin(channel, stdin)
+            stdout, stderr, exit_code, finished = _collect(channel, deadline)
+            if feeder is not None:
+                feeder.join(timeout=1.0)
+        finally:
+            channel.close()
+        duration = time.monotonic() - started
+        if exit_code is None and finished and not self.is_open:
+            self.close()
+            raise lost_connection_error(self.settings, self._where(), command)
+        return CommandResult(
+            command=command,
+            exit_code=exit_code,
+            stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"),
+            duration=duration,
+            timed_out=not finished or was_timed_out(exit_code, duration, timeout),
+        )
+
+    def __enter__(self) -> SSHConnection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _start(self, remote: str, command: str) -> Any:
+        from paramiko import SSHException
+
+        try:
+            channel = self._transport.open_session(timeout=self.settings.connect_timeout)
+            channel.exec_command(remote)
+        except (SSHException, EOFError, OSError) as exc:
+            self.close()
+            raise lost_connection_error(self.settings, self._where(), command, exc) from exc
+        return channel
+
+    def _where(self) -> str:
+        return f"{self.settings.address}:{self.settings.port}"
+
+    def _check_identity_file(self) -> None:
+        path = self.settings.identity_file
+        if path is not None and not os.path.isfile(os.path.expanduser(path)):
+            raise AuthenticationError(
+                f"{self.settings.host}: identity file {path} does not exist or is not a file; "
+                f"fix identity_file (ansible_ssh_private_key_file) for this host, or remove it "
+                f"to use ~/.ssh/id_* and the ssh-agent"
+            )
+
+    def _fabric_connection(self) -> Any:
+        import fabric  # 0.2 s to import: only paid by runs that reach an SSH host
+
+        settings = self.settings
+        timeout = settings.connect_timeout
+        connect_kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
+        if settings.identity_file is not None:
+            # Like OpenSSH's IdentitiesOnly: offer exactly the configured key, so that a wrong
+            # key is reported as such rather than hidden behind whatever else was tried.
+            connect_kwargs.update(
+                key_filename=[os.path.expanduser(settings.identity_file)],
+                look_for_keys=False,
+                allow_agent=False,
+            )
+        connection = fabric.Connection(
+            settings.address, user=settings.user, port=settings.port, connect_kwargs=connect_kwargs
+        )
+        # Fabric truncates its own connect timeout to whole seconds (0.5 would mean "none").
+        connection.connect_timeout = timeout
+        return connection
+
+    def _open_failure(
+        self, exc: BaseException, connection: Any, known_hosts: Path
+    ) -> BaseException:
+        from paramiko import BadHostKeyException
+
+        if isinstance(exc, HostKeyError):
+            return exc
+        if isinstance(exc, BadHostKeyException):
+            return changed_host_key_error(
+                self.settings,
+                connection.host,
+                connection.port,
+                exc.key,
+                exc.expected_key,
+                known_hosts,
+            )
+        return open_error(exc, self.settings, connection.host, connection.port, connection.user)
+
+
+def _feed_stdin(channel: Any, stdin: str | None) -> threading.Thread | None:
+    """Send stdin, then EOF. A thread, because a large input and a large output could otherwise
+    each wait for the other to be read."""
+    if stdin is None:
+        channel.shutdown_write()
+        return None
+    feeder = threading.Thread(target=_send_all, args=(channel, stdin.encode()), daemon=True)
+    feeder.start()
+    return feeder
+
+
+def _send_all(channel: Any, data: bytes) -> None:
+    from paramiko import SSHException
+
+    try:
+        channel.sendall(data)
+        channel.shutdown_write()
+    except (SSHException, EOFError, OSError):
+        pass  # the command ended without reading all of its input; its result says the rest
+
+
+def _collect(channel: Any, deadline: float) -> tuple[bytes, bytes, int | None, bool]:
+    """Read stdout and stderr until EOF, then the exit status, or give up at the deadline.
+
+    Returns (stdout, stderr, exit code or None, whether the command finished in time).
+    """
+    stdout, stderr = bytearray(), bytearray()
+    while True:
+        _drain(channel, stdout, stderr)
+        if channel.eof_received or channel.closed:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return bytes(stdout), bytes(stderr), None, False
+        # The channel's fileno is readable when either stream has data, at EOF and at close.
+        select.select([channel], [], [], min(remaining, 1.0))
+    _drain(channel, stdout, stderr)
+    got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
+    status = channel.exit_status if got_status else -1
+    return bytes(stdout), bytes(stderr), (None if status < 0 else status), got_status
+
+
+def _drain(channel: Any, stdout: bytearray, stderr: bytearray) -> None:
+    while channel.recv_ready():
+        stdout += channel.recv(_CHUNK)
+    while channel.recv_stderr_ready():
+        stderr += channel.recv_stderr(_CHUNK)

@@ -1,0 +1,96 @@
+"""Turn paramiko's and the socket layer's exceptions into operator-grade jarvisctl errors."""
+
+from __future__ import annotations
+
+import errno
+import shlex
+import socket
+
+from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.errors import AuthenticationError, UnreachableError
+
+_SOCKET_REASONS = {
+    errno.ECONNREFUSED: "connection refused (is sshd running, and listening on this port?)",
+    errno.EHOSTUNREACH: "no route to host (is it powered on and on this network?)",
+    errno.ENETUNREACH: "network unreachable from this machine",
+    errno.ECONNRESET: "connection reset by the host during the SSH handshake",
+}
+
+
+def open_error(
+    exc: BaseException, settings: ConnectionSettings, address: str, port: int, user: str
+) -> BaseException:
+    """The jarvisctl error for a failed connect, or `exc` itself when it is not about the host."""
+    from paramiko import AuthenticationException, PasswordRequiredException, SSHException
+
+    where = f"{address}:{port}"
+    if isinstance(exc, PasswordRequiredException):
+        return AuthenticationError(
+            f"{settings.host}: identity file {settings.identity_file} is protected by a "
+            f"passphrase, which jarvisctl does not ask for; load it into an ssh-agent "
+            f"(ssh-add) and remove identity_file, or use a key without a passphrase"
+        )
+    if isinstance(exc, AuthenticationException) or (
+        isinstance(exc, SSHException) and "No authentication methods" in str(exc)
+    ):
+        return _authentication_error(exc, settings, address, port, user)
+    reason = _unreachable_reason(exc, settings)
+    if reason is None:
+        return exc
+    return UnreachableError(f"{settings.host}: cannot connect to {where}: {reason}")
+
+
+def _authentication_error(
+    exc: BaseException, settings: ConnectionSettings, address: str, port: int, user: str
+) -> AuthenticationError:
+    if settings.identity_file is not None:
+        offered = f"the key {settings.identity_file} (and only that key)"
+        public = f"{settings.identity_file}.pub"
+    else:
+        offered = "the keys of the ssh-agent and ~/.ssh/id_*"
+        public = "~/.ssh/id_ed25519.pub"
+    return AuthenticationError(
+        f"{settings.host}: {user}@{address}:{port} refused our credentials ({exc}); "
+        f"offered {offered}.\n"
+        f"Add the public key to ~{user}/.ssh/authorized_keys on the host, for example with\n"
+        f"  ssh-copy-id -i {shlex.quote(public)} -p {port} {shlex.quote(f'{user}@{address}')}\n"
+        f"or point identity_file (ansible_ssh_private_key_file) and user (ansible_user) at "
+        f"credentials the host accepts."
+    )
+
+
+def _unreachable_reason(exc: BaseException, settings: ConnectionSettings) -> str | None:
+    from paramiko import SSHException
+    from paramiko.ssh_exception import NoValidConnectionsError
+
+    if isinstance(exc, NoValidConnectionsError):
+        codes = {error.errno for error in exc.errors.values()}
+        code = errno.ECONNREFUSED if errno.ECONNREFUSED in codes else next(iter(codes), None)
+        return _SOCKET_REASONS.get(code or 0, str(exc))
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the address ({exc.strerror}); check address / ansible_host"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return (
+            f"no answer within {settings.connect_timeout:g}s (connect_timeout): host down, "
+            f"a firewall dropping packets, or a wrong address"
+        )
+    if isinstance(exc, OSError):
+        return _SOCKET_REASONS.get(exc.errno or 0, f"{exc.strerror or exc}")
+    if isinstance(exc, EOFError):
+        return (
+            "the host closed the connection during the SSH handshake "
+            "(sshd MaxStartups reached, a firewall, or not an SSH server?)"
+        )
+    if isinstance(exc, SSHException):
+        return f"SSH handshake failed: {exc}"
+    return None
+
+
+def lost_connection_error(
+    settings: ConnectionSettings, where: str, command: str, exc: BaseException | None = None
+) -> UnreachableError:
+    cause = f": {exc}" if exc is not None and str(exc) else ""
+    return UnreachableError(
+        f"{settings.host}: lost the SSH connection to {where} while running {command!r}{cause}; "
+        f"the host may have rebooted or dropped off the network (the command's outcome is unknown)"
+    )
