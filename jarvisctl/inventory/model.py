@@ -1,0 +1,60 @@
+"""The loaded inventory: frozen hosts and groups, host selection and connection settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.errors import Location, PatternError, known_list
+from jarvisctl.inventory.patterns import select_host_names
+from jarvisctl.inventory.settings import connection_settings
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host with its variables merged in Ansible's order of precedence."""
+
+    name: str
+    groups: tuple[str, ...]  # every group it belongs to, 'all' first, then in merge order
+    vars: Mapping[str, Any]
+    origins: Mapping[str, str]  # variable -> where its winning value was set
+    location: Location | None
+    # Where each winning value was set, so a bad value can be reported at its source.
+    var_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group: its direct members and its own variables (group_vars files included)."""
+
+    name: str
+    children: tuple[str, ...]
+    hosts: tuple[str, ...]
+    vars: Mapping[str, Any]
+    location: Location | None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Hosts and groups from one source, in the order the source declares them."""
+
+    source: str
+    hosts: Mapping[str, Host]
+    groups: Mapping[str, Group]
+
+    def select(self, pattern: str) -> tuple[Host, ...]:
+        """The hosts an Ansible host pattern selects, in ansible-core's order."""
+        return tuple(
+            self.hosts[name] for name in select_host_names(pattern, self.groups, self.hosts)
+        )
+
+    def settings(self, host: str) -> ConnectionSettings:
+        """How to reach `host`, from its connection variables."""
+        found = self.hosts.get(host)
+        if found is None:
+            raise PatternError(
+                f"no host named '{host}' in {self.source} ({known_list(self.hosts)})"
+            )
+        return connection_settings(found.name, found.vars, found.var_locations)

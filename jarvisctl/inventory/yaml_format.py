@@ -1,0 +1,134 @@
+"""Ansible's YAML inventory: groups with `hosts`, `children` and `vars`, nested to any depth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jarvisctl.inventory.draft import InventoryDraft, Value
+from jarvisctl.inventory.hostnames import HostNameError, expand_host_entry
+from jarvisctl.yamlsrc import Document, NodePath
+
+GROUP_KEYS = ("hosts", "children", "vars")
+
+
+def read_yaml_inventory(document: Document, draft: InventoryDraft) -> None:
+    """Declare into `draft` every group, host and variable of a YAML inventory document."""
+    data = document.data
+    where = document.source.locate(())
+    if data is None or data == {}:
+        draft.problems.add(where, "the inventory is empty", "expected groups, e.g. 'all:'")
+    elif not isinstance(data, dict):
+        draft.problems.add(
+            where,
+            f"an inventory must be a mapping of group names, got {type(data).__name__}",
+            "e.g. 'all:' with 'hosts:' below it",
+        )
+    elif "plugin" in data:
+        draft.problems.add(
+            document.source.locate(("plugin",), key=True),
+            "inventory plugin configurations are not supported",
+            "write hosts and groups in Ansible's YAML or INI inventory format",
+        )
+    else:
+        reader = _YamlReader(document, draft)
+        for name, body in data.items():
+            reader.group(name, body, (_key(name),))
+
+
+def _key(key: Any) -> str | int:
+    return key if isinstance(key, int) else str(key)
+
+
+class _YamlReader:
+    """Walks one document in order, so hosts and groups keep the order the file gives them."""
+
+    def __init__(self, document: Document, draft: InventoryDraft) -> None:
+        self.source = document.source
+        self.draft = draft
+
+    def problem(self, path: NodePath, message: str, hint: str = "", *, key: bool = False) -> None:
+        self.draft.problems.add(self.source.locate(path, key=key), message, hint)
+
+    def group(self, name: Any, body: Any, path: NodePath) -> str | None:
+        if not isinstance(name, str) or not name:
+            self.problem(path, f"group name {name!r} must be a non-empty string", key=True)
+            return None
+        if body is not None and not isinstance(body, dict):
+            self.problem(
+                path,
+                f"group '{name}' must be a mapping, got {type(body).__name__}",
+                f"valid keys: {', '.join(GROUP_KEYS)}",
+            )
+            return None
+        self.draft.add_group(name, self.source.locate(path, key=True))
+        for section, content in (body or {}).items():
+            self.section(name, section, content, (*path, _key(section)))
+        return name
+
+    def section(self, group: str, section: Any, content: Any, path: NodePath) -> None:
+        if section not in GROUP_KEYS:
+            self.problem(
+                path,
+                f"{section!r} is not a valid key for group '{group}'",
+                f"valid: {', '.join(GROUP_KEYS)}",
+                key=True,
+            )
+            return
+        if isinstance(content, str):  # Ansible accepts `hosts: web1` for a single entry
+            content = {content: None}
+        if content is None:
+            return
+        if not isinstance(content, dict):
+            self.problem(
+                path,
+                f"'{section}' of group '{group}' must be a mapping, got {type(content).__name__}",
+                "write each entry as a key ending in ':'",
+            )
+            return
+        for item, value in content.items():
+            item_path = (*path, _key(item))
+            if section == "vars":
+                self.group_var(group, item, value, item_path)
+            elif section == "children":
+                child = self.group(item, value, item_path)
+                if child is not None:
+                    self.draft.add_child(group, child, self.source.locate(item_path, key=True))
+            else:
+                self.hosts(group, item, value, item_path)
+
+    def group_var(self, group: str, name: Any, value: Any, path: NodePath) -> None:
+        location = self.source.locate(path, key=True)
+        if not isinstance(name, str):
+            self.problem(path, f"variable name {name!r} must be a string", "quote it", key=True)
+            return
+        self.draft.set_group_var(group, name, Value(value, location, f"{location} (group {group})"))
+
+    def hosts(self, group: str, entry: Any, host_vars: Any, path: NodePath) -> None:
+        location = self.source.locate(path, key=True)
+        if not isinstance(entry, str):
+            self.problem(path, f"host name {entry!r} must be a string", "quote it", key=True)
+            return
+        try:
+            names, port = expand_host_entry(entry)
+        except HostNameError as exc:
+            self.problem(path, str(exc), key=True)
+            return
+        if host_vars is not None and not isinstance(host_vars, dict):
+            self.problem(
+                path,
+                f"the variables of host {entry!r} must be a mapping, "
+                f"got {type(host_vars).__name__}",
+                "e.g. 'ansible_host: 192.0.2.10' indented below the host",
+            )
+            host_vars = None
+        for name in names:
+            self.draft.add_host(name, group, location, port)
+            for var, value in (host_vars or {}).items():
+                self.host_var(name, var, value, (*path, _key(var)))
+
+    def host_var(self, host: str, name: Any, value: Any, path: NodePath) -> None:
+        location = self.source.locate(path, key=True)
+        if not isinstance(name, str):
+            self.problem(path, f"variable name {name!r} must be a string", "quote it", key=True)
+            return
+        self.draft.set_host_var(host, name, Value(value, location, str(location)))
