@@ -134,6 +134,14 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
 
+    def _key(self, node: yaml.Node) -> Any:
+        # YAML 1.1 reads plain `on`, `off`, `yes`, `no` as booleans; as a key that is never meant
+        # (`on: [critical]`), so a plain boolean-looking key keeps its text.
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+            if node.style is None:
+                return str(node.value)
+        return self.loader.construct_object(node, deep=True)
+
     def _mapping(self, node: yaml.MappingNode, path: NodePath) -> dict[Any, Any]:
         explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         self.loader.flatten_mapping(node)  # resolves `<<` merge keys like PyYAML does
@@ -141,7 +149,7 @@ class _Builder:
         result: dict[Any, Any] = {}
         explicit_keys: set[Any] = set()
         for index, (key_node, value_node) in enumerate(node.value):
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._key(key_node)
             if not isinstance(key, Hashable):
                 raise yaml.MarkedYAMLError(
                     problem="a mapping key must be a plain value",

@@ -1,0 +1,118 @@
+"""The catalogues of named check and remediation definitions.
+
+Directories are searched in order and the first definition of a name wins, so a project's own
+`checks/` overrides an entry shipped inside the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import jarvisctl
+from jarvisctl.errors import ConfigError, Location, ProblemCollector, known_list
+from jarvisctl.kinds.registry import KindRegistry
+from jarvisctl.models.catalogue import CheckDefinition, RemediationDefinition
+from jarvisctl.validation import validate_document
+from jarvisctl.yamlsrc import SourceMap, load_yaml_file
+
+D = TypeVar("D", CheckDefinition, RemediationDefinition)
+
+
+@dataclass(frozen=True)
+class Entry(Generic[D]):
+    definition: D
+    location: Location
+    source: SourceMap
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    checks: Mapping[str, Entry[CheckDefinition]]
+    remediations: Mapping[str, Entry[RemediationDefinition]]
+
+
+def shipped_root() -> Path:
+    """Where the shipped catalogue lives: inside the wheel, or at the top of a source checkout."""
+    package = Path(jarvisctl.__file__).resolve().parent
+    installed = package / "_catalogue"
+    return installed if installed.is_dir() else package.parent
+
+
+def search_dirs(kind: str, project_root: Path, extra: Sequence[str], beside: Sequence[Path]) -> list[Path]:
+    """Configured dirs, then `<kind>/` beside the playbooks and in the project, then shipped."""
+    dirs = [project_root / p for p in extra]
+    for folder in beside:
+        dirs += [folder / kind, folder.parent / kind]
+    dirs += [project_root / kind, shipped_root() / kind]
+    unique: list[Path] = []
+    for folder in dirs:
+        resolved = folder.resolve()
+        if resolved.is_dir() and resolved not in unique:
+            unique.append(resolved)
+    return unique
+
+
+def load_catalogue(
+    check_dirs: Sequence[Path], remediation_dirs: Sequence[Path], registry: KindRegistry
+) -> Catalogue:
+    problems = ProblemCollector()
+    checks = _load_entries(check_dirs, CheckDefinition, registry.checks, problems)
+    remediations = _load_entries(
+        remediation_dirs, RemediationDefinition, registry.remediations, problems
+    )
+    problems.raise_if_any()
+    return Catalogue(checks, remediations)
+
+
+def _load_entries(
+    dirs: Sequence[Path],
+    model: type[D],
+    kinds: Mapping[str, Any],
+    problems: ProblemCollector,
+) -> dict[str, Entry[D]]:
+    entries: dict[str, Entry[D]] = {}
+    for folder in dirs:
+        in_folder: dict[str, Entry[D]] = {}
+        for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+            entry = _load_entry(path, model, kinds, problems)
+            if entry is None:
+                continue
+            name = entry.definition.name
+            if name in in_folder:
+                problems.add(
+                    entry.source.locate(("name",)),
+                    f"duplicate definition '{name}'",
+                    f"also defined at {in_folder[name].location}",
+                )
+            in_folder[name] = entry
+        for name, entry in in_folder.items():
+            entries.setdefault(name, entry)  # earlier directories win
+    return entries
+
+
+def _load_entry(
+    path: Path, model: type[D], kinds: Mapping[str, Any], problems: ProblemCollector
+) -> Entry[D] | None:
+    try:
+        document = load_yaml_file(path)
+        definition = validate_document(model, document, "a catalogue entry")
+    except ConfigError as exc:
+        problems.absorb(exc)
+        return None
+    source = document.source
+    kind = kinds.get(definition.kind)
+    if kind is None:
+        problems.add(source.locate(("kind",)), f"unknown kind '{definition.kind}'", known_list(kinds))
+        return None
+    known_params = kind.params_model.model_fields
+    for param in definition.params:
+        if param not in known_params:
+            problems.add(
+                source.locate(("params", param), key=True),
+                f"kind '{kind.name}' has no parameter '{param}'",
+                known_list(known_params),
+            )
+    return Entry(definition, source.locate(()), source)

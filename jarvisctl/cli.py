@@ -1,0 +1,22 @@
+"""The `jarvisctl` command: a thin front door onto the library."""
+
+from __future__ import annotations
+
+import click
+
+from jarvisctl import __version__
+from jarvisctl.commands.plan import plan_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jarvisctl")
+def cli() -> None:
+    """jarvisctl keeps a fleet of Linux machines healthy: checks with thresholds, remediations
+    that verify themselves, backups and rollouts, declared in YAML."""
+
+
+cli.add_command(plan_command)
+
+
+def main() -> None:
+    cli(prog_name="jarvisctl")

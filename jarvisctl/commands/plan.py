@@ -1,0 +1,56 @@
+"""`jarvisctl plan`: what would run where, without opening a single connection."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from tzlocal import get_localzone
+
+from jarvisctl.commands.common import EXIT_CONFIG, EXIT_OK, report_errors
+from jarvisctl.output.plan_json import render_plan_json
+from jarvisctl.output.plan_junit import write_plan_junit
+from jarvisctl.output.plan_text import render_plan
+from jarvisctl.planner import make_plan
+from jarvisctl.project import load_project
+
+PathArg = click.Path(path_type=Path)
+
+
+@click.command("plan")
+@click.argument("playbooks", nargs=-1, type=PathArg)
+@click.option("-i", "--inventory", type=PathArg, help="Inventory file (YAML or INI).")
+@click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
+@click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema v1).")
+@click.option("--junit", type=PathArg, help="Also write a JUnit XML file: one testcase per file.")
+@click.option("-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml).")
+@report_errors
+def plan_command(
+    playbooks: tuple[Path, ...],
+    inventory: Path | None,
+    limit: str | None,
+    tags: tuple[str, ...],
+    as_json: bool,
+    junit: Path | None,
+    config: Path | None,
+) -> None:
+    """Show, for each play and host, the checks with their thresholds and exact commands,
+    the remediations bound to them and the next fire times of schedules. Opens no connection.
+
+    PLAYBOOKS are files or directories; by default the project's playbooks/.
+    """
+    project = load_project(config)
+    paths = list(playbooks) or [project.root / p for p in project.config.playbooks]
+    plan = make_plan(project, paths, inventory, datetime.now(get_localzone()), limit, tags)
+    if not plan.playbooks:
+        raise click.UsageError("no playbooks found; name playbook files or directories")
+    click.echo(render_plan_json(plan) if as_json else render_plan(plan), nl=False)
+    if junit is not None:
+        write_plan_junit(plan, junit)
+    if not plan.ok and not as_json:
+        for problem in plan.problems:
+            click.echo(f"error: {problem}", err=True)
+    sys.exit(EXIT_OK if plan.ok else EXIT_CONFIG)

@@ -1,0 +1,1 @@
+"""Kinds: the code behind catalogue entries (how to measure, how to fix)."""

@@ -1,0 +1,69 @@
+"""What a check kind and a remediation kind are.
+
+A check kind is a command plus a *pure* parse of its output, so parsing is tested with no host at
+all; thresholds and statuses belong to the framework, not to the kind.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from jarvisctl.errors import JarvisError
+from jarvisctl.models.values import Direction
+
+
+class KindParams(BaseModel):
+    """Base of every kind's parameters: frozen, and a mistyped parameter is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=KindParams)
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    stdout: str
+    stderr: str = ""
+    exit_code: int | None = 0
+
+
+class ParseError(JarvisError):
+    """The output could not be turned into a value; the check becomes UNKNOWN with this reason."""
+
+
+class CheckKind(ABC, Generic[P]):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params_model: ClassVar[type[KindParams]]
+    unit: ClassVar[str] = ""
+    direction: ClassVar[Direction] = "above"
+    # Parameters whose values are shell templates: rendered with every substitution quoted.
+    shell_params: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def command(self, params: P) -> str: ...
+
+    @abstractmethod
+    def parse(self, output: CommandOutput, params: P) -> float: ...
+
+
+class RemediationKind(ABC, Generic[P]):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params_model: ClassVar[type[KindParams]]
+    shell_params: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def commands(self, params: P) -> tuple[str, ...]: ...
+
+
+def require_exit_zero(output: CommandOutput) -> None:
+    """Raise ParseError with the tail of stderr when the command failed."""
+    if output.exit_code != 0:
+        tail = (output.stderr.strip() or output.stdout.strip()).splitlines()[-1:] or [""]
+        raise ParseError(f"command exited {output.exit_code}: {tail[0][:200]}".rstrip(": "))

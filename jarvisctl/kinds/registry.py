@@ -1,0 +1,59 @@
+"""Which kinds exist: the built-in ones and those third parties register through entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from jarvisctl.errors import ConfigError, Location
+from jarvisctl.kinds import command, remedies, system
+from jarvisctl.kinds.base import CheckKind, RemediationKind
+
+CHECK_GROUP = "jarvisctl.checks"
+REMEDIATION_GROUP = "jarvisctl.remediations"
+
+_BUILTIN_CHECKS: tuple[type[CheckKind[Any]], ...] = (
+    system.DiskUsage,
+    system.InodeUsage,
+    system.MemoryAvailable,
+    system.SwapUsed,
+    system.LoadPerCore,
+    command.Command,
+)
+_BUILTIN_REMEDIATIONS: tuple[type[RemediationKind[Any]], ...] = (
+    remedies.Run,
+    remedies.RestartService,
+    remedies.ReloadService,
+    remedies.VacuumJournal,
+)
+
+
+@dataclass(frozen=True)
+class KindRegistry:
+    checks: Mapping[str, CheckKind[Any]]
+    remediations: Mapping[str, RemediationKind[Any]]
+
+
+def load_registry() -> KindRegistry:
+    """Built-in kinds, then plugins; a plugin that fails to load is a clear error."""
+    checks = {k.name: k() for k in _BUILTIN_CHECKS}
+    remediations = {k.name: k() for k in _BUILTIN_REMEDIATIONS}
+    checks.update(_plugins(CHECK_GROUP, CheckKind))  # type: ignore[type-abstract]
+    remediations.update(_plugins(REMEDIATION_GROUP, RemediationKind))  # type: ignore[type-abstract]
+    return KindRegistry(checks, remediations)
+
+
+def _plugins(group: str, base: type[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for point in entry_points(group=group):
+        where = Location(f"entry point {point.name} = {point.value} ({group})")
+        try:
+            cls = point.load()
+        except Exception as exc:  # a broken plugin must not crash the tool with a traceback
+            raise ConfigError.at(where, f"cannot load plugin: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise ConfigError.at(where, f"is not a subclass of {base.__name__}")
+        found[cls.name] = cls()
+    return found

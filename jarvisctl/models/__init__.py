@@ -1,0 +1,1 @@
+"""The YAML language as validated, frozen pydantic models."""

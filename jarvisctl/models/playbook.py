@@ -1,0 +1,107 @@
+"""Playbooks: lists of plays that target hosts and declare checks and their remediations."""
+
+from __future__ import annotations
+
+import re
+from datetime import timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, RootModel, field_validator
+
+from jarvisctl.models.base import StrictModel
+from jarvisctl.models.values import Duration, ThresholdValue
+from jarvisctl.schedule import CronSpec, IntervalSpec, ScheduleSpec, cron_trigger
+
+Status = Literal["warning", "critical", "unknown"]
+_TAG = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _validate_tags(tags: list[str]) -> list[str]:
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise ValueError(f"invalid tag {tag!r} (letters, digits, '_', '.', '-' only)")
+    return tags
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class IntervalSchedule(StrictModel):
+    every: Duration
+    jitter: Duration = 0.0
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("'every' must be longer than 0s")
+        return value
+
+    def spec(self) -> ScheduleSpec:
+        return IntervalSpec(self.every, self.jitter)
+
+
+def _cron_schedule(value: Any) -> Any:
+    if isinstance(value, str):
+        cron_trigger(value, timezone.utc)  # raises ValueError with what is wrong
+    return value
+
+
+Schedule = Annotated[str | IntervalSchedule, BeforeValidator(_cron_schedule)]
+
+
+def schedule_spec(schedule: str | IntervalSchedule) -> ScheduleSpec:
+    return CronSpec(schedule) if isinstance(schedule, str) else schedule.spec()
+
+
+class RemediationBinding(StrictModel):
+    """One rung of a check's remediation ladder."""
+
+    use: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    on: Annotated[list[Status], BeforeValidator(_one_or_many)] = Field(
+        default_factory=lambda: ["critical"], min_length=1
+    )
+    max_attempts: int = Field(default=3, ge=1)
+    window: Duration = 3600.0
+    cooldown: Duration = 0.0
+    settle: Duration = 10.0
+
+
+class CheckSpec(StrictModel):
+    """A check as a play declares it: a definition or kind, parameters and thresholds."""
+
+    name: str | None = None
+    use: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    warn: ThresholdValue | None = None
+    crit: ThresholdValue | None = None
+    clear: ThresholdValue | None = None
+    for_: int = Field(default=1, ge=1, alias="for")
+    timeout: Duration | None = None
+    tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    remediate: list[RemediationBinding] = Field(default_factory=list)
+
+    _tags_ok = field_validator("tags")(_validate_tags)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.use
+
+
+class Play(StrictModel):
+    name: str
+    hosts: str = Field(min_length=1)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    schedule: Schedule | None = None
+    checks: list[CheckSpec] = Field(default_factory=list)
+
+    _tags_ok = field_validator("tags")(_validate_tags)
+
+
+class Playbook(RootModel[list[Play]]):
+    """A playbook file: a list of plays."""
+
+    model_config = {"frozen": True}

@@ -1,0 +1,120 @@
+"""`jarvisctl plan --json`: a stable document, described by jarvisctl/schemas/plan.schema.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jarvisctl.errors import Location, Problem
+from jarvisctl.plan_model import CheckPlan, HostPlan, Plan, PlaybookPlan, PlayPlan, RemediationPlan
+
+SCHEMA_ID = "jarvisctl.plan/v1"
+
+
+def render_plan_json(plan: Plan) -> str:
+    return json.dumps(plan_document(plan), indent=2) + "\n"
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_ID,
+        "generated_at": plan.generated_at.isoformat(),
+        "inventory": plan.inventory,
+        "limit": plan.limit,
+        "tags": list(plan.tags),
+        "ok": plan.ok,
+        "playbooks": [_playbook(p) for p in plan.playbooks],
+    }
+
+
+def location_json(location: Location | None) -> dict[str, Any] | None:
+    if location is None:
+        return None
+    return {"file": location.file, "line": location.line, "column": location.column}
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    return {
+        "location": location_json(problem.location),
+        "message": problem.message,
+        "hint": problem.hint,
+        "text": str(problem),
+    }
+
+
+def _playbook(playbook: PlaybookPlan) -> dict[str, Any]:
+    return {
+        "file": playbook.file,
+        "ok": playbook.ok,
+        "problems": [problem_json(p) for p in playbook.problems],
+        "plays": [_play(p) for p in playbook.plays],
+    }
+
+
+def _play(play: PlayPlan) -> dict[str, Any]:
+    schedule = None
+    if play.schedule:
+        schedule = {
+            "description": play.schedule.description,
+            "next_fire_times": [t.isoformat() for t in play.schedule.next_fire_times],
+        }
+    return {
+        "name": play.name,
+        "hosts_pattern": play.hosts_pattern,
+        "location": location_json(play.location),
+        "tags": list(play.tags),
+        "schedule": schedule,
+        "hosts": [_host(h) for h in play.hosts],
+    }
+
+
+def _host(host: HostPlan) -> dict[str, Any]:
+    s = host.settings
+    return {
+        "host": host.host,
+        "connection": {
+            "type": s.connection,
+            "address": s.address,
+            "port": s.port,
+            "user": s.user,
+            "become": s.become,
+            "host_key_policy": s.host_key_policy,
+        },
+        "checks": [_check(c) for c in host.checks],
+    }
+
+
+def _check(check: CheckPlan) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "use": check.use,
+        "kind": check.kind,
+        "description": check.description,
+        "command": check.command,
+        "unit": check.unit,
+        "direction": check.direction,
+        "thresholds": {
+            "warn": str(check.warn) if check.warn else None,
+            "crit": str(check.crit) if check.crit else None,
+            "clear": str(check.clear) if check.clear else None,
+        },
+        "for": check.for_cycles,
+        "timeout_seconds": check.timeout,
+        "tags": list(check.tags),
+        "location": location_json(check.location),
+        "remediations": [_remediation(r) for r in check.remediations],
+    }
+
+
+def _remediation(remediation: RemediationPlan) -> dict[str, Any]:
+    return {
+        "use": remediation.use,
+        "kind": remediation.kind,
+        "description": remediation.description,
+        "on": list(remediation.on),
+        "commands": list(remediation.commands),
+        "max_attempts": remediation.max_attempts,
+        "window_seconds": remediation.window,
+        "cooldown_seconds": remediation.cooldown,
+        "settle_seconds": remediation.settle,
+    }

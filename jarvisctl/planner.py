@@ -1,0 +1,342 @@
+"""Resolve playbooks against an inventory and the catalogues into a per-host plan.
+
+Nothing here opens a connection: this is what `jarvisctl plan` prints and what the executor runs.
+Every mistake found is collected with its location, so one pass reports all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jarvisctl.catalogue import Catalogue, load_catalogue, search_dirs
+from jarvisctl.errors import ConfigError, PatternError, Problem, ProblemCollector, known_list
+from jarvisctl.inventory import Host, Inventory
+from jarvisctl.kinds.registry import KindRegistry, load_registry
+from jarvisctl.models.playbook import CheckSpec, Play, schedule_spec
+from jarvisctl.models.project import ProjectConfig
+from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.plan_model import HostPlan, Plan, PlaybookPlan, PlayPlan, SchedulePlan
+from jarvisctl.project import Project, resolve_inventory
+from jarvisctl.resolve import CheckResolver, HostProblems
+from jarvisctl.schedule import next_fire_times
+from jarvisctl.templating import Templates, TemplateError
+from jarvisctl.validation import validate_salvaging
+from jarvisctl.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
+
+
+@dataclass(frozen=True)
+class LoadedPlay:
+    """A play that validated (possibly after its wrong optional parts were dropped)."""
+
+    index: int  # position in the file
+    play: Play
+    check_positions: tuple[int, ...]  # position in the file of each of play.checks
+
+    def check_path(self, number: int) -> NodePath:
+        return (self.index, "checks", self.check_positions[number])
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    path: Path
+    file: str
+    plays: tuple[LoadedPlay, ...]
+    source: SourceMap
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """Everything resolution needs, passed explicitly."""
+
+    inventory: Inventory
+    catalogue: Catalogue
+    registry: KindRegistry
+    templates: Templates
+    config: ProjectConfig
+    now: datetime
+    limit: str | None = None
+    tags: frozenset[str] = frozenset()
+
+
+def load_playbook(path: Path) -> LoadedPlaybook:
+    """Parse and validate one playbook file.
+
+    Each play and each check is validated on its own, so one wrong check does not hide the
+    mistakes in the others; what validated is kept for resolution, which finds the rest.
+    """
+    document = load_yaml_file(path)
+    source = document.source
+    if not isinstance(document.data, list) or not document.data:
+        raise ConfigError.at(
+            source.locate(()),
+            "a playbook is a non-empty list of plays",
+            "each play a mapping with name, hosts and checks",
+        )
+    found: list[Problem] = []
+    plays = [_load_play(item, index, source, found) for index, item in enumerate(document.data)]
+    valid = tuple(p for p in plays if p is not None)
+    collector = ProblemCollector()
+    collector.extend(found)
+    for loaded in valid:
+        _check_unique_names(loaded, source, collector)
+    return LoadedPlaybook(path, document.file, valid, source, tuple(collector.problems))
+
+
+def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> LoadedPlay | None:
+    if not isinstance(item, dict):
+        out.append(
+            Problem(source.locate((index,)), "a play must be a mapping", "with name, hosts, checks")
+        )
+        return None
+    checks: list[CheckSpec] = []
+    positions: list[int] = []
+    raw_checks = item.get("checks", [])
+    if isinstance(raw_checks, list):
+        for position, raw in enumerate(raw_checks):
+            where = source.sub((index, "checks", position))
+            check = validate_salvaging(CheckSpec, raw, where, out)
+            if check is not None:
+                checks.append(check)
+                positions.append(position)
+        item = {**item, "checks": []}
+    play = validate_salvaging(Play, item, source.sub((index,)), out)
+    if play is None:
+        return None
+    return LoadedPlay(index, play.model_copy(update={"checks": checks}), tuple(positions))
+
+
+def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:
+    seen: dict[str, int] = {}
+    for number, check in enumerate(loaded.play.checks):
+        name = check.display_name
+        path = loaded.check_path(number)
+        if name in seen:
+            out.add(
+                source.locate((*path, "name" if check.name else "use")),
+                f"duplicate check name '{name}' in play '{loaded.play.name}'",
+                f"first at {source.locate(loaded.check_path(seen[name]))}; "
+                "give each check a distinct 'name'",
+            )
+        seen.setdefault(name, number)
+
+
+def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
+    return frozenset(
+        tag
+        for loaded in playbooks
+        for play in (p.play for p in loaded.plays)
+        for tag in [*play.tags, *(t for check in play.checks for t in check.tags)]
+    )
+
+
+def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext) -> PlaybookPlan:
+    """The plan of one playbook, or the problems that prevent it."""
+    problems = ProblemCollector()
+    problems.extend(loaded.problems)
+    host_problems = HostProblems()
+    plays = []
+    for item in loaded.plays:
+        planned = _plan_play(item, loaded, ctx, problems, host_problems)
+        if planned is not None:
+            plays.append(planned)
+    problems.extend(host_problems.problems())
+    if problems.problems:
+        return PlaybookPlan(loaded.file, problems=tuple(ConfigError(problems.problems).problems))
+    return PlaybookPlan(loaded.file, plays=tuple(plays))
+
+
+def _plan_play(
+    item: LoadedPlay,
+    loaded: LoadedPlaybook,
+    ctx: PlanContext,
+    problems: ProblemCollector,
+    host_problems: HostProblems,
+) -> PlayPlan | None:
+    source, play, index = loaded.source, item.play, item.index
+    hosts = _select_hosts(play, index, source, ctx, problems)
+    selected = [
+        (item.check_path(number), check)
+        for number, check in enumerate(play.checks)
+        if not ctx.tags or ctx.tags & {*play.tags, *check.tags}
+    ]
+    if ctx.tags and not selected:
+        return None
+    resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
+    for path, check in selected:
+        resolver.check_references(check, path, problems)
+    host_plans = []
+    for host in hosts:
+        variables = _variables(host, play, index, ctx, source, host_problems)
+        checks = [
+            resolver.plan(check, path, host.name, variables, problems, host_problems)
+            for path, check in selected
+        ]
+        settings = _settings(host, ctx, problems)
+        if settings is not None:
+            host_plans.append(
+                HostPlan(host.name, settings, tuple(c for c in checks if c is not None))
+            )
+    return PlayPlan(
+        name=play.name,
+        hosts_pattern=play.hosts,
+        location=source.locate((index,)),
+        tags=tuple(play.tags),
+        schedule=_schedule(play, ctx),
+        hosts=tuple(host_plans),
+    )
+
+
+def _select_hosts(
+    play: Play, index: int, source: SourceMap, ctx: PlanContext, problems: ProblemCollector
+) -> tuple[Host, ...]:
+    try:
+        hosts = ctx.inventory.select(play.hosts)
+    except PatternError as exc:
+        problems.add(source.locate((index, "hosts")), f"hosts: {exc}")
+        return ()
+    if ctx.limit is None:
+        return hosts
+    try:
+        allowed = {h.name for h in ctx.inventory.select(ctx.limit)}
+    except PatternError as exc:
+        problems.add(None, f"--limit {ctx.limit!r}: {exc}")
+        return ()
+    return tuple(h for h in hosts if h.name in allowed)
+
+
+def _variables(
+    host: Host,
+    play: Play,
+    index: int,
+    ctx: PlanContext,
+    source: SourceMap,
+    host_problems: HostProblems,
+) -> dict[str, Any]:
+    """Inventory vars, the magic names Ansible users expect, then the play's vars (rendered)."""
+    variables: dict[str, Any] = dict(host.vars)
+    variables["inventory_hostname"] = host.name
+    variables["group_names"] = sorted(g for g in host.groups if g not in ("all", "ungrouped"))
+    variables["groups"] = _group_members(ctx.inventory)
+    for name, value in play.vars.items():
+        try:
+            variables[name] = ctx.templates.render_value(value, variables)
+        except TemplateError as exc:
+            host_problems.add(source.locate((index, "vars", name)), str(exc), host.name)
+    return variables
+
+
+def _group_members(inventory: Inventory) -> Mapping[str, list[str]]:
+    members: dict[str, list[str]] = {name: [] for name in inventory.groups}
+    for host in inventory.hosts.values():
+        for group in host.groups:
+            members.setdefault(group, []).append(host.name)
+    return members
+
+
+def _settings(
+    host: Host, ctx: PlanContext, problems: ProblemCollector
+) -> ConnectionSettings | None:
+    try:
+        return ctx.inventory.settings(host.name)
+    except ConfigError as exc:
+        problems.absorb(exc)
+        return None
+
+
+def _schedule(play: Play, ctx: PlanContext) -> SchedulePlan | None:
+    if play.schedule is None:
+        return None
+    spec = schedule_spec(play.schedule)
+    return SchedulePlan(spec.describe(), next_fire_times(spec, ctx.now))
+
+
+
+def expand_playbook_paths(paths: Sequence[Path]) -> list[Path]:
+    """Files as given; a directory stands for the playbooks directly inside it."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml"))
+        else:
+            files.append(path)
+    return files
+
+
+def make_plan(
+    project: Project,
+    playbook_paths: Sequence[Path],
+    inventory_path: Path | None,
+    now: datetime,
+    limit: str | None = None,
+    tags: Sequence[str] = (),
+) -> Plan:
+    """Load, validate and resolve; every problem ends up in the plan, attributed to its file."""
+    files = expand_playbook_paths(playbook_paths)
+    loaded: list[LoadedPlaybook] = []
+    broken: list[PlaybookPlan] = []
+    for path in files:
+        try:
+            loaded.append(load_playbook(path))
+        except ConfigError as exc:
+            broken.append(PlaybookPlan(display_path(path), problems=exc.problems))
+    try:
+        ctx = _context(project, loaded, inventory_path, now, limit, tags)
+    except ConfigError as exc:
+        return _plan(project, inventory_path, limit, tags, now, [*broken, *_by_file(exc)])
+    planned = [plan_playbook(item, ctx) for item in loaded]
+    order = {display_path(p): i for i, p in enumerate(files)}
+    results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
+    return _plan(project, inventory_path, limit, tags, now, results, ctx.inventory.source)
+
+
+def _context(
+    project: Project,
+    loaded: Sequence[LoadedPlaybook],
+    inventory_path: Path | None,
+    now: datetime,
+    limit: str | None,
+    tags: Sequence[str],
+) -> PlanContext:
+    registry = load_registry()
+    beside = sorted({item.path.resolve().parent for item in loaded})
+    config = project.config
+    catalogue = load_catalogue(
+        search_dirs("checks", project.root, config.catalogue.checks, beside),
+        search_dirs("remediations", project.root, config.catalogue.remediations, beside),
+        registry,
+    )
+    inventory = resolve_inventory(project, inventory_path)
+    wanted = frozenset(t for item in tags for t in item.split(",") if t)
+    unknown = wanted - known_tags(loaded)
+    if unknown:
+        raise ConfigError.at(
+            None, f"--tags: unknown tag {', '.join(sorted(unknown))}", known_list(known_tags(loaded))
+        )
+    return PlanContext(
+        inventory, catalogue, registry, Templates.create(), config, now, limit, wanted
+    )
+
+
+def _by_file(error: ConfigError) -> list[PlaybookPlan]:
+    files: dict[str, list[Problem]] = {}
+    for problem in error.problems:
+        files.setdefault(problem.location.file if problem.location else "<command line>", []).append(problem)
+    return [PlaybookPlan(file, problems=tuple(problems)) for file, problems in files.items()]
+
+
+def _plan(
+    project: Project,
+    inventory_path: Path | None,
+    limit: str | None,
+    tags: Sequence[str],
+    now: datetime,
+    playbooks: Sequence[PlaybookPlan],
+    inventory: str | None = None,
+) -> Plan:
+    name = inventory or (display_path(inventory_path) if inventory_path else "")
+    return Plan(tuple(playbooks), name, limit, tuple(tags), now)

@@ -1,0 +1,67 @@
+"""The project: where `jarvisctl.yml` is, what it says, and the inventory it implies."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jarvisctl.errors import ConfigError, Location
+from jarvisctl.inventory import Inventory, load_inventory, local_inventory
+from jarvisctl.models.project import ProjectConfig
+from jarvisctl.validation import validate_document
+from jarvisctl.yamlsrc import display_path, load_yaml_file
+
+CONFIG_NAME = "jarvisctl.yml"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    config: ProjectConfig = field(default_factory=ProjectConfig)
+    config_file: Path | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        override = os.environ.get("JARVISCTL_STATE_DIR")
+        return Path(override) if override else self.root / self.config.state_dir
+
+
+def find_config(start: Path) -> Path | None:
+    """`jarvisctl.yml` in `start` or the nearest parent directory that has one."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_project(config: Path | None = None, start: Path | None = None) -> Project:
+    """The project from an explicit config file, $JARVISCTL_CONFIG, or the nearest one upward."""
+    explicit = config or (Path(os.environ["JARVISCTL_CONFIG"]) if "JARVISCTL_CONFIG" in os.environ else None)
+    path = explicit or find_config((start or Path.cwd()).resolve())
+    if path is None:
+        return Project(root=(start or Path.cwd()).resolve())
+    if explicit is not None and not explicit.is_file():
+        raise ConfigError.at(Location(display_path(explicit)), "configuration file not found")
+    document = load_yaml_file(path)
+    if document.data is None:
+        return Project(root=path.resolve().parent, config_file=path)
+    settings = validate_document(ProjectConfig, document, "a mapping of settings")
+    return Project(root=path.resolve().parent, config=settings, config_file=path)
+
+
+def resolve_inventory(project: Project, explicit: Path | None) -> Inventory:
+    """`-i` when given; else the project's configured inventory if it exists; else localhost."""
+    if explicit is not None:
+        return load_inventory(explicit)
+    configured = project.root / project.config.inventory
+    if configured.is_file():
+        return load_inventory(configured)
+    if project.config_file is not None and "inventory" in project.config.model_fields_set:
+        raise ConfigError.at(
+            Location(display_path(project.config_file)),
+            f"inventory {project.config.inventory!r} does not exist",
+            "a YAML or INI inventory file relative to the project root",
+        )
+    return local_inventory()

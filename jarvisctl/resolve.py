@@ -1,0 +1,276 @@
+"""Resolve one check (and its remediation ladder) for one host into a CheckPlan.
+
+A check's `use` names a catalogue entry or a kind; its parameters are the entry's defaults with the
+play's `with:` on top, rendered with the host's variables and validated by the kind. Thresholds
+come from the play, else from the entry's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from jarvisctl.catalogue import Catalogue
+from jarvisctl.errors import Location, Problem, ProblemCollector, known_list
+from jarvisctl.kinds.base import CheckKind, KindParams, RemediationKind
+from jarvisctl.kinds.registry import KindRegistry
+from jarvisctl.models.catalogue import CheckDefinition, RemediationDefinition
+from jarvisctl.models.playbook import CheckSpec, RemediationBinding
+from jarvisctl.models.project import ProjectConfig
+from jarvisctl.models.values import Direction, Threshold
+from jarvisctl.plan_model import CheckPlan, RemediationPlan
+from jarvisctl.templating import Templates, TemplateError
+from jarvisctl.validation import problems_from
+from jarvisctl.yamlsrc import NodePath, SourceMap
+
+
+class HostProblems:
+    """Problems that repeat per host, reported once with the hosts they concern."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[tuple[Location | None, str], list[str]] = {}
+
+    def add(self, location: Location | None, message: str, host: str) -> None:
+        hosts = self._hosts.setdefault((location, message), [])
+        if host not in hosts:
+            hosts.append(host)
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(location, f"{message} (host {_host_list(hosts)})")
+            for (location, message), hosts in self._hosts.items()
+        ]
+
+
+def _host_list(hosts: list[str], limit: int = 3) -> str:
+    shown = ", ".join(hosts[:limit])
+    return shown + (f" and {len(hosts) - limit} more" if len(hosts) > limit else "")
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a parameter's value was written: the play's `with:` or the catalogue entry."""
+
+    source: SourceMap
+    path: NodePath
+
+
+@dataclass(frozen=True)
+class CheckResolver:
+    catalogue: Catalogue
+    registry: KindRegistry
+    templates: Templates
+    config: ProjectConfig
+    source: SourceMap
+
+    def plan(
+        self,
+        spec: CheckSpec,
+        path: NodePath,
+        host: str,
+        variables: Mapping[str, Any],
+        problems: ProblemCollector,
+        host_problems: HostProblems,
+    ) -> CheckPlan | None:
+        found = self._definition(spec, path, problems)
+        if found is None:
+            return None
+        definition, kind, entry_source = found
+        params = _Params(self, host, variables, host_problems)
+        values = params.resolve(
+            kind, definition.param_defaults() if definition else {}, spec.with_,
+            _Origin(self.source, (*path, "with")), _Origin(entry_source, ("params",)),
+        )
+        ladder = self._ladder(spec, path, params, problems)
+        if values is None or ladder is None:
+            return None
+        direction: Direction = (definition.direction if definition else None) or kind.direction
+        thresholds = self._thresholds(spec, definition, direction, path, problems)
+        if thresholds is None:
+            return None
+        warn, crit, clear = thresholds
+        timeout = spec.timeout or (definition.defaults.timeout if definition else None)
+        return CheckPlan(
+            name=spec.display_name,
+            use=spec.use,
+            kind=kind.name,
+            description=(definition.description if definition else "") or kind.description,
+            command=kind.command(values),
+            unit=(definition.unit if definition and definition.unit is not None else kind.unit),
+            direction=direction,
+            warn=warn,
+            crit=crit,
+            clear=clear,
+            for_cycles=spec.for_,
+            timeout=timeout or self.config.timeouts.command,
+            tags=tuple(spec.tags),
+            remediations=ladder,
+            location=self.source.locate(path),
+        )
+
+    def check_references(self, spec: CheckSpec, path: NodePath, problems: ProblemCollector) -> None:
+        """Report unknown definitions once, even when the play selects no host."""
+        self._definition(spec, path, problems)
+        for i, binding in enumerate(spec.remediate):
+            self._remediation_kind(binding, (*path, "remediate", i), problems)
+
+    def _definition(
+        self, spec: CheckSpec, path: NodePath, problems: ProblemCollector
+    ) -> tuple[CheckDefinition | None, CheckKind[Any], SourceMap] | None:
+        entry = self.catalogue.checks.get(spec.use)
+        if entry is not None:
+            return entry.definition, self.registry.checks[entry.definition.kind], entry.source
+        kind = self.registry.checks.get(spec.use)
+        if kind is not None:
+            return None, kind, SourceMap("")
+        known = {*self.catalogue.checks, *self.registry.checks}
+        problems.add(
+            self.source.locate((*path, "use")),
+            f"unknown check '{spec.use}'",
+            f"a definition in checks/ or a kind; {known_list(known)}",
+        )
+        return None
+
+    def _ladder(
+        self, spec: CheckSpec, path: NodePath, params: _Params, problems: ProblemCollector
+    ) -> tuple[RemediationPlan, ...] | None:
+        planned = [
+            self._remediation(binding, (*path, "remediate", i), params, problems)
+            for i, binding in enumerate(spec.remediate)
+        ]
+        if any(p is None for p in planned):
+            return None
+        return tuple(p for p in planned if p is not None)
+
+    def _remediation(
+        self, binding: RemediationBinding, path: NodePath, params: _Params, problems: ProblemCollector
+    ) -> RemediationPlan | None:
+        entry = self.catalogue.remediations.get(binding.use)
+        definition: RemediationDefinition | None = entry.definition if entry else None
+        kind = self._remediation_kind(binding, path, problems)
+        if kind is None:
+            return None
+        values = params.resolve(
+            kind, definition.param_defaults() if definition else {}, binding.with_,
+            _Origin(self.source, (*path, "with")),
+            _Origin(entry.source if entry else SourceMap(""), ("params",)),
+        )
+        if values is None:
+            return None
+        on = binding.on if "on" in binding.model_fields_set or not definition else definition.on
+        return RemediationPlan(
+            use=binding.use,
+            kind=kind.name,
+            description=(definition.description if definition else "") or kind.description,
+            on=tuple(on),
+            commands=kind.commands(values),
+            max_attempts=binding.max_attempts,
+            window=binding.window,
+            cooldown=binding.cooldown,
+            settle=binding.settle,
+        )
+
+    def _remediation_kind(
+        self, binding: RemediationBinding, path: NodePath, problems: ProblemCollector
+    ) -> RemediationKind[Any] | None:
+        entry = self.catalogue.remediations.get(binding.use)
+        kind = self.registry.remediations.get(entry.definition.kind if entry else binding.use)
+        if kind is None:
+            known = {*self.catalogue.remediations, *self.registry.remediations}
+            problems.add(
+                self.source.locate((*path, "use")),
+                f"unknown remediation '{binding.use}'",
+                f"a definition in remediations/ or a kind; {known_list(known)}",
+            )
+        return kind
+
+    def _thresholds(
+        self,
+        spec: CheckSpec,
+        definition: CheckDefinition | None,
+        direction: Direction,
+        path: NodePath,
+        problems: ProblemCollector,
+    ) -> tuple[Threshold | None, Threshold | None, Threshold | None] | None:
+        defaults = definition.defaults if definition else None
+        chosen: dict[str, Threshold | None] = {}
+        for key in ("warn", "crit", "clear"):
+            chosen[key] = getattr(spec, key) or (getattr(defaults, key) if defaults else None)
+        conflict = _inconsistency(chosen, direction)
+        if conflict is None:
+            return chosen["warn"], chosen["crit"], chosen["clear"]
+        message, culprits = conflict
+        for key in culprits:
+            if getattr(spec, key) is None and definition is not None:
+                message = message.replace(f"{key} ", f"{key} (default of '{definition.name}') ", 1)
+        given = [key for key in culprits if getattr(spec, key) is not None]
+        where = (*path, given[0]) if given else path
+        worse = "higher" if direction == "above" else "lower"
+        problems.add(self.source.locate(where), message, f"for this check {worse} is worse")
+        return None
+
+
+def _inconsistency(
+    chosen: Mapping[str, Threshold | None], direction: Direction
+) -> tuple[str, tuple[str, ...]] | None:
+    """What is wrong when plain-number thresholds contradict the check's direction, and which
+    keys are to blame (the most likely culprit first)."""
+    levels = {k: t.value for k, t in chosen.items() if t is not None and t.kind == "level"}
+    sign = 1 if direction == "above" else -1
+    if "warn" in levels and "crit" in levels and sign * (levels["crit"] - levels["warn"]) < 0:
+        return f"warn {levels['warn']:g} is past crit {levels['crit']:g}", ("warn", "crit")
+    alert = "warn" if "warn" in levels else "crit"
+    if "clear" in levels and alert in levels and sign * (levels[alert] - levels["clear"]) < 0:
+        return f"clear {levels['clear']:g} is past {alert} {levels[alert]:g}", ("clear", alert)
+    return None
+
+
+@dataclass(frozen=True)
+class _Params:
+    resolver: CheckResolver
+    host: str
+    variables: Mapping[str, Any]
+    host_problems: HostProblems
+
+    def resolve(
+        self,
+        kind: CheckKind[Any] | RemediationKind[Any],
+        defaults: Mapping[str, Any],
+        given: Mapping[str, Any],
+        given_origin: _Origin,
+        default_origin: _Origin,
+    ) -> KindParams | None:
+        rendered: dict[str, Any] = {}
+        ok = True
+        for name, value in {**defaults, **given}.items():
+            origin = given_origin if name in given else default_origin
+            try:
+                rendered[name] = self._render(kind, name, value)
+            except TemplateError as exc:
+                where = origin.source.locate((*origin.path, name))
+                self.host_problems.add(where, str(exc), self.host)
+                ok = False
+        if not ok:
+            return None
+        try:
+            return kind.params_model.model_validate(rendered)
+        except ValidationError as exc:
+            sub = given_origin.source.sub(given_origin.path)
+            if not sub.values:
+                sub = given_origin.source.sub(given_origin.path[:-1])
+            for problem in problems_from(exc, kind.params_model, sub):
+                text = problem.message.replace("unknown key", "unknown parameter")
+                hint = f" ({problem.hint})" if problem.hint else ""
+                self.host_problems.add(problem.location, f"{kind.name}: {text}{hint}", self.host)
+            return None
+
+    def _render(self, kind: CheckKind[Any] | RemediationKind[Any], name: str, value: Any) -> Any:
+        templates = self.resolver.templates
+        if name not in kind.shell_params:
+            return templates.render_value(value, self.variables)
+        if isinstance(value, list):
+            return [templates.render_shell(str(item), self.variables) for item in value]
+        return templates.render_shell(str(value), self.variables)

@@ -1,0 +1,111 @@
+"""Jinja2 templating in a sandbox with StrictUndefined.
+
+Two modes. `render_shell` is for text that becomes a shell command: every `{{ expression }}` is
+shell-quoted, so inventory data cannot inject commands, unless the template says `| raw`.
+`render_value` is for parameter values: nothing is quoted, because kinds quote their parameters
+themselves when they build a command.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from jarvisctl.errors import JarvisError
+
+
+class TemplateError(JarvisError):
+    """A template that cannot be rendered: a syntax error or an undefined variable."""
+
+
+class RawText(str):
+    """Text that `| raw` marked as trusted shell syntax, exempt from quoting."""
+
+    __slots__ = ()
+
+
+def _raw(value: Any) -> RawText:
+    return RawText(value)
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, RawText):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return " ".join(shlex.quote(str(item)) for item in value)
+    return shlex.quote(_plain(value))
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _plain_finalize(value: Any) -> Any:
+    return _plain(value) if isinstance(value, bool) or value is None else value
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The two rendering environments; build once per run and pass it along."""
+
+    shell: SandboxedEnvironment
+    value: SandboxedEnvironment
+
+    @classmethod
+    def create(cls) -> Templates:
+        shell = SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, finalize=_quote, keep_trailing_newline=True
+        )
+        value = SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, finalize=_plain_finalize, keep_trailing_newline=True
+        )
+        for env in (shell, value):
+            env.filters["raw"] = _raw
+            env.filters["quote"] = lambda v: shlex.quote(_plain(v))
+        return cls(shell, value)
+
+    def render_shell(self, template: str, variables: Mapping[str, Any]) -> str:
+        return _render(self.shell, template, variables)
+
+    def render_value(self, template: Any, variables: Mapping[str, Any]) -> Any:
+        """Render strings anywhere inside a value (lists and mappings included)."""
+        if isinstance(template, str):
+            return _render(self.value, template, variables) if _is_template(template) else template
+        if isinstance(template, list):
+            return [self.render_value(item, variables) for item in template]
+        if isinstance(template, dict):
+            return {k: self.render_value(v, variables) for k, v in template.items()}
+        return template
+
+
+def _is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+def _render(env: SandboxedEnvironment, template: str, variables: Mapping[str, Any]) -> str:
+    if not _is_template(template):
+        return template
+    try:
+        return env.from_string(template).render(variables)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"template {template!r}: {_undefined_message(exc)}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {template!r}: syntax error: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template {template!r}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        raise TemplateError(f"template {template!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _undefined_message(exc: jinja2.UndefinedError) -> str:
+    text = str(exc.message or exc)
+    if text.startswith("'") and text.endswith("' is undefined"):
+        return f"undefined variable {text.removesuffix(' is undefined')}"
+    return text

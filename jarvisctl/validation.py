@@ -1,0 +1,195 @@
+"""Validate loaded YAML against a model, turning every pydantic error into a located Problem."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, RootModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from jarvisctl.errors import ConfigError, Problem
+from jarvisctl.yamlsrc import Document, NodePath, SourceMap
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_document(model: type[M], document: Document, what: str) -> M:
+    """The model built from the document, or a ConfigError listing every mistake in it."""
+    if document.data is None:
+        raise ConfigError.at(document.source.locate(()), f"the file is empty (expected {what})")
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc, model, document.source)) from None
+
+
+def problems_from(exc: ValidationError, model: type[BaseModel], source: SourceMap) -> list[Problem]:
+    return [_problem(error, model, source) for error in _deduplicated(exc.errors())]
+
+
+def _deduplicated(errors: list[ErrorDetails]) -> Iterator[ErrorDetails]:
+    seen: set[tuple[Any, ...]] = set()
+    for error in errors:
+        key = (tuple(error["loc"]), error["type"])
+        if key not in seen:
+            seen.add(key)
+            yield error
+
+
+def _problem(error: ErrorDetails, model: type[BaseModel], source: SourceMap) -> Problem:
+    loc = _yaml_path(tuple(error["loc"]), source)
+    kind = error["type"]
+    field = _field_name(loc)
+    if kind == "extra_forbidden":
+        valid = _valid_keys(model, loc[:-1])
+        hint = _suggestion(str(loc[-1]), valid) + (f"valid: {', '.join(valid)}" if valid else "")
+        return Problem(source.locate(loc, key=True), f"unknown key '{loc[-1]}'", hint)
+    if kind == "missing":
+        where = _field_name(loc[:-1])
+        place = f" in {where}" if where else ""
+        return Problem(source.locate(loc[:-1]), f"missing required key '{loc[-1]}'{place}")
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error":
+        return Problem(source.locate(loc), message if not field else f"{field}: {message}")
+    got = _short(error.get("input"))
+    return Problem(source.locate(loc), f"{field or 'value'}: {_lower_first(message)}, got {got}")
+
+
+def _yaml_path(loc: NodePath, source: SourceMap) -> NodePath:
+    """Drop the parts pydantic adds to `loc` that are not YAML nodes (union member names)."""
+    path: NodePath = ()
+    for index, part in enumerate(loc):
+        candidate = (*path, part)
+        is_last = index == len(loc) - 1
+        if is_last or candidate in source.values or candidate in source.keys:
+            path = candidate
+    return path
+
+
+def _field_name(loc: NodePath) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str):
+            return f"'{part}'"
+    return ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    kind = type(value).__name__ if not isinstance(value, dict | list) else "a mapping"
+    if isinstance(value, list):
+        kind = "a list"
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{kind} {text}" if isinstance(value, dict | list) else text
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _suggestion(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _valid_keys(model: type[BaseModel], loc: NodePath) -> list[str]:
+    target = _model_at(model, loc)
+    if target is None:
+        return []
+    return [f.alias or name for name, f in target.model_fields.items()]
+
+
+def _model_at(annotation: Any, loc: NodePath) -> type[BaseModel] | None:
+    """Walk a model's type annotations along an error path to the model found there."""
+    current = annotation
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return None
+    models = [m for m in _unwrap(current) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return models[0] if models else None
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    for option in _unwrap(annotation):
+        if isinstance(option, type) and issubclass(option, RootModel):
+            option = option.model_fields["root"].annotation
+            if isinstance(part, int):
+                return _container_item(option)
+        if isinstance(option, type) and issubclass(option, BaseModel) and isinstance(part, str):
+            for name, field in option.model_fields.items():
+                if part in (name, field.alias):
+                    return field.annotation
+        if get_origin(option) in (list, tuple) and isinstance(part, int):
+            return _container_item(option)
+        if get_origin(option) is dict:
+            return get_args(option)[1]
+    return None
+
+
+def _container_item(annotation: Any) -> Any:
+    args = [a for a in get_args(annotation) if a is not Ellipsis]
+    return args[0] if args else None
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete alternatives of an annotation (through Optional, unions and Annotated)."""
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [alt for arg in get_args(annotation) for alt in _unwrap(arg)]
+    return [annotation]
+
+
+def validate_salvaging(
+    model: type[M], data: Any, source: SourceMap, out: list[Problem]
+) -> M | None:
+    """Validate, reporting every problem; then drop the optional keys that were wrong and
+    validate what remains, so later passes can still find the mistakes that need resolution.
+
+    Returns None when a required part is wrong (nothing sound is left to resolve).
+    """
+    candidate = copy.deepcopy(data)
+    for attempt in range(4):
+        try:
+            return model.model_validate(candidate)
+        except ValidationError as exc:
+            if attempt == 0:
+                out.extend(problems_from(exc, model, source))
+            for error in exc.errors():
+                loc = _yaml_path(tuple(error["loc"]), source)
+                if error["type"] == "extra_forbidden":
+                    _node(candidate, loc[:-1]).pop(loc[-1], None)
+                elif not _prune(model, candidate, loc):
+                    return None
+    return None
+
+
+def _prune(model: type[BaseModel], data: Any, loc: NodePath) -> bool:
+    """Delete the nearest optional mapping key at or above `loc`; False if there is none."""
+    while loc:
+        parent_loc, key = loc[:-1], loc[-1]
+        parent = _node(data, parent_loc)
+        owner = _model_at(model, parent_loc)
+        field = owner.model_fields.get(str(key)) if owner else None
+        if field is None and owner is not None:
+            field = next((f for f in owner.model_fields.values() if f.alias == key), None)
+        if isinstance(parent, dict) and key in parent and field is not None and not field.is_required():
+            del parent[key]
+            return True
+        loc = parent_loc
+    return False
+
+
+def _node(data: Any, loc: NodePath) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
