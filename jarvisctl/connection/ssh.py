@@ -25,6 +25,7 @@ from jarvisctl.connection.hostkeys import (
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.connection.shell import wrap_remote_command
 from jarvisctl.connection.ssh_errors import lost_connection_error, open_error
+from jarvisctl.connection.tcp import connect_tcp
 from jarvisctl.errors import AuthenticationError, HostKeyError
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
@@ -61,9 +62,13 @@ class SSHConnection:
         try:
             if known_hosts.is_file():
                 client.load_host_keys(str(known_hosts))
+            if not connection.gateway:
+                connection.connect_kwargs["sock"] = connect_tcp(
+                    connection.host, connection.port, self.settings.connect_timeout
+                )
             connection.open()
         except BaseException as exc:
-            connection.close()
+            _discard(connection)
             failure = self._open_failure(exc, connection, known_hosts)
             if failure is exc:
                 raise
@@ -179,6 +184,15 @@ class SSHConnection:
                 known_hosts,
             )
         return open_error(exc, self.settings, connection.host, connection.port, connection.user)
+
+
+def _discard(connection: Any) -> None:
+    """Close a connection whose open failed (Fabric's close skips a half-open client)."""
+    connection.close()
+    connection.client.close()
+    sock = connection.connect_kwargs.pop("sock", None)
+    if sock is not None:
+        sock.close()
 
 
 def _feed_stdin(channel: Any, stdin: str | None) -> threading.Thread | None:
