@@ -72,7 +72,7 @@ class _IniReader:
             return
         column = len(raw) - len(raw.lstrip()) + 1
         where = Location(self.file, number, column)
-        if text.startswith("["):
+        if SECTION.match(text) or (text.startswith("[") and text.endswith("]")):
             self.header(text, where)
         elif self.section.kind == "hosts":
             self.host_line(raw, where)
