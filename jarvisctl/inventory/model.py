@@ -24,6 +24,9 @@ class Host:
     # Where each winning value was set, so a bad value can be reported at its source.
     var_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
+    def __hash__(self) -> int:  # the mappings are not hashable; equal hosts share a name
+        return hash(("host", self.name))
+
 
 @dataclass(frozen=True)
 class Group:
@@ -34,6 +37,9 @@ class Group:
     hosts: tuple[str, ...]
     vars: Mapping[str, Any]
     location: Location | None
+
+    def __hash__(self) -> int:
+        return hash(("group", self.name))
 
 
 @dataclass(frozen=True)
