@@ -41,7 +41,9 @@ def shipped_root() -> Path:
     return installed if installed.is_dir() else package.parent
 
 
-def search_dirs(kind: str, project_root: Path, extra: Sequence[str], beside: Sequence[Path]) -> list[Path]:
+def search_dirs(
+    kind: str, project_root: Path, extra: Sequence[str], beside: Sequence[Path]
+) -> list[Path]:
     """Configured dirs, then `<kind>/` beside the playbooks and in the project, then shipped."""
     dirs = [project_root / p for p in extra]
     for folder in beside:
@@ -74,9 +76,11 @@ def _load_entries(
     problems: ProblemCollector,
 ) -> dict[str, Entry[D]]:
     entries: dict[str, Entry[D]] = {}
-    for folder in dirs:
+    directory: Path
+    for directory in dirs:
         in_folder: dict[str, Entry[D]] = {}
-        for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        files: list[Path] = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+        for path in files:
             entry = _load_entry(path, model, kinds, problems)
             if entry is None:
                 continue
@@ -88,8 +92,8 @@ def _load_entries(
                     f"also defined at {in_folder[name].location}",
                 )
             in_folder[name] = entry
-        for name, entry in in_folder.items():
-            entries.setdefault(name, entry)  # earlier directories win
+        for name, found in in_folder.items():
+            entries.setdefault(name, found)  # earlier directories win
     return entries
 
 
@@ -105,7 +109,9 @@ def _load_entry(
     source = document.source
     kind = kinds.get(definition.kind)
     if kind is None:
-        problems.add(source.locate(("kind",)), f"unknown kind '{definition.kind}'", known_list(kinds))
+        problems.add(
+            source.locate(("kind",)), f"unknown kind '{definition.kind}'", known_list(kinds)
+        )
         return None
     known_params = kind.params_model.model_fields
     for param in definition.params:

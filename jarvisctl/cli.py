@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from jarvisctl import __version__
+from jarvisctl.commands.inventory import inventory
 from jarvisctl.commands.plan import plan_command
 
 
@@ -16,6 +17,7 @@ def cli() -> None:
 
 
 cli.add_command(plan_command)
+cli.add_command(inventory)
 
 
 def main() -> None:

@@ -137,9 +137,9 @@ class _Builder:
     def _key(self, node: yaml.Node) -> Any:
         # YAML 1.1 reads plain `on`, `off`, `yes`, `no` as booleans; as a key that is never meant
         # (`on: [critical]`), so a plain boolean-looking key keeps its text.
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
-            if node.style is None:
-                return str(node.value)
+        plain = isinstance(node, yaml.ScalarNode) and node.style is None
+        if plain and node.tag == "tag:yaml.org,2002:bool":
+            return str(node.value)
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: NodePath) -> dict[Any, Any]:

@@ -40,8 +40,8 @@ def load_registry() -> KindRegistry:
     """Built-in kinds, then plugins; a plugin that fails to load is a clear error."""
     checks = {k.name: k() for k in _BUILTIN_CHECKS}
     remediations = {k.name: k() for k in _BUILTIN_REMEDIATIONS}
-    checks.update(_plugins(CHECK_GROUP, CheckKind))  # type: ignore[type-abstract]
-    remediations.update(_plugins(REMEDIATION_GROUP, RemediationKind))  # type: ignore[type-abstract]
+    checks.update(_plugins(CHECK_GROUP, CheckKind))
+    remediations.update(_plugins(REMEDIATION_GROUP, RemediationKind))
     return KindRegistry(checks, remediations)
 
 
@@ -55,5 +55,6 @@ def _plugins(group: str, base: type[Any]) -> dict[str, Any]:
             raise ConfigError.at(where, f"cannot load plugin: {exc}") from None
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise ConfigError.at(where, f"is not a subclass of {base.__name__}")
-        found[cls.name] = cls()
+        instance = cls()
+        found[instance.name] = instance
     return found

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from jarvisctl.models.base import StrictModel
-from jarvisctl.models.playbook import Status, _one_or_many
+from jarvisctl.models.playbook import Status, _critical_only, _one_or_many
 from jarvisctl.models.values import Direction, Duration, ThresholdValue
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -54,7 +54,7 @@ class RemediationDefinition(StrictModel):
     kind: str
     description: str = ""
     params: dict[str, ParamSpec] = Field(default_factory=dict)
-    on: list[Status] = Field(default_factory=lambda: ["critical"], min_length=1)
+    on: list[Status] = Field(default_factory=_critical_only, min_length=1)
 
     _name_ok = field_validator("name")(_valid_name)
     _on_list = field_validator("on", mode="before")(_one_or_many)

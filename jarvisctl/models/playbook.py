@@ -23,6 +23,10 @@ def _validate_tags(tags: list[str]) -> list[str]:
     return tags
 
 
+def _critical_only() -> list[Status]:
+    return ["critical"]
+
+
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -61,7 +65,7 @@ class RemediationBinding(StrictModel):
     use: str
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     on: Annotated[list[Status], BeforeValidator(_one_or_many)] = Field(
-        default_factory=lambda: ["critical"], min_length=1
+        default_factory=_critical_only, min_length=1
     )
     max_attempts: int = Field(default=3, ge=1)
     window: Duration = 3600.0

@@ -62,7 +62,8 @@ def _host_lines(host: HostPlan) -> Iterator[str]:
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:
-    yield f"      CHECK {check.name}  [{check.use}{'' if check.use == check.kind else ' → ' + check.kind}]"
+    kind = check.use if check.use == check.kind else f"{check.use} -> {check.kind}"
+    yield f"      CHECK {check.name}  [{kind}]"
     yield f"        thresholds: {_thresholds(check)}"
     yield f"        $ {check.command}"
     for rung, remediation in enumerate(check.remediations, start=1):

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jarvisctl.errors import ConfigError, Location
+from jarvisctl.yamlsrc import load_yaml_file, load_yaml_text
+
+
+def test_every_node_has_its_location() -> None:
+    doc = load_yaml_text("a:\n  b: [1, {c: 2}]\n", "f.yml")
+    assert doc.data == {"a": {"b": [1, {"c": 2}]}}
+    assert doc.source.locate(("a", "b", 1, "c")) == Location("f.yml", 2, 14)
+    assert doc.source.locate(("a", "b"), key=True) == Location("f.yml", 2, 3)
+
+
+def test_missing_node_falls_back_to_nearest_ancestor() -> None:
+    doc = load_yaml_text("a:\n  b: 1\n", "f.yml")
+    assert doc.source.locate(("a", "nope", 3)) == Location("f.yml", 2, 3)
+
+
+def test_sub_map_is_relative() -> None:
+    doc = load_yaml_text("- x: 1\n- y: 2\n", "f.yml")
+    assert doc.source.sub((1,)).locate(("y",)) == Location("f.yml", 2, 6)
+
+
+def test_boolean_looking_keys_stay_text_but_values_are_yaml_booleans() -> None:
+    doc = load_yaml_text("on: [critical]\nyes: 1\nbecome: yes\n", "f.yml")
+    assert doc.data == {"on": ["critical"], "yes": 1, "become": True}
+
+
+def test_merge_keys_may_be_overridden_but_duplicates_are_errors() -> None:
+    doc = load_yaml_text("base: &b {x: 1, y: 2}\na:\n  <<: *b\n  y: 3\n", "f.yml")
+    assert doc.data["a"] == {"x": 1, "y": 3}
+    with pytest.raises(ConfigError) as err:
+        load_yaml_text("a: 1\nb: 2\na: 3\n", "f.yml")
+    assert str(err.value).startswith("f.yml:3:1: YAML syntax error: duplicate key 'a'")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: [1\n", "f.yml:2:1: YAML syntax error: expected ',' or ']'"),
+        ("a: 1\n---\nb: 2\n", "f.yml:2:1: more than one YAML document in the file"),
+        ("a:\n\tb: 1\n", "f.yml:2:1: YAML syntax error: found character '\\t'"),
+    ],
+)
+def test_syntax_errors_are_located(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_yaml_text(text, "f.yml")
+    assert str(err.value).startswith(expected)
+
+
+def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_yaml_file(tmp_path / "missing.yml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_yaml_file(tmp_path)
+    (tmp_path / "bin.yml").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_yaml_file(tmp_path / "bin.yml")
