@@ -21,6 +21,8 @@ def expand_host_entry(entry: str) -> tuple[list[str], int | None]:
 
 def split_port(entry: str) -> tuple[str, int | None]:
     """Split `host:port` and `[ipv6]:port`; a bare IPv6 address keeps its colons."""
+    if entry.startswith("[") and entry.endswith("]") and _is_ipv6(entry[1:-1]):
+        return entry[1:-1], None
     if entry.startswith("[") and "]:" in entry and _is_ipv6(entry[1 : entry.index("]:")]):
         address, _, port = entry[1:].partition("]:")
         return address, _port_number(port, entry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -19,7 +20,6 @@ from jarvisctl.errors import PatternError, known_list
 SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 GLOB_CHARS = (".", "?", "*", "[")
-IPV6 = re.compile(r"^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$")
 
 
 class GroupLike(Protocol):
@@ -34,11 +34,19 @@ def split_pattern(pattern: str) -> list[str]:
     """Split a pattern into terms: on commas if it has any, otherwise on colons outside `[]`."""
     if "," in pattern:
         terms = pattern.split(",")
-    elif IPV6.match(pattern.strip()):
+    elif _is_ipv6(pattern.strip()):
         terms = [pattern]  # an IPv6 address names one host; its colons are not separators
     else:
         terms = TERM.findall(pattern)
     return [term.strip() for term in terms if term.strip()]
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def order_terms(terms: Sequence[str]) -> list[str]:

@@ -16,9 +16,10 @@ from jarvisctl.errors import ConfigError, Location
 T = TypeVar("T")
 
 ALIASES: dict[str, tuple[str, ...]] = {
-    "address": ("address", "ansible_host"),
-    "port": ("port", "ansible_port"),
-    "user": ("user", "ansible_user"),
+    # ansible_ssh_host/port/user are Ansible's older names, still honoured below the current ones.
+    "address": ("address", "ansible_host", "ansible_ssh_host"),
+    "port": ("port", "ansible_port", "ansible_ssh_port"),
+    "user": ("user", "ansible_user", "ansible_ssh_user"),
     "identity_file": ("identity_file", "ansible_ssh_private_key_file", "ansible_private_key_file"),
     "connection": ("connection", "ansible_connection"),
     "become": ("become", "ansible_become"),
@@ -51,6 +52,13 @@ class _Reader:
         for name in ALIASES[setting]:
             if name in self.variables and self.variables[name] is not None:
                 value = self.variables[name]
+                if isinstance(value, str) and ("{{" in value or "{%" in value):
+                    raise ConfigError.at(
+                        self.locations.get(name),
+                        f"host '{self.host}': {name} is a template ({value!r}); "
+                        "connection variables are not templated",
+                        "write the value itself",
+                    )
                 converted = convert(value)
                 if converted is None:
                     raise ConfigError.at(

@@ -191,3 +191,31 @@ def test_local_inventory_is_the_local_machine() -> None:
     assert inventory.settings("localhost") == ConnectionSettings(
         host="localhost", address="localhost", connection="local"
     )
+
+
+def test_older_ansible_ssh_names_rank_below_the_current_ones(project: Path) -> None:
+    inventory = inventory_of(
+        project,
+        """
+        web:
+          hosts:
+            old: {ansible_ssh_host: 192.0.2.7, ansible_ssh_port: 2207, ansible_ssh_user: legacy}
+            both: {ansible_ssh_host: 192.0.2.8, ansible_host: 192.0.2.9}
+        """,
+    )
+    old = inventory.settings("old")
+    assert (old.address, old.port, old.user) == ("192.0.2.7", 2207, "legacy")
+    assert inventory.settings("both").address == "192.0.2.9"
+
+
+def test_templated_connection_variables_are_refused_with_a_reason(project: Path) -> None:
+    inventory = inventory_of(
+        project, "web:\n  hosts:\n    web-01:\n      ansible_host: '{{ inventory_hostname }}.lan'\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        inventory.settings("web-01")
+    assert str(caught.value) == (
+        "inventory/hosts.yml:4:7: host 'web-01': ansible_host is a template "
+        "('{{ inventory_hostname }}.lan'); connection variables are not templated "
+        "(write the value itself)"
+    )

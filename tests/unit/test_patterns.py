@@ -117,6 +117,16 @@ def test_a_glob_matching_a_group_also_matches_hosts(fleet: Inventory) -> None:
     assert names(fleet, "prod*") == ["jetson-01", "db-01", "web-01"]
 
 
+def test_ipv6_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "v6.yml"
+    path.write_text("v6:\n  hosts:\n    '[2001:db8::1]':\n    '[2001:db8::2]:2222':\n")
+    inventory = load_inventory(path)
+    assert names(inventory, "2001:db8::1") == ["2001:db8::1"]
+    # As in Ansible, colons split a pattern unless it is one address or has commas.
+    assert names(inventory, "2001:db8::*,") == ["2001:db8::1", "2001:db8::2"]
+    assert inventory.hosts["2001:db8::2"].vars["ansible_port"] == 2222
+
+
 def test_select_returns_the_hosts_themselves(fleet: Inventory) -> None:
     selected = fleet.select("db-01")
     assert selected == (fleet.hosts["db-01"],)
