@@ -50,7 +50,12 @@ class LocalConnection:
         self._open = True
         login_user = pwd.getpwuid(os.geteuid()).pw_name
         prefix = become_prefix(self.settings.become, self.settings.become_user, login_user)
-        argv = [*shlex.split(prefix), "/bin/sh", "-c", command]
+        # With become, the outer shell reports a missing sudo (127) the way a remote host does.
+        argv = [
+            "/bin/sh",
+            "-c",
+            f"{prefix}/bin/sh -c {shlex.quote(command)}" if prefix else command,
+        ]
         started = time.monotonic()
         process = subprocess.Popen(
             argv,

@@ -1,0 +1,280 @@
+"""SSH connections against real sshd hosts on loopback: identities, faults, timeouts, reuse."""
+
+from __future__ import annotations
+
+import random
+import socket
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jarvisctl.connection import ConnectionSettings, make_connection, open_connection
+from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
+from jarvisctl.connection.ssh import SSHConnection
+from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
+from tests.e2e.sshd import SshdHost, write_ed25519_key
+
+pytestmark = pytest.mark.e2e
+
+
+def ssh(settings: ConnectionSettings) -> SSHConnection:
+    connection = open_connection(settings)
+    assert isinstance(connection, SSHConnection)
+    return connection
+
+
+@pytest.fixture
+def marker() -> str:
+    """A `sleep` argument no other process on this machine has: 3000.<random> seconds."""
+    return f"3000.{random.randrange(10**8):08d}"
+
+
+def processes_with(marker: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-af", f"sleep {marker}"], capture_output=True, text=True)
+    return found.stdout.splitlines()
+
+
+def no_process_left(marker: str, within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while processes_with(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def follow_hint(error: Exception) -> None:
+    """Run the shell commands an error message tells the operator to run (indented lines)."""
+    for line in str(error).splitlines():
+        if line.startswith("  ssh-"):
+            subprocess.run(line.strip(), shell=True, check=True, capture_output=True)
+
+
+def test_each_host_runs_commands_as_itself(sshd_hosts: list[SshdHost]) -> None:
+    ports = {host.port for host in sshd_hosts}
+    assert 22 in ports and len(ports) > 1  # both known_hosts forms: `addr` and `[addr]:port`
+    for host in sshd_hosts:
+        with ssh(host.settings()) as connection:
+            result = connection.run("echo $JARVIS_TEST_HOST; id -u; echo $0", timeout=5)
+            assert (result.exit_code, result.stdout) == (0, f"{host.name}\n0\nsh\n")
+            assert result.stderr == ""  # root's real .bashrc (pyenv) is not in the way
+            assert connection.host_key_fingerprint == host.fingerprint
+            assert connection.accepted_host_key is None
+
+
+def test_output_exit_code_and_stdin(sshd_hosts: list[SshdHost]) -> None:
+    with ssh(sshd_hosts[0].settings()) as connection:
+        result = connection.run("echo out; echo err >&2; exit 3", timeout=5)
+        assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
+        assert not result.timed_out
+        text = "0123456789abcdef\n" * 200_000  # 3.4 MB in and out at once: no deadlock
+        echoed = connection.run("cat; echo done", timeout=20, stdin=text)
+        assert echoed.stdout == text + "done\n"
+        no_input = connection.run("cat; echo eof", timeout=5)
+        assert no_input.stdout == "eof\n"
+        assert no_input.duration < 1
+
+
+def test_one_connection_serves_many_commands(sshd_hosts: list[SshdHost]) -> None:
+    with ssh(sshd_hosts[1].settings()) as connection:
+        started = time.monotonic()
+        results = [connection.run(f"echo {n} $SSH_CONNECTION", timeout=5) for n in range(200)]
+        elapsed = time.monotonic() - started
+    assert [r.stdout.split()[0] for r in results] == [str(n) for n in range(200)]
+    client_ports = {r.stdout.split()[2] for r in results}
+    assert len(client_ports) == 1  # all on one TCP connection
+    assert elapsed < 10
+
+
+def test_run_opens_lazily_and_reopens_after_close(sshd_hosts: list[SshdHost]) -> None:
+    connection = make_connection(sshd_hosts[0].settings())
+    assert not connection.is_open
+    assert connection.run("true", timeout=5).ok
+    assert connection.is_open
+    connection.close()
+    assert not connection.is_open
+    assert connection.run("echo again", timeout=5).stdout == "again\n"
+    connection.close()
+
+
+def test_timeout_ends_the_remote_process_and_its_children(
+    sshd_hosts: list[SshdHost], marker: str
+) -> None:
+    command = f"sleep {marker} & sh -c 'sleep {marker}' & sleep {marker}; wait"
+    with ssh(sshd_hosts[0].settings()) as connection:
+        result = connection.run(command, timeout=1)
+        assert result.timed_out
+        assert result.exit_code == 124
+        assert 1 <= result.duration < 1 + KILL_AFTER
+        assert no_process_left(marker), processes_with(marker)
+        assert connection.run("echo still usable", timeout=5).ok
+
+
+def test_a_remote_command_that_ignores_term_is_killed(
+    sshd_hosts: list[SshdHost], marker: str
+) -> None:
+    with ssh(sshd_hosts[1].settings()) as connection:
+        result = connection.run(f"trap '' TERM; sleep {marker}", timeout=0.5)
+    assert result.timed_out
+    assert result.exit_code in (137, None)  # KILL takes `timeout` itself down with the group
+    assert 0.5 + KILL_AFTER <= result.duration < 0.5 + KILL_AFTER + LOCAL_GRACE
+    assert no_process_left(marker), processes_with(marker)
+
+
+def test_stopped_sshd_is_unreachable_quickly(sshd_hosts: list[SshdHost]) -> None:
+    down, up = sshd_hosts[0], sshd_hosts[1]
+    down.stop()
+    started = time.monotonic()
+    with pytest.raises(UnreachableError) as caught:
+        open_connection(down.settings())
+    assert time.monotonic() - started < 1
+    assert type(caught.value) is UnreachableError  # not a host key or authentication problem
+    message = str(caught.value)
+    assert message.startswith(f"{down.name}: cannot connect to {down.address}:{down.port}: ")
+    assert "connection refused" in message
+    with ssh(up.settings()) as connection:  # the others are unaffected
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{up.name}\n"
+
+
+def test_a_host_that_never_answers_times_out_at_connect_timeout() -> None:
+    with socket.socket() as silent:  # accepts TCP (backlog) but never speaks SSH
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address, port = silent.getsockname()
+        settings = ConnectionSettings(
+            host="silent", address=address, port=port, user="root", connect_timeout=0.5
+        )
+        started = time.monotonic()
+        with pytest.raises(UnreachableError, match=f"cannot connect to {address}:{port}"):
+            open_connection(settings)
+        assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["port-22", "high-port"])
+def test_unknown_host_key_is_refused_with_how_to_trust_it(
+    sshd_hosts: list[SshdHost], tmp_path: Path, index: int
+) -> None:
+    host = sshd_hosts[index]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    with pytest.raises(HostKeyError) as caught:
+        open_connection(host.settings(known_hosts=str(known_hosts)))
+    message = str(caught.value)
+    assert "is not known" in message
+    assert host.fingerprint in message
+    assert f"ssh-keyscan -p {host.port} -t ed25519 {host.address} >> {known_hosts}" in message
+    assert "host_key_policy: accept-new" in message
+    assert known_hosts.read_text() == ""  # strict never writes
+    follow_hint(caught.value)
+    with ssh(host.settings(known_hosts=str(known_hosts))) as connection:
+        assert connection.host_key_fingerprint == host.fingerprint
+
+
+def test_accept_new_records_the_key_in_the_default_known_hosts(
+    sshd_hosts: list[SshdHost], isolated_home: Path
+) -> None:
+    host = next(h for h in sshd_hosts if h.port != 22)
+    settings = host.settings(known_hosts=None, host_key_policy="accept-new")
+    with ssh(settings) as connection:
+        assert connection.accepted_host_key == host.fingerprint
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
+    known_hosts = isolated_home / ".ssh" / "known_hosts"
+    assert stat.S_IMODE(known_hosts.stat().st_mode) == 0o600
+    assert known_hosts.read_text() == f"{host.known_hosts_line}\n"
+    with ssh(host.settings(known_hosts=None)) as strict:  # now trusted, nothing new accepted
+        assert strict.accepted_host_key is None
+
+
+def test_changed_host_key_is_refused_even_under_accept_new(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    host = sshd_hosts[1]
+    old = host.fingerprint
+    new = host.rotate_host_key()
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(host.known_hosts.read_text())
+    for policy in ("strict", "accept-new"):
+        with pytest.raises(HostKeyError) as caught:
+            open_connection(host.settings(known_hosts=str(known_hosts), host_key_policy=policy))
+        message = str(caught.value)
+        assert "has CHANGED, connection refused" in message
+        assert f"has ED25519 key {old}" in message
+        assert f"now presents ED25519 key {new}" in message
+        assert f"ssh-keygen -R '[{host.address}]:{host.port}' -f {known_hosts}" in message
+    assert known_hosts.read_text() == host.known_hosts.read_text()
+    follow_hint(caught.value)
+    with ssh(host.settings(known_hosts=str(known_hosts))) as connection:
+        assert connection.host_key_fingerprint == new
+
+
+def test_wrong_client_key_is_an_authentication_failure(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    host = sshd_hosts[0]
+    write_ed25519_key(tmp_path / "stranger", "not authorized anywhere")
+    with pytest.raises(AuthenticationError) as caught:
+        open_connection(host.settings(identity_file=str(tmp_path / "stranger")))
+    message = str(caught.value)
+    assert f"root@{host.address}:{host.port} refused our credentials" in message
+    assert f"the key {tmp_path / 'stranger'} (and only that key)" in message
+    with pytest.raises(AuthenticationError, match="does not exist"):
+        open_connection(host.settings(identity_file=str(tmp_path / "missing")))
+
+
+def test_no_key_at_all_is_an_authentication_failure(sshd_hosts: list[SshdHost]) -> None:
+    # HOME is an empty temporary directory and SSH_AUTH_SOCK is unset: nothing to offer.
+    with pytest.raises(AuthenticationError, match="refused our credentials"):
+        open_connection(sshd_hosts[0].settings(identity_file=None))
+
+
+def test_losing_the_connection_mid_command_is_unreachable(sshd_hosts: list[SshdHost]) -> None:
+    # The session's own sshd process is the parent of `timeout`, whose child is this shell.
+    kill_session = "p=$(cut -d' ' -f4 /proc/$PPID/stat); grep -q sshd /proc/$p/comm && kill -9 $p"
+    connection = ssh(sshd_hosts[0].settings())
+    with pytest.raises(UnreachableError, match="lost the SSH connection"):
+        connection.run(kill_session + "; sleep 5", timeout=10)
+    assert not connection.is_open
+    assert connection.run("echo back", timeout=5).stdout == "back\n"  # reopens
+    connection.close()
+
+
+def test_become_as_the_login_user_needs_no_sudo(sshd_hosts: list[SshdHost]) -> None:
+    with ssh(sshd_hosts[0].settings(become=True)) as connection:
+        assert connection.run("id -u", timeout=5).stdout == "0\n"
+
+
+def test_local_and_ssh_agree(sshd_hosts: list[SshdHost]) -> None:
+    commands = ["echo a; echo b >&2; exit 4", "printf 'x y'", "exit 124", "sleep 5"]
+    local = open_connection(ConnectionSettings(host="l", address="l", connection="local"))
+    with ssh(sshd_hosts[2].settings()) as remote:
+        for command in commands:
+            here, there = (c.run(command, timeout=0.5) for c in (local, remote))
+            assert (here.exit_code, here.stdout, here.stderr, here.timed_out) == (
+                there.exit_code,
+                there.stdout,
+                there.stderr,
+                there.timed_out,
+            ), command
+
+
+def test_hosts_run_concurrently_on_their_own_connections(sshd_hosts: list[SshdHost]) -> None:
+    outputs: dict[str, str] = {}
+
+    def work(host: SshdHost) -> None:
+        with ssh(host.settings()) as connection:
+            outputs[host.name] = connection.run(
+                "sleep 0.5; echo $JARVIS_TEST_HOST", timeout=5
+            ).stdout
+
+    threads = [threading.Thread(target=work, args=(host,)) for host in sshd_hosts]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started < 1.5
+    assert outputs == {host.name: f"{host.name}\n" for host in sshd_hosts}

@@ -1,0 +1,157 @@
+"""The local connection: real subprocesses on this machine."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jarvisctl.connection import Connection, ConnectionSettings, make_connection, open_connection
+from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.local import LocalConnection
+
+
+def local(**overrides: Any) -> LocalConnection:
+    settings = ConnectionSettings(host="localhost", address="localhost", connection="local")
+    connection = make_connection(replace(settings, **overrides))
+    assert isinstance(connection, LocalConnection)
+    return connection
+
+
+def wait_until_gone(pid: int, within: float = 2.0) -> bool:
+    """Whether the process is gone (or a zombie nobody will run again) within the time."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_factory_builds_a_local_connection_that_satisfies_the_protocol() -> None:
+    connection = open_connection(
+        ConnectionSettings(host="localhost", address="localhost", connection="local")
+    )
+    assert isinstance(connection, LocalConnection)
+    assert isinstance(connection, Connection)
+    assert connection.is_open
+    connection.close()
+    assert not connection.is_open
+
+
+def test_exit_code_stdout_and_stderr_are_kept_apart() -> None:
+    result = local().run("echo out; echo err >&2; exit 3", timeout=5)
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
+    assert not result.timed_out
+    assert not result.ok
+    assert result.command == "echo out; echo err >&2; exit 3"
+
+
+def test_runs_through_posix_sh() -> None:
+    result = local().run('x=1; [ "$x" = 1 ] && printf "%s|" "$0"', timeout=5)
+    assert result.stdout == "/bin/sh|"
+    assert result.ok
+
+
+def test_stdin_is_fed_and_closed() -> None:
+    text = "line one\nline two\n" * 50_000  # larger than a pipe buffer, echoed while being fed
+    result = local().run("cat; echo done", timeout=10, stdin=text)
+    assert result.stdout == text + "done\n"
+
+
+def test_without_stdin_the_command_reads_end_of_file_at_once() -> None:
+    result = local().run("cat; echo eof", timeout=5)
+    assert result.stdout == "eof\n"
+    assert result.duration < 1
+
+
+def test_undecodable_output_is_replaced_not_fatal() -> None:
+    result = local().run(r"printf '\377ok'", timeout=5)
+    assert result.stdout == "\ufffdok"
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    command = f"sleep 300 & echo $! > {pids}; sh -c 'echo $$ >> {pids}; sleep 301'"
+    result = local().run(command, timeout=0.5)
+    assert result.timed_out
+    assert result.exit_code == 124
+    assert 0.5 <= result.duration < 0.5 + KILL_AFTER
+    children = [int(pid) for pid in pids.read_text().split()]
+    assert len(children) == 2
+    assert all(wait_until_gone(pid) for pid in children)
+
+
+def test_a_command_that_ignores_term_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    result = local().run(f"trap '' TERM; sleep 300 & echo $! > {pid_file}; wait", timeout=0.3)
+    assert result.timed_out
+    assert result.exit_code == 137
+    assert 0.3 + KILL_AFTER <= result.duration < 0.3 + KILL_AFTER + 1.5
+    assert wait_until_gone(int(pid_file.read_text()))
+
+
+def test_a_background_child_holding_stdout_is_ended_at_the_timeout(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    result = local().run(f"echo started; sleep 300 & echo $! > {pid_file}; exit 0", timeout=0.5)
+    assert result.timed_out  # the command's output never ended
+    assert result.stdout == "started\n"
+    assert wait_until_gone(int(pid_file.read_text()))
+
+
+def test_exiting_124_quickly_is_not_a_timeout() -> None:
+    result = local().run("exit 124", timeout=5)
+    assert result.exit_code == 124
+    assert not result.timed_out
+
+
+def test_killed_by_a_signal_reports_128_plus_the_signal() -> None:
+    result = local().run("kill -9 $$", timeout=5)
+    assert result.exit_code == 137
+    assert not result.timed_out
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0])
+def test_a_non_positive_timeout_is_refused(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        local().run("true", timeout=timeout)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: become to root without sudo")
+def test_become_as_the_target_user_needs_no_sudo() -> None:
+    result = local(become=True).run("id -u", timeout=5)
+    assert (result.exit_code, result.stdout) == (0, "0\n")
+
+
+def test_become_another_user_goes_through_sudo_without_prompting() -> None:
+    result = local(become=True, become_user="nobody").run("id -un", timeout=10)
+    # Either sudo may run it, or it fails at once: it never waits for a password.
+    assert result.stdout == "nobody\n" or result.exit_code != 0
+    assert result.exit_code == 0 or "sudo" in result.stderr
+    assert not result.timed_out
+
+
+def test_run_opens_lazily_and_close_is_idempotent() -> None:
+    connection = local()
+    assert not connection.is_open
+    assert connection.run("true", timeout=5).ok
+    assert connection.is_open
+    connection.close()
+    connection.close()
+    assert not connection.is_open
+
+
+def test_describe_reads_like_an_operator_message() -> None:
+    result = local().run("seq 1 30; echo boom >&2; exit 2", timeout=5)
+    text = result.describe(tail_lines=3)
+    assert text.startswith("command 'seq 1 30; echo boom >&2; exit 2' exited with status 2")
+    assert "stdout (last 3 of 30 lines):\n  28\n  29\n  30" in text
+    assert "stderr:\n  boom" in text

@@ -1,0 +1,208 @@
+"""Pure parts of the connection layer: command wrapping, host-key naming, error texts, the fake."""
+
+from __future__ import annotations
+
+import errno
+import re
+import shutil
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import paramiko
+import pytest
+from paramiko.ssh_exception import NoValidConnectionsError
+
+from jarvisctl.connection import CommandResult, Connection, ConnectionSettings
+from jarvisctl.connection.base import was_timed_out
+from jarvisctl.connection.hostkeys import (
+    HostKeyPolicy,
+    append_known_host,
+    fingerprint,
+    known_hosts_name,
+)
+from jarvisctl.connection.shell import become_prefix, format_seconds, wrap_remote_command
+from jarvisctl.connection.ssh_errors import open_error
+from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
+from tests.fakes import FakeConnection
+
+SETTINGS = ConnectionSettings(host="web1", address="10.0.0.5", port=2222, user="deploy")
+
+
+def test_remote_command_is_wrapped_in_timeout_and_sh() -> None:
+    wrapped = wrap_remote_command(
+        "echo 'it''s' | wc -c", timeout=30, become=False, become_user=None, login_user="deploy"
+    )
+    assert wrapped == "timeout -s TERM -k 2 30 sh -c 'echo '\"'\"'it'\"'\"''\"'\"'s'\"'\"' | wc -c'"
+    # What sh -c receives is exactly the command, whatever it quotes.
+    argv = subprocess.run(
+        ["sh", "-c", wrapped.replace("timeout -s TERM -k 2 30 sh -c", "printf %s")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert argv == "echo 'it''s' | wc -c"
+
+
+def test_become_runs_timeout_under_sudo_never_prompting() -> None:
+    wrapped = wrap_remote_command(
+        "id", timeout=1.5, become=True, become_user="post gres", login_user="deploy"
+    )
+    assert wrapped == "sudo -n -u 'post gres' -- timeout -s TERM -k 2 1.5 sh -c id"
+
+
+@pytest.mark.parametrize(
+    ("become", "become_user", "login_user", "prefix"),
+    [
+        (False, "root", "deploy", ""),
+        (True, None, "deploy", "sudo -n -- "),
+        (True, None, "root", ""),  # already root: no sudo needed (or installed)
+        (True, "app", "app", ""),
+        (True, "app", "root", "sudo -n -u app -- "),
+        (True, None, None, "sudo -n -- "),
+    ],
+)
+def test_become_prefix(
+    become: bool, become_user: str | None, login_user: str | None, prefix: str
+) -> None:
+    assert become_prefix(become, become_user, login_user) == prefix
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(30, "30"), (1.5, "1.5"), (0.25, "0.25"), (1e-5, "0.001"), (90.0, "90")]
+)
+def test_format_seconds_never_uses_exponents(seconds: float, text: str) -> None:
+    assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "duration", "timed_out"),
+    [(124, 5.01, True), (137, 7.0, True), (None, 7.0, True), (124, 0.2, False), (0, 9.0, False)],
+)
+def test_timeout_is_recognised_only_when_the_command_ran_that_long(
+    exit_code: int | None, duration: float, timed_out: bool
+) -> None:
+    assert was_timed_out(exit_code, duration, timeout=5) is timed_out
+
+
+def test_known_hosts_names_follow_openssh() -> None:
+    assert known_hosts_name("10.0.0.5", 22) == "10.0.0.5"
+    assert known_hosts_name("10.0.0.5", 2222) == "[10.0.0.5]:2222"
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
+    key = paramiko.Ed25519Key.from_private_key_file(str(_generate_key(tmp_path / "k")))
+    printed = subprocess.run(
+        ["ssh-keygen", "-lf", str(tmp_path / "k.pub")], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+    assert fingerprint(key) == printed
+
+
+def test_append_known_host_creates_private_file_and_paramiko_reads_it(tmp_path: Path) -> None:
+    key = paramiko.Ed25519Key.from_private_key_file(str(_generate_key(tmp_path / "k")))
+    path = tmp_path / "new" / ".ssh" / "known_hosts"
+    append_known_host(path, "[10.0.0.5]:2222", key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    path.write_text(path.read_text() + "other ssh-ed25519 AAAA")  # no final newline
+    append_known_host(path, "10.0.0.6", key)
+    keys = paramiko.HostKeys(str(path))
+    assert keys.lookup("[10.0.0.5]:2222")["ssh-ed25519"] == key
+    assert keys.lookup("10.0.0.6")["ssh-ed25519"] == key
+
+
+def test_strict_policy_refuses_an_unknown_key_and_says_how_to_trust_it(tmp_path: Path) -> None:
+    key = paramiko.Ed25519Key.from_private_key_file(str(_generate_key(tmp_path / "k")))
+    known_hosts = tmp_path / "known_hosts"
+    policy = HostKeyPolicy(SETTINGS, "10.0.0.5", 2222, known_hosts)
+    with pytest.raises(HostKeyError) as caught:
+        policy.missing_host_key(None, "[10.0.0.5]:2222", key)
+    message = str(caught.value)
+    assert message.startswith("web1: the host key of 10.0.0.5:2222 is not known")
+    assert fingerprint(key) in message
+    assert f"ssh-keyscan -p 2222 -t ed25519 10.0.0.5 >> {known_hosts}" in message
+    assert "host_key_policy: accept-new" in message
+    assert not known_hosts.exists()
+
+
+def test_accept_new_policy_records_the_key(tmp_path: Path) -> None:
+    key = paramiko.Ed25519Key.from_private_key_file(str(_generate_key(tmp_path / "k")))
+    known_hosts = tmp_path / "known_hosts"
+    settings = ConnectionSettings(host="web1", address="10.0.0.5", host_key_policy="accept-new")
+    policy = HostKeyPolicy(settings, "10.0.0.5", 22, known_hosts)
+    policy.missing_host_key(None, "10.0.0.5", key)
+    assert policy.accepted == fingerprint(key)
+    assert known_hosts.read_text() == f"10.0.0.5 ssh-ed25519 {key.get_base64()}\n"
+
+
+def test_connection_errors_name_the_address_and_the_reason() -> None:
+    refused = NoValidConnectionsError(
+        {("10.0.0.5", 2222): OSError(errno.ECONNREFUSED, "Connection refused")}
+    )
+    cases: list[tuple[BaseException, str]] = [
+        (refused, "connection refused (is sshd running"),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "connection refused"),
+        (TimeoutError("timed out"), "no answer within 10s (connect_timeout)"),
+        (socket.gaierror(-2, "Name or service not known"), "cannot resolve the address"),
+        (paramiko.SSHException("Error reading SSH protocol banner"), "SSH handshake failed"),
+        (EOFError(), "closed the connection during the SSH handshake"),
+    ]
+    for exc, reason in cases:
+        error = open_error(exc, SETTINGS, "10.0.0.5", 2222, "deploy")
+        assert type(error) is UnreachableError, exc
+        assert str(error).startswith("web1: cannot connect to 10.0.0.5:2222: "), str(error)
+        assert reason in str(error)
+
+
+def test_authentication_errors_say_which_key_was_offered() -> None:
+    settings = ConnectionSettings(host="web1", address="h", identity_file="/keys/id")
+    error = open_error(
+        paramiko.AuthenticationException("Authentication failed."), settings, "h", 22, "ops"
+    )
+    assert isinstance(error, AuthenticationError)
+    assert "ops@h:22 refused our credentials" in str(error)
+    assert "the key /keys/id (and only that key)" in str(error)
+    assert "ssh-copy-id -i /keys/id.pub -p 22 ops@h" in str(error)
+
+
+def test_unrelated_exceptions_are_not_disguised_as_unreachable() -> None:
+    interrupt = KeyboardInterrupt()
+    assert open_error(interrupt, SETTINGS, "h", 22, "u") is interrupt
+
+
+def test_fake_connection_follows_its_script_and_fails_on_anything_else() -> None:
+    fake = FakeConnection.for_host("web1")
+    fake.expect("df -P /", stdout="ok\n").expect("systemctl is-active x", exit_code=3)
+    fake.expect("systemctl is-active x", exit_code=0)
+    fake.expect(re.compile(r"^sh -s"), stdout="batched")
+    assert isinstance(fake, Connection)
+    assert fake.run("df -P /", timeout=5).stdout == "ok\n"
+    codes = [fake.run("systemctl is-active x", timeout=5).exit_code for _ in range(3)]
+    assert codes == [3, 0, 0]
+    assert fake.run("sh -s --", timeout=5, stdin="x").stdout == "batched"
+    assert fake.calls[-1].stdin == "x"
+    fake.assert_all_used()
+    with pytest.raises(pytest.fail.Exception, match="unexpected command 'rm -rf /'"):
+        fake.run("rm -rf /", timeout=5)
+
+
+def test_fake_connection_can_be_unreachable() -> None:
+    fake = FakeConnection.for_host("db1", open_error=UnreachableError("db1: cannot connect"))
+    with pytest.raises(UnreachableError):
+        fake.run("true", timeout=5)
+    assert fake.calls == []
+
+
+def test_command_result_is_frozen() -> None:
+    result = CommandResult("true", 0, "", "", 0.1, False)
+    with pytest.raises(AttributeError):
+        result.exit_code = 1  # type: ignore[misc]
+
+
+def _generate_key(path: Path) -> Path:
+    from tests.e2e.sshd import write_ed25519_key
+
+    write_ed25519_key(path, "unit-test")
+    return path
