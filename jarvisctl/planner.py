@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from jarvisctl.catalogue import Catalogue, load_catalogue, search_dirs
+from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import ConfigError, PatternError, Problem, ProblemCollector, known_list
 from jarvisctl.inventory import Host, Inventory
 from jarvisctl.kinds.registry import KindRegistry, load_registry
 from jarvisctl.models.playbook import CheckSpec, Play, schedule_spec
 from jarvisctl.models.project import ProjectConfig
-from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.plan_model import HostPlan, Plan, PlaybookPlan, PlayPlan, SchedulePlan
 from jarvisctl.project import Project, resolve_inventory
 from jarvisctl.resolve import CheckResolver, HostProblems
 from jarvisctl.schedule import next_fire_times
-from jarvisctl.templating import Templates, TemplateError
+from jarvisctl.templating import TemplateError, Templates
 from jarvisctl.validation import validate_salvaging
 from jarvisctl.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
 
@@ -170,8 +170,9 @@ def _plan_play(
     for path, check in selected:
         resolver.check_references(check, path, problems)
     host_plans = []
+    groups = _group_members(ctx.inventory) if hosts else {}
     for host in hosts:
-        variables = _variables(host, play, index, ctx, source, host_problems)
+        variables = _variables(host, play, index, groups, ctx, source, host_problems)
         checks = [
             resolver.plan(check, path, host.name, variables, problems, host_problems)
             for path, check in selected
@@ -213,6 +214,7 @@ def _variables(
     host: Host,
     play: Play,
     index: int,
+    groups: Mapping[str, list[str]],
     ctx: PlanContext,
     source: SourceMap,
     host_problems: HostProblems,
@@ -221,7 +223,7 @@ def _variables(
     variables: dict[str, Any] = dict(host.vars)
     variables["inventory_hostname"] = host.name
     variables["group_names"] = sorted(g for g in host.groups if g not in ("all", "ungrouped"))
-    variables["groups"] = _group_members(ctx.inventory)
+    variables["groups"] = groups
     for name, value in play.vars.items():
         try:
             variables[name] = ctx.templates.render_value(value, variables)
@@ -231,11 +233,8 @@ def _variables(
 
 
 def _group_members(inventory: Inventory) -> Mapping[str, list[str]]:
-    members: dict[str, list[str]] = {name: [] for name in inventory.groups}
-    for host in inventory.hosts.values():
-        for group in host.groups:
-            members.setdefault(group, []).append(host.name)
-    return members
+    """`groups['web']` as Ansible gives it: the hosts a pattern naming the group selects."""
+    return {name: [h.name for h in inventory.select(name)] for name in inventory.groups}
 
 
 def _settings(
@@ -253,7 +252,6 @@ def _schedule(play: Play, ctx: PlanContext) -> SchedulePlan | None:
         return None
     spec = schedule_spec(play.schedule)
     return SchedulePlan(spec.describe(), next_fire_times(spec, ctx.now))
-
 
 
 def expand_playbook_paths(paths: Sequence[Path]) -> list[Path]:
@@ -315,7 +313,9 @@ def _context(
     unknown = wanted - known_tags(loaded)
     if unknown:
         raise ConfigError.at(
-            None, f"--tags: unknown tag {', '.join(sorted(unknown))}", known_list(known_tags(loaded))
+            None,
+            f"--tags: unknown tag {', '.join(sorted(unknown))}",
+            known_list(known_tags(loaded)),
         )
     return PlanContext(
         inventory, catalogue, registry, Templates.create(), config, now, limit, wanted
@@ -325,7 +325,9 @@ def _context(
 def _by_file(error: ConfigError) -> list[PlaybookPlan]:
     files: dict[str, list[Problem]] = {}
     for problem in error.problems:
-        files.setdefault(problem.location.file if problem.location else "<command line>", []).append(problem)
+        files.setdefault(
+            problem.location.file if problem.location else "<command line>", []
+        ).append(problem)
     return [PlaybookPlan(file, problems=tuple(problems)) for file, problems in files.items()]
 
 

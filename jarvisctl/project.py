@@ -38,7 +38,9 @@ def find_config(start: Path) -> Path | None:
 
 def load_project(config: Path | None = None, start: Path | None = None) -> Project:
     """The project from an explicit config file, $JARVISCTL_CONFIG, or the nearest one upward."""
-    explicit = config or (Path(os.environ["JARVISCTL_CONFIG"]) if "JARVISCTL_CONFIG" in os.environ else None)
+    explicit = config or (
+        Path(os.environ["JARVISCTL_CONFIG"]) if "JARVISCTL_CONFIG" in os.environ else None
+    )
     path = explicit or find_config((start or Path.cwd()).resolve())
     if path is None:
         return Project(root=(start or Path.cwd()).resolve())

@@ -22,7 +22,7 @@ from jarvisctl.models.playbook import CheckSpec, RemediationBinding
 from jarvisctl.models.project import ProjectConfig
 from jarvisctl.models.values import Direction, Threshold
 from jarvisctl.plan_model import CheckPlan, RemediationPlan
-from jarvisctl.templating import Templates, TemplateError
+from jarvisctl.templating import TemplateError, Templates
 from jarvisctl.validation import problems_from
 from jarvisctl.yamlsrc import NodePath, SourceMap
 
@@ -81,8 +81,11 @@ class CheckResolver:
         definition, kind, entry_source = found
         params = _Params(self, host, variables, host_problems)
         values = params.resolve(
-            kind, definition.param_defaults() if definition else {}, spec.with_,
-            _Origin(self.source, (*path, "with")), _Origin(entry_source, ("params",)),
+            kind,
+            definition.param_defaults() if definition else {},
+            spec.with_,
+            _Origin(self.source, (*path, "with")),
+            _Origin(entry_source, ("params",)),
         )
         ladder = self._ladder(spec, path, params, problems)
         if values is None or ladder is None:
@@ -146,7 +149,11 @@ class CheckResolver:
         return tuple(p for p in planned if p is not None)
 
     def _remediation(
-        self, binding: RemediationBinding, path: NodePath, params: _Params, problems: ProblemCollector
+        self,
+        binding: RemediationBinding,
+        path: NodePath,
+        params: _Params,
+        problems: ProblemCollector,
     ) -> RemediationPlan | None:
         entry = self.catalogue.remediations.get(binding.use)
         definition: RemediationDefinition | None = entry.definition if entry else None
@@ -154,7 +161,9 @@ class CheckResolver:
         if kind is None:
             return None
         values = params.resolve(
-            kind, definition.param_defaults() if definition else {}, binding.with_,
+            kind,
+            definition.param_defaults() if definition else {},
+            binding.with_,
             _Origin(self.source, (*path, "with")),
             _Origin(entry.source if entry else SourceMap(""), ("params",)),
         )

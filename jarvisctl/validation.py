@@ -179,7 +179,12 @@ def _prune(model: type[BaseModel], data: Any, loc: NodePath) -> bool:
         field = owner.model_fields.get(str(key)) if owner else None
         if field is None and owner is not None:
             field = next((f for f in owner.model_fields.values() if f.alias == key), None)
-        if isinstance(parent, dict) and key in parent and field is not None and not field.is_required():
+        if (
+            isinstance(parent, dict)
+            and key in parent
+            and field is not None
+            and not field.is_required()
+        ):
             del parent[key]
             return True
         loc = parent_loc

@@ -26,7 +26,9 @@ PathArg = click.Path(path_type=Path)
 @click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema v1).")
 @click.option("--junit", type=PathArg, help="Also write a JUnit XML file: one testcase per file.")
-@click.option("-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml).")
+@click.option(
+    "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
+)
 @report_errors
 def plan_command(
     playbooks: tuple[Path, ...],
