@@ -20,6 +20,18 @@ def known_hosts_path(settings: ConnectionSettings) -> Path:
     return Path(os.path.expanduser(settings.known_hosts or "~/.ssh/known_hosts"))
 
 
+def load_known_hosts(client: Any, settings: ConnectionSettings, path: Path) -> None:
+    """Trust the keys listed in `path` (a missing file lists none)."""
+    try:
+        if path.exists():
+            client.load_host_keys(str(path))
+    except OSError as exc:
+        raise HostKeyError(
+            f"{settings.host}: cannot read known_hosts file {path}: {exc.strerror or exc}; "
+            f"fix its permissions, or point known_hosts at a readable file"
+        ) from exc
+
+
 def known_hosts_name(address: str, port: int) -> str:
     """How OpenSSH (and paramiko) name a host in known_hosts: `addr`, or `[addr]:port`."""
     return address if port == 22 else f"[{address}]:{port}"

@@ -8,7 +8,6 @@ grace period beyond it.
 
 from __future__ import annotations
 
-import os
 import select
 import threading
 import time
@@ -21,12 +20,13 @@ from jarvisctl.connection.hostkeys import (
     changed_host_key_error,
     fingerprint,
     known_hosts_path,
+    load_known_hosts,
 )
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.connection.shell import wrap_remote_command
-from jarvisctl.connection.ssh_errors import lost_connection_error, open_error
+from jarvisctl.connection.ssh_errors import load_identity, lost_connection_error, open_error
 from jarvisctl.connection.tcp import connect_tcp
-from jarvisctl.errors import AuthenticationError, HostKeyError
+from jarvisctl.errors import HostKeyError
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
 KEEPALIVE_SECONDS = 15
@@ -53,15 +53,13 @@ class SSHConnection:
         if self.is_open:
             return
         self.close()
-        self._check_identity_file()
         connection = self._fabric_connection()
         known_hosts = known_hosts_path(self.settings)
         policy = HostKeyPolicy(self.settings, connection.host, connection.port, known_hosts)
         client = connection.client
         client.set_missing_host_key_policy(policy)
+        load_known_hosts(client, self.settings, known_hosts)
         try:
-            if known_hosts.is_file():
-                client.load_host_keys(str(known_hosts))
             if not connection.gateway:
                 connection.connect_kwargs["sock"] = connect_tcp(
                     connection.host, connection.port, self.settings.connect_timeout
@@ -137,15 +135,6 @@ class SSHConnection:
     def _where(self) -> str:
         return f"{self.settings.address}:{self.settings.port}"
 
-    def _check_identity_file(self) -> None:
-        path = self.settings.identity_file
-        if path is not None and not os.path.isfile(os.path.expanduser(path)):
-            raise AuthenticationError(
-                f"{self.settings.host}: identity file {path} does not exist or is not a file; "
-                f"fix identity_file (ansible_ssh_private_key_file) for this host, or remove it "
-                f"to use ~/.ssh/id_* and the ssh-agent"
-            )
-
     def _fabric_connection(self) -> Any:
         import fabric  # 0.2 s to import: only paid by runs that reach an SSH host
 
@@ -156,9 +145,7 @@ class SSHConnection:
             # Like OpenSSH's IdentitiesOnly: offer exactly the configured key, so that a wrong
             # key is reported as such rather than hidden behind whatever else was tried.
             connect_kwargs.update(
-                key_filename=[os.path.expanduser(settings.identity_file)],
-                look_for_keys=False,
-                allow_agent=False,
+                pkey=load_identity(settings), look_for_keys=False, allow_agent=False
             )
         connection = fabric.Connection(
             settings.address, user=settings.user, port=settings.port, connect_kwargs=connect_kwargs

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import os
 import shlex
 import socket
+from typing import Any
 
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import AuthenticationError, UnreachableError
@@ -17,6 +19,26 @@ _SOCKET_REASONS = {
 }
 
 
+def load_identity(settings: ConnectionSettings) -> Any:
+    """The private key of `identity_file`, or AuthenticationError saying why it is unusable."""
+    from paramiko import PKey, SSHException
+
+    path = os.path.expanduser(str(settings.identity_file))
+    try:
+        return PKey.from_path(path)
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    except TypeError as exc:  # cryptography: "Key is password-protected, ..."
+        problem = f"is protected by a passphrase, which jarvisctl does not ask for ({exc})"
+    except (ValueError, SSHException) as exc:
+        problem = f"is not a private key paramiko can load ({exc})"
+    raise AuthenticationError(
+        f"{settings.host}: identity file {path} {problem}; fix identity_file "
+        f"(ansible_ssh_private_key_file) for this host, or remove it to use the ssh-agent and "
+        f"~/.ssh/id_*"
+    )
+
+
 def open_error(
     exc: BaseException, settings: ConnectionSettings, address: str, port: int, user: str
 ) -> BaseException:
@@ -24,11 +46,11 @@ def open_error(
     from paramiko import AuthenticationException, PasswordRequiredException, SSHException
 
     where = f"{address}:{port}"
-    if isinstance(exc, PasswordRequiredException):
+    if isinstance(exc, PasswordRequiredException):  # a key named by ~/.ssh/config
         return AuthenticationError(
-            f"{settings.host}: identity file {settings.identity_file} is protected by a "
-            f"passphrase, which jarvisctl does not ask for; load it into an ssh-agent "
-            f"(ssh-add) and remove identity_file, or use a key without a passphrase"
+            f"{settings.host}: a private key for {where} is protected by a passphrase, which "
+            f"jarvisctl does not ask for; load it into an ssh-agent (ssh-add), or set "
+            f"identity_file to a key without a passphrase"
         )
     if isinstance(exc, AuthenticationException) or (
         isinstance(exc, SSHException) and "No authentication methods" in str(exc)

@@ -221,7 +221,7 @@ def test_wrong_client_key_is_an_authentication_failure(
     message = str(caught.value)
     assert f"root@{host.address}:{host.port} refused our credentials" in message
     assert f"the key {tmp_path / 'stranger'} (and only that key)" in message
-    with pytest.raises(AuthenticationError, match="does not exist"):
+    with pytest.raises(AuthenticationError, match="cannot be read"):
         open_connection(host.settings(identity_file=str(tmp_path / "missing")))
 
 

@@ -23,7 +23,7 @@ from jarvisctl.connection.hostkeys import (
     known_hosts_name,
 )
 from jarvisctl.connection.shell import become_prefix, format_seconds, wrap_remote_command
-from jarvisctl.connection.ssh_errors import open_error
+from jarvisctl.connection.ssh_errors import load_identity, open_error
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.fakes import FakeConnection
 
@@ -167,6 +167,35 @@ def test_authentication_errors_say_which_key_was_offered() -> None:
     assert "ssh-copy-id -i /keys/id.pub -p 22 ops@h" in str(error)
 
 
+def test_unusable_identity_files_are_authentication_errors(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    encrypted = tmp_path / "encrypted"
+    encrypted.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not a key\n")
+    cases = {
+        encrypted: "is protected by a passphrase",
+        garbage: "is not a private key paramiko can load",
+        tmp_path / "missing": "cannot be read (No such file or directory)",
+    }
+    for path, problem in cases.items():
+        settings = ConnectionSettings(host="web1", address="h", identity_file=str(path))
+        with pytest.raises(AuthenticationError) as caught:
+            load_identity(settings)
+        assert str(caught.value).startswith(f"web1: identity file {path} {problem}")
+    good = _generate_key(tmp_path / "good")
+    key = load_identity(ConnectionSettings(host="web1", address="h", identity_file=str(good)))
+    assert key.get_name() == "ssh-ed25519"
+
+
 def test_unrelated_exceptions_are_not_disguised_as_unreachable() -> None:
     interrupt = KeyboardInterrupt()
     assert open_error(interrupt, SETTINGS, "h", 22, "u") is interrupt
@@ -206,3 +235,11 @@ def _generate_key(path: Path) -> Path:
 
     write_ed25519_key(path, "unit-test")
     return path
+
+
+def test_an_unreadable_known_hosts_file_is_a_host_key_error(tmp_path: Path) -> None:
+    from jarvisctl.connection.ssh import SSHConnection
+
+    settings = ConnectionSettings(host="web1", address="127.0.0.1", known_hosts=str(tmp_path))
+    with pytest.raises(HostKeyError, match=f"web1: cannot read known_hosts file {tmp_path}: "):
+        SSHConnection(settings).open()  # fails before any connection attempt
