@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -284,6 +285,22 @@ class SshdFleet:
     def stop(self) -> None:
         for host in self.hosts:
             host.stop()
+
+    def write_inventory(self, path: Path, group: str = "sshd") -> Path:
+        """An Ansible-style YAML inventory of the hosts, trusting the fleet's known_hosts."""
+        hosts = {
+            host.name: {
+                "ansible_host": host.address,
+                "ansible_port": host.port,
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(self.client_key),
+                "known_hosts": str(self.known_hosts),
+                "connect_timeout": 5.0,
+            }
+            for host in self.hosts
+        }
+        path.write_text(yaml.safe_dump({"all": {"children": {group: {"hosts": hosts}}}}))
+        return path
 
     def reset(self) -> None:
         """Undo what a test did: every host running, with its original key."""

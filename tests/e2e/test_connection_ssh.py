@@ -16,7 +16,7 @@ from jarvisctl.connection import ConnectionSettings, make_connection, open_conne
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
 from jarvisctl.connection.ssh import SSHConnection
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
-from tests.e2e.sshd import SshdHost, write_ed25519_key
+from tests.e2e.sshd import SshdFleet, SshdHost, write_ed25519_key
 
 pytestmark = pytest.mark.e2e
 
@@ -278,3 +278,16 @@ def test_hosts_run_concurrently_on_their_own_connections(sshd_hosts: list[SshdHo
         thread.join()
     assert time.monotonic() - started < 1.5
     assert outputs == {host.name: f"{host.name}\n" for host in sshd_hosts}
+
+
+def test_fleet_inventory_reaches_every_host(
+    sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    from jarvisctl.inventory.loader import load_inventory
+
+    inventory = load_inventory(sshd_fleet.write_inventory(tmp_path / "inventory.yml"))
+    for host in sshd_hosts:
+        settings = inventory.settings(host.name)
+        assert settings == host.settings(known_hosts=str(sshd_fleet.known_hosts))
+        with ssh(settings) as connection:
+            assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
