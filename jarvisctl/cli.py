@@ -7,6 +7,7 @@ import click
 from jarvisctl import __version__
 from jarvisctl.commands.inventory import inventory
 from jarvisctl.commands.plan import plan_command
+from jarvisctl.commands.run import run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(plan_command)
+cli.add_command(run_command)
 cli.add_command(inventory)
 
 

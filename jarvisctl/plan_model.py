@@ -10,6 +10,7 @@ from datetime import datetime
 
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import Location, Problem
+from jarvisctl.kinds.base import KindParams
 from jarvisctl.models.values import Direction, Threshold
 
 
@@ -33,6 +34,7 @@ class CheckPlan:
     kind: str
     description: str
     command: str
+    params: KindParams
     unit: str
     direction: Direction
     warn: Threshold | None

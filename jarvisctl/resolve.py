@@ -102,6 +102,7 @@ class CheckResolver:
             kind=kind.name,
             description=(definition.description if definition else "") or kind.description,
             command=kind.command(values),
+            params=values,
             unit=(definition.unit if definition and definition.unit is not None else kind.unit),
             direction=direction,
             warn=warn,

@@ -1,0 +1,123 @@
+"""`jarvisctl run`: run playbooks on their hosts now, and report what was found."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import click
+from tzlocal import get_localzone
+
+from jarvisctl.commands.common import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_OK,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    report_errors,
+)
+from jarvisctl.executor.pool import ConnectionPool
+from jarvisctl.executor.runner import execute
+from jarvisctl.kinds.registry import load_registry
+from jarvisctl.output.run_json import render_run_json
+from jarvisctl.output.run_text import progress_line, render_recap
+from jarvisctl.planner import make_plan
+from jarvisctl.project import load_project
+from jarvisctl.results import HostRun, RunReport
+
+PathArg = click.Path(path_type=Path)
+
+
+@click.command("run")
+@click.argument("playbooks", nargs=-1, required=True, type=PathArg)
+@click.option("-i", "--inventory", type=PathArg, help="Inventory file (YAML or INI).")
+@click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
+@click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
+@click.option("-f", "--forks", type=click.IntRange(1, 1000), help="Hosts worked on at once.")
+@click.option("--check", "check_mode", is_flag=True, help="Run checks only; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
+@click.option(
+    "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
+)
+@report_errors
+def run_command(
+    playbooks: tuple[Path, ...],
+    inventory: Path | None,
+    limit: str | None,
+    tags: tuple[str, ...],
+    forks: int | None,
+    check_mode: bool,
+    as_json: bool,
+    config: Path | None,
+) -> None:
+    """Run PLAYBOOKS (files or directories) on their hosts: every host's checks in one round
+    trip, hosts in a sliding window of --forks workers, then a recap per host."""
+    project = load_project(config)
+    plan = make_plan(
+        project, list(playbooks), inventory, datetime.now(get_localzone()), limit, tags
+    )
+    if not plan.ok:
+        for problem in plan.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+    cancel = threading.Event()
+    show_progress = sys.stderr.isatty() or not as_json
+    pool = ConnectionPool()
+    restore = _stop_on_signals(cancel)
+    try:
+        report = execute(
+            plan,
+            load_registry(),
+            pool,
+            forks=forks or project.config.forks,
+            mode="check" if check_mode else "run",
+            cancel=cancel,
+            on_host=_printer(show_progress, as_json),
+        )
+    finally:
+        pool.close_all()
+        restore()
+    click.echo(render_run_json(report) if as_json else "\n" + render_recap(report), nl=False)
+    sys.exit(exit_code(report))
+
+
+def exit_code(report: RunReport) -> int:
+    """Documented in the README: interrupted, then unreachable, then not OK, then OK."""
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    if report.any_unreachable:
+        return EXIT_UNREACHABLE
+    return EXIT_NOT_OK if report.any_not_ok else EXIT_OK
+
+
+def _printer(show: bool, to_stderr: bool) -> Callable[[HostRun], None]:
+    def print_line(run: HostRun) -> None:
+        if show:
+            click.echo(progress_line(run), err=to_stderr)
+
+    return print_line
+
+
+def _stop_on_signals(cancel: threading.Event) -> Callable[[], None]:
+    """Ctrl-C or SIGTERM: stop cleanly; a second one: stop now."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            os._exit(EXIT_INTERRUPTED)
+        cancel.set()
+        name = signal.Signals(signum).name
+        click.echo(f"{name}: ending in-flight commands; again to stop at once", err=True)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+    return restore

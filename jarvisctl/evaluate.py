@@ -1,0 +1,70 @@
+"""Turn a command's output into a value and a status, never raising."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jarvisctl.kinds.base import CheckKind, CommandOutput, ParseError
+from jarvisctl.models.values import Threshold
+from jarvisctl.plan_model import CheckPlan
+from jarvisctl.results import CheckResult, Status
+
+TAIL = 400  # characters of output kept in a result
+
+
+def evaluate(check: CheckPlan, kind: CheckKind[Any], output: CommandOutput | None) -> CheckResult:
+    if output is None:
+        return _result(check, Status.UNKNOWN, None, "did not finish: the session ended first", None)
+    if output.exit_code in (124, 137):
+        reason = f"timed out after {check.timeout:g}s (the command was killed on the host)"
+        return _result(check, Status.UNKNOWN, None, reason, output)
+    try:
+        value = kind.parse(output, check.params)
+    except ParseError as exc:
+        return _result(check, Status.UNKNOWN, None, str(exc), output)
+    except Exception as exc:  # a kind's bug must make its check UNKNOWN, not crash the host
+        reason = f"cannot parse the output ({type(exc).__name__}: {exc})"
+        return _result(check, Status.UNKNOWN, None, reason, output)
+    status, reason = threshold_status(check, value)
+    return _result(check, status, value, reason, output)
+
+
+def threshold_status(check: CheckPlan, value: float) -> tuple[Status, str]:
+    """The status the thresholds give this value on their own (no history)."""
+    for status, threshold in ((Status.CRITICAL, check.crit), (Status.WARNING, check.warn)):
+        if threshold is not None and threshold.breached(value, check.direction):
+            return status, f"{_show(value, check.unit)} crossed {_describe(check, threshold)}"
+    return Status.OK, ""
+
+
+def _describe(check: CheckPlan, threshold: Threshold) -> str:
+    label = "crit" if threshold is check.crit else "warn"
+    if threshold.kind == "level":
+        op = ">=" if check.direction == "above" else "<="
+        return f"{label} {op} {threshold.value:g}"
+    return f"{label} {threshold.text}"
+
+
+def _show(value: float, unit: str) -> str:
+    return f"{value:g}{unit if unit == '%' else (' ' + unit if unit else '')}"
+
+
+def _result(
+    check: CheckPlan,
+    status: Status,
+    value: float | None,
+    reason: str,
+    output: CommandOutput | None,
+) -> CheckResult:
+    return CheckResult(
+        name=check.name,
+        kind=check.kind,
+        command=check.command,
+        status=status,
+        value=value,
+        unit=check.unit,
+        reason=reason,
+        exit_code=output.exit_code if output else None,
+        stdout_tail=output.stdout[-TAIL:] if output else "",
+        stderr_tail=output.stderr[-TAIL:] if output else "",
+    )

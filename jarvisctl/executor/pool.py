@@ -1,0 +1,48 @@
+"""Open connections, kept and reused across the phases of a run (and, later, daemon cycles)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from jarvisctl.connection.base import Connection, make_connection
+from jarvisctl.connection.settings import ConnectionSettings
+
+
+class ConnectionPool:
+    """One connection per host settings; a connection that failed to open is not kept."""
+
+    def __init__(
+        self, factory: Callable[[ConnectionSettings], Connection] = make_connection
+    ) -> None:
+        self._factory = factory
+        self._connections: dict[ConnectionSettings, Connection] = {}
+        self._lock = threading.Lock()
+
+    def get(self, settings: ConnectionSettings) -> Connection:
+        """An open connection to the host; raises UnreachableError and its kin."""
+        with self._lock:
+            connection = self._connections.get(settings)
+            if connection is None:
+                connection = self._factory(settings)
+                self._connections[settings] = connection
+        try:
+            connection.open()  # a no-op when already open; reopens a dead one
+        except BaseException:
+            with self._lock:
+                self._connections.pop(settings, None)
+            raise
+        return connection
+
+    def close_all(self) -> None:
+        """Close every connection; commands still running on them end with their channel."""
+        with self._lock:
+            connections = list(self._connections.values())
+            self._connections.clear()
+        for connection in connections:
+            connection.close()
+
+    @property
+    def open_count(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._connections.values() if c.is_open)

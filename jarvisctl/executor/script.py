@@ -1,0 +1,68 @@
+"""Compose many read-only commands into ONE POSIX sh script, and split its output again.
+
+Each command runs under coreutils `timeout` with its stdin from /dev/null (the script itself
+arrives on stdin), between delimiters that carry an unguessable token, on stdout and stderr
+alike, followed by its own exit code. Each delimiter starts with a newline we add, so a command's
+output is reproduced exactly, trailing newline or not.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.shell import format_seconds
+from jarvisctl.kinds.base import CommandOutput
+
+
+@dataclass(frozen=True)
+class Script:
+    text: str
+    token: str
+    count: int
+    budget: float  # the longest the whole script can take: every timeout plus kill margins
+
+
+def compose_script(commands: Sequence[tuple[str, float]], token: str | None = None) -> Script:
+    """One script for `(command, timeout)` pairs."""
+    token = token or secrets.token_hex(12)
+    mark = f"@@J{token}"
+    lines: list[str] = []
+    for index, (command, timeout) in enumerate(commands):
+        lines += [
+            f"printf '\\n%s\\n' '{mark}:B:{index}'; printf '\\n%s\\n' '{mark}:B:{index}' >&2",
+            f"timeout -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} "
+            f"sh -c {shlex.quote(command)} </dev/null",
+            f"printf '\\n%s:%s\\n' '{mark}:E:{index}' \"$?\"; "
+            f"printf '\\n%s\\n' '{mark}:E:{index}' >&2",
+        ]
+    budget = sum(timeout + KILL_AFTER for _, timeout in commands) + 1.0
+    return Script("\n".join(lines) + "\n", token, len(commands), budget)
+
+
+def split_outputs(script: Script, stdout: str, stderr: str) -> list[CommandOutput | None]:
+    """Each command's output, or None for a command whose end never arrived."""
+    outs = _sections(script, stdout, with_code=True)
+    errs = _sections(script, stderr, with_code=False)
+    results: list[CommandOutput | None] = []
+    for index in range(script.count):
+        found = outs.get(index)
+        if found is None:
+            results.append(None)
+            continue
+        text, code = found
+        results.append(CommandOutput(text, errs.get(index, ("", None))[0], code))
+    return results
+
+
+def _sections(script: Script, text: str, *, with_code: bool) -> dict[int, tuple[str, int | None]]:
+    mark = re.escape(f"@@J{script.token}")
+    code = r":(\d+)" if with_code else ""
+    pattern = re.compile(rf"\n{mark}:B:(\d+)\n(.*?)\n{mark}:E:\1{code}\n", re.DOTALL)
+    return {
+        int(m[1]): (m[2], int(m[3]) if with_code else None) for m in pattern.finditer("\n" + text)
+    }

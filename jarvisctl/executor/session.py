@@ -1,0 +1,108 @@
+"""One host's session for one play: all its checks in one round trip, then the evaluation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jarvisctl.connection.base import Connection
+from jarvisctl.errors import UnreachableError
+from jarvisctl.evaluate import evaluate
+from jarvisctl.executor.pool import ConnectionPool
+from jarvisctl.executor.script import compose_script, split_outputs
+from jarvisctl.kinds.registry import KindRegistry
+from jarvisctl.plan_model import CheckPlan, HostPlan, PlayPlan
+from jarvisctl.results import CheckResult, HostRun, Outcome, RemediationNote, Status
+
+NOT_EXECUTED = (
+    "remediations are not executed by this version of jarvisctl; "
+    "`jarvisctl run --check` and `jarvisctl plan` show what would run"
+)
+
+
+def run_host(
+    play: PlayPlan, host: HostPlan, pool: ConnectionPool, registry: KindRegistry, mode: str
+) -> HostRun:
+    """Never raises: every failure becomes this host's outcome."""
+    started = time.monotonic()
+    address = host.connection
+    try:
+        connection = pool.get(host.settings)
+    except UnreachableError as exc:
+        return HostRun(
+            host.host,
+            play.name,
+            address,
+            Outcome.UNREACHABLE,
+            error=str(exc),
+            duration=time.monotonic() - started,
+        )
+    fingerprint = getattr(connection, "host_key_fingerprint", None) or ""
+    try:
+        checks = run_checks(connection, host.checks, registry)
+    except UnreachableError as exc:  # the connection died under us
+        return HostRun(
+            host.host,
+            play.name,
+            address,
+            Outcome.UNREACHABLE,
+            error=str(exc),
+            duration=time.monotonic() - started,
+            host_key=fingerprint,
+        )
+    except Exception as exc:
+        return HostRun(
+            host.host,
+            play.name,
+            address,
+            Outcome.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            duration=time.monotonic() - started,
+            host_key=fingerprint,
+        )
+    notes = remediation_notes(host.checks, checks, mode)
+    return HostRun(
+        host.host,
+        play.name,
+        address,
+        Outcome.OK,
+        checks,
+        notes,
+        duration=time.monotonic() - started,
+        host_key=fingerprint,
+    )
+
+
+def run_checks(
+    connection: Connection, checks: tuple[CheckPlan, ...], registry: KindRegistry
+) -> tuple[CheckResult, ...]:
+    """All checks of one host in ONE script on ONE exec channel, parsed on the controller."""
+    if not checks:
+        return ()
+    script = compose_script([(c.command, c.timeout) for c in checks])
+    result = connection.run("sh -s", timeout=script.budget, stdin=script.text)
+    outputs = split_outputs(script, result.stdout, result.stderr)
+    kinds: list[Any] = [registry.checks[c.kind] for c in checks]
+    return tuple(evaluate(c, k, o) for c, k, o in zip(checks, kinds, outputs, strict=True))
+
+
+def remediation_notes(
+    plans: tuple[CheckPlan, ...], results: tuple[CheckResult, ...], mode: str
+) -> tuple[RemediationNote, ...]:
+    """What each failing check's remediation ladder would do; none is executed here."""
+    notes: list[RemediationNote] = []
+    for plan, result in zip(plans, results, strict=True):
+        if result.status is Status.OK:
+            continue
+        for rung in plan.remediations:
+            if result.status.value not in rung.on:
+                continue
+            if mode == "check":
+                reason = f"{plan.name} is {result.status.value} (check mode: nothing is changed)"
+                notes.append(
+                    RemediationNote(plan.name, rung.use, "would run", reason, rung.commands)
+                )
+            else:
+                notes.append(RemediationNote(plan.name, rung.use, "skipped", NOT_EXECUTED))
+            break  # the ladder's next rung is only for when this one does not verify
+    return tuple(notes)

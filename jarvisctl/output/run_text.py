@@ -1,0 +1,73 @@
+"""`jarvisctl run` for people: a line per host as it finishes, then the recap."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from jarvisctl.results import CheckResult, HostRun, Outcome, RunReport, Status
+
+_COLUMNS = ("ok", "warning", "critical", "unknown", "unreachable", "failed")
+
+
+def progress_line(run: HostRun) -> str:
+    head = f"{run.host}  [{run.play}]  {run.outcome.value.upper()}"
+    if run.outcome in (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.SKIPPED):
+        return f"{head}  {first_line(run.error)}"
+    counts = run.counts()
+    parts = [f"{counts[s]} {s.value}" for s in Status if counts[s]]
+    return f"{head}  {len(run.checks)} checks: {', '.join(parts) or 'none'}  {run.duration:.2f}s"
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def render_recap(report: RunReport) -> str:
+    return "\n".join(_recap_lines(report)) + "\n"
+
+
+def _recap_lines(report: RunReport) -> Iterator[str]:
+    title = "CHECK MODE RECAP" if report.mode == "check" else "RECAP"
+    yield f"{title}  run {report.run_id}" + ("  (interrupted)" if report.interrupted else "")
+    rows = _host_rows(report)
+    width = max([len("host"), *(len(h) for h in rows)])
+    yield f"  {'host':<{width}}  " + "  ".join(f"{c:>{len(c)}}" for c in _COLUMNS)
+    for host, counts in rows.items():
+        yield f"  {host:<{width}}  " + "  ".join(f"{counts[c]:>{len(c)}}" for c in _COLUMNS)
+    failing = report.failing_checks()
+    if failing:
+        yield ""
+        yield "NOT OK"
+        for run, check in failing:
+            yield f"  {run.host}  {check.name}: {check.status.value.upper()}  {_why(check)}"
+    problems = [h for h in report.hosts if h.outcome in (Outcome.UNREACHABLE, Outcome.FAILED)]
+    if problems:
+        yield ""
+        yield "HOST ERRORS"
+        for run in problems:
+            yield f"  {run.host}  {run.outcome.value}: {run.error.strip()}"
+    notes = [(h, n) for h in report.hosts for n in h.remediations]
+    if notes:
+        yield ""
+        yield "REMEDIATIONS"
+        for run, note in notes:
+            yield f"  {run.host}  {note.check} -> {note.use}: {note.outcome} ({note.reason})"
+            for command in note.commands:
+                yield f"      $ {command}"
+
+
+def _why(check: CheckResult) -> str:
+    value = "" if check.value is None else f"value {check.value:g}{check.unit}: "
+    return f"{value}{check.reason}"
+
+
+def _host_rows(report: RunReport) -> dict[str, Counter[str]]:
+    rows: dict[str, Counter[str]] = {}
+    for run in report.hosts:
+        counts = rows.setdefault(run.host, Counter())
+        for status, n in run.counts().items():
+            counts[status.value] += n
+        if run.outcome in (Outcome.UNREACHABLE, Outcome.FAILED):
+            counts[run.outcome.value] += 1
+    return rows

@@ -1,0 +1,88 @@
+"""What a run did: frozen values, layered check → host → run, read by every output."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Status(enum.Enum):
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class Outcome(enum.Enum):
+    """How a host's session ended. Unreachable is never failed, and failed never unreachable."""
+
+    OK = "ok"
+    CHANGED = "changed"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    kind: str
+    command: str
+    status: Status
+    value: float | None
+    unit: str
+    reason: str  # why the status is what it is: the threshold crossed, or why UNKNOWN
+    exit_code: int | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+
+
+@dataclass(frozen=True)
+class RemediationNote:
+    """A remediation bound to a check that is not OK, and what happened to it."""
+
+    check: str
+    use: str
+    outcome: str  # "would run" (check mode) or "skipped"
+    reason: str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostRun:
+    host: str
+    play: str
+    address: str
+    outcome: Outcome
+    checks: tuple[CheckResult, ...] = ()
+    remediations: tuple[RemediationNote, ...] = ()
+    error: str = ""
+    duration: float = 0.0
+    host_key: str = ""
+
+    def counts(self) -> Counter[Status]:
+        return Counter(c.status for c in self.checks)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    mode: str  # "run" or "check"
+    started: datetime
+    finished: datetime
+    hosts: tuple[HostRun, ...]
+    interrupted: bool = False
+    playbooks: tuple[str, ...] = field(default_factory=tuple)
+
+    def failing_checks(self) -> list[tuple[HostRun, CheckResult]]:
+        return [(h, c) for h in self.hosts for c in h.checks if c.status is not Status.OK]
+
+    @property
+    def any_unreachable(self) -> bool:
+        return any(h.outcome is Outcome.UNREACHABLE for h in self.hosts)
+
+    @property
+    def any_not_ok(self) -> bool:
+        return any(h.outcome is Outcome.FAILED for h in self.hosts) or bool(self.failing_checks())
