@@ -1,0 +1,5 @@
+"""`python -m jarvisctl` is the `jarvisctl` command."""
+
+from jarvisctl.cli import main
+
+main()

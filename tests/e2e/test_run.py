@@ -1,0 +1,226 @@
+"""`jarvisctl run` end to end, against real sshd hosts on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.sshd import SshdFleet, SshdHost
+
+pytestmark = pytest.mark.e2e
+
+IDENTITY = """\
+- name: fleet
+  hosts: all
+  checks:
+    - name: identity
+      use: command
+      with: {command: "echo $JARVIS_TEST_HOST", parse: regex, regex: "host(\\\\d+)"}
+    - name: root disk
+      use: disk_usage
+      warn: 99
+      crit: 100
+      clear: 98
+    - name: memory
+      use: memory_available
+      warn: 1
+      crit: 0.5
+      clear: 2
+"""
+
+
+def jarvisctl(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jarvisctl", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_json(playbook: str, cwd: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    (cwd / "play.yml").write_text(textwrap.dedent(playbook))
+    result = jarvisctl("run", "play.yml", "-i", "inventory.yml", "--json", *extra, cwd=cwd)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+@pytest.fixture
+def project(tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]) -> Path:
+    sshd_fleet.write_inventory(tmp_path / "inventory.yml")
+    return tmp_path
+
+
+def by_host(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {h["host"]: h for h in document["hosts"]}
+
+
+def test_a_run_over_several_hosts(project: Path, sshd_hosts: list[SshdHost]) -> None:
+    code, document = run_json(IDENTITY, project)
+    assert code == 0, document
+    hosts = by_host(document)
+    assert set(hosts) == {h.name for h in sshd_hosts}
+    for host in sshd_hosts:
+        result = hosts[host.name]
+        assert result["outcome"] == "ok"
+        assert result["host_key"] == host.fingerprint
+        checks = {c["name"]: c for c in result["checks"]}
+        # each host answered for itself: the value comes from that sshd's own environment
+        assert checks["identity"]["value"] == float(host.name.removeprefix("host"))
+        assert checks["root disk"]["status"] == "ok" and 0 < checks["root disk"]["value"] < 100
+
+
+def test_a_stopped_host_is_unreachable_while_the_others_finish(
+    project: Path, sshd_hosts: list[SshdHost]
+) -> None:
+    down = sshd_hosts[1]
+    down.stop()
+    started = time.monotonic()
+    code, document = run_json(IDENTITY, project)
+    assert time.monotonic() - started < 20
+    assert code == 4  # some host unreachable
+    hosts = by_host(document)
+    assert hosts[down.name]["outcome"] == "unreachable"
+    assert f"{down.address}:{down.port}" in hosts[down.name]["error"]
+    assert hosts[down.name]["checks"] == []
+    for host in sshd_hosts:
+        if host is not down:
+            assert hosts[host.name]["outcome"] == "ok"
+            assert len(hosts[host.name]["checks"]) == 3
+
+
+def test_a_changed_host_key_is_refused(project: Path, sshd_hosts: list[SshdHost]) -> None:
+    changed = sshd_hosts[2]
+    changed.rotate_host_key()
+    code, document = run_json(IDENTITY, project)
+    assert code == 4
+    hosts = by_host(document)
+    assert hosts[changed.name]["outcome"] == "unreachable"
+    assert "CHANGED" in hosts[changed.name]["error"].upper()
+    assert "ssh-keygen -R" in hosts[changed.name]["error"]
+    assert hosts[sshd_hosts[0].name]["outcome"] == "ok"
+
+
+def test_a_wrong_client_key_is_an_authentication_failure(
+    project: Path, sshd_fleet: SshdFleet, tmp_path: Path
+) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    inventory = (project / "inventory.yml").read_text()
+    (project / "inventory.yml").write_text(
+        inventory.replace(str(sshd_fleet.client_key), str(other))
+    )
+    code, document = run_json(IDENTITY, project)
+    assert code == 4
+    for host in document["hosts"]:
+        assert host["outcome"] == "unreachable"
+        assert "authentication" in host["error"].lower()
+
+
+def test_a_hanging_command_is_killed_at_its_timeout(
+    project: Path, sshd_hosts: list[SshdHost]
+) -> None:
+    marker = f"jarvis-hang-{uuid.uuid4().hex}"
+    playbook = f"""\
+    - name: hang
+      hosts: {sshd_hosts[0].name}
+      checks:
+        - name: hangs
+          use: command
+          with: {{command: "sh -c 'sleep 300; echo {marker}' & sleep 300; echo 1 # {marker}"}}
+          timeout: 1s
+        - name: after
+          use: command
+          with: {{command: "echo 7"}}
+    """
+    started = time.monotonic()
+    code, document = run_json(playbook, project)
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, "the run waited for the hung command instead of its timeout"
+    checks = {c["name"]: c for c in document["hosts"][0]["checks"]}
+    assert checks["hangs"]["status"] == "unknown"
+    assert "timed out after 1s" in checks["hangs"]["reason"]
+    assert checks["after"]["value"] == 7  # the next check still ran in the same script
+    assert code == 1
+    assert _processes_matching(marker) == [], "a process of the hung command survived"
+
+
+def test_local_and_ssh_results_agree(project: Path, sshd_hosts: list[SshdHost]) -> None:
+    # The test hosts share this machine's kernel and filesystems, so values must agree.
+    inventory = project / "inventory.yml"
+    text = inventory.read_text().replace(
+        "  children:", "  hosts:\n    localhost: {ansible_connection: local}\n  children:", 1
+    )
+    inventory.write_text(text)
+    playbook = f"""\
+    - name: same
+      hosts: localhost:{sshd_hosts[0].name}
+      checks:
+        - {{name: disk, use: disk_usage, with: {{path: /}}}}
+        - {{name: inodes, use: inode_usage, with: {{path: /}}}}
+        - {{name: swap, use: swap_used}}
+        - {{name: answer, use: command, with: {{command: "expr 6 \\\\* 7"}}}}
+    """
+    code, document = run_json(playbook, project)
+    assert code == 0, document
+    local, remote = (by_host(document)[name] for name in ("localhost", sshd_hosts[0].name))
+    assert local["address"] == "local" and remote["address"].startswith("ssh root@")
+    for mine, theirs in zip(local["checks"], remote["checks"], strict=True):
+        assert mine["name"] == theirs["name"] and mine["status"] == theirs["status"]
+        assert mine["value"] == pytest.approx(theirs["value"], abs=1.0)
+    assert local["checks"][3]["value"] == 42
+
+
+def test_sigterm_stops_cleanly_and_ends_remote_commands(
+    project: Path, sshd_hosts: list[SshdHost]
+) -> None:
+    marker = f"jarvis-slow-{uuid.uuid4().hex}"
+    (project / "play.yml").write_text(
+        textwrap.dedent(f"""\
+        - name: slow
+          hosts: all
+          checks:
+            - name: slow
+              use: command
+              with: {{command: "sleep 60; echo 1 # {marker}"}}
+              timeout: 2m
+        """)
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jarvisctl", "run", "play.yml", "-i", "inventory.yml"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while len(_processes_matching(marker)) < len(sshd_hosts) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_processes_matching(marker)) >= len(sshd_hosts), "the commands never started"
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert "RECAP" in stdout and "(interrupted)" in stdout
+    assert "Traceback" not in stderr
+    deadline = time.monotonic() + 10
+    while _processes_matching(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_matching(marker) == [], "remote commands outlived the interrupted run"
+
+
+def _processes_matching(marker: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split() if int(pid) != os.getpid()]
