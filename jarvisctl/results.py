@@ -37,6 +37,9 @@ class CheckResult:
     exit_code: int | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
+    raw_status: Status | None = None  # what the thresholds alone say, before history
+    flapping: bool = False
+    previous_status: Status | None = None  # the status before this cycle (None: first seen)
 
 
 @dataclass(frozen=True)

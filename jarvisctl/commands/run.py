@@ -30,6 +30,7 @@ from jarvisctl.output.run_text import progress_line, render_recap
 from jarvisctl.planner import make_plan
 from jarvisctl.project import load_project
 from jarvisctl.results import HostRun, RunReport
+from jarvisctl.state import StateStore
 
 PathArg = click.Path(path_type=Path)
 
@@ -79,6 +80,7 @@ def run_command(
             mode="check" if check_mode else "run",
             cancel=cancel,
             on_host=_printer(show_progress, as_json),
+            store=StateStore(project.state_dir / "state.db"),
         )
     finally:
         pool.close_all()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from jarvisctl.connection.base import KILL_AFTER
+
+_TAG_PREFIX = "jarvisctl-run:"
 
 
 def format_seconds(seconds: float) -> str:
@@ -32,16 +35,42 @@ def become_prefix(become: bool, become_user: str | None, login_user: str | None)
 
 
 def wrap_remote_command(
-    command: str, *, timeout: float, become: bool, become_user: str | None, login_user: str | None
+    command: str,
+    *,
+    timeout: float,
+    become: bool,
+    become_user: str | None,
+    login_user: str | None,
+    tag: str | None = None,
 ) -> str:
     """The exact line sent on the exec channel.
 
     `timeout` puts itself and `sh -c COMMAND` in a new process group and signals the whole
     group: TERM at the deadline, KILL KILL_AFTER seconds later, so children of the command end
     too. It runs under sudo (not around it) so that it may signal the processes it started.
+    A `tag` is a no-op (`: jarvisctl-run:TAG;`) that lets `end_tagged_command` find it later.
     """
+    body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
     return (
         f"{become_prefix(become, become_user, login_user)}"
         f"timeout -s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} "
-        f"sh -c {shlex.quote(command)}"
+        f"sh -c {shlex.quote(body)}"
+    )
+
+
+def end_tagged_command(tag: str) -> str:
+    """A command that sends TERM to the `timeout` wrapper (and shell) of a tagged command.
+
+    `timeout` passes TERM on to the command's whole process group, and KILLs it KILL_AFTER
+    seconds later. pkill where there is one (procps, busybox); otherwise a walk over /proc with
+    sh and tr. The patterns are written so that they never match this command's own line.
+    """
+    if not re.fullmatch(r"[0-9a-f]+", tag):
+        raise ValueError(f"a command tag is lowercase hex, got {tag!r}")
+    pattern = f"{_TAG_PREFIX}[{tag[0]}]{tag[1:]}"
+    return (
+        f"pkill -TERM -f '{pattern}' 2>/dev/null || "
+        f"for d in /proc/[0-9]*; do "
+        f"case \"$(tr '\\0' ' ' < \"$d/cmdline\" 2>/dev/null)\" in "
+        f"*'{_TAG_PREFIX}'{tag}*) kill -TERM \"${{d#/proc/}}\" 2>/dev/null;; esac; done; true"
     )

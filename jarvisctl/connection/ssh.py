@@ -8,6 +8,8 @@ grace period beyond it.
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import select
 import threading
 import time
@@ -23,8 +25,13 @@ from jarvisctl.connection.hostkeys import (
     load_known_hosts,
 )
 from jarvisctl.connection.settings import ConnectionSettings
-from jarvisctl.connection.shell import wrap_remote_command
-from jarvisctl.connection.ssh_errors import load_identity, lost_connection_error, open_error
+from jarvisctl.connection.shell import end_tagged_command, wrap_remote_command
+from jarvisctl.connection.ssh_errors import (
+    interrupted_error,
+    load_identity,
+    lost_connection_error,
+    open_error,
+)
 from jarvisctl.connection.tcp import connect_tcp
 from jarvisctl.errors import HostKeyError
 
@@ -44,6 +51,11 @@ class SSHConnection:
         self.accepted_host_key: str | None = None
         self._fabric: Any = None
         self._transport: Any = None
+        # Channels whose commands are running, so that close() from another thread (Ctrl-C,
+        # SIGTERM, a daemon shutting down) can end them on the host rather than abandon them.
+        self._running: dict[Any, str] = {}  # channel -> the tag of its command
+        self._interrupted: set[Any] = set()
+        self._lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
@@ -78,30 +90,39 @@ class SSHConnection:
         self.accepted_host_key = policy.accepted
 
     def close(self) -> None:
+        """Close the connection; commands still running get TERM on the host first."""
+        with self._lock:
+            running, self._running = self._running, {}
+            self._interrupted.update(running)
+        for channel, tag in running.items():
+            self._end_remotely(channel, tag)
         if self._fabric is not None:
             self._fabric.close()
         self._fabric = self._transport = None
 
     def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult:
         self.open()
-        remote = wrap_remote_command(
-            command,
-            timeout=timeout,
-            become=self.settings.become,
-            become_user=self.settings.become_user,
-            login_user=self._fabric.user,
-        )
+        tag = secrets.token_hex(8)
+        remote = self._wrap(command, timeout, tag)
         started = time.monotonic()
         deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
-        channel = self._start(remote, command)
+        channel = self._start(remote, command, tag)
         try:
             feeder = _feed_stdin(channel, stdin)
             stdout, stderr, exit_code, finished = _collect(channel, deadline)
             if feeder is not None:
                 feeder.join(timeout=1.0)
+        except BaseException:
+            self._end_remotely(channel, tag)  # the caller gave up on it: end it on the host too
+            raise
         finally:
+            with self._lock:
+                self._running.pop(channel, None)
             channel.close()
         duration = time.monotonic() - started
+        if channel in self._interrupted:
+            self._interrupted.discard(channel)
+            raise interrupted_error(self.settings, self._where(), command)
         if exit_code is None and finished and not self.is_open:
             self.close()
             raise lost_connection_error(self.settings, self._where(), command)
@@ -121,13 +142,43 @@ class SSHConnection:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _start(self, remote: str, command: str) -> Any:
+    def _wrap(self, command: str, timeout: float, tag: str | None) -> str:
+        return wrap_remote_command(
+            command,
+            timeout=timeout,
+            become=self.settings.become,
+            become_user=self.settings.become_user,
+            login_user=self._fabric.user,
+            tag=tag,
+        )
+
+    def _end_remotely(self, channel: Any, tag: str) -> None:
+        """End a running command on the host: an SSH "signal" request where sshd honours it
+        (not for root logins), and a tagged pkill on a second channel in every case."""
+        from paramiko import SSHException
+
+        _send_signal(channel, "TERM")
+        transport = self._transport
+        if transport is None or not transport.is_active() or channel.exit_status_ready():
+            return
+        with contextlib.suppress(SSHException, EOFError, OSError):
+            killer = transport.open_session(timeout=KILL_AFTER)
+            killer.exec_command(self._wrap(end_tagged_command(tag), 5.0, None))
+            killer.shutdown_write()
+            killer.status_event.wait(5.0 + KILL_AFTER)
+            killer.close()
+
+    def _start(self, remote: str, command: str, tag: str) -> Any:
         from paramiko import SSHException
 
         try:
             channel = self._transport.open_session(timeout=self.settings.connect_timeout)
+            with self._lock:
+                self._running[channel] = tag
             channel.exec_command(remote)
         except (SSHException, EOFError, OSError) as exc:
+            with self._lock:
+                self._running = {c: t for c, t in self._running.items() if t != tag}
             self.close()
             raise lost_connection_error(self.settings, self._where(), command, exc) from exc
         return channel
@@ -180,6 +231,25 @@ def _discard(connection: Any) -> None:
     sock = connection.connect_kwargs.pop("sock", None)
     if sock is not None:
         sock.close()
+
+
+def _send_signal(channel: Any, name: str) -> None:
+    """RFC 4254 6.9 "signal": sshd (OpenSSH 7.9+) sends it to the command's process group."""
+    from paramiko import SSHException
+    from paramiko.common import cMSG_CHANNEL_REQUEST
+    from paramiko.message import Message
+
+    if channel.closed or channel.exit_status_ready():
+        return
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string(name)
+    # If the connection is already gone, the remote `timeout` wrapper ends the command.
+    with contextlib.suppress(SSHException, EOFError, OSError):
+        channel.transport._send_user_message(message)
 
 
 def _feed_stdin(channel: Any, stdin: str | None) -> threading.Thread | None:

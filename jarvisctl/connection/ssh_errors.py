@@ -116,3 +116,10 @@ def lost_connection_error(
         f"{settings.host}: lost the SSH connection to {where} while running {command!r}{cause}; "
         f"the host may have rebooted or dropped off the network (the command's outcome is unknown)"
     )
+
+
+def interrupted_error(settings: ConnectionSettings, where: str, command: str) -> UnreachableError:
+    return UnreachableError(
+        f"{settings.host}: the connection to {where} was closed by jarvisctl while running "
+        f"{command!r}; the command was sent TERM on the host (its outcome is unknown)"
+    )

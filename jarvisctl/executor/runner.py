@@ -7,6 +7,7 @@ closing their connections, and everything that finished is still reported.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from jarvisctl.executor.session import run_host
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan_model import HostPlan, Plan, PlayPlan
 from jarvisctl.results import HostRun, Outcome, RunReport
+from jarvisctl.state import StateStore
 
 POLL_SECONDS = 0.1
 
@@ -35,6 +37,7 @@ def execute(
     mode: str,
     cancel: threading.Event,
     on_host: Callable[[HostRun], None] = lambda _: None,
+    store: StateStore | None = None,
 ) -> RunReport:
     started = datetime.now(timezone.utc)
     results: list[HostRun] = []
@@ -45,7 +48,8 @@ def execute(
             if cancel.is_set():
                 results += [_skipped(play, h) for h in play.hosts]
                 continue
-            results += _run_play(play, threads, registry, pool, mode, cancel, on_host)
+            work = functools.partial(run_host, pool=pool, registry=registry, mode=mode, store=store)
+            results += _run_play(play, threads, work, pool, cancel, on_host)
     finished = datetime.now(timezone.utc)
     return RunReport(
         run_id=new_run_id(started),
@@ -61,14 +65,13 @@ def execute(
 def _run_play(
     play: PlayPlan,
     threads: ThreadPoolExecutor,
-    registry: KindRegistry,
+    work: Callable[[PlayPlan, HostPlan], HostRun],
     pool: ConnectionPool,
-    mode: str,
     cancel: threading.Event,
     on_host: Callable[[HostRun], None],
 ) -> list[HostRun]:
     pending: dict[Future[HostRun], HostPlan] = {
-        threads.submit(run_host, play, host, pool, registry, mode): host for host in play.hosts
+        threads.submit(work, play, host): host for host in play.hosts
     }
     done: list[HostRun] = []
     interrupted = False

@@ -13,6 +13,8 @@ from jarvisctl.executor.script import compose_script, split_outputs
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan_model import CheckPlan, HostPlan, PlayPlan
 from jarvisctl.results import CheckResult, HostRun, Outcome, RemediationNote, Status
+from jarvisctl.state import CheckKey, StateStore
+from jarvisctl.statuses import CheckState, advance, settle
 
 NOT_EXECUTED = (
     "remediations are not executed by this version of jarvisctl; "
@@ -21,7 +23,12 @@ NOT_EXECUTED = (
 
 
 def run_host(
-    play: PlayPlan, host: HostPlan, pool: ConnectionPool, registry: KindRegistry, mode: str
+    play: PlayPlan,
+    host: HostPlan,
+    pool: ConnectionPool,
+    registry: KindRegistry,
+    mode: str,
+    store: StateStore | None = None,
 ) -> HostRun:
     """Never raises: every failure becomes this host's outcome."""
     started = time.monotonic()
@@ -40,6 +47,8 @@ def run_host(
     fingerprint = getattr(connection, "host_key_fingerprint", None) or ""
     try:
         checks = run_checks(connection, host.checks, registry)
+        if store is not None:
+            checks = remember(store, host.host, play.name, host.checks, checks)
     except UnreachableError as exc:  # the connection died under us
         return HostRun(
             host.host,
@@ -84,6 +93,32 @@ def run_checks(
     outputs = split_outputs(script, result.stdout, result.stderr)
     kinds: list[Any] = [registry.checks[c.kind] for c in checks]
     return tuple(evaluate(c, k, o) for c, k, o in zip(checks, kinds, outputs, strict=True))
+
+
+def remember(
+    store: StateStore,
+    host: str,
+    play: str,
+    plans: tuple[CheckPlan, ...],
+    results: tuple[CheckResult, ...],
+) -> tuple[CheckResult, ...]:
+    """Apply each check's history (hysteresis, `for`, flapping) and persist the new state."""
+    now = time.time()
+    keys = [(play, p.name) for p in plans]
+    before: dict[CheckKey, CheckState] = {}
+
+    def update(current: dict[CheckKey, CheckState]) -> dict[CheckKey, CheckState]:
+        before.update(current)
+        return {
+            key: advance(current.get(key), r.status, r.value, p, now)
+            for key, p, r in zip(keys, plans, results, strict=True)
+        }
+
+    after = store.update_host(host, keys, update)
+    return tuple(
+        settle(r, before.get(key), after[key], p)
+        for key, p, r in zip(keys, plans, results, strict=True)
+    )
 
 
 def remediation_notes(

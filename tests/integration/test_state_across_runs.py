@@ -1,0 +1,100 @@
+"""Check history persists in SQLite between separate `jarvisctl run` invocations."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from jarvisctl.results import Status
+from jarvisctl.state import StateStore
+from jarvisctl.statuses import CheckState
+
+PLAYBOOK = """\
+- name: watch
+  hosts: all
+  checks:
+    - name: level
+      use: command
+      with: {command: "cat level.txt"}
+      warn: 80
+      crit: 90
+      clear: 75
+      for: 2
+"""
+
+
+def run_once(project: Path, value: float) -> dict[str, object]:
+    (project / "level.txt").write_text(f"{value}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "jarvisctl", "run", "play.yml", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    check: dict[str, object] = json.loads(result.stdout)["hosts"][0]["checks"][0]
+    return check
+
+
+def test_hysteresis_and_for_across_invocations(tmp_path: Path) -> None:
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    values = [50, 95, 95, 85, 78, 78, 74, 74]
+    statuses = [run_once(tmp_path, v)["status"] for v in values]
+    assert statuses == [
+        "ok",  # first reading
+        "ok",  # critical seen once: `for: 2` holds it
+        "critical",  # twice: now critical
+        "critical",  # 85: warning seen once
+        "warning",  # 78 is under warn, but hysteresis keeps it a warning: twice, so warning
+        "warning",  # 78 again: held until clear 75
+        "warning",  # 74 reached clear: ok seen once
+        "ok",  # twice: ok
+    ]
+    assert (tmp_path / ".jarvisctl" / "state.db").is_file()
+
+
+def test_the_reason_says_why_a_status_is_held(tmp_path: Path) -> None:
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    run_once(tmp_path, 50)
+    held = run_once(tmp_path, 95)
+    assert held["status"] == "ok" and held["raw_status"] == "critical"
+    assert str(held["reason"]).startswith("critical for 1 of 2 cycles before the status changes")
+
+
+def test_flapping_across_invocations(tmp_path: Path) -> None:
+    (tmp_path / "play.yml").write_text(PLAYBOOK.replace("      clear: 75\n      for: 2\n", ""))
+    marks = [run_once(tmp_path, 95 if n % 2 else 50)["flapping"] for n in range(6)]
+    assert marks == [False, False, False, False, True, True]
+
+
+def _bump(path: str, rounds: int) -> None:
+    store = StateStore(Path(path))
+    for _ in range(rounds):
+        store.update_host(
+            "h1",
+            [("p", "c")],
+            lambda current: {
+                ("p", "c"): replace(
+                    current.get(("p", "c"), CheckState(Status.OK)),
+                    pending_count=current.get(("p", "c"), CheckState(Status.OK)).pending_count + 1,
+                )
+            },
+        )
+
+
+def test_concurrent_processes_do_not_lose_updates(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore(path)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_bump, args=(str(path), 25)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert StateStore(path).read_host("h1")[("p", "c")].pending_count == 100
