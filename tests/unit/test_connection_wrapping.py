@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import paramiko
@@ -22,7 +23,12 @@ from jarvisctl.connection.hostkeys import (
     fingerprint,
     known_hosts_name,
 )
-from jarvisctl.connection.shell import become_prefix, format_seconds, wrap_remote_command
+from jarvisctl.connection.shell import (
+    become_prefix,
+    end_tagged_command,
+    format_seconds,
+    wrap_remote_command,
+)
 from jarvisctl.connection.ssh_errors import load_identity, open_error
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.fakes import FakeConnection
@@ -43,6 +49,32 @@ def test_remote_command_is_wrapped_in_timeout_and_sh() -> None:
         check=True,
     ).stdout
     assert argv == "echo 'it''s' | wc -c"
+
+
+@pytest.mark.parametrize("shadow_pkill", [False, True], ids=["pkill", "proc-walk"])
+def test_a_tagged_command_can_be_ended_from_another_shell(shadow_pkill: bool) -> None:
+    wrapped = wrap_remote_command(
+        "sleep 30 & sleep 30; wait",
+        timeout=60,
+        become=False,
+        become_user=None,
+        login_user=None,
+        tag="0123abcd",
+    )
+    assert ": jarvisctl-run:0123abcd; sleep 30" in wrapped
+    target = subprocess.Popen(["sh", "-c", wrapped])
+    time.sleep(0.2)
+    killer = end_tagged_command("0123abcd")
+    if shadow_pkill:  # a host without procps: the /proc walk does the job
+        killer = f"pkill() {{ return 127; }}; {killer}"
+    ended = subprocess.run(["sh", "-c", killer], capture_output=True, text=True, timeout=10)
+    assert ended.returncode == 0  # and the killer did not kill itself
+    assert target.wait(timeout=5) != 0
+
+
+def test_tags_are_hex_only() -> None:
+    with pytest.raises(ValueError, match="lowercase hex"):
+        end_tagged_command("x'; rm -rf /")
 
 
 def test_become_runs_timeout_under_sudo_never_prompting() -> None:
