@@ -59,18 +59,26 @@ def wrap_remote_command(
 
 
 def end_tagged_command(tag: str) -> str:
-    """A command that sends TERM to the `timeout` wrapper (and shell) of a tagged command.
+    """A command that sends TERM to every process in the session of a tagged command.
 
-    `timeout` passes TERM on to the command's whole process group, and KILLs it KILL_AFTER
-    seconds later. pkill where there is one (procps, busybox); otherwise a walk over /proc with
-    sh and tr. The patterns are written so that they never match this command's own line.
+    The session, not the process group: `timeout` (ours, and any the command runs itself, such
+    as the executor's per-check ones) puts its child in a new process group, but every process
+    of one SSH exec keeps the session sshd gave it. Each `timeout` passes the TERM on and KILLs
+    what is left KILL_AFTER seconds later. Finds the tagged process with pgrep where there is
+    one, otherwise by a walk over /proc; the patterns never match the killer's own line.
     """
     if not re.fullmatch(r"[0-9a-f]+", tag):
         raise ValueError(f"a command tag is lowercase hex, got {tag!r}")
-    pattern = f"{_TAG_PREFIX}[{tag[0]}]{tag[1:]}"
     return (
-        f"pkill -TERM -f '{pattern}' 2>/dev/null || "
-        f"for d in /proc/[0-9]*; do "
+        f"if command -v pgrep >/dev/null; then "
+        f"pids=$(pgrep -f '{_TAG_PREFIX}[{tag[0]}]{tag[1:]}'); "
+        f"else pids=; for d in /proc/[0-9]*; do "
         f"case \"$(tr '\\0' ' ' < \"$d/cmdline\" 2>/dev/null)\" in "
-        f"*'{_TAG_PREFIX}'{tag}*) kill -TERM \"${{d#/proc/}}\" 2>/dev/null;; esac; done; true"
+        f"*'{_TAG_PREFIX}'{tag}*) pids=\"$pids ${{d#/proc/}}\";; esac; done; fi; "
+        f"sids=; for p in $pids; do {{ read -r s < /proc/$p/stat; }} 2>/dev/null || continue; "
+        f's=${{s##*) }}; set -- $s; sids="$sids $4"; done; '
+        f'[ -n "$sids" ] || exit 0; '
+        f'for d in /proc/[0-9]*; do {{ read -r s < "$d/stat"; }} 2>/dev/null || continue; '
+        f"s=${{s##*) }}; set -- $s; for sid in $sids; do "
+        f'[ "$4" = "$sid" ] && kill -TERM "${{d#/proc/}}" 2>/dev/null; done; done; true'
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import re
 import shutil
 import socket
@@ -51,25 +52,51 @@ def test_remote_command_is_wrapped_in_timeout_and_sh() -> None:
     assert argv == "echo 'it''s' | wc -c"
 
 
-@pytest.mark.parametrize("shadow_pkill", [False, True], ids=["pkill", "proc-walk"])
-def test_a_tagged_command_can_be_ended_from_another_shell(shadow_pkill: bool) -> None:
+@pytest.mark.parametrize("with_pgrep", [True, False], ids=["pgrep", "proc-walk"])
+def test_a_tagged_command_and_its_nested_timeouts_can_be_ended(
+    with_pgrep: bool, tmp_path: Path
+) -> None:
+    inner = "timeout 60 sh -c 'sleep 30 & sleep 30; wait'"  # its own process group
     wrapped = wrap_remote_command(
-        "sleep 30 & sleep 30; wait",
-        timeout=60,
-        become=False,
-        become_user=None,
-        login_user=None,
-        tag="0123abcd",
+        inner, timeout=60, become=False, become_user=None, login_user=None, tag="0123abcd"
     )
-    assert ": jarvisctl-run:0123abcd; sleep 30" in wrapped
-    target = subprocess.Popen(["sh", "-c", wrapped])
-    time.sleep(0.2)
-    killer = end_tagged_command("0123abcd")
-    if shadow_pkill:  # a host without procps: the /proc walk does the job
-        killer = f"pkill() {{ return 127; }}; {killer}"
-    ended = subprocess.run(["sh", "-c", killer], capture_output=True, text=True, timeout=10)
-    assert ended.returncode == 0  # and the killer did not kill itself
+    assert wrapped.startswith("timeout -s TERM -k 2 60 sh -c ': jarvisctl-run:0123abcd; timeout")
+    # Like sshd, give the command a session of its own (the killer ends that whole session).
+    target = subprocess.Popen(["sh", "-c", wrapped], start_new_session=True)
+    path = os.environ["PATH"]
+    if not with_pgrep:  # a host without procps: only sh builtins and tr
+        (tmp_path / "tr").symlink_to(shutil.which("tr") or "/usr/bin/tr")
+        path = str(tmp_path)
+    deadline = time.monotonic() + 5
+    while len(_session_members(target.pid)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    members = _session_members(target.pid)
+    assert len(members) >= 5  # sh, timeout, sh, timeout, sh, sleep, sleep (sh may exec)
+    ended = subprocess.run(
+        ["/bin/sh", "-c", end_tagged_command("0123abcd")],
+        env={"PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert ended.returncode == 0, ended.stderr  # and the killer did not end itself
     assert target.wait(timeout=5) != 0
+    deadline = time.monotonic() + 3
+    while _session_members(target.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _session_members(target.pid) == []
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            members.append(int(stat_file.parent.name))
+    return members
 
 
 def test_tags_are_hex_only() -> None:
