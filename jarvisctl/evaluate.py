@@ -29,6 +29,18 @@ def evaluate(check: CheckPlan, kind: CheckKind[Any], output: CommandOutput | Non
     return _result(check, status, value, reason, output)
 
 
+def collect_native(check: CheckPlan, kind: CheckKind[Any]) -> CheckResult:
+    """Measure the controller's own machine in-process, with the same statuses as a command."""
+    try:
+        value = kind.collect(check.params)
+    except ParseError as exc:
+        return _result(check, Status.UNKNOWN, None, str(exc), None)
+    except Exception as exc:  # a collector's failure makes its check UNKNOWN, never a crash
+        return _result(check, Status.UNKNOWN, None, f"{type(exc).__name__}: {exc}", None)
+    status, reason = threshold_status(check, value)
+    return _result(check, status, value, reason, None)
+
+
 def threshold_status(check: CheckPlan, value: float) -> tuple[Status, str]:
     """The status the thresholds give this value on their own (no history)."""
     for status, threshold in ((Status.CRITICAL, check.crit), (Status.WARNING, check.warn)):

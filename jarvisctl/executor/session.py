@@ -7,7 +7,7 @@ from typing import Any
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.errors import UnreachableError
-from jarvisctl.evaluate import evaluate
+from jarvisctl.evaluate import collect_native, evaluate
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.script import compose_script, split_outputs
 from jarvisctl.kinds.registry import KindRegistry
@@ -85,14 +85,22 @@ def run_host(
 def run_checks(
     connection: Connection, checks: tuple[CheckPlan, ...], registry: KindRegistry
 ) -> tuple[CheckResult, ...]:
-    """All checks of one host in ONE script on ONE exec channel, parsed on the controller."""
-    if not checks:
-        return ()
-    script = compose_script([(c.command, c.timeout) for c in checks])
-    result = connection.run("sh -s", timeout=script.budget, stdin=script.text)
-    outputs = split_outputs(script, result.stdout, result.stderr)
+    """All checks of one host in ONE script on ONE exec channel, parsed on the controller.
+
+    On a local host, kinds with a native collector measure in-process instead.
+    """
     kinds: list[Any] = [registry.checks[c.kind] for c in checks]
-    return tuple(evaluate(c, k, o) for c, k, o in zip(checks, kinds, outputs, strict=True))
+    local = connection.settings.connection == "local"
+    native = {i for i, kind in enumerate(kinds) if local and kind.native}
+    scripted = [i for i in range(len(checks)) if i not in native]
+    results: dict[int, CheckResult] = {i: collect_native(checks[i], kinds[i]) for i in native}
+    if scripted:
+        script = compose_script([(checks[i].command, checks[i].timeout) for i in scripted])
+        result = connection.run("sh -s", timeout=script.budget, stdin=script.text)
+        outputs = split_outputs(script, result.stdout, result.stderr)
+        for i, output in zip(scripted, outputs, strict=True):
+            results[i] = evaluate(checks[i], kinds[i], output)
+    return tuple(results[i] for i in range(len(checks)))
 
 
 def remember(

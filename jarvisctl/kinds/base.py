@@ -51,6 +51,13 @@ class CheckKind(ABC, Generic[P]):
     @abstractmethod
     def parse(self, output: CommandOutput, params: P) -> float: ...
 
+    # A kind that can measure the controller's own machine in-process (psutil, jtop) sets
+    # `native = True` and implements `collect`; local hosts then skip the shell entirely.
+    native: ClassVar[bool] = False
+
+    def collect(self, params: P) -> float:
+        raise ParseError(f"the {self.name} kind has no native collector")
+
 
 class RemediationKind(ABC, Generic[P]):
     name: ClassVar[str]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from jarvisctl.kinds.base import (
     CheckKind,
@@ -14,6 +15,12 @@ from jarvisctl.kinds.base import (
     require_exit_zero,
 )
 from jarvisctl.models.values import Direction
+
+
+def _psutil() -> Any:
+    import psutil  # imported on first use: remote-only runs never pay for it
+
+    return psutil
 
 
 class PathParams(KindParams):
@@ -43,6 +50,15 @@ class DiskUsage(CheckKind[PathParams]):
     def parse(self, output: CommandOutput, params: PathParams) -> float:
         return _df_percent(output, "capacity")
 
+    native = True
+
+    def collect(self, params: PathParams) -> float:
+        # df's Capacity: used / (used + available), rounded up to a whole percent
+        stats = _statvfs(params.path)
+        used = (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+        usable = used + stats.f_bavail * stats.f_frsize
+        return float(-(-100 * used // usable)) if usable else 0.0
+
 
 class InodeUsage(CheckKind[PathParams]):
     name = "inode_usage"
@@ -55,6 +71,23 @@ class InodeUsage(CheckKind[PathParams]):
 
     def parse(self, output: CommandOutput, params: PathParams) -> float:
         return _df_percent(output, "inode")
+
+    native = True
+
+    def collect(self, params: PathParams) -> float:
+        stats = _statvfs(params.path)
+        if stats.f_files == 0:
+            raise ParseError("the filesystem reports no inode percentage")
+        used = stats.f_files - stats.f_ffree
+        usable = used + stats.f_favail
+        return float(-(-100 * used // usable)) if usable else 0.0
+
+
+def _statvfs(path: str) -> os.statvfs_result:
+    try:
+        return os.statvfs(path)
+    except OSError as exc:
+        raise ParseError(f"cannot stat {path}: {exc.strerror}") from None
 
 
 class NoParams(KindParams):
@@ -96,6 +129,12 @@ class MemoryAvailable(CheckKind[NoParams]):
             raise ParseError("MemTotal is 0")
         return round(100.0 * _meminfo_field(fields, "MemAvailable") / total, 2)
 
+    native = True
+
+    def collect(self, params: NoParams) -> float:
+        memory = _psutil().virtual_memory()
+        return round(100.0 * float(memory.available) / float(memory.total), 2)
+
 
 class SwapUsed(CheckKind[NoParams]):
     name = "swap_used"
@@ -113,6 +152,12 @@ class SwapUsed(CheckKind[NoParams]):
         if total == 0:
             return 0.0
         return round(100.0 * (total - _meminfo_field(fields, "SwapFree")) / total, 2)
+
+    native = True
+
+    def collect(self, params: NoParams) -> float:
+        swap = _psutil().swap_memory()
+        return round(100.0 * float(swap.used) / float(swap.total), 2) if swap.total else 0.0
 
 
 class LoadParams(KindParams):
@@ -140,3 +185,9 @@ class LoadPerCore(CheckKind[LoadParams]):
         if cores <= 0:
             raise ParseError("nproc reported no CPUs")
         return round(load / cores, 3)
+
+    native = True
+
+    def collect(self, params: LoadParams) -> float:
+        load = os.getloadavg()[{1: 0, 5: 1, 15: 2}[params.period]]
+        return round(load / len(os.sched_getaffinity(0)), 3)
