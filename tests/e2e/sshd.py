@@ -12,6 +12,8 @@ commands sent over ssh. Each sshd therefore runs in its own mount namespace wher
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import pwd
 import random
@@ -76,9 +78,6 @@ def write_ed25519_key(path: Path, comment: str) -> str:
 
 def fingerprint_of(public: str) -> str:
     """OpenSSH's SHA256 fingerprint of a `type base64` public key line."""
-    import base64
-    import hashlib
-
     blob = base64.b64decode(public.split()[1])
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
