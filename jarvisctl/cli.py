@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from jarvisctl import __version__
+from jarvisctl.commands.catalogue import checks, remediations
 from jarvisctl.commands.inventory import inventory
 from jarvisctl.commands.plan import plan_command
 from jarvisctl.commands.run import run_command
@@ -20,6 +21,8 @@ def cli() -> None:
 cli.add_command(plan_command)
 cli.add_command(run_command)
 cli.add_command(inventory)
+cli.add_command(checks)
+cli.add_command(remediations)
 
 
 def main() -> None:
