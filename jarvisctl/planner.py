@@ -12,16 +12,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from jarvisctl.catalogue import Catalogue, load_catalogue, search_dirs
 from jarvisctl.connection.settings import ConnectionSettings
-from jarvisctl.errors import ConfigError, PatternError, Problem, ProblemCollector, known_list
+from jarvisctl.errors import (
+    ConfigError,
+    Location,
+    PatternError,
+    Problem,
+    ProblemCollector,
+    known_list,
+)
 from jarvisctl.inventory import Host, Inventory
 from jarvisctl.kinds.registry import KindRegistry, load_registry
-from jarvisctl.models.playbook import CheckSpec, Play, schedule_spec
+from jarvisctl.models.playbook import CheckSpec, Play, ThresholdOverride, schedule_spec
 from jarvisctl.models.project import ProjectConfig
 from jarvisctl.plan_model import HostPlan, Plan, PlaybookPlan, PlayPlan, SchedulePlan
 from jarvisctl.project import Project, resolve_inventory
-from jarvisctl.resolve import CheckResolver, HostProblems
+from jarvisctl.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.schedule import next_fire_times
 from jarvisctl.templating import TemplateError, Templates
 from jarvisctl.validation import validate_salvaging
@@ -173,8 +182,9 @@ def _plan_play(
     groups = _group_members(ctx.inventory) if hosts else {}
     for host in hosts:
         variables = _variables(host, play, index, groups, ctx, source, host_problems)
+        overrides = _overrides(host, play, index, variables, source, host_problems)
         checks = [
-            resolver.plan(check, path, host.name, variables, problems, host_problems)
+            resolver.plan(check, path, host.name, variables, problems, host_problems, overrides)
             for path, check in selected
         ]
         settings = _settings(host, ctx, problems)
@@ -230,6 +240,37 @@ def _variables(
         except TemplateError as exc:
             host_problems.add(source.locate((index, "vars", name)), str(exc), host.name)
     return variables
+
+
+_OVERRIDES = TypeAdapter(dict[str, ThresholdOverride])
+OVERRIDES_VAR = "thresholds"
+
+
+def _overrides(
+    host: Host,
+    play: Play,
+    index: int,
+    variables: Mapping[str, Any],
+    source: SourceMap,
+    host_problems: HostProblems,
+) -> Overrides | None:
+    """Per-host and per-group thresholds from the `thresholds` variable (check name or
+    definition name -> warn/crit/clear/for); like every variable, the most specific wins whole."""
+    raw = variables.get(OVERRIDES_VAR)
+    if raw is None:
+        return None
+    where: Location | None = host.var_locations.get(OVERRIDES_VAR)
+    if OVERRIDES_VAR in play.vars:
+        where = source.locate((index, "vars", OVERRIDES_VAR))
+    try:
+        return Overrides(_OVERRIDES.validate_python(raw), where)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            text = f"variable '{OVERRIDES_VAR}': {path}: {message}"
+            host_problems.add(where, text, host.name)
+        return None
 
 
 def _group_members(inventory: Inventory) -> Mapping[str, list[str]]:

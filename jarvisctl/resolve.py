@@ -18,7 +18,7 @@ from jarvisctl.errors import Location, Problem, ProblemCollector, known_list
 from jarvisctl.kinds.base import CheckKind, KindParams, RemediationKind
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.models.catalogue import CheckDefinition, RemediationDefinition
-from jarvisctl.models.playbook import CheckSpec, RemediationBinding
+from jarvisctl.models.playbook import CheckSpec, RemediationBinding, ThresholdOverride
 from jarvisctl.models.project import ProjectConfig
 from jarvisctl.models.values import Direction, Threshold
 from jarvisctl.plan_model import CheckPlan, RemediationPlan
@@ -74,7 +74,11 @@ class CheckResolver:
         variables: Mapping[str, Any],
         problems: ProblemCollector,
         host_problems: HostProblems,
+        overrides: Overrides | None = None,
     ) -> CheckPlan | None:
+        override = _override_for(spec, overrides.values) if overrides else None
+        if override is not None:
+            spec = _apply_override(spec, override)
         found = self._definition(spec, path, problems)
         if found is None:
             return None
@@ -91,7 +95,15 @@ class CheckResolver:
         if values is None or ladder is None:
             return None
         direction: Direction = (definition.direction if definition else None) or kind.direction
-        thresholds = self._thresholds(spec, definition, direction, path, problems)
+        if override is not None and overrides is not None:
+            # a conflict the inventory's thresholds created is reported where they are written
+            conflicts = ProblemCollector()
+            thresholds = self._thresholds(spec, definition, direction, path, conflicts)
+            for problem in conflicts.problems:
+                text = f"{problem.message} ({problem.hint}; thresholds from the variable "
+                host_problems.add(overrides.location, f"{text}'thresholds')", host)
+        else:
+            thresholds = self._thresholds(spec, definition, direction, path, problems)
         if thresholds is None:
             return None
         warn, crit, clear = thresholds
@@ -221,6 +233,30 @@ class CheckResolver:
         worse = "higher" if direction == "above" else "lower"
         problems.add(self.source.locate(where), message, f"for this check {worse} is worse")
         return None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """A host's `thresholds` variable: check or definition name -> thresholds."""
+
+    values: Mapping[str, ThresholdOverride]
+    location: Location | None
+
+
+def _override_for(
+    spec: CheckSpec, overrides: Mapping[str, ThresholdOverride]
+) -> ThresholdOverride | None:
+    """The inventory's thresholds for this check: by its name first, else by its definition."""
+    return overrides.get(spec.display_name) or overrides.get(spec.use)
+
+
+def _apply_override(spec: CheckSpec, override: ThresholdOverride) -> CheckSpec:
+    given = {
+        key: getattr(override, key)
+        for key in ("warn", "crit", "clear", "for_")
+        if getattr(override, key) is not None
+    }
+    return spec.model_copy(update=given)
 
 
 def _inconsistency(

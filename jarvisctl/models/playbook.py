@@ -94,6 +94,16 @@ class CheckSpec(StrictModel):
         return self.name or self.use
 
 
+class ThresholdOverride(StrictModel):
+    """Thresholds a host or group sets for one check, through the inventory variable
+    `thresholds` (keyed by check name or definition name)."""
+
+    warn: ThresholdValue | None = None
+    crit: ThresholdValue | None = None
+    clear: ThresholdValue | None = None
+    for_: int | None = Field(default=None, ge=1, alias="for")
+
+
 class Play(StrictModel):
     name: str
     hosts: str = Field(min_length=1)
