@@ -1,0 +1,1 @@
+"""jarvisctl's benchmark against OpenSSH, ansible-core and pyinfra on a fleet of real sshd hosts."""

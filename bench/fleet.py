@@ -1,0 +1,113 @@
+"""A fleet of N real sshd hosts, from the end-to-end tests' `SshdFleet`, plus host-side CPU.
+
+Each host's listening sshd forks one child per connection and reaps it when the connection
+ends, so the change of the listener's utime+stime+cutime+cstime over a run, summed over the
+hosts, is all the CPU the run cost on the hosts (see `check_host_cpu_accounting`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.procfs import children_of, cpu_with_reaped_children  # noqa: E402
+from tests.e2e.sshd import SshdFleet, SshdHost, sshd_unavailable_reason  # noqa: E402
+
+IDLE_TIMEOUT = 30.0
+BURN_SECONDS = 1.0
+
+__all__ = ["BenchFleet", "SshdHost", "sshd_unavailable_reason"]
+
+
+class BenchFleet:
+    """N sshd hosts on loopback, with the listeners' pids for host-side CPU accounting."""
+
+    def __init__(self, directory: Path, count: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.fleet = SshdFleet(directory, count)
+        self.directory = directory
+        self.listeners: list[int] = []
+
+    @property
+    def hosts(self) -> list[SshdHost]:
+        return self.fleet.hosts
+
+    @property
+    def client_key(self) -> Path:
+        return self.fleet.client_key
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.fleet.known_hosts
+
+    def start(self) -> None:
+        self.fleet.start()
+        self.listeners = [self._listener_pid(host) for host in self.hosts]
+
+    def stop(self) -> None:
+        """Stop every sshd by the pid in its pid file (SshdHost.stop)."""
+        self.fleet.stop()
+
+    def host_cpu(self) -> float:
+        """Seconds of CPU used by all hosts' sshd listeners and everything they reaped."""
+        return sum(cpu_with_reaped_children(pid) for pid in self.listeners)
+
+    def wait_idle(self, timeout: float = IDLE_TIMEOUT) -> None:
+        """Wait until no listener has a connection child left (all reaped, all CPU counted)."""
+        deadline = time.monotonic() + timeout
+        listeners = set(self.listeners)
+        while children_of(listeners):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sshd connections still open after {timeout:g} s")
+            time.sleep(0.05)
+
+    def ssh_argv(self, host: SshdHost, *extra: str) -> list[str]:
+        """OpenSSH client options for this fleet: its key only, strict host key checking."""
+        return [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(self.client_key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            str(host.port),
+            *extra,
+            f"root@{host.address}",
+        ]
+
+    def check_host_cpu_accounting(self) -> dict[str, float]:
+        """Burn a known amount of CPU in a session on the first host; the listener must see it."""
+        host = self.hosts[0]
+        burn = f"python3 -c 'import time\nwhile time.process_time() < {BURN_SECONDS}: pass'"
+        self.wait_idle()
+        before = self.host_cpu()
+        subprocess.run([*self.ssh_argv(host), burn], check=True, timeout=60)
+        self.wait_idle()
+        seen = self.host_cpu() - before
+        if not BURN_SECONDS <= seen <= BURN_SECONDS + 0.5:
+            raise RuntimeError(
+                f"host-side CPU accounting saw {seen:.2f} s for a {BURN_SECONDS:g} s burn"
+            )
+        return {"burned_seconds": BURN_SECONDS, "listener_delta_seconds": round(seen, 3)}
+
+    @staticmethod
+    def _listener_pid(host: SshdHost) -> int:
+        pid = int(host.pid_file.read_text().strip())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm != "sshd":
+            raise RuntimeError(f"{host.name}: pid {pid} from {host.pid_file} is {comm!r}")
+        return pid

@@ -1,0 +1,42 @@
+"""Small /proc readers: CPU time of a process and its reaped children, parent pids."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Fields of /proc/PID/stat after the command name (which may contain spaces)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_with_reaped_children(pid: int) -> float:
+    """utime + stime + cutime + cstime of a live process, in seconds.
+
+    cutime/cstime grow when the process reaps a child, by that child's own time and everything
+    the child had reaped in turn: for an sshd listener, every finished connection's whole
+    process tree (rexec'd sshd, privilege-separated child, the session's shell and commands).
+    """
+    fields = _stat_fields(pid)
+    # After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        return int(_stat_fields(pid)[1])
+    except (OSError, ValueError, IndexError):
+        return None  # gone already
+
+
+def children_of(parents: set[int]) -> set[int]:
+    """Live processes whose parent is one of `parents` (this kernel has no /proc/PID/children)."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and parent_of(int(entry.name)) in parents:
+            found.add(int(entry.name))
+    return found
