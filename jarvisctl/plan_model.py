@@ -25,6 +25,9 @@ class RemediationPlan:
     window: float
     cooldown: float
     settle: float
+    verify: tuple[str, ...] = ("ok",)
+    timeout: float = 300.0
+    reconnect: float = 0.0  # seconds to wait for the host to come back (a reboot), else 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class PlayPlan:
     tags: tuple[str, ...]
     schedule: SchedulePlan | None
     hosts: tuple[HostPlan, ...]
+    max_fleet_percent: float = 30.0
+    breaker_min_hosts: int = 2
 
 
 @dataclass(frozen=True)

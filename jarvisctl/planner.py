@@ -199,6 +199,8 @@ def _plan_play(
         tags=tuple(play.tags),
         schedule=_schedule(play, ctx),
         hosts=tuple(host_plans),
+        max_fleet_percent=play.max_fleet_percent,
+        breaker_min_hosts=play.breaker_min_hosts,
     )
 
 

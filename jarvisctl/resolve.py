@@ -193,6 +193,9 @@ class CheckResolver:
             window=binding.window,
             cooldown=binding.cooldown,
             settle=binding.settle,
+            verify=tuple(binding.verify),
+            timeout=binding.timeout,
+            reconnect=kind.reconnect_seconds(values),
         )
 
     def _remediation_kind(

@@ -42,15 +42,29 @@ class CheckResult:
     previous_status: Status | None = None  # the status before this cycle (None: first seen)
 
 
+class Attempt(enum.Enum):
+    """How one rung of a remediation ladder ended."""
+
+    VERIFIED = "verified"  # ran, and the re-run check is back to a verified status
+    NOT_VERIFIED = "not verified"  # ran, but the check did not recover
+    FAILED = "failed"  # the remediation's own command failed
+    SKIPPED = "skipped"  # not run: budget spent, cooldown, circuit breaker, escalated...
+    WOULD_RUN = "would run"  # check mode: what a real run would do
+
+
 @dataclass(frozen=True)
 class RemediationNote:
-    """A remediation bound to a check that is not OK, and what happened to it."""
+    """One rung of a check's remediation ladder on one host, and what happened to it."""
 
     check: str
     use: str
-    outcome: str  # "would run" (check mode) or "skipped"
+    outcome: Attempt
     reason: str
     commands: tuple[str, ...] = ()
+    rung: int = 1
+    exit_codes: tuple[int | None, ...] = ()
+    verification: CheckResult | None = None
+    duration: float = 0.0
 
 
 @dataclass(frozen=True)

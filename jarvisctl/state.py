@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.errors import JarvisError
@@ -35,6 +36,24 @@ CREATE TABLE IF NOT EXISTS check_state (
     updated REAL NOT NULL,
     PRIMARY KEY (host, play, check_name)
 );
+CREATE TABLE IF NOT EXISTS remediation_attempt (
+    host TEXT NOT NULL,
+    play TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    rung TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS remediation_attempt_key
+    ON remediation_attempt (host, play, check_name, rung);
+CREATE TABLE IF NOT EXISTS escalation (
+    host TEXT NOT NULL,
+    play TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    since REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (host, play, check_name)
+);
 """
 
 
@@ -50,7 +69,7 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        with self.connect() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateError(
@@ -62,7 +81,7 @@ class StateStore:
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         try:
             connection = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
@@ -78,7 +97,7 @@ class StateStore:
     ) -> dict[CheckKey, CheckState]:
         """Read the host's states for `keys`, let `update` compute the new ones, write them,
         all in one transaction."""
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 current = self._read(db, host, keys)
@@ -90,8 +109,13 @@ class StateStore:
                 raise
         return new
 
+    def force(self, host: str, key: CheckKey, state: CheckState) -> None:
+        """Set one check's state (after a verified remediation: the check is OK now)."""
+        with self.connect() as db:
+            self._write(db, host, {key: state})
+
     def read_host(self, host: str) -> dict[CheckKey, CheckState]:
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute("SELECT * FROM check_state WHERE host = ?", (host,)).fetchall()
         return {(row[1], row[2]): _state(row) for row in rows}
 
@@ -128,6 +152,99 @@ class StateStore:
                 for (play, check), s in states.items()
             ],
         )
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One check's remediation history on one host."""
+
+    attempts: Mapping[str, tuple[float, ...]]  # rung -> attempt times, oldest first
+    escalated_since: float | None = None
+    escalated_reason: str = ""
+
+    def attempts_since(self, rung: str, since: float) -> int:
+        return sum(1 for t in self.attempts.get(rung, ()) if t > since)
+
+    def last_attempt(self) -> float | None:
+        times = [t for ts in self.attempts.values() for t in ts]
+        return max(times) if times else None
+
+
+class RemediationLedger:
+    """Attempts, counters and escalations, in the same database as the check states."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def read(self, host: str, play: str, check: str) -> Ledger:
+        key = (host, play, check)
+        with self.store.connect() as db:
+            rows = db.execute(
+                "SELECT rung, at FROM remediation_attempt WHERE host = ? AND play = ? "
+                "AND check_name = ? ORDER BY at",
+                key,
+            ).fetchall()
+            escalated = db.execute(
+                "SELECT since, reason FROM escalation WHERE host = ? AND play = ? "
+                "AND check_name = ?",
+                key,
+            ).fetchone()
+        attempts: dict[str, tuple[float, ...]] = {}
+        for rung, at in rows:
+            attempts[rung] = (*attempts.get(rung, ()), float(at))
+        if escalated is None:
+            return Ledger(attempts)
+        return Ledger(attempts, float(escalated[0]), str(escalated[1]))
+
+    def record(self, host: str, play: str, check: str, rung: str, at: float, outcome: str) -> None:
+        with self.store.connect() as db:
+            db.execute(
+                "INSERT INTO remediation_attempt VALUES (?, ?, ?, ?, ?, ?)",
+                (host, play, check, rung, at, outcome),
+            )
+
+    def escalate(self, host: str, play: str, check: str, at: float, reason: str) -> None:
+        with self.store.connect() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO escalation VALUES (?, ?, ?, ?, ?)",
+                (host, play, check, at, reason),
+            )
+
+    def recovered(self, host: str, play: str, check: str, *, verified: bool) -> None:
+        """The check is OK again: the escalation ends; a verified fix also resets the counters."""
+        key = (host, play, check)
+        with self.store.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM escalation WHERE host = ? AND play = ? AND check_name = ?", key)
+            if verified:
+                db.execute(
+                    "DELETE FROM remediation_attempt WHERE host = ? AND play = ? "
+                    "AND check_name = ?",
+                    key,
+                )
+            db.execute("COMMIT")
+
+    def reset(self, host: str, check: str | None = None) -> int:
+        """An operator's reset: counters and escalations of a host (or one of its checks)."""
+        where, args = (
+            ("host = ?", (host,))
+            if check is None
+            else ("host = ? AND check_name = ?", (host, check))
+        )
+        with self.store.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            removed = db.execute(f"DELETE FROM escalation WHERE {where}", args).rowcount
+            removed += db.execute(f"DELETE FROM remediation_attempt WHERE {where}", args).rowcount
+            db.execute("COMMIT")
+        return int(removed)
+
+    def escalations(self, host: str | None = None) -> list[tuple[str, str, str, float, str]]:
+        with self.store.connect() as db:
+            query = "SELECT host, play, check_name, since, reason FROM escalation"
+            rows = db.execute(
+                query + (" WHERE host = ?" if host else ""), (host,) if host else ()
+            ).fetchall()
+        return [(str(a), str(b), str(c), float(d), str(e)) for a, b, c, d, e in rows]
 
 
 def _state(row: tuple[object, ...]) -> CheckState:

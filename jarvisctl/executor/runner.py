@@ -1,31 +1,55 @@
 """Run a plan over the fleet: hosts in a sliding window of `forks` workers.
 
-A host never waits for another host; an exception on one host is that host's failure. When the
-run is interrupted, hosts not yet started are reported skipped, in-flight sessions are ended by
-closing their connections, and everything that finished is still reported.
+A host never waits for another host, except in a play with remediations: there every host's
+checks finish first, so that the fleet circuit breaker can see how many hosts need the same fix;
+then the remediations run, again in the window. An exception on one host is that host's
+failure. When the run is interrupted, hosts not yet started are reported skipped, in-flight
+sessions are ended by closing their connections, and everything that finished is reported.
 """
 
 from __future__ import annotations
 
-import functools
 import secrets
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import TypeVar
 
+from jarvisctl.connection.base import Connection
+from jarvisctl.events import CIRCUIT_OPEN, Event, EventSink, NullSink
+from jarvisctl.executor.attempts import Remediator
 from jarvisctl.executor.pool import ConnectionPool
-from jarvisctl.executor.session import run_host
+from jarvisctl.executor.remedy import Need, blocked, circuit_breaker, decide, note_event, would_run
+from jarvisctl.executor.session import Session, observe_host
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan_model import HostPlan, Plan, PlayPlan
-from jarvisctl.results import HostRun, Outcome, RunReport
-from jarvisctl.state import StateStore
+from jarvisctl.results import Attempt, HostRun, Outcome, RunReport
+from jarvisctl.state import RemediationLedger, StateStore
 
 POLL_SECONDS = 0.1
+T = TypeVar("T")
 
 
 def new_run_id(now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Runner:
+    registry: KindRegistry
+    pool: ConnectionPool
+    threads: ThreadPoolExecutor
+    mode: str  # "run" or "check"
+    cancel: threading.Event
+    events: EventSink
+    store: StateStore | None
+    on_host: Callable[[HostRun], None]
+
+    def session(self, play: PlayPlan, host: HostPlan) -> Session:
+        return Session(play, host, self.registry, self.events, self.store)
 
 
 def execute(
@@ -38,71 +62,159 @@ def execute(
     cancel: threading.Event,
     on_host: Callable[[HostRun], None] = lambda _: None,
     store: StateStore | None = None,
+    events: EventSink | None = None,
+    run_id: str | None = None,
 ) -> RunReport:
     started = datetime.now(timezone.utc)
     results: list[HostRun] = []
-    jobs = [(play, host) for book in plan.playbooks for play in book.plays for host in play.hosts]
-    workers = max(1, min(forks, len(jobs)))
+    plays = [play for book in plan.playbooks for play in book.plays]
+    workers = max(1, min(forks, max((len(p.hosts) for p in plays), default=1)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host") as threads:
-        for play in (p for book in plan.playbooks for p in book.plays):
+        runner = Runner(registry, pool, threads, mode, cancel, events or NullSink(), store, on_host)
+        for play in plays:
             if cancel.is_set():
                 results += [_skipped(play, h) for h in play.hosts]
-                continue
-            work = functools.partial(run_host, pool=pool, registry=registry, mode=mode, store=store)
-            results += _run_play(play, threads, work, pool, cancel, on_host)
-    finished = datetime.now(timezone.utc)
+            else:
+                results += _run_play(runner, play)
     return RunReport(
-        run_id=new_run_id(started),
+        run_id=run_id or new_run_id(started),
         mode=mode,
         started=started,
-        finished=finished,
+        finished=datetime.now(timezone.utc),
         hosts=tuple(results),
         interrupted=cancel.is_set(),
         playbooks=tuple(p.file for p in plan.playbooks),
     )
 
 
-def _run_play(
-    play: PlayPlan,
-    threads: ThreadPoolExecutor,
-    work: Callable[[PlayPlan, HostPlan], HostRun],
-    pool: ConnectionPool,
-    cancel: threading.Event,
-    on_host: Callable[[HostRun], None],
+def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
+    remediating = any(c.remediations for h in play.hosts for c in h.checks)
+    report = (lambda _: None) if remediating else runner.on_host
+    observed = _in_window(
+        runner,
+        play.hosts,
+        lambda host: observe_host(runner.session(play, host), runner.pool),
+        lambda host: (_skipped(play, host), None),
+        lambda pair: report(pair[0]),
+    )
+    if not remediating:
+        return [run for run, _ in observed]
+    finished = _remediate_play(runner, play, observed)
+    for run in finished:
+        runner.on_host(run)
+    return finished
+
+
+def _remediate_play(
+    runner: Runner, play: PlayPlan, observed: Sequence[tuple[HostRun, Connection | None]]
 ) -> list[HostRun]:
-    pending: dict[Future[HostRun], HostPlan] = {
-        threads.submit(work, play, host): host for host in play.hosts
+    ledger = RemediationLedger(runner.store) if runner.store else None
+    now = time.time()
+    hosts = {h.host: h for h in play.hosts}
+    needs = {
+        run.host: decide(play, hosts[run.host], run, ledger, now)
+        for run, connection in observed
+        if connection is not None and run.outcome is Outcome.OK
     }
-    done: list[HostRun] = []
+    tripped = circuit_breaker(play, [n for ns in needs.values() for n in ns])
+    for (check, use), names in tripped.items():
+        runner.events.emit(
+            Event(
+                CIRCUIT_OPEN,
+                None,
+                play.name,
+                {
+                    "check": check,
+                    "use": use,
+                    "hosts": names,
+                    "of": len(play.hosts),
+                    "percent": round(100 * len(names) / max(1, len(play.hosts)), 1),
+                    "limit": play.max_fleet_percent,
+                },
+            )
+        )
+    for host, host_needs in needs.items():
+        needs[host] = [
+            blocked(n, tripped[(n.check.name, n.remediation.use)], play)
+            if n.remediation is not None and (n.check.name, n.remediation.use) in tripped
+            else n
+            for n in host_needs
+        ]
+    connections = {run.host: conn for run, conn in observed}
+    runs = {run.host: run for run, _ in observed}
+
+    def work(host: HostPlan) -> HostRun:
+        return _remediate_host(
+            runner, play, runs[host.host], connections[host.host], needs.get(host.host, []), ledger
+        )
+
+    todo = [hosts[name] for name, host_needs in needs.items() if host_needs]
+    done = _in_window(runner, todo, work, lambda host: runs[host.host], lambda _: None)
+    finished = {run.host: run for run in done}
+    return [finished.get(run.host, run) for run, _ in observed]
+
+
+def _remediate_host(
+    runner: Runner,
+    play: PlayPlan,
+    run: HostRun,
+    connection: Connection | None,
+    needs: Sequence[Need],
+    ledger: RemediationLedger | None,
+) -> HostRun:
+    session = runner.session(play, next(h for h in play.hosts if h.host == run.host))
+    if runner.mode == "check" or connection is None or ledger is None:
+        notes = [note for need in needs for note in need.notes]
+        notes += [would_run(n) for n in needs if n.rung is not None]
+        for note in notes:
+            session.emit("remediation", **note_event(note))
+        return replace(run, remediations=tuple(notes))
+    remediator = Remediator(session, connection, runner.pool, ledger, runner.cancel)
+    try:
+        notes, recovered = remediator.run(needs)
+    except Exception as exc:  # the connection died, or worse: this host's failure only
+        return replace(run, outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+    checks = tuple(
+        replace(recovered[c.name], previous_status=c.status) if c.name in recovered else c
+        for c in run.checks
+    )
+    ran = [
+        n for n in notes if n.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED, Attempt.FAILED)
+    ]
+    outcome = (
+        Outcome.FAILED
+        if any(n.outcome is Attempt.FAILED for n in ran)
+        else (Outcome.CHANGED if ran else run.outcome)
+    )
+    return replace(run, checks=checks, remediations=tuple(notes), outcome=outcome)
+
+
+def _in_window(
+    runner: Runner,
+    hosts: Sequence[HostPlan],
+    work: Callable[[HostPlan], T],
+    skipped: Callable[[HostPlan], T],
+    done: Callable[[T], None],
+) -> list[T]:
+    """`work` on every host, `forks` at a time; on cancel, hosts not started are `skipped`."""
+    pending: dict[Future[T], HostPlan] = {runner.threads.submit(work, host): host for host in hosts}
+    results: list[T] = []
     interrupted = False
     while pending:
         finished, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         for future in finished:
             host = pending.pop(future)
-            result = _result_of(future, play, host)
-            done.append(result)
-            on_host(result)
-        if cancel.is_set() and not interrupted:
+            result = future.result()  # work guards itself: it returns the host's failure
+            results.append(result)
+            done(result)
+        if runner.cancel.is_set() and not interrupted:
             interrupted = True
             for future, host in list(pending.items()):
                 if future.cancel():
                     pending.pop(future)
-                    done.append(_skipped(play, host))
-            pool.close_all()  # ends in-flight sessions; their hosts report what happened
-    return done
-
-
-def _result_of(future: Future[HostRun], play: PlayPlan, host: HostPlan) -> HostRun:
-    try:
-        return future.result()
-    except Exception as exc:  # run_host guards itself; this is the last line of defence
-        return HostRun(
-            host.host,
-            play.name,
-            host.connection,
-            Outcome.FAILED,
-            error=f"internal error: {type(exc).__name__}: {exc}",
-        )
+                    results.append(skipped(host))
+            runner.pool.close_all()  # ends in-flight sessions; their hosts report what happened
+    return results
 
 
 def _skipped(play: PlayPlan, host: HostPlan) -> HostRun:

@@ -3,93 +3,110 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.errors import UnreachableError
 from jarvisctl.evaluate import collect_native, evaluate
+from jarvisctl.events import (
+    BATCH,
+    CHECK,
+    COMMAND,
+    HOST_CONNECTED,
+    HOST_FAILED,
+    HOST_UNREACHABLE,
+    TAIL,
+    Event,
+    EventSink,
+    digest,
+)
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.script import compose_script, split_outputs
+from jarvisctl.kinds.base import CommandOutput
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan_model import CheckPlan, HostPlan, PlayPlan
-from jarvisctl.results import CheckResult, HostRun, Outcome, RemediationNote, Status
+from jarvisctl.results import CheckResult, HostRun, Outcome
 from jarvisctl.state import CheckKey, StateStore
 from jarvisctl.statuses import CheckState, advance, settle
 
-NOT_EXECUTED = (
-    "remediations are not executed by this version of jarvisctl; "
-    "`jarvisctl run --check` and `jarvisctl plan` show what would run"
-)
+
+@dataclass(frozen=True)
+class Session:
+    """What a host's work needs, passed explicitly."""
+
+    play: PlayPlan
+    host: HostPlan
+    registry: KindRegistry
+    events: EventSink
+    store: StateStore | None = None
+
+    def emit(self, event: str, /, **data: Any) -> None:
+        self.events.emit(Event(event, self.host.host, self.play.name, data))
 
 
-def run_host(
-    play: PlayPlan,
-    host: HostPlan,
-    pool: ConnectionPool,
-    registry: KindRegistry,
-    mode: str,
-    store: StateStore | None = None,
-) -> HostRun:
-    """Never raises: every failure becomes this host's outcome."""
-    started = time.monotonic()
-    address = host.connection
+def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Connection | None]:
+    """Connect and run the host's checks. Never raises: every failure is the host's outcome."""
+    host, started = session.host, time.monotonic()
+
+    def ended(outcome: Outcome, error: str, key: str = "") -> HostRun:
+        return HostRun(
+            host.host,
+            session.play.name,
+            host.connection,
+            outcome,
+            error=error,
+            duration=time.monotonic() - started,
+            host_key=key,
+        )
+
     try:
         connection = pool.get(host.settings)
     except UnreachableError as exc:
-        return HostRun(
-            host.host,
-            play.name,
-            address,
-            Outcome.UNREACHABLE,
-            error=str(exc),
-            duration=time.monotonic() - started,
-        )
-    fingerprint = getattr(connection, "host_key_fingerprint", None) or ""
+        session.emit(HOST_UNREACHABLE, address=host.connection, error=str(exc))
+        return ended(Outcome.UNREACHABLE, str(exc)), None
+    key = getattr(connection, "host_key_fingerprint", None) or ""
+    session.emit(
+        HOST_CONNECTED,
+        address=host.connection,
+        host_key=key,
+        accepted_host_key=getattr(connection, "accepted_host_key", None),
+        seconds=round(time.monotonic() - started, 4),
+    )
     try:
-        checks = run_checks(connection, host.checks, registry)
-        if store is not None:
-            checks = remember(store, host.host, play.name, host.checks, checks)
+        checks = run_checks(session, connection, host.checks, purpose="checks")
+        if session.store is not None:
+            checks = remember(session.store, host.host, session.play.name, host.checks, checks)
     except UnreachableError as exc:  # the connection died under us
-        return HostRun(
-            host.host,
-            play.name,
-            address,
-            Outcome.UNREACHABLE,
-            error=str(exc),
-            duration=time.monotonic() - started,
-            host_key=fingerprint,
-        )
+        session.emit(HOST_UNREACHABLE, address=host.connection, error=str(exc))
+        return ended(Outcome.UNREACHABLE, str(exc), key), None
     except Exception as exc:
-        return HostRun(
-            host.host,
-            play.name,
-            address,
-            Outcome.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            duration=time.monotonic() - started,
-            host_key=fingerprint,
-        )
-    notes = remediation_notes(host.checks, checks, mode)
-    return HostRun(
+        error = f"{type(exc).__name__}: {exc}"
+        session.emit(HOST_FAILED, error=error)
+        return ended(Outcome.FAILED, error, key), None
+    for result in checks:
+        emit_check(session, result)
+    run = HostRun(
         host.host,
-        play.name,
-        address,
+        session.play.name,
+        host.connection,
         Outcome.OK,
         checks,
-        notes,
         duration=time.monotonic() - started,
-        host_key=fingerprint,
+        host_key=key,
     )
+    return run, connection
 
 
 def run_checks(
-    connection: Connection, checks: tuple[CheckPlan, ...], registry: KindRegistry
+    session: Session, connection: Connection, checks: Sequence[CheckPlan], *, purpose: str
 ) -> tuple[CheckResult, ...]:
-    """All checks of one host in ONE script on ONE exec channel, parsed on the controller.
+    """All the checks in ONE script on ONE exec channel, parsed on the controller.
 
     On a local host, kinds with a native collector measure in-process instead.
     """
-    kinds: list[Any] = [registry.checks[c.kind] for c in checks]
+    kinds: list[Any] = [session.registry.checks[c.kind] for c in checks]
     local = connection.settings.connection == "local"
     native = {i for i, kind in enumerate(kinds) if local and kind.native}
     scripted = [i for i in range(len(checks)) if i not in native]
@@ -97,18 +114,69 @@ def run_checks(
     if scripted:
         script = compose_script([(checks[i].command, checks[i].timeout) for i in scripted])
         result = connection.run("sh -s", timeout=script.budget, stdin=script.text)
+        session.emit(
+            BATCH,
+            purpose=purpose,
+            commands=len(scripted),
+            exit_code=result.exit_code,
+            seconds=round(result.duration, 4),
+            timed_out=result.timed_out,
+        )
         outputs = split_outputs(script, result.stdout, result.stderr)
         for i, output in zip(scripted, outputs, strict=True):
+            emit_command(session, purpose, checks[i], output)
             results[i] = evaluate(checks[i], kinds[i], output)
     return tuple(results[i] for i in range(len(checks)))
+
+
+def emit_command(
+    session: Session, purpose: str, check: CheckPlan, output: CommandOutput | None
+) -> None:
+    if output is None:
+        session.emit(
+            COMMAND,
+            purpose=purpose,
+            check=check.name,
+            command=check.command,
+            exit_code=None,
+            stdout_tail="",
+            stderr_tail="",
+            digest=None,
+        )
+        return
+    session.emit(
+        COMMAND,
+        purpose=purpose,
+        check=check.name,
+        command=check.command,
+        exit_code=output.exit_code,
+        stdout_tail=output.stdout[-TAIL:],
+        stderr_tail=output.stderr[-TAIL:],
+        digest=digest(output.stdout, output.stderr),
+    )
+
+
+def emit_check(session: Session, result: CheckResult) -> None:
+    session.emit(
+        CHECK,
+        check=result.name,
+        kind=result.kind,
+        value=result.value,
+        unit=result.unit,
+        status=result.status.value,
+        raw_status=(result.raw_status or result.status).value,
+        previous_status=result.previous_status.value if result.previous_status else None,
+        flapping=result.flapping,
+        reason=result.reason,
+    )
 
 
 def remember(
     store: StateStore,
     host: str,
     play: str,
-    plans: tuple[CheckPlan, ...],
-    results: tuple[CheckResult, ...],
+    plans: Sequence[CheckPlan],
+    results: Sequence[CheckResult],
 ) -> tuple[CheckResult, ...]:
     """Apply each check's history (hysteresis, `for`, flapping) and persist the new state."""
     now = time.time()
@@ -127,25 +195,3 @@ def remember(
         settle(r, before.get(key), after[key], p)
         for key, p, r in zip(keys, plans, results, strict=True)
     )
-
-
-def remediation_notes(
-    plans: tuple[CheckPlan, ...], results: tuple[CheckResult, ...], mode: str
-) -> tuple[RemediationNote, ...]:
-    """What each failing check's remediation ladder would do; none is executed here."""
-    notes: list[RemediationNote] = []
-    for plan, result in zip(plans, results, strict=True):
-        if result.status is Status.OK:
-            continue
-        for rung in plan.remediations:
-            if result.status.value not in rung.on:
-                continue
-            if mode == "check":
-                reason = f"{plan.name} is {result.status.value} (check mode: nothing is changed)"
-                notes.append(
-                    RemediationNote(plan.name, rung.use, "would run", reason, rung.commands)
-                )
-            else:
-                notes.append(RemediationNote(plan.name, rung.use, "skipped", NOT_EXECUTED))
-            break  # the ladder's next rung is only for when this one does not verify
-    return tuple(notes)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.models.values import Direction
+from jarvisctl.results import Status
 
 
 class KindParams(BaseModel):
@@ -36,6 +37,33 @@ class ParseError(JarvisError):
     """The output could not be turned into a value; the check becomes UNKNOWN with this reason."""
 
 
+@dataclass(frozen=True)
+class PerfDatum:
+    """One Nagios perfdata item, `'label'=value[UOM];[warn];[crit];[min];[max]`, kept as given."""
+
+    label: str
+    value: float | None  # None for `U`: the plugin could not measure it
+    uom: str = ""
+    warn: str = ""  # the plugin's own ranges, in Nagios range syntax
+    crit: str = ""
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a kind read, when a number alone is not all of it.
+
+    `status` is set by kinds that judge for themselves (a Nagios plugin's exit code); `value`
+    may then be None. `summary` is the kind's own one-line account of what it saw.
+    """
+
+    value: float | None
+    status: Status | None = None
+    summary: str = ""
+    perfdata: tuple[PerfDatum, ...] = ()
+
+
 class CheckKind(ABC, Generic[P]):
     name: ClassVar[str]
     description: ClassVar[str]
@@ -50,6 +78,13 @@ class CheckKind(ABC, Generic[P]):
 
     @abstractmethod
     def parse(self, output: CommandOutput, params: P) -> float: ...
+
+    def read(self, output: CommandOutput, params: P) -> Reading:
+        """The value with, for kinds that have them, their own status, summary and perfdata.
+
+        By default, the parse alone. Raises ParseError exactly where `parse` does.
+        """
+        return Reading(self.parse(output, params))
 
     # A kind that can measure the controller's own machine in-process (psutil, jtop) sets
     # `native = True` and implements `collect`; local hosts then skip the shell entirely.
@@ -67,6 +102,10 @@ class RemediationKind(ABC, Generic[P]):
 
     @abstractmethod
     def commands(self, params: P) -> tuple[str, ...]: ...
+
+    def reconnect_seconds(self, params: P) -> float:
+        """How long to wait for the host to come back after the commands (a reboot); 0: no wait."""
+        return 0.0
 
 
 def require_exit_zero(output: CommandOutput) -> None:

@@ -13,6 +13,7 @@ from jarvisctl.models.values import Duration, ThresholdValue
 from jarvisctl.schedule import CronSpec, IntervalSpec, ScheduleSpec, cron_trigger
 
 Status = Literal["warning", "critical", "unknown"]
+VerifiedStatus = Literal["ok", "warning", "critical", "unknown"]
 _TAG = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -25,6 +26,10 @@ def _validate_tags(tags: list[str]) -> list[str]:
 
 def _critical_only() -> list[Status]:
     return ["critical"]
+
+
+def _ok_only() -> list[VerifiedStatus]:
+    return ["ok"]
 
 
 def _one_or_many(value: Any) -> Any:
@@ -71,6 +76,11 @@ class RemediationBinding(StrictModel):
     window: Duration = 3600.0
     cooldown: Duration = 0.0
     settle: Duration = 10.0
+    # the statuses of the re-run check that count as recovered
+    verify: Annotated[list[VerifiedStatus], BeforeValidator(_one_or_many)] = Field(
+        default_factory=_ok_only, min_length=1
+    )
+    timeout: Duration = 300.0  # for each of the remediation's commands
 
 
 class CheckSpec(StrictModel):
@@ -111,6 +121,10 @@ class Play(StrictModel):
     tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     schedule: Schedule | None = None
     checks: list[CheckSpec] = Field(default_factory=list)
+    # fleet circuit breaker: when more than this share of the play's hosts need the same
+    # remediation in one run (and at least breaker_min_hosts do), none is run
+    max_fleet_percent: float = Field(default=30.0, gt=0, le=100)
+    breaker_min_hosts: int = Field(default=2, ge=1)
 
     _tags_ok = field_validator("tags")(_validate_tags)
 

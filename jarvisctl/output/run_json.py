@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jarvisctl.executor.remedy import note_event
 from jarvisctl.results import CheckResult, HostRun, RemediationNote, RunReport
 
 SCHEMA_ID = "jarvisctl.run/v1"
@@ -60,10 +61,4 @@ def _check(check: CheckResult) -> dict[str, Any]:
 
 
 def _note(note: RemediationNote) -> dict[str, Any]:
-    return {
-        "check": note.check,
-        "use": note.use,
-        "outcome": note.outcome,
-        "reason": note.reason,
-        "commands": list(note.commands),
-    }
+    return note_event(note)

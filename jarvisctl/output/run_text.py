@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from jarvisctl.results import CheckResult, HostRun, Outcome, RunReport, Status
+from jarvisctl.results import Attempt, CheckResult, HostRun, Outcome, RunReport, Status
 
-_COLUMNS = ("ok", "warning", "critical", "unknown", "unreachable", "failed")
+_COLUMNS = ("ok", "warning", "critical", "unknown", "changed", "unreachable", "failed")
 
 
 def progress_line(run: HostRun) -> str:
@@ -41,7 +41,7 @@ def _recap_lines(report: RunReport) -> Iterator[str]:
         yield "NOT OK"
         for run, check in failing:
             yield f"  {run.host}  {check.name}: {check.status.value.upper()}  {_why(check)}"
-    problems = [h for h in report.hosts if h.outcome in (Outcome.UNREACHABLE, Outcome.FAILED)]
+    problems = [h for h in report.hosts if h.error and h.outcome is not Outcome.SKIPPED]
     if problems:
         yield ""
         yield "HOST ERRORS"
@@ -52,9 +52,13 @@ def _recap_lines(report: RunReport) -> Iterator[str]:
         yield ""
         yield "REMEDIATIONS"
         for run, note in notes:
-            yield f"  {run.host}  {note.check} -> {note.use}: {note.outcome} ({note.reason})"
-            for command in note.commands:
-                yield f"      $ {command}"
+            yield (
+                f"  {run.host}  {note.check} -> {note.rung}. {note.use}: "
+                f"{note.outcome.value} ({note.reason})"
+            )
+            if note.outcome is Attempt.WOULD_RUN:
+                for command in note.commands:
+                    yield f"      $ {command}"
 
 
 def _why(check: CheckResult) -> str:
@@ -70,4 +74,7 @@ def _host_rows(report: RunReport) -> dict[str, Counter[str]]:
             counts[status.value] += n
         if run.outcome in (Outcome.UNREACHABLE, Outcome.FAILED):
             counts[run.outcome.value] += 1
+        counts["changed"] += sum(
+            1 for n in run.remediations if n.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED)
+        )
     return rows
