@@ -105,7 +105,7 @@ def _ansible(tuned: bool) -> Callable[..., Prepared]:
     return prepare
 
 
-_PYINFRA_OK = re.compile(r"^\s+\[(\S+)\] Success\s*$", re.MULTILINE)
+_PYINFRA_OK = re.compile(r"^\s+\[(\S+)\]\s+Success\s*$", re.MULTILINE)
 
 
 def _pyinfra(fleet: BenchFleet, work: Path, peers: Peers) -> Prepared:
