@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from jarvisctl.errors import ConfigError, Location
-from jarvisctl.kinds import command, remedies, system
+from jarvisctl.kinds import command, files, jetson, remedies, resources, system
 from jarvisctl.kinds.base import CheckKind, RemediationKind
 
 CHECK_GROUP = "jarvisctl.checks"
@@ -20,6 +20,16 @@ _BUILTIN_CHECKS: tuple[type[CheckKind[Any]], ...] = (
     system.MemoryAvailable,
     system.SwapUsed,
     system.LoadPerCore,
+    resources.CpuUsage,
+    resources.Uptime,
+    resources.OpenFiles,
+    files.FileAge,
+    files.PathSize,
+    files.PathExists,
+    jetson.JetsonTemperature,
+    jetson.JetsonGpuLoad,
+    jetson.JetsonPower,
+    jetson.JetsonThrottling,
     command.Command,
 )
 _BUILTIN_REMEDIATIONS: tuple[type[RemediationKind[Any]], ...] = (
@@ -27,6 +37,10 @@ _BUILTIN_REMEDIATIONS: tuple[type[RemediationKind[Any]], ...] = (
     remedies.RestartService,
     remedies.ReloadService,
     remedies.VacuumJournal,
+    remedies.DockerRestart,
+    remedies.CleanPaths,
+    remedies.StopProcess,
+    remedies.Reboot,
 )
 
 

@@ -98,8 +98,9 @@ def test_five_mistakes_give_five_located_messages(tmp_path: Path) -> None:
         "error: bad.yml:3:13: 'schedule': cron expression '*/5 * * *' has 4 fields (5 fields: "
         "minute hour day-of-month month day-of-week, e.g. '*/5 * * * *')",
         "error: bad.yml:6:12: unknown check 'disk_usagee' (a definition in checks/ or a kind; "
-        "known: command, disk_usage, inode_usage, load_per_core, memory_available, "
-        "reboot_required, swap_used)",
+        "known: command, cpu_usage, disk_usage, file_age, inode_usage, jetson_gpu_load, "
+        "jetson_power, jetson_temperature, jetson_throttling, load_per_core, memory_available, "
+        "open_files, ... 5 more)",
         "error: bad.yml:12:7: unknown key 'tmeout' (did you mean 'timeout'? valid: name, use, "
         "with, warn, crit, clear, for, timeout, tags, remediate)",
         "error: bad.yml:15:24: template '{{ service_name }}': undefined variable "
@@ -181,7 +182,7 @@ def test_catalogue_entry_mistakes_are_located(tmp_path: Path) -> None:
     result = plan("p.yml", cwd=tmp_path)
     assert result.exit_code == 3
     assert (
-        "error: checks/mine.yml:2:7: unknown kind 'dsk' (known: command, disk_usage"
+        "error: checks/mine.yml:2:7: unknown kind 'dsk' (known: command, cpu_usage, disk_usage"
         in result.stderr
     )
 
