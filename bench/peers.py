@@ -44,6 +44,15 @@ def ensure_peers(venv: Path = PEERS_VENV) -> Peers:
     )
 
 
+def use_compiled_python(cache: Path) -> None:
+    """Every tool runs from compiled bytecode, as after `pip install`: this machine sets
+    PYTHONDONTWRITEBYTECODE, which would leave an editable jarvisctl compiling its modules on
+    every start. The .pyc files go to the scratch directory, never into the source tree; the
+    warm-up run writes them."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+
+
 def export_jarvisctl(peers: Peers, ref: str, dest: Path) -> Peers:
     """Benchmark jarvisctl as committed at `ref`, not the shared, changing work tree.
 

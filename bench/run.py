@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
@@ -25,7 +24,14 @@ if __package__ in (None, ""):
 
 from bench.fleet import BenchFleet, sshd_unavailable_reason
 from bench.measure import Sample, ToolFailed, measure
-from bench.peers import BENCH, Peers, ensure_peers, export_jarvisctl, versions
+from bench.peers import (
+    BENCH,
+    Peers,
+    ensure_peers,
+    export_jarvisctl,
+    use_compiled_python,
+    versions,
+)
 from bench.report import render, summarize, targets, update_readme
 from bench.strict import check_strict_host_keys
 from bench.tools import BY_KEY, TOOLS, Prepared, Tool
@@ -132,15 +138,6 @@ def save(doc: dict[str, Any], results: Path) -> Path:
     return path
 
 
-def compiled_python(cache: Path) -> None:
-    """Every tool runs from compiled bytecode, as after `pip install`: this machine sets
-    PYTHONDONTWRITEBYTECODE, which would leave an editable jarvisctl compiling its modules on
-    every start. The .pyc files go to the scratch directory, never into the source tree; the
-    warm-up run writes them."""
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.render:
@@ -153,7 +150,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the fleet is stopped
     tools = [BY_KEY[key] for key in args.tools]
     work = Path(tempfile.mkdtemp(prefix="jb-", dir="/tmp"))  # short: ssh control paths
-    compiled_python(work / "pycache")
+    use_compiled_python(work / "pycache")
     try:
         peers = export_jarvisctl(ensure_peers(), args.jarvisctl_ref, work / "jarvisctl-src")
         doc = document(args, argv, peers)

@@ -1,0 +1,146 @@
+"""Where `jarvisctl run` spends its time and CPU against a fleet of real sshd hosts:
+`.venv/bin/python bench/profile.py --hosts 50`.
+
+- phases: process start -> run start (imports, plan), the run itself, run end -> exit;
+- py-spy (--gil, all threads): CPU by category (imports, key exchange, ...) and top functions;
+- `-X importtime`: the slowest top-level imports;
+- host side: jarvisctl's remote script with and without its wrappers (hostcost.py).
+Writes bench/results/profile-<UTC time>.json and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import hostcost, stacks
+from bench.fleet import BenchFleet
+from bench.measure import measure
+from bench.peers import BENCH, ensure_peers, export_jarvisctl, use_compiled_python
+from bench.tools import BY_KEY, Prepared, clean_environment
+
+RATE = 1000
+_IMPORT = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
+
+
+def _run(prepared: Prepared, extra_env: dict[str, str]) -> tuple[float, str, str]:
+    started = time.time()
+    done = subprocess.run(
+        prepared.argv,
+        cwd=prepared.cwd,
+        env=clean_environment({**prepared.env, **extra_env}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"jarvisctl exited {done.returncode}: {done.stderr[-2000:]}")
+    return started, done.stdout, done.stderr
+
+
+def phases(prepared: Prepared, repeat: int) -> dict[str, float]:
+    """Medians: start -> run start, run, run end -> exit, and per-host session durations."""
+    rows: list[dict[str, float]] = []
+    for _ in range(repeat):
+        started, stdout, _ = _run(prepared, {})
+        ended = time.time()
+        report = json.loads(stdout)
+        run_start = datetime.fromisoformat(report["started"]).timestamp()
+        run_end = datetime.fromisoformat(report["finished"]).timestamp()
+        durations = sorted(h["duration_seconds"] for h in report["hosts"])
+        rows.append(
+            {
+                "startup_seconds": run_start - started,
+                "run_seconds": run_end - run_start,
+                "exit_seconds": ended - run_end,
+                "host_session_median_seconds": statistics.median(durations),
+                "host_session_max_seconds": durations[-1],
+            }
+        )
+    return {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+
+
+def imports(prepared: Prepared) -> dict[str, Any]:
+    _, _, stderr = _run(prepared, {"PYTHONPROFILEIMPORTTIME": "1"})
+    top: list[tuple[str, float]] = []
+    total_us = 0
+    for line in stderr.splitlines():
+        match = _IMPORT.match(line)
+        if not match:
+            continue
+        total_us += int(match[1])
+        if not match[3]:  # a top-level import (not nested in another)
+            top.append((match[4], int(match[2]) / 1e6))
+    top.sort(key=lambda item: -item[1])
+    return {"total_seconds": round(total_us / 1e6, 3), "top_level": top[:15]}
+
+
+def pyspy(prepared: Prepared, py_spy: str, out: Path) -> dict[str, object]:
+    argv = [py_spy, "record", "--gil", "--threads", "--rate", str(RATE), "--format", "raw"]
+    argv += ["-o", str(out), "--", *prepared.argv]
+    done = subprocess.run(
+        argv,
+        cwd=prepared.cwd,
+        env=clean_environment(prepared.env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if not out.exists():
+        raise RuntimeError(f"py-spy failed: {done.stderr[-2000:]}")
+    return stacks.summarize(out, RATE)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--jarvisctl-ref", default="HEAD")
+    parser.add_argument("--results", type=Path, default=BENCH / "results")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="jbp-", dir="/tmp"))
+    use_compiled_python(work / "pycache")
+    fleet = BenchFleet(work / "fleet", args.hosts)
+    try:
+        peers = export_jarvisctl(ensure_peers(), args.jarvisctl_ref, work / "jarvisctl-src")
+        fleet.start()
+        prepared = BY_KEY["jarvisctl"].prepare(fleet, work / "jarvisctl", peers)
+        sample = measure(fleet, prepared, work / "warmup", "jarvisctl")  # verifies, compiles
+        result = {
+            "jarvisctl": peers.jarvisctl_version,
+            "hosts": args.hosts,
+            "warmup_sample": sample.as_dict(),
+            "phases": phases(prepared, args.repeat),
+            "imports": imports(prepared),
+            "py_spy": pyspy(prepared, peers.py_spy, work / "stacks.txt"),
+            "host_side": hostcost.measure_host_costs(fleet, peers.jarvisctl_source, args.repeat),
+        }
+    finally:
+        fleet.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = args.results / f"profile-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written: {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
