@@ -7,6 +7,7 @@ import click
 from jarvisctl import __version__
 from jarvisctl.commands.catalogue import checks, remediations
 from jarvisctl.commands.inventory import inventory
+from jarvisctl.commands.ledger import escalated_command, reset_command
 from jarvisctl.commands.plan import plan_command
 from jarvisctl.commands.run import run_command
 
@@ -23,6 +24,8 @@ cli.add_command(run_command)
 cli.add_command(inventory)
 cli.add_command(checks)
 cli.add_command(remediations)
+remediations.add_command(reset_command)
+remediations.add_command(escalated_command)
 
 
 def main() -> None:

@@ -48,8 +48,9 @@ def decide(
             continue
         past = ledger.read(host.host, play.name, check.name) if ledger else Ledger({})
         if result.status is Status.OK:
-            if past.escalated_since is not None and ledger is not None:
-                ledger.recovered(host.host, play.name, check.name, verified=False)
+            if ledger is not None and (past.escalated_since is not None or past.attempts):
+                # the check recovered (and it is verified OK now): escalation and counters end
+                ledger.recovered(host.host, play.name, check.name, verified=True)
             continue
         need = _ladder(host.host, check, result, past, now)
         if need is not None:

@@ -8,7 +8,18 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from jarvisctl.errors import ConfigError, Location
-from jarvisctl.kinds import command, files, jetson, remedies, resources, system
+from jarvisctl.kinds import (
+    command,
+    containers,
+    files,
+    jetson,
+    monitoring,
+    network,
+    remedies,
+    resources,
+    services,
+    system,
+)
 from jarvisctl.kinds.base import CheckKind, RemediationKind
 
 CHECK_GROUP = "jarvisctl.checks"
@@ -30,6 +41,16 @@ _BUILTIN_CHECKS: tuple[type[CheckKind[Any]], ...] = (
     jetson.JetsonGpuLoad,
     jetson.JetsonPower,
     jetson.JetsonThrottling,
+    services.SystemdUnit,
+    services.SystemdFailedUnits,
+    services.Process,
+    services.ClockOffset,
+    network.TcpPort,
+    network.Http,
+    network.TlsDaysLeft,
+    containers.DockerContainer,
+    monitoring.PrometheusQuery,
+    monitoring.LogPattern,
     command.Command,
 )
 _BUILTIN_REMEDIATIONS: tuple[type[RemediationKind[Any]], ...] = (
