@@ -155,21 +155,23 @@ class JetsonGpuLoad(CheckKind[JetsonParams]):
 
 def parse_sysfs_rails(rows: list[list[str]]) -> dict[str, float]:
     """Milliwatts per INA3221 rail from `hwmon<TAB>label<TAB>mV<TAB>mA` (JetPack 5+) and
-    `iio<TAB>label<TAB>mW` (JetPack 4) rows; unconnected (NC) channels and channels without a
-    current reading (the hwmon "sum of shunt voltages") are left out."""
+    `iio<TAB>label<TAB>mW` (JetPack 4) rows; unconnected (NC) channels are left out.
+
+    An empty reading is an error, not a missing rail: dropping VDD_IN would silently turn
+    the total into the sum of the other rails.
+    """
     rails: dict[str, float] = {}
     for row in rows:
-        label = row[1].strip() if len(row) > 1 else ""
-        values = [cell.strip() for cell in row[2:]]
-        if not label or label == "NC" or "" in values or not values:
+        label, values = row[1].strip() if len(row) > 1 else "", [c.strip() for c in row[2:]]
+        if label == "NC":
             continue
-        if row[0] == "hwmon" and len(values) == 2:
-            volts, amps = (_integer(v, f"rail {label}") for v in values)
-            rails[label] = volts * amps / 1000.0
-        elif row[0] == "iio" and len(values) == 1:
-            rails[label] = float(_integer(values[0], f"rail {label}"))
-        else:
+        shape = {"hwmon": 2, "iio": 1}.get(row[0])
+        if not label or len(values) != shape:
             raise ParseError(f"unexpected power rail line: {chr(9).join(row)[:80]!r}")
+        if "" in values:
+            raise ParseError(f"power rail {label}: no reading")
+        numbers = [_integer(value, f"power rail {label}'s reading") for value in values]
+        rails[label] = numbers[0] * numbers[1] / 1000.0 if shape == 2 else float(numbers[0])
     return rails
 
 
@@ -225,6 +227,8 @@ class JetsonPower(CheckKind[PowerParams]):
             return "timeout 5 tegrastats --interval 1000 | head -n 1"
         hwmon = (
             'for l in "$d"/in*_label; do [ -r "$l" ] || continue; n=${l##*/in}; n=${n%_label}; '
+            # the driver's "sum of shunt voltages" input has a label but no current: not a rail
+            '[ -e "$d/curr${n}_input" ] || continue; '
             'printf \'hwmon\\t%s\\t%s\\t%s\\n\' "$(cat "$l")" '
             '"$(cat "$d/in${n}_input" 2>/dev/null)" "$(cat "$d/curr${n}_input" 2>/dev/null)"; '
             "done"

@@ -27,8 +27,8 @@ CHECK = """\
       use: command
       with:
         command: >-
-          python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)'
-          {{ svc_port }}
+          python3 -c 'import socket, sys;
+          socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' {{ svc_port }}
         parse: exit_code
       crit: 1
       remediate:
