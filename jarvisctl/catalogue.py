@@ -110,7 +110,9 @@ def _load_entry(
     kind = kinds.get(definition.kind)
     if kind is None:
         problems.add(
-            source.locate(("kind",)), f"unknown kind '{definition.kind}'", known_list(kinds)
+            source.locate(("kind",)),
+            f"unknown kind '{definition.kind}'",
+            known_list(kinds, near=definition.kind),
         )
         return None
     known_params = kind.params_model.model_fields

@@ -6,6 +6,7 @@ reads `file:line:column: what is wrong (what would be valid)`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -95,11 +96,14 @@ class AuthenticationError(UnreachableError):
     """The host answered but refused our credentials."""
 
 
-def known_list(names: Iterable[str], limit: int = 12) -> str:
-    """Render a short 'known: a, b, c' list for error hints."""
+def known_list(names: Iterable[str], limit: int = 12, near: str | None = None) -> str:
+    """Render a short 'known: a, b, c' list for error hints, led by close matches of `near`."""
     ordered = sorted(set(names))
     if not ordered:
         return "none are defined"
+    close = difflib.get_close_matches(near, ordered, n=3) if near else []
+    if close:
+        return f"did you mean {' or '.join(repr(c) for c in close)}? {known_list(ordered, limit)}"
     shown = ", ".join(ordered[:limit])
     more = f", ... {len(ordered) - limit} more" if len(ordered) > limit else ""
     return f"known: {shown}{more}"

@@ -146,7 +146,7 @@ class CheckResolver:
         problems.add(
             self.source.locate((*path, "use")),
             f"unknown check '{spec.use}'",
-            f"a definition in checks/ or a kind; {known_list(known)}",
+            f"a definition in checks/ or a kind; {known_list(known, near=spec.use)}",
         )
         return None
 
@@ -208,7 +208,7 @@ class CheckResolver:
             problems.add(
                 self.source.locate((*path, "use")),
                 f"unknown remediation '{binding.use}'",
-                f"a definition in remediations/ or a kind; {known_list(known)}",
+                f"a definition in remediations/ or a kind; {known_list(known, near=binding.use)}",
             )
         return kind
 

@@ -7,30 +7,24 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 import click
-from tzlocal import get_localzone
 
 from jarvisctl.commands.common import (
-    EXIT_CONFIG,
     EXIT_INTERRUPTED,
     EXIT_NOT_OK,
     EXIT_OK,
     EXIT_UNREACHABLE,
     report_errors,
 )
-from jarvisctl.executor.pool import ConnectionPool
-from jarvisctl.executor.runner import execute
-from jarvisctl.kinds.registry import load_registry
+from jarvisctl.events import NullSink
+from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.output.run_json import render_run_json
 from jarvisctl.output.run_text import progress_line, render_recap
-from jarvisctl.planner import make_plan
 from jarvisctl.project import load_project
 from jarvisctl.results import HostRun, RunReport
-from jarvisctl.state import StateStore
 
 PathArg = click.Path(path_type=Path)
 
@@ -60,30 +54,23 @@ def run_command(
     """Run PLAYBOOKS (files or directories) on their hosts: every host's checks in one round
     trip, hosts in a sliding window of --forks workers, then a recap per host."""
     project = load_project(config)
-    plan = make_plan(
-        project, list(playbooks), inventory, datetime.now(get_localzone()), limit, tags
+    request = RunRequest(
+        playbooks=playbooks,
+        inventory=inventory,
+        limit=limit,
+        tags=tags,
+        forks=forks,
+        check=check_mode,
+        arguments=tuple(sys.argv[1:]),
     )
-    if not plan.ok:
-        for problem in plan.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(EXIT_CONFIG)
-    cancel = threading.Event()
-    show_progress = sys.stderr.isatty() or not as_json
-    pool = ConnectionPool()
-    restore = _stop_on_signals(cancel)
+    context = RunContext(
+        events=NullSink(), on_host=_printer(sys.stderr.isatty() or not as_json, as_json)
+    )
+    restore = _stop_on_signals(context.cancel)
     try:
-        report = execute(
-            plan,
-            load_registry(),
-            pool,
-            forks=forks or project.config.forks,
-            mode="check" if check_mode else "run",
-            cancel=cancel,
-            on_host=_printer(show_progress, as_json),
-            store=StateStore(project.state_dir / "state.db"),
-        )
+        report = run_playbooks(project, request, context)
     finally:
-        pool.close_all()
+        context.pool.close_all()
         restore()
     click.echo(render_run_json(report) if as_json else "\n" + render_recap(report), nl=False)
     sys.exit(exit_code(report))

@@ -62,8 +62,15 @@ def _recap_lines(report: RunReport) -> Iterator[str]:
 
 
 def _why(check: CheckResult) -> str:
-    value = "" if check.value is None else f"value {check.value:g}{check.unit}: "
-    return f"{value}{check.reason}"
+    if check.reason:
+        return check.reason
+    return "" if check.value is None else f"value {check.value:g}{check.unit}"
+
+
+def recap_counts(report: RunReport) -> dict[str, dict[str, int]]:
+    """Per host: how many checks ended in each status, and how many sessions were unreachable,
+    failed or changed something."""
+    return {host: {c: counts[c] for c in _COLUMNS} for host, counts in _host_rows(report).items()}
 
 
 def _host_rows(report: RunReport) -> dict[str, Counter[str]]:

@@ -86,6 +86,21 @@ FIVE_MISTAKES = """\
 """
 
 
+def _known_checks() -> str:
+    from jarvisctl.catalogue import load_catalogue, shipped_root
+    from jarvisctl.errors import known_list
+    from jarvisctl.kinds.registry import load_registry
+
+    registry = load_registry()
+    catalogue = load_catalogue(
+        [shipped_root() / "checks"], [shipped_root() / "remediations"], registry
+    )
+    return known_list({*catalogue.checks, *registry.checks}).removeprefix("known: ")
+
+
+KNOWN_CHECKS = _known_checks()
+
+
 def test_five_mistakes_give_five_located_messages(tmp_path: Path) -> None:
     write(tmp_path / "inventory.yml", "all:\n  children:\n    web: {hosts: {web1: {}}}\n")
     write(tmp_path / "bad.yml", FIVE_MISTAKES)
@@ -98,9 +113,7 @@ def test_five_mistakes_give_five_located_messages(tmp_path: Path) -> None:
         "error: bad.yml:3:13: 'schedule': cron expression '*/5 * * *' has 4 fields (5 fields: "
         "minute hour day-of-month month day-of-week, e.g. '*/5 * * * *')",
         "error: bad.yml:6:12: unknown check 'disk_usagee' (a definition in checks/ or a kind; "
-        "known: command, cpu_usage, disk_usage, file_age, inode_usage, jetson_gpu_load, "
-        "jetson_power, jetson_temperature, jetson_throttling, load_per_core, memory_available, "
-        "open_files, ... 5 more)",
+        "did you mean 'disk_usage' or 'inode_usage' or 'cpu_usage'? known: " + KNOWN_CHECKS + ")",
         "error: bad.yml:12:7: unknown key 'tmeout' (did you mean 'timeout'? valid: name, use, "
         "with, warn, crit, clear, for, timeout, tags, remediate)",
         "error: bad.yml:15:24: template '{{ service_name }}': undefined variable "
@@ -177,13 +190,12 @@ def test_project_catalogue_overrides_a_shipped_entry(tmp_path: Path) -> None:
 
 
 def test_catalogue_entry_mistakes_are_located(tmp_path: Path) -> None:
-    write(tmp_path / "checks/mine.yml", "name: mine\nkind: dsk\nparams: {}\n")
+    write(tmp_path / "checks/mine.yml", "name: mine\nkind: disk_usag\nparams: {}\n")
     write(tmp_path / "p.yml", "- name: p\n  hosts: all\n  checks: [{use: swap_used}]\n")
     result = plan("p.yml", cwd=tmp_path)
     assert result.exit_code == 3
-    assert (
-        "error: checks/mine.yml:2:7: unknown kind 'dsk' (known: command, cpu_usage, disk_usage"
-        in result.stderr
+    assert "error: checks/mine.yml:2:7: unknown kind 'disk_usag' (did you mean 'disk_usage'" in (
+        result.stderr
     )
 
 

@@ -1,0 +1,145 @@
+"""The one `run` function behind both front doors (the CLI and the daemon): plan, announce,
+execute, recap — every step recorded on the event stream."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tzlocal import get_localzone
+
+from jarvisctl import __version__
+from jarvisctl.errors import ConfigError
+from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
+from jarvisctl.executor.pool import ConnectionPool
+from jarvisctl.executor.runner import execute, new_run_id
+from jarvisctl.kinds.registry import load_registry
+from jarvisctl.output.run_text import recap_counts
+from jarvisctl.plan_model import Plan
+from jarvisctl.planner import expand_playbook_paths, make_plan
+from jarvisctl.project import Project
+from jarvisctl.results import HostRun, RunReport
+from jarvisctl.state import StateStore
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    playbooks: tuple[Path, ...]
+    inventory: Path | None = None
+    limit: str | None = None
+    tags: tuple[str, ...] = ()
+    forks: int | None = None
+    check: bool = False
+    arguments: tuple[str, ...] = ()  # how it was asked for, for the audit trail
+    source: str = "cli"  # cli | daemon
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What outlives one run: the daemon keeps the pool (and its connections) between cycles."""
+
+    events: EventSink
+    pool: ConnectionPool = field(default_factory=ConnectionPool)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_host: Callable[[HostRun], None] = lambda _: None
+
+
+def plan_request(project: Project, request: RunRequest) -> Plan:
+    """The plan, or a ConfigError with every located problem."""
+    now = datetime.now(get_localzone())
+    plan = make_plan(
+        project, list(request.playbooks), request.inventory, now, request.limit, request.tags
+    )
+    if not plan.ok:
+        raise ConfigError(plan.problems)
+    return plan
+
+
+def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
+    plan = plan_request(project, request)
+    run_id = new_run_id(datetime.now(timezone.utc))
+    started = time.monotonic()
+    mode = "check" if request.check else "run"
+    context.events.emit(
+        Event(RUN_STARTED, data=_announcement(project, request, plan, run_id, mode))
+    )
+    report = execute(
+        plan,
+        load_registry(),
+        context.pool,
+        forks=request.forks or project.config.forks,
+        mode=mode,
+        cancel=context.cancel,
+        on_host=context.on_host,
+        store=StateStore(project.state_dir / "state.db"),
+        events=context.events,
+        run_id=run_id,
+    )
+    context.events.emit(
+        Event(
+            RUN_FINISHED,
+            data={
+                "run_id": run_id,
+                "interrupted": report.interrupted,
+                "seconds": round(time.monotonic() - started, 3),
+                "recap": recap_counts(report),
+            },
+        )
+    )
+    return report
+
+
+def _announcement(
+    project: Project, request: RunRequest, plan: Plan, run_id: str, mode: str
+) -> dict[str, object]:
+    files = expand_playbook_paths(list(request.playbooks))
+    inventory = request.inventory or _default_inventory(project)
+    return {
+        "run_id": run_id,
+        "mode": mode,
+        "source": request.source,
+        "user": _user(),
+        "controller": socket.gethostname(),
+        "pid": os.getpid(),
+        "version": __version__,
+        "playbooks": {str(p): _sha256(p) for p in files},
+        "inventory": {
+            "source": plan.inventory,
+            "sha256": _sha256(inventory) if inventory else None,
+        },
+        "arguments": list(request.arguments),
+        "limit": request.limit,
+        "tags": list(request.tags),
+        "hosts": list(hosts_of(plan)),
+    }
+
+
+def _default_inventory(project: Project) -> Path | None:
+    path = project.root / project.config.inventory
+    return path if path.is_file() else None
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def hosts_of(plan: Plan) -> Sequence[str]:
+    return sorted({h.host for b in plan.playbooks for p in b.plays for h in p.hosts})
