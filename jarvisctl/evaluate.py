@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from jarvisctl.kinds.base import CheckKind, CommandOutput, ParseError
+from jarvisctl.kinds.base import CheckKind, CommandOutput, NativeUnavailable, ParseError
 from jarvisctl.models.values import Threshold
 from jarvisctl.plan_model import CheckPlan
 from jarvisctl.results import CheckResult, Status
@@ -29,16 +30,19 @@ def evaluate(check: CheckPlan, kind: CheckKind[Any], output: CommandOutput | Non
     return _result(check, status, value, reason, output)
 
 
-def collect_native(check: CheckPlan, kind: CheckKind[Any]) -> CheckResult:
-    """Measure the controller's own machine in-process, with the same statuses as a command."""
+def collect_native(check: CheckPlan, kind: CheckKind[Any]) -> CheckResult | str:
+    """Measure the controller's own machine in-process, with the same statuses as a command;
+    or the reason the native collector cannot, so that the command is used instead."""
     try:
         value = kind.collect(check.params)
+    except NativeUnavailable as exc:
+        return str(exc)
     except ParseError as exc:
         return _result(check, Status.UNKNOWN, None, str(exc), None)
     except Exception as exc:  # a collector's failure makes its check UNKNOWN, never a crash
         return _result(check, Status.UNKNOWN, None, f"{type(exc).__name__}: {exc}", None)
     status, reason = threshold_status(check, value)
-    return _result(check, status, value, reason, None)
+    return replace(_result(check, status, value, reason, None), source="native")
 
 
 def threshold_status(check: CheckPlan, value: float) -> tuple[Status, str]:

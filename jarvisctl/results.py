@@ -37,6 +37,7 @@ class CheckResult:
     exit_code: int | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
+    source: str = "command"  # how it was measured: command, native, or why native was not used
     raw_status: Status | None = None  # what the thresholds alone say, before history
     flapping: bool = False
     previous_status: Status | None = None  # the status before this cycle (None: first seen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jarvisctl.connection.base import Connection
@@ -108,9 +108,16 @@ def run_checks(
     """
     kinds: list[Any] = [session.registry.checks[c.kind] for c in checks]
     local = connection.settings.connection == "local"
-    native = {i for i, kind in enumerate(kinds) if local and kind.native}
-    scripted = [i for i in range(len(checks)) if i not in native]
-    results: dict[int, CheckResult] = {i: collect_native(checks[i], kinds[i]) for i in native}
+    results: dict[int, CheckResult] = {}
+    fallback: dict[int, str] = {}  # why a native collector was not used
+    for i, kind in enumerate(kinds):
+        if local and kind.native:
+            measured = collect_native(checks[i], kind)
+            if isinstance(measured, str):
+                fallback[i] = f"command (native collector unavailable: {measured})"
+            else:
+                results[i] = measured
+    scripted = [i for i in range(len(checks)) if i not in results]
     if scripted:
         script = compose_script([(checks[i].command, checks[i].timeout) for i in scripted])
         result = connection.run("sh -s", timeout=script.budget, stdin=script.text)
@@ -125,7 +132,8 @@ def run_checks(
         outputs = split_outputs(script, result.stdout, result.stderr)
         for i, output in zip(scripted, outputs, strict=True):
             emit_command(session, purpose, checks[i], output)
-            results[i] = evaluate(checks[i], kinds[i], output)
+            evaluated = evaluate(checks[i], kinds[i], output)
+            results[i] = replace(evaluated, source=fallback[i]) if i in fallback else evaluated
     return tuple(results[i] for i in range(len(checks)))
 
 

@@ -37,6 +37,11 @@ class ParseError(JarvisError):
     """The output could not be turned into a value; the check becomes UNKNOWN with this reason."""
 
 
+class NativeUnavailable(JarvisError):
+    """A native collector cannot measure here (e.g. the jtop service is not running); the
+    check falls back to its command, and this reason is recorded with the result."""
+
+
 @dataclass(frozen=True)
 class PerfDatum:
     """One Nagios perfdata item, `'label'=value[UOM];[warn];[crit];[min];[max]`, kept as given."""

@@ -107,6 +107,13 @@ class JetsonTemperature(CheckKind[ZoneParams]):
             'printf \'%s\\t%s\\n\' "$(cat "$z/type")" "$(cat "$z/temp" 2>/dev/null)"; done',
         )
 
+    native = True
+
+    def collect(self, params: ZoneParams) -> float:
+        from jarvisctl.kinds import jetson_native
+
+        return jetson_native.read_jtop(jetson_native.temperature(params.zone), params.root)
+
     def parse(self, output: CommandOutput, params: ZoneParams) -> float:
         rows = _tab_rows(output, f"no thermal zones under {THERMAL}")
         zones = [(row[0].strip(), row[1] if len(row) > 1 else "") for row in rows]
@@ -141,6 +148,13 @@ class JetsonGpuLoad(CheckKind[JetsonParams]):
             f'for f in {candidates}; do if [ -r "$f" ]; then '
             'printf \'%s\\t%s\\n\' "${f#"$r"}" "$(cat "$f")"; break; fi; done',
         )
+
+    native = True
+
+    def collect(self, params: JetsonParams) -> float:
+        from jarvisctl.kinds import jetson_native
+
+        return jetson_native.read_jtop(jetson_native.gpu_load, params.root)
 
     def parse(self, output: CommandOutput, params: JetsonParams) -> float:
         looked = ", ".join(GPU_LOAD_FILES)
@@ -241,6 +255,13 @@ class JetsonPower(CheckKind[PowerParams]):
         )
         dirs = f'"$r"{INA3221}/hwmon/hwmon* "$r"{INA3221}/iio:device*'
         return _with_root(params, f"for d in {dirs}; do {hwmon}; {iio}; done")
+
+    native = True
+
+    def collect(self, params: PowerParams) -> float:
+        from jarvisctl.kinds import jetson_native
+
+        return jetson_native.read_jtop(jetson_native.power(params.rail), params.root)
 
     def parse(self, output: CommandOutput, params: PowerParams) -> float:
         if params.source == "tegrastats":

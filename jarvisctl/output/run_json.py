@@ -54,6 +54,7 @@ def _check(check: CheckResult) -> dict[str, Any]:
         "value": check.value,
         "unit": check.unit,
         "reason": check.reason,
+        "source": check.source,
         "exit_code": check.exit_code,
         "stdout_tail": check.stdout_tail,
         "stderr_tail": check.stderr_tail,
