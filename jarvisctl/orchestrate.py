@@ -10,14 +10,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tzlocal import get_localzone
 
 from jarvisctl import __version__
-from jarvisctl.errors import ConfigError
+from jarvisctl.daemon.leases import leasing
+from jarvisctl.errors import ConfigError, known_list
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.runner import execute, new_run_id
@@ -26,6 +27,7 @@ from jarvisctl.output.run_text import recap_counts
 from jarvisctl.plan_model import Plan
 from jarvisctl.planner import expand_playbook_paths, make_plan
 from jarvisctl.project import Project
+from jarvisctl.recording import host_outcomes, record_run
 from jarvisctl.results import HostRun, RunReport
 from jarvisctl.state import StateStore
 
@@ -40,6 +42,7 @@ class RunRequest:
     check: bool = False
     arguments: tuple[str, ...] = ()  # how it was asked for, for the audit trail
     source: str = "cli"  # cli | daemon
+    play: str | None = None  # only the play of this name (the daemon runs one play per job)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def plan_request(project: Project, request: RunRequest) -> Plan:
     )
     if not plan.ok:
         raise ConfigError(plan.problems)
-    return plan
+    return plan if request.play is None else only_play(plan, request.play)
 
 
 def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
@@ -68,33 +71,41 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
     run_id = new_run_id(datetime.now(timezone.utc))
     started = time.monotonic()
     mode = "check" if request.check else "run"
-    context.events.emit(
-        Event(RUN_STARTED, data=_announcement(project, request, plan, run_id, mode))
-    )
-    report = execute(
-        plan,
-        load_registry(),
-        context.pool,
-        forks=request.forks or project.config.forks,
-        mode=mode,
-        cancel=context.cancel,
-        on_host=context.on_host,
-        store=StateStore(project.state_dir / "state.db"),
-        events=context.events,
-        run_id=run_id,
-    )
-    context.events.emit(
-        Event(
-            RUN_FINISHED,
-            data={
-                "run_id": run_id,
-                "interrupted": report.interrupted,
-                "seconds": round(time.monotonic() - started, 3),
-                "recap": recap_counts(report),
-            },
+    # the audit journal and run index; secrets are redacted from everything the run emits
+    with record_run(project.state_dir, run_id, plan.secrets, context.events) as recording:
+        events = recording.events
+        events.emit(Event(RUN_STARTED, data=_announcement(project, request, plan, run_id, mode)))
+        report = execute(
+            plan,
+            load_registry(),
+            context.pool,
+            forks=request.forks or project.config.forks,
+            mode=mode,
+            cancel=context.cancel,
+            on_host=recording.on_host(context.on_host),
+            store=StateStore(project.state_dir / "state.db"),
+            events=events,
+            run_id=run_id,
+            leases=leasing(
+                StateStore(project.state_dir / "state.db"),
+                project.config.lease_ttl,
+                run_id,
+                request.source,
+            ),
         )
-    )
-    return report
+        events.emit(
+            Event(
+                RUN_FINISHED,
+                data={
+                    "run_id": run_id,
+                    "interrupted": report.interrupted,
+                    "seconds": round(time.monotonic() - started, 3),
+                    "recap": recap_counts(report),
+                    "hosts": host_outcomes(report),
+                },
+            )
+        )
+    return recording.redact(report)
 
 
 def _announcement(
@@ -143,3 +154,15 @@ def _user() -> str:
 
 def hosts_of(plan: Plan) -> Sequence[str]:
     return sorted({h.host for b in plan.playbooks for p in b.plays for h in p.hosts})
+
+
+def only_play(plan: Plan, name: str) -> Plan:
+    """The plan cut down to the plays called `name`; a ConfigError when there is none."""
+    books = tuple(replace(b, plays=tuple(p for p in b.plays if p.name == name)) for b in plan.playbooks)
+    if not any(b.plays for b in books):
+        names = {p.name for b in plan.playbooks for p in b.plays}
+        files = ", ".join(b.file for b in plan.playbooks)
+        raise ConfigError.at(
+            None, f"no play named {name!r} in {files}", known_list(names, near=name)
+        )
+    return replace(plan, playbooks=books)

@@ -104,6 +104,8 @@ class Plan:
     limit: str | None
     tags: tuple[str, ...]
     generated_at: datetime
+    # values from env(), secret_file() and secret_vars: every output redacts them
+    secrets: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:

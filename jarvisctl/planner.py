@@ -7,7 +7,7 @@ Every mistake found is collected with its location, so one pass reports all of t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from jarvisctl.plan_model import HostPlan, Plan, PlaybookPlan, PlayPlan, Schedul
 from jarvisctl.project import Project, resolve_inventory
 from jarvisctl.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.schedule import next_fire_times
+from jarvisctl.secret_vars import mark_secret_vars
 from jarvisctl.templating import TemplateError, Templates
 from jarvisctl.validation import validate_salvaging
 from jarvisctl.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
@@ -241,6 +242,7 @@ def _variables(
             variables[name] = ctx.templates.render_value(value, variables)
         except TemplateError as exc:
             host_problems.add(source.locate((index, "vars", name)), str(exc), host.name)
+    mark_secret_vars(host, play, index, variables, source, host_problems, ctx.templates.secrets)
     return variables
 
 
@@ -332,7 +334,8 @@ def make_plan(
     planned = [plan_playbook(item, ctx) for item in loaded]
     order = {display_path(p): i for i, p in enumerate(files)}
     results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
-    return _plan(project, inventory_path, limit, tags, now, results, ctx.inventory.source)
+    plan = _plan(project, inventory_path, limit, tags, now, results, ctx.inventory.source)
+    return replace(plan, secrets=ctx.templates.secrets.frozen())
 
 
 def _context(
@@ -361,7 +364,7 @@ def _context(
             known_list(known_tags(loaded)),
         )
     return PlanContext(
-        inventory, catalogue, registry, Templates.create(), config, now, limit, wanted
+        inventory, catalogue, registry, Templates.create(project.root), config, now, limit, wanted
     )
 
 

@@ -18,7 +18,7 @@ from jarvisctl.errors import JarvisError
 from jarvisctl.results import Status
 from jarvisctl.statuses import CheckState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: run_index and run_host (additive)
 BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
@@ -54,6 +54,28 @@ CREATE TABLE IF NOT EXISTS escalation (
     reason TEXT NOT NULL,
     PRIMARY KEY (host, play, check_name)
 );
+CREATE TABLE IF NOT EXISTS run_index (
+    run_id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    source TEXT NOT NULL,
+    user TEXT NOT NULL,
+    controller TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    playbooks TEXT NOT NULL DEFAULT '[]',
+    counts TEXT NOT NULL DEFAULT '{}',
+    records INTEGER,
+    last_hash TEXT
+);
+CREATE INDEX IF NOT EXISTS run_index_started ON run_index (started);
+CREATE TABLE IF NOT EXISTS run_host (
+    run_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    PRIMARY KEY (run_id, host)
+);
+CREATE INDEX IF NOT EXISTS run_host_host ON run_host (host);
 """
 
 

@@ -8,15 +8,18 @@ themselves when they build a command.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from jarvisctl.errors import JarvisError
+from jarvisctl.secrets import SecretValues
 
 
 class TemplateError(JarvisError):
@@ -57,19 +60,25 @@ class Templates:
 
     shell: SandboxedEnvironment
     value: SandboxedEnvironment
+    # values read by env() and secret_file(), and of variables marked secret: redacted on output
+    secrets: SecretValues = field(default_factory=SecretValues)
 
     @classmethod
-    def create(cls) -> Templates:
+    def create(cls, base: Path | None = None) -> Templates:
+        """`base`: where secret_file() resolves relative paths (the project root)."""
         shell = SandboxedEnvironment(
             undefined=jinja2.StrictUndefined, finalize=_quote, keep_trailing_newline=True
         )
         value = SandboxedEnvironment(
             undefined=jinja2.StrictUndefined, finalize=_plain_finalize, keep_trailing_newline=True
         )
+        secrets = SecretValues()
         for env in (shell, value):
             env.filters["raw"] = _raw
             env.filters["quote"] = lambda v: shlex.quote(_plain(v))
-        return cls(shell, value)
+            env.globals["env"] = _secret_reader(secrets, _environment)
+            env.globals["secret_file"] = _secret_reader(secrets, _file_reader(base or Path.cwd()))
+        return cls(shell, value, secrets)
 
     def render_shell(self, template: str, variables: Mapping[str, Any]) -> str:
         return _render(self.shell, template, variables)
@@ -83,6 +92,38 @@ class Templates:
         if isinstance(template, dict):
             return {k: self.render_value(v, variables) for k, v in template.items()}
         return template
+
+
+def _secret_reader(secrets: SecretValues, read: Any) -> Any:
+    def reader(*args: Any) -> str:
+        text = str(read(*args))
+        secrets.add(text)
+        return text
+
+    return reader
+
+
+def _environment(name: str, default: Any = None) -> str:
+    """env('NAME') or env('NAME', 'fallback'): a secret from the controller's environment."""
+    value = os.environ.get(str(name))
+    if value is not None:
+        return value
+    if default is None:
+        raise ValueError(f"environment variable {name!r} is not set")
+    return str(default)
+
+
+def _file_reader(base: Path) -> Any:
+    def read(path: str) -> str:
+        """secret_file('path'): a file's content without its trailing newline."""
+        target = base / str(path)
+        try:
+            return target.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"secret_file: cannot read {str(target)!r}: {reason}") from None
+
+    return read
 
 
 def _is_template(text: str) -> bool:

@@ -118,6 +118,8 @@ class Play(StrictModel):
     name: str
     hosts: str = Field(min_length=1)
     vars: dict[str, Any] = Field(default_factory=dict)
+    # variables (play or inventory) whose values are secret: redacted in every output
+    secret_vars: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     schedule: Schedule | None = None
     checks: list[CheckSpec] = Field(default_factory=list)

@@ -1,0 +1,213 @@
+"""The audit journal: `<state_dir>/runs/<run-id>.jsonl`, one JSON record per event, appended
+and flushed as it happens (and fsync'd when the run starts and finishes).
+
+Each record carries its sequence number and the sha256 of the previous record's line; the first
+one chains from a hash of the run id. So an edit, a removal, a reordering or a record from
+another run breaks the chain. The run index keeps the number and hash of the last record of a
+finished run, which catches what a chain alone cannot: a cut-off or edited tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from jarvisctl.errors import JarvisError
+from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event
+
+FSYNC_KINDS = (RUN_STARTED, RUN_FINISHED)
+
+
+class JournalError(JarvisError):
+    """A journal that cannot be written, found or read."""
+
+
+def journal_path(state_dir: Path, run_id: str) -> Path:
+    return state_dir / "runs" / f"{run_id}.jsonl"
+
+
+def genesis(run_id: str) -> str:
+    return line_hash(f"jarvisctl journal {run_id}".encode())
+
+
+def line_hash(line: bytes) -> str:
+    return "sha256:" + hashlib.sha256(line).hexdigest()
+
+
+def encode(record: Mapping[str, Any]) -> bytes:
+    text = json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return text.encode("utf-8", "surrogateescape")
+
+
+class Journal:
+    """An EventSink writing one run's journal. Thread-safe: hosts emit from their threads."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._prev = genesis(run_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = open(path, "xb")  # noqa: SIM115 (open for the whole run)
+        except OSError as exc:
+            raise JournalError(f"cannot create the audit journal {path}: {exc.strerror}") from None
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            if self._file.closed:
+                return
+            self._seq += 1
+            line = encode(
+                {
+                    "seq": self._seq,
+                    "prev": self._prev,
+                    "at": round(event.at, 6),
+                    "kind": event.kind,
+                    "host": event.host,
+                    "play": event.play,
+                    "data": dict(event.data),
+                }
+            )
+            self._file.write(line + b"\n")
+            self._file.flush()
+            if event.kind in FSYNC_KINDS:
+                os.fsync(self._file.fileno())
+            self._prev = line_hash(line)
+
+    @property
+    def tail(self) -> tuple[int, str]:
+        """The number of records written and the hash of the last one."""
+        with self._lock:
+            return self._seq, self._prev
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                os.fsync(self._file.fileno())
+                self._file.close()
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    at: float
+    kind: str
+    host: str | None
+    play: str | None
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `audit verify` found. `problem` set: tampered or corrupt; else intact, and complete
+    only if the run finished (a killed run verifies up to its last whole record)."""
+
+    run_id: str
+    records: int
+    last_hash: str
+    complete: bool
+    problem: str | None = None
+    torn_bytes: int = 0  # a partial last line: the write a kill interrupted
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def read_journal(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise JournalError(f"no audit journal at {path}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read the audit journal {path}: {exc.strerror}") from None
+
+
+def verify(
+    run_id: str, content: bytes, anchor: tuple[int, str] | None = None
+) -> tuple[Verification, list[Record]]:
+    """Check the chain; `anchor` (records, last hash) is what the run index sealed at finish."""
+    lines = content.split(b"\n")
+    torn = len(lines[-1])  # after the last newline: empty unless a write was cut short
+    prev, records = genesis(run_id), list[Record]()
+    for number, line in enumerate(lines[:-1], start=1):
+        record, problem = _check_line(line, number, prev)
+        if problem is not None:
+            return Verification(run_id, len(records), prev, False, problem, torn), records
+        assert record is not None
+        records.append(record)
+        prev = line_hash(line)
+    complete = bool(records) and records[-1].kind == RUN_FINISHED
+    result = Verification(run_id, len(records), prev, complete, None, torn)
+    problem = _against_anchor(result, anchor)
+    if problem is not None:
+        return Verification(run_id, len(records), prev, complete, problem, torn), records
+    return result, records
+
+
+def _parse(line: bytes) -> tuple[Record, str]:
+    """A record and the hash it chains from; ValueError, KeyError or TypeError if malformed."""
+    raw = json.loads(line)
+    data = raw["data"]
+    if not isinstance(data, dict):
+        raise TypeError("'data' is not an object")
+    return (
+        Record(int(raw["seq"]), float(raw["at"]), str(raw["kind"]), raw["host"], raw["play"], data),
+        str(raw["prev"]),
+    )
+
+
+def _check_line(line: bytes, number: int, prev: str) -> tuple[Record | None, str | None]:
+    try:
+        record, chained = _parse(line)
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"record {number} is not a journal record ({type(exc).__name__}: {exc})"
+    if record.seq != number:
+        return None, f"record {number} has sequence number {record.seq}: records removed or moved"
+    if chained != prev:
+        return None, (
+            f"record {number} does not chain from record {number - 1}: "
+            f"record {number - 1} was edited, removed or moved"
+            if number > 1
+            else "record 1 does not chain from this run's id: edited, or from another run"
+        )
+    if number == 1 and record.kind != RUN_STARTED:
+        return None, f"record 1 is {record.kind!r}, not {RUN_STARTED!r}"
+    return record, None
+
+
+def _against_anchor(result: Verification, anchor: tuple[int, str] | None) -> str | None:
+    if anchor is None:
+        return None
+    records, last_hash = anchor
+    if result.records < records:
+        return (
+            f"truncated: the journal ends at record {result.records}, "
+            f"the run index says the run finished with {records}"
+        )
+    if result.records > records:
+        return f"{result.records - records} record(s) appended after the run finished"
+    if result.last_hash != last_hash:
+        return f"record {records} (the last) was edited: it no longer matches the run index"
+    if result.torn_bytes:
+        return f"{result.torn_bytes} stray byte(s) after the last record"
+    return None
+
+
+def iter_records(content: bytes) -> Iterator[Record]:
+    """The well-formed records of a journal, unverified (for reading history)."""
+    for line in content.split(b"\n")[:-1]:
+        try:
+            yield _parse(line)[0]
+        except (ValueError, KeyError, TypeError):
+            continue

@@ -1,0 +1,58 @@
+"""`secret_vars`: the variables whose values are secret, so every output redacts them.
+
+A play lists them (`secret_vars: [db_password]`), and so can the inventory, as a variable of
+that name on a group or host (like every inventory variable, the most specific one wins whole).
+A name that is not a variable of the host is an error: a misspelt name would leak silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jarvisctl.errors import Location, known_list
+from jarvisctl.inventory import Host
+from jarvisctl.models.playbook import Play
+from jarvisctl.resolve import HostProblems
+from jarvisctl.secrets import SecretValues
+from jarvisctl.yamlsrc import SourceMap
+
+SECRET_VARS = "secret_vars"
+
+
+def mark_secret_vars(
+    host: Host,
+    play: Play,
+    index: int,
+    variables: Mapping[str, Any],
+    source: SourceMap,
+    problems: HostProblems,
+    secrets: SecretValues,
+) -> None:
+    """Add the values of the host's secret variables to `secrets`; report unknown names."""
+    inventory_names = _inventory_names(host, problems)
+    play_names = [
+        (n, source.locate((index, SECRET_VARS, i))) for i, n in enumerate(play.secret_vars)
+    ]
+    where = host.var_locations.get(SECRET_VARS)
+    for name, location in [*play_names, *((n, where) for n in inventory_names)]:
+        if name in variables:
+            secrets.add(variables[name])
+        else:
+            known = known_list((k for k in variables if k != SECRET_VARS), near=name)
+            message = f"{SECRET_VARS}: {name!r} is not a variable of this host ({known})"
+            problems.add(location, message, host.name)
+
+
+def _inventory_names(host: Host, problems: HostProblems) -> Sequence[str]:
+    raw = host.vars.get(SECRET_VARS)
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        where: Location | None = host.var_locations.get(SECRET_VARS)
+        message = f"variable {SECRET_VARS!r} must be a list of variable names, not {raw!r}"
+        problems.add(where, message, host.name)
+        return ()
+    return raw
