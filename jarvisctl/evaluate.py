@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from jarvisctl.kinds.base import CheckKind, CommandOutput, NativeUnavailable, ParseError
+from jarvisctl.kinds.base import CheckKind, CommandOutput, NativeUnavailable, ParseError, Reading
 from jarvisctl.models.values import Threshold
 from jarvisctl.plan_model import CheckPlan
 from jarvisctl.results import CheckResult, Status
@@ -20,14 +20,31 @@ def evaluate(check: CheckPlan, kind: CheckKind[Any], output: CommandOutput | Non
         reason = f"timed out after {check.timeout:g}s (the command was killed on the host)"
         return _result(check, Status.UNKNOWN, None, reason, output)
     try:
-        value = kind.parse(output, check.params)
+        reading = kind.read(output, check.params)
     except ParseError as exc:
         return _result(check, Status.UNKNOWN, None, str(exc), output)
     except Exception as exc:  # a kind's bug must make its check UNKNOWN, not crash the host
         reason = f"cannot parse the output ({type(exc).__name__}: {exc})"
         return _result(check, Status.UNKNOWN, None, reason, output)
-    status, reason = threshold_status(check, value)
-    return _result(check, status, value, reason, output)
+    status, reason = judge(check, reading)
+    return replace(_result(check, status, reading.value, reason, output), perfdata=reading.perfdata)
+
+
+SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+
+
+def judge(check: CheckPlan, reading: Reading) -> tuple[Status, str]:
+    """The status of a reading: its thresholds; and for kinds that judge for themselves (a
+    Nagios plugin), the worse of their own status and the thresholds'."""
+    own = reading.status
+    if reading.value is None:
+        if own is None:
+            return Status.UNKNOWN, reading.summary or "no value"
+        return own, reading.summary
+    status, reason = threshold_status(check, reading.value)
+    if own is None or SEVERITY[status] >= SEVERITY[own]:
+        return status, reason or reading.summary
+    return own, reading.summary or f"the check itself reports {own.value}"
 
 
 def collect_native(check: CheckPlan, kind: CheckKind[Any]) -> CheckResult | str:

@@ -6,6 +6,7 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class Status(enum.Enum):
@@ -41,6 +42,7 @@ class CheckResult:
     raw_status: Status | None = None  # what the thresholds alone say, before history
     flapping: bool = False
     previous_status: Status | None = None  # the status before this cycle (None: first seen)
+    perfdata: tuple[Any, ...] = ()  # kinds.base.PerfDatum values a Nagios plugin reported
 
 
 class Attempt(enum.Enum):
