@@ -151,6 +151,11 @@ _JOURNAL_ACCESS = (
     'case " $(id -Gn 2>/dev/null) " in *" root "*|*" adm "*|*" systemd-journal "*) ;; '
     "*) echo '@@journal-limited' >&2;; esac; "
 )
+# A host with no journal files at all (no journald) must not read as "0 matching lines".
+_JOURNAL_PRESENT = (
+    "find /run/log/journal /var/log/journal -maxdepth 2 -name '*.journal*' 2>/dev/null "
+    "| grep -q . || echo '@@journal-none' >&2; "
+)
 _SOURCE_EXIT = re.compile(r"^@@source (\d+)$", re.MULTILINE)
 
 
@@ -164,7 +169,8 @@ def _log_source(params: LogParams) -> str:
         )
     unit = f" -u {shlex.quote(params.unit)}" if params.unit else ""
     return (
-        f"{_JOURNAL_ACCESS}{{ journalctl --no-pager -q -o cat --since=-{since}s{unit}; "
+        f"{_JOURNAL_ACCESS}{_JOURNAL_PRESENT}"
+        f"{{ journalctl --no-pager -q -o cat --since=-{since}s{unit}; "
         'echo "@@source $?" >&2; }'
     )
 
@@ -188,6 +194,11 @@ class LogPattern(CheckKind[LogParams]):
             raise ParseError(
                 "this user cannot read the whole journal (not root, nor in group adm or "
                 "systemd-journal): use become, or add the user to systemd-journal"
+            )
+        if "@@journal-none" in output.stderr:
+            raise ParseError(
+                "this host has no systemd journal (nothing in /run/log/journal or "
+                "/var/log/journal): is journald running?"
             )
         source = _SOURCE_EXIT.search(output.stderr)
         said = CommandOutput(output.stdout, _SOURCE_EXIT.sub("", output.stderr), output.exit_code)
