@@ -1,0 +1,215 @@
+"""Every check kind except the Jetson ones, run for real on an sshd test host.
+
+Services the kinds look at are real and local: an HTTP server, a TLS server with a fresh
+certificate, a Prometheus-style query endpoint, files of known age and size. The kinds whose
+subsystem this machine lacks (systemd, docker, journald, a time daemon) must say so: UNKNOWN with
+a reason that names what is missing, never a silent OK.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.sshd import SshdFleet, SshdHost
+
+pytestmark = pytest.mark.e2e
+
+UNAVAILABLE_HERE = {
+    "systemd unit": "bus",
+    "failed units": "bus",
+    "clock offset": "chronyc",
+    "container": "docker",
+    "journal errors": "journal",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Prometheus(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = {
+            "status": "success",
+            "data": {
+                "resultType": "vector",
+                "result": [{"metric": {"job": "api"}, "value": [time.time(), "0.25"]}],
+            },
+        }
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "health").write_text("status: alive\n")
+    web_port, tls_port = _free_port(), _free_port()
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(web_port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(site),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tls = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-accept",
+            f"127.0.0.1:{tls_port}",
+            "-cert",
+            str(cert),
+            "-key",
+            str(key),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    prometheus = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    threading.Thread(target=prometheus.serve_forever, daemon=True).start()
+    old = tmp_path / "backup.tar"
+    old.write_bytes(b"x" * 4096)
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    deadline = time.monotonic() + 10
+    for port in (web_port, tls_port):
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"port {port} never opened"
+                time.sleep(0.05)
+    yield {
+        "web": web_port,
+        "tls": tls_port,
+        "prometheus": prometheus.server_address[1],
+        "marker": str(site),
+        "backup": str(old),
+        "dir": str(tmp_path),
+    }
+    prometheus.shutdown()
+    for process in (web, tls):
+        process.kill()
+        process.wait()
+
+
+def test_every_kind_runs_on_a_real_host(
+    tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost], services: dict[str, Any]
+) -> None:
+    s = services
+    checks = f"""\
+    - {{name: disk, use: disk_usage, with: {{path: /}}}}
+    - {{name: inodes, use: inode_usage, with: {{path: /}}}}
+    - {{name: memory, use: memory_available, warn: 0.1, crit: 0.05, clear: 0.2}}
+    - {{name: swap, use: swap_used}}
+    - {{name: load, use: load_per_core, warn: 50, crit: 100}}
+    - {{name: cpu, use: cpu_usage, with: {{interval: 0.2}}, warn: 101, crit: 102, clear: 100}}
+    - {{name: uptime, use: uptime, warn: 1, clear: 2}}
+    - {{name: open files, use: open_files}}
+    - {{name: backup age, use: file_age, with: {{path: "{s["backup"]}"}}, warn: 10800, crit: 86400}}
+    - {{name: backup size, use: path_size, with: {{path: "{s["backup"]}"}}, warn: 8192}}
+    - {{name: backup exists, use: path_exists, with: {{path: "{s["backup"]}"}}}}
+    - {{name: web process, use: process, with: {{match: "{s["marker"]}"}}}}
+    - {{name: web port, use: tcp_port, with: {{port: {s["web"]}}}}}
+    - {{name: web health, use: http,
+        with: {{url: "http://127.0.0.1:{s["web"]}/health", body_match: alive}}}}
+    - {{name: web latency, use: http_latency, with: {{url: "http://127.0.0.1:{s["web"]}/health"}}}}
+    - {{name: certificate, use: tls_days_left, with: {{host: 127.0.0.1, port: {s["tls"]}}}}}
+    - {{name: error ratio, use: prometheus_query,
+        with: {{query: "rate(errors[5m])", url: "http://127.0.0.1:{s["prometheus"]}"}},
+        warn: 0.5, crit: 0.9}}
+    - {{name: nagios load, use: command,
+        with: {{command: "/usr/lib/nagios/plugins/check_load -w 99,99,99 -c 100,100,100",
+               parse: nagios}}}}
+    - {{name: json, use: command,
+        with: {{command: "echo '{{\\"a\\": [1, 42]}}'", parse: json, json_path: "a[1]"}}}}
+    - {{name: systemd unit, use: systemd_unit, with: {{unit: ssh.service}}}}
+    - {{name: failed units, use: systemd_failed_units}}
+    - {{name: clock offset, use: clock_offset}}
+    - {{name: container, use: docker_container, with: {{name: web}}}}
+    - {{name: journal errors, use: log_pattern, with: {{pattern: error, source: journal}}}}
+"""
+    host = sshd_hosts[0].name
+    (tmp_path / "play.yml").write_text(f"- name: every kind\n  hosts: {host}\n  checks:\n" + checks)
+    sshd_fleet.write_inventory(tmp_path / "inventory.yml")
+    result = subprocess.run(
+        [sys.executable, "-m", "jarvisctl", "run", "play.yml", "-i", "inventory.yml", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout, result.stderr
+    (run,) = json.loads(result.stdout)["hosts"]
+    assert run["outcome"] == "ok" and run["address"].startswith("ssh ")
+    found = {c["name"]: c for c in run["checks"]}
+    for name, check in found.items():
+        if name in UNAVAILABLE_HERE:
+            assert check["status"] == "unknown", (name, check)
+            assert UNAVAILABLE_HERE[name] in check["reason"], (name, check["reason"])
+        else:
+            assert check["status"] == "ok", (name, check)
+            assert check["value"] is not None, (name, check)
+    assert found["backup size"]["value"] == 4096
+    assert 7000 < found["backup age"]["value"] < 8000
+    assert found["backup exists"]["value"] == 1
+    assert found["web process"]["value"] == 1
+    assert found["web port"]["value"] == 1
+    assert found["web health"]["value"] == 200
+    assert 29 <= found["certificate"]["value"] <= 30
+    assert found["error ratio"]["value"] == 0.25
+    assert found["json"]["value"] == 42
+    assert found["nagios load"]["perfdata"], "the plugin's perfdata was not kept"
