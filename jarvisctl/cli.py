@@ -5,11 +5,14 @@ from __future__ import annotations
 import click
 
 from jarvisctl import __version__
+from jarvisctl.commands.audit import audit
 from jarvisctl.commands.catalogue import checks, remediations
 from jarvisctl.commands.inventory import inventory
 from jarvisctl.commands.ledger import escalated_command, reset_command
 from jarvisctl.commands.plan import plan_command
+from jarvisctl.commands.report import report_command
 from jarvisctl.commands.run import run_command
+from jarvisctl.commands.runs import runs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +27,9 @@ cli.add_command(run_command)
 cli.add_command(inventory)
 cli.add_command(checks)
 cli.add_command(remediations)
+cli.add_command(runs)
+cli.add_command(report_command)
+cli.add_command(audit)
 remediations.add_command(reset_command)
 remediations.add_command(escalated_command)
 

@@ -19,6 +19,7 @@ from jarvisctl.commands.common import (
     EXIT_UNREACHABLE,
     report_errors,
 )
+from jarvisctl.commands.run_outputs import RunOutputs
 from jarvisctl.events import NullSink
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.output.run_json import render_run_json
@@ -38,6 +39,17 @@ PathArg = click.Path(path_type=Path)
 @click.option("--check", "check_mode", is_flag=True, help="Run checks only; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
 @click.option(
+    "--report",
+    "report_file",
+    type=PathArg,
+    help="Write the run's report (.md, .html, .json, .xml: JUnit).",
+)
+@click.option(
+    "--metrics-file",
+    type=PathArg,
+    help="Write check values for node_exporter's textfile collector.",
+)
+@click.option(
     "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
 )
 @report_errors
@@ -49,11 +61,15 @@ def run_command(
     forks: int | None,
     check_mode: bool,
     as_json: bool,
+    report_file: Path | None,
+    metrics_file: Path | None,
     config: Path | None,
 ) -> None:
     """Run PLAYBOOKS (files or directories) on their hosts: every host's checks in one round
     trip, hosts in a sliding window of --forks workers, then a recap per host."""
     project = load_project(config)
+    outputs = RunOutputs(report_file, metrics_file)
+    outputs.check()  # before touching any host
     request = RunRequest(
         playbooks=playbooks,
         inventory=inventory,
@@ -73,6 +89,7 @@ def run_command(
         context.pool.close_all()
         restore()
     click.echo(render_run_json(report) if as_json else "\n" + render_recap(report), nl=False)
+    outputs.write(project.state_dir, report.run_id)
     sys.exit(exit_code(report))
 
 

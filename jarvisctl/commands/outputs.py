@@ -1,0 +1,66 @@
+"""What `audit`, `runs`, `report` and `run --report/--metrics-file` share: exit codes, finding
+a run, and writing an output file atomically with a clear message when that fails."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from jarvisctl.audit import JournalError
+from jarvisctl.commands.common import EXIT_NOT_OK
+from jarvisctl.errors import JarvisError
+from jarvisctl.history import UnknownRunError
+
+# Exit codes beyond those in common.py, documented in the README.
+EXIT_INCOMPLETE = 5  # `audit verify`: the chain is intact, but the run never finished
+EXIT_OUTPUT = 6  # an output file (-o, --report, --metrics-file) cannot be written
+
+PathArg = click.Path(path_type=Path)
+
+
+class OutputError(JarvisError):
+    """An output file that cannot be written."""
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_record_errors(exc: JarvisError) -> None:
+    """Unknown run: a usage error (2); a missing or corrupt journal: 1; an output: 6."""
+    if isinstance(exc, UnknownRunError):
+        raise click.BadParameter(str(exc), param_hint="'RUN_ID'")
+    if isinstance(exc, OutputError):
+        fail(str(exc), EXIT_OUTPUT)
+    if isinstance(exc, JournalError):
+        fail(str(exc), EXIT_NOT_OK)
+    raise exc
+
+
+def check_writable(path: Path) -> None:
+    """Fail before a run rather than after it: the directory must exist and be writable."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: no directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: the directory {folder} is not writable")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A temporary file beside the target, then a rename: readers never see half a file."""
+    check_writable(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,42 @@
+"""`jarvisctl run --report FILE --metrics-file FILE`: outputs written from the run's journal
+once it has finished. Their paths are checked before the run, so a typo costs no run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jarvisctl.commands.outputs import EXIT_OUTPUT, check_writable, fail, write_atomically
+from jarvisctl.errors import JarvisError
+from jarvisctl.metrics import write_metrics
+from jarvisctl.reports.load import load_document
+from jarvisctl.reports.render import format_for, render
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    report: Path | None = None
+    metrics: Path | None = None
+
+    def check(self) -> None:
+        """Exit 6 now if an output could not be written later."""
+        try:
+            if self.report is not None:
+                format_for(self.report)
+                check_writable(self.report)
+            if self.metrics is not None:
+                check_writable(self.metrics)
+        except JarvisError as exc:
+            fail(str(exc), EXIT_OUTPUT)
+
+    def write(self, state_dir: Path, run_id: str) -> None:
+        if self.report is None and self.metrics is None:
+            return
+        try:
+            document = load_document(state_dir, run_id)
+            if self.report is not None:
+                write_atomically(self.report, render(document, format_for(self.report)))
+            if self.metrics is not None:
+                write_metrics(document, self.metrics)
+        except JarvisError as exc:
+            fail(str(exc), EXIT_OUTPUT)

@@ -1,0 +1,171 @@
+"""Render a run document: Markdown, self-contained HTML and JUnit XML through the Jinja2
+templates in jarvisctl/reports/templates/; JSON as jarvisctl/schemas/report.schema.json says.
+Every output is passed through the redactor last, whatever the journal already scrubbed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from jarvisctl.errors import JarvisError
+from jarvisctl.reports.document import CheckEntry, HostSection, Point, RunDocument
+from jarvisctl.reports.json_doc import report_document
+from jarvisctl.secrets import Redactor
+
+FORMATS = ("md", "html", "json", "junit")
+EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+EXTENSIONS[".xml"] = "junit"
+
+
+class ReportFormatError(JarvisError):
+    """A report file whose format cannot be told from its name."""
+
+
+def format_for(path: Path) -> str:
+    """`--report FILE`: the format from the extension."""
+    found = EXTENSIONS.get(path.suffix.lower())
+    if found is None:
+        known = ", ".join(sorted(EXTENSIONS))
+        raise ReportFormatError(f"cannot tell the report format of {str(path)!r} (known: {known})")
+    return found
+
+
+def render(document: RunDocument, fmt: str, redactor: Redactor | None = None) -> str:
+    if fmt == "json":
+        text = json.dumps(report_document(document), indent=2, allow_nan=False) + "\n"
+    else:
+        template = _environment(fmt).get_template(f"report.{fmt}.j2")
+        text = template.render(run=document, a=document.announcement)
+    return redactor.text(text) if redactor else text
+
+
+def _environment(fmt: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("jarvisctl.reports", "templates"),
+        autoescape=fmt in ("html", "junit"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        when=_when,
+        value=_value,
+        seconds=_seconds,
+        md=_markdown_cell,
+        spark=sparkline,
+        trend=_trend,
+        iso=_iso,
+    )
+    env.globals.update(junit_cases=junit_cases)
+    return env
+
+
+def _when(at: float | None) -> str:
+    if at is None:
+        return "-"
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _value(check: CheckEntry | Point) -> str:
+    if check.value is None:
+        return "no value"
+    unit = check.unit if isinstance(check, CheckEntry) else ""
+    return f"{check.value:g}{unit}"
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _trend(history: Sequence[Point]) -> str:
+    return " ".join("-" if p.value is None else f"{p.value:g}" for p in history)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _markdown_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def sparkline(history: Sequence[Point], width: int = 160, height: int = 32) -> dict[str, Any]:
+    """Coordinates for an inline SVG of a check's recent values (no script, no assets)."""
+    values = [p.value for p in history if p.value is not None]
+    if not values:
+        return {"points": "", "dots": [], "width": width, "height": height, "empty": True}
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = (width - 8) / max(1, len(history) - 1)
+    dots = [
+        {
+            "x": round(4 + i * step, 1),
+            "y": round(height - 4 - (p.value - low) / span * (height - 8), 1)
+            if high > low
+            else height / 2,
+            "status": p.status,
+            "title": f"{p.run_id}: {p.value:g} ({p.status})",
+        }
+        for i, p in enumerate(history)
+        if p.value is not None
+    ]
+    points = " ".join(f"{d['x']},{d['y']}" for d in dots)
+    return {
+        "points": points,
+        "dots": dots,
+        "width": width,
+        "height": height,
+        "empty": False,
+        "low": f"{low:g}",
+        "high": f"{high:g}",
+    }
+
+
+def junit_cases(section: HostSection) -> list[dict[str, Any]]:
+    """One testcase per host and check. WARNING/CRITICAL: <failure>; UNKNOWN: <error> (the
+    check could not measure); an unreachable or failed session: one 'session' case with
+    <error>; a host skipped by an interrupted run: 'session' with <skipped>."""
+    cases = [_check_case(c) for c in section.checks]
+    if section.outcome in ("unreachable", "failed"):
+        cases.insert(0, _case("session", "error", section.outcome, section.error, section.seconds))
+    elif section.outcome == "skipped":
+        cases.insert(0, _case("session", "skipped", "skipped", section.error, section.seconds))
+    elif not cases:
+        cases.append(_case("session", None, "ok", "", section.seconds))
+    return cases
+
+
+def _check_case(check: CheckEntry) -> dict[str, Any]:
+    message = f"{check.status.upper()}: {check.reason or _value(check)}"
+    kind = {"warning": "failure", "critical": "failure", "unknown": "error"}.get(check.status)
+    detail = "\n".join(
+        part
+        for part in (
+            f"value: {_value(check)}",
+            f"command: {check.command}" if check.command else "",
+            f"exit code: {check.exit_code}" if check.exit_code is not None else "",
+            check.stdout_tail and f"stdout (tail):\n{check.stdout_tail}",
+            check.stderr_tail and f"stderr (tail):\n{check.stderr_tail}",
+        )
+        if part
+    )
+    return {**_case(check.name, kind, check.status, message, None), "detail": detail}
+
+
+def _case(
+    name: str, kind: str | None, type_: str, message: str, seconds: float | None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "type": type_,
+        "message": message,
+        "detail": message,
+        "time": f"{seconds or 0:.3f}",
+    }
