@@ -7,12 +7,14 @@ import click
 from jarvisctl import __version__
 from jarvisctl.commands.audit import audit
 from jarvisctl.commands.catalogue import checks, remediations
+from jarvisctl.commands.daemon import daemon_command
 from jarvisctl.commands.inventory import inventory
 from jarvisctl.commands.ledger import escalated_command, reset_command
 from jarvisctl.commands.plan import plan_command
 from jarvisctl.commands.report import report_command
 from jarvisctl.commands.run import run_command
 from jarvisctl.commands.runs import runs
+from jarvisctl.commands.schedule import schedule
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +26,8 @@ def cli() -> None:
 
 cli.add_command(plan_command)
 cli.add_command(run_command)
+cli.add_command(daemon_command)
+cli.add_command(schedule)
 cli.add_command(inventory)
 cli.add_command(checks)
 cli.add_command(remediations)

@@ -10,14 +10,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tzlocal import get_localzone
 
 from jarvisctl import __version__
-from jarvisctl.errors import ConfigError
+from jarvisctl.daemon.leases import leasing
+from jarvisctl.errors import ConfigError, known_list
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.runner import execute, new_run_id
@@ -41,6 +42,7 @@ class RunRequest:
     check: bool = False
     arguments: tuple[str, ...] = ()  # how it was asked for, for the audit trail
     source: str = "cli"  # cli | daemon
+    play: str | None = None  # only the play of this name (the daemon runs one play per job)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def plan_request(project: Project, request: RunRequest) -> Plan:
     )
     if not plan.ok:
         raise ConfigError(plan.problems)
-    return plan
+    return plan if request.play is None else only_play(plan, request.play)
 
 
 def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
@@ -84,6 +86,12 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             store=StateStore(project.state_dir / "state.db"),
             events=events,
             run_id=run_id,
+            leases=leasing(
+                StateStore(project.state_dir / "state.db"),
+                project.config.lease_ttl,
+                run_id,
+                request.source,
+            ),
         )
         events.emit(
             Event(
@@ -146,3 +154,17 @@ def _user() -> str:
 
 def hosts_of(plan: Plan) -> Sequence[str]:
     return sorted({h.host for b in plan.playbooks for p in b.plays for h in p.hosts})
+
+
+def only_play(plan: Plan, name: str) -> Plan:
+    """The plan cut down to the plays called `name`; a ConfigError when there is none."""
+    books = tuple(
+        replace(b, plays=tuple(p for p in b.plays if p.name == name)) for b in plan.playbooks
+    )
+    if not any(b.plays for b in books):
+        names = {p.name for b in plan.playbooks for p in b.plays}
+        files = ", ".join(b.file for b in plan.playbooks)
+        raise ConfigError.at(
+            None, f"no play named {name!r} in {files}", known_list(names, near=name)
+        )
+    return replace(plan, playbooks=books)

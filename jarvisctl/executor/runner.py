@@ -14,11 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TypeVar
 
 from jarvisctl.connection.base import Connection
+from jarvisctl.daemon.leases import Leasing, hold_leases
 from jarvisctl.events import CIRCUIT_OPEN, Event, EventSink, NullSink
 from jarvisctl.executor.attempts import Remediator
 from jarvisctl.executor.pool import ConnectionPool
@@ -64,14 +66,22 @@ def execute(
     store: StateStore | None = None,
     events: EventSink | None = None,
     run_id: str | None = None,
+    leases: Leasing | None = None,
 ) -> RunReport:
     started = datetime.now(timezone.utc)
     results: list[HostRun] = []
     plays = [play for book in plan.playbooks for play in book.plays]
     workers = max(1, min(forks, max((len(p.hosts) for p in plays), default=1)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host") as threads:
-        runner = Runner(registry, pool, threads, mode, cancel, events or NullSink(), store, on_host)
+    sink = events or NullSink()
+    hosts = [h.host for p in plays for h in p.hosts]
+    guard: AbstractContextManager[dict[str, str]] = (
+        hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
+    )
+    with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
+        runner = Runner(registry, pool, threads, mode, cancel, sink, store, on_host)
         for play in plays:
+            results += [_skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
+            play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
             if cancel.is_set():
                 results += [_skipped(play, h) for h in play.hosts]
             else:
@@ -217,11 +227,7 @@ def _in_window(
     return results
 
 
-def _skipped(play: PlayPlan, host: HostPlan) -> HostRun:
-    return HostRun(
-        host.host,
-        play.name,
-        host.connection,
-        Outcome.SKIPPED,
-        error="interrupted before this host started",
-    )
+def _skipped(
+    play: PlayPlan, host: HostPlan, reason: str = "interrupted before this host started"
+) -> HostRun:
+    return HostRun(host.host, play.name, host.connection, Outcome.SKIPPED, error=reason)

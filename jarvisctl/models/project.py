@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 
 from jarvisctl.models.base import StrictModel
 from jarvisctl.models.values import Duration
@@ -20,6 +22,38 @@ class CataloguePaths(StrictModel):
     remediations: list[str] = Field(default_factory=list)
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """`127.0.0.1:9469` or `[::1]:9469` -> (address, port); loopback only, by design."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen {value!r} is not ADDRESS:PORT (e.g. 127.0.0.1:9469)")
+    if host == "localhost":
+        return "127.0.0.1", int(port)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"listen address {host!r} is not loopback (127.0.0.0/8, ::1, localhost)")
+    return host, int(port)
+
+
+class DaemonSettings(StrictModel):
+    """`jarvisctl daemon`: where it serves /healthz, /metrics and /status, and its timing."""
+
+    listen: str = "127.0.0.1:9469"
+    misfire_grace: Duration = Field(default=60.0, gt=0)
+    stop_timeout: Duration = 30.0  # in-flight runs may finish within this on SIGTERM
+    workers: int = Field(default=4, ge=1, le=64)  # jobs run at once
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
 class ProjectConfig(StrictModel):
     inventory: str = "inventory/local.yml"
     state_dir: str = ".jarvisctl"
@@ -27,3 +61,6 @@ class ProjectConfig(StrictModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     catalogue: CataloguePaths = Field(default_factory=CataloguePaths)
     playbooks: list[str] = Field(default_factory=lambda: ["playbooks"])
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    # a run's claim on each host it acts on expires this long after its last renewal
+    lease_ttl: Duration = Field(default=60.0, ge=5)

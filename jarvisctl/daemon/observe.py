@@ -1,0 +1,175 @@
+"""What the daemon has seen: hosts' reachability and checks (from the run event stream) and each
+job's runs. Read by /status, /metrics and /healthz as frozen snapshots.
+
+A host that stays unreachable is logged once when it becomes so, and once when it is back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from jarvisctl.daemon.leases import HOST_SKIPPED, LEASE_TAKEOVER
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.events import (
+    CHECK,
+    CIRCUIT_OPEN,
+    HOST_CONNECTED,
+    HOST_FAILED,
+    HOST_UNREACHABLE,
+    REMEDIATION,
+    Event,
+)
+
+
+@dataclass(frozen=True)
+class CheckReading:
+    play: str
+    check: str
+    value: float | None
+    unit: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True)
+class HostView:
+    host: str
+    reachable: bool
+    since: float
+    error: str = ""
+    last_seen: float = 0.0
+    checks: tuple[CheckReading, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reachable": self.reachable,
+            "since": self.since,
+            "error": self.error or None,
+            "last_seen": self.last_seen,
+            "checks": [
+                {"play": c.play, "check": c.check, "value": c.value, "unit": c.unit}
+                | {"status": c.status, "at": c.at}
+                for c in self.checks
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class JobStats:
+    last_run: float | None = None  # when the last run started (epoch seconds)
+    last_duration: float | None = None
+    last_outcome: str | None = None
+    runs: Mapping[str, int] = field(default_factory=dict)  # outcome -> count
+    misses: int = 0
+    running: bool = False
+
+
+class Observations:
+    """An event sink (thread-safe) plus job bookkeeping."""
+
+    def __init__(self, log: EventLog, clock: Callable[[], float] = time.time) -> None:
+        self.log, self.clock = log, clock
+        self._lock = threading.Lock()
+        self._hosts: dict[str, HostView] = {}
+        self._checks: dict[tuple[str, str, str], CheckReading] = {}
+        self._jobs: dict[str, JobStats] = {}
+
+    # -- the event stream --------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        host, data = event.host or "", event.data
+        if event.kind == HOST_CONNECTED:
+            self._reachability(host, True, "", event.at)
+        elif event.kind == HOST_UNREACHABLE:
+            self._reachability(host, False, str(data.get("error", "")), event.at)
+        elif event.kind == CHECK:
+            self._check(host, event.play or "", data, event.at)
+        elif event.kind == LEASE_TAKEOVER:
+            self.log.warning("lease_takeover", host=host, **data)
+        elif event.kind == HOST_SKIPPED:
+            self.log.warning("host_skipped", host=host, play=event.play, **data)
+        elif event.kind == REMEDIATION:
+            fields = {k: data.get(k) for k in ("check", "use", "rung", "outcome", "reason")}
+            self.log.info("remediation", host=host, play=event.play, **fields)
+        elif event.kind == CIRCUIT_OPEN:
+            self.log.warning("circuit_open", play=event.play, **data)
+        elif event.kind == HOST_FAILED:
+            self.log.warning("host_failed", host=host, play=event.play, error=data.get("error"))
+
+    def _reachability(self, host: str, reachable: bool, error: str, at: float) -> None:
+        with self._lock:
+            before = self._hosts.get(host)
+            changed = before is None or before.reachable != reachable
+            since = at if changed or before is None else before.since
+            self._hosts[host] = HostView(host, reachable, since, error, at if reachable else 0.0)
+            if not reachable and before is not None:
+                self._hosts[host] = replace(self._hosts[host], last_seen=before.last_seen)
+        if changed and reachable:
+            self.log.info("host_reachable", host=host)
+        elif changed:
+            self.log.warning("host_unreachable", host=host, error=error)
+
+    def _check(self, host: str, play: str, data: Mapping[str, Any], at: float) -> None:
+        value = data.get("value")
+        reading = CheckReading(
+            play,
+            str(data.get("check", "")),
+            float(value) if isinstance(value, int | float) else None,
+            str(data.get("unit", "") or ""),
+            str(data.get("status", "unknown")),
+            at,
+        )
+        with self._lock:
+            self._checks[(host, play, reading.check)] = reading
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def job_started(self, job_id: str) -> float:
+        now = self.clock()
+        with self._lock:
+            stats = self._jobs.get(job_id, JobStats())
+            self._jobs[job_id] = replace(stats, running=True, last_run=now)
+        return now
+
+    def job_finished(self, job_id: str, outcome: str, duration: float) -> None:
+        with self._lock:
+            stats = self._jobs.get(job_id, JobStats())
+            runs = Counter(stats.runs)
+            runs[outcome] += 1
+            self._jobs[job_id] = replace(
+                stats,
+                running=False,
+                last_duration=duration,
+                last_outcome=outcome,
+                runs=dict(runs),
+            )
+
+    def job_missed(self, job_id: str) -> None:
+        with self._lock:
+            stats = self._jobs.get(job_id, JobStats())
+            self._jobs[job_id] = replace(stats, misses=stats.misses + 1)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def jobs(self) -> dict[str, JobStats]:
+        with self._lock:
+            return dict(self._jobs)
+
+    def hosts(self) -> tuple[HostView, ...]:
+        with self._lock:
+            checks: dict[str, list[CheckReading]] = {}
+            for (host, _, _), reading in sorted(self._checks.items()):
+                checks.setdefault(host, []).append(reading)
+            names = sorted({*self._hosts, *checks})
+            return tuple(
+                replace(
+                    self._hosts.get(name, HostView(name, True, 0.0)),
+                    checks=tuple(checks.get(name, ())),
+                )
+                for name in names
+            )

@@ -1,0 +1,102 @@
+"""What the daemon keeps between cycles, and how one job's run goes: the project (replaced on
+reload), one connection pool, the stop signal, what was observed. A run is `run_playbooks`,
+exactly as `jarvisctl run` calls it, with `source="daemon"`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from jarvisctl.daemon.jobstore import SQLiteJobStore
+from jarvisctl.daemon.leases import LeaseStore
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.daemon.observe import Observations
+from jarvisctl.errors import ConfigError, JarvisError
+from jarvisctl.executor.pool import ConnectionPool
+from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
+from jarvisctl.project import Project
+from jarvisctl.results import RunReport
+from jarvisctl.state import StateStore
+
+
+class DaemonRuntime:
+    def __init__(
+        self,
+        project: Project,
+        log: EventLog,
+        store: SQLiteJobStore,
+        pool: ConnectionPool | None = None,
+        run: Callable[[Project, RunRequest, RunContext], RunReport] = run_playbooks,
+    ) -> None:
+        self._project = project
+        self._lock = threading.Lock()
+        self.log, self.store, self._run = log, store, run
+        self.pool = pool or ConnectionPool()
+        self.cancel = threading.Event()  # set on SIGTERM once the grace time is over
+        self.observed = Observations(log)
+        self.started = time.time()
+
+    @property
+    def project(self) -> Project:
+        with self._lock:
+            return self._project
+
+    def replace_project(self, project: Project) -> None:
+        with self._lock:
+            self._project = project
+
+    def leases(self) -> LeaseStore:
+        project = self.project
+        return LeaseStore(StateStore(project.state_dir / "state.db"), project.config.lease_ttl)
+
+    def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str:
+        fired = fire_time.isoformat()
+        if self.cancel.is_set():
+            self.log.info("job_not_started", job=job_id, fire_time=fired, reason="stopping")
+            return "interrupted"
+        if not self.store.claim_fire(job_id, fire_time, os.getpid()):
+            self.log.warning("job_already_fired", job=job_id, fire_time=fired)
+            return "duplicate"
+        self.observed.job_started(job_id)
+        self.log.info("job_started", job=job_id, fire_time=fired)
+        began = time.monotonic()
+        outcome, run_id = self._run_once(job_id, playbook, play, fired)
+        seconds = round(time.monotonic() - began, 3)
+        self.observed.job_finished(job_id, outcome, seconds)
+        self.store.finish_fire(job_id, fire_time, outcome)
+        self.log.info("job_finished", job=job_id, outcome=outcome, seconds=seconds, run_id=run_id)
+        return outcome
+
+    def _run_once(self, job_id: str, playbook: str, play: str, fired: str) -> tuple[str, str]:
+        request = RunRequest(
+            playbooks=(Path(playbook),),
+            play=play,
+            source="daemon",
+            arguments=("daemon", f"--job={job_id}", f"--fire-time={fired}"),
+        )
+        context = RunContext(events=self.observed, pool=self.pool, cancel=self.cancel)
+        try:
+            report = self._run(self.project, request, context)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.log.error("job_config_error", job=job_id, problem=str(problem))
+            return "config_error", ""
+        except JarvisError as exc:
+            self.log.error("job_error", job=job_id, error=str(exc))
+            return "error", ""
+        except Exception as exc:  # a daemon outlives a bug in one run; the line says which
+            self.log.error("job_error", job=job_id, error=f"{type(exc).__name__}: {exc}")
+            return "error", ""
+        return outcome_of(report), report.run_id
+
+
+def outcome_of(report: RunReport) -> str:
+    if report.interrupted:
+        return "interrupted"
+    if report.any_unreachable:
+        return "unreachable"
+    return "not_ok" if report.any_not_ok else "ok"

@@ -1,0 +1,223 @@
+"""The daemon's life: load the schedule, run, reload on SIGHUP, stop on SIGTERM; or run every
+due job once and exit (`--once`, for cron)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.job import Job
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+from tzlocal import get_localzone
+
+from jarvisctl.daemon.jobs import JobSpec, discover_jobs
+from jarvisctl.daemon.jobstore import SQLiteJobStore
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.daemon.observe import JobStats
+from jarvisctl.daemon.runtime import DaemonRuntime
+from jarvisctl.daemon.scheduler import build_scheduler, reconcile, watch_jobs
+from jarvisctl.daemon.snapshot import JobView, Snapshot
+from jarvisctl.errors import ConfigError, JarvisError
+from jarvisctl.project import Project, load_project
+
+TICK = 1.0  # the main loop wakes this often to notice a reload or stop request
+CANCEL_WAIT = 15.0  # after cancelling, how long in-flight runs get to report and end
+
+
+class Daemon:
+    def __init__(self, project: Project, log: EventLog) -> None:
+        settings = project.config.daemon
+        self.log, self.grace = log, settings.misfire_grace
+        self.store = SQLiteJobStore(project.state_dir / "scheduler.db")
+        self.runtime = DaemonRuntime(project, log, self.store)
+        self.timezone = get_localzone()
+        self.scheduler = build_scheduler(
+            self.runtime, self.store, settings.workers, self.grace, self.timezone
+        )
+        watch_jobs(self.scheduler, self.runtime.observed, log)
+        self.specs: list[JobSpec] = []
+        self.reload_requested = threading.Event()
+        self.stop_requested = threading.Event()
+
+    # -- the schedule --------------------------------------------------------------------------
+
+    def load(self, specs: Sequence[JobSpec]) -> None:
+        """Start the scheduler paused and make its store match the YAML."""
+        self.scheduler.start(paused=True)
+        self._apply(specs)
+
+    def _apply(self, specs: Sequence[JobSpec]) -> None:
+        done = reconcile(self.scheduler, specs, self.grace, datetime.now(self.timezone))
+        self.specs = list(specs)
+        self.log.info(
+            "schedule_loaded",
+            jobs=len(specs),
+            added=done.added,
+            changed=done.changed,
+            removed=done.removed,
+            kept=len(done.kept),
+        )
+        for job in self.scheduler.get_jobs():
+            self.log.info(
+                "job_scheduled",
+                job=job.id,
+                schedule=job.kwargs.get("schedule"),
+                next_fire_time=_iso(job.next_run_time),
+            )
+        if not specs:
+            self.log.warning("no_scheduled_plays", hint="give a play 'schedule:' to run it here")
+
+    def reload(self) -> bool:
+        """Re-read jarvisctl.yml and the playbooks; on any mistake keep the running schedule."""
+        current = self.runtime.project
+        try:
+            project = load_project(current.config_file, start=current.root)
+            specs = discover_jobs(project)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.log.error("reload_failed", problem=str(problem))
+            self.log.warning("reload_kept_previous_schedule", jobs=len(self.specs))
+            return False
+        except JarvisError as exc:
+            self.log.error("reload_failed", problem=str(exc))
+            self.log.warning("reload_kept_previous_schedule", jobs=len(self.specs))
+            return False
+        if project.config.daemon != current.config.daemon:
+            self.log.warning(
+                "daemon_settings_changed", hint="listen, timing and workers apply at restart"
+            )
+        self.runtime.replace_project(project)
+        self._apply(specs)
+        return True
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run_until_stopped(self) -> None:
+        self.scheduler.resume()
+        while not self.stop_requested.wait(TICK):
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.log.info("reload_requested")
+                self.reload()
+
+    def stop(self, timeout: float) -> bool:
+        """No new runs; in-flight runs get `timeout` to finish, then are cancelled (their
+        commands ended, their hosts reported). True when everything ended in time."""
+        self.log.info("daemon_stopping", running=self._running(), grace_seconds=timeout)
+        if self.scheduler.state == STATE_RUNNING:
+            self.scheduler.pause()
+        clean = _wait_until(lambda: not self._running(), timeout)
+        if not clean:
+            self.log.warning("cancelling_runs", jobs=self._running())
+            self.runtime.cancel.set()
+            clean = _wait_until(lambda: not self._running(), CANCEL_WAIT)
+        if self.scheduler.state != STATE_STOPPED:
+            self.scheduler.shutdown(wait=clean)
+        self.runtime.pool.close_all()
+        self.log.info("daemon_stopped", clean=clean)
+        return clean
+
+    def _running(self) -> list[str]:
+        return sorted(j for j, s in self.runtime.observed.jobs().items() if s.running)
+
+    def run_due_once(self) -> list[str]:
+        """Every job whose fire time has come runs once (coalesced), in turn; the outcomes."""
+        now = datetime.now(self.timezone)
+        outcomes: list[str] = []
+        for job in self.scheduler.get_jobs():
+            if self.stop_requested.is_set():
+                break
+            fire = _latest_fire_time(job, now)
+            if fire is None:
+                continue
+            following = job.trigger.get_next_fire_time(fire, now)
+            if following is None:
+                self.scheduler.remove_job(job.id)
+            else:
+                self.scheduler.modify_job(job.id, next_run_time=following)
+            kwargs = job.kwargs
+            outcomes.append(self.runtime.run_job(job.id, kwargs["playbook"], kwargs["play"], fire))
+        self.log.info("once_finished", ran=len(outcomes), outcomes=outcomes)
+        self.scheduler.shutdown(wait=False)
+        return outcomes
+
+    # -- what the HTTP endpoints show ----------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        stats = self.runtime.observed.jobs()
+        jobs = tuple(_view(job, stats.get(job.id, JobStats())) for job in self._jobs())
+        return Snapshot(
+            now=time.time(),
+            started=self.runtime.started,
+            scheduler_running=self.scheduler.state == STATE_RUNNING,
+            misfire_grace=self.grace,
+            jobs=jobs,
+            hosts=self.runtime.observed.hosts(),
+            connections_open=self.runtime.pool.open_count,
+            leases=tuple(self._leases()),
+        )
+
+    def _jobs(self) -> list[Job]:
+        try:
+            return list(self.scheduler.get_jobs())
+        except JarvisError:
+            return []
+
+    def _leases(self) -> list[dict[str, Any]]:
+        try:
+            leases = self.runtime.leases().leases()
+        except JarvisError:
+            return []
+        return [
+            {
+                "host": lease.host,
+                "owner": lease.holder.owner,
+                "source": lease.holder.source,
+                "pid": lease.holder.pid,
+                "controller": lease.holder.controller,
+                "expires": lease.expires,
+            }
+            for lease in leases
+        ]
+
+
+def start_project(config: Path | None) -> tuple[Project, list[JobSpec]]:
+    """The project and its jobs at start: here a mistake is fatal (a located ConfigError)."""
+    project = load_project(config)
+    return project, discover_jobs(project)
+
+
+def _latest_fire_time(job: Job, now: datetime) -> datetime | None:
+    if job.next_run_time is None or job.next_run_time > now:
+        return None
+    times: list[datetime] = job._get_run_times(now)
+    return times[-1] if times else None
+
+
+def _view(job: Job, stats: JobStats) -> JobView:
+    kwargs = job.kwargs
+    return JobView(
+        job.id,
+        str(kwargs.get("playbook", "")),
+        str(kwargs.get("play", "")),
+        str(kwargs.get("schedule", "")),
+        job.next_run_time,
+        stats,
+    )
+
+
+def _wait_until(condition: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
