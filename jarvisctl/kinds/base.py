@@ -115,6 +115,9 @@ class RemediationKind(ABC, Generic[P]):
 
 def require_exit_zero(output: CommandOutput) -> None:
     """Raise ParseError with the tail of stderr when the command failed."""
+    if output.exit_code in (124, 137):
+        code = output.exit_code
+        raise ParseError(f"command exited {code}: timed out, killed at its timeout")
     if output.exit_code != 0:
         tail = (output.stderr.strip() or output.stdout.strip()).splitlines()[-1:] or [""]
         raise ParseError(f"command exited {output.exit_code}: {tail[0][:200]}".rstrip(": "))
