@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
 from jarvisctl.kinds.base import (
@@ -38,49 +39,53 @@ def _df_percent(output: CommandOutput, what: str) -> float:
     return float(match[1])
 
 
-class DiskUsage(CheckKind[PathParams]):
+class _DfPercent(CheckKind[PathParams]):
+    """A percentage df reports for the filesystem holding a path; natively from statvfs,
+    computed as df does: used / (used + available to unprivileged users), rounded up."""
+
+    params_model = PathParams
+    unit = "%"
+    native = True
+    df_flags: ClassVar[str]
+    what: ClassVar[str]
+
+    def command(self, params: PathParams) -> str:
+        return f"df {self.df_flags} {shlex.quote(params.path)}"
+
+    def parse(self, output: CommandOutput, params: PathParams) -> float:
+        return _df_percent(output, self.what)
+
+    def collect(self, params: PathParams) -> float:
+        used, available = self.counts(_statvfs(params.path))
+        usable = used + available
+        return float(-(-100 * used // usable)) if usable else 0.0
+
+    @abstractmethod
+    def counts(self, stats: os.statvfs_result) -> tuple[int, int]:
+        """(used, available) in the same unit."""
+
+
+class DiskUsage(_DfPercent):
     name = "disk_usage"
     description = "Space used on the filesystem that holds a path, in percent."
-    params_model = PathParams
-    unit = "%"
+    df_flags = "-P"
+    what = "capacity"
 
-    def command(self, params: PathParams) -> str:
-        return f"df -P {shlex.quote(params.path)}"
-
-    def parse(self, output: CommandOutput, params: PathParams) -> float:
-        return _df_percent(output, "capacity")
-
-    native = True
-
-    def collect(self, params: PathParams) -> float:
-        # df's Capacity: used / (used + available), rounded up to a whole percent
-        stats = _statvfs(params.path)
+    def counts(self, stats: os.statvfs_result) -> tuple[int, int]:
         used = (stats.f_blocks - stats.f_bfree) * stats.f_frsize
-        usable = used + stats.f_bavail * stats.f_frsize
-        return float(-(-100 * used // usable)) if usable else 0.0
+        return used, stats.f_bavail * stats.f_frsize
 
 
-class InodeUsage(CheckKind[PathParams]):
+class InodeUsage(_DfPercent):
     name = "inode_usage"
     description = "Inodes used on the filesystem that holds a path, in percent."
-    params_model = PathParams
-    unit = "%"
+    df_flags = "-Pi"
+    what = "inode"
 
-    def command(self, params: PathParams) -> str:
-        return f"df -Pi {shlex.quote(params.path)}"
-
-    def parse(self, output: CommandOutput, params: PathParams) -> float:
-        return _df_percent(output, "inode")
-
-    native = True
-
-    def collect(self, params: PathParams) -> float:
-        stats = _statvfs(params.path)
+    def counts(self, stats: os.statvfs_result) -> tuple[int, int]:
         if stats.f_files == 0:
             raise ParseError("the filesystem reports no inode percentage")
-        used = stats.f_files - stats.f_ffree
-        usable = used + stats.f_favail
-        return float(-(-100 * used // usable)) if usable else 0.0
+        return stats.f_files - stats.f_ffree, stats.f_favail
 
 
 def _statvfs(path: str) -> os.statvfs_result:
