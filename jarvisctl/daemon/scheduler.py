@@ -6,8 +6,8 @@ the running daemon and its fire time.
 from __future__ import annotations
 
 import functools
-import math
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo

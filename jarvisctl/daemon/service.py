@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,18 +22,25 @@ from jarvisctl.daemon.runtime import DaemonRuntime
 from jarvisctl.daemon.scheduler import build_scheduler, reconcile, watch_jobs
 from jarvisctl.daemon.snapshot import JobView, Snapshot
 from jarvisctl.errors import ConfigError, JarvisError
+from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.project import Project, load_project
+from jarvisctl.results import RunReport
 
 TICK = 1.0  # the main loop wakes this often to notice a reload or stop request
 CANCEL_WAIT = 15.0  # after cancelling, how long in-flight runs get to report and end
 
 
 class Daemon:
-    def __init__(self, project: Project, log: EventLog) -> None:
+    def __init__(
+        self,
+        project: Project,
+        log: EventLog,
+        run: Callable[[Project, RunRequest, RunContext], RunReport] = run_playbooks,
+    ) -> None:
         settings = project.config.daemon
         self.log, self.grace = log, settings.misfire_grace
         self.store = SQLiteJobStore(project.state_dir / "scheduler.db")
-        self.runtime = DaemonRuntime(project, log, self.store)
+        self.runtime = DaemonRuntime(project, log, self.store, run=run)
         self.timezone = get_localzone()
         self.scheduler = build_scheduler(
             self.runtime, self.store, settings.workers, self.grace, self.timezone

@@ -1,0 +1,163 @@
+"""What the daemon shows: /healthz, /metrics (Prometheus text), /status, and its log lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from jarvisctl.daemon.http import DaemonHTTPServer, ListenError, serve
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.daemon.metrics import render_metrics
+from jarvisctl.daemon.observe import Observations
+from jarvisctl.daemon.snapshot import JobView, Snapshot
+from jarvisctl.events import CHECK, HOST_CONNECTED, HOST_UNREACHABLE, Event
+
+NOW = 1_795_500_000.0
+
+
+def observed() -> tuple[Observations, io.StringIO]:
+    lines = io.StringIO()
+    seen = Observations(EventLog(lines, "json"), clock=lambda: NOW)
+    seen.emit(Event(HOST_CONNECTED, "web1", "health", {}, at=NOW - 5))
+    seen.emit(
+        Event(
+            CHECK,
+            "web1",
+            "health",
+            {"check": "root disk", "value": 91.5, "unit": "%", "status": "critical"},
+            at=NOW - 4,
+        )
+    )
+    seen.emit(Event(HOST_UNREACHABLE, "db1", "health", {"error": "timed out"}, at=NOW - 3))
+    seen.job_started("site.yml::health")
+    seen.job_finished("site.yml::health", "not_ok", 1.25)
+    seen.job_missed("site.yml::health")
+    return seen, lines
+
+
+def snapshot(next_fire: float = NOW + 10, running: bool = True) -> Snapshot:
+    seen, _ = observed()
+    stats = seen.jobs()["site.yml::health"]
+    job = JobView(
+        "site.yml::health",
+        "/srv/site.yml",
+        "health",
+        "every 30s",
+        datetime.fromtimestamp(next_fire, timezone.utc),
+        stats,
+    )
+    return Snapshot(NOW, NOW - 100, running, 60.0, (job,), seen.hosts(), connections_open=1)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_per_check_per_job_and_for_the_daemon() -> None:
+    found = samples(render_metrics(snapshot()).decode())
+    check = (("check", "root disk"), ("host", "web1"), ("play", "health"))
+    job = (("job", "site.yml::health"),)
+    assert found[("jarvisctl_check_value", check)] == 91.5
+    assert found[("jarvisctl_check_status", check)] == 2
+    assert found[("jarvisctl_job_last_duration_seconds", job)] == 1.25
+    assert found[("jarvisctl_job_last_run_timestamp_seconds", job)] == NOW
+    assert found[("jarvisctl_job_last_outcome", (*job, ("outcome", "not_ok")))] == 1
+    assert found[("jarvisctl_job_last_outcome", (*job, ("outcome", "ok")))] == 0
+    assert found[("jarvisctl_job_runs_total", (*job, ("outcome", "not_ok")))] == 1
+    assert found[("jarvisctl_job_misses_total", job)] == 1
+    assert found[("jarvisctl_daemon_uptime_seconds", ())] == 100
+    assert found[("jarvisctl_connections_open", ())] == 1
+    assert found[("jarvisctl_host_reachable", (("host", "db1"),))] == 0
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian: prometheus)")
+def test_metrics_pass_promtool() -> None:
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=render_metrics(snapshot()),
+        capture_output=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_health_is_bad_when_a_job_is_overdue_or_the_scheduler_stopped() -> None:
+    assert snapshot().healthy
+    late = snapshot(next_fire=NOW - 61)
+    assert not late.healthy and late.overdue == ("site.yml::health",)
+    assert snapshot(next_fire=NOW - 59).healthy  # within the misfire grace time
+    assert not snapshot(running=False).healthy
+
+
+def test_unreachable_is_logged_once_per_change() -> None:
+    seen, lines = observed()
+    for _ in range(3):
+        seen.emit(Event(HOST_UNREACHABLE, "db1", "health", {"error": "timed out"}))
+    seen.emit(Event(HOST_CONNECTED, "db1", "health", {}))
+    seen.emit(Event(HOST_CONNECTED, "db1", "health", {}))
+    events = [json.loads(line) for line in lines.getvalue().splitlines()]
+    about_db1 = [e["event"] for e in events if e.get("host") == "db1"]
+    assert about_db1 == ["host_unreachable", "host_reachable"]
+
+
+def test_log_lines_are_logfmt_or_json() -> None:
+    text, js = io.StringIO(), io.StringIO()
+    EventLog(text).info("job_finished", job="a b", outcome="ok", seconds=1.5, hosts=["x"])
+    EventLog(js, "json").info("job_finished", job="a b")
+    assert text.getvalue().split(" ", 1)[1] == (
+        'level=info event=job_finished job="a b" outcome=ok seconds=1.5 hosts="[\\"x\\"]"\n'
+    )
+    assert json.loads(js.getvalue())["job"] == "a b"
+
+
+@pytest.fixture
+def server() -> Iterator[DaemonHTTPServer]:
+    state = {"snapshot": snapshot()}
+    running, _ = serve(("127.0.0.1", 0), lambda: state["snapshot"], EventLog(io.StringIO()))
+    running.state = state  # type: ignore[attr-defined]
+    yield running
+    running.shutdown()
+    running.server_close()
+
+
+def get(server: DaemonHTTPServer, path: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(server.url + path, timeout=5) as reply:
+            return reply.status, reply.headers["Content-Type"], reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read()
+
+
+def test_endpoints(server: DaemonHTTPServer) -> None:
+    code, kind, body = get(server, "/healthz")
+    assert (code, kind, json.loads(body)["status"]) == (200, "application/json", "ok")
+    code, kind, body = get(server, "/metrics")
+    assert code == 200 and kind.startswith("text/plain; version=0.0.4")
+    assert b"jarvisctl_job_runs_total" in body
+    status = json.loads(get(server, "/status")[2])
+    assert status["jobs"][0]["next_fire_time"].startswith("2026-")
+    assert status["hosts"]["db1"]["reachable"] is False
+    assert status["hosts"]["web1"]["checks"][0]["status"] == "critical"
+    assert get(server, "/nope")[0] == 404
+    server.state["snapshot"] = snapshot(next_fire=NOW - 600)  # type: ignore[attr-defined]
+    code, _, body = get(server, "/healthz")
+    assert code == 503 and json.loads(body)["overdue"] == ["site.yml::health"]
+
+
+def test_a_taken_port_is_an_error_that_says_what_to_do(server: DaemonHTTPServer) -> None:
+    port = server.server_address[1]
+    with pytest.raises(ListenError, match=f"daemon.listen 127.0.0.1:{port}: cannot listen"):
+        DaemonHTTPServer(("127.0.0.1", port), snapshot, EventLog(io.StringIO()))
