@@ -64,7 +64,9 @@ def _earlier_points(
     earlier = [
         entry
         for entry in list_runs(StateStore(state_dir / "state.db"), limit=limit * 5 + 50)
-        if entry.started < document.started_at and hosts & set(entry.hosts)
+        if entry.run_id != document.run_id
+        and entry.started <= document.started_at
+        and hosts & set(entry.hosts)
     ][:limit]
     points: dict[tuple[str, str, str], list[Point]] = {}
     for entry in reversed(earlier):  # oldest first
