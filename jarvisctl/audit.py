@@ -143,6 +143,8 @@ def verify(
     for number, line in enumerate(lines[:-1], start=1):
         record, problem = _check_line(line, number, prev)
         if problem is not None:
+            if "does not chain" in problem:  # the previous record is the one in doubt
+                records = records[:-1]
             return Verification(run_id, len(records), prev, False, problem, torn), records
         assert record is not None
         records.append(record)

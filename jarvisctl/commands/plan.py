@@ -15,6 +15,7 @@ from jarvisctl.output.plan_junit import write_plan_junit
 from jarvisctl.output.plan_text import render_plan
 from jarvisctl.planner import make_plan
 from jarvisctl.project import load_project
+from jarvisctl.secrets import Redactor
 
 PathArg = click.Path(path_type=Path)
 
@@ -49,7 +50,8 @@ def plan_command(
     plan = make_plan(project, paths, inventory, datetime.now(get_localzone()), limit, tags)
     if not plan.playbooks:
         raise click.UsageError("no playbooks found; name playbook files or directories")
-    click.echo(render_plan_json(plan) if as_json else render_plan(plan), nl=False)
+    text = render_plan_json(plan) if as_json else render_plan(plan)
+    click.echo(Redactor(plan.secrets).text(text), nl=False)  # env(), secret_file(), secret_vars
     if junit is not None:
         write_plan_junit(plan, junit)
     if not plan.ok and not as_json:

@@ -1,0 +1,159 @@
+"""The audit journal's hash chain: what `audit verify` accepts and what it catches."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from jarvisctl.audit import Journal, JournalError, journal_path, read_journal, verify
+from jarvisctl.events import CHECK, RUN_FINISHED, RUN_STARTED, Event
+
+RUN = "20260101T000000Z-abcdef"
+
+
+def write_run(state_dir: Path, checks: int = 5, *, finish: bool = True) -> tuple[Path, Journal]:
+    journal = Journal(journal_path(state_dir, RUN), RUN)
+    journal.emit(Event(RUN_STARTED, data={"run_id": RUN}))
+    for n in range(checks):
+        journal.emit(Event(CHECK, f"h{n}", "p", {"check": "disk", "value": float(n)}))
+    if finish:
+        journal.emit(Event(RUN_FINISHED, data={"recap": {}}))
+    journal.close()
+    return journal.path, journal
+
+
+def lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_an_intact_finished_journal_verifies(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path)
+    result, records = verify(RUN, read_journal(path), journal.tail)
+    assert result.intact and result.complete and result.records == 7
+    assert [r.seq for r in records] == list(range(1, 8))
+    assert result.last_hash == journal.tail[1]
+
+
+def test_records_carry_sequence_and_the_previous_hash(tmp_path: Path) -> None:
+    path, _ = write_run(tmp_path, 1)
+    first, second = (json.loads(line) for line in lines(path)[:2])
+    assert (first["seq"], second["seq"]) == (1, 2)
+    assert second["prev"].startswith("sha256:") and second["prev"] != first["prev"]
+
+
+def test_an_edited_record_breaks_the_chain(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b'"value":2.0', b'"value":0.5'))
+    result, _ = verify(RUN, path.read_bytes(), journal.tail)
+    assert result.problem == (
+        "record 5 does not chain from record 4: record 4 was edited, removed or moved"
+    )
+    assert result.records == 3  # the records before the edit still verify
+
+
+def test_an_edited_last_record_is_caught_by_the_run_index_anchor(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b'"recap":{}', b'"recap":{"x":{}}'))
+    assert verify(RUN, path.read_bytes())[0].intact  # the chain alone cannot see it
+    result, _ = verify(RUN, path.read_bytes(), journal.tail)
+    assert result.problem == "record 7 (the last) was edited: it no longer matches the run index"
+
+
+def test_a_removed_record_is_caught(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path)
+    kept = lines(path)
+    del kept[3]
+    path.write_bytes(b"".join(kept))
+    result, _ = verify(RUN, path.read_bytes(), journal.tail)
+    assert result.problem == "record 4 has sequence number 5: records removed or moved"
+
+
+def test_reordered_records_are_caught_even_with_renumbered_sequences(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path)
+    kept = lines(path)
+    kept[2], kept[3] = kept[3], kept[2]
+    path.write_bytes(b"".join(kept))
+    assert "sequence number" in str(verify(RUN, path.read_bytes(), journal.tail)[0].problem)
+    renumbered = [json.loads(line) for line in kept]
+    renumbered[2]["seq"], renumbered[3]["seq"] = 3, 4
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in renumbered))
+    result, _ = verify(RUN, path.read_bytes(), journal.tail)
+    assert result.problem is not None and "does not chain" in result.problem
+
+
+def test_a_truncated_journal_of_a_finished_run_is_tampered(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path)
+    path.write_bytes(b"".join(lines(path)[:-2]))
+    result, _ = verify(RUN, path.read_bytes(), journal.tail)
+    assert result.problem == (
+        "truncated: the journal ends at record 5, the run index says the run finished with 7"
+    )
+    unanchored, _ = verify(RUN, path.read_bytes())  # no index entry: at least not complete
+    assert unanchored.intact and not unanchored.complete
+
+
+def test_records_appended_after_the_finish_are_caught(tmp_path: Path) -> None:
+    path, journal = write_run(tmp_path, 1)
+    extra = Journal(tmp_path / "other.jsonl", RUN)
+    for _ in range(4):
+        extra.emit(Event(CHECK, "h", "p", {}))
+    extra.close()
+    path.write_bytes(path.read_bytes() + lines(extra.path)[3])
+    result, _ = verify(RUN, path.read_bytes(), journal.tail)
+    assert result.problem is not None
+
+
+def test_a_journal_from_another_run_does_not_verify_under_this_id(tmp_path: Path) -> None:
+    path, _ = write_run(tmp_path)
+    result, _ = verify("20260101T000000Z-000000", path.read_bytes())
+    assert result.problem == (
+        "record 1 does not chain from this run's id: edited, or from another run"
+    )
+
+
+def test_a_killed_run_verifies_up_to_its_last_whole_record(tmp_path: Path) -> None:
+    path, _ = write_run(tmp_path, 3, finish=False)
+    path.write_bytes(path.read_bytes() + b'{"seq":5,"pr')  # the write a SIGKILL cut short
+    result, _ = verify(RUN, path.read_bytes())
+    assert result.intact and not result.complete
+    assert (result.records, result.torn_bytes) == (4, 12)
+
+
+def test_garbage_is_a_clear_problem(tmp_path: Path) -> None:
+    path, _ = write_run(tmp_path, 1)
+    path.write_bytes(b"not json\n" + path.read_bytes())
+    result, _ = verify(RUN, path.read_bytes())
+    assert str(result.problem).startswith("record 1 is not a journal record (JSONDecodeError")
+
+
+def test_threads_emitting_at_once_keep_the_chain(tmp_path: Path) -> None:
+    journal = Journal(journal_path(tmp_path, RUN), RUN)
+    journal.emit(Event(RUN_STARTED))
+
+    def host(n: int) -> None:
+        for i in range(200):
+            journal.emit(Event(CHECK, f"host-{n}", "p", {"i": i, "pad": "x" * 500}))
+
+    threads = [threading.Thread(target=host, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    journal.emit(Event(RUN_FINISHED))
+    journal.close()
+    result, records = verify(RUN, journal.path.read_bytes(), journal.tail)
+    assert result.intact and result.complete and len(records) == 1602
+
+
+def test_a_journal_is_never_overwritten(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    with pytest.raises(JournalError, match="cannot create the audit journal"):
+        Journal(journal_path(tmp_path, RUN), RUN)
+
+
+def test_a_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="no audit journal at"):
+        read_journal(tmp_path / "runs" / "nope.jsonl")
