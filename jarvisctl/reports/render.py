@@ -63,6 +63,7 @@ def _environment(fmt: str) -> jinja2.Environment:
         iso=_iso,
     )
     env.globals.update(junit_cases=junit_cases)
+    env.filters["junit_cases"] = junit_cases
     return env
 
 
