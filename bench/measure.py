@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.fleet import BenchFleet
 from bench.tools import Prepared, clean_environment
@@ -32,11 +33,10 @@ class Sample:
         return {k: round(v, 4) for k, v in asdict(self).items()}
 
 
-def measure(fleet: BenchFleet, prepared: Prepared, run_dir: Path, label: str) -> Sample:
+def run_probe(prepared: Prepared, run_dir: Path) -> tuple[dict[str, Any], str, str]:
+    """Run the tool under probe.py: (probe's measurements, stdout, stderr)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     result, out, err = run_dir / "probe.json", run_dir / "stdout", run_dir / "stderr"
-    fleet.wait_idle()
-    host_before = fleet.host_cpu()
     argv = [sys.executable, str(PROBE), str(result), str(out), str(err), "--", *prepared.argv]
     subprocess.run(
         argv,
@@ -45,10 +45,16 @@ def measure(fleet: BenchFleet, prepared: Prepared, run_dir: Path, label: str) ->
         check=True,
         timeout=RUN_TIMEOUT,
     )
+    probe: dict[str, Any] = json.loads(result.read_text())
+    return probe, out.read_text(errors="replace"), err.read_text(errors="replace")
+
+
+def measure(fleet: BenchFleet, prepared: Prepared, run_dir: Path, label: str) -> Sample:
+    fleet.wait_idle()
+    host_before = fleet.host_cpu()
+    probe, stdout, stderr = run_probe(prepared, run_dir)
     fleet.wait_idle()
     host_cpu = fleet.host_cpu() - host_before
-    probe = json.loads(result.read_text())
-    stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
     problems = prepared.verify(stdout, stderr, probe["exit_code"])
     if problems:
         shown = "\n".join(problems[:20])

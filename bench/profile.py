@@ -2,7 +2,8 @@
 `.venv/bin/python bench/profile.py --hosts 50`.
 
 - phases: process start -> run start (imports, plan), the run itself, run end -> exit;
-- py-spy (--gil, all threads): CPU by category (imports, key exchange, ...) and top functions;
+- the controller's CPU for ever larger parts of the work (interpreter, imports, plan, run);
+- py-spy (all active threads, non-blocking): CPU by category and top functions;
 - `-X importtime`: the slowest top-level imports;
 - host side: jarvisctl's remote script with and without its wrappers (hostcost.py).
 Writes bench/results/profile-<UTC time>.json and prints it.
@@ -28,11 +29,11 @@ if __package__ in (None, ""):
 
 from bench import hostcost, stacks
 from bench.fleet import BenchFleet
-from bench.measure import measure
+from bench.measure import measure, run_probe
 from bench.peers import BENCH, ensure_peers, export_jarvisctl, use_compiled_python
 from bench.tools import BY_KEY, Prepared, clean_environment
 
-RATE = 1000
+RATE = 250
 _IMPORT = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
 
 
@@ -89,8 +90,33 @@ def imports(prepared: Prepared) -> dict[str, Any]:
     return {"total_seconds": round(total_us / 1e6, 3), "top_level": top[:15]}
 
 
+def ladder(prepared: Prepared, repeat: int, work: Path) -> dict[str, dict[str, float]]:
+    """Controller wall and CPU (medians, through probe.py) of ever larger parts of a run."""
+    python = str(Path(prepared.argv[0]).parent / "python")
+    plan = [*prepared.argv[:1], "plan", *prepared.argv[2:5]]  # jarvisctl plan PLAYBOOK -i INV
+    steps = {
+        "python -c pass (interpreter start)": [python, "-c", "pass"],
+        "jarvisctl --version (+ imports of the CLI)": [prepared.argv[0], "--version"],
+        "jarvisctl plan (+ inventory, playbook, plan; no connection)": plan,
+        "jarvisctl run --json (+ connections, sessions, output)": prepared.argv,
+    }
+    results: dict[str, dict[str, float]] = {}
+    for index, (name, argv) in enumerate(steps.items()):
+        step = Prepared(argv, prepared.cwd, prepared.verify, prepared.env)
+        runs = [run_probe(step, work / f"ladder{index}-{n}")[0] for n in range(repeat)]
+        if any(run["exit_code"] != 0 for run in runs):
+            raise RuntimeError(f"{name}: exit codes {[run['exit_code'] for run in runs]}")
+        cpu = [run["cpu_user_seconds"] + run["cpu_system_seconds"] for run in runs]
+        results[name] = {
+            "wall_seconds": round(statistics.median(run["wall_seconds"] for run in runs), 3),
+            "cpu_seconds": round(statistics.median(cpu), 3),
+        }
+    return results
+
+
 def pyspy(prepared: Prepared, py_spy: str, out: Path) -> dict[str, object]:
-    argv = [py_spy, "record", "--gil", "--threads", "--rate", str(RATE), "--format", "raw"]
+    argv = [py_spy, "record", "--nonblocking", "--threads", "--rate", str(RATE)]
+    argv += ["--format", "raw"]
     argv += ["-o", str(out), "--", *prepared.argv]
     done = subprocess.run(
         argv,
@@ -126,6 +152,7 @@ def main(argv: list[str]) -> int:
             "hosts": args.hosts,
             "warmup_sample": sample.as_dict(),
             "phases": phases(prepared, args.repeat),
+            "ladder": ladder(prepared, args.repeat, work / "ladder"),
             "imports": imports(prepared),
             "py_spy": pyspy(prepared, peers.py_spy, work / "stacks.txt"),
             "host_side": hostcost.measure_host_costs(fleet, peers.jarvisctl_source, args.repeat),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -41,16 +42,29 @@ def category(frames: list[str]) -> str:
     return "other"
 
 
+def _thread_name(frame: str) -> str:
+    """'thread (1234): host_7' -> 'host_N': threads grouped by name, numbers folded."""
+    name = frame.split(":", 1)[-1].strip()
+    return re.sub(r"\d+", "N", name)
+
+
 def summarize(path: Path, rate: int) -> dict[str, object]:
-    """Seconds per category (each sample is 1/rate s of GIL-holding CPU), top leaf functions."""
+    """Seconds per category (a sample is 1/rate s of an active thread), top leaf functions.
+
+    Samples whose stack has no Python frame (the interpreter starting or ending, C code with
+    no frame) are counted as "(no Python frame)"."""
     stacks = parse(path)
     by_category: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     for frames, count in stacks:
+        if len(frames) <= 1:
+            by_category["(no Python frame)"] += count
+            threads[_thread_name(frames[0]) if frames else "?"] += count
+            continue
         by_category[category(frames)] += count
         leaves[frames[-1]] += count
-        threads[frames[0].split(" ")[0] if frames else "?"] += count
+        threads[_thread_name(frames[0]) if frames else "?"] += count
     total = sum(by_category.values())
 
     def seconds(counter: Counter[str], top: int) -> list[tuple[str, float]]:
