@@ -1,9 +1,10 @@
 """Compose many read-only commands into ONE POSIX sh script, and split its output again.
 
-Each command runs under coreutils `timeout` with its stdin from /dev/null (the script itself
-arrives on stdin), between delimiters that carry an unguessable token, on stdout and stderr
-alike, followed by its own exit code. Each delimiter starts with a newline we add, so a command's
-output is reproduced exactly, trailing newline or not.
+The script goes to `sh -s` on stdin, not on the command line: a check that looks for processes
+by command line (pgrep -f) must not find the script that runs it. Each command runs under
+coreutils `timeout` with its stdin from /dev/null, between delimiters that carry an unguessable
+token, on stdout and stderr alike, followed by its own exit code. Each delimiter starts with a
+newline we add, so a command's output is reproduced exactly, trailing newline or not.
 """
 
 from __future__ import annotations
@@ -27,6 +28,53 @@ class Script:
     budget: float  # the longest the whole script can take: every timeout plus kill margins
 
 
+# A command made only of these characters is a plain program with arguments: `timeout` can run
+# it directly, sparing the host a `sh -c` per check. Anything else (pipes, redirections,
+# variables, globs, quotes...) keeps its shell.
+_PLAIN = re.compile(r"[A-Za-z0-9_./:,+@%=\- ]+")
+# Builtins with no program of their own: `timeout` could not run them.
+_BUILTIN_ONLY = frozenset(
+    {
+        "cd",
+        "export",
+        "set",
+        "unset",
+        "alias",
+        "unalias",
+        "exit",
+        "return",
+        "eval",
+        "exec",
+        "read",
+        "ulimit",
+        "umask",
+        "wait",
+        "trap",
+        "shift",
+        "source",
+        ".",
+        ":",
+        "break",
+        "continue",
+        "readonly",
+        "local",
+    }
+)
+
+
+def timed(command: str, timeout: float) -> str:
+    """`command` under coreutils `timeout` (TERM, then KILL), with stdin from /dev/null."""
+    words = command.split()
+    plain = (
+        bool(words)
+        and _PLAIN.fullmatch(command) is not None
+        and "=" not in words[0]
+        and words[0] not in _BUILTIN_ONLY
+    )
+    target = command if plain else f"sh -c {shlex.quote(command)}"
+    return f"timeout -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} {target} </dev/null"
+
+
 def compose_script(commands: Sequence[tuple[str, float]], token: str | None = None) -> Script:
     """One script for `(command, timeout)` pairs."""
     token = token or secrets.token_hex(12)
@@ -35,8 +83,7 @@ def compose_script(commands: Sequence[tuple[str, float]], token: str | None = No
     for index, (command, timeout) in enumerate(commands):
         lines += [
             f"printf '\\n%s\\n' '{mark}:B:{index}'; printf '\\n%s\\n' '{mark}:B:{index}' >&2",
-            f"timeout -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} "
-            f"sh -c {shlex.quote(command)} </dev/null",
+            timed(command, timeout),
             f"printf '\\n%s:%s\\n' '{mark}:E:{index}' \"$?\"; "
             f"printf '\\n%s\\n' '{mark}:E:{index}' >&2",
         ]

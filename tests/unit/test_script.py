@@ -1,0 +1,70 @@
+"""The batched check script: composed, run by a real sh, split back exactly."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from jarvisctl.executor.script import compose_script, split_outputs, timed
+from jarvisctl.kinds.base import CommandOutput
+
+
+def run(commands: list[tuple[str, float]]) -> list[CommandOutput]:
+    script = compose_script(commands)
+    done = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True)
+    outputs = split_outputs(script, done.stdout, done.stderr)
+    found = [o for o in outputs if o is not None]
+    assert len(found) == len(commands), "a command's output went missing"
+    return found
+
+
+def test_outputs_exit_codes_and_stderr_come_back_exactly() -> None:
+    outputs = run([("printf abc", 5), ("echo err >&2; exit 3", 5), ("printf 'a\\n\\n'", 5)])
+    assert [(o.stdout, o.stderr, o.exit_code) for o in outputs] == [
+        ("abc", "", 0),
+        ("", "err\n", 3),
+        ("a\n\n", "", 0),
+    ]
+
+
+def test_a_command_cannot_read_the_script_from_stdin() -> None:
+    (first, second) = run([("cat", 5), ("echo still here", 5)])
+    assert first.stdout == ""
+    assert second.stdout == "still here\n"
+
+
+def test_a_timed_out_command_exits_124_and_the_next_runs() -> None:
+    (slow, after) = run([("sleep 5", 0.3), ("echo 1", 5)])
+    assert slow.exit_code == 124
+    assert after.stdout == "1\n"
+
+
+def test_forged_delimiters_in_output_do_not_confuse_the_split() -> None:
+    (out,) = run([("echo '@@Jfake:E:0:0'; echo real", 5)])
+    assert out.stdout == "@@Jfake:E:0:0\nreal\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "direct"),
+    [
+        ("df -P /", True),
+        ("systemctl is-active --quiet app.service", True),
+        ("date +%s", True),
+        ("ls /proc | grep -c x", False),
+        ("echo $HOME", False),
+        ("df -P '/my dir'", False),
+        ("X=1 env", False),
+        ("cd /tmp", False),
+        ("cat /tmp/*.log", False),
+    ],
+)
+def test_plain_commands_skip_the_shell(command: str, direct: bool) -> None:
+    wrapped = timed(command, 30)
+    assert wrapped.startswith("timeout -k 2 30 ")
+    assert ("sh -c" not in wrapped) is direct
+
+
+def test_plain_and_shell_forms_give_the_same_output() -> None:
+    outputs = run([("expr 6 + 36", 5), ("expr 6 '+' 36", 5)])
+    assert [o.stdout for o in outputs] == ["42\n", "42\n"]
