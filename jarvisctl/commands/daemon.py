@@ -50,15 +50,16 @@ def daemon_command(config: Path | None, once: bool, log_format: LogFormat) -> No
     daemon = Daemon(project, log)
     restore = _handle_signals(daemon)
     try:
-        daemon.load(specs)
         if once:
+            daemon.load(specs)
             outcomes = daemon.run_due_once()
             daemon.runtime.pool.close_all()
             sys.exit(EXIT_OK if all(o == "ok" for o in outcomes) else EXIT_NOT_OK)
         settings = project.config.daemon
         server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log)
-        log.info("daemon_started", pid=os.getpid(), jobs=len(specs), listen=server.url)
         try:
+            daemon.load(specs)
+            log.info("daemon_started", pid=os.getpid(), jobs=len(specs), listen=server.url)
             daemon.run_until_stopped()
             clean = daemon.stop(settings.stop_timeout)
         finally:

@@ -105,10 +105,9 @@ class Observations:
         with self._lock:
             before = self._hosts.get(host)
             changed = before is None or before.reachable != reachable
-            since = at if changed or before is None else before.since
-            self._hosts[host] = HostView(host, reachable, since, error, at if reachable else 0.0)
-            if not reachable and before is not None:
-                self._hosts[host] = replace(self._hosts[host], last_seen=before.last_seen)
+            since = at if before is None or changed else before.since
+            seen = at if reachable else (before.last_seen if before else 0.0)
+            self._hosts[host] = HostView(host, reachable, since, error, seen)
         if changed and reachable:
             self.log.info("host_reachable", host=host)
         elif changed:

@@ -39,6 +39,7 @@ class DaemonRuntime:
         self.cancel = threading.Event()  # set on SIGTERM once the grace time is over
         self.observed = Observations(log)
         self.started = time.time()
+        self._leases = _lease_store(project)
 
     @property
     def project(self) -> Project:
@@ -46,12 +47,14 @@ class DaemonRuntime:
             return self._project
 
     def replace_project(self, project: Project) -> None:
+        leases = _lease_store(project)
         with self._lock:
-            self._project = project
+            self._project, self._leases = project, leases
 
     def leases(self) -> LeaseStore:
-        project = self.project
-        return LeaseStore(StateStore(project.state_dir / "state.db"), project.config.lease_ttl)
+        """The hosts' leases, for /status (the runs take theirs through run_playbooks)."""
+        with self._lock:
+            return self._leases
 
     def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str:
         fired = fire_time.isoformat()
@@ -92,6 +95,10 @@ class DaemonRuntime:
             self.log.error("job_error", job=job_id, error=f"{type(exc).__name__}: {exc}")
             return "error", ""
         return outcome_of(report), report.run_id
+
+
+def _lease_store(project: Project) -> LeaseStore:
+    return LeaseStore(StateStore(project.state_dir / "state.db"), project.config.lease_ttl)
 
 
 def outcome_of(report: RunReport) -> str:
