@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING
 
 from jarvisctl.models.values import format_duration
+
+if TYPE_CHECKING:  # APScheduler is imported where a trigger is built: runs that plan no schedule
+    from apscheduler.triggers.base import BaseTrigger  # do not pay for it at start-up
+    from apscheduler.triggers.interval import IntervalTrigger
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MACROS = {
@@ -58,6 +58,9 @@ def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
     if len(fields) != 5:
         raise ValueError(f"cron expression {expression!r} has {len(fields)} fields ({CRON_HINT})")
     minute, hour, dom, month, dow = fields
+    from apscheduler.triggers.combining import OrTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         days = _weekday_names(dow)
         common = {"minute": minute, "hour": hour, "month": month, "timezone": timezone}
@@ -108,6 +111,8 @@ def _weekday_number(text: str) -> int:
 def interval_trigger(spec: IntervalSpec, timezone: tzinfo, start: datetime) -> IntervalTrigger:
     if spec.every <= 0:
         raise ValueError("'every' must be longer than 0s")
+    from apscheduler.triggers.interval import IntervalTrigger
+
     return IntervalTrigger(
         seconds=spec.every,
         jitter=int(spec.jitter) or None,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from jarvisctl.commands.catalogue import remediations
 from jarvisctl.commands.common import report_errors
 from jarvisctl.project import load_project
 from jarvisctl.state import RemediationLedger, StateStore
@@ -44,3 +45,7 @@ def escalated_command(host: str | None, config: Path | None) -> None:
     for name, play, check, since, reason in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
         click.echo(f"{name}  [{play}]  {check}: escalated since {when} ({reason})")
+
+
+remediations.add_command(reset_command)
+remediations.add_command(escalated_command)

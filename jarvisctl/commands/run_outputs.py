@@ -8,9 +8,6 @@ from pathlib import Path
 
 from jarvisctl.commands.outputs import EXIT_OUTPUT, check_writable, fail, write_atomically
 from jarvisctl.errors import JarvisError
-from jarvisctl.metrics import write_metrics
-from jarvisctl.reports.load import load_document
-from jarvisctl.reports.render import format_for, render
 
 
 @dataclass(frozen=True)
@@ -20,6 +17,8 @@ class RunOutputs:
 
     def check(self) -> None:
         """Exit 6 now if an output could not be written later."""
+        from jarvisctl.reports.render import format_for  # only runs that write a report pay
+
         try:
             if self.report is not None:
                 format_for(self.report)
@@ -32,6 +31,10 @@ class RunOutputs:
     def write(self, state_dir: Path, run_id: str) -> None:
         if self.report is None and self.metrics is None:
             return
+        from jarvisctl.metrics import write_metrics
+        from jarvisctl.reports.load import load_document
+        from jarvisctl.reports.render import format_for, render
+
         try:
             document = load_document(state_dir, run_id)
             if self.report is not None:
