@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fleet import BenchFleet
+from bench.procfs import machine_busy_cpu
 from bench.tools import Prepared, clean_environment
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
@@ -28,6 +29,9 @@ class Sample:
     peak_rss_mib: float
     host_cpu_seconds: float
     leftover_processes: int
+    # Busy CPU of the whole machine over the run, less the tool's and the hosts': the probe's
+    # own start (some 20 ms), the benchmark's polling, and anything else running at the time.
+    other_cpu_seconds: float
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -51,10 +55,12 @@ def run_probe(prepared: Prepared, run_dir: Path) -> tuple[dict[str, Any], str, s
 
 def measure(fleet: BenchFleet, prepared: Prepared, run_dir: Path, label: str) -> Sample:
     fleet.wait_idle()
-    host_before = fleet.host_cpu()
+    machine_before, host_before = machine_busy_cpu(), fleet.host_cpu()
     probe, stdout, stderr = run_probe(prepared, run_dir)
     fleet.wait_idle()
     host_cpu = fleet.host_cpu() - host_before
+    machine = machine_busy_cpu() - machine_before
+    controller = probe["cpu_user_seconds"] + probe["cpu_system_seconds"]
     problems = prepared.verify(stdout, stderr, probe["exit_code"])
     if problems:
         shown = "\n".join(problems[:20])
@@ -64,8 +70,9 @@ def measure(fleet: BenchFleet, prepared: Prepared, run_dir: Path, label: str) ->
         )
     return Sample(
         wall_seconds=probe["wall_seconds"],
-        controller_cpu_seconds=probe["cpu_user_seconds"] + probe["cpu_system_seconds"],
+        controller_cpu_seconds=controller,
         peak_rss_mib=probe["max_rss_kib"] / 1024,
         host_cpu_seconds=host_cpu,
         leftover_processes=probe["leftover_processes"],
+        other_cpu_seconds=machine - controller - host_cpu,
     )

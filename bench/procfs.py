@@ -40,3 +40,11 @@ def children_of(parents: set[int]) -> set[int]:
         if entry.name.isdigit() and parent_of(int(entry.name)) in parents:
             found.add(int(entry.name))
     return found
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq)."""
+    with open("/proc/stat") as handle:
+        fields = handle.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 METRICS = ("wall_seconds", "controller_cpu_seconds", "peak_rss_mib", "host_cpu_seconds")
+OPTIONAL = ("other_cpu_seconds",)  # absent from results of older versions
 TARGET_SIZE = "50"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def summarize(samples: list[dict[str, float]]) -> dict[str, float]:
-    summary = {m: round(statistics.median(s[m] for s in samples), 4) for m in METRICS}
+    present = [m for m in (*METRICS, *OPTIONAL) if all(m in s for s in samples)]
+    summary = {m: round(statistics.median(s[m] for s in samples), 4) for m in present}
     walls = [s["wall_seconds"] for s in samples]
     summary.update(wall_min=round(min(walls), 4), wall_max=round(max(walls), 4))
     summary["runs"] = len(samples)
@@ -84,12 +86,17 @@ def _times(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "-"
 
 
+def _other(row: dict[str, float]) -> str:
+    value = row.get("other_cpu_seconds")
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
 def size_table(size: str, rows: dict[str, dict[str, float]], labels: dict[str, str]) -> str:
     base = rows.get("jarvisctl")
     head = (
         f"#### N = {size} hosts\n\n"
-        "| tool | wall (min-max) | x | controller CPU | x | peak RSS | host CPU | x | runs |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| tool | wall (min-max) | x | controller CPU | x | peak RSS | host CPU | x | other CPU "
+        "| runs |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
     for key, row in rows.items():
@@ -104,7 +111,7 @@ def size_table(size: str, rows: dict[str, dict[str, float]], labels: dict[str, s
             f"| {row['controller_cpu_seconds']:.2f} s | {rel('controller_cpu_seconds')} "
             f"| {row['peak_rss_mib']:.0f} MiB "
             f"| {row['host_cpu_seconds']:.2f} s | {rel('host_cpu_seconds')} "
-            f"| {row['runs']:.0f} |"
+            f"| {_other(row)} | {row['runs']:.0f} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -114,7 +121,9 @@ def render(document: dict[str, Any]) -> str:
     parts = [
         f"Measured {document['started'][:16].replace('T', ' ')} UTC with "
         f"`{document['command']}` → `{document['results_file']}`. Medians; "
-        "x = the tool's value divided by jarvisctl's at the same N.\n",
+        "x = the tool's value divided by jarvisctl's at the same N; other CPU = the machine's busy "
+        "CPU during the run less the tool's and the hosts' (the probe's start, the benchmark's "
+        "polling, anything else running: a large value means the run was disturbed).\n",
         *(size_table(size, rows, labels) for size, rows in document["summary"].items()),
         "#### Targets (issue 3, at N = 50)\n\n| target | measured | |\n| --- | --- | --- |\n"
         + "".join(

@@ -116,6 +116,7 @@ def document(args: argparse.Namespace, argv: list[str], peers: Peers) -> dict[st
         "command": " ".join([".venv/bin/python", "bench/run.py", *argv]),
         "results_file": f"bench/results/{name}",
         "versions": versions(peers),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
         "labels": {tool.key: tool.label for tool in TOOLS},
         "settings": {"repeat": args.repeat, "slow_repeat": args.slow_repeat, "warmup": args.warmup},
         "strict_check": {},
