@@ -23,9 +23,10 @@ from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.runner import execute, new_run_id
 from jarvisctl.kinds.registry import load_registry
+from jarvisctl.loader import expand_playbook_paths
 from jarvisctl.output.run_text import recap_counts
 from jarvisctl.plan_model import Plan
-from jarvisctl.planner import expand_playbook_paths, make_plan
+from jarvisctl.planner import make_plan
 from jarvisctl.project import Project
 from jarvisctl.recording import host_outcomes, record_run
 from jarvisctl.results import HostRun, RunReport
@@ -71,6 +72,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
     run_id = new_run_id(datetime.now(timezone.utc))
     started = time.monotonic()
     mode = "check" if request.check else "run"
+    state = StateStore(project.state_dir / "state.db")
     # the audit journal and run index; secrets are redacted from everything the run emits
     with record_run(project.state_dir, run_id, plan.secrets, context.events) as recording:
         events = recording.events
@@ -83,15 +85,10 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             mode=mode,
             cancel=context.cancel,
             on_host=recording.on_host(context.on_host),
-            store=StateStore(project.state_dir / "state.db"),
+            store=state,
             events=events,
             run_id=run_id,
-            leases=leasing(
-                StateStore(project.state_dir / "state.db"),
-                project.config.lease_ttl,
-                run_id,
-                request.source,
-            ),
+            leases=leasing(state, project.config.lease_ttl, run_id, request.source),
         )
         events.emit(
             Event(

@@ -26,7 +26,14 @@ from jarvisctl.errors import (
 )
 from jarvisctl.inventory import Host, Inventory
 from jarvisctl.kinds.registry import KindRegistry, load_registry
-from jarvisctl.models.playbook import CheckSpec, Play, ThresholdOverride, schedule_spec
+from jarvisctl.loader import (
+    LoadedPlay,
+    LoadedPlaybook,
+    expand_playbook_paths,
+    known_tags,
+    load_playbook,
+)
+from jarvisctl.models.playbook import Play, ThresholdOverride, schedule_spec
 from jarvisctl.models.project import ProjectConfig
 from jarvisctl.plan_model import HostPlan, Plan, PlaybookPlan, PlayPlan, SchedulePlan
 from jarvisctl.project import Project, resolve_inventory
@@ -34,29 +41,7 @@ from jarvisctl.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.schedule import next_fire_times
 from jarvisctl.secret_vars import mark_secret_vars
 from jarvisctl.templating import TemplateError, Templates
-from jarvisctl.validation import validate_salvaging
-from jarvisctl.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
-
-
-@dataclass(frozen=True)
-class LoadedPlay:
-    """A play that validated (possibly after its wrong optional parts were dropped)."""
-
-    index: int  # position in the file
-    play: Play
-    check_positions: tuple[int, ...]  # position in the file of each of play.checks
-
-    def check_path(self, number: int) -> NodePath:
-        return (self.index, "checks", self.check_positions[number])
-
-
-@dataclass(frozen=True)
-class LoadedPlaybook:
-    path: Path
-    file: str
-    plays: tuple[LoadedPlay, ...]
-    source: SourceMap
-    problems: tuple[Problem, ...] = ()
+from jarvisctl.yamlsrc import SourceMap, display_path
 
 
 @dataclass(frozen=True)
@@ -71,77 +56,6 @@ class PlanContext:
     now: datetime
     limit: str | None = None
     tags: frozenset[str] = frozenset()
-
-
-def load_playbook(path: Path) -> LoadedPlaybook:
-    """Parse and validate one playbook file.
-
-    Each play and each check is validated on its own, so one wrong check does not hide the
-    mistakes in the others; what validated is kept for resolution, which finds the rest.
-    """
-    document = load_yaml_file(path)
-    source = document.source
-    if not isinstance(document.data, list) or not document.data:
-        raise ConfigError.at(
-            source.locate(()),
-            "a playbook is a non-empty list of plays",
-            "each play a mapping with name, hosts and checks",
-        )
-    found: list[Problem] = []
-    plays = [_load_play(item, index, source, found) for index, item in enumerate(document.data)]
-    valid = tuple(p for p in plays if p is not None)
-    collector = ProblemCollector()
-    collector.extend(found)
-    for loaded in valid:
-        _check_unique_names(loaded, source, collector)
-    return LoadedPlaybook(path, document.file, valid, source, tuple(collector.problems))
-
-
-def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> LoadedPlay | None:
-    if not isinstance(item, dict):
-        out.append(
-            Problem(source.locate((index,)), "a play must be a mapping", "with name, hosts, checks")
-        )
-        return None
-    checks: list[CheckSpec] = []
-    positions: list[int] = []
-    raw_checks = item.get("checks", [])
-    if isinstance(raw_checks, list):
-        for position, raw in enumerate(raw_checks):
-            where = source.sub((index, "checks", position))
-            check = validate_salvaging(CheckSpec, raw, where, out)
-            if check is not None:
-                checks.append(check)
-                positions.append(position)
-        item = {**item, "checks": []}
-    play = validate_salvaging(Play, item, source.sub((index,)), out)
-    if play is None:
-        return None
-    return LoadedPlay(index, play.model_copy(update={"checks": checks}), tuple(positions))
-
-
-def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:
-    seen: dict[str, int] = {}
-    for number, check in enumerate(loaded.play.checks):
-        name = check.display_name
-        path = loaded.check_path(number)
-        if name in seen:
-            out.add(
-                source.locate((*path, "name" if check.name else "use")),
-                f"duplicate check name '{name}' in play '{loaded.play.name}'",
-                f"first at {source.locate(loaded.check_path(seen[name]))}; "
-                "give each check a distinct 'name'",
-            )
-        seen.setdefault(name, number)
-
-
-def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
-    return frozenset(
-        tag
-        for loaded in playbooks
-        for play in (p.play for p in loaded.plays)
-        for tag in [*play.tags, *(t for check in play.checks for t in check.tags)]
-    )
 
 
 def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext) -> PlaybookPlan:
@@ -297,17 +211,6 @@ def _schedule(play: Play, ctx: PlanContext) -> SchedulePlan | None:
         return None
     spec = schedule_spec(play.schedule)
     return SchedulePlan(spec.describe(), next_fire_times(spec, ctx.now))
-
-
-def expand_playbook_paths(paths: Sequence[Path]) -> list[Path]:
-    """Files as given; a directory stands for the playbooks directly inside it."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml"))
-        else:
-            files.append(path)
-    return files
 
 
 def make_plan(

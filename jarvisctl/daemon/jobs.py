@@ -17,8 +17,9 @@ from apscheduler.triggers.base import BaseTrigger
 from tzlocal import get_localzone
 
 from jarvisctl.errors import ConfigError, JarvisError, Location, Problem, ProblemCollector
+from jarvisctl.loader import LoadedPlaybook, expand_playbook_paths, load_playbook
 from jarvisctl.models.playbook import schedule_spec
-from jarvisctl.planner import LoadedPlaybook, expand_playbook_paths, load_playbook, make_plan
+from jarvisctl.planner import make_plan
 from jarvisctl.project import Project
 from jarvisctl.schedule import ScheduleSpec, build_trigger, next_fire_times
 from jarvisctl.yamlsrc import display_path, load_yaml_file
