@@ -37,7 +37,7 @@ from jarvisctl.errors import HostKeyError
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
 KEEPALIVE_SECONDS = 15
-IDLE_WAKEUP_SECONDS = 2.0
+IDLE_WAKEUP_SECONDS = 5.0
 _CHUNK = 65536
 
 

@@ -36,7 +36,8 @@ class DaemonRuntime:
         self._lock = threading.Lock()
         self.log, self.store, self._run = log, store, run
         self.pool = pool or ConnectionPool()
-        self.cancel = threading.Event()  # set on SIGTERM once the grace time is over
+        self.stopping = threading.Event()  # set on SIGTERM: no new run starts
+        self.cancel = threading.Event()  # set once the grace time is over: runs end now
         self.observed = Observations(log)
         self.started = time.time()
         self._leases = _lease_store(project)
@@ -58,7 +59,7 @@ class DaemonRuntime:
 
     def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str:
         fired = fire_time.isoformat()
-        if self.cancel.is_set():
+        if self.stopping.is_set() or self.cancel.is_set():
             self.log.info("job_not_started", job=job_id, fire_time=fired, reason="stopping")
             return "interrupted"
         if not self.store.claim_fire(job_id, fire_time, os.getpid()):

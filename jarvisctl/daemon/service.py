@@ -114,6 +114,7 @@ class Daemon:
     def stop(self, timeout: float) -> bool:
         """No new runs; in-flight runs get `timeout` to finish, then are cancelled (their
         commands ended, their hosts reported). True when everything ended in time."""
+        self.runtime.stopping.set()
         self.log.info("daemon_stopping", running=self._running(), grace_seconds=timeout)
         if self.scheduler.state == STATE_RUNNING:
             self.scheduler.pause()

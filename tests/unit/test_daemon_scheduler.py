@@ -227,3 +227,11 @@ def test_stop_lets_a_run_finish_then_cancels_a_slow_one(harness: MakeHarness) ->
     assert h.daemon.stop(timeout=5.0)
     assert not h.daemon.runtime.cancel.is_set()  # it finished within the grace time
     assert h.named("job_finished") and h.named("daemon_stopped")[0]["clean"] is True
+
+
+def test_no_run_starts_once_stopping(harness: MakeHarness) -> None:
+    h = harness()
+    assert h.daemon.stop(timeout=1.0)
+    when = datetime.now(timezone.utc)
+    assert h.daemon.runtime.run_job("j", "p.yml", "tick", when) == "interrupted"
+    assert h.run.requests == [] and h.named("job_not_started")[0]["reason"] == "stopping"
