@@ -291,3 +291,50 @@ def test_sigkill_mid_run_then_restart(project: tuple[DaemonProject, Services]) -
     assert daemon.stop() == 0
     assert daemon.leases() == []
     assert os.path.exists(daemon.state / "scheduler.db")
+
+
+def session_pids(listener: int) -> list[int]:
+    """The sshd processes serving open sessions: the listener's children."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == listener:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_host_that_goes_away_is_reported_once_and_reconnected(
+    project: tuple[DaemonProject, Services], sshd_hosts: list[SshdHost]
+) -> None:
+    daemon, _ = project
+    daemon.write_playbook("{every: 1s}")
+    daemon.start()
+    wait_for(lambda: len(daemon.finished_cycles()) >= 2, 60, "2 cycles")
+    victim = sshd_hosts[-1]
+    sessions = session_pids(int(victim.pid_file.read_text()))
+    assert sessions, "the daemon keeps no connection to the host"
+    victim.stop()  # the listener; its open sessions (the daemon's connection) live on ...
+    for pid in sessions:
+        os.kill(pid, signal.SIGKILL)  # ... until they are killed too
+    seen = len(daemon.finished_cycles())
+    wait_for(lambda: len(daemon.finished_cycles()) >= seen + 3, 60, "3 cycles without the host")
+
+    def about(event: str) -> list[dict[str, Any]]:
+        return [e for e in daemon.log_events(event) if e["host"] == victim.name]
+
+    assert len(about("host_unreachable")) == 1
+    victim.start()
+    wait_for(lambda: len(about("host_reachable")) == 2, 30, "the host reachable again")
+
+    def victim_ok() -> bool:
+        last = daemon.finished_cycles()[-1][-1]["data"]["hosts"]
+        return any(h["host"] == victim.name and h["outcome"] == "ok" for h in last)
+
+    wait_for(victim_ok, 30, "a cycle where the host is OK again")
+    assert len(about("host_unreachable")) == 1
+    assert daemon.status()["hosts"][victim.name]["reachable"] is True
+    assert daemon.stop() == 0
