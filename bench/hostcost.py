@@ -5,10 +5,8 @@
 - jarvisctl: jarvisctl's own script (`compose_script`) on stdin of its own outer wrapper
   (`timeout -s TERM -k .. .. sh -c 'sh -s'`), exactly what `jarvisctl run` sends;
 - no outer wrapper: the same script on stdin of a plain `sh -s`;
-- no wrappers: the same script, each command run directly instead of `timeout .. sh -c ..`;
-- suggested: every command still under its own `timeout`, but a simple command (no shell
-  syntax) exec'd by `timeout` itself rather than through `sh -c`, and the outer wrapper
-  `timeout .. sh -s` rather than `timeout .. sh -c 'sh -s'`.
+- every command under `timeout .. sh -c ..` (jarvisctl before commit aab6593);
+- no per-command `timeout`: the same script, each command run by the script's own shell.
 """
 
 from __future__ import annotations
@@ -30,18 +28,23 @@ from jarvisctl.connection.shell import format_seconds, wrap_remote_command
 from jarvisctl.executor.script import compose_script
 commands, timeout = json.loads(sys.argv[1]), 30.0
 script = compose_script([(c, timeout) for c in commands])
-bare = direct = script.text
+lines = script.text.splitlines()
+assert len(lines) == 3 * len(commands), "the script is no longer 3 lines per command"
 limits = f"{format_seconds(KILL_AFTER)} {format_seconds(timeout)}"
-for c in commands:
-    wrapped = f"timeout -k {limits} sh -c {shlex.quote(c)}"
-    bare = bare.replace(wrapped, "{ " + c + "; }")
-    if shlex.join(shlex.split(c)) == c:  # a simple command: timeout can exec it itself
-        direct = direct.replace(wrapped, f"timeout -k {limits} {c}")
+bare, shell = list(lines), list(lines)
+for i, c in enumerate(commands):
+    assert lines[3 * i + 1].startswith("timeout "), lines[3 * i + 1]
+    bare[3 * i + 1] = "{ " + c + "; } </dev/null"
+    shell[3 * i + 1] = f"timeout -k {limits} sh -c {shlex.quote(c)} </dev/null"
 outer = wrap_remote_command(
     "sh -s", timeout=script.budget, become=False, become_user=None, login_user="root"
 )
-lean = outer.replace("sh -c 'sh -s'", "sh -s")
-parts = {"script": script.text, "bare": bare, "direct": direct, "outer": outer, "lean": lean}
+parts = {
+    "script": script.text,
+    "bare": "\\n".join(bare) + "\\n",
+    "shell": "\\n".join(shell) + "\\n",
+    "outer": outer,
+}
 print(json.dumps(parts))
 """
 
@@ -71,11 +74,11 @@ def variants(source: str | None) -> dict[str, tuple[str, str | None]]:
             parts["script"],
         ),
         "jarvisctl script, no outer wrapper": ("sh -s", parts["script"]),
-        "suggested: `timeout .. sh -s`; simple commands under `timeout` without `sh -c`": (
-            parts["lean"],
-            parts["direct"],
+        "jarvisctl script, every command under `timeout .. sh -c` (before aab6593)": (
+            "sh -s",
+            parts["shell"],
         ),
-        "jarvisctl script, no wrappers at all": ("sh -s", parts["bare"]),
+        "jarvisctl script, no per-command `timeout` at all": ("sh -s", parts["bare"]),
     }
 
 
