@@ -8,6 +8,9 @@ import shlex
 from jarvisctl.connection.base import KILL_AFTER
 
 _TAG_PREFIX = "jarvisctl-run:"
+# The command that runs a script sent on stdin. It is wrapped without an extra `sh -c`: the
+# tag becomes its (unused) first argument, which is all `end_tagged_command` needs to find it.
+SCRIPT_ON_STDIN = "sh -s"
 
 
 def format_seconds(seconds: float) -> str:
@@ -50,11 +53,14 @@ def wrap_remote_command(
     too. It runs under sudo (not around it) so that it may signal the processes it started.
     A `tag` is a no-op (`: jarvisctl-run:TAG;`) that lets `end_tagged_command` find it later.
     """
-    body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
+    if command == SCRIPT_ON_STDIN:
+        target = command if tag is None else f"{command} {_TAG_PREFIX}{tag}"
+    else:
+        body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
+        target = f"sh -c {shlex.quote(body)}"
     return (
         f"{become_prefix(become, become_user, login_user)}"
-        f"timeout -s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} "
-        f"sh -c {shlex.quote(body)}"
+        f"timeout -s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} {target}"
     )
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from jarvisctl.connection.base import Connection, make_connection
 from jarvisctl.connection.settings import ConnectionSettings
 
+CLOSE_SECONDS = 10.0  # the longest closing may hold up the end of a run
+
 
 class ConnectionPool:
     """One connection per host settings; a connection that failed to open is not kept."""
@@ -35,12 +37,20 @@ class ConnectionPool:
         return connection
 
     def close_all(self) -> None:
-        """Close every connection; commands still running on them end with their channel."""
+        """Close every connection, all at once (each close waits for its transport's thread);
+        commands still running on them are ended on their hosts."""
         with self._lock:
             connections = list(self._connections.values())
             self._connections.clear()
-        for connection in connections:
-            connection.close()
+        if len(connections) <= 1:
+            for connection in connections:
+                connection.close()
+            return
+        closers = [threading.Thread(target=c.close, daemon=True) for c in connections]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(timeout=CLOSE_SECONDS)
 
     @property
     def open_count(self) -> int:

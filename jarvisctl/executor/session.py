@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jarvisctl.connection.base import Connection
+from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 from jarvisctl.errors import UnreachableError
 from jarvisctl.evaluate import collect_native, evaluate
 from jarvisctl.events import (
@@ -120,7 +121,7 @@ def run_checks(
     scripted = [i for i in range(len(checks)) if i not in results]
     if scripted:
         script = compose_script([(checks[i].command, checks[i].timeout) for i in scripted])
-        result = connection.run("sh -s", timeout=script.budget, stdin=script.text)
+        result = connection.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text)
         session.emit(
             BATCH,
             purpose=purpose,

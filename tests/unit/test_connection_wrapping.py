@@ -302,3 +302,12 @@ def test_an_unreadable_known_hosts_file_is_a_host_key_error(tmp_path: Path) -> N
     settings = ConnectionSettings(host="web1", address="127.0.0.1", known_hosts=str(tmp_path))
     with pytest.raises(HostKeyError, match=f"web1: cannot read known_hosts file {tmp_path}: "):
         SSHConnection(settings).open()  # fails before any connection attempt
+
+
+def test_a_script_on_stdin_needs_no_extra_shell() -> None:
+    from jarvisctl.connection.shell import SCRIPT_ON_STDIN
+
+    wrapped = wrap_remote_command(
+        SCRIPT_ON_STDIN, timeout=30, become=False, become_user=None, login_user="root", tag="ab12"
+    )
+    assert wrapped == "timeout -s TERM -k 2 30 sh -s jarvisctl-run:ab12"
