@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from jarvisctl.audit import Journal
 from jarvisctl.errors import JarvisError
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.processes import pid_alive
 from jarvisctl.state import StateStore
 
 STATUSES = ("ok", "not_ok", "unreachable", "interrupted", "running", "incomplete")
@@ -62,13 +63,7 @@ class RunEntry:
 def _alive(controller: str, pid: int) -> bool:
     if controller != socket.gethostname():
         return True  # another controller's process: we cannot tell, so trust the index
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def run_status(interrupted: bool, recap: Mapping[str, Mapping[str, int]]) -> str:

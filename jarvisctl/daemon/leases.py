@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from jarvisctl.events import Event, EventSink
+from jarvisctl.processes import pid_alive
 from jarvisctl.state import StateError, StateStore
 
 # Event kinds (data: see each constant)
@@ -71,16 +72,6 @@ class Claim:
     granted: tuple[str, ...]
     refused: Mapping[str, Lease]
     taken_over: Mapping[str, Lease]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LeaseStore:

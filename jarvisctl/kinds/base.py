@@ -6,6 +6,7 @@ all; thresholds and statuses belong to the framework, not to the kind.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
@@ -24,6 +25,16 @@ class KindParams(BaseModel):
 
 
 P = TypeVar("P", bound=KindParams)
+
+
+def compiled_regex(value: str | None) -> str | None:
+    """A pydantic field validator: the value must be a valid Python regular expression."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from jarvisctl.kinds.base import (
     ParseError,
     PerfDatum,
     Reading,
+    compiled_regex,
     require_exit_zero,
 )
 from jarvisctl.kinds.exits import TIMED_OUT, missing_tool
@@ -31,15 +32,7 @@ class CommandParams(KindParams):
     json_path: str | None = None  # with parse: json, e.g. data.result[0].value[1]
     perf_label: str | None = None  # with parse: nagios, the perfdata item that is the value
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
+    _compiles = field_validator("regex")(compiled_regex)
 
     @field_validator("json_path")
     @classmethod

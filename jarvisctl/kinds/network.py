@@ -16,7 +16,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
+from jarvisctl.kinds.base import (
+    CheckKind,
+    CommandOutput,
+    KindParams,
+    ParseError,
+    Reading,
+    compiled_regex,
+)
 from jarvisctl.kinds.exits import check_exit, last_line
 from jarvisctl.models.values import Direction, Duration
 
@@ -123,15 +130,7 @@ class HttpParams(KindParams):
             raise ValueError(f"invalid url {value!r} (http://host[:port]/path or https://...)")
         return value
 
-    @field_validator("body_match")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
+    _compiles = field_validator("body_match")(compiled_regex)
 
 
 @dataclass(frozen=True)
