@@ -17,12 +17,12 @@ from pathlib import Path
 from tzlocal import get_localzone
 
 from jarvisctl import __version__
-from jarvisctl.daemon.leases import leasing
 from jarvisctl.errors import ConfigError, known_list
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.runner import execute, new_run_id
 from jarvisctl.kinds.registry import load_registry
+from jarvisctl.leases import leasing
 from jarvisctl.loader import expand_playbook_paths
 from jarvisctl.output.run_text import recap_counts
 from jarvisctl.plan_model import Plan

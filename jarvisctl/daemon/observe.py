@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jarvisctl.daemon.leases import HOST_SKIPPED, LEASE_TAKEOVER
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.events import (
     CHECK,
@@ -24,6 +23,7 @@ from jarvisctl.events import (
     REMEDIATION,
     Event,
 )
+from jarvisctl.leases import HOST_SKIPPED, LEASE_TAKEOVER
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 from jarvisctl.daemon.jobstore import SQLiteJobStore
-from jarvisctl.daemon.leases import LeaseStore
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.errors import ConfigError, JarvisError
 from jarvisctl.executor.pool import ConnectionPool
+from jarvisctl.leases import LeaseStore
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.project import Project
 from jarvisctl.results import RunReport

@@ -20,13 +20,13 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from jarvisctl.connection.base import Connection
-from jarvisctl.daemon.leases import Leasing, hold_leases
 from jarvisctl.events import CIRCUIT_OPEN, Event, EventSink, NullSink
 from jarvisctl.executor.attempts import Remediator
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.remedy import Need, blocked, circuit_breaker, decide, note_event, would_run
 from jarvisctl.executor.session import Session, observe_host
 from jarvisctl.kinds.registry import KindRegistry
+from jarvisctl.leases import Leasing, hold_leases
 from jarvisctl.plan_model import HostPlan, Plan, PlayPlan
 from jarvisctl.results import Attempt, HostRun, Outcome, RunReport
 from jarvisctl.state import RemediationLedger, StateStore

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.daemon.leases import (
+from jarvisctl.events import Collector
+from jarvisctl.leases import (
     HOST_SKIPPED,
     LEASE_TAKEOVER,
     Holder,
     LeaseStore,
     hold_leases,
 )
-from jarvisctl.events import Collector
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.project import load_project
 from jarvisctl.results import Outcome
