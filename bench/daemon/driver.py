@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ if str(REPO) not in sys.path:
 from bench.commands import COMMANDS  # noqa: E402
 from bench.fleet import BenchFleet  # noqa: E402
 from bench.procfs import cpu_with_reaped_children  # noqa: E402
+from tests.waiting import free_port, wait_for  # noqa: E402
 
 SERVICE_CHECK = (
     "python3 -c 'import socket, sys; "
@@ -34,22 +33,6 @@ SERVICE_START = (
     "setsid python3 -m http.server {{ svc_port }} --bind 127.0.0.1 --directory {{ svc_dir }} "
     ">/dev/null 2>&1 </dev/null &"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out after {seconds:g}s waiting for {what}")
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

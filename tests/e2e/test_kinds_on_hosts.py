@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.sshd import SshdFleet, SshdHost
+from tests.waiting import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +34,6 @@ UNAVAILABLE_HERE = {
     "container": "docker",
     "journal errors": "journal",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Prometheus(http.server.BaseHTTPRequestHandler):
@@ -66,7 +61,7 @@ def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
     site = tmp_path / "site"
     site.mkdir()
     (site / "health").write_text("status: alive\n")
-    web_port, tls_port = _free_port(), _free_port()
+    web_port, tls_port = free_port(), free_port()
     web = subprocess.Popen(
         [
             sys.executable,

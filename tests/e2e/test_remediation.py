@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e.sshd import SshdFleet, SshdHost
+from tests.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +59,7 @@ class Services:
 
     def __init__(self, root: Path, hosts: list[SshdHost]) -> None:
         self.dirs = {h.name: root / f"svc-{h.name}" for h in hosts}
-        self.ports = {h.name: _free_port() for h in hosts}
+        self.ports = {h.name: free_port() for h in hosts}
         for folder in self.dirs.values():
             folder.mkdir()
 
@@ -79,11 +79,11 @@ class Services:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        _wait(lambda: self.up(name))
+        wait_for(lambda: self.up(name), 10, f"{name}'s service to start")
 
     def kill(self, name: str) -> None:
         subprocess.run(["pkill", "-f", "--", f"--directory {self.dirs[name]}"], check=False)
-        _wait(lambda: not self.up(name))
+        wait_for(lambda: not self.up(name), 10, f"{name}'s service to stop")
 
     def up(self, name: str) -> bool:
         try:
@@ -95,19 +95,6 @@ class Services:
     def attempts(self, name: str) -> int:
         marker = self.dirs[name] / "attempts"
         return len(marker.read_text().splitlines()) if marker.exists() else 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(condition: Any, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 @pytest.fixture

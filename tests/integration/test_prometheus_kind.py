@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 
 from jarvisctl.kinds.base import CommandOutput, ParseError, Reading
 from jarvisctl.kinds.monitoring import PrometheusParams, PrometheusQuery
+from tests.waiting import free_port
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -50,12 +50,6 @@ class _Exporter(BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url, timeout=1) as answer:
@@ -83,7 +77,7 @@ def prometheus(exporter: int, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "  - job_name: jarvis\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{exporter}']}}]\n"
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (root / "prometheus.log").open("w")
     process = subprocess.Popen(
@@ -174,7 +168,7 @@ def test_bad_promql_says_what_the_server_said(prometheus: str) -> None:
 
 
 def test_no_server(prometheus: str) -> None:
-    output, model = run_kind(url=f"http://127.0.0.1:{_free_port()}", query="up", max_time=2)
+    output, model = run_kind(url=f"http://127.0.0.1:{free_port()}", query="up", max_time=2)
     with pytest.raises(ParseError, match=r"command exited 7: curl: \(7\)"):
         PrometheusQuery().parse(output, model)
 
