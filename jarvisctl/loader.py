@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.errors import ConfigError, Problem, ProblemCollector
+from jarvisctl.errors import ConfigError, Location, Problem, ProblemCollector
 from jarvisctl.models.playbook import CheckSpec, Play
 from jarvisctl.validation import validate_salvaging
-from jarvisctl.yamlsrc import NodePath, SourceMap, load_yaml_file
+from jarvisctl.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,17 @@ def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
 
 
 def expand_playbook_paths(paths: Sequence[Path]) -> list[Path]:
-    """Files as given; a directory stands for the playbooks directly inside it."""
+    """Files as given; a directory stands for the playbooks directly inside it (a directory
+    with none is a mistake, not an empty run)."""
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml"))
-        else:
+        if not path.is_dir():
             files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml"))
+        if not found:
+            raise ConfigError.at(
+                Location(display_path(path)), "no playbooks in this directory", "*.yml or *.yaml"
+            )
+        files += found
     return files

@@ -285,3 +285,13 @@ def test_project_config_mistakes(tmp_path: Path, config: str, expected: str) -> 
     result = plan("p.yml", cwd=tmp_path)
     assert result.exit_code == 3
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_directory_without_playbooks_is_a_mistake(tmp_path: Path, command: str) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, [command, "empty"], catch_exceptions=False)
+    assert result.exit_code == 3
+    assert "error: empty: no playbooks in this directory (*.yml or *.yaml)" in result.stderr
