@@ -11,7 +11,13 @@ from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.errors import UnreachableError
 from jarvisctl.events import COMMAND, REMEDIATION, TAIL, digest
 from jarvisctl.executor.pool import ConnectionPool
-from jarvisctl.executor.remedy import Need, note_event, rung_key
+from jarvisctl.executor.remedy import (
+    Need,
+    applicable_rungs,
+    attempts_used,
+    note_event,
+    rung_key,
+)
 from jarvisctl.executor.session import Session, run_checks
 from jarvisctl.models.values import format_duration
 from jarvisctl.results import Attempt, CheckResult, RemediationNote, Status
@@ -51,9 +57,8 @@ class Remediator:
     def _ladder(self, need: Need) -> list[RemediationNote]:
         assert need.rung is not None
         notes = []
-        for index in range(need.rung, len(need.check.remediations)):
-            rung = need.check.remediations[index]
-            if need.result.status.value not in rung.on or not self._budget_left(need, index):
+        for index in applicable_rungs(need.check, need.result.status):
+            if index < need.rung or not self._budget_left(need, index):
                 continue
             note = self._attempt(need, index)
             notes.append(note)
@@ -63,10 +68,9 @@ class Remediator:
         return notes
 
     def _budget_left(self, need: Need, index: int) -> bool:
-        rung = need.check.remediations[index]
         past = self.ledger.read(need.host, self.session.play.name, need.check.name)
-        used = past.attempts_since(rung_key(index, rung), time.time() - rung.window)
-        return used < rung.max_attempts
+        used = attempts_used(past, need.check, index, time.time())
+        return used < need.check.remediations[index].max_attempts
 
     def _attempt(self, need: Need, index: int) -> RemediationNote:
         rung, started = need.check.remediations[index], time.monotonic()
@@ -168,9 +172,7 @@ class Remediator:
             )
 
     def _escalate_if_spent(self, need: Need) -> None:
-        applicable = [
-            i for i, r in enumerate(need.check.remediations) if need.result.status.value in r.on
-        ]
+        applicable = applicable_rungs(need.check, need.result.status)
         if self.cancel.is_set() or any(self._budget_left(need, i) for i in applicable):
             return
         reason = "every remediation's budget is spent and the check has not recovered"

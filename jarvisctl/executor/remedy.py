@@ -38,6 +38,17 @@ def rung_key(index: int, remediation: RemediationPlan) -> str:
     return f"{index + 1}:{remediation.use}"
 
 
+def applicable_rungs(check: CheckPlan, status: Status) -> list[int]:
+    """The rungs of the check's ladder whose `on` names this status, in order."""
+    return [i for i, r in enumerate(check.remediations) if status.value in r.on]
+
+
+def attempts_used(past: Ledger, check: CheckPlan, index: int, now: float) -> int:
+    """How many times the rung ran within its window: its budget is spent at max_attempts."""
+    rung = check.remediations[index]
+    return past.attempts_since(rung_key(index, rung), now - rung.window)
+
+
 def decide(
     play: PlayPlan, host: HostPlan, run: HostRun, ledger: RemediationLedger | None, now: float
 ) -> list[Need]:
@@ -61,7 +72,7 @@ def decide(
 def _ladder(
     host: str, check: CheckPlan, result: CheckResult, past: Ledger, now: float
 ) -> Need | None:
-    applicable = [i for i, r in enumerate(check.remediations) if result.status.value in r.on]
+    applicable = applicable_rungs(check, result.status)
     if not applicable:
         return None
     first = check.remediations[applicable[0]]
@@ -82,7 +93,7 @@ def _ladder(
     passed: list[RemediationNote] = []
     for index in applicable:
         rung = check.remediations[index]
-        used = past.attempts_since(rung_key(index, rung), now - rung.window)
+        used = attempts_used(past, check, index, now)
         if used < rung.max_attempts:
             return Need(host, check, result, index, tuple(passed))
         reason = (

@@ -116,49 +116,49 @@ def _meminfo_field(fields: dict[str, int], name: str) -> int:
     return fields[name]
 
 
-class MemoryAvailable(CheckKind[NoParams]):
-    name = "memory_available"
-    description = "Memory available for new work (MemAvailable), in percent of total."
+class _Meminfo(CheckKind[NoParams]):
+    """A percentage computed from /proc/meminfo (natively from psutil)."""
+
     params_model = NoParams
     unit = "%"
-    direction: ClassVar[Direction] = "below"
+    native = True
 
     def command(self, params: NoParams) -> str:
         return "cat /proc/meminfo"
 
     def parse(self, output: CommandOutput, params: NoParams) -> float:
         require_exit_zero(output)
-        fields = parse_meminfo(output.stdout)
+        return self.percent(parse_meminfo(output.stdout))
+
+    @abstractmethod
+    def percent(self, fields: dict[str, int]) -> float: ...
+
+
+class MemoryAvailable(_Meminfo):
+    name = "memory_available"
+    description = "Memory available for new work (MemAvailable), in percent of total."
+    direction: ClassVar[Direction] = "below"
+
+    def percent(self, fields: dict[str, int]) -> float:
         total = _meminfo_field(fields, "MemTotal")
         if total <= 0:
             raise ParseError("MemTotal is 0")
         return round(100.0 * _meminfo_field(fields, "MemAvailable") / total, 2)
-
-    native = True
 
     def collect(self, params: NoParams) -> float:
         memory = _psutil().virtual_memory()
         return round(100.0 * float(memory.available) / float(memory.total), 2)
 
 
-class SwapUsed(CheckKind[NoParams]):
+class SwapUsed(_Meminfo):
     name = "swap_used"
     description = "Swap in use, in percent of swap size (0 when there is no swap)."
-    params_model = NoParams
-    unit = "%"
 
-    def command(self, params: NoParams) -> str:
-        return "cat /proc/meminfo"
-
-    def parse(self, output: CommandOutput, params: NoParams) -> float:
-        require_exit_zero(output)
-        fields = parse_meminfo(output.stdout)
+    def percent(self, fields: dict[str, int]) -> float:
         total = _meminfo_field(fields, "SwapTotal")
         if total == 0:
             return 0.0
         return round(100.0 * (total - _meminfo_field(fields, "SwapFree")) / total, 2)
-
-    native = True
 
     def collect(self, params: NoParams) -> float:
         swap = _psutil().swap_memory()
