@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import os
+import re
 import shlex
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +25,99 @@ def known_hosts_path(settings: ConnectionSettings) -> Path:
     return Path(os.path.expanduser(settings.known_hosts or "~/.ssh/known_hosts"))
 
 
-def load_known_hosts(client: Any, settings: ConnectionSettings, path: Path) -> None:
-    """Trust the keys listed in `path` (a missing file lists none)."""
+def load_known_hosts(client: Any, settings: ConnectionSettings, path: Path, name: str) -> None:
+    """Trust the keys `path` lists for `name` (a missing file lists none).
+
+    Only this host's entries are handed to paramiko: `SSHClient.load_host_keys` would parse and
+    de-duplicate the whole file for every connection, O(hosts²) per connection.
+    """
     try:
-        if path.exists():
-            client.load_host_keys(str(path))
+        keys = _known_hosts(path).keys_for(name)
     except OSError as exc:
         raise HostKeyError(
             f"{settings.host}: cannot read known_hosts file {path}: {exc.strerror or exc}; "
             f"fix its permissions, or point known_hosts at a readable file"
         ) from exc
+    except ValueError as exc:
+        raise HostKeyError(f"{settings.host}: {exc}; fix or remove that line") from exc
+    store = client.get_host_keys()
+    for key_type, key in keys.items():
+        store.add(name, key_type, key)
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    key_type: str
+    key: str  # base64, decoded only when the line names a host being connected to
+
+
+class KnownHosts:
+    """One known_hosts file, indexed by host name once per process (and again when it changes).
+
+    Matches like paramiko's HostKeys: a name listed as is, or hashed (`|1|salt|hash`); the first
+    line naming the host wins for each key type; lines paramiko cannot read are skipped.
+    """
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self._plain: dict[str, list[_Line]] = {}
+        self._hashed: list[tuple[str, _Line]] = []
+        for number, raw in enumerate(text.splitlines(), 1):
+            fields = re.split(" |\t", raw.strip())
+            if len(fields) < 3 or fields[0].startswith("#") or fields[0].startswith("@"):
+                continue
+            line = _Line(number, fields[1], fields[2])
+            for host in fields[0].split(","):
+                if host.startswith("|1|"):
+                    self._hashed.append((host, line))
+                else:
+                    self._plain.setdefault(host, []).append(line)
+
+    def keys_for(self, name: str) -> dict[str, Any]:
+        """Key type -> paramiko key, for the lines that name `name`."""
+        from paramiko import HostKeys, PKey
+        from paramiko.pkey import UnknownKeyType
+
+        lines = list(self._plain.get(name, ()))
+        for hashed, line in self._hashed:
+            salt = hashed.split("|")[2]
+            if hmac.compare_digest(HostKeys.hash_host(name, salt), hashed):
+                lines.append(line)
+        keys: dict[str, Any] = {}
+        for line in sorted(lines, key=lambda line: line.number):
+            if line.key_type in keys:
+                continue
+            try:
+                data = base64.b64decode(line.key, validate=True)
+            except binascii.Error:
+                where = f"{self.path}:{line.number}"
+                raise ValueError(f"{where}: the key is not valid base64") from None
+            try:
+                keys[line.key_type] = PKey.from_type_string(line.key_type, data)
+            except UnknownKeyType:
+                continue  # as paramiko: a key type it cannot use is not a key for this host
+        return keys
+
+
+_PARSED: dict[Path, tuple[tuple[int, int, int], KnownHosts]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _known_hosts(path: Path) -> KnownHosts:
+    """The parsed file, shared by every connection of this process while it is unchanged."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return KnownHosts(path, "")
+    stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+    with _PARSED_LOCK:
+        cached = _PARSED.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        parsed = KnownHosts(path, path.read_text(encoding="utf-8", errors="replace"))
+        _PARSED[path] = (stamp, parsed)
+        return parsed
 
 
 def known_hosts_name(address: str, port: int) -> str:

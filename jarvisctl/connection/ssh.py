@@ -21,6 +21,7 @@ from jarvisctl.connection.hostkeys import (
     HostKeyPolicy,
     changed_host_key_error,
     fingerprint,
+    known_hosts_name,
     known_hosts_path,
     load_known_hosts,
 )
@@ -71,7 +72,8 @@ class SSHConnection:
         policy = HostKeyPolicy(self.settings, connection.host, connection.port, known_hosts)
         client = connection.client
         client.set_missing_host_key_policy(policy)
-        load_known_hosts(client, self.settings, known_hosts)
+        name = known_hosts_name(connection.host, connection.port)
+        load_known_hosts(client, self.settings, known_hosts, name)
         try:
             if not connection.gateway:
                 connection.connect_kwargs["sock"] = connect_tcp(
@@ -204,7 +206,11 @@ class SSHConnection:
                 pkey=load_identity(settings), look_for_keys=False, allow_agent=False
             )
         connection = fabric.Connection(
-            settings.address, user=settings.user, port=settings.port, connect_kwargs=connect_kwargs
+            settings.address,
+            user=settings.user,
+            port=settings.port,
+            connect_kwargs=connect_kwargs,
+            config=_fabric_config(fabric),
         )
         # Fabric truncates its own connect timeout to whole seconds (0.5 would mean "none").
         connection.connect_timeout = timeout
@@ -227,6 +233,35 @@ class SSHConnection:
                 known_hosts,
             )
         return open_error(exc, self.settings, connection.host, connection.port, connection.user)
+
+
+# ssh_config files Fabric reads (its defaults), and the Config built from them.
+_SSH_CONFIGS = (Path("/etc/ssh/ssh_config"), Path("~/.ssh/config"))
+_CONFIG_CACHE: dict[tuple[tuple[int, int, int] | None, ...], Any] = {}
+_CONFIG_LOCK = threading.Lock()
+
+
+def _fabric_config(fabric: Any) -> Any:
+    """One Fabric Config for every connection while the ssh_config files are unchanged.
+
+    Building one reads and parses both files and merges Invoke's layers: half of what a
+    `fabric.Connection` costs. Fabric's own groups share a Config the same way.
+    """
+    stamp = tuple(_stamp(path.expanduser()) for path in _SSH_CONFIGS)
+    with _CONFIG_LOCK:
+        config = _CONFIG_CACHE.get(stamp)
+        if config is None:
+            _CONFIG_CACHE.clear()
+            config = _CONFIG_CACHE[stamp] = fabric.Config()
+        return config
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def _discard(connection: Any) -> None:

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,7 +74,10 @@ def test_flapping_across_invocations(tmp_path: Path) -> None:
 
 
 def _bump(path: str, rounds: int) -> None:
-    store = StateStore(Path(path))
+    _bump_with(StateStore(Path(path)), rounds)
+
+
+def _bump_with(store: StateStore, rounds: int) -> None:
     for _ in range(rounds):
         store.update_host(
             "h1",
@@ -98,3 +102,17 @@ def test_concurrent_processes_do_not_lose_updates(tmp_path: Path) -> None:
         worker.join(timeout=60)
         assert worker.exitcode == 0
     assert StateStore(path).read_host("h1")[("p", "c")].pending_count == 100
+
+
+def test_threads_of_one_process_queue_on_one_lock_and_lose_no_update(tmp_path: Path) -> None:
+    """Host threads finishing together wait on the process's lock for the file, not in
+    SQLite's busy handler; every store on the same file (by any name) shares it."""
+    path = tmp_path / "state.db"
+    stores = [StateStore(path), StateStore(tmp_path / "." / "state.db")]
+    assert stores[0]._lock is stores[1]._lock
+    threads = [threading.Thread(target=_bump_with, args=(stores[i % 2], 10)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert StateStore(path).read_host("h1")[("p", "c")].pending_count == 200

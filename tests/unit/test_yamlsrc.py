@@ -3,7 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from jarvisctl import yamlsrc
 from jarvisctl.errors import ConfigError, Location
 from jarvisctl.yamlsrc import load_yaml_file, load_yaml_text
 
@@ -60,3 +62,23 @@ def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
     (tmp_path / "bin.yml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="cannot read file"):
         load_yaml_file(tmp_path / "bin.yml")
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_libyaml_parses_and_pyyaml_words_the_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsers: list[str] = []
+    real = yamlsrc._load
+
+    def spy(text: str, name: str, parser: type[yaml.SafeLoader]) -> yamlsrc.Document:
+        parsers.append(parser.__name__)
+        return real(text, name, parser)
+
+    monkeypatch.setattr(yamlsrc, "_load", spy)
+    good = load_yaml_text("on: [critical]\nport: 22\n", "p.yml")
+    assert good.data == {"on": ["critical"], "port": 22}
+    assert good.source.keys[("port",)] == Location("p.yml", 2, 1)
+    assert parsers == ["CSafeLoader"]
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_text("a: [1\n", "p.yml")
+    assert parsers == ["CSafeLoader", "CSafeLoader", "SafeLoader"]
+    assert "expected ',' or ']', but got '<stream end>'" in str(caught.value)
