@@ -61,6 +61,7 @@ class FakeConnection:
         self.open_error = open_error
         self.calls: list[Call] = []
         self.opened = 0
+        self.preconnected = 0
         self._open = False
         self._scripts: list[_Script] = []
 
@@ -98,6 +99,9 @@ class FakeConnection:
     @property
     def is_open(self) -> bool:
         return self._open
+
+    def preconnect(self) -> None:
+        self.preconnected += 1
 
     def open(self) -> None:
         if self._open:

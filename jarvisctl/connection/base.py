@@ -78,6 +78,10 @@ class Connection(Protocol):
 
     settings: ConnectionSettings
 
+    def preconnect(self) -> None:
+        """Start connecting without waiting, where that helps; never raises (`open` reports)."""
+        ...
+
     def open(self) -> None: ...
 
     def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult: ...

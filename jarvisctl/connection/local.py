@@ -35,6 +35,9 @@ class LocalConnection:
         self.settings = settings
         self._open = False
 
+    def preconnect(self) -> None:
+        """Nothing to start: the local machine needs no connection."""
+
     def open(self) -> None:
         self._open = True
 

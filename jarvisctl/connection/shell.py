@@ -8,8 +8,10 @@ import shlex
 from jarvisctl.connection.base import KILL_AFTER
 
 _TAG_PREFIX = "jarvisctl-run:"
-# The command that runs a script sent on stdin. It is wrapped without an extra `sh -c`: the
-# tag becomes its (unused) first argument, which is all `end_tagged_command` needs to find it.
+# The command that runs a script sent on stdin. It is sent without `timeout` or an extra `sh -c`:
+# every command of such a script runs under its own `timeout` (executor/script.py), which bounds
+# the script as well, and the tag becomes its (unused) first argument, which is all
+# `end_tagged_command` needs to find it. Two processes fewer per host and run.
 SCRIPT_ON_STDIN = "sh -s"
 
 
@@ -52,16 +54,15 @@ def wrap_remote_command(
     group: TERM at the deadline, KILL KILL_AFTER seconds later, so children of the command end
     too. It runs under sudo (not around it) so that it may signal the processes it started.
     A `tag` is a no-op (`: jarvisctl-run:TAG;`) that lets `end_tagged_command` find it later.
+    The script shell (SCRIPT_ON_STDIN) is the exception: it is sent as is, tagged by argument.
     """
+    sudo = become_prefix(become, become_user, login_user)
     if command == SCRIPT_ON_STDIN:
-        target = command if tag is None else f"{command} {_TAG_PREFIX}{tag}"
-    else:
-        body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
-        target = f"sh -c {shlex.quote(body)}"
-    return (
-        f"{become_prefix(become, become_user, login_user)}"
-        f"timeout -s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} {target}"
-    )
+        format_seconds(timeout)  # still a positive duration: the controller waits that long
+        return sudo + (command if tag is None else f"{command} {_TAG_PREFIX}{tag}")
+    body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
+    limits = f"-s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)}"
+    return f"{sudo}timeout {limits} sh -c {shlex.quote(body)}"
 
 
 def end_tagged_command(tag: str) -> str:

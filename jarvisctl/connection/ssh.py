@@ -33,7 +33,7 @@ from jarvisctl.connection.ssh_errors import (
     lost_connection_error,
     open_error,
 )
-from jarvisctl.connection.tcp import connect_tcp
+from jarvisctl.connection.tcp import EarlySocket, connect_tcp
 from jarvisctl.errors import HostKeyError
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
@@ -53,6 +53,7 @@ class SSHConnection:
         self.accepted_host_key: str | None = None
         self._fabric: Any = None
         self._transport: Any = None
+        self._early: EarlySocket | None = None
         # Channels whose commands are running, so that close() from another thread (Ctrl-C,
         # SIGTERM, a daemon shutting down) can end them on the host rather than abandon them.
         self._running: dict[Any, str] = {}  # channel -> the tag of its command
@@ -63,10 +64,25 @@ class SSHConnection:
     def is_open(self) -> bool:
         return self._transport is not None and bool(self._transport.is_active())
 
+    def preconnect(self) -> None:
+        """Start the TCP connection now, without waiting; `open` will finish it.
+
+        Only for an IP address (a name lookup could block the caller) that ssh_config does not
+        redirect: when Fabric resolves another address or a gateway, this one is dropped.
+        """
+        if self.is_open or self._early is not None:
+            return
+        try:
+            self._early = EarlySocket(self.settings.address, self.settings.port)
+        except (ValueError, OSError):
+            self._early = None  # a name, or no socket now: `open` connects the usual way
+
     def open(self) -> None:
         if self.is_open:
             return
+        early, self._early = self._early, None
         self.close()
+        self._early = early
         connection = self._fabric_connection()
         known_hosts = known_hosts_path(self.settings)
         policy = HostKeyPolicy(self.settings, connection.host, connection.port, known_hosts)
@@ -76,9 +92,7 @@ class SSHConnection:
         load_known_hosts(client, self.settings, known_hosts, name)
         try:
             if not connection.gateway:
-                connection.connect_kwargs["sock"] = connect_tcp(
-                    connection.host, connection.port, self.settings.connect_timeout
-                )
+                connection.connect_kwargs["sock"] = self._socket(connection.host, connection.port)
             connection.open()
         except BaseException as exc:
             _discard(connection)
@@ -106,6 +120,9 @@ class SSHConnection:
         if self._fabric is not None:
             self._fabric.close()
         self._fabric = self._transport = None
+        early, self._early = self._early, None
+        if early is not None:
+            early.close()
 
     def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult:
         self.open()
@@ -148,6 +165,15 @@ class SSHConnection:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _socket(self, host: str, port: int) -> Any:
+        """The early connection when it goes where Fabric resolved the host to, else a new one."""
+        early, self._early = self._early, None
+        if early is not None and early.fresh and (early.address, early.port) == (host, port):
+            return early.take(self.settings.connect_timeout)
+        if early is not None:
+            early.close()
+        return connect_tcp(host, port, self.settings.connect_timeout)
 
     def _wrap(self, command: str, timeout: float, tag: str | None) -> str:
         return wrap_remote_command(

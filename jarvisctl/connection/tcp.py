@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import os
+import select
 import socket
+import time
 
 
 class PromptAckSocket(socket.socket):
@@ -25,7 +30,10 @@ class PromptAckSocket(socket.socket):
 def connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
     """Connect to the first address of `host` that accepts (like socket.create_connection)."""
     error: OSError | None = None
-    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    # An ASCII name goes to getaddrinfo as bytes: as str it would be IDNA-encoded, which costs
+    # an import of the idna codec on the way to the first connection.
+    name: str | bytes = host.encode() if host.isascii() else host
+    for family, kind, proto, _, address in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM):
         sock = PromptAckSocket(family, kind, proto)
         try:
             sock.settimeout(timeout)
@@ -37,3 +45,58 @@ def connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
     raise error or OSError(f"{host} has no address")
+
+
+# An early connection older than this is not used: the host's sshd may be about to give up on
+# a client that has not spoken (LoginGraceTime), so a fresh connection is safer.
+EARLY_MAX_AGE = 5.0
+
+
+class EarlySocket:
+    """A TCP connection to an IP address started without waiting for it (no name lookup).
+
+    Started as soon as a run knows which hosts it starts with, so that each host's sshd sets up
+    its side (fork, exec, loading its keys: several ms of the host's CPU) while the controller
+    is still getting ready; `take` finishes it when the SSH session is about to start.
+    """
+
+    def __init__(self, address: str, port: int) -> None:
+        ip = ipaddress.ip_address(address)  # ValueError for a name: those are not started early
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        self.address, self.port = address, port
+        self.started = time.monotonic()
+        self._sock: PromptAckSocket | None = PromptAckSocket(family, socket.SOCK_STREAM)
+        self._sock.setblocking(False)
+        code = self._sock.connect_ex((address, port))
+        self._error = None if code in (0, errno.EINPROGRESS) else OSError(code, os.strerror(code))
+
+    @property
+    def fresh(self) -> bool:
+        return time.monotonic() - self.started < EARLY_MAX_AGE
+
+    def take(self, timeout: float) -> socket.socket:
+        """The connected socket (blocking, Nagle off), or the OSError connecting raised."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            raise OSError(errno.EBADF, "the early connection was already taken or closed")
+        try:
+            if self._error is not None:
+                raise self._error
+            remaining = max(0.0, self.started + timeout - time.monotonic())
+            _, writable, _ = select.select([], [sock], [], remaining)
+            if not writable:
+                raise TimeoutError(errno.ETIMEDOUT, "timed out")
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()

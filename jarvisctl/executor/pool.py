@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from jarvisctl.connection.base import Connection, make_connection
 from jarvisctl.connection.settings import ConnectionSettings
@@ -35,6 +35,15 @@ class ConnectionPool:
                 self._connections.pop(settings, None)
             raise
         return connection
+
+    def warm(self, hosts: Iterable[ConnectionSettings]) -> None:
+        """Start connecting to `hosts` now, without waiting (see `Connection.preconnect`)."""
+        for settings in hosts:
+            with self._lock:
+                connection = self._connections.get(settings)
+                if connection is None:
+                    connection = self._connections[settings] = self._factory(settings)
+            connection.preconnect()
 
     def close_all(self) -> None:
         """Close every connection, all at once (each close waits for its transport's thread);

@@ -49,6 +49,7 @@ class Runner:
     events: EventSink
     store: StateStore | None
     on_host: Callable[[HostRun], None]
+    window: int  # hosts worked on at once
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
         return Session(play, host, self.registry, self.events, self.store)
@@ -78,7 +79,7 @@ def execute(
         hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
-        runner = Runner(registry, pool, threads, mode, cancel, sink, store, on_host)
+        runner = Runner(registry, pool, threads, mode, cancel, sink, store, on_host, workers)
         for play in plays:
             results += [_skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
             play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
@@ -100,6 +101,9 @@ def execute(
 def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
     remediating = any(c.remediations for h in play.hosts for c in h.checks)
     report = (lambda _: None) if remediating else runner.on_host
+    # The hosts the window starts with get their TCP connections now: their sshds set up while
+    # the workers start (and, in a fresh process, import paramiko and Fabric).
+    runner.pool.warm(h.settings for h in play.hosts[: runner.window])
     observed = _in_window(
         runner,
         play.hosts,

@@ -9,12 +9,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jarvisctl.connection import ConnectionSettings, make_connection, open_connection
+from jarvisctl.connection import ssh as ssh_module
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
 from jarvisctl.connection.ssh import SSHConnection
+from jarvisctl.connection.tcp import EarlySocket
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.e2e.sshd import SshdFleet, SshdHost, write_ed25519_key
 
@@ -320,3 +323,62 @@ def test_closing_the_connection_ends_running_commands_on_the_host(
     assert not worker.is_alive()
     assert "closed by jarvisctl while running" in str(outcome[0])
     assert no_process_left(marker, within=1.0), processes_with(marker)
+
+
+def test_the_session_uses_the_connection_started_early(
+    sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = sshd_hosts[1]
+    connection = SSHConnection(host.settings())
+    connection.preconnect()
+
+    def connect_again(*args: object) -> None:
+        raise AssertionError(f"connected again instead of using the early connection: {args}")
+
+    monkeypatch.setattr(ssh_module, "connect_tcp", connect_again)
+    with connection:
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
+
+
+def test_an_early_connection_grown_old_is_replaced(
+    sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = sshd_hosts[0]
+    connection = SSHConnection(host.settings())
+    connection.preconnect()
+    monkeypatch.setattr(EarlySocket, "fresh", property(lambda self: False))
+    calls: list[tuple[object, ...]] = []
+    real = ssh_module.connect_tcp
+
+    def counted(*args: Any) -> socket.socket:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(ssh_module, "connect_tcp", counted)
+    with connection:
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
+    assert calls == [(host.address, host.port, host.settings().connect_timeout)]
+
+
+def test_an_early_connection_refused_is_reported_as_unreachable() -> None:
+    with socket.socket() as closed:  # bound but not listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        settings = ConnectionSettings(host="closed", address="127.0.0.1", port=port, user="root")
+        connection = SSHConnection(settings)
+        connection.preconnect()
+        with pytest.raises(UnreachableError, match=f"closed: cannot connect to 127.0.0.1:{port}"):
+            connection.open()
+
+
+def test_a_host_name_is_not_connected_early_and_close_drops_an_early_connection(
+    sshd_hosts: list[SshdHost],
+) -> None:
+    named = SSHConnection(ConnectionSettings(host="n", address="localhost", port=1))
+    named.preconnect()  # a name lookup could block the caller: left to `open`
+    assert named._early is None
+    early = SSHConnection(sshd_hosts[0].settings())
+    early.preconnect()
+    assert early._early is not None
+    early.close()
+    assert early._early is None and not early.is_open

@@ -304,10 +304,18 @@ def test_an_unreadable_known_hosts_file_is_a_host_key_error(tmp_path: Path) -> N
         SSHConnection(settings).open()  # fails before any connection attempt
 
 
-def test_a_script_on_stdin_needs_no_extra_shell() -> None:
+def test_a_script_on_stdin_needs_no_extra_shell_nor_timeout() -> None:
     from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 
     wrapped = wrap_remote_command(
         SCRIPT_ON_STDIN, timeout=30, become=False, become_user=None, login_user="root", tag="ab12"
     )
-    assert wrapped == "timeout -s TERM -k 2 30 sh -s jarvisctl-run:ab12"
+    assert wrapped == "sh -s jarvisctl-run:ab12"  # its commands have their own `timeout`
+    become = wrap_remote_command(
+        SCRIPT_ON_STDIN, timeout=30, become=True, become_user=None, login_user="deploy", tag="ab"
+    )
+    assert become == "sudo -n -- sh -s jarvisctl-run:ab"
+    with pytest.raises(ValueError, match="positive"):
+        wrap_remote_command(
+            SCRIPT_ON_STDIN, timeout=0, become=False, become_user=None, login_user="root"
+        )
