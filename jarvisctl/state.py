@@ -2,10 +2,10 @@
 
 Each host's update is one `BEGIN IMMEDIATE` transaction (read, compute, write), so two processes
 running checks on the same host at once serialize instead of losing an update; WAL lets readers
-proceed meanwhile. Every call opens its own short-lived connection, so threads share nothing
-but one lock per database file: within a process, transactions queue on it instead of
-meeting in SQLite's busy handler, which sleeps (up to 100 ms at a time) between retries, so
-50 host threads finishing together would otherwise wait on each other's sleeps. Commits are
+proceed meanwhile. Within a process, every store on one file shares one connection and one lock:
+threads queue on the lock instead of meeting in SQLite's busy handler, which sleeps (up to
+100 ms at a time) between retries, and no call pays for opening the file, reading its schema and
+(the last connection's) checkpoint on close: an update is 0.1 ms instead of 1. Commits are
 `synchronous=NORMAL`, as SQLite recommends with WAL: a crash never corrupts the database or
 loses a committed transaction, only a power cut can lose the last few.
 """
@@ -13,10 +13,12 @@ loses a committed transaction, only a power cut can lose the last few.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +28,6 @@ from jarvisctl.statuses import CheckState
 
 SCHEMA_VERSION = 2  # 2: run_index and run_host (additive)
 BUSY_TIMEOUT_MS = 30_000
-
-_FILE_LOCKS: dict[Path, threading.RLock] = {}
-_FILE_LOCKS_GUARD = threading.Lock()
-
-
-def _file_lock(path: Path) -> threading.RLock:
-    """The lock this process's connections to `path` share (one per file, however named)."""
-    key = path.resolve()
-    with _FILE_LOCKS_GUARD:
-        return _FILE_LOCKS.setdefault(key, threading.RLock())
-
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS check_state (
@@ -95,6 +86,76 @@ CREATE TABLE IF NOT EXISTS run_host (
 CREATE INDEX IF NOT EXISTS run_host_host ON run_host (host);
 """
 
+_OPEN_FILES = 8  # shared connections kept open at once (tests make many state files)
+
+
+class _Database:
+    """This process's connection to one state file and the lock its users take turns on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self.initialized = False  # the schema is known to be in place
+        self.depth = 0  # nesting of `StateStore.connect` in the thread holding the lock
+        self._connection: sqlite3.Connection | None = None
+        self._identity: tuple[int, int, int] | None = None
+
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (call with the lock held); reopened in a forked child, or when
+        the file was removed or replaced since."""
+        if self._connection is None or _identity(self.path) != self._identity:
+            self.close()
+            connection = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection, self._identity = connection, _identity(self.path)
+            self.initialized = False
+        return self._connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if self._identity is not None and self._identity[0] != os.getpid():
+            _INHERITED.append(connection)  # a parent's: never touched (nor closed) after fork
+        else:
+            connection.close()
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (os.getpid(), info.st_dev, info.st_ino)
+
+
+_DATABASES: OrderedDict[Path, _Database] = OrderedDict()
+_DATABASES_GUARD = threading.Lock()
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _database(path: Path) -> _Database:
+    """The shared database of `path` (one per file, however named); the least recently used
+    beyond _OPEN_FILES is closed (its stores reopen it if used again)."""
+    key = path.resolve()
+    with _DATABASES_GUARD:
+        database = _DATABASES.pop(key, None) or _Database(path)
+        _DATABASES[key] = database
+        evicted = _DATABASES.popitem(last=False)[1] if len(_DATABASES) > _OPEN_FILES else None
+    if evicted is not None and evicted.lock.acquire(blocking=False):
+        try:
+            if evicted.depth == 0:  # not in use by this thread either
+                evicted.close()
+        finally:
+            evicted.lock.release()
+    return database
+
 
 class StateError(JarvisError):
     """The state database cannot be opened or is not ours."""
@@ -108,8 +169,10 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _file_lock(path)
+        self._db = _database(path)
         with self.connect() as db:
+            if self._db.initialized:
+                return
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateError(
@@ -119,21 +182,30 @@ class StateStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.initialized = True
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._db.lock
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection of its own, used under this process's lock on the database file."""
-        with self._lock:
+        """The process's connection to the file, held (with its lock) for the block.
+
+        A transaction the block left open is rolled back when the outermost block ends.
+        """
+        with self._db.lock:
             try:
-                connection = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-                )
+                connection = self._db.connection()
             except sqlite3.Error as exc:
                 raise StateError(f"cannot open the state database {self.path}: {exc}") from None
-            with closing(connection):
-                connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                connection.execute("PRAGMA synchronous=NORMAL")
+            self._db.depth += 1
+            try:
                 yield connection
+            finally:
+                self._db.depth -= 1
+                if self._db.depth == 0 and connection.in_transaction:
+                    connection.rollback()
 
     def update_host(
         self, host: str, keys: Sequence[CheckKey], update: Update

@@ -116,3 +116,35 @@ def test_threads_of_one_process_queue_on_one_lock_and_lose_no_update(tmp_path: P
     for thread in threads:
         thread.join(timeout=60)
     assert StateStore(path).read_host("h1")[("p", "c")].pending_count == 200
+
+
+def test_a_process_keeps_one_connection_per_file_and_notices_a_replaced_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = StateStore(path)
+    with store.connect() as first, StateStore(path).connect() as second:
+        assert first is second
+    _bump_with(store, 3)
+    path.unlink()  # an operator removes the state: the next call starts a fresh database
+    for leftover in tmp_path.glob("state.db-*"):
+        leftover.unlink()
+    fresh = StateStore(path)
+    assert fresh.read_host("h1") == {}
+    _bump_with(store, 1)
+    assert fresh.read_host("h1")[("p", "c")].pending_count == 1
+
+
+def test_a_transaction_left_open_is_rolled_back_when_the_block_ends(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    with store.connect() as db:
+        db.execute("BEGIN IMMEDIATE")
+        with store.connect() as inner:  # nested in the same thread: same connection, no rollback
+            assert inner.in_transaction
+        db.execute(
+            "INSERT INTO check_state (host, play, check_name, status, since, updated) "
+            "VALUES ('h1', 'p', 'c', 'ok', 0, 0)"
+        )
+    with store.connect() as db:
+        assert not db.in_transaction
+    assert store.read_host("h1") == {}
