@@ -6,6 +6,7 @@ import errno
 import os
 import shlex
 import socket
+import threading
 from typing import Any
 
 from jarvisctl.connection.settings import ConnectionSettings
@@ -19,13 +20,29 @@ _SOCKET_REASONS = {
 }
 
 
+_KEYS: dict[str, tuple[tuple[int, int, int], Any]] = {}
+_KEYS_LOCK = threading.Lock()
+
+
 def load_identity(settings: ConnectionSettings) -> Any:
-    """The private key of `identity_file`, or AuthenticationError saying why it is unusable."""
+    """The private key of `identity_file`, or AuthenticationError saying why it is unusable.
+
+    Read once per process while the file is unchanged: a fleet shares one key, and parsing it
+    for every connection costs the controller more than the connection's key exchange.
+    """
     from paramiko import PKey, SSHException
 
     path = os.path.expanduser(str(settings.identity_file))
     try:
-        return PKey.from_path(path)
+        info = os.stat(path)
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        with _KEYS_LOCK:
+            cached = _KEYS.get(path)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            key = PKey.from_path(path)
+            _KEYS[path] = (stamp, key)
+            return key
     except OSError as exc:
         problem = f"cannot be read ({exc.strerror or exc})"
     except TypeError as exc:  # cryptography: "Key is password-protected, ..."

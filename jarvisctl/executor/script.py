@@ -107,9 +107,32 @@ def split_outputs(script: Script, stdout: str, stderr: str) -> list[CommandOutpu
 
 
 def _sections(script: Script, text: str, *, with_code: bool) -> dict[int, tuple[str, int | None]]:
-    mark = re.escape(f"@@J{script.token}")
-    code = r":(\d+)" if with_code else ""
-    pattern = re.compile(rf"\n{mark}:B:(\d+)\n(.*?)\n{mark}:E:\1{code}\n", re.DOTALL)
-    return {
-        int(m[1]): (m[2], int(m[3]) if with_code else None) for m in pattern.finditer("\n" + text)
-    }
+    """Each command's section of one stream, found by its delimiters (str.find: a regular
+    expression would be compiled anew for every script's token)."""
+    mark = f"@@J{script.token}"
+    text = "\n" + text
+    found: dict[int, tuple[str, int | None]] = {}
+    position = 0
+    for index in range(script.count):
+        begin = f"\n{mark}:B:{index}\n"
+        start = text.find(begin, position)
+        if start < 0:
+            continue
+        body = start + len(begin)
+        end = f"\n{mark}:E:{index}"
+        stop = text.find(end, body)
+        if stop < 0:
+            continue
+        after = stop + len(end)
+        line_end = text.find("\n", after)
+        if line_end < 0:
+            continue  # the end mark never got its newline: the command's end did not arrive
+        tail = text[after:line_end]
+        if with_code:
+            if not (tail[:1] == ":" and tail[1:].isdigit() and tail[1:].isascii()):
+                continue
+            found[index] = (text[body:stop], int(tail[1:]))
+        elif tail == "":
+            found[index] = (text[body:stop], None)
+        position = line_end
+    return found

@@ -68,3 +68,14 @@ def test_plain_commands_skip_the_shell(command: str, direct: bool) -> None:
 def test_plain_and_shell_forms_give_the_same_output() -> None:
     outputs = run([("expr 6 + 36", 5), ("expr 6 '+' 36", 5)])
     assert [o.stdout for o in outputs] == ["42\n", "42\n"]
+
+
+def test_a_script_cut_short_gives_none_for_the_commands_that_did_not_end() -> None:
+    script = compose_script([("echo one", 5), ("echo two", 5), ("echo three", 5)])
+    done = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True)
+    cut = done.stdout.index("two\n") + len("two\n")  # the connection died inside command 1
+    outputs = split_outputs(script, done.stdout[:cut], done.stderr)
+    assert outputs[0] == CommandOutput("one\n", "", 0)
+    assert outputs[1:] == [None, None]
+    half_mark = done.stdout[: done.stdout.index(":E:1") + len(":E:1:0")]  # no final newline
+    assert split_outputs(script, half_mark, done.stderr)[1] is None
