@@ -19,7 +19,6 @@ import pytest
 
 from jarvisctl.connection.base import CommandResult
 from jarvisctl.connection.settings import ConnectionSettings
-from jarvisctl.errors import UnreachableError
 
 Matcher = str | re.Pattern[str]
 Responder = Callable[[str, str | None], CommandResult]
@@ -55,7 +54,7 @@ class FakeConnection:
     """Implements the Connection protocol from a script of expected commands."""
 
     def __init__(
-        self, settings: ConnectionSettings, *, open_error: UnreachableError | None = None
+        self, settings: ConnectionSettings, *, open_error: Exception | None = None
     ) -> None:
         self.settings = settings
         self.open_error = open_error
@@ -66,7 +65,7 @@ class FakeConnection:
         self._scripts: list[_Script] = []
 
     @classmethod
-    def for_host(cls, host: str, *, open_error: UnreachableError | None = None) -> FakeConnection:
+    def for_host(cls, host: str, *, open_error: Exception | None = None) -> FakeConnection:
         return cls(ConnectionSettings(host=host, address=host), open_error=open_error)
 
     def expect(

@@ -236,7 +236,6 @@ class SSHConnection:
             user=settings.user,
             port=settings.port,
             connect_kwargs=connect_kwargs,
-            config=_fabric_config(fabric),
         )
         # Fabric truncates its own connect timeout to whole seconds (0.5 would mean "none").
         connection.connect_timeout = timeout
@@ -259,35 +258,6 @@ class SSHConnection:
                 known_hosts,
             )
         return open_error(exc, self.settings, connection.host, connection.port, connection.user)
-
-
-# ssh_config files Fabric reads (its defaults), and the Config built from them.
-_SSH_CONFIGS = (Path("/etc/ssh/ssh_config"), Path("~/.ssh/config"))
-_CONFIG_CACHE: dict[tuple[tuple[int, int, int] | None, ...], Any] = {}
-_CONFIG_LOCK = threading.Lock()
-
-
-def _fabric_config(fabric: Any) -> Any:
-    """One Fabric Config for every connection while the ssh_config files are unchanged.
-
-    Building one reads and parses both files and merges Invoke's layers: half of what a
-    `fabric.Connection` costs. Fabric's own groups share a Config the same way.
-    """
-    stamp = tuple(_stamp(path.expanduser()) for path in _SSH_CONFIGS)
-    with _CONFIG_LOCK:
-        config = _CONFIG_CACHE.get(stamp)
-        if config is None:
-            _CONFIG_CACHE.clear()
-            config = _CONFIG_CACHE[stamp] = fabric.Config()
-        return config
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def _discard(connection: Any) -> None:

@@ -67,6 +67,10 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     except UnreachableError as exc:
         session.emit(HOST_UNREACHABLE, address=host.connection, error=str(exc))
         return ended(Outcome.UNREACHABLE, str(exc)), None
+    except Exception as exc:  # a bug below us (paramiko, Fabric): this host's failure only
+        error = f"{type(exc).__name__}: {exc}"
+        session.emit(HOST_FAILED, error=error)
+        return ended(Outcome.FAILED, error), None
     key = getattr(connection, "host_key_fingerprint", None) or ""
     session.emit(
         HOST_CONNECTED,

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from threading import Event
+
 from jarvisctl.connection import ConnectionSettings
 from jarvisctl.executor.pool import ConnectionPool
+from jarvisctl.executor.runner import execute
+from jarvisctl.kinds.registry import load_registry
+from jarvisctl.orchestrate import RunRequest, plan_request
+from jarvisctl.project import load_project
+from jarvisctl.results import Outcome
 from tests.fakes import FakeConnection
 
 
@@ -22,3 +31,28 @@ def test_warm_starts_each_connection_once_and_get_reuses_it() -> None:
     assert pool.get(hosts[2]) is made[2] and made[2].preconnected == 0
     pool.close_all()
     assert pool.open_count == 0
+
+
+def test_an_unexpected_exception_opening_one_host_fails_that_host_only(tmp_path: Path) -> None:
+    (tmp_path / "jarvisctl.yml").write_text("inventory: inventory.yml\n")
+    (tmp_path / "inventory.yml").write_text("all:\n  hosts:\n    good:\n    broken:\n")
+    (tmp_path / "p.yml").write_text(
+        "- name: p\n  hosts: all\n  checks:\n"
+        "    - {name: up, use: command, with: {command: 'true', parse: exit_code}}\n"
+    )
+    project = load_project(start=tmp_path)
+    plan = plan_request(project, RunRequest(playbooks=(tmp_path / "p.yml",)))
+
+    def factory(settings: ConnectionSettings) -> FakeConnection:
+        if settings.host == "broken":
+            return FakeConnection(settings, open_error=RuntimeError("a bug in a library"))
+        fake = FakeConnection(settings)
+        fake.expect(re.compile(r"^sh -s"), stdout="")
+        return fake
+
+    report = execute(
+        plan, load_registry(), ConnectionPool(factory), forks=2, mode="run", cancel=Event()
+    )
+    outcomes = {run.host: (run.outcome, run.error) for run in report.hosts}
+    assert outcomes["broken"] == (Outcome.FAILED, "RuntimeError: a bug in a library")
+    assert outcomes["good"][0] is Outcome.OK
