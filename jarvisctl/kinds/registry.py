@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from jarvisctl.errors import ConfigError, Location
@@ -72,17 +73,30 @@ class KindRegistry:
 
 
 def load_registry() -> KindRegistry:
-    """Built-in kinds, then plugins; a plugin that fails to load is a clear error."""
+    """Built-in kinds, then plugins; a plugin that fails to load is a clear error.
+
+    Loaded once per process (the planner and the executor share it): scanning every installed
+    distribution for entry points is most of its cost. A plugin installed later is seen by the
+    next process (for the daemon: after a restart).
+    """
+    return _load_registry()
+
+
+@cache
+def _load_registry() -> KindRegistry:
     checks = {k.name: k() for k in _BUILTIN_CHECKS}
     remediations = {k.name: k() for k in _BUILTIN_REMEDIATIONS}
-    checks.update(_plugins(CHECK_GROUP, CheckKind))
-    remediations.update(_plugins(REMEDIATION_GROUP, RemediationKind))
+    points = entry_points()
+    checks.update(_plugins(points.select(group=CHECK_GROUP), CHECK_GROUP, CheckKind))
+    remediations.update(
+        _plugins(points.select(group=REMEDIATION_GROUP), REMEDIATION_GROUP, RemediationKind)
+    )
     return KindRegistry(checks, remediations)
 
 
-def _plugins(group: str, base: type[Any]) -> dict[str, Any]:
+def _plugins(points: Iterable[EntryPoint], group: str, base: type[Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for point in entry_points(group=group):
+    for point in points:
         where = Location(f"entry point {point.name} = {point.value} ({group})")
         try:
             cls = point.load()
