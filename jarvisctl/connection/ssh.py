@@ -82,7 +82,13 @@ class SSHConnection:
             return
         early, self._early = self._early, None
         self.close()
-        self._early = early
+        try:
+            self._open(early)
+        finally:
+            if early is not None:
+                early.close()  # unused (or a no-op: `take` handed its socket over)
+
+    def _open(self, early: EarlySocket | None) -> None:
         connection = self._fabric_connection()
         known_hosts = known_hosts_path(self.settings)
         policy = HostKeyPolicy(self.settings, connection.host, connection.port, known_hosts)
@@ -92,7 +98,9 @@ class SSHConnection:
         load_known_hosts(client, self.settings, known_hosts, name)
         try:
             if not connection.gateway:
-                connection.connect_kwargs["sock"] = self._socket(connection.host, connection.port)
+                connection.connect_kwargs["sock"] = self._socket(
+                    connection.host, connection.port, early
+                )
             connection.open()
         except BaseException as exc:
             _discard(connection)
@@ -166,13 +174,10 @@ class SSHConnection:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _socket(self, host: str, port: int) -> Any:
+    def _socket(self, host: str, port: int, early: EarlySocket | None) -> Any:
         """The early connection when it goes where Fabric resolved the host to, else a new one."""
-        early, self._early = self._early, None
         if early is not None and early.fresh and (early.address, early.port) == (host, port):
             return early.take(self.settings.connect_timeout)
-        if early is not None:
-            early.close()
         return connect_tcp(host, port, self.settings.connect_timeout)
 
     def _wrap(self, command: str, timeout: float, tag: str | None) -> str:
