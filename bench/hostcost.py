@@ -2,9 +2,9 @@
 (curve25519) so that only the remote side differs:
 
 - floor: the 8 commands in the login shell, as the benchmark's floor runs them;
-- jarvisctl: jarvisctl's own script (`compose_script`) on stdin of its own outer wrapper
-  (`timeout -s TERM -k .. .. sh -c 'sh -s'`), exactly what `jarvisctl run` sends;
-- no outer wrapper: the same script on stdin of a plain `sh -s`;
+- jarvisctl: jarvisctl's own script (`compose_script`) on stdin of the command jarvisctl sends
+  for it (`wrap_remote_command`: a plain `sh -s` since commit e12676b);
+- the same script under the outer `timeout -s TERM -k .. .. sh -c 'sh -s'` sent before that;
 - every command under `timeout .. sh -c ..` (jarvisctl before commit aab6593);
 - no per-command `timeout`: the same script, each command run by the script's own shell.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -69,11 +70,11 @@ def variants(source: str | None) -> dict[str, tuple[str, str | None]]:
     parts = jarvisctl_scripts(source)
     return {
         "floor (8 commands in the login shell)": (floor_script(), None),
-        "jarvisctl script + outer wrapper (what jarvisctl sends)": (
-            parts["outer"],
+        "jarvisctl script, as jarvisctl sends it": (parts["outer"], parts["script"]),
+        "jarvisctl script under an outer `timeout .. sh -c 'sh -s'` (before e12676b)": (
+            f"timeout -s TERM -k 2 257 sh -c {shlex.quote('sh -s')}",
             parts["script"],
         ),
-        "jarvisctl script, no outer wrapper": ("sh -s", parts["script"]),
         "jarvisctl script, every command under `timeout .. sh -c` (before aab6593)": (
             "sh -s",
             parts["shell"],
