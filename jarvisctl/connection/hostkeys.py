@@ -9,11 +9,11 @@ import hmac
 import os
 import re
 import shlex
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jarvisctl.connection.filecache import FileCache
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import HostKeyError
 
@@ -100,24 +100,17 @@ class KnownHosts:
         return keys
 
 
-_PARSED: dict[Path, tuple[tuple[int, int, int], KnownHosts]] = {}
-_PARSED_LOCK = threading.Lock()
+_PARSED: FileCache[KnownHosts] = FileCache(
+    lambda path: KnownHosts(path, path.read_text(encoding="utf-8", errors="replace"))
+)
 
 
 def _known_hosts(path: Path) -> KnownHosts:
     """The parsed file, shared by every connection of this process while it is unchanged."""
     try:
-        info = path.stat()
+        return _PARSED.get(path)
     except FileNotFoundError:
         return KnownHosts(path, "")
-    stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
-    with _PARSED_LOCK:
-        cached = _PARSED.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        parsed = KnownHosts(path, path.read_text(encoding="utf-8", errors="replace"))
-        _PARSED[path] = (stamp, parsed)
-        return parsed
 
 
 def known_hosts_name(address: str, port: int) -> str:

@@ -6,9 +6,10 @@ import errno
 import os
 import shlex
 import socket
-import threading
+from pathlib import Path
 from typing import Any
 
+from jarvisctl.connection.filecache import FileCache
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import AuthenticationError, UnreachableError
 
@@ -20,8 +21,13 @@ _SOCKET_REASONS = {
 }
 
 
-_KEYS: dict[str, tuple[tuple[int, int, int], Any]] = {}
-_KEYS_LOCK = threading.Lock()
+def _read_key(path: Path) -> Any:
+    from paramiko import PKey
+
+    return PKey.from_path(path)
+
+
+_KEYS: FileCache[Any] = FileCache(_read_key)
 
 
 def load_identity(settings: ConnectionSettings) -> Any:
@@ -30,19 +36,11 @@ def load_identity(settings: ConnectionSettings) -> Any:
     Read once per process while the file is unchanged: a fleet shares one key, and parsing it
     for every connection costs the controller more than the connection's key exchange.
     """
-    from paramiko import PKey, SSHException
+    from paramiko import SSHException
 
     path = os.path.expanduser(str(settings.identity_file))
     try:
-        info = os.stat(path)
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
-        with _KEYS_LOCK:
-            cached = _KEYS.get(path)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            key = PKey.from_path(path)
-            _KEYS[path] = (stamp, key)
-            return key
+        return _KEYS.get(Path(path))
     except OSError as exc:
         problem = f"cannot be read ({exc.strerror or exc})"
     except TypeError as exc:  # cryptography: "Key is password-protected, ..."
