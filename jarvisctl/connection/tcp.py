@@ -70,6 +70,9 @@ class EarlySocket:
         code = self._sock.connect_ex((address, port))
         self._error = None if code in (0, errno.EINPROGRESS) else OSError(code, os.strerror(code))
 
+    def goes_to(self, address: str, port: int) -> bool:
+        return (self.address, self.port) == (address, port)
+
     @property
     def fresh(self) -> bool:
         return time.monotonic() - self.started < EARLY_MAX_AGE

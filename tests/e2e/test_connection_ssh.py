@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import stat
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from jarvisctl.connection import ConnectionSettings, make_connection, open_connection
@@ -382,3 +384,67 @@ def test_a_host_name_is_not_connected_early_and_close_drops_an_early_connection(
     assert early._early is not None
     early.close()
     assert early._early is None and not early.is_open
+
+
+def write_user_ssh_config(text: str) -> None:
+    """~/.ssh/config of the test's isolated HOME."""
+    path = Path(os.path.expanduser("~/.ssh/config"))
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def remote_ends(host: SshdHost) -> set[tuple[str, int]]:
+    """Where this process has TCP connections to, among the host's address and port."""
+    return {
+        (c.raddr.ip, c.raddr.port)
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and (c.raddr.ip, c.raddr.port) == (host.address, host.port)
+    }
+
+
+def test_an_ssh_config_alias_reaches_its_host(sshd_hosts: list[SshdHost]) -> None:
+    host = sshd_hosts[1]
+    write_user_ssh_config(f"Host web-alias\n  HostName {host.address}\n  User root\n")
+    settings = host.settings(address="web-alias", user=None)
+    with ssh(settings) as connection:
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
+        assert connection.host_key_fingerprint == host.fingerprint
+
+
+def test_a_proxy_jump_host_carries_the_session(
+    sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
+) -> None:
+    jump, target = sshd_hosts[0], sshd_hosts[1]
+    write_user_ssh_config(
+        f"Host target\n  HostName {target.address}\n  ProxyJump root@bastion:{jump.port}\n"
+        f"Host bastion\n  HostName {jump.address}\n  IdentityFile {sshd_fleet.client_key}\n"
+    )
+    settings = target.settings(address="target", known_hosts=str(sshd_fleet.known_hosts))
+    connection = ssh(settings)
+    try:
+        result = connection.run("echo $JARVIS_TEST_HOST", timeout=5)
+        assert (result.exit_code, result.stdout) == (0, f"{target.name}\n")
+        assert connection.host_key_fingerprint == target.fingerprint
+        # the controller talks to the jump host only; the jump host talks to the target
+        assert remote_ends(jump) == {(jump.address, jump.port)}
+        assert remote_ends(target) == set()
+    finally:
+        connection.close()
+    assert remote_ends(jump) == set()  # closing the host closed its jump host too
+
+
+def test_a_proxy_jump_host_with_an_unknown_key_is_refused(
+    sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
+) -> None:
+    jump, target = sshd_hosts[0], sshd_hosts[1]
+    write_user_ssh_config(
+        f"Host target\n  HostName {target.address}\n  ProxyJump {jump.address}:{jump.port}\n"
+        f"Host {jump.address}\n  User root\n  IdentityFile {sshd_fleet.client_key}\n"
+    )
+    settings = target.settings(address="target")  # its known_hosts lists the target only
+    with pytest.raises(HostKeyError) as refused:
+        ssh(settings)
+    first_line = str(refused.value).splitlines()[0]
+    assert f"the host key of {jump.address}:{jump.port} is not known" in first_line
+    assert first_line.endswith(f"(ProxyJump host {jump.address}:{jump.port})")
+    assert remote_ends(jump) == set()

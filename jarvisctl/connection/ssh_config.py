@@ -1,0 +1,138 @@
+"""What OpenSSH's configuration files say about a host: HostName, Port, User, IdentityFile,
+ProxyJump, ProxyCommand.
+
+~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
+blocks, the first value found wins, IdentityFile accumulates), read once per process while the
+files are unchanged. The inventory's own settings win over them: `port` and `connect_timeout`
+always (they have defaults), `user` and `identity_file` when they are set. A ProxyJump host is
+not in the inventory: its Port comes from here.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jarvisctl.errors import UnreachableError
+
+SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One ProxyJump host, as written: `[user@]host[:port]`."""
+
+    host: str
+    user: str | None
+    port: int | None
+    text: str  # as written, for messages
+
+    @staticmethod
+    def parse(text: str) -> Hop:
+        user, _, rest = text.rpartition("@")
+        host, port = rest, None
+        if rest.startswith("[") and "]" in rest:  # [v6 address]:port
+            host, _, tail = rest[1:].partition("]")
+            port = int(tail[1:]) if tail.startswith(":") and tail[1:].isdigit() else None
+        elif rest.count(":") == 1:
+            name, _, tail = rest.partition(":")
+            if tail.isdigit():
+                host, port = name, int(tail)
+        return Hop(host, user or None, port, text)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where and as whom to connect for one host, and through what."""
+
+    address: str
+    port: int | None  # Port, when set
+    user: str
+    identity_files: tuple[str, ...]  # IdentityFile lines; used when the inventory names none
+    jumps: tuple[Hop, ...]  # ProxyJump hops, the first one connected to first
+    proxy_command: str | None
+
+
+def user_config() -> Path:
+    return Path(os.path.expanduser("~/.ssh/config"))
+
+
+def lookup(name: str, user: str | None = None) -> Route:
+    """The route to `name` (an inventory address or a ProxyJump host) by the ssh_config files."""
+    files = (user_config(), SYSTEM_CONFIG)
+    config = _CONFIGS.get(files)
+    try:
+        found: dict[str, Any] = dict(config.lookup(name)) if config is not None else {}
+    except ImportError as exc:  # paramiko needs Invoke for `Match exec`
+        raise UnreachableError(
+            f"{name}: an ssh_config file ({' or '.join(map(str, files))}) uses `Match exec`, "
+            f"which paramiko can only evaluate with the Python package invoke ({exc}); "
+            f"install invoke, or rewrite that Match block"
+        ) from exc
+    jumps = found.get("proxyjump")
+    port = found.get("port")
+    command = found.get("proxycommand")
+    return Route(
+        address=found.get("hostname", name),
+        port=int(port) if port and port.isdigit() else None,
+        user=user or found.get("user") or getpass.getuser(),
+        identity_files=tuple(found.get("identityfile", ())),
+        jumps=(
+            tuple(Hop.parse(h.strip()) for h in jumps.split(","))
+            if jumps and jumps.lower() != "none"
+            else ()
+        ),
+        proxy_command=None if command in (None, "none") else command,
+    )
+
+
+class _ConfigCache:
+    """The files parsed into one SSHConfig, again only when one of them changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stamp: tuple[object, ...] | None = None
+        self._config: Any = None
+
+    def get(self, files: tuple[Path, ...]) -> Any:
+        stamp = tuple((path, _stamp(path)) for path in files)
+        with self._lock:
+            if stamp != self._stamp:
+                self._config = _parse([p for p, s in stamp if s is not None])
+                self._stamp = stamp
+            return self._config
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def _parse(paths: list[Path]) -> Any:
+    if not paths:
+        return None
+    from paramiko import SSHConfig
+    from paramiko.ssh_exception import ConfigParseError
+
+    config = SSHConfig()
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                config.parse(handle)
+        except OSError:
+            continue  # unreadable: as OpenSSH, go on without it
+        except ConfigParseError as exc:
+            raise UnreachableError(
+                f"cannot read the ssh_config file {path}: {exc}; fix that line"
+            ) from exc
+    return config
+
+
+_CONFIGS = _ConfigCache()
