@@ -12,14 +12,16 @@ import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.secrets import SecretValues
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 class TemplateError(JarvisError):
@@ -56,32 +58,44 @@ def _plain_finalize(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Templates:
-    """The two rendering environments; build once per run and pass it along."""
+    """The two rendering environments; build once per run and pass it along.
 
-    shell: SandboxedEnvironment
-    value: SandboxedEnvironment
+    Jinja2 is imported, and the environments built, at the first text that is a template: a
+    run whose files have none does not pay for it.
+    """
+
+    base: Path | None = None  # where secret_file() resolves relative paths (the project root)
     # values read by env() and secret_file(), and of variables marked secret: redacted on output
     secrets: SecretValues = field(default_factory=SecretValues)
 
     @classmethod
     def create(cls, base: Path | None = None) -> Templates:
-        """`base`: where secret_file() resolves relative paths (the project root)."""
-        shell = SandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, finalize=_quote, keep_trailing_newline=True
+        return cls(base)
+
+    @cached_property
+    def shell(self) -> SandboxedEnvironment:
+        return self._environment(_quote)
+
+    @cached_property
+    def value(self) -> SandboxedEnvironment:
+        return self._environment(_plain_finalize)
+
+    def _environment(self, finalize: Any) -> SandboxedEnvironment:
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+
+        env = SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, finalize=finalize, keep_trailing_newline=True
         )
-        value = SandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, finalize=_plain_finalize, keep_trailing_newline=True
-        )
-        secrets = SecretValues()
-        for env in (shell, value):
-            env.filters["raw"] = _raw
-            env.filters["quote"] = lambda v: shlex.quote(_plain(v))
-            env.globals["env"] = _secret_reader(secrets, _environment)
-            env.globals["secret_file"] = _secret_reader(secrets, _file_reader(base or Path.cwd()))
-        return cls(shell, value, secrets)
+        env.filters["raw"] = _raw
+        env.filters["quote"] = lambda v: shlex.quote(_plain(v))
+        env.globals["env"] = _secret_reader(self.secrets, _environment)
+        base = self.base or Path.cwd()
+        env.globals["secret_file"] = _secret_reader(self.secrets, _file_reader(base))
+        return env
 
     def render_shell(self, template: str, variables: Mapping[str, Any]) -> str:
-        return _render(self.shell, template, variables)
+        return _render(self.shell, template, variables) if _is_template(template) else template
 
     def render_value(self, template: Any, variables: Mapping[str, Any]) -> Any:
         """Render strings anywhere inside a value (lists and mappings included)."""
@@ -131,8 +145,8 @@ def _is_template(text: str) -> bool:
 
 
 def _render(env: SandboxedEnvironment, template: str, variables: Mapping[str, Any]) -> str:
-    if not _is_template(template):
-        return template
+    import jinja2
+
     try:
         return env.from_string(template).render(variables)
     except jinja2.UndefinedError as exc:

@@ -17,10 +17,11 @@ class RunOutputs:
 
     def check(self) -> None:
         """Exit 6 now if an output could not be written later."""
-        from jarvisctl.reports.render import format_for  # only runs that write a report pay
-
         try:
             if self.report is not None:
+                # imported here: only runs that write a report pay for the renderers (Jinja2)
+                from jarvisctl.reports.render import format_for
+
                 format_for(self.report)
                 check_writable(self.report)
             if self.metrics is not None:
