@@ -26,6 +26,7 @@ from jarvisctl.connection.hostkeys import (
     known_hosts_path,
     load_known_hosts,
 )
+from jarvisctl.connection.paramiko_import import load_paramiko
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.connection.shell import end_tagged_command, wrap_remote_command
 from jarvisctl.connection.ssh_config import Hop, lookup
@@ -93,6 +94,7 @@ class SSHConnection:
                 early.close()  # unused (or a no-op: `take` handed its socket over)
 
     def _open(self, early: EarlySocket | None) -> None:
+        load_paramiko()
         settings = self.settings
         route = lookup(settings.address, settings.user)
         auth = self._auth(route.identity_files)

@@ -11,15 +11,19 @@ not in the inventory: its Port comes from here.
 from __future__ import annotations
 
 import getpass
+import io
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jarvisctl.connection.paramiko_import import allow_match_exec
 from jarvisctl.errors import UnreachableError
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
+_MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def lookup(name: str, user: str | None = None) -> Route:
     config = _CONFIGS.get(files)
     try:
         found: dict[str, Any] = dict(config.lookup(name)) if config is not None else {}
-    except ImportError as exc:  # paramiko needs Invoke for `Match exec`
+    except ImportError as exc:  # paramiko < 4 without Invoke installed, and a `Match exec`
         raise UnreachableError(
             f"{name}: an ssh_config file ({' or '.join(map(str, files))}) uses `Match exec`, "
             f"which paramiko can only evaluate with the Python package invoke ({exc}); "
@@ -124,14 +128,16 @@ def _parse(paths: list[Path]) -> Any:
     config = SSHConfig()
     for path in paths:
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                config.parse(handle)
+            text = path.read_text(encoding="utf-8", errors="replace")
+            config.parse(io.StringIO(text))
         except OSError:
             continue  # unreadable: as OpenSSH, go on without it
         except ConfigParseError as exc:
             raise UnreachableError(
                 f"cannot read the ssh_config file {path}: {exc}; fix that line"
             ) from exc
+        if _MATCH_EXEC.search(text):
+            allow_match_exec()
     return config
 
 

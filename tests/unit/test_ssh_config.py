@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,45 @@ def test_an_unparsable_file_is_named(system_config: Path) -> None:
     path = user_config("Host a\n  HostName\n")
     with pytest.raises(UnreachableError, match=f"cannot read the ssh_config file {path}: "):
         lookup("a")
+
+
+def run_python(code: str, home: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_paramiko_is_imported_without_invoke_which_stays_importable(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from jarvisctl.connection.paramiko_import import load_paramiko\n"
+        "load_paramiko()\n"
+        "print('paramiko' in sys.modules, 'invoke' in sys.modules, 'asyncio' in sys.modules)\n"
+        "import invoke, paramiko.config\n"
+        "print(paramiko.config.invoke)\n"
+    )
+    assert run_python(code, tmp_path).splitlines() == ["True False False", "None"]
+
+
+def test_match_exec_still_works_after_such_an_import(tmp_path: Path) -> None:
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text(
+        'Match host db exec "test -d /"\n  HostName 10.0.0.7\n'
+        'Match host db exec "test -d /nonexistent"\n  User nobody\n'
+    )
+    code = (
+        "from jarvisctl.connection import ssh_config\n"
+        "from jarvisctl.connection.paramiko_import import load_paramiko\n"
+        "from pathlib import Path\n"
+        "load_paramiko()\n"
+        "ssh_config.SYSTEM_CONFIG = Path('/nonexistent')\n"
+        "route = ssh_config.lookup('db', user=None)\n"
+        "print(route.address, route.user == 'nobody')\n"
+    )
+    assert run_python(code, tmp_path).split() == ["10.0.0.7", "False"]
