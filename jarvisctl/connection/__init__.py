@@ -1,4 +1,4 @@
-"""Connections to hosts: SSH (Fabric/paramiko) and local (subprocess), behind one protocol."""
+"""Connections to hosts: SSH (paramiko) and local (subprocess), behind one protocol."""
 
 from __future__ import annotations
 

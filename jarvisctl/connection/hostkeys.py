@@ -202,8 +202,8 @@ class HostKeyPolicy:
     """paramiko's missing-host-key hook, for keys that known_hosts does not list at all.
 
     A key that known_hosts lists differently never reaches this hook: paramiko raises
-    BadHostKeyException for it, under every policy. Fabric installs AutoAddPolicy by default;
-    this replaces it.
+    BadHostKeyException for it, under every policy. It is installed on every client, ProxyJump
+    hosts' included (Fabric's gateways, before, trusted any key).
     """
 
     def __init__(

@@ -102,7 +102,7 @@ def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
     remediating = any(c.remediations for h in play.hosts for c in h.checks)
     report = (lambda _: None) if remediating else runner.on_host
     # The hosts the window starts with get their TCP connections now: their sshds set up while
-    # the workers start (and, in a fresh process, import paramiko and Fabric).
+    # the workers start (and, in a fresh process, import paramiko).
     runner.pool.warm(h.settings for h in play.hosts[: runner.window])
     observed = _in_window(
         runner,

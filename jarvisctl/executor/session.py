@@ -67,7 +67,7 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     except UnreachableError as exc:
         session.emit(HOST_UNREACHABLE, address=host.connection, error=str(exc))
         return ended(Outcome.UNREACHABLE, str(exc)), None
-    except Exception as exc:  # a bug below us (paramiko, Fabric): this host's failure only
+    except Exception as exc:  # a bug below us (paramiko): this host's failure only
         error = f"{type(exc).__name__}: {exc}"
         session.emit(HOST_FAILED, error=error)
         return ended(Outcome.FAILED, error), None
