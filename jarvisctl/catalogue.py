@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import jarvisctl
 from jarvisctl.errors import ConfigError, Location, ProblemCollector, known_list
+from jarvisctl.filecache import FileCache
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.models.catalogue import CheckDefinition, RemediationDefinition
 from jarvisctl.validation import validate_document
@@ -101,12 +102,10 @@ def _load_entry(
     path: Path, model: type[D], kinds: Mapping[str, Any], problems: ProblemCollector
 ) -> Entry[D] | None:
     try:
-        document = load_yaml_file(path)
-        definition = validate_document(model, document, "a catalogue entry")
+        definition, source = _PARSED[model].get(path)
     except ConfigError as exc:
         problems.absorb(exc)
         return None
-    source = document.source
     kind = kinds.get(definition.kind)
     if kind is None:
         problems.add(
@@ -124,3 +123,20 @@ def _load_entry(
                 known_list(known_params),
             )
     return Entry(definition, source.locate(()), source)
+
+
+def _parser(model: type[D]) -> FileCache[tuple[D, SourceMap]]:
+    """A file's definition, parsed and validated again only when the file changes (a daemon
+    plans every cycle). A file with a mistake is not kept: its problems are reported each time."""
+
+    def parse(path: Path) -> tuple[D, SourceMap]:
+        document = load_yaml_file(path)
+        return validate_document(model, document, "a catalogue entry"), document.source
+
+    return FileCache(parse)
+
+
+_PARSED: dict[type[Any], FileCache[Any]] = {
+    CheckDefinition: _parser(CheckDefinition),
+    RemediationDefinition: _parser(RemediationDefinition),
+}

@@ -95,43 +95,40 @@ def lookup(name: str, user: str | None = None) -> Route:
 
 
 class _ConfigCache:
-    """The files parsed into one SSHConfig, again only when one of them changed."""
+    """The files parsed into one SSHConfig, again only when one of them changed (by content,
+    as FileCache: an edit within the filesystem's timestamp granularity is seen)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stamp: tuple[object, ...] | None = None
+        self._contents: tuple[tuple[Path, str | None], ...] | None = None
         self._config: Any = None
 
     def get(self, files: tuple[Path, ...]) -> Any:
-        stamp = tuple((path, _stamp(path)) for path in files)
+        contents = tuple((path, _read(path)) for path in files)
         with self._lock:
-            if stamp != self._stamp:
-                self._config = _parse([p for p, s in stamp if s is not None])
-                self._stamp = stamp
+            if contents != self._contents:
+                self._config = _parse([(p, text) for p, text in contents if text is not None])
+                self._contents = contents
             return self._config
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
+def _read(path: Path) -> str | None:
     try:
-        info = os.stat(path)
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return None
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
+        return None  # missing or unreadable: as OpenSSH, go on without it
 
 
-def _parse(paths: list[Path]) -> Any:
-    if not paths:
+def _parse(files: list[tuple[Path, str]]) -> Any:
+    if not files:
         return None
     from paramiko import SSHConfig
     from paramiko.ssh_exception import ConfigParseError
 
     config = SSHConfig()
-    for path in paths:
+    for path, text in files:
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
             config.parse(io.StringIO(text))
-        except OSError:
-            continue  # unreadable: as OpenSSH, go on without it
         except ConfigParseError as exc:
             raise UnreachableError(
                 f"cannot read the ssh_config file {path}: {exc}; fix that line"

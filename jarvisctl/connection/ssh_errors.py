@@ -9,9 +9,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.connection.filecache import FileCache
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import AuthenticationError, UnreachableError
+from jarvisctl.filecache import FileCache
 
 _SOCKET_REASONS = {
     errno.ECONNREFUSED: "connection refused (is sshd running, and listening on this port?)",

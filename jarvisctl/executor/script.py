@@ -76,19 +76,31 @@ def timed(command: str, timeout: float) -> str:
 
 
 def compose_script(commands: Sequence[tuple[str, float]], token: str | None = None) -> Script:
-    """One script for `(command, timeout)` pairs."""
+    """One script for `(command, timeout)` pairs.
+
+    A command's end mark and the next one's start mark go out in one `printf` per stream: each
+    write of the script becomes an SSH data packet that sshd encrypts and the controller
+    decrypts and parses, and delimiters are most of the writes.
+    """
     token = token or secrets.token_hex(12)
     mark = f"@@J{token}"
-    lines: list[str] = []
+    lines = [_marks("", f"{mark}:B:0") if commands else ""]
     for index, (command, timeout) in enumerate(commands):
-        lines += [
-            f"printf '\\n%s\\n' '{mark}:B:{index}'; printf '\\n%s\\n' '{mark}:B:{index}' >&2",
-            timed(command, timeout),
-            f"printf '\\n%s:%s\\n' '{mark}:E:{index}' \"$?\"; "
-            f"printf '\\n%s\\n' '{mark}:E:{index}' >&2",
-        ]
+        after = f"{mark}:B:{index + 1}" if index + 1 < len(commands) else ""
+        lines += [timed(command, timeout), _marks(f"{mark}:E:{index}", after)]
     budget = sum(timeout + KILL_AFTER for _, timeout in commands) + 1.0
     return Script("\n".join(lines) + "\n", token, len(commands), budget)
+
+
+def _marks(end: str, begin: str) -> str:
+    """The line that prints an end mark (on stdout with the exit status) and/or a begin mark,
+    each after a newline of ours, on stdout and on stderr. Marks are `@@J` and hex: no `%`."""
+    out = err = args = ""
+    if end:
+        out, err, args = f"\\n{end}:%s", f"\\n{end}", ' "$?"'
+    if begin:
+        out, err = f"{out}\\n{begin}", f"{err}\\n{begin}"
+    return f"printf '{out}\\n'{args}; printf '{err}\\n' >&2"
 
 
 def split_outputs(script: Script, stdout: str, stderr: str) -> list[CommandOutput | None]:

@@ -79,3 +79,13 @@ def test_a_script_cut_short_gives_none_for_the_commands_that_did_not_end() -> No
     assert outputs[1:] == [None, None]
     half_mark = done.stdout[: done.stdout.index(":E:1") + len(":E:1:0")]  # no final newline
     assert split_outputs(script, half_mark, done.stderr)[1] is None
+
+
+def test_one_write_per_stream_between_two_commands() -> None:
+    """Each write of the script is an SSH packet for sshd to encrypt and the controller to
+    parse: a command's end mark and the next one's start mark share one printf per stream."""
+    script = compose_script([("echo one", 5), ("echo two", 5), ("echo three", 5)])
+    assert script.text.count("printf ") == 2 * (3 + 1)
+    done = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True)
+    outputs = split_outputs(script, done.stdout, done.stderr)
+    assert [o.stdout if o else None for o in outputs] == ["one\n", "two\n", "three\n"]

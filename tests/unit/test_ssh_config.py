@@ -95,16 +95,16 @@ def test_files_are_parsed_once_while_unchanged(
     parsed: list[list[Path]] = []
     real_parse = ssh_config._parse
 
-    def counting(paths: list[Path]) -> object:
-        parsed.append(paths)
-        return real_parse(paths)
+    def counting(files: list[tuple[Path, str]]) -> object:
+        parsed.append([path for path, _ in files])
+        return real_parse(files)
 
     monkeypatch.setattr(ssh_config, "_parse", counting)
     monkeypatch.setattr(ssh_config, "_CONFIGS", ssh_config._ConfigCache())
     assert [lookup("a").address for _ in range(3)] == ["10.0.0.1"] * 3
     assert parsed == [[path]]
-    path.write_text("Host a\n  HostName 10.0.0.22\n")
-    assert lookup("a").address == "10.0.0.22"
+    path.write_text("Host a\n  HostName 10.0.0.2\n")  # the same size, at once: still seen
+    assert lookup("a").address == "10.0.0.2"
     system_config.write_text("Host b\n  HostName 10.0.0.3\n")  # a file that appears counts too
     assert lookup("b").address == "10.0.0.3"
     assert parsed[1:] == [[path], [path, system_config]]

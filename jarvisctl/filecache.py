@@ -2,11 +2,11 @@
 
 A fleet shares one known_hosts file and usually one identity file: parsing them once instead
 of once per connection is most of what connecting costs the controller beyond paramiko itself.
+The daemon plans every cycle: its catalogue files are read again only when they change.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,21 +16,25 @@ T = TypeVar("T")
 
 
 class FileCache(Generic[T]):
-    """`parse(path)`, parsed again only when the file's inode, mtime or size changed."""
+    """`parse(path)`, parsed again only when the file's content changed.
+
+    The content itself is compared, not the inode, mtime and size: an edit that keeps the size
+    within the filesystem's timestamp granularity would fool those. Reading a small file from
+    the page cache costs microseconds; parsing it is what costs.
+    """
 
     def __init__(self, parse: Callable[[Path], T]) -> None:
         self._parse = parse
-        self._entries: dict[Path, tuple[tuple[int, int, int], T]] = {}
+        self._entries: dict[Path, tuple[bytes, T]] = {}
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> T:
-        """The parsed file; raises what `os.stat` or `parse` raise (nothing is cached then)."""
-        info = os.stat(path)
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        """The parsed file; raises what reading or `parse` raise (nothing is cached then)."""
+        content = path.read_bytes()
         with self._lock:
             cached = self._entries.get(path)
-            if cached is not None and cached[0] == stamp:
+            if cached is not None and cached[0] == content:
                 return cached[1]
             parsed = self._parse(path)
-            self._entries[path] = (stamp, parsed)
+            self._entries[path] = (content, parsed)
             return parsed

@@ -1,0 +1,48 @@
+"""The catalogue is planned every daemon cycle: its files are parsed again only when changed,
+and a file with a mistake is reported every time, never remembered as good."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jarvisctl import catalogue
+from jarvisctl.catalogue import load_catalogue
+from jarvisctl.errors import ConfigError
+from jarvisctl.kinds.registry import load_registry
+
+ENTRY = "name: {name}\nkind: disk_usage\nunit: '%'\ndirection: above\n"
+
+
+def load(directory: Path) -> set[str]:
+    return set(load_catalogue([directory], [], load_registry()).checks)
+
+
+def test_unchanged_files_are_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.yml").write_text(ENTRY.format(name="root_disk"))
+    read: list[Path] = []
+    real = catalogue.load_yaml_file
+
+    def counting(path: Path) -> object:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(catalogue, "load_yaml_file", counting)
+    assert load(tmp_path) == load(tmp_path) == {"root_disk"}
+    assert read == [tmp_path / "a.yml"]
+    (tmp_path / "a.yml").write_text(ENTRY.format(name="data_disk"))  # edited: read again
+    assert load(tmp_path) == {"data_disk"}
+    assert len(read) == 2
+
+
+def test_a_broken_file_is_reported_each_time_until_fixed(tmp_path: Path) -> None:
+    path = tmp_path / "b.yml"
+    path.write_text(ENTRY.format(name="x") + "colour: blue\n")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"b\.yml:5:1: unknown key 'colour'"):
+            load(tmp_path)
+    path.write_text(ENTRY.format(name="fixed"))
+    assert load(tmp_path) == {"fixed"}
