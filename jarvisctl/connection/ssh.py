@@ -96,7 +96,7 @@ class SSHConnection:
     def _open(self, early: EarlySocket | None) -> None:
         load_paramiko()
         settings = self.settings
-        route = lookup(settings.address, settings.user)
+        route = lookup(settings.address, settings.user, settings.port)
         auth = self._auth(route.identity_files)
         target = _Endpoint(route.address, settings.port, route.user, auth, route.proxy_command)
         path = [*map(_hop_endpoint, route.jumps), target]
@@ -158,7 +158,15 @@ class SSHConnection:
         if endpoint.proxy_command is not None:
             from paramiko import ProxyCommand
 
-            return ProxyCommand(endpoint.proxy_command)
+            try:
+                return ProxyCommand(endpoint.proxy_command)
+            except (OSError, ValueError) as exc:  # no such program; unbalanced quotes
+                raise endpoint.about(
+                    UnreachableError(
+                        f"{self.settings.host}: the ProxyCommand of {endpoint.address} "
+                        f"({endpoint.proxy_command!r}) cannot start: {exc}"
+                    )
+                ) from exc
         if early is not None and early.fresh and early.goes_to(endpoint.address, endpoint.port):
             return self._tcp(endpoint, early)
         return self._tcp(endpoint)
@@ -352,9 +360,9 @@ class _Endpoint:
 def _hop_endpoint(hop: Hop) -> _Endpoint:
     """A ProxyJump host, by its own ssh_config entry (OpenSSH: the inventory's identity file
     and port are the target's, not the jump host's)."""
-    route = lookup(hop.host, hop.user)
+    route = lookup(hop.host, hop.user, hop.port)
     auth = {"key_filename": list(route.identity_files) or None}
-    port = hop.port or route.port or 22
+    port = route.port or 22
     return _Endpoint(route.address, port, route.user, auth, route.proxy_command, hop.text)
 
 

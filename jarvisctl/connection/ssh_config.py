@@ -3,9 +3,10 @@ ProxyJump, ProxyCommand.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
 blocks, the first value found wins, IdentityFile accumulates), read once per process while the
-files are unchanged. The inventory's own settings win over them: `port` and `connect_timeout`
-always (they have defaults), `user` and `identity_file` when they are set. A ProxyJump host is
-not in the inventory: its Port comes from here.
+files are unchanged. The inventory's own settings win over them, as OpenSSH's command-line
+options would: `port` and `connect_timeout` always (they have defaults), `user` and
+`identity_file` when they are set. A ProxyJump host is not in the inventory: its Port and User
+come from here.
 """
 
 from __future__ import annotations
@@ -65,10 +66,15 @@ def user_config() -> Path:
     return Path(os.path.expanduser("~/.ssh/config"))
 
 
-def lookup(name: str, user: str | None = None) -> Route:
-    """The route to `name` (an inventory address or a ProxyJump host) by the ssh_config files."""
+def lookup(name: str, user: str | None = None, port: int | None = None) -> Route:
+    """The route to `name` (an inventory address or a ProxyJump host) by the ssh_config files.
+
+    `user` and `port`, when given, act as OpenSSH's command-line options: they win over the
+    files, and the `%r` and `%p` of a ProxyCommand are them.
+    """
     files = (user_config(), SYSTEM_CONFIG)
-    config = _CONFIGS.get(files)
+    given = "".join([f"  User {user}\n" if user else "", f"  Port {port}\n" if port else ""])
+    config = _CONFIGS.get(files, f"Host *\n{given}" if given else "")
     try:
         found: dict[str, Any] = dict(config.lookup(name)) if config is not None else {}
     except ImportError as exc:  # paramiko < 4 without Invoke installed, and a `Match exec`
@@ -78,12 +84,12 @@ def lookup(name: str, user: str | None = None) -> Route:
             f"install invoke, or rewrite that Match block"
         ) from exc
     jumps = found.get("proxyjump")
-    port = found.get("port")
+    configured_port = found.get("port")
     command = found.get("proxycommand")
     return Route(
         address=found.get("hostname", name),
-        port=int(port) if port and port.isdigit() else None,
-        user=user or found.get("user") or getpass.getuser(),
+        port=int(configured_port) if configured_port and configured_port.isdigit() else port,
+        user=found.get("user") or user or getpass.getuser(),
         identity_files=tuple(found.get("identityfile", ())),
         jumps=(
             tuple(Hop.parse(h.strip()) for h in jumps.split(","))
@@ -96,20 +102,23 @@ def lookup(name: str, user: str | None = None) -> Route:
 
 class _ConfigCache:
     """The files parsed into one SSHConfig, again only when one of them changed (by content,
-    as FileCache: an edit within the filesystem's timestamp granularity is seen)."""
+    as FileCache: an edit within the filesystem's timestamp granularity is seen); one per set
+    of command-line-like options put first (a fleet has few users and ports)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._contents: tuple[tuple[Path, str | None], ...] | None = None
-        self._config: Any = None
+        self._configs: dict[str, Any] = {}
 
-    def get(self, files: tuple[Path, ...]) -> Any:
+    def get(self, files: tuple[Path, ...], first: str) -> Any:
         contents = tuple((path, _read(path)) for path in files)
         with self._lock:
             if contents != self._contents:
-                self._config = _parse([(p, text) for p, text in contents if text is not None])
-                self._contents = contents
-            return self._config
+                self._contents, self._configs = contents, {}
+            if first not in self._configs:
+                present = [(p, text) for p, text in contents if text is not None]
+                self._configs[first] = _parse(present, first) if present else None
+            return self._configs[first]
 
 
 def _read(path: Path) -> str | None:
@@ -119,13 +128,12 @@ def _read(path: Path) -> str | None:
         return None  # missing or unreadable: as OpenSSH, go on without it
 
 
-def _parse(files: list[tuple[Path, str]]) -> Any:
-    if not files:
-        return None
+def _parse(files: list[tuple[Path, str]], first: str) -> Any:
     from paramiko import SSHConfig
     from paramiko.ssh_exception import ConfigParseError
 
     config = SSHConfig()
+    config.parse(io.StringIO(first))
     for path, text in files:
         try:
             config.parse(io.StringIO(text))

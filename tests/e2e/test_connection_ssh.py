@@ -448,3 +448,24 @@ def test_a_proxy_jump_host_with_an_unknown_key_is_refused(
     assert f"the host key of {jump.address}:{jump.port} is not known" in first_line
     assert first_line.endswith(f"(ProxyJump host {jump.address}:{jump.port})")
     assert remote_ends(jump) == set()
+
+
+def test_a_proxy_command_carries_the_session(
+    sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
+) -> None:
+    jump, target = sshd_hosts[0], sshd_hosts[1]
+    openssh = (
+        f"ssh -i {sshd_fleet.client_key} -o IdentitiesOnly=yes -o BatchMode=yes "
+        f"-o UserKnownHostsFile={sshd_fleet.known_hosts} -o StrictHostKeyChecking=yes "
+        f"-p {jump.port} -W %h:%p root@{jump.address}"
+    )
+    write_user_ssh_config(f"Host target\n  HostName {target.address}\n  ProxyCommand {openssh}\n")
+    with ssh(target.settings(address="target")) as connection:
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{target.name}\n"
+        assert remote_ends(target) == set()  # the ssh process talks to the jump host
+
+
+def test_a_proxy_command_that_cannot_start_is_unreachable(sshd_hosts: list[SshdHost]) -> None:
+    write_user_ssh_config("Host target\n  ProxyCommand /nonexistent/proxy %h %p\n")
+    with pytest.raises(UnreachableError, match=r"the ProxyCommand of target .* cannot start"):
+        ssh(sshd_hosts[0].settings(address="target"))

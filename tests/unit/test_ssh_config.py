@@ -95,9 +95,9 @@ def test_files_are_parsed_once_while_unchanged(
     parsed: list[list[Path]] = []
     real_parse = ssh_config._parse
 
-    def counting(files: list[tuple[Path, str]]) -> object:
+    def counting(files: list[tuple[Path, str]], first: str) -> object:
         parsed.append([path for path, _ in files])
-        return real_parse(files)
+        return real_parse(files, first)
 
     monkeypatch.setattr(ssh_config, "_parse", counting)
     monkeypatch.setattr(ssh_config, "_CONFIGS", ssh_config._ConfigCache())
@@ -156,3 +156,11 @@ def test_match_exec_still_works_after_such_an_import(tmp_path: Path) -> None:
         "print(route.address, route.user == 'nobody')\n"
     )
     assert run_python(code, tmp_path).split() == ["10.0.0.7", "False"]
+
+
+def test_the_inventory_user_and_port_win_as_command_line_options(system_config: Path) -> None:
+    user_config("Host db\n  User admin\n  Port 22\n  ProxyCommand nc -X %r %h %p\n")
+    route = lookup("db", user="ops", port=2200)
+    assert (route.user, route.port, route.proxy_command) == ("ops", 2200, "nc -X ops db 2200")
+    plain = lookup("db")
+    assert (plain.user, plain.port, plain.proxy_command) == ("admin", 22, "nc -X admin db 22")
