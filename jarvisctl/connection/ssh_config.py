@@ -100,6 +100,9 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
     )
 
 
+_KEPT = 64  # parsed configurations kept, one per distinct (user, port)
+
+
 class _ConfigCache:
     """The files parsed into one SSHConfig, again only when one of them changed (by content,
     as FileCache: an edit within the filesystem's timestamp granularity is seen); one per set
@@ -116,6 +119,8 @@ class _ConfigCache:
             if contents != self._contents:
                 self._contents, self._configs = contents, {}
             if first not in self._configs:
+                if len(self._configs) >= _KEPT:
+                    self._configs.clear()  # a fleet of many ports: parse again, never grow
                 present = [(p, text) for p, text in contents if text is not None]
                 self._configs[first] = _parse(present, first) if present else None
             return self._configs[first]
