@@ -267,7 +267,7 @@ def _context(
             known_list(known_tags(loaded)),
         )
     return PlanContext(
-        inventory, catalogue, registry, Templates.create(project.root), config, now, limit, wanted
+        inventory, catalogue, registry, Templates(project.root), config, now, limit, wanted
     )
 
 

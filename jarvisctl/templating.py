@@ -68,10 +68,6 @@ class Templates:
     # values read by env() and secret_file(), and of variables marked secret: redacted on output
     secrets: SecretValues = field(default_factory=SecretValues)
 
-    @classmethod
-    def create(cls, base: Path | None = None) -> Templates:
-        return cls(base)
-
     @cached_property
     def shell(self) -> SandboxedEnvironment:
         return self._environment(_quote)

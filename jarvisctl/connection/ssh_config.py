@@ -55,7 +55,7 @@ class Route:
     """Where and as whom to connect for one host, and through what."""
 
     address: str
-    port: int | None  # Port, when set
+    port: int | None  # the given port, else Port from the files, else None
     user: str
     identity_files: tuple[str, ...]  # IdentityFile lines; used when the inventory names none
     jumps: tuple[Hop, ...]  # ProxyJump hops, the first one connected to first

@@ -48,7 +48,7 @@ def test_env_and_secret_file_render_and_are_remembered(
 ) -> None:
     monkeypatch.setenv("JV_TOKEN", "from-env-1")
     (tmp_path / "key").write_text("from-file-2\n")
-    templates = Templates.create(tmp_path)
+    templates = Templates(tmp_path)
     rendered = templates.render_shell("curl -H {{ env('JV_TOKEN') }} {{ secret_file('key') }}", {})
     assert rendered == "curl -H from-env-1 from-file-2"
     assert templates.secrets.frozen() == {"from-env-1", "from-file-2"}
@@ -56,7 +56,7 @@ def test_env_and_secret_file_render_and_are_remembered(
 
 
 def test_env_and_secret_file_failures_are_template_errors(tmp_path: Path) -> None:
-    templates = Templates.create(tmp_path)
+    templates = Templates(tmp_path)
     with pytest.raises(TemplateError, match="environment variable 'JV_NOPE' is not set"):
         templates.render_shell("{{ env('JV_NOPE') }}", {})
     with pytest.raises(TemplateError, match=r"secret_file: cannot read .*missing.*No such file"):

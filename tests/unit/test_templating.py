@@ -6,7 +6,7 @@ import pytest
 
 from jarvisctl.templating import TemplateError, Templates
 
-T = Templates.create()
+T = Templates()
 
 
 def test_injected_host_variable_renders_as_one_quoted_argument() -> None:
