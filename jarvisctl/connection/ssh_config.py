@@ -144,11 +144,20 @@ def _parse(files: list[tuple[Path, str]], first: str) -> Any:
             config.parse(io.StringIO(text))
         except ConfigParseError as exc:
             raise UnreachableError(
-                f"cannot read the ssh_config file {path}: {exc}; fix that line"
+                f"cannot read the ssh_config file {path}{_line_of(text, exc)}: {exc}; fix that line"
             ) from exc
         if _MATCH_EXEC.search(text):
             allow_match_exec()
     return config
+
+
+def _line_of(text: str, error: Exception) -> str:
+    """`:N`, the number of the line paramiko could not parse (its message quotes the line)."""
+    quoted = str(error).removeprefix("Unparsable line ").strip()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if quoted and line.strip() == quoted:
+            return f":{number}"
+    return ""
 
 
 _CONFIGS = _ConfigCache()

@@ -112,7 +112,7 @@ def test_files_are_parsed_once_while_unchanged(
 
 def test_an_unparsable_file_is_named(system_config: Path) -> None:
     path = user_config("Host a\n  HostName\n")
-    with pytest.raises(UnreachableError, match=f"cannot read the ssh_config file {path}: "):
+    with pytest.raises(UnreachableError, match=f"cannot read the ssh_config file {path}:2: "):
         lookup("a")
 
 
