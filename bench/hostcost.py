@@ -30,13 +30,13 @@ from jarvisctl.executor.script import compose_script
 commands, timeout = json.loads(sys.argv[1]), 30.0
 script = compose_script([(c, timeout) for c in commands])
 lines = script.text.splitlines()
-assert len(lines) == 3 * len(commands), "the script is no longer 3 lines per command"
+at = [i for i, line in enumerate(lines) if line.startswith("timeout ")]
+assert len(at) == len(commands), "the script no longer has one `timeout` line per command"
 limits = f"{format_seconds(KILL_AFTER)} {format_seconds(timeout)}"
 bare, shell = list(lines), list(lines)
-for i, c in enumerate(commands):
-    assert lines[3 * i + 1].startswith("timeout "), lines[3 * i + 1]
-    bare[3 * i + 1] = "{ " + c + "; } </dev/null"
-    shell[3 * i + 1] = f"timeout -k {limits} sh -c {shlex.quote(c)} </dev/null"
+for i, c in zip(at, commands):
+    bare[i] = "{ " + c + "; } </dev/null"
+    shell[i] = f"timeout -k {limits} sh -c {shlex.quote(c)} </dev/null"
 outer = wrap_remote_command(
     "sh -s", timeout=script.budget, become=False, become_user=None, login_user="root"
 )
