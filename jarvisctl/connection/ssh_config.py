@@ -2,29 +2,38 @@
 ProxyJump, ProxyCommand.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
-blocks, the first value found wins, IdentityFile accumulates), read once per process while the
-files are unchanged. The inventory's own settings win over them, as OpenSSH's command-line
-options would: `port` and `connect_timeout` always (they have defaults), `user` and
-`identity_file` when they are set. A ProxyJump host is not in the inventory: its Port and User
-come from here.
+blocks, the first value found wins, IdentityFile accumulates), parsed again only when a file
+changed. paramiko does not follow `Include`; this module does (`_Sources`), as OpenSSH does,
+except that an Include inside a conditional Host or Match block may only bring in plain settings:
+a Host or Match block there is refused with its location rather than applied unconditionally.
+
+The inventory's own settings win over the files, as OpenSSH's command-line options would: `port`
+and `connect_timeout` always (they have defaults), `user` and `identity_file` when they are set.
+A ProxyJump host is not in the inventory: its Port and User come from here.
 """
 
 from __future__ import annotations
 
 import getpass
+import glob
 import io
 import os
 import re
+import shlex
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jarvisctl.connection.paramiko_import import allow_match_exec
 from jarvisctl.errors import UnreachableError
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
+# The lines that matter for Include, read as paramiko reads a line (its SSHConfig.SETTINGS_REGEX:
+# `Keyword value` or `Keyword=value`); any other line fails at its first letters.
+_BLOCK_OR_INCLUDE = re.compile(r"\s*(host|match|include)(?:\s*=\s*|\s+)(.+)", re.IGNORECASE)
+_MAX_DEPTH = 16  # OpenSSH's limit on nested Include (READCONF_MAX_DEPTH)
 
 
 @dataclass(frozen=True)
@@ -105,24 +114,24 @@ _KEPT = 64  # parsed configurations kept, one per distinct (user, port)
 
 class _ConfigCache:
     """The files parsed into one SSHConfig, again only when one of them changed (by content,
-    as FileCache: an edit within the filesystem's timestamp granularity is seen); one per set
-    of command-line-like options put first (a fleet has few users and ports)."""
+    as FileCache: an edit within the filesystem's timestamp granularity is seen; an included
+    file that appears, changes or goes away counts too); one per set of command-line-like
+    options put first (a fleet has few users and ports)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._contents: tuple[tuple[Path, str | None], ...] | None = None
+        self._parts: tuple[_Part, ...] | None = None
         self._configs: dict[str, Any] = {}
 
     def get(self, files: tuple[Path, ...], first: str) -> Any:
-        contents = tuple((path, _read(path)) for path in files)
+        parts = _Sources(files).parts()
         with self._lock:
-            if contents != self._contents:
-                self._contents, self._configs = contents, {}
+            if parts != self._parts:
+                self._parts, self._configs = parts, {}
             if first not in self._configs:
                 if len(self._configs) >= _KEPT:
                     self._configs.clear()  # a fleet of many ports: parse again, never grow
-                present = [(p, text) for p, text in contents if text is not None]
-                self._configs[first] = _parse(present, first) if present else None
+                self._configs[first] = _parse(parts, first) if parts else None
             return self._configs[first]
 
 
@@ -133,31 +142,160 @@ def _read(path: Path) -> str | None:
         return None  # missing or unreadable: as OpenSSH, go on without it
 
 
-def _parse(files: list[tuple[Path, str]], first: str) -> Any:
+class _Line(NamedTuple):
+    path: Path
+    number: int
+    text: str
+
+
+class _Lines(NamedTuple):
+    """Consecutive lines of one file, from line `first` on (tuples: the cache compares them
+    all on every lookup, and a file without Include is a single one)."""
+
+    path: Path
+    first: int
+    text: str
+
+
+# What paramiko parses in one go: it starts with paramiko's implicit `Host *` block, which is
+# what OpenSSH's state is again after a top-level Include.
+_Part = tuple[_Lines, ...]
+_INCLUDE = re.compile(r"^\s*include\b", re.IGNORECASE | re.MULTILINE)
+
+
+class _Sources:
+    """The lines of the files in the order OpenSSH reads them, Include lines followed.
+
+    An Include at the top level of a file (or in a `Host *` block, which matches every host)
+    reads its files as if they were parsed in its place, each on its own, the including file
+    going on afterwards as it was: it becomes a new part. An Include inside any other Host or
+    Match block is conditional in OpenSSH; its files' lines go into that block, which is right
+    for plain settings, so a Host or Match line in them is refused with both locations.
+    """
+
+    def __init__(self, files: tuple[Path, ...]) -> None:
+        self._files = files
+        self._done: list[_Part] = []
+        self._current: list[_Lines] = []
+
+    def parts(self) -> tuple[_Part, ...]:
+        for path in self._files:
+            text = _read(path)
+            if text is not None:
+                self._file(path, text, path.parent, 0, inside=None)
+                self._cut()
+        return tuple(self._done)
+
+    def _cut(self) -> None:
+        if self._current:
+            self._done.append(tuple(self._current))
+        self._current = []
+
+    def _file(self, path: Path, text: str, base: Path, depth: int, inside: _Line | None) -> None:
+        """Read one file; `inside` is the conditional block header of an including file."""
+        if inside is None and not _INCLUDE.search(text):
+            self._current.append(_Lines(path, 1, text))
+            return
+        header: _Line | None = None  # this file's current Host or Match line
+        lines = text.splitlines()
+        start = 0  # the first line not added yet
+        for index, raw in enumerate(lines):
+            found = _BLOCK_OR_INCLUDE.match(raw)
+            keyword = found.group(1).lower() if found else ""
+            if keyword in ("host", "match"):
+                if inside is not None:
+                    raise _include_error(
+                        _Line(path, index + 1, raw),
+                        f"`{raw.strip()}` is in a file included from inside the conditional "
+                        f"`{inside.text.strip()}` block at {_where(inside)}; jarvisctl follows an "
+                        "Include inside a Host or Match block only to files of plain settings: "
+                        "move that Include before the first Host line, or into a `Host *` block",
+                    )
+                header = _Line(path, index + 1, raw)
+            if found is None or keyword != "include":
+                continue
+            self._add(path, start, lines[start:index])
+            start = index + 1
+            line = _Line(path, index + 1, raw)
+            if depth >= _MAX_DEPTH:
+                message = f"Include nested over {_MAX_DEPTH} deep (does a file include itself?)"
+                raise _include_error(line, message)
+            block = inside or header
+            conditional = block is not None and not _matches_every_host(block.text)
+            for included in _included(found.group(2), base, line):
+                content = _read(included)
+                if content is None:
+                    continue  # as OpenSSH: a file that is not there is skipped
+                if conditional:
+                    self._file(included, content, base, depth + 1, inside=block)
+                else:
+                    self._cut()
+                    self._file(included, content, base, depth + 1, inside=None)
+                    self._cut()
+        self._add(path, start, lines[start:])
+
+    def _add(self, path: Path, start: int, lines: list[str]) -> None:
+        if lines:
+            self._current.append(_Lines(path, start + 1, "\n".join(lines)))
+
+
+def _included(value: str, base: Path, line: _Line) -> list[Path]:
+    """The files an Include names: `~` expanded, relative to ~/.ssh (from the user's file) or
+    /etc/ssh (from the system's), glob patterns in lexical order, as OpenSSH reads them."""
+    try:
+        words = shlex.split(value) if any(c in value for c in "\"'\\") else value.split()
+    except ValueError as exc:
+        raise _include_error(line, f"cannot split the Include's file names: {exc}") from exc
+    paths: list[Path] = []
+    for word in words:
+        pattern = os.path.join(base, os.path.expanduser(word))  # an absolute word stays itself
+        paths += [Path(p) for p in sorted(glob.glob(pattern))]
+    return paths
+
+
+def _matches_every_host(header: str) -> bool:
+    found = _BLOCK_OR_INCLUDE.match(header)
+    return found is not None and (found.group(1).lower(), found.group(2).strip()) in {
+        ("host", "*"),
+        ("match", "all"),
+    }
+
+
+def _where(line: _Line) -> str:
+    return f"{line.path}:{line.number}"
+
+
+def _include_error(line: _Line, message: str) -> UnreachableError:
+    return UnreachableError(f"cannot read the ssh_config file {_where(line)}: {message}")
+
+
+def _parse(parts: tuple[_Part, ...], first: str) -> Any:
     from paramiko import SSHConfig
     from paramiko.ssh_exception import ConfigParseError
 
     config = SSHConfig()
     config.parse(io.StringIO(first))
-    for path, text in files:
+    for part in parts:
+        text = "\n".join(lines.text for lines in part)
         try:
             config.parse(io.StringIO(text))
         except ConfigParseError as exc:
             raise UnreachableError(
-                f"cannot read the ssh_config file {path}{_line_of(text, exc)}: {exc}; fix that line"
+                f"cannot read the ssh_config file {_located(part, exc)}: {exc}; fix that line"
             ) from exc
         if _MATCH_EXEC.search(text):
             allow_match_exec()
     return config
 
 
-def _line_of(text: str, error: Exception) -> str:
-    """`:N`, the number of the line paramiko could not parse (its message quotes the line)."""
+def _located(part: _Part, error: Exception) -> str:
+    """`FILE:N`, where the line paramiko could not parse is (its message quotes the line)."""
     quoted = str(error).removeprefix("Unparsable line ").strip()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if quoted and line.strip() == quoted:
-            return f":{number}"
-    return ""
+    for lines in part:
+        for offset, text in enumerate(lines.text.splitlines()):
+            if quoted and text.strip() == quoted:
+                return f"{lines.path}:{lines.first + offset}"
+    return str(part[0].path)
 
 
 _CONFIGS = _ConfigCache()

@@ -402,9 +402,14 @@ def remote_ends(host: SshdHost) -> set[tuple[str, int]]:
     }
 
 
-def test_an_ssh_config_alias_reaches_its_host(sshd_hosts: list[SshdHost]) -> None:
+def test_an_ssh_config_alias_from_an_included_file_reaches_its_host(
+    sshd_hosts: list[SshdHost],
+) -> None:
     host = sshd_hosts[1]
-    write_user_ssh_config(f"Host web-alias\n  HostName {host.address}\n  User root\n")
+    write_user_ssh_config("Include conf.d/*.conf\nHost *\n  User nobody\n")
+    included = Path(os.path.expanduser("~/.ssh/conf.d/web.conf"))
+    included.parent.mkdir()
+    included.write_text(f"Host web-alias\n  HostName {host.address}\n  User root\n")
     settings = host.settings(address="web-alias", user=None)
     with ssh(settings) as connection:
         assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"

@@ -95,9 +95,9 @@ def test_files_are_parsed_once_while_unchanged(
     parsed: list[list[Path]] = []
     real_parse = ssh_config._parse
 
-    def counting(files: list[tuple[Path, str]], first: str) -> object:
-        parsed.append([path for path, _ in files])
-        return real_parse(files, first)
+    def counting(parts: tuple[ssh_config._Part, ...], first: str) -> object:
+        parsed.append([part[0].path for part in parts])
+        return real_parse(parts, first)
 
     monkeypatch.setattr(ssh_config, "_parse", counting)
     monkeypatch.setattr(ssh_config, "_CONFIGS", ssh_config._ConfigCache())
@@ -164,3 +164,73 @@ def test_the_inventory_user_and_port_win_as_command_line_options(system_config: 
     assert (route.user, route.port, route.proxy_command) == ("ops", 2200, "nc -X ops db 2200")
     plain = lookup("db")
     assert (plain.user, plain.port, plain.proxy_command) == ("admin", 22, "nc -X admin db 22")
+
+
+def ssh_file(name: str, text: str) -> Path:
+    """A file under ~/.ssh (where a relative Include of the user's file points)."""
+    path = Path(os.path.expanduser("~/.ssh")) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_include_reads_globbed_files_in_order_then_the_rest_of_the_file(
+    system_config: Path,
+) -> None:
+    ssh_file("config.d/10-web", "Host web\n  HostName 10.0.0.10\n")
+    ssh_file("config.d/20-all", "Host *\n  HostName 10.0.0.20\nHost other\n  Port 2200\n")
+    ssh_file("config.d/.hidden", "Host *\n  HostName 10.6.6.6\n")  # glob skips dot files
+    user_config("Include config.d/*\nUser ops\nInclude missing.conf\n")
+    route = lookup("web")
+    # the files in lexical order, first value wins; after the Include the file is at its top
+    # level again, not still in the `Host other` block that 20-all ends with
+    assert (route.address, route.user, route.port) == ("10.0.0.10", "ops", None)
+    assert (lookup("db").address, lookup("other").port) == ("10.0.0.20", 2200)
+    ssh_file("config.d/20-all", "Host db\n  HostName 10.0.0.21\n")
+    assert lookup("db").address == "10.0.0.21"  # an included file's edit is seen
+
+
+def test_include_in_a_host_block_is_conditional(system_config: Path) -> None:
+    ssh_file("web.conf", "HostName 10.0.0.9\nInclude ~/.ssh/user.conf\n")
+    ssh_file("user.conf", "User deploy\n")
+    user_config("Host web\n  Include web.conf\nHost *\n  User everyone\n")
+    assert (lookup("web").address, lookup("web").user) == ("10.0.0.9", "deploy")
+    assert (lookup("db").address, lookup("db").user) == ("db", "everyone")
+
+
+def test_include_in_a_host_star_block_may_bring_host_blocks(system_config: Path) -> None:
+    ssh_file("hosts.conf", "Host web\n  HostName 10.0.0.9\n")
+    user_config("Host *\n  Include hosts.conf\n  User everyone\n")
+    assert (lookup("web").address, lookup("web").user) == ("10.0.0.9", "everyone")
+
+
+def test_a_host_block_included_into_a_conditional_block_is_refused(system_config: Path) -> None:
+    included = ssh_file("web.conf", "User deploy\nHost db\n  HostName 10.0.0.9\n")
+    path = user_config("# fleet\nHost web\n  Include web.conf\n")
+    with pytest.raises(UnreachableError) as raised:
+        lookup("web")
+    message = str(raised.value)
+    assert message.startswith(f"cannot read the ssh_config file {included}:2: `Host db` is in ")
+    assert f"the conditional `Host web` block at {path}:2;" in message
+    assert "move that Include before the first Host line" in message
+
+
+def test_the_system_file_includes_relative_to_its_own_directory(system_config: Path) -> None:
+    (system_config.parent / "ssh_config.d").mkdir()
+    (system_config.parent / "ssh_config.d" / "50-lab.conf").write_text("Host lab\n  Port 2222\n")
+    system_config.write_text("Include ssh_config.d/*.conf\nHost *\n  User admin\n")
+    route = lookup("lab")
+    assert (route.port, route.user) == (2222, "admin")
+
+
+def test_an_include_loop_and_a_bad_line_in_an_included_file_are_located(
+    system_config: Path,
+) -> None:
+    loop = ssh_file("loop.conf", "Include loop.conf\n")
+    user_config("Include loop.conf\n")
+    with pytest.raises(UnreachableError, match=f"file {loop}:1: Include nested over 16 deep"):
+        lookup("a")
+    broken = ssh_file("broken.conf", "Host a\n  Port\n")
+    user_config("Include broken.conf\n")
+    with pytest.raises(UnreachableError, match=f"file {broken}:2: Unparsable line Port; fix"):
+        lookup("a")
