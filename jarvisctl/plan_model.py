@@ -63,7 +63,7 @@ class HostPlan:
             return "local"
         user = f"{s.user}@" if s.user else ""
         become = " (become)" if s.become else ""
-        return f"ssh {user}{s.address}:{s.port}{become}"
+        return f"ssh {user}{s.where}{become}"
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ def _host_row(host: Host, settings: ConnectionSettings) -> tuple[str, ...]:
     return (
         host.name,
         settings.address,
-        str(settings.port) if settings.connection == "ssh" else "-",
+        str(settings.port) if settings.connection == "ssh" and settings.port else "-",
         settings.user or "-",
         settings.connection,
         ", ".join(groups) or "-",
@@ -180,7 +180,7 @@ def _describe(settings: ConnectionSettings) -> str:
         text = "local (no SSH)"
     else:
         user = f"{settings.user}@" if settings.user else ""
-        text = f"ssh {user}{settings.address}:{settings.port}, host keys {settings.host_key_policy}"
+        text = f"ssh {user}{settings.where}, host keys {settings.host_key_policy}"
     if settings.become:
         text += f", become {settings.become_user or 'root'}"
     return text

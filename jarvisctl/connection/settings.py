@@ -15,7 +15,7 @@ class ConnectionSettings:
 
     host: str  # the inventory name, used in messages and results
     address: str  # what to connect to (ansible_host / address; defaults to the name)
-    port: int = 22
+    port: int | None = None  # None: the Port ssh_config gives the address, else 22
     user: str | None = None
     identity_file: str | None = None
     connection: ConnectionType = "ssh"
@@ -24,3 +24,8 @@ class ConnectionSettings:
     host_key_policy: HostKeyPolicy = "strict"
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
     connect_timeout: float = 10.0
+
+    @property
+    def where(self) -> str:
+        """`address:port`, or the address alone when ssh_config (or 22) will give the port."""
+        return self.address if self.port is None else f"{self.address}:{self.port}"

@@ -78,7 +78,7 @@ class SSHConnection:
         if self.is_open or self._early is not None:
             return
         try:
-            self._early = EarlySocket(self.settings.address, self.settings.port)
+            self._early = EarlySocket(self.settings.address, self.settings.port or 22)
         except (ValueError, OSError):
             self._early = None  # a name, or no socket now: `open` connects the usual way
 
@@ -98,7 +98,8 @@ class SSHConnection:
         settings = self.settings
         route = lookup(settings.address, settings.user, settings.port)
         auth = self._auth(route.identity_files)
-        target = _Endpoint(route.address, settings.port, route.user, auth, route.proxy_command)
+        port = route.port or 22  # the inventory's, else ssh_config's Port
+        target = _Endpoint(route.address, port, route.user, auth, route.proxy_command)
         path = [*map(_hop_endpoint, route.jumps), target]
         # known_hosts is read for every host on the way before any of them is contacted
         clients = [self._new_client(endpoint) for endpoint in path]
@@ -322,7 +323,7 @@ class SSHConnection:
         return channel
 
     def _where(self) -> str:
-        return f"{self.settings.address}:{self.settings.port}"
+        return self.settings.where
 
     def _open_failure(self, exc: BaseException, endpoint: _Endpoint) -> BaseException:
         from paramiko import BadHostKeyException

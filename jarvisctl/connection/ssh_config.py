@@ -7,8 +7,8 @@ changed. paramiko does not follow `Include`; this module does (`_Sources`), as O
 except that an Include inside a conditional Host or Match block may only bring in plain settings:
 a Host or Match block there is refused with its location rather than applied unconditionally.
 
-The inventory's own settings win over the files, as OpenSSH's command-line options would: `port`
-and `connect_timeout` always (they have defaults), `user` and `identity_file` when they are set.
+The inventory's own settings win over the files, as OpenSSH's command-line options would:
+`connect_timeout` always (it has a default), `port`, `user` and `identity_file` when they are set.
 A ProxyJump host is not in the inventory: its Port and User come from here.
 """
 

@@ -83,7 +83,7 @@ def connection_settings(
     return ConnectionSettings(
         host=host,
         address=read.get("address", _text, "a host name or IP address") or host,
-        port=read.get("port", _port, "an integer from 1 to 65535") or 22,
+        port=read.get("port", _port, "an integer from 1 to 65535"),
         user=read.get("user", _text, "a user name"),
         identity_file=read.get("identity_file", _text, "a path to a private key"),
         connection=connection or _default_connection(host),

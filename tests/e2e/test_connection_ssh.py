@@ -406,11 +406,14 @@ def test_an_ssh_config_alias_from_an_included_file_reaches_its_host(
     sshd_hosts: list[SshdHost],
 ) -> None:
     host = sshd_hosts[1]
+    assert host.port != 22  # so that the Port line is what reaches it
     write_user_ssh_config("Include conf.d/*.conf\nHost *\n  User nobody\n")
     included = Path(os.path.expanduser("~/.ssh/conf.d/web.conf"))
     included.parent.mkdir()
-    included.write_text(f"Host web-alias\n  HostName {host.address}\n  User root\n")
-    settings = host.settings(address="web-alias", user=None)
+    included.write_text(
+        f"Host web-alias\n  HostName {host.address}\n  User root\n  Port {host.port}\n"
+    )
+    settings = host.settings(address="web-alias", user=None, port=None)  # none in the inventory
     with ssh(settings) as connection:
         assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
         assert connection.host_key_fingerprint == host.fingerprint

@@ -50,8 +50,8 @@ def test_list_prints_a_table(project: Path) -> None:
     assert code == 0
     assert out.splitlines() == [
         "HOST       ADDRESS     PORT  USER    CONNECTION  GROUPS",
-        "jetson-01  192.0.2.11  22    ubuntu  ssh         jetsons",
-        "jetson-02  192.0.2.12  22    -       ssh         jetsons",
+        "jetson-01  192.0.2.11  -     ubuntu  ssh         jetsons",
+        "jetson-02  192.0.2.12  -     -       ssh         jetsons",
         "db-01      db-01       2222  -       ssh         servers",
         "3 hosts match 'jetsons:db-01' in inventory/prod.yml",
     ]
@@ -74,7 +74,7 @@ def test_show_lists_each_variable_with_its_origin(project: Path) -> None:
     assert out.splitlines() == [
         "host: jetson-01  (inventory/prod.yml:5:9)",
         "groups: all, jetsons",
-        "connection: ssh ubuntu@192.0.2.11:22, host keys strict",
+        "connection: ssh ubuntu@192.0.2.11, host keys strict",
         "variables:",
         '  ansible_host = "192.0.2.11"  # inventory/prod.yml:6:11',
         '  ansible_user = "ubuntu"      # inventory/prod.yml:7:11',

@@ -53,6 +53,12 @@ def test_ansible_connection_variables(project: Path) -> None:
     )
 
 
+def test_an_unset_port_and_user_are_left_to_ssh_config(project: Path) -> None:
+    inventory = inventory_of(project, "all:\n  hosts:\n    web-01: {}\n")
+    settings = inventory.settings("web-01")
+    assert (settings.port, settings.user, settings.where) == (None, None, "web-01")
+
+
 def test_jarvisctl_names_win_over_ansible_names(project: Path) -> None:
     inventory = inventory_of(
         project,
