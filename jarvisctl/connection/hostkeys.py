@@ -21,18 +21,59 @@ from jarvisctl.filecache import FileCache
 _KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "ssh-dss": "DSA"}
 
 
-def known_hosts_path(settings: ConnectionSettings) -> Path:
-    return Path(os.path.expanduser(settings.known_hosts or "~/.ssh/known_hosts"))
+# OpenSSH's GlobalKnownHostsFile default: keys an administrator lists for every user.
+GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 
-def load_known_hosts(client: Any, settings: ConnectionSettings, path: Path, name: str) -> None:
-    """Trust the keys `path` lists for `name` (a missing file lists none).
+def known_hosts_files(
+    settings: ConnectionSettings,
+    configured: tuple[str, ...] = (),
+    configured_global: tuple[str, ...] = (),
+) -> tuple[Path, ...]:
+    """The files whose keys are trusted, as OpenSSH reads them: the user's file first (where
+    `accept-new` records a key), then the system-wide ones.
+
+    The user's file is the inventory's `known_hosts`, else ssh_config's UserKnownHostsFile
+    (`configured`), else ~/.ssh/known_hosts; the system's are ssh_config's GlobalKnownHostsFile,
+    else /etc/ssh/ssh_known_hosts and ssh_known_hosts2.
+    """
+    user = (
+        (settings.known_hosts,) if settings.known_hosts else configured or ("~/.ssh/known_hosts",)
+    )
+    files = (*user, *(configured_global or GLOBAL_KNOWN_HOSTS))
+    return tuple(dict.fromkeys(Path(os.path.expanduser(f)) for f in files))
+
+
+def load_known_hosts(
+    client: Any, settings: ConnectionSettings, files: tuple[Path, ...], name: str
+) -> None:
+    """Trust the keys `files` list for `name` (a missing file lists none); for each key type
+    the first file that has one wins.
 
     Only this host's entries are handed to paramiko: `SSHClient.load_host_keys` would parse and
     de-duplicate the whole file for every connection, O(hosts²) per connection.
     """
+    store, seen = client.get_host_keys(), set()
+    for path in files:
+        for key_type, key in _keys(settings, path, name).items():
+            if key_type not in seen:
+                seen.add(key_type)
+                store.add(name, key_type, key)
+
+
+def listing_file(
+    settings: ConnectionSettings, files: tuple[Path, ...], name: str, key_type: str
+) -> Path:
+    """The first of `files` with a `key_type` key for `name` (where a changed key is listed)."""
+    for path in files:
+        if key_type in _keys(settings, path, name):
+            return path
+    return files[0]
+
+
+def _keys(settings: ConnectionSettings, path: Path, name: str) -> dict[str, Any]:
     try:
-        keys = _known_hosts(path).keys_for(name)
+        return _known_hosts(path).keys_for(name)
     except OSError as exc:
         raise HostKeyError(
             f"{settings.host}: cannot read known_hosts file {path}: {exc.strerror or exc}; "
@@ -40,9 +81,6 @@ def load_known_hosts(client: Any, settings: ConnectionSettings, path: Path, name
         ) from exc
     except ValueError as exc:
         raise HostKeyError(f"{settings.host}: {exc}; fix or remove that line") from exc
-    store = client.get_host_keys()
-    for key_type, key in keys.items():
-        store.add(name, key_type, key)
 
 
 @dataclass(frozen=True)
@@ -161,14 +199,18 @@ def _keyscan_command(address: str, port: int, key: Any, known_hosts: Path) -> st
 
 
 def unknown_host_key_error(
-    settings: ConnectionSettings, address: str, port: int, key: Any, known_hosts: Path
+    settings: ConnectionSettings, address: str, port: int, key: Any, files: tuple[Path, ...]
 ) -> HostKeyError:
     name = known_hosts_name(address, port)
     kind = key_type(key).lower()
+    known_hosts = files[0]
+    looked = (
+        f"{known_hosts} has" if len(files) == 1 else f"none of {', '.join(map(str, files))} has"
+    )
     return HostKeyError(
         f"{settings.host}: the host key of {address}:{port} is not known, connection refused "
-        f"(host_key_policy: strict): the host presents {describe_key(key)}, and {known_hosts} "
-        f"has no entry for {name!r}.\n"
+        f"(host_key_policy: strict): the host presents {describe_key(key)}, and {looked} "
+        f"an entry for {name!r}.\n"
         f"To trust it, compare that fingerprint with the output of "
         f"`ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub` on the host, then run:\n"
         f"  {_keyscan_command(address, port, key, known_hosts)}\n"
@@ -207,19 +249,18 @@ class HostKeyPolicy:
     """
 
     def __init__(
-        self, settings: ConnectionSettings, address: str, port: int, known_hosts: Path
+        self, settings: ConnectionSettings, address: str, port: int, files: tuple[Path, ...]
     ) -> None:
         self.settings = settings
         self.address = address
         self.port = port
-        self.known_hosts = known_hosts
+        self.files = files
+        self.known_hosts = files[0]  # where accept-new records a key
         self.accepted: str | None = None
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         if self.settings.host_key_policy != "accept-new":
-            raise unknown_host_key_error(
-                self.settings, self.address, self.port, key, self.known_hosts
-            )
+            raise unknown_host_key_error(self.settings, self.address, self.port, key, self.files)
         try:
             append_known_host(self.known_hosts, hostname, key)
         except OSError as exc:

@@ -15,6 +15,7 @@ import select
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE, CommandResult, was_timed_out
@@ -22,8 +23,9 @@ from jarvisctl.connection.hostkeys import (
     HostKeyPolicy,
     changed_host_key_error,
     fingerprint,
+    known_hosts_files,
     known_hosts_name,
-    known_hosts_path,
+    listing_file,
     load_known_hosts,
 )
 from jarvisctl.connection.paramiko_import import load_paramiko
@@ -99,8 +101,9 @@ class SSHConnection:
         route = lookup(settings.address, settings.user, settings.port)
         auth = self._auth(route.identity_files)
         port = route.port or 22  # the inventory's, else ssh_config's Port
-        target = _Endpoint(route.address, port, route.user, auth, route.proxy_command)
-        path = [*map(_hop_endpoint, route.jumps), target]
+        known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
+        target = _Endpoint(route.address, port, route.user, auth, known_hosts, route.proxy_command)
+        path = [*(_hop_endpoint(settings, hop) for hop in route.jumps), target]
         # known_hosts is read for every host on the way before any of them is contacted
         clients = [self._new_client(endpoint) for endpoint in path]
         opened = self._connect_path(path, [client for client, _ in clients], early)
@@ -146,12 +149,11 @@ class SSHConnection:
         unless the policy is accept-new (paramiko's own default would trust any key)."""
         from paramiko import SSHClient
 
-        known_hosts = known_hosts_path(self.settings)
-        policy = HostKeyPolicy(self.settings, endpoint.address, endpoint.port, known_hosts)
+        policy = HostKeyPolicy(self.settings, endpoint.address, endpoint.port, endpoint.known_hosts)
         client = SSHClient()
         client.set_missing_host_key_policy(policy)
         name = known_hosts_name(endpoint.address, endpoint.port)
-        load_known_hosts(client, self.settings, known_hosts, name)
+        load_known_hosts(client, self.settings, endpoint.known_hosts, name)
         return client, policy
 
     def _first_socket(self, endpoint: _Endpoint, early: EarlySocket | None) -> Any:
@@ -332,7 +334,9 @@ class SSHConnection:
             return exc
         address, port = endpoint.address, endpoint.port
         if isinstance(exc, BadHostKeyException):
-            known_hosts = known_hosts_path(self.settings)
+            name = known_hosts_name(address, port)
+            expected_type = exc.expected_key.get_name()
+            known_hosts = listing_file(self.settings, endpoint.known_hosts, name, expected_type)
             return changed_host_key_error(
                 self.settings, address, port, exc.key, exc.expected_key, known_hosts
             )
@@ -347,6 +351,7 @@ class _Endpoint:
     port: int
     user: str
     auth: dict[str, Any]  # SSHClient.connect's key arguments
+    known_hosts: tuple[Path, ...]  # the files of trusted keys, the user's (accept-new's) first
     proxy_command: str | None = None
     hop: str | None = None  # the ProxyJump entry, as written
 
@@ -358,13 +363,16 @@ class _Endpoint:
         return type(error)("\n".join([f"{first} (ProxyJump host {self.hop})", *rest]))
 
 
-def _hop_endpoint(hop: Hop) -> _Endpoint:
+def _hop_endpoint(settings: ConnectionSettings, hop: Hop) -> _Endpoint:
     """A ProxyJump host, by its own ssh_config entry (OpenSSH: the inventory's identity file
-    and port are the target's, not the jump host's)."""
+    and port are the target's, not the jump host's; its known_hosts is for every hop)."""
     route = lookup(hop.host, hop.user, hop.port)
     auth = {"key_filename": list(route.identity_files) or None}
     port = route.port or 22
-    return _Endpoint(route.address, port, route.user, auth, route.proxy_command, hop.text)
+    known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
+    return _Endpoint(
+        route.address, port, route.user, auth, known_hosts, route.proxy_command, hop.text
+    )
 
 
 def _close_all(clients: list[Any]) -> None:

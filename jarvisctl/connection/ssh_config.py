@@ -1,5 +1,5 @@
 """What OpenSSH's configuration files say about a host: HostName, Port, User, IdentityFile,
-ProxyJump, ProxyCommand.
+ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
 blocks, the first value found wins, IdentityFile accumulates), parsed again only when a file
@@ -69,6 +69,8 @@ class Route:
     identity_files: tuple[str, ...]  # IdentityFile lines; used when the inventory names none
     jumps: tuple[Hop, ...]  # ProxyJump hops, the first one connected to first
     proxy_command: str | None
+    user_known_hosts: tuple[str, ...] = ()  # UserKnownHostsFile; () when not set
+    global_known_hosts: tuple[str, ...] = ()  # GlobalKnownHostsFile; () when not set
 
 
 def user_config() -> Path:
@@ -95,10 +97,12 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
     jumps = found.get("proxyjump")
     configured_port = found.get("port")
     command = found.get("proxycommand")
+    route_user = found.get("user") or user or getpass.getuser()
+    known = _KnownHostsFiles(name, found.get("hostname", name), route_user, configured_port)
     return Route(
         address=found.get("hostname", name),
         port=int(configured_port) if configured_port and configured_port.isdigit() else port,
-        user=found.get("user") or user or getpass.getuser(),
+        user=route_user,
         identity_files=tuple(found.get("identityfile", ())),
         jumps=(
             tuple(Hop.parse(h.strip()) for h in jumps.split(","))
@@ -106,7 +110,48 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
             else ()
         ),
         proxy_command=None if command in (None, "none") else command,
+        user_known_hosts=known.of(found.get("userknownhostsfile")),
+        global_known_hosts=known.of(found.get("globalknownhostsfile")),
     )
+
+
+@dataclass(frozen=True)
+class _KnownHostsFiles:
+    """The files of a UserKnownHostsFile or GlobalKnownHostsFile line, as OpenSSH reads them:
+    several separated by spaces, `~` and the tokens %d %u %h %n %p %r %% expanded, `none` for
+    no file at all (paramiko leaves these values as written)."""
+
+    name: str  # as given (%n)
+    hostname: str  # after HostName (%h)
+    user: str  # the remote user (%r)
+    port: str | None
+
+    def of(self, value: str | None) -> tuple[str, ...]:
+        if not value:
+            return ()
+        if value.strip().lower() == "none":
+            return (os.devnull,)
+        tokens = {
+            "d": os.path.expanduser("~"),
+            "u": getpass.getuser(),
+            "h": self.hostname,
+            "n": self.name,
+            "p": self.port or "22",
+            "r": self.user,
+            "%": "%",
+        }
+        files = []
+        for word in value.split():
+            unknown = [t for t in re.findall(r"%(.)", word) if t not in tokens]
+            if unknown:
+                raise UnreachableError(
+                    f"{self.name}: ssh_config's known hosts file {word!r} uses %{unknown[0]}, "
+                    f"which jarvisctl does not expand (it expands %d %u %h %n %p %r %%); "
+                    f"write that part of the path out"
+                )
+            expanded = re.sub(r"%(.)", lambda m: tokens[m.group(1)], word)
+            files.append(os.path.expanduser(expanded))
+        return tuple(files)
 
 
 _KEPT = 64  # parsed configurations kept, one per distinct (user, port)

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from jarvisctl.connection import ConnectionSettings, make_connection, open_connection
+from jarvisctl.connection import ConnectionSettings, hostkeys, make_connection, open_connection
 from jarvisctl.connection import ssh as ssh_module
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
 from jarvisctl.connection.ssh import SSHConnection
@@ -218,6 +218,28 @@ def test_changed_host_key_is_refused_even_under_accept_new(
     follow_hint(caught.value)
     with ssh(host.settings(known_hosts=str(known_hosts))) as connection:
         assert connection.host_key_fingerprint == new
+
+
+def test_keys_listed_by_ssh_config_or_the_system_file_are_trusted(
+    sshd_hosts: list[SshdHost], isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = sshd_hosts[0], sshd_hosts[1]
+    (isolated_home / "fleet_hosts").write_text(f"{first.known_hosts_line}\n")
+    write_user_ssh_config(f"Host {first.address}\n  UserKnownHostsFile ~/fleet_hosts\n")
+    with ssh(first.settings(known_hosts=None)) as connection:  # none in the inventory
+        assert connection.host_key_fingerprint == first.fingerprint
+
+    system = isolated_home / "ssh_known_hosts"
+    system.write_text(f"{second.known_hosts_line}\n")
+    monkeypatch.setattr(hostkeys, "GLOBAL_KNOWN_HOSTS", (str(system),))
+    with ssh(second.settings(known_hosts=None)) as connection:
+        assert connection.host_key_fingerprint == second.fingerprint
+    assert not (isolated_home / ".ssh" / "known_hosts").exists()
+
+    second.rotate_host_key()  # the system file's key is now the wrong one: named as such
+    with pytest.raises(HostKeyError) as caught:
+        open_connection(second.settings(known_hosts=None, host_key_policy="accept-new"))
+    assert f"has CHANGED, connection refused: {system} has ED25519" in str(caught.value)
 
 
 def test_wrong_client_key_is_an_authentication_failure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import paramiko
@@ -10,7 +11,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from jarvisctl.connection import ConnectionSettings, hostkeys
-from jarvisctl.connection.hostkeys import append_known_host, load_known_hosts
+from jarvisctl.connection.hostkeys import (
+    append_known_host,
+    known_hosts_files,
+    listing_file,
+    load_known_hosts,
+)
 from jarvisctl.errors import HostKeyError
 
 SETTINGS = ConnectionSettings(host="web1", address="10.0.0.5")
@@ -35,7 +41,7 @@ def _ecdsa() -> str:
 
 def _client_keys(path: Path, name: str) -> dict[str, str]:
     client = paramiko.SSHClient()
-    load_known_hosts(client, SETTINGS, path, name)
+    load_known_hosts(client, SETTINGS, (path,), name)
     found = client.get_host_keys().lookup(name)
     return {} if found is None else {t: found[t].get_base64() for t in found}
 
@@ -114,3 +120,31 @@ def _b64(line: str) -> bytes:
     import base64
 
     return base64.b64decode(line.split()[1])
+
+
+def test_the_user_file_then_the_system_files_are_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = (str(tmp_path / "ssh_known_hosts"), str(tmp_path / "ssh_known_hosts2"))
+    monkeypatch.setattr(hostkeys, "GLOBAL_KNOWN_HOSTS", system)
+    home = Path(os.path.expanduser("~"))
+    assert known_hosts_files(SETTINGS) == (home / ".ssh/known_hosts", *map(Path, system))
+    configured = known_hosts_files(SETTINGS, (f"{home}/a", "/etc/b"), ("/etc/c",))
+    assert configured == (home / "a", Path("/etc/b"), Path("/etc/c"))
+    inventory = ConnectionSettings(host="web1", address="10.0.0.5", known_hosts="~/fleet")
+    assert known_hosts_files(inventory, (f"{home}/a",))[0] == home / "fleet"  # the inventory wins
+
+    user, shared = tmp_path / "user", Path(system[0])
+    user.write_text(f"10.0.0.5 {_ed25519()}\n")
+    ed25519_line, ecdsa_line = _ed25519(), _ecdsa()
+    shared.write_text(f"10.0.0.5 {ed25519_line}\n10.0.0.5 {ecdsa_line}\n10.0.0.6 {_ed25519()}\n")
+    files = (user, shared, Path(system[1]))  # the second system file does not exist
+    client = paramiko.SSHClient()
+    load_known_hosts(client, SETTINGS, files, "10.0.0.5")
+    found = client.get_host_keys().lookup("10.0.0.5")
+    assert found is not None
+    assert found["ssh-ed25519"].get_base64() == user.read_text().split()[2]  # the first file wins
+    assert found["ecdsa-sha2-nistp256"].get_base64() == ecdsa_line.split()[1]  # from the system
+    assert listing_file(SETTINGS, files, "10.0.0.5", "ecdsa-sha2-nistp256") == shared
+    assert listing_file(SETTINGS, files, "10.0.0.6", "ssh-ed25519") == shared
+    assert listing_file(SETTINGS, files, "10.0.0.5", "ssh-ed25519") == user

@@ -234,3 +234,22 @@ def test_an_include_loop_and_a_bad_line_in_an_included_file_are_located(
     user_config("Include broken.conf\n")
     with pytest.raises(UnreachableError, match=f"file {broken}:2: Unparsable line Port; fix"):
         lookup("a")
+
+
+def test_known_hosts_files_are_read_with_their_tokens(system_config: Path) -> None:
+    user_config(
+        "Host web\n  HostName 10.0.0.5\n  Port 2200\n  User deploy\n"
+        "  UserKnownHostsFile ~/.ssh/kh_%n %d/kh_%h_%p_%r_%u_100%%\n"
+        "  GlobalKnownHostsFile none\n"
+        "Host bad\n  UserKnownHostsFile ~/kh_%C\n"
+    )
+    home, me = os.path.expanduser("~"), getpass.getuser()
+    route = lookup("web")
+    assert route.user_known_hosts == (
+        f"{home}/.ssh/kh_web",
+        f"{home}/kh_10.0.0.5_2200_deploy_{me}_100%",
+    )
+    assert route.global_known_hosts == (os.devnull,)
+    assert (lookup("db").user_known_hosts, lookup("db").global_known_hosts) == ((), ())
+    with pytest.raises(UnreachableError, match=r"bad: ssh_config's known hosts file .* uses %C"):
+        lookup("bad")
