@@ -31,7 +31,7 @@ from jarvisctl.connection.hostkeys import (
 from jarvisctl.connection.paramiko_import import load_paramiko
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.connection.shell import end_tagged_command, wrap_remote_command
-from jarvisctl.connection.ssh_config import Hop, lookup
+from jarvisctl.connection.ssh_config import Hop, Route, lookup
 from jarvisctl.connection.ssh_errors import (
     interrupted_error,
     load_identity,
@@ -99,7 +99,7 @@ class SSHConnection:
         load_paramiko()
         settings = self.settings
         route = lookup(settings.address, settings.user, settings.port)
-        auth = self._auth(route.identity_files)
+        auth = self._auth(route)
         port = route.port or 22  # the inventory's, else ssh_config's Port
         known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
         target = _Endpoint(route.address, port, route.user, auth, known_hosts, route.proxy_command)
@@ -119,9 +119,9 @@ class SSHConnection:
         self.host_key_fingerprint = fingerprint(transport.get_remote_server_key())
         self.accepted_host_key = policy.accepted
 
-    def _auth(self, identity_files: tuple[str, ...]) -> dict[str, Any]:
+    def _auth(self, route: Route) -> dict[str, Any]:
         if self.settings.identity_file is None:
-            return {"key_filename": list(identity_files) or None}  # and the agent, ~/.ssh/id_*
+            return _configured_auth(route)
         # Like OpenSSH's IdentitiesOnly: offer exactly the configured key, so that a wrong key
         # is reported as such rather than hidden behind whatever else was tried.
         return {"pkey": load_identity(self.settings), "look_for_keys": False, "allow_agent": False}
@@ -340,7 +340,7 @@ class SSHConnection:
             return changed_host_key_error(
                 self.settings, address, port, exc.key, exc.expected_key, known_hosts
             )
-        return open_error(exc, self.settings, address, port, endpoint.user)
+        return open_error(exc, self.settings, address, port, endpoint.user, _offered(endpoint.auth))
 
 
 @dataclass(frozen=True)
@@ -367,12 +367,33 @@ def _hop_endpoint(settings: ConnectionSettings, hop: Hop) -> _Endpoint:
     """A ProxyJump host, by its own ssh_config entry (OpenSSH: the inventory's identity file
     and port are the target's, not the jump host's; its known_hosts is for every hop)."""
     route = lookup(hop.host, hop.user, hop.port)
-    auth = {"key_filename": list(route.identity_files) or None}
+    auth = _configured_auth(route)
     port = route.port or 22
     known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
     return _Endpoint(
         route.address, port, route.user, auth, known_hosts, route.proxy_command, hop.text
     )
+
+
+def _configured_auth(route: Route) -> dict[str, Any]:
+    """SSHClient.connect's key arguments from ssh_config: its IdentityFile keys first, then the
+    ssh-agent's and ~/.ssh/id_*, which IdentitiesOnly leaves out (the default files stay
+    when no IdentityFile is named, as in OpenSSH)."""
+    files = list(route.identity_files) or None
+    only = route.identities_only
+    return {"key_filename": files, "allow_agent": not only, "look_for_keys": not (only and files)}
+
+
+def _offered(auth: dict[str, Any]) -> str:
+    """Which keys SSHClient.connect's `auth` arguments offer, for an authentication error."""
+    if auth.get("pkey") is not None:
+        return ""  # the inventory's identity_file: the error names it
+    sources = list(auth.get("key_filename") or ())
+    if auth.get("allow_agent", True):
+        sources.append("the ssh-agent's keys")
+    if auth.get("look_for_keys", True):
+        sources.append("~/.ssh/id_*")
+    return ", ".join(sources)
 
 
 def _close_all(clients: list[Any]) -> None:

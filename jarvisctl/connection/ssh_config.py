@@ -1,5 +1,5 @@
 """What OpenSSH's configuration files say about a host: HostName, Port, User, IdentityFile,
-ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile.
+IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
 blocks, the first value found wins, IdentityFile accumulates), parsed again only when a file
@@ -67,6 +67,7 @@ class Route:
     port: int | None  # the given port, else Port from the files, else None
     user: str
     identity_files: tuple[str, ...]  # IdentityFile lines; used when the inventory names none
+    identities_only: bool  # IdentitiesOnly yes: no agent keys, no ~/.ssh/id_* beside those
     jumps: tuple[Hop, ...]  # ProxyJump hops, the first one connected to first
     proxy_command: str | None
     user_known_hosts: tuple[str, ...] = ()  # UserKnownHostsFile; () when not set
@@ -104,6 +105,7 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
         port=int(configured_port) if configured_port and configured_port.isdigit() else port,
         user=route_user,
         identity_files=tuple(found.get("identityfile", ())),
+        identities_only=str(found.get("identitiesonly", "no")).lower() == "yes",
         jumps=(
             tuple(Hop.parse(h.strip()) for h in jumps.split(","))
             if jumps and jumps.lower() != "none"

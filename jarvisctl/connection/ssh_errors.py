@@ -55,9 +55,16 @@ def load_identity(settings: ConnectionSettings) -> Any:
 
 
 def open_error(
-    exc: BaseException, settings: ConnectionSettings, address: str, port: int, user: str
+    exc: BaseException,
+    settings: ConnectionSettings,
+    address: str,
+    port: int,
+    user: str,
+    offered: str = "",
 ) -> BaseException:
-    """The jarvisctl error for a failed connect, or `exc` itself when it is not about the host."""
+    """The jarvisctl error for a failed connect, or `exc` itself when it is not about the host.
+
+    `offered` says which keys were offered, when they did not come from the inventory."""
     from paramiko import AuthenticationException, PasswordRequiredException, SSHException
 
     where = f"{address}:{port}"
@@ -70,7 +77,7 @@ def open_error(
     if isinstance(exc, AuthenticationException) or (
         isinstance(exc, SSHException) and "No authentication methods" in str(exc)
     ):
-        return _authentication_error(exc, settings, address, port, user)
+        return _authentication_error(exc, settings, address, port, user, offered)
     reason = _unreachable_reason(exc, settings)
     if reason is None:
         return exc
@@ -78,13 +85,18 @@ def open_error(
 
 
 def _authentication_error(
-    exc: BaseException, settings: ConnectionSettings, address: str, port: int, user: str
+    exc: BaseException,
+    settings: ConnectionSettings,
+    address: str,
+    port: int,
+    user: str,
+    offered: str,
 ) -> AuthenticationError:
     if settings.identity_file is not None:
         offered = f"the key {settings.identity_file} (and only that key)"
         public = f"{settings.identity_file}.pub"
     else:
-        offered = "the keys of the ssh-agent and ~/.ssh/id_*"
+        offered = offered or "the keys of the ssh-agent and ~/.ssh/id_*"
         public = "~/.ssh/id_ed25519.pub"
     return AuthenticationError(
         f"{settings.host}: {user}@{address}:{port} refused our credentials ({exc}); "

@@ -262,6 +262,28 @@ def test_no_key_at_all_is_an_authentication_failure(sshd_hosts: list[SshdHost]) 
         open_connection(sshd_hosts[0].settings(identity_file=None))
 
 
+def test_identities_only_keeps_the_default_keys_out(
+    sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost], isolated_home: Path
+) -> None:
+    host = sshd_hosts[0]
+    default_key = isolated_home / ".ssh" / "id_ed25519"  # the one the hosts accept
+    default_key.parent.mkdir()
+    default_key.write_bytes(sshd_fleet.client_key.read_bytes())
+    default_key.chmod(0o600)
+    stranger = isolated_home / "stranger"
+    write_ed25519_key(stranger, "not authorized anywhere")
+    settings = host.settings(identity_file=None)
+    write_user_ssh_config(f"Host {host.address}\n  IdentityFile {stranger}\n")
+    with ssh(settings) as connection:  # the stranger is refused, then ~/.ssh/id_ed25519 works
+        assert connection.run("true", timeout=5).exit_code == 0
+    write_user_ssh_config(f"Host {host.address}\n  IdentityFile {stranger}\n  IdentitiesOnly yes\n")
+    with pytest.raises(AuthenticationError) as caught:
+        open_connection(settings)
+    assert f"refused our credentials (Authentication failed.); offered {stranger}.\n" in str(
+        caught.value
+    )
+
+
 def test_losing_the_connection_mid_command_is_unreachable(sshd_hosts: list[SshdHost]) -> None:
     # The session's own sshd process is the parent of `timeout`, whose child is this shell.
     kill_session = "p=$(cut -d' ' -f4 /proc/$PPID/stat); grep -q sshd /proc/$p/comm && kill -9 $p"
