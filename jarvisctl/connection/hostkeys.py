@@ -255,8 +255,12 @@ class HostKeyPolicy:
         self.address = address
         self.port = port
         self.files = files
-        self.known_hosts = files[0]  # where accept-new records a key
         self.accepted: str | None = None
+
+    @property
+    def known_hosts(self) -> Path:
+        """The user's file, where accept-new records a key."""
+        return self.files[0]
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         if self.settings.host_key_policy != "accept-new":

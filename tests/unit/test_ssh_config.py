@@ -22,11 +22,16 @@ def system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def user_config(text: str) -> Path:
-    path = Path(os.path.expanduser("~/.ssh/config"))
-    path.parent.mkdir(exist_ok=True)
+def ssh_file(name: str, text: str) -> Path:
+    """A file under ~/.ssh (where a relative Include of the user's file points)."""
+    path = Path(os.path.expanduser("~/.ssh")) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def user_config(text: str) -> Path:
+    return ssh_file("config", text)
 
 
 @pytest.mark.parametrize(
@@ -164,14 +169,6 @@ def test_the_inventory_user_and_port_win_as_command_line_options(system_config: 
     assert (route.user, route.port, route.proxy_command) == ("ops", 2200, "nc -X ops db 2200")
     plain = lookup("db")
     assert (plain.user, plain.port, plain.proxy_command) == ("admin", 22, "nc -X admin db 22")
-
-
-def ssh_file(name: str, text: str) -> Path:
-    """A file under ~/.ssh (where a relative Include of the user's file points)."""
-    path = Path(os.path.expanduser("~/.ssh")) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_include_reads_globbed_files_in_order_then_the_rest_of_the_file(
