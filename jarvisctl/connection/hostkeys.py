@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,98 +45,177 @@ def known_hosts_files(
     return tuple(dict.fromkeys(Path(os.path.expanduser(f)) for f in files))
 
 
-def load_known_hosts(
-    client: Any, settings: ConnectionSettings, files: tuple[Path, ...], name: str
-) -> None:
-    """Trust the keys `files` list for `name` (a missing file lists none); for each key type
-    the first file that has one wins.
+def known_keys(settings: ConnectionSettings, files: tuple[Path, ...], name: str) -> KnownKeys:
+    """Every line of `files` that names `name` (a missing file names nothing).
 
-    Only this host's entries are handed to paramiko: `SSHClient.load_host_keys` would parse and
-    de-duplicate the whole file for every connection, O(hosts²) per connection.
+    Only this host's lines are decoded: a fleet's file is parsed once per process, and each
+    connection looks its own name up in it.
     """
-    store, seen = client.get_host_keys(), set()
+    listings: list[Listing] = []
     for path in files:
-        for key_type, key in _keys(settings, path, name).items():
-            if key_type not in seen:
-                seen.add(key_type)
-                store.add(name, key_type, key)
+        try:
+            listings += _known_hosts(path).listings(name.lower())
+        except OSError as exc:
+            raise HostKeyError(
+                f"{settings.host}: cannot read known_hosts file {path}: {exc.strerror or exc}; "
+                f"fix its permissions, or point known_hosts at a readable file"
+            ) from exc
+        except ValueError as exc:
+            raise HostKeyError(f"{settings.host}: {exc}; fix or remove that line") from exc
+    return KnownKeys(name.lower(), tuple(listings))
 
 
-def listing_file(
-    settings: ConnectionSettings, files: tuple[Path, ...], name: str, key_type: str
-) -> Path:
-    """The first of `files` with a `key_type` key for `name` (where a changed key is listed)."""
-    for path in files:
-        if key_type in _keys(settings, path, name):
-            return path
-    return files[0]
+_MARKERS = ("@cert-authority", "@revoked")
 
 
-def _keys(settings: ConnectionSettings, path: Path, name: str) -> dict[str, Any]:
-    try:
-        return _known_hosts(path).keys_for(name)
-    except OSError as exc:
-        raise HostKeyError(
-            f"{settings.host}: cannot read known_hosts file {path}: {exc.strerror or exc}; "
-            f"fix its permissions, or point known_hosts at a readable file"
-        ) from exc
-    except ValueError as exc:
-        raise HostKeyError(f"{settings.host}: {exc}; fix or remove that line") from exc
+@dataclass(frozen=True)
+class Listing:
+    """One known_hosts line naming a host: a key it is trusted with, unless marked."""
+
+    path: Path
+    number: int
+    marker: str  # "" for a host key, else "@revoked" or "@cert-authority"
+    key_type: str  # as written: ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...
+    blob: bytes  # the public key, as the host presents it
+    by_pattern: bool = False  # named by a wildcard or negation, not by the host's own name
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.number}"
+
+    def describe(self) -> str:
+        return f"{_short_type(self.key_type)} key {_fingerprint(self.blob)}"
+
+
+@dataclass(frozen=True)
+class KnownKeys:
+    """What the known_hosts files say about one host name, in the order OpenSSH reads them."""
+
+    name: str
+    listings: tuple[Listing, ...]
+
+    @property
+    def trusted(self) -> tuple[Listing, ...]:
+        return tuple(listing for listing in self.listings if not listing.marker)
+
+    def revoked(self, blob: bytes) -> Listing | None:
+        """The `@revoked` line for this key, if any: such a key is refused, whatever else."""
+        return next((x for x in self.listings if x.marker == "@revoked" and x.blob == blob), None)
+
+    def trusts(self, key_type: str, blob: bytes) -> bool:
+        """Whether any line, in any file, lists this very key (as OpenSSH: not the first one)."""
+        return any(x.key_type == key_type and x.blob == blob for x in self.trusted)
+
+    def of_type(self, key_type: str) -> Listing | None:
+        """The first key of this type listed, which a different key of that type contradicts."""
+        return next((x for x in self.trusted if x.key_type == key_type), None)
+
+    def key_types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(listing.key_type for listing in self.trusted))
+
+    def preferred(self, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        """The host key algorithms in the order to offer them: those of the keys listed first,
+        so that a host with several keys presents one that is known (as OpenSSH orders them)."""
+        known = set(self.key_types())
+        if "ssh-rsa" in known:
+            known.update(("rsa-sha2-512", "rsa-sha2-256"))
+        return (
+            *(a for a in algorithms if a in known),
+            *(a for a in algorithms if a not in known),
+        )
 
 
 @dataclass(frozen=True)
 class _Line:
     number: int
+    marker: str
     key_type: str
     key: str  # base64, decoded only when the line names a host being connected to
+    by_pattern: bool = False
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """A host field with wildcards (`*`, `?`) or negations (`!`), as OpenSSH matches it: a name
+    matches when a pattern does and no negated one does, ignoring case."""
+
+    positive: re.Pattern[str] | None
+    negative: re.Pattern[str] | None
+
+    @staticmethod
+    def parse(field: str) -> _Patterns:
+        positive: list[str] = []
+        negative: list[str] = []
+        for pattern in field.lower().split(","):
+            negated = pattern.startswith("!")
+            regex = "".join(
+                ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern[negated:]
+            )
+            (negative if negated else positive).append(regex)
+
+        def compiled(parts: list[str]) -> re.Pattern[str] | None:
+            return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL) if parts else None
+
+        return _Patterns(compiled(positive), compiled(negative))
+
+    def match(self, name: str) -> bool:
+        if self.negative is not None and self.negative.fullmatch(name):
+            return False
+        return self.positive is not None and self.positive.fullmatch(name) is not None
+
+
+def _hashed_name(name: str, salt: bytes) -> bytes:
+    return hmac.new(salt, name.encode(), hashlib.sha1).digest()
 
 
 class KnownHosts:
     """One known_hosts file, indexed by host name once per process (and again when it changes).
 
-    Matches like paramiko's HostKeys: a name listed as is, or hashed (`|1|salt|hash`); the first
-    line naming the host wins for each key type; lines paramiko cannot read are skipped.
+    Read as OpenSSH reads it: names listed as is (any case), hashed (`|1|salt|hash`) or as
+    patterns (`*.example.com`, `10.0.0.?`, `!10.0.0.9`); a `@revoked` or `@cert-authority`
+    marker kept with its line; a line of too few fields or an unknown marker skipped.
     """
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self._plain: dict[str, list[_Line]] = {}
-        self._hashed: list[tuple[str, _Line]] = []
+        self._hashed: list[tuple[bytes, bytes, _Line]] = []  # salt, hash, line
+        self._patterns: list[tuple[_Patterns, _Line]] = []
         for number, raw in enumerate(text.splitlines(), 1):
-            fields = re.split(" |\t", raw.strip())
-            if len(fields) < 3 or fields[0].startswith("#") or fields[0].startswith("@"):
+            fields = raw.split()
+            if not fields or fields[0].startswith("#"):
                 continue
-            line = _Line(number, fields[1], fields[2])
-            for host in fields[0].split(","):
-                if host.startswith("|1|"):
-                    self._hashed.append((host, line))
-                else:
+            marker = fields.pop(0) if fields[0].startswith("@") else ""
+            if len(fields) < 3 or (marker and marker not in _MARKERS):
+                continue
+            hosts, line = fields[0], _Line(number, marker, fields[1], fields[2])
+            if hosts.startswith("|1|"):
+                self._add_hashed(hosts, line)
+            elif any(c in hosts for c in "*?!"):
+                self._patterns.append((_Patterns.parse(hosts), replace(line, by_pattern=True)))
+            else:
+                for host in hosts.lower().split(","):
                     self._plain.setdefault(host, []).append(line)
 
-    def keys_for(self, name: str) -> dict[str, Any]:
-        """Key type -> paramiko key, for the lines that name `name`."""
-        from paramiko import HostKeys, PKey
-        from paramiko.pkey import UnknownKeyType
+    def _add_hashed(self, hosts: str, line: _Line) -> None:
+        _, _, salt, digest = [*hosts.split("|"), "", ""][:4]
+        # as OpenSSH: a hash it cannot decode names no host
+        with contextlib.suppress(binascii.Error):
+            self._hashed.append((base64.b64decode(salt), base64.b64decode(digest), line))
 
+    def listings(self, name: str) -> list[Listing]:
+        """The lines that name `name` (lower case), in file order."""
         lines = list(self._plain.get(name, ()))
-        for hashed, line in self._hashed:
-            salt = hashed.split("|")[2]
-            if hmac.compare_digest(HostKeys.hash_host(name, salt), hashed):
-                lines.append(line)
-        keys: dict[str, Any] = {}
-        for line in sorted(lines, key=lambda line: line.number):
-            if line.key_type in keys:
-                continue
-            try:
-                data = base64.b64decode(line.key, validate=True)
-            except binascii.Error:
-                where = f"{self.path}:{line.number}"
-                raise ValueError(f"{where}: the key is not valid base64") from None
-            try:
-                keys[line.key_type] = PKey.from_type_string(line.key_type, data)
-            except UnknownKeyType:
-                continue  # as paramiko: a key type it cannot use is not a key for this host
-        return keys
+        lines += [line for salt, digest, line in self._hashed if _hashed_name(name, salt) == digest]
+        lines += [line for patterns, line in self._patterns if patterns.match(name)]
+        return [self._listing(line) for line in sorted(lines, key=lambda line: line.number)]
+
+    def _listing(self, line: _Line) -> Listing:
+        try:
+            blob = base64.b64decode(line.key, validate=True)
+        except binascii.Error:
+            raise ValueError(f"{self.path}:{line.number}: the key is not valid base64") from None
+        return Listing(self.path, line.number, line.marker, line.key_type, blob, line.by_pattern)
 
 
 _PARSED: FileCache[KnownHosts] = FileCache(
@@ -158,12 +238,18 @@ def known_hosts_name(address: str, port: int) -> str:
 
 def fingerprint(key: Any) -> str:
     """The key's SHA256 fingerprint exactly as OpenSSH prints it (unpadded base64)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    return _fingerprint(key.asbytes())
+
+
+def _fingerprint(blob: bytes) -> str:
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 def key_type(key: Any) -> str:
-    name: str = key.get_name()
+    return _short_type(key.get_name())
+
+
+def _short_type(name: str) -> str:
     return "ECDSA" if name.startswith("ecdsa-") else _KEY_TYPES.get(name, name)
 
 
@@ -191,31 +277,61 @@ def _ends_with_newline(path: Path) -> bool:
         return handle.read(1) == b"\n"
 
 
-def _keyscan_command(address: str, port: int, key: Any, known_hosts: Path) -> str:
+def _keyscan_command(address: str, port: int, key: Any, known_hosts: Path, name: str) -> str:
     kind = key_type(key).lower()
-    return (
-        f"ssh-keyscan -p {port} -t {kind} {shlex.quote(address)} >> {shlex.quote(str(known_hosts))}"
-    )
+    scan = f"ssh-keyscan -p {port} -t {kind} {shlex.quote(address)}"
+    if name != known_hosts_name(address, port).lower():  # HostKeyAlias: list it under the alias
+        scan += f" | sed {shlex.quote('s/^[^ ]*/' + name + '/')}"
+    return f"{scan} >> {shlex.quote(str(known_hosts))}"
+
+
+def _listed(listings: tuple[Listing, ...]) -> str:
+    return ", ".join(f"{listing.describe()} at {listing.where}" for listing in listings)
 
 
 def unknown_host_key_error(
-    settings: ConnectionSettings, address: str, port: int, key: Any, files: tuple[Path, ...]
+    settings: ConnectionSettings,
+    address: str,
+    port: int,
+    key: Any,
+    files: tuple[Path, ...],
+    known: KnownKeys,
 ) -> HostKeyError:
-    name = known_hosts_name(address, port)
     kind = key_type(key).lower()
     known_hosts = files[0]
     looked = (
-        f"{known_hosts} has" if len(files) == 1 else f"none of {', '.join(map(str, files))} has"
+        f"{known_hosts} has no"
+        if len(files) == 1
+        else f"none of {', '.join(map(str, files))} has an"
+    )
+    notes = []
+    if known.trusted:
+        notes.append(
+            f"Only other types of key are listed for it ({_listed(known.trusted)}), and the host "
+            f"did not offer those: if it no longer has them, its identity changed; confirm "
+            f"before trusting the new key."
+        )
+    authorities = tuple(x for x in known.listings if x.marker == "@cert-authority")
+    if authorities:
+        notes.append(
+            f"A @cert-authority line covers it ({', '.join(x.where for x in authorities)}), but "
+            f"jarvisctl cannot check host certificates (paramiko does not support them): "
+            f"list the host's own key instead."
+        )
+    first_time = (
+        ""
+        if known.trusted
+        else "\nor set `host_key_policy: accept-new` for this host to trust a new host's key on "
+        "first connection (a changed key is still refused)."
     )
     return HostKeyError(
         f"{settings.host}: the host key of {address}:{port} is not known, connection refused "
-        f"(host_key_policy: strict): the host presents {describe_key(key)}, and {looked} "
-        f"an entry for {name!r}.\n"
-        f"To trust it, compare that fingerprint with the output of "
+        f"(host_key_policy: {settings.host_key_policy}): the host presents {describe_key(key)}, "
+        f"and {looked} entry of that type for {known.name!r}."
+        + "".join(f" {note}" for note in notes)
+        + "\nTo trust it, compare that fingerprint with the output of "
         f"`ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub` on the host, then run:\n"
-        f"  {_keyscan_command(address, port, key, known_hosts)}\n"
-        f"or set `host_key_policy: accept-new` for this host to trust a new host's key on first "
-        f"connection (a changed key is still refused)."
+        f"  {_keyscan_command(address, port, key, known_hosts, known.name)}" + first_time
     )
 
 
@@ -224,37 +340,62 @@ def changed_host_key_error(
     address: str,
     port: int,
     presented: Any,
-    expected: Any,
-    known_hosts: Path,
+    expected: Listing,
+    name: str,
 ) -> HostKeyError:
-    name = known_hosts_name(address, port)
+    known_hosts = expected.path
+    if expected.by_pattern:
+        remove = (
+            f"edit line {expected.number} of {known_hosts} (a pattern: it names other hosts too)"
+        )
+    else:
+        remove = f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(known_hosts))}"
     return HostKeyError(
         f"{settings.host}: the host key of {address}:{port} has CHANGED, connection refused: "
-        f"{known_hosts} has {describe_key(expected)} for {name!r}, but the host now presents "
-        f"{describe_key(presented)}. Someone could be intercepting the connection, or the host "
-        f"was reinstalled or had its keys regenerated.\n"
+        f"{known_hosts} has {expected.describe()} for {name!r} (line {expected.number}), but "
+        f"the host now presents {describe_key(presented)}. Someone could be intercepting the "
+        f"connection, or the host was reinstalled or had its keys regenerated.\n"
         f"If the change is expected, remove the old key and trust the new one:\n"
-        f"  ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(known_hosts))}\n"
-        f"  {_keyscan_command(address, port, presented, known_hosts)}\n"
+        f"  {remove}\n"
+        f"  {_keyscan_command(address, port, presented, known_hosts, name)}\n"
         f"(`host_key_policy: accept-new` never accepts a changed key.)"
     )
 
 
-class HostKeyPolicy:
-    """paramiko's missing-host-key hook, for keys that known_hosts does not list at all.
+def revoked_host_key_error(
+    settings: ConnectionSettings, address: str, port: int, key: Any, revoked: Listing
+) -> HostKeyError:
+    return HostKeyError(
+        f"{settings.host}: the host key of {address}:{port}, {describe_key(key)}, is marked "
+        f"@revoked at {revoked.where}, connection refused (under every host_key_policy): a "
+        f"revoked key may have been stolen to impersonate this host. The host needs a new "
+        f"host key; if the key was revoked by mistake, remove that line."
+    )
 
-    A key that known_hosts lists differently never reaches this hook: paramiko raises
-    BadHostKeyException for it, under every policy. It is installed on every client, ProxyJump
-    hosts' included (Fabric's gateways, before, trusted any key).
+
+class HostKeyPolicy:
+    """Checks the key a host presents against what known_hosts says, as OpenSSH does.
+
+    paramiko's own check is not used: it keeps one key per type and name (the first line wins,
+    so a host listed with its old and new key during a rotation, or with a stale key in the
+    user's file and the current one in the system's, would be refused as changed) and ignores
+    patterns and markers. Every client is given no host keys, so that paramiko hands each
+    presented key to `missing_host_key`; ProxyJump hosts are checked the same way.
     """
 
     def __init__(
-        self, settings: ConnectionSettings, address: str, port: int, files: tuple[Path, ...]
+        self,
+        settings: ConnectionSettings,
+        address: str,
+        port: int,
+        files: tuple[Path, ...],
+        known: KnownKeys,
     ) -> None:
         self.settings = settings
         self.address = address
         self.port = port
         self.files = files
+        self.known = known
         self.accepted: str | None = None
 
     @property
@@ -262,16 +403,40 @@ class HostKeyPolicy:
         """The user's file, where accept-new records a key."""
         return self.files[0]
 
+    def transport(self, sock: Any, **options: Any) -> Any:
+        """A paramiko Transport that offers the host key types known_hosts lists first
+        (SSHClient's `transport_factory`)."""
+        from paramiko import Transport
+
+        transport = Transport(sock, **options)
+        security = transport.get_security_options()
+        security.key_types = self.known.preferred(tuple(security.key_types))
+        return transport
+
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        if self.settings.host_key_policy != "accept-new":
-            raise unknown_host_key_error(self.settings, self.address, self.port, key, self.files)
+        blob, name = key.asbytes(), key.get_name()
+        revoked = self.known.revoked(blob)
+        if revoked is not None:
+            raise revoked_host_key_error(self.settings, self.address, self.port, key, revoked)
+        if self.known.trusts(name, blob):
+            return
+        old = self.known.of_type(name)
+        if old is not None:
+            raise changed_host_key_error(
+                self.settings, self.address, self.port, key, old, self.known.name
+            )
+        if self.settings.host_key_policy != "accept-new" or self.known.trusted:
+            raise unknown_host_key_error(
+                self.settings, self.address, self.port, key, self.files, self.known
+            )
         try:
-            append_known_host(self.known_hosts, hostname, key)
+            append_known_host(self.known_hosts, self.known.name, key)
         except OSError as exc:
+            scan = _keyscan_command(self.address, self.port, key, self.known_hosts, self.known.name)
             raise HostKeyError(
                 f"{self.settings.host}: cannot record the new host key of "
                 f"{self.address}:{self.port} ({describe_key(key)}) in {self.known_hosts}: "
                 f"{exc.strerror or exc}; make that file writable, or add the key yourself:\n"
-                f"  {_keyscan_command(self.address, self.port, key, self.known_hosts)}"
+                f"  {scan}"
             ) from exc
         self.accepted = fingerprint(key)

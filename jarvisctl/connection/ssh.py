@@ -21,12 +21,10 @@ from typing import Any
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE, CommandResult, was_timed_out
 from jarvisctl.connection.hostkeys import (
     HostKeyPolicy,
-    changed_host_key_error,
     fingerprint,
     known_hosts_files,
     known_hosts_name,
-    listing_file,
-    load_known_hosts,
+    known_keys,
 )
 from jarvisctl.connection.paramiko_import import load_paramiko
 from jarvisctl.connection.settings import ConnectionSettings
@@ -102,11 +100,19 @@ class SSHConnection:
         auth = self._auth(route)
         port = route.port or 22  # the inventory's, else ssh_config's Port
         known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
-        target = _Endpoint(route.address, port, route.user, auth, known_hosts, route.proxy_command)
+        target = _Endpoint(
+            route.address,
+            port,
+            route.user,
+            auth,
+            known_hosts,
+            route.host_key_alias,
+            route.proxy_command,
+        )
         path = [*(_hop_endpoint(settings, hop) for hop in route.jumps), target]
         # known_hosts is read for every host on the way before any of them is contacted
         clients = [self._new_client(endpoint) for endpoint in path]
-        opened = self._connect_path(path, [client for client, _ in clients], early)
+        opened = self._connect_path(path, clients, early)
         client, policy = clients[-1]
         transport = client.get_transport()
         transport.set_keepalive(KEEPALIVE_SECONDS)
@@ -127,15 +133,18 @@ class SSHConnection:
         return {"pkey": load_identity(self.settings), "look_for_keys": False, "allow_agent": False}
 
     def _connect_path(
-        self, path: list[_Endpoint], clients: list[Any], early: EarlySocket | None
+        self,
+        path: list[_Endpoint],
+        clients: list[tuple[Any, HostKeyPolicy]],
+        early: EarlySocket | None,
     ) -> list[Any]:
         """Connect each client in turn, each over a channel from the one before; returns them
         (on failure, those already connected are closed)."""
         opened: list[Any] = []
         try:
             sock = self._first_socket(path[0], early if len(path) == 1 else None)
-            for index, (endpoint, client) in enumerate(zip(path, clients, strict=True)):
-                self._connect(client, endpoint, sock)
+            for index, (endpoint, (client, policy)) in enumerate(zip(path, clients, strict=True)):
+                self._connect(client, policy, endpoint, sock)
                 opened.append(client)
                 if index + 1 < len(path):
                     sock = self._channel(client, endpoint, path[index + 1])
@@ -149,11 +158,12 @@ class SSHConnection:
         unless the policy is accept-new (paramiko's own default would trust any key)."""
         from paramiko import SSHClient
 
-        policy = HostKeyPolicy(self.settings, endpoint.address, endpoint.port, endpoint.known_hosts)
-        client = SSHClient()
+        known = known_keys(self.settings, endpoint.known_hosts, endpoint.host_key_name)
+        policy = HostKeyPolicy(
+            self.settings, endpoint.address, endpoint.port, endpoint.known_hosts, known
+        )
+        client = SSHClient()  # no host keys of its own: the policy checks every key presented
         client.set_missing_host_key_policy(policy)
-        name = known_hosts_name(endpoint.address, endpoint.port)
-        load_known_hosts(client, self.settings, endpoint.known_hosts, name)
         return client, policy
 
     def _first_socket(self, endpoint: _Endpoint, early: EarlySocket | None) -> Any:
@@ -186,7 +196,7 @@ class SSHConnection:
                 raise
             raise endpoint.about(failure) from exc
 
-    def _connect(self, client: Any, endpoint: _Endpoint, sock: Any) -> None:
+    def _connect(self, client: Any, policy: HostKeyPolicy, endpoint: _Endpoint, sock: Any) -> None:
         """Key exchange, host key check and authentication over `sock`."""
         timeout = self.settings.connect_timeout
         try:
@@ -198,6 +208,7 @@ class SSHConnection:
                 timeout=timeout,
                 banner_timeout=timeout,
                 auth_timeout=timeout,
+                transport_factory=policy.transport,
                 **endpoint.auth,
             )
         except BaseException as exc:
@@ -328,19 +339,10 @@ class SSHConnection:
         return self.settings.where
 
     def _open_failure(self, exc: BaseException, endpoint: _Endpoint) -> BaseException:
-        from paramiko import BadHostKeyException
-
         if isinstance(exc, HostKeyError):
             return exc
-        address, port = endpoint.address, endpoint.port
-        if isinstance(exc, BadHostKeyException):
-            name = known_hosts_name(address, port)
-            expected_type = exc.expected_key.get_name()
-            known_hosts = listing_file(self.settings, endpoint.known_hosts, name, expected_type)
-            return changed_host_key_error(
-                self.settings, address, port, exc.key, exc.expected_key, known_hosts
-            )
-        return open_error(exc, self.settings, address, port, endpoint.user, _offered(endpoint.auth))
+        address, port, user = endpoint.address, endpoint.port, endpoint.user
+        return open_error(exc, self.settings, address, port, user, _offered(endpoint.auth))
 
 
 @dataclass(frozen=True)
@@ -352,8 +354,14 @@ class _Endpoint:
     user: str
     auth: dict[str, Any]  # SSHClient.connect's key arguments
     known_hosts: tuple[Path, ...]  # the files of trusted keys, the user's (accept-new's) first
+    host_key_alias: str | None = None  # ssh_config HostKeyAlias: its known_hosts name
     proxy_command: str | None = None
     hop: str | None = None  # the ProxyJump entry, as written
+
+    @property
+    def host_key_name(self) -> str:
+        """The name its keys are listed under in known_hosts."""
+        return self.host_key_alias or known_hosts_name(self.address, self.port)
 
     def about(self, error: BaseException) -> BaseException:
         """`error`, saying which ProxyJump host it is about (the inventory names only the host)."""
@@ -371,7 +379,14 @@ def _hop_endpoint(settings: ConnectionSettings, hop: Hop) -> _Endpoint:
     port = route.port or 22
     known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
     return _Endpoint(
-        route.address, port, route.user, auth, known_hosts, route.proxy_command, hop.text
+        route.address,
+        port,
+        route.user,
+        auth,
+        known_hosts,
+        route.host_key_alias,
+        route.proxy_command,
+        hop.text,
     )
 
 

@@ -1,5 +1,5 @@
 """What OpenSSH's configuration files say about a host: HostName, Port, User, IdentityFile,
-IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile.
+IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
 blocks, the first value found wins, IdentityFile accumulates), parsed again only when a file
@@ -72,6 +72,7 @@ class Route:
     proxy_command: str | None
     user_known_hosts: tuple[str, ...] = ()  # UserKnownHostsFile; () when not set
     global_known_hosts: tuple[str, ...] = ()  # GlobalKnownHostsFile; () when not set
+    host_key_alias: str | None = None  # HostKeyAlias: the name to look its keys up by
 
 
 def user_config() -> Path:
@@ -114,6 +115,7 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
         proxy_command=None if command in (None, "none") else command,
         user_known_hosts=known.of(found.get("userknownhostsfile")),
         global_known_hosts=known.of(found.get("globalknownhostsfile")),
+        host_key_alias=found.get("hostkeyalias"),
     )
 
 

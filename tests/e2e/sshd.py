@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jarvisctl.connection.hostkeys import known_hosts_name
@@ -76,6 +77,25 @@ def write_ed25519_key(path: Path, comment: str) -> str:
     return public
 
 
+def write_ecdsa_key(path: Path) -> str:
+    """Write a new ECDSA (nistp256) private key (0600); return `ecdsa-sha2-nistp256 AAAA...`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+
+
 def fingerprint_of(public: str) -> str:
     """OpenSSH's SHA256 fingerprint of a `type base64` public key line."""
     blob = base64.b64decode(public.split()[1])
@@ -99,6 +119,7 @@ class SshdHost:
         self.known_hosts = directory / "known_hosts"
         self.public_key = ""  # the key the host presents now
         self.original_public_key = ""
+        self.ecdsa_key: Path | None = None  # a second host key, when a test added one
         self._process: subprocess.Popen[bytes] | None = None
 
     # -- what tests use ---------------------------------------------------------------------
@@ -129,8 +150,18 @@ class SshdHost:
         return self._process is not None and self._process.poll() is None
 
     @property
-    def key_rotated(self) -> bool:
-        return self.public_key != self.original_public_key
+    def keys_changed(self) -> bool:
+        return self.public_key != self.original_public_key or self.ecdsa_key is not None
+
+    def add_ecdsa_host_key(self) -> str:
+        """Give the host a second host key, ECDSA, beside its ED25519 one (which a client
+        prefers unless told otherwise); return the ECDSA public key `type base64`."""
+        self.stop()
+        self.ecdsa_key = self.directory / "ssh_host_ecdsa_key"
+        public = write_ecdsa_key(self.ecdsa_key)
+        self.config.write_text(self._config_text())
+        self.start()
+        return public
 
     def start(self) -> None:
         self.spawn()
@@ -159,11 +190,13 @@ class SshdHost:
         return self.fingerprint
 
     def restore_host_key(self) -> None:
-        if not self.key_rotated:
+        if not self.keys_changed:
             return
         self.stop()
         shutil.copy2(self.directory / "original_host_key", self.host_key)
         self.public_key = self.original_public_key
+        self.ecdsa_key = None
+        self.config.write_text(self._config_text())
         self.start()
 
     # -- life cycle, driven by the fleet -----------------------------------------------------
@@ -229,6 +262,7 @@ class SshdHost:
             [
                 f"ListenAddress {self.address}:{self.port}",
                 f"HostKey {self.host_key}",
+                f"HostKey {self.ecdsa_key}" if self.ecdsa_key else "",
                 f"PidFile {self.pid_file}",
                 f"AuthorizedKeysFile {self.fleet.authorized_keys}",
                 f"SetEnv JARVIS_TEST_HOST={self.name}",

@@ -18,10 +18,11 @@ import pytest
 from jarvisctl.connection import ConnectionSettings, hostkeys, make_connection, open_connection
 from jarvisctl.connection import ssh as ssh_module
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
+from jarvisctl.connection.hostkeys import known_hosts_name
 from jarvisctl.connection.ssh import SSHConnection
 from jarvisctl.connection.tcp import EarlySocket
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
-from tests.e2e.sshd import SshdFleet, SshdHost, write_ed25519_key
+from tests.e2e.sshd import SshdFleet, SshdHost, fingerprint_of, write_ed25519_key
 
 pytestmark = pytest.mark.e2e
 
@@ -240,6 +241,96 @@ def test_keys_listed_by_ssh_config_or_the_system_file_are_trusted(
     with pytest.raises(HostKeyError) as caught:
         open_connection(second.settings(known_hosts=None, host_key_policy="accept-new"))
     assert f"has CHANGED, connection refused: {system} has ED25519" in str(caught.value)
+
+
+def test_the_new_key_is_trusted_wherever_it_is_listed_beside_the_old_one(
+    sshd_hosts: list[SshdHost], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = sshd_hosts[1]
+    old_line, name = host.known_hosts_line, known_hosts_name(host.address, host.port)
+    host.rotate_host_key()
+    both = tmp_path / "both"  # mid-rotation: the old key first, then the new one
+    both.write_text(f"{old_line}\n{name} {host.public_key}\n")
+    with ssh(host.settings(known_hosts=str(both))) as connection:
+        assert connection.host_key_fingerprint == host.fingerprint
+
+    stale, system = tmp_path / "stale", tmp_path / "ssh_known_hosts"
+    stale.write_text(f"{old_line}\n")  # the user's file is out of date, the system's is not
+    system.write_text(f"{name} {host.public_key}\n")
+    monkeypatch.setattr(hostkeys, "GLOBAL_KNOWN_HOSTS", (str(system),))
+    with ssh(host.settings(known_hosts=str(stale))) as connection:
+        assert connection.host_key_fingerprint == host.fingerprint
+    assert stale.read_text() == f"{old_line}\n"
+
+
+def test_a_revoked_host_key_is_refused_under_every_policy(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    host = sshd_hosts[0]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{host.known_hosts_line}\n@revoked * {host.public_key}\n")
+    for policy in ("strict", "accept-new"):
+        with pytest.raises(HostKeyError) as caught:
+            open_connection(host.settings(known_hosts=str(known_hosts), host_key_policy=policy))
+        assert f"ED25519 key {host.fingerprint}, is marked @revoked at {known_hosts}:2" in str(
+            caught.value
+        )
+
+
+def test_patterns_and_host_key_alias_name_hosts_as_openssh_does(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    host = sshd_hosts[1]
+    name = known_hosts_name(host.address, host.port)
+    network = host.address.rsplit(".", 1)[0]
+    pattern = f"[{network}.*]:{host.port}" if host.port != 22 else f"{network}.*"
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{pattern.upper()} {host.public_key}\n")
+    with ssh(host.settings(known_hosts=str(known_hosts))) as connection:
+        assert connection.host_key_fingerprint == host.fingerprint
+    known_hosts.write_text(f"{pattern},!{name} {host.public_key}\n")  # every host but this one
+    with pytest.raises(HostKeyError, match="is not known"):
+        open_connection(host.settings(known_hosts=str(known_hosts)))
+
+    # HostKeyAlias: the key is looked up, and recorded, under the alias (no address or port)
+    write_user_ssh_config(f"Host {host.address}\n  HostKeyAlias Jetson-07\n")
+    known_hosts.write_text("")
+    with pytest.raises(HostKeyError) as caught:
+        open_connection(host.settings(known_hosts=str(known_hosts)))
+    assert "entry of that type for 'jetson-07'" in str(caught.value)
+    follow_hint(caught.value)  # ssh-keyscan, renamed to the alias
+    assert known_hosts.read_text() == f"jetson-07 {host.public_key}\n"
+    with ssh(host.settings(known_hosts=str(known_hosts))) as connection:
+        assert connection.host_key_fingerprint == host.fingerprint
+    known_hosts.write_text("")
+    with ssh(host.settings(known_hosts=str(known_hosts), host_key_policy="accept-new")):
+        pass
+    assert known_hosts.read_text() == f"jetson-07 {host.public_key}\n"
+
+
+def test_a_host_is_asked_for_the_type_of_key_that_is_known(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    host = sshd_hosts[1]
+    ecdsa = host.add_ecdsa_host_key()  # the host has ED25519 (preferred) and ECDSA keys
+    name = known_hosts_name(host.address, host.port)
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{name} {ecdsa}\n")
+    with ssh(host.settings(known_hosts=str(known_hosts))) as connection:
+        assert connection.host_key_fingerprint == fingerprint_of(ecdsa)
+
+    # A host known by one type of key that presents only another: refused under accept-new too
+    # (a first-time host's key is what accept-new trusts, not a known host's new identity)
+    host.restore_host_key()
+    for policy in ("strict", "accept-new"):
+        with pytest.raises(HostKeyError) as caught:
+            open_connection(host.settings(known_hosts=str(known_hosts), host_key_policy=policy))
+        message = str(caught.value)
+        assert f"presents ED25519 key {host.fingerprint}" in message
+        listed = f"ECDSA key {fingerprint_of(ecdsa)} at {known_hosts}:1"
+        assert f"Only other types of key are listed for it ({listed})" in message
+        assert "set `host_key_policy: accept-new`" not in message
+    assert known_hosts.read_text() == f"{name} {ecdsa}\n"
 
 
 def test_wrong_client_key_is_an_authentication_failure(

@@ -20,6 +20,7 @@ from jarvisctl.connection import CommandResult, Connection, ConnectionSettings
 from jarvisctl.connection.base import was_timed_out
 from jarvisctl.connection.hostkeys import (
     HostKeyPolicy,
+    KnownKeys,
     append_known_host,
     fingerprint,
     known_hosts_name,
@@ -175,7 +176,8 @@ def test_append_known_host_creates_private_file_and_paramiko_reads_it(tmp_path: 
 def test_strict_policy_refuses_an_unknown_key_and_says_how_to_trust_it(tmp_path: Path) -> None:
     key = paramiko.Ed25519Key.from_private_key_file(str(_generate_key(tmp_path / "k")))
     known_hosts = tmp_path / "known_hosts"
-    policy = HostKeyPolicy(SETTINGS, "10.0.0.5", 2222, (known_hosts,))
+    nothing = KnownKeys("[10.0.0.5]:2222", ())
+    policy = HostKeyPolicy(SETTINGS, "10.0.0.5", 2222, (known_hosts,), nothing)
     with pytest.raises(HostKeyError) as caught:
         policy.missing_host_key(None, "[10.0.0.5]:2222", key)
     message = str(caught.value)
@@ -190,7 +192,8 @@ def test_accept_new_policy_records_the_key(tmp_path: Path) -> None:
     key = paramiko.Ed25519Key.from_private_key_file(str(_generate_key(tmp_path / "k")))
     known_hosts = tmp_path / "known_hosts"
     settings = ConnectionSettings(host="web1", address="10.0.0.5", host_key_policy="accept-new")
-    policy = HostKeyPolicy(settings, "10.0.0.5", 22, (known_hosts, tmp_path / "global"))
+    files = (known_hosts, tmp_path / "global")
+    policy = HostKeyPolicy(settings, "10.0.0.5", 22, files, KnownKeys("10.0.0.5", ()))
     policy.missing_host_key(None, "10.0.0.5", key)
     assert policy.accepted == fingerprint(key)
     assert known_hosts.read_text() == f"10.0.0.5 ssh-ed25519 {key.get_base64()}\n"
