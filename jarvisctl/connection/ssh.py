@@ -342,7 +342,9 @@ class SSHConnection:
         if isinstance(exc, HostKeyError):
             return exc
         address, port, user = endpoint.address, endpoint.port, endpoint.user
-        return open_error(exc, self.settings, address, port, user, _offered(endpoint.auth))
+        files = endpoint.auth.get("key_filename") or ()
+        public = f"{files[0]}.pub" if files else None
+        return open_error(exc, self.settings, address, port, user, _offered(endpoint.auth), public)
 
 
 @dataclass(frozen=True)

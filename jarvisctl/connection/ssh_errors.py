@@ -61,10 +61,12 @@ def open_error(
     port: int,
     user: str,
     offered: str = "",
+    public_key: str | None = None,
 ) -> BaseException:
     """The jarvisctl error for a failed connect, or `exc` itself when it is not about the host.
 
-    `offered` says which keys were offered, when they did not come from the inventory."""
+    `offered` says which keys were offered, when they did not come from the inventory, and
+    `public_key` which one to install on the host (ssh_config's first IdentityFile)."""
     from paramiko import AuthenticationException, PasswordRequiredException, SSHException
 
     where = f"{address}:{port}"
@@ -77,7 +79,7 @@ def open_error(
     if isinstance(exc, AuthenticationException) or (
         isinstance(exc, SSHException) and "No authentication methods" in str(exc)
     ):
-        return _authentication_error(exc, settings, address, port, user, offered)
+        return _authentication_error(exc, settings, address, port, user, offered, public_key)
     reason = _unreachable_reason(exc, settings)
     if reason is None:
         return exc
@@ -91,13 +93,14 @@ def _authentication_error(
     port: int,
     user: str,
     offered: str,
+    public_key: str | None,
 ) -> AuthenticationError:
     if settings.identity_file is not None:
         offered = f"the key {settings.identity_file} (and only that key)"
         public = f"{settings.identity_file}.pub"
     else:
         offered = offered or "the keys of the ssh-agent and ~/.ssh/id_*"
-        public = "~/.ssh/id_ed25519.pub"
+        public = public_key or _default_public_key()
     return AuthenticationError(
         f"{settings.host}: {user}@{address}:{port} refused our credentials ({exc}); "
         f"offered {offered}.\n"
@@ -106,6 +109,18 @@ def _authentication_error(
         f"or point identity_file (ansible_ssh_private_key_file) and user (ansible_user) at "
         f"credentials the host accepts."
     )
+
+
+# The keys ssh-copy-id would pick by default, most preferred first.
+_DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def _default_public_key() -> str:
+    """The first of ~/.ssh/id_{ed25519,ecdsa,rsa}.pub that exists (else the ed25519 one)."""
+    for name in _DEFAULT_KEYS:
+        if Path(os.path.expanduser(f"~/.ssh/{name}.pub")).exists():
+            return f"~/.ssh/{name}.pub"
+    return "~/.ssh/id_ed25519.pub"
 
 
 def _unreachable_reason(exc: BaseException, settings: ConnectionSettings) -> str | None:

@@ -370,9 +370,9 @@ def test_identities_only_keeps_the_default_keys_out(
     write_user_ssh_config(f"Host {host.address}\n  IdentityFile {stranger}\n  IdentitiesOnly yes\n")
     with pytest.raises(AuthenticationError) as caught:
         open_connection(settings)
-    assert f"refused our credentials (Authentication failed.); offered {stranger}.\n" in str(
-        caught.value
-    )
+    message = str(caught.value)
+    assert f"refused our credentials (Authentication failed.); offered {stranger}.\n" in message
+    assert f"ssh-copy-id -i {stranger}.pub -p {host.port}" in message
 
 
 def test_losing_the_connection_mid_command_is_unreachable(sshd_hosts: list[SshdHost]) -> None:

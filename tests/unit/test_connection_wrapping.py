@@ -229,6 +229,21 @@ def test_authentication_errors_say_which_key_was_offered() -> None:
     assert "ssh-copy-id -i /keys/id.pub -p 22 ops@h" in str(error)
 
 
+def test_the_key_to_install_is_one_that_was_offered(isolated_home: Path) -> None:
+    refused = paramiko.AuthenticationException("Authentication failed.")
+    from_config = open_error(refused, SETTINGS, "h", 22, "ops", "/k/fleet", "/k/fleet.pub")
+    assert "offered /k/fleet.\n" in str(from_config)
+    assert "ssh-copy-id -i /k/fleet.pub -p 22 ops@h" in str(from_config)
+    assert "ssh-copy-id -i '~/.ssh/id_ed25519.pub'" in str(
+        open_error(refused, SETTINGS, "h", 22, "ops")
+    )
+    (isolated_home / ".ssh").mkdir()
+    (isolated_home / ".ssh" / "id_rsa.pub").write_text("ssh-rsa AAAA\n")  # the only key there
+    assert "ssh-copy-id -i '~/.ssh/id_rsa.pub'" in str(
+        open_error(refused, SETTINGS, "h", 22, "ops")
+    )
+
+
 def test_unusable_identity_files_are_authentication_errors(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
