@@ -8,6 +8,9 @@ from typing import Literal
 ConnectionType = Literal["ssh", "local"]
 HostKeyPolicy = Literal["strict", "accept-new"]
 
+# Seconds to wait for a host to answer when neither the inventory nor ssh_config says.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True)
 class ConnectionSettings:
@@ -23,7 +26,7 @@ class ConnectionSettings:
     become_user: str | None = None
     host_key_policy: HostKeyPolicy = "strict"
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
-    connect_timeout: float = 10.0
+    connect_timeout: float | None = None  # None: ssh_config's ConnectTimeout, else 10 s
 
     @property
     def where(self) -> str:

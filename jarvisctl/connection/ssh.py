@@ -27,10 +27,11 @@ from jarvisctl.connection.hostkeys import (
     known_keys,
 )
 from jarvisctl.connection.paramiko_import import load_paramiko
-from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.connection.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
 from jarvisctl.connection.shell import end_tagged_command, wrap_remote_command
 from jarvisctl.connection.ssh_config import Hop, Route, lookup
 from jarvisctl.connection.ssh_errors import (
+    Attempt,
     interrupted_error,
     load_identity,
     lost_connection_error,
@@ -57,6 +58,7 @@ class SSHConnection:
         self._client: Any = None  # paramiko SSHClient
         self._jumps: list[Any] = []  # the SSHClients of ProxyJump hosts, first hop first
         self._user: str | None = None
+        self._timeout = DEFAULT_CONNECT_TIMEOUT  # the open connection's, for its channels
         self._transport: Any = None
         self._early: EarlySocket | None = None
         # Channels whose commands are running, so that close() from another thread (Ctrl-C,
@@ -106,6 +108,7 @@ class SSHConnection:
             route.user,
             auth,
             known_hosts,
+            *_timeout(settings, route),
             route.host_key_alias,
             route.proxy_command,
         )
@@ -115,13 +118,14 @@ class SSHConnection:
         opened = self._connect_path(path, clients, early)
         client, policy = clients[-1]
         transport = client.get_transport()
-        transport.set_keepalive(KEEPALIVE_SECONDS)
+        alive = route.server_alive_interval
+        transport.set_keepalive(KEEPALIVE_SECONDS if alive is None else alive)
         # paramiko's reader thread wakes every 0.1 s to look for a close; 50 idle connections
         # kept by the daemon cost more CPU that way than its checks. Data still wakes it at
         # once; a close is noticed within this (the socket is closed either way).
         transport.sock.settimeout(IDLE_WAKEUP_SECONDS)
         self._client, self._jumps, self._transport = client, opened[:-1], transport
-        self._user = target.user
+        self._user, self._timeout = target.user, target.timeout
         self.host_key_fingerprint = fingerprint(transport.get_remote_server_key())
         self.accepted_host_key = policy.accepted
 
@@ -185,20 +189,20 @@ class SSHConnection:
         return self._tcp(endpoint)
 
     def _tcp(self, endpoint: _Endpoint, early: EarlySocket | None = None) -> Any:
-        timeout = self.settings.connect_timeout
+        timeout = endpoint.timeout
         try:
             if early is not None:
                 return early.take(timeout)
             return connect_tcp(endpoint.address, endpoint.port, timeout)
         except OSError as exc:
-            failure = open_error(exc, self.settings, endpoint.address, endpoint.port, "")
+            failure = open_error(exc, self.settings, endpoint.attempt())
             if failure is exc:
                 raise
             raise endpoint.about(failure) from exc
 
     def _connect(self, client: Any, policy: HostKeyPolicy, endpoint: _Endpoint, sock: Any) -> None:
         """Key exchange, host key check and authentication over `sock`."""
-        timeout = self.settings.connect_timeout
+        timeout = endpoint.timeout
         try:
             client.connect(
                 endpoint.address,
@@ -229,7 +233,7 @@ class SSHConnection:
                 "direct-tcpip",
                 (after.address, after.port),
                 ("", 0),
-                timeout=self.settings.connect_timeout,
+                timeout=after.timeout,
             )
         except (SSHException, OSError, EOFError) as exc:
             raise UnreachableError(
@@ -324,7 +328,7 @@ class SSHConnection:
         from paramiko import SSHException
 
         try:
-            channel = self._transport.open_session(timeout=self.settings.connect_timeout)
+            channel = self._transport.open_session(timeout=self._timeout)
             with self._lock:
                 self._running[channel] = tag
             channel.exec_command(remote)
@@ -341,10 +345,13 @@ class SSHConnection:
     def _open_failure(self, exc: BaseException, endpoint: _Endpoint) -> BaseException:
         if isinstance(exc, HostKeyError):
             return exc
-        address, port, user = endpoint.address, endpoint.port, endpoint.user
         files = endpoint.auth.get("key_filename") or ()
-        public = f"{files[0]}.pub" if files else None
-        return open_error(exc, self.settings, address, port, user, _offered(endpoint.auth), public)
+        attempt = endpoint.attempt(
+            user=endpoint.user,
+            offered=_offered(endpoint.auth),
+            public_key=f"{files[0]}.pub" if files else None,
+        )
+        return open_error(exc, self.settings, attempt)
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,8 @@ class _Endpoint:
     user: str
     auth: dict[str, Any]  # SSHClient.connect's key arguments
     known_hosts: tuple[Path, ...]  # the files of trusted keys, the user's (accept-new's) first
+    timeout: float  # seconds to connect, hand shake and authenticate, each
+    timeout_from: str  # the setting that chose it, for messages
     host_key_alias: str | None = None  # ssh_config HostKeyAlias: its known_hosts name
     proxy_command: str | None = None
     hop: str | None = None  # the ProxyJump entry, as written
@@ -364,6 +373,12 @@ class _Endpoint:
     def host_key_name(self) -> str:
         """The name its keys are listed under in known_hosts."""
         return self.host_key_alias or known_hosts_name(self.address, self.port)
+
+    def attempt(self, **details: Any) -> Attempt:
+        """This endpoint as a failed attempt's error describes it."""
+        return Attempt(
+            self.address, self.port, timeout=self.timeout, timeout_from=self.timeout_from, **details
+        )
 
     def about(self, error: BaseException) -> BaseException:
         """`error`, saying which ProxyJump host it is about (the inventory names only the host)."""
@@ -386,10 +401,21 @@ def _hop_endpoint(settings: ConnectionSettings, hop: Hop) -> _Endpoint:
         route.user,
         auth,
         known_hosts,
+        *_timeout(settings, route),
         route.host_key_alias,
         route.proxy_command,
         hop.text,
     )
+
+
+def _timeout(settings: ConnectionSettings, route: Route) -> tuple[float, str]:
+    """The inventory's connect_timeout, else ssh_config's ConnectTimeout, else the default;
+    with the name of the setting that chose it."""
+    if settings.connect_timeout is not None:
+        return settings.connect_timeout, "connect_timeout"
+    if route.connect_timeout:
+        return float(route.connect_timeout), "ConnectTimeout in ssh_config"
+    return DEFAULT_CONNECT_TIMEOUT, "connect_timeout"
 
 
 def _configured_auth(route: Route) -> dict[str, Any]:

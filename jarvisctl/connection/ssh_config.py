@@ -1,5 +1,6 @@
 """What OpenSSH's configuration files say about a host: HostName, Port, User, IdentityFile,
-IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias.
+IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias,
+ConnectTimeout, ServerAliveInterval.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
 blocks, the first value found wins, IdentityFile accumulates), parsed again only when a file
@@ -8,7 +9,7 @@ except that an Include inside a conditional Host or Match block may only bring i
 a Host or Match block there is refused with its location rather than applied unconditionally.
 
 The inventory's own settings win over the files, as OpenSSH's command-line options would:
-`connect_timeout` always (it has a default), `port`, `user` and `identity_file` when they are set.
+`connect_timeout`, `port`, `user` and `identity_file` when they are set.
 A ProxyJump host is not in the inventory: its Port and User come from here.
 """
 
@@ -73,6 +74,8 @@ class Route:
     user_known_hosts: tuple[str, ...] = ()  # UserKnownHostsFile; () when not set
     global_known_hosts: tuple[str, ...] = ()  # GlobalKnownHostsFile; () when not set
     host_key_alias: str | None = None  # HostKeyAlias: the name to look its keys up by
+    connect_timeout: float | None = None  # ConnectTimeout, seconds
+    server_alive_interval: int | None = None  # ServerAliveInterval, seconds; 0: none
 
 
 def user_config() -> Path:
@@ -116,7 +119,28 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
         user_known_hosts=known.of(found.get("userknownhostsfile")),
         global_known_hosts=known.of(found.get("globalknownhostsfile")),
         host_key_alias=found.get("hostkeyalias"),
+        connect_timeout=_seconds(name, found, "connecttimeout", "ConnectTimeout"),
+        server_alive_interval=_seconds(name, found, "serveraliveinterval", "ServerAliveInterval"),
     )
+
+
+_TIME_PART = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _seconds(name: str, found: dict[str, Any], key: str, keyword: str) -> int | None:
+    """A time as OpenSSH writes ConnectTimeout and ServerAliveInterval: `30`, `1m30s`, `2h`."""
+    value = found.get(key)
+    if value is None or value == "none":
+        return None
+    text = str(value)
+    parts = _TIME_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UnreachableError(
+            f"{name}: ssh_config's `{keyword} {value}` is not a time; write seconds (`30`) or "
+            f"a time with units (`1m30s`) in ~/.ssh/config or /etc/ssh/ssh_config"
+        )
+    return sum(int(number) * _TIME_UNITS[unit.lower()] for number, unit in parts)
 
 
 @dataclass(frozen=True)

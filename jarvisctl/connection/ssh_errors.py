@@ -6,10 +6,11 @@ import errno
 import os
 import shlex
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.connection.settings import ConnectionSettings
+from jarvisctl.connection.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
 from jarvisctl.errors import AuthenticationError, UnreachableError
 from jarvisctl.filecache import FileCache
 
@@ -54,53 +55,54 @@ def load_identity(settings: ConnectionSettings) -> Any:
     )
 
 
-def open_error(
-    exc: BaseException,
-    settings: ConnectionSettings,
-    address: str,
-    port: int,
-    user: str,
-    offered: str = "",
-    public_key: str | None = None,
-) -> BaseException:
-    """The jarvisctl error for a failed connect, or `exc` itself when it is not about the host.
+@dataclass(frozen=True)
+class Attempt:
+    """One connection attempt, as its error reports it: where, as whom, waiting how long, and
+    which keys it offered when they did not come from the inventory."""
 
-    `offered` says which keys were offered, when they did not come from the inventory, and
-    `public_key` which one to install on the host (ssh_config's first IdentityFile)."""
+    address: str
+    port: int
+    user: str = ""
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+    timeout_from: str = "connect_timeout"  # the setting that chose it, for the message
+    offered: str = ""
+    public_key: str | None = None  # the key to install on the host (ssh_config's IdentityFile)
+
+    @property
+    def where(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def open_error(exc: BaseException, settings: ConnectionSettings, attempt: Attempt) -> BaseException:
+    """The jarvisctl error for a failed connect, or `exc` itself when it is not about the host."""
     from paramiko import AuthenticationException, PasswordRequiredException, SSHException
 
-    where = f"{address}:{port}"
     if isinstance(exc, PasswordRequiredException):  # a key named by ~/.ssh/config
         return AuthenticationError(
-            f"{settings.host}: a private key for {where} is protected by a passphrase, which "
-            f"jarvisctl does not ask for; load it into an ssh-agent (ssh-add), or set "
+            f"{settings.host}: a private key for {attempt.where} is protected by a passphrase, "
+            f"which jarvisctl does not ask for; load it into an ssh-agent (ssh-add), or set "
             f"identity_file to a key without a passphrase"
         )
     if isinstance(exc, AuthenticationException) or (
         isinstance(exc, SSHException) and "No authentication methods" in str(exc)
     ):
-        return _authentication_error(exc, settings, address, port, user, offered, public_key)
-    reason = _unreachable_reason(exc, settings)
+        return _authentication_error(exc, settings, attempt)
+    reason = _unreachable_reason(exc, attempt)
     if reason is None:
         return exc
-    return UnreachableError(f"{settings.host}: cannot connect to {where}: {reason}")
+    return UnreachableError(f"{settings.host}: cannot connect to {attempt.where}: {reason}")
 
 
 def _authentication_error(
-    exc: BaseException,
-    settings: ConnectionSettings,
-    address: str,
-    port: int,
-    user: str,
-    offered: str,
-    public_key: str | None,
+    exc: BaseException, settings: ConnectionSettings, attempt: Attempt
 ) -> AuthenticationError:
+    user, address, port = attempt.user, attempt.address, attempt.port
     if settings.identity_file is not None:
         offered = f"the key {settings.identity_file} (and only that key)"
         public = f"{settings.identity_file}.pub"
     else:
-        offered = offered or "the keys of the ssh-agent and ~/.ssh/id_*"
-        public = public_key or _default_public_key()
+        offered = attempt.offered or "the keys of the ssh-agent and ~/.ssh/id_*"
+        public = attempt.public_key or _default_public_key()
     return AuthenticationError(
         f"{settings.host}: {user}@{address}:{port} refused our credentials ({exc}); "
         f"offered {offered}.\n"
@@ -123,7 +125,7 @@ def _default_public_key() -> str:
     return "~/.ssh/id_ed25519.pub"
 
 
-def _unreachable_reason(exc: BaseException, settings: ConnectionSettings) -> str | None:
+def _unreachable_reason(exc: BaseException, attempt: Attempt) -> str | None:
     from paramiko import SSHException
     from paramiko.ssh_exception import NoValidConnectionsError
 
@@ -135,7 +137,7 @@ def _unreachable_reason(exc: BaseException, settings: ConnectionSettings) -> str
         return f"cannot resolve the address ({exc.strerror}); check address / ansible_host"
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return (
-            f"no answer within {settings.connect_timeout:g}s (connect_timeout): host down, "
+            f"no answer within {attempt.timeout:g}s ({attempt.timeout_from}): host down, "
             f"a firewall dropping packets, or a wrong address"
         )
     if isinstance(exc, OSError):
@@ -146,8 +148,27 @@ def _unreachable_reason(exc: BaseException, settings: ConnectionSettings) -> str
             "(sshd MaxStartups reached, a firewall, or not an SSH server?)"
         )
     if isinstance(exc, SSHException):
-        return f"SSH handshake failed: {exc}"
+        return _handshake_reason(exc, attempt)
     return None
+
+
+def _handshake_reason(exc: BaseException, attempt: Attempt) -> str:
+    """paramiko reports a silent server as "No existing session" (its handshake wait ran out
+    without an error) or as an unreadable banner whose cause is a timeout or an EOF."""
+    text = str(exc)
+    cause = exc.__context__
+    banner = text.startswith("Error reading SSH protocol banner")
+    if text == "No existing session" or (
+        banner and isinstance(cause, (socket.timeout, TimeoutError))
+    ):
+        return (
+            f"no SSH handshake within {attempt.timeout:g}s ({attempt.timeout_from}): the port "
+            f"accepts connections but nothing answered as an SSH server in time (sshd "
+            f"overloaded, a proxy or firewall holding the connection, or not an SSH server)"
+        )
+    if banner and isinstance(cause, EOFError):
+        return _unreachable_reason(cause, attempt) or text
+    return f"SSH handshake failed: {exc}"
 
 
 def lost_connection_error(

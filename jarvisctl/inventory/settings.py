@@ -91,7 +91,7 @@ def connection_settings(
         become_user=read.get("become_user", _text, "a user name"),
         host_key_policy=policy if policy is not None else "strict",
         known_hosts=read.get("known_hosts", _text, "a path to a known_hosts file"),
-        connect_timeout=timeout if timeout is not None else 10.0,
+        connect_timeout=timeout,
     )
 
 

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,47 @@ def test_a_host_that_never_answers_times_out_at_connect_timeout() -> None:
         with pytest.raises(UnreachableError, match=f"cannot connect to {address}:{port}"):
             open_connection(settings)
         assert time.monotonic() - started < 3
+
+
+def test_ssh_config_connect_timeout_applies_unless_the_inventory_sets_one() -> None:
+    with socket.socket() as silent:  # accepts TCP (backlog) but never speaks SSH
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address, port = silent.getsockname()
+        write_user_ssh_config(f"Host {address}\n  ConnectTimeout 1\n")
+        settings = ConnectionSettings(host="silent", address=address, port=port, user="root")
+        started = time.monotonic()
+        with pytest.raises(UnreachableError) as caught:
+            open_connection(settings)
+        assert 0.9 < time.monotonic() - started < 3
+        assert "no SSH handshake within 1s (ConnectTimeout in ssh_config)" in str(caught.value)
+        write_user_ssh_config(f"Host {address}\n  ConnectTimeout 30\n")
+        started = time.monotonic()
+        with pytest.raises(UnreachableError, match=r"within 0.5s \(connect_timeout\)"):
+            open_connection(replace(settings, connect_timeout=0.5))  # the inventory wins
+        assert time.monotonic() - started < 3
+
+
+def test_ssh_config_server_alive_interval_sets_the_keepalive(
+    sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paramiko
+
+    intervals: list[int] = []
+    real = paramiko.Transport.set_keepalive
+
+    def recording(self: paramiko.Transport, interval: int) -> None:
+        intervals.append(interval)
+        real(self, interval)
+
+    monkeypatch.setattr(paramiko.Transport, "set_keepalive", recording)
+    host = sshd_hosts[0]
+    with ssh(host.settings()):
+        pass
+    write_user_ssh_config(f"Host {host.address}\n  ServerAliveInterval 2m\n")
+    with ssh(host.settings()) as connection:
+        assert connection.run("true", timeout=5).exit_code == 0
+    assert intervals == [ssh_module.KEEPALIVE_SECONDS, 120]
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["port-22", "high-port"])

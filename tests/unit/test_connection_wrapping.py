@@ -31,7 +31,7 @@ from jarvisctl.connection.shell import (
     format_seconds,
     wrap_remote_command,
 )
-from jarvisctl.connection.ssh_errors import load_identity, open_error
+from jarvisctl.connection.ssh_errors import Attempt, load_identity, open_error
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.fakes import FakeConnection
 
@@ -199,6 +199,17 @@ def test_accept_new_policy_records_the_key(tmp_path: Path) -> None:
     assert known_hosts.read_text() == f"10.0.0.5 ssh-ed25519 {key.get_base64()}\n"
 
 
+def _banner_error(cause: BaseException) -> paramiko.SSHException:
+    """What paramiko raises when the banner cannot be read: its cause as the context."""
+    try:
+        try:
+            raise cause
+        except BaseException as exc:
+            raise paramiko.SSHException("Error reading SSH protocol banner" + str(exc)) from None
+    except paramiko.SSHException as error:
+        return error
+
+
 def test_connection_errors_name_the_address_and_the_reason() -> None:
     refused = NoValidConnectionsError(
         {("10.0.0.5", 2222): OSError(errno.ECONNREFUSED, "Connection refused")}
@@ -208,11 +219,14 @@ def test_connection_errors_name_the_address_and_the_reason() -> None:
         (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "connection refused"),
         (TimeoutError("timed out"), "no answer within 10s (connect_timeout)"),
         (socket.gaierror(-2, "Name or service not known"), "cannot resolve the address"),
-        (paramiko.SSHException("Error reading SSH protocol banner"), "SSH handshake failed"),
+        (paramiko.SSHException("Incompatible ssh server"), "SSH handshake failed"),
         (EOFError(), "closed the connection during the SSH handshake"),
+        (paramiko.SSHException("No existing session"), "no SSH handshake within 10s"),
+        (_banner_error(TimeoutError()), "no SSH handshake within 10s (connect_timeout)"),
+        (_banner_error(EOFError()), "closed the connection during the SSH handshake"),
     ]
     for exc, reason in cases:
-        error = open_error(exc, SETTINGS, "10.0.0.5", 2222, "deploy")
+        error = open_error(exc, SETTINGS, Attempt("10.0.0.5", 2222, "deploy"))
         assert type(error) is UnreachableError, exc
         assert str(error).startswith("web1: cannot connect to 10.0.0.5:2222: "), str(error)
         assert reason in str(error)
@@ -221,7 +235,9 @@ def test_connection_errors_name_the_address_and_the_reason() -> None:
 def test_authentication_errors_say_which_key_was_offered() -> None:
     settings = ConnectionSettings(host="web1", address="h", identity_file="/keys/id")
     error = open_error(
-        paramiko.AuthenticationException("Authentication failed."), settings, "h", 22, "ops"
+        paramiko.AuthenticationException("Authentication failed."),
+        settings,
+        Attempt("h", 22, "ops"),
     )
     assert isinstance(error, AuthenticationError)
     assert "ops@h:22 refused our credentials" in str(error)
@@ -231,16 +247,18 @@ def test_authentication_errors_say_which_key_was_offered() -> None:
 
 def test_the_key_to_install_is_one_that_was_offered(isolated_home: Path) -> None:
     refused = paramiko.AuthenticationException("Authentication failed.")
-    from_config = open_error(refused, SETTINGS, "h", 22, "ops", "/k/fleet", "/k/fleet.pub")
+    from_config = open_error(
+        refused, SETTINGS, Attempt("h", 22, "ops", offered="/k/fleet", public_key="/k/fleet.pub")
+    )
     assert "offered /k/fleet.\n" in str(from_config)
     assert "ssh-copy-id -i /k/fleet.pub -p 22 ops@h" in str(from_config)
     assert "ssh-copy-id -i '~/.ssh/id_ed25519.pub'" in str(
-        open_error(refused, SETTINGS, "h", 22, "ops")
+        open_error(refused, SETTINGS, Attempt("h", 22, "ops"))
     )
     (isolated_home / ".ssh").mkdir()
     (isolated_home / ".ssh" / "id_rsa.pub").write_text("ssh-rsa AAAA\n")  # the only key there
     assert "ssh-copy-id -i '~/.ssh/id_rsa.pub'" in str(
-        open_error(refused, SETTINGS, "h", 22, "ops")
+        open_error(refused, SETTINGS, Attempt("h", 22, "ops"))
     )
 
 
@@ -275,7 +293,7 @@ def test_unusable_identity_files_are_authentication_errors(tmp_path: Path) -> No
 
 def test_unrelated_exceptions_are_not_disguised_as_unreachable() -> None:
     interrupt = KeyboardInterrupt()
-    assert open_error(interrupt, SETTINGS, "h", 22, "u") is interrupt
+    assert open_error(interrupt, SETTINGS, Attempt("h", 22, "u")) is interrupt
 
 
 def test_fake_connection_follows_its_script_and_fails_on_anything_else() -> None:

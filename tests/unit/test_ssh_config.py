@@ -250,3 +250,20 @@ def test_known_hosts_files_are_read_with_their_tokens(system_config: Path) -> No
     assert (lookup("db").user_known_hosts, lookup("db").global_known_hosts) == ((), ())
     with pytest.raises(UnreachableError, match=r"bad: ssh_config's known hosts file .* uses %C"):
         lookup("bad")
+
+
+def test_times_are_read_as_openssh_writes_them(system_config: Path) -> None:
+    user_config(
+        "Host slow\n  ConnectTimeout 1m30s\n  ServerAliveInterval 45\n"
+        "Host fast\n  ConnectTimeout 3\n  ServerAliveInterval 0\n"
+        "Host bad\n  ConnectTimeout soon\n"
+        "Host worse\n  ServerAliveInterval 10x\n"
+    )
+    slow, fast, other = lookup("slow"), lookup("fast"), lookup("other")
+    assert (slow.connect_timeout, slow.server_alive_interval) == (90, 45)
+    assert (fast.connect_timeout, fast.server_alive_interval) == (3, 0)
+    assert (other.connect_timeout, other.server_alive_interval) == (None, None)
+    with pytest.raises(UnreachableError, match=r"bad: ssh_config's `ConnectTimeout soon` is not"):
+        lookup("bad")
+    with pytest.raises(UnreachableError, match=r"`ServerAliveInterval 10x` is not a time"):
+        lookup("worse")
