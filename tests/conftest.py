@@ -1,4 +1,4 @@
-"""Isolate every test from the operator's HOME and environment."""
+"""Isolate every test from the operator's HOME, environment and SSH configuration."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from jarvisctl.connection import hostkeys, ssh_config
 
 
 @pytest.fixture(autouse=True)
@@ -17,4 +19,7 @@ def isolated_home(
     for name in ("JARVISCTL_CONFIG", "JARVISCTL_STATE_DIR", "ANSIBLE_CONFIG", "SSH_AUTH_SOCK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ANSIBLE_LOCAL_TEMP", str(home / ".ansible-tmp"))
+    # Nor from this machine's /etc/ssh (Debian's ssh_config says HashKnownHosts yes, say)
+    monkeypatch.setattr(ssh_config, "SYSTEM_CONFIG", home / "etc-ssh" / "ssh_config")
+    monkeypatch.setattr(hostkeys, "GLOBAL_KNOWN_HOSTS", (str(home / "etc-ssh" / "known_hosts"),))
     yield home

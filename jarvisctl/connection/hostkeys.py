@@ -257,10 +257,12 @@ def describe_key(key: Any) -> str:
     return f"{key_type(key)} key {fingerprint(key)}"
 
 
-def append_known_host(path: Path, name: str, key: Any) -> None:
-    """Add one `name type base64` line, creating the file (0600) and its directory (0700)."""
+def append_known_host(path: Path, name: str, key: Any, hashed: bool = False) -> None:
+    """Add one `name type base64` line, creating the file (0600) and its directory (0700);
+    with `hashed`, the name as OpenSSH's HashKnownHosts writes it (`|1|salt|hash`)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    line = f"{name} {key.get_name()} {key.get_base64()}\n"
+    listed = _hash_name(name) if hashed else name
+    line = f"{listed} {key.get_name()} {key.get_base64()}\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         if os.fstat(fd).st_size and not _ends_with_newline(path):
@@ -269,6 +271,12 @@ def append_known_host(path: Path, name: str, key: Any) -> None:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+
+
+def _hash_name(name: str) -> str:
+    salt = os.urandom(hashlib.sha1().digest_size)
+    digest = _hashed_name(name, salt)
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -390,12 +398,14 @@ class HostKeyPolicy:
         port: int,
         files: tuple[Path, ...],
         known: KnownKeys,
+        hash_names: bool = False,
     ) -> None:
         self.settings = settings
         self.address = address
         self.port = port
         self.files = files
         self.known = known
+        self.hash_names = hash_names  # ssh_config HashKnownHosts: record the name hashed
         self.accepted: str | None = None
 
     @property
@@ -430,7 +440,7 @@ class HostKeyPolicy:
                 self.settings, self.address, self.port, key, self.files, self.known
             )
         try:
-            append_known_host(self.known_hosts, self.known.name, key)
+            append_known_host(self.known_hosts, self.known.name, key, self.hash_names)
         except OSError as exc:
             scan = _keyscan_command(self.address, self.port, key, self.known_hosts, self.known.name)
             raise HostKeyError(

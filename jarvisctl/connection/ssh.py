@@ -110,6 +110,7 @@ class SSHConnection:
             known_hosts,
             *_timeout(settings, route),
             route.host_key_alias,
+            route.hash_known_hosts,
             route.proxy_command,
         )
         path = [*(_hop_endpoint(settings, hop) for hop in route.jumps), target]
@@ -164,7 +165,12 @@ class SSHConnection:
 
         known = known_keys(self.settings, endpoint.known_hosts, endpoint.host_key_name)
         policy = HostKeyPolicy(
-            self.settings, endpoint.address, endpoint.port, endpoint.known_hosts, known
+            self.settings,
+            endpoint.address,
+            endpoint.port,
+            endpoint.known_hosts,
+            known,
+            endpoint.hash_known_hosts,
         )
         client = SSHClient()  # no host keys of its own: the policy checks every key presented
         client.set_missing_host_key_policy(policy)
@@ -366,6 +372,7 @@ class _Endpoint:
     timeout: float  # seconds to connect, hand shake and authenticate, each
     timeout_from: str  # the setting that chose it, for messages
     host_key_alias: str | None = None  # ssh_config HostKeyAlias: its known_hosts name
+    hash_known_hosts: bool = False  # ssh_config HashKnownHosts: accept-new hashes the name
     proxy_command: str | None = None
     hop: str | None = None  # the ProxyJump entry, as written
 
@@ -403,6 +410,7 @@ def _hop_endpoint(settings: ConnectionSettings, hop: Hop) -> _Endpoint:
         known_hosts,
         *_timeout(settings, route),
         route.host_key_alias,
+        route.hash_known_hosts,
         route.proxy_command,
         hop.text,
     )

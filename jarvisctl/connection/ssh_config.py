@@ -1,6 +1,6 @@
 """What OpenSSH's configuration files say about a host: HostName, Port, User, IdentityFile,
 IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias,
-ConnectTimeout, ServerAliveInterval.
+HashKnownHosts, ConnectTimeout, ServerAliveInterval.
 
 ~/.ssh/config, then /etc/ssh/ssh_config, matched by paramiko's own `SSHConfig` (Host and Match
 blocks, the first value found wins, IdentityFile accumulates), parsed again only when a file
@@ -74,6 +74,7 @@ class Route:
     user_known_hosts: tuple[str, ...] = ()  # UserKnownHostsFile; () when not set
     global_known_hosts: tuple[str, ...] = ()  # GlobalKnownHostsFile; () when not set
     host_key_alias: str | None = None  # HostKeyAlias: the name to look its keys up by
+    hash_known_hosts: bool = False  # HashKnownHosts yes: new known_hosts names are hashed
     connect_timeout: float | None = None  # ConnectTimeout, seconds
     server_alive_interval: int | None = None  # ServerAliveInterval, seconds; 0: none
 
@@ -119,6 +120,7 @@ def lookup(name: str, user: str | None = None, port: int | None = None) -> Route
         user_known_hosts=known.of(found.get("userknownhostsfile")),
         global_known_hosts=known.of(found.get("globalknownhostsfile")),
         host_key_alias=found.get("hostkeyalias"),
+        hash_known_hosts=str(found.get("hashknownhosts", "no")).lower() == "yes",
         connect_timeout=_seconds(name, found, "connecttimeout", "ConnectTimeout"),
         server_alive_interval=_seconds(name, found, "serveraliveinterval", "ServerAliveInterval"),
     )

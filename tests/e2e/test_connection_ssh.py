@@ -241,6 +241,28 @@ def test_accept_new_records_the_key_in_the_default_known_hosts(
         assert strict.accepted_host_key is None
 
 
+def test_accept_new_hashes_the_name_when_ssh_config_says_so(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    host = sshd_hosts[1]
+    write_user_ssh_config("Host *\n  HashKnownHosts yes\n")
+    known_hosts = tmp_path / "known_hosts"
+    with ssh(host.settings(known_hosts=str(known_hosts), host_key_policy="accept-new")):
+        pass
+    listed = known_hosts.read_text()
+    assert listed.startswith("|1|") and host.address not in listed
+    assert listed.endswith(f" {host.public_key}\n")
+    checked = subprocess.run(  # OpenSSH finds it by the name it hashed
+        ["ssh-keygen", "-F", known_hosts_name(host.address, host.port), "-f", str(known_hosts)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    with ssh(host.settings(known_hosts=str(known_hosts))) as connection:  # strict: trusted
+        assert connection.accepted_host_key is None
+
+
 def test_changed_host_key_is_refused_even_under_accept_new(
     sshd_hosts: list[SshdHost], tmp_path: Path
 ) -> None:

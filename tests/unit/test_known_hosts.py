@@ -266,3 +266,21 @@ def test_host_key_algorithms_offer_the_known_types_first() -> None:
     )
     revoked_only = KnownKeys("h", (hostkeys.Listing(Path("k"), 1, "@revoked", "ssh-rsa", b""),))
     assert revoked_only.preferred(offered) == offered
+
+
+def test_accept_new_hashes_the_name_when_ssh_config_says_hash_known_hosts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "known_hosts"
+    key = _ed25519()
+    chosen = ConnectionSettings(host="web1", address="10.0.0.5", host_key_policy="accept-new")
+    files = (path,)
+    policy = HostKeyPolicy(
+        chosen, "10.0.0.5", 22, files, known_keys(chosen, files, "10.0.0.5"), True
+    )
+    _check(policy, key)
+    listed = path.read_text()
+    assert listed.startswith("|1|") and "10.0.0.5" not in listed
+    assert listed.split(" ", 1)[1] == f"{key}\n"
+    assert _listed(path, "10.0.0.5") == [(1, "", key)]  # found again by its hash
+    assert _listed(path, "10.0.0.6") == []
