@@ -27,6 +27,11 @@ class ConnectionSettings:
     host_key_policy: HostKeyPolicy = "strict"
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
     connect_timeout: float | None = None  # None: ssh_config's ConnectTimeout, else 10 s
+    # OpenSSH options from the inventory (ansible_ssh_common_args, ...): (keyword, value) lines
+    # put ahead of the ssh_config files, as `ssh -o` puts them
+    ssh_options: tuple[tuple[str, str], ...] = ()
+    # An Ansible password variable set for the host, which jarvisctl does not use (keys only)
+    password_variable: str | None = None
 
     @property
     def where(self) -> str:

@@ -98,7 +98,7 @@ class SSHConnection:
     def _open(self, early: EarlySocket | None) -> None:
         load_paramiko()
         settings = self.settings
-        route = lookup(settings.address, settings.user, settings.port)
+        route = lookup(settings.address, settings.user, settings.port, settings.ssh_options)
         auth = self._auth(route)
         port = route.port or 22  # the inventory's, else ssh_config's Port
         known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)

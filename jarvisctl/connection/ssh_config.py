@@ -83,14 +83,21 @@ def user_config() -> Path:
     return Path(os.path.expanduser("~/.ssh/config"))
 
 
-def lookup(name: str, user: str | None = None, port: int | None = None) -> Route:
+def lookup(
+    name: str,
+    user: str | None = None,
+    port: int | None = None,
+    options: tuple[tuple[str, str], ...] = (),
+) -> Route:
     """The route to `name` (an inventory address or a ProxyJump host) by the ssh_config files.
 
-    `user` and `port`, when given, act as OpenSSH's command-line options: they win over the
-    files, and the `%r` and `%p` of a ProxyCommand are them.
+    `user`, `port` and `options` (keyword, value), when given, act as OpenSSH's command-line
+    options: they win over the files (the first value of a keyword wins), and the `%r` and `%p`
+    of a ProxyCommand are them.
     """
     files = (user_config(), SYSTEM_CONFIG)
-    given = "".join([f"  User {user}\n" if user else "", f"  Port {port}\n" if port else ""])
+    lines = [("User", user), ("Port", str(port) if port else None), *options]
+    given = "".join(f"  {keyword} {value}\n" for keyword, value in lines if value)
     config = _CONFIGS.get(files, f"Host *\n{given}" if given else "")
     try:
         found: dict[str, Any] = dict(config.lookup(name)) if config is not None else {}
@@ -206,7 +213,7 @@ class _ConfigCache:
             if first not in self._configs:
                 if len(self._configs) >= _KEPT:
                     self._configs.clear()  # a fleet of many ports: parse again, never grow
-                self._configs[first] = _parse(parts, first) if parts else None
+                self._configs[first] = _parse(parts, first) if parts or first else None
             return self._configs[first]
 
 
@@ -349,7 +356,10 @@ def _parse(parts: tuple[_Part, ...], first: str) -> Any:
     from paramiko.ssh_exception import ConfigParseError
 
     config = SSHConfig()
-    config.parse(io.StringIO(first))
+    try:
+        config.parse(io.StringIO(first))
+    except ConfigParseError as exc:  # an ssh option from the inventory (ansible_ssh_*_args)
+        raise UnreachableError(f"the inventory's ssh options cannot be used: {exc}") from exc
     for part in parts:
         text = "\n".join(lines.text for lines in part)
         try:

@@ -103,6 +103,8 @@ def _authentication_error(
     else:
         offered = attempt.offered or "the keys of the ssh-agent and ~/.ssh/id_*"
         public = attempt.public_key or _default_public_key()
+    if settings.password_variable is not None:
+        offered += f" ({settings.password_variable} is set, but jarvisctl does not use passwords)"
     return AuthenticationError(
         f"{settings.host}: {user}@{address}:{port} refused our credentials ({exc}); "
         f"offered {offered}.\n"

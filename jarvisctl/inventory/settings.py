@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from jarvisctl.connection.settings import ConnectionSettings, ConnectionType, HostKeyPolicy
 from jarvisctl.errors import ConfigError, Location
+from jarvisctl.inventory.ssh_args import SshArgsError, ssh_options
 
 T = TypeVar("T")
 
@@ -36,6 +37,10 @@ CONNECTIONS: dict[str, ConnectionType] = {
     "local": "local",
 }
 HOST_KEY_POLICIES: tuple[HostKeyPolicy, ...] = ("strict", "accept-new")
+# Ansible's ssh command-line arguments, in the order Ansible puts them on the command line.
+SSH_ARGS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+# Ansible's password variables: jarvisctl authenticates with keys, and becomes with `sudo -n`.
+PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 TRUE_WORDS = frozenset({"yes", "on", "1", "true", "y", "t"})
 FALSE_WORDS = frozenset({"no", "off", "0", "false", "n", "f"})
 
@@ -52,13 +57,8 @@ class _Reader:
         for name in ALIASES[setting]:
             if name in self.variables and self.variables[name] is not None:
                 value = self.variables[name]
-                if isinstance(value, str) and ("{{" in value or "{%" in value):
-                    raise ConfigError.at(
-                        self.locations.get(name),
-                        f"host '{self.host}': {name} is a template ({value!r}); "
-                        "connection variables are not templated",
-                        "write the value itself",
-                    )
+                if isinstance(value, str):
+                    self._not_templated(name, value)
                 converted = convert(value)
                 if converted is None:
                     raise ConfigError.at(
@@ -68,6 +68,46 @@ class _Reader:
                     )
                 return converted
         return None
+
+    def ssh_options(self) -> tuple[tuple[str, str], ...]:
+        options: list[tuple[str, str]] = []
+        for name in SSH_ARGS:
+            value = self.variables.get(name)
+            if value is None or value == "":
+                continue
+            try:
+                if not isinstance(value, str):
+                    raise SshArgsError("is not a string of ssh arguments")
+                self._not_templated(name, value)
+                options += ssh_options(value)
+            except SshArgsError as exc:
+                raise ConfigError.at(
+                    self.locations.get(name),
+                    f"host '{self.host}': {name}: {exc}",
+                    "set what it does with jarvisctl's own variables or in ~/.ssh/config, or "
+                    "remove it for the hosts jarvisctl runs on",
+                ) from None
+        return tuple(options)
+
+    def check_become_method(self) -> None:
+        name = "ansible_become_method"
+        method = self.variables.get(name)
+        if method is not None and method != "sudo":
+            raise ConfigError.at(
+                self.locations.get(name),
+                f"host '{self.host}': {name} is {method!r}; jarvisctl becomes another user with "
+                f"sudo -n only",
+                "use sudo (with NOPASSWD for the commands jarvisctl runs), or remove it",
+            )
+
+    def _not_templated(self, name: str, value: str) -> None:
+        if "{{" in value or "{%" in value:
+            raise ConfigError.at(
+                self.locations.get(name),
+                f"host '{self.host}': {name} is a template ({value!r}); "
+                "connection variables are not templated",
+                "write the value itself",
+            )
 
 
 def connection_settings(
@@ -80,18 +120,25 @@ def connection_settings(
         "host_key_policy", _policy, ", ".join(HOST_KEY_POLICIES)
     )
     timeout = read.get("connect_timeout", _timeout, "a positive number of seconds")
+    connection = connection or _default_connection(host)
+    become = read.get("become", _boolean, "true or false") or False
+    if become:
+        read.check_become_method()
+    over_ssh = connection == "ssh"  # a local host's ssh variables are not used at all
     return ConnectionSettings(
         host=host,
         address=read.get("address", _text, "a host name or IP address") or host,
         port=read.get("port", _port, "an integer from 1 to 65535"),
         user=read.get("user", _text, "a user name"),
         identity_file=read.get("identity_file", _text, "a path to a private key"),
-        connection=connection or _default_connection(host),
-        become=read.get("become", _boolean, "true or false") or False,
+        connection=connection,
+        become=become,
         become_user=read.get("become_user", _text, "a user name"),
         host_key_policy=policy if policy is not None else "strict",
         known_hosts=read.get("known_hosts", _text, "a path to a known_hosts file"),
         connect_timeout=timeout,
+        ssh_options=read.ssh_options() if over_ssh else (),
+        password_variable=next((n for n in PASSWORDS if over_ssh and variables.get(n)), None),
     )
 
 

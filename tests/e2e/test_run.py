@@ -129,6 +129,45 @@ def test_a_wrong_client_key_is_an_authentication_failure(
         assert "authentication" in host["error"].lower()
 
 
+def test_ansible_ssh_arguments_route_the_connection(
+    project: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
+) -> None:
+    """An Ansible inventory that says how to connect in ansible_ssh_*_args only."""
+    hosts = {
+        host.name: {"ansible_host": host.address, "ansible_ssh_extra_args": f"-p {host.port}"}
+        for host in sshd_hosts
+    }
+    common = (
+        f"-C -o ControlMaster=auto -o ControlPersist=60s -l root -i {sshd_fleet.client_key} "
+        f"-o UserKnownHostsFile={sshd_fleet.known_hosts}"
+    )
+    inventory = {"all": {"vars": {"ansible_ssh_common_args": common}, "hosts": hosts}}
+    (project / "inventory.yml").write_text(json.dumps(inventory))
+    code, document = run_json(IDENTITY, project)
+    assert code == 0, document
+    assert {h["host"]: h["outcome"] for h in document["hosts"]} == {
+        h.name: "ok" for h in sshd_hosts
+    }
+
+    first = sshd_hosts[0].name  # a password in the inventory is named, not used
+    hosts[first]["ansible_password"] = "hunter2"
+    inventory["all"]["vars"]["ansible_ssh_common_args"] = common.replace("-l root", "-l nobody")
+    (project / "inventory.yml").write_text(json.dumps(inventory))
+    code, document = run_json(IDENTITY, project, "--limit", first)
+    assert code == 4
+    error = document["hosts"][0]["error"]
+    assert "nobody@" in error and "refused our credentials" in error
+    assert "ansible_password is set, but jarvisctl does not use passwords" in error
+    assert "hunter2" not in json.dumps(document)
+
+    hosts[first]["ansible_ssh_extra_args"] = "-o StrictHostKeyChecking=no"
+    (project / "inventory.yml").write_text(json.dumps(inventory))
+    result = jarvisctl("run", "play.yml", "-i", "inventory.yml", cwd=project)
+    assert result.returncode == 3, result.stderr  # a configuration error
+    assert "inventory.yml" in result.stderr and "ansible_ssh_extra_args" in result.stderr
+    assert "never turns them off" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_hanging_command_is_killed_at_its_timeout(
     project: Path, sshd_hosts: list[SshdHost]
 ) -> None:

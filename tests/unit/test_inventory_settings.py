@@ -225,3 +225,61 @@ def test_templated_connection_variables_are_refused_with_a_reason(project: Path)
         "('{{ inventory_hostname }}.lan'); connection variables are not templated "
         "(write the value itself)"
     )
+
+
+def test_ansible_ssh_arguments_become_ssh_options(project: Path) -> None:
+    inventory = inventory_of(
+        project,
+        """
+        all:
+          vars:
+            ansible_ssh_common_args: -o ProxyJump=bastion -o ControlPersist=60s
+            ansible_password: secret
+          hosts:
+            edge:
+              ansible_ssh_extra_args: -p 2200
+            localhost:
+              ansible_ssh_extra_args: -F whatever
+        """,
+    )
+    settings = inventory.settings("edge")
+    assert settings.ssh_options == (("ProxyJump", "bastion"), ("Port", "2200"))
+    assert settings.password_variable == "ansible_password"
+    local = inventory.settings("localhost")  # its ssh variables are not used: not read
+    assert (local.ssh_options, local.password_variable) == ((), None)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            ["ansible_ssh_common_args: -o StrictHostKeyChecking=no"],
+            "inventory/hosts.yml:4:7: host 'web-01': ansible_ssh_common_args: "
+            "`-o StrictHostKeyChecking=no`: jarvisctl sets host key checks with host_key_policy",
+        ),
+        (
+            ["ansible_ssh_extra_args: '{{ extra }}'"],
+            "inventory/hosts.yml:4:7: host 'web-01': ansible_ssh_extra_args is a template",
+        ),
+        (
+            ["ansible_become: yes", "ansible_become_method: su"],
+            "inventory/hosts.yml:5:7: host 'web-01': ansible_become_method is 'su'; jarvisctl "
+            "becomes another user with sudo -n only",
+        ),
+    ],
+)
+def test_what_jarvisctl_cannot_honour_is_refused_where_it_was_set(
+    project: Path, lines: list[str], expected: str
+) -> None:
+    text = "".join(f"      {line}\n" for line in lines)
+    inventory = inventory_of(project, f"web:\n  hosts:\n    web-01:\n{text}")
+    with pytest.raises(ConfigError) as caught:
+        inventory.settings("web-01")
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_a_become_method_without_become_is_not_used(project: Path) -> None:
+    inventory = inventory_of(
+        project, "all:\n  hosts:\n    web-01:\n      ansible_become_method: su\n"
+    )
+    assert inventory.settings("web-01").become is False

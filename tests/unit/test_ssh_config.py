@@ -267,3 +267,23 @@ def test_times_are_read_as_openssh_writes_them(system_config: Path) -> None:
         lookup("bad")
     with pytest.raises(UnreachableError, match=r"`ServerAliveInterval 10x` is not a time"):
         lookup("worse")
+
+
+def test_inventory_ssh_options_win_over_the_files_like_ssh_o(system_config: Path) -> None:
+    options = (("ProxyJump", "ops@bastion"), ("Port", "2200"), ("HostKeyAlias", "edge-7"))
+    route = lookup("edge", options=options)  # no file at all
+    assert (route.port, route.jumps, route.host_key_alias) == (
+        2200,
+        (Hop.parse("ops@bastion"),),
+        "edge-7",
+    )
+    user_config("Host edge\n  HostName 10.0.0.7\n  Port 2222\n  ProxyJump other\n")
+    route = lookup("edge", options=options)
+    assert (route.address, route.port, route.jumps) == (
+        "10.0.0.7",
+        2200,
+        (Hop.parse("ops@bastion"),),
+    )
+    assert lookup("edge", port=2300, options=options).port == 2300  # ansible_port first
+    with pytest.raises(UnreachableError, match="the inventory's ssh options cannot be used"):
+        lookup("edge", options=(("ProxyCommand", "a\nb"),))
