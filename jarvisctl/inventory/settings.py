@@ -38,7 +38,7 @@ CONNECTIONS: dict[str, ConnectionType] = {
 }
 HOST_KEY_POLICIES: tuple[HostKeyPolicy, ...] = ("strict", "accept-new")
 # Ansible's ssh command-line arguments, in the order Ansible puts them on the command line.
-SSH_ARGS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+SSH_ARGS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
 # Ansible's password variables: jarvisctl authenticates with keys, and becomes with `sudo -n`.
 PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 TRUE_WORDS = frozenset({"yes", "on", "1", "true", "y", "t"})

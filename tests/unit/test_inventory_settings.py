@@ -234,6 +234,7 @@ def test_ansible_ssh_arguments_become_ssh_options(project: Path) -> None:
         all:
           vars:
             ansible_ssh_common_args: -o ProxyJump=bastion -o ControlPersist=60s
+            ansible_ssh_args: -C -o ControlMaster=auto -o User=ops
             ansible_password: secret
           hosts:
             edge:
@@ -243,7 +244,7 @@ def test_ansible_ssh_arguments_become_ssh_options(project: Path) -> None:
         """,
     )
     settings = inventory.settings("edge")
-    assert settings.ssh_options == (("ProxyJump", "bastion"), ("Port", "2200"))
+    assert settings.ssh_options == (("User", "ops"), ("ProxyJump", "bastion"), ("Port", "2200"))
     assert settings.password_variable == "ansible_password"
     local = inventory.settings("localhost")  # its ssh variables are not used: not read
     assert (local.ssh_options, local.password_variable) == ((), None)
