@@ -10,6 +10,7 @@ import hmac
 import os
 import re
 import shlex
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,9 @@ class KnownKeys:
         """Whether any line, in any file, lists this very key (as OpenSSH: not the first one)."""
         return any(x.key_type == key_type and x.blob == blob for x in self.trusted)
 
-    def of_type(self, key_type: str) -> Listing | None:
-        """The first key of this type listed, which a different key of that type contradicts."""
-        return next((x for x in self.trusted if x.key_type == key_type), None)
+    def of_type(self, key_type: str) -> tuple[Listing, ...]:
+        """The keys of this type listed, which a different key of that type contradicts."""
+        return tuple(x for x in self.trusted if x.key_type == key_type)
 
     def key_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(listing.key_type for listing in self.trusted))
@@ -279,6 +280,16 @@ def _hash_name(name: str) -> str:
     return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
+def _keeps_keys(path: Path) -> bool:
+    """Whether keys appended to `path` are there to read the next time (not /dev/null)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return True  # created on the first key
+    except OSError:
+        return True  # unreadable: appending reports the problem itself
+
+
 def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as handle:
         handle.seek(-1, os.SEEK_END)
@@ -316,8 +327,8 @@ def unknown_host_key_error(
     if known.trusted:
         notes.append(
             f"Only other types of key are listed for it ({_listed(known.trusted)}), and the host "
-            f"did not offer those: if it no longer has them, its identity changed; confirm "
-            f"before trusting the new key."
+            f"did not offer those (or paramiko cannot use them): if it no longer has them, its "
+            f"identity changed; confirm before trusting the new key."
         )
     authorities = tuple(x for x in known.listings if x.marker == "@cert-authority")
     if authorities:
@@ -348,24 +359,30 @@ def changed_host_key_error(
     address: str,
     port: int,
     presented: Any,
-    expected: Listing,
+    old: tuple[Listing, ...],
     name: str,
 ) -> HostKeyError:
-    known_hosts = expected.path
-    if expected.by_pattern:
-        remove = (
-            f"edit line {expected.number} of {known_hosts} (a pattern: it names other hosts too)"
-        )
-    else:
-        remove = f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(known_hosts))}"
+    """`old`: every listing of a key of the presented type (all of them are now wrong)."""
+    first = old[0]
+    removals = dict.fromkeys(  # one ssh-keygen -R per file; a pattern line is edited by hand
+        f"edit line {x.number} of {x.path} (a pattern: it names other hosts too)"
+        if x.by_pattern
+        else f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(x.path))}"
+        for x in old
+    )
+    listed = (
+        f"{first.path} has {first.describe()} for {name!r} (line {first.number})"
+        if len(old) == 1
+        else f"known_hosts lists {_listed(old)} for {name!r}"
+    )
     return HostKeyError(
         f"{settings.host}: the host key of {address}:{port} has CHANGED, connection refused: "
-        f"{known_hosts} has {expected.describe()} for {name!r} (line {expected.number}), but "
-        f"the host now presents {describe_key(presented)}. Someone could be intercepting the "
-        f"connection, or the host was reinstalled or had its keys regenerated.\n"
+        f"{listed}, but the host now presents {describe_key(presented)}. Someone could be "
+        f"intercepting the connection, or the host was reinstalled or had its keys "
+        f"regenerated.\n"
         f"If the change is expected, remove the old key and trust the new one:\n"
-        f"  {remove}\n"
-        f"  {_keyscan_command(address, port, presented, known_hosts, name)}\n"
+        + "".join(f"  {removal}\n" for removal in removals)
+        + f"  {_keyscan_command(address, port, presented, first.path, name)}\n"
         f"(`host_key_policy: accept-new` never accepts a changed key.)"
     )
 
@@ -431,13 +448,20 @@ class HostKeyPolicy:
         if self.known.trusts(name, blob):
             return
         old = self.known.of_type(name)
-        if old is not None:
+        if old:
             raise changed_host_key_error(
                 self.settings, self.address, self.port, key, old, self.known.name
             )
         if self.settings.host_key_policy != "accept-new" or self.known.trusted:
             raise unknown_host_key_error(
                 self.settings, self.address, self.port, key, self.files, self.known
+            )
+        if not _keeps_keys(self.known_hosts):
+            raise HostKeyError(
+                f"{self.settings.host}: host_key_policy: accept-new would record the key of "
+                f"{self.address}:{self.port} in {self.known_hosts}, which keeps nothing: every "
+                f"connection would trust whatever key it is shown. Point known_hosts (or "
+                f"UserKnownHostsFile) at a file, or use host_key_policy: strict."
             )
         try:
             append_known_host(self.known_hosts, self.known.name, key, self.hash_names)

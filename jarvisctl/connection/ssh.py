@@ -74,13 +74,21 @@ class SSHConnection:
     def preconnect(self) -> None:
         """Start the TCP connection now, without waiting; `open` will finish it.
 
-        Only for an IP address (a name lookup could block the caller); when ssh_config routes
-        the host elsewhere (HostName, ProxyJump, ProxyCommand), this one is dropped.
+        Only to an IP address (a name lookup could block the caller), and only where ssh_config
+        and the inventory's ssh options send the connection straight (no ProxyJump or
+        ProxyCommand: a host behind a bastion is never contacted directly).
         """
         if self.is_open or self._early is not None:
             return
+        settings = self.settings
         try:
-            self._early = EarlySocket(self.settings.address, self.settings.port or 22)
+            route = lookup(settings.address, settings.user, settings.port, settings.ssh_options)
+        except UnreachableError:
+            return  # `open` reports it
+        if route.jumps or route.proxy_command is not None:
+            return
+        try:
+            self._early = EarlySocket(route.address, route.port or 22)
         except (ValueError, OSError):
             self._early = None  # a name, or no socket now: `open` connects the usual way
 
@@ -369,7 +377,7 @@ class _Endpoint:
     user: str
     auth: dict[str, Any]  # SSHClient.connect's key arguments
     known_hosts: tuple[Path, ...]  # the files of trusted keys, the user's (accept-new's) first
-    timeout: float  # seconds to connect, hand shake and authenticate, each
+    timeout: float  # seconds to connect, complete the handshake and authenticate, each
     timeout_from: str  # the setting that chose it, for messages
     host_key_alias: str | None = None  # ssh_config HostKeyAlias: its known_hosts name
     hash_known_hosts: bool = False  # ssh_config HashKnownHosts: accept-new hashes the name
@@ -421,7 +429,7 @@ def _timeout(settings: ConnectionSettings, route: Route) -> tuple[float, str]:
     with the name of the setting that chose it."""
     if settings.connect_timeout is not None:
         return settings.connect_timeout, "connect_timeout"
-    if route.connect_timeout:
+    if route.connect_timeout:  # 0 is OpenSSH's "the system's TCP timeout": minutes; not taken
         return float(route.connect_timeout), "ConnectTimeout in ssh_config"
     return DEFAULT_CONNECT_TIMEOUT, "connect_timeout"
 

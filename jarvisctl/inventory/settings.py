@@ -89,6 +89,24 @@ class _Reader:
                 ) from None
         return tuple(options)
 
+    def policy_of(
+        self, policy: HostKeyPolicy | None, options: tuple[tuple[str, str], ...]
+    ) -> HostKeyPolicy | None:
+        """The host_key_policy, or else the first StrictHostKeyChecking of the ssh arguments;
+        both set and different is refused (which one was meant?)."""
+        strict = next((value for key, value in options if key == "StrictHostKeyChecking"), None)
+        if strict is None or policy == strict:
+            return policy
+        if policy is None:
+            return _policy(strict)
+        name = next(n for n in ALIASES["host_key_policy"] if n in self.variables)
+        raise ConfigError.at(
+            self.locations.get(name),
+            f"host '{self.host}': {name} is {policy!r} but its ssh arguments say "
+            f"StrictHostKeyChecking {'yes' if strict == 'strict' else strict}",
+            "keep one of them",
+        )
+
     def check_become_method(self) -> None:
         name = "ansible_become_method"
         method = self.variables.get(name)
@@ -125,6 +143,8 @@ def connection_settings(
     if become:
         read.check_become_method()
     over_ssh = connection == "ssh"  # a local host's ssh variables are not used at all
+    options = read.ssh_options() if over_ssh else ()
+    policy = read.policy_of(policy, options)
     return ConnectionSettings(
         host=host,
         address=read.get("address", _text, "a host name or IP address") or host,
@@ -137,7 +157,7 @@ def connection_settings(
         host_key_policy=policy if policy is not None else "strict",
         known_hosts=read.get("known_hosts", _text, "a path to a known_hosts file"),
         connect_timeout=timeout,
-        ssh_options=read.ssh_options() if over_ssh else (),
+        ssh_options=tuple(o for o in options if o[0] != "StrictHostKeyChecking"),
         password_variable=next((n for n in PASSWORDS if over_ssh and variables.get(n)), None),
     )
 

@@ -1,10 +1,12 @@
-"""Ansible's `ansible_ssh_common_args` and `ansible_ssh_extra_args`, read as OpenSSH reads them.
+"""Ansible's `ansible_ssh_args`, `ansible_ssh_common_args` and `ansible_ssh_extra_args`, read as
+OpenSSH reads its command line.
 
-Ansible hands these to the `ssh` command line. jarvisctl takes the options that say where, as
-whom and how trusted to connect (`-o Keyword=value` for the ssh_config keywords it reads, and
-`-J`, `-i`, `-p`, `-l`), as OpenSSH does: ahead of the ssh_config files, the first value of a
-keyword winning. Options that only tune OpenSSH's own client (connection sharing, compression,
-logging) have no counterpart and are passed over. Anything else is refused, naming the option:
+Ansible hands these to the `ssh` command. jarvisctl takes the options that say where, as whom
+and how trusted to connect (`-o Keyword=value` for the ssh_config keywords it reads, and `-J`,
+`-i`, `-p`, `-l`), as OpenSSH does: ahead of the ssh_config files, the first value of a keyword
+winning; `StrictHostKeyChecking` becomes the host_key_policy. Options that only tune OpenSSH's
+own client (connection sharing, compression, logging, forwarding) have no counterpart and are
+passed over. Anything else, and any value OpenSSH would refuse, is refused naming the option:
 connecting differently from what the inventory says, in silence, would be worse.
 """
 
@@ -12,28 +14,30 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 
-# The ssh_config keywords jarvisctl applies (connection/ssh_config.py), by lower-case name.
-APPLIED = {
-    word.lower(): word
-    for word in (
-        "HostName",
-        "Port",
-        "User",
-        "IdentityFile",
-        "IdentitiesOnly",
-        "ProxyJump",
-        "ProxyCommand",
-        "UserKnownHostsFile",
-        "GlobalKnownHostsFile",
-        "HostKeyAlias",
-        "HashKnownHosts",
-        "ConnectTimeout",
-        "ServerAliveInterval",
-    )
+from jarvisctl.connection.ssh_config import VALID, parse_port, parse_time, parse_yes_no
+
+# The ssh_config keywords jarvisctl applies (connection/ssh_config.py), by lower-case name, with
+# the check of their value where OpenSSH checks one.
+_CHECKS: dict[str, Callable[[str], object] | None] = {
+    "HostName": None,
+    "Port": parse_port,
+    "User": None,
+    "IdentityFile": None,
+    "IdentitiesOnly": parse_yes_no,
+    "ProxyJump": None,
+    "ProxyCommand": None,
+    "UserKnownHostsFile": None,
+    "GlobalKnownHostsFile": None,
+    "HostKeyAlias": None,
+    "HashKnownHosts": parse_yes_no,
+    "ConnectTimeout": parse_time,
+    "ServerAliveInterval": parse_time,
 }
+APPLIED = {word.lower(): word for word in _CHECKS}
 # OpenSSH client tuning with no effect on where, as whom or how trusted: jarvisctl keeps its own
-# connections open, and logs and compresses nothing on its own terms.
+# connections open, logs and compresses on its own terms, and forwards nothing.
 PASSED_OVER = frozenset(
     word.lower()
     for word in (
@@ -51,14 +55,19 @@ PASSED_OVER = frozenset(
         "KbdInteractiveAuthentication",
         "GSSAPIAuthentication",
         "BatchMode",
+        "ForwardAgent",
         "ForwardX11",
         "RequestTTY",
         "AddKeysToAgent",
         "VisualHostKey",
     )
 )
+# StrictHostKeyChecking values, as jarvisctl's host_key_policy.
+POLICIES = {"yes": "strict", "true": "strict", "accept-new": "accept-new"}
 _FLAGS = {"-J": "ProxyJump", "-i": "IdentityFile", "-p": "Port", "-l": "User"}
-_PASSED_OVER_FLAGS = re.compile(r"^-[CqvTtxXaAkgN46]+$")
+_PASSED_OVER_FLAGS = re.compile(r"^-[CqvTtxXaAkgN]+$")
+_KEYWORD_VALUE = re.compile(r"\s*([^\s=]+)\s*(?:=\s*|\s+)(.*?)\s*$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SshArgsError(ValueError):
@@ -66,7 +75,8 @@ class SshArgsError(ValueError):
 
 
 def ssh_options(text: str) -> tuple[tuple[str, str], ...]:
-    """(ssh_config keyword, value) for each option of an `ssh` argument string, in order."""
+    """(ssh_config keyword, value) for each option of an `ssh` argument string, in order;
+    `StrictHostKeyChecking` with the host_key_policy it means."""
     try:
         words = shlex.split(text)
     except ValueError as exc:
@@ -82,7 +92,11 @@ def ssh_options(text: str) -> tuple[tuple[str, str], ...]:
                 if index == len(words):
                     raise SshArgsError(f"`{word}` needs a value")
                 inline = words[index]
-            option = _option(inline) if flag == "-o" else (_FLAGS[flag], inline)
+            option = (
+                _option(inline)
+                if flag == "-o"
+                else _checked(_FLAGS[flag], inline, f"{flag} {inline}")
+            )
             if option is not None:
                 options.append(option)
         elif not _PASSED_OVER_FLAGS.match(word):
@@ -95,25 +109,36 @@ def ssh_options(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def _option(text: str) -> tuple[str, str] | None:
-    if not text.strip():
-        raise SshArgsError("`-o` has an empty option")
-    keyword, _, value = text.partition("=") if "=" in text.split()[0] else text.partition(" ")
-    keyword, value = keyword.strip(), value.strip()
+    found = _KEYWORD_VALUE.fullmatch(text)
+    if found is None:
+        raise SshArgsError(f"`-o {text}` is not `Keyword=value`")
+    keyword, value = found.groups()
     lower = keyword.lower()
     if lower == "stricthostkeychecking":
-        if value.lower() in ("yes", "true"):
-            return None  # what jarvisctl does anyway
-        raise SshArgsError(
-            f"`-o {text}`: jarvisctl sets host key checks with host_key_policy (strict, the "
-            f"default, or accept-new) and never turns them off"
-        )
+        policy = POLICIES.get(value.lower())
+        if policy is None:
+            raise SshArgsError(
+                f"`-o {text}`: jarvisctl checks host keys strictly or with accept-new "
+                f"(StrictHostKeyChecking yes or accept-new, or host_key_policy), and never turns "
+                f"the check off or asks"
+            )
+        return "StrictHostKeyChecking", policy
     if lower in APPLIED:
-        if not value:
-            raise SshArgsError(f"`-o {text}` has no value")
-        return APPLIED[lower], value
+        return _checked(APPLIED[lower], value, f"-o {text}")
     if lower in PASSED_OVER:
         return None
     raise SshArgsError(
         f"`-o {text}`: {keyword} is not an ssh_config keyword jarvisctl applies; it applies "
         f"{', '.join(sorted(APPLIED.values()))}"
     )
+
+
+def _checked(keyword: str, value: str, written: str) -> tuple[str, str]:
+    if not value:
+        raise SshArgsError(f"`{written}` has no value")
+    if _CONTROL.search(value):
+        raise SshArgsError(f"`{written!r}` has a control character (a newline?) in its value")
+    check = _CHECKS[keyword]
+    if check is not None and check(value) is None:
+        raise SshArgsError(f"`{written}`: {keyword} takes {VALID[check]}")
+    return keyword, value

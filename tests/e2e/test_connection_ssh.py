@@ -23,6 +23,7 @@ from jarvisctl.connection.hostkeys import known_hosts_name
 from jarvisctl.connection.ssh import SSHConnection
 from jarvisctl.connection.tcp import EarlySocket
 from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
+from jarvisctl.inventory.ssh_args import ssh_options
 from tests.e2e.sshd import SshdFleet, SshdHost, fingerprint_of, write_ed25519_key
 
 pytestmark = pytest.mark.e2e
@@ -583,6 +584,27 @@ def test_a_host_name_is_not_connected_early_and_close_drops_an_early_connection(
     assert early._early is not None
     early.close()
     assert early._early is None and not early.is_open
+
+
+def test_a_host_behind_a_jump_host_is_never_contacted_directly(
+    sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
+) -> None:
+    jump, target = sshd_hosts[0], sshd_hosts[1]
+    bastion = f"-J root@{jump.address}:{jump.port} -o IdentitiesOnly=yes"
+    settings = target.settings(
+        known_hosts=str(sshd_fleet.known_hosts), ssh_options=ssh_options(bastion)
+    )
+    connection = SSHConnection(settings)
+    connection.preconnect()
+    assert connection._early is None and remote_ends(target) == set()
+    write_user_ssh_config(f"Host {target.address}\n  ProxyCommand /bin/false\n")
+    behind = SSHConnection(target.settings())
+    behind.preconnect()
+    assert behind._early is None and remote_ends(target) == set()
+    write_user_ssh_config(f"Host {jump.address}\n  IdentityFile {sshd_fleet.client_key}\n")
+    with connection:  # the inventory's -J: through the jump host
+        assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{target.name}\n"
+        assert remote_ends(target) == set()
 
 
 def write_user_ssh_config(text: str) -> None:

@@ -165,7 +165,7 @@ def test_ansible_ssh_arguments_route_the_connection(
     result = jarvisctl("run", "play.yml", "-i", "inventory.yml", cwd=project)
     assert result.returncode == 3, result.stderr  # a configuration error
     assert "inventory.yml" in result.stderr and "ansible_ssh_extra_args" in result.stderr
-    assert "never turns them off" in result.stderr and "Traceback" not in result.stderr
+    assert "never turns the check off" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_hanging_command_is_killed_at_its_timeout(

@@ -256,11 +256,20 @@ def test_ansible_ssh_arguments_become_ssh_options(project: Path) -> None:
         (
             ["ansible_ssh_common_args: -o StrictHostKeyChecking=no"],
             "inventory/hosts.yml:4:7: host 'web-01': ansible_ssh_common_args: "
-            "`-o StrictHostKeyChecking=no`: jarvisctl sets host key checks with host_key_policy",
+            "`-o StrictHostKeyChecking=no`: jarvisctl checks host keys strictly or with accept-new",
         ),
         (
             ["ansible_ssh_extra_args: '{{ extra }}'"],
             "inventory/hosts.yml:4:7: host 'web-01': ansible_ssh_extra_args is a template",
+        ),
+        (
+            ["host_key_policy: accept-new", "ansible_ssh_args: -o StrictHostKeyChecking=yes"],
+            "inventory/hosts.yml:4:7: host 'web-01': host_key_policy is 'accept-new' but its ssh "
+            "arguments say StrictHostKeyChecking yes",
+        ),
+        (
+            ["ansible_ssh_extra_args: -p 22x"],
+            "inventory/hosts.yml:4:7: host 'web-01': ansible_ssh_extra_args: `-p 22x`: Port takes",
         ),
         (
             ["ansible_become: yes", "ansible_become_method: su"],
@@ -284,3 +293,25 @@ def test_a_become_method_without_become_is_not_used(project: Path) -> None:
         project, "all:\n  hosts:\n    web-01:\n      ansible_become_method: su\n"
     )
     assert inventory.settings("web-01").become is False
+
+
+def test_strict_host_key_checking_in_the_ssh_arguments_is_the_host_key_policy(
+    project: Path,
+) -> None:
+    inventory = inventory_of(
+        project,
+        """
+        all:
+          hosts:
+            new:
+              ansible_ssh_common_args: -o StrictHostKeyChecking=accept-new
+            same:
+              host_key_policy: accept-new
+              ansible_ssh_common_args: -o StrictHostKeyChecking=accept-new
+            plain:
+              ansible_ssh_common_args: -o StrictHostKeyChecking=yes
+        """,
+    )
+    for host, policy in (("new", "accept-new"), ("same", "accept-new"), ("plain", "strict")):
+        settings = inventory.settings(host)
+        assert (settings.host_key_policy, settings.ssh_options) == (policy, ())

@@ -284,3 +284,25 @@ def test_accept_new_hashes_the_name_when_ssh_config_says_hash_known_hosts(
     assert listed.split(" ", 1)[1] == f"{key}\n"
     assert _listed(path, "10.0.0.5") == [(1, "", key)]  # found again by its hash
     assert _listed(path, "10.0.0.6") == []
+
+
+def test_every_listing_of_the_old_key_is_named_for_removal(tmp_path: Path) -> None:
+    user, system = tmp_path / "user", tmp_path / "system"
+    user.write_text(f"10.0.0.5 {_ed25519()}\n")
+    system.write_text(f"10.0.0.* {_ed25519()}\n10.0.0.5 {_ed25519()}\n")
+    with pytest.raises(HostKeyError) as caught:
+        _check(_policy((user, system)), _ed25519())
+    message = str(caught.value)
+    assert f"at {user}:1, ED25519 key" in message and f"at {system}:2 for '10.0.0.5'" in message
+    assert f"  ssh-keygen -R 10.0.0.5 -f {user}\n" in message
+    assert f"  edit line 1 of {system} (a pattern" in message
+    assert f"  ssh-keygen -R 10.0.0.5 -f {system}\n" in message
+
+
+def test_accept_new_refuses_to_record_into_a_file_that_keeps_nothing(tmp_path: Path) -> None:
+    key = _ed25519()
+    with pytest.raises(HostKeyError, match=f"in {os.devnull}, which keeps nothing"):
+        _check(_policy((Path(os.devnull),), host_key_policy="accept-new"), key)
+    system = tmp_path / "system"
+    system.write_text(f"10.0.0.5 {key}\n")  # a key listed elsewhere is still trusted
+    _check(_policy((Path(os.devnull), system), host_key_policy="accept-new"), key)

@@ -265,7 +265,9 @@ def test_times_are_read_as_openssh_writes_them(system_config: Path) -> None:
     assert (other.connect_timeout, other.server_alive_interval) == (None, None)
     with pytest.raises(UnreachableError, match=r"bad: ssh_config's `ConnectTimeout soon` is not"):
         lookup("bad")
-    with pytest.raises(UnreachableError, match=r"`ServerAliveInterval 10x` is not a time"):
+    with pytest.raises(
+        UnreachableError, match=r"`ServerAliveInterval 10x` is not valid; write sec"
+    ):
         lookup("worse")
 
 
@@ -287,3 +289,15 @@ def test_inventory_ssh_options_win_over_the_files_like_ssh_o(system_config: Path
     assert lookup("edge", port=2300, options=options).port == 2300  # ansible_port first
     with pytest.raises(UnreachableError, match="the inventory's ssh options cannot be used"):
         lookup("edge", options=(("ProxyCommand", "a\nb"),))
+
+
+def test_ports_and_yes_no_values_are_checked_as_openssh_checks_them(system_config: Path) -> None:
+    user_config(
+        "Host a\n  Port 22x\nHost b\n  Port 70000\nHost c\n  IdentitiesOnly maybe\n"
+        "Host d\n  IdentitiesOnly true\n  HashKnownHosts TRUE\n"
+    )
+    for name, shown in (("a", "Port 22x"), ("b", "Port 70000"), ("c", "IdentitiesOnly maybe")):
+        with pytest.raises(UnreachableError, match=f"`{shown}` is not valid"):
+            lookup(name)
+    route = lookup("d")
+    assert route.identities_only and route.hash_known_hosts
