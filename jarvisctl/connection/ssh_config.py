@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jarvisctl.connection.paramiko_import import allow_match_exec
+from jarvisctl.connection.paramiko_import import allow_match_exec, load_paramiko
 from jarvisctl.errors import UnreachableError
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
@@ -378,6 +378,7 @@ def _include_error(line: _Line, message: str) -> UnreachableError:
 
 
 def _parse(parts: tuple[_Part, ...], first: str) -> Any:
+    load_paramiko()  # without Invoke, whoever looks a host up first
     from paramiko import SSHConfig
     from paramiko.ssh_exception import ConfigParseError
 

@@ -168,6 +168,31 @@ def test_ansible_ssh_arguments_route_the_connection(
     assert "never turns the check off" in result.stderr and "Traceback" not in result.stderr
 
 
+IMPORTS_PROBE = """
+import atexit, json, sys
+from jarvisctl.cli import main
+atexit.register(lambda: print(json.dumps(sorted(
+    m for m in ("invoke", "asyncio", "jinja2") if m in sys.modules)), file=sys.stderr))
+sys.argv = ["jarvisctl", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_run_over_ssh_imports_paramiko_without_invoke(project: Path) -> None:
+    """paramiko would import Invoke (unittest.mock, asyncio, ssl: ~35 ms, 5 MiB) before the
+    first host, whichever path looks a host up first (the early connections' included)."""
+    (project / "play.yml").write_text(IDENTITY)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, "run", "play.yml", "-i", "inventory.yml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
 def test_a_hanging_command_is_killed_at_its_timeout(
     project: Path, sshd_hosts: list[SshdHost]
 ) -> None:
