@@ -107,20 +107,7 @@ class SSHConnection:
         load_paramiko()
         settings = self.settings
         route = lookup(settings.address, settings.user, settings.port, settings.ssh_options)
-        auth = self._auth(route)
-        port = route.port or 22  # the inventory's, else ssh_config's Port
-        known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
-        target = _Endpoint(
-            route.address,
-            port,
-            route.user,
-            auth,
-            known_hosts,
-            *_timeout(settings, route),
-            route.host_key_alias,
-            route.hash_known_hosts,
-            route.proxy_command,
-        )
+        target = _endpoint(settings, route, self._auth(route))
         path = [*(_hop_endpoint(settings, hop) for hop in route.jumps), target]
         # known_hosts is read for every host on the way before any of them is contacted
         clients = [self._new_client(endpoint) for endpoint in path]
@@ -407,20 +394,24 @@ def _hop_endpoint(settings: ConnectionSettings, hop: Hop) -> _Endpoint:
     """A ProxyJump host, by its own ssh_config entry (OpenSSH: the inventory's identity file
     and port are the target's, not the jump host's; its known_hosts is for every hop)."""
     route = lookup(hop.host, hop.user, hop.port)
-    auth = _configured_auth(route)
-    port = route.port or 22
-    known_hosts = known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts)
+    return _endpoint(settings, route, _configured_auth(route), hop.text)
+
+
+def _endpoint(
+    settings: ConnectionSettings, route: Route, auth: dict[str, Any], hop: str | None = None
+) -> _Endpoint:
+    """The server `route` leads to: the host itself, or (`hop`) a ProxyJump host."""
     return _Endpoint(
         route.address,
-        port,
+        route.port or 22,  # the given port, else ssh_config's Port
         route.user,
         auth,
-        known_hosts,
+        known_hosts_files(settings, route.user_known_hosts, route.global_known_hosts),
         *_timeout(settings, route),
         route.host_key_alias,
         route.hash_known_hosts,
         route.proxy_command,
-        hop.text,
+        hop,
     )
 
 

@@ -115,10 +115,10 @@ def lookup(
     known = _KnownHostsFiles(name, found.get("hostname", name), route_user, configured_port)
     return Route(
         address=found.get("hostname", name),
-        port=_value(name, found, "Port", parse_port) or port,
+        port=_value(name, found, "Port") or port,
         user=route_user,
         identity_files=tuple(found.get("identityfile", ())),
-        identities_only=_value(name, found, "IdentitiesOnly", parse_yes_no) or False,
+        identities_only=_value(name, found, "IdentitiesOnly") or False,
         jumps=(
             tuple(Hop.parse(h.strip()) for h in jumps.split(","))
             if jumps and jumps.lower() != "none"
@@ -128,9 +128,9 @@ def lookup(
         user_known_hosts=known.of(found.get("userknownhostsfile")),
         global_known_hosts=known.of(found.get("globalknownhostsfile")),
         host_key_alias=found.get("hostkeyalias"),
-        hash_known_hosts=_value(name, found, "HashKnownHosts", parse_yes_no) or False,
-        connect_timeout=_value(name, found, "ConnectTimeout", parse_time),
-        server_alive_interval=_value(name, found, "ServerAliveInterval", parse_time),
+        hash_known_hosts=_value(name, found, "HashKnownHosts") or False,
+        connect_timeout=_value(name, found, "ConnectTimeout"),
+        server_alive_interval=_value(name, found, "ServerAliveInterval"),
     )
 
 
@@ -139,7 +139,7 @@ _TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 
 
-def parse_time(text: str) -> int | None:
+def _parse_time(text: str) -> int | None:
     """Seconds, from a time as OpenSSH writes one (`30`, `1m30s`, `2h`); None if it is not."""
     parts = _TIME_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
@@ -147,31 +147,36 @@ def parse_time(text: str) -> int | None:
     return sum(int(number) * _TIME_UNITS[unit.lower()] for number, unit in parts)
 
 
-def parse_port(text: str) -> int | None:
+def _parse_port(text: str) -> int | None:
     return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
 
 
-def parse_yes_no(text: str) -> bool | None:
+def _parse_yes_no(text: str) -> bool | None:
     return _YES_NO.get(text.lower())
 
 
-# What each checked keyword takes, for the message when a value is not that.
-VALID: dict[Callable[[str], object], str] = {
-    parse_time: "seconds (`30`) or a time with units (`1m30s`)",
-    parse_port: "a port number from 1 to 65535",
-    parse_yes_no: "yes or no",
+_TIME = "seconds (`30`) or a time with units (`1m30s`)"
+# The keywords whose values OpenSSH checks: how to read one (None when it is not valid), and
+# what to write instead. The inventory's ssh arguments are checked by the same table.
+CHECKED: dict[str, tuple[Callable[[str], object], str]] = {
+    "Port": (_parse_port, "a port number from 1 to 65535"),
+    "IdentitiesOnly": (_parse_yes_no, "yes or no"),
+    "HashKnownHosts": (_parse_yes_no, "yes or no"),
+    "ConnectTimeout": (_parse_time, _TIME),
+    "ServerAliveInterval": (_parse_time, _TIME),
 }
 
 
-def _value(name: str, found: dict[str, Any], keyword: str, parse: Callable[[str], Any]) -> Any:
-    """The keyword's value read by `parse`; a value it refuses is an error, as in OpenSSH."""
+def _value(name: str, found: dict[str, Any], keyword: str) -> Any:
+    """The keyword's value as CHECKED reads it; a value it refuses is an error, as in OpenSSH."""
+    parse, valid = CHECKED[keyword]
     value = found.get(keyword.lower())
-    if value is None or (parse is parse_time and value == "none"):
+    if value is None or (parse is _parse_time and value == "none"):
         return None
     parsed = parse(str(value))
     if parsed is None:
         raise UnreachableError(
-            f"{name}: ssh_config's `{keyword} {value}` is not valid; write {VALID[parse]} "
+            f"{name}: ssh_config's `{keyword} {value}` is not valid; write {valid} "
             f"(in ~/.ssh/config, /etc/ssh/ssh_config or a file they include, or in the "
             f"inventory's ansible_ssh_*_args)"
         )

@@ -14,28 +14,27 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
 
-from jarvisctl.connection.ssh_config import VALID, parse_port, parse_time, parse_yes_no
+from jarvisctl.connection.ssh_config import CHECKED
 
-# The ssh_config keywords jarvisctl applies (connection/ssh_config.py), by lower-case name, with
-# the check of their value where OpenSSH checks one.
-_CHECKS: dict[str, Callable[[str], object] | None] = {
-    "HostName": None,
-    "Port": parse_port,
-    "User": None,
-    "IdentityFile": None,
-    "IdentitiesOnly": parse_yes_no,
-    "ProxyJump": None,
-    "ProxyCommand": None,
-    "UserKnownHostsFile": None,
-    "GlobalKnownHostsFile": None,
-    "HostKeyAlias": None,
-    "HashKnownHosts": parse_yes_no,
-    "ConnectTimeout": parse_time,
-    "ServerAliveInterval": parse_time,
-}
-APPLIED = {word.lower(): word for word in _CHECKS}
+# The ssh_config keywords jarvisctl applies (connection/ssh_config.py), their values checked as
+# there (CHECKED).
+_KEYWORDS = (
+    "HostName",
+    "Port",
+    "User",
+    "IdentityFile",
+    "IdentitiesOnly",
+    "ProxyJump",
+    "ProxyCommand",
+    "UserKnownHostsFile",
+    "GlobalKnownHostsFile",
+    "HostKeyAlias",
+    "HashKnownHosts",
+    "ConnectTimeout",
+    "ServerAliveInterval",
+)
+APPLIED = {word.lower(): word for word in _KEYWORDS}
 # OpenSSH client tuning with no effect on where, as whom or how trusted: jarvisctl keeps its own
 # connections open, logs and compresses on its own terms, and forwards nothing.
 PASSED_OVER = frozenset(
@@ -138,7 +137,7 @@ def _checked(keyword: str, value: str, written: str) -> tuple[str, str]:
         raise SshArgsError(f"`{written}` has no value")
     if _CONTROL.search(value):
         raise SshArgsError(f"`{written!r}` has a control character (a newline?) in its value")
-    check = _CHECKS[keyword]
-    if check is not None and check(value) is None:
-        raise SshArgsError(f"`{written}`: {keyword} takes {VALID[check]}")
+    checked = CHECKED.get(keyword)
+    if checked is not None and checked[0](value) is None:
+        raise SshArgsError(f"`{written}`: {keyword} takes {checked[1]}")
     return keyword, value
