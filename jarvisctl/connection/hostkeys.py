@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +52,11 @@ def known_keys(settings: ConnectionSettings, files: tuple[Path, ...], name: str)
     Only this host's lines are decoded: a fleet's file is parsed once per process, and each
     connection looks its own name up in it.
     """
+    name = name.lower()  # as OpenSSH looks names up
     listings: list[Listing] = []
     for path in files:
         try:
-            listings += _known_hosts(path).listings(name.lower())
+            listings += _known_hosts(path).listings(name)
         except OSError as exc:
             raise HostKeyError(
                 f"{settings.host}: cannot read known_hosts file {path}: {exc.strerror or exc}; "
@@ -63,7 +64,7 @@ def known_keys(settings: ConnectionSettings, files: tuple[Path, ...], name: str)
             ) from exc
         except ValueError as exc:
             raise HostKeyError(f"{settings.host}: {exc}; fix or remove that line") from exc
-    return KnownKeys(name.lower(), tuple(listings))
+    return KnownKeys(name, tuple(listings))
 
 
 _MARKERS = ("@cert-authority", "@revoked")
@@ -189,11 +190,13 @@ class KnownHosts:
             marker = fields.pop(0) if fields[0].startswith("@") else ""
             if len(fields) < 3 or (marker and marker not in _MARKERS):
                 continue
-            hosts, line = fields[0], _Line(number, marker, fields[1], fields[2])
-            if hosts.startswith("|1|"):
+            hosts = fields[0]
+            hashed, pattern = hosts.startswith("|1|"), any(c in hosts for c in "*?!")
+            line = _Line(number, marker, fields[1], fields[2], pattern and not hashed)
+            if hashed:
                 self._add_hashed(hosts, line)
-            elif any(c in hosts for c in "*?!"):
-                self._patterns.append((_Patterns.parse(hosts), replace(line, by_pattern=True)))
+            elif pattern:
+                self._patterns.append((_Patterns.parse(hosts), line))
             else:
                 for host in hosts.lower().split(","):
                     self._plain.setdefault(host, []).append(line)
