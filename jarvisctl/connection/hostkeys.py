@@ -265,8 +265,11 @@ def append_known_host(path: Path, name: str, key: Any, hashed: bool = False) -> 
     """Add one `name type base64` line, creating the file (0600) and its directory (0700);
     with `hashed`, the name as OpenSSH's HashKnownHosts writes it (`|1|salt|hash`)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    listed = _hash_name(name) if hashed else name
-    line = f"{listed} {key.get_name()} {key.get_base64()}\n"
+    if hashed:
+        from paramiko import HostKeys
+
+        name = HostKeys.hash_host(name)  # `|1|salt|hash`, a new salt each time
+    line = f"{name} {key.get_name()} {key.get_base64()}\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         if os.fstat(fd).st_size and not _ends_with_newline(path):
@@ -275,12 +278,6 @@ def append_known_host(path: Path, name: str, key: Any, hashed: bool = False) -> 
         os.write(fd, line.encode())
     finally:
         os.close(fd)
-
-
-def _hash_name(name: str) -> str:
-    salt = os.urandom(hashlib.sha1().digest_size)
-    digest = _hashed_name(name, salt)
-    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
 def _keeps_keys(path: Path) -> bool:
