@@ -27,12 +27,15 @@ from tests.waiting import free_port
 
 pytestmark = pytest.mark.e2e
 
+# Each check that cannot work on this machine, and the words (any one of them) its reason gives.
+# Which time tool a fresh machine has differs (chronyc, or timedatectl without a system bus,
+# or neither): the reason names whichever was tried.
 UNAVAILABLE_HERE = {
-    "systemd unit": "bus",
-    "failed units": "bus",
-    "clock offset": "chronyc",
-    "container": "docker",
-    "journal errors": "journal",
+    "systemd unit": ("bus",),
+    "failed units": ("bus",),
+    "clock offset": ("chronyc", "timedatectl"),
+    "container": ("docker",),
+    "journal errors": ("journal",),
 }
 
 
@@ -194,7 +197,8 @@ def test_every_kind_runs_on_a_real_host(
     for name, check in found.items():
         if name in UNAVAILABLE_HERE:
             assert check["status"] == "unknown", (name, check)
-            assert UNAVAILABLE_HERE[name] in check["reason"], (name, check["reason"])
+            words = UNAVAILABLE_HERE[name]
+            assert any(w in check["reason"] for w in words), (name, check["reason"])
         else:
             assert check["status"] == "ok", (name, check)
             assert check["value"] is not None, (name, check)
