@@ -44,6 +44,9 @@ class RunRequest:
     arguments: tuple[str, ...] = ()  # how it was asked for, for the audit trail
     source: str = "cli"  # cli | daemon
     play: str | None = None  # only the play of this name (the daemon runs one play per job)
+    # a plan made already (the daemon's last good one, kept when the files are broken); when
+    # None the run plans from the files
+    plan: Plan | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def plan_request(project: Project, request: RunRequest) -> Plan:
 
 
 def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
-    plan = plan_request(project, request)
+    plan = request.plan or plan_request(project, request)
     run_id = new_run_id(datetime.now(timezone.utc))
     started = time.monotonic()
     mode = "check" if request.check else "run"

@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, CONTENT_TYPE, render_metrics(self.server.snapshot()))
-        elif path == "/healthz":
+        elif path in ("/healthz", "/health"):
             snap = self.server.snapshot()
             self._json(200 if snap.healthy else 503, snap.health_json())
         elif path == "/status":

@@ -8,7 +8,7 @@ running daemon and the fire time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +19,7 @@ from tzlocal import get_localzone
 from jarvisctl.errors import ConfigError, JarvisError, Location, Problem, ProblemCollector
 from jarvisctl.loader import LoadedPlaybook, expand_playbook_paths, load_playbook
 from jarvisctl.models.playbook import schedule_spec
+from jarvisctl.plan_model import Plan
 from jarvisctl.planner import make_plan
 from jarvisctl.project import Project
 from jarvisctl.schedule import ScheduleSpec, build_trigger, next_fire_times
@@ -58,6 +59,10 @@ class JobSpec:
     play: str
     spec: ScheduleSpec
     location: Location
+    file: str = ""  # the playbook as its plan names it
+    # the job's part of the plan the schedule was loaded with: the job's last good plan until
+    # a fire makes a newer one
+    plan: Plan | None = field(default=None, compare=False, repr=False)
 
     @property
     def schedule(self) -> str:
@@ -116,11 +121,22 @@ def discover_jobs(project: Project, now: datetime | None = None) -> list[JobSpec
             continue
         problems.extend(loaded.problems)
         jobs += _jobs_of(project, loaded, problems)
-    if files:
-        plan = make_plan(project, files, None, now or datetime.now(get_localzone()))
-        problems.extend(plan.problems)
+    if not files:
+        problems.raise_if_any()
+        return jobs
+    plan = make_plan(project, files, None, now or datetime.now(get_localzone()))
+    problems.extend(plan.problems)
     problems.raise_if_any()
-    return jobs
+    return [replace(job, plan=_job_plan(plan, job)) for job in jobs]
+
+
+def _job_plan(plan: Plan, job: JobSpec) -> Plan | None:
+    books = tuple(
+        replace(b, plays=tuple(p for p in b.plays if p.name == job.play))
+        for b in plan.playbooks
+        if b.file == job.file
+    )
+    return replace(plan, playbooks=books) if any(b.plays for b in books) else None
 
 
 def _jobs_of(project: Project, loaded: LoadedPlaybook, problems: ProblemCollector) -> list[JobSpec]:
@@ -139,7 +155,8 @@ def _jobs_of(project: Project, loaded: LoadedPlaybook, problems: ProblemCollecto
             continue
         job_id = f"{_relative(project, loaded.path)}::{play.name}"
         path = loaded.path.resolve()
-        jobs[play.name] = JobSpec(job_id, path, play.name, schedule_spec(play.schedule), where)
+        spec = schedule_spec(play.schedule)
+        jobs[play.name] = JobSpec(job_id, path, play.name, spec, where, loaded.file)
     return list(jobs.values())
 
 

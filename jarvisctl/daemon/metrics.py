@@ -46,11 +46,23 @@ def _daemon(s: Snapshot) -> Iterator[Metric]:
         ("jarvisctl_connections_open", "Connections to hosts open now.", s.connections_open),
         ("jarvisctl_scheduler_running", "1 when the scheduler runs.", int(s.scheduler_running)),
         ("jarvisctl_daemon_healthy", "1 when /healthz answers 200.", int(s.healthy)),
+        (
+            "jarvisctl_config_ok",
+            "1 when the YAML loads; 0 while jobs run their last good plan.",
+            int(not s.config_faults),
+        ),
     ]
     for name, text, value in values:
         family = _gauge(name, text)
         family.add_metric([], float(value))
         yield family
+    since = _gauge(
+        "jarvisctl_config_error_timestamp_seconds",
+        "When the current configuration error began (epoch); absent when the YAML loads.",
+    )
+    if s.config_faults:
+        since.add_metric([], min(f.since for f in s.config_faults))
+    yield since
     reachable = _gauge("jarvisctl_host_reachable", "1 when the host was reached last.", ["host"])
     for host in s.hosts:
         reachable.add_metric([host.host], float(host.reachable))

@@ -8,16 +8,19 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from jarvisctl.daemon.health import ConfigHealth, LastGoodPlans, problem_lines
 from jarvisctl.daemon.jobstore import SQLiteJobStore
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.errors import ConfigError, JarvisError
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.leases import LeaseStore
-from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
+from jarvisctl.orchestrate import RunContext, RunRequest, plan_request, run_playbooks
+from jarvisctl.plan_model import Plan
 from jarvisctl.project import Project
 from jarvisctl.results import RunReport
 from jarvisctl.state import StateStore
@@ -39,6 +42,8 @@ class DaemonRuntime:
         self.stopping = threading.Event()  # set on SIGTERM: no new run starts
         self.cancel = threading.Event()  # set once the grace time is over: runs end now
         self.observed = Observations(log)
+        self.health = ConfigHealth(log)
+        self.plans = LastGoodPlans()
         self.started = time.time()
         self._leases = _lease_store(project)
 
@@ -82,9 +87,13 @@ class DaemonRuntime:
             source="daemon",
             arguments=("daemon", f"--job={job_id}", f"--fire-time={fired}"),
         )
+        project = self.project
+        planned, failed = self._with_plan(project, job_id, request)
+        if planned is None:
+            return failed, ""
         context = RunContext(events=self.observed, pool=self.pool, cancel=self.cancel)
         try:
-            report = self._run(self.project, request, context)
+            report = self._run(project, planned, context)
         except ConfigError as exc:
             for problem in exc.problems:
                 self.log.error("job_config_error", job=job_id, problem=str(problem))
@@ -96,6 +105,39 @@ class DaemonRuntime:
             self.log.error("job_error", job=job_id, error=f"{type(exc).__name__}: {exc}")
             return "error", ""
         return outcome_of(report), report.run_id
+
+    def _with_plan(
+        self, project: Project, job_id: str, request: RunRequest
+    ) -> tuple[RunRequest | None, str]:
+        """The request with the job's plan: made from the files now, or, when they no longer
+        load, the last good one (the job keeps running, the daemon reports itself degraded).
+        None (and the outcome) when there is no plan at all."""
+        try:
+            plan = plan_request(project, request)
+        except Exception as exc:  # whatever broke in the files, the daemon and its jobs go on
+            return self._last_good(job_id, request, exc)
+        self.plans.put(job_id, plan)
+        self.health.recovered(job_id)
+        return replace(request, plan=plan), ""
+
+    def _last_good(
+        self, job_id: str, request: RunRequest, error: Exception
+    ) -> tuple[RunRequest | None, str]:
+        new = self.health.failed(job_id, problem_lines(error))
+        for problem in new:
+            self.log.error("job_config_error", job=job_id, problem=problem)
+        plan = self.plans.get(job_id)
+        if plan is None:
+            return None, "config_error" if isinstance(error, JarvisError) else "error"
+        if new:
+            self.log.warning("job_runs_last_good_plan", job=job_id, planned=_iso(plan))
+        # the audit trail says which plan ran: the files' digests are of the broken files
+        arguments = (*request.arguments, f"--last-good-plan={_iso(plan)}")
+        return replace(request, plan=plan, arguments=arguments), ""
+
+
+def _iso(plan: Plan) -> str:
+    return plan.generated_at.isoformat()
 
 
 def _lease_store(project: Project) -> LeaseStore:

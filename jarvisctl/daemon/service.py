@@ -14,6 +14,7 @@ from apscheduler.job import Job
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 from tzlocal import get_localzone
 
+from jarvisctl.daemon.health import RELOAD, problem_lines
 from jarvisctl.daemon.jobs import JobSpec, discover_jobs
 from jarvisctl.daemon.jobstore import SQLiteJobStore
 from jarvisctl.daemon.logs import EventLog
@@ -21,7 +22,7 @@ from jarvisctl.daemon.observe import JobStats
 from jarvisctl.daemon.runtime import DaemonRuntime
 from jarvisctl.daemon.scheduler import build_scheduler, reconcile, watch_jobs
 from jarvisctl.daemon.snapshot import JobView, Snapshot
-from jarvisctl.errors import ConfigError, JarvisError
+from jarvisctl.errors import JarvisError
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.project import Project, load_project
 from jarvisctl.results import RunReport
@@ -60,6 +61,8 @@ class Daemon:
     def _apply(self, specs: Sequence[JobSpec]) -> None:
         done = reconcile(self.scheduler, specs, self.grace, datetime.now(self.timezone))
         self.specs = list(specs)
+        self.runtime.plans.replace({s.id: s.plan for s in specs if s.plan is not None})
+        self.runtime.health.forget(done.removed)
         self.log.info(
             "schedule_loaded",
             jobs=len(specs),
@@ -79,19 +82,14 @@ class Daemon:
             self.log.warning("no_scheduled_plays", hint="give a play 'schedule:' to run it here")
 
     def reload(self) -> bool:
-        """Re-read jarvisctl.yml and the playbooks; on any mistake keep the running schedule."""
+        """Re-read jarvisctl.yml and the playbooks; on any mistake keep the running schedule
+        and the jobs' last good plans, and report the daemon degraded until a reload works."""
         current = self.runtime.project
         try:
             project = load_project(current.config_file, start=current.root)
             specs = discover_jobs(project)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                self.log.error("reload_failed", problem=str(problem))
-            self.log.warning("reload_kept_previous_schedule", jobs=len(self.specs))
-            return False
-        except JarvisError as exc:
-            self.log.error("reload_failed", problem=str(exc))
-            self.log.warning("reload_kept_previous_schedule", jobs=len(self.specs))
+        except Exception as exc:  # whatever the files do, a reload never ends the daemon
+            self._reload_failed(problem_lines(exc))
             return False
         if project.config.daemon != current.config.daemon:
             self.log.warning(
@@ -99,7 +97,14 @@ class Daemon:
             )
         self.runtime.replace_project(project)
         self._apply(specs)
+        self.runtime.health.recovered_all()
         return True
+
+    def _reload_failed(self, problems: tuple[str, ...]) -> None:
+        for problem in problems:
+            self.log.error("reload_failed", problem=problem)
+        self.runtime.health.failed(RELOAD, problems)
+        self.log.warning("reload_kept_previous_schedule", jobs=len(self.specs))
 
     # -- running -------------------------------------------------------------------------------
 
@@ -109,7 +114,13 @@ class Daemon:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.log.info("reload_requested")
-                self.reload()
+                self._reload_safely()
+
+    def _reload_safely(self) -> None:
+        try:
+            self.reload()
+        except Exception as exc:  # applying the new schedule failed (its store): keep serving
+            self._reload_failed(problem_lines(exc))
 
     def stop(self, timeout: float) -> bool:
         """No new runs; in-flight runs get `timeout` to finish, then are cancelled (their
@@ -167,6 +178,7 @@ class Daemon:
             hosts=self.runtime.observed.hosts(),
             connections_open=self.runtime.pool.open_count,
             leases=tuple(self._leases()),
+            config_faults=self.runtime.health.faults(),
         )
 
     def _jobs(self) -> list[Job]:

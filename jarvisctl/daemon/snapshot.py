@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jarvisctl.daemon.health import ConfigFault
 from jarvisctl.daemon.observe import HostView, JobStats
 
 
@@ -50,6 +51,7 @@ class Snapshot:
     hosts: tuple[HostView, ...]
     connections_open: int
     leases: tuple[dict[str, Any], ...] = ()
+    config_faults: tuple[ConfigFault, ...] = ()
 
     @property
     def uptime(self) -> float:
@@ -61,14 +63,32 @@ class Snapshot:
 
     @property
     def healthy(self) -> bool:
-        return self.scheduler_running and not self.overdue
+        return self.scheduler_running and not self.overdue and not self.config_faults
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the daemon is not healthy, the most telling first."""
+        reasons = [] if self.scheduler_running else ["the scheduler is not running"]
+        reasons += [f"job {job} is overdue" for job in self.overdue]
+        for fault in self.config_faults:
+            where = "reload" if fault.source == "reload" else f"job {fault.source}"
+            reasons.append(
+                f"configuration error ({where}; running the last good plan): {fault.first}"
+            )
+        return reasons
 
     def health_json(self) -> dict[str, Any]:
+        working = self.scheduler_running and not self.overdue
         return {
-            "status": "ok" if self.healthy else "unhealthy",
+            "status": "ok" if self.healthy else "degraded" if working else "unhealthy",
+            "reasons": self.reasons,
             "scheduler": "running" if self.scheduler_running else "stopped",
             "jobs": len(self.jobs),
             "overdue": list(self.overdue),
+            "config": {
+                "ok": not self.config_faults,
+                "faults": [fault.as_json() for fault in self.config_faults],
+            },
             "uptime_seconds": round(self.uptime, 3),
         }
 

@@ -9,11 +9,13 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from jarvisctl.daemon.health import RELOAD, ConfigHealth
 from jarvisctl.daemon.http import DaemonHTTPServer, ListenError, serve
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.metrics import render_metrics
@@ -161,3 +163,23 @@ def test_a_taken_port_is_an_error_that_says_what_to_do(server: DaemonHTTPServer)
     port = server.server_address[1]
     with pytest.raises(ListenError, match=f"daemon.listen 127.0.0.1:{port}: cannot listen"):
         DaemonHTTPServer(("127.0.0.1", port), snapshot, EventLog(io.StringIO()))
+
+
+def test_a_configuration_fault_degrades_health_and_is_logged_once() -> None:
+    lines = io.StringIO()
+    health = ConfigHealth(EventLog(lines, "json"), clock=lambda: NOW)
+    problem = "playbooks/site.yml:8:13: 'warn': invalid threshold 'lots'"
+    assert health.failed("site.yml::health", [problem]) == (problem,)
+    assert health.failed("site.yml::health", [problem]) == ()  # the next fire: not news
+    assert health.failed(RELOAD, [problem]) == ()  # the same mistake, found by a SIGHUP
+    degraded = replace(snapshot(), config_faults=health.faults())
+    assert not degraded.healthy
+    body = degraded.health_json()
+    assert body["status"] == "degraded" and problem in body["reasons"][0]
+    found = samples(render_metrics(degraded).decode())
+    assert found[("jarvisctl_config_ok", ())] == 0
+    assert found[("jarvisctl_config_error_timestamp_seconds", ())] == NOW
+    health.recovered_all()
+    assert health.faults() == ()
+    recovered = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert [e["source"] for e in recovered] == ["site.yml::health", RELOAD]

@@ -79,6 +79,11 @@ class Harness:
     def named(self, event: str) -> list[dict[str, object]]:
         return [e for e in self.events() if e["event"] == event]
 
+    def fire(self, when: datetime) -> str:
+        """Run the project's job for this fire time, as the scheduler would."""
+        (job,) = self.daemon.specs
+        return self.daemon.runtime.run_job(job.id, str(job.playbook), job.play, when)
+
 
 MakeHarness = Callable[[], Harness]
 
@@ -177,11 +182,11 @@ def test_scheduled_runs_go_through_run_playbooks_as_the_daemon(harness: MakeHarn
 def test_one_fire_time_runs_at_most_once(harness: MakeHarness) -> None:
     h = harness()
     when = datetime(2026, 11, 24, 4, 0, tzinfo=timezone.utc)
-    runtime = h.daemon.runtime
-    assert runtime.run_job("j", "p.yml", "tick", when) == "ok"
-    assert runtime.run_job("j", "p.yml", "tick", when) == "duplicate"
+    assert h.fire(when) == "ok"
+    assert h.fire(when) == "duplicate"
     assert len(h.run.requests) == 1
-    assert h.daemon.store.fires() == [("j", when.timestamp(), h.daemon.store.fires()[0][2], "ok")]
+    job = "playbooks/site.yml::tick"
+    assert h.daemon.store.fires() == [(job, when.timestamp(), h.daemon.store.fires()[0][2], "ok")]
 
 
 @pytest.mark.parametrize(
@@ -198,7 +203,7 @@ def test_run_outcomes(
 ) -> None:
     h = harness()
     h.run.outcome, h.run.error = outcome, error
-    assert h.daemon.runtime.run_job("j", "p.yml", "tick", datetime.now(timezone.utc)) == expected
+    assert h.fire(datetime.now(timezone.utc)) == expected
     if expected == "config_error":
         assert h.named("job_config_error")[0]["problem"] == "p.yml:3:5: bad"
     if expected == "error":
@@ -233,5 +238,5 @@ def test_no_run_starts_once_stopping(harness: MakeHarness) -> None:
     h = harness()
     assert h.daemon.stop(timeout=1.0)
     when = datetime.now(timezone.utc)
-    assert h.daemon.runtime.run_job("j", "p.yml", "tick", when) == "interrupted"
+    assert h.fire(when) == "interrupted"
     assert h.run.requests == [] and h.named("job_not_started")[0]["reason"] == "stopping"
