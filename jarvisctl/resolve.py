@@ -320,6 +320,13 @@ class _Params:
         templates = self.resolver.templates
         if name not in kind.shell_params:
             return templates.render_value(value, self.variables)
+        # only text is a command: a number, mapping or boolean is left as it is, for the kind's
+        # parameter model to refuse with its location (str() would have made it a "command")
         if isinstance(value, list):
-            return [templates.render_shell(str(item), self.variables) for item in value]
-        return templates.render_shell(str(value), self.variables)
+            return [self._render_command(item) for item in value]
+        return self._render_command(value)
+
+    def _render_command(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return self.resolver.templates.render_shell(value, self.variables)

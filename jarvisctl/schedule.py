@@ -52,7 +52,7 @@ class IntervalSpec:
 ScheduleSpec = CronSpec | IntervalSpec
 
 
-def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
+def cron_trigger(expression: str, timezone: tzinfo, end: datetime | None = None) -> BaseTrigger:
     """A trigger with standard crontab semantics; raises ValueError saying what is wrong."""
     fields = _MACROS.get(expression.strip(), expression).split()
     if len(fields) != 5:
@@ -63,7 +63,13 @@ def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
 
     try:
         days = _weekday_names(dow)
-        common = {"minute": minute, "hour": hour, "month": month, "timezone": timezone}
+        common = {
+            "minute": minute,
+            "hour": hour,
+            "month": month,
+            "timezone": timezone,
+            "end_date": end,
+        }
         if dom != "*" and dow != "*":
             return OrTrigger(
                 [CronTrigger(day=dom, **common), CronTrigger(day_of_week=days, **common)]
@@ -71,6 +77,23 @@ def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
         return CronTrigger(day=dom, day_of_week=days, **common)
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expression!r}: {exc} ({CRON_HINT})") from None
+
+
+# Long enough for the rarest date a 5-field expression can name: 29 February, up to 8 years
+# apart (2096, then 2104).
+_NEVER_HORIZON = timedelta(days=9 * 366)
+
+
+def check_cron(expression: str, timezone: tzinfo) -> None:
+    """Raise ValueError when the expression is invalid, or names no date that exists (`0 0 30 2
+    *`): APScheduler would accept it and the job would silently never run."""
+    now = datetime.now(timezone)
+    trigger = cron_trigger(expression, timezone, end=now + _NEVER_HORIZON)
+    if trigger.get_next_fire_time(None, now) is None:
+        raise ValueError(
+            f"cron expression {expression!r} never fires: no month it names has that day "
+            "(February has 28 or 29 days; April, June, September and November 30)"
+        )
 
 
 def _weekday_names(field: str) -> str:
@@ -115,7 +138,7 @@ def interval_trigger(spec: IntervalSpec, timezone: tzinfo, start: datetime) -> I
 
     return IntervalTrigger(
         seconds=spec.every,
-        jitter=int(spec.jitter) or None,
+        jitter=spec.jitter or None,  # a float: int() would drop a jitter under 1s
         timezone=timezone,
         start_date=start + timedelta(seconds=spec.every),
     )

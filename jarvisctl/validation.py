@@ -29,7 +29,31 @@ def validate_document(model: type[M], document: Document, what: str) -> M:
 
 
 def problems_from(exc: ValidationError, model: type[BaseModel], source: SourceMap) -> list[Problem]:
-    return [_problem(error, model, source) for error in _deduplicated(exc.errors())]
+    errors = _most_specific(list(_deduplicated(exc.errors())), source)
+    return [_problem(error, model, source) for error in errors]
+
+
+def _most_specific(errors: list[ErrorDetails], source: SourceMap) -> list[ErrorDetails]:
+    """Drop an error about a whole value when another error is inside that value: for a union
+    such as `str | IntervalSchedule`, a mapping with a bad key is reported at the key, not also
+    as "should be a valid string" (the alternative it was never meant to be)."""
+    paths = [_node_path(tuple(e["loc"]), source) for e in errors]
+    return [
+        error
+        for error, path in zip(errors, paths, strict=True)
+        if not error["type"].endswith("_type")
+        or not any(len(other) > len(path) and other[: len(path)] == path for other in paths)
+    ]
+
+
+def _node_path(loc: NodePath, source: SourceMap) -> NodePath:
+    """The parts of `loc` that are nodes of the document (without union member names)."""
+    path: NodePath = ()
+    for part in loc:
+        candidate = (*path, part)
+        if candidate in source.values or candidate in source.keys:
+            path = candidate
+    return path
 
 
 def _deduplicated(errors: list[ErrorDetails]) -> Iterator[ErrorDetails]:

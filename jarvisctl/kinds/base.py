@@ -9,19 +9,27 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from jarvisctl.errors import JarvisError
-from jarvisctl.models.values import Direction
+from jarvisctl.models.values import Direction, refuse_bool, wants_number
 from jarvisctl.results import Status
 
 
 class KindParams(BaseModel):
     """Base of every kind's parameters: frozen, and a mistyped parameter is an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # lax (a rendered template is text: "{{ port }}" gives "22"), but not so lax that `true`
+    # is 1 or `1e400` is infinity
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        return refuse_bool(value) if field and wants_number(field.annotation) else value
 
 
 P = TypeVar("P", bound=KindParams)

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.containers import DOCKER, valid_container
 from jarvisctl.kinds.exits import check_exit, last_line
-from jarvisctl.models.values import Duration
+from jarvisctl.models.values import Duration, Timeout
 
 _AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "max": max,
@@ -29,7 +29,7 @@ class PrometheusParams(KindParams):
     query: str = Field(min_length=1)  # PromQL, evaluated at the server's current time
     url: str = "http://127.0.0.1:9090"  # the server, as the host reaches it
     aggregate: Literal["max", "min", "sum", "avg"] | None = None  # to fold several series
-    max_time: Duration = 10.0
+    max_time: Timeout = 10.0
 
     @field_validator("url")
     @classmethod

@@ -25,7 +25,7 @@ from jarvisctl.kinds.base import (
     compiled_regex,
 )
 from jarvisctl.kinds.exits import check_exit, last_line
-from jarvisctl.models.values import Direction, Duration
+from jarvisctl.models.values import Direction, Timeout
 
 
 def _valid_host(value: str) -> str:
@@ -54,7 +54,7 @@ def _seconds(value: float) -> str:
 class TcpParams(KindParams):
     host: str = "localhost"
     port: int = Field(ge=1, le=65535)
-    connect_timeout: Duration = 3.0
+    connect_timeout: Timeout = 3.0
 
     _host_ok = field_validator("host")(_valid_host)
 
@@ -119,7 +119,7 @@ class HttpParams(KindParams):
     url: str
     measure: Literal["status", "latency"] = "status"
     body_match: str | None = None  # a Python regular expression searched in the body
-    max_time: Duration = 10.0
+    max_time: Timeout = 10.0
     follow_redirects: bool = False
     insecure: bool = False  # accept any certificate (self-signed endpoints)
 
@@ -230,7 +230,7 @@ class TlsParams(KindParams):
     host: str
     port: int = Field(443, ge=1, le=65535)
     servername: str | None = None  # the name sent in SNI; by default the host when it is a name
-    connect_timeout: Duration = 10.0
+    connect_timeout: Timeout = 10.0
 
     _host_ok = field_validator("host")(_valid_host)
 

@@ -7,7 +7,7 @@ import shlex
 from pydantic import Field, field_validator
 
 from jarvisctl.kinds.base import KindParams, RemediationKind
-from jarvisctl.models.values import Duration
+from jarvisctl.models.values import Duration, Timeout
 
 
 class RunParams(KindParams):
@@ -138,7 +138,7 @@ class StopProcess(RemediationKind[ProcessParams]):
 
 
 class RebootParams(KindParams):
-    wait: Duration = 600.0  # how long the host may take to come back
+    wait: Timeout = 600.0  # how long the host may take to come back
     delay_minutes: int = Field(default=0, ge=0)  # shutdown -r +N
 
 

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from jarvisctl.models.base import StrictModel
 from jarvisctl.models.playbook import Status, _critical_only, _one_or_many
-from jarvisctl.models.values import Direction, Duration, ThresholdValue
+from jarvisctl.models.values import Direction, NonEmptyText, ThresholdValue, Timeout
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -31,12 +31,12 @@ class CheckDefaults(StrictModel):
     warn: ThresholdValue | None = None
     crit: ThresholdValue | None = None
     clear: ThresholdValue | None = None
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
 
 
 class CheckDefinition(StrictModel):
     name: str
-    kind: str
+    kind: NonEmptyText
     description: str = ""
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     unit: str | None = None
@@ -51,7 +51,7 @@ class CheckDefinition(StrictModel):
 
 class RemediationDefinition(StrictModel):
     name: str
-    kind: str
+    kind: NonEmptyText
     description: str = ""
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     on: list[Status] = Field(default_factory=_critical_only, min_length=1)

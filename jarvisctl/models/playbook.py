@@ -9,8 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, RootModel, field_validator
 
 from jarvisctl.models.base import StrictModel
-from jarvisctl.models.values import Duration, ThresholdValue
-from jarvisctl.schedule import CronSpec, IntervalSpec, ScheduleSpec, cron_trigger
+from jarvisctl.models.values import (
+    Count,
+    Duration,
+    NonEmptyText,
+    ThresholdValue,
+    Timeout,
+    format_duration,
+)
+from jarvisctl.schedule import CronSpec, IntervalSpec, ScheduleSpec, check_cron
 
 Status = Literal["warning", "critical", "unknown"]
 VerifiedStatus = Literal["ok", "warning", "critical", "unknown"]
@@ -42,9 +49,10 @@ class IntervalSchedule(StrictModel):
 
     @field_validator("every")
     @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("'every' must be longer than 0s")
+    def _at_least_a_second(cls, value: float) -> float:
+        # the scheduler's resolution; a shorter interval would only pile up overlapping runs
+        if value < 1:
+            raise ValueError(f"{format_duration(value)} is under 1s (e.g. 30s, 5m, 1h)")
         return value
 
     def spec(self) -> ScheduleSpec:
@@ -53,7 +61,7 @@ class IntervalSchedule(StrictModel):
 
 def _cron_schedule(value: Any) -> Any:
     if isinstance(value, str):
-        cron_trigger(value, timezone.utc)  # raises ValueError with what is wrong
+        check_cron(value, timezone.utc)  # raises ValueError with what is wrong
     return value
 
 
@@ -67,12 +75,12 @@ def schedule_spec(schedule: str | IntervalSchedule) -> ScheduleSpec:
 class RemediationBinding(StrictModel):
     """One rung of a check's remediation ladder."""
 
-    use: str
+    use: NonEmptyText
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     on: Annotated[list[Status], BeforeValidator(_one_or_many)] = Field(
         default_factory=_critical_only, min_length=1
     )
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: Count = Field(default=3, ge=1)
     window: Duration = 3600.0
     cooldown: Duration = 0.0
     settle: Duration = 10.0
@@ -80,20 +88,20 @@ class RemediationBinding(StrictModel):
     verify: Annotated[list[VerifiedStatus], BeforeValidator(_one_or_many)] = Field(
         default_factory=_ok_only, min_length=1
     )
-    timeout: Duration = 300.0  # for each of the remediation's commands
+    timeout: Timeout = 300.0  # for each of the remediation's commands
 
 
 class CheckSpec(StrictModel):
     """A check as a play declares it: a definition or kind, parameters and thresholds."""
 
-    name: str | None = None
-    use: str
+    name: NonEmptyText | None = None
+    use: NonEmptyText
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     warn: ThresholdValue | None = None
     crit: ThresholdValue | None = None
     clear: ThresholdValue | None = None
-    for_: int = Field(default=1, ge=1, alias="for")
-    timeout: Duration | None = None
+    for_: Count = Field(default=1, ge=1, alias="for")
+    timeout: Timeout | None = None
     tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     remediate: list[RemediationBinding] = Field(default_factory=list)
 
@@ -111,12 +119,12 @@ class ThresholdOverride(StrictModel):
     warn: ThresholdValue | None = None
     crit: ThresholdValue | None = None
     clear: ThresholdValue | None = None
-    for_: int | None = Field(default=None, ge=1, alias="for")
+    for_: Count | None = Field(default=None, ge=1, alias="for")
 
 
 class Play(StrictModel):
-    name: str
-    hosts: str = Field(min_length=1)
+    name: NonEmptyText
+    hosts: NonEmptyText
     vars: dict[str, Any] = Field(default_factory=dict)
     # variables (play or inventory) whose values are secret: redacted in every output
     secret_vars: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
@@ -126,7 +134,7 @@ class Play(StrictModel):
     # fleet circuit breaker: when more than this share of the play's hosts need the same
     # remediation in one run (and at least breaker_min_hosts do), none is run
     max_fleet_percent: float = Field(default=30.0, gt=0, le=100)
-    breaker_min_hosts: int = Field(default=2, ge=1)
+    breaker_min_hosts: Count = Field(default=2, ge=1)
 
     _tags_ok = field_validator("tags")(_validate_tags)
 

@@ -7,19 +7,19 @@ import ipaddress
 from pydantic import Field, field_validator
 
 from jarvisctl.models.base import StrictModel
-from jarvisctl.models.values import Duration
+from jarvisctl.models.values import Count, Duration, NonEmptyText, Timeout
 
 
 class Timeouts(StrictModel):
-    connect: Duration = 10.0
-    command: Duration = 30.0
+    connect: Timeout = 10.0
+    command: Timeout = 30.0
 
 
 class CataloguePaths(StrictModel):
     """Extra directories searched before the project's own checks/ and the shipped catalogue."""
 
-    checks: list[str] = Field(default_factory=list)
-    remediations: list[str] = Field(default_factory=list)
+    checks: list[NonEmptyText] = Field(default_factory=list)
+    remediations: list[NonEmptyText] = Field(default_factory=list)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -43,9 +43,9 @@ class DaemonSettings(StrictModel):
     """`jarvisctl daemon`: where it serves /healthz, /metrics and /status, and its timing."""
 
     listen: str = "127.0.0.1:9469"
-    misfire_grace: Duration = Field(default=60.0, gt=0)
-    stop_timeout: Duration = 30.0  # in-flight runs may finish within this on SIGTERM
-    workers: int = Field(default=4, ge=1, le=64)  # jobs run at once
+    misfire_grace: Timeout = 60.0
+    stop_timeout: Timeout = 30.0  # in-flight runs may finish within this on SIGTERM
+    workers: Count = Field(default=4, ge=1, le=64)  # jobs run at once
 
     @field_validator("listen")
     @classmethod
@@ -55,12 +55,12 @@ class DaemonSettings(StrictModel):
 
 
 class ProjectConfig(StrictModel):
-    inventory: str = "inventory/local.yml"
-    state_dir: str = ".jarvisctl"
-    forks: int = Field(default=20, ge=1, le=1000)
+    inventory: NonEmptyText = "inventory/local.yml"
+    state_dir: NonEmptyText = ".jarvisctl"
+    forks: Count = Field(default=20, ge=1, le=1000)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     catalogue: CataloguePaths = Field(default_factory=CataloguePaths)
-    playbooks: list[str] = Field(default_factory=lambda: ["playbooks"])
+    playbooks: list[NonEmptyText] = Field(default_factory=lambda: ["playbooks"])
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     # a run's claim on each host it acts on expires this long after its last renewal
     lease_ttl: Duration = Field(default=60.0, ge=5)

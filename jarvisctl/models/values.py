@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, Strict
 
 Direction = Literal["above", "below"]
 
@@ -18,17 +19,31 @@ DURATION_HINT = "a number of seconds, or e.g. 500ms, 30s, 5m, 1h30m, 2d"
 
 def parse_duration(value: Any) -> float:
     """Seconds from `30`, `"30s"`, `"1h30m"`...; raises ValueError with the valid forms."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"invalid duration {value!r} (expected {DURATION_HINT})")
     if isinstance(value, int | float):
-        if value < 0 or not math.isfinite(value):
+        seconds = finite_number(value)
+        if seconds is None or seconds < 0:
             raise ValueError(f"invalid duration {value!r} (expected {DURATION_HINT})")
-        return float(value)
-    text = str(value).strip().replace(" ", "")
+        return seconds
+    text = value.strip().replace(" ", "")
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"invalid duration {value!r} (expected {DURATION_HINT})")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if not math.isfinite(seconds):  # "1" followed by 400 zeros: float() gives inf, no error
+        raise ValueError(f"duration {value!r} is too long (expected {DURATION_HINT})")
+    return seconds
+
+
+def finite_number(value: int | float | str) -> float | None:
+    """The value as a float, or None when it is not a finite one: `1e400` and a 400-digit
+    integer overflow to infinity (or raise), `nan` compares false with every bound."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def format_duration(seconds: float) -> str:
@@ -50,6 +65,63 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
 ]
+
+
+def _longer_than_zero(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError(f"must be longer than 0s (expected {DURATION_HINT}, above zero)")
+    return seconds
+
+
+# A time limit: 0 would mean "give up at once" (or, to some libraries, "never"), so it is refused.
+Timeout = Annotated[Duration, AfterValidator(_longer_than_zero)]
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if isinstance(value, bool | str) else repr(value)
+
+
+# A count (cycles, attempts, workers...): YAML's `true` or `3.0` is not one. pydantic's lax mode
+# would turn `true` into 1, so the check runs before it.
+Count = Annotated[int, Strict(), BeforeValidator(_whole_number)]
+
+
+def wants_number(annotation: Any) -> bool:
+    """Whether a field's type takes a number but not a boolean (through Optional and Annotated):
+    where lax validation would read YAML's `true` as 1."""
+    options = _alternatives(annotation)
+    return bool(options & {int, float}) and bool not in options
+
+
+def _alternatives(annotation: Any) -> set[Any]:
+    if get_origin(annotation) is Annotated:
+        return _alternatives(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return {alt for arg in get_args(annotation) for alt in _alternatives(arg)}
+    return {annotation}
+
+
+def refuse_bool(value: Any) -> Any:
+    """A before-validator for a number field that pydantic validates in lax mode."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got bool {value!r}")
+    return value
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty (expected a path or a name)")
+    return text
+
+
+# A path or a name: an empty one would silently mean "the current directory" or "nothing".
+NonEmptyText = Annotated[str, Strict(), AfterValidator(_not_blank)]
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _COMPARISON = re.compile(rf"^\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
@@ -105,14 +177,37 @@ def parse_threshold(value: Any) -> Threshold:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"invalid threshold {value!r} (expected {THRESHOLD_HINT})")
     if isinstance(value, int | float):
-        return Threshold(text=f"{value:g}", kind="level", value=float(value))
-    text = str(value).strip()
+        return Threshold(text=_text(value), kind="level", value=_bound(value, value))
+    if not isinstance(value, str):
+        raise ValueError(f"invalid threshold {_short(value)} (expected {THRESHOLD_HINT})")
+    text = value.strip()
     if re.fullmatch(_NUMBER, text):
-        return Threshold(text=text, kind="level", value=float(text))
+        return Threshold(text=text, kind="level", value=_bound(text, text))
     compared = _COMPARISON.match(text)
     if compared:
-        return Threshold(text=text, kind="compare", op=compared[1], value=float(compared[2]))
+        return Threshold(text=text, kind="compare", op=compared[1], value=_bound(compared[2], text))
     return _parse_nagios_range(text)
+
+
+def _text(value: int | float) -> str:
+    return f"{value:g}" if isinstance(value, float) or abs(value) < 10**15 else str(value)[:40]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bound(number: int | float | str, given: Any) -> float:
+    """A threshold's number as a finite float: one that overflows to infinity (`1e400`) or is
+    not a number (`.nan`) would make the check never, or always, alert."""
+    value = finite_number(number)
+    if value is None:
+        raise ValueError(
+            f"threshold {_short(given)} is not a finite number "
+            f"(expected a number between -1e308 and 1e308; {THRESHOLD_HINT})"
+        )
+    return value
 
 
 def _parse_nagios_range(text: str) -> Threshold:
@@ -120,8 +215,8 @@ def _parse_nagios_range(text: str) -> Threshold:
     if not match or ":" not in text or (match[2] is None and match[3] is None):
         raise ValueError(f"invalid threshold {text!r} (expected {THRESHOLD_HINT})")
     low_text, high_text = match[2], match[3]
-    low = -math.inf if low_text == "~" else float(low_text or 0)
-    high = math.inf if high_text is None else float(high_text)
+    low = -math.inf if low_text == "~" else _bound(low_text or 0, text)
+    high = math.inf if high_text is None else _bound(high_text, text)
     if low > high:
         raise ValueError(f"invalid Nagios range {text!r}: start {low:g} is above end {high:g}")
     return Threshold(text=text, kind="range", low=low, high=high, inside=bool(match[1]))

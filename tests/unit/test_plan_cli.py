@@ -271,7 +271,10 @@ def test_plan_never_connects(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ("forks: many\n", "jarvisctl.yml:1:8: 'forks': input should be a valid integer"),
+        (
+            "forks: many\n",
+            "jarvisctl.yml:1:8: 'forks': expected a whole number, got str 'many'",
+        ),
         (
             "timeouts: {comand: 3}\n",
             "jarvisctl.yml:1:12: unknown key 'comand' (did you mean 'command'?",

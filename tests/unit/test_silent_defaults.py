@@ -1,0 +1,218 @@
+"""Values that used to be accepted silently (coerced, defaulted, skipped) are located errors.
+
+Each case is a small project: its files, and the one message `jarvisctl plan` must print for
+it, with exit code 3 (a configuration error).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from jarvisctl.cli import cli
+
+CHECK = "- name: p\n  hosts: all\n  checks:\n    - {name: s, use: swap_used, %s}\n"
+PLAY = "- name: p\n  hosts: all\n  %s\n  checks: [{use: swap_used}]\n"
+DURATIONS = "a number of seconds, or e.g. 500ms, 30s, 5m, 1h30m, 2d"
+THRESHOLDS = "a number, a comparison such as '< 10' or '>= 90', or a Nagios range"
+
+
+def plan(tmp_path: Path, files: dict[str, str], *args: str) -> Result:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.delenv("JARVISCTL_CONFIG", raising=False)
+        return CliRunner().invoke(cli, ["plan", "p.yml", *args], catch_exceptions=False)
+
+
+def refused(tmp_path: Path, files: dict[str, str], expected: str, *args: str) -> None:
+    result = plan(tmp_path, files, *args)
+    assert result.exit_code == 3, result.output
+    assert expected in result.stderr, result.stderr
+
+
+PLAYBOOK_CASES = {
+    "threshold overflowing to infinity": (
+        CHECK % "warn: 1e400",
+        f"p.yml:4:39: 'warn': threshold '1e400' is not a finite number (expected a number "
+        f"between -1e308 and 1e308; {THRESHOLDS}",
+    ),
+    "negative infinity": (
+        CHECK % "crit: -1e400",
+        "p.yml:4:39: 'crit': threshold '-1e400' is not a finite number",
+    ),
+    "YAML's own infinity": (
+        CHECK % "crit: 1.0e+400",
+        "p.yml:4:39: 'crit': threshold inf is not a finite number",
+    ),
+    "not a number": (CHECK % "crit: .nan", "p.yml:4:39: 'crit': threshold nan is not a finite"),
+    "a 400-digit integer": (
+        CHECK % f"crit: 1{'0' * 400}",
+        f"p.yml:4:39: 'crit': threshold 1{'0' * 36}... is not a finite number",
+    ),
+    "an infinite comparison": (
+        CHECK % "warn: '> 1e400'",
+        "p.yml:4:39: 'warn': threshold '> 1e400' is not a finite number",
+    ),
+    "an infinite Nagios range": (
+        CHECK % "warn: '1e400:'",
+        "p.yml:4:39: 'warn': threshold '1e400:' is not a finite number",
+    ),
+    "a mapping as a threshold": (
+        CHECK % "warn: {a: 1}",
+        f"p.yml:4:39: 'warn': invalid threshold {{'a': 1}} (expected {THRESHOLDS}",
+    ),
+    "for: true": (
+        CHECK % "for: true",
+        "p.yml:4:38: 'for': expected a whole number, got bool True",
+    ),
+    "for: 2.0": (CHECK % "for: 2.0", "p.yml:4:38: 'for': expected a whole number, got 2.0"),
+    "for: '3'": (CHECK % "for: '3'", "p.yml:4:38: 'for': expected a whole number, got str"),
+    "max_attempts: true": (
+        CHECK % "remediate: [{use: restart_service, with: {unit: x}, max_attempts: true}]",
+        "p.yml:4:99: 'max_attempts': expected a whole number, got bool True",
+    ),
+    "a zero check timeout": (
+        CHECK % "timeout: 0",
+        f"p.yml:4:42: 'timeout': must be longer than 0s (expected {DURATIONS}, above zero)",
+    ),
+    "a negative check timeout": (
+        CHECK % "timeout: -5",
+        f"p.yml:4:42: 'timeout': invalid duration -5 (expected {DURATIONS})",
+    ),
+    "a zero remediation timeout": (
+        CHECK % "remediate: [{use: restart_service, with: {unit: x}, timeout: 0s}]",
+        "p.yml:4:94: 'timeout': must be longer than 0s",
+    ),
+    "a duration overflowing to infinity": (
+        CHECK % f"timeout: 1{'0' * 400}s",
+        f"p.yml:4:42: 'timeout': duration '1{'0' * 400}s' is too long (expected {DURATIONS})",
+    ),
+    "a zero timeout of a kind": (
+        "- name: p\n  hosts: all\n  checks:\n"
+        "    - {use: http, with: {url: 'http://127.0.0.1/', max_time: 0}}\n",
+        "p.yml:4:62: http: 'max_time': must be longer than 0s",
+    ),
+    "a boolean port": (
+        "- name: p\n  hosts: all\n  checks:\n    - {use: tcp_port, with: {port: true}}\n",
+        "p.yml:4:36: tcp_port: 'port': expected a number, got bool True",
+    ),
+    "a number as a command": (
+        "- name: p\n  hosts: all\n  checks:\n    - {use: command, with: {command: 5}}\n",
+        "p.yml:4:38: command: 'command': input should be a valid string, got 5",
+    ),
+    "a mapping as a command": (
+        "- name: p\n  hosts: all\n  checks:\n    - {use: command, with: {command: {a: 1}}}\n",
+        "p.yml:4:38: command: 'command': input should be a valid string, got a mapping",
+    ),
+    "a boolean as a command": (
+        "- name: p\n  hosts: all\n  checks:\n    - {use: command, with: {command: true}}\n",
+        "p.yml:4:38: command: 'command': input should be a valid string, got True",
+    ),
+    "a number as a remediation command": (
+        CHECK % "remediate: [{use: run, with: {commands: [uptime, 5]}}]",
+        "p.yml:4:82: run: 'commands': input should be a valid string, got 5",
+    ),
+    "a cron expression that never fires": (
+        PLAY % "schedule: '0 0 30 2 *'",
+        "p.yml:3:13: 'schedule': cron expression '0 0 30 2 *' never fires: no month it names "
+        "has that day (February has 28 or 29 days",
+    ),
+    "the 31st of April": (PLAY % "schedule: '0 0 31 4 *'", "'0 0 31 4 *' never fires"),
+    "an interval under a second": (
+        PLAY % "schedule: {every: 500ms}",
+        "p.yml:3:21: 'every': 500ms is under 1s (e.g. 30s, 5m, 1h)",
+    ),
+    "an empty play name": (
+        "- name: ''\n  hosts: all\n",
+        "p.yml:1:9: 'name': must not be empty (expected a path or a name)",
+    ),
+    "an empty check name": (
+        "- name: p\n  hosts: all\n  checks: [{name: '', use: swap_used}]\n",
+        "p.yml:3:19: 'name': must not be empty (expected a path or a name)",
+    ),
+    "a boolean percentage": (
+        PLAY % "max_fleet_percent: true",
+        "p.yml:3:22: 'max_fleet_percent': input should be a valid number, got True",
+    ),
+}
+
+
+@pytest.mark.parametrize(("playbook", "expected"), PLAYBOOK_CASES.values(), ids=PLAYBOOK_CASES)
+def test_playbook_values_that_were_accepted_are_located_errors(
+    tmp_path: Path, playbook: str, expected: str
+) -> None:
+    refused(tmp_path, {"p.yml": playbook}, expected)
+
+
+GOOD = "- name: p\n  hosts: all\n  checks: [{use: swap_used}]\n"
+
+CONFIG_CASES = {
+    "an empty state_dir": ("state_dir: ''\n", "jarvisctl.yml:1:12: 'state_dir': must not be empty"),
+    "a blank inventory": ("inventory: ' '\n", "jarvisctl.yml:1:12: 'inventory': must not be empty"),
+    "timeouts.connect: 0": (
+        "timeouts: {connect: 0}\n",
+        f"jarvisctl.yml:1:21: 'connect': must be longer than 0s (expected {DURATIONS}, above",
+    ),
+    "a negative command timeout": (
+        "timeouts: {command: -1}\n",
+        f"jarvisctl.yml:1:21: 'command': invalid duration -1 (expected {DURATIONS})",
+    ),
+    "forks: true": (
+        "forks: true\n",
+        "jarvisctl.yml:1:8: 'forks': expected a whole number, got bool True",
+    ),
+    "daemon workers as text": (
+        "daemon: {workers: '4'}\n",
+        "jarvisctl.yml:1:19: 'workers': expected a whole number, got str '4'",
+    ),
+    "a zero stop timeout": (
+        "daemon: {stop_timeout: 0}\n",
+        "jarvisctl.yml:1:24: 'stop_timeout': must be longer than 0s",
+    ),
+    "an empty catalogue path": (
+        "catalogue: {checks: ['']}\n",
+        "jarvisctl.yml:1:22: 'checks': must not be empty (expected a path or a name)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("config", "expected"), CONFIG_CASES.values(), ids=CONFIG_CASES)
+def test_project_settings_that_were_accepted_are_located_errors(
+    tmp_path: Path, config: str, expected: str
+) -> None:
+    refused(tmp_path, {"p.yml": GOOD, "jarvisctl.yml": config}, expected)
+
+
+def test_a_catalogue_entry_with_a_zero_timeout_is_located(tmp_path: Path) -> None:
+    entry = "name: quick\nkind: swap_used\ndefaults: {timeout: 0}\n"
+    playbook = "- name: p\n  hosts: all\n  checks: [{use: quick}]\n"
+    refused(
+        tmp_path,
+        {"p.yml": playbook, "checks/quick.yml": entry},
+        "checks/quick.yml:3:21: 'timeout': must be longer than 0s",
+    )
+
+
+def test_a_mapping_for_a_schedule_is_reported_at_its_bad_key_only(tmp_path: Path) -> None:
+    result = plan(tmp_path, {"p.yml": PLAY % "schedule: {every: 0s}"})
+    assert result.exit_code == 3
+    # not also "'str': input should be a valid string" for the other form a schedule may take
+    assert result.stderr.splitlines()[0] == (
+        "error: p.yml:3:21: 'every': 0s is under 1s (e.g. 30s, 5m, 1h)"
+    )
+
+
+def test_a_sub_second_jitter_is_kept(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from jarvisctl.schedule import IntervalSpec, interval_trigger
+
+    trigger = interval_trigger(IntervalSpec(60, 0.5), timezone.utc, datetime.now(timezone.utc))
+    assert trigger.jitter == 0.5
