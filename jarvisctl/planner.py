@@ -6,6 +6,7 @@ Every mistake found is collected with its location, so one pass reports all of t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -56,6 +57,8 @@ class PlanContext:
     now: datetime
     limit: str | None = None
     tags: frozenset[str] = frozenset()
+    # what a key of the `thresholds` variable may name (see _check_names)
+    check_names: frozenset[str] = frozenset()
 
 
 def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext) -> PlaybookPlan:
@@ -97,7 +100,7 @@ def _plan_play(
     groups = _group_members(ctx.inventory) if hosts else {}
     for host in hosts:
         variables = _variables(host, play, index, groups, ctx, source, host_problems)
-        overrides = _overrides(host, play, index, variables, source, host_problems)
+        overrides = _overrides(host, play, index, variables, source, host_problems, ctx)
         checks = [
             resolver.plan(check, path, host.name, variables, problems, host_problems, overrides)
             for path, check in selected
@@ -171,6 +174,7 @@ def _overrides(
     variables: Mapping[str, Any],
     source: SourceMap,
     host_problems: HostProblems,
+    ctx: PlanContext,
 ) -> Overrides | None:
     """Per-host and per-group thresholds from the `thresholds` variable (check name or
     definition name -> warn/crit/clear/for); like every variable, the most specific wins whole."""
@@ -181,7 +185,7 @@ def _overrides(
     if OVERRIDES_VAR in play.vars:
         where = source.locate((index, "vars", OVERRIDES_VAR))
     try:
-        return Overrides(_OVERRIDES.validate_python(raw), where)
+        values = _OVERRIDES.validate_python(raw)
     except ValidationError as exc:
         for error in exc.errors():
             path = ".".join(str(p) for p in error["loc"])
@@ -189,6 +193,36 @@ def _overrides(
             text = f"variable '{OVERRIDES_VAR}': {path}: {message}"
             host_problems.add(where, text, host.name)
         return None
+    known = ctx.check_names | ctx.catalogue.checks.keys() | ctx.registry.checks.keys()
+    for key in values.keys() - known:  # a typo would leave the check on its defaults, silently
+        text = f"variable '{OVERRIDES_VAR}': {key!r} names no check"
+        hint = f"a check name or a definition; {known_list(known, near=key)}"
+        host_problems.add(where, f"{text} ({hint})", host.name)
+    return Overrides(values, where)
+
+
+def _check_names(project: Project, loaded: Sequence[LoadedPlaybook]) -> frozenset[str]:
+    """The names and definitions of the checks of the playbooks planned and of the project's
+    own playbooks: a host's `thresholds` serve every playbook that targets the host, and a key
+    for another playbook's check is no mistake."""
+    planned = {item.path.resolve() for item in loaded}
+    others: list[LoadedPlaybook] = []
+    try:
+        paths = [project.root / p for p in project.config.playbooks]
+        files = expand_playbook_paths([p for p in paths if p.is_dir() or p.is_file()])
+    except ConfigError:  # the project's playbooks are reported when they are planned
+        files = []
+    for path in files:
+        if path.resolve() not in planned:
+            with contextlib.suppress(ConfigError):
+                others.append(load_playbook(path))
+    return frozenset(
+        name
+        for playbook in (*loaded, *others)
+        for item in playbook.plays
+        for check in item.play.checks
+        for name in (check.display_name, check.use)
+    )
 
 
 def _group_members(inventory: Inventory) -> Mapping[str, list[str]]:
@@ -267,7 +301,15 @@ def _context(
             known_list(known_tags(loaded)),
         )
     return PlanContext(
-        inventory, catalogue, registry, Templates(project.root), config, now, limit, wanted
+        inventory,
+        catalogue,
+        registry,
+        Templates(project.root),
+        config,
+        now,
+        limit,
+        wanted,
+        _check_names(project, loaded),
     )
 
 

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jarvisctl.errors import ConfigError, Location
+from jarvisctl.errors import ConfigError, Location, ProblemCollector
 from jarvisctl.inventory import Inventory, load_inventory, local_inventory
 from jarvisctl.models.project import ProjectConfig
 from jarvisctl.validation import validate_document
-from jarvisctl.yamlsrc import display_path, load_yaml_file
+from jarvisctl.yamlsrc import SourceMap, display_path, load_yaml_file
 
 CONFIG_NAME = "jarvisctl.yml"
 
@@ -50,7 +50,25 @@ def load_project(config: Path | None = None, start: Path | None = None) -> Proje
     if document.data is None:
         return Project(root=path.resolve().parent, config_file=path)
     settings = validate_document(ProjectConfig, document, "a mapping of settings")
-    return Project(root=path.resolve().parent, config=settings, config_file=path)
+    root = path.resolve().parent
+    _check_catalogue_dirs(settings, root, document.source)
+    return Project(root=root, config=settings, config_file=path)
+
+
+def _check_catalogue_dirs(settings: ProjectConfig, root: Path, source: SourceMap) -> None:
+    """A configured catalogue directory must exist: skipped, its checks would silently be
+    "unknown" or, worse, shadowed by the shipped entries of the same name."""
+    problems = ProblemCollector()
+    for kind in ("checks", "remediations"):
+        for index, entry in enumerate(getattr(settings.catalogue, kind)):
+            if not (root / entry).is_dir():
+                what = "is not a directory" if (root / entry).exists() else "does not exist"
+                problems.add(
+                    source.locate(("catalogue", kind, index)),
+                    f"catalogue directory {entry!r} {what}",
+                    f"a directory of {kind[:-1]} definitions, relative to {root}",
+                )
+    problems.raise_if_any()
 
 
 def resolve_inventory(project: Project, explicit: Path | None) -> Inventory:

@@ -30,15 +30,58 @@ class GroupLike(Protocol):
     def hosts(self) -> tuple[str, ...]: ...
 
 
+SEPARATORS = "terms are separated by ':' or ',', e.g. web:db or 'web:&prod'"
+SUBSCRIPTS = "a subscript is written web[0], web[-1] or web[1:3]"
+
+
 def split_pattern(pattern: str) -> list[str]:
-    """Split a pattern into terms: on commas if it has any, otherwise on colons outside `[]`."""
+    """Split a pattern into terms: on commas if it has any, otherwise on colons outside `[]`.
+
+    Where ansible-core drops what it cannot read (`web[` selects `web`, `~[` every host, `db:`
+    just db), a stray bracket or an empty term is a PatternError here.
+    """
     if "," in pattern:
-        terms = pattern.split(",")
+        terms = [term.strip() for term in pattern.split(",")]
     elif _is_ipv6(pattern.strip()):
-        terms = [pattern]  # an IPv6 address names one host; its colons are not separators
+        return [pattern.strip()]  # an IPv6 address names one host; its colons are not separators
     else:
-        terms = TERM.findall(pattern)
-    return [term.strip() for term in terms if term.strip()]
+        terms = [term.strip() for term in TERM.findall(pattern)]
+        _check_leftovers(pattern)
+    if terms[-1:] == [""] and "," in pattern:
+        terms.pop()  # a trailing comma is how a pattern with colons (an IPv6 glob) says "one term"
+    if len(terms) > 1 and not all(terms):
+        raise PatternError(f"host pattern '{pattern}' has an empty term ({SEPARATORS})")
+    for term in terms:
+        if not term.lstrip("&!").startswith("~"):  # a regex's brackets are its own business
+            _check_brackets(term, pattern)
+    return [term for term in terms if term]
+
+
+def _check_leftovers(pattern: str) -> None:
+    """What TERM does not take must be separators: one ':' between terms (or spaces, as
+    ansible-core reads them), none before the first term or after the last."""
+    rest = TERM.sub("\0", pattern)
+    stray = next((c for c in rest if c not in ":\0" and not c.isspace()), None)
+    if stray is not None:
+        raise PatternError(f"host pattern '{pattern}' has a stray '{stray}' ({SUBSCRIPTS})")
+    pieces = rest.split("\0")
+    inner, ends = pieces[1:-1], (pieces[0], pieces[-1])
+    if any(p.count(":") > 1 for p in inner) or any(":" in p for p in ends if len(pieces) > 1):
+        raise PatternError(f"host pattern '{pattern}' has an empty term ({SEPARATORS})")
+
+
+def _check_brackets(term: str, pattern: str) -> None:
+    depth = 0
+    for char in term.lstrip("&!"):
+        if char in "[]":
+            depth += 1 if char == "[" else -1
+            if depth not in (0, 1):
+                where = f"'{term}' in host pattern '{pattern}'"
+                raise PatternError(f"{where} has an unbalanced '{char}' ({SUBSCRIPTS})")
+    if depth:
+        raise PatternError(
+            f"'{term}' in host pattern '{pattern}' has an unclosed '[' ({SUBSCRIPTS})"
+        )
 
 
 def _is_ipv6(text: str) -> bool:
@@ -93,7 +136,7 @@ class _Matcher:
     def term(self, term: str) -> list[str]:
         """Hosts matched by one term, its `&` or `!` prefix ignored."""
         expression = term[1:] if term[0] in "&!" else term
-        if not expression:
+        if expression in ("", "~"):
             raise PatternError(f"'{term}' in pattern '{self.pattern}' names nothing after '{term}'")
         expression, subscript = _split_subscript(expression)
         matched = self.enumerate(expression)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jarvisctl.inventory.draft import InventoryDraft, Value
@@ -9,6 +10,10 @@ from jarvisctl.inventory.hostnames import HostNameError, expand_host_entry
 from jarvisctl.yamlsrc import Document, NodePath
 
 GROUP_KEYS = ("hosts", "children", "vars")
+# what host patterns read as separators, prefixes, globs or subscripts: a group named with one
+# could never be selected by its name (`hosts: web servers` means the groups web and servers)
+_PATTERN_SYNTAX = re.compile(r"[\s:,\[\]*?]|^[!&~@]")
+GROUP_NAME_HINT = "valid: letters, digits, '_', '-' and '.', e.g. web_servers"
 
 
 def read_yaml_inventory(document: Document, draft: InventoryDraft) -> None:
@@ -53,6 +58,17 @@ class _YamlReader:
         if not isinstance(name, str) or not name:
             self.problem(path, f"group name {name!r} must be a non-empty string", key=True)
             return None
+        syntax = _PATTERN_SYNTAX.search(name)
+        if syntax:
+            where = "start with" if syntax.start() == 0 and name[0] in "!&~@" else "contain"
+            self.problem(
+                path,
+                f"group name {name!r} cannot {where} {syntax[0]!r}, which host patterns read "
+                "as syntax",
+                GROUP_NAME_HINT,
+                key=True,
+            )
+            return None
         if body is not None and not isinstance(body, dict):
             self.problem(
                 path,
@@ -74,15 +90,16 @@ class _YamlReader:
                 key=True,
             )
             return
-        if isinstance(content, str):  # Ansible accepts `hosts: web1` for a single entry
-            content = {content: None}
         if content is None:
             return
         if not isinstance(content, dict):
+            # `hosts: web1, web2` would be one host named "web1, web2": each entry is a key
             self.problem(
                 path,
-                f"'{section}' of group '{group}' must be a mapping, got {type(content).__name__}",
-                "write each entry as a key ending in ':'",
+                f"'{section}' of group '{group}' must be a mapping, "
+                f"got {type(content).__name__} {_short(content)}",
+                f"write each entry as a key ending in ':', below '{section}:', e.g. "
+                f"{_example(section)}",
             )
             return
         for item, value in content.items():
@@ -132,3 +149,12 @@ class _YamlReader:
             self.problem(path, f"variable name {name!r} must be a string", "quote it", key=True)
             return
         self.draft.set_host_var(host, name, Value(value, location, str(location)))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _example(section: str) -> str:
+    return {"hosts": "'web1:'", "children": "'web:'"}.get(section, "'ntp_server: 10.0.0.1'")

@@ -118,9 +118,16 @@ def test_host_ranges_and_ports_expand(project: Path) -> None:
     assert inventory.hosts["badwolf.example.com"].vars["ansible_port"] == 5309
 
 
-def test_a_single_string_section_is_one_entry(project: Path) -> None:
-    path = write(project / "inventory/short.yml", "web:\n  hosts: web-01\n")
-    assert list(load_inventory(path).hosts) == ["web-01"]
+def test_a_string_section_is_refused(project: Path) -> None:
+    # ansible-core reads `hosts: web-01` as one entry, and so `hosts: web-01, web-02` as one
+    # host named "web-01, web-02": each entry must be a key
+    path = write(project / "inventory/short.yml", "web:\n  hosts: web-01, web-02\n")
+    with pytest.raises(ConfigError) as caught:
+        load_inventory(path)
+    assert str(caught.value) == (
+        "inventory/short.yml:2:10: 'hosts' of group 'web' must be a mapping, got str "
+        "'web-01, web-02' (write each entry as a key ending in ':', below 'hosts:', e.g. 'web1:')"
+    )
 
 
 def test_a_host_in_two_groups_keeps_the_last_value_of_each_variable(project: Path) -> None:
@@ -164,8 +171,8 @@ def test_every_mistake_of_a_file_is_reported_at_its_location(project: Path) -> N
     assert problems(path) == [
         "inventory/prod.yml:4:7: 'hostz' is not a valid key for group 'web' "
         "(valid: hosts, children, vars)",
-        "inventory/prod.yml:8:9: 'hosts' of group 'db' must be a mapping, got list "
-        "(write each entry as a key ending in ':')",
+        "inventory/prod.yml:8:9: 'hosts' of group 'db' must be a mapping, got list ['db-01'] "
+        "(write each entry as a key ending in ':', below 'hosts:', e.g. 'web1:')",
         "inventory/prod.yml:9:12: group 'cache' must be a mapping, got str "
         "(valid keys: hosts, children, vars)",
         "inventory/prod.yml:12:20: the variables of host 'jetson-01' must be a mapping, got str "

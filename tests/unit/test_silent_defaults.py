@@ -6,6 +6,7 @@ it, with exit code 3 (a configuration error).
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -216,3 +217,129 @@ def test_a_sub_second_jitter_is_kept(tmp_path: Path) -> None:
 
     trigger = interval_trigger(IntervalSpec(60, 0.5), timezone.utc, datetime.now(timezone.utc))
     assert trigger.jitter == 0.5
+
+
+INVENTORY = "all:\n  children:\n    web:\n      hosts:\n        web1:\n        web2:\n"
+SUBSCRIPTS = "(a subscript is written web[0], web[-1] or web[1:3])"
+EMPTY_TERM = "has an empty term (terms are separated by ':' or ',', e.g. web:db or 'web:&prod')"
+PATTERN_CASES = {
+    # `~[` selected every host, `web[` and `web[1:` selected web: now each is refused
+    "~[": f"p.yml:2:10: hosts: host pattern '~[' has a stray '[' {SUBSCRIPTS}",
+    "web[": f"p.yml:2:10: hosts: host pattern 'web[' has a stray '[' {SUBSCRIPTS}",
+    "web[1:": f"p.yml:2:10: hosts: host pattern 'web[1:' has a stray '[' {SUBSCRIPTS}",
+    "web]": f"p.yml:2:10: hosts: host pattern 'web]' has a stray ']' {SUBSCRIPTS}",
+    "[": f"p.yml:2:10: hosts: host pattern '[' has a stray '[' {SUBSCRIPTS}",
+    "web[,all": "p.yml:2:10: hosts: 'web[' in host pattern 'web[,all' has an unclosed '['",
+    "~[,web": "p.yml:2:10: hosts: '~[' in host pattern '~[,web' is not a valid regular expression",
+    "web::all": f"p.yml:2:10: hosts: host pattern 'web::all' {EMPTY_TERM}",
+    "web:": f"p.yml:2:10: hosts: host pattern 'web:' {EMPTY_TERM}",
+    ":web": f"p.yml:2:10: hosts: host pattern ':web' {EMPTY_TERM}",
+    "web,,all": f"p.yml:2:10: hosts: host pattern 'web,,all' {EMPTY_TERM}",
+    "~": "p.yml:2:10: hosts: '~' in pattern '~' names nothing after '~'",
+}
+
+
+@pytest.mark.parametrize(("pattern", "expected"), PATTERN_CASES.items(), ids=PATTERN_CASES)
+def test_host_patterns_with_stray_brackets_or_empty_terms_are_located_errors(
+    tmp_path: Path, pattern: str, expected: str
+) -> None:
+    playbook = f"- name: p\n  hosts: '{pattern}'\n  checks: [{{use: swap_used}}]\n"
+    refused(tmp_path, {"p.yml": playbook, "inv.yml": INVENTORY}, expected, "-i", "inv.yml")
+
+
+def test_a_stray_bracket_in_limit_is_an_error(tmp_path: Path) -> None:
+    refused(
+        tmp_path,
+        {"p.yml": GOOD, "inv.yml": INVENTORY},
+        f"--limit 'web[': host pattern 'web[' has a stray '[' {SUBSCRIPTS}",
+        *("-i", "inv.yml", "--limit", "web["),
+    )
+
+
+def test_good_patterns_still_select_their_hosts(tmp_path: Path) -> None:
+    for pattern, hosts in {
+        "web[1]": ["web2"],
+        "web[0:1],": ["web1", "web2"],
+        "~web[2]": ["web2"],
+    }.items():
+        playbook = f"- name: p\n  hosts: '{pattern}'\n  checks: [{{use: swap_used}}]\n"
+        result = plan(tmp_path, {"p.yml": playbook, "inv.yml": INVENTORY}, "-i", "inv.yml")
+        assert result.exit_code == 0, result.output
+        assert re.findall(r"HOST (\S+)", result.stdout) == hosts
+
+
+INVENTORY_CASES = {
+    "a group name with a space": (
+        "all:\n  children:\n    web servers:\n      hosts:\n        h1:\n",
+        "inv.yml:3:5: group name 'web servers' cannot contain ' ', which host patterns read as "
+        "syntax (valid: letters, digits, '_', '-' and '.', e.g. web_servers)",
+    ),
+    "a group name with a colon": (
+        "all:\n  children:\n    'web:db':\n",
+        "inv.yml:3:5: group name 'web:db' cannot contain ':'",
+    ),
+    "a group name starting with '!'": (
+        "'!web':\n  hosts:\n    h1:\n",
+        "inv.yml:1:1: group name '!web' cannot start with '!'",
+    ),
+    "hosts as a string": (
+        "web:\n  hosts: web1, web2\n",
+        "inv.yml:2:10: 'hosts' of group 'web' must be a mapping, got str 'web1, web2' "
+        "(write each entry as a key ending in ':', below 'hosts:', e.g. 'web1:')",
+    ),
+    "children as a string": (
+        "all:\n  children: web\n",
+        "inv.yml:2:13: 'children' of group 'all' must be a mapping, got str 'web'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("inventory", "expected"), INVENTORY_CASES.values(), ids=INVENTORY_CASES)
+def test_inventory_groups_are_refused_where_they_are_written(
+    tmp_path: Path, inventory: str, expected: str
+) -> None:
+    # the play targets another group: the mistake is reported at the group, not at a play
+    playbook = "- name: p\n  hosts: all\n  checks: [{use: swap_used}]\n"
+    refused(tmp_path, {"p.yml": playbook, "inv.yml": inventory}, expected, "-i", "inv.yml")
+
+
+THRESHOLDS_INVENTORY = """\
+all:
+  hosts:
+    j1:
+      thresholds:
+        %s: {warn: 50}
+"""
+
+
+def test_a_thresholds_key_that_names_no_check_is_located(tmp_path: Path) -> None:
+    # `disk_usge` would leave every disk check on its defaults, with no word said
+    refused(
+        tmp_path,
+        {"p.yml": GOOD, "inv.yml": THRESHOLDS_INVENTORY % "disk_usge"},
+        "inv.yml:4:7: variable 'thresholds': 'disk_usge' names no check (a check name or a "
+        "definition; did you mean 'disk_usage'",
+        *("-i", "inv.yml"),
+    )
+
+
+@pytest.mark.parametrize("key", ["swap_used", "disk_usage", "root disk", "command"])
+def test_a_thresholds_key_may_name_any_check_definition_or_kind(tmp_path: Path, key: str) -> None:
+    # "root disk" is a check of another playbook of the project: the inventory serves both
+    other = "- name: o\n  hosts: all\n  checks: [{name: root disk, use: disk_usage}]\n"
+    files = {"p.yml": GOOD, "inv.yml": THRESHOLDS_INVENTORY % key, "playbooks/o.yml": other}
+    result = plan(tmp_path, files, "-i", "inv.yml")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_configured_catalogue_directory_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    config = "catalogue:\n  checks: [mine]\n  remediations: [a-file]\n"
+    result = plan(tmp_path, {"p.yml": GOOD, "jarvisctl.yml": config})
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[:2] == [
+        f"error: jarvisctl.yml:2:12: catalogue directory 'mine' does not exist (a directory of "
+        f"check definitions, relative to {tmp_path})",
+        f"error: jarvisctl.yml:3:18: catalogue directory 'a-file' is not a directory (a "
+        f"directory of remediation definitions, relative to {tmp_path})",
+    ]
