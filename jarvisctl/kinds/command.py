@@ -20,13 +20,14 @@ from jarvisctl.kinds.base import (
     require_exit_zero,
 )
 from jarvisctl.kinds.exits import TIMED_OUT, missing_tool
+from jarvisctl.models.values import NonEmptyText
 from jarvisctl.results import Status
 
 PathStep = str | int
 
 
 class CommandParams(KindParams):
-    command: str
+    command: NonEmptyText  # "" would run nothing and fail every parse
     parse: Literal["number", "regex", "json", "exit_code", "nagios"] = "number"
     regex: str | None = None  # with parse: regex, the first group (or the whole match) is the value
     json_path: str | None = None  # with parse: json, e.g. data.result[0].value[1]

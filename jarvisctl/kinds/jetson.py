@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
+from jarvisctl.models.values import NonEmptyText
 
 OFFLINE_MILLIDEGREES = -256000  # what an offline Tegra thermal sensor reads
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")  # the module's input rail: Orin/Xavier NX, Nano/TX2
@@ -86,7 +87,8 @@ def parse_zone_temperature(zones: list[tuple[str, str]], wanted: str) -> float:
 
 
 class ZoneParams(JetsonParams):
-    zone: str  # a thermal zone type: GPU-therm (Nano, Xavier), gpu-thermal (Orin), or just gpu
+    # a thermal zone type: GPU-therm (Nano, Xavier), gpu-thermal (Orin), or just gpu
+    zone: NonEmptyText
 
 
 class JetsonTemperature(CheckKind[ZoneParams]):

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.containers import DOCKER, valid_container
 from jarvisctl.kinds.exits import check_exit, last_line
-from jarvisctl.models.values import Duration, Timeout
+from jarvisctl.models.values import PositiveDuration, Timeout
 
 _AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "max": max,
@@ -131,7 +131,7 @@ class LogParams(KindParams):
     source: Literal["journal", "docker"] = "journal"
     unit: str | None = None  # journal: one unit's lines; by default the whole journal
     container: str | None = None  # docker: the container whose logs to read
-    since: Duration = 300.0
+    since: PositiveDuration = 300.0
 
     @model_validator(mode="after")
     def _one_source(self) -> LogParams:

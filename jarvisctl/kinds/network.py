@@ -25,7 +25,7 @@ from jarvisctl.kinds.base import (
     compiled_regex,
 )
 from jarvisctl.kinds.exits import check_exit, last_line
-from jarvisctl.models.values import Direction, Timeout
+from jarvisctl.models.values import Direction, NonEmptyText, Timeout
 
 
 def _valid_host(value: str) -> str:
@@ -52,7 +52,7 @@ def _seconds(value: float) -> str:
 
 
 class TcpParams(KindParams):
-    host: str = "localhost"
+    host: NonEmptyText = "localhost"
     port: int = Field(ge=1, le=65535)
     connect_timeout: Timeout = 3.0
 
@@ -116,7 +116,7 @@ class TcpPort(CheckKind[TcpParams]):
 
 
 class HttpParams(KindParams):
-    url: str
+    url: NonEmptyText
     measure: Literal["status", "latency"] = "status"
     body_match: str | None = None  # a Python regular expression searched in the body
     max_time: Timeout = 10.0
@@ -227,7 +227,7 @@ def _no_answer(answer: HttpAnswer, output: CommandOutput) -> str:
 
 
 class TlsParams(KindParams):
-    host: str
+    host: NonEmptyText
     port: int = Field(443, ge=1, le=65535)
     servername: str | None = None  # the name sent in SNI; by default the host when it is a name
     connect_timeout: Timeout = 10.0

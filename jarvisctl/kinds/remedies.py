@@ -7,11 +7,11 @@ import shlex
 from pydantic import Field, field_validator
 
 from jarvisctl.kinds.base import KindParams, RemediationKind
-from jarvisctl.models.values import Duration, Timeout
+from jarvisctl.models.values import NonEmptyText, PositiveDuration, Timeout
 
 
 class RunParams(KindParams):
-    commands: list[str] = Field(min_length=1)
+    commands: list[NonEmptyText] = Field(min_length=1)  # "" would "succeed" doing nothing
 
 
 class Run(RemediationKind[RunParams]):
@@ -55,7 +55,7 @@ class ReloadService(RemediationKind[ServiceParams]):
 
 class JournalParams(KindParams):
     max_size: str | None = Field(default="500M", pattern=r"^\d+[KMGT]?$")
-    max_age: Duration | None = None
+    max_age: PositiveDuration | None = None  # 0 would be dropped: `if params.max_age`
 
 
 class VacuumJournal(RemediationKind[JournalParams]):
@@ -88,7 +88,7 @@ class DockerRestart(RemediationKind[ContainerParams]):
 
 class CleanParams(KindParams):
     paths: list[str] = Field(min_length=1)
-    older_than: Duration | None = None  # only files not modified for this long
+    older_than: PositiveDuration | None = None  # only files not modified for this long
     larger_than: str | None = Field(default=None, pattern=r"^\d+[kMG]?$")  # find -size units
     pattern: str | None = None  # a shell glob on the file name, e.g. "*.log.*"
 

@@ -13,6 +13,7 @@ from jarvisctl.models.values import (
     Count,
     Duration,
     NonEmptyText,
+    PositiveDuration,
     ThresholdValue,
     Timeout,
     format_duration,
@@ -81,7 +82,7 @@ class RemediationBinding(StrictModel):
         default_factory=_critical_only, min_length=1
     )
     max_attempts: Count = Field(default=3, ge=1)
-    window: Duration = 3600.0
+    window: PositiveDuration = 3600.0
     cooldown: Duration = 0.0
     settle: Duration = 10.0
     # the statuses of the re-run check that count as recovered

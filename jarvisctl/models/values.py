@@ -73,8 +73,10 @@ def _longer_than_zero(seconds: float) -> float:
     return seconds
 
 
-# A time limit: 0 would mean "give up at once" (or, to some libraries, "never"), so it is refused.
-Timeout = Annotated[Duration, AfterValidator(_longer_than_zero)]
+# A span that must not be zero: a time limit (0 means "give up at once", or to some tools
+# "never"), a budget window (0 would count no attempt), a look-back (0 would read nothing).
+PositiveDuration = Annotated[Duration, AfterValidator(_longer_than_zero)]
+Timeout = PositiveDuration
 
 
 def _whole_number(value: Any) -> Any:
@@ -116,7 +118,7 @@ def refuse_bool(value: Any) -> Any:
 
 def _not_blank(text: str) -> str:
     if not text.strip():
-        raise ValueError("must not be empty (expected a path or a name)")
+        raise ValueError("must not be empty (expected some text other than spaces)")
     return text
 
 

@@ -132,11 +132,11 @@ PLAYBOOK_CASES = {
     ),
     "an empty play name": (
         "- name: ''\n  hosts: all\n",
-        "p.yml:1:9: 'name': must not be empty (expected a path or a name)",
+        "p.yml:1:9: 'name': must not be empty (expected some text other than spaces)",
     ),
     "an empty check name": (
         "- name: p\n  hosts: all\n  checks: [{name: '', use: swap_used}]\n",
-        "p.yml:3:19: 'name': must not be empty (expected a path or a name)",
+        "p.yml:3:19: 'name': must not be empty (expected some text other than spaces)",
     ),
     "a boolean percentage": (
         PLAY % "max_fleet_percent: true",
@@ -179,7 +179,7 @@ CONFIG_CASES = {
     ),
     "an empty catalogue path": (
         "catalogue: {checks: ['']}\n",
-        "jarvisctl.yml:1:22: 'checks': must not be empty (expected a path or a name)",
+        "jarvisctl.yml:1:22: 'checks': must not be empty (expected some text other than spaces)",
     ),
 }
 
@@ -343,3 +343,34 @@ def test_a_configured_catalogue_directory_must_exist(tmp_path: Path) -> None:
         f"error: jarvisctl.yml:3:18: catalogue directory 'a-file' is not a directory (a "
         f"directory of remediation definitions, relative to {tmp_path})",
     ]
+
+
+EMPTY_CASES = {
+    "an empty command": (
+        "- name: p\n  hosts: all\n  checks: [{use: command, with: {command: ''}}]\n",
+        "p.yml:3:43: command: 'command': must not be empty",
+    ),
+    "a blank remediation command": (
+        CHECK % "remediate: [{use: run, with: {commands: [' ']}}]",
+        "p.yml:4:74: run: 'commands': must not be empty",
+    ),
+    "an empty URL": (
+        "- name: p\n  hosts: all\n  checks: [{use: http, with: {url: ''}}]\n",
+        "p.yml:3:36: http: 'url': must not be empty",
+    ),
+    "a zero budget window": (
+        CHECK % "remediate: [{use: restart_service, with: {unit: x}, window: 0}]",
+        "p.yml:4:93: 'window': must be longer than 0s",
+    ),
+    "a zero journal age": (
+        CHECK % "remediate: [{use: vacuum_journal, with: {max_age: 0}}]",
+        "p.yml:4:83: vacuum_journal: 'max_age': must be longer than 0s",
+    ),
+}
+
+
+@pytest.mark.parametrize(("playbook", "expected"), EMPTY_CASES.values(), ids=EMPTY_CASES)
+def test_empty_commands_and_zero_spans_are_located_errors(
+    tmp_path: Path, playbook: str, expected: str
+) -> None:
+    refused(tmp_path, {"p.yml": playbook}, expected)
