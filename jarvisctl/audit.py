@@ -9,6 +9,7 @@ finished run, which catches what a chain alone cannot: a cut-off or edited tail.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,12 +17,16 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.store_faults import store_fault
 
-FSYNC_KINDS = (RUN_STARTED, RUN_FINISHED)
+# A run that could not record everything ends with this record instead of run_finished: data
+# `reason` (the store's fault), `lost` (events not journaled since the fault), and the recap.
+RUN_INCOMPLETE = "run_incomplete"
+FSYNC_KINDS = (RUN_STARTED, RUN_FINISHED, RUN_INCOMPLETE)
 
 
 class JournalError(JarvisError):
@@ -48,7 +53,12 @@ def encode(record: Mapping[str, Any]) -> bytes:
 
 
 class Journal:
-    """An EventSink writing one run's journal. Thread-safe: hosts emit from their threads."""
+    """An EventSink writing one run's journal. Thread-safe: hosts emit from their threads.
+
+    A record is whole or absent: a write the disk refused is cut back off the file, so the
+    records before it still verify, and the error (a StoreError) goes to the caller. After
+    that the journal writes nothing more but the run's last record (`close_incomplete`).
+    """
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
@@ -56,33 +66,60 @@ class Journal:
         self._lock = threading.Lock()
         self._seq = 0
         self._prev = genesis(run_id)
+        self._size = 0  # bytes of whole records
+        self.failed = False
+        self.lost = 0  # events not written since a failed write
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[bytes] = open(path, "xb")  # noqa: SIM115 (open for the whole run)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except FileExistsError:
+            if not path.parent.is_dir():
+                raise store_fault(path.parent, NotADirectoryError()) from None
+            raise JournalError(f"cannot create the audit journal {path}: it exists") from None
         except OSError as exc:
-            raise JournalError(f"cannot create the audit journal {path}: {exc.strerror}") from None
+            raise store_fault(path, exc, state_dir=path.parent.parent) from None
+        self._closed = False
 
     def emit(self, event: Event) -> None:
         with self._lock:
-            if self._file.closed:
+            if self._closed:
                 return
-            self._seq += 1
-            line = encode(
-                {
-                    "seq": self._seq,
-                    "prev": self._prev,
-                    "at": round(event.at, 6),
-                    "kind": event.kind,
-                    "host": event.host,
-                    "play": event.play,
-                    "data": dict(event.data),
-                }
-            )
-            self._file.write(line + b"\n")
-            self._file.flush()
+            if self.failed:
+                self.lost += 1
+                return
+            self._append(event)
+
+    def close_incomplete(self, event: Event) -> None:
+        """The last record of a run that could not record everything; a StoreError if even
+        that cannot be written."""
+        with self._lock:
+            if not self._closed:
+                self._append(event)
+
+    def _append(self, event: Event) -> None:
+        line = encode(
+            {
+                "seq": self._seq + 1,
+                "prev": self._prev,
+                "at": round(event.at, 6),
+                "kind": event.kind,
+                "host": event.host,
+                "play": event.play,
+                "data": dict(event.data),
+            }
+        )
+        try:
+            _write_all(self._fd, line + b"\n")
             if event.kind in FSYNC_KINDS:
-                os.fsync(self._file.fileno())
-            self._prev = line_hash(line)
+                os.fsync(self._fd)
+        except OSError as exc:
+            self.failed = True
+            self.lost += 1
+            _cut_back(self._fd, self._size)
+            raise store_fault(self.path, exc, state_dir=self.path.parent.parent) from None
+        self._seq += 1
+        self._size += len(line) + 1
+        self._prev = line_hash(line)
 
     @property
     def tail(self) -> tuple[int, str]:
@@ -92,9 +129,34 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            if not self._file.closed:
-                os.fsync(self._file.fileno())
-                self._file.close()
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                pass  # run_started and the last record were synced when written
+            finally:
+                os.close(self._fd)
+
+    def remove(self) -> None:
+        """A run refused before it did anything: no journal is left to look like a run."""
+        self.close()
+        with contextlib.suppress(OSError):  # else it stays: a journal without run_finished
+            self.path.unlink()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Remove a partly written record (shrinking a file needs no free space)."""
+    # if even that fails: a torn last line, which `audit verify` reports after what verifies
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, size)
 
 
 @dataclass(frozen=True)
@@ -118,6 +180,7 @@ class Verification:
     complete: bool
     problem: str | None = None
     torn_bytes: int = 0  # a partial last line: the write a kill interrupted
+    stopped: str | None = None  # why the run ended incomplete, when its last record says
 
     @property
     def intact(self) -> bool:
@@ -150,11 +213,18 @@ def verify(
         records.append(record)
         prev = line_hash(line)
     complete = bool(records) and records[-1].kind == RUN_FINISHED
-    result = Verification(run_id, len(records), prev, complete, None, torn)
+    stopped = _stopped(records)
+    result = Verification(run_id, len(records), prev, complete, None, torn, stopped)
     problem = _against_anchor(result, anchor)
     if problem is not None:
-        return Verification(run_id, len(records), prev, complete, problem, torn), records
+        return Verification(run_id, len(records), prev, complete, problem, torn, stopped), records
     return result, records
+
+
+def _stopped(records: list[Record]) -> str | None:
+    if not records or records[-1].kind != RUN_INCOMPLETE:
+        return None
+    return str(records[-1].data.get("reason", "the run could not record everything"))
 
 
 def _parse(line: bytes) -> tuple[Record, str]:

@@ -84,6 +84,27 @@ class PatternError(JarvisError):
     """A host pattern names something the inventory does not have."""
 
 
+class StoreError(JarvisError):
+    """The state directory, its database or a run's journal cannot be used: a fault of the
+    machine (full, read-only, locked, not a directory), not of the operator's files. Exit 7."""
+
+
+class StoreFullError(StoreError):
+    """The state directory's filesystem is full (ENOSPC or EDQUOT)."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The state directory cannot be written: a read-only mount, or permissions."""
+
+
+class StoreLockedError(StoreError):
+    """Another process held the state database's lock for longer than the lock timeout."""
+
+
+class StoreNotDirectoryError(StoreError):
+    """`state_dir` (or a parent of it) exists and is not a directory."""
+
+
 class UnreachableError(JarvisError):
     """A host could not be reached: it is reported unreachable, never failed."""
 

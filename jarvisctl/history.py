@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from jarvisctl.audit import Journal
-from jarvisctl.errors import JarvisError
+from jarvisctl.errors import JarvisError, StoreError
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event
 from jarvisctl.processes import pid_alive
 from jarvisctl.state import StateStore
@@ -101,14 +101,29 @@ class RunIndex:
             status = run_status(bool(event.data.get("interrupted")), recap)
             self._finish(status, totals(recap), event.at)
 
-    def abandon(self) -> None:
-        """The run ended without run_finished (an exception): not running any more."""
-        with self.store.connect() as db:
-            db.execute(
-                "UPDATE run_index SET status = 'interrupted', finished = ? "
-                "WHERE run_id = ? AND status = 'running'",
-                (time.time(), self.journal.run_id),
-            )
+    def abandon(self, status: str = "interrupted") -> None:
+        """The run ended without run_finished (an exception, or a store fault: 'incomplete'):
+        not running any more. Best effort: a row left 'running' shows as incomplete once the
+        process is gone."""
+        records, last_hash = self.journal.tail
+        try:
+            with self.store.connect() as db:
+                db.execute(
+                    "UPDATE run_index SET status = ?, finished = ?, records = ?, last_hash = ? "
+                    "WHERE run_id = ? AND status = 'running'",
+                    (status, time.time(), records, last_hash, self.journal.run_id),
+                )
+        except StoreError:
+            pass
+
+    def forget(self) -> None:
+        """A run refused before it did anything: its row goes (best effort, as in abandon)."""
+        try:
+            with self.store.transaction() as db:
+                db.execute("DELETE FROM run_host WHERE run_id = ?", (self.journal.run_id,))
+                db.execute("DELETE FROM run_index WHERE run_id = ?", (self.journal.run_id,))
+        except StoreError:
+            pass
 
     def _started(self, event: Event) -> None:
         data = event.data
@@ -122,8 +137,7 @@ class RunIndex:
             int(data.get("pid", os.getpid())),
             json.dumps(sorted(data.get("playbooks", {}))),
         )
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO run_index (run_id, started, status, mode, source, user, controller, "
                 "pid, playbooks) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
@@ -133,7 +147,6 @@ class RunIndex:
                 "INSERT OR IGNORE INTO run_host VALUES (?, ?)",
                 [(self.journal.run_id, h) for h in data.get("hosts", [])],
             )
-            db.execute("COMMIT")
 
     def _finish(self, status: str, counts: Mapping[str, int], at: float) -> None:
         records, last_hash = self.journal.tail

@@ -9,18 +9,19 @@ one `BEGIN IMMEDIATE` transaction, so two runs racing for a host cannot both win
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from jarvisctl.errors import StoreError
 from jarvisctl.events import Event, EventSink
 from jarvisctl.processes import pid_alive
-from jarvisctl.state import StateError, StateStore
+from jarvisctl.state import StateStore
 
 # Event kinds (data: see each constant)
 LEASE_TAKEOVER = "lease_takeover"  # previous_owner, previous_pid, previous_controller, expired
@@ -91,26 +92,20 @@ class LeaseStore:
         granted: list[str] = []
         refused: dict[str, Lease] = {}
         taken: dict[str, Lease] = {}
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for host in sorted(set(hosts)):
-                    row = db.execute("SELECT * FROM host_lease WHERE host = ?", (host,)).fetchone()
-                    current = None if row is None else _lease(row)
-                    if current is not None and current.holder.owner != holder.owner:
-                        if not self._abandoned(current, now):
-                            refused[host] = current
-                            continue
-                        taken[host] = current
-                    db.execute(
-                        "INSERT OR REPLACE INTO host_lease VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (host, *_holder_row(holder), now, now + self.ttl),
-                    )
-                    granted.append(host)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as db:
+            for host in sorted(set(hosts)):
+                row = db.execute("SELECT * FROM host_lease WHERE host = ?", (host,)).fetchone()
+                current = None if row is None else _lease(row)
+                if current is not None and current.holder.owner != holder.owner:
+                    if not self._abandoned(current, now):
+                        refused[host] = current
+                        continue
+                    taken[host] = current
+                db.execute(
+                    "INSERT OR REPLACE INTO host_lease VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (host, *_holder_row(holder), now, now + self.ttl),
+                )
+                granted.append(host)
         return Claim(tuple(granted), refused, taken)
 
     def _abandoned(self, lease: Lease, now: float) -> bool:
@@ -193,7 +188,9 @@ def hold_leases(
         stop.set()
         if renewer.is_alive():
             renewer.join(timeout=5.0)
-        leases.release(claim.granted, holder.owner)
+        # a store that cannot be written: the leases expire, or die with this process
+        with contextlib.suppress(StoreError):
+            leases.release(claim.granted, holder.owner)
 
 
 def _renew_until(
@@ -202,7 +199,7 @@ def _renew_until(
     while not stop.wait(leases.ttl / 3):
         try:
             leases.renew(hosts, owner)
-        except (StateError, sqlite3.Error):
+        except StoreError:
             continue  # the database is busy or gone for a moment: the next renewal retries
 
 

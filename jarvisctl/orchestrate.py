@@ -30,7 +30,6 @@ from jarvisctl.planner import make_plan
 from jarvisctl.project import Project
 from jarvisctl.recording import host_outcomes, record_run
 from jarvisctl.results import HostRun, RunReport
-from jarvisctl.state import StateStore
 
 
 @dataclass(frozen=True)
@@ -75,10 +74,17 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
     run_id = new_run_id(datetime.now(timezone.utc))
     started = time.monotonic()
     mode = "check" if request.check else "run"
-    state = StateStore(project.state_dir / "state.db")
-    # the audit journal and run index; secrets are redacted from everything the run emits
-    with record_run(project.state_dir, run_id, plan.secrets, context.events) as recording:
-        events = recording.events
+    # the audit journal and run index; secrets are redacted from everything the run emits; a
+    # store that cannot record refuses the run, or stops it (recording.cancel) when it fails later
+    with record_run(
+        project.state_dir,
+        run_id,
+        plan.secrets,
+        context.events,
+        cancel=context.cancel,
+        lock_timeout=project.config.timeouts.state_lock,
+    ) as recording:
+        events, state = recording.events, recording.store
         events.emit(Event(RUN_STARTED, data=_announcement(project, request, plan, run_id, mode)))
         report = execute(
             plan,
@@ -86,7 +92,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             context.pool,
             forks=request.forks or project.config.forks,
             mode=mode,
-            cancel=context.cancel,
+            cancel=recording.cancel,
             on_host=recording.on_host(context.on_host),
             store=state,
             events=events,

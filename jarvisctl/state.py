@@ -2,32 +2,34 @@
 
 Each host's update is one `BEGIN IMMEDIATE` transaction (read, compute, write), so two processes
 running checks on the same host at once serialize instead of losing an update; WAL lets readers
-proceed meanwhile. Within a process, every store on one file shares one connection and one lock:
-threads queue on the lock instead of meeting in SQLite's busy handler, which sleeps (up to
-100 ms at a time) between retries, and no call pays for opening the file, reading its schema and
-(the last connection's) checkpoint on close: an update is 0.1 ms instead of 1. Commits are
-`synchronous=NORMAL`, as SQLite recommends with WAL: a crash never corrupts the database or
-loses a committed transaction, only a power cut can lose the last few.
+proceed meanwhile. Within a process, every store on one file shares one connection (statedb.py).
+Commits are `synchronous=NORMAL`, as SQLite recommends with WAL: a crash never corrupts the
+database or loses a committed transaction, only a power cut can lose the last few.
+
+Every SQLite error met inside `connect()` leaves as a StoreError that names the path and what to
+do (full, read-only, locked and by whom, ...: store_faults.py), and is told to `on_fault`, so that
+a run learns that it can no longer record. A store opened `readonly` never writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jarvisctl.errors import JarvisError
+from jarvisctl.errors import StoreError
 from jarvisctl.results import Status
+from jarvisctl.statedb import shared_database
 from jarvisctl.statuses import CheckState
+from jarvisctl.store_faults import check_state_dir, store_fault
 
 SCHEMA_VERSION = 2  # 2: run_index and run_host (additive)
-BUSY_TIMEOUT_MS = 30_000
+LOCK_TIMEOUT = 30.0  # seconds a writer waits for another's lock (timeouts.state_lock)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS check_state (
@@ -86,78 +88,8 @@ CREATE TABLE IF NOT EXISTS run_host (
 CREATE INDEX IF NOT EXISTS run_host_host ON run_host (host);
 """
 
-_OPEN_FILES = 8  # shared connections kept open at once (tests make many state files)
 
-
-class _Database:
-    """This process's connection to one state file and the lock its users take turns on."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = threading.RLock()
-        self.initialized = False  # the schema is known to be in place
-        self.depth = 0  # nesting of `StateStore.connect` in the thread holding the lock
-        self._connection: sqlite3.Connection | None = None
-        self._identity: tuple[int, int, int] | None = None
-
-    def connection(self) -> sqlite3.Connection:
-        """The open connection (call with the lock held); reopened in a forked child, or when
-        the file was removed or replaced since."""
-        if self._connection is None or _identity(self.path) != self._identity:
-            self.close()
-            connection = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection, self._identity = connection, _identity(self.path)
-            self.initialized = False
-        return self._connection
-
-    def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        if self._identity is not None and self._identity[0] != os.getpid():
-            _INHERITED.append(connection)  # a parent's: never touched (nor closed) after fork
-        else:
-            connection.close()
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (os.getpid(), info.st_dev, info.st_ino)
-
-
-_DATABASES: OrderedDict[Path, _Database] = OrderedDict()
-_DATABASES_GUARD = threading.Lock()
-_INHERITED: list[sqlite3.Connection] = []
-
-
-def _database(path: Path) -> _Database:
-    """The shared database of `path` (one per file, however named); the least recently used
-    beyond _OPEN_FILES is closed (its stores reopen it if used again)."""
-    key = path.resolve()
-    with _DATABASES_GUARD:
-        database = _DATABASES.pop(key, None) or _Database(path)
-        _DATABASES[key] = database
-        evicted = _DATABASES.popitem(last=False)[1] if len(_DATABASES) > _OPEN_FILES else None
-    if evicted is not None and evicted.lock.acquire(blocking=False):
-        try:
-            if evicted.depth == 0:  # not in use by this thread either
-                evicted.close()
-        finally:
-            evicted.lock.release()
-    return database
-
-
-class StateError(JarvisError):
+class StateError(StoreError):
     """The state database cannot be opened or is not ours."""
 
 
@@ -166,62 +98,104 @@ Update = Callable[[dict[CheckKey, CheckState]], dict[CheckKey, CheckState]]
 
 
 class StateStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        lock_timeout: float = LOCK_TIMEOUT,
+        on_fault: Callable[[StoreError], None] | None = None,
+    ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = _database(path)
+        self.readonly = readonly
+        self.lock_timeout = lock_timeout
+        self.on_fault = on_fault
+        check_state_dir(path.parent)
+        if not readonly:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._fault(exc) from None
+        self._db = shared_database(path, readonly, _SCHEMA)
         with self.connect() as db:
-            if self._db.initialized:
-                return
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateError(
                     f"{path}: state schema version {version} is newer than this jarvisctl "
                     f"understands ({SCHEMA_VERSION}); upgrade jarvisctl"
                 )
+            if readonly and version < SCHEMA_VERSION and version != 0:
+                raise StateError(
+                    f"{path}: state schema version {version} is older than this jarvisctl's "
+                    f"({SCHEMA_VERSION}) and a reader does not upgrade it: run `jarvisctl run` "
+                    "once with the state directory writable"
+                )
+            if not self._db.initialized:
+                self._migrate(db, version)
+
+    def _migrate(self, db: sqlite3.Connection, version: int) -> None:
+        """Writes only when something is missing: opening an up-to-date store writes nothing,
+        so that a store another process holds locked is not waited for until a real write."""
+        if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._db.initialized = True
+        if version < SCHEMA_VERSION:
+            db.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            )
+        self._db.initialized = True
 
     @property
     def _lock(self) -> threading.RLock:
         return self._db.lock
 
+    def _fault(self, exc: BaseException) -> StoreError:
+        error = store_fault(self.path, exc, lock_timeout=self.lock_timeout)
+        if self.on_fault is not None:
+            self.on_fault(error)
+        return error
+
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """The process's connection to the file, held (with its lock) for the block.
 
-        A transaction the block left open is rolled back when the outermost block ends.
+        A transaction the block left open is rolled back when the outermost block ends. A
+        SQLite error in the block leaves it as a StoreError.
         """
         with self._db.lock:
             try:
-                connection = self._db.connection()
+                connection = self._db.connection(self.lock_timeout)
             except sqlite3.Error as exc:
-                raise StateError(f"cannot open the state database {self.path}: {exc}") from None
+                raise self._fault(exc) from None
             self._db.depth += 1
             try:
                 yield connection
+            except sqlite3.Error as exc:
+                raise self._fault(exc) from None
             finally:
                 self._db.depth -= 1
-                if self._db.depth == 0 and connection.in_transaction:
-                    connection.rollback()
+                if self._db.depth == 0:
+                    _roll_back(connection)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction, committed when the block ends, else rolled back."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            finally:
+                _roll_back(db)
 
     def update_host(
         self, host: str, keys: Sequence[CheckKey], update: Update
     ) -> dict[CheckKey, CheckState]:
         """Read the host's states for `keys`, let `update` compute the new ones, write them,
         all in one transaction."""
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                current = self._read(db, host, keys)
-                new = update(current)
-                self._write(db, host, new)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            current = self._read(db, host, keys)
+            new = update(current)
+            self._write(db, host, new)
         return new
 
     def force(self, host: str, key: CheckKey, state: CheckState) -> None:
@@ -328,8 +302,7 @@ class RemediationLedger:
     def recovered(self, host: str, play: str, check: str, *, verified: bool) -> None:
         """The check is OK again: the escalation ends; a verified fix also resets the counters."""
         key = (host, play, check)
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self.store.transaction() as db:
             db.execute("DELETE FROM escalation WHERE host = ? AND play = ? AND check_name = ?", key)
             if verified:
                 db.execute(
@@ -337,7 +310,6 @@ class RemediationLedger:
                     "AND check_name = ?",
                     key,
                 )
-            db.execute("COMMIT")
 
     def reset(self, host: str, check: str | None = None) -> int:
         """An operator's reset: counters and escalations of a host (or one of its checks)."""
@@ -346,11 +318,9 @@ class RemediationLedger:
             if check is None
             else ("host = ? AND check_name = ?", (host, check))
         )
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self.store.transaction() as db:
             removed = db.execute(f"DELETE FROM escalation WHERE {where}", args).rowcount
             removed += db.execute(f"DELETE FROM remediation_attempt WHERE {where}", args).rowcount
-            db.execute("COMMIT")
         return int(removed)
 
     def escalations(self, host: str | None = None) -> list[tuple[str, str, str, float, str]]:
@@ -360,6 +330,14 @@ class RemediationLedger:
                 query + (" WHERE host = ?" if host else ""), (host,) if host else ()
             ).fetchall()
         return [(str(a), str(b), str(c), float(d), str(e)) for a, b, c, d, e in rows]
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    """End an open transaction; after a failed COMMIT, SQLite may already have ended it."""
+    if connection.in_transaction:
+        # the transaction is gone either way; the error that got here is what matters
+        with contextlib.suppress(sqlite3.Error):
+            connection.rollback()
 
 
 def _state(row: tuple[object, ...]) -> CheckState:

@@ -42,9 +42,14 @@ def verify_command(run_id: str, config: Path | None) -> None:
         sys.exit(EXIT_NOT_OK)
     torn = f"; a partial record of {result.torn_bytes} bytes follows" if result.torn_bytes else ""
     if not result.complete:
+        why = (
+            f"the run stopped: {result.stopped}"
+            if result.stopped
+            else "the run was killed or is still running"
+        )
         click.echo(
             f"{path}: INCOMPLETE: {result.records} record(s) verify, no run_finished record "
-            f"(the run was killed or is still running){torn}"
+            f"({why}){torn}"
         )
         sys.exit(EXIT_INCOMPLETE)
     click.echo(f"{path}: OK: {result.records} records, last {result.last_hash}")

@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from jarvisctl.errors import ConfigError, JarvisError
+from jarvisctl.errors import ConfigError, JarvisError, StoreError
 
 # Exit codes, documented in the README. Click itself exits 2 on usage errors.
 EXIT_OK = 0
@@ -17,6 +17,7 @@ EXIT_NOT_OK = 1  # some check is not OK, or some step failed
 EXIT_USAGE = 2  # bad command-line usage
 EXIT_CONFIG = 3  # a mistake in a playbook, inventory, catalogue entry or jarvisctl.yml
 EXIT_UNREACHABLE = 4  # some host could not be reached
+EXIT_STORE = 7  # the state directory is full, read-only, locked or not a directory
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM
 
 P = ParamSpec("P")
@@ -36,6 +37,9 @@ def report_errors(func: Callable[P, R]) -> Callable[P, R]:
             count = len(exc.problems)
             click.echo(f"{count} configuration error{'s' if count != 1 else ''}", err=True)
             sys.exit(EXIT_CONFIG)
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_STORE)
         except JarvisError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_CONFIG)

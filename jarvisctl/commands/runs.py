@@ -47,7 +47,7 @@ def runs(
     ctx.obj = config
     if ctx.invoked_subcommand is not None:
         return
-    store = StateStore(load_project(config).state_dir / "state.db")
+    store = StateStore(load_project(config).state_dir / "state.db", readonly=True)
     wanted = [
         e
         for e in list_runs(store, host=host, since=_since(since))
@@ -74,7 +74,7 @@ def show(config: Path | None, run_id: str, as_json: bool) -> None:
     """Show one run (an id, a unique prefix, or 'last'): its index entry and journal state."""
     state_dir = load_project(config).state_dir
     try:
-        entry = find_run(StateStore(state_dir / "state.db"), run_id)
+        entry = find_run(StateStore(state_dir / "state.db", readonly=True), run_id)
         verification, path = verify_run(state_dir, entry.run_id)
     except JarvisError as exc:
         handle_record_errors(exc)
@@ -85,6 +85,7 @@ def show(config: Path | None, run_id: str, as_json: bool) -> None:
         "intact": verification.intact,
         "complete": verification.complete,
         "problem": verification.problem,
+        "stopped": verification.stopped,
     }
     if as_json:
         click.echo(json.dumps({**entry_document(entry), "journal": journal}, indent=2))
@@ -107,7 +108,11 @@ def show(config: Path | None, run_id: str, as_json: bool) -> None:
     click.echo(f"{'playbooks:':<12}{', '.join(entry.playbooks) or '-'}")
     click.echo(f"{'counts:':<12}{_counts(entry) or '-'}")
     state = "intact" if verification.intact else f"TAMPERED: {verification.problem}"
-    ending = "complete" if verification.complete else "incomplete (no run_finished record)"
+    ending = (
+        "complete"
+        if verification.complete
+        else f"incomplete ({verification.stopped or 'no run_finished record'})"
+    )
     click.echo(f"{'journal:':<12}{path}: {verification.records} records, {state}, {ending}")
 
 

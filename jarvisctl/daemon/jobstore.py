@@ -25,7 +25,8 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
-from jarvisctl.state import StateError
+from jarvisctl.state import LOCK_TIMEOUT
+from jarvisctl.store_faults import check_state_dir, store_fault
 
 FIRES_KEPT_SECONDS = 7 * 86400.0
 _SCHEMA = """
@@ -51,18 +52,29 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]
         super().__init__()
         self.path = path
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_state_dir(path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store_fault(path, exc) from None
         with self._db() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection for the block; a SQLite error (but a duplicate key, which callers
+        expect) leaves as a StoreError naming the file and what to do."""
         try:
-            connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the scheduler database {self.path}: {exc}") from None
+            raise store_fault(self.path, exc) from None
         with self._lock, closing(connection):
-            yield connection
+            try:
+                yield connection
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise store_fault(self.path, exc) from None
 
     # -- APScheduler's job store interface -----------------------------------------------------
 

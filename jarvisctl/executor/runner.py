@@ -211,7 +211,11 @@ def _in_window(
     done: Callable[[T], None],
 ) -> list[T]:
     """`work` on every host, `forks` at a time; on cancel, hosts not started are `skipped`."""
-    pending: dict[Future[T], HostPlan] = {runner.threads.submit(work, host): host for host in hosts}
+
+    def start(host: HostPlan) -> T:  # a stop between two polls starts no further host
+        return skipped(host) if runner.cancel.is_set() else work(host)
+
+    pending: dict[Future[T], HostPlan] = {runner.threads.submit(start, h): h for h in hosts}
     results: list[T] = []
     interrupted = False
     while pending:

@@ -13,6 +13,8 @@ from jarvisctl.models.values import Count, Duration, NonEmptyText, Timeout
 class Timeouts(StrictModel):
     connect: Timeout = 10.0
     command: Timeout = 30.0
+    # how long a run waits for the state database while another process holds its lock
+    state_lock: Timeout = 30.0
 
 
 class CataloguePaths(StrictModel):

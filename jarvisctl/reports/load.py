@@ -26,7 +26,7 @@ class CorruptJournalError(JournalError):
 
 def locate_run(state_dir: Path, wanted: str) -> tuple[str, tuple[int, str] | None]:
     """The run id and its sealed anchor; a journal without an index entry is still found."""
-    store = StateStore(state_dir / "state.db")
+    store = StateStore(state_dir / "state.db", readonly=True)
     try:
         entry: RunEntry | None = find_run(store, wanted)
     except UnknownRunError:
@@ -63,7 +63,9 @@ def _earlier_points(
     hosts = {h.host for h in document.hosts}
     earlier = [
         entry
-        for entry in list_runs(StateStore(state_dir / "state.db"), limit=limit * 5 + 50)
+        for entry in list_runs(
+            StateStore(state_dir / "state.db", readonly=True), limit=limit * 5 + 50
+        )
         if entry.run_id != document.run_id
         and entry.started <= document.started_at
         and hosts & set(entry.hosts)
