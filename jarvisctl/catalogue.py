@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import jarvisctl
+from jarvisctl.configfile import list_config_dir, read_config_bytes
 from jarvisctl.errors import ConfigError, Location, ProblemCollector, known_list
 from jarvisctl.filecache import FileCache
 from jarvisctl.kinds.registry import KindRegistry
@@ -80,8 +81,12 @@ def _load_entries(
     directory: Path
     for directory in dirs:
         in_folder: dict[str, Entry[D]] = {}
-        files: list[Path] = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
-        for path in files:
+        try:
+            files = [p for p in list_config_dir(directory) if p.suffix in (".yml", ".yaml")]
+        except ConfigError as exc:
+            problems.absorb(exc)
+            continue
+        for path in files:  # the reader refuses a directory, FIFO or broken link named x.yml
             entry = _load_entry(path, model, kinds, problems)
             if entry is None:
                 continue
@@ -133,7 +138,7 @@ def _parser(model: type[D]) -> FileCache[tuple[D, SourceMap]]:
         document = load_yaml_file(path)
         return validate_document(model, document, "a catalogue entry"), document.source
 
-    return FileCache(parse)
+    return FileCache(parse, read_config_bytes)
 
 
 _PARSED: dict[type[Any], FileCache[Any]] = {

@@ -23,14 +23,17 @@ class FileCache(Generic[T]):
     the page cache costs microseconds; parsing it is what costs.
     """
 
-    def __init__(self, parse: Callable[[Path], T]) -> None:
+    def __init__(
+        self, parse: Callable[[Path], T], read: Callable[[Path], bytes] = Path.read_bytes
+    ) -> None:
         self._parse = parse
+        self._read = read  # configuration files: jarvisctl.configfile's bounded reader
         self._entries: dict[Path, tuple[bytes, T]] = {}
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> T:
         """The parsed file; raises what reading or `parse` raise (nothing is cached then)."""
-        content = path.read_bytes()
+        content = self._read(path)
         with self._lock:
             cached = self._entries.get(path)
             if cached is not None and cached[0] == content:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jarvisctl.configfile import is_config_dir, list_config_dir
 from jarvisctl.errors import ConfigError, Location, Problem, ProblemCollector
 from jarvisctl.models.playbook import CheckSpec, Play
 from jarvisctl.validation import validate_salvaging
@@ -115,10 +116,11 @@ def expand_playbook_paths(paths: Sequence[Path]) -> list[Path]:
     with none is a mistake, not an empty run)."""
     files: list[Path] = []
     for path in paths:
-        if not path.is_dir():
+        if not is_config_dir(path):
             files.append(path)
             continue
-        found = sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml"))
+        # a directory or FIFO named x.yml is listed too: the reader reports it
+        found = [p for p in list_config_dir(path) if p.suffix in (".yml", ".yaml")]
         if not found:
             raise ConfigError.at(
                 Location(display_path(path)), "no playbooks in this directory", "*.yml or *.yaml"

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jarvisctl.configfile import config_exists
 from jarvisctl.errors import ConfigError, Location, ProblemCollector
 from jarvisctl.inventory import Inventory, load_inventory, local_inventory
 from jarvisctl.models.project import ProjectConfig
@@ -31,7 +32,7 @@ def find_config(start: Path) -> Path | None:
     """`jarvisctl.yml` in `start` or the nearest parent directory that has one."""
     for folder in (start, *start.parents):
         candidate = folder / CONFIG_NAME
-        if candidate.is_file():
+        if config_exists(candidate):  # a FIFO or broken link is reported, not skipped
             return candidate
     return None
 
@@ -44,9 +45,9 @@ def load_project(config: Path | None = None, start: Path | None = None) -> Proje
     path = explicit or find_config((start or Path.cwd()).resolve())
     if path is None:
         return Project(root=(start or Path.cwd()).resolve())
-    if explicit is not None and not explicit.is_file():
+    if explicit is not None and not config_exists(explicit):
         raise ConfigError.at(Location(display_path(explicit)), "configuration file not found")
-    document = load_yaml_file(path)
+    document = load_yaml_file(path, "configuration file")
     if document.data is None:
         return Project(root=path.resolve().parent, config_file=path)
     settings = validate_document(ProjectConfig, document, "a mapping of settings")
@@ -76,7 +77,7 @@ def resolve_inventory(project: Project, explicit: Path | None) -> Inventory:
     if explicit is not None:
         return load_inventory(explicit)
     configured = project.root / project.config.inventory
-    if configured.is_file():
+    if config_exists(configured):  # the reader reports a FIFO or broken link there
         return load_inventory(configured)
     if project.config_file is not None and "inventory" in project.config.model_fields_set:
         raise ConfigError.at(

@@ -7,6 +7,7 @@ a validation error anywhere in a document can be reported at `file:line:column`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,13 @@ from typing import Any
 
 import yaml
 
+from jarvisctl import configfile
 from jarvisctl.errors import ConfigError, Location, Problem
+from jarvisctl.yamlbounds import MAX_DEPTH, check_yaml_bounds, needs_bounds_check, too_deep
 
 NodePath = tuple[str | int, ...]
+# Kept here for the modules that import it from here; it lives beside the reader.
+display_path = configfile.display_path
 
 
 @dataclass(frozen=True)
@@ -64,60 +69,84 @@ class Document:
         return self.source.file
 
 
-def display_path(path: Path) -> str:
-    """A path as the operator would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+def load_yaml_file(path: Path, what: str = "file") -> Document:
+    """Read (bounded, see jarvisctl.configfile) and parse one YAML file; a file that cannot be
+    read or parsed is a located ConfigError."""
+    return load_yaml_text(configfile.read_config_text(path, what), display_path(path))
 
 
-def load_yaml_file(path: Path) -> Document:
-    """Read and parse one YAML file; a missing file or bad syntax is a located ConfigError."""
-    name = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError.at(Location(name), "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError.at(Location(name), "is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError.at(Location(name), f"cannot read file: {exc}") from None
-    return load_yaml_text(text, name)
+# PyYAML parses about 130 KiB a second: a larger file keeps libyaml's wording of its mistake.
+_REWORD_LIMIT = 128 * 1024
 
 
-# libyaml's parser, where PyYAML was built with it: it parses the catalogue, playbooks and
-# inventories several times faster than the pure-Python one, which matters at every start.
-_FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+class _SyntaxError(ConfigError):
+    """A mistake the YAML parser found (as opposed to a limit the loader enforces)."""
 
 
 def load_yaml_text(text: str, name: str) -> Document:
-    """Parse YAML text; syntax errors, duplicate keys and multiple documents are reported."""
-    if _FAST_LOADER is None:
+    """Parse YAML text; syntax errors, duplicate keys, multiple documents, control characters
+    and documents over the limits of jarvisctl.yamlbounds are reported at their location."""
+    # libyaml's parser, where PyYAML was built with it: it parses the catalogue, playbooks and
+    # inventories several times faster than the pure-Python one, which matters at every start.
+    fast: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+    if fast is None:
         return _load(text, name, yaml.SafeLoader)
     try:
-        return _load(text, name, _FAST_LOADER)
-    except ConfigError:
+        return _load(text, name, fast)
+    except _SyntaxError:
+        if len(text) > _REWORD_LIMIT:
+            raise
         # libyaml words its syntax errors less helpfully ("did not find expected ','"); a file
         # with a mistake is parsed again by PyYAML, whose messages (and locations) we report.
         return _load(text, name, yaml.SafeLoader)
 
 
 def _load(text: str, name: str, parser: type[yaml.SafeLoader]) -> Document:
+    try:
+        if needs_bounds_check(text, parser):
+            check_yaml_bounds(text, name, parser)
+        return _compose_and_build(text, name, parser)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_reader_problem(exc, text, name)) from None
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):  # libyaml's own limit, deeper than ours
+            raise too_deep(name, exc.problem_mark) from None
+        raise _SyntaxError(_syntax_problem(exc, name)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError.at(Location(name), f"invalid YAML: {exc}") from None
+    except RecursionError:  # a limit above should come first; never a traceback regardless
+        raise ConfigError.at(Location(name), "nested too deeply to load") from None
+
+
+def _compose_and_build(text: str, name: str, parser: type[yaml.SafeLoader]) -> Document:
     loader = parser(text)
     try:
         node = loader.get_single_node()
         source = SourceMap(name)
         data = _Builder(loader, source).build(node, ()) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_syntax_problem(exc, name)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError.at(Location(name), f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     if node is None:
         source.values[()] = Location(name, 1, 1)
     return Document(data, source)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Problem:
+    """PyYAML counts the position in characters, libyaml in bytes: find the character."""
+    character = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+    offset = text.find(character)
+    if offset < 0:
+        return Problem(Location(name), f"YAML cannot hold the character {character!r}")
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    escape = f"\\x{ord(character):02x}" if ord(character) < 0x100 else f"\\u{ord(character):04x}"
+    return Problem(
+        Location(name, line, column),
+        f"control character {escape} is not allowed in YAML",
+        "remove it"
+        if character == "\x00"
+        else f'remove it, or escape it in double quotes: "{escape}"',
+    )
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> Problem:
@@ -135,6 +164,31 @@ def _location(name: str, node: yaml.Node) -> Location:
     return Location(name, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+# int() refuses decimal text over 4,300 digits; hex and binary are not limited, but such a number
+# cannot be printed (str() has the same limit) or compared as a threshold.
+_MAX_INT_BITS = 14_000
+# NUL ends a string for the OS (argv, paths, the environment); a lone surrogate is not Unicode
+# text and cannot be encoded to print, store or send it.
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _describe(character: str) -> str:
+    if character == "\x00":
+        return "a NUL character"
+    return f"a lone surrogate \\u{ord(character):04x} (not a Unicode character)"
+
+
+def _bad_scalar(node: yaml.Node, exc: Exception | str) -> str:
+    if "digits" in str(exc):
+        return "a number with more than 4300 digits"
+    kind = str(node.tag).rpartition(":")[2] or "scalar"
+    return f"invalid {kind} value {_preview(str(node.value))}: {exc}"
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else f"{text[:limit]}...")
+
+
 class _Builder:
     """Builds plain Python data from a composed node tree, recording every node's location."""
 
@@ -144,11 +198,31 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: NodePath) -> Any:
         self.source.values[path] = _location(self.source.file, node)
+        if isinstance(node, yaml.CollectionNode) and len(path) >= MAX_DEPTH:
+            raise too_deep(self.source.file, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        """The value of a scalar; one Python cannot hold or the OS cannot take is refused."""
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:  # int() over 4,300 digits, 2026-13-45
+            raise ConfigError.at(
+                _location(self.source.file, node), _bad_scalar(node, exc)
+            ) from None
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:  # 0x with 5,000 f's
+            raise ConfigError.at(_location(self.source.file, node), _bad_scalar(node, "digits"))
+        if isinstance(value, str) and (bad := _UNSAFE_TEXT.search(value)):
+            raise ConfigError.at(
+                _location(self.source.file, node),
+                f"the text holds {_describe(bad.group())}",
+                "no command, path or variable can carry it; remove it",
+            )
+        return value
 
     def _key(self, node: yaml.Node) -> Any:
         # YAML 1.1 reads plain `on`, `off`, `yes`, `no` as booleans; as a key that is never meant
@@ -156,6 +230,8 @@ class _Builder:
         plain = isinstance(node, yaml.ScalarNode) and not node.style  # libyaml: '', PyYAML: None
         if plain and node.tag == "tag:yaml.org,2002:bool":
             return str(node.value)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: NodePath) -> dict[Any, Any]:

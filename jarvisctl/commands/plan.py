@@ -17,7 +17,7 @@ from jarvisctl.planner import make_plan
 from jarvisctl.project import load_project
 from jarvisctl.secrets import Redactor
 
-PathArg = click.Path(path_type=Path)
+PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
 
 
 @click.command("plan")

@@ -27,7 +27,7 @@ from jarvisctl.output.run_text import progress_line, render_recap
 from jarvisctl.project import load_project
 from jarvisctl.results import HostRun, RunReport
 
-PathArg = click.Path(path_type=Path)
+PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
 
 
 @click.command("run")

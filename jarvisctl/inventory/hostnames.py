@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 
@@ -9,14 +10,63 @@ class HostNameError(ValueError):
     """A host entry that cannot be expanded; the message says what would be valid."""
 
 
-def expand_host_entry(entry: str) -> tuple[list[str], int | None]:
-    """The host names an inventory entry stands for, and the port written after them, if any."""
+# The most hosts one inventory may hold: `h[0:99999999]` must be refused, not expanded until
+# memory runs out. A fleet this size is planned in seconds (10,000 hosts is the design's case).
+MAX_HOSTS = 100_000
+# Range bounds longer than this are refused before int() (which refuses over 4,300 digits).
+_MAX_BOUND_DIGITS = 12
+_RANGE = re.compile(r"\[([^\[\]]*)\]")
+
+
+def expand_host_entry(entry: str, room: int = MAX_HOSTS) -> tuple[list[str], int | None]:
+    """The host names an inventory entry stands for, and the port written after them, if any.
+
+    An entry that stands for more than `room` hosts (what the inventory can still take) is
+    refused before it is expanded.
+    """
     name, port = split_port(entry.strip())
     if not name:
         raise HostNameError(f"empty host name in {entry!r}")
+    count = count_hosts(name)
+    if count > room:
+        held = f"{MAX_HOSTS - room:,} already, " if room < MAX_HOSTS else ""
+        raise HostNameError(
+            f"{_short(name)} stands for {count:,} hosts: an inventory holds at most "
+            f"{MAX_HOSTS:,} hosts ({held}each range counts its hosts)"
+        )
     if "[" in name or "]" in name:
         return expand_ranges(name), port
     return [name], port
+
+
+def count_hosts(name: str) -> int:
+    """How many names `name` expands to, without expanding it (a wrong range counts as 1: its
+    expansion reports what is wrong)."""
+    count = 1
+    for body in _RANGE.findall(name):
+        bounds = body.split(":")
+        if any(len(bound) > _MAX_BOUND_DIGITS for bound in bounds):
+            raise HostNameError(
+                f"{_short(name)}: a range bound is longer than {_MAX_BOUND_DIGITS} characters"
+            )
+        if len(bounds) in (2, 3):
+            count *= _range_count(bounds[0] or "0", bounds[1], bounds[2] if bounds[2:] else "1")
+    return count
+
+
+def _short(name: str) -> str:
+    return repr(name if len(name) <= 60 else f"{name[:60]}...")
+
+
+def _range_count(begin: str, end: str, step: str) -> int:
+    if not step.isdigit() or int(step) == 0:
+        return 1
+    if begin in string.ascii_letters and end in string.ascii_letters:
+        first, last = string.ascii_letters.index(begin), string.ascii_letters.index(end)
+        return len(range(first, last + 1, int(step))) or 1
+    if begin.isdigit() and end.isdigit():
+        return len(range(int(begin), int(end) + 1, int(step))) or 1
+    return 1
 
 
 def split_port(entry: str) -> tuple[str, int | None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from jarvisctl.errors import Location
 from jarvisctl.inventory.draft import InventoryDraft, Value
-from jarvisctl.inventory.hostnames import HostNameError, expand_host_entry
+from jarvisctl.inventory.hostnames import MAX_HOSTS, HostNameError, expand_host_entry
 
 SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
@@ -121,7 +121,7 @@ class _IniReader:
             self.draft.problems.add(where, "'---' starts a YAML document, not an INI host line")
             return
         try:
-            names, port = expand_host_entry(entry)
+            names, port = expand_host_entry(entry, MAX_HOSTS - len(self.draft.hosts))
         except HostNameError as exc:
             self.draft.problems.add(where, str(exc))
             return

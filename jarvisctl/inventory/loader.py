@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jarvisctl.errors import ConfigError, Location
+from jarvisctl.configfile import display_path, read_config_text
 from jarvisctl.inventory.build import VarFiles, build_inventory
 from jarvisctl.inventory.draft import InventoryDraft, Value
 from jarvisctl.inventory.ini_format import read_ini_inventory
 from jarvisctl.inventory.model import Inventory
 from jarvisctl.inventory.varfiles import load_var_dir
 from jarvisctl.inventory.yaml_format import read_yaml_inventory
-from jarvisctl.yamlsrc import display_path, load_yaml_text
+from jarvisctl.yamlsrc import load_yaml_text
 
 YAML_SUFFIXES = (".yml", ".yaml", ".json")
 INI_SUFFIXES = (".ini", ".cfg")
@@ -30,7 +30,7 @@ def default_inventory_path(project_root: Path) -> Path | None:
 def load_inventory(path: Path) -> Inventory:
     """Load an inventory file; every mistake in it and its variable files is reported at once."""
     name = display_path(path)
-    text = _read(path, name)
+    text = read_config_text(path, "inventory file", "give the inventory file inside it")
     draft = InventoryDraft(name)
     if _is_yaml(path, text):
         read_yaml_inventory(load_yaml_text(text, name), draft)
@@ -53,19 +53,6 @@ def local_inventory() -> Inventory:
     draft.set_host_var("localhost", "connection", Value("local", None, BUILT_IN))
     draft.finish()
     return build_inventory(draft, VarFiles({}, {}))
-
-
-def _read(path: Path, name: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError.at(Location(name), "inventory file not found") from None
-    except IsADirectoryError:
-        raise ConfigError.at(
-            Location(name), "is a directory", "give the inventory file inside it"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError.at(Location(name), f"cannot read inventory: {exc}") from None
 
 
 def _is_yaml(path: Path, text: str) -> bool:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from jarvisctl.inventory.draft import InventoryDraft, Value
-from jarvisctl.inventory.hostnames import HostNameError, expand_host_entry
+from jarvisctl.inventory.hostnames import MAX_HOSTS, HostNameError, expand_host_entry
 from jarvisctl.yamlsrc import Document, NodePath
 
 GROUP_KEYS = ("hosts", "children", "vars")
@@ -126,7 +126,7 @@ class _YamlReader:
             self.problem(path, f"host name {entry!r} must be a string", "quote it", key=True)
             return
         try:
-            names, port = expand_host_entry(entry)
+            names, port = expand_host_entry(entry, MAX_HOSTS - len(self.draft.hosts))
         except HostNameError as exc:
             self.problem(path, str(exc), key=True)
             return
