@@ -116,7 +116,9 @@ def describe_process(pid: int) -> str:
     command = " ".join(" ".join(words).split())
     if len(command) > 80:
         command = command[:77] + "..."
-    who = "another jarvisctl" if "jarvisctl" in command else "another process"
+    # the console script (python .../bin/jarvisctl), `python -m jarvisctl`, or argv[0] itself
+    ours = any(Path(w).name == "jarvisctl" for w in words[:3])
+    who = "another jarvisctl" if ours else "another process"
     return f"{who} (pid {pid}: {command})" if command else f"{who} (pid {pid})"
 
 

@@ -15,9 +15,9 @@ from jarvisctl.state import RemediationLedger, StateStore
 PathArg = click.Path(path_type=Path)
 
 
-def _ledger(config: Path | None) -> RemediationLedger:
+def _ledger(config: Path | None, *, readonly: bool = False) -> RemediationLedger:
     project = load_project(config)
-    return RemediationLedger(StateStore(project.state_dir / "state.db"))
+    return RemediationLedger(StateStore(project.state_dir / "state.db", readonly=readonly))
 
 
 @click.command("reset")
@@ -39,7 +39,7 @@ def reset_command(host: str, check: str | None, config: Path | None) -> None:
 @report_errors
 def escalated_command(host: str | None, config: Path | None) -> None:
     """The checks whose remediation budget is spent and which wait for an operator."""
-    rows = _ledger(config).escalations(host)
+    rows = _ledger(config, readonly=True).escalations(host)
     if not rows:
         click.echo("no escalated checks")
     for name, play, check, since, reason in rows:
