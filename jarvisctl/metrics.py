@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.reports.document import RunDocument
@@ -76,6 +76,11 @@ def _run_metrics(run: RunDocument, registry: CollectorRegistry) -> None:
         "1 if the last run finished (its journal has a run_finished record).",
         registry=registry,
     ).set(1 if run.complete else 0)
+
+
+def metrics_text(run: RunDocument) -> str:
+    """The registry in the Prometheus text format (the caller writes it, redacted)."""
+    return generate_latest(metrics_registry(run)).decode("utf-8")
 
 
 def write_metrics(run: RunDocument, path: Path, redactor: Redactor | None = None) -> None:

@@ -30,6 +30,7 @@ from jarvisctl.planner import make_plan
 from jarvisctl.project import Project
 from jarvisctl.recording import host_outcomes, record_run
 from jarvisctl.results import HostRun, RunReport
+from jarvisctl.secrets import SecretValues
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,17 @@ class RunContext:
     pool: ConnectionPool = field(default_factory=ConnectionPool)
     cancel: threading.Event = field(default_factory=threading.Event)
     on_host: Callable[[HostRun], None] = lambda _: None
+    # what the front door redacts its output with; the run's plan adds the secrets it meets
+    secrets: SecretValues = field(default_factory=SecretValues)
 
 
-def plan_request(project: Project, request: RunRequest) -> Plan:
-    """The plan, or a ConfigError with every located problem."""
+def plan_request(project: Project, request: RunRequest, secrets: SecretValues) -> Plan:
+    """The plan, or a ConfigError with every located problem (its secrets already in
+    `secrets`, so that whoever prints the error can redact them)."""
     now = datetime.now(get_localzone())
+    paths = list(request.playbooks)
     plan = make_plan(
-        project, list(request.playbooks), request.inventory, now, request.limit, request.tags
+        project, paths, request.inventory, now, request.limit, request.tags, secrets=secrets
     )
     if not plan.ok:
         raise ConfigError(plan.problems)
@@ -70,7 +75,7 @@ def plan_request(project: Project, request: RunRequest) -> Plan:
 
 
 def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
-    plan = request.plan or plan_request(project, request)
+    plan = request.plan or plan_request(project, request, context.secrets)
     run_id = new_run_id(datetime.now(timezone.utc))
     started = time.monotonic()
     mode = "check" if request.check else "run"

@@ -41,6 +41,7 @@ from jarvisctl.project import Project, resolve_inventory
 from jarvisctl.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.schedule import next_fire_times
 from jarvisctl.secret_vars import mark_secret_vars
+from jarvisctl.secrets import SecretValues
 from jarvisctl.templating import TemplateError, Templates
 from jarvisctl.yamlsrc import SourceMap, display_path
 
@@ -254,8 +255,12 @@ def make_plan(
     now: datetime,
     limit: str | None = None,
     tags: Sequence[str] = (),
+    *,
+    secrets: SecretValues,
 ) -> Plan:
-    """Load, validate and resolve; every problem ends up in the plan, attributed to its file."""
+    """Load, validate and resolve; every problem ends up in the plan, attributed to its file.
+    Secret values met while resolving are added to `secrets` (the caller's output redacts
+    with it), before any problem that could show them is formatted."""
     files = expand_playbook_paths(playbook_paths)
     loaded: list[LoadedPlaybook] = []
     broken: list[PlaybookPlan] = []
@@ -265,7 +270,7 @@ def make_plan(
         except ConfigError as exc:
             broken.append(PlaybookPlan(display_path(path), problems=exc.problems))
     try:
-        ctx = _context(project, loaded, inventory_path, now, limit, tags)
+        ctx = _context(project, loaded, inventory_path, now, limit, tags, secrets)
     except ConfigError as exc:
         return _plan(project, inventory_path, limit, tags, now, [*broken, *_by_file(exc)])
     planned = [plan_playbook(item, ctx) for item in loaded]
@@ -282,6 +287,7 @@ def _context(
     now: datetime,
     limit: str | None,
     tags: Sequence[str],
+    secrets: SecretValues,
 ) -> PlanContext:
     registry = load_registry()
     beside = sorted({item.path.resolve().parent for item in loaded})
@@ -300,11 +306,12 @@ def _context(
             f"--tags: unknown tag {', '.join(sorted(unknown))}",
             known_list(known_tags(loaded)),
         )
+    secret_dirs = tuple(project.root / d for d in config.secret_dirs)
     return PlanContext(
         inventory,
         catalogue,
         registry,
-        Templates(project.root),
+        Templates(project.root, secrets, secret_dirs),
         config,
         now,
         limit,

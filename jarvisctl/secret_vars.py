@@ -7,10 +7,10 @@ A name that is not a variable of the host is an error: a misspelt name would lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from jarvisctl.errors import Location, known_list
+from jarvisctl.errors import ConfigError, Location, known_list
 from jarvisctl.inventory import Host
 from jarvisctl.models.playbook import Play
 from jarvisctl.resolve import HostProblems
@@ -42,6 +42,20 @@ def mark_secret_vars(
             known = known_list((k for k in variables if k != SECRET_VARS), near=name)
             message = f"{SECRET_VARS}: {name!r} is not a variable of this host ({known})"
             problems.add(location, message, host.name)
+
+
+def mark_inventory_secrets(hosts: Iterable[Host], secrets: SecretValues) -> None:
+    """Add the values of the variables the inventory marks secret on each host (for the
+    `inventory` commands, which show variables without a play); a malformed `secret_vars`
+    is a ConfigError, since what it meant to hide cannot be known."""
+    problems = HostProblems()
+    for host in hosts:
+        for name in _inventory_names(host, problems):
+            if name in host.vars:
+                secrets.add(host.vars[name])
+    found = problems.problems()
+    if found:
+        raise ConfigError(found)
 
 
 def _inventory_names(host: Host, problems: HostProblems) -> Sequence[str]:

@@ -7,14 +7,14 @@ Because a secret can be shell-quoted into a command, its quoted spelling is scru
 
 from __future__ import annotations
 
-import re
-import shlex
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
 from jarvisctl.events import Event, EventSink
+from jarvisctl.secret_spellings import search_key, spellings
 
 MASK = "***"
 MIN_LENGTH = 3  # shorter values ("1", "on") would blank out ordinary text; they are not scrubbed
@@ -22,19 +22,34 @@ T = TypeVar("T")
 
 
 class SecretValues:
-    """Collects secret values while templates render (rendering may happen in any thread)."""
+    """The secret values one front door (a CLI command, the daemon) has learned so far.
+
+    Templates add to it as they render (in any thread), before any output that could show the
+    value is formatted, even when the rendering then fails; every writer redacts with
+    `redactor()`, which always knows every value added so far.
+    """
 
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._lock = threading.Lock()
+        self._redactor: Redactor | None = None
 
     def add(self, value: Any) -> None:
+        new = set(_leaves(value))
         with self._lock:
-            self._values.update(_leaves(value))
+            if not new <= self._values:
+                self._values |= new
+                self._redactor = None
 
     def frozen(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._values)
+
+    def redactor(self) -> Redactor:
+        with self._lock:
+            if self._redactor is None:
+                self._redactor = Redactor(frozenset(self._values))
+            return self._redactor
 
 
 def _leaves(value: Any) -> Iterable[str]:
@@ -51,23 +66,30 @@ def _leaves(value: Any) -> Iterable[str]:
 
 @dataclass(frozen=True)
 class Redactor:
-    """Scrubs a run's secret values (and their shell-quoted spellings) from text."""
+    """Scrubs secret values, in every spelling output can give them, from text and values."""
 
     secrets: frozenset[str] = frozenset()
-    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    # per secret: its search key and its spellings, longest first
+    _rules: tuple[tuple[str | None, tuple[str, ...]], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        spellings = {s for v in self.secrets if len(v) >= MIN_LENGTH for s in _spellings(v)}
-        ordered = sorted(spellings, key=len, reverse=True)  # longest first: no partial leftovers
-        pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-        object.__setattr__(self, "_pattern", pattern)
+        rules = tuple(_rule(s) for s in sorted(self.secrets) if len(s.strip()) >= MIN_LENGTH)
+        object.__setattr__(self, "_rules", rules)
 
     def text(self, value: str) -> str:
-        return value if self._pattern is None else self._pattern.sub(MASK, value)
+        words = [w for key, ws in self._rules if key is None or key in value for w in ws]
+        if not words:
+            return value
+        for word in sorted(words, key=len, reverse=True):  # longest first: no partial leftovers
+            if word in value:
+                value = value.replace(word, MASK)
+        return value
 
     def value(self, value: T) -> T:
         """The same structure with every string scrubbed (dicts, lists, tuples, dataclasses)."""
-        if self._pattern is None:
+        if not self._rules:
             return value
         return self._scrub(value)  # type: ignore[no-any-return]
 
@@ -90,13 +112,6 @@ class Redactor:
         return lambda item: inner(self.value(item))
 
 
-def _spellings(secret: str) -> set[str]:
-    """The secret as it can appear in output: as is, shell-quoted, and JSON/repr-escaped."""
-    quoted = shlex.quote(secret)
-    escaped = secret.encode("unicode_escape").decode("ascii")
-    return {secret, quoted, quoted.strip("'"), escaped}
-
-
 @dataclass(frozen=True)
 class RedactingSink:
     """Scrubs each event before it reaches the sinks behind it."""
@@ -105,4 +120,14 @@ class RedactingSink:
     inner: EventSink
 
     def emit(self, event: Event) -> None:
-        self.inner.emit(replace(event, data=self.redactor.value(dict(event.data))))
+        scrub = self.redactor.value
+        data = scrub(dict(event.data))
+        self.inner.emit(replace(event, host=scrub(event.host), play=scrub(event.play), data=data))
+
+
+# A pure function's memo, not shared state: a daemon rebuilds its redactor at each new secret,
+# and the few hundred spellings of the ones it knew are not worth computing again.
+@functools.lru_cache(maxsize=4096)
+def _rule(secret: str) -> tuple[str | None, tuple[str, ...]]:
+    """The secret's search key and its spellings, longest first."""
+    return search_key(secret), tuple(sorted(spellings(secret), key=len, reverse=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -67,6 +68,8 @@ class Templates:
     base: Path | None = None  # where secret_file() resolves relative paths (the project root)
     # values read by env() and secret_file(), and of variables marked secret: redacted on output
     secrets: SecretValues = field(default_factory=SecretValues)
+    # besides `base`, the directories secret_file() may read from (jarvisctl.yml's secret_dirs)
+    secret_dirs: tuple[Path, ...] = ()
 
     @cached_property
     def shell(self) -> SandboxedEnvironment:
@@ -87,7 +90,8 @@ class Templates:
         env.filters["quote"] = lambda v: shlex.quote(_plain(v))
         env.globals["env"] = _secret_reader(self.secrets, _environment)
         base = self.base or Path.cwd()
-        env.globals["secret_file"] = _secret_reader(self.secrets, _file_reader(base))
+        reader = _file_reader(base, (base, *self.secret_dirs))
+        env.globals["secret_file"] = _secret_reader(self.secrets, reader)
         return env
 
     def render_shell(self, template: str, variables: Mapping[str, Any]) -> str:
@@ -123,17 +127,46 @@ def _environment(name: str, default: Any = None) -> str:
     return str(default)
 
 
-def _file_reader(base: Path) -> Any:
+SECRET_FILE_LIMIT = 64 * 1024  # a secret is a password or a key, not a data file
+
+
+def _file_reader(base: Path, allowed: tuple[Path, ...]) -> Any:
     def read(path: str) -> str:
-        """secret_file('path'): a file's content without its trailing newline."""
-        target = base / str(path)
+        """secret_file('path'): a file's content without its trailing newline, from a regular
+        file inside the project or a directory of secret_dirs (symlinks and .. resolved)."""
         try:
-            return target.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
+            real = (base / str(path)).resolve(strict=True)
+            roots = [root.resolve() for root in allowed]
+        except (OSError, RuntimeError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ValueError(f"secret_file: cannot read {str(target)!r}: {reason}") from None
+            raise ValueError(f"secret_file: cannot read {str(path)!r}: {reason}") from None
+        if not any(real.is_relative_to(root) for root in roots):
+            shown = ", ".join(dict.fromkeys(str(root) for root in roots))
+            raise ValueError(
+                f"secret_file: {str(path)!r} is {str(real)!r}, outside the directories secrets "
+                f"are read from ({shown}; add its directory to secret_dirs in jarvisctl.yml)"
+            )
+        return _read_secret_file(real)
 
     return read
+
+
+def _read_secret_file(real: Path) -> str:
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC  # a FIFO must not hang
+    try:
+        fd = os.open(real, flags)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ValueError(f"secret_file: {str(real)!r} is not a regular file")
+            data = handle.read(SECRET_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise ValueError(f"secret_file: cannot read {str(real)!r}: {exc.strerror}") from None
+    if len(data) > SECRET_FILE_LIMIT:
+        raise ValueError(f"secret_file: {str(real)!r} is over {SECRET_FILE_LIMIT} bytes")
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:  # its message would quote the file's bytes
+        raise ValueError(f"secret_file: {str(real)!r} is not UTF-8 text") from None
 
 
 def _is_template(text: str) -> bool:

@@ -1,4 +1,5 @@
-"""What every subcommand shares: exit codes and turning errors into messages."""
+"""What every subcommand shares: exit codes, turning errors into messages, and the front door
+that redacts secrets from everything a command writes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import ParamSpec, TypeVar
 import click
 
 from jarvisctl.errors import ConfigError, JarvisError, StoreError
+from jarvisctl.output.redacting import redacted_output
+from jarvisctl.secrets import SecretValues
 
 # Exit codes, documented in the README. Click itself exits 2 on usage errors.
 EXIT_OK = 0
@@ -24,24 +27,41 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+SECRETS = "jarvisctl.secrets"  # key of the command's SecretValues in click's context meta
+
+
 def report_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print jarvisctl errors as located messages on stderr and exit with the documented code."""
+    """The front door of every command: its stdout and stderr are redacted with the secrets it
+    learns (`output_secrets()`), and jarvisctl errors become located messages on stderr and
+    the documented exit code. Errors are printed inside the redaction, after the secrets read
+    while rendering (even a rendering that failed) were collected."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            count = len(exc.problems)
-            click.echo(f"{count} configuration error{'s' if count != 1 else ''}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except StoreError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_STORE)
-        except JarvisError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
+        secrets = SecretValues()
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.meta[SECRETS] = secrets
+        with redacted_output(secrets):
+            try:
+                return func(*args, **kwargs)
+            except ConfigError as exc:
+                for problem in exc.problems:
+                    click.echo(f"error: {problem}", err=True)
+                count = len(exc.problems)
+                click.echo(f"{count} configuration error{'s' if count != 1 else ''}", err=True)
+                sys.exit(EXIT_CONFIG)
+            except StoreError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_STORE)
+            except JarvisError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_CONFIG)
 
     return wrapper
+
+
+def output_secrets() -> SecretValues:
+    """The running command's SecretValues: what it renders adds to it, what it writes (its
+    streams, and the files it writes with `write_redacted`) is redacted with it."""
+    return click.get_current_context().meta[SECRETS]  # type: ignore[no-any-return]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, report_errors
+from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, output_secrets, report_errors
 from jarvisctl.daemon.logs import EventLog, LogFormat, route_library_logs
 from jarvisctl.models.project import parse_listen
 
@@ -44,10 +44,11 @@ def daemon_command(config: Path | None, once: bool, log_format: LogFormat) -> No
     from jarvisctl.daemon.http import serve
     from jarvisctl.daemon.service import Daemon, start_project
 
+    secrets = output_secrets()  # sys.stderr, the log's stream, is redacted with them
     log = EventLog(sys.stderr, log_format)
     route_library_logs(log)
-    project, specs = start_project(config)
-    daemon = Daemon(project, log)
+    project, specs = start_project(config, secrets)
+    daemon = Daemon(project, log, secrets=secrets)
     restore = _handle_signals(daemon)
     try:
         if once:
@@ -56,7 +57,7 @@ def daemon_command(config: Path | None, once: bool, log_format: LogFormat) -> No
             daemon.runtime.pool.close_all()
             sys.exit(EXIT_OK if all(o == "ok" for o in outcomes) else EXIT_NOT_OK)
         settings = project.config.daemon
-        server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log)
+        server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log, secrets)
         try:
             daemon.load(specs)
             log.info("daemon_started", pid=os.getpid(), jobs=len(specs), listen=server.url)

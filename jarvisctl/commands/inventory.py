@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from jarvisctl.commands.common import report_errors
+from jarvisctl.commands.common import output_secrets, report_errors
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import ConfigError, PatternError, ProblemCollector, known_list
 from jarvisctl.inventory import (
@@ -20,6 +20,7 @@ from jarvisctl.inventory import (
     load_inventory,
     local_inventory,
 )
+from jarvisctl.secret_vars import mark_inventory_secrets
 
 inventory_option = click.option(
     "-i",
@@ -33,9 +34,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def open_inventory(path: Path | None) -> Inventory:
-    """The inventory named on the command line, else the project's default, else localhost."""
+    """The inventory named on the command line, else the project's default, else localhost;
+    the values of variables it marks secret are redacted from the command's output."""
     chosen = path if path is not None else default_inventory_path(Path.cwd())
-    return local_inventory() if chosen is None else load_inventory(chosen)
+    loaded = local_inventory() if chosen is None else load_inventory(chosen)
+    mark_inventory_secrets(loaded.hosts.values(), output_secrets())
+    return loaded
 
 
 @click.group("inventory")
@@ -59,7 +63,8 @@ def list_hosts(pattern: str, inventory_path: Path | None, as_json: bool) -> None
         click.echo(json.dumps(body, indent=2, default=str))
         return
     table: list[tuple[str, ...]] = [("HOST", "ADDRESS", "PORT", "USER", "CONNECTION", "GROUPS")]
-    table += [_host_row(host, settings[host.name]) for host in hosts]
+    redact = output_secrets().redactor().value  # before measuring, as in `show`
+    table += [redact(_host_row(host, settings[host.name])) for host in hosts]
     _echo_table(table)
     noun = "host" if len(hosts) == 1 else "hosts"
     click.echo(f"{len(hosts)} {noun} match '{pattern}' in {loaded.source}")
@@ -82,7 +87,11 @@ def show_host(host: str, inventory_path: Path | None, as_json: bool) -> None:
     click.echo(f"groups: {', '.join(found.groups)}")
     click.echo(f"connection: {_describe(settings)}")
     click.echo("variables:" if found.vars else "variables: none")
-    values = {name: json.dumps(found.vars[name], default=str) for name in sorted(found.vars)}
+    # redacted before the columns are measured: padding must not tell a secret's length
+    redact = output_secrets().redactor().value
+    values = {
+        name: json.dumps(redact(found.vars[name]), default=str) for name in sorted(found.vars)
+    }
     name_width = max(map(len, values), default=0)
     value_width = min(max(map(len, values.values()), default=0), 40)
     for name, value in values.items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -14,6 +13,8 @@ from jarvisctl.audit import JournalError
 from jarvisctl.commands.common import EXIT_NOT_OK
 from jarvisctl.errors import JarvisError
 from jarvisctl.history import UnknownRunError
+from jarvisctl.output.redacting import write_redacted
+from jarvisctl.secrets import SecretValues
 
 # Exit codes beyond those in common.py, documented in the README.
 EXIT_INCOMPLETE = 5  # `audit verify`: the chain is intact, but the run never finished
@@ -53,14 +54,11 @@ def check_writable(path: Path) -> None:
         raise OutputError(f"cannot write {path}: the directory {folder} is not writable")
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """A temporary file beside the target, then a rename: readers never see half a file."""
+def write_atomically(path: Path, text: str, secrets: SecretValues) -> None:
+    """`text`, redacted, into a temporary file beside the target, then a rename: readers never
+    see half a file, nor a secret."""
     check_writable(path)
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        write_redacted(path, text, secrets)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 from tzlocal import get_localzone
 
-from jarvisctl.commands.common import EXIT_CONFIG, EXIT_OK, report_errors
+from jarvisctl.commands.common import EXIT_CONFIG, EXIT_OK, output_secrets, report_errors
+from jarvisctl.commands.outputs import EXIT_OUTPUT, OutputError, fail, write_atomically
 from jarvisctl.output.plan_json import render_plan_json
-from jarvisctl.output.plan_junit import write_plan_junit
+from jarvisctl.output.plan_junit import render_plan_junit
 from jarvisctl.output.plan_text import render_plan
 from jarvisctl.planner import make_plan
 from jarvisctl.project import load_project
-from jarvisctl.secrets import Redactor
+from jarvisctl.secrets import SecretValues
 
 PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
 
@@ -47,14 +48,25 @@ def plan_command(
     """
     project = load_project(config)
     paths = list(playbooks) or [project.root / p for p in project.config.playbooks]
-    plan = make_plan(project, paths, inventory, datetime.now(get_localzone()), limit, tags)
+    secrets = output_secrets()  # env(), secret_file(), secret_vars: stdout, stderr, --junit
+    now = datetime.now(get_localzone())
+    plan = make_plan(project, paths, inventory, now, limit, tags, secrets=secrets)
     if not plan.playbooks:
         raise click.UsageError("no playbooks found; name playbook files or directories")
-    text = render_plan_json(plan) if as_json else render_plan(plan)
-    click.echo(Redactor(plan.secrets).text(text), nl=False)  # env(), secret_file(), secret_vars
+    click.echo(render_plan_json(plan) if as_json else render_plan(plan), nl=False)
     if junit is not None:
-        write_plan_junit(plan, junit)
+        _write_junit(junit, render_plan_junit(plan), secrets)
     if not plan.ok and not as_json:
         for problem in plan.problems:
             click.echo(f"error: {problem}", err=True)
     sys.exit(EXIT_OK if plan.ok else EXIT_CONFIG)
+
+
+def _write_junit(path: Path, text: str, secrets: SecretValues) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text, secrets)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_OUTPUT)
+    except OutputError as exc:
+        fail(str(exc), EXIT_OUTPUT)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from jarvisctl.commands.common import report_errors
+from jarvisctl.commands.common import output_secrets, report_errors
 from jarvisctl.commands.outputs import PathArg, handle_record_errors, write_atomically
 from jarvisctl.errors import JarvisError
 from jarvisctl.project import load_project
@@ -32,6 +32,6 @@ def report_command(run_id: str, fmt: str, output: Path | None, config: Path | No
         if output is None:
             click.echo(text, nl=False)
         else:
-            write_atomically(output, text)
+            write_atomically(output, text, output_secrets())
     except JarvisError as exc:
         handle_record_errors(exc)

@@ -17,6 +17,7 @@ from jarvisctl.commands.common import (
     EXIT_NOT_OK,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    output_secrets,
     report_errors,
 )
 from jarvisctl.commands.run_outputs import RunOutputs
@@ -79,8 +80,11 @@ def run_command(
         check=check_mode,
         arguments=tuple(sys.argv[1:]),
     )
+    secrets = output_secrets()
     context = RunContext(
-        events=NullSink(), on_host=_printer(sys.stderr.isatty() or not as_json, as_json)
+        events=NullSink(),
+        on_host=_printer(sys.stderr.isatty() or not as_json, as_json),
+        secrets=secrets,
     )
     restore = _stop_on_signals(context.cancel)
     try:
@@ -89,7 +93,7 @@ def run_command(
         context.pool.close_all()
         restore()
     click.echo(render_run_json(report) if as_json else "\n" + render_recap(report), nl=False)
-    outputs.write(project.state_dir, report.run_id)
+    outputs.write(project.state_dir, report.run_id, secrets)
     sys.exit(exit_code(report))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jarvisctl.commands.outputs import EXIT_OUTPUT, check_writable, fail, write_atomically
 from jarvisctl.errors import JarvisError
+from jarvisctl.secrets import SecretValues
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,20 @@ class RunOutputs:
         except JarvisError as exc:
             fail(str(exc), EXIT_OUTPUT)
 
-    def write(self, state_dir: Path, run_id: str) -> None:
+    def write(self, state_dir: Path, run_id: str, secrets: SecretValues) -> None:
+        """From the journal (redacted when written), redacted again with the run's secrets."""
         if self.report is None and self.metrics is None:
             return
-        from jarvisctl.metrics import write_metrics
+        from jarvisctl.metrics import metrics_text
         from jarvisctl.reports.load import load_document
         from jarvisctl.reports.render import format_for, render
 
         try:
             document = load_document(state_dir, run_id)
             if self.report is not None:
-                write_atomically(self.report, render(document, format_for(self.report)))
+                text = render(document, format_for(self.report))
+                write_atomically(self.report, text, secrets)
             if self.metrics is not None:
-                write_metrics(document, self.metrics)
+                write_atomically(self.metrics, metrics_text(document), secrets)
         except JarvisError as exc:
             fail(str(exc), EXIT_OUTPUT)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tzlocal import get_localzone
 
-from jarvisctl.commands.common import report_errors
+from jarvisctl.commands.common import output_secrets, report_errors
 from jarvisctl.daemon.jobs import JobSpec, discover_jobs
 from jarvisctl.project import load_project
 
@@ -40,7 +40,7 @@ def list_command(config: Path | None, count: int, as_json: bool) -> None:
     next (nominal times: interval jitter is random). Reads the YAML; needs no daemon."""
     project = load_project(config)
     now = datetime.now(get_localzone())
-    jobs = discover_jobs(project, now)
+    jobs = discover_jobs(project, now, secrets=output_secrets())
     if as_json:
         click.echo(json.dumps([_json(job, now, count) for job in jobs], indent=2))
         return

@@ -12,6 +12,7 @@ from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.metrics import CONTENT_TYPE, render_metrics
 from jarvisctl.daemon.snapshot import Snapshot
 from jarvisctl.errors import JarvisError
+from jarvisctl.secrets import SecretValues
 
 JSON = "application/json"
 
@@ -24,9 +25,14 @@ class DaemonHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], snapshot: Callable[[], Snapshot], log: EventLog
+        self,
+        address: tuple[str, int],
+        snapshot: Callable[[], Snapshot],
+        log: EventLog,
+        secrets: SecretValues | None = None,
     ) -> None:
         self.snapshot, self.log = snapshot, log
+        self.secrets = secrets or SecretValues()  # every answer is redacted with them
         try:
             super().__init__(address, _Handler)
         except OSError as exc:
@@ -65,6 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, JSON, (json.dumps(body, indent=2, default=str) + "\n").encode())
 
     def _send(self, code: int, content_type: str, body: bytes) -> None:
+        text = body.decode("utf-8", "surrogateescape")
+        body = self.server.secrets.redactor().text(text).encode("utf-8", "surrogateescape")
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -79,9 +87,12 @@ _PATHS = ["/healthz", "/metrics", "/status"]
 
 
 def serve(
-    address: tuple[str, int], snapshot: Callable[[], Snapshot], log: EventLog
+    address: tuple[str, int],
+    snapshot: Callable[[], Snapshot],
+    log: EventLog,
+    secrets: SecretValues | None = None,
 ) -> tuple[DaemonHTTPServer, threading.Thread]:
-    server = DaemonHTTPServer(address, snapshot, log)
+    server = DaemonHTTPServer(address, snapshot, log, secrets)
     thread = threading.Thread(target=server.serve_forever, args=(0.5,), name="http", daemon=True)
     thread.start()
     return server, thread

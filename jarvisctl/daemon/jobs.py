@@ -23,6 +23,7 @@ from jarvisctl.plan_model import Plan
 from jarvisctl.planner import make_plan
 from jarvisctl.project import Project
 from jarvisctl.schedule import ScheduleSpec, build_trigger, next_fire_times
+from jarvisctl.secrets import SecretValues
 from jarvisctl.yamlsrc import display_path, load_yaml_file
 
 JOB_FUNC = "jarvisctl.daemon.jobs:run_play"
@@ -107,9 +108,12 @@ def _missing_problems(project: Project, missing: Sequence[tuple[int, str]]) -> l
     ]
 
 
-def discover_jobs(project: Project, now: datetime | None = None) -> list[JobSpec]:
+def discover_jobs(
+    project: Project, now: datetime | None = None, *, secrets: SecretValues
+) -> list[JobSpec]:
     """Every scheduled play of the project, after the same validation a run does; raises a
-    ConfigError with every located problem (a broken playbook schedules nothing)."""
+    ConfigError with every located problem (a broken playbook schedules nothing). Secrets met
+    while validating go to `secrets`, which the caller's output redacts with."""
     files = playbook_files(project)
     problems = ProblemCollector()
     jobs: list[JobSpec] = []
@@ -124,7 +128,8 @@ def discover_jobs(project: Project, now: datetime | None = None) -> list[JobSpec
     if not files:
         problems.raise_if_any()
         return jobs
-    plan = make_plan(project, files, None, now or datetime.now(get_localzone()))
+    when = now or datetime.now(get_localzone())
+    plan = make_plan(project, files, None, when, secrets=secrets)
     problems.extend(plan.problems)
     problems.raise_if_any()
     return [replace(job, plan=_job_plan(plan, job)) for job in jobs]

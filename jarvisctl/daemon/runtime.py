@@ -23,6 +23,7 @@ from jarvisctl.orchestrate import RunContext, RunRequest, plan_request, run_play
 from jarvisctl.plan_model import Plan
 from jarvisctl.project import Project
 from jarvisctl.results import RunReport
+from jarvisctl.secrets import SecretValues
 from jarvisctl.state import StateStore
 
 
@@ -34,11 +35,13 @@ class DaemonRuntime:
         store: SQLiteJobStore,
         pool: ConnectionPool | None = None,
         run: Callable[[Project, RunRequest, RunContext], RunReport] = run_playbooks,
+        secrets: SecretValues | None = None,
     ) -> None:
         self._project = project
         self._lock = threading.Lock()
         self.log, self.store, self._run = log, store, run
         self.pool = pool or ConnectionPool()
+        self.secrets = secrets or SecretValues()  # the daemon's: its output redacts with them
         self.stopping = threading.Event()  # set on SIGTERM: no new run starts
         self.cancel = threading.Event()  # set once the grace time is over: runs end now
         self.observed = Observations(log)
@@ -91,7 +94,9 @@ class DaemonRuntime:
         planned, failed = self._with_plan(project, job_id, request)
         if planned is None:
             return failed, ""
-        context = RunContext(events=self.observed, pool=self.pool, cancel=self.cancel)
+        context = RunContext(
+            events=self.observed, pool=self.pool, cancel=self.cancel, secrets=self.secrets
+        )
         try:
             report = self._run(project, planned, context)
         except ConfigError as exc:
@@ -113,7 +118,7 @@ class DaemonRuntime:
         load, the last good one (the job keeps running, the daemon reports itself degraded).
         None (and the outcome) when there is no plan at all."""
         try:
-            plan = plan_request(project, request)
+            plan = plan_request(project, request, self.secrets)
         except Exception as exc:  # whatever broke in the files, the daemon and its jobs go on
             return self._last_good(job_id, request, exc)
         self.plans.put(job_id, plan)

@@ -26,6 +26,7 @@ from jarvisctl.errors import JarvisError
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.project import Project, load_project
 from jarvisctl.results import RunReport
+from jarvisctl.secrets import SecretValues
 
 TICK = 1.0  # the main loop wakes this often to notice a reload or stop request
 CANCEL_WAIT = 15.0  # after cancelling, how long in-flight runs get to report and end
@@ -37,11 +38,15 @@ class Daemon:
         project: Project,
         log: EventLog,
         run: Callable[[Project, RunRequest, RunContext], RunReport] = run_playbooks,
+        secrets: SecretValues | None = None,
     ) -> None:
         settings = project.config.daemon
         self.log, self.grace = log, settings.misfire_grace
+        # every secret the daemon's plans meet, for as long as it lives: its logs and HTTP
+        # answers are redacted with them (a secret seen once stays redacted after a reload)
+        self.secrets = secrets or SecretValues()
         self.store = SQLiteJobStore(project.state_dir / "scheduler.db")
-        self.runtime = DaemonRuntime(project, log, self.store, run=run)
+        self.runtime = DaemonRuntime(project, log, self.store, run=run, secrets=self.secrets)
         self.timezone = get_localzone()
         self.scheduler = build_scheduler(
             self.runtime, self.store, settings.workers, self.grace, self.timezone
@@ -87,7 +92,7 @@ class Daemon:
         current = self.runtime.project
         try:
             project = load_project(current.config_file, start=current.root)
-            specs = discover_jobs(project)
+            specs = discover_jobs(project, secrets=self.secrets)
         except Exception as exc:  # whatever the files do, a reload never ends the daemon
             self._reload_failed(problem_lines(exc))
             return False
@@ -205,10 +210,10 @@ class Daemon:
         ]
 
 
-def start_project(config: Path | None) -> tuple[Project, list[JobSpec]]:
+def start_project(config: Path | None, secrets: SecretValues) -> tuple[Project, list[JobSpec]]:
     """The project and its jobs at start: here a mistake is fatal (a located ConfigError)."""
     project = load_project(config)
-    return project, discover_jobs(project)
+    return project, discover_jobs(project, secrets=secrets)
 
 
 def _latest_fire_time(job: Job, now: datetime) -> datetime | None:

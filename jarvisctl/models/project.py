@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -66,3 +67,15 @@ class ProjectConfig(StrictModel):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     # a run's claim on each host it acts on expires this long after its last renewal
     lease_ttl: Duration = Field(default=60.0, ge=5)
+    # directories secret_file() may read besides the project's own (relative: to the project)
+    secret_dirs: list[str] = Field(default_factory=list)
+
+    @field_validator("secret_dirs")
+    @classmethod
+    def _directories(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry.strip() or "\0" in entry:
+                raise ValueError(f"secret_dirs: {entry!r} is not a directory path")
+            if Path(entry).is_absolute() and Path(entry).resolve() == Path("/"):
+                raise ValueError("secret_dirs: '/' would let secret_file() read every file")
+        return value

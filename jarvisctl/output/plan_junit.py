@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from jarvisctl.plan_model import Plan
 
@@ -37,8 +36,3 @@ def render_plan_junit(plan: Plan) -> str:
             failure.text = "\n".join(str(p) for p in playbook.problems)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def write_plan_junit(plan: Plan, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_plan_junit(plan), encoding="utf-8")

@@ -97,7 +97,7 @@ def harness(project_dir: Path) -> Iterator[MakeHarness]:
         run = FakeRun()
         project = load_project(project_dir / "jarvisctl.yml")
         daemon = Daemon(project, EventLog(lines, "json"), run=run)
-        daemon.load(discover_jobs(project))
+        daemon.load(discover_jobs(project, secrets=daemon.secrets))
         made.append(Harness(daemon, run, lines))
         return made[-1]
 

@@ -13,6 +13,7 @@ from jarvisctl.kinds.registry import load_registry
 from jarvisctl.orchestrate import RunRequest, plan_request
 from jarvisctl.project import load_project
 from jarvisctl.results import Outcome
+from jarvisctl.secrets import SecretValues
 from tests.fakes import FakeConnection
 
 
@@ -41,7 +42,7 @@ def test_an_unexpected_exception_opening_one_host_fails_that_host_only(tmp_path:
         "    - {name: up, use: command, with: {command: 'true', parse: exit_code}}\n"
     )
     project = load_project(start=tmp_path)
-    plan = plan_request(project, RunRequest(playbooks=(tmp_path / "p.yml",)))
+    plan = plan_request(project, RunRequest(playbooks=(tmp_path / "p.yml",)), SecretValues())
 
     def factory(settings: ConnectionSettings) -> FakeConnection:
         if settings.host == "broken":

@@ -13,6 +13,7 @@ from jarvisctl.cli import cli
 from jarvisctl.daemon.jobs import discover_jobs
 from jarvisctl.errors import ConfigError
 from jarvisctl.project import load_project
+from jarvisctl.secrets import SecretValues
 
 NOW = datetime(2026, 11, 24, 3, 41, tzinfo=timezone.utc)
 
@@ -51,7 +52,7 @@ def invoke(project: Path, *args: str) -> tuple[int, str]:
 
 
 def test_every_scheduled_play_is_a_job_with_its_location(project: Path) -> None:
-    jobs = discover_jobs(load_project(project / "jarvisctl.yml"), NOW)
+    jobs = discover_jobs(load_project(project / "jarvisctl.yml"), NOW, secrets=SecretValues())
     assert [(j.id, j.schedule) for j in jobs] == [
         ("playbooks/site.yml::disks", "cron '*/5 * * * *'"),
         ("playbooks/site.yml::quick", "every 30s (jitter 5s)"),
@@ -95,7 +96,7 @@ def test_a_broken_playbook_is_a_located_error(project: Path) -> None:
 def test_two_scheduled_plays_with_one_name_are_refused(project: Path) -> None:
     (project / "playbooks" / "site.yml").write_text(PLAYS.replace("name: quick", "name: disks"))
     with pytest.raises(ConfigError, match="two scheduled plays are named 'disks'"):
-        discover_jobs(load_project(project / "jarvisctl.yml"), NOW)
+        discover_jobs(load_project(project / "jarvisctl.yml"), NOW, secrets=SecretValues())
 
 
 def test_no_scheduled_play(tmp_path: Path) -> None:

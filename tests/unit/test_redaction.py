@@ -1,0 +1,173 @@
+"""Redaction where text leaves the program: every spelling of a secret, the redacting streams
+the CLI's front door installs, files, and where secret_file() may read."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import shlex
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from click.testing import CliRunner
+
+from jarvisctl.cli import cli
+from jarvisctl.output.redacting import RedactingStream, redacted_output, write_redacted
+from jarvisctl.secrets import MASK, Redactor, SecretValues
+from jarvisctl.templating import TemplateError, Templates
+
+SECRET = "S3cr'\\\"$x é/ü`"  # a quote, a backslash, a double quote, a dollar, a space, non-ASCII
+CORE = "S3cr"  # no encoding changes letters and digits: if this shows, a spelling leaked
+
+
+def independent_spellings(secret: str) -> dict[str, str]:
+    """How the standard encoders write the secret, computed here, not by the code under test."""
+    quoted = shlex.quote(secret)
+    element = ET.Element("e", a=secret)
+    element.text = secret
+    xml_text = ET.tostring(element, encoding="unicode")
+    return {
+        "plain": secret,
+        "shell": quoted,
+        "single quotes": secret.replace("'", "'\\''"),
+        "double quotes": "".join("\\" + c if c in '\\"$`' else c for c in secret),
+        "json": json.dumps(secret),
+        "json unicode": json.dumps(secret, ensure_ascii=False),
+        "json of shell": json.dumps(quoted),
+        "repr": repr(secret),
+        "ascii": ascii(secret),
+        "repr of shell": repr(quoted),
+        "json of repr": json.dumps(repr(secret)),
+        "unicode_escape": secret.encode("unicode_escape").decode(),
+        "xml": xml_text,
+        "html": html.escape(secret),
+        "html of repr": html.escape(repr(secret)),
+        "prometheus": secret.replace("\\", "\\\\").replace('"', '\\"'),
+        "url": quote(secret, safe=""),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(independent_spellings(SECRET)))
+def test_every_spelling_is_redacted_inside_text(form: str) -> None:
+    spelt = independent_spellings(SECRET)[form]
+    redacted = Redactor(frozenset({SECRET})).text(f"before {spelt} after")
+    assert CORE not in redacted, redacted
+    assert redacted.startswith("before ") and redacted.endswith(" after")
+
+
+def test_the_longest_secret_wins_and_short_values_are_left_alone() -> None:
+    redactor = Redactor(frozenset({"abc", "abcdef", "on", "  x "}))
+    assert redactor.text("abcdef abc on   x  ") == f"{MASK} {MASK} on   x  "
+
+
+def test_a_secret_without_letters_or_digits_is_still_redacted() -> None:
+    assert Redactor(frozenset({"!@#$%"})).text("a !@#$% b") == f"a {MASK} b"
+
+
+def test_a_long_secret_is_redacted_quickly() -> None:
+    key = "\n".join("ABCDEFGHIJ'\"$" * 5 for _ in range(60))  # a PEM-like block, quotes inside
+    redactor = Redactor(frozenset({key}))
+    text = "log " * 100_000 + json.dumps(key) + " tail"
+    assert redactor.text(text).endswith(f'"{MASK}" tail')
+
+
+def test_secret_values_know_new_secrets_at_once() -> None:
+    secrets = SecretValues()
+    assert secrets.redactor().text(SECRET) == SECRET
+    secrets.add({"a": [SECRET, 1]})
+    assert secrets.redactor().text(SECRET) == MASK
+
+
+def test_the_stream_redacts_a_secret_written_in_pieces() -> None:
+    inner = io.StringIO()
+    secrets = SecretValues()
+    stream = RedactingStream(inner, secrets)
+    secrets.add(SECRET)
+    print("x", SECRET[:4], file=stream, end="")
+    print(SECRET[4:], "y", file=stream)
+    assert inner.getvalue() == f"x {MASK} y\n"
+    stream.write("no newline " + SECRET)
+    assert inner.getvalue() == f"x {MASK} y\n"
+    stream.flush()
+    assert inner.getvalue().endswith(f"no newline {MASK}")
+
+
+def test_the_front_door_redacts_sys_streams_and_puts_them_back() -> None:
+    before = sys.stdout, sys.stderr
+    secrets = SecretValues()
+    with redacted_output(secrets):
+        assert isinstance(sys.stdout, RedactingStream) and isinstance(sys.stderr, RedactingStream)
+    assert (sys.stdout, sys.stderr) == before
+
+
+def test_files_are_written_redacted_atomically_with_the_umask(tmp_path: Path) -> None:
+    secrets = SecretValues()
+    secrets.add(SECRET)
+    target = tmp_path / "out.json"
+    write_redacted(target, json.dumps({"k": SECRET}), secrets)
+    assert json.loads(target.read_text()) == {"k": MASK}
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_secret_file_reads_inside_the_project_and_secret_dirs(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "vault"
+    (project / "secrets").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "secrets" / "db").write_text("in-project\n")
+    (elsewhere / "api").write_text("in-vault\n")
+    templates = Templates(project, secret_dirs=(elsewhere,))
+    assert templates.render_value("{{ secret_file('secrets/db') }}", {}) == "in-project"
+    assert templates.render_value(f"{{{{ secret_file('{elsewhere}/api') }}}}", {}) == "in-vault"
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/shadow", "../outside", "link-out", "secrets/../../outside", "/etc/passwd"]
+)
+def test_secret_file_refuses_what_is_outside(tmp_path: Path, path: str) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "outside").write_text("outside-content\n")
+    (project / "link-out").symlink_to(tmp_path / "outside")
+    (project / "secrets").mkdir()
+    templates = Templates(project, secret_dirs=(project / "secrets",))
+    with pytest.raises(TemplateError) as caught:
+        templates.render_value(f"{{{{ secret_file('{path}') }}}}", {})
+    message = str(caught.value)
+    assert "outside the directories secrets are read from" in message, message
+    assert str(project) in message and "secret_dirs in jarvisctl.yml" in message
+    assert "outside-content" not in message and "root:" not in message
+    assert templates.secrets.frozen() == frozenset()
+
+
+def test_secret_file_refuses_a_fifo_a_directory_and_a_huge_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "huge").write_bytes(b"x" * (64 * 1024 + 1))
+    templates = Templates(tmp_path)
+    for name, reason in [("fifo", "not a regular file"), ("huge", "over 65536 bytes")]:
+        with pytest.raises(TemplateError, match=reason):
+            templates.render_value(f"{{{{ secret_file('{name}') }}}}", {})
+    with pytest.raises(TemplateError, match="cannot read"):
+        templates.render_value("{{ secret_file('dir') }}", {})
+
+
+def test_secret_dirs_is_validated(tmp_path: Path) -> None:
+    (tmp_path / "jarvisctl.yml").write_text("secret_dirs: ['/']\n")
+    (tmp_path / "p.yml").write_text("- {name: p, hosts: all}\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, ["plan", "p.yml"])
+    assert result.exit_code == 3
+    assert "jarvisctl.yml:1:14:" in result.stderr and "every file" in result.stderr
