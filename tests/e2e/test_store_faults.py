@@ -292,6 +292,59 @@ def test_a_lock_held_past_the_timeout_names_its_holder(tmp_path: Path) -> None:
     assert [r["status"] for r in listed_meanwhile] == ["ok"]  # readers do not wait for a writer
 
 
+def test_a_lock_taken_mid_run_stops_the_run_and_records_it_incomplete(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    first = jarvisctl(project, "run", "touch.yml")
+    assert first.returncode == 0, first.stderr
+    project.marker.unlink()
+    go = tmp_path / "go"
+    project.write(
+        "lock.yml",
+        f"""\
+- name: lock
+  hosts: a
+  checks:
+    - name: let the holder lock the store
+      use: command
+      with: {{command: "touch {go}; sleep 1; echo 1"}}
+- name: after
+  hosts: b:c
+  checks:
+    - name: touched
+      use: command
+      with: {{command: "touch {project.marker}; echo 1"}}
+""",
+    )
+    holder = subprocess.Popen(  # takes the lock once host a's check says so, then holds it
+        [
+            sys.executable,
+            "-c",
+            "import os, sqlite3, sys, time\n"
+            "while not os.path.exists(sys.argv[2]): time.sleep(0.01)\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "db.execute('BEGIN EXCLUSIVE')\n"
+            "time.sleep(30)\n",
+            str(project.state_dir / "state.db"),
+            str(go),
+        ]
+    )
+    try:
+        run = jarvisctl(project, "run", "lock.yml", "-f", "1")
+        runs = listed(project)  # readers do not wait for the writer's lock
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+
+    assert run.returncode == EXIT_STORE, run.stdout + run.stderr
+    assert f"is locked by another process (pid {holder.pid}: " in run.stderr
+    assert "stopped (no further host was started) and is recorded as incomplete" in run.stderr
+    assert not project.marker.exists()
+    assert [r["status"] for r in runs] == ["incomplete", "ok"]
+    journal = (project.state_dir / "runs" / f"{runs[0]['run_id']}.jsonl").read_bytes()
+    last = json.loads(journal.splitlines()[-1])
+    assert last["kind"] == "run_incomplete" and "is locked by" in last["data"]["reason"]
+
+
 def test_a_state_dir_that_is_a_file_is_named(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     project.state_dir.write_text("not a directory\n")
