@@ -298,6 +298,10 @@ class _Params:
             origin = given_origin if name in given else default_origin
             try:
                 rendered[name] = self._render(kind, name, value)
+            except _ItemTemplateError as exc:  # located at the list item that failed
+                where = origin.source.locate((*origin.path, name, exc.index))
+                self.host_problems.add(where, str(exc.error), self.host)
+                ok = False
             except TemplateError as exc:
                 where = origin.source.locate((*origin.path, name))
                 self.host_problems.add(where, str(exc), self.host)
@@ -322,11 +326,26 @@ class _Params:
             return templates.render_value(value, self.variables)
         # only text is a command: a number, mapping or boolean is left as it is, for the kind's
         # parameter model to refuse with its location (str() would have made it a "command")
-        if isinstance(value, list):
-            return [self._render_command(item) for item in value]
-        return self._render_command(value)
+        if not isinstance(value, list):
+            return self._render_command(value)
+        rendered = []
+        for index, item in enumerate(value):
+            try:
+                rendered.append(self._render_command(item))
+            except TemplateError as exc:
+                raise _ItemTemplateError(index, exc) from None
+        return rendered
 
     def _render_command(self, value: Any) -> Any:
         if not isinstance(value, str):
             return value
         return self.resolver.templates.render_shell(value, self.variables)
+
+
+class _ItemTemplateError(Exception):
+    """A template error in one item of a list of commands: located at that item."""
+
+    def __init__(self, index: int, error: TemplateError) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error

@@ -1,15 +1,16 @@
-"""Jinja2 templating in a sandbox with StrictUndefined.
+"""Jinja2 templating in a bounded sandbox with StrictUndefined.
 
 Two modes. `render_shell` is for text that becomes a shell command: every `{{ expression }}` is
-shell-quoted, so inventory data cannot inject commands, unless the template says `| raw`.
-`render_value` is for parameter values: nothing is quoted, because kinds quote their parameters
-themselves when they build a command.
+quoted for the shell context it stands in (outside quotes, inside '...' or "...", in a
+here-document; see shell_quoting), and a substitution where no quoting is safe is refused, so
+inventory data cannot inject commands; `| raw` inserts trusted text as it is. `render_value` is
+for parameter values: nothing is quoted, because kinds quote their parameters themselves when
+they build a command. Both bound what a template may build (template_limits).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,14 +20,30 @@ from typing import TYPE_CHECKING, Any
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.secrets import SecretValues
+from jarvisctl.shell_quoting import Slot, UnsafeContextError, check_raw, quote, quote_word
+from jarvisctl.template_limits import (
+    BUDGET_KEY,
+    MAX_TEXT,
+    Budget,
+    TemplateLimitError,
+    budget_of,
+)
 
 if TYPE_CHECKING:
     import jinja2
+    from jinja2.runtime import Context
     from jinja2.sandbox import SandboxedEnvironment
+
+    from jarvisctl.template_ast import Prepared
+
+# Where a render's slots (the shell context of each substitution) travel in its variables: not
+# a name a template can write.
+SLOTS_KEY = "jarvisctl slots"
 
 
 class TemplateError(JarvisError):
-    """A template that cannot be rendered: a syntax error or an undefined variable."""
+    """A template that cannot be rendered: a syntax error, an undefined variable, a substitution
+    that cannot be quoted where it stands, or a template that builds too much."""
 
 
 class RawText(str):
@@ -35,16 +52,31 @@ class RawText(str):
     __slots__ = ()
 
 
+class QuotedText(str):
+    """What `| quote` gives: the value shell-quoted as one word. In a shell template the value
+    itself is quoted for where it stands instead, so that it is never quoted twice."""
+
+    __slots__ = ("value",)
+    value: str
+
+    def __new__(cls, value: str) -> QuotedText:
+        made = super().__new__(cls, quote_word(value))
+        made.value = value
+        return made
+
+
+class ShellText(str):
+    """A substitution already written for its shell context."""
+
+    __slots__ = ()
+
+
 def _raw(value: Any) -> RawText:
-    return RawText(value)
+    return RawText(_plain(value))
 
 
-def _quote(value: Any) -> str:
-    if isinstance(value, RawText):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return " ".join(shlex.quote(str(item)) for item in value)
-    return shlex.quote(_plain(value))
+def _quote_filter(value: Any) -> QuotedText:
+    return QuotedText(_plain(value))
 
 
 def _plain(value: Any) -> str:
@@ -53,8 +85,41 @@ def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _plain_finalize(value: Any) -> Any:
-    return _plain(value) if isinstance(value, bool) or value is None else value
+def _shell_substitution(context: Context, value: Any, index: int) -> ShellText:
+    """`{{ value }}` in a shell template, written for the context of slot `index`."""
+    slots: tuple[Slot, ...] = context.get(SLOTS_KEY, ())
+    slot = slots[index]
+    if isinstance(value, RawText):
+        check_raw(slot, value)
+        text = str(value)
+    elif slot.context == "raw":
+        raise UnsafeContextError("only `| raw` text may stand here, and this value is not raw text")
+    elif isinstance(value, QuotedText):
+        text = quote(slot, value.value)
+    elif isinstance(value, list | tuple) and slot.context == "word":
+        text = " ".join(quote_word(_plain(item)) for item in value)
+    elif isinstance(value, list | tuple):
+        text = quote(slot, " ".join(_plain(item) for item in value))
+    else:
+        text = quote(slot, _plain(value))
+    budget_of(context).emit(len(text))
+    return ShellText(text)
+
+
+def _shell_finalize(context: Context, value: Any) -> Any:
+    if isinstance(value, ShellText):
+        return value
+    # every substitution is rewritten into a _shell_substitution; anything else is one word
+    text = value if isinstance(value, RawText) else quote_word(_plain(value))
+    budget_of(context).emit(len(text))
+    return text
+
+
+def _value_finalize(context: Context, value: Any) -> Any:
+    value = _plain(value) if isinstance(value, bool) or value is None else value
+    if isinstance(value, str):
+        budget_of(context).emit(len(value))
+    return value
 
 
 @dataclass(frozen=True)
@@ -62,7 +127,8 @@ class Templates:
     """The two rendering environments; build once per run and pass it along.
 
     Jinja2 is imported, and the environments built, at the first text that is a template: a
-    run whose files have none does not pay for it.
+    run whose files have none does not pay for it. Each distinct template is parsed, checked
+    and compiled once.
     """
 
     base: Path | None = None  # where secret_file() resolves relative paths (the project root)
@@ -70,24 +136,33 @@ class Templates:
     secrets: SecretValues = field(default_factory=SecretValues)
     # besides `base`, the directories secret_file() may read from (jarvisctl.yml's secret_dirs)
     secret_dirs: tuple[Path, ...] = ()
+    # compiled templates by (shell?, text); a cache, filled as templates are first rendered
+    compiled: dict[tuple[bool, str], Prepared] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @cached_property
     def shell(self) -> SandboxedEnvironment:
-        return self._environment(_quote)
+        return self._environment(_shell_finalize)
 
     @cached_property
     def value(self) -> SandboxedEnvironment:
-        return self._environment(_plain_finalize)
+        return self._environment(_value_finalize)
 
     def _environment(self, finalize: Any) -> SandboxedEnvironment:
         import jinja2
-        from jinja2.sandbox import SandboxedEnvironment
 
-        env = SandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, finalize=finalize, keep_trailing_newline=True
+        from jarvisctl.template_ast import SHELL
+        from jarvisctl.template_env import BoundedSandbox
+
+        env = BoundedSandbox(
+            undefined=jinja2.StrictUndefined,
+            finalize=jinja2.pass_context(finalize),
+            keep_trailing_newline=True,
         )
         env.filters["raw"] = _raw
-        env.filters["quote"] = lambda v: shlex.quote(_plain(v))
+        env.filters["quote"] = _quote_filter
+        env.filters[SHELL] = jinja2.pass_context(_shell_substitution)
         env.globals["env"] = _secret_reader(self.secrets, _environment)
         base = self.base or Path.cwd()
         reader = _file_reader(base, (base, *self.secret_dirs))
@@ -95,17 +170,39 @@ class Templates:
         return env
 
     def render_shell(self, template: str, variables: Mapping[str, Any]) -> str:
-        return _render(self.shell, template, variables) if _is_template(template) else template
+        if not _is_template(template):
+            return template
+        return self._render(True, template, variables)
 
     def render_value(self, template: Any, variables: Mapping[str, Any]) -> Any:
         """Render strings anywhere inside a value (lists and mappings included)."""
         if isinstance(template, str):
-            return _render(self.value, template, variables) if _is_template(template) else template
+            return self._render(False, template, variables) if _is_template(template) else template
         if isinstance(template, list):
             return [self.render_value(item, variables) for item in template]
         if isinstance(template, dict):
             return {k: self.render_value(v, variables) for k, v in template.items()}
         return template
+
+    def _render(self, shell: bool, template: str, variables: Mapping[str, Any]) -> str:
+        import jinja2
+
+        try:
+            prepared = self._prepared(shell, template)
+            context = {**variables, BUDGET_KEY: Budget(), SLOTS_KEY: prepared.slots}
+            return _bounded_text(prepared.template.generate(context))
+        except (jinja2.TemplateError, JarvisError, *_TEMPLATE_FAILURES) as exc:
+            raise TemplateError(f"template {template!r}: {_reason(exc)}") from None
+
+    def _prepared(self, shell: bool, template: str) -> Prepared:
+        key = (shell, template)
+        found = self.compiled.get(key)
+        if found is None:
+            from jarvisctl.template_ast import prepare
+
+            found = prepare(self.shell if shell else self.value, template, shell=shell)
+            self.compiled[key] = found
+        return found
 
 
 def _secret_reader(secrets: SecretValues, read: Any) -> Any:
@@ -169,23 +266,53 @@ def _read_secret_file(real: Path) -> str:
         raise ValueError(f"secret_file: {str(real)!r} is not UTF-8 text") from None
 
 
+# What a template's own expressions can raise (1 / 0, int('x'), a missing key, deep recursion).
+_TEMPLATE_FAILURES = (
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    RecursionError,
+    MemoryError,
+)
+
+
 def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def _render(env: SandboxedEnvironment, template: str, variables: Mapping[str, Any]) -> str:
+def _bounded_text(chunks: Any) -> str:
+    """The rendered text, stopped as soon as it passes the limit."""
+    parts: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_TEXT:
+            raise TemplateLimitError(
+                f"the rendered text is longer than {MAX_TEXT:,} characters (1 MiB), the limit "
+                "of one rendered value"
+            )
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in the words of the message after `template '...':`."""
     import jinja2
 
-    try:
-        return env.from_string(template).render(variables)
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"template {template!r}: {_undefined_message(exc)}") from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template {template!r}: syntax error: {exc.message}") from None
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {template!r}: {exc}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-        raise TemplateError(f"template {template!r}: {type(exc).__name__}: {exc}") from None
+    if isinstance(exc, UnsafeContextError | TemplateLimitError):
+        return str(exc)
+    if isinstance(exc, jinja2.UndefinedError):
+        return _undefined_message(exc)
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"syntax error: {exc.message}"
+    if isinstance(exc, jinja2.TemplateError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "calls nest too deep (a macro that calls itself without end?)"
+    if isinstance(exc, MemoryError):
+        return "the template builds a value too large for memory"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _undefined_message(exc: jinja2.UndefinedError) -> str:

@@ -134,7 +134,8 @@ class StopProcess(RemediationKind[ProcessParams]):
 
     def commands(self, params: ProcessParams) -> tuple[str, ...]:
         # pkill exits 1 when nothing matched: the runaway is already gone, which is fine
-        return (f"pkill -{params.signal} -f {shlex.quote(params.match)}; test $? -le 1",)
+        # `--`: a pattern that starts with '-' is a pattern, not one of pkill's options
+        return (f"pkill -{params.signal} -f -- {shlex.quote(params.match)}; test $? -le 1",)
 
 
 class RebootParams(KindParams):

@@ -8,6 +8,8 @@ import shlex
 from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
+from pydantic import field_validator
+
 from jarvisctl.kinds.base import (
     CheckKind,
     CommandOutput,
@@ -26,6 +28,14 @@ def _psutil() -> Any:
 
 class PathParams(KindParams):
     path: str = "/"
+
+    @field_validator("path")
+    @classmethod
+    def _not_an_option(cls, value: str) -> str:
+        # `df -P -x` would read the path as one of df's options
+        if value.startswith("-"):
+            raise ValueError(f"path {value!r} may not start with '-' (write ./{value})")
+        return value
 
 
 def _df_percent(output: CommandOutput, what: str) -> float:
