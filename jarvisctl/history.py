@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from jarvisctl.audit import Journal
 from jarvisctl.errors import JarvisError, StoreError
@@ -20,6 +21,7 @@ from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event
 from jarvisctl.processes import pid_alive
 from jarvisctl.state import StateStore
 
+FIRST_RECORD_BYTES = 1 << 20  # what is read of an unindexed journal: its run_started record
 STATUSES = ("ok", "not_ok", "unreachable", "interrupted", "running", "incomplete")
 NOT_OK_COUNTS = ("warning", "critical", "unknown", "failed")
 
@@ -185,6 +187,47 @@ def list_runs(
     with store.connect() as db:
         rows = db.execute(query, args).fetchall()
         return [_entry(db, row) for row in rows]
+
+
+def unindexed_runs(store: StateStore, journals: Path) -> list[RunEntry]:
+    """The journals in `journals` that have no row in the run index (a run killed between
+    creating its journal and indexing itself; or one whose index could not be written), as
+    incomplete runs read from their run_started record."""
+    try:
+        found = {path.stem: path for path in journals.glob("*.jsonl")}
+    except OSError:
+        return []
+    if not found:
+        return []
+    with store.connect() as db:
+        known = {str(row[0]) for row in db.execute("SELECT run_id FROM run_index")}
+    return [journal_entry(run_id, path) for run_id, path in found.items() if run_id not in known]
+
+
+def journal_entry(run_id: str, path: Path) -> RunEntry:
+    """An incomplete run, as much as its journal's first record tells."""
+    started, data = 0.0, {}
+    try:
+        started = path.stat().st_mtime
+        with path.open("rb") as journal:
+            first = json.loads(journal.readline(FIRST_RECORD_BYTES))
+        if isinstance(first, dict) and first.get("kind") == RUN_STARTED:
+            started, data = float(first["at"]), dict(first["data"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # an empty or torn first record: the file's time, and nothing else is known
+    return RunEntry(
+        run_id=run_id,
+        started=started,
+        finished=None,
+        status="incomplete",
+        mode=str(data.get("mode", "run")),
+        source=str(data.get("source", "")),
+        user=str(data.get("user", "")),
+        controller=str(data.get("controller", "")),
+        pid=int(data["pid"]) if isinstance(data.get("pid"), int) else 0,
+        playbooks=tuple(sorted(str(p) for p in data.get("playbooks") or ())),
+        hosts=tuple(sorted(str(h) for h in data.get("hosts") or ())),
+    )
 
 
 def find_run(store: StateStore, wanted: str) -> RunEntry:

@@ -10,10 +10,19 @@ from typing import Any
 
 import click
 
+from jarvisctl.audit import journal_path
 from jarvisctl.commands.common import report_errors
 from jarvisctl.commands.outputs import PathArg, handle_record_errors
 from jarvisctl.errors import JarvisError
-from jarvisctl.history import STATUSES, RunEntry, find_run, list_runs
+from jarvisctl.history import (
+    STATUSES,
+    RunEntry,
+    UnknownRunError,
+    find_run,
+    journal_entry,
+    list_runs,
+    unindexed_runs,
+)
 from jarvisctl.models.values import DURATION_HINT, parse_duration
 from jarvisctl.project import load_project
 from jarvisctl.reports.load import verify_run
@@ -47,13 +56,16 @@ def runs(
     ctx.obj = config
     if ctx.invoked_subcommand is not None:
         return
-    store = StateStore(load_project(config).state_dir / "state.db", readonly=True)
-    wanted = [
+    state_dir = load_project(config).state_dir
+    store = StateStore(state_dir / "state.db", readonly=True)
+    after = _since(since)
+    found = list_runs(store, host=host, since=after) + [
         e
-        for e in list_runs(store, host=host, since=_since(since))
-        if not status or e.shown_status == status
+        for e in unindexed_runs(store, state_dir / "runs")
+        if (host is None or host in e.hosts) and (after is None or e.started >= after)
     ]
-    wanted = wanted[:limit]
+    found.sort(key=lambda e: e.started, reverse=True)
+    wanted = [e for e in found if not status or e.shown_status == status][:limit]
     if as_json:
         click.echo(json.dumps([entry_document(e) for e in wanted], indent=2))
         return
@@ -74,7 +86,7 @@ def show(config: Path | None, run_id: str, as_json: bool) -> None:
     """Show one run (an id, a unique prefix, or 'last'): its index entry and journal state."""
     state_dir = load_project(config).state_dir
     try:
-        entry = find_run(StateStore(state_dir / "state.db", readonly=True), run_id)
+        entry = _find(state_dir, run_id)
         verification, path = verify_run(state_dir, entry.run_id)
     except JarvisError as exc:
         handle_record_errors(exc)
@@ -114,6 +126,17 @@ def show(config: Path | None, run_id: str, as_json: bool) -> None:
         else f"incomplete ({verification.stopped or 'no run_finished record'})"
     )
     click.echo(f"{'journal:':<12}{path}: {verification.records} records, {state}, {ending}")
+
+
+def _find(state_dir: Path, run_id: str) -> RunEntry:
+    """From the index, or else from a journal the index does not know (an incomplete run)."""
+    try:
+        return find_run(StateStore(state_dir / "state.db", readonly=True), run_id)
+    except UnknownRunError:
+        path = journal_path(state_dir, run_id)
+        if not path.is_file():
+            raise
+        return journal_entry(run_id, path)
 
 
 def _since(text: str | None) -> float | None:

@@ -4,6 +4,7 @@ fault is told apart, by the error and by the directory itself."""
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from jarvisctl.audit import Journal, journal_path
 from jarvisctl.cli import cli
 from jarvisctl.errors import (
     StoreError,
@@ -20,6 +22,7 @@ from jarvisctl.errors import (
     StoreNotDirectoryError,
     StoreReadOnlyError,
 )
+from jarvisctl.events import RUN_STARTED, Event
 from jarvisctl.history import list_runs
 from jarvisctl.state import StateStore
 from jarvisctl.store_faults import lock_holders, store_fault
@@ -110,3 +113,27 @@ def test_the_holder_of_a_lock_is_found_and_named(tmp_path: Path) -> None:
     assert message.startswith(f"the state database {path} is locked by another jarvisctl")
     assert f"(pid {holder.pid}: jarvisctl -c import sqlite3, sys, time db = " in message
     assert "for longer than 0.2s (timeouts.state_lock)" in message
+
+
+def test_a_journal_the_index_does_not_know_is_listed_as_incomplete(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    StateStore(state / "state.db")  # an index without the run: its insert never happened
+    run_id = "20261203T110000Z-abcdef"
+    journal = Journal(journal_path(state, run_id), run_id)
+    journal.emit(
+        Event(RUN_STARTED, at=1796295600.0, data={"mode": "check", "hosts": ["b", "a"], "pid": 7})
+    )
+    journal.close()
+    journal_path(state, "20261203T120000Z-012345").write_bytes(b"")  # not even run_started
+
+    code, output = invoke(tmp_path, "runs", "--json")
+    assert code == 0, output
+    listed = {r["run_id"]: r for r in json.loads(output)}
+    assert listed[run_id]["status"] == "incomplete"
+    assert (listed[run_id]["mode"], listed[run_id]["hosts"]) == ("check", ["a", "b"])
+    assert listed["20261203T120000Z-012345"]["status"] == "incomplete"
+    assert invoke(tmp_path, "runs", "--host", "a", "--status", "incomplete")[1].startswith("run ")
+    shown = CliRunner().invoke(cli, ["runs", "-c", str(tmp_path / "jarvisctl.yml"), "show", run_id])
+    code, output = shown.exit_code, shown.output
+    assert code == 0 and "status:     incomplete" in output, output
+    assert "journal:" in output and "1 records, intact, incomplete" in output
