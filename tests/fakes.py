@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from jarvisctl.connection.base import CommandResult
+from jarvisctl.connection.base import CommandResult, OutputSink
 from jarvisctl.connection.settings import ConnectionSettings
 
 Matcher = str | re.Pattern[str]
@@ -113,14 +113,21 @@ class FakeConnection:
     def close(self) -> None:
         self._open = False
 
-    def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        stdin: str | None = None,
+        sink: OutputSink | None = None,
+    ) -> CommandResult:
         if timeout <= 0:
             pytest.fail(f"{self.settings.host}: command run with timeout {timeout!r}: {command!r}")
         self.open()
         self.calls.append(Call(command, timeout, stdin))
         for script in self._scripts:
             if script.matches(command):
-                return script.answer(command, stdin)
+                return _to_sink(script.answer(command, stdin), sink)
         expected = ", ".join(repr(s.matcher) for s in self._scripts) or "nothing"
         pytest.fail(f"{self.settings.host}: unexpected command {command!r} (expected: {expected})")
 
@@ -128,3 +135,12 @@ class FakeConnection:
         unused = [s.matcher for s in self._scripts if s.used == 0]
         if unused:
             pytest.fail(f"{self.settings.host}: expected commands never ran: {unused!r}")
+
+
+def _to_sink(result: CommandResult, sink: OutputSink | None) -> CommandResult:
+    """As a real connection does: output given a sink goes to it, not into the result."""
+    if sink is None:
+        return result
+    sink.stdout(result.stdout.encode())
+    sink.stderr(result.stderr.encode())
+    return replace(result, stdout="", stderr="")

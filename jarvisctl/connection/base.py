@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from jarvisctl.connection.capture import StreamDigest
 from jarvisctl.connection.settings import ConnectionSettings
 
 # Exit status of coreutils `timeout` when it ended the command with the first signal.
@@ -15,6 +16,9 @@ KILLED_EXIT = 137
 KILL_AFTER = 2.0
 # Seconds the controller waits beyond timeout + KILL_AFTER before it gives up on the channel.
 LOCAL_GRACE = 3.0
+# Seconds a command's output may stay open, silent, after its exit status arrived: what the
+# command left running in the background (holding stdout) is then not waited for.
+EXIT_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,9 @@ class CommandResult:
     """What one command did on one host.
 
     `exit_code` is None when the command left no exit status (killed by a signal that also took
-    the `timeout` wrapper, or abandoned at the controller's deadline).
+    the `timeout` wrapper, or abandoned at the controller's deadline). `stdout` and `stderr` are
+    the last OUTPUT_TAIL_BYTES of each stream (empty when an OutputSink took the output); the
+    digests say how much there was in all and its sha256 (None: the text is the whole stream).
     """
 
     command: str
@@ -31,6 +37,8 @@ class CommandResult:
     stderr: str
     duration: float
     timed_out: bool
+    stdout_digest: StreamDigest | None = None
+    stderr_digest: StreamDigest | None = None
 
     @property
     def ok(self) -> bool:
@@ -67,6 +75,21 @@ def was_timed_out(exit_code: int | None, duration: float, timeout: float) -> boo
     return ended_by_timeout and duration >= timeout
 
 
+class OutputSink(Protocol):
+    """Where a connection sends a command's output as it arrives, instead of keeping it."""
+
+    def stdout(self, data: bytes) -> None: ...
+
+    def stderr(self, data: bytes) -> None: ...
+
+    @property
+    def ended(self) -> bool:
+        """Whether the output's own end mark has arrived: once the exit status is known as
+        well, the connection stops waiting for EOF (a process the command left behind may
+        hold the stream open)."""
+        ...
+
+
 @runtime_checkable
 class Connection(Protocol):
     """A session to one host. `run` opens it on first use; `open` reports unreachability early.
@@ -74,6 +97,7 @@ class Connection(Protocol):
     `open` raises `jarvisctl.errors.UnreachableError` (or its subclasses `HostKeyError`,
     `AuthenticationError`) with a message that says what failed, where and what to do. `run`
     never raises for a non-zero exit or a timeout: both are values in the `CommandResult`.
+    Output goes to `sink` when one is given, else a bounded tail of it is in the result.
     """
 
     settings: ConnectionSettings
@@ -84,7 +108,14 @@ class Connection(Protocol):
 
     def open(self) -> None: ...
 
-    def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult: ...
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        stdin: str | None = None,
+        sink: OutputSink | None = None,
+    ) -> CommandResult: ...
 
     def close(self) -> None: ...
 

@@ -5,22 +5,30 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import selectors
 import shlex
 import signal
 import subprocess
+import threading
 import time
+from typing import IO
 
 from jarvisctl.connection.base import (
+    EXIT_GRACE,
     KILL_AFTER,
     KILLED_EXIT,
     LOCAL_GRACE,
     TIMEOUT_EXIT,
     CommandResult,
+    OutputSink,
 )
+from jarvisctl.connection.capture import Capture
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.connection.shell import become_prefix, format_seconds
 
-_Outputs = tuple[bytes, bytes]
+_CHUNK = 65536
+# Seconds between looks for the exit where no pidfd can announce it.
+_POLL = 0.05
 
 
 class LocalConnection:
@@ -48,7 +56,14 @@ class LocalConnection:
     def is_open(self) -> bool:
         return self._open
 
-    def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        stdin: str | None = None,
+        sink: OutputSink | None = None,
+    ) -> CommandResult:
         format_seconds(timeout)  # rejects a non-positive timeout like the remote side would
         self._open = True
         login_user = pwd.getpwuid(os.geteuid()).pw_name
@@ -67,21 +82,21 @@ class LocalConnection:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        data = None if stdin is None else stdin.encode()
-        try:
-            stdout, stderr = process.communicate(data, timeout=timeout)
-            exit_code: int | None = _exit_status(process.returncode)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            exit_code, (stdout, stderr) = _end_process_group(process)
-            timed_out = True
+        capture = Capture()  # unused when the output goes to a sink
+        feeder = _feed_stdin(process, stdin)
+        with _Follower(process, capture if sink is None else sink) as follower:
+            exit_code, timed_out = _follow(process, follower, started + timeout)
+        if feeder is not None:
+            feeder.join(timeout=1.0)
         return CommandResult(
             command=command,
             exit_code=exit_code,
-            stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"),
+            stdout=capture.out.text(),
+            stderr=capture.err.text(),
             duration=time.monotonic() - started,
             timed_out=timed_out,
+            stdout_digest=capture.out.digest() if sink is None else None,
+            stderr_digest=capture.err.digest() if sink is None else None,
         )
 
     def __enter__(self) -> LocalConnection:
@@ -97,40 +112,121 @@ def _exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _end_process_group(process: subprocess.Popen[bytes]) -> tuple[int | None, _Outputs]:
-    """TERM the command's process group, KILL it if it lingers; collect what it wrote."""
+def _follow(
+    process: subprocess.Popen[bytes], follower: _Follower, deadline: float
+) -> tuple[int | None, bool]:
+    """Read until the command is over; at the deadline TERM its process group, KILL it if it
+    lingers. Returns (exit status, whether it timed out)."""
+    if follower.until(deadline):
+        return _exit_status(process.wait()), False
     already_exited = process.poll() is not None  # its children still hold stdout/stderr open
     _signal_group(process.pid, signal.SIGTERM)
-    try:
-        outputs = process.communicate(timeout=KILL_AFTER)
-        killed = False
-    except subprocess.TimeoutExpired:
+    killed = not follower.until(time.monotonic() + KILL_AFTER)
+    if killed:
         _signal_group(process.pid, signal.SIGKILL)
-        killed = True
-        try:
-            outputs = process.communicate(timeout=LOCAL_GRACE)
-        except subprocess.TimeoutExpired as exc:
-            # Something left the group (setsid) and still holds the pipes: stop waiting for it.
-            outputs = (_as_bytes(exc.output), _as_bytes(exc.stderr))
-            _abandon(process)
+        follower.until(time.monotonic() + LOCAL_GRACE)  # then stop waiting (setsid children)
+    process.wait()
     if already_exited:
-        return _exit_status(process.returncode), outputs
-    return (KILLED_EXIT if killed else TIMEOUT_EXIT), outputs
+        return _exit_status(process.returncode), True
+    return (KILLED_EXIT if killed else TIMEOUT_EXIT), True
+
+
+class _Follower:
+    """Passes a subprocess's stdout and stderr to a sink as they arrive, until it is over:
+    EOF on both, or its exit plus the sink's end mark or EXIT_GRACE seconds of silence (what
+    it left behind may hold the pipes open). A pidfd wakes the wait at the exit."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sink: OutputSink) -> None:
+        self._process, self._sink = process, sink
+        self._selector = selectors.DefaultSelector()
+        for stream, send in ((process.stdout, sink.stdout), (process.stderr, sink.stderr)):
+            if stream is not None:
+                self._selector.register(stream.fileno(), selectors.EVENT_READ, send)
+        self._exit_fd = _pidfd(process.pid)
+        if self._exit_fd is not None:
+            self._selector.register(self._exit_fd, selectors.EVENT_READ, None)
+        self._quiet_since: float | None = None
+
+    def until(self, deadline: float) -> bool:
+        """Follow the output until the command is over (True) or the deadline (False)."""
+        while True:
+            arrived = self._read(0.0)
+            now = time.monotonic()
+            if self._over(now, arrived):
+                return True
+            if now >= deadline:
+                return False
+            if self._process.poll() is not None:
+                wake = EXIT_GRACE
+            else:  # the pidfd, where there is one, wakes the wait at the exit
+                wake = _POLL if self._exit_fd is None else 1.0
+            self._read(min(deadline - now, wake), block=True)
+
+    def _over(self, now: float, arrived: bool) -> bool:
+        streams = [key for key in self._selector.get_map().values() if key.data is not None]
+        if self._process.poll() is None:
+            return False
+        if not streams or self._sink.ended:
+            return True
+        if arrived or self._quiet_since is None:
+            self._quiet_since = now
+        return now - self._quiet_since >= EXIT_GRACE
+
+    def _read(self, timeout: float, *, block: bool = False) -> bool:
+        """Read what is ready (waiting up to `timeout` when `block`); whether anything came."""
+        arrived = False
+        for key, _ in self._selector.select(timeout if block else 0.0):
+            if key.data is None:  # the pidfd: the process exited
+                self._selector.unregister(key.fd)
+                continue
+            data = os.read(key.fd, _CHUNK)
+            if data:
+                key.data(data)
+                arrived = True
+            else:
+                self._selector.unregister(key.fd)
+        return arrived
+
+    def __enter__(self) -> _Follower:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._selector.close()
+        if self._exit_fd is not None:
+            os.close(self._exit_fd)
+        for stream in (self._process.stdout, self._process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor readable when the process exits (Linux 5.3+), or None: then polled."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
+def _feed_stdin(process: subprocess.Popen[bytes], stdin: str | None) -> threading.Thread | None:
+    """Write stdin, then close it; a thread, so that a large input never waits on the output."""
+    if stdin is None or process.stdin is None:
+        return None
+    feeder = threading.Thread(target=_write_all, args=(process.stdin, stdin.encode()), daemon=True)
+    feeder.start()
+    return feeder
+
+
+def _write_all(stream: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError):  # the command ended without reading all of its input
+        stream.write(data)
+    with contextlib.suppress(OSError):
+        stream.close()
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # every member has already exited
         os.killpg(pgid, signum)
-
-
-def _abandon(process: subprocess.Popen[bytes]) -> None:
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
-    process.wait()
-
-
-def _as_bytes(value: bytes | str | None) -> bytes:
-    if value is None:
-        return b""
-    return value if isinstance(value, bytes) else value.encode()

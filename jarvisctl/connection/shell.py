@@ -9,9 +9,9 @@ from jarvisctl.connection.base import KILL_AFTER
 
 _TAG_PREFIX = "jarvisctl-run:"
 # The command that runs a script sent on stdin. It is sent without `timeout` or an extra `sh -c`:
-# every command of such a script runs under its own `timeout` (executor/script.py), which bounds
-# the script as well, and the tag becomes its (unused) first argument, which is all
-# `end_tagged_command` needs to find it. Two processes fewer per host and run.
+# every command of such a script runs under its own `timeout`, and the script's own watchdog
+# ends it and all it started at its budget (executor/script.py); the tag becomes its (unused)
+# first argument, which is all `end_tagged_command` needs to find it.
 SCRIPT_ON_STDIN = "sh -s"
 
 

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import select
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE, CommandResult, was_timed_out
+from jarvisctl.connection.base import (
+    KILL_AFTER,
+    LOCAL_GRACE,
+    CommandResult,
+    OutputSink,
+    was_timed_out,
+)
+from jarvisctl.connection.capture import Capture
+from jarvisctl.connection.channel import collect, feed_stdin, send_signal
 from jarvisctl.connection.hostkeys import (
     HostKeyPolicy,
     fingerprint,
@@ -43,7 +50,6 @@ from jarvisctl.errors import HostKeyError, UnreachableError
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
 KEEPALIVE_SECONDS = 15
 IDLE_WAKEUP_SECONDS = 5.0
-_CHUNK = 65536
 
 
 class SSHConnection:
@@ -257,16 +263,24 @@ class SSHConnection:
         if early is not None:
             early.close()
 
-    def run(self, command: str, *, timeout: float, stdin: str | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        stdin: str | None = None,
+        sink: OutputSink | None = None,
+    ) -> CommandResult:
         self.open()
         tag = secrets.token_hex(8)
         remote = self._wrap(command, timeout, tag)
         started = time.monotonic()
         deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
+        capture = Capture()  # unused when the output goes to a sink
         channel = self._start(remote, command, tag)
         try:
-            feeder = _feed_stdin(channel, stdin)
-            stdout, stderr, exit_code, finished = _collect(channel, deadline)
+            feeder = feed_stdin(channel, stdin)
+            exit_code, finished = collect(channel, deadline, capture if sink is None else sink)
             if feeder is not None:
                 feeder.join(timeout=1.0)
         except BaseException:
@@ -286,10 +300,12 @@ class SSHConnection:
         return CommandResult(
             command=command,
             exit_code=exit_code,
-            stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"),
+            stdout=capture.out.text(),
+            stderr=capture.err.text(),
             duration=duration,
             timed_out=not finished or was_timed_out(exit_code, duration, timeout),
+            stdout_digest=capture.out.digest() if sink is None else None,
+            stderr_digest=capture.err.digest() if sink is None else None,
         )
 
     def __enter__(self) -> SSHConnection:
@@ -314,7 +330,7 @@ class SSHConnection:
         (not for root logins), and a tagged pkill on a second channel in every case."""
         from paramiko import SSHException
 
-        _send_signal(channel, "TERM")
+        send_signal(channel, "TERM")
         transport = self._transport
         if transport is None or not transport.is_active() or channel.exit_status_ready():
             return
@@ -451,71 +467,3 @@ def _close_all(clients: list[Any]) -> None:
     for client in reversed(clients):
         if client is not None:
             client.close()
-
-
-def _send_signal(channel: Any, name: str) -> None:
-    """RFC 4254 6.9 "signal": sshd (OpenSSH 7.9+) sends it to the command's process group."""
-    from paramiko import SSHException
-    from paramiko.common import cMSG_CHANNEL_REQUEST
-    from paramiko.message import Message
-
-    if channel.closed or channel.exit_status_ready():
-        return
-    message = Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)
-    message.add_string(name)
-    # If the connection is already gone, the remote `timeout` wrapper ends the command.
-    with contextlib.suppress(SSHException, EOFError, OSError):
-        channel.transport._send_user_message(message)
-
-
-def _feed_stdin(channel: Any, stdin: str | None) -> threading.Thread | None:
-    """Send stdin, then EOF. A thread, because a large input and a large output could otherwise
-    each wait for the other to be read."""
-    if stdin is None:
-        channel.shutdown_write()
-        return None
-    feeder = threading.Thread(target=_send_all, args=(channel, stdin.encode()), daemon=True)
-    feeder.start()
-    return feeder
-
-
-def _send_all(channel: Any, data: bytes) -> None:
-    from paramiko import SSHException
-
-    try:
-        channel.sendall(data)
-        channel.shutdown_write()
-    except (SSHException, EOFError, OSError):
-        pass  # the command ended without reading all of its input; its result says the rest
-
-
-def _collect(channel: Any, deadline: float) -> tuple[bytes, bytes, int | None, bool]:
-    """Read stdout and stderr until EOF, then the exit status, or give up at the deadline.
-
-    Returns (stdout, stderr, exit code or None, whether the command finished in time).
-    """
-    stdout, stderr = bytearray(), bytearray()
-    while True:
-        _drain(channel, stdout, stderr)
-        if channel.eof_received or channel.closed:
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return bytes(stdout), bytes(stderr), None, False
-        # The channel's fileno is readable when either stream has data, at EOF and at close.
-        select.select([channel], [], [], min(remaining, 1.0))
-    _drain(channel, stdout, stderr)
-    got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
-    status = channel.exit_status if got_status else -1
-    return bytes(stdout), bytes(stderr), (None if status < 0 else status), got_status
-
-
-def _drain(channel: Any, stdout: bytearray, stderr: bytearray) -> None:
-    while channel.recv_ready():
-        stdout += channel.recv(_CHUNK)
-    while channel.recv_stderr_ready():
-        stderr += channel.recv_stderr(_CHUNK)

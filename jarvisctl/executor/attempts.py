@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from jarvisctl.connection.base import CommandResult, Connection
+from jarvisctl.connection.capture import digest_of, output_record
 from jarvisctl.errors import UnreachableError
-from jarvisctl.events import COMMAND, REMEDIATION, TAIL, digest
+from jarvisctl.events import COMMAND, REMEDIATION, TAIL
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.remedy import (
     Need,
@@ -132,7 +133,10 @@ class Remediator:
             exit_code=result.exit_code,
             stdout_tail=result.stdout[-TAIL:],
             stderr_tail=result.stderr[-TAIL:],
-            digest=digest(result.stdout, result.stderr),
+            **output_record(
+                result.stdout_digest or digest_of(result.stdout),
+                result.stderr_digest or digest_of(result.stderr),
+            ),
             seconds=round(result.duration, 4),
             timed_out=result.timed_out,
         )

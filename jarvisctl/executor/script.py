@@ -1,14 +1,23 @@
-"""Compose many read-only commands into ONE POSIX sh script, and split its output again.
+"""Compose many read-only commands into ONE POSIX sh script, and split its output as it streams.
 
 The script goes to `sh -s` on stdin, not on the command line: a check that looks for processes
 by command line (pgrep -f) must not find the script that runs it. Each command runs under
 coreutils `timeout` with its stdin from /dev/null, between delimiters that carry an unguessable
 token, on stdout and stderr alike, followed by its own exit code. Each delimiter starts with a
 newline we add, so a command's output is reproduced exactly, trailing newline or not.
+
+Nothing the script starts outlives it: every command carries a second random value in its
+environment (JARVIS_RUN_TOKEN, inherited by whatever it starts, `setsid` or not), and the script
+ends with a sweep that KILLs every process whose /proc/PID/environ carries it. The sweep only
+reads the environments of processes started since the script began (the kernel's last PID, from
+/proc/loadavg), and only when there are any, so a run that leaves nothing behind costs no
+process. A watchdog (a background subshell, its `sleep` ended with it) outlives a dead
+controller: at the script's budget it KILLs the script shell and sweeps every process.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import shlex
@@ -16,16 +25,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest, StreamTail
 from jarvisctl.connection.shell import format_seconds
 from jarvisctl.kinds.base import CommandOutput
+
+# The environment variable that marks every process a script started.
+RUN_TOKEN = "JARVIS_RUN_TOKEN"
 
 
 @dataclass(frozen=True)
 class Script:
     text: str
-    token: str
+    token: str  # in the delimiters; never shown to the commands
     count: int
     budget: float  # the longest the whole script can take: every timeout plus kill margins
+    marker: str = ""  # the value of RUN_TOKEN in the commands' environment
+
+
+@dataclass(frozen=True)
+class CommandCapture:
+    """One command's output as kept: the tails (parsed), and what each stream was in all."""
+
+    output: CommandOutput
+    stdout: StreamDigest
+    stderr: StreamDigest
+
+    @property
+    def truncated(self) -> bool:
+        return self.stdout.truncated or self.stderr.truncated
 
 
 # A command made only of these characters is a plain program with arguments: `timeout` can run
@@ -75,7 +102,9 @@ def timed(command: str, timeout: float) -> str:
     return f"timeout -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} {target} </dev/null"
 
 
-def compose_script(commands: Sequence[tuple[str, float]], token: str | None = None) -> Script:
+def compose_script(
+    commands: Sequence[tuple[str, float]], token: str | None = None, marker: str | None = None
+) -> Script:
     """One script for `(command, timeout)` pairs.
 
     A command's end mark and the next one's start mark go out in one `printf` per stream: each
@@ -83,13 +112,53 @@ def compose_script(commands: Sequence[tuple[str, float]], token: str | None = No
     decrypts and parses, and delimiters are most of the writes.
     """
     token = token or secrets.token_hex(12)
+    marker = marker or secrets.token_hex(12)
     mark = f"@@J{token}"
-    lines = [_marks("", f"{mark}:B:0") if commands else ""]
+    budget = sum(timeout + KILL_AFTER for _, timeout in commands) + 1.0
+    lines = [_prologue(marker, budget), _marks("", f"{mark}:B:0") if commands else ""]
     for index, (command, timeout) in enumerate(commands):
         after = f"{mark}:B:{index + 1}" if index + 1 < len(commands) else ""
         lines += [timed(command, timeout), _marks(f"{mark}:E:{index}", after)]
-    budget = sum(timeout + KILL_AFTER for _, timeout in commands) + 1.0
-    return Script("\n".join(lines) + "\n", token, len(commands), budget)
+    lines.append(_EPILOGUE)
+    return Script("\n".join(lines) + "\n", token, len(commands), budget, marker)
+
+
+def _prologue(marker: str, budget: float) -> str:
+    """Define the sweep (`_jk PATHS...`: KILL the processes whose environ files carry the
+    marker; grep runs without it) and the end (`_je`), note the last PID, start the watchdog,
+    export the marker; a TERM (the controller ending the session) ends the script by `_je`.
+
+    The watchdog KILLs the script shell only if /proc/$$/stat still shows the start time it
+    had (never another process that got its PID), then sweeps every process. Its `sleep` is
+    ended with it (TERM trap, set once the sleep's PID is known: a trap that waited for every
+    child could wait for a sleep it had no PID of), and carries the marker, so that a TERM
+    that comes before the trap leaves it to the script's own sweep."""
+    return (
+        f"_jm={marker}\n"
+        f"_jk() {{ [ $# -gt 0 ] || return 0; for p in $({RUN_TOKEN}= grep -lsxzF "
+        f'"{RUN_TOKEN}=$_jm" "$@" </dev/null); do p=${{p#/proc/}}; kill -9 "${{p%/environ}}"; '
+        "done 2>/dev/null; }\n"
+        f"{_END}\n"
+        "{ read -r _ _ _ _ _jl; } 2>/dev/null </proc/loadavg || _jl=\n"
+        "{ read -r x </proc/$$/stat; x=${x##*) }; set -- $x; a=${20}; "
+        f"{RUN_TOKEN}=$_jm sleep {math.ceil(budget)} & s=$!; "
+        "trap 'kill $s; wait $s; exit' TERM; wait $s; "
+        'read -r x </proc/$$/stat && x=${x##*) } && set -- $x && [ "${20}" = "$a" ] && '
+        "kill -9 $$; _jk /proc/[0-9]*/environ; } </dev/null >/dev/null 2>&1 &\n"
+        f"_jw=$!\ntrap '_je; exit 143' TERM\nexport {RUN_TOKEN}=$_jm"
+    )
+
+
+# `_je`: end the watchdog, then sweep what any command left running, among the processes
+# started since the script began (all of them if the PID counter wrapped): when there are
+# none, nothing is read and no grep runs.
+_END = (
+    "_je() { kill $_jw; wait $_jw; "
+    '[ -z "$_jl" ] || { read -r _ _ _ _ n </proc/loadavg; set --; '
+    'for d in /proc/[0-9]*; do p=${d#/proc/}; { [ "$p" -gt "$_jl" ] || [ "$n" -lt "$_jl" ]; } '
+    '&& set -- "$@" "$d/environ"; done; _jk "$@"; }; } 2>/dev/null'
+)
+_EPILOGUE = "_je"
 
 
 def _marks(end: str, begin: str) -> str:
@@ -103,48 +172,112 @@ def _marks(end: str, begin: str) -> str:
     return f"printf '{out}\\n'{args}; printf '{err}\\n' >&2"
 
 
-def split_outputs(script: Script, stdout: str, stderr: str) -> list[CommandOutput | None]:
-    """Each command's output, or None for a command whose end never arrived."""
-    outs = _sections(script, stdout, with_code=True)
-    errs = _sections(script, stderr, with_code=False)
-    results: list[CommandOutput | None] = []
-    for index in range(script.count):
-        found = outs.get(index)
-        if found is None:
-            results.append(None)
-            continue
-        text, code = found
-        results.append(CommandOutput(text, errs.get(index, ("", None))[0], code))
-    return results
+class ScriptOutput:
+    """The output sink of a script: splits each stream by its delimiters as it arrives, keeping
+    a bounded tail, the size and the sha256 of each command's section (OUTPUT_TAIL_BYTES)."""
 
+    def __init__(self, script: Script, limit: int = OUTPUT_TAIL_BYTES) -> None:
+        self._script = script
+        self._out = _Splitter(script, limit, with_code=True)
+        self._err = _Splitter(script, limit, with_code=False)
 
-def _sections(script: Script, text: str, *, with_code: bool) -> dict[int, tuple[str, int | None]]:
-    """Each command's section of one stream, found by its delimiters (str.find: a regular
-    expression would be compiled anew for every script's token)."""
-    mark = f"@@J{script.token}"
-    text = "\n" + text
-    found: dict[int, tuple[str, int | None]] = {}
-    position = 0
-    for index in range(script.count):
-        begin = f"\n{mark}:B:{index}\n"
-        start = text.find(begin, position)
-        if start < 0:
-            continue
-        body = start + len(begin)
-        end = f"\n{mark}:E:{index}"
-        stop = text.find(end, body)
-        if stop < 0:
-            continue
-        after = stop + len(end)
-        line_end = text.find("\n", after)
-        if line_end < 0:
-            continue  # the end mark never got its newline: the command's end did not arrive
-        tail = text[after:line_end]
-        if with_code:
-            if not (tail[:1] == ":" and tail[1:].isdigit() and tail[1:].isascii()):
+    def stdout(self, data: bytes) -> None:
+        self._out.feed(data)
+
+    def stderr(self, data: bytes) -> None:
+        self._err.feed(data)
+
+    @property
+    def ended(self) -> bool:
+        """The last command's end mark has arrived on both streams."""
+        return self._out.ended and self._err.ended
+
+    def captures(self) -> list[CommandCapture | None]:
+        """Each command's output, or None for a command whose end never arrived."""
+        results: list[CommandCapture | None] = []
+        for index in range(self._script.count):
+            out = self._out.sections.get(index)
+            if out is None:
+                results.append(None)
                 continue
-            found[index] = (text[body:stop], int(tail[1:]))
-        elif tail == "":
-            found[index] = (text[body:stop], None)
-        position = line_end
-    return found
+            err = self._err.sections.get(index, (StreamTail(0), None))[0]
+            output = CommandOutput(out[0].text(), err.text(), out[1])
+            results.append(CommandCapture(output, out[0].digest(), err.digest()))
+        return results
+
+
+def split_outputs(script: Script, stdout: str, stderr: str) -> list[CommandOutput | None]:
+    """Each command's output from whole streams (the streaming split, fed at once)."""
+    reader = ScriptOutput(script)
+    reader.stdout(stdout.encode("utf-8", "surrogateescape"))
+    reader.stderr(stderr.encode("utf-8", "surrogateescape"))
+    return [None if c is None else c.output for c in reader.captures()]
+
+
+# Longest mark line after the delimiter's prefix: `E:<index>:<status>`.
+_MARK_MAX = 40
+_MARK = re.compile(rb"(B|E):([0-9]+)(?::([0-9]+))?")
+
+
+class _Splitter:
+    """One stream of a script's output, cut into the commands' sections as chunks arrive.
+
+    Marks are `\\n@@J<token>:B:<i>\\n` and `\\n@@J<token>:E:<i>[:<status>]`; a mark may
+    arrive split across chunks, so the bytes that could be the start of one are held back
+    (never more than the prefix and a mark line). Marks out of order, and bytes outside the
+    sections (a login banner), are not taken as a command's."""
+
+    def __init__(self, script: Script, limit: int, *, with_code: bool) -> None:
+        self._prefix = f"\n@@J{script.token}:".encode()
+        self._limit, self._with_code, self._count = limit, with_code, script.count
+        self._pending = bytearray(b"\n")  # the stream starts as if after a newline
+        self._open: tuple[int, StreamTail] | None = None
+        self._next = 0  # the index whose begin mark comes next
+        self.sections: dict[int, tuple[StreamTail, int | None]] = {}
+        self.ended = script.count == 0
+
+    def feed(self, data: bytes) -> None:
+        pending = self._pending
+        pending += data
+        while True:
+            at = pending.find(self._prefix)
+            if at < 0:
+                held = len(self._prefix) - 1  # the start of a prefix, perhaps
+                self._take(pending, max(0, len(pending) - held))
+                return
+            self._take(pending, at)
+            line_end = pending.find(b"\n", len(self._prefix))
+            if line_end < 0:
+                if len(pending) <= len(self._prefix) + _MARK_MAX:
+                    return  # the rest of the mark line is still on its way
+                self._take(pending, 1)  # too long for a mark: it is output
+                continue
+            found = _MARK.fullmatch(bytes(pending[len(self._prefix) : line_end]))
+            if found is None or not self._mark(found):
+                self._take(pending, 1)
+                continue
+            # a begin mark's newline is ours; an end mark's starts the next mark
+            del pending[: line_end + 1 if found[1] == b"B" else line_end]
+
+    def _take(self, pending: bytearray, size: int) -> None:
+        """The first `size` pending bytes are output: the open section's, if any."""
+        if size <= 0:
+            return
+        if self._open is not None:
+            self._open[1].feed(bytes(pending[:size]))
+        del pending[:size]
+
+    def _mark(self, found: re.Match[bytes]) -> bool:
+        """Apply a mark; False if it is not the one expected here (then it is output)."""
+        index, status = int(found[2]), found[3]
+        if found[1] == b"B":
+            if self._open is not None or index != self._next or index >= self._count:
+                return False
+            self._open, self._next = (index, StreamTail(self._limit)), index + 1
+            return True
+        if self._open is None or self._open[0] != index or (status is not None) != self._with_code:
+            return False
+        self.sections[index] = (self._open[1], None if status is None else int(status))
+        self._open = None
+        self.ended = index == self._count - 1
+        return True

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jarvisctl.connection.base import Connection
+from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, output_record
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 from jarvisctl.errors import UnreachableError
 from jarvisctl.evaluate import collect_native, evaluate
@@ -21,11 +22,9 @@ from jarvisctl.events import (
     TAIL,
     Event,
     EventSink,
-    digest,
 )
 from jarvisctl.executor.pool import ConnectionPool
-from jarvisctl.executor.script import compose_script, split_outputs
-from jarvisctl.kinds.base import CommandOutput
+from jarvisctl.executor.script import CommandCapture, ScriptOutput, compose_script
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan_model import CheckPlan, HostPlan, PlayPlan
 from jarvisctl.results import CheckResult, HostRun, Outcome
@@ -125,7 +124,10 @@ def run_checks(
     scripted = [i for i in range(len(checks)) if i not in results]
     if scripted:
         script = compose_script([(checks[i].command, checks[i].timeout) for i in scripted])
-        result = connection.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text)
+        reader = ScriptOutput(script)
+        result = connection.run(
+            SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader
+        )
         session.emit(
             BATCH,
             purpose=purpose,
@@ -134,18 +136,35 @@ def run_checks(
             seconds=round(result.duration, 4),
             timed_out=result.timed_out,
         )
-        outputs = split_outputs(script, result.stdout, result.stderr)
-        for i, output in zip(scripted, outputs, strict=True):
-            emit_command(session, purpose, checks[i], output)
+        for i, capture in zip(scripted, reader.captures(), strict=True):
+            emit_command(session, purpose, checks[i], capture)
+            output = None if capture is None else capture.output
             evaluated = evaluate(checks[i], kinds[i], output)
+            if capture is not None and capture.truncated:
+                evaluated = _said_truncated(evaluated, capture)
             results[i] = replace(evaluated, source=fallback[i]) if i in fallback else evaluated
     return tuple(results[i] for i in range(len(checks)))
 
 
+def _said_truncated(result: CheckResult, capture: CommandCapture) -> CheckResult:
+    """A check that could not be read from a truncated output says that only a part was kept."""
+    if result.value is not None or result.exit_code in (124, 137):
+        return result
+    out, err = capture.stdout, capture.stderr
+    cut = " and ".join(
+        f"{name} printed {digest.size} bytes"
+        for name, digest in (("stdout", out), ("stderr", err))
+        if digest.truncated
+    )
+    kept = OUTPUT_TAIL_BYTES // 1024
+    note = f"the output was truncated: {cut}, only the last {kept} KiB of each were kept"
+    return replace(result, reason=f"{result.reason} ({note})" if result.reason else note)
+
+
 def emit_command(
-    session: Session, purpose: str, check: CheckPlan, output: CommandOutput | None
+    session: Session, purpose: str, check: CheckPlan, capture: CommandCapture | None
 ) -> None:
-    if output is None:
+    if capture is None:
         session.emit(
             COMMAND,
             purpose=purpose,
@@ -157,6 +176,7 @@ def emit_command(
             digest=None,
         )
         return
+    output = capture.output
     session.emit(
         COMMAND,
         purpose=purpose,
@@ -165,7 +185,7 @@ def emit_command(
         exit_code=output.exit_code,
         stdout_tail=output.stdout[-TAIL:],
         stderr_tail=output.stderr[-TAIL:],
-        digest=digest(output.stdout, output.stderr),
+        **output_record(capture.stdout, capture.stderr),
     )
 
 

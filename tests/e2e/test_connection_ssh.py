@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import socket
@@ -19,6 +20,7 @@ import pytest
 from jarvisctl.connection import ConnectionSettings, hostkeys, make_connection, open_connection
 from jarvisctl.connection import ssh as ssh_module
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
+from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest
 from jarvisctl.connection.hostkeys import known_hosts_name
 from jarvisctl.connection.ssh import SSHConnection
 from jarvisctl.connection.tcp import EarlySocket
@@ -85,7 +87,11 @@ def test_output_exit_code_and_stdin(sshd_hosts: list[SshdHost]) -> None:
         assert not result.timed_out
         text = "0123456789abcdef\n" * 200_000  # 3.4 MB in and out at once: no deadlock
         echoed = connection.run("cat; echo done", timeout=20, stdin=text)
-        assert echoed.stdout == text + "done\n"
+        whole = (text + "done\n").encode()  # kept: its tail, and the size and sha256 of all
+        assert echoed.stdout.encode() == whole[-OUTPUT_TAIL_BYTES:]
+        assert echoed.stdout_digest == StreamDigest(
+            len(whole), hashlib.sha256(whole).hexdigest(), OUTPUT_TAIL_BYTES
+        )
         no_input = connection.run("cat; echo eof", timeout=5)
         assert no_input.stdout == "eof\n"
         assert no_input.duration < 1

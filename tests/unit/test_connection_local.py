@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import replace
@@ -12,6 +13,7 @@ import pytest
 
 from jarvisctl.connection import Connection, ConnectionSettings, make_connection, open_connection
 from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest
 from jarvisctl.connection.local import LocalConnection
 
 
@@ -64,7 +66,11 @@ def test_runs_through_posix_sh() -> None:
 def test_stdin_is_fed_and_closed() -> None:
     text = "line one\nline two\n" * 50_000  # larger than a pipe buffer, echoed while being fed
     result = local().run("cat; echo done", timeout=10, stdin=text)
-    assert result.stdout == text + "done\n"
+    whole = (text + "done\n").encode()
+    assert result.stdout.encode() == whole[-OUTPUT_TAIL_BYTES:]  # the tail is kept, exactly
+    assert result.stdout_digest == StreamDigest(
+        len(whole), hashlib.sha256(whole).hexdigest(), OUTPUT_TAIL_BYTES
+    )
 
 
 def test_without_stdin_the_command_reads_end_of_file_at_once() -> None:

@@ -1,0 +1,102 @@
+"""Reading and writing one paramiko exec channel: stdin fed, output passed on as it arrives."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import threading
+import time
+from typing import Any
+
+from jarvisctl.connection.base import EXIT_GRACE, OutputSink
+
+_CHUNK = 65536
+# Seconds between looks for the exit status once a script's last delimiter has arrived.
+_STATUS_POLL = 0.02
+
+
+def send_signal(channel: Any, name: str) -> None:
+    """RFC 4254 6.9 "signal": sshd (OpenSSH 7.9+) sends it to the command's process group."""
+    from paramiko import SSHException
+    from paramiko.common import cMSG_CHANNEL_REQUEST
+    from paramiko.message import Message
+
+    if channel.closed or channel.exit_status_ready():
+        return
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string(name)
+    # If the connection is already gone, the remote `timeout` wrapper ends the command.
+    with contextlib.suppress(SSHException, EOFError, OSError):
+        channel.transport._send_user_message(message)
+
+
+def feed_stdin(channel: Any, stdin: str | None) -> threading.Thread | None:
+    """Send stdin, then EOF. A thread, because a large input and a large output could otherwise
+    each wait for the other to be read."""
+    if stdin is None:
+        channel.shutdown_write()
+        return None
+    feeder = threading.Thread(target=_send_all, args=(channel, stdin.encode()), daemon=True)
+    feeder.start()
+    return feeder
+
+
+def _send_all(channel: Any, data: bytes) -> None:
+    from paramiko import SSHException
+
+    try:
+        channel.sendall(data)
+        channel.shutdown_write()
+    except (SSHException, EOFError, OSError):
+        pass  # the command ended without reading all of its input; its result says the rest
+
+
+def collect(channel: Any, deadline: float, sink: OutputSink) -> tuple[int | None, bool]:
+    """Pass stdout and stderr to `sink` until the command is over, then take its exit status;
+    or give up at the deadline. Returns (exit code or None, whether it finished in time).
+
+    Over means EOF; or, once the exit status is known, the sink's end mark (a script's last
+    delimiter) or EXIT_GRACE seconds without output: a process the command left behind may
+    hold the channel's stdout open for as long as it lives, and is not waited for.
+    """
+    quiet_since: float | None = None
+    while True:
+        arrived = _drain(channel, sink)
+        if channel.eof_received or channel.closed:
+            break
+        now = time.monotonic()
+        wake = 1.0
+        if channel.exit_status_ready():
+            if sink.ended:
+                break
+            quiet_since = now if arrived or quiet_since is None else quiet_since
+            if now - quiet_since >= EXIT_GRACE:
+                break
+            wake = EXIT_GRACE
+        elif sink.ended:
+            wake = _STATUS_POLL  # the exit status is due; it does not wake the select
+        remaining = deadline - now
+        if remaining <= 0:
+            return None, False
+        # The channel's fileno is readable when either stream has data, at EOF and at close.
+        select.select([channel], [], [], min(remaining, wake))
+    _drain(channel, sink)
+    got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
+    status = channel.exit_status if got_status else -1
+    return (None if status < 0 else status), got_status
+
+
+def _drain(channel: Any, sink: OutputSink) -> bool:
+    """Pass on what has arrived; whether anything had."""
+    arrived = False
+    while channel.recv_ready():
+        sink.stdout(channel.recv(_CHUNK))
+        arrived = True
+    while channel.recv_stderr_ready():
+        sink.stderr(channel.recv_stderr(_CHUNK))
+        arrived = True
+    return arrived
