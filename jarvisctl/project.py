@@ -53,6 +53,7 @@ def load_project(config: Path | None = None, start: Path | None = None) -> Proje
     settings = validate_document(ProjectConfig, document, "a mapping of settings")
     root = path.resolve().parent
     _check_catalogue_dirs(settings, root, document.source)
+    _check_secret_dirs(settings, root, document.source)
     return Project(root=root, config=settings, config_file=path)
 
 
@@ -69,6 +70,21 @@ def _check_catalogue_dirs(settings: ProjectConfig, root: Path, source: SourceMap
                     f"catalogue directory {entry!r} {what}",
                     f"a directory of {kind[:-1]} definitions, relative to {root}",
                 )
+    problems.raise_if_any()
+
+
+def _check_secret_dirs(settings: ProjectConfig, root: Path, source: SourceMap) -> None:
+    """A secret_dirs entry must be a directory: a typo would make secret_file() refuse files
+    the operator meant to allow, with an error that names a directory that is not there."""
+    problems = ProblemCollector()
+    for index, entry in enumerate(settings.secret_dirs):
+        if not (root / entry).is_dir():
+            what = "is not a directory" if (root / entry).exists() else "does not exist"
+            problems.add(
+                source.locate(("secret_dirs", index)),
+                f"secret_dirs: {entry!r} {what}",
+                f"a directory secret_file() may read, absolute or relative to {root}",
+            )
     problems.raise_if_any()
 
 

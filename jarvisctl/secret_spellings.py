@@ -14,12 +14,10 @@ seconds for a long secret such as a private key), text is first searched for the
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shlex
 from collections.abc import Callable, Iterable
-from urllib.parse import quote, quote_plus
 
 Spell = Callable[[str], str]
 
@@ -101,12 +99,28 @@ def _prometheus_label(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def _html(text: str) -> str:
+    import html  # here: most commands have no secret, and every one would pay the import
+
+    return html.escape(text)
+
+
 def _url_path(text: str) -> str:
+    from urllib.parse import quote
+
     return quote(text)
 
 
 def _url_component(text: str) -> str:
+    from urllib.parse import quote
+
     return quote(text, safe="")
+
+
+def _url_form(text: str) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(text)
 
 
 # how a container format writes text it is given
@@ -120,13 +134,13 @@ CONTAINERS: tuple[Spell, ...] = (
     _unicode_escape,
     _xml_text,
     _xml_attribute,
-    html.escape,
+    _html,
     _markupsafe,
     _xml_apos,
     _prometheus_label,
 )
 # encodings that are only ever the outermost layer
-OUTERMOST: tuple[Spell, ...] = (_url_path, _url_component, quote_plus)
+OUTERMOST: tuple[Spell, ...] = (_url_path, _url_component, _url_form)
 
 
 def spellings(secret: str) -> frozenset[str]:

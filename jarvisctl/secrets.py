@@ -69,27 +69,27 @@ class Redactor:
     """Scrubs secret values, in every spelling output can give them, from text and values."""
 
     secrets: frozenset[str] = frozenset()
-    # per secret: its search key and its spellings, longest first
-    _rules: tuple[tuple[str | None, tuple[str, ...]], ...] = field(
-        init=False, repr=False, compare=False
-    )
+    # each secret long enough to redact, with its search key; its spellings are made (once per
+    # process) only when text holds the key: a thousand hosts' passwords cost nothing until shown
+    _keyed: tuple[tuple[str | None, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        rules = tuple(_rule(s) for s in sorted(self.secrets) if len(s.strip()) >= MIN_LENGTH)
-        object.__setattr__(self, "_rules", rules)
+        eligible = sorted(s for s in self.secrets if len(s.strip()) >= MIN_LENGTH)
+        object.__setattr__(self, "_keyed", tuple((search_key(s), s) for s in eligible))
 
     def text(self, value: str) -> str:
-        words = [w for key, ws in self._rules if key is None or key in value for w in ws]
-        if not words:
+        present = [(key, s) for key, s in self._keyed if key is None or key in value]
+        if not present:
             return value
-        for word in sorted(words, key=len, reverse=True):  # longest first: no partial leftovers
-            if word in value:
-                value = value.replace(word, MASK)
-        return value
+        words = _words(tuple(s for _, s in present))
+        if any(key is None for key, _ in present):
+            return _replace_all(value, words)
+        keys = {key for key, _ in present if key is not None}
+        return _replace_near(value, keys, words)
 
     def value(self, value: T) -> T:
         """The same structure with every string scrubbed (dicts, lists, tuples, dataclasses)."""
-        if not self._rules:
+        if not self._keyed:
             return value
         return self._scrub(value)  # type: ignore[no-any-return]
 
@@ -125,9 +125,46 @@ class RedactingSink:
         self.inner.emit(replace(event, host=scrub(event.host), play=scrub(event.play), data=data))
 
 
-# A pure function's memo, not shared state: a daemon rebuilds its redactor at each new secret,
+def _replace_all(text: str, words: list[str]) -> str:
+    for word in words:  # longest first: no partial leftovers
+        if word in text:
+            text = text.replace(word, MASK)
+    return text
+
+
+def _replace_near(text: str, keys: set[str], words: list[str]) -> str:
+    """Every spelling holds its secret's key, so only the text around the keys' occurrences is
+    searched: a megabyte report costs a few small searches, not hundreds of full scans."""
+    reach = len(words[0])
+    spans: list[list[int]] = []
+    for start in sorted(p for key in keys for p in _occurrences(text, key)):
+        if spans and start - reach <= spans[-1][1]:
+            spans[-1][1] = start + reach
+        else:
+            spans.append([max(0, start - reach), start + reach])
+    pieces, done = [], 0
+    for begin, end in spans:
+        pieces += [text[done:begin], _replace_all(text[begin:end], words)]
+        done = end
+    return "".join([*pieces, text[done:]])
+
+
+def _occurrences(text: str, key: str) -> list[int]:
+    found, at = [], text.find(key)
+    while at >= 0:
+        found.append(at)
+        at = text.find(key, at + 1)
+    return found
+
+
+# Pure functions' memos, not shared state: a daemon rebuilds its redactor at each new secret,
 # and the few hundred spellings of the ones it knew are not worth computing again.
 @functools.lru_cache(maxsize=4096)
-def _rule(secret: str) -> tuple[str | None, tuple[str, ...]]:
-    """The secret's search key and its spellings, longest first."""
-    return search_key(secret), tuple(sorted(spellings(secret), key=len, reverse=True))
+def _spellings(secret: str) -> frozenset[str]:
+    return spellings(secret)
+
+
+@functools.lru_cache(maxsize=256)
+def _words(secrets: tuple[str, ...]) -> list[str]:
+    """The spellings of these secrets, longest first."""
+    return sorted({w for s in secrets for w in _spellings(s)}, key=len, reverse=True)

@@ -18,7 +18,6 @@ import io
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +101,7 @@ def write_redacted(path: Path, text: str, secrets: SecretValues) -> None:
     """Write `text` with the secrets redacted to `path`, atomically: a temporary file beside
     it, then a rename, so readers (a metrics collector, CI) never see half a file.
     OSError is the caller's to turn into its message."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}")
     # mode 0666 less the umask, as a plain open() gives: node_exporter may read it as another user
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

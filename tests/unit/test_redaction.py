@@ -171,3 +171,18 @@ def test_secret_dirs_is_validated(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["plan", "p.yml"])
     assert result.exit_code == 3
     assert "jarvisctl.yml:1:14:" in result.stderr and "every file" in result.stderr
+
+
+@pytest.mark.parametrize("entry", ["missing", "a-file"])
+def test_a_secret_dir_that_is_not_a_directory_is_a_located_error(
+    tmp_path: Path, entry: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "jarvisctl.yml").write_text(f"forks: 2\nsecret_dirs:\n  - {entry}\n")
+    (tmp_path / "p.yml").write_text("- {name: p, hosts: all}\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, ["plan", "p.yml"])
+    assert result.exit_code == 3
+    what = "does not exist" if entry == "missing" else "is not a directory"
+    assert f"jarvisctl.yml:3:5: secret_dirs: '{entry}' {what}" in result.stderr
