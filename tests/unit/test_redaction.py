@@ -10,13 +10,16 @@ import os
 import shlex
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from jarvisctl.cli import cli
+from jarvisctl.commands.common import report_errors
 from jarvisctl.output.redacting import RedactingStream, redacted_output, write_redacted
 from jarvisctl.secrets import MASK, Redactor, SecretValues
 from jarvisctl.templating import TemplateError, Templates
@@ -186,3 +189,32 @@ def test_a_secret_dir_that_is_not_a_directory_is_a_located_error(
     assert result.exit_code == 3
     what = "does not exist" if entry == "missing" else "is not a directory"
     assert f"jarvisctl.yml:3:5: secret_dirs: '{entry}' {what}" in result.stderr
+
+
+def _leaf_commands(command: click.Command, path: str = "") -> Iterator[tuple[str, click.Command]]:
+    if isinstance(command, click.Group):
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            assert sub is not None
+            yield from _leaf_commands(sub, f"{path} {name}".strip())
+    else:
+        yield path, command
+
+
+def _wrapped_in(command: click.Command, code: object) -> bool:
+    function = command.callback
+    while function is not None:  # click's pass_obj may wrap it again
+        if getattr(function, "__code__", None) is code:
+            return True
+        function = getattr(function, "__wrapped__", None)
+    return False
+
+
+def test_every_command_runs_inside_the_redacting_front_door() -> None:
+    """A command without report_errors would write its output unredacted."""
+    leaves = dict(_leaf_commands(cli))
+    assert {"plan", "run", "daemon", "inventory show", "report"} <= set(leaves)
+    front_door = report_errors(lambda: None).__code__  # every wrapper runs this code
+    outside = [name for name, command in leaves.items() if not _wrapped_in(command, front_door)]
+    assert outside == []
