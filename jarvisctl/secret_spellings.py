@@ -37,12 +37,18 @@ def _double_quoted_body(text: str) -> str:
     return re.sub(r'([\\"$`])', r"\\\1", text)
 
 
-# how a shell command can carry the value (a heredoc carries it plain)
+def _heredoc_body(text: str) -> str:
+    """In a here-document with an unquoted delimiter: backslash before \\ $ `."""
+    return re.sub(r"([\\$`])", r"\\\1", text)
+
+
+# how a shell command can carry the value (a quoted here-document carries it plain)
 SHELL: tuple[Spell, ...] = (
     shlex.quote,
     _single_quoted_body,
     _single_quoted_posix,
     _double_quoted_body,
+    _heredoc_body,
 )
 
 

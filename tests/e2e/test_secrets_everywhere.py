@@ -73,6 +73,16 @@ PLAYBOOK = """\
               - "echo {{{{ secret_file('secrets/token') }}}} {{{{ api_key }}}}"
               - "echo {{{{ db_password }}}} >&2"
           settle: 0s
+    - name: quoted contexts
+      use: command
+      with:
+        command: |
+          printf %s "{{{{ token }}}}" > {{{{ at }}}}.double
+          printf %s '{{{{ api_key }}}}' > {{{{ at }}}}.single
+          cat > {{{{ at }}}}.heredoc <<EOF
+          {{{{ db_password }}}}
+          EOF
+          echo "{{{{ token }}}} '{{{{ api_key }}}}'" >&2; echo 1
     - name: unparseable
       use: command
       with: {{command: "echo {{{{ db_password }}}} {{{{ token }}}}"}}
@@ -198,6 +208,9 @@ def test_a_run_with_secrets_everywhere_shows_none(
     for host in sshd_hosts:
         for source in ("env", "play", "inventory", "file"):
             assert (project.marks / f"{host.name}.{source}").read_text() == SECRETS[source]
+        for context, source in [("double", "env"), ("single", "play"), ("heredoc", "inventory")]:
+            written = (project.marks / f"{host.name}.{context}").read_text()
+            assert written.rstrip("\n") == SECRETS[source]
     host = sshd_hosts[0].name
     for args in (("show", host), ("show", host, "--json"), ("list",), ("list", "--json")):
         done = project.jarvisctl(f"inventory {args}", "inventory", *args, "-i", "inventory.yml")

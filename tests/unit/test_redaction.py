@@ -39,6 +39,7 @@ def independent_spellings(secret: str) -> dict[str, str]:
         "shell": quoted,
         "single quotes": secret.replace("'", "'\\''"),
         "double quotes": "".join("\\" + c if c in '\\"$`' else c for c in secret),
+        "here-document": "".join("\\" + c if c in "\\$`" else c for c in secret),
         "json": json.dumps(secret),
         "json unicode": json.dumps(secret, ensure_ascii=False),
         "json of shell": json.dumps(quoted),
