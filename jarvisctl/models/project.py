@@ -29,8 +29,11 @@ def parse_listen(value: str) -> tuple[str, int]:
     """`127.0.0.1:9469` or `[::1]:9469` -> (address, port); loopback only, by design."""
     host, sep, port = value.strip().rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen {value!r} is not ADDRESS:PORT (e.g. 127.0.0.1:9469)")
+    # port 0 would bind a random port: /healthz and /metrics would be nowhere anyone looks
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(
+            f"listen {value!r} is not ADDRESS:PORT (e.g. 127.0.0.1:9469, port 1 to 65535)"
+        )
     if host == "localhost":
         return "127.0.0.1", int(port)
     try:

@@ -374,3 +374,13 @@ def test_empty_commands_and_zero_spans_are_located_errors(
     tmp_path: Path, playbook: str, expected: str
 ) -> None:
     refused(tmp_path, {"p.yml": playbook}, expected)
+
+
+def test_the_daemon_may_not_listen_on_port_zero(tmp_path: Path) -> None:
+    # port 0 binds a random port: /healthz and /metrics would be where nobody looks
+    refused(
+        tmp_path,
+        {"p.yml": GOOD, "jarvisctl.yml": "daemon: {listen: '127.0.0.1:0'}\n"},
+        "jarvisctl.yml:1:18: 'listen': listen '127.0.0.1:0' is not ADDRESS:PORT (e.g. "
+        "127.0.0.1:9469, port 1 to 65535)",
+    )
