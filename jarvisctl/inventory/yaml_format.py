@@ -13,6 +13,7 @@ GROUP_KEYS = ("hosts", "children", "vars")
 # what host patterns read as separators, prefixes, globs or subscripts: a group named with one
 # could never be selected by its name (`hosts: web servers` means the groups web and servers)
 _PATTERN_SYNTAX = re.compile(r"[\s:,\[\]*?]|^[!&~@]")
+_HOST_SEPARATOR = re.compile(r"[\s,]")
 GROUP_NAME_HINT = "valid: letters, digits, '_', '-' and '.', e.g. web_servers"
 
 
@@ -124,6 +125,16 @@ class _YamlReader:
         location = self.source.locate(path, key=True)
         if not isinstance(entry, str):
             self.problem(path, f"host name {entry!r} must be a string", "quote it", key=True)
+            return
+        separator = _HOST_SEPARATOR.search(entry)
+        if separator:  # `web 1` or `a,b` could never be selected by name: patterns split there
+            self.problem(
+                path,
+                f"host name {entry!r} cannot contain {separator[0]!r}, which host patterns read "
+                "as a separator",
+                "one host per key, e.g. 'web1:', or a range such as 'web[1:3]:'",
+                key=True,
+            )
             return
         try:
             names, port = expand_host_entry(entry, MAX_HOSTS - len(self.draft.hosts))

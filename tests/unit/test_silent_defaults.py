@@ -287,6 +287,15 @@ INVENTORY_CASES = {
         "inv.yml:2:10: 'hosts' of group 'web' must be a mapping, got str 'web1, web2' "
         "(write each entry as a key ending in ':', below 'hosts:', e.g. 'web1:')",
     ),
+    "a host name with a space": (
+        "all:\n  hosts:\n    'web 1':\n",
+        "inv.yml:3:5: host name 'web 1' cannot contain ' ', which host patterns read as a "
+        "separator (one host per key, e.g. 'web1:', or a range such as 'web[1:3]:')",
+    ),
+    "a host name with a comma": (
+        "all:\n  hosts:\n    'web1,web2':\n",
+        "inv.yml:3:5: host name 'web1,web2' cannot contain ','",
+    ),
     "children as a string": (
         "all:\n  children: web\n",
         "inv.yml:2:13: 'children' of group 'all' must be a mapping, got str 'web'",
