@@ -66,7 +66,8 @@ class ProjectConfig(StrictModel):
     forks: Count = Field(default=20, ge=1, le=1000)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     catalogue: CataloguePaths = Field(default_factory=CataloguePaths)
-    playbooks: list[NonEmptyText] = Field(default_factory=lambda: ["playbooks"])
+    # [] would leave `plan` nothing to read and the daemon nothing to run, without a word
+    playbooks: list[NonEmptyText] = Field(default_factory=lambda: ["playbooks"], min_length=1)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     # a run's claim on each host it acts on expires this long after its last renewal
     lease_ttl: Duration = Field(default=60.0, ge=5)

@@ -20,20 +20,28 @@ DURATION_HINT = "a number of seconds, or e.g. 500ms, 30s, 5m, 1h30m, 2d"
 def parse_duration(value: Any) -> float:
     """Seconds from `30`, `"30s"`, `"1h30m"`...; raises ValueError with the valid forms."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"invalid duration {value!r} (expected {DURATION_HINT})")
+        raise ValueError(f"invalid duration {_short(value)} (expected {DURATION_HINT})")
     if isinstance(value, int | float):
         seconds = finite_number(value)
         if seconds is None or seconds < 0:
-            raise ValueError(f"invalid duration {value!r} (expected {DURATION_HINT})")
-        return seconds
+            raise ValueError(f"invalid duration {_short(value)} (expected {DURATION_HINT})")
+    else:
+        seconds = _duration_text(value)
+    # "1" and 400 zeros is inf to float(); 1e300 seconds overflows timedelta and datetime
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {_short(value)} is too long (expected at most 3650d)")
+    return seconds
+
+
+MAX_DURATION = 3650 * 86400.0  # ten years: a datetime plus it stays far from year 9999
+
+
+def _duration_text(value: str) -> float:
     text = value.strip().replace(" ", "")
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {value!r} (expected {DURATION_HINT})")
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    if not math.isfinite(seconds):  # "1" followed by 400 zeros: float() gives inf, no error
-        raise ValueError(f"duration {value!r} is too long (expected {DURATION_HINT})")
-    return seconds
+        raise ValueError(f"invalid duration {_short(value)} (expected {DURATION_HINT})")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 def finite_number(value: int | float | str) -> float | None:
@@ -79,14 +87,22 @@ PositiveDuration = Annotated[Duration, AfterValidator(_longer_than_zero)]
 Timeout = PositiveDuration
 
 
+MAX_COUNT = 1_000_000
+
+
 def _whole_number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected a whole number, got {_shown(value)}")
+    if value > MAX_COUNT:  # SQLite stores at most 2**63-1; no count here needs a million
+        raise ValueError(
+            f"{_shown(value)} is too large (expected a whole number up to {MAX_COUNT})"
+        )
     return value
 
 
 def _shown(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if isinstance(value, bool | str) else repr(value)
+    text = f"{type(value).__name__} {value!r}" if isinstance(value, bool | str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # A count (cycles, attempts, workers...): YAML's `true` or `3.0` is not one. pydantic's lax mode

@@ -75,6 +75,11 @@ PLAYBOOK_CASES = {
     ),
     "for: 2.0": (CHECK % "for: 2.0", "p.yml:4:38: 'for': expected a whole number, got 2.0"),
     "for: '3'": (CHECK % "for: '3'", "p.yml:4:38: 'for': expected a whole number, got str"),
+    "a count too large to store": (
+        CHECK % f"for: 1{'0' * 30}",
+        "p.yml:4:38: 'for': 1000000000000000000000000000000 is too large (expected a whole number "
+        "up to 1000000)",
+    ),
     "max_attempts: true": (
         CHECK % "remediate: [{use: restart_service, with: {unit: x}, max_attempts: true}]",
         "p.yml:4:99: 'max_attempts': expected a whole number, got bool True",
@@ -93,7 +98,15 @@ PLAYBOOK_CASES = {
     ),
     "a duration overflowing to infinity": (
         CHECK % f"timeout: 1{'0' * 400}s",
-        f"p.yml:4:42: 'timeout': duration '1{'0' * 400}s' is too long (expected {DURATIONS})",
+        f"p.yml:4:42: 'timeout': duration '1{'0' * 35}... is too long (expected at most 3650d)",
+    ),
+    "a duration past timedelta's range": (
+        PLAY % "schedule: {every: 99999999999999d}",
+        "p.yml:3:21: 'every': duration '99999999999999d' is too long (expected at most 3650d)",
+    ),
+    "a float duration past timedelta's range": (
+        CHECK % "remediate: [{use: restart_service, with: {unit: x}, window: 1.0e+300}]",
+        "p.yml:4:93: 'window': duration 1e+300 is too long (expected at most 3650d)",
     ),
     "a zero timeout of a kind": (
         "- name: p\n  hosts: all\n  checks:\n"
@@ -176,6 +189,10 @@ CONFIG_CASES = {
     "a zero stop timeout": (
         "daemon: {stop_timeout: 0}\n",
         "jarvisctl.yml:1:24: 'stop_timeout': must be longer than 0s",
+    ),
+    "no playbooks": (
+        "playbooks: []\n",
+        "jarvisctl.yml:1:12: 'playbooks': list should have at least 1 item after validation",
     ),
     "an empty catalogue path": (
         "catalogue: {checks: ['']}\n",
