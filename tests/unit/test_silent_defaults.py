@@ -410,3 +410,22 @@ def test_the_daemon_may_not_listen_on_port_zero(tmp_path: Path) -> None:
         "jarvisctl.yml:1:18: 'listen': listen '127.0.0.1:0' is not ADDRESS:PORT (e.g. "
         "127.0.0.1:9469, port 1 to 65535)",
     )
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        # found by the upward search, not skipped for the defaults
+        ("jarvisctl.yml", "error: jarvisctl.yml: cannot read: a dangling symbolic link"),
+        ("host_vars/web1.yml", "error: host_vars/web1.yml: cannot read: a dangling symbolic link"),
+        ("group_vars/web", "error: group_vars/web: cannot read: a dangling symbolic link"),
+    ],
+)
+def test_a_settings_or_variables_file_that_cannot_be_read_is_not_skipped(
+    tmp_path: Path, link: str, expected: str
+) -> None:
+    (tmp_path / link).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / link).symlink_to(tmp_path / "gone")
+    result = plan(tmp_path, {"p.yml": GOOD, "inv.yml": INVENTORY}, "-i", "inv.yml")
+    assert result.exit_code == 3
+    assert expected in result.stderr
