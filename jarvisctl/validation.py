@@ -30,7 +30,38 @@ def validate_document(model: type[M], document: Document, what: str) -> M:
 
 def problems_from(exc: ValidationError, model: type[BaseModel], source: SourceMap) -> list[Problem]:
     errors = _most_specific(list(_deduplicated(exc.errors())), source)
-    return [_problem(error, model, source) for error in errors]
+    by_node: dict[NodePath, list[ErrorDetails]] = {}
+    for error in errors:
+        if error["type"] in _TYPE_NAMES:
+            by_node.setdefault(_node_path(tuple(error["loc"]), source), []).append(error)
+    unions = {node: found for node, found in by_node.items() if len(found) > 1}
+    problems = [_union_problem(node, found, source) for node, found in unions.items()]
+    return problems + [
+        _problem(error, model, source)
+        for error in errors
+        if not (error["type"] in _TYPE_NAMES and _node_path(tuple(error["loc"]), source) in unions)
+    ]
+
+
+# What a wrong-type error of each kind asked for, in the operator's words.
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+}
+
+
+def _union_problem(node: NodePath, errors: list[ErrorDetails], source: SourceMap) -> Problem:
+    """One message for a value that fits none of the forms a union allows (`schedule: 5`),
+    instead of one per form named after pydantic's member types."""
+    wanted = list(dict.fromkeys(_TYPE_NAMES[e["type"]] for e in errors))
+    field = _field_name(node) or "value"
+    got = _short(errors[0].get("input"))
+    return Problem(source.locate(node), f"{field}: expected {' or '.join(wanted)}, got {got}")
 
 
 def _most_specific(errors: list[ErrorDetails], source: SourceMap) -> list[ErrorDetails]:

@@ -227,6 +227,14 @@ def test_a_mapping_for_a_schedule_is_reported_at_its_bad_key_only(tmp_path: Path
     )
 
 
+def test_a_value_that_fits_no_form_of_a_schedule_is_one_message(tmp_path: Path) -> None:
+    result = plan(tmp_path, {"p.yml": PLAY % "schedule: 5"})
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[0] == (
+        "error: p.yml:3:13: 'schedule': expected a string or a mapping, got 5"
+    )
+
+
 def test_a_sub_second_jitter_is_kept(tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
