@@ -58,7 +58,8 @@ class PlanContext:
     now: datetime
     limit: str | None = None
     tags: frozenset[str] = frozenset()
-    # what a key of the `thresholds` variable may name (see _check_names)
+    # what a key of the `thresholds` variable may name: a check's name or `use` in the project
+    # (see _check_names), a catalogue definition or a check kind
     check_names: frozenset[str] = frozenset()
 
 
@@ -194,10 +195,9 @@ def _overrides(
             text = f"variable '{OVERRIDES_VAR}': {path}: {message}"
             host_problems.add(where, text, host.name)
         return None
-    known = ctx.check_names | ctx.catalogue.checks.keys() | ctx.registry.checks.keys()
-    for key in values.keys() - known:  # a typo would leave the check on its defaults, silently
+    for key in values.keys() - ctx.check_names:  # a typo would leave a check on its defaults
         text = f"variable '{OVERRIDES_VAR}': {key!r} names no check"
-        hint = f"a check name or a definition; {known_list(known, near=key)}"
+        hint = f"a check name or a definition; {known_list(ctx.check_names, near=key)}"
         host_problems.add(where, f"{text} ({hint})", host.name)
     return Overrides(values, where)
 
@@ -316,7 +316,7 @@ def _context(
         now,
         limit,
         wanted,
-        _check_names(project, loaded),
+        _check_names(project, loaded) | catalogue.checks.keys() | registry.checks.keys(),
     )
 
 
