@@ -277,6 +277,18 @@ def _inconsistency(
     return None
 
 
+def _with_defaults(given: SourceMap, defaults: _Origin, names: Mapping[str, Any]) -> SourceMap:
+    """The locations of the parameters as written: a catalogue default the play does not
+    override (`params: {command: {default: 5}}`) is located in the catalogue entry."""
+    below = defaults.source.sub((*defaults.path,))
+    kept = {
+        (path[0], *path[2:]): location
+        for path, location in below.values.items()
+        if len(path) >= 2 and path[1] == "default" and path[0] not in names
+    }
+    return SourceMap(given.file, {**kept, **given.values}, given.keys)
+
+
 @dataclass(frozen=True)
 class _Params:
     resolver: CheckResolver
@@ -314,6 +326,7 @@ class _Params:
             sub = given_origin.source.sub(given_origin.path)
             if not sub.values:
                 sub = given_origin.source.sub(given_origin.path[:-1])
+            sub = _with_defaults(sub, default_origin, given)
             for problem in problems_from(exc, kind.params_model, sub):
                 text = problem.message.replace("unknown key", "unknown parameter")
                 hint = f" ({problem.hint})" if problem.hint else ""

@@ -437,3 +437,15 @@ def test_a_settings_or_variables_file_that_cannot_be_read_is_not_skipped(
     result = plan(tmp_path, {"p.yml": GOOD, "inv.yml": INVENTORY}, "-i", "inv.yml")
     assert result.exit_code == 3
     assert expected in result.stderr
+
+
+def test_a_catalogue_default_that_is_no_command_is_located_in_the_catalogue(
+    tmp_path: Path,
+) -> None:
+    entry = "name: mine\nkind: command\nparams:\n  command: {default: 5}\n"
+    playbook = "- name: p\n  hosts: all\n  checks: [{use: mine}]\n"
+    refused(
+        tmp_path,
+        {"p.yml": playbook, "checks/mine.yml": entry},
+        "checks/mine.yml:4:22: command: 'command': input should be a valid string, got 5",
+    )
