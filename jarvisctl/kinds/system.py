@@ -17,7 +17,7 @@ from jarvisctl.kinds.base import (
     ParseError,
     require_exit_zero,
 )
-from jarvisctl.models.values import Direction
+from jarvisctl.models.values import Direction, NonEmptyText
 
 
 def _psutil() -> Any:
@@ -27,7 +27,7 @@ def _psutil() -> Any:
 
 
 class PathParams(KindParams):
-    path: str = "/"
+    path: NonEmptyText = "/"  # "" would make df fail on every run
 
     @field_validator("path")
     @classmethod

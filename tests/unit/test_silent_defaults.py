@@ -388,6 +388,10 @@ EMPTY_CASES = {
         CHECK % "remediate: [{use: run, with: {commands: [' ']}}]",
         "p.yml:4:74: run: 'commands': must not be empty",
     ),
+    "an empty disk path": (
+        "- name: p\n  hosts: all\n  checks: [{use: disk_usage, with: {path: ''}}]\n",
+        "p.yml:3:43: disk_usage: 'path': must not be empty",
+    ),
     "an empty URL": (
         "- name: p\n  hosts: all\n  checks: [{use: http, with: {url: ''}}]\n",
         "p.yml:3:36: http: 'url': must not be empty",
