@@ -11,70 +11,15 @@ so the template's literal text alone decides the context of every substitution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
-# Frame kinds, innermost last. `cmd` is unquoted command text (the top level, or inside `$(...)`).
-FrameKind = Literal[
-    "cmd", "sq", "dq", "dsq", "bq", "param", "arith", "comment", "hd", "hdq", "delim"
-]
-WordPosition = Literal["start", "in", "unknown"]
+from jarvisctl.shell_state import Frame, FrameKind, Heredoc, ShellState, WordPosition
+from jarvisctl.shell_words import NO_WORDS, Words
 
 _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NAME = _NAME_START | frozenset("0123456789")
 _METACHARS = frozenset(" \t\n;&|<>()")
 _BLANKS = frozenset(" \t")
-
-
-@dataclass(frozen=True)
-class Frame:
-    kind: FrameKind
-    depth: int = 0  # open parentheses (`$(`, `$((`) or braces (`${`) not yet closed
-    substitution: bool = False  # a `cmd` frame opened by `$(`: a `)` at depth 0 closes it
-
-
-@dataclass(frozen=True)
-class Heredoc:
-    delimiter: str
-    quoted: bool  # any part of the delimiter word quoted: the body is not expanded
-    strip_tabs: bool  # `<<-`
-
-
-@dataclass(frozen=True)
-class ShellState:
-    frames: tuple[Frame, ...] = (Frame("cmd"),)
-    word: WordPosition = "start"  # in a `cmd` frame: does the next character start a word?
-    carry: str = ""  # text whose meaning depends on what follows (`$`, `\`, `<`, `<<`, `$(`)
-    pending: tuple[Heredoc, ...] = ()  # here-documents whose bodies start at the next newline
-    body: Heredoc | None = None  # the here-document whose body this is (innermost `hd`/`hdq`)
-    line: str | None = ""  # this line's text so far; None when a substitution is on it
-    delimiter: str = ""  # the here-document delimiter being read (`delim` frame)
-    delimiter_quote: str = ""  # the quote open inside that delimiter
-    delimiter_quoted: bool = False
-    delimiter_tabs: bool = False
-    word_text: str = ""  # the current word in a `cmd` frame opened by `$(`
-    lost: str = ""  # why the context can no longer be told (text shells read differently)
-
-    @property
-    def innermost(self) -> Frame:
-        return self.frames[-1]
-
-
-def merge(a: ShellState, b: ShellState) -> ShellState | None:
-    """The state after either a or b (two branches of a template), or None when they differ in
-    quoting. They may differ in whether a word has started and in the known text of the line:
-    those become unknown (and a later `#` at a word's start is refused)."""
-    if a == b:
-        return a
-    loose = replace(b, word=a.word, line=a.line, word_text=a.word_text)
-    if loose != a:
-        return None
-    return replace(
-        a,
-        word=a.word if a.word == b.word else "unknown",
-        line=a.line if a.line == b.line else None,
-        word_text=a.word_text if a.word_text == b.word_text else "",
-    )
 
 
 class _Scanner:
@@ -90,7 +35,6 @@ class _Scanner:
         self.delimiter_quote = state.delimiter_quote
         self.delimiter_quoted = state.delimiter_quoted
         self.delimiter_tabs = state.delimiter_tabs
-        self.word_text = state.word_text
         self.lost = state.lost
 
     def state(self, carry: str) -> ShellState:
@@ -105,7 +49,6 @@ class _Scanner:
             delimiter_quote=self.delimiter_quote,
             delimiter_quoted=self.delimiter_quoted,
             delimiter_tabs=self.delimiter_tabs,
-            word_text=self.word_text,
             lost=self.lost,
         )
 
@@ -173,7 +116,7 @@ def _dollar(s: _Scanner, text: str, i: int, final: bool, *, in_double: bool) -> 
             s.push("arith", depth=2)
             return 3
         s.push("cmd", depth=1, substitution=True)
-        s.word, s.word_text = "start", ""
+        s.word = "start"
         return 2
     if nxt == "{":
         s.push("param", depth=1)
@@ -195,11 +138,24 @@ def _cmd(s: _Scanner, text: str, i: int, final: bool) -> int:
     c = text[i]
     frame = s.frames[-1]
     if c in _METACHARS:
-        _end_word(s)
+        if s.word != "start":
+            _end_word(s)
+        if c in ";&|\n()":
+            _set_words(s, NO_WORDS)  # a new simple command
+    elif c == "#" and s.word != "in":
+        if s.word == "unknown":
+            s.lose("a '#' that a template branch may or may not start a word with")
+        s.push("comment")
+        return 1
+    elif c == "(" or s.word == "in":
+        pass
+    else:
+        _set_words(s, frame.words.start(c))
     if c == "\\":
         if _need(text, i, 1, final):
             return 0
         s.word = "in"
+        _set_words(s, s.frames[-1].words.add(text[i + 1 : i + 2]))
         return 2
     if c == "'":
         s.push("sq")
@@ -212,20 +168,10 @@ def _cmd(s: _Scanner, text: str, i: int, final: bool) -> int:
         return _dollar(s, text, i, final, in_double=False)
     elif c == "<":
         return _less(s, text, i, final)
-    elif c == "#" and s.word != "in":
-        if s.word == "unknown":
-            s.lose("a '#' that a template branch may or may not start a word with")
-        s.push("comment")
     elif c == "(":
-        if s.word != "in":
-            if _need(text, i, 1, final):
-                return 0
-            if text[i + 1 : i + 2] == "(":
-                s.push("arith", depth=2)  # bash's (( arithmetic command
-                return 2
-        s.frames[-1] = replace(frame, depth=frame.depth + 1)
-        s.word = "start"
+        return _open_paren(s, text, i, final)
     elif c == ")":
+        frame = s.frames[-1]
         if frame.substitution and frame.depth <= 1:
             s.pop()
         else:
@@ -238,16 +184,33 @@ def _cmd(s: _Scanner, text: str, i: int, final: bool) -> int:
         s.word = "start"
     else:
         s.word = "in"
-        if frame.substitution:
-            s.word_text += c
+        _set_words(s, s.frames[-1].words.add(c))
     return 1
 
 
+def _open_paren(s: _Scanner, text: str, i: int, final: bool) -> int:
+    frame = s.frames[-1]
+    if s.word != "in":
+        if _need(text, i, 1, final):
+            return 0
+        if text[i + 1 : i + 2] == "(":
+            s.push("arith", depth=2)  # bash's (( arithmetic command
+            return 2
+    s.frames[-1] = replace(frame, depth=frame.depth + 1)
+    s.word = "start"
+    return 1
+
+
+def _set_words(s: _Scanner, words: Words) -> None:
+    s.frames[-1] = replace(s.frames[-1], words=words)
+
+
 def _end_word(s: _Scanner) -> None:
-    if s.word_text in ("case", "esac"):
+    frame = s.frames[-1]
+    if frame.substitution and (frame.words.reading("case") or frame.words.reading("esac")):
         # `case x in a)`: a pattern's `)` inside `$(...)` would close it for this lexer
         s.lose("'case' inside $(...)")
-    s.word_text = ""
+    _set_words(s, frame.words.end())
 
 
 def _less(s: _Scanner, text: str, i: int, final: bool) -> int:
@@ -290,7 +253,8 @@ def _delim(s: _Scanner, text: str, i: int, final: bool) -> int:
         if not s.delimiter and not s.delimiter_quoted:
             s.lose("'<<' without a here-document delimiter")
         s.frames.pop()
-        s.pending.append(Heredoc(s.delimiter, s.delimiter_quoted, s.delimiter_tabs))
+        code = s.frames[-1].words.stdin_is_code
+        s.pending.append(Heredoc(s.delimiter, s.delimiter_quoted, s.delimiter_tabs, code))
         s.delimiter = ""
         s.word = "start"
         return _cmd(s, text, i, final)
@@ -313,7 +277,7 @@ def _start_bodies(s: _Scanner) -> None:
     """A newline in command text: the announced here-documents' bodies follow, in order."""
     if s.pending:
         s.body = s.pending.pop(0)
-        s.frames.append(Frame("hdq" if s.body.quoted else "hd"))
+        s.frames.append(Frame("hdq" if s.body.quoted else "hd", code=s.body.code))
     else:
         s.body = None
 

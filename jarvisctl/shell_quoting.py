@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from jarvisctl.errors import JarvisError
-from jarvisctl.shell_context import ShellState, advance, merge
+from jarvisctl.shell_context import advance
+from jarvisctl.shell_state import ShellState, merge
 
 Context = Literal["word", "single", "double", "heredoc", "heredoc_quoted", "comment", "raw"]
 
@@ -71,6 +72,13 @@ def context_of(state: ShellState) -> tuple[ShellState, Context]:
         refusal = _REFUSED.get(frame.kind)
         if refusal is not None:
             raise UnsafeContextError(refusal)
+    if _is_code(state):
+        raise UnsafeContextError(
+            "it stands in text that another interpreter runs as code (the script of sh -c, "
+            "eval, ssh, python -c, an awk program, a here-document fed to sh), where the "
+            "value would be code again; hand it over as an argument: "
+            "sh -c 'echo \"$1\"' sh {{ x }}"
+        )
     kind = state.innermost.kind
     context: Context = {  # type: ignore[assignment]
         "cmd": "word",
@@ -81,6 +89,16 @@ def context_of(state: ShellState) -> tuple[ShellState, Context]:
         "comment": "comment",
     }[kind]
     return state, context
+
+
+def _is_code(state: ShellState) -> bool:
+    """Whether the substitution lands in a word, or a here-document, that a command hands to
+    another interpreter as its program (shell_words)."""
+    innermost = state.innermost
+    starts_word = innermost.kind == "cmd" and state.word != "in"
+    if starts_word and innermost.words.start("").code:
+        return True
+    return any(frame.code or frame.words.code for frame in state.frames)
 
 
 _REFUSED = {

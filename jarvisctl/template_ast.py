@@ -15,8 +15,9 @@ import jinja2
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 
-from jarvisctl.shell_context import ShellState, advance, merge, unknown_line
+from jarvisctl.shell_context import advance, unknown_line
 from jarvisctl.shell_quoting import Slot, UnsafeContextError, context_of
+from jarvisctl.shell_state import ShellState, merge
 from jarvisctl.template_env import ITERATE, SIZED
 
 SHELL = "jarvisctl:shell"
@@ -138,16 +139,17 @@ class _ShellWalk:
         return state
 
     def loop(self, node: nodes.For, state: ShellState) -> ShellState:
-        once = self.join(node, "for", state, [self.body(node.body, state)])
-        again = self.join(node, "for", once, [self.body(node.body, once)])
-        return self.join(node, "for", again, [self.body(node.else_, state)])
+        # the body runs any number of times: twice is enough for the state to settle
+        once = self.join(node, "for", state, [state, self.body(node.body, state)])
+        again = self.join(node, "for", once, [once, self.body(node.body, once)])
+        return self.join(node, "for", state, [again, self.body(node.else_, state)])
 
     def join(
         self, node: nodes.Node, kind: str, start: ShellState, ends: list[ShellState]
     ) -> ShellState:
-        merged = start
+        merged: ShellState | None = None
         for end in ends:
-            joined = merge(merged, end)
+            joined = merge(start, end) and (end if merged is None else merge(merged, end))
             if joined is None:
                 raise ShellTemplateError(
                     f"the {{% {kind} %}} block on template line {node.lineno} starts "
@@ -156,7 +158,7 @@ class _ShellWalk:
                     'opens (write {% if x %}"a"{% else %}"b"{% endif %}, not "{% if x %}a" ...)'
                 )
             merged = joined
-        return merged
+        return merged or start
 
     def output(self, node: nodes.Output, state: ShellState) -> ShellState:
         for position, child in enumerate(node.nodes):

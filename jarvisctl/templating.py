@@ -20,20 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.secrets import SecretValues
-from jarvisctl.shell_quoting import Slot, UnsafeContextError, check_raw, quote, quote_word
-from jarvisctl.template_limits import (
-    BUDGET_KEY,
-    MAX_TEXT,
-    Budget,
-    TemplateLimitError,
-    budget_of,
-)
 
+# The quoting and the limits are imported when a template is first rendered, like Jinja2: a run
+# whose files have no template does not pay for them.
 if TYPE_CHECKING:
     import jinja2
     from jinja2.runtime import Context
     from jinja2.sandbox import SandboxedEnvironment
 
+    from jarvisctl.shell_quoting import Slot
     from jarvisctl.template_ast import Prepared
 
 # Where a render's slots (the shell context of each substitution) travel in its variables: not
@@ -60,6 +55,8 @@ class QuotedText(str):
     value: str
 
     def __new__(cls, value: str) -> QuotedText:
+        from jarvisctl.shell_quoting import quote_word
+
         made = super().__new__(cls, quote_word(value))
         made.value = value
         return made
@@ -87,6 +84,9 @@ def _plain(value: Any) -> str:
 
 def _shell_substitution(context: Context, value: Any, index: int) -> ShellText:
     """`{{ value }}` in a shell template, written for the context of slot `index`."""
+    from jarvisctl.shell_quoting import UnsafeContextError, check_raw, quote, quote_word
+    from jarvisctl.template_limits import budget_of
+
     slots: tuple[Slot, ...] = context.get(SLOTS_KEY, ())
     slot = slots[index]
     if isinstance(value, RawText):
@@ -107,6 +107,9 @@ def _shell_substitution(context: Context, value: Any, index: int) -> ShellText:
 
 
 def _shell_finalize(context: Context, value: Any) -> Any:
+    from jarvisctl.shell_quoting import quote_word
+    from jarvisctl.template_limits import budget_of
+
     if isinstance(value, ShellText):
         return value
     # every substitution is rewritten into a _shell_substitution; anything else is one word
@@ -116,6 +119,8 @@ def _shell_finalize(context: Context, value: Any) -> Any:
 
 
 def _value_finalize(context: Context, value: Any) -> Any:
+    from jarvisctl.template_limits import budget_of
+
     value = _plain(value) if isinstance(value, bool) or value is None else value
     if isinstance(value, str):
         budget_of(context).emit(len(value))
@@ -186,6 +191,8 @@ class Templates:
 
     def _render(self, shell: bool, template: str, variables: Mapping[str, Any]) -> str:
         import jinja2
+
+        from jarvisctl.template_limits import BUDGET_KEY, Budget
 
         try:
             prepared = self._prepared(shell, template)
@@ -283,6 +290,8 @@ def _is_template(text: str) -> bool:
 
 def _bounded_text(chunks: Any) -> str:
     """The rendered text, stopped as soon as it passes the limit."""
+    from jarvisctl.template_limits import MAX_TEXT, TemplateLimitError
+
     parts: list[str] = []
     size = 0
     for chunk in chunks:
@@ -299,6 +308,9 @@ def _bounded_text(chunks: Any) -> str:
 def _reason(exc: Exception) -> str:
     """What went wrong, in the words of the message after `template '...':`."""
     import jinja2
+
+    from jarvisctl.shell_quoting import UnsafeContextError
+    from jarvisctl.template_limits import TemplateLimitError
 
     if isinstance(exc, UnsafeContextError | TemplateLimitError):
         return str(exc)

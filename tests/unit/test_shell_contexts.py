@@ -197,3 +197,49 @@ def test_branches_that_agree_on_quoting_are_fine() -> None:
     template = "echo {% if x %}\"{{ v }}\"{% elif y %}'{{ v }}'{% else %}{{ v }}{% endif %}"
     assert T.render_shell(template, {"x": 0, "y": 1, "v": "a'b"}) == "echo 'a'\\''b'"
     assert T.render_shell(template, {"x": 1, "y": 0, "v": 'a"b'}) == 'echo "a\\"b"'
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "sh -c {{ v }}",
+        "sh -c 'echo {{ v }}'",
+        'bash -lc "echo {{ v }}"',
+        "sudo -u app sh -e -c 'echo {{ v }}'",
+        "timeout 5 /bin/busybox sh -c 'x={{ v }}'",
+        'sh -c "$(echo {{ v }})"',
+        "eval echo {{ v }}",
+        'eval "echo {{ v }}"',
+        "ssh -p 22 host 'echo {{ v }}'",
+        "ssh host echo {{ v }}",
+        "sh <<EOF\necho {{ v }}\nEOF\n",
+        "sh <<EOF\necho $(echo {{ v }})\nEOF\n",
+        "ssh host <<'EOF'\necho {{ v }}\nEOF\n",
+        "su - postgres -c 'psql -c {{ v }}'",
+        "python3 -c 'print(\"{{ v }}\")'",
+        "perl -e 'print \"{{ v }}\"'",
+        "awk '{ print \"{{ v }}\" }' /etc/hosts",
+        "{% if v %}sh -c{% else %}bash -c{% endif %} 'echo {{ v }}'",
+    ],
+)
+def test_a_value_handed_to_another_interpreter_as_code_is_refused(template: str) -> None:
+    """Quoted for the shell that reads the command, the value would be code again for the
+    interpreter that command hands it to."""
+    with pytest.raises(TemplateError, match="another interpreter runs as code"):
+        T.render_shell(template, {"v": "x"})
+
+
+@pytest.mark.parametrize(
+    ("template", "rendered"),
+    [
+        ("sh -c 'echo \"$1\"' sh {{ v }}", "sh -c 'echo \"$1\"' sh 'a b'"),
+        ("grep -c {{ v }} /etc/hosts", "grep -c 'a b' /etc/hosts"),
+        ("bash /opt/job.sh {{ v }}", "bash /opt/job.sh 'a b'"),
+        ("ssh -i {{ v }} host true", "ssh -i 'a b' host true"),
+        ("sh -c 'true'; echo {{ v }}", "sh -c 'true'; echo 'a b'"),
+        ("awk '{ print $1 }' {{ v }}", "awk '{ print $1 }' 'a b'"),
+        ("cat <<EOF | sort\n{{ v }}\nEOF\n", "cat <<EOF | sort\na b\nEOF\n"),
+    ],
+)
+def test_arguments_of_an_interpreter_are_data(template: str, rendered: str) -> None:
+    assert T.render_shell(template, {"v": "a b"}) == rendered
