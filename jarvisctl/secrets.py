@@ -1,8 +1,10 @@
 """Secrets: values that came from the environment, secret files or variables marked secret.
 
-Rendering collects them (`SecretValues`); the plan carries them as a frozen set; a `Redactor`
-built from that set scrubs every string written anywhere (journal, reports, console, metrics).
-Because a secret can be shell-quoted into a command, its quoted spelling is scrubbed too.
+Rendering collects them into the front door's `SecretValues` (a CLI command's, the daemon's),
+before any message that could show them is formatted; the plan carries them as a frozen set.
+A `Redactor` scrubs them, in every spelling output gives them (secret_spellings), from the
+streams and files every command writes (output.redacting), the audit journal's records and the
+daemon's HTTP answers.
 """
 
 from __future__ import annotations
