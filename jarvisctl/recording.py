@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jarvisctl.audit import RUN_INCOMPLETE, Journal, journal_path
-from jarvisctl.errors import StoreError, StoreFullError
+from jarvisctl.errors import StoreError, StoreFullError, StoreLockedError
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink, Fanout
 from jarvisctl.history import RunIndex
 from jarvisctl.results import RunReport
@@ -36,6 +36,7 @@ POLL_SECONDS = 0.1  # how soon a run's own stop follows its caller's
 # Room kept in the state directory for the last records of a run that meets a full disk: made
 # at a run's start when missing (a disk without it refuses runs), freed when a run meets ENOSPC
 # so that its run_incomplete record and index row still fit.
+LOCKED_WAIT = 1.0  # seconds a run stopped by a held lock still waits for it, per write
 RESERVE = ".reserve"
 RESERVE_BYTES = 256 * 1024
 
@@ -102,6 +103,11 @@ class _Recorder:
         with self._lock:
             if self.fault is None:
                 self.fault = error
+        if isinstance(error, StoreLockedError) and self.sinks is not None:
+            # what is left to write (the index's last word, the leases' release, hosts in
+            # flight) waits for the lock briefly, not a whole timeout each
+            store = self.sinks[1].store
+            store.lock_timeout = min(store.lock_timeout, LOCKED_WAIT)
         if self.started:
             self.stop.set()
 
