@@ -141,7 +141,8 @@ def record_run(
 ) -> Iterator[Recording]:
     """Open the run's journal and index entry; on an exception the run is marked interrupted
     (its journal has no run_finished record), and the journal is always closed. A store fault
-    raises RunRefusedError (before the run started) or RunIncompleteError (after it ended)."""
+    raises RunRefusedError (before run_started was recorded: nothing is left behind) or
+    RunIncompleteError (once the run has ended)."""
     recorder = _Recorder(RunStop(cancel or threading.Event()))
     try:
         store = StateStore(
@@ -164,8 +165,12 @@ def record_run(
             raise RunRefusedError(f"{exc}; the run was refused before touching any host") from None
         recorder.failed(exc)
     except BaseException:
-        index.abandon()
-        journal.close()
+        if recorder.started:
+            index.abandon()
+            journal.close()
+        else:  # stopped before run_started was recorded: nothing happened to show
+            index.forget()
+            journal.remove()
         raise
     if recorder.fault is not None:
         if isinstance(recorder.fault, StoreFullError):
