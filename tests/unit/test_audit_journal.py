@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -157,3 +159,38 @@ def test_a_journal_is_never_overwritten(tmp_path: Path) -> None:
 def test_a_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="no audit journal at"):
         read_journal(tmp_path / "runs" / "nope.jsonl")
+
+
+def test_a_record_the_disk_refuses_is_cut_back_and_the_rest_still_verifies(tmp_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE, in a child process) refuses a record half-way, as a full
+    disk does: the half written is cut back off, the error is a StoreError naming the file, and
+    the records before it verify, with no torn bytes."""
+    script = f"""
+import resource, signal, sys
+from pathlib import Path
+from jarvisctl.audit import Journal, journal_path
+from jarvisctl.errors import StoreError
+from jarvisctl.events import RUN_STARTED, Event
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killing signal
+journal = Journal(journal_path(Path({str(tmp_path)!r}), {RUN!r}), {RUN!r})
+journal.emit(Event(RUN_STARTED, data={{"n": 0}}))
+resource.setrlimit(resource.RLIMIT_FSIZE, (400, 400))
+try:
+    for n in range(1, 20):
+        journal.emit(Event("check", "h", "p", {{"n": n, "pad": "x" * 50}}))
+except StoreError as exc:
+    print("refused:", exc)
+journal.emit(Event("check", "h", "p", {{"n": 99}}))
+print("failed", journal.failed, "lost", journal.lost)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    path = journal_path(tmp_path, RUN)
+    assert f"refused: cannot use {path}: File too large" in done.stdout
+    assert "failed True lost 2" in done.stdout  # the refused record, and the one after it
+    result, records = verify(RUN, path.read_bytes())
+    assert result.intact and result.torn_bytes == 0, result
+    assert 1 < len(records) < 20 and path.stat().st_size <= 400
+    assert [r.data["n"] for r in records] == list(range(len(records)))
