@@ -10,7 +10,9 @@ milliseconds and with no memory to speak of.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import re
 from typing import Protocol
 
 import yaml
@@ -25,13 +27,13 @@ MAX_DEPTH = 100
 MAX_ALIAS_NODES = 100_000
 
 
-def check_yaml_bounds(text: str, name: str, loader: type[yaml.SafeLoader]) -> None:
+def check_yaml_bounds(text: str, positions: Positions, loader: type[yaml.SafeLoader]) -> None:
     """Refuse a document that nests deeper than MAX_DEPTH, whose aliases would copy more than
     MAX_ALIAS_NODES nodes, or that has an alias inside its own anchor.
 
     Syntax errors are raised as PyYAML raises them (yaml.MarkedYAMLError).
     """
-    counter = _Counter(name)
+    counter = _Counter(positions)
     for event in yaml.parse(text, Loader=loader):
         counter.event(event)
 
@@ -62,26 +64,46 @@ class Mark(Protocol):
 
     line: int
     column: int
+    index: int  # in characters, for both parsers
 
 
-def too_deep(name: str, mark: Mark | None) -> ConfigError:
+# YAML 1.1 also ends a line at NEL, LS, PS and a lone CR; editors do not.
+_OTHER_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+
+
+class Positions:
+    """Locations of marks in one file, with lines counted as an editor counts them."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self._newlines: list[int] | None = None
+        if _OTHER_BREAKS.search(text):
+            self._newlines = [i for i, c in enumerate(text) if c == "\n"]
+
+    def at(self, mark: Mark | None) -> Location:
+        if mark is None:
+            return Location(self.name)
+        if self._newlines is None:
+            return Location(self.name, mark.line + 1, mark.column + 1)
+        line = bisect.bisect_left(self._newlines, mark.index)  # newlines before the mark
+        start = self._newlines[line - 1] + 1 if line else 0
+        return Location(self.name, line + 1, mark.index - start + 1)
+
+
+def too_deep(positions: Positions, mark: Mark | None) -> ConfigError:
     return ConfigError.at(
-        _location(name, mark),
+        positions.at(mark),
         f"nested more than {MAX_DEPTH} levels deep",
         "configuration never needs that many; is the file generated wrongly?",
     )
-
-
-def _location(name: str, mark: Mark | None) -> Location:
-    return Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
 
 
 class _Counter:
     """Counts, per open collection, the nodes it expands to (an alias counts as the nodes of
     its anchor), which gives each anchor its expanded size when it closes."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, positions: Positions) -> None:
+        self.positions = positions
         self.open_anchors: list[str | None] = []
         self.sizes: list[int] = [0]  # expanded size of each open collection; [0]: the document
         self.anchor_sizes: dict[str, int] = {}
@@ -90,7 +112,7 @@ class _Counter:
     def event(self, event: yaml.Event) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             if len(self.open_anchors) >= MAX_DEPTH:
-                raise too_deep(self.name, event.start_mark)
+                raise too_deep(self.positions, event.start_mark)
             self.open_anchors.append(event.anchor)
             self.sizes.append(1)
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -107,7 +129,7 @@ class _Counter:
         self.sizes[-1] += size
 
     def alias(self, event: yaml.AliasEvent) -> None:
-        where = _location(self.name, event.start_mark)
+        where = self.positions.at(event.start_mark)
         if event.anchor in self.open_anchors:
             raise ConfigError.at(
                 where,

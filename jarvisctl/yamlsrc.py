@@ -17,7 +17,13 @@ import yaml
 
 from jarvisctl import configfile
 from jarvisctl.errors import ConfigError, Location, Problem
-from jarvisctl.yamlbounds import MAX_DEPTH, check_yaml_bounds, needs_bounds_check, too_deep
+from jarvisctl.yamlbounds import (
+    MAX_DEPTH,
+    Positions,
+    check_yaml_bounds,
+    needs_bounds_check,
+    too_deep,
+)
 
 NodePath = tuple[str | int, ...]
 # Kept here for the modules that import it from here; it lives beside the reader.
@@ -102,32 +108,33 @@ def load_yaml_text(text: str, name: str) -> Document:
 
 
 def _load(text: str, name: str, parser: type[yaml.SafeLoader]) -> Document:
+    positions = Positions(name, text)
     try:
         if needs_bounds_check(text, parser):
-            check_yaml_bounds(text, name, parser)
-        return _compose_and_build(text, name, parser)
+            check_yaml_bounds(text, positions, parser)
+        return _compose_and_build(text, positions, parser)
     except yaml.reader.ReaderError as exc:
         raise ConfigError(_reader_problem(exc, text, name)) from None
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own limit, deeper than ours
-            raise too_deep(name, exc.problem_mark) from None
-        raise _SyntaxError(_syntax_problem(exc, name)) from None
+            raise too_deep(positions, exc.problem_mark) from None
+        raise _SyntaxError(_syntax_problem(exc, positions)) from None
     except yaml.YAMLError as exc:
         raise ConfigError.at(Location(name), f"invalid YAML: {exc}") from None
     except RecursionError:  # a limit above should come first; never a traceback regardless
         raise ConfigError.at(Location(name), "nested too deeply to load") from None
 
 
-def _compose_and_build(text: str, name: str, parser: type[yaml.SafeLoader]) -> Document:
+def _compose_and_build(text: str, positions: Positions, parser: type[yaml.SafeLoader]) -> Document:
     loader = parser(text)
     try:
         node = loader.get_single_node()
-        source = SourceMap(name)
-        data = _Builder(loader, source).build(node, ()) if node is not None else None
+        source = SourceMap(positions.name)
+        data = _Builder(loader, source, positions).build(node, ()) if node is not None else None
     finally:
         loader.dispose()
     if node is None:
-        source.values[()] = Location(name, 1, 1)
+        source.values[()] = Location(positions.name, 1, 1)
     return Document(data, source)
 
 
@@ -149,19 +156,14 @@ def _reader_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Probl
     )
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
-    location = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+def _syntax_problem(exc: yaml.MarkedYAMLError, positions: Positions) -> Problem:
+    location = positions.at(exc.problem_mark or exc.context_mark)
     what = exc.problem or "invalid YAML"
     if exc.context:
         what = f"{what} {exc.context}"
     if "expected a single document" in what:
         return Problem(location, "more than one YAML document in the file", "expected exactly one")
     return Problem(location, f"YAML syntax error: {what}")
-
-
-def _location(name: str, node: yaml.Node) -> Location:
-    return Location(name, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 # int() refuses decimal text over 4,300 digits; hex and binary are not limited, but such a number
@@ -192,14 +194,18 @@ def _preview(text: str, limit: int = 40) -> str:
 class _Builder:
     """Builds plain Python data from a composed node tree, recording every node's location."""
 
-    def __init__(self, loader: yaml.SafeLoader, source: SourceMap) -> None:
+    def __init__(self, loader: yaml.SafeLoader, source: SourceMap, positions: Positions) -> None:
         self.loader = loader
         self.source = source
+        self.positions = positions
+
+    def _location(self, node: yaml.Node) -> Location:
+        return self.positions.at(node.start_mark)
 
     def build(self, node: yaml.Node, path: NodePath) -> Any:
-        self.source.values[path] = _location(self.source.file, node)
+        self.source.values[path] = self._location(node)
         if isinstance(node, yaml.CollectionNode) and len(path) >= MAX_DEPTH:
-            raise too_deep(self.source.file, node.start_mark)
+            raise too_deep(self.positions, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -211,14 +217,12 @@ class _Builder:
         try:
             value = self.loader.construct_object(node, deep=True)
         except (ValueError, OverflowError) as exc:  # int() over 4,300 digits, 2026-13-45
-            raise ConfigError.at(
-                _location(self.source.file, node), _bad_scalar(node, exc)
-            ) from None
+            raise ConfigError.at(self._location(node), _bad_scalar(node, exc)) from None
         if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:  # 0x with 5,000 f's
-            raise ConfigError.at(_location(self.source.file, node), _bad_scalar(node, "digits"))
+            raise ConfigError.at(self._location(node), _bad_scalar(node, "digits"))
         if isinstance(value, str) and (bad := _UNSAFE_TEXT.search(value)):
             raise ConfigError.at(
-                _location(self.source.file, node),
+                self._location(node),
                 f"the text holds {_describe(bad.group())}",
                 "no command, path or variable can carry it; remove it",
             )
@@ -255,6 +259,6 @@ class _Builder:
                     )
                 explicit_keys.add(key)
             child = (*path, key if isinstance(key, int) else str(key))
-            self.source.keys[child] = _location(self.source.file, key_node)
+            self.source.keys[child] = self._location(key_node)
             result[key] = self.build(value_node, child)
         return result

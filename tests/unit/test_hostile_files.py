@@ -235,6 +235,16 @@ def test_documents_over_the_limits_are_located(text: str, expected: str) -> None
     assert time.monotonic() - started < 2
 
 
+def test_lines_are_counted_as_editors_count_them() -> None:
+    """YAML 1.1 also breaks lines at NEL, LS and a lone CR; an editor shows one line there."""
+    for text in ("a: 1 # note\x85 x\n", "a: 1 # note\u2028 x\n", "a: 1 # note\r x\n"):
+        with pytest.raises(ConfigError) as err:
+            yamlsrc.load_yaml_text(text, "f.yml")
+        assert str(err.value).startswith("f.yml:1:14: YAML syntax error: ")  # at the x
+    document = yamlsrc.load_yaml_text("# c\x85# d\nb: 2\n", "f.yml")
+    assert str(document.source.locate(("b",))) == "f.yml:2:4"
+
+
 def test_nesting_up_to_the_limit_loads() -> None:
     assert yamlsrc.load_yaml_text("[" * MAX_DEPTH + "]" * MAX_DEPTH, "f.yml").data is not None
 
