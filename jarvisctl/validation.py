@@ -219,7 +219,9 @@ def validate_salvaging(
             for error in exc.errors():
                 loc = _yaml_path(tuple(error["loc"]), source)
                 if error["type"] == "extra_forbidden":
-                    _node(candidate, loc[:-1]).pop(loc[-1], None)
+                    parent = _node(candidate, loc[:-1])  # None: an earlier error pruned it
+                    if isinstance(parent, dict):
+                        parent.pop(loc[-1], None)
                 elif not _prune(model, candidate, loc):
                     return None
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jarvisctl.configfile import display_path, read_config_text
+from jarvisctl.configfile import config_exists, display_path, read_config_text
 from jarvisctl.inventory.build import VarFiles, build_inventory
 from jarvisctl.inventory.draft import InventoryDraft, Value
 from jarvisctl.inventory.ini_format import read_ini_inventory
@@ -24,7 +24,7 @@ YAML_START = re.compile(r"^(---|\{|[^\s\[#;=]+:(\s|$))")
 def default_inventory_path(project_root: Path) -> Path | None:
     """`inventory/local.yml` under the project root, if the project has one."""
     candidate = project_root / "inventory" / "local.yml"
-    return candidate if candidate.is_file() else None
+    return candidate if config_exists(candidate) else None  # a FIFO there is reported
 
 
 def load_inventory(path: Path) -> Inventory:

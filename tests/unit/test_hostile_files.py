@@ -263,6 +263,18 @@ def test_the_pure_python_parser_has_the_same_limits(
     assert str(err.value).startswith("f.yml:1:")
 
 
+def test_an_unknown_key_under_a_part_already_dropped(project: Path) -> None:
+    """Found by the generator: `schedule` is pruned for one error (a union member), then its
+    unknown key was popped from a parent that was gone (AttributeError)."""
+    (project / "v.yml").write_text(
+        "- {name: a, hosts: all, vars: 3, schedule: {every: 5m, x: 1}}\n"
+    )
+    assert errors(project, "v.yml") == [
+        "error: v.yml:1:31: 'vars': input should be a valid dictionary, got 3",
+        "error: v.yml:1:56: unknown key 'x' (valid: every, jitter)",
+    ]
+
+
 # --- host ranges ---------------------------------------------------------------------------
 
 
