@@ -135,9 +135,10 @@ def inside(
 
 
 def jarvisctl(
-    project: Project, *args: str, namespace: Namespace | None = None
+    project: Project, *args: str, namespace: Namespace | None = None, user_namespace: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    result = inside(namespace, project, sys.executable, "-m", "jarvisctl", *args)
+    prefix = ["unshare", "--user", "--"] if user_namespace else []
+    result = inside(namespace, project, *prefix, sys.executable, "-m", "jarvisctl", *args)
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -251,6 +252,32 @@ def test_a_read_only_state_directory_is_read_and_refuses_runs(
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     # the readers created nothing (no -wal, no -shm)
     assert sorted(p.name for p in project.state_dir.iterdir()) == [".reserve", "runs", "state.db"]
+
+
+def test_a_state_directory_this_user_cannot_write_is_read_and_refuses_runs(
+    tmp_path: Path,
+) -> None:
+    """Root in a new user namespace has no CAP_DAC_OVERRIDE over this machine's files: a state
+    directory of mode 555 is read-only to it, as to an operator without the rights."""
+    project = make_project(tmp_path)
+    first = jarvisctl(project, "run", "touch.yml")
+    assert first.returncode == 0, first.stderr
+    project.marker.unlink()
+    project.state_dir.chmod(0o555)
+    try:
+        run = jarvisctl(project, "run", "touch.yml", user_namespace=True)
+        runs = jarvisctl(project, "runs", "--json", user_namespace=True)
+        verified = jarvisctl(project, "audit", "verify", "last", user_namespace=True)
+    finally:
+        project.state_dir.chmod(0o755)
+
+    assert run.returncode == EXIT_STORE, run.stdout + run.stderr
+    assert f"the state directory {project.state_dir} or its files are not writable" in run.stderr
+    assert "by this user (EACCES): fix their ownership or mode" in run.stderr
+    assert "the run was refused before touching any host" in run.stderr
+    assert not project.marker.exists()
+    assert runs.returncode == 0 and [r["status"] for r in json.loads(runs.stdout)] == ["ok"]
+    assert verified.returncode == 0 and ": OK: " in verified.stdout, verified.stderr
 
 
 def test_a_lock_held_past_the_timeout_names_its_holder(tmp_path: Path) -> None:
