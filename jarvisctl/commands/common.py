@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -57,6 +58,14 @@ def report_errors(func: Callable[P, R]) -> Callable[P, R]:
             except JarvisError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(EXIT_CONFIG)
+            except click.ClickException as exc:  # shown here, so that it is redacted too
+                exc.show()
+                sys.exit(exc.exit_code)
+            except (click.exceptions.Exit, click.Abort):
+                raise
+            except Exception:  # a bug: its traceback as Python prints it, but redacted
+                traceback.print_exc()
+                sys.exit(EXIT_NOT_OK)
 
     return wrapper
 

@@ -219,3 +219,31 @@ def test_every_command_runs_inside_the_redacting_front_door() -> None:
     front_door = report_errors(lambda: None).__code__  # every wrapper runs this code
     outside = [name for name, command in leaves.items() if not _wrapped_in(command, front_door)]
     assert outside == []
+
+
+def test_a_bug_s_traceback_and_a_usage_error_are_redacted_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JV_TOKEN", SECRET)
+    (tmp_path / "p.yml").write_text(
+        "- name: p\n  hosts: all\n  checks:\n    - name: c\n      use: command\n"
+        "      with: {command: \"echo {{ env('JV_TOKEN') }}\"}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+
+    def broken(plan: object) -> str:
+        raise RuntimeError(f"a bug shows {SECRET!r} and {json.dumps(SECRET)}")
+
+    monkeypatch.setattr("jarvisctl.commands.plan.render_plan", broken)
+    result = CliRunner().invoke(cli, ["plan", "p.yml"])
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr and "RuntimeError: a bug shows" in result.stderr
+    assert CORE not in result.stderr and MASK in result.stderr
+
+    def usage(plan: object) -> str:
+        raise click.UsageError(f"usage mistake {SECRET}")
+
+    monkeypatch.setattr("jarvisctl.commands.plan.render_plan", usage)
+    result = CliRunner().invoke(cli, ["plan", "p.yml"])
+    assert result.exit_code == 2
+    assert f"usage mistake {MASK}" in result.stderr
