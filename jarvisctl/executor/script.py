@@ -150,13 +150,14 @@ def _prologue(marker: str, budget: float) -> str:
 
 
 # `_je`: end the watchdog, then sweep what any command left running, among the processes
-# started since the script began (all of them if the PID counter wrapped): when there are
-# none, nothing is read and no grep runs.
+# started while the script ran: PIDs after the last one at its start, up to the last one now
+# (wrapping past pid_max when the counter did); when there are none, no grep runs.
 _END = (
     "_je() { kill $_jw; wait $_jw; "
-    '[ -z "$_jl" ] || { read -r _ _ _ _ n </proc/loadavg; set --; '
-    'for d in /proc/[0-9]*; do p=${d#/proc/}; { [ "$p" -gt "$_jl" ] || [ "$n" -lt "$_jl" ]; } '
-    '&& set -- "$@" "$d/environ"; done; _jk "$@"; }; } 2>/dev/null'
+    '[ -z "$_jl" ] || { read -r _ _ _ _ n </proc/loadavg; w=; [ "$n" -ge "$_jl" ] || w=1; '
+    'set --; for d in /proc/[0-9]*; do p=${d#/proc/}; if [ "$p" -gt "$_jl" ]; then '
+    '[ "$w" ] || [ "$p" -le "$n" ] || continue; elif [ -z "$w" ] || [ "$p" -gt "$n" ]; then '
+    'continue; fi; set -- "$@" "$d/environ"; done; _jk "$@"; }; } 2>/dev/null'
 )
 _EPILOGUE = "_je"
 

@@ -207,3 +207,33 @@ def test_the_watchdog_ends_a_script_whose_controller_is_gone(shell: dict[str, st
     finally:
         process.kill()
         process.stdout.close()
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+def test_the_sweep_reads_environments_only_when_a_process_was_left(
+    tmp_path: Path, leaves: bool
+) -> None:
+    """In a PID namespace of its own (no other process is started while the script runs), a
+    script whose commands leave nothing runs no grep; one that leaves a process has it found."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare (util-linux) for a PID namespace")
+    log = tmp_path / "greps"
+    wrapper = tmp_path / "bin" / "grep"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec /bin/grep "$@"\n')
+    wrapper.chmod(0o755)
+    commands = [("echo one", 5), ("df -P / >/dev/null", 5), ("sleep 0.2", 5)]
+    if leaves:
+        commands.append(("setsid sleep 65.5 </dev/null >/dev/null 2>&1 &", 5))
+    script = compose_script(commands)
+    done = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-s"],
+        input=script.text,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"},
+        timeout=30,
+    )
+    assert split_outputs(script, done.stdout, done.stderr)[0] is not None, done.stderr
+    greps = log.read_text().splitlines() if log.exists() else []
+    assert len(greps) == (1 if leaves else 0), greps
