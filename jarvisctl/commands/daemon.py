@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, output_secrets, report_errors
-from jarvisctl.daemon.logs import EventLog, LogFormat, route_library_logs
+from jarvisctl.daemon.logs import LEVELS, EventLog, Level, LogFormat, route_library_logs
 from jarvisctl.models.project import parse_listen
 
 if TYPE_CHECKING:
@@ -34,18 +34,27 @@ PathArg = click.Path(path_type=Path)
     show_default=True,
     help="One line per event: key=value text, or JSON.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS),
+    default="info",
+    show_default=True,
+    help="The least level logged (debug adds e.g. HTTP clients that left early).",
+)
 @report_errors
-def daemon_command(config: Path | None, once: bool, log_format: LogFormat) -> None:
+def daemon_command(
+    config: Path | None, once: bool, log_format: LogFormat, log_level: Level
+) -> None:
     """Run every play that has `schedule:` in the playbooks named by jarvisctl.yml, on time.
 
     SIGHUP reloads the YAML (a mistake keeps the running schedule); SIGTERM lets in-flight runs
     finish (daemon.stop_timeout), then stops them cleanly and exits 0."""
     # imported here: every other command starts faster without the scheduler and HTTP parts
-    from jarvisctl.daemon.http import serve
+    from jarvisctl.daemon.http import HttpLimits, serve
     from jarvisctl.daemon.service import Daemon, start_project
 
     secrets = output_secrets()  # sys.stderr, the log's stream, is redacted with them
-    log = EventLog(sys.stderr, log_format)
+    log = EventLog(sys.stderr, log_format, log_level)
     route_library_logs(log)
     project, specs = start_project(config, secrets)
     daemon = Daemon(project, log, secrets=secrets)
@@ -57,7 +66,9 @@ def daemon_command(config: Path | None, once: bool, log_format: LogFormat) -> No
             daemon.runtime.pool.close_all()
             sys.exit(EXIT_OK if all(o == "ok" for o in outcomes) else EXIT_NOT_OK)
         settings = project.config.daemon
-        server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log, secrets)
+        http = settings.http
+        limits = HttpLimits(http.timeout, http.workers, http.connections)
+        server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log, secrets, limits)
         try:
             daemon.load(specs)
             log.info("daemon_started", pid=os.getpid(), jobs=len(specs), listen=server.url)

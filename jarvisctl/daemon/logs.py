@@ -17,12 +17,19 @@ LogFormat = Literal["text", "json"]
 Level = Literal["debug", "info", "warning", "error"]
 
 
-class EventLog:
-    """Thread-safe; every call writes exactly one line."""
+LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error")
 
-    def __init__(self, stream: TextIO, fmt: LogFormat = "text") -> None:
+
+class EventLog:
+    """Thread-safe; every call at or above `level` writes exactly one line."""
+
+    def __init__(self, stream: TextIO, fmt: LogFormat = "text", level: Level = "info") -> None:
         self.stream, self.fmt = stream, fmt
+        self._least = LEVELS.index(level)
         self._lock = threading.Lock()
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self.write("debug", event, fields)
 
     def info(self, event: str, **fields: Any) -> None:
         self.write("info", event, fields)
@@ -34,6 +41,8 @@ class EventLog:
         self.write("error", event, fields)
 
     def write(self, level: Level, event: str, fields: Mapping[str, Any]) -> None:
+        if LEVELS.index(level) < self._least:
+            return
         record = {"ts": _timestamp(time.time()), "level": level, "event": event, **fields}
         line = json.dumps(record, default=str) if self.fmt == "json" else _logfmt(record)
         with self._lock:

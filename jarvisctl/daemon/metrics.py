@@ -27,6 +27,7 @@ class SnapshotCollector(Collector):
         yield from _daemon(self.snapshot)
         yield from _checks(self.snapshot)
         yield from _jobs(self.snapshot)
+        yield from _http(self.snapshot)
 
 
 def render_metrics(snapshot: Snapshot) -> bytes:
@@ -122,3 +123,18 @@ def _jobs(s: Snapshot) -> Iterator[Metric]:
         if job.next_fire_time is not None:
             next_fire.add_metric([job.id], job.next_fire_time.timestamp())
     yield from (last_run, duration, outcome, runs, misses, running, next_fire)
+
+
+def _http(s: Snapshot) -> Iterator[Metric]:
+    waiting = _gauge(
+        "jarvisctl_http_connections_waiting", "Connections still sending their request."
+    )
+    waiting.add_metric([], float(s.http.waiting))
+    outcomes = CounterMetricFamily(
+        "jarvisctl_http_connections",
+        "HTTP connections by what became of them (served, timed_out, gone, evicted, refused).",
+        labels=["outcome"],
+    )
+    for outcome, count in sorted(s.http.connections.items()):
+        outcomes.add_metric([outcome], float(count))
+    yield from (waiting, outcomes)

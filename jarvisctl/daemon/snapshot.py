@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,15 @@ class JobView:
 
 
 @dataclass(frozen=True)
+class HttpCounts:
+    """The HTTP server's own state: connections still sending their request, and what became
+    of every connection so far (served, timed_out, gone, evicted, refused, ...)."""
+
+    waiting: int = 0
+    connections: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     now: float
     started: float
@@ -52,6 +62,7 @@ class Snapshot:
     connections_open: int
     leases: tuple[dict[str, Any], ...] = ()
     config_faults: tuple[ConfigFault, ...] = ()
+    http: HttpCounts = HttpCounts()
 
     @property
     def uptime(self) -> float:

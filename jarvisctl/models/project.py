@@ -45,6 +45,15 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class HttpSettings(StrictModel):
+    """The daemon's HTTP server: bounds that slow, idle or hostile clients cannot outgrow."""
+
+    timeout: Timeout = 10.0  # to send a request's head; to take an answer
+    workers: Count = Field(default=8, ge=1, le=64)  # answers written at once (one thread each)
+    # connections still sending their request head; one more closes the oldest of them
+    connections: Count = Field(default=256, ge=4, le=4096)
+
+
 class DaemonSettings(StrictModel):
     """`jarvisctl daemon`: where it serves /healthz, /metrics and /status, and its timing."""
 
@@ -52,6 +61,7 @@ class DaemonSettings(StrictModel):
     misfire_grace: Timeout = 60.0
     stop_timeout: Timeout = 30.0  # in-flight runs may finish within this on SIGTERM
     workers: Count = Field(default=4, ge=1, le=64)  # jobs run at once
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @field_validator("listen")
     @classmethod

@@ -8,10 +8,14 @@ still answers, one short line per client at most."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,10 +60,10 @@ class Daemon:
         )
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *options: str) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "jarvisctl", "daemon", "--log-format", "json"],
+                [sys.executable, "-m", "jarvisctl", "daemon", "--log-format", "json", *options],
                 cwd=self.root,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -113,6 +117,11 @@ class Daemon:
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
 
+    def threads(self) -> int:
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("Threads:")).split()[1])
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -135,9 +144,14 @@ def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, bytes]:
         return 0, b""
 
 
+# short HTTP bounds so that the hostile-client tests take seconds (the defaults: 10s, 8, 256)
+HTTP = "  http: {timeout: 2s, workers: 4, connections: 256}\n"
+CLIENTS = 200
+
+
 @pytest.fixture
 def daemon(tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]) -> Iterator[Daemon]:
-    made = Daemon(tmp_path / "project", sshd_fleet)
+    made = Daemon(tmp_path / "project", sshd_fleet, HTTP)
     yield made
     if made.alive():
         assert made.process is not None
@@ -234,3 +248,92 @@ def test_a_playbook_edited_into_a_mistake_keeps_the_last_good_plan(daemon: Daemo
     wait_for(lambda: daemon.get("/healthz")[0] == 200, 30, "/healthz 200 after SIGHUP")
     assert "Traceback" not in daemon.log.read_text()
     assert daemon.stop() == 0
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """The server closed it: a read ends (EOF or reset) instead of waiting."""
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_slowloris_clients_cost_no_thread_and_are_closed_in_time(daemon: Daemon) -> None:
+    # no fire during the test: the daemon's threads are its own, not a run's
+    daemon.playbook.write_text(GOOD.replace("{every: 1s}", "{every: 1h}"))
+    daemon.start()
+    before = daemon.threads()
+    # half of them never send a byte, half send a request head one byte at a time
+    idle = [connect(daemon.port) for _ in range(CLIENTS // 2)]
+    slow = [connect(daemon.port) for _ in range(CLIENTS // 2)]
+    opened = time.monotonic()
+    for sock in slow:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+    peak = daemon.threads()
+    answered = []
+    for _ in range(8):  # 2 s of trickling, longer than the 2 s head timeout
+        for sock in slow:
+            with contextlib.suppress(OSError):  # closed by the server already: as it should be
+                sock.send(b"X")
+        began = time.monotonic()
+        code, _ = daemon.get("/healthz", timeout=5)
+        answered.append((code, time.monotonic() - began))
+        peak = max(peak, daemon.threads())
+        time.sleep(0.25)
+    assert [code for code, _ in answered] == [200] * len(answered)
+    assert max(seconds for _, seconds in answered) < 2.0, answered
+    assert peak == before, f"threads grew from {before} to {peak} with {CLIENTS} clients"
+
+    def all_closed() -> bool:
+        return all(closed_by_peer(sock) for sock in idle + slow)
+
+    wait_for(all_closed, 10, "the server to close every idle and slow connection")
+    assert time.monotonic() - opened < 2 + 5
+    for sock in idle + slow:
+        sock.close()
+    metrics = daemon.get("/metrics")[1].decode()
+    timed_out = next(
+        float(x.split()[-1])
+        for x in metrics.splitlines()
+        if x.startswith('jarvisctl_http_connections_total{outcome="timed_out"}')
+    )
+    assert timed_out >= CLIENTS
+    assert daemon.alive() and daemon.stop() == 0
+
+
+def test_clients_that_leave_before_the_answer_are_a_line_each_at_most(daemon: Daemon) -> None:
+    daemon.start("--log-level", "debug")
+    daemon.wait_fires(1, "a fire")
+    before = len(daemon.lines())
+    for _ in range(CLIENTS):
+        sock = connect(daemon.port)
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        # leave at once, with a reset rather than a polite close
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+    def handled() -> float:
+        metrics = daemon.get("/metrics")[1].decode()
+        return sum(
+            float(x.split()[-1])
+            for x in metrics.splitlines()
+            if x.startswith("jarvisctl_http_connections_total{") and 'outcome="accepted"' not in x
+        )
+
+    wait_for(lambda: handled() >= CLIENTS, 30, "every client handled")
+    assert daemon.get("/healthz")[0] == 200
+    assert daemon.stop() == 0
+    text = daemon.log.read_text()
+    assert "Traceback" not in text
+    new = [x for x in daemon.lines()[before:] if "http" in x]
+    assert len(new) <= CLIENTS, f"{len(new)} log lines about {CLIENTS} clients"
+    assert all(len(x) < 300 for x in new)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -183,3 +184,23 @@ def test_a_configuration_fault_degrades_health_and_is_logged_once() -> None:
     assert health.faults() == ()
     recovered = [json.loads(line) for line in lines.getvalue().splitlines()]
     assert [e["source"] for e in recovered] == ["site.yml::health", RELOAD]
+
+
+def raw(server: DaemonHTTPServer, request: bytes) -> bytes:
+    with socket.create_connection(server.server_address, timeout=5) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):  # the server closes after one answer
+            reply += chunk
+        return reply
+
+
+def test_one_request_per_connection_and_bad_heads_refused(server: DaemonHTTPServer) -> None:
+    reply = raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in reply
+    assert raw(server, b"BREW /pot HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 501 ")
+    assert raw(server, b"GET / HTTP/9.9\r\n\r\n").startswith(b"HTTP/1.1 505 ")
+    assert raw(server, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(server, b"GET /" + b"a" * 20000).startswith(b"HTTP/1.1 431 ")
+    counts = server.snapshot().http.connections
+    assert counts["served"] == 1 and counts["too_large"] == 1 and counts["accepted"] == 5
