@@ -65,10 +65,17 @@ class DaemonRuntime:
         with self._lock:
             return self._leases
 
+    def refuses(self, job_id: str, fire_time: datetime) -> bool:
+        if not (self.stopping.is_set() or self.cancel.is_set()):
+            return False
+        self.log.info(
+            "job_not_started", job=job_id, fire_time=fire_time.isoformat(), reason="stopping"
+        )
+        return True
+
     def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str:
         fired = fire_time.isoformat()
-        if self.stopping.is_set() or self.cancel.is_set():
-            self.log.info("job_not_started", job=job_id, fire_time=fired, reason="stopping")
+        if self.refuses(job_id, fire_time):
             return "interrupted"
         if not self.store.claim_fire(job_id, fire_time, os.getpid()):
             self.log.warning("job_already_fired", job=job_id, fire_time=fired)

@@ -67,6 +67,13 @@ class DaemonExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         super().__init__(max_workers=workers, pool_kwargs={"thread_name_prefix": "job"})
         self.runtime = runtime
 
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        # once the daemon is stopping nothing new is handed to the pool: a fire time the
+        # scheduler was already processing when it was paused would otherwise reach a pool
+        # being shut down ("Error submitting job" at every SIGTERM)
+        if not self.runtime.refuses(job.id, run_times[-1]):
+            super().submit_job(job, run_times)
+
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         def done(future: Any) -> None:
             error = future.exception()

@@ -240,3 +240,18 @@ def test_no_run_starts_once_stopping(harness: MakeHarness) -> None:
     when = datetime.now(timezone.utc)
     assert h.fire(when) == "interrupted"
     assert h.run.requests == [] and h.named("job_not_started")[0]["reason"] == "stopping"
+
+
+def test_a_fire_reaching_the_executor_while_stopping_is_not_submitted(
+    harness: MakeHarness,
+) -> None:
+    """The scheduler may be processing a fire time when SIGTERM pauses it; by then the pool may
+    be shut down: the fire is dropped with one line, never 'Error submitting job'."""
+    h = harness()
+    (job,) = h.daemon.scheduler.get_jobs()
+    executor = h.daemon.scheduler._lookup_executor("default")
+    h.daemon.runtime.stopping.set()
+    executor.shutdown(wait=True)
+    executor.submit_job(job, [datetime.now(timezone.utc)])  # the pool would refuse it
+    assert h.named("job_not_started")[0]["reason"] == "stopping"
+    assert h.run.requests == []
