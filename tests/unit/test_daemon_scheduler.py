@@ -255,3 +255,17 @@ def test_a_fire_reaching_the_executor_while_stopping_is_not_submitted(
     executor.submit_job(job, [datetime.now(timezone.utc)])  # the pool would refuse it
     assert h.named("job_not_started")[0]["reason"] == "stopping"
     assert h.run.requests == []
+
+
+def test_a_job_broken_before_its_first_fire_runs_the_plan_it_was_loaded_with(
+    harness: MakeHarness, project_dir: Path
+) -> None:
+    h = harness()
+    write_play(project_dir, "tick", "{every: soon}")
+    assert h.fire(datetime.now(timezone.utc)) == "ok"
+    (request,) = h.run.requests
+    assert request.plan is not None and request.plan.playbooks[0].plays[0].name == "tick"
+    assert any(a.startswith("--last-good-plan=") for a in request.arguments)
+    logged = h.named("job_config_error")
+    assert logged and all("playbooks/site.yml:3:" in str(e["problem"]) for e in logged), logged
+    assert not h.daemon.snapshot().healthy
