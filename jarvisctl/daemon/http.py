@@ -98,10 +98,12 @@ class DaemonHTTPServer:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
+    def http_counts(self) -> HttpCounts:
+        return HttpCounts(len(self._waiting), self.counts.read())
+
     def snapshot(self) -> Snapshot:
         """The daemon's snapshot, with this server's own counts."""
-        counts = HttpCounts(len(self._waiting), self.counts.read())
-        return replace(self._snapshot(), http=counts)
+        return replace(self._snapshot(), http=self.http_counts())
 
     # -- the selector thread -----------------------------------------------------------------
 
@@ -140,12 +142,19 @@ class DaemonHTTPServer:
                 return
             self.counts.add("accepted")
             if len(self._waiting) >= self.limits.connections:
-                oldest = min(self._waiting.values(), key=lambda w: w.deadline)
-                self._drop(oldest, "evicted")
+                self._make_room()
             sock.setblocking(False)
             waiting = _Waiting(sock, time.monotonic() + self.limits.timeout)
             self._waiting[sock.fileno()] = waiting
             self._selector.register(sock, selectors.EVENT_READ, waiting)
+
+    def _make_room(self) -> None:
+        """The oldest waiting connection goes, unless what it sent completes its request (its
+        bytes may have arrived with this batch of accepts, before the selector said so)."""
+        oldest = min(self._waiting.values(), key=lambda w: w.deadline)
+        self._read(oldest)
+        if oldest.sock.fileno() in self._waiting:
+            self._drop(oldest, "evicted")
 
     def _read(self, waiting: _Waiting) -> None:
         try:

@@ -7,6 +7,8 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jarvisctl.daemon.health import RELOAD, ConfigHealth
-from jarvisctl.daemon.http import DaemonHTTPServer, ListenError, serve
+from jarvisctl.daemon.http import DaemonHTTPServer, HttpLimits, ListenError, serve
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.metrics import render_metrics
 from jarvisctl.daemon.observe import Observations
@@ -202,5 +204,40 @@ def test_one_request_per_connection_and_bad_heads_refused(server: DaemonHTTPServ
     assert raw(server, b"GET / HTTP/9.9\r\n\r\n").startswith(b"HTTP/1.1 505 ")
     assert raw(server, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert raw(server, b"GET /" + b"a" * 20000).startswith(b"HTTP/1.1 431 ")
-    counts = server.snapshot().http.connections
+    counts = server.http_counts().connections
     assert counts["served"] == 1 and counts["too_large"] == 1 and counts["accepted"] == 5
+
+
+def test_too_many_waiting_clients_close_the_oldest_and_a_full_queue_is_503() -> None:
+    release = threading.Event()
+
+    def slow_snapshot() -> Snapshot:
+        release.wait(10)
+        return snapshot()
+
+    limits = HttpLimits(timeout=5.0, workers=1, connections=4)
+    running, _ = serve(("127.0.0.1", 0), slow_snapshot, EventLog(io.StringIO()), limits=limits)
+    try:
+        idle = [socket.create_connection(running.server_address, timeout=5) for _ in range(10)]
+        time.sleep(0.5)
+        assert running.http_counts().waiting <= 4
+        # the oldest six were closed to admit the newer ones
+        for sock in idle[:6]:
+            assert sock.recv(1) == b""
+        # one request is being answered (slowly), four wait in the queue, the next is refused
+        asking = []
+        for _ in range(6):
+            asking.append(socket.create_connection(running.server_address, timeout=5))
+            asking[-1].sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            time.sleep(0.05)
+        assert asking[-1].recv(100).startswith(b"HTTP/1.1 503 ")
+        release.set()
+        assert asking[0].recv(100).startswith(b"HTTP/1.1 200 ")
+        counts = running.http_counts().connections
+        assert counts["evicted"] >= 6 and counts["refused"] == 1
+        for sock in idle + asking:
+            sock.close()
+    finally:
+        release.set()
+        running.shutdown()
+        running.server_close()
