@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import jarvisctl
-from jarvisctl.configfile import list_config_dir, read_config_bytes
+from jarvisctl.configfile import config_exists, is_config_dir, list_config_dir, read_config_bytes
 from jarvisctl.errors import ConfigError, Location, ProblemCollector, known_list
 from jarvisctl.filecache import FileCache
 from jarvisctl.kinds.registry import KindRegistry
@@ -53,10 +53,28 @@ def search_dirs(
     dirs += [project_root / kind, shipped_root() / kind]
     unique: list[Path] = []
     for folder in dirs:
+        if not is_config_dir(folder):
+            _refuse_broken(folder)
+            continue
         resolved = folder.resolve()
-        if resolved.is_dir() and resolved not in unique:
+        if resolved not in unique:
             unique.append(resolved)
     return unique
+
+
+def _refuse_broken(folder: Path) -> None:
+    """A catalogue directory that is a dangling link, a symlink loop or a FIFO is a mistake;
+    a plain file of that name is someone else's and is passed over."""
+    if not config_exists(folder) or (folder.is_file() and not folder.is_symlink()):
+        return
+    try:
+        read_config_bytes(folder)  # says what is wrong with it, as for any other file
+    except ConfigError as exc:
+        raise ConfigError.at(
+            exc.problems[0].location,
+            exc.problems[0].message,
+            f"expected a directory of {folder.name}",
+        ) from None
 
 
 def load_catalogue(

@@ -85,6 +85,23 @@ def test_links_that_lead_nowhere_are_named_as_written(project: Path) -> None:
     ]
 
 
+def test_a_catalogue_directory_that_leads_nowhere(project: Path) -> None:
+    shutil.rmtree(project / "checks")
+    (project / "checks").symlink_to("checks")
+    assert errors(project) == [
+        "error: checks: cannot read: too many levels of symbolic links "
+        "(expected a directory of checks)"
+    ]
+    (project / "checks").unlink()
+    os.mkfifo(project / "checks")
+    assert errors(project) == [
+        "error: checks: is a named pipe (FIFO) (expected a directory of checks)"
+    ]
+    (project / "checks").unlink()
+    (project / "checks").write_text("a file of that name is someone else's\n")
+    assert plan_in_process([PLAYBOOK], project).exit_code == 0
+
+
 def test_a_socket_and_a_device_as_playbooks(project: Path) -> None:
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(project / "sock.yml"))
