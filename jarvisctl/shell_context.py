@@ -73,6 +73,10 @@ def advance(state: ShellState, text: str, *, final: bool = False) -> ShellState:
     text = state.carry + text
     position = 0
     while position < len(text):
+        if text[position] == "\n" and _ends_body_inside(scanner):
+            position += 1
+            scanner.line = ""
+            continue
         taken = _HANDLERS[scanner.frames[-1].kind](scanner, text, position, final)
         if taken == 0:
             return scanner.state(text[position:])
@@ -83,6 +87,16 @@ def advance(state: ShellState, text: str, *, final: bool = False) -> ShellState:
             scanner.line += read
         position += taken
     return scanner.state("")
+
+
+def _ends_body_inside(s: _Scanner) -> bool:
+    """A newline inside a $(...), quote or comment within a here-document's body: True when
+    its line was the delimiter (the innermost body's own newlines go to its handler)."""
+    if s.frames[-1].kind in ("hd", "hdq") or s.body is None:
+        return False
+    if not any(frame.kind in ("hd", "hdq") for frame in s.frames):
+        return False
+    return _end_of_line(s)
 
 
 def finish(state: ShellState) -> ShellState:
@@ -291,7 +305,10 @@ def _end_of_line(s: _Scanner) -> bool:
         return False
     if (line.lstrip("\t") if body.strip_tabs else line) != body.delimiter:
         return False
-    s.frames.pop()
+    # shells collect a body line by line before they expand it: the delimiter line ends it
+    # even inside a $(...) or a quote that the body left open
+    bodies = [i for i, frame in enumerate(s.frames) if frame.kind in ("hd", "hdq")]
+    del s.frames[bodies[-1] :]
     s.word = "start"
     _start_bodies(s)
     return True

@@ -127,29 +127,32 @@ _REFUSED = {
 
 def quote(slot: Slot, value: str) -> str:
     """`value` written for its slot; raises UnsafeContextError when no spelling is safe."""
-    if slot.context == "word":
-        return quote_word(value)
-    if slot.context == "single":
-        return value.replace("'", "'\\''")
-    if slot.context == "double":
-        return _escape(value, '\\"$`')
-    if slot.context == "comment":
-        if "\n" in value:
-            raise UnsafeContextError(
-                "its value has a newline and it stands in a comment, which the newline would "
-                "end; move it out of the comment"
-            )
-        return value
+    text = _written(slot, value)
     body = slot.state.body
-    if body is None:  # pragma: no cover - the lexer gives heredoc contexts a body
-        raise UnsafeContextError("it stands in a here-document jarvisctl cannot follow")
-    text = _escape(value, "\\$`") if slot.context == "heredoc" else value
-    if _may_end_body(text, slot, body.delimiter, body.strip_tabs):
+    in_body = any(frame.kind in ("hd", "hdq") for frame in slot.state.frames)
+    # in a here-document's body, even inside a $(...) or quotes of it: shells collect the body
+    # line by line before they read what it says
+    if body is not None and in_body and _may_end_body(text, slot, body.delimiter, body.strip_tabs):
         raise UnsafeContextError(
             f"its value would end the here-document early (a line {body.delimiter!r}); "
             "choose a delimiter that cannot appear in the value"
         )
     return text
+
+
+def _written(slot: Slot, value: str) -> str:
+    if slot.context == "word":
+        return quote_word(value)
+    if slot.context == "single":
+        return value.replace("'", "'\\''")
+    if slot.context in ("double", "heredoc"):
+        return _escape(value, '\\"$`' if slot.context == "double" else "\\$`")
+    if slot.context == "comment" and "\n" in value:
+        raise UnsafeContextError(
+            "its value has a newline and it stands in a comment, which the newline would "
+            "end; move it out of the comment"
+        )
+    return value
 
 
 def quote_word(value: str) -> str:
