@@ -7,6 +7,7 @@ reads `file:line:column: what is wrong (what would be valid)`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -39,7 +40,17 @@ class Problem:
 
     def __str__(self) -> str:
         text = self.message if not self.hint else f"{self.message} ({self.hint})"
+        text = _UNPRINTABLE.sub(_escape, text)  # a value quoted from the input stays one line
         return text if self.location is None else f"{self.location}: {text}"
+
+
+# Line breaks and control characters a message may quote from a file (`use: "a\u2028b"`): printed
+# raw they would split a located line in two or drive the terminal.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
 
 
 class ConfigError(JarvisError):

@@ -292,6 +292,15 @@ def test_an_unknown_key_under_a_part_already_dropped(project: Path) -> None:
     ]
 
 
+def test_a_value_quoted_in_a_message_cannot_break_its_line(project: Path) -> None:
+    """Found by the generator: `use: "a\\u2028b"` printed a line separator inside the error."""
+    (project / "v.yml").write_text(
+        '- {name: a, hosts: all, checks: [{name: x, use: "a\\u2028b\\e[31m\\nc"}]}\n'
+    )
+    (line,) = errors(project, "v.yml")
+    assert line.startswith("error: v.yml:1:49: unknown check 'a\\u2028b\\x1b[31m\\nc' (")
+
+
 # --- host ranges ---------------------------------------------------------------------------
 
 
