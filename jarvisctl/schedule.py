@@ -71,9 +71,15 @@ def cron_trigger(expression: str, timezone: tzinfo, end: datetime | None = None)
             "end_date": end,
         }
         if dom != "*" and dow != "*":
-            return OrTrigger(
-                [CronTrigger(day=dom, **common), CronTrigger(day_of_week=days, **common)]
+            by_date, by_weekday = (
+                CronTrigger(day=dom, **common),
+                CronTrigger(day_of_week=days, **common),
             )
+            if not _ever_fires(by_date, timezone):
+                # `0 0 30 2 1`: only the Mondays can fire; APScheduler would search the date
+                # branch up to year 9999 at every fire time asked for (a quarter second each)
+                return by_weekday
+            return OrTrigger([by_date, by_weekday])
         return CronTrigger(day=dom, day_of_week=days, **common)
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expression!r}: {exc} ({CRON_HINT})") from None
@@ -82,6 +88,19 @@ def cron_trigger(expression: str, timezone: tzinfo, end: datetime | None = None)
 # Long enough for the rarest date a 5-field expression can name: 29 February, up to 8 years
 # apart (2096, then 2104).
 _NEVER_HORIZON = timedelta(days=9 * 366)
+
+
+def _ever_fires(trigger: BaseTrigger, timezone: tzinfo) -> bool:
+    from apscheduler.triggers.cron import CronTrigger
+
+    assert isinstance(trigger, CronTrigger)
+    now = datetime.now(timezone)
+    bounded = CronTrigger(
+        **{f.name: str(f) for f in trigger.fields if not f.is_default},
+        timezone=timezone,
+        end_date=now + _NEVER_HORIZON,
+    )
+    return bounded.get_next_fire_time(None, now) is not None
 
 
 def check_cron(expression: str, timezone: tzinfo) -> None:
