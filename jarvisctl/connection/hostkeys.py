@@ -300,8 +300,14 @@ def _keyscan_command(address: str, port: int, key: Any, known_hosts: Path, name:
     kind = key_type(key).lower()
     scan = f"ssh-keyscan -p {port} -t {kind} {shlex.quote(address)}"
     if name != known_hosts_name(address, port).lower():  # HostKeyAlias: list it under the alias
-        scan += f" | sed {shlex.quote('s/^[^ ]*/' + name + '/')}"
+        scan += f" | sed {shlex.quote('s/^[^ ]*/' + _sed_literal(name) + '/')}"
     return f"{scan} >> {shlex.quote(str(known_hosts))}"
+
+
+def _sed_literal(text: str) -> str:
+    """Text as the replacement of a sed `s` command writes it literally: an alias holding `/`
+    would otherwise end the command early, and what follows it (GNU sed's `e`) would run."""
+    return "".join("\\" + c if c in "\\/&" else ("\\n" if c == "\n" else c) for c in text)
 
 
 def _listed(listings: tuple[Listing, ...]) -> str:

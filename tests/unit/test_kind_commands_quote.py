@@ -5,6 +5,7 @@ of its quoting would create the marker file with a redirection."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import typing
 from pathlib import Path
@@ -116,3 +117,23 @@ def test_a_value_that_starts_with_a_dash_is_not_read_as_an_option() -> None:
     assert stop.commands(params) == ("pkill -TERM -f -- -v; test $? -le 1",)
     with pytest.raises(ValidationError, match="may not start with '-'"):
         REGISTRY.checks["disk_usage"].params_model.model_validate({"path": "--total"})
+
+
+def test_the_keyscan_hint_writes_a_host_key_alias_literally(tmp_path: Path) -> None:
+    """The command a host key error tells the operator to run renames the scanned line to the
+    HostKeyAlias with sed: an alias holding `/` must not end the sed command (GNU sed's `e`
+    would run what follows)."""
+    import paramiko
+
+    from jarvisctl.connection.hostkeys import _keyscan_command
+
+    alias = "a/b&c\\d/;e >M;s/x/"
+    key = paramiko.RSAKey.generate(1024)
+    command = _keyscan_command("10.0.0.5", 22, key, tmp_path / "known_hosts", alias)
+    words = shlex.split(command.split(" | ", 1)[1].split(" >> ")[0])
+    assert words[0] == "sed"
+    done = subprocess.run(
+        words, input="10.0.0.5 ssh-ed25519 AAAA\n", cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.stdout == f"{alias} ssh-ed25519 AAAA\n", done.stderr
+    assert not (tmp_path / "M").exists()
