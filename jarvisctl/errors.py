@@ -40,7 +40,7 @@ class Problem:
 
     def __str__(self) -> str:
         text = self.message if not self.hint else f"{self.message} ({self.hint})"
-        text = _UNPRINTABLE.sub(_escape, text)  # a value quoted from the input stays one line
+        text = escape_unprintable(text)  # a value quoted from the input stays one line
         return text if self.location is None else f"{self.location}: {text}"
 
 
@@ -49,8 +49,10 @@ class Problem:
 _UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _escape(match: re.Match[str]) -> str:
-    return repr(match.group())[1:-1]
+def escape_unprintable(text: str) -> str:
+    """`text` with those characters as repr() writes them (and nothing else changed); the
+    redactor knows this spelling of a secret too (jarvisctl.secret_spellings)."""
+    return _UNPRINTABLE.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 class ConfigError(JarvisError):

@@ -19,6 +19,8 @@ import re
 import shlex
 from collections.abc import Callable, Iterable
 
+from jarvisctl.errors import escape_unprintable
+
 Spell = Callable[[str], str]
 
 
@@ -144,6 +146,7 @@ CONTAINERS: tuple[Spell, ...] = (
     _markupsafe,
     _xml_apos,
     _prometheus_label,
+    escape_unprintable,  # a located error's message (jarvisctl.errors.Problem)
 )
 # encodings that are only ever the outermost layer
 OUTERMOST: tuple[Spell, ...] = (_url_path, _url_component, _url_form)

@@ -18,8 +18,9 @@ import yaml
 
 from jarvisctl import yamlsrc
 from jarvisctl.configfile import MAX_CONFIG_BYTES, read_config_text
-from jarvisctl.errors import ConfigError
+from jarvisctl.errors import ConfigError, Location, Problem
 from jarvisctl.inventory.hostnames import MAX_HOSTS, expand_host_entry
+from jarvisctl.secrets import Redactor
 from jarvisctl.yamlbounds import MAX_ALIAS_NODES, MAX_DEPTH
 from tests.hostile import copy_project, jarvisctl_subprocess, plan_in_process
 
@@ -299,6 +300,15 @@ def test_a_value_quoted_in_a_message_cannot_break_its_line(project: Path) -> Non
     )
     (line,) = errors(project, "v.yml")
     assert line.startswith("error: v.yml:1:49: unknown check 'a\\u2028b\\x1b[31m\\nc' (")
+
+
+def test_a_secret_in_an_escaped_message_is_still_redacted() -> None:
+    """The escaping above is a spelling the redactor must know: a secret with a backslash and a
+    line break comes out of a message as neither its plain form nor its repr."""
+    secret = "S3cr\\et\nX"
+    message = str(Problem(Location("f.yml", 1, 1), f"invalid host {secret}"))
+    assert message == "f.yml:1:1: invalid host S3cr\\et\\nX"
+    assert Redactor(frozenset({secret})).text(message) == "f.yml:1:1: invalid host ***"
 
 
 # --- host ranges ---------------------------------------------------------------------------
