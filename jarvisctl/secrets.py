@@ -20,6 +20,10 @@ from jarvisctl.secret_spellings import search_key, spellings
 
 MASK = "***"
 MIN_LENGTH = 3  # shorter values ("1", "on") would blank out ordinary text; they are not scrubbed
+# a value that starts inside a secret (an output tail cut to its last characters) has the
+# secret's end masked from this many characters on: fewer tell little, and would mask by chance
+PARTIAL_MIN = 6
+PARTIAL_MAX = 1024
 T = TypeVar("T")
 
 
@@ -74,10 +78,20 @@ class Redactor:
     # each secret long enough to redact, with its search key; its spellings are made (once per
     # process) only when text holds the key: a thousand hosts' passwords cost nothing until shown
     _keyed: tuple[tuple[str | None, str], ...] = field(init=False, repr=False, compare=False)
+    # the secrets' proper ends of PARTIAL_MIN characters or more, by their first characters
+    _ends: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         eligible = sorted(s for s in self.secrets if len(s.strip()) >= MIN_LENGTH)
         object.__setattr__(self, "_keyed", tuple((search_key(s), s) for s in eligible))
+        ends: dict[str, set[str]] = {}
+        for secret in eligible:
+            # ends longer than an output tail could hold are not kept (a key's would be huge)
+            for start in range(max(1, len(secret) - PARTIAL_MAX), len(secret) - PARTIAL_MIN + 1):
+                end = secret[start:]
+                ends.setdefault(end[:PARTIAL_MIN], set()).add(end)
+        ordered = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in ends.items()}
+        object.__setattr__(self, "_ends", ordered)
 
     def text(self, value: str) -> str:
         present = [(key, s) for key, s in self._keyed if key is None or key in value]
@@ -97,7 +111,7 @@ class Redactor:
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(self._cut_start(value))
         if isinstance(value, Mapping):
             return {self._scrub(k): self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -105,6 +119,15 @@ class Redactor:
         if is_dataclass(value) and not isinstance(value, type):
             changes = {f.name: self._scrub(getattr(value, f.name)) for f in fields(value) if f.init}
             return replace(value, **changes)
+        return value
+
+    def _cut_start(self, value: str) -> str:
+        """A value that starts inside a secret, as the tail of a command's output can, shows
+        the secret's end: mask it (structured values only: their strings start where their
+        text does, while a stream's writes start anywhere)."""
+        for end in self._ends.get(value[:PARTIAL_MIN], ()):
+            if value.startswith(end):
+                return MASK + value[len(end) :]
         return value
 
     def sink(self, inner: EventSink) -> EventSink:

@@ -3,6 +3,7 @@ the CLI's front door installs, files, and where secret_file() may read."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import json
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from jarvisctl.cli import cli
 from jarvisctl.commands.common import report_errors
 from jarvisctl.output.redacting import RedactingStream, redacted_output, write_redacted
-from jarvisctl.secrets import MASK, Redactor, SecretValues
+from jarvisctl.secrets import MASK, PARTIAL_MIN, Redactor, SecretValues
 from jarvisctl.templating import TemplateError, Templates
 
 SECRET = "S3cr'\\\"$x é/ü`"  # a quote, a backslash, a double quote, a dollar, a space, non-ASCII
@@ -247,3 +248,18 @@ def test_a_bug_s_traceback_and_a_usage_error_are_redacted_too(
     result = CliRunner().invoke(cli, ["plan", "p.yml"])
     assert result.exit_code == 2
     assert f"usage mistake {MASK}" in result.stderr
+
+
+def test_a_tail_cut_inside_a_secret_has_the_secret_s_end_masked() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Result:
+        stdout_tail: str
+
+    output = f"login {SECRET}\n" + "x" * 390 + "\n"
+    for cut in (3, 8):  # the tail starts after the secret's first 3, then 8, characters
+        tail = output[output.index(SECRET) + cut :]
+        redacted = Redactor(frozenset({SECRET})).value(Result(tail)).stdout_tail
+        assert redacted == MASK + "\n" + "x" * 390 + "\n"
+    # an end shorter than PARTIAL_MIN is left alone: it tells little, and would mask by chance
+    short = SECRET[-PARTIAL_MIN + 1 :] + " rest"
+    assert Redactor(frozenset({SECRET})).value([short]) == [short]
