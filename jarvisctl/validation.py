@@ -65,15 +65,24 @@ def _union_problem(node: NodePath, errors: list[ErrorDetails], source: SourceMap
 
 
 def _most_specific(errors: list[ErrorDetails], source: SourceMap) -> list[ErrorDetails]:
-    """Drop an error about a whole value when another error is inside that value: for a union
-    such as `str | IntervalSchedule`, a mapping with a bad key is reported at the key, not also
-    as "should be a valid string" (the alternative it was never meant to be)."""
+    """Drop a wrong-type error about a value when another error says what is wrong inside it or
+    with it: for a union such as `str | IntervalSchedule`, a mapping with a bad key is reported at
+    the key, not also as "should be a valid string" (the form it was never meant to take)."""
     paths = [_node_path(tuple(e["loc"]), source) for e in errors]
+
+    def explained(index: int) -> bool:
+        path = paths[index]
+        return any(
+            other[: len(path)] == path
+            and (len(other) > len(path) or not errors[number]["type"].endswith("_type"))
+            for number, other in enumerate(paths)
+            if number != index
+        )
+
     return [
         error
-        for error, path in zip(errors, paths, strict=True)
-        if not error["type"].endswith("_type")
-        or not any(len(other) > len(path) and other[: len(path)] == path for other in paths)
+        for index, error in enumerate(errors)
+        if not error["type"].endswith("_type") or not explained(index)
     ]
 
 
@@ -109,7 +118,8 @@ def _problem(error: ErrorDetails, model: type[BaseModel], source: SourceMap) -> 
         place = f" in {where}" if where else ""
         return Problem(source.locate(loc[:-1]), f"missing required key '{loc[-1]}'{place}")
     message = error["msg"].removeprefix("Value error, ")
-    if kind == "value_error":
+    if kind == "value_error":  # named after the node: a union's member name is no key
+        field = _field_name(_node_path(tuple(error["loc"]), source))
         return Problem(source.locate(loc), message if not field else f"{field}: {message}")
     got = _short(error.get("input"))
     return Problem(source.locate(loc), f"{field or 'value'}: {_lower_first(message)}, got {got}")

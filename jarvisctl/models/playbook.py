@@ -6,7 +6,7 @@ import re
 from datetime import timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, RootModel, field_validator
+from pydantic import BeforeValidator, Field, RootModel, field_validator, model_validator
 
 from jarvisctl.models.base import StrictModel
 from jarvisctl.models.values import (
@@ -55,6 +55,18 @@ class IntervalSchedule(StrictModel):
         if value < 1:
             raise ValueError(f"{format_duration(value)} is under 1s (e.g. 30s, 5m, 1h)")
         return value
+
+    @model_validator(mode="after")
+    def _jitter_within_the_interval(self) -> IntervalSchedule:
+        # each run is delayed by up to the jitter: as long as the interval, runs would bunch up
+        # and overlap, the interval no longer meaning what it says
+        if self.jitter >= self.every:
+            raise ValueError(
+                f"jitter {format_duration(self.jitter)} is not shorter than every "
+                f"{format_duration(self.every)} (a jitter delays each run by up to that much, "
+                f"e.g. every: 5m, jitter: 30s)"
+            )
+        return self
 
     def spec(self) -> ScheduleSpec:
         return IntervalSpec(self.every, self.jitter)

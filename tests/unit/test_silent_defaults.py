@@ -143,6 +143,11 @@ PLAYBOOK_CASES = {
         PLAY % "schedule: {every: 500ms}",
         "p.yml:3:21: 'every': 500ms is under 1s (e.g. 30s, 5m, 1h)",
     ),
+    "a jitter as long as the interval": (
+        PLAY % "schedule: {every: 1m, jitter: 10m}",
+        "p.yml:3:13: 'schedule': jitter 10m is not shorter than every 1m (a jitter delays each "
+        "run by up to that much, e.g. every: 5m, jitter: 30s)",
+    ),
     "an empty play name": (
         "- name: ''\n  hosts: all\n",
         "p.yml:1:9: 'name': must not be empty (expected some text other than spaces)",
