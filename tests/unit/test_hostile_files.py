@@ -263,6 +263,14 @@ def test_lines_are_counted_as_editors_count_them() -> None:
     assert str(document.source.locate(("b",))) == "f.yml:2:4"
 
 
+def test_ini_lines_are_counted_as_editors_count_them(project: Path) -> None:
+    """Found by the generator: str.splitlines() also ends a line at NEL, LS or a form feed."""
+    (project / "f.ini").write_text("# a \x85 b \u2028 c \x0c d\r\n[web]\nh[\n")
+    assert errors(project, PLAYBOOK, "-i", "f.ini") == [
+        "error: f.ini:3:1: 'h[': unbalanced '[' or ']' in host range"
+    ]
+
+
 def test_nesting_up_to_the_limit_loads() -> None:
     assert yamlsrc.load_yaml_text("[" * MAX_DEPTH + "]" * MAX_DEPTH, "f.yml").data is not None
 
