@@ -124,9 +124,8 @@ def compose_script(
 
 
 def _prologue(marker: str, budget: float) -> str:
-    """Define the sweep (`_jk PATHS...`: KILL the processes whose environ files carry the
-    marker; grep runs without it) and the end (`_je`), note the last PID, start the watchdog,
-    export the marker; a TERM (the controller ending the session) ends the script by `_je`.
+    """Define the sweep (`_jk FIRST_PID`, below) and the end (`_je`), note the last PID, start
+    the watchdog, export the marker; a TERM (the controller ending the session) runs `_je`.
 
     The watchdog KILLs the script shell only if /proc/$$/stat still shows the start time it
     had (never another process that got its PID), then sweeps every process. Its `sleep` is
@@ -134,30 +133,33 @@ def _prologue(marker: str, budget: float) -> str:
     child could wait for a sleep it had no PID of), and carries the marker, so that a TERM
     that comes before the trap leaves it to the script's own sweep."""
     return (
-        f"_jm={marker}\n"
-        f"_jk() {{ [ $# -gt 0 ] || return 0; for p in $({RUN_TOKEN}= grep -lsxzF "
-        f'"{RUN_TOKEN}=$_jm" "$@" </dev/null); do p=${{p#/proc/}}; kill -9 "${{p%/environ}}"; '
-        "done 2>/dev/null; }\n"
-        f"{_END}\n"
+        f"_jm={marker}\n{_SWEEP}\n"
+        '_je() { kill $_jw; wait $_jw; [ -z "$_jl" ] || _jk "$_jl"; } 2>/dev/null\n'
         "{ read -r _ _ _ _ _jl; } 2>/dev/null </proc/loadavg || _jl=\n"
         "{ read -r x </proc/$$/stat; x=${x##*) }; set -- $x; a=${20}; "
         f"{RUN_TOKEN}=$_jm sleep {math.ceil(budget)} & s=$!; "
         "trap 'kill $s; wait $s; exit' TERM; wait $s; "
         'read -r x </proc/$$/stat && x=${x##*) } && set -- $x && [ "${20}" = "$a" ] && '
-        "kill -9 $$; _jk /proc/[0-9]*/environ; } </dev/null >/dev/null 2>&1 &\n"
+        "kill -9 $$; _jk 0; } </dev/null >/dev/null 2>&1 &\n"
         f"_jw=$!\ntrap '_je; exit 143' TERM\nexport {RUN_TOKEN}=$_jm"
     )
 
 
-# `_je`: end the watchdog, then sweep what any command left running, among the processes
-# started while the script ran: PIDs after the last one at its start, up to the last one now
-# (wrapping past pid_max when the counter did); when there are none, no grep runs.
-_END = (
-    "_je() { kill $_jw; wait $_jw; "
-    '[ -z "$_jl" ] || { read -r _ _ _ _ n </proc/loadavg; w=; [ "$n" -ge "$_jl" ] || w=1; '
-    'set --; for d in /proc/[0-9]*; do p=${d#/proc/}; if [ "$p" -gt "$_jl" ]; then '
+# `_jk FIRST`: KILL the processes whose environment carries the marker, among those started
+# since PID FIRST (0: all): PIDs after it up to the last one now, wrapping past pid_max when
+# the counter did. When there are none, no grep runs (grep itself runs without the marker).
+# Then again, up to 5 passes, while a pass killed something: what a process forked between
+# the look and its KILL has a PID the pass did not cover.
+_SWEEP = (
+    "_jk() { _js=$1; _ji=0; while [ $_ji -lt 5 ]; do _ji=$((_ji + 1)); "
+    "{ read -r _ _ _ _ n; } </proc/loadavg || return 0; "
+    'w=; [ "$n" -ge "$_js" ] && [ "$_js" -gt 0 ] || w=1; '
+    'set --; for d in /proc/[0-9]*; do p=${d#/proc/}; if [ "$p" -gt "$_js" ]; then '
     '[ "$w" ] || [ "$p" -le "$n" ] || continue; elif [ -z "$w" ] || [ "$p" -gt "$n" ]; then '
-    'continue; fi; set -- "$@" "$d/environ"; done; _jk "$@"; }; } 2>/dev/null'
+    'continue; fi; set -- "$@" "$d/environ"; done; [ $# -gt 0 ] || return 0; k=; '
+    f'for p in $({RUN_TOKEN}= grep -lsxzF "{RUN_TOKEN}=$_jm" "$@" </dev/null); do '
+    'p=${p#/proc/}; kill -9 "${p%/environ}" && k=1; done; [ "$k" ] || return 0; done; '
+    "} 2>/dev/null"
 )
 _EPILOGUE = "_je"
 
