@@ -211,7 +211,7 @@ def _check_names(project: Project, loaded: Sequence[LoadedPlaybook]) -> frozense
     try:
         paths = [project.root / p for p in project.config.playbooks]
         files = expand_playbook_paths([p for p in paths if p.is_dir() or p.is_file()])
-    except ConfigError:  # the project's playbooks are reported when they are planned
+    except (ConfigError, OSError):  # reported when they are planned (OSError: a name too long)
         files = []
     for path in files:
         if path.resolve() not in planned:

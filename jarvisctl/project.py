@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jarvisctl.configfile import config_exists
+from jarvisctl.configfile import config_exists, is_config_dir
 from jarvisctl.errors import ConfigError, Location, ProblemCollector
 from jarvisctl.inventory import Inventory, load_inventory, local_inventory
 from jarvisctl.models.project import ProjectConfig
@@ -63,8 +63,8 @@ def _check_catalogue_dirs(settings: ProjectConfig, root: Path, source: SourceMap
     problems = ProblemCollector()
     for kind in ("checks", "remediations"):
         for index, entry in enumerate(getattr(settings.catalogue, kind)):
-            if not (root / entry).is_dir():
-                what = "is not a directory" if (root / entry).exists() else "does not exist"
+            if not is_config_dir(root / entry):  # never raises (a 5,000-character name)
+                what = "is not a directory" if config_exists(root / entry) else "does not exist"
                 problems.add(
                     source.locate(("catalogue", kind, index)),
                     f"catalogue directory {entry!r} {what}",
@@ -78,8 +78,8 @@ def _check_secret_dirs(settings: ProjectConfig, root: Path, source: SourceMap) -
     the operator meant to allow, with an error that names a directory that is not there."""
     problems = ProblemCollector()
     for index, entry in enumerate(settings.secret_dirs):
-        if not (root / entry).is_dir():
-            what = "is not a directory" if (root / entry).exists() else "does not exist"
+        if not is_config_dir(root / entry):
+            what = "is not a directory" if config_exists(root / entry) else "does not exist"
             problems.add(
                 source.locate(("secret_dirs", index)),
                 f"secret_dirs: {entry!r} {what}",

@@ -103,6 +103,27 @@ def test_a_catalogue_directory_that_leads_nowhere(project: Path) -> None:
     assert plan_in_process([PLAYBOOK], project).exit_code == 0
 
 
+def test_names_too_long_for_the_filesystem(project: Path) -> None:
+    """Found by the generator: Path.is_dir() raises ENAMETOOLONG (Python ignores only a few
+    errnos), from jarvisctl.yml's playbooks and catalogue entries."""
+    long = "x" * 5000
+    (project / "jarvisctl.yml").write_text(
+        f"playbooks: [{long}]\ncatalogue: {{checks: [{long}]}}\n"
+    )
+    (line,) = errors(project)
+    assert line.startswith("error: jarvisctl.yml:2:22: catalogue directory 'xxxx")
+    assert line.endswith(
+        f"' does not exist (a directory of check definitions, relative to {project.resolve()})"
+    )
+    (project / "jarvisctl.yml").write_text(f"playbooks: [{long}]\n")
+    assert plan_in_process([PLAYBOOK], project).exit_code == 0  # the others' checks: skipped
+    outcome = plan_in_process([long], project)  # no such file can exist: not errors()
+    assert (outcome.exit_code, outcome.stderr.splitlines()[0]) == (
+        3,
+        f"error: {long}: cannot read: the path is too long",
+    )
+
+
 def test_a_socket_and_a_device_as_playbooks(project: Path) -> None:
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(project / "sock.yml"))
