@@ -7,8 +7,8 @@ come from the play, else from the entry's defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +22,8 @@ from jarvisctl.models.playbook import CheckSpec, RemediationBinding, ThresholdOv
 from jarvisctl.models.project import ProjectConfig
 from jarvisctl.models.values import Direction, Threshold
 from jarvisctl.plan_model import CheckPlan, RemediationPlan
+from jarvisctl.plan_reuse import Recipe
+from jarvisctl.template_cache import freeze
 from jarvisctl.templating import TemplateError, Templates
 from jarvisctl.validation import problems_from
 from jarvisctl.yamlsrc import NodePath, SourceMap
@@ -31,16 +33,15 @@ class HostProblems:
     """Problems that repeat per host, reported once with the hosts they concern."""
 
     def __init__(self) -> None:
-        self._hosts: dict[tuple[Location | None, str], list[str]] = {}
+        # hosts as an ordered set: a mistake in a group's variable repeats on thousands of hosts
+        self._hosts: dict[tuple[Location | None, str], dict[str, None]] = {}
 
     def add(self, location: Location | None, message: str, host: str) -> None:
-        hosts = self._hosts.setdefault((location, message), [])
-        if host not in hosts:
-            hosts.append(host)
+        self._hosts.setdefault((location, message), {})[host] = None
 
     def problems(self) -> list[Problem]:
         return [
-            Problem(location, f"{message} (host {_host_list(hosts)})")
+            Problem(location, f"{message} (host {_host_list(list(hosts))})")
             for (location, message), hosts in self._hosts.items()
         ]
 
@@ -60,11 +61,22 @@ class _Origin:
 
 @dataclass(frozen=True)
 class CheckResolver:
+    """Resolves the checks of one play, host by host.
+
+    A check's plan depends on the host only through the values its templates render to (and
+    the host's threshold overrides), and most hosts render a check alike: a plan made once is
+    kept under those values and shared by every host that renders the same, so a fleet of
+    10,000 hosts validates and builds each distinct plan once, not 10,000 times.
+    """
+
     catalogue: Catalogue
     registry: KindRegistry
     templates: Templates
     config: ProjectConfig
     source: SourceMap
+    # per play, filled as hosts are resolved: check path -> recipe, reuse key -> shared plan
+    recipes: dict[NodePath, Recipe | None] = field(default_factory=dict, compare=False)
+    made: dict[Hashable, CheckPlan] = field(default_factory=dict, compare=False, repr=False)
 
     def plan(
         self,
@@ -76,6 +88,36 @@ class CheckResolver:
         host_problems: HostProblems,
         overrides: Overrides | None = None,
     ) -> CheckPlan | None:
+        params = _Params(self, host, variables, host_problems)
+        key = self._reuse_key(spec, path, params, overrides)
+        made = self.made.get(key) if key is not None else None
+        if made is not None:
+            return made
+        planned = self._plan(spec, path, params, problems, overrides)
+        if planned is not None and key is not None:
+            self.made[key] = planned
+        return planned
+
+    def _reuse_key(
+        self, spec: CheckSpec, path: NodePath, params: _Params, overrides: Overrides | None
+    ) -> Hashable | None:
+        if path not in self.recipes:
+            self.recipes[path] = Recipe.of(spec, self.catalogue, self.registry)
+        recipe = self.recipes[path]
+        if recipe is None:
+            return None
+        override = _override_for(spec, overrides.values) if overrides else None
+        return recipe.key(path, override, params.frozen)
+
+    def _plan(
+        self,
+        spec: CheckSpec,
+        path: NodePath,
+        params: _Params,
+        problems: ProblemCollector,
+        overrides: Overrides | None,
+    ) -> CheckPlan | None:
+        """The plan, every problem reported (for this host) on the way."""
         override = _override_for(spec, overrides.values) if overrides else None
         if override is not None:
             spec = _apply_override(spec, override)
@@ -83,7 +125,6 @@ class CheckResolver:
         if found is None:
             return None
         definition, kind, entry_source = found
-        params = _Params(self, host, variables, host_problems)
         values = params.resolve(
             kind,
             definition.param_defaults() if definition else {},
@@ -101,7 +142,7 @@ class CheckResolver:
             thresholds = self._thresholds(spec, definition, direction, path, conflicts)
             for problem in conflicts.problems:
                 text = f"{problem.message} ({problem.hint}; thresholds from the variable "
-                host_problems.add(overrides.location, f"{text}'thresholds')", host)
+                params.host_problems.add(overrides.location, f"{text}'thresholds')", params.host)
         else:
             thresholds = self._thresholds(spec, definition, direction, path, problems)
         if thresholds is None:
@@ -331,6 +372,16 @@ class _Params:
                 text = problem.message.replace("unknown key", "unknown parameter")
                 hint = f" ({problem.hint})" if problem.hint else ""
                 self.host_problems.add(problem.location, f"{kind.name}: {text}{hint}", self.host)
+            return None
+
+    def frozen(
+        self, kind: CheckKind[Any] | RemediationKind[Any], name: str, value: Any
+    ) -> Hashable:
+        """A parameter as `resolve` renders it for this host, frozen (template_cache.freeze);
+        None if its template fails (resolve reports it) or it is too large to key."""
+        try:
+            return freeze(self._render(kind, name, value))
+        except (TemplateError, _ItemTemplateError):
             return None
 
     def _render(self, kind: CheckKind[Any] | RemediationKind[Any], name: str, value: Any) -> Any:

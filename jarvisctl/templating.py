@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.secrets import SecretValues
+from jarvisctl.template_cache import RenderedTemplates
+from jarvisctl.template_cache import is_template as _is_template
 
 # The quoting and the limits are imported when a template is first rendered, like Jinja2: a run
 # whose files have no template does not pay for them.
@@ -145,6 +147,10 @@ class Templates:
     compiled: dict[tuple[bool, str], Prepared] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # outputs by template and the values it reads (template_cache): hosts render alike
+    rendered: RenderedTemplates = field(
+        default_factory=RenderedTemplates, compare=False, repr=False
+    )
 
     @cached_property
     def shell(self) -> SandboxedEnvironment:
@@ -190,6 +196,15 @@ class Templates:
         return template
 
     def _render(self, shell: bool, template: str, variables: Mapping[str, Any]) -> str:
+        return self.rendered.render(
+            (shell, template),
+            template,
+            variables,
+            lambda: self.shell if shell else self.value,
+            lambda: self._render_now(shell, template, variables),
+        )
+
+    def _render_now(self, shell: bool, template: str, variables: Mapping[str, Any]) -> str:
         import jinja2
 
         from jarvisctl.template_limits import BUDGET_KEY, Budget
@@ -282,10 +297,6 @@ _TEMPLATE_FAILURES = (
     RecursionError,
     MemoryError,
 )
-
-
-def _is_template(text: str) -> bool:
-    return "{{" in text or "{%" in text or "{#" in text
 
 
 def _bounded_text(chunks: Any) -> str:

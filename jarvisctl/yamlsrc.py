@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,23 @@ class SourceMap:
     def sub(self, prefix: NodePath) -> SourceMap:
         """The part of this map below `prefix`, with paths relative to it."""
         n = len(prefix)
+        below = self._below.get(tuple(prefix), ())
         return SourceMap(
             self.file,
-            {p[n:]: loc for p, loc in self.values.items() if p[:n] == prefix},
-            {p[n:]: loc for p, loc in self.keys.items() if p[:n] == prefix},
+            {p[n:]: self.values[p] for p in below if p in self.values},
+            {p[n:]: self.keys[p] for p in below if p in self.keys},
         )
+
+    @cached_property
+    def _below(self) -> dict[NodePath, list[NodePath]]:
+        """Every node path under each path (itself included), built at the first `sub` (the
+        document is complete by then): a play of thousands of checks takes a `sub` per check,
+        which must cost the size of that check, not of the whole file."""
+        index: dict[NodePath, list[NodePath]] = {}
+        for path in dict.fromkeys([*self.values, *self.keys]):
+            for n in range(len(path) + 1):
+                index.setdefault(path[:n], []).append(path)
+        return index
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ class GroupDraft:
     location: Location | None
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)
+    # an ordered set: one line of a host range adds thousands, each checked for membership
+    hosts: dict[str, None] = field(default_factory=dict)
     vars: dict[str, Value] = field(default_factory=dict)
     priority: int = 1
 
@@ -75,8 +76,7 @@ class InventoryDraft:
         return host
 
     def _join(self, host: HostDraft, group: GroupDraft) -> None:
-        if host.name not in group.hosts:
-            group.hosts.append(host.name)
+        group.hosts[host.name] = None
         if group.name not in host.groups:
             host.groups.append(group.name)
 
@@ -127,7 +127,7 @@ class InventoryDraft:
         for host in self.hosts.values():
             if set(host.groups) - {"all", "ungrouped"}:
                 if host.name in ungrouped.hosts:
-                    ungrouped.hosts.remove(host.name)
+                    del ungrouped.hosts[host.name]
                     host.groups.remove("ungrouped")
             else:
                 self._join(host, ungrouped)

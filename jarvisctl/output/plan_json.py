@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from jarvisctl.errors import Location, Problem
@@ -12,10 +15,41 @@ SCHEMA_ID = "jarvisctl.plan/v1"
 
 
 def render_plan_json(plan: Plan) -> str:
-    return json.dumps(plan_document(plan), indent=2) + "\n"
+    """`json.dumps(plan_document(plan), indent=2)`, with each distinct check encoded once."""
+    checks = _EncodedChecks()
+    return checks.fill(json.dumps(plan_document(plan, checks.stand_in), indent=2)) + "\n"
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
+class _EncodedChecks:
+    """Hosts that resolve a check alike share one CheckPlan (see jarvisctl.plan_reuse): each is
+    encoded once, and the document holds a unique stand-in string in its place until `fill`
+    (a fleet's plan is a few check objects repeated thousands of times; the indented encoder
+    is pure Python)."""
+
+    def __init__(self) -> None:
+        self._token = uuid.uuid4().hex
+        self._numbers: dict[int, int] = {}  # id(check) -> number
+        self._encoded: list[str] = []
+        self._stand_in = re.compile(f'^( *)"{self._token}:([0-9]+)"', re.MULTILINE)
+
+    def stand_in(self, check: CheckPlan) -> str:
+        number = self._numbers.get(id(check))
+        if number is None:
+            number = self._numbers[id(check)] = len(self._encoded)
+            self._encoded.append(json.dumps(_check(check), indent=2))
+        return f"{self._token}:{number}"
+
+    def fill(self, text: str) -> str:
+        def encoded(match: re.Match[str]) -> str:
+            indent = match.group(1)
+            return indent + self._encoded[int(match.group(2))].replace("\n", "\n" + indent)
+
+        return self._stand_in.sub(encoded, text)
+
+
+def plan_document(plan: Plan, check: Callable[[CheckPlan], Any] | None = None) -> dict[str, Any]:
+    """The document; `check` encodes each check (by default as a dict)."""
+    encode = check or _check
     return {
         "schema": SCHEMA_ID,
         "generated_at": plan.generated_at.isoformat(),
@@ -23,7 +57,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "limit": plan.limit,
         "tags": list(plan.tags),
         "ok": plan.ok,
-        "playbooks": [_playbook(p) for p in plan.playbooks],
+        "playbooks": [_playbook(p, encode) for p in plan.playbooks],
     }
 
 
@@ -42,16 +76,16 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-def _playbook(playbook: PlaybookPlan) -> dict[str, Any]:
+def _playbook(playbook: PlaybookPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
     return {
         "file": playbook.file,
         "ok": playbook.ok,
         "problems": [problem_json(p) for p in playbook.problems],
-        "plays": [_play(p) for p in playbook.plays],
+        "plays": [_play(p, encode) for p in playbook.plays],
     }
 
 
-def _play(play: PlayPlan) -> dict[str, Any]:
+def _play(play: PlayPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
     schedule = None
     if play.schedule:
         schedule = {
@@ -64,11 +98,11 @@ def _play(play: PlayPlan) -> dict[str, Any]:
         "location": location_json(play.location),
         "tags": list(play.tags),
         "schedule": schedule,
-        "hosts": [_host(h) for h in play.hosts],
+        "hosts": [_host(h, encode) for h in play.hosts],
     }
 
 
-def _host(host: HostPlan) -> dict[str, Any]:
+def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
     s = host.settings
     return {
         "host": host.host,
@@ -80,7 +114,7 @@ def _host(host: HostPlan) -> dict[str, Any]:
             "become": s.become,
             "host_key_policy": s.host_key_policy,
         },
-        "checks": [_check(c) for c in host.checks],
+        "checks": [encode(c) for c in host.checks],
     }
 
 

@@ -23,25 +23,30 @@ def describe_clear(threshold: Threshold, direction: Direction) -> str:
 
 
 def render_plan(plan: Plan) -> str:
-    return "\n".join(_plan_lines(plan)) + "\n"
+    return "\n".join(_plan_lines(plan, {})) + "\n"
 
 
-def _plan_lines(plan: Plan) -> Iterator[str]:
+# The text of each check, by the plan's identity: hosts that resolve a check alike share one
+# CheckPlan (see jarvisctl.plan_reuse), and a fleet's plan repeats a few blocks thousands of times.
+_Blocks = dict[int, str]
+
+
+def _plan_lines(plan: Plan, blocks: _Blocks) -> Iterator[str]:
     for playbook in plan.playbooks:
-        yield from _playbook_lines(playbook)
+        yield from _playbook_lines(playbook, blocks)
         yield ""
     yield _summary(plan)
 
 
-def _playbook_lines(playbook: PlaybookPlan) -> Iterator[str]:
+def _playbook_lines(playbook: PlaybookPlan, blocks: _Blocks) -> Iterator[str]:
     yield f"PLAYBOOK {playbook.file}"
     for problem in playbook.problems:
         yield f"  error: {problem}"
     for play in playbook.plays:
-        yield from _play_lines(play)
+        yield from _play_lines(play, blocks)
 
 
-def _play_lines(play: PlayPlan) -> Iterator[str]:
+def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
     tags = f" tags: {', '.join(play.tags)}" if play.tags else ""
     yield f"  PLAY {play.name} [hosts: {play.hosts_pattern}]{tags}  ({play.location})"
     if play.schedule:
@@ -50,15 +55,18 @@ def _play_lines(play: PlayPlan) -> Iterator[str]:
     if not play.hosts:
         yield "    no hosts matched"
     for host in play.hosts:
-        yield from _host_lines(host)
+        yield from _host_lines(host, blocks)
 
 
-def _host_lines(host: HostPlan) -> Iterator[str]:
+def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
     yield f"    HOST {host.host}  ({host.connection})"
     if not host.checks:
         yield "      no checks"
     for check in host.checks:
-        yield from _check_lines(check)
+        block = blocks.get(id(check))
+        if block is None:
+            block = blocks[id(check)] = "\n".join(_check_lines(check))
+        yield block
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:
