@@ -7,11 +7,13 @@ Every mistake found is collected with its location, so one pass reports all of t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import functools
+import gc
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -248,6 +250,30 @@ def _schedule(play: Play, ctx: PlanContext) -> SchedulePlan | None:
     return SchedulePlan(spec.describe(), next_fire_times(spec, ctx.now))
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _collector_paused(function: Callable[P, R]) -> Callable[P, R]:
+    """Planning builds millions of small objects that stay alive until the plan is printed
+    (YAML nodes, source locations, plans) and makes next to no garbage cycles, so CPython's
+    collector would traverse the growing heap again and again: 40% of the CPU of planning
+    8,000 checks. Paused while planning (cycles made meanwhile are collected after)."""
+
+    @functools.wraps(function)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not gc.isenabled():
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
+@_collector_paused
 def make_plan(
     project: Project,
     playbook_paths: Sequence[Path],

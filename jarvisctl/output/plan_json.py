@@ -40,9 +40,16 @@ class _EncodedChecks:
         return f"{self._token}:{number}"
 
     def fill(self, text: str) -> str:
+        indented: dict[tuple[str, str], str] = {}  # (indent, number) -> the check's text there
+
         def encoded(match: re.Match[str]) -> str:
-            indent = match.group(1)
-            return indent + self._encoded[int(match.group(2))].replace("\n", "\n" + indent)
+            key = (match.group(1), match.group(2))
+            found = indented.get(key)
+            if found is None:
+                indent, number = key
+                found = indent + self._encoded[int(number)].replace("\n", "\n" + indent)
+                indented[key] = found
+            return found
 
         return self._stand_in.sub(encoded, text)
 
