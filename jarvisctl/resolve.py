@@ -330,12 +330,18 @@ def _with_defaults(given: SourceMap, defaults: _Origin, names: Mapping[str, Any]
     return SourceMap(given.file, {**kept, **given.values}, given.keys)
 
 
+_UNKNOWN = object()
+
+
 @dataclass(frozen=True)
 class _Params:
     resolver: CheckResolver
     host: str
     variables: Mapping[str, Any]
     host_problems: HostProblems
+    # what `frozen` rendered for this host, by (kind, parameter, value) identity: a plan not
+    # made before is resolved with these instead of rendering each template a second time
+    known: dict[tuple[int, str, int], Any] = field(default_factory=dict)
 
     def resolve(
         self,
@@ -350,7 +356,8 @@ class _Params:
         for name, value in {**defaults, **given}.items():
             origin = given_origin if name in given else default_origin
             try:
-                rendered[name] = self._render(kind, name, value)
+                known = self.known.get((id(kind), name, id(value)), _UNKNOWN)
+                rendered[name] = self._render(kind, name, value) if known is _UNKNOWN else known
             except _ItemTemplateError as exc:  # located at the list item that failed
                 where = origin.source.locate((*origin.path, name, exc.index))
                 self.host_problems.add(where, str(exc.error), self.host)
@@ -380,9 +387,10 @@ class _Params:
         """A parameter as `resolve` renders it for this host, frozen (template_cache.freeze);
         None if its template fails (resolve reports it) or it is too large to key."""
         try:
-            return freeze(self._render(kind, name, value))
+            rendered = self.known[(id(kind), name, id(value))] = self._render(kind, name, value)
         except (TemplateError, _ItemTemplateError):
             return None
+        return freeze(rendered)
 
     def _render(self, kind: CheckKind[Any] | RemediationKind[Any], name: str, value: Any) -> Any:
         templates = self.resolver.templates
