@@ -1,8 +1,9 @@
 """How long `jarvisctl plan` takes on large inputs: `.venv/bin/python bench/plan_scale.py`.
 
-Three cases, generated in a temporary directory:
+Cases, generated in a temporary directory:
 
-- `checks`: one play of N checks (default 8,000) on one local host;
+- `checks`: one play of N checks (default 8,000) on one local host, each check with templates
+  of its own (6,000 distinct templates, each compiled); `shared`: the same with four templates;
 - `range`: an INI inventory whose one line is a host range of N hosts (default 16,000), one check;
 - `fleet`: a YAML inventory of N hosts (default 10,000) in sites and racks, with `group_vars/`
   files, and a playbook of 20 checks (templated parameters, play vars, a remediation ladder)
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _CHECK_SHAPES = (
     """    - name: disk {i}
       use: disk_usage
-      with: {{path: "{{{{ data_mount }}}}/d{i}"}}
+      with: {{path: "{{{{ data_mount }}}}/d{t}"}}
       warn: 80
       crit: 90
       tags: [disk]
@@ -51,13 +52,13 @@ _CHECK_SHAPES = (
     """    - name: unit {i}
       use: command
       with:
-        command: "systemctl is-active --quiet {{{{ unit }}}}-{i}"
+        command: "systemctl is-active --quiet {{{{ unit }}}}-{t}"
         parse: exit_code
       crit: 1
       tags: [service]
       remediate:
         - use: restart_service
-          with: {{unit: "{{{{ unit }}}}-{i}"}}
+          with: {{unit: "{{{{ unit }}}}-{t}"}}
           max_attempts: 3
           window: 1h
 """,
@@ -69,25 +70,34 @@ _CHECK_SHAPES = (
 )
 
 
-def checks_yaml(count: int) -> str:
-    """`count` check entries of a play's `checks:` list."""
-    return "".join(_CHECK_SHAPES[i % len(_CHECK_SHAPES)].format(i=i) for i in range(count))
-
-
-def playbook(count: int, hosts: str = "all") -> str:
-    return (
-        f'- name: scale\n  hosts: {hosts}\n  vars:\n    unit: "{{{{ unit_prefix }}}}-svc"\n'
-        f"  checks:\n{checks_yaml(count)}"
+def checks_yaml(count: int, distinct: bool = True) -> str:
+    """`count` check entries of a play's `checks:` list; with `distinct`, each check's templates
+    differ from every other's (each is compiled), else all checks share four templates."""
+    return "".join(
+        _CHECK_SHAPES[i % len(_CHECK_SHAPES)].format(i=i, t=i if distinct else "x")
+        for i in range(count)
     )
 
 
-def write_checks_case(root: Path, count: int) -> list[str]:
-    """One play of `count` checks on one local host."""
+def playbook(count: int, hosts: str = "all", distinct: bool = True) -> str:
+    return (
+        f'- name: scale\n  hosts: {hosts}\n  vars:\n    unit: "{{{{ unit_prefix }}}}-svc"\n'
+        f"  checks:\n{checks_yaml(count, distinct)}"
+    )
+
+
+def write_shared_case(root: Path, count: int) -> list[str]:
+    """One play of `count` checks on one local host, all of them sharing four templates."""
+    return write_checks_case(root, count, distinct=False)
+
+
+def write_checks_case(root: Path, count: int, distinct: bool = True) -> list[str]:
+    """One play of `count` checks on one local host, each with its own templates."""
     (root / "inventory.yml").write_text(
         "all:\n  vars: {unit_prefix: app, data_mount: /data}\n"
         "  hosts:\n    localhost:\n      ansible_connection: local\n"
     )
-    (root / "playbook.yml").write_text(playbook(count))
+    (root / "playbook.yml").write_text(playbook(count, distinct=distinct))
     return ["playbook.yml", "-i", "inventory.yml"]
 
 
@@ -153,6 +163,7 @@ def time_plan(args: Sequence[str], cwd: Path, python: str) -> Timing:
 def _cases(sizes: argparse.Namespace) -> list[tuple[str, object, int, list[str]]]:
     return [
         ("checks", write_checks_case, sizes.checks, []),
+        ("shared", write_shared_case, sizes.checks, []),
         ("range", write_range_case, sizes.range, []),
         ("fleet", write_fleet_case, sizes.hosts, []),
         ("fleet --json", write_fleet_case, sizes.hosts, ["--json"]),
@@ -166,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=10000, help="hosts for 20 checks")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--only", nargs="*", help="case names to run (checks, range, fleet)")
+    parser.add_argument("--only", nargs="*", help="cases: checks shared range fleet")
     options = parser.parse_args(argv)
     print(f"{'case':<14} {'size':>7} {'wall s (median)':>16} {'user s':>8} {'out MB':>7}")
     for name, write, size, extra in _cases(options):
