@@ -321,7 +321,8 @@ TEXT_EDITS: tuple[TextEdit, ...] = (
 def mutated_text(draw: st.DrawFn, target: Target) -> bytes:
     """A seed of `target` with structural and textual mutations, as the bytes to write."""
     text = seed_text(draw(st.sampled_from(target.seeds)))
-    if target.name != "inventory_ini" and draw(st.integers(0, 3)) > 0:
+    structural = target.name != "inventory_ini" and draw(st.integers(0, 3)) > 0
+    if structural:
         data = yaml.safe_load(text)
         for _ in range(draw(st.integers(min_value=1, max_value=4))):
             data = draw(data_mutation(data))
@@ -329,7 +330,10 @@ def mutated_text(draw: st.DrawFn, target: Target) -> bytes:
         with contextlib.suppress(yaml.YAMLError, ValueError, RecursionError):
             text = dump(data)
     rng = random.Random(draw(st.integers(min_value=0, max_value=2**32)))
-    for edit in draw(st.lists(st.sampled_from(TEXT_EDITS), max_size=3)):
+    # at least one change: an unchanged seed would only count as one more valid input
+    for edit in draw(
+        st.lists(st.sampled_from(TEXT_EDITS), min_size=0 if structural else 1, max_size=3)
+    ):
         text = edit(text, rng)
     content = text.encode("utf-8", errors="surrogatepass")
     if draw(st.integers(min_value=0, max_value=9)) == 0:  # bytes that are not UTF-8
