@@ -16,6 +16,7 @@ from typing import Protocol
 from apscheduler.triggers.base import BaseTrigger
 from tzlocal import get_localzone
 
+from jarvisctl.configfile import config_exists
 from jarvisctl.errors import ConfigError, JarvisError, Location, Problem, ProblemCollector
 from jarvisctl.loader import LoadedPlaybook, expand_playbook_paths, load_playbook
 from jarvisctl.models.playbook import schedule_spec
@@ -92,11 +93,11 @@ def playbook_files(project: Project) -> list[Path]:
     missing = [
         (index, entry)
         for index, entry in enumerate(config.playbooks)
-        if not (project.root / entry).exists()
+        if not config_exists(project.root / entry)  # never raises (a name too long)
     ]
     if missing and explicit:
         raise ConfigError(_missing_problems(project, missing))
-    present = [project.root / e for e in config.playbooks if (project.root / e).exists()]
+    present = [project.root / e for e in config.playbooks if config_exists(project.root / e)]
     return expand_playbook_paths(present)
 
 

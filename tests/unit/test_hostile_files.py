@@ -124,6 +124,13 @@ def test_names_too_long_for_the_filesystem(project: Path) -> None:
     )
 
 
+def test_the_schedule_of_a_playbook_name_too_long(project: Path) -> None:
+    (project / "jarvisctl.yml").write_text(f"playbooks: [{'x' * 5000}]\n")
+    outcome = jarvisctl_subprocess(["schedule", "list"], project)
+    assert outcome.exit_code == 3, outcome.stderr
+    assert outcome.stderr.startswith("error: jarvisctl.yml:1:13: playbooks: 'xxxx")
+
+
 def test_a_socket_and_a_device_as_playbooks(project: Path) -> None:
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(project / "sock.yml"))
