@@ -155,9 +155,8 @@ def listed(project: Project, namespace: Namespace | None = None) -> list[dict[st
     return runs
 
 
-def test_a_full_disk_mid_run_stops_the_run_and_records_it_incomplete(
-    tmp_path: Path, namespace: Namespace
-) -> None:
+def project_on_a_small_tmpfs(tmp_path: Path, namespace: Namespace) -> Project:
+    """A project whose state directory is on a 2 MiB tmpfs, with one run already recorded."""
     project = make_project(tmp_path)
     mount(
         namespace, project, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(project.state_dir.parent)
@@ -165,6 +164,13 @@ def test_a_full_disk_mid_run_stops_the_run_and_records_it_incomplete(
     first = jarvisctl(project, "run", "touch.yml", namespace=namespace)
     assert first.returncode == 0, first.stderr
     project.marker.unlink()
+    return project
+
+
+def test_a_full_disk_mid_run_stops_the_run_and_records_it_incomplete(
+    tmp_path: Path, namespace: Namespace
+) -> None:
+    project = project_on_a_small_tmpfs(tmp_path, namespace)
     project.write("fill.yml", filling(project.state_dir, project.marker))
 
     run = jarvisctl(project, "run", "fill.yml", "-f", "1", namespace=namespace)
@@ -195,13 +201,7 @@ def test_a_full_disk_mid_run_stops_the_run_and_records_it_incomplete(
 def test_a_full_disk_at_start_refuses_the_run_and_reading_still_works(
     tmp_path: Path, namespace: Namespace
 ) -> None:
-    project = make_project(tmp_path)
-    mount(
-        namespace, project, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(project.state_dir.parent)
-    )
-    first = jarvisctl(project, "run", "touch.yml", namespace=namespace)
-    assert first.returncode == 0, first.stderr
-    project.marker.unlink()
+    project = project_on_a_small_tmpfs(tmp_path, namespace)
     fill = namespace.path(project.state_dir.parent / "fill")
     with pytest.raises(OSError, match="No space left"), fill.open("wb") as filling_up:
         while True:
