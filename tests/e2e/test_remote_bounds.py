@@ -216,31 +216,33 @@ def _same_process(pid: int, started: str) -> bool:
         return False
 
 
+def _start_run(
+    project: Path, fleet: SshdFleet, host: SshdHost, command: str, timeout: int
+) -> subprocess.Popen[str]:
+    """`jarvisctl run` of one check running `command` on `host`, started and not waited for;
+    its stderr is piped (read it with communicate())."""
+    fleet.write_inventory(project / "inventory.yml")
+    check = {"name": "slow", "use": "command", "with": {"command": command}}
+    play = [{"name": "slow", "hosts": host.name, "checks": [{**check, "timeout": f"{timeout}s"}]}]
+    (project / "play.yml").write_text(json.dumps(play))
+    return subprocess.Popen(
+        [*JARVISCTL, "run", "play.yml", "-i", "inventory.yml"],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_controller_killed_with_sigkill_leaves_nothing_on_the_host(
     tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
 ) -> None:
     tag = f"{uuid.uuid4().int % 10**9}"
-    sshd_fleet.write_inventory(tmp_path / "inventory.yml")
     check_timeout = 10
     escaping = f"setsid sleep 302.{tag} </dev/null >/dev/null 2>&1 &"
-    (tmp_path / "play.yml").write_text(
-        textwrap.dedent(f"""\
-        - name: hangs
-          hosts: {sshd_hosts[0].name}
-          checks:
-            - name: hung
-              use: command
-              with:
-                command: "{escaping} sleep 300.{tag}; echo 1"
-              timeout: {check_timeout}s
-        """)
-    )
-    controller = subprocess.Popen(
-        [*JARVISCTL, "run", "play.yml", "-i", "inventory.yml"],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    controller = _start_run(
+        tmp_path, sshd_fleet, sshd_hosts[0], f"{escaping} sleep 300.{tag}; echo 1", check_timeout
     )
     try:
         assert _wait(lambda: _alive(f"sleep 300.{tag}") and _alive(f"sleep 302.{tag}"), 20)
@@ -274,26 +276,9 @@ def test_an_interrupted_run_ends_what_its_checks_left_running(
     """SIGTERM: the controller ends the script's session on the host; the script then sweeps
     what its commands started outside it (setsid) before it exits."""
     tag = f"{uuid.uuid4().int % 10**9}"
-    sshd_fleet.write_inventory(tmp_path / "inventory.yml")
     escaping = f"setsid sleep 303.{tag} </dev/null >/dev/null 2>&1 &"
-    (tmp_path / "play.yml").write_text(
-        textwrap.dedent(f"""\
-        - name: slow
-          hosts: {sshd_hosts[0].name}
-          checks:
-            - name: slow
-              use: command
-              with: {{command: "{escaping} sleep 304.{tag}; echo 1"}}
-              timeout: 2m
-        """)
-    )
-    controller = subprocess.Popen(
-        [*JARVISCTL, "run", "play.yml", "-i", "inventory.yml"],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    controller = _start_run(
+        tmp_path, sshd_fleet, sshd_hosts[0], f"{escaping} sleep 304.{tag}; echo 1", 120
     )
     try:
         assert _wait(lambda: _alive(f"sleep 303.{tag}") and _alive(f"sleep 304.{tag}"), 20)
