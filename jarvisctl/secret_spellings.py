@@ -29,17 +29,17 @@ def _single_quoted_body(text: str) -> str:
     return text.replace("'", "'\"'\"'")
 
 
-def _single_quoted_posix(text: str) -> str:
+def single_quoted_posix(text: str) -> str:
     """Inside '...', the POSIX idiom for a quote: close, \\', reopen."""
     return text.replace("'", "'\\''")
 
 
-def _double_quoted_body(text: str) -> str:
+def double_quoted_body(text: str) -> str:
     """Inside "...": backslash before \\ " $ `."""
     return re.sub(r'([\\"$`])', r"\\\1", text)
 
 
-def _heredoc_body(text: str) -> str:
+def heredoc_body(text: str) -> str:
     """In a here-document with an unquoted delimiter: backslash before \\ $ `."""
     return re.sub(r"([\\$`])", r"\\\1", text)
 
@@ -48,9 +48,9 @@ def _heredoc_body(text: str) -> str:
 SHELL: tuple[Spell, ...] = (
     shlex.quote,
     _single_quoted_body,
-    _single_quoted_posix,
-    _double_quoted_body,
-    _heredoc_body,
+    single_quoted_posix,
+    double_quoted_body,
+    heredoc_body,
 )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from jarvisctl.errors import JarvisError
+from jarvisctl.secret_spellings import double_quoted_body, heredoc_body, single_quoted_posix
 from jarvisctl.shell_context import advance
 from jarvisctl.shell_state import ShellState, merge
 
@@ -143,10 +144,14 @@ def quote(slot: Slot, value: str) -> str:
 def _written(slot: Slot, value: str) -> str:
     if slot.context == "word":
         return quote_word(value)
+    # The same functions tell the redactor how a secret is spelled in each context: one
+    # definition, so that what is written here is always what redaction looks for.
     if slot.context == "single":
-        return value.replace("'", "'\\''")
-    if slot.context in ("double", "heredoc"):
-        return _escape(value, '\\"$`' if slot.context == "double" else "\\$`")
+        return single_quoted_posix(value)
+    if slot.context == "double":
+        return double_quoted_body(value)
+    if slot.context == "heredoc":
+        return heredoc_body(value)
     if slot.context == "comment" and "\n" in value:
         raise UnsafeContextError(
             "its value has a newline and it stands in a comment, which the newline would "
@@ -173,10 +178,6 @@ def check_raw(slot: Slot, text: str) -> None:
             "its `| raw` text opens or closes a quote, a $(...), a comment or a here-document; "
             "raw text must leave the quoting as it found it"
         )
-
-
-def _escape(value: str, special: str) -> str:
-    return "".join("\\" + c if c in special else c for c in value)
 
 
 def _may_end_body(text: str, slot: Slot, delimiter: str, strip_tabs: bool) -> bool:
