@@ -3,7 +3,6 @@ metrics listen to. Events are frozen values; sinks must be thread-safe (hosts ru
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -68,12 +67,3 @@ class Fanout:
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
             sink.emit(event)
-
-
-def digest(*parts: str) -> str:
-    """sha256 of a command's whole output (stdout then stderr), so a tail can be trusted."""
-    sha = hashlib.sha256()
-    for part in parts:
-        sha.update(part.encode("utf-8", "surrogateescape"))
-        sha.update(b"\0")
-    return f"sha256:{sha.hexdigest()}"

@@ -1,27 +1,18 @@
 """`jarvisctl run --metrics-file FILE`: a run's check values and statuses in the Prometheus text
-format, for node_exporter's textfile collector. Written atomically (a temporary file in the
-same directory, then a rename), so the collector never reads half a file."""
+format, for node_exporter's textfile collector. The caller writes the text redacted and
+atomically (commands/outputs.write_atomically), so the collector never reads half a file."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
-
-from jarvisctl.errors import JarvisError
 from jarvisctl.reports.document import RunDocument
-from jarvisctl.secrets import Redactor
 
 STATUS_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}  # as Nagios numbers them
 CHECK_LABELS = ("host", "play", "check")
 
 
-class MetricsError(JarvisError):
-    """The metrics file cannot be written."""
-
-
-def metrics_registry(run: RunDocument, redactor: Redactor | None = None) -> CollectorRegistry:
-    scrub = redactor.text if redactor else str
+def metrics_registry(run: RunDocument) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     value = Gauge(
         "jarvisctl_check_value",
@@ -48,13 +39,13 @@ def metrics_registry(run: RunDocument, redactor: Redactor | None = None) -> Coll
         registry=registry,
     )
     for section in run.hosts:
-        up.labels(scrub(section.host), scrub(section.play)).set(
+        up.labels(str(section.host), str(section.play)).set(
             0 if section.outcome == "unreachable" else 1
         )
         for check in section.checks:
-            labels = (scrub(section.host), scrub(section.play), scrub(check.name))
+            labels = (str(section.host), str(section.play), str(check.name))
             if check.value is not None:
-                value.labels(*labels, scrub(check.unit)).set(check.value)
+                value.labels(*labels, str(check.unit)).set(check.value)
             code.labels(*labels).set(STATUS_CODES.get(check.status, 3))
             for name in STATUS_CODES:
                 status.labels(*labels, name).set(1 if check.status == name else 0)
@@ -81,10 +72,3 @@ def _run_metrics(run: RunDocument, registry: CollectorRegistry) -> None:
 def metrics_text(run: RunDocument) -> str:
     """The registry in the Prometheus text format (the caller writes it, redacted)."""
     return generate_latest(metrics_registry(run)).decode("utf-8")
-
-
-def write_metrics(run: RunDocument, path: Path, redactor: Redactor | None = None) -> None:
-    try:
-        write_to_textfile(str(path), metrics_registry(run, redactor))
-    except OSError as exc:
-        raise MetricsError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from None

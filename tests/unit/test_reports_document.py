@@ -24,7 +24,7 @@ from jarvisctl.events import (
     Event,
 )
 from jarvisctl.history import find_run, list_runs
-from jarvisctl.metrics import write_metrics
+from jarvisctl.metrics import metrics_text
 from jarvisctl.recording import record_run
 from jarvisctl.reports.load import load_document
 from jarvisctl.reports.render import render
@@ -197,9 +197,7 @@ def test_an_exception_marks_the_run_interrupted(tmp_path: Path) -> None:
 
 def test_metrics_for_an_unreachable_host_pass_promtool(tmp_path: Path) -> None:
     emit_run(tmp_path)
-    path = tmp_path / "jarvis.prom"
-    write_metrics(load_document(tmp_path, RUN), path)
-    text = path.read_text()
+    text = metrics_text(load_document(tmp_path, RUN))
     assert 'jarvisctl_host_up{host="db1",play="p"} 0.0' in text
     assert 'jarvisctl_check_value{check="disk",host="web1",play="p",unit="%"} 60.0' in text
     promtool = shutil.which("promtool")
