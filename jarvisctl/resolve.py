@@ -89,24 +89,24 @@ class CheckResolver:
         overrides: Overrides | None = None,
     ) -> CheckPlan | None:
         params = _Params(self, host, variables, host_problems)
-        key = self._reuse_key(spec, path, params, overrides)
+        override = _override_for(spec, overrides.values) if overrides else None
+        key = self._reuse_key(spec, path, params, override)
         made = self.made.get(key) if key is not None else None
         if made is not None:
             return made
-        planned = self._plan(spec, path, params, problems, overrides)
+        planned = self._plan(spec, path, params, problems, override, overrides)
         if planned is not None and key is not None:
             self.made[key] = planned
         return planned
 
     def _reuse_key(
-        self, spec: CheckSpec, path: NodePath, params: _Params, overrides: Overrides | None
+        self, spec: CheckSpec, path: NodePath, params: _Params, override: ThresholdOverride | None
     ) -> Hashable | None:
         if path not in self.recipes:
             self.recipes[path] = Recipe.of(spec, self.catalogue, self.registry)
         recipe = self.recipes[path]
         if recipe is None:
             return None
-        override = _override_for(spec, overrides.values) if overrides else None
         return recipe.key(path, override, params.frozen)
 
     def _plan(
@@ -115,10 +115,11 @@ class CheckResolver:
         path: NodePath,
         params: _Params,
         problems: ProblemCollector,
+        override: ThresholdOverride | None,
         overrides: Overrides | None,
     ) -> CheckPlan | None:
-        """The plan, every problem reported (for this host) on the way."""
-        override = _override_for(spec, overrides.values) if overrides else None
+        """The plan, every problem reported (for this host) on the way; `override` is the
+        inventory's thresholds for this check, found in `overrides`."""
         if override is not None:
             spec = _apply_override(spec, override)
         found = self._definition(spec, path, problems)
