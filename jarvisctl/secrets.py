@@ -78,20 +78,24 @@ class Redactor:
     # each secret long enough to redact, with its search key; its spellings are made (once per
     # process) only when text holds the key: a thousand hosts' passwords cost nothing until shown
     _keyed: tuple[tuple[str | None, str], ...] = field(init=False, repr=False, compare=False)
-    # the secrets' proper ends of PARTIAL_MIN characters or more, by their first characters
-    _ends: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         eligible = sorted(s for s in self.secrets if len(s.strip()) >= MIN_LENGTH)
         object.__setattr__(self, "_keyed", tuple((search_key(s), s) for s in eligible))
+
+    @functools.cached_property
+    def _ends(self) -> dict[str, tuple[str, ...]]:
+        """The secrets' proper ends of PARTIAL_MIN characters or more, by their first characters.
+
+        Made at the first structured value (`value()`), not with the redactor: a redactor is
+        rebuilt at every new secret, and the streams and files only ever call `text()`."""
         ends: dict[str, set[str]] = {}
-        for secret in eligible:
+        for _, secret in self._keyed:
             # ends longer than an output tail could hold are not kept (a key's would be huge)
             for start in range(max(1, len(secret) - PARTIAL_MAX), len(secret) - PARTIAL_MIN + 1):
                 end = secret[start:]
                 ends.setdefault(end[:PARTIAL_MIN], set()).add(end)
-        ordered = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in ends.items()}
-        object.__setattr__(self, "_ends", ordered)
+        return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in ends.items()}
 
     def text(self, value: str) -> str:
         present = [(key, s) for key, s in self._keyed if key is None or key in value]
