@@ -109,7 +109,7 @@ class Journal:
             }
         )
         try:
-            _write_all(self._fd, line + b"\n")
+            write_all(self._fd, line + b"\n")
             if event.kind in FSYNC_KINDS:
                 os.fsync(self._fd)
         except OSError as exc:
@@ -146,7 +146,8 @@ class Journal:
             self.path.unlink()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (os.write may write less than it is given)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

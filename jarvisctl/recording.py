@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jarvisctl.audit import RUN_INCOMPLETE, Journal, journal_path
+from jarvisctl.audit import RUN_INCOMPLETE, Journal, journal_path, write_all
 from jarvisctl.errors import StoreError, StoreFullError, StoreLockedError
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink, Fanout
 from jarvisctl.history import RunIndex
@@ -189,7 +189,7 @@ def keep_reserve(state_dir: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            _write_zeros(fd, RESERVE_BYTES)
+            write_all(fd, bytes(RESERVE_BYTES))
             os.fsync(fd)  # allocated for real, not only promised (delayed allocation)
         finally:
             os.close(fd)
@@ -197,12 +197,6 @@ def keep_reserve(state_dir: Path) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         raise store_fault(path, exc) from None
-
-
-def _write_zeros(fd: int, size: int) -> None:
-    block = bytes(64 * 1024)
-    while size > 0:
-        size -= os.write(fd, block[: min(size, len(block))])
 
 
 def _end_incomplete(
