@@ -15,7 +15,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,7 @@ def verify(
     result = Verification(run_id, len(records), prev, complete, None, torn, stopped)
     problem = _against_anchor(result, anchor)
     if problem is not None:
-        return Verification(run_id, len(records), prev, complete, problem, torn, stopped), records
+        return replace(result, problem=problem), records
     return result, records
 
 
