@@ -141,3 +141,9 @@ def known_list(names: Iterable[str], limit: int = 12, near: str | None = None) -
     shown = ", ".join(ordered[:limit])
     more = f", ... {len(ordered) - limit} more" if len(ordered) > limit else ""
     return f"known: {shown}{more}"
+
+
+def short_repr(value: object, limit: int = 40) -> str:
+    """A value as a message quotes it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from jarvisctl.errors import short_repr
 from jarvisctl.inventory.draft import InventoryDraft, Value
 from jarvisctl.inventory.hostnames import MAX_HOSTS, HostNameError, expand_host_entry
 from jarvisctl.yamlsrc import Document, NodePath
@@ -98,7 +99,7 @@ class _YamlReader:
             self.problem(
                 path,
                 f"'{section}' of group '{group}' must be a mapping, "
-                f"got {type(content).__name__} {_short(content)}",
+                f"got {type(content).__name__} {short_repr(content)}",
                 f"write each entry as a key ending in ':', below '{section}:', e.g. "
                 f"{_example(section)}",
             )
@@ -160,11 +161,6 @@ class _YamlReader:
             self.problem(path, f"variable name {name!r} must be a string", "quote it", key=True)
             return
         self.draft.set_host_var(host, name, Value(value, location, str(location)))
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _example(section: str) -> str:

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, Strict
 
+from jarvisctl.errors import short_repr
+
 Direction = Literal["above", "below"]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -20,16 +22,16 @@ DURATION_HINT = "a number of seconds, or e.g. 500ms, 30s, 5m, 1h30m, 2d"
 def parse_duration(value: Any) -> float:
     """Seconds from `30`, `"30s"`, `"1h30m"`...; raises ValueError with the valid forms."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"invalid duration {_short(value)} (expected {DURATION_HINT})")
+        raise ValueError(f"invalid duration {short_repr(value)} (expected {DURATION_HINT})")
     if isinstance(value, int | float):
         seconds = finite_number(value)
         if seconds is None or seconds < 0:
-            raise ValueError(f"invalid duration {_short(value)} (expected {DURATION_HINT})")
+            raise ValueError(f"invalid duration {short_repr(value)} (expected {DURATION_HINT})")
     else:
         seconds = _duration_text(value)
     # "1" and 400 zeros is inf to float(); 1e300 seconds overflows timedelta and datetime
     if seconds > MAX_DURATION:
-        raise ValueError(f"duration {_short(value)} is too long (expected at most 3650d)")
+        raise ValueError(f"duration {short_repr(value)} is too long (expected at most 3650d)")
     return seconds
 
 
@@ -40,7 +42,7 @@ def _duration_text(value: str) -> float:
     text = value.strip().replace(" ", "")
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {_short(value)} (expected {DURATION_HINT})")
+        raise ValueError(f"invalid duration {short_repr(value)} (expected {DURATION_HINT})")
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
@@ -197,7 +199,7 @@ def parse_threshold(value: Any) -> Threshold:
     if isinstance(value, int | float):
         return Threshold(text=_text(value), kind="level", value=_bound(value, value))
     if not isinstance(value, str):
-        raise ValueError(f"invalid threshold {_short(value)} (expected {THRESHOLD_HINT})")
+        raise ValueError(f"invalid threshold {short_repr(value)} (expected {THRESHOLD_HINT})")
     text = value.strip()
     if re.fullmatch(_NUMBER, text):
         return Threshold(text=text, kind="level", value=_bound(text, text))
@@ -211,18 +213,13 @@ def _text(value: int | float) -> str:
     return f"{value:g}" if isinstance(value, float) or abs(value) < 10**15 else str(value)[:40]
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _bound(number: int | float | str, given: Any) -> float:
     """A threshold's number as a finite float: one that overflows to infinity (`1e400`) or is
     not a number (`.nan`) would make the check never, or always, alert."""
     value = finite_number(number)
     if value is None:
         raise ValueError(
-            f"threshold {_short(given)} is not a finite number "
+            f"threshold {short_repr(given)} is not a finite number "
             f"(expected a number between -1e308 and 1e308; {THRESHOLD_HINT})"
         )
     return value
