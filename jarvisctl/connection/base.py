@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from jarvisctl.connection.capture import StreamDigest
+from jarvisctl.connection.capture import Capture, StreamDigest
 from jarvisctl.connection.settings import ConnectionSettings
 
 # Exit status of coreutils `timeout` when it ended the command with the first signal.
@@ -39,6 +39,30 @@ class CommandResult:
     timed_out: bool
     stdout_digest: StreamDigest | None = None
     stderr_digest: StreamDigest | None = None
+
+    @classmethod
+    def captured(
+        cls,
+        command: str,
+        exit_code: int | None,
+        duration: float,
+        timed_out: bool,
+        capture: Capture,
+        *,
+        sunk: bool,
+    ) -> CommandResult:
+        """The result of a command whose output went to `capture`, or to a sink (`sunk`: then
+        the texts are empty and there is no digest)."""
+        return cls(
+            command=command,
+            exit_code=exit_code,
+            stdout=capture.out.text(),
+            stderr=capture.err.text(),
+            duration=duration,
+            timed_out=timed_out,
+            stdout_digest=None if sunk else capture.out.digest(),
+            stderr_digest=None if sunk else capture.err.digest(),
+        )
 
     @property
     def ok(self) -> bool:

@@ -88,15 +88,9 @@ class LocalConnection:
             exit_code, timed_out = _follow(process, follower, started + timeout)
         if feeder is not None:
             feeder.join(timeout=1.0)
-        return CommandResult(
-            command=command,
-            exit_code=exit_code,
-            stdout=capture.out.text(),
-            stderr=capture.err.text(),
-            duration=time.monotonic() - started,
-            timed_out=timed_out,
-            stdout_digest=capture.out.digest() if sink is None else None,
-            stderr_digest=capture.err.digest() if sink is None else None,
+        duration = time.monotonic() - started
+        return CommandResult.captured(
+            command, exit_code, duration, timed_out, capture, sunk=sink is not None
         )
 
     def __enter__(self) -> LocalConnection:

@@ -297,15 +297,9 @@ class SSHConnection:
         if exit_code is None and finished and not self.is_open:
             self.close()
             raise lost_connection_error(self.settings, self._where(), command)
-        return CommandResult(
-            command=command,
-            exit_code=exit_code,
-            stdout=capture.out.text(),
-            stderr=capture.err.text(),
-            duration=duration,
-            timed_out=not finished or was_timed_out(exit_code, duration, timeout),
-            stdout_digest=capture.out.digest() if sink is None else None,
-            stderr_digest=capture.err.digest() if sink is None else None,
+        timed_out = not finished or was_timed_out(exit_code, duration, timeout)
+        return CommandResult.captured(
+            command, exit_code, duration, timed_out, capture, sunk=sink is not None
         )
 
     def __enter__(self) -> SSHConnection:
