@@ -93,6 +93,11 @@ class ProblemCollector:
             raise ConfigError(self.problems)
 
 
+class UsageError(JarvisError):
+    """A command-line option's value cannot be used (a --limit that selects no host): exit 2.
+    The message starts with the option, as a located error starts with its file."""
+
+
 class PatternError(JarvisError):
     """A host pattern names something the inventory does not have."""
 
@@ -120,6 +125,12 @@ class StoreNotDirectoryError(StoreError):
 
 class UnreachableError(JarvisError):
     """A host could not be reached: it is reported unreachable, never failed."""
+
+
+class SessionInterruptedError(UnreachableError):
+    """jarvisctl itself ended the session (the run was stopped): the host is reported
+    interrupted, never unreachable. An UnreachableError for every caller that only needs to
+    know that the connection is gone."""
 
 
 class HostKeyError(UnreachableError):

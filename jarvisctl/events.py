@@ -14,6 +14,9 @@ RUN_STARTED = "run_started"  # run_id, mode, user, playbooks {file: sha256}, inv
 HOST_CONNECTED = "host_connected"  # address, host_key (SHA256:...), accepted_host_key, seconds
 HOST_UNREACHABLE = "host_unreachable"  # address, error
 HOST_FAILED = "host_failed"  # error
+HOST_INTERRUPTED = "host_interrupted"  # address, error: the run's stop ended its session
+HOST_SKIPPED = "host_skipped"  # reason; when held by another run's lease: owner (its run id),
+# source, pid, controller, expires
 BATCH = "batch"  # purpose (checks|verify), commands (count), exit_code, seconds, timed_out
 COMMAND = "command"  # purpose, check, command, exit_code, stdout_tail, stderr_tail, digest
 CHECK = "check"  # check, value, unit, status, raw_status, previous_status, flapping, reason

@@ -19,10 +19,12 @@ from jarvisctl.audit import Journal
 from jarvisctl.errors import JarvisError, StoreError
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event
 from jarvisctl.processes import pid_alive
+from jarvisctl.results import RunStatus
+from jarvisctl.results import run_status as status_of
 from jarvisctl.state import StateStore
 
 FIRST_RECORD_BYTES = 1 << 20  # what is read of an unindexed journal: its run_started record
-STATUSES = ("ok", "not_ok", "unreachable", "interrupted", "running", "incomplete")
+STATUSES = ("ok", "not_ok", "unreachable", "skipped", "interrupted", "running", "incomplete")
 NOT_OK_COUNTS = ("warning", "critical", "unknown", "failed")
 
 
@@ -35,7 +37,7 @@ class RunEntry:
     run_id: str
     started: float
     finished: float | None
-    status: str  # as recorded: ok, not_ok, unreachable, interrupted, running
+    status: str  # as recorded: ok, not_ok, unreachable, skipped, interrupted, running
     mode: str
     source: str
     user: str
@@ -69,14 +71,18 @@ def _alive(controller: str, pid: int) -> bool:
 
 
 def run_status(interrupted: bool, recap: Mapping[str, Mapping[str, int]]) -> str:
-    """As `jarvisctl run` decides its exit code: interrupted, unreachable, not OK, OK."""
-    if interrupted:
-        return "interrupted"
-    if any(c.get("unreachable", 0) for c in recap.values()):
-        return "unreachable"
-    if any(c.get(k, 0) for c in recap.values() for k in NOT_OK_COUNTS):
-        return "not_ok"
-    return "ok"
+    """From a run's recap, as `jarvisctl run` decides its exit code (RunStatus's order)."""
+
+    def some(*keys: str) -> bool:
+        return any(c.get(k, 0) for c in recap.values() for k in keys)
+
+    status: RunStatus = status_of(
+        interrupted=interrupted or some("interrupted"),
+        unreachable=some("unreachable"),
+        skipped=some("skipped"),
+        not_ok=some(*NOT_OK_COUNTS),
+    )
+    return status.value
 
 
 def totals(recap: Mapping[str, Mapping[str, int]]) -> dict[str, int]:

@@ -23,9 +23,9 @@ from jarvisctl.events import Event, EventSink
 from jarvisctl.processes import pid_alive
 from jarvisctl.state import StateStore
 
-# Event kinds (data: see each constant)
+# Event kinds (data: see each constant); a refused host is skipped by the runner, which
+# records a host_skipped event (jarvisctl.events) for each of its plays
 LEASE_TAKEOVER = "lease_takeover"  # previous_owner, previous_pid, previous_controller, expired
-HOST_SKIPPED = "host_skipped"  # reason, owner, pid, controller, source, expires
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_lease (
@@ -160,19 +160,24 @@ def _lease(row: tuple[object, ...]) -> Lease:
 @contextmanager
 def hold_leases(
     leases: LeaseStore, hosts: Sequence[str], holder: Holder, events: EventSink
-) -> Iterator[dict[str, str]]:
+) -> Iterator[dict[str, dict[str, object]]]:
     """Claim `hosts` for the duration of the block, renewing in the background.
 
-    Yields the hosts that must be skipped, with the reason; takeovers and refusals are events.
+    Yields the hosts that must be skipped, each with its host_skipped data (the reason, and
+    the holder as its lease records it); takeovers are events.
     """
     claim = leases.acquire(hosts, holder)
     now = leases.clock()
     for host, old in claim.taken_over.items():
         events.emit(Event(LEASE_TAKEOVER, host, data=_takeover_data(old, now)))
-    skipped = {host: lease.describe(now) for host, lease in claim.refused.items()}
-    for host, lease in claim.refused.items():
-        data = {"reason": skipped[host], **_holder_data(lease.holder), "expires": lease.expires}
-        events.emit(Event(HOST_SKIPPED, host, data=data))
+    skipped: dict[str, dict[str, object]] = {
+        host: {
+            "reason": lease.describe(now),
+            **_holder_data(lease.holder),
+            "expires": lease.expires,
+        }
+        for host, lease in claim.refused.items()
+    }
     stop = threading.Event()
     renewer = threading.Thread(
         target=_renew_until,
@@ -201,6 +206,10 @@ def _renew_until(
             leases.renew(hosts, owner)
         except StoreError:
             continue  # the database is busy or gone for a moment: the next renewal retries
+
+
+def _refusal_data(lease: Lease, now: float) -> dict[str, object]:
+    return {"reason": lease.describe(now), **_holder_data(lease.holder), "expires": lease.expires}
 
 
 def _holder_data(holder: Holder) -> dict[str, object]:

@@ -17,13 +17,44 @@ class Status(enum.Enum):
 
 
 class Outcome(enum.Enum):
-    """How a host's session ended. Unreachable is never failed, and failed never unreachable."""
+    """How a host's session ended. Unreachable is never failed, and failed never unreachable;
+    a session the run's own stop ended is interrupted, never unreachable; a host the run did
+    not work on (held by another run's lease, or not started before an interrupt) is skipped,
+    with the reason in HostRun.error, and never counts as OK."""
 
     OK = "ok"
     CHANGED = "changed"
     FAILED = "failed"
     UNREACHABLE = "unreachable"
+    INTERRUPTED = "interrupted"
     SKIPPED = "skipped"
+
+
+class RunStatus(enum.Enum):
+    """A whole run's verdict. The order is the precedence, worst first: the first that applies
+    is the run's status (and `jarvisctl run`'s exit code, see README "Exit codes").
+
+    An interrupted run says so whatever else happened; a host that could not be reached, or
+    that was not worked on at all, leaves the run without an answer for it, which outranks a
+    check found not OK on the hosts that did answer."""
+
+    INTERRUPTED = "interrupted"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+    NOT_OK = "not_ok"
+    OK = "ok"
+
+
+def run_status(*, interrupted: bool, unreachable: bool, skipped: bool, not_ok: bool) -> RunStatus:
+    """The run's status from what happened in it, by RunStatus's precedence."""
+    applies = {
+        RunStatus.INTERRUPTED: interrupted,
+        RunStatus.UNREACHABLE: unreachable,
+        RunStatus.SKIPPED: skipped,
+        RunStatus.NOT_OK: not_ok,
+        RunStatus.OK: True,
+    }
+    return next(status for status in RunStatus if applies[status])
 
 
 @dataclass(frozen=True)
@@ -104,5 +135,19 @@ class RunReport:
         return any(h.outcome is Outcome.UNREACHABLE for h in self.hosts)
 
     @property
+    def any_skipped(self) -> bool:
+        return any(h.outcome is Outcome.SKIPPED for h in self.hosts)
+
+    @property
     def any_not_ok(self) -> bool:
         return any(h.outcome is Outcome.FAILED for h in self.hosts) or bool(self.failing_checks())
+
+    @property
+    def status(self) -> RunStatus:
+        return run_status(
+            interrupted=self.interrupted
+            or any(h.outcome is Outcome.INTERRUPTED for h in self.hosts),
+            unreachable=self.any_unreachable,
+            skipped=self.any_skipped,
+            not_ok=self.any_not_ok,
+        )

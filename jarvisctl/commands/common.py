@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from jarvisctl.errors import ConfigError, JarvisError, StoreError
+from jarvisctl.errors import ConfigError, JarvisError, StoreError, UsageError
 from jarvisctl.output.redacting import redacted_output
 from jarvisctl.secrets import SecretValues
 
@@ -22,6 +22,7 @@ EXIT_USAGE = 2  # bad command-line usage
 EXIT_CONFIG = 3  # a mistake in a playbook, inventory, catalogue entry or jarvisctl.yml
 EXIT_UNREACHABLE = 4  # some host could not be reached
 EXIT_STORE = 7  # the state directory is full, read-only, locked or not a directory
+EXIT_SKIPPED = 8  # some host was not worked on: another run held it (its lease)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM
 
 P = ParamSpec("P")
@@ -55,6 +56,9 @@ def report_errors(func: Callable[P, R]) -> Callable[P, R]:
             except StoreError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(EXIT_STORE)
+            except UsageError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_USAGE)
             except JarvisError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(EXIT_CONFIG)

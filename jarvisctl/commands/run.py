@@ -16,6 +16,7 @@ from jarvisctl.commands.common import (
     EXIT_INTERRUPTED,
     EXIT_NOT_OK,
     EXIT_OK,
+    EXIT_SKIPPED,
     EXIT_UNREACHABLE,
     output_secrets,
     report_errors,
@@ -26,7 +27,7 @@ from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.output.run_json import render_run_json
 from jarvisctl.output.run_text import progress_line, render_recap
 from jarvisctl.project import load_project
-from jarvisctl.results import HostRun, RunReport
+from jarvisctl.results import HostRun, RunReport, RunStatus
 
 PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
 
@@ -97,13 +98,18 @@ def run_command(
     sys.exit(exit_code(report))
 
 
+# Documented in the README; which applies when several do is RunStatus's order.
+EXIT_CODES = {
+    RunStatus.INTERRUPTED: EXIT_INTERRUPTED,
+    RunStatus.UNREACHABLE: EXIT_UNREACHABLE,
+    RunStatus.SKIPPED: EXIT_SKIPPED,
+    RunStatus.NOT_OK: EXIT_NOT_OK,
+    RunStatus.OK: EXIT_OK,
+}
+
+
 def exit_code(report: RunReport) -> int:
-    """Documented in the README: interrupted, then unreachable, then not OK, then OK."""
-    if report.interrupted:
-        return EXIT_INTERRUPTED
-    if report.any_unreachable:
-        return EXIT_UNREACHABLE
-    return EXIT_NOT_OK if report.any_not_ok else EXIT_OK
+    return EXIT_CODES[report.status]
 
 
 def _printer(show: bool, to_stderr: bool) -> Callable[[HostRun], None]:

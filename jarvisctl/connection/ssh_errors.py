@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jarvisctl.connection.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
-from jarvisctl.errors import AuthenticationError, UnreachableError
+from jarvisctl.errors import AuthenticationError, SessionInterruptedError, UnreachableError
 from jarvisctl.filecache import FileCache
 
 _SOCKET_REASONS = {
@@ -183,8 +183,10 @@ def lost_connection_error(
     )
 
 
-def interrupted_error(settings: ConnectionSettings, where: str, command: str) -> UnreachableError:
-    return UnreachableError(
+def interrupted_error(
+    settings: ConnectionSettings, where: str, command: str
+) -> SessionInterruptedError:
+    return SessionInterruptedError(
         f"{settings.host}: the connection to {where} was closed by jarvisctl while running "
         f"{command!r}; the command was sent TERM on the host (its outcome is unknown)"
     )

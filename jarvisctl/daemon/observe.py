@@ -19,11 +19,13 @@ from jarvisctl.events import (
     CIRCUIT_OPEN,
     HOST_CONNECTED,
     HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_SKIPPED,
     HOST_UNREACHABLE,
     REMEDIATION,
     Event,
 )
-from jarvisctl.leases import HOST_SKIPPED, LEASE_TAKEOVER
+from jarvisctl.leases import LEASE_TAKEOVER
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,10 @@ class Observations:
             self.log.warning("circuit_open", play=event.play, **data)
         elif event.kind == HOST_FAILED:
             self.log.warning("host_failed", host=host, play=event.play, error=data.get("error"))
+        elif event.kind == HOST_INTERRUPTED:
+            self.log.warning(
+                "host_interrupted", host=host, play=event.play, error=data.get("error")
+            )
 
     def _reachability(self, host: str, reachable: bool, error: str, at: float) -> None:
         with self._lock:

@@ -157,8 +157,4 @@ def _lease_store(project: Project) -> LeaseStore:
 
 
 def outcome_of(report: RunReport) -> str:
-    if report.interrupted:
-        return "interrupted"
-    if report.any_unreachable:
-        return "unreachable"
-    return "not_ok" if report.any_not_ok else "ok"
+    return report.status.value

@@ -3,8 +3,10 @@
 A host never waits for another host, except in a play with remediations: there every host's
 checks finish first, so that the fleet circuit breaker can see how many hosts need the same fix;
 then the remediations run, again in the window. An exception on one host is that host's
-failure. When the run is interrupted, hosts not yet started are reported skipped, in-flight
-sessions are ended by closing their connections, and everything that finished is reported.
+failure. When the run is interrupted, hosts not yet started are reported skipped (reason:
+interrupted), in-flight sessions are ended by closing their connections (reported interrupted),
+and everything that finished is reported. A host another run holds (its lease) is skipped, with
+the holder. Every host of the plan ends as exactly one HostRun per play, given to `on_host`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from jarvisctl.connection.base import Connection
-from jarvisctl.events import CIRCUIT_OPEN, Event, EventSink, NullSink
+from jarvisctl.events import CIRCUIT_OPEN, HOST_SKIPPED, Event, EventSink, NullSink
 from jarvisctl.executor.attempts import Remediator
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.remedy import Need, blocked, circuit_breaker, decide, note_event, would_run
@@ -32,6 +34,7 @@ from jarvisctl.results import Attempt, HostRun, Outcome, RunReport
 from jarvisctl.state import RemediationLedger, StateStore
 
 POLL_SECONDS = 0.1
+NOT_STARTED = "interrupted: the run was stopped before this host started"
 T = TypeVar("T")
 
 
@@ -52,7 +55,16 @@ class Runner:
     window: int  # hosts worked on at once
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
-        return Session(play, host, self.registry, self.events, self.store)
+        return Session(play, host, self.registry, self.events, self.store, self.cancel)
+
+    def skipped(self, play: PlayPlan, host: HostPlan, data: Mapping[str, Any]) -> HostRun:
+        """The host is not worked on in this play: recorded (host_skipped), never OK."""
+        self.events.emit(Event(HOST_SKIPPED, host.host, play.name, dict(data)))
+        reason = str(data["reason"])
+        return HostRun(host.host, play.name, host.connection, Outcome.SKIPPED, error=reason)
+
+    def not_started(self, play: PlayPlan, host: HostPlan) -> HostRun:
+        return self.skipped(play, host, {"reason": NOT_STARTED})
 
 
 def execute(
@@ -75,16 +87,19 @@ def execute(
     workers = max(1, min(forks, max((len(p.hosts) for p in plays), default=1)))
     sink = events or NullSink()
     hosts = [h.host for p in plays for h in p.hosts]
-    guard: AbstractContextManager[dict[str, str]] = (
+    guard: AbstractContextManager[dict[str, dict[str, object]]] = (
         hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
         runner = Runner(registry, pool, threads, mode, cancel, sink, store, on_host, workers)
         for play in plays:
-            results += [_skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
+            held = [runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
+            for run in held:
+                on_host(run)
+            results += held
             play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
             if cancel.is_set():
-                results += [_skipped(play, h) for h in play.hosts]
+                results += _skip_all(runner, play)
             else:
                 results += _run_play(runner, play)
     return RunReport(
@@ -108,7 +123,7 @@ def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
         runner,
         play.hosts,
         lambda host: observe_host(runner.session(play, host), runner.pool),
-        lambda host: (_skipped(play, host), None),
+        lambda host: (runner.not_started(play, host), None),
         lambda pair: report(pair[0]),
     )
     if not remediating:
@@ -187,7 +202,8 @@ def _remediate_host(
     try:
         notes, recovered = remediator.run(needs)
     except Exception as exc:  # the connection died, or worse: this host's failure only
-        return replace(run, outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        outcome, error = session.broken_off(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+        return replace(run, outcome=outcome, error=error)
     checks = tuple(
         replace(recovered[c.name], previous_status=c.status) if c.name in recovered else c
         for c in run.checks
@@ -203,6 +219,14 @@ def _remediate_host(
     return replace(run, checks=checks, remediations=tuple(notes), outcome=outcome)
 
 
+def _skip_all(runner: Runner, play: PlayPlan) -> list[HostRun]:
+    """A play the run was stopped before: none of its hosts started."""
+    runs = [runner.not_started(play, host) for host in play.hosts]
+    for run in runs:
+        runner.on_host(run)
+    return runs
+
+
 def _in_window(
     runner: Runner,
     hosts: Sequence[HostPlan],
@@ -210,7 +234,8 @@ def _in_window(
     skipped: Callable[[HostPlan], T],
     done: Callable[[T], None],
 ) -> list[T]:
-    """`work` on every host, `forks` at a time; on cancel, hosts not started are `skipped`."""
+    """`work` on every host, `forks` at a time; on cancel, hosts not started are `skipped`.
+    `done` is called for every result, the skipped ones included."""
 
     def start(host: HostPlan) -> T:  # a stop between two polls starts no further host
         return skipped(host) if runner.cancel.is_set() else work(host)
@@ -231,11 +256,6 @@ def _in_window(
                 if future.cancel():
                     pending.pop(future)
                     results.append(skipped(host))
+                    done(results[-1])
             runner.pool.close_all()  # ends in-flight sessions; their hosts report what happened
     return results
-
-
-def _skipped(
-    play: PlayPlan, host: HostPlan, reason: str = "interrupted before this host started"
-) -> HostRun:
-    return HostRun(host.host, play.name, host.connection, Outcome.SKIPPED, error=reason)

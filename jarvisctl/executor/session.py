@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, output_record
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
-from jarvisctl.errors import UnreachableError
+from jarvisctl.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.evaluate import collect_native, evaluate
 from jarvisctl.events import (
     BATCH,
@@ -18,6 +19,7 @@ from jarvisctl.events import (
     COMMAND,
     HOST_CONNECTED,
     HOST_FAILED,
+    HOST_INTERRUPTED,
     HOST_UNREACHABLE,
     TAIL,
     Event,
@@ -41,9 +43,21 @@ class Session:
     registry: KindRegistry
     events: EventSink
     store: StateStore | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)  # the run's stop
 
     def emit(self, event: str, /, **data: Any) -> None:
         self.events.emit(Event(event, self.host.host, self.play.name, data))
+
+    def broken_off(self, outcome: Outcome, error: str) -> tuple[Outcome, str]:
+        """How a session that ended early is reported, and the event that records it: once
+        the run is stopped, its connections are closed under the hosts in flight, and what
+        that breaks is the interrupt's doing, not the host's (never unreachable)."""
+        if self.cancel.is_set():
+            outcome = Outcome.INTERRUPTED
+        kind = {Outcome.INTERRUPTED: HOST_INTERRUPTED, Outcome.UNREACHABLE: HOST_UNREACHABLE}
+        address = {} if outcome is Outcome.FAILED else {"address": self.host.connection}
+        self.emit(kind.get(outcome, HOST_FAILED), **address, error=error)
+        return outcome, error
 
 
 def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Connection | None]:
@@ -51,6 +65,7 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     host, started = session.host, time.monotonic()
 
     def ended(outcome: Outcome, error: str, key: str = "") -> HostRun:
+        outcome, error = session.broken_off(outcome, error)
         return HostRun(
             host.host,
             session.play.name,
@@ -64,12 +79,9 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     try:
         connection = pool.get(host.settings)
     except UnreachableError as exc:
-        session.emit(HOST_UNREACHABLE, address=host.connection, error=str(exc))
-        return ended(Outcome.UNREACHABLE, str(exc)), None
+        return ended(_unreachable(exc), str(exc)), None
     except Exception as exc:  # a bug below us (paramiko): this host's failure only
-        error = f"{type(exc).__name__}: {exc}"
-        session.emit(HOST_FAILED, error=error)
-        return ended(Outcome.FAILED, error), None
+        return ended(Outcome.FAILED, f"{type(exc).__name__}: {exc}"), None
     key = getattr(connection, "host_key_fingerprint", None) or ""
     session.emit(
         HOST_CONNECTED,
@@ -78,17 +90,16 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
         accepted_host_key=getattr(connection, "accepted_host_key", None),
         seconds=round(time.monotonic() - started, 4),
     )
+    if session.cancel.is_set():  # stopped while connecting: its checks do not start
+        return ended(Outcome.INTERRUPTED, INTERRUPTED_CONNECTING, key), None
     try:
         checks = run_checks(session, connection, host.checks, purpose="checks")
         if session.store is not None:
             checks = remember(session.store, host.host, session.play.name, host.checks, checks)
-    except UnreachableError as exc:  # the connection died under us
-        session.emit(HOST_UNREACHABLE, address=host.connection, error=str(exc))
-        return ended(Outcome.UNREACHABLE, str(exc), key), None
+    except UnreachableError as exc:  # the connection died under us, or the run's stop closed it
+        return ended(_unreachable(exc), str(exc), key), None
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        session.emit(HOST_FAILED, error=error)
-        return ended(Outcome.FAILED, error, key), None
+        return ended(Outcome.FAILED, f"{type(exc).__name__}: {exc}", key), None
     for result in checks:
         emit_check(session, result)
     run = HostRun(
@@ -101,6 +112,14 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
         host_key=key,
     )
     return run, connection
+
+
+INTERRUPTED_CONNECTING = "interrupted while connecting: its checks did not start"
+
+
+def _unreachable(error: UnreachableError) -> Outcome:
+    interrupted = isinstance(error, SessionInterruptedError)
+    return Outcome.INTERRUPTED if interrupted else Outcome.UNREACHABLE
 
 
 def run_checks(

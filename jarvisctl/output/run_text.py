@@ -7,12 +7,25 @@ from collections.abc import Iterator
 
 from jarvisctl.results import Attempt, CheckResult, HostRun, Outcome, RunReport, Status
 
-_COLUMNS = ("ok", "warning", "critical", "unknown", "changed", "unreachable", "failed")
+_COLUMNS = (
+    "ok",
+    "warning",
+    "critical",
+    "unknown",
+    "changed",
+    "unreachable",
+    "failed",
+    "interrupted",
+    "skipped",
+)
+# sessions that did not end with their checks' results: counted per host, explained below the
+# table (a host with only zeros would look fine)
+_CUT_SHORT = (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.INTERRUPTED, Outcome.SKIPPED)
 
 
 def progress_line(run: HostRun) -> str:
     head = f"{run.host}  [{run.play}]  {run.outcome.value.upper()}"
-    if run.outcome in (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.SKIPPED):
+    if run.outcome in _CUT_SHORT:
         return f"{head}  {first_line(run.error)}"
     counts = run.counts()
     parts = [f"{counts[s]} {s.value}" for s in Status if counts[s]]
@@ -47,6 +60,7 @@ def _recap_lines(report: RunReport) -> Iterator[str]:
         yield "HOST ERRORS"
         for run in problems:
             yield f"  {run.host}  {run.outcome.value}: {run.error.strip()}"
+    yield from _skipped_lines(report)
     notes = [(h, n) for h in report.hosts for n in h.remediations]
     if notes:
         yield ""
@@ -61,6 +75,25 @@ def _recap_lines(report: RunReport) -> Iterator[str]:
                     yield f"      $ {command}"
 
 
+SKIPPED_SHOWN = 20  # hosts named per reason; a stopped run over a large fleet skips many
+
+
+def _skipped_lines(report: RunReport) -> Iterator[str]:
+    """The hosts the run did not work on, grouped by why."""
+    reasons: dict[str, list[str]] = {}
+    for run in report.hosts:
+        if run.outcome is Outcome.SKIPPED:
+            reasons.setdefault(first_line(run.error), []).append(f"{run.host} [{run.play}]")
+    if not reasons:
+        return
+    yield ""
+    yield "SKIPPED (not checked)"
+    for reason, hosts in reasons.items():
+        more = len(hosts) - SKIPPED_SHOWN
+        named = ", ".join(hosts[:SKIPPED_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        yield f"  {named}: {reason}"
+
+
 def _why(check: CheckResult) -> str:
     if check.reason:
         return check.reason
@@ -69,7 +102,7 @@ def _why(check: CheckResult) -> str:
 
 def recap_counts(report: RunReport) -> dict[str, dict[str, int]]:
     """Per host: how many checks ended in each status, and how many sessions were unreachable,
-    failed or changed something."""
+    failed, interrupted, skipped or changed something."""
     return {host: {c: counts[c] for c in _COLUMNS} for host, counts in _host_rows(report).items()}
 
 
@@ -79,7 +112,7 @@ def _host_rows(report: RunReport) -> dict[str, Counter[str]]:
         counts = rows.setdefault(run.host, Counter())
         for status, n in run.counts().items():
             counts[status.value] += n
-        if run.outcome in (Outcome.UNREACHABLE, Outcome.FAILED):
+        if run.outcome in _CUT_SHORT:
             counts[run.outcome.value] += 1
         counts["changed"] += sum(
             1 for n in run.remediations if n.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED)

@@ -14,6 +14,8 @@ from jarvisctl.events import (
     COMMAND,
     HOST_CONNECTED,
     HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_SKIPPED,
     HOST_UNREACHABLE,
     REMEDIATION,
     RUN_FINISHED,
@@ -22,7 +24,23 @@ from jarvisctl.events import (
 from jarvisctl.history import run_status, totals
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
-OUTCOME_ORDER = {"failed": 0, "unreachable": 1, "changed": 2, "skipped": 3, "ok": 4}
+OUTCOME_ORDER = {
+    "failed": 0,
+    "unreachable": 1,
+    "interrupted": 1,
+    "skipped": 2,
+    "changed": 2,
+    "ok": 4,
+}
+# sessions that ended without their checks' results, each counted in the recap under its name
+CUT_SHORT = ("unreachable", "failed", "interrupted", "skipped")
+# what a host's own record says about how its session ended
+_ENDINGS = {
+    HOST_UNREACHABLE: "unreachable",
+    HOST_FAILED: "failed",
+    HOST_INTERRUPTED: "interrupted",
+    HOST_SKIPPED: "skipped",
+}
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,7 @@ class HostSection:
 
     @property
     def not_ok(self) -> bool:
-        return bool(self.failing) or self.outcome in ("failed", "unreachable")
+        return bool(self.failing) or self.outcome in CUT_SHORT
 
 
 @dataclass(frozen=True)
@@ -136,9 +154,10 @@ def build_document(verification: Verification, records: Sequence[Record]) -> Run
             finished = record
         elif record.kind == CIRCUIT_OPEN:
             breakers.append(dict(record.data))
-        elif record.host is not None:
-            key = (record.host, record.play or "")
-            sections.setdefault(key, _Section(record.host, record.play or "")).add(record)
+        elif record.host is not None and record.play is not None:
+            # a host's record outside any play (a lease taken over) is no session of its own
+            key = (record.host, record.play)
+            sections.setdefault(key, _Section(record.host, record.play)).add(record)
     hosts = [s.freeze() for s in sections.values()]
     if finished is not None:
         hosts = _with_outcomes(hosts, finished.data.get("hosts", []))
@@ -207,9 +226,9 @@ class _Section:
             self.fields.update(
                 address=str(data.get("address", "")), host_key=str(data.get("host_key") or "")
             )
-        elif record.kind in (HOST_UNREACHABLE, HOST_FAILED):
-            outcome = "unreachable" if record.kind == HOST_UNREACHABLE else "failed"
-            self.fields.update(outcome=outcome, error=str(data.get("error", "")))
+        elif record.kind in _ENDINGS:
+            error = data.get("reason" if record.kind == HOST_SKIPPED else "error", "")
+            self.fields.update(outcome=_ENDINGS[record.kind], error=str(error))
             if "address" in data:
                 self.fields["address"] = str(data["address"])
         elif record.kind == COMMAND and data.get("purpose") == "checks":
@@ -304,6 +323,6 @@ def _recap_so_far(hosts: Sequence[HostSection]) -> dict[str, dict[str, int]]:
         counts = recap.setdefault(section.host, {})
         for check in section.checks:
             counts[check.status] = counts.get(check.status, 0) + 1
-        if section.outcome in ("unreachable", "failed"):
+        if section.outcome in CUT_SHORT:
             counts[section.outcome] = counts.get(section.outcome, 0) + 1
     return recap

@@ -130,10 +130,11 @@ def sparkline(history: Sequence[Point], width: int = 160, height: int = 32) -> d
 
 def junit_cases(section: HostSection) -> list[dict[str, Any]]:
     """One testcase per host and check. WARNING/CRITICAL: <failure>; UNKNOWN: <error> (the
-    check could not measure); an unreachable or failed session: one 'session' case with
-    <error>; a host skipped by an interrupted run: 'session' with <skipped>."""
+    check could not measure); an unreachable, failed or interrupted session: one 'session'
+    case with <error>; a host the run did not work on (another run's lease, or not started
+    before an interrupt): 'session' with <skipped> and the reason."""
     cases = [_check_case(c) for c in section.checks]
-    if section.outcome in ("unreachable", "failed"):
+    if section.outcome in ("unreachable", "failed", "interrupted"):
         cases.insert(0, _case("session", "error", section.outcome, section.error, section.seconds))
     elif section.outcome == "skipped":
         cases.insert(0, _case("session", "skipped", "skipped", section.error, section.seconds))

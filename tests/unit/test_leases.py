@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.events import Collector
+from jarvisctl.events import HOST_SKIPPED, Collector
 from jarvisctl.leases import (
-    HOST_SKIPPED,
     LEASE_TAKEOVER,
     Holder,
     LeaseStore,
@@ -120,7 +119,7 @@ def test_hold_leases_renews_while_held_and_releases_at_the_end(tmp_path: Path) -
     assert store.leases() == []
 
 
-def test_hold_leases_reports_refusals_and_takeovers_as_events(
+def test_hold_leases_yields_refusals_with_their_holder_and_reports_takeovers(
     leases: LeaseStore, clock: Clock
 ) -> None:
     leases.acquire(["busy"], Holder("manual", "cli"))
@@ -131,13 +130,12 @@ def test_hold_leases_reports_refusals_and_takeovers_as_events(
     events = Collector()
     with hold_leases(leases, ["busy", "stale"], daemon_run(), events) as skipped:
         assert list(skipped) == ["busy"]
-        assert "leased by cli run manual" in skipped["busy"]
+        assert "leased by cli run manual" in str(skipped["busy"]["reason"])
+        assert skipped["busy"]["owner"] == "manual" and skipped["busy"]["source"] == "cli"
     (takeover,) = events.of_kind(LEASE_TAKEOVER)
     assert takeover.host == "stale"
     assert takeover.data["previous_owner"] == "gone" and takeover.data["expired"] is True
     assert takeover.data["expired_seconds_ago"] == 10.0
-    (skip,) = events.of_kind(HOST_SKIPPED)
-    assert skip.host == "busy" and skip.data["owner"] == "manual"
     assert [lease.host for lease in leases.leases()] == ["busy"]  # ours released
 
 
@@ -154,7 +152,9 @@ def test_a_run_skips_a_host_another_run_holds_and_says_why(tmp_path: Path) -> No
     (host,) = report.hosts
     assert host.outcome is Outcome.SKIPPED
     assert host.error.startswith("leased by daemon run daemon-run (pid ")
-    assert [e.host for e in events.of_kind(HOST_SKIPPED)] == ["localhost"]
+    (skip,) = events.of_kind(HOST_SKIPPED)  # one per play the host is in, with the holder
+    assert (skip.host, skip.play, skip.data["owner"]) == ("localhost", "p", "daemon-run")
+    assert skip.data["source"] == "daemon" and skip.data["reason"] == host.error
     assert [lease.holder.owner for lease in other.leases()] == ["daemon-run"]
 
 
