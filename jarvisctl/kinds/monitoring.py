@@ -114,7 +114,7 @@ class PrometheusQuery(CheckKind[PrometheusParams]):
         return (
             f"if command -v curl >/dev/null 2>&1; then curl -sS --max-time {wait} {url}; "
             f"elif command -v wget >/dev/null 2>&1; then wget -q -O - -T {wait} -t 1 {url}; "
-            "else echo 'sh: curl: not found' >&2; exit 127; fi"
+            "else echo '@@http none' >&2; exit 127; fi"
         )
 
     def parse(self, output: CommandOutput, params: PrometheusParams) -> float:
@@ -122,6 +122,8 @@ class PrometheusQuery(CheckKind[PrometheusParams]):
         return 0.0 if value is None else value
 
     def read(self, output: CommandOutput, params: PrometheusParams) -> Reading:
+        if "@@http none" in output.stderr:  # both were looked for: name both, as http does
+            raise ParseError("neither curl nor wget is installed on the host")
         check_exit(output, {"curl": "curl", "wget": "wget"})
         return fold_samples(parse_prometheus(output.stdout), params.aggregate)
 

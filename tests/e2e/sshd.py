@@ -3,7 +3,8 @@
 Each host is its own `sshd -D` on its own loopback address (127.A.B.N, random per session so
 that parallel sessions do not collide), with its own ed25519 host key and a `SetEnv
 JARVIS_TEST_HOST=hostN` line, so a command can tell which host it ran on. All hosts accept one
-client key generated for the session, and log in root.
+client key generated for the session, and log in root. A fleet given a PATH puts it on that
+SetEnv line too: the hosts' sessions then see only those commands (tests/host_tools.py).
 
 Root's ~/.bashrc on this kind of machine runs pyenv's set-up, and bash reads it even for
 commands sent over ssh. Each sshd therefore runs in its own mount namespace where a plain
@@ -265,7 +266,7 @@ class SshdHost:
                 f"HostKey {self.ecdsa_key}" if self.ecdsa_key else "",
                 f"PidFile {self.pid_file}",
                 f"AuthorizedKeysFile {self.fleet.authorized_keys}",
-                f"SetEnv JARVIS_TEST_HOST={self.name}",
+                f"SetEnv JARVIS_TEST_HOST={self.name}" + self.fleet.path_setting,
                 "PermitRootLogin prohibit-password",
                 "PubkeyAuthentication yes",
                 "PasswordAuthentication no",
@@ -286,8 +287,10 @@ class SshdHost:
 class SshdFleet:
     """N sshd hosts; odd-numbered ones listen on port 22, the others on a high port."""
 
-    def __init__(self, directory: Path, count: int) -> None:
+    def __init__(self, directory: Path, count: int, path: str | None = None) -> None:
         self.directory = directory
+        #: The PATH the hosts' sessions get (sshd's default when None).
+        self.path = path
         self.client_key = directory / "id_ed25519"
         self.authorized_keys = directory / "authorized_keys"
         self.clean_bashrc = directory / "bashrc"
@@ -318,6 +321,11 @@ class SshdFleet:
     def stop(self) -> None:
         for host in self.hosts:
             host.stop()
+
+    @property
+    def path_setting(self) -> str:
+        """The rest of the hosts' SetEnv line (sshd takes only the first SetEnv line)."""
+        return "" if self.path is None else f" PATH={self.path}"
 
     def write_inventory(self, path: Path, group: str = "sshd") -> Path:
         """An Ansible-style YAML inventory of the hosts, trusting the fleet's known_hosts."""

@@ -37,7 +37,7 @@ PLAYBOOK = """\
       use: command
       with:
         command: >-
-          {pre}python3 -c 'import socket, sys;
+          {pre}{{{{ python }}}} -c 'import socket, sys;
           socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' {{{{ svc_port }}}}
         parse: exit_code
       crit: 1
@@ -46,7 +46,7 @@ PLAYBOOK = """\
           with:
             commands:
               - >-
-                setsid python3 -m http.server {{{{ svc_port }}}} --bind 127.0.0.1
+                setsid {{{{ python }}}} -m http.server {{{{ svc_port }}}} --bind 127.0.0.1
                 --directory {{{{ svc_dir }}}} >/dev/null 2>&1 </dev/null &
           settle: 1s
           max_attempts: 3
@@ -65,6 +65,7 @@ class DaemonProject:
         document = yaml.safe_load(inventory.read_text())
         for name, variables in document["all"]["children"]["sshd"]["hosts"].items():
             variables.update(svc_port=services.ports[name], svc_dir=str(services.dirs[name]))
+            variables.update(python=sys.executable)  # test equipment: by absolute path
         inventory.write_text(yaml.safe_dump(document))
         (root / "jarvisctl.yml").write_text(
             "playbooks: [playbooks]\ninventory: inventory.yml\nlease_ttl: 10s\n"

@@ -1,9 +1,12 @@
-"""Every check kind except the Jetson ones, run for real on an sshd test host.
+"""Every check kind except the Jetson ones, run for real on an sshd test host and locally.
 
 Services the kinds look at are real and local: an HTTP server, a TLS server with a fresh
-certificate, a Prometheus-style query endpoint, files of known age and size. The kinds whose
-subsystem this machine lacks (systemd, docker, journald, a time daemon) must say so: UNKNOWN with
-a reason that names what is missing, never a silent OK.
+certificate, a Prometheus-style query endpoint, files of known age and size.
+
+Each run happens twice: with this machine's PATH, and with a bare PATH that holds only the
+commands every Debian has (tests/host_tools.py), so both sides of each kind's "tool present /
+tool absent" promise are checked on any machine. A check whose tool or subsystem is missing must
+say so, UNKNOWN with a reason that names what is missing, never a silent OK or a value.
 """
 
 from __future__ import annotations
@@ -22,17 +25,32 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.sshd import SshdFleet, SshdHost
+from tests.e2e.sshd import SshdFleet
 from tests.waiting import free_port
 
 pytestmark = pytest.mark.e2e
 
-# Each check that cannot work on this machine, and the words (any one of them) its reason gives.
-# Which time tool a fresh machine has differs (chronyc, or timedatectl without a system bus,
-# or neither): the reason names whichever was tried.
-UNAVAILABLE_HERE = {
-    "systemd unit": ("bus",),
-    "failed units": ("bus",),
+# Checks on a subsystem a machine may or may not run (systemd, docker, journald, a time daemon):
+# with this machine's PATH each gives a value or is UNKNOWN with a reason naming the subsystem
+# (any one of the words); nothing else is acceptable.
+SUBSYSTEMS = {
+    "systemd unit": ("systemd", "bus"),
+    "failed units": ("systemd", "bus"),
+    "clock offset": ("chrony", "timedatectl", "timesyncd"),
+    "container": ("docker", "Docker"),
+    "journal errors": ("journal",),
+}
+# Without the optional tools, these checks must be UNKNOWN, each reason naming every one of its
+# words: the tools it tried and found missing. (The others still give a value: tcp_port falls
+# back to bash's /dev/tcp, the rest need only coreutils, /proc and an absolute path.)
+MISSING_ON_A_BARE_HOST = {
+    "web process": ("pgrep", "procps"),
+    "web health": ("curl", "wget"),
+    "web latency": ("curl", "wget"),
+    "certificate": ("openssl",),
+    "error ratio": ("curl", "wget"),
+    "systemd unit": ("systemctl", "systemd"),
+    "failed units": ("systemctl", "systemd"),
     "clock offset": ("chronyc", "timedatectl"),
     "container": ("docker",),
     "journal errors": ("journal",),
@@ -144,11 +162,12 @@ def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
         process.wait()
 
 
-def test_every_kind_runs_on_a_real_host(
-    tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost], services: dict[str, Any]
-) -> None:
-    s = services
-    checks = f"""\
+def every_kind(s: dict[str, Any]) -> str:
+    """A play over all hosts with one check or more per kind, each against a service above."""
+    return f"""\
+- name: every kind
+  hosts: all
+  checks:
     - {{name: disk, use: disk_usage, with: {{path: /}}}}
     - {{name: inodes, use: inode_usage, with: {{path: /}}}}
     - {{name: memory, use: memory_available, warn: 0.1, crit: 0.05, clear: 0.2}}
@@ -180,35 +199,89 @@ def test_every_kind_runs_on_a_real_host(
     - {{name: container, use: docker_container, with: {{name: web}}}}
     - {{name: journal errors, use: log_pattern, with: {{pattern: error, source: journal}}}}
 """
-    host = sshd_hosts[0].name
-    (tmp_path / "play.yml").write_text(f"- name: every kind\n  hosts: {host}\n  checks:\n" + checks)
-    sshd_fleet.write_inventory(tmp_path / "inventory.yml")
-    result = subprocess.run(
-        [sys.executable, "-m", "jarvisctl", "run", "play.yml", "-i", "inventory.yml", "--json"],
-        cwd=tmp_path,
+
+
+@pytest.fixture(params=["this machine's PATH", "a bare PATH"])
+def bare(request: pytest.FixtureRequest) -> bool:
+    """Whether the host (or the local runner) gets only the commands every Debian has."""
+    return bool(request.param == "a bare PATH")
+
+
+def run_every_kind(
+    project: Path, services: dict[str, Any], env: dict[str, str], *args: str
+) -> dict[str, Any]:
+    """`jarvisctl run` of every kind on one host of project/inventory.yml: check -> result."""
+    (project / "play.yml").write_text(every_kind(services))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jarvisctl",
+            "run",
+            "play.yml",
+            "-i",
+            "inventory.yml",
+            "--json",
+            *args,
+        ],
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
-    assert result.stdout, result.stderr
-    (run,) = json.loads(result.stdout)["hosts"]
-    assert run["outcome"] == "ok" and run["address"].startswith("ssh ")
-    found = {c["name"]: c for c in run["checks"]}
+    assert done.stdout, done.stderr
+    (run,) = json.loads(done.stdout)["hosts"]
+    assert run["outcome"] == "ok", run
+    return {c["name"]: c for c in run["checks"]}
+
+
+def assert_promises(found: dict[str, Any], bare: bool) -> None:
+    """Each check gives its value, or says UNKNOWN and names what is missing."""
+    assert len(found) == 24
     for name, check in found.items():
-        if name in UNAVAILABLE_HERE:
-            assert check["status"] == "unknown", (name, check)
-            words = UNAVAILABLE_HERE[name]
-            assert any(w in check["reason"] for w in words), (name, check["reason"])
-        else:
-            assert check["status"] == "ok", (name, check)
+        if bare and name in MISSING_ON_A_BARE_HOST:
+            assert check["status"] == "unknown" and check["value"] is None, (name, check)
+            missing = [w for w in MISSING_ON_A_BARE_HOST[name] if w not in check["reason"]]
+            assert not missing, (name, check["reason"])
+        elif not bare and name in SUBSYSTEMS and check["status"] == "unknown":
+            assert any(w in check["reason"] for w in SUBSYSTEMS[name]), (name, check["reason"])
+        elif name in SUBSYSTEMS:  # the subsystem answered: its value, whatever the status
             assert check["value"] is not None, (name, check)
+        else:
+            assert check["status"] == "ok" and check["value"] is not None, (name, check)
     assert found["backup size"]["value"] == 4096
     assert 7000 < found["backup age"]["value"] < 8000
     assert found["backup exists"]["value"] == 1
-    assert found["web process"]["value"] == 1
     assert found["web port"]["value"] == 1
-    assert found["web health"]["value"] == 200
-    assert 29 <= found["certificate"]["value"] <= 30
-    assert found["error ratio"]["value"] == 0.25
     assert found["json"]["value"] == 42
     assert found["nagios load"]["perfdata"], "the plugin's perfdata was not kept"
+    if not bare:
+        assert found["web process"]["value"] == 1
+        assert found["web health"]["value"] == 200
+        assert 29 <= found["certificate"]["value"] <= 30
+        assert found["error ratio"]["value"] == 0.25
+
+
+def test_every_kind_runs_on_a_real_host(
+    tmp_path: Path, request: pytest.FixtureRequest, bare: bool, services: dict[str, Any]
+) -> None:
+    fleet: SshdFleet = request.getfixturevalue("bare_sshd_fleet" if bare else "sshd_fleet")
+    fleet.reset()
+    fleet.write_inventory(tmp_path / "inventory.yml")
+    found = run_every_kind(tmp_path, services, dict(os.environ), "--limit", fleet.hosts[0].name)
+    # with JARVIS_TEST_HIDE_TOOLS, even the usual fleet has the bare PATH
+    assert_promises(found, bare or fleet.path is not None)
+
+
+def test_every_kind_runs_on_the_local_machine(
+    tmp_path: Path, request: pytest.FixtureRequest, bare: bool, services: dict[str, Any]
+) -> None:
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  hosts:\n    here: {ansible_connection: local}\n"
+    )
+    env = dict(os.environ)
+    if bare:
+        env["PATH"] = request.getfixturevalue("bare_path_dir")
+    found = run_every_kind(tmp_path, services, env)
+    assert_promises(found, bare)

@@ -27,7 +27,7 @@ CHECK = """\
       use: command
       with:
         command: >-
-          python3 -c 'import socket, sys;
+          {{ python }} -c 'import socket, sys;
           socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' {{ svc_port }}
         parse: exit_code
       crit: 1
@@ -39,7 +39,7 @@ START = """\
           with:
             commands:
               - >-
-                setsid python3 -m http.server {{ svc_port }} --bind 127.0.0.1
+                setsid {{ python }} -m http.server {{ svc_port }} --bind 127.0.0.1
                 --directory {{ svc_dir }} >/dev/null 2>&1 </dev/null &
           settle: 1s
           max_attempts: 3
@@ -107,6 +107,8 @@ def services(
     document = yaml.safe_load(inventory.read_text())
     for name, variables in document["all"]["children"]["sshd"]["hosts"].items():
         variables.update(svc_port=running.ports[name], svc_dir=str(running.dirs[name]))
+        # the service is test equipment, not a host tool: its interpreter by absolute path
+        variables.update(python=sys.executable)
     inventory.write_text(yaml.safe_dump(document))
     for host in sshd_hosts:
         running.start(host.name)

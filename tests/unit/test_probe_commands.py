@@ -123,6 +123,36 @@ def test_http_without_curl_or_wget(tmp_path: Path) -> None:
         run("http", tool_dir(tmp_path), url="http://127.0.0.1:1/")
 
 
+@pytest.mark.parametrize("tools", [("curl",), ("wget",)])
+def test_prometheus_query_with_each_tool(tmp_path: Path, tools: tuple[str, ...]) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        _, reading = run("prometheus_query", tool_dir(tmp_path, *tools), query="up", url=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert reading.value == 0.25
+
+
+def test_prometheus_query_without_curl_or_wget(tmp_path: Path) -> None:
+    with pytest.raises(ParseError, match="neither curl nor wget"):
+        run("prometheus_query", tool_dir(tmp_path), query="up", url="http://127.0.0.1:1")
+
+
+class _Prometheus(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"status": "success", "data": {"resultType": "vector", "result": '
+        body += b'[{"metric": {}, "value": [1700000000, "0.25"]}]}}'
+        self.send_response(200 if self.path.startswith("/api/v1/query?") else 404)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def test_tls_days_left_from_a_real_handshake(tmp_path: Path) -> None:
     openssl = shutil.which("openssl")
     if openssl is None:

@@ -258,5 +258,7 @@ def test_the_sweep_reads_environments_only_when_a_process_was_left(
     )
     assert split_outputs(script, done.stdout, done.stderr)[0] is not None, done.stderr
     greps = log.read_text().splitlines() if log.exists() else []
-    # one pass that finds and KILLs, one that finds nothing more alive (or a zombie)
-    assert (1 <= len(greps) <= 2) if leaves else greps == [], greps
+    # a pass that finds and KILLs, then one that finds nothing more alive (or a zombie); on a
+    # loaded machine a KILLed process can still show its environment to the next pass, which
+    # KILLs it again: up to the sweep's 5 passes
+    assert (1 <= len(greps) <= 5) if leaves else greps == [], greps
