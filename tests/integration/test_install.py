@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -19,10 +20,13 @@ def test_wheel_in_a_fresh_virtualenv_plans_the_health_playbook(tmp_path: Path) -
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    # the fresh virtualenv alone: a PYTHONPATH pointing at a source tree would shadow the wheel
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
         check=True,
         timeout=600,
+        env=env,
     )
     jarvisctl = env_dir / "bin" / "jarvisctl"
     site = subprocess.run(
@@ -31,6 +35,7 @@ def test_wheel_in_a_fresh_virtualenv_plans_the_health_playbook(tmp_path: Path) -
         text=True,
         check=True,
         cwd=tmp_path,
+        env=env,
     ).stdout
     assert site.startswith(str(env_dir)), "the test must use the installed copy, not the source"
 
@@ -44,6 +49,7 @@ def test_wheel_in_a_fresh_virtualenv_plans_the_health_playbook(tmp_path: Path) -
         text=True,
         cwd=tmp_path,
         timeout=60,
+        env=env,
     )
     assert text.returncode == 0, text.stderr
     assert "CHECK memory available  [memory_available]" in text.stdout
@@ -55,6 +61,7 @@ def test_wheel_in_a_fresh_virtualenv_plans_the_health_playbook(tmp_path: Path) -
         text=True,
         cwd=tmp_path,
         timeout=60,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     schema = json.loads((ROOT / "jarvisctl/schemas/plan.schema.json").read_text())
