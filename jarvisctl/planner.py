@@ -25,6 +25,7 @@ from jarvisctl.errors import (
     PatternError,
     Problem,
     ProblemCollector,
+    UsageError,
     known_list,
 )
 from jarvisctl.inventory import Host, Inventory
@@ -134,14 +135,42 @@ def _select_hosts(
     except PatternError as exc:
         problems.add(source.locate((index, "hosts")), f"hosts: {exc}")
         return ()
+    if not hosts:  # a play that would check nothing is never a silent success
+        problems.add(
+            source.locate((index, "hosts")),
+            f"hosts: {play.hosts!r} matches no host in {ctx.inventory.source}",
+            known_list(ctx.inventory.hosts),
+        )
+        return ()
     if ctx.limit is None:
         return hosts
-    try:
-        allowed = {h.name for h in ctx.inventory.select(ctx.limit)}
-    except PatternError as exc:
-        problems.add(None, f"--limit {ctx.limit!r}: {exc}")
-        return ()
+    allowed = {h.name for h in ctx.inventory.select(ctx.limit)}  # checked by _check_limit
     return tuple(h for h in hosts if h.name in allowed)
+
+
+def _check_limit(inventory: Inventory, limit: str) -> None:
+    """A --limit that is not a valid pattern, or selects no host of the inventory, is a usage
+    error (exit 2): the run would do nothing."""
+    try:
+        selected = inventory.select(limit)
+    except PatternError as exc:
+        raise UsageError(f"--limit {limit!r}: {exc}") from None
+    if not selected:
+        raise UsageError(
+            f"--limit {limit!r} matches no host in {inventory.source} "
+            f"({known_list(inventory.hosts)})"
+        )
+
+
+def _check_limit_targets(plan: Plan, limit: str | None) -> None:
+    """Hosts the --limit selects that no play targets: nothing would run either."""
+    if limit is None or not plan.ok or any(p.hosts for b in plan.playbooks for p in b.plays):
+        return
+    patterns = sorted({p.hosts_pattern for b in plan.playbooks for p in b.plays})
+    raise UsageError(
+        f"--limit {limit!r} leaves no host to work on: no play targets the hosts it selects "
+        f"(the plays target: {', '.join(patterns) or 'nothing'})"
+    )
 
 
 def _variables(
@@ -299,10 +328,13 @@ def make_plan(
         ctx = _context(project, loaded, inventory_path, now, limit, tags, secrets)
     except ConfigError as exc:
         return _plan(project, inventory_path, limit, tags, now, [*broken, *_by_file(exc)])
+    if limit is not None:
+        _check_limit(ctx.inventory, limit)
     planned = [plan_playbook(item, ctx) for item in loaded]
     order = {display_path(p): i for i, p in enumerate(files)}
     results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
     plan = _plan(project, inventory_path, limit, tags, now, results, ctx.inventory.source)
+    _check_limit_targets(plan, limit)
     return replace(plan, secrets=ctx.templates.secrets.frozen())
 
 
@@ -326,11 +358,9 @@ def _context(
     inventory = resolve_inventory(project, inventory_path)
     wanted = frozenset(t for item in tags for t in item.split(",") if t)
     unknown = wanted - known_tags(loaded)
-    if unknown:
-        raise ConfigError.at(
-            None,
-            f"--tags: unknown tag {', '.join(sorted(unknown))}",
-            known_list(known_tags(loaded)),
+    if unknown:  # a command-line option's value: a usage error, as --limit's (exit 2)
+        raise UsageError(
+            f"--tags: unknown tag {', '.join(sorted(unknown))} ({known_list(known_tags(loaded))})"
         )
     secret_dirs = tuple(project.root / d for d in config.secret_dirs)
     return PlanContext(

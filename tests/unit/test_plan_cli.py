@@ -204,7 +204,7 @@ def test_tags_select_checks_and_unknown_tags_are_errors() -> None:
     assert result.exit_code == 0
     assert "CHECK memory available" in result.output and "CHECK root disk" not in result.output
     result = plan("playbooks/health.yml", "--tags", "dsk", cwd=ROOT)
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert "--tags: unknown tag dsk (known: cpu, disk, health, memory, packages)" in result.stderr
 
 
