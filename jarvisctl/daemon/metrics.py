@@ -16,7 +16,7 @@ from jarvisctl.daemon.snapshot import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUS_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
-OUTCOMES = ("ok", "not_ok", "unreachable", "interrupted", "config_error", "error")
+OUTCOMES = ("ok", "not_ok", "unreachable", "skipped", "interrupted", "config_error", "error")
 
 
 class SnapshotCollector(Collector):
