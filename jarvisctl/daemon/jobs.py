@@ -33,10 +33,6 @@ JOB_FUNC = "jarvisctl.daemon.jobs:run_play"
 class JobRunner(Protocol):
     def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str: ...
 
-    def refuses(self, job_id: str, fire_time: datetime) -> bool:
-        """True (and says so) when no new run may start: the daemon is stopping."""
-        ...
-
 
 @dataclass(frozen=True)
 class Firing:

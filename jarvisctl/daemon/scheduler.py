@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -24,6 +25,7 @@ from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from jarvisctl.daemon.jobs import JOB_FUNC, Firing, JobRunner, JobSpec
 from jarvisctl.daemon.jobstore import SQLiteJobStore
@@ -67,13 +69,6 @@ class DaemonExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         super().__init__(max_workers=workers, pool_kwargs={"thread_name_prefix": "job"})
         self.runtime = runtime
 
-    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        # once the daemon is stopping nothing new is handed to the pool: a fire time the
-        # scheduler was already processing when it was paused would otherwise reach a pool
-        # being shut down ("Error submitting job" at every SIGTERM)
-        if not self.runtime.refuses(job.id, run_times[-1]):
-            super().submit_job(job, run_times)
-
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         def done(future: Any) -> None:
             error = future.exception()
@@ -86,10 +81,38 @@ class DaemonExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         future.add_done_callback(done)
 
 
+class DaemonScheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's background scheduler, whose fire times are processed only while it runs.
+
+    APScheduler checks only for "paused" before a pass over the due jobs, and `shutdown` wakes
+    its thread for one more pass: a job due then was handed to the executor being shut down
+    ("Error submitting job" and a traceback at every stop with a job due, and its fire time
+    spent without a run). Here a pass runs under a lock and only in the running state, and
+    `hold` takes that lock: once it returns, no fire time is processed until `resume`.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._passing = threading.Lock()  # before the base's set-up, which may start nothing
+        super().__init__(**options)
+
+    def _process_jobs(self) -> float | None:
+        with self._passing:
+            if self.state != STATE_RUNNING:
+                return None  # paused: wait for `resume`; stopped: the thread's loop ends
+            wait: float | None = super()._process_jobs()
+            return wait
+
+    def hold(self) -> None:
+        """Pause, after the pass in progress (if any) has handed its fire times over."""
+        with self._passing:
+            if self.state == STATE_RUNNING:
+                self.pause()
+
+
 def build_scheduler(
     runtime: JobRunner, store: SQLiteJobStore, workers: int, grace: float, timezone: tzinfo
-) -> BackgroundScheduler:
-    return BackgroundScheduler(
+) -> DaemonScheduler:
+    return DaemonScheduler(
         jobstores={"default": store},
         executors={"default": DaemonExecutor(runtime, workers)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": _whole(grace)},

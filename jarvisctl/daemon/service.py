@@ -130,10 +130,11 @@ class Daemon:
     def stop(self, timeout: float) -> bool:
         """No new runs; in-flight runs get `timeout` to finish, then are cancelled (their
         commands ended, their hosts reported). True when everything ended in time."""
+        # no fire time is processed from here on (none is spent without a run), and a fire
+        # already handed to the pool but not started yet does not start
+        self.scheduler.hold()
         self.runtime.stopping.set()
         self.log.info("daemon_stopping", running=self._running(), grace_seconds=timeout)
-        if self.scheduler.state == STATE_RUNNING:
-            self.scheduler.pause()
         clean = _wait_until(lambda: not self._running(), timeout)
         if not clean:
             self.log.warning("cancelling_runs", jobs=self._running())

@@ -242,19 +242,22 @@ def test_no_run_starts_once_stopping(harness: MakeHarness) -> None:
     assert h.run.requests == [] and h.named("job_not_started")[0]["reason"] == "stopping"
 
 
-def test_a_fire_reaching_the_executor_while_stopping_is_not_submitted(
+def test_a_fire_time_due_when_stopping_is_neither_submitted_nor_spent(
     harness: MakeHarness,
 ) -> None:
-    """The scheduler may be processing a fire time when SIGTERM pauses it; by then the pool may
-    be shut down: the fire is dropped with one line, never 'Error submitting job'."""
+    """APScheduler's shutdown wakes its thread for one more pass over the due jobs, which
+    handed them to the executor being shut down ("Error submitting job") and moved their next
+    fire time on without a run. The scheduler is held first: the due fire time stays due."""
     h = harness()
     (job,) = h.daemon.scheduler.get_jobs()
-    executor = h.daemon.scheduler._lookup_executor("default")
-    h.daemon.runtime.stopping.set()
-    executor.shutdown(wait=True)
-    executor.submit_job(job, [datetime.now(timezone.utc)])  # the pool would refuse it
-    assert h.named("job_not_started")[0]["reason"] == "stopping"
+    due = datetime.now(timezone.utc) - timedelta(seconds=5)
+    h.daemon.scheduler.modify_job(job.id, next_run_time=due)  # loaded paused: nothing runs
+    assert h.daemon.stop(timeout=1.0)
     assert h.run.requests == []
+    assert h.named("job_not_started") == []
+    assert [e for e in h.events() if str(e["event"]).startswith("apscheduler")] == []
+    (stored,) = h.daemon.store.get_all_jobs()
+    assert stored.next_run_time == due
 
 
 def test_a_job_broken_before_its_first_fire_runs_the_plan_it_was_loaded_with(
