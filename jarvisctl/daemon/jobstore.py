@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
+from jarvisctl.errors import StoreError
 from jarvisctl.state import LOCK_TIMEOUT
 from jarvisctl.store_faults import check_state_dir, store_fault
 
@@ -47,11 +49,22 @@ CREATE TABLE IF NOT EXISTS job_fire (
 """
 
 
+@dataclass(frozen=True)
+class StoreFault:
+    """Why the job store cannot be used, and since when (epoch seconds)."""
+
+    error: str
+    since: float
+
+
 class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
         self._lock = threading.Lock()
+        # the last use's fault, None once a use works again: APScheduler swallows the store's
+        # errors in its own thread (and retries), so /healthz reads them here
+        self.fault: StoreFault | None = None
         check_state_dir(path.parent)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,14 +80,21 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]
         try:
             connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
         except sqlite3.Error as exc:
-            raise store_fault(self.path, exc) from None
+            raise self._failed(exc) from None
         with self._lock, closing(connection):
             try:
                 yield connection
             except sqlite3.IntegrityError:
                 raise
             except sqlite3.Error as exc:
-                raise store_fault(self.path, exc) from None
+                raise self._failed(exc) from None
+            self.fault = None
+
+    def _failed(self, exc: sqlite3.Error) -> StoreError:
+        error = store_fault(self.path, exc)
+        before = self.fault
+        self.fault = StoreFault(str(error), before.since if before else time.time())
+        return error
 
     # -- APScheduler's job store interface -----------------------------------------------------
 

@@ -27,6 +27,10 @@ from jarvisctl.events import (
 )
 from jarvisctl.leases import LEASE_TAKEOVER
 
+# outcomes of a fire that made no run (the job cannot run as configured), unlike a run whose
+# hosts were unreachable or not OK
+FAILED_OUTCOMES = ("error", "config_error")
+
 
 @dataclass(frozen=True)
 class CheckReading:
@@ -69,6 +73,10 @@ class JobStats:
     runs: Mapping[str, int] = field(default_factory=dict)  # outcome -> count
     misses: int = 0
     running: bool = False
+    # while the job's runs fail (outcome error or config_error: no run could be made), why the
+    # last one did, and since when
+    last_error: str | None = None
+    failing_since: float | None = None
 
 
 class Observations:
@@ -141,17 +149,21 @@ class Observations:
             self._jobs[job_id] = replace(stats, running=True, last_run=now)
         return now
 
-    def job_finished(self, job_id: str, outcome: str, duration: float) -> None:
+    def job_finished(self, job_id: str, outcome: str, duration: float, error: str = "") -> None:
+        """`error` says why a run could not be made (outcome error or config_error)."""
         with self._lock:
             stats = self._jobs.get(job_id, JobStats())
             runs = Counter(stats.runs)
             runs[outcome] += 1
+            failed = outcome in FAILED_OUTCOMES
             self._jobs[job_id] = replace(
                 stats,
                 running=False,
                 last_duration=duration,
                 last_outcome=outcome,
                 runs=dict(runs),
+                last_error=(error or outcome) if failed else None,
+                failing_since=(stats.failing_since or stats.last_run) if failed else None,
             )
 
     def job_missed(self, job_id: str) -> None:

@@ -77,20 +77,34 @@ class DaemonRuntime:
         fired = fire_time.isoformat()
         if self.refuses(job_id, fire_time):
             return "interrupted"
-        if not self.store.claim_fire(job_id, fire_time, os.getpid()):
+        try:
+            claimed = self.store.claim_fire(job_id, fire_time, os.getpid())
+        except JarvisError as exc:  # the job store is faulty: no run it cannot record
+            self.observed.job_started(job_id)
+            self.observed.job_finished(job_id, "error", 0.0, str(exc))
+            self.log.error("job_error", job=job_id, fire_time=fired, error=str(exc))
+            return "error"
+        if not claimed:
             self.log.warning("job_already_fired", job=job_id, fire_time=fired)
             return "duplicate"
         self.observed.job_started(job_id)
         self.log.info("job_started", job=job_id, fire_time=fired)
         began = time.monotonic()
-        outcome, run_id = self._run_once(job_id, playbook, play, fired)
+        outcome, run_id, error = self._run_once(job_id, playbook, play, fired)
         seconds = round(time.monotonic() - began, 3)
-        self.observed.job_finished(job_id, outcome, seconds)
-        self.store.finish_fire(job_id, fire_time, outcome)
+        self.observed.job_finished(job_id, outcome, seconds, error)
+        self._finish_fire(job_id, fire_time, outcome)
         self.log.info("job_finished", job=job_id, outcome=outcome, seconds=seconds, run_id=run_id)
         return outcome
 
-    def _run_once(self, job_id: str, playbook: str, play: str, fired: str) -> tuple[str, str]:
+    def _finish_fire(self, job_id: str, fire_time: datetime, outcome: str) -> None:
+        try:
+            self.store.finish_fire(job_id, fire_time, outcome)
+        except JarvisError as exc:  # the run happened; the store's fault shows in /healthz
+            self.log.error("job_store_error", job=job_id, error=str(exc))
+
+    def _run_once(self, job_id: str, playbook: str, play: str, fired: str) -> tuple[str, str, str]:
+        """The outcome, the run's id, and why no run could be made (else "")."""
         request = RunRequest(
             playbooks=(Path(playbook),),
             play=play,
@@ -100,7 +114,7 @@ class DaemonRuntime:
         project = self.project
         planned, failed = self._with_plan(project, job_id, request)
         if planned is None:
-            return failed, ""
+            return failed, "", "no plan has loaded for this job (see its configuration error)"
         context = RunContext(
             events=self.observed, pool=self.pool, cancel=self.cancel, secrets=self.secrets
         )
@@ -109,14 +123,15 @@ class DaemonRuntime:
         except ConfigError as exc:
             for problem in exc.problems:
                 self.log.error("job_config_error", job=job_id, problem=str(problem))
-            return "config_error", ""
+            return "config_error", "", problem_lines(exc)[0]
         except JarvisError as exc:
             self.log.error("job_error", job=job_id, error=str(exc))
-            return "error", ""
+            return "error", "", str(exc)
         except Exception as exc:  # a daemon outlives a bug in one run; the line says which
-            self.log.error("job_error", job=job_id, error=f"{type(exc).__name__}: {exc}")
-            return "error", ""
-        return outcome_of(report), report.run_id
+            error = f"{type(exc).__name__}: {exc}"
+            self.log.error("job_error", job=job_id, error=error)
+            return "error", "", error
+        return outcome_of(report), report.run_id, ""
 
     def _with_plan(
         self, project: Project, job_id: str, request: RunRequest

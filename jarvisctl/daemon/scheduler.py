@@ -9,6 +9,7 @@ import functools
 import logging
 import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -82,25 +83,46 @@ class DaemonExecutor(ThreadPoolExecutor):  # type: ignore[misc]
 
 
 class DaemonScheduler(BackgroundScheduler):  # type: ignore[misc]
-    """APScheduler's background scheduler, whose fire times are processed only while it runs.
+    """APScheduler's background scheduler, whose fire times are processed only while it runs,
+    and whose thread outlives a faulty job store.
 
     APScheduler checks only for "paused" before a pass over the due jobs, and `shutdown` wakes
     its thread for one more pass: a job due then was handed to the executor being shut down
     ("Error submitting job" and a traceback at every stop with a job due, and its fire time
     spent without a run). Here a pass runs under a lock and only in the running state, and
     `hold` takes that lock: once it returns, no fire time is processed until `resume`.
+
+    A job store that fails in the middle of a pass (APScheduler catches only the first read)
+    would end the thread, and with it every schedule, while the daemon looked alive: the pass
+    is retried later instead, and the store's fault shows in /healthz.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, log: EventLog, **options: Any) -> None:
         self._passing = threading.Lock()  # before the base's set-up, which may start nothing
+        self._log = log
+        self._pass_began: float | None = None
+        self._last_failure: str | None = None
         super().__init__(**options)
 
     def _process_jobs(self) -> float | None:
         with self._passing:
             if self.state != STATE_RUNNING:
                 return None  # paused: wait for `resume`; stopped: the thread's loop ends
-            wait: float | None = super()._process_jobs()
+            self._pass_began = time.monotonic()
+            try:
+                wait: float | None = super()._process_jobs()
+            except Exception as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
+                return float(self.jobstore_retry_interval)
+            finally:
+                self._pass_began = None
+            self._last_failure = None
             return wait
+
+    def _failed(self, error: str) -> None:
+        if error != self._last_failure:  # logged once while it lasts, not at every retry
+            self._log.error("scheduler_pass_failed", error=error)
+        self._last_failure = error
 
     def hold(self) -> None:
         """Pause, after the pass in progress (if any) has handed its fire times over."""
@@ -108,11 +130,30 @@ class DaemonScheduler(BackgroundScheduler):  # type: ignore[misc]
             if self.state == STATE_RUNNING:
                 self.pause()
 
+    def loop_healthy(self, stuck_after: float) -> bool:
+        """Running, its thread alive, and no pass over the due jobs going on for longer than
+        `stuck_after` seconds (a pass takes milliseconds; the store waits at most its lock
+        timeout)."""
+        thread = getattr(self, "_thread", None)
+        began = self._pass_began
+        return bool(
+            self.state == STATE_RUNNING
+            and thread is not None
+            and thread.is_alive()
+            and (began is None or time.monotonic() - began < stuck_after)
+        )
+
 
 def build_scheduler(
-    runtime: JobRunner, store: SQLiteJobStore, workers: int, grace: float, timezone: tzinfo
+    runtime: JobRunner,
+    store: SQLiteJobStore,
+    workers: int,
+    grace: float,
+    timezone: tzinfo,
+    log: EventLog,
 ) -> DaemonScheduler:
     return DaemonScheduler(
+        log,
         jobstores={"default": store},
         executors={"default": DaemonExecutor(runtime, workers)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": _whole(grace)},

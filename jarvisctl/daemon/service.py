@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from apscheduler.job import Job
-from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+from apscheduler.schedulers.base import STATE_STOPPED
 from tzlocal import get_localzone
 
 from jarvisctl.daemon.health import RELOAD, problem_lines
@@ -27,6 +28,7 @@ from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.project import Project, load_project
 from jarvisctl.results import RunReport
 from jarvisctl.secrets import SecretValues
+from jarvisctl.state import LOCK_TIMEOUT
 
 TICK = 1.0  # the main loop wakes this often to notice a reload or stop request
 CANCEL_WAIT = 15.0  # after cancelling, how long in-flight runs get to report and end
@@ -49,7 +51,7 @@ class Daemon:
         self.runtime = DaemonRuntime(project, log, self.store, run=run, secrets=self.secrets)
         self.timezone = get_localzone()
         self.scheduler = build_scheduler(
-            self.runtime, self.store, settings.workers, self.grace, self.timezone
+            self.runtime, self.store, settings.workers, self.grace, self.timezone, log
         )
         watch_jobs(self.scheduler, self.runtime.observed, log)
         self.specs: list[JobSpec] = []
@@ -174,24 +176,33 @@ class Daemon:
 
     def snapshot(self) -> Snapshot:
         stats = self.runtime.observed.jobs()
-        jobs = tuple(_view(job, stats.get(job.id, JobStats())) for job in self._jobs())
+        jobs = tuple(view(stats.get(view.id, JobStats())) for view in self._jobs())
         return Snapshot(
             now=time.time(),
             started=self.runtime.started,
-            scheduler_running=self.scheduler.state == STATE_RUNNING,
+            scheduler_running=self.scheduler_healthy(),
             misfire_grace=self.grace,
             jobs=jobs,
             hosts=self.runtime.observed.hosts(),
             connections_open=self.runtime.pool.open_count,
             leases=tuple(self._leases()),
             config_faults=self.runtime.health.faults(),
+            store_fault=self.store.fault,
         )
 
-    def _jobs(self) -> list[Job]:
+    def scheduler_healthy(self) -> bool:
+        """The scheduler runs and its loop is alive (what /healthz and the watchdog say)."""
+        return self.scheduler.loop_healthy(stuck_after=2 * LOCK_TIMEOUT)
+
+    def _jobs(self) -> list[_Unobserved]:
+        """Every job of the YAML: as scheduled, or with no next fire time when the scheduler
+        has none for it (the store's fault, or a schedule that gives none)."""
         try:
-            return list(self.scheduler.get_jobs())
-        except JarvisError:
-            return []
+            scheduled = {job.id: _view(job) for job in self.scheduler.get_jobs()}
+        except JarvisError:  # the job store's fault is in the snapshot
+            scheduled = {}
+        loaded = {s.id: _Unobserved(s.id, str(s.playbook), s.play, s.schedule) for s in self.specs}
+        return list({**loaded, **scheduled}.values())
 
     def _leases(self) -> list[dict[str, Any]]:
         try:
@@ -224,15 +235,28 @@ def _latest_fire_time(job: Job, now: datetime) -> datetime | None:
     return times[-1] if times else None
 
 
-def _view(job: Job, stats: JobStats) -> JobView:
+@dataclass(frozen=True)
+class _Unobserved:
+    """A job's view but for what was observed of its runs."""
+
+    id: str
+    playbook: str
+    play: str
+    schedule: str
+    next_fire_time: datetime | None = None
+
+    def __call__(self, stats: JobStats) -> JobView:
+        return JobView(self.id, self.playbook, self.play, self.schedule, self.next_fire_time, stats)
+
+
+def _view(job: Job) -> _Unobserved:
     kwargs = job.kwargs
-    return JobView(
+    return _Unobserved(
         job.id,
         str(kwargs.get("playbook", "")),
         str(kwargs.get("play", "")),
         str(kwargs.get("schedule", "")),
         job.next_run_time,
-        stats,
     )
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jarvisctl.daemon.health import ConfigFault
+from jarvisctl.daemon.health import RELOAD, ConfigFault
+from jarvisctl.daemon.jobstore import StoreFault
 from jarvisctl.daemon.observe import HostView, JobStats
 
 
@@ -24,6 +25,22 @@ class JobView:
         """Its fire time passed more than the misfire grace time ago and it has not fired."""
         due = self.next_fire_time
         return due is not None and due.timestamp() < now - grace and not self.stats.running
+
+    def problems(self, now: float, grace: float, store_ok: bool) -> list[str]:
+        """Why this job cannot run as configured now (none when it can)."""
+        found = []
+        if self.overdue(now, grace):
+            assert self.next_fire_time is not None
+            late = round(now - self.next_fire_time.timestamp())
+            found.append(f"overdue: its fire time passed {late}s ago and it has not run")
+        if self.next_fire_time is None and not store_ok:
+            found.append("not scheduled: the job store cannot be used (see job_store)")
+        elif self.next_fire_time is None and not self.stats.running:
+            found.append(f"not scheduled: its schedule ({self.schedule}) gives no next fire time")
+        if self.stats.last_error is not None:
+            found.append(f"its last fire made no run ({self.stats.last_outcome}): ")
+            found[-1] += self.stats.last_error
+        return found
 
     def as_json(self) -> dict[str, Any]:
         s = self.stats
@@ -62,6 +79,7 @@ class Snapshot:
     connections_open: int
     leases: tuple[dict[str, Any], ...] = ()
     config_faults: tuple[ConfigFault, ...] = ()
+    store_fault: StoreFault | None = None
     http: HttpCounts = HttpCounts()
 
     @property
@@ -73,32 +91,70 @@ class Snapshot:
         return tuple(j.id for j in self.jobs if j.overdue(self.now, self.misfire_grace))
 
     @property
+    def failing_jobs(self) -> dict[str, list[str]]:
+        """Each job that cannot run as configured, and why: overdue, no next fire time, its
+        last fire made no run (a faulty store, a bug), its files do not plan."""
+        found = {
+            job.id: job.problems(self.now, self.misfire_grace, self.store_fault is None)
+            for job in self.jobs
+        }
+        for fault in self.config_faults:
+            if fault.source == RELOAD:
+                continue
+            reasons = found.setdefault(fault.source, [])
+            fallback = "" if reasons else " (it runs its last good plan)"
+            reasons.insert(0, f"its files do not plan{fallback}: {fault.first}")
+        return {job: reasons for job, reasons in found.items() if reasons}
+
+    @property
+    def broken(self) -> bool:
+        """Work is not being done as scheduled (unhealthy), rather than from older files
+        (degraded)."""
+        store_ok = self.store_fault is None
+        return (
+            not self.scheduler_running
+            or not store_ok
+            or any(job.problems(self.now, self.misfire_grace, store_ok) for job in self.jobs)
+        )
+
+    @property
     def healthy(self) -> bool:
-        return self.scheduler_running and not self.overdue and not self.config_faults
+        return not self.broken and not self.config_faults
 
     @property
     def reasons(self) -> list[str]:
         """Why the daemon is not healthy, the most telling first."""
         reasons = [] if self.scheduler_running else ["the scheduler is not running"]
-        reasons += [f"job {job} is overdue" for job in self.overdue]
+        if self.store_fault is not None:
+            reasons.append(f"the job store cannot be used: {self.store_fault.error}")
         for fault in self.config_faults:
-            where = "reload" if fault.source == "reload" else f"job {fault.source}"
-            reasons.append(
-                f"configuration error ({where}; running the last good plan): {fault.first}"
-            )
+            if fault.source == RELOAD:
+                reasons.append(
+                    "configuration error (reload; running the last good plan): " + fault.first
+                )
+        reasons += [
+            f"job {job}: {reason}" for job, found in self.failing_jobs.items() for reason in found
+        ]
         return reasons
 
     def health_json(self) -> dict[str, Any]:
-        working = self.scheduler_running and not self.overdue
         return {
-            "status": "ok" if self.healthy else "degraded" if working else "unhealthy",
+            "status": "ok" if self.healthy else "unhealthy" if self.broken else "degraded",
             "reasons": self.reasons,
             "scheduler": "running" if self.scheduler_running else "stopped",
             "jobs": len(self.jobs),
+            "failing_jobs": [
+                {"job": job, "reasons": found} for job, found in self.failing_jobs.items()
+            ],
             "overdue": list(self.overdue),
             "config": {
                 "ok": not self.config_faults,
                 "faults": [fault.as_json() for fault in self.config_faults],
+            },
+            "job_store": {
+                "ok": self.store_fault is None,
+                "error": self.store_fault.error if self.store_fault else None,
+                "since": self.store_fault.since if self.store_fault else None,
             },
             "uptime_seconds": round(self.uptime, 3),
         }
