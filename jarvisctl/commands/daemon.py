@@ -51,13 +51,16 @@ def daemon_command(
     finish (daemon.stop_timeout), then stops them cleanly and exits 0."""
     # imported here: every other command starts faster without the scheduler and HTTP parts
     from jarvisctl.daemon.http import HttpLimits, serve
+    from jarvisctl.daemon.notify import Notifier, take_from_environment
     from jarvisctl.daemon.service import Daemon, start_project
 
     secrets = output_secrets()  # sys.stderr, the log's stream, is redacted with them
     log = EventLog(sys.stderr, log_format, log_level)
     route_library_logs(log)
+    systemd = take_from_environment(os.environ)
     project, specs = start_project(config, secrets)
-    daemon = Daemon(project, log, secrets=secrets)
+    notifier = Notifier.from_environment({} if once else systemd, os.getpid(), log)
+    daemon = Daemon(project, log, secrets=secrets, notifier=notifier)
     restore = _handle_signals(daemon)
     try:
         if once:
@@ -72,7 +75,7 @@ def daemon_command(
         try:
             daemon.load(specs)
             log.info("daemon_started", pid=os.getpid(), jobs=len(specs), listen=server.url)
-            daemon.run_until_stopped()
+            daemon.run_until_stopped(ready=f"{len(specs)} scheduled jobs; /healthz on {server.url}")
             clean = daemon.stop(settings.stop_timeout)
         finally:
             server.shutdown()

@@ -3,6 +3,7 @@ due job once and exit (`--once`, for cron)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from jarvisctl.daemon.health import RELOAD, problem_lines
 from jarvisctl.daemon.jobs import JobSpec, discover_jobs
 from jarvisctl.daemon.jobstore import SQLiteJobStore
 from jarvisctl.daemon.logs import EventLog
+from jarvisctl.daemon.notify import Notifier
 from jarvisctl.daemon.observe import JobStats
 from jarvisctl.daemon.runtime import DaemonRuntime
 from jarvisctl.daemon.scheduler import build_scheduler, reconcile, watch_jobs
@@ -41,8 +43,11 @@ class Daemon:
         log: EventLog,
         run: Callable[[Project, RunRequest, RunContext], RunReport] = run_playbooks,
         secrets: SecretValues | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         settings = project.config.daemon
+        self.notifier = notifier or Notifier()  # systemd's, when it started us (Type=notify)
+        self._pinged = -math.inf  # when the last WATCHDOG=1 was sent (monotonic)
         self.log, self.grace = log, settings.misfire_grace
         # every secret the daemon's plans meet, for as long as it lives: its logs and HTTP
         # answers are redacted with them (a secret seen once stays redacted after a reload)
@@ -105,6 +110,7 @@ class Daemon:
         self.runtime.replace_project(project)
         self._apply(specs)
         self.runtime.health.recovered_all()
+        self.notifier.status(f"reloaded: {len(specs)} scheduled jobs")
         return True
 
     def _reload_failed(self, problems: tuple[str, ...]) -> None:
@@ -112,16 +118,37 @@ class Daemon:
             self.log.error("reload_failed", problem=problem)
         self.runtime.health.failed(RELOAD, problems)
         self.log.warning("reload_kept_previous_schedule", jobs=len(self.specs))
+        self.notifier.status(f"reload failed, kept {len(self.specs)} jobs: {problems[0]}")
 
     # -- running -------------------------------------------------------------------------------
 
-    def run_until_stopped(self) -> None:
+    def run_until_stopped(self, ready: str = "running") -> None:
+        """Run the schedule until SIGTERM; `ready` is the status systemd shows once it runs
+        (READY=1 goes out only now: until `resume` the scheduler is paused, /healthz 503)."""
         self.scheduler.resume()
-        while not self.stop_requested.wait(TICK):
+        self.notifier.ready(ready)
+        tick = min(TICK, self.notifier.watchdog_interval or TICK)
+        self._watchdog()
+        while not self.stop_requested.wait(tick):
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.log.info("reload_requested")
                 self._reload_safely()
+            self._watchdog()
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 when it is due, only while the scheduler's loop is healthy: a daemon
+        whose scheduler died or hangs is restarted by systemd after WatchdogSec."""
+        interval, now = self.notifier.watchdog_interval, time.monotonic()
+        if interval is None or now - self._pinged < interval:
+            return
+        if self.scheduler_healthy():
+            self.notifier.watchdog()
+            self._pinged = now
+        elif self._pinged != -math.inf:  # once per outage: the pings resume when it is back
+            self.log.error("watchdog_withheld", reason="the scheduler's loop is not healthy")
+            self.notifier.status("unhealthy: the scheduler's loop is not running")
+            self._pinged = -math.inf
 
     def _reload_safely(self) -> None:
         try:
@@ -136,7 +163,9 @@ class Daemon:
         # already handed to the pool but not started yet does not start
         self.scheduler.hold()
         self.runtime.stopping.set()
-        self.log.info("daemon_stopping", running=self._running(), grace_seconds=timeout)
+        running = self._running()
+        self.notifier.stopping(f"stopping: {len(running)} runs in flight")
+        self.log.info("daemon_stopping", running=running, grace_seconds=timeout)
         clean = _wait_until(lambda: not self._running(), timeout)
         if not clean:
             self.log.warning("cancelling_runs", jobs=self._running())
