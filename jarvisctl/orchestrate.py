@@ -21,6 +21,7 @@ from jarvisctl.errors import ConfigError, known_list
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.executor.pool import ConnectionPool
 from jarvisctl.executor.runner import execute, new_run_id
+from jarvisctl.inventory.loader import inventory_files
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.leases import leasing
 from jarvisctl.loader import expand_playbook_paths
@@ -36,7 +37,7 @@ from jarvisctl.secrets import SecretValues
 @dataclass(frozen=True)
 class RunRequest:
     playbooks: tuple[Path, ...]
-    inventory: Path | None = None
+    inventory: tuple[Path, ...] = ()  # every -i, merged in order
     limit: str | None = None
     tags: tuple[str, ...] = ()
     forks: int | None = None
@@ -135,7 +136,7 @@ def _announcement(
         "playbooks": {str(p): _sha256(p) for p in files},
         "inventory": {
             "source": plan.inventory,
-            "sha256": _sha256(inventory) if inventory else None,
+            "sha256": _inventory_sha256(inventory),
         },
         "arguments": list(request.arguments),
         "limit": request.limit,
@@ -144,9 +145,19 @@ def _announcement(
     }
 
 
-def _default_inventory(project: Project) -> Path | None:
+def _default_inventory(project: Project) -> tuple[Path, ...]:
     path = project.root / project.config.inventory
-    return path if path.is_file() else None
+    return (path,) if os.path.exists(path) else ()
+
+
+def _inventory_sha256(sources: Sequence[Path]) -> str | None:
+    """One file's digest, as before; for several files (several -i, a directory), the digest
+    of their digests, in the order they are read."""
+    files = inventory_files(sources)
+    if len(files) == 1:
+        return _sha256(files[0])
+    digests = "".join(f"{_sha256(path)}  {path}\n" for path in files)
+    return "sha256:" + hashlib.sha256(digests.encode()).hexdigest() if files else None
 
 
 def _sha256(path: Path) -> str | None:

@@ -29,6 +29,7 @@ from jarvisctl.errors import (
     known_list,
 )
 from jarvisctl.inventory import Host, Inventory
+from jarvisctl.inventory.rendering import HostVariables
 from jarvisctl.kinds.registry import KindRegistry, load_registry
 from jarvisctl.loader import (
     LoadedPlay,
@@ -144,15 +145,16 @@ def _select_hosts(
         return ()
     if ctx.limit is None:
         return hosts
-    allowed = {h.name for h in ctx.inventory.select(ctx.limit)}  # checked by _check_limit
+    allowed = {h.name for h in ctx.inventory.select_limit(ctx.limit)}  # checked by _check_limit
     return tuple(h for h in hosts if h.name in allowed)
 
 
 def _check_limit(inventory: Inventory, limit: str) -> None:
     """A --limit that is not a valid pattern, or selects no host of the inventory, is a usage
-    error (exit 2): the run would do nothing."""
+    error (exit 2): the run would do nothing. A retry file (`@file`) that cannot be read is a
+    ConfigError at the file."""
     try:
-        selected = inventory.select(limit)
+        selected = inventory.select_limit(limit)
     except PatternError as exc:
         raise UsageError(f"--limit {limit!r}: {exc}") from None
     if not selected:
@@ -181,9 +183,10 @@ def _variables(
     ctx: PlanContext,
     source: SourceMap,
     host_problems: HostProblems,
-) -> dict[str, Any]:
-    """Inventory vars, the magic names Ansible users expect, then the play's vars (rendered)."""
-    variables: dict[str, Any] = dict(host.vars)
+) -> HostVariables:
+    """Inventory vars (rendered when read, as Ansible does), the magic names Ansible users
+    expect, then the play's vars (rendered)."""
+    variables = HostVariables(host.name, host.vars, ctx.templates, host.var_locations)
     variables["inventory_hostname"] = host.name
     variables["group_names"] = sorted(g for g in host.groups if g not in ("all", "ungrouped"))
     variables["groups"] = groups
@@ -211,12 +214,16 @@ def _overrides(
 ) -> Overrides | None:
     """Per-host and per-group thresholds from the `thresholds` variable (check name or
     definition name -> warn/crit/clear/for); like every variable, the most specific wins whole."""
-    raw = variables.get(OVERRIDES_VAR)
-    if raw is None:
-        return None
     where: Location | None = host.var_locations.get(OVERRIDES_VAR)
     if OVERRIDES_VAR in play.vars:
         where = source.locate((index, "vars", OVERRIDES_VAR))
+    try:
+        raw = variables.get(OVERRIDES_VAR)
+    except TemplateError as exc:
+        host_problems.add(where, str(exc), host.name)
+        return None
+    if raw is None:
+        return None
     try:
         values = _OVERRIDES.validate_python(raw)
     except ValidationError as exc:
@@ -306,7 +313,7 @@ def _collector_paused(function: Callable[P, R]) -> Callable[P, R]:
 def make_plan(
     project: Project,
     playbook_paths: Sequence[Path],
-    inventory_path: Path | None,
+    inventory_paths: Sequence[Path] | None,
     now: datetime,
     limit: str | None = None,
     tags: Sequence[str] = (),
@@ -325,15 +332,15 @@ def make_plan(
         except ConfigError as exc:
             broken.append(PlaybookPlan(display_path(path), problems=exc.problems))
     try:
-        ctx = _context(project, loaded, inventory_path, now, limit, tags, secrets)
+        ctx = _context(project, loaded, inventory_paths or (), now, limit, tags, secrets)
     except ConfigError as exc:
-        return _plan(project, inventory_path, limit, tags, now, [*broken, *_by_file(exc)])
+        return _plan(project, inventory_paths, limit, tags, now, [*broken, *_by_file(exc)])
     if limit is not None:
         _check_limit(ctx.inventory, limit)
     planned = [plan_playbook(item, ctx) for item in loaded]
     order = {display_path(p): i for i, p in enumerate(files)}
     results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
-    plan = _plan(project, inventory_path, limit, tags, now, results, ctx.inventory.source)
+    plan = _plan(project, inventory_paths, limit, tags, now, results, ctx.inventory.source)
     _check_limit_targets(plan, limit)
     return replace(plan, secrets=ctx.templates.secrets.frozen())
 
@@ -341,7 +348,7 @@ def make_plan(
 def _context(
     project: Project,
     loaded: Sequence[LoadedPlaybook],
-    inventory_path: Path | None,
+    inventory_paths: Sequence[Path],
     now: datetime,
     limit: str | None,
     tags: Sequence[str],
@@ -355,7 +362,7 @@ def _context(
         search_dirs("remediations", project.root, config.catalogue.remediations, beside),
         registry,
     )
-    inventory = resolve_inventory(project, inventory_path)
+    inventory = resolve_inventory(project, inventory_paths)
     wanted = frozenset(t for item in tags for t in item.split(",") if t)
     unknown = wanted - known_tags(loaded)
     if unknown:  # a command-line option's value: a usage error, as --limit's (exit 2)
@@ -387,12 +394,12 @@ def _by_file(error: ConfigError) -> list[PlaybookPlan]:
 
 def _plan(
     project: Project,
-    inventory_path: Path | None,
+    inventory_paths: Sequence[Path] | None,
     limit: str | None,
     tags: Sequence[str],
     now: datetime,
     playbooks: Sequence[PlaybookPlan],
     inventory: str | None = None,
 ) -> Plan:
-    name = inventory or (display_path(inventory_path) if inventory_path else "")
+    name = inventory or ", ".join(display_path(path) for path in inventory_paths or ())
     return Plan(tuple(playbooks), name, limit, tuple(tags), now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,9 +89,10 @@ def _check_secret_dirs(settings: ProjectConfig, root: Path, source: SourceMap) -
     problems.raise_if_any()
 
 
-def resolve_inventory(project: Project, explicit: Path | None) -> Inventory:
-    """`-i` when given; else the project's configured inventory if it exists; else localhost."""
-    if explicit is not None:
+def resolve_inventory(project: Project, explicit: Sequence[Path] = ()) -> Inventory:
+    """Every `-i` when given (merged in order); else the project's configured inventory if it
+    exists; else localhost."""
+    if explicit:
         return load_inventory(explicit)
     configured = project.root / project.config.inventory
     if config_exists(configured):  # the reader reports a FIFO or broken link there
@@ -99,6 +101,6 @@ def resolve_inventory(project: Project, explicit: Path | None) -> Inventory:
         raise ConfigError.at(
             Location(display_path(project.config_file)),
             f"inventory {project.config.inventory!r} does not exist",
-            "a YAML or INI inventory file relative to the project root",
+            "an inventory file, directory or script relative to the project root",
         )
     return local_inventory()

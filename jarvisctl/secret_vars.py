@@ -15,6 +15,7 @@ from jarvisctl.inventory import Host
 from jarvisctl.models.playbook import Play
 from jarvisctl.resolve import HostProblems
 from jarvisctl.secrets import SecretValues
+from jarvisctl.templating import TemplateError
 from jarvisctl.yamlsrc import SourceMap
 
 SECRET_VARS = "secret_vars"
@@ -37,7 +38,10 @@ def mark_secret_vars(
     where = host.var_locations.get(SECRET_VARS)
     for name, location in [*play_names, *((n, where) for n in inventory_names)]:
         if name in variables:
-            secrets.add(variables[name])
+            try:
+                secrets.add(variables[name])  # an inventory value is rendered when read
+            except TemplateError as exc:
+                problems.add(location, str(exc), host.name)
         else:
             known = known_list((k for k in variables if k != SECRET_VARS), near=name)
             message = f"{SECRET_VARS}: {name!r} is not a variable of this host ({known})"

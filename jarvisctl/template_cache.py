@@ -16,6 +16,8 @@ import datetime
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from jarvisctl.errors import JarvisError
+
 if TYPE_CHECKING:
     from jinja2 import Environment
 
@@ -86,7 +88,11 @@ def _values(names: tuple[str, ...], variables: Mapping[str, Any]) -> tuple[Any, 
     budget = [_KEY_BUDGET]
     values: list[Any] = []
     for name in names:
-        frozen = _frozen(variables.get(name, _ABSENT), budget)
+        try:
+            value = variables.get(name, _ABSENT)
+        except JarvisError:  # a variable that cannot be rendered: the render says so if read
+            return None
+        frozen = _frozen(value, budget)
         if frozen is None:
             return None
         values.append(frozen)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -211,8 +212,14 @@ class Templates:
 
         try:
             prepared = self._prepared(shell, template)
-            context = {**variables, BUDGET_KEY: Budget(), SLOTS_KEY: prepared.slots}
-            return _bounded_text(prepared.template.generate(context))
+            # the variables are looked up, not copied: a host's variables render when read
+            # (inventory.rendering), and only those the template reads
+            extra = {BUDGET_KEY: Budget(), SLOTS_KEY: prepared.slots}
+            names = ChainMap(extra, variables, prepared.template.globals)  # type: ignore[arg-type]
+            context = prepared.template.new_context(names, shared=True)  # type: ignore[arg-type]
+            return _bounded_text(prepared.template.root_render_func(context))
+        except TemplateError:
+            raise  # a variable that this template reads cannot be rendered: it says why, where
         except (jinja2.TemplateError, JarvisError, *_TEMPLATE_FAILURES) as exc:
             raise TemplateError(f"template {template!r}: {_reason(exc)}") from None
 

@@ -5,39 +5,48 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
 from jarvisctl.commands.common import output_secrets, report_errors
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import ConfigError, PatternError, ProblemCollector, known_list
-from jarvisctl.inventory import (
-    Host,
-    Inventory,
-    default_inventory_path,
-    load_inventory,
-    local_inventory,
-)
+from jarvisctl.inventory import Host, Inventory
+from jarvisctl.project import load_project, resolve_inventory
 from jarvisctl.secret_vars import mark_inventory_secrets
 
-inventory_option = click.option(
-    "-i",
-    "--inventory",
-    "inventory_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Inventory file (YAML or INI). Default: inventory/local.yml, else the local machine.",
-)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
+
+
+def inventory_options(function: Callable[P, R]) -> Callable[P, R]:
+    """`-i` (repeatable) and `-c`, as `plan` and `run` take them."""
+    function = click.option(
+        "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
+    )(function)
+    return click.option(
+        "-i",
+        "--inventory",
+        "inventory_paths",
+        type=PathArg,
+        multiple=True,
+        help="Inventory file, directory or script; several are merged in order. Default: "
+        "the project's inventory (jarvisctl.yml), else the local machine.",
+    )(function)
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def open_inventory(path: Path | None) -> Inventory:
-    """The inventory named on the command line, else the project's default, else localhost;
+def open_inventory(paths: Sequence[Path], config: Path | None) -> Inventory:
+    """The inventory `plan` and `run` would use: every -i, else the project's, else localhost;
     the values of variables it marks secret are redacted from the command's output."""
-    chosen = path if path is not None else default_inventory_path(Path.cwd())
-    loaded = local_inventory() if chosen is None else load_inventory(chosen)
+    loaded = resolve_inventory(load_project(config), paths)
     mark_inventory_secrets(loaded.hosts.values(), output_secrets())
     return loaded
 
@@ -49,12 +58,14 @@ def inventory() -> None:
 
 @inventory.command("list")
 @click.argument("pattern", default="all")
-@inventory_option
+@inventory_options
 @json_option
 @report_errors
-def list_hosts(pattern: str, inventory_path: Path | None, as_json: bool) -> None:
+def list_hosts(
+    pattern: str, inventory_paths: tuple[Path, ...], config: Path | None, as_json: bool
+) -> None:
     """List the hosts PATTERN selects (Ansible syntax, default: all)."""
-    loaded = open_inventory(inventory_path)
+    loaded = open_inventory(inventory_paths, config)
     hosts = loaded.select(pattern)
     settings = _all_settings(loaded, hosts)
     if as_json:
@@ -72,12 +83,14 @@ def list_hosts(pattern: str, inventory_path: Path | None, as_json: bool) -> None
 
 @inventory.command("show")
 @click.argument("host")
-@inventory_option
+@inventory_options
 @json_option
 @report_errors
-def show_host(host: str, inventory_path: Path | None, as_json: bool) -> None:
+def show_host(
+    host: str, inventory_paths: tuple[Path, ...], config: Path | None, as_json: bool
+) -> None:
     """Show HOST's merged variables, each with where its value came from."""
-    loaded = open_inventory(inventory_path)
+    loaded = open_inventory(inventory_paths, config)
     found = _find_host(loaded, host)
     settings = loaded.settings(found.name)
     if as_json:
@@ -100,11 +113,11 @@ def show_host(host: str, inventory_path: Path | None, as_json: bool) -> None:
 
 @inventory.command("graph")
 @click.argument("group", default="all")
-@inventory_option
+@inventory_options
 @report_errors
-def graph(group: str, inventory_path: Path | None) -> None:
+def graph(group: str, inventory_paths: tuple[Path, ...], config: Path | None) -> None:
     """Draw GROUP (default: all) as a tree of groups and hosts, like ansible-inventory --graph."""
-    loaded = open_inventory(inventory_path)
+    loaded = open_inventory(inventory_paths, config)
     if group not in loaded.groups:
         raise PatternError(
             f"no group named '{group}' in {loaded.source} ({known_list(loaded.groups)})"
@@ -129,8 +142,8 @@ def _indent(text: str, depth: int) -> str:
 
 
 def _find_host(loaded: Inventory, name: str) -> Host:
-    if name in loaded.hosts:
-        return loaded.hosts[name]
+    if name in loaded.hosts or name in loaded.implicit:
+        return loaded.host(name)
     close = difflib.get_close_matches(name, list(loaded.hosts), n=4, cutoff=0.6)
     hint = f"did you mean: {', '.join(close)}" if close else known_list(loaded.hosts)
     raise PatternError(f"no host named '{name}' in {loaded.source} ({hint})")

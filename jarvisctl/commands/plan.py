@@ -23,7 +23,13 @@ PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, loca
 
 @click.command("plan")
 @click.argument("playbooks", nargs=-1, type=PathArg)
-@click.option("-i", "--inventory", type=PathArg, help="Inventory file (YAML or INI).")
+@click.option(
+    "-i",
+    "--inventory",
+    type=PathArg,
+    multiple=True,
+    help="Inventory file, directory or script; several are merged in order.",
+)
 @click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
 @click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema v1).")
@@ -34,7 +40,7 @@ PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, loca
 @report_errors
 def plan_command(
     playbooks: tuple[Path, ...],
-    inventory: Path | None,
+    inventory: tuple[Path, ...],
     limit: str | None,
     tags: tuple[str, ...],
     as_json: bool,

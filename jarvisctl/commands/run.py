@@ -34,7 +34,13 @@ PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, loca
 
 @click.command("run")
 @click.argument("playbooks", nargs=-1, required=True, type=PathArg)
-@click.option("-i", "--inventory", type=PathArg, help="Inventory file (YAML or INI).")
+@click.option(
+    "-i",
+    "--inventory",
+    type=PathArg,
+    multiple=True,
+    help="Inventory file, directory or script; several are merged in order.",
+)
 @click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
 @click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
 @click.option("-f", "--forks", type=click.IntRange(1, 1000), help="Hosts worked on at once.")
@@ -57,7 +63,7 @@ PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, loca
 @report_errors
 def run_command(
     playbooks: tuple[Path, ...],
-    inventory: Path | None,
+    inventory: tuple[Path, ...],
     limit: str | None,
     tags: tuple[str, ...],
     forks: int | None,

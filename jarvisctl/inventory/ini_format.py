@@ -212,7 +212,8 @@ def _tokens(raw: str) -> list[tuple[str, int]] | str:
 
 def read_ini_inventory(text: str, file: str, draft: InventoryDraft) -> None:
     """Declare into `draft` every group, host and variable of an INI inventory."""
-    reader = _IniReader(file, draft)
+    # groups of the sources read before count as defined, as in ansible-core's INI plugin
+    reader = _IniReader(file, draft, defined={"all", "ungrouped", *draft.groups})
     # lines end at \n only, as editors count them (str.splitlines also ends them at \x85,
     # \u2028, \x0c ..., and every later line number would be off)
     for number, raw in enumerate(text.split("\n"), start=1):

@@ -11,6 +11,10 @@ from jarvisctl.errors import Location, PatternError, known_list
 from jarvisctl.inventory.patterns import select_host_names
 from jarvisctl.inventory.settings import connection_settings
 
+# The names ansible-core gives an implicit localhost when a pattern names one that the
+# inventory does not declare (constants.LOCALHOST).
+LOCALHOST = ("127.0.0.1", "localhost", "::1")
+
 
 @dataclass(frozen=True)
 class Host:
@@ -44,23 +48,37 @@ class Group:
 
 @dataclass(frozen=True)
 class Inventory:
-    """Hosts and groups from one source, in the order the source declares them."""
+    """Hosts and groups from its sources, in the order the sources declare them."""
 
     source: str
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
+    # Ansible's implicit localhost under each of its names the inventory does not declare:
+    # selected only by a pattern term naming it (never by `all` or a glob), local, in no group
+    implicit: Mapping[str, Host] = field(default_factory=dict)
 
     def select(self, pattern: str) -> tuple[Host, ...]:
         """The hosts an Ansible host pattern selects, in ansible-core's order."""
-        return tuple(
-            self.hosts[name] for name in select_host_names(pattern, self.groups, self.hosts)
-        )
+        names = select_host_names(pattern, self.groups, self.hosts, self.implicit)
+        return tuple(self.host(name) for name in names)
+
+    def select_limit(self, limit: str) -> tuple[Host, ...]:
+        """The hosts a `--limit` allows: a pattern whose `@file` terms name retry files."""
+        from jarvisctl.inventory.limit import limit_terms
+
+        names = select_host_names(limit_terms(limit), self.groups, self.hosts, self.implicit)
+        return tuple(self.host(name) for name in names)
+
+    def host(self, name: str) -> Host:
+        """The host of that name, an implicit localhost included."""
+        found = self.hosts.get(name) or self.implicit.get(name)
+        if found is None:
+            raise PatternError(
+                f"no host named '{name}' in {self.source} ({known_list(self.hosts)})"
+            )
+        return found
 
     def settings(self, host: str) -> ConnectionSettings:
         """How to reach `host`, from its connection variables."""
-        found = self.hosts.get(host)
-        if found is None:
-            raise PatternError(
-                f"no host named '{host}' in {self.source} ({known_list(self.hosts)})"
-            )
+        found = self.host(host)
         return connection_settings(found.name, found.vars, found.var_locations)

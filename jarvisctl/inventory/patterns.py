@@ -12,7 +12,7 @@ import difflib
 import fnmatch
 import ipaddress
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from jarvisctl.errors import PatternError, known_list
@@ -101,13 +101,21 @@ def order_terms(terms: Sequence[str]) -> list[str]:
 
 
 def select_host_names(
-    pattern: str, groups: Mapping[str, GroupLike], hosts: Mapping[str, object]
+    pattern: str | Sequence[str],
+    groups: Mapping[str, GroupLike],
+    hosts: Mapping[str, object],
+    implicit: Collection[str] = (),
 ) -> list[str]:
-    """The names of the hosts `pattern` selects, without duplicates, in Ansible's order."""
-    terms = split_pattern(pattern)
+    """The names of the hosts `pattern` selects, without duplicates, in Ansible's order.
+
+    `pattern` is a pattern, or its terms already split (the lines of a retry file). A term
+    that matches nothing and names one of `implicit` selects it (Ansible's implicit localhost).
+    """
+    terms = split_pattern(pattern) if isinstance(pattern, str) else [t for t in pattern if t]
+    shown = pattern if isinstance(pattern, str) else ":".join(terms)
     if not terms:
-        raise PatternError(f"empty host pattern {pattern!r} (e.g. all, web, 'web:&prod')")
-    matcher = _Matcher(groups, hosts, pattern)
+        raise PatternError(f"empty host pattern {shown!r} (e.g. all, web, 'web:&prod')")
+    matcher = _Matcher(groups, hosts, shown, implicit)
     selected: list[str] = []
     for term in order_terms(terms):
         if term in hosts:
@@ -127,11 +135,16 @@ def select_host_names(
 
 class _Matcher:
     def __init__(
-        self, groups: Mapping[str, GroupLike], hosts: Mapping[str, object], pattern: str
+        self,
+        groups: Mapping[str, GroupLike],
+        hosts: Mapping[str, object],
+        pattern: str,
+        implicit: Collection[str],
     ) -> None:
         self.groups = groups
         self.hosts = hosts
         self.pattern = pattern
+        self.implicit = implicit
 
     def term(self, term: str) -> list[str]:
         """Hosts matched by one term, its `&` or `!` prefix ignored."""
@@ -152,6 +165,8 @@ class _Matcher:
             found.extend(group_host_names(name, self.groups))
         if not matched_groups or expression[0] == "~" or any(c in expression for c in GLOB_CHARS):
             found.extend(name for name in self.hosts if match(name))
+        if not found and expression in self.implicit:
+            return [expression]
         if not found and not matched_groups and _is_plain(expression):
             raise PatternError(self.unknown(expression))
         return found

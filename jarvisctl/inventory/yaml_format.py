@@ -18,6 +18,36 @@ _HOST_SEPARATOR = re.compile(r"[\s,]")
 GROUP_NAME_HINT = "valid: letters, digits, '_', '-' and '.', e.g. web_servers"
 
 
+def group_name_problem(name: Any) -> str:
+    """What is wrong with a group name, or "" if nothing is."""
+    if not isinstance(name, str) or not name:
+        return f"group name {name!r} must be a non-empty string"
+    syntax = _PATTERN_SYNTAX.search(name)
+    if syntax is None:
+        return ""
+    where = "start with" if syntax.start() == 0 and name[0] in "!&~@" else "contain"
+    return (
+        f"group name {name!r} cannot {where} {syntax[0]!r}, which host patterns read as "
+        f"syntax ({GROUP_NAME_HINT})"
+    )
+
+
+def host_name_problem(name: Any) -> str:
+    """What is wrong with a host entry's name, or "" if nothing is."""
+    if not isinstance(name, str):
+        return f"host name {name!r} must be a string (quote it)"
+    if not name.strip():
+        return f"host name {name!r} is empty"
+    separator = _HOST_SEPARATOR.search(name)
+    if separator is None:
+        return ""
+    # `web 1` or `a,b` could never be selected by name: patterns split there
+    return (
+        f"host name {name!r} cannot contain {separator[0]!r}, which host patterns read as a "
+        "separator (one host per key, e.g. 'web1:', or a range such as 'web[1:3]:')"
+    )
+
+
 def read_yaml_inventory(document: Document, draft: InventoryDraft) -> None:
     """Declare into `draft` every group, host and variable of a YAML inventory document."""
     data = document.data
@@ -57,19 +87,9 @@ class _YamlReader:
         self.draft.problems.add(self.source.locate(path, key=key), message, hint)
 
     def group(self, name: Any, body: Any, path: NodePath) -> str | None:
-        if not isinstance(name, str) or not name:
-            self.problem(path, f"group name {name!r} must be a non-empty string", key=True)
-            return None
-        syntax = _PATTERN_SYNTAX.search(name)
-        if syntax:
-            where = "start with" if syntax.start() == 0 and name[0] in "!&~@" else "contain"
-            self.problem(
-                path,
-                f"group name {name!r} cannot {where} {syntax[0]!r}, which host patterns read "
-                "as syntax",
-                GROUP_NAME_HINT,
-                key=True,
-            )
+        problem = group_name_problem(name)
+        if problem or not isinstance(name, str):
+            self.problem(path, problem, key=True)
             return None
         if body is not None and not isinstance(body, dict):
             self.problem(
@@ -124,18 +144,9 @@ class _YamlReader:
 
     def hosts(self, group: str, entry: Any, host_vars: Any, path: NodePath) -> None:
         location = self.source.locate(path, key=True)
-        if not isinstance(entry, str):
-            self.problem(path, f"host name {entry!r} must be a string", "quote it", key=True)
-            return
-        separator = _HOST_SEPARATOR.search(entry)
-        if separator:  # `web 1` or `a,b` could never be selected by name: patterns split there
-            self.problem(
-                path,
-                f"host name {entry!r} cannot contain {separator[0]!r}, which host patterns read "
-                "as a separator",
-                "one host per key, e.g. 'web1:', or a range such as 'web[1:3]:'",
-                key=True,
-            )
+        problem = host_name_problem(entry)
+        if problem:
+            self.problem(path, problem, key=True)
             return
         try:
             names, port = expand_host_entry(entry, MAX_HOSTS - len(self.draft.hosts))

@@ -12,12 +12,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jarvisctl.commands.inventory import graph_lines
 from jarvisctl.inventory import Inventory, load_inventory
+from tests.ansible_core import Ansible
 
 pytest.importorskip("ansible")
 
@@ -51,42 +51,6 @@ PATTERNS = [
     "jumper:localhost:badwolf.example.com",
     "b_group:a_group:atlanta",
 ]
-# Variables ansible-core adds to every host on its own; jarvisctl leaves them to templating.
-MAGIC = {
-    "ansible_config_file",
-    "ansible_facts",
-    "ansible_playbook_python",
-    "ansible_version",
-    "group_names",
-    "groups",
-    "inventory_dir",
-    "inventory_file",
-    "inventory_hostname",
-    "inventory_hostname_short",
-    "omit",
-    "playbook_dir",
-}
-
-
-class Ansible:
-    """ansible-core's own inventory and variable managers on one source."""
-
-    def __init__(self, source: Path) -> None:
-        from ansible.inventory.manager import InventoryManager
-        from ansible.parsing.dataloader import DataLoader
-        from ansible.vars.manager import VariableManager
-
-        loader = DataLoader()
-        self.inventory = InventoryManager(loader=loader, sources=[str(source)])
-        self.variables = VariableManager(loader=loader, inventory=self.inventory)
-
-    def select(self, pattern: str) -> list[str]:
-        return [host.name for host in self.inventory.get_hosts(pattern)]
-
-    def host_vars(self, name: str) -> dict[str, Any]:
-        host = self.inventory.get_host(name)
-        found = self.variables.get_vars(host=host, include_hostvars=False)
-        return {key: found[key] for key in found if key not in MAGIC}
 
 
 @pytest.fixture(params=SOURCES)
