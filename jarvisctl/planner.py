@@ -273,7 +273,7 @@ def _settings(
     host: Host, ctx: PlanContext, problems: ProblemCollector
 ) -> ConnectionSettings | None:
     try:
-        return ctx.inventory.settings(host.name)
+        return ctx.inventory.settings(host.name, ctx.templates)
     except ConfigError as exc:
         problems.absorb(exc)
         return None

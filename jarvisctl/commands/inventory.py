@@ -17,6 +17,7 @@ from jarvisctl.errors import ConfigError, PatternError, ProblemCollector, known_
 from jarvisctl.inventory import Host, Inventory
 from jarvisctl.project import load_project, resolve_inventory
 from jarvisctl.secret_vars import mark_inventory_secrets
+from jarvisctl.templating import Templates
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,12 +44,15 @@ def inventory_options(function: Callable[P, R]) -> Callable[P, R]:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def open_inventory(paths: Sequence[Path], config: Path | None) -> Inventory:
-    """The inventory `plan` and `run` would use: every -i, else the project's, else localhost;
-    the values of variables it marks secret are redacted from the command's output."""
-    loaded = resolve_inventory(load_project(config), paths)
+def open_inventory(paths: Sequence[Path], config: Path | None) -> tuple[Inventory, Templates]:
+    """The inventory `plan` and `run` would use (every -i, else the project's, else localhost)
+    and the templates that render its connection variables as `plan` does; the values of
+    variables it marks secret are redacted from the command's output."""
+    project = load_project(config)
+    loaded = resolve_inventory(project, paths)
     mark_inventory_secrets(loaded.hosts.values(), output_secrets())
-    return loaded
+    secret_dirs = tuple(project.root / d for d in project.config.secret_dirs)
+    return loaded, Templates(project.root, output_secrets(), secret_dirs)
 
 
 @click.group("inventory")
@@ -65,9 +69,9 @@ def list_hosts(
     pattern: str, inventory_paths: tuple[Path, ...], config: Path | None, as_json: bool
 ) -> None:
     """List the hosts PATTERN selects (Ansible syntax, default: all)."""
-    loaded = open_inventory(inventory_paths, config)
+    loaded, templates = open_inventory(inventory_paths, config)
     hosts = loaded.select(pattern)
-    settings = _all_settings(loaded, hosts)
+    settings = _all_settings(loaded, hosts, templates)
     if as_json:
         rows = [_host_summary(host, settings[host.name]) for host in hosts]
         body = {"inventory": loaded.source, "pattern": pattern, "hosts": rows}
@@ -90,9 +94,9 @@ def show_host(
     host: str, inventory_paths: tuple[Path, ...], config: Path | None, as_json: bool
 ) -> None:
     """Show HOST's merged variables, each with where its value came from."""
-    loaded = open_inventory(inventory_paths, config)
+    loaded, templates = open_inventory(inventory_paths, config)
     found = _find_host(loaded, host)
-    settings = loaded.settings(found.name)
+    settings = loaded.settings(found.name, templates)
     if as_json:
         click.echo(json.dumps(_host_detail(found, settings), indent=2, default=str))
         return
@@ -117,7 +121,7 @@ def show_host(
 @report_errors
 def graph(group: str, inventory_paths: tuple[Path, ...], config: Path | None) -> None:
     """Draw GROUP (default: all) as a tree of groups and hosts, like ansible-inventory --graph."""
-    loaded = open_inventory(inventory_paths, config)
+    loaded, _ = open_inventory(inventory_paths, config)
     if group not in loaded.groups:
         raise PatternError(
             f"no group named '{group}' in {loaded.source} ({known_list(loaded.groups)})"
@@ -149,13 +153,15 @@ def _find_host(loaded: Inventory, name: str) -> Host:
     raise PatternError(f"no host named '{name}' in {loaded.source} ({hint})")
 
 
-def _all_settings(loaded: Inventory, hosts: tuple[Host, ...]) -> dict[str, ConnectionSettings]:
+def _all_settings(
+    loaded: Inventory, hosts: tuple[Host, ...], templates: Templates
+) -> dict[str, ConnectionSettings]:
     """Settings of every host; the mistakes of all hosts are reported together."""
     problems = ProblemCollector()
     settings: dict[str, ConnectionSettings] = {}
     for host in hosts:
         try:
-            settings[host.name] = loaded.settings(host.name)
+            settings[host.name] = loaded.settings(host.name, templates)
         except ConfigError as exc:
             problems.absorb(exc)
     problems.raise_if_any()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jarvisctl.connection.settings import ConnectionSettings
-from jarvisctl.errors import Location, PatternError, known_list
+from jarvisctl.errors import ConfigError, Location, PatternError, known_list
 from jarvisctl.inventory.patterns import select_host_names
-from jarvisctl.inventory.settings import connection_settings
+from jarvisctl.inventory.settings import CONNECTION_VARS, connection_settings
+
+if TYPE_CHECKING:
+    from jarvisctl.templating import Templates
 
 # The names ansible-core gives an implicit localhost when a pattern names one that the
 # inventory does not declare (constants.LOCALHOST).
@@ -78,7 +81,16 @@ class Inventory:
             )
         return found
 
-    def settings(self, host: str) -> ConnectionSettings:
-        """How to reach `host`, from its connection variables."""
+    def settings(self, host: str, templates: Templates | None = None) -> ConnectionSettings:
+        """How to reach `host`, from its connection variables, rendered with `templates` as
+        Ansible renders them (`ansible_host: "{{ inventory_hostname }}.lan"`); without
+        `templates`, a connection variable that is a template is refused."""
         found = self.host(host)
-        return connection_settings(found.name, found.vars, found.var_locations)
+        if templates is None:
+            return connection_settings(found.name, found.vars, found.var_locations)
+        from jarvisctl.inventory.rendering import connection_values
+
+        values, problems = connection_values(found, CONNECTION_VARS, templates)
+        if problems:
+            raise ConfigError(problems)
+        return connection_settings(found.name, values, found.var_locations)

@@ -11,12 +11,15 @@ variable, is an error naming the variable and where it was set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from jarvisctl.errors import Location
+from jarvisctl.errors import Location, Problem
 from jarvisctl.template_cache import is_template
 from jarvisctl.templating import TemplateError, Templates
+
+if TYPE_CHECKING:
+    from jarvisctl.inventory.model import Host
 
 # How many variables may be read through one another while one is rendered: a chain this deep
 # is a mistake, and Python's own stack ends not far beyond.
@@ -101,6 +104,27 @@ class HostVariables(Mapping[str, Any]):
         where = self._locations.get(name)
         at = f" ({where})" if where is not None else ""
         return VariableError(f"variable '{name}'{at}: {what}")
+
+
+def connection_values(
+    host: Host, names: Iterable[str], templates: Templates
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The host's connection variables among `names`, rendered with its inventory variables
+    and the magic names a host's own variables may use (`inventory_hostname`, `group_names`):
+    the same in every play, since one connection serves them all."""
+    variables = HostVariables(host.name, host.vars, templates, host.var_locations)
+    variables["inventory_hostname"] = host.name
+    variables["group_names"] = sorted(g for g in host.groups if g not in ("all", "ungrouped"))
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name in names:
+        if name in host.vars:
+            try:
+                values[name] = variables[name]
+            except TemplateError as exc:
+                where = host.var_locations.get(name)
+                problems.append(Problem(where, f"host '{host.name}': {exc}"))
+    return values, problems
 
 
 def _has_template(value: Any) -> bool:

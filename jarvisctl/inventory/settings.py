@@ -41,6 +41,13 @@ HOST_KEY_POLICIES: tuple[HostKeyPolicy, ...] = ("strict", "accept-new")
 SSH_ARGS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
 # Ansible's password variables: jarvisctl authenticates with keys, and becomes with `sudo -n`.
 PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+# Every variable connection_settings reads.
+CONNECTION_VARS = (
+    *(name for names in ALIASES.values() for name in names),
+    *SSH_ARGS,
+    *PASSWORDS,
+    "ansible_become_method",
+)
 TRUE_WORDS = frozenset({"yes", "on", "1", "true", "y", "t"})
 FALSE_WORDS = frozenset({"no", "off", "0", "false", "n", "f"})
 

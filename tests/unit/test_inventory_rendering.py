@@ -8,6 +8,7 @@ own templar renders from the same inventory.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from jarvisctl.commands.common import EXIT_CONFIG
+from jarvisctl.commands.inventory import inventory
 from jarvisctl.commands.plan import plan_command
 from jarvisctl.configfile import display_path
 from jarvisctl.inventory import load_inventory
@@ -161,3 +163,54 @@ def test_secrets_read_through_other_variables_stay_redacted(
     else:  # its template is not quoted in the error: the secret written inline in it stays out
         assert result.exit_code == EXIT_CONFIG
         assert "variable 'dsn' (" in output and "undefined variable 'db_hots'" in output
+
+
+CONNECTIONS = """\
+all:
+  vars:
+    domain: lan.example
+    ansible_host: "{{ inventory_hostname }}.{{ domain }}"
+    base_port: 2200
+  children:
+    edge:
+      vars:
+        ansible_port: "{{ base_port + 2 }}"
+        ansible_user: "{{ group_names | first }}-ops"
+      hosts:
+        jetson-01:
+        jetson-02:
+          domain: lab.example
+    broken:
+      hosts:
+        odd-01:
+          ansible_host: "{{ missing_domain }}"
+"""
+
+
+def test_connection_variables_render_as_ansible_renders_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("hosts.yml").write_text(CONNECTIONS)
+    ansible = Ansible(tmp_path / "hosts.yml")
+    result = CliRunner().invoke(inventory, ["list", "-i", "hosts.yml", "edge", "--json"])
+    assert result.exit_code == 0, result.stderr
+    for row in json.loads(result.stdout)["hosts"]:
+        name = row["name"]
+        expected = (
+            ansible.rendered(name, "ansible_host"),
+            int(ansible.rendered(name, "ansible_port")),
+            ansible.rendered(name, "ansible_user"),
+        )
+        assert (row["address"], row["port"], row["user"]) == expected
+    assert row["address"] == "jetson-02.lab.example"  # its own domain
+    result = CliRunner().invoke(inventory, ["list", "-i", "hosts.yml", "odd-01"])
+    assert result.exit_code == EXIT_CONFIG
+    assert result.stderr.startswith(
+        "error: hosts.yml:18:11: host 'odd-01': variable 'ansible_host' (hosts.yml:18:11): "
+        "undefined variable 'missing_domain'"
+    )
+    Path("play.yml").write_text("- {name: p, hosts: edge, checks: [{name: l, use: cpu_usage}]}\n")
+    result = CliRunner().invoke(plan_command, ["play.yml", "-i", "hosts.yml"])
+    assert result.exit_code == 0, result.stderr
+    assert "HOST jetson-01  (ssh edge-ops@jetson-01.lan.example:2202)" in result.stdout
