@@ -99,9 +99,16 @@ def _read_source(path: Path, draft: InventoryDraft, walked: set[Path]) -> None:
     except ConfigError as exc:
         draft.problems.absorb(exc)
         return
-    for entry in entries:
-        if not _ignored(entry.name):
-            _read_source(entry, draft, walked | {real})
+    read = [entry for entry in entries if not _ignored(entry.name)]
+    if not read and not walked:  # ansible-core would go on with no host but an implicit one
+        draft.problems.add(
+            Location(display_path(path)),
+            "the inventory directory holds no inventory file",
+            "YAML or INI files or inventory scripts; hidden files, group_vars/, host_vars/ "
+            f"and names ending in {', '.join(IGNORED_ENDINGS)} are skipped",
+        )
+    for entry in read:
+        _read_source(entry, draft, walked | {real})
 
 
 def _ignored(name: str) -> bool:

@@ -65,6 +65,13 @@ def test_a_directory_merged_with_a_file() -> None:
     assert_same(load_inventory(sources), Ansible(*sources))
 
 
+def test_a_directory_with_no_inventory_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "README.md").write_text("the inventory moved\n")
+    with pytest.raises(ConfigError, match=r": the inventory directory holds no inventory file"):
+        load_inventory(tmp_path)
+
+
 def test_a_file_in_a_directory_that_no_format_reads_is_a_located_error(tmp_path: Path) -> None:
     (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    a:\n")
     (tmp_path / "notes").write_text("[web\n")
