@@ -241,3 +241,35 @@ def test_too_many_waiting_clients_close_the_oldest_and_a_full_queue_is_503() -> 
         release.set()
         running.shutdown()
         running.server_close()
+
+
+def test_health_names_each_job_that_cannot_run_and_why() -> None:
+    unscheduled = replace(snapshot().jobs[0], id="site.yml::nightly", next_fire_time=None)
+    seen, _ = observed()
+    seen.job_started("site.yml::backup")
+    seen.job_finished("site.yml::backup", "error", 0.5, "the state database is locked")
+    failing = replace(
+        snapshot().jobs[0], id="site.yml::backup", stats=seen.jobs()["site.yml::backup"]
+    )
+    snap = replace(snapshot(), jobs=(snapshot().jobs[0], unscheduled, failing))
+    assert not snap.healthy
+    body = snap.health_json()
+    assert body["status"] == "unhealthy"
+    assert body["failing_jobs"] == [
+        {
+            "job": "site.yml::nightly",
+            "reasons": ["not scheduled: its schedule (every 30s) gives no next fire time"],
+        },
+        {
+            "job": "site.yml::backup",
+            "reasons": ["its last fire made no run (error): the state database is locked"],
+        },
+    ]
+    assert body["reasons"][1] == (
+        "job site.yml::backup: its last fire made no run (error): the state database is locked"
+    )
+    # the next fire that runs clears it
+    seen.job_started("site.yml::backup")
+    seen.job_finished("site.yml::backup", "ok", 0.5)
+    recovered = replace(failing, stats=seen.jobs()["site.yml::backup"])
+    assert replace(snapshot(), jobs=(recovered,)).healthy

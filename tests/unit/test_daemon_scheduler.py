@@ -18,7 +18,7 @@ import pytest
 from jarvisctl.daemon.jobs import discover_jobs
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.service import Daemon
-from jarvisctl.errors import ConfigError, Location, Problem
+from jarvisctl.errors import ConfigError, Location, Problem, StoreError
 from jarvisctl.orchestrate import RunContext, RunRequest
 from jarvisctl.project import Project, load_project
 from jarvisctl.results import HostRun, Outcome, RunReport
@@ -258,6 +258,38 @@ def test_a_fire_time_due_when_stopping_is_neither_submitted_nor_spent(
     assert [e for e in h.events() if str(e["event"]).startswith("apscheduler")] == []
     (stored,) = h.daemon.store.get_all_jobs()
     assert stored.next_run_time == due
+
+
+def test_a_job_store_failing_in_the_middle_of_a_pass_does_not_end_the_scheduler(
+    harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APScheduler catches the store's errors only when it reads the due jobs: one raised when
+    it moves a job on ended its thread, every schedule with it, while the daemon looked alive."""
+    h = harness()
+    store, scheduler = h.daemon.store, h.daemon.scheduler
+    scheduler.jobstore_retry_interval = 0.2
+    real_update = store.update_job
+    failures: list[int] = []
+
+    def update_job(job: object) -> None:
+        if not failures:
+            failures.append(1)
+            raise StoreError(f"{store.path} is not a usable SQLite database (test)")
+        real_update(job)
+
+    (job,) = scheduler.get_jobs()
+    scheduler.modify_job(job.id, next_run_time=datetime.now(timezone.utc))
+    monkeypatch.setattr(store, "update_job", update_job)  # from the scheduler's pass on
+    scheduler.resume()
+    deadline = time.monotonic() + 10
+    while len(h.named("job_finished")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert failures == [1]
+    assert h.daemon.scheduler_healthy()
+    assert len(h.named("job_finished")) >= 2, "no fire after the failed pass"
+    (failed,) = h.named("scheduler_pass_failed")
+    assert "not a usable SQLite database" in str(failed["error"])
+    assert h.daemon.stop(timeout=5.0)
 
 
 def test_a_job_broken_before_its_first_fire_runs_the_plan_it_was_loaded_with(
