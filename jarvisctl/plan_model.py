@@ -91,6 +91,7 @@ class PlaybookPlan:
     file: str
     plays: tuple[PlayPlan, ...] = ()
     problems: tuple[Problem, ...] = ()
+    seconds: float = 0.0  # measured: loading and resolving this file (JUnit's `time`)
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,7 @@ class Plan:
     generated_at: datetime
     # values from env(), secret_file() and secret_vars: every output redacts them
     secrets: frozenset[str] = frozenset()
+    seconds: float = 0.0  # measured: the whole plan, shared inventory and catalogues included
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -67,8 +68,10 @@ class PlanContext:
     check_names: frozenset[str] = frozenset()
 
 
-def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext) -> PlaybookPlan:
-    """The plan of one playbook, or the problems that prevent it."""
+def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext, spent: float = 0.0) -> PlaybookPlan:
+    """The plan of one playbook, or the problems that prevent it; `spent`: the seconds its
+    loading took, counted in the plan's."""
+    began = time.perf_counter() - spent
     problems = ProblemCollector()
     problems.extend(loaded.problems)
     host_problems = HostProblems()
@@ -78,9 +81,11 @@ def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext) -> PlaybookPlan:
         if planned is not None:
             plays.append(planned)
     problems.extend(host_problems.problems())
+    seconds = time.perf_counter() - began
     if problems.problems:
-        return PlaybookPlan(loaded.file, problems=tuple(ConfigError(problems.problems).problems))
-    return PlaybookPlan(loaded.file, plays=tuple(plays))
+        found = ConfigError(problems.problems).problems
+        return PlaybookPlan(loaded.file, problems=found, seconds=seconds)
+    return PlaybookPlan(loaded.file, plays=tuple(plays), seconds=seconds)
 
 
 def _plan_play(
@@ -323,26 +328,33 @@ def make_plan(
     """Load, validate and resolve; every problem ends up in the plan, attributed to its file.
     Secret values met while resolving are added to `secrets` (the caller's output redacts
     with it), before any problem that could show them is formatted."""
+    started = time.perf_counter()
     files = expand_playbook_paths(playbook_paths)
     loaded: list[LoadedPlaybook] = []
+    loading: list[float] = []  # the seconds each of `loaded` took to load
     broken: list[PlaybookPlan] = []
     for path in files:
+        began = time.perf_counter()
         try:
             loaded.append(load_playbook(path))
+            loading.append(time.perf_counter() - began)
         except ConfigError as exc:
-            broken.append(PlaybookPlan(display_path(path), problems=exc.problems))
+            seconds = time.perf_counter() - began
+            broken.append(PlaybookPlan(display_path(path), problems=exc.problems, seconds=seconds))
     try:
         ctx = _context(project, loaded, inventory_paths or (), now, limit, tags, secrets)
     except ConfigError as exc:
-        return _plan(project, inventory_paths, limit, tags, now, [*broken, *_by_file(exc)])
+        plan = _plan(project, inventory_paths, limit, tags, now, [*broken, *_by_file(exc)])
+        return replace(plan, seconds=time.perf_counter() - started)
     if limit is not None:
         _check_limit(ctx.inventory, limit)
-    planned = [plan_playbook(item, ctx) for item in loaded]
+    planned = [plan_playbook(item, ctx, spent) for item, spent in zip(loaded, loading, strict=True)]
     order = {display_path(p): i for i, p in enumerate(files)}
     results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
     plan = _plan(project, inventory_paths, limit, tags, now, results, ctx.inventory.source)
     _check_limit_targets(plan, limit)
-    return replace(plan, secrets=ctx.templates.secrets.frozen())
+    secret_values = ctx.templates.secrets.frozen()
+    return replace(plan, secrets=secret_values, seconds=time.perf_counter() - started)
 
 
 def _context(

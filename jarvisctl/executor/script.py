@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ class CommandCapture:
     output: CommandOutput
     stdout: StreamDigest
     stderr: StreamDigest
+    # from its begin mark's arrival to its end mark's, on the controller's clock (JUnit's time)
+    seconds: float | None = None
 
     @property
     def truncated(self) -> bool:
@@ -205,7 +208,8 @@ class ScriptOutput:
                 continue
             err = self._err.sections.get(index, (StreamTail(0), None))[0]
             output = CommandOutput(out[0].text(), err.text(), out[1])
-            results.append(CommandCapture(output, out[0].digest(), err.digest()))
+            seconds = self._out.seconds.get(index)
+            results.append(CommandCapture(output, out[0].digest(), err.digest(), seconds))
         return results
 
 
@@ -237,6 +241,8 @@ class _Splitter:
         self._open: tuple[int, StreamTail] | None = None
         self._next = 0  # the index whose begin mark comes next
         self.sections: dict[int, tuple[StreamTail, int | None]] = {}
+        self.seconds: dict[int, float] = {}  # each command's, from its marks' arrival
+        self._began = 0.0
         self.ended = script.count == 0
 
     def feed(self, data: bytes) -> None:
@@ -277,10 +283,12 @@ class _Splitter:
             if self._open is not None or index != self._next or index >= self._count:
                 return False
             self._open, self._next = (index, StreamTail(self._limit)), index + 1
+            self._began = time.monotonic()
             return True
         if self._open is None or self._open[0] != index or (status is not None) != self._with_code:
             return False
         self.sections[index] = (self._open[1], None if status is None else int(status))
+        self.seconds[index] = time.monotonic() - self._began
         self._open = None
         self.ended = index == self._count - 1
         return True

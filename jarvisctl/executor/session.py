@@ -204,6 +204,7 @@ def emit_command(
         exit_code=output.exit_code,
         stdout_tail=output.stdout[-TAIL:],
         stderr_tail=output.stderr[-TAIL:],
+        seconds=None if capture.seconds is None else round(capture.seconds, 4),
         **output_record(capture.stdout, capture.stderr),
     )
 

@@ -1,38 +1,62 @@
-"""`jarvisctl plan --junit FILE`: one testcase per playbook file, failing on its problems."""
+"""`jarvisctl plan --junit FILE`: one testsuite per playbook file; a valid file is one passing
+testcase, an invalid one a failing testcase per problem, named and described by its location.
+
+junit-10.xsd allows `file` on a testsuite but no `file` or `line` on a testcase (the Jenkins
+xunit plugin refuses a report that has them), so each failure carries its `file:line:column`
+in its name and message, where every JUnit reader shows it."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from jarvisctl.plan_model import Plan
+from jarvisctl.errors import Problem
+from jarvisctl.output.junit_xml import add, junit_time, serialize
+from jarvisctl.plan_model import Plan, PlaybookPlan
+
+CLASSNAME = "jarvisctl.plan"
 
 
 def render_plan_junit(plan: Plan) -> str:
-    failures = sum(1 for p in plan.playbooks if not p.ok)
-    suites = ET.Element("testsuites", name="jarvisctl plan")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
+    failures = len(plan.problems)
+    tests = sum(max(1, len(p.problems)) for p in plan.playbooks)
+    suites = add(
+        None,
+        "testsuites",
         name="jarvisctl plan",
-        tests=str(len(plan.playbooks)),
+        tests=str(tests),
         failures=str(failures),
         errors="0",
-        skipped="0",
-        timestamp=plan.generated_at.replace(microsecond=0).isoformat(),
+        time=junit_time(plan.seconds),
     )
+    timestamp = plan.generated_at.replace(microsecond=0).isoformat()
     for playbook in plan.playbooks:
-        case = ET.SubElement(
-            suite, "testcase", classname="jarvisctl.plan", name=playbook.file, file=playbook.file
-        )
-        if playbook.problems:
-            count = len(playbook.problems)
-            failure = ET.SubElement(
-                case,
-                "failure",
-                message=f"{count} configuration error{'s' if count != 1 else ''}: "
-                f"{playbook.problems[0]}",
-                type="ConfigError",
-            )
-            failure.text = "\n".join(str(p) for p in playbook.problems)
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+        _suite(suites, playbook, timestamp)
+    return serialize(suites)
+
+
+def _suite(parent: ET.Element, playbook: PlaybookPlan, timestamp: str) -> None:
+    suite = add(
+        parent,
+        "testsuite",
+        name=playbook.file,
+        tests=str(max(1, len(playbook.problems))),
+        failures=str(len(playbook.problems)),
+        errors="0",
+        skipped="0",
+        time=junit_time(playbook.seconds),
+        timestamp=timestamp,
+        file=playbook.file,
+    )
+    if playbook.ok:
+        time = junit_time(playbook.seconds)
+        add(suite, "testcase", classname=CLASSNAME, name=playbook.file, time=time)
+    for problem in playbook.problems:
+        _failed(suite, problem)
+
+
+def _failed(suite: ET.Element, problem: Problem) -> None:
+    """`file:line:column: what is wrong (what would be valid)` as the name (unique within the
+    file, where two problems at one place would share a bare location) and the message."""
+    located = str(problem)
+    case = add(suite, "testcase", classname=CLASSNAME, name=located)
+    add(case, "failure", located, message=located, type="ConfigError")

@@ -68,6 +68,7 @@ class CheckEntry:
     stderr_tail: str = ""
     digest: str | None = None
     history: tuple[Point, ...] = ()
+    seconds: float | None = None  # its command's measured duration (None: not recorded)
 
     @property
     def failing(self) -> bool:
@@ -141,6 +142,14 @@ class RunDocument:
 
     def failing(self) -> list[tuple[HostSection, CheckEntry]]:
         return [(h, c) for h in self.hosts for c in h.failing]
+
+
+def value_text(check: CheckEntry | Point) -> str:
+    """A check's value as every report shows it: `95%`, or `no value`."""
+    if check.value is None:
+        return "no value"
+    unit = check.unit if isinstance(check, CheckEntry) else ""
+    return f"{check.value:g}{unit}"
 
 
 def build_document(verification: Verification, records: Sequence[Record]) -> RunDocument:
@@ -297,6 +306,7 @@ def _check(data: Mapping[str, Any], command: Mapping[str, Any]) -> CheckEntry:
         stdout_tail=str(command.get("stdout_tail") or ""),
         stderr_tail=str(command.get("stderr_tail") or ""),
         digest=command.get("digest"),
+        seconds=command.get("seconds"),
     )
 
 

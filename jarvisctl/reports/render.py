@@ -1,5 +1,6 @@
-"""Render a run document: Markdown, self-contained HTML and JUnit XML through the Jinja2
-templates in jarvisctl/reports/templates/; JSON as jarvisctl/schemas/report.schema.json says.
+"""Render a run document: Markdown and self-contained HTML through the Jinja2 templates in
+jarvisctl/reports/templates/; JSON as jarvisctl/schemas/report.schema.json says; JUnit XML
+built element by element (jarvisctl.reports.junit).
 Every output is passed through the redactor last, whatever the journal already scrubbed."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import jinja2
 
 from jarvisctl.errors import JarvisError
-from jarvisctl.reports.document import CheckEntry, HostSection, Point, RunDocument
+from jarvisctl.reports.document import Point, RunDocument, value_text
 from jarvisctl.reports.json_doc import report_document
+from jarvisctl.reports.junit import render_junit
 from jarvisctl.secrets import Redactor
 
 FORMATS = ("md", "html", "json", "junit")
@@ -38,6 +40,8 @@ def format_for(path: Path) -> str:
 def render(document: RunDocument, fmt: str, redactor: Redactor | None = None) -> str:
     if fmt == "json":
         text = json.dumps(report_document(document), indent=2, allow_nan=False) + "\n"
+    elif fmt == "junit":
+        text = render_junit(document)
     else:
         template = _environment(fmt).get_template(f"report.{fmt}.j2")
         text = template.render(run=document, a=document.announcement)
@@ -47,7 +51,7 @@ def render(document: RunDocument, fmt: str, redactor: Redactor | None = None) ->
 def _environment(fmt: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("jarvisctl.reports", "templates"),
-        autoescape=fmt in ("html", "junit"),
+        autoescape=fmt == "html",
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -55,15 +59,12 @@ def _environment(fmt: str) -> jinja2.Environment:
     )
     env.filters.update(
         when=_when,
-        value=_value,
+        value=value_text,
         seconds=_seconds,
         md=_markdown_cell,
         spark=sparkline,
         trend=_trend,
-        iso=_iso,
     )
-    env.globals.update(junit_cases=junit_cases)
-    env.filters["junit_cases"] = junit_cases
     return env
 
 
@@ -71,17 +72,6 @@ def _when(at: float | None) -> str:
     if at is None:
         return "-"
     return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _value(check: CheckEntry | Point) -> str:
-    if check.value is None:
-        return "no value"
-    unit = check.unit if isinstance(check, CheckEntry) else ""
-    return f"{check.value:g}{unit}"
-
-
-def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _trend(history: Sequence[Point]) -> str:
@@ -125,49 +115,4 @@ def sparkline(history: Sequence[Point], width: int = 160, height: int = 32) -> d
         "empty": False,
         "low": f"{low:g}",
         "high": f"{high:g}",
-    }
-
-
-def junit_cases(section: HostSection) -> list[dict[str, Any]]:
-    """One testcase per host and check. WARNING/CRITICAL: <failure>; UNKNOWN: <error> (the
-    check could not measure); an unreachable, failed or interrupted session: one 'session'
-    case with <error>; a host the run did not work on (another run's lease, or not started
-    before an interrupt): 'session' with <skipped> and the reason."""
-    cases = [_check_case(c) for c in section.checks]
-    if section.outcome in ("unreachable", "failed", "interrupted"):
-        cases.insert(0, _case("session", "error", section.outcome, section.error, section.seconds))
-    elif section.outcome == "skipped":
-        cases.insert(0, _case("session", "skipped", "skipped", section.error, section.seconds))
-    elif not cases:
-        cases.append(_case("session", None, "ok", "", section.seconds))
-    return cases
-
-
-def _check_case(check: CheckEntry) -> dict[str, Any]:
-    message = f"{check.status.upper()}: {check.reason or _value(check)}"
-    kind = {"warning": "failure", "critical": "failure", "unknown": "error"}.get(check.status)
-    detail = "\n".join(
-        part
-        for part in (
-            f"value: {_value(check)}",
-            f"command: {check.command}" if check.command else "",
-            f"exit code: {check.exit_code}" if check.exit_code is not None else "",
-            check.stdout_tail and f"stdout (tail):\n{check.stdout_tail}",
-            check.stderr_tail and f"stderr (tail):\n{check.stderr_tail}",
-        )
-        if part
-    )
-    return {**_case(check.name, kind, check.status, message, None), "detail": detail}
-
-
-def _case(
-    name: str, kind: str | None, type_: str, message: str, seconds: float | None
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "kind": kind,
-        "type": type_,
-        "message": message,
-        "detail": message,
-        "time": f"{seconds or 0:.3f}",
     }

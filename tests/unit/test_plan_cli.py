@@ -122,20 +122,22 @@ def test_five_mistakes_give_five_located_messages(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_junit_has_one_testcase_per_playbook_file(tmp_path: Path) -> None:
+def test_junit_has_one_testsuite_per_playbook_file_and_a_failure_per_mistake(
+    tmp_path: Path,
+) -> None:
     write(tmp_path / "bad.yml", FIVE_MISTAKES)
     good = write(tmp_path / "good.yml", "- name: ok\n  hosts: all\n  checks: [{use: swap_used}]\n")
     junit = tmp_path / "out" / "plan.xml"
     result = plan("bad.yml", str(good), "--junit", str(junit), cwd=tmp_path)
     assert result.exit_code == 3
-    suites = JUnitXml.fromfile(str(junit))
-    cases = {case.name: case for suite in suites for case in suite}
-    assert set(cases) == {"bad.yml", "good.yml"}
-    assert cases["good.yml"].is_passed
-    failure = cases["bad.yml"].result[0]
-    assert isinstance(failure, Failure)
-    assert failure.message.startswith("5 configuration errors: bad.yml:2:10:")
-    assert "bad.yml:12:7: unknown key 'tmeout'" in (failure.text or "")
+    suites = {suite.name: list(suite) for suite in JUnitXml.fromfile(str(junit))}
+    assert set(suites) == {"bad.yml", "good.yml"}  # as displayed: relative to here
+    assert [case.is_passed for case in suites["good.yml"]] == [True]
+    failures = [case.result[0] for case in suites["bad.yml"]]
+    assert all(isinstance(f, Failure) for f in failures)
+    errors = [line.removeprefix("error: ") for line in result.stderr.splitlines()]
+    assert [f.message for f in failures] == errors  # each located as on the console
+    assert any(e.startswith("bad.yml:12:7: unknown key 'tmeout'") for e in errors)
 
 
 def test_inventory_mistakes_are_reported_as_their_own_file(tmp_path: Path) -> None:
