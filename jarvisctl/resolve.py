@@ -20,6 +20,7 @@ from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.models.catalogue import CheckDefinition, RemediationDefinition
 from jarvisctl.models.playbook import CheckSpec, RemediationBinding, ThresholdOverride
 from jarvisctl.models.project import ProjectConfig
+from jarvisctl.models.threshold_conflicts import find_conflict
 from jarvisctl.models.values import Direction, Threshold
 from jarvisctl.plan_model import CheckPlan, RemediationPlan
 from jarvisctl.plan_reuse import Recipe
@@ -266,17 +267,16 @@ class CheckResolver:
         chosen: dict[str, Threshold | None] = {}
         for key in ("warn", "crit", "clear"):
             chosen[key] = getattr(spec, key) or (getattr(defaults, key) if defaults else None)
-        conflict = _inconsistency(chosen, direction)
+        conflict = find_conflict(chosen, direction)
         if conflict is None:
             return chosen["warn"], chosen["crit"], chosen["clear"]
-        message, culprits = conflict
-        for key in culprits:
+        message = conflict.message
+        for key in conflict.culprits:
             if getattr(spec, key) is None and definition is not None:
                 message = message.replace(f"{key} ", f"{key} (default of '{definition.name}') ", 1)
-        given = [key for key in culprits if getattr(spec, key) is not None]
+        given = [key for key in conflict.culprits if getattr(spec, key) is not None]
         where = (*path, given[0]) if given else path
-        worse = "higher" if direction == "above" else "lower"
-        problems.add(self.source.locate(where), message, f"for this check {worse} is worse")
+        problems.add(self.source.locate(where), message, conflict.hint)
         return None
 
 
@@ -302,21 +302,6 @@ def _apply_override(spec: CheckSpec, override: ThresholdOverride) -> CheckSpec:
         if getattr(override, key) is not None
     }
     return spec.model_copy(update=given)
-
-
-def _inconsistency(
-    chosen: Mapping[str, Threshold | None], direction: Direction
-) -> tuple[str, tuple[str, ...]] | None:
-    """What is wrong when plain-number thresholds contradict the check's direction, and which
-    keys are to blame (the most likely culprit first)."""
-    levels = {k: t.value for k, t in chosen.items() if t is not None and t.kind == "level"}
-    sign = 1 if direction == "above" else -1
-    if "warn" in levels and "crit" in levels and sign * (levels["crit"] - levels["warn"]) < 0:
-        return f"warn {levels['warn']:g} is past crit {levels['crit']:g}", ("warn", "crit")
-    alert = "warn" if "warn" in levels else "crit"
-    if "clear" in levels and alert in levels and sign * (levels[alert] - levels["clear"]) < 0:
-        return f"clear {levels['clear']:g} is past {alert} {levels[alert]:g}", ("clear", alert)
-    return None
 
 
 def _with_defaults(given: SourceMap, defaults: _Origin, names: Mapping[str, Any]) -> SourceMap:
