@@ -163,7 +163,9 @@ def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def every_kind(s: dict[str, Any]) -> str:
-    """A play over all hosts with one check or more per kind, each against a service above."""
+    """A play over all hosts with one check or more per kind, each against a service above.
+    Services are addressed as 127.0.0.1, where they listen: what `localhost` names is up to a
+    machine's /etc/hosts (a minimal container or chroot may have none)."""
     return f"""\
 - name: every kind
   hosts: all
@@ -180,7 +182,7 @@ def every_kind(s: dict[str, Any]) -> str:
     - {{name: backup size, use: path_size, with: {{path: "{s["backup"]}"}}, warn: 8192}}
     - {{name: backup exists, use: path_exists, with: {{path: "{s["backup"]}"}}}}
     - {{name: web process, use: process, with: {{match: "{s["marker"]}"}}}}
-    - {{name: web port, use: tcp_port, with: {{port: {s["web"]}}}}}
+    - {{name: web port, use: tcp_port, with: {{host: 127.0.0.1, port: {s["web"]}}}}}
     - {{name: web health, use: http,
         with: {{url: "http://127.0.0.1:{s["web"]}/health", body_match: alive}}}}
     - {{name: web latency, use: http_latency, with: {{url: "http://127.0.0.1:{s["web"]}/health"}}}}
