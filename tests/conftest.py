@@ -9,6 +9,8 @@ import pytest
 
 from jarvisctl.connection import hostkeys, ssh_config
 
+pytest_plugins = ["tests.no_skips"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(
