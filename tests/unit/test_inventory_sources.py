@@ -280,3 +280,36 @@ def test_inventory_commands_merge_several_i(tmp_path: Path) -> None:
     code, out, _ = inventory_cli("list", *args)
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()[1:-1]] == Ansible(*MERGED).select("all")
+
+
+def test_a_run_records_the_digest_of_every_inventory_file(tmp_path: Path) -> None:
+    """The audit trail's run record: one file's sha256 as before; for several sources (and
+    directories), a digest over all their files, so that a change in any of them shows."""
+    import hashlib
+
+    from jarvisctl.events import RUN_STARTED, Collector
+    from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
+    from jarvisctl.project import load_project
+
+    (tmp_path / "play.yml").write_text(
+        "- name: p\n  hosts: localhost\n  checks:\n    - use: command\n"
+        "      with: {command: 'echo 1'}\n"
+    )
+    first, second = tmp_path / "a.yml", tmp_path / "b.ini"
+    first.write_text("all:\n  hosts:\n    localhost:\n      connection: local\n")
+    second.write_text("[extra]\nlocalhost\n")
+    project = load_project(start=tmp_path)
+
+    def recorded(*sources: Path) -> str:
+        events = Collector()
+        request = RunRequest(playbooks=(tmp_path / "play.yml",), inventory=sources)
+        run_playbooks(project, request, RunContext(events=events))
+        (started,) = events.of_kind(RUN_STARTED)
+        assert started.data["inventory"]["source"] == ", ".join(str(s) for s in sources)
+        return str(started.data["inventory"]["sha256"])
+
+    assert recorded(first) == "sha256:" + hashlib.sha256(first.read_bytes()).hexdigest()
+    both = recorded(first, second)
+    assert both.startswith("sha256:") and both != recorded(first)
+    second.write_text("[extra]\nlocalhost\n[more]\nlocalhost\n")
+    assert recorded(first, second) != both
