@@ -313,3 +313,26 @@ def test_a_run_records_the_digest_of_every_inventory_file(tmp_path: Path) -> Non
     assert both.startswith("sha256:") and both != recorded(first)
     second.write_text("[extra]\nlocalhost\n[more]\nlocalhost\n")
     assert recorded(first, second) != both
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [MERGED, MERGED[::-1], [DIRECTORY], [DIRECTORY, *MERGED]],
+    ids=["merged", "reversed", "directory", "directory-and-merged"],
+)
+def test_the_graph_of_merged_sources_is_ansible_inventorys(sources: list[Path]) -> None:
+    import subprocess
+    import sys
+
+    command = Path(sys.executable).with_name("ansible-inventory")
+    arguments = [arg for source in sources for arg in ("-i", str(source))]
+    result = subprocess.run(
+        [str(command), *arguments, "--graph"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    code, out, _ = inventory_cli("graph", *arguments)
+    assert code == 0
+    assert out.splitlines() == result.stdout.splitlines()
