@@ -168,7 +168,8 @@ def _handshake_reason(exc: BaseException, attempt: Attempt) -> str:
             f"accepts connections but nothing answered as an SSH server in time (sshd "
             f"overloaded, a proxy or firewall holding the connection, or not an SSH server)"
         )
-    if banner and isinstance(cause, EOFError):
+    # A host that closes before reading our banner resets the connection instead of an EOF.
+    if banner and isinstance(cause, (EOFError, ConnectionResetError)):
         return _unreachable_reason(cause, attempt) or text
     return f"SSH handshake failed: {exc}"
 

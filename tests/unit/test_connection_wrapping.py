@@ -224,6 +224,11 @@ def test_connection_errors_name_the_address_and_the_reason() -> None:
         (paramiko.SSHException("No existing session"), "no SSH handshake within 10s"),
         (_banner_error(TimeoutError()), "no SSH handshake within 10s (connect_timeout)"),
         (_banner_error(EOFError()), "closed the connection during the SSH handshake"),
+        # a host that closes with our banner unread resets the connection instead (timing)
+        (
+            _banner_error(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")),
+            "connection reset by the host during the SSH handshake",
+        ),
     ]
     for exc, reason in cases:
         error = open_error(exc, SETTINGS, Attempt("10.0.0.5", 2222, "deploy"))
