@@ -162,6 +162,10 @@ def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
         process.wait()
 
 
+# How full this machine's disk or swap is is not the kinds' business here: any percentage is OK.
+_ANY_PERCENT = "warn: 101, crit: 102, clear: 100"
+
+
 def every_kind(s: dict[str, Any]) -> str:
     """A play over all hosts with one check or more per kind, each against a service above.
     Services are addressed as 127.0.0.1, where they listen: what `localhost` names is up to a
@@ -170,14 +174,14 @@ def every_kind(s: dict[str, Any]) -> str:
 - name: every kind
   hosts: all
   checks:
-    - {{name: disk, use: disk_usage, with: {{path: /}}}}
-    - {{name: inodes, use: inode_usage, with: {{path: /}}}}
+    - {{name: disk, use: disk_usage, with: {{path: /}}, {_ANY_PERCENT}}}
+    - {{name: inodes, use: inode_usage, with: {{path: /}}, {_ANY_PERCENT}}}
     - {{name: memory, use: memory_available, warn: 0.1, crit: 0.05, clear: 0.2}}
-    - {{name: swap, use: swap_used}}
+    - {{name: swap, use: swap_used, {_ANY_PERCENT}}}
     - {{name: load, use: load_per_core, warn: 50, crit: 100}}
     - {{name: cpu, use: cpu_usage, with: {{interval: 0.2}}, warn: 101, crit: 102, clear: 100}}
     - {{name: uptime, use: uptime, warn: 1, clear: 2}}
-    - {{name: open files, use: open_files}}
+    - {{name: open files, use: open_files, {_ANY_PERCENT}}}
     - {{name: backup age, use: file_age, with: {{path: "{s["backup"]}"}}, warn: 10800, crit: 86400}}
     - {{name: backup size, use: path_size, with: {{path: "{s["backup"]}"}}, warn: 8192}}
     - {{name: backup exists, use: path_exists, with: {{path: "{s["backup"]}"}}}}
