@@ -58,6 +58,9 @@ class RunContext:
     pool: ConnectionPool = field(default_factory=ConnectionPool)
     cancel: threading.Event = field(default_factory=threading.Event)
     on_host: Callable[[HostRun], None] = lambda _: None
+    # live progress: the plan before any host starts, then each (host, play) as it starts
+    on_plan: Callable[[Plan], None] = lambda _: None
+    on_start: Callable[[str, str], None] = lambda host, play: None
     # what the front door redacts its output with; the run's plan adds the secrets it meets
     secrets: SecretValues = field(default_factory=SecretValues)
 
@@ -77,6 +80,7 @@ def plan_request(project: Project, request: RunRequest, secrets: SecretValues) -
 
 def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
     plan = request.plan or plan_request(project, request, context.secrets)
+    context.on_plan(plan)
     run_id = new_run_id(datetime.now(timezone.utc))
     started = time.monotonic()
     mode = "check" if request.check else "run"
@@ -100,6 +104,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             mode=mode,
             cancel=recording.cancel,
             on_host=recording.on_host(context.on_host),
+            on_start=context.on_start,
             store=state,
             events=events,
             run_id=run_id,

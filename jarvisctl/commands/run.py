@@ -24,10 +24,11 @@ from jarvisctl.commands.common import (
 from jarvisctl.commands.run_outputs import RunOutputs
 from jarvisctl.events import NullSink
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
+from jarvisctl.output.live import LiveConsole, colour_wanted, redrawing
 from jarvisctl.output.run_json import render_run_json
-from jarvisctl.output.run_text import progress_line, render_recap
+from jarvisctl.output.run_text import render_recap
 from jarvisctl.project import load_project
-from jarvisctl.results import HostRun, RunReport, RunStatus
+from jarvisctl.results import RunReport, RunStatus
 
 PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
 
@@ -88,14 +89,18 @@ def run_command(
         arguments=tuple(sys.argv[1:]),
     )
     secrets = output_secrets()
+    console = _console(as_json)
     context = RunContext(
         events=NullSink(),
-        on_host=_printer(sys.stderr.isatty() or not as_json, as_json),
+        on_host=console.finished,
+        on_plan=console.planned,
+        on_start=console.started,
         secrets=secrets,
     )
-    restore = _stop_on_signals(context.cancel)
+    restore = _stop_on_signals(context.cancel, console)
     try:
-        report = run_playbooks(project, request, context)
+        with redrawing(console):
+            report = run_playbooks(project, request, context)
     finally:
         context.pool.close_all()
         restore()
@@ -118,15 +123,19 @@ def exit_code(report: RunReport) -> int:
     return EXIT_CODES[report.status]
 
 
-def _printer(show: bool, to_stderr: bool) -> Callable[[HostRun], None]:
-    def print_line(run: HostRun) -> None:
-        if show:
-            click.echo(progress_line(run), err=to_stderr)
+def _console(as_json: bool) -> LiveConsole:
+    """A line per host on stdout; with --json (stdout is the document's) on stderr, and only
+    when that is a terminal. The status line only on a terminal, never with --json."""
+    stream = sys.stderr if as_json else sys.stdout
+    return LiveConsole(
+        stream,
+        show=stream.isatty() or not as_json,
+        live=stream.isatty() and not as_json,
+        colour=colour_wanted(stream),
+    )
 
-    return print_line
 
-
-def _stop_on_signals(cancel: threading.Event) -> Callable[[], None]:
+def _stop_on_signals(cancel: threading.Event, console: LiveConsole) -> Callable[[], None]:
     """Ctrl-C or SIGTERM: stop cleanly; a second one: stop now."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -134,7 +143,7 @@ def _stop_on_signals(cancel: threading.Event) -> Callable[[], None]:
             os._exit(EXIT_INTERRUPTED)
         cancel.set()
         name = signal.Signals(signum).name
-        click.echo(f"{name}: ending in-flight commands; again to stop at once", err=True)
+        console.message(f"{name}: ending in-flight commands; again to stop at once", sys.stderr)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 

@@ -53,6 +53,7 @@ class Runner:
     store: StateStore | None
     on_host: Callable[[HostRun], None]
     window: int  # hosts worked on at once
+    on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
         return Session(play, host, self.registry, self.events, self.store, self.cancel)
@@ -76,6 +77,7 @@ def execute(
     mode: str,
     cancel: threading.Event,
     on_host: Callable[[HostRun], None] = lambda _: None,
+    on_start: Callable[[str, str], None] = lambda host, play: None,
     store: StateStore | None = None,
     events: EventSink | None = None,
     run_id: str | None = None,
@@ -91,7 +93,9 @@ def execute(
         hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
-        runner = Runner(registry, pool, threads, mode, cancel, sink, store, on_host, workers)
+        runner = Runner(
+            registry, pool, threads, mode, cancel, sink, store, on_host, workers, on_start
+        )
         for play in plays:
             held = [runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
             for run in held:
@@ -119,10 +123,15 @@ def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
     # The hosts the window starts with get their TCP connections now: their sshds set up while
     # the workers start (and, in a fresh process, import paramiko).
     runner.pool.warm(h.settings for h in play.hosts[: runner.window])
+
+    def observe(host: HostPlan) -> tuple[HostRun, Connection | None]:
+        runner.on_start(host.host, play.name)
+        return observe_host(runner.session(play, host), runner.pool)
+
     observed = _in_window(
         runner,
         play.hosts,
-        lambda host: observe_host(runner.session(play, host), runner.pool),
+        observe,
         lambda host: (runner.not_started(play, host), None),
         lambda pair: report(pair[0]),
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+import click
+
+from jarvisctl.evaluate import SEVERITY
 from jarvisctl.results import Attempt, CheckResult, HostRun, Outcome, RunReport, Status
 
 _COLUMNS = (
@@ -22,14 +25,46 @@ _COLUMNS = (
 # table (a host with only zeros would look fine)
 _CUT_SHORT = (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.INTERRUPTED, Outcome.SKIPPED)
 
+# the colour (and boldness) of each word a host's line can say, on a terminal
+COLOURS: dict[str, tuple[str, bool]] = {
+    "ok": ("green", False),
+    "warning": ("yellow", False),
+    "critical": ("red", True),
+    "unknown": ("magenta", False),
+    "changed": ("yellow", False),
+    "failed": ("red", True),
+    "unreachable": ("red", True),
+    "skipped": ("cyan", False),
+    "interrupted": ("yellow", True),
+}
 
-def progress_line(run: HostRun) -> str:
-    head = f"{run.host}  [{run.play}]  {run.outcome.value.upper()}"
+
+def progress_line(run: HostRun, colour: bool = False) -> str:
+    """A host's line as it finishes: its worst status (or how its session ended), its checks
+    counted by status, its seconds; the status coloured when `colour`."""
+    word = host_status(run)
+    head = f"{run.host}  [{run.play}]  {paint(word, colour)}"
+    if run.outcome is Outcome.CHANGED and word != Outcome.CHANGED.value:
+        head += " (changed)"  # a remediation ran; the status is what its verification found
     if run.outcome in _CUT_SHORT:
         return f"{head}  {first_line(run.error)}"
     counts = run.counts()
     parts = [f"{counts[s]} {s.value}" for s in Status if counts[s]]
     return f"{head}  {len(run.checks)} checks: {', '.join(parts) or 'none'}  {run.duration:.2f}s"
+
+
+def host_status(run: HostRun) -> str:
+    """What a host's line says: for a session that ran its checks, the worst of their statuses
+    (a host whose checks are CRITICAL is not OK); otherwise how the session ended."""
+    if run.outcome not in (Outcome.OK, Outcome.CHANGED) or not run.checks:
+        return run.outcome.value
+    return max((c.status for c in run.checks), key=SEVERITY.__getitem__).value
+
+
+def paint(word: str, colour: bool) -> str:
+    """`word` in capitals, in its status colour when `colour` (a word without one is plain)."""
+    fg, bold = COLOURS.get(word, ("", False))
+    return click.style(word.upper(), fg=fg, bold=bold) if colour and fg else word.upper()
 
 
 def first_line(text: str) -> str:
