@@ -64,7 +64,7 @@ def host_status(run: HostRun) -> str:
 def paint(word: str, colour: bool) -> str:
     """`word` in capitals, in its status colour when `colour` (a word without one is plain)."""
     fg, bold = COLOURS.get(word, ("", False))
-    return click.style(word.upper(), fg=fg, bold=bold) if colour and fg else word.upper()
+    return click.style(word.upper(), fg=fg, bold=bold or None) if colour and fg else word.upper()
 
 
 def first_line(text: str) -> str:
