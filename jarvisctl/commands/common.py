@@ -27,6 +27,7 @@ EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 SECRETS = "jarvisctl.secrets"  # key of the command's SecretValues in click's context meta
@@ -78,3 +79,22 @@ def output_secrets() -> SecretValues:
     """The running command's SecretValues: what it renders adds to it, what it writes (its
     streams, and the files it writes with `write_redacted`) is redacted with it."""
     return click.get_current_context().meta[SECRETS]  # type: ignore[no-any-return]
+
+
+def retired_option(flag: str, was: str, now: str) -> Callable[[F], F]:
+    """`flag` meant `was` in this command before flags were made to mean one thing in every
+    command: using it is a usage error that says what to type `now`, never a silent different
+    behaviour. Hidden from --help."""
+
+    def refuse(ctx: click.Context, param: click.Parameter, value: object) -> None:
+        if value is not None:
+            raise click.UsageError(f"{flag} no longer means {was}: {now}", ctx)
+
+    return click.option(
+        flag,
+        f"retired{flag.replace('-', '_')}",
+        hidden=True,
+        expose_value=False,
+        callback=refuse,
+        default=None,
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from jarvisctl.commands.common import output_secrets, report_errors
+from jarvisctl.commands.common import output_secrets, report_errors, retired_option
 from jarvisctl.commands.outputs import PathArg, handle_record_errors, write_atomically
 from jarvisctl.errors import JarvisError
 from jarvisctl.project import load_project
@@ -16,7 +16,8 @@ from jarvisctl.reports.render import FORMATS, render
 
 @click.command("report")
 @click.argument("run_id")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
+@retired_option("-f", "--format", "write --format FORMAT (-f is --forks wherever it exists)")
 @click.option("-o", "--output", type=PathArg, help="Write to this file (default: stdout).")
 @click.option(
     "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."

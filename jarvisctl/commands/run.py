@@ -45,7 +45,7 @@ PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, loca
 @click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
 @click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
 @click.option("-f", "--forks", type=click.IntRange(1, 1000), help="Hosts worked on at once.")
-@click.option("--check", "check_mode", is_flag=True, help="Run checks only; change nothing.")
+@click.option("-C", "--check", "check_mode", is_flag=True, help="Run checks only; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
 @click.option(
     "--report",

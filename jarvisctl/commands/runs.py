@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from jarvisctl.audit import journal_path
-from jarvisctl.commands.common import report_errors
+from jarvisctl.commands.common import report_errors, retired_option
 from jarvisctl.commands.outputs import PathArg, handle_record_errors
 from jarvisctl.errors import JarvisError
 from jarvisctl.history import (
@@ -35,7 +35,18 @@ from jarvisctl.state import StateStore
     "--since", "since", help="Only runs started since: a duration ago (2h, 7d) or a date."
 )
 @click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
-@click.option("-n", "--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option(
+    "-n",
+    "--count",
+    "limit",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Runs shown at most.",
+)
+@retired_option(
+    "--limit", "a number of runs", "write -n/--count N (--limit is a host pattern in run and plan)"
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @click.option(
     "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."

@@ -218,8 +218,8 @@ def test_a_run_with_secrets_everywhere_shows_none(
     shown = json.loads(project.outputs[f"inventory {('show', host, '--json')}: stdout"])
     assert shown["vars"]["db_password"]["value"] == "***"
     for fmt in ("md", "html", "json", "junit"):
-        assert project.jarvisctl(f"report {fmt}", "report", "last", "-f", fmt).returncode == 0
-    project.jarvisctl("report -o", "report", "last", "-f", "html", "-o", "last.html")
+        assert project.jarvisctl(f"report {fmt}", "report", "last", "--format", fmt).returncode == 0
+    project.jarvisctl("report -o", "report", "last", "--format", "html", "-o", "last.html")
     project.jarvisctl("runs", "runs")
     project.jarvisctl("audit verify", "audit", "verify", "last")
     project.collect_files()
