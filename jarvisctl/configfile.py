@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
+import weakref
 from pathlib import Path
 
 from jarvisctl.errors import ConfigError, Location
@@ -29,6 +31,14 @@ _FILE_TYPES = (
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
 )
+
+STDIN = Path("-")  # `-` where a file is read means standard input (`plan -`, `run -i - ...`)
+STDIN_NAME = "<stdin>"  # how messages name it
+# Standard input can be read once, but a command may read a file more than once (a playbook is
+# parsed, then hashed for the journal): what was read is kept with the stream it came from, for
+# as long as that stream lives. Process-wide like the stream itself (a test runner gives each
+# command it invokes a stream of its own, and so a fresh read).
+_STDIN_READ: weakref.WeakKeyDictionary[object, bytes] = weakref.WeakKeyDictionary()
 
 _EXPECTED = "expected a regular file"
 _PERMISSION = ("permission denied", "make it readable by the user running jarvisctl")
@@ -48,6 +58,8 @@ def display_path(path: Path) -> str:
 
     The last part is not resolved: a symlink is named as itself, not as what it points to.
     """
+    if path == STDIN:
+        return STDIN_NAME
     try:
         return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
     except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
@@ -60,6 +72,8 @@ def read_config_bytes(path: Path, what: str = "file", hint: str = "") -> bytes:
     `what` names the file in messages ("inventory file not found"); `hint` is added to the
     message for a directory (say which file inside it is meant).
     """
+    if path == STDIN:
+        return _stdin_bytes()
     where = Location(display_path(path))
     # stat before open: opening a device can have effects of its own (a watchdog, a tape).
     _require_regular(_stat(path, where, what), where, what, hint)
@@ -91,12 +105,14 @@ def read_config_text(path: Path, what: str = "file", hint: str = "") -> str:
 def config_exists(path: Path) -> bool:
     """Whether anything is at `path`, a dangling symlink included, so that the reader, not a
     silent skip, says what is wrong with it."""
-    return os.path.lexists(path)
+    return path == STDIN or os.path.lexists(path)
 
 
 def is_config_dir(path: Path) -> bool:
     """Whether `path` is a directory; one that cannot be looked at is not (the reader then
     says why it cannot be read), where Path.is_dir would raise PermissionError."""
+    if path == STDIN:
+        return False
     try:
         return path.is_dir()
     except OSError:
@@ -109,6 +125,26 @@ def list_config_dir(directory: Path, what: str = "directory") -> list[Path]:
         return sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as exc:
         raise _open_error(exc, directory, Location(display_path(directory)), what) from None
+
+
+def _stdin_bytes() -> bytes:
+    """Standard input to its end (at most MAX_CONFIG_BYTES), read once per stream."""
+    where = Location(STDIN_NAME)
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise ConfigError.at(where, "cannot read: there is no standard input", "pipe the file in")
+    source = getattr(stream, "buffer", stream)
+    content = _STDIN_READ.get(source)
+    if content is None:
+        try:
+            read = source.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError.at(where, f"cannot read: {exc.strerror or exc}") from None
+        content = read.encode("utf-8") if isinstance(read, str) else read
+        if len(content) > MAX_CONFIG_BYTES:
+            raise _too_large(where)
+        _STDIN_READ[source] = content
+    return content
 
 
 def _stat(path: Path, where: Location, what: str) -> os.stat_result:

@@ -17,6 +17,7 @@ from pathlib import Path
 from tzlocal import get_localzone
 
 from jarvisctl import __version__
+from jarvisctl.configfile import read_config_bytes
 from jarvisctl.errors import ConfigError, known_list
 from jarvisctl.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.executor.pool import ConnectionPool
@@ -166,9 +167,9 @@ def _inventory_sha256(sources: Sequence[Path]) -> str | None:
 
 
 def _sha256(path: Path) -> str | None:
-    try:
-        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+    try:  # the configuration reader: `-` (standard input) is what the plan was made from
+        return "sha256:" + hashlib.sha256(read_config_bytes(path)).hexdigest()
+    except ConfigError:
         return None
 
 

@@ -7,10 +7,12 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
 
+from jarvisctl.configfile import STDIN
 from jarvisctl.errors import ConfigError, JarvisError, StoreError, UsageError
 from jarvisctl.output.redacting import redacted_output
 from jarvisctl.secrets import SecretValues
@@ -79,6 +81,13 @@ def output_secrets() -> SecretValues:
     """The running command's SecretValues: what it renders adds to it, what it writes (its
     streams, and the files it writes with `write_redacted`) is redacted with it."""
     return click.get_current_context().meta[SECRETS]  # type: ignore[no-any-return]
+
+
+def one_stdin(*paths: Path | None) -> None:
+    """`-` names standard input where a file is read; it holds one file, so naming it for two
+    (`plan - -i -`) is a usage error."""
+    if sum(1 for path in paths if path == STDIN) > 1:
+        raise click.UsageError("'-' (standard input) is named for more than one file")
 
 
 def retired_option(flag: str, was: str, now: str) -> Callable[[F], F]:

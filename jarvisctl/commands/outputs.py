@@ -1,5 +1,6 @@
 """What `audit`, `runs`, `report` and `run --report/--metrics-file` share: exit codes, finding
-a run, and writing an output file atomically with a clear message when that fails."""
+a run, and writing an output file atomically (or to standard output for `-`) with a clear
+message when that fails."""
 
 from __future__ import annotations
 
@@ -21,10 +22,21 @@ EXIT_INCOMPLETE = 5  # `audit verify`: the chain is intact, but the run never fi
 EXIT_OUTPUT = 6  # an output file (-o, --report, --metrics-file) cannot be written
 
 PathArg = click.Path(path_type=Path)
+STDOUT = Path("-")  # `-` where an output file is named means standard output
 
 
 class OutputError(JarvisError):
     """An output file that cannot be written."""
+
+
+def one_on_stdout(outputs: dict[str, bool]) -> bool:
+    """Whether standard output carries a document (`--json`, or an output file named `-`);
+    more than one would be mixed there, which is a usage error."""
+    chosen = [name for name, wanted in outputs.items() if wanted]
+    if len(chosen) > 1:
+        names = ", ".join(chosen[:-1]) + " and " + chosen[-1]
+        raise click.UsageError(f"{names} cannot all write to standard output: choose one")
+    return bool(chosen)
 
 
 def fail(message: str, code: int) -> None:
@@ -45,6 +57,8 @@ def handle_record_errors(exc: JarvisError) -> None:
 
 def check_writable(path: Path) -> None:
     """Fail before a run rather than after it: the directory must exist and be writable."""
+    if path == STDOUT:
+        return
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory")
@@ -56,7 +70,10 @@ def check_writable(path: Path) -> None:
 
 def write_atomically(path: Path, text: str, secrets: SecretValues) -> None:
     """`text`, redacted, into a temporary file beside the target, then a rename: readers never
-    see half a file, nor a secret."""
+    see half a file, nor a secret. `-` is standard output (redacted as well)."""
+    if path == STDOUT:
+        click.echo(secrets.redactor().text(text), nl=False)
+        return
     check_writable(path)
     try:
         write_redacted(path, text, secrets)

@@ -9,8 +9,21 @@ from pathlib import Path
 import click
 from tzlocal import get_localzone
 
-from jarvisctl.commands.common import EXIT_CONFIG, EXIT_OK, output_secrets, report_errors
-from jarvisctl.commands.outputs import EXIT_OUTPUT, OutputError, fail, write_atomically
+from jarvisctl.commands.common import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    one_stdin,
+    output_secrets,
+    report_errors,
+)
+from jarvisctl.commands.outputs import (
+    EXIT_OUTPUT,
+    STDOUT,
+    OutputError,
+    fail,
+    one_on_stdout,
+    write_atomically,
+)
 from jarvisctl.output.plan_json import render_plan_json
 from jarvisctl.output.plan_junit import render_plan_junit
 from jarvisctl.output.plan_text import render_plan
@@ -52,6 +65,11 @@ def plan_command(
 
     PLAYBOOKS are files or directories; by default the project's playbooks/.
     """
+    one_stdin(*playbooks, *inventory, config)
+    # `--junit -` puts the JUnit file on stdout, and the plan on stderr
+    junit_on_stdout = one_on_stdout({"--json": as_json, "--junit -": junit == STDOUT}) and (
+        not as_json
+    )
     project = load_project(config)
     paths = list(playbooks) or [project.root / p for p in project.config.playbooks]
     secrets = output_secrets()  # env(), secret_file(), secret_vars: stdout, stderr, --junit
@@ -59,7 +77,9 @@ def plan_command(
     plan = make_plan(project, paths, inventory, now, limit, tags, secrets=secrets)
     if not plan.playbooks:
         raise click.UsageError("no playbooks found; name playbook files or directories")
-    click.echo(render_plan_json(plan) if as_json else render_plan(plan), nl=False)
+    click.echo(
+        render_plan_json(plan) if as_json else render_plan(plan), nl=False, err=junit_on_stdout
+    )
     if junit is not None:
         _write_junit(junit, render_plan_junit(plan), secrets)
     if not plan.ok and not as_json:

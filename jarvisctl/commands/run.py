@@ -18,9 +18,11 @@ from jarvisctl.commands.common import (
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_UNREACHABLE,
+    one_stdin,
     output_secrets,
     report_errors,
 )
+from jarvisctl.commands.outputs import STDOUT, one_on_stdout
 from jarvisctl.commands.run_outputs import RunOutputs
 from jarvisctl.events import NullSink
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
@@ -76,6 +78,13 @@ def run_command(
 ) -> None:
     """Run PLAYBOOKS (files or directories) on their hosts: every host's checks in one round
     trip, hosts in a sliding window of --forks workers, then a recap per host."""
+    one_stdin(*playbooks, *inventory, config)
+    on_stdout = {
+        "--json": as_json,
+        "--report -": report_file == STDOUT,
+        "--metrics-file -": metrics_file == STDOUT,
+    }
+    data_on_stdout = one_on_stdout(on_stdout)
     project = load_project(config)
     outputs = RunOutputs(report_file, metrics_file)
     outputs.check()  # before touching any host
@@ -89,7 +98,7 @@ def run_command(
         arguments=tuple(sys.argv[1:]),
     )
     secrets = output_secrets()
-    console = _console(as_json)
+    console = _console(data_on_stdout, live=not as_json)
     context = RunContext(
         events=NullSink(),
         on_host=console.finished,
@@ -104,7 +113,10 @@ def run_command(
     finally:
         context.pool.close_all()
         restore()
-    click.echo(render_run_json(report) if as_json else "\n" + render_recap(report), nl=False)
+    if as_json:
+        click.echo(render_run_json(report), nl=False)
+    else:  # on stderr when stdout carries the report or the metrics (`-`)
+        click.echo("\n" + render_recap(report), nl=False, err=data_on_stdout)
     outputs.write(project.state_dir, report.run_id, secrets)
     sys.exit(exit_code(report))
 
@@ -123,14 +135,14 @@ def exit_code(report: RunReport) -> int:
     return EXIT_CODES[report.status]
 
 
-def _console(as_json: bool) -> LiveConsole:
-    """A line per host on stdout; with --json (stdout is the document's) on stderr, and only
-    when that is a terminal. The status line only on a terminal, never with --json."""
-    stream = sys.stderr if as_json else sys.stdout
+def _console(data_on_stdout: bool, live: bool) -> LiveConsole:
+    """A line per host on stdout; when stdout carries a document (--json, or an output named
+    `-`) on stderr, and only when that is a terminal. The status line only on a terminal."""
+    stream = sys.stderr if data_on_stdout else sys.stdout
     return LiveConsole(
         stream,
-        show=stream.isatty() or not as_json,
-        live=stream.isatty() and not as_json,
+        show=stream.isatty() or not data_on_stdout,
+        live=live and stream.isatty(),
         colour=colour_wanted(stream),
     )
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jarvisctl.commands.outputs import EXIT_OUTPUT, check_writable, fail, write_atomically
+from jarvisctl.commands.outputs import (
+    EXIT_OUTPUT,
+    STDOUT,
+    check_writable,
+    fail,
+    write_atomically,
+)
 from jarvisctl.errors import JarvisError
 from jarvisctl.secrets import SecretValues
 
@@ -20,15 +26,22 @@ class RunOutputs:
         """Exit 6 now if an output could not be written later."""
         try:
             if self.report is not None:
-                # imported here: only runs that write a report pay for the renderers (Jinja2)
-                from jarvisctl.reports.render import format_for
-
-                format_for(self.report)
+                self.report_format()
                 check_writable(self.report)
             if self.metrics is not None:
                 check_writable(self.metrics)
         except JarvisError as exc:
             fail(str(exc), EXIT_OUTPUT)
+
+    def report_format(self) -> str:
+        """From the file's extension; Markdown on standard output (`--report -`), as `report`
+        prints by default."""
+        if self.report is None or self.report == STDOUT:
+            return "md"
+        # imported here: only runs that write a report pay for the renderers (Jinja2)
+        from jarvisctl.reports.render import format_for
+
+        return format_for(self.report)
 
     def write(self, state_dir: Path, run_id: str, secrets: SecretValues) -> None:
         """From the journal (redacted when written), redacted again with the run's secrets."""
@@ -36,12 +49,12 @@ class RunOutputs:
             return
         from jarvisctl.metrics import metrics_text
         from jarvisctl.reports.load import load_document
-        from jarvisctl.reports.render import format_for, render
+        from jarvisctl.reports.render import render
 
         try:
             document = load_document(state_dir, run_id)
             if self.report is not None:
-                text = render(document, format_for(self.report))
+                text = render(document, self.report_format())
                 write_atomically(self.report, text, secrets)
             if self.metrics is not None:
                 write_atomically(self.metrics, metrics_text(document), secrets)

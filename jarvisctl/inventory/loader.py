@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jarvisctl.configfile import (
+    STDIN,
     config_exists,
     display_path,
     is_config_dir,
@@ -157,7 +158,7 @@ def inventory_files(sources: Sequence[Path], walked: frozenset[Path] = frozenset
             except ConfigError:
                 continue
             found += inventory_files(entries, walked | {path.resolve()})
-        elif os.path.isfile(path):
+        elif path == STDIN or os.path.isfile(path):  # `-i -`: what stdin held
             found.append(path)
     return found
 
