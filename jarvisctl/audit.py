@@ -71,6 +71,8 @@ class Journal:
         self.lost = 0  # events not written since a failed write
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # 0644 less the umask: readable as the umask allows (secrets are redacted before
+            # they are written), but never group- or world-writable: it is append-only evidence
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except FileExistsError:
             if not path.parent.is_dir():

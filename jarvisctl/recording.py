@@ -187,7 +187,7 @@ def keep_reserve(state_dir: Path) -> None:
         if path.stat().st_size >= RESERVE_BYTES:
             return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # zeros: the umask's
         try:
             write_all(fd, bytes(RESERVE_BYTES))
             os.fsync(fd)  # allocated for real, not only promised (delayed allocation)

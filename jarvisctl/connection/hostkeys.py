@@ -263,7 +263,9 @@ def describe_key(key: Any) -> str:
 
 def append_known_host(path: Path, name: str, key: Any, hashed: bool = False) -> None:
     """Add one `name type base64` line, creating the file (0600) and its directory (0700);
-    with `hashed`, the name as OpenSSH's HashKnownHosts writes it (`|1|salt|hash`)."""
+    with `hashed`, the name as OpenSSH's HashKnownHosts writes it (`|1|salt|hash`).
+    Private whatever the umask, as ~/.ssh is: which hosts are reached is not for other users
+    (the reason HashKnownHosts exists)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if hashed:
         from paramiko import HostKeys
