@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -30,6 +31,10 @@ PLAYBOOK = """\
       warn: 80
       crit: 90
 """
+
+
+# the status line while a host is in flight (how many are, at that moment, depends on the load)
+STATUS_LINE = re.compile(rb"\r0 done, [12] running, [01] left  slowest: (fine|sick) \ds")
 
 
 @pytest.fixture
@@ -74,7 +79,7 @@ def environment(**extra: str) -> dict[str, str]:
 def test_a_terminal_gets_coloured_statuses_and_the_status_line(project: Path) -> None:
     screen = on_a_terminal(project, environment())
     assert b"\x1b[31m\x1b[1mCRITICAL" in screen and b"\x1b[32mOK" in screen, screen
-    assert b"\r0 done, 2 running, 0 left  slowest: " in screen, screen
+    assert STATUS_LINE.search(screen), screen
     assert b"sick  [health]  \x1b[31m\x1b[1mCRITICAL\x1b[0m  1 checks: 1 critical" in screen
 
 
@@ -82,7 +87,7 @@ def test_no_color_gives_no_escape_code_but_still_the_status_line(project: Path) 
     screen = on_a_terminal(project, environment(NO_COLOR="1"))
     assert b"\x1b" not in screen, screen
     assert b"sick  [health]  CRITICAL  1 checks: 1 critical" in screen
-    assert b"\r0 done, 2 running, 0 left  slowest: " in screen, screen
+    assert STATUS_LINE.search(screen), screen
 
 
 def test_a_pipe_gets_host_lines_without_colour_or_status_line(project: Path) -> None:
