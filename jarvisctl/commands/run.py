@@ -116,7 +116,8 @@ def run_command(
     if as_json:
         click.echo(render_run_json(report), nl=False)
     else:  # on stderr when stdout carries the report or the metrics (`-`)
-        click.echo("\n" + render_recap(report), nl=False, err=data_on_stdout)
+        recap = render_recap(report, colour=console.colour)
+        click.echo("\n" + recap, nl=False, err=data_on_stdout, color=console.colour)
     outputs.write(project.state_dir, report.run_id, secrets)
     sys.exit(exit_code(report))
 

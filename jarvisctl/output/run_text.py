@@ -71,11 +71,12 @@ def first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
-def render_recap(report: RunReport) -> str:
-    return "\n".join(_recap_lines(report)) + "\n"
+def render_recap(report: RunReport, colour: bool = False) -> str:
+    """The recap; with `colour`, the statuses of the checks that are not OK in their colours."""
+    return "\n".join(_recap_lines(report, colour)) + "\n"
 
 
-def _recap_lines(report: RunReport) -> Iterator[str]:
+def _recap_lines(report: RunReport, colour: bool) -> Iterator[str]:
     title = "CHECK MODE RECAP" if report.mode == "check" else "RECAP"
     yield f"{title}  run {report.run_id}" + ("  (interrupted)" if report.interrupted else "")
     rows = _host_rows(report)
@@ -88,7 +89,8 @@ def _recap_lines(report: RunReport) -> Iterator[str]:
         yield ""
         yield "NOT OK"
         for run, check in failing:
-            yield f"  {run.host}  {check.name}: {check.status.value.upper()}  {_why(check)}"
+            status = paint(check.status.value, colour)
+            yield f"  {run.host}  {check.name}: {status}  {_why(check)}"
     problems = [h for h in report.hosts if h.error and h.outcome is not Outcome.SKIPPED]
     if problems:
         yield ""

@@ -81,6 +81,7 @@ def test_a_terminal_gets_coloured_statuses_and_the_status_line(project: Path) ->
     assert b"\x1b[31m\x1b[1mCRITICAL" in screen and b"\x1b[32mOK" in screen, screen
     assert STATUS_LINE.search(screen), screen
     assert b"sick  [health]  \x1b[31m\x1b[1mCRITICAL\x1b[0m  1 checks: 1 critical" in screen
+    assert b"  sick  level: \x1b[31m\x1b[1mCRITICAL\x1b[0m  95 crossed crit >= 90" in screen
 
 
 def test_no_color_gives_no_escape_code_but_still_the_status_line(project: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,9 @@ import pytest
 from jarvisctl.events import Collector
 from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
 from jarvisctl.output.live import LiveConsole, colour_wanted, redrawing
-from jarvisctl.output.run_text import progress_line
+from jarvisctl.output.run_text import progress_line, render_recap
 from jarvisctl.project import load_project
-from jarvisctl.results import CheckResult, HostRun, Outcome, Status
+from jarvisctl.results import CheckResult, HostRun, Outcome, RunReport, Status
 
 
 def check(name: str, status: Status) -> CheckResult:
@@ -181,3 +182,13 @@ def test_a_run_tells_the_console_its_plan_then_each_host_start_before_its_end(
     for name in ("h0", "h1", "h2"):
         assert calls.index(("start", name, "p")) < calls.index(("end", name, "p"))
     assert len(calls) == 7
+
+
+def test_the_recap_colours_the_statuses_that_are_not_ok_only_when_asked() -> None:
+    now = datetime.now(timezone.utc)
+    runs = (host(Outcome.OK, Status.CRITICAL), host(Outcome.OK, Status.WARNING, name="web2"))
+    report = RunReport("r1", "run", now, now, runs)
+    assert "\x1b" not in render_recap(report)
+    coloured = render_recap(report, colour=True)
+    assert "  web1  c0: \x1b[31m\x1b[1mCRITICAL\x1b[0m" in coloured
+    assert "  web2  c0: \x1b[33mWARNING\x1b[0m" in coloured
