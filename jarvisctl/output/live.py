@@ -67,7 +67,7 @@ class LiveConsole:
         self.stream, self.show, self.live, self.colour = stream, show, live, colour
         self._clock, self._width = clock, width
         self._lock = threading.RLock()
-        self._total = 0
+        self._total: int | None = None  # until the plan is made, there is nothing to show
         self._done = 0
         self._running: dict[tuple[str, str], float] = {}  # (host, play) -> when it started
         self._shown = 0  # characters of the status line now on the screen
@@ -110,7 +110,7 @@ class LiveConsole:
             return Tally(
                 done=self._done,
                 running=len(self._running),
-                left=max(0, self._total - self._done - len(self._running)),
+                left=max(0, (self._total or 0) - self._done - len(self._running)),
                 slowest=None if slowest is None else (slowest[0][0], now - slowest[1]),
             )
 
@@ -125,7 +125,7 @@ class LiveConsole:
             self.live = False
 
     def _draw(self) -> None:
-        if not self.live:
+        if not self.live or self._total is None:
             return
         limit = max(0, self._width() - 1)  # a line that wrapped could not be redrawn in place
         text = self.tally().text()[:limit]

@@ -192,3 +192,12 @@ def test_the_recap_colours_the_statuses_that_are_not_ok_only_when_asked() -> Non
     coloured = render_recap(report, colour=True)
     assert "  web1  c0: \x1b[31m\x1b[1mCRITICAL\x1b[0m" in coloured
     assert "  web2  c0: \x1b[33mWARNING\x1b[0m" in coloured
+
+
+def test_nothing_is_drawn_before_the_plan_is_made() -> None:
+    screen = Terminal()
+    console = LiveConsole(screen, live=True, clock=Clock(), width=lambda: 80)
+    console.redraw()  # the redrawing thread, while the playbooks are being planned
+    assert screen.getvalue() == ""
+    console.expect(0)
+    assert screen.getvalue() == "\r0 done, 0 running, 0 left"
