@@ -24,6 +24,8 @@ def run_document(report: RunReport) -> dict[str, Any]:
         "started": report.started.isoformat(),
         "finished": report.finished.isoformat(),
         "interrupted": report.interrupted,
+        # the run's verdict, as its exit code and `jarvisctl runs` give it (added within v1)
+        "status": report.status.value,
         "playbooks": list(report.playbooks),
         "hosts": [_host(h) for h in report.hosts],
     }

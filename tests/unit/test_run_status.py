@@ -11,6 +11,7 @@ import pytest
 from jarvisctl.commands.run import exit_code
 from jarvisctl.daemon.runtime import outcome_of
 from jarvisctl.history import run_status
+from jarvisctl.output.run_json import run_document
 from jarvisctl.output.run_text import recap_counts
 from jarvisctl.results import CheckResult, HostRun, Outcome, RunReport, Status
 
@@ -46,6 +47,7 @@ def test_the_worst_outcome_decides_the_status_and_exit_code_everywhere(
     assert exit_code(run) == HOSTS[worst][1]
     assert outcome_of(run) == worst
     assert run_status(run.interrupted, recap_counts(run)) == worst  # what `runs` shows
+    assert run_document(run)["status"] == worst  # run --json
 
 
 def test_a_run_with_nothing_wrong_is_ok_and_a_skipped_host_is_never_green() -> None:
