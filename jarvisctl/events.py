@@ -19,7 +19,8 @@ HOST_SKIPPED = "host_skipped"  # reason; when held by another run's lease: owner
 # source, pid, controller, expires
 BATCH = "batch"  # purpose (checks|verify), commands (count), exit_code, seconds, timed_out
 COMMAND = "command"  # purpose, check, command, exit_code, stdout_tail, stderr_tail, digest
-CHECK = "check"  # check, value, unit, status, raw_status, previous_status, flapping, reason
+CHECK = "check"  # check, value, unit, status, raw_status, previous_status, flapping, reason,
+#                  perfdata [{label, value, uom, warn, crit, min, max}] (a Nagios plugin's)
 REMEDIATION = "remediation"  # check, use, rung, outcome, reason, commands, results
 CIRCUIT_OPEN = "circuit_open"  # play, use, check, hosts, percent, limit
 RUN_FINISHED = "run_finished"  # interrupted, recap {host: {ok, warning, ...}}, seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +59,57 @@ def run_status(*, interrupted: bool, unreachable: bool, skipped: bool, not_ok: b
 
 
 @dataclass(frozen=True)
+class PerfDatum:
+    """One Nagios perfdata item, `'label'=value[UOM];[warn];[crit];[min];[max]`, kept as given."""
+
+    label: str
+    value: float | None  # None for `U`: the plugin could not measure it
+    uom: str = ""
+    warn: str = ""  # the plugin's own ranges, in Nagios range syntax
+    crit: str = ""
+    min: float | None = None
+    max: float | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """The JSON form written to the journal and `run --json`, read back by `from_record`."""
+        return {
+            "label": self.label,
+            "value": self.value,
+            "uom": self.uom,
+            "warn": self.warn,
+            "crit": self.crit,
+            "min": self.min,
+            "max": self.max,
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> PerfDatum:
+        """Back from a journal record; a field of the wrong type reads as absent."""
+        return cls(
+            label=str(data.get("label", "")),
+            value=_number(data.get("value")),
+            uom=str(data.get("uom") or ""),
+            warn=str(data.get("warn") or ""),
+            crit=str(data.get("crit") or ""),
+            min=_number(data.get("min")),
+            max=_number(data.get("max")),
+        )
+
+
+def perfdata_from_records(items: object) -> tuple[PerfDatum, ...]:
+    """A journal record's `perfdata` list (absent in journals written before it was kept)."""
+    if not isinstance(items, list):
+        return ()
+    return tuple(PerfDatum.from_record(item) for item in items if isinstance(item, Mapping))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
 class CheckResult:
     name: str
     kind: str
@@ -73,7 +125,7 @@ class CheckResult:
     raw_status: Status | None = None  # what the thresholds alone say, before history
     flapping: bool = False
     previous_status: Status | None = None  # the status before this cycle (None: first seen)
-    perfdata: tuple[Any, ...] = ()  # kinds.base.PerfDatum values a Nagios plugin reported
+    perfdata: tuple[PerfDatum, ...] = ()  # what a Nagios plugin reported beside its status
 
 
 class Attempt(enum.Enum):

@@ -162,5 +162,6 @@ def note_event(note: RemediationNote) -> dict[str, object]:
         "exit_codes": list(note.exit_codes),
         "verified_value": verification.value if verification else None,
         "verified_status": verification.status.value if verification else None,
+        "verified_perfdata": [d.as_record() for d in verification.perfdata] if verification else [],
         "seconds": round(note.duration, 3),
     }

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from jarvisctl.errors import JarvisError
 from jarvisctl.models.values import Direction, refuse_bool, wants_number
+from jarvisctl.results import PerfDatum as PerfDatum  # kinds build it; results carry it
 from jarvisctl.results import Status
 
 
@@ -59,19 +60,6 @@ class ParseError(JarvisError):
 class NativeUnavailable(JarvisError):
     """A native collector cannot measure here (e.g. the jtop service is not running); the
     check falls back to its command, and this reason is recorded with the result."""
-
-
-@dataclass(frozen=True)
-class PerfDatum:
-    """One Nagios perfdata item, `'label'=value[UOM];[warn];[crit];[min];[max]`, kept as given."""
-
-    label: str
-    value: float | None  # None for `U`: the plugin could not measure it
-    uom: str = ""
-    warn: str = ""  # the plugin's own ranges, in Nagios range syntax
-    crit: str = ""
-    min: float | None = None
-    max: float | None = None
 
 
 @dataclass(frozen=True)

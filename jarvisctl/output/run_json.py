@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from jarvisctl.executor.remedy import note_event
@@ -58,7 +57,7 @@ def _check(check: CheckResult) -> dict[str, Any]:
         "unit": check.unit,
         "reason": check.reason,
         "source": check.source,
-        "perfdata": [asdict(datum) for datum in check.perfdata],
+        "perfdata": [datum.as_record() for datum in check.perfdata],
         "exit_code": check.exit_code,
         "stdout_tail": check.stdout_tail,
         "stderr_tail": check.stderr_tail,

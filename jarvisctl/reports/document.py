@@ -22,6 +22,7 @@ from jarvisctl.events import (
     RUN_STARTED,
 )
 from jarvisctl.history import run_status, totals
+from jarvisctl.results import PerfDatum, perfdata_from_records
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 OUTCOME_ORDER = {
@@ -69,6 +70,7 @@ class CheckEntry:
     digest: str | None = None
     history: tuple[Point, ...] = ()
     seconds: float | None = None  # its command's measured duration (None: not recorded)
+    perfdata: tuple[PerfDatum, ...] = ()  # a Nagios plugin's, with units and ranges
 
     @property
     def failing(self) -> bool:
@@ -87,6 +89,7 @@ class RemediationEntry:
     verified_value: float | None
     verified_status: str | None
     seconds: float
+    verified_perfdata: tuple[PerfDatum, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,12 +264,16 @@ class _Section:
             verified_value=data.get("verified_value"),
             verified_status=data.get("verified_status"),
             seconds=float(data.get("seconds") or 0.0),
+            verified_perfdata=perfdata_from_records(data.get("verified_perfdata")),
         )
         self.remediations.append(entry)
         check = self.checks.get(entry.check)
         if check is not None and entry.outcome == "verified" and entry.verified_status:
             self.checks[entry.check] = replace(
-                check, status=entry.verified_status, value=entry.verified_value
+                check,
+                status=entry.verified_status,
+                value=entry.verified_value,
+                perfdata=entry.verified_perfdata,
             )
         if (
             entry.outcome in ("verified", "not verified")
@@ -307,6 +314,7 @@ def _check(data: Mapping[str, Any], command: Mapping[str, Any]) -> CheckEntry:
         stderr_tail=str(command.get("stderr_tail") or ""),
         digest=command.get("digest"),
         seconds=command.get("seconds"),
+        perfdata=perfdata_from_records(data.get("perfdata")),
     )
 
 

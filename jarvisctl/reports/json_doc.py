@@ -14,6 +14,7 @@ from jarvisctl.reports.document import (
     RemediationEntry,
     RunDocument,
 )
+from jarvisctl.results import PerfDatum
 
 SCHEMA_ID = "jarvisctl.report/v1"
 
@@ -87,7 +88,13 @@ def _check(check: CheckEntry) -> dict[str, Any]:
         "stderr_tail": check.stderr_tail,
         "digest": check.digest,
         "history": [_point(p) for p in check.history],
+        "perfdata": [_perfdatum(d) for d in check.perfdata],
     }
+
+
+def _perfdatum(datum: PerfDatum) -> dict[str, Any]:
+    record = datum.as_record()
+    return record | {key: _number(record[key]) for key in ("value", "min", "max")}
 
 
 def _point(point: Point) -> dict[str, Any]:
