@@ -1,74 +1,84 @@
-"""`jarvisctl run --metrics-file FILE`: a run's check values and statuses in the Prometheus text
-format, for node_exporter's textfile collector. The caller writes the text redacted and
-atomically (commands/outputs.write_atomically), so the collector never reads half a file."""
+"""`jarvisctl run --metrics-file FILE.prom`: a run's check values, statuses, perfdata and host
+outcomes in the Prometheus text format, for node_exporter's textfile collector, named as
+metric_scheme.py says. The caller writes the text redacted and atomically
+(commands/outputs.write_atomically), so the collector never reads half a file."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from collections.abc import Iterator
+from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from jarvisctl.errors import JarvisError
+from jarvisctl.metric_scheme import (
+    HOST_OUTCOME,
+    HOST_REACHABLE,
+    OUTCOMES,
+    PROM_SUFFIX,
+    RUN_COMPLETE,
+    RUN_DURATION,
+    RUN_HOSTS,
+    RUN_TIMESTAMP,
+    Exposition,
+    add_check,
+)
 from jarvisctl.reports.document import RunDocument
 
-STATUS_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}  # as Nagios numbers them
-CHECK_LABELS = ("host", "play", "check")
+STDOUT_SOURCE = "stdout"  # `--metrics-file -`: no file name to tell the series apart by
 
 
-def metrics_registry(run: RunDocument) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    value = Gauge(
-        "jarvisctl_check_value",
-        "The value the check measured in the last run.",
-        [*CHECK_LABELS, "unit"],
-        registry=registry,
-    )
-    status = Gauge(
-        "jarvisctl_check_status",
-        "1 for the check's status in the last run, 0 for the others.",
-        [*CHECK_LABELS, "status"],
-        registry=registry,
-    )
-    code = Gauge(
-        "jarvisctl_check_status_code",
-        "The check's status as a number: 0 ok, 1 warning, 2 critical, 3 unknown.",
-        CHECK_LABELS,
-        registry=registry,
-    )
-    up = Gauge(
-        "jarvisctl_host_up",
-        "1 if the host was reached in the last run, 0 if it was unreachable.",
-        ["host", "play"],
-        registry=registry,
-    )
-    for section in run.hosts:
-        up.labels(str(section.host), str(section.play)).set(
-            0 if section.outcome == "unreachable" else 1
+class MetricsFileNameError(JarvisError):
+    """A metrics file node_exporter's textfile collector would pass over without a word."""
+
+
+def metrics_source(path: Path) -> str:
+    """The `source` label of a metrics file's series: its name without `.prom`, unique within
+    the collector's directory. A name not ending in `.prom` is refused: the collector reads
+    only those, and would ignore the file silently."""
+    if str(path) == "-":
+        return STDOUT_SOURCE
+    if not path.name.endswith(PROM_SUFFIX) or path.name == PROM_SUFFIX:
+        raise MetricsFileNameError(
+            f"cannot write metrics to {str(path)!r}: node_exporter's textfile collector reads "
+            f"only files named *{PROM_SUFFIX} (e.g. {path.stem or 'jarvisctl'}{PROM_SUFFIX})"
         )
-        for check in section.checks:
-            labels = (str(section.host), str(section.play), str(check.name))
-            if check.value is not None:
-                value.labels(*labels, str(check.unit)).set(check.value)
-            code.labels(*labels).set(STATUS_CODES.get(check.status, 3))
-            for name in STATUS_CODES:
-                status.labels(*labels, name).set(1 if check.status == name else 0)
-    _run_metrics(run, registry)
-    return registry
+    return path.name.removesuffix(PROM_SUFFIX)
 
 
-def _run_metrics(run: RunDocument, registry: CollectorRegistry) -> None:
-    Gauge(
-        "jarvisctl_run_timestamp_seconds",
-        "When the last run started (Unix time).",
-        registry=registry,
-    ).set(run.started_at)
-    Gauge("jarvisctl_run_duration_seconds", "How long the last run took.", registry=registry).set(
-        run.seconds or 0.0
-    )
-    Gauge(
-        "jarvisctl_run_complete",
-        "1 if the last run finished (its journal has a run_finished record).",
-        registry=registry,
-    ).set(1 if run.complete else 0)
+class RunCollector(Collector):
+    def __init__(self, run: RunDocument, source: str) -> None:
+        self.run, self.source = run, source
+
+    def collect(self) -> Iterator[Metric]:
+        out = Exposition(self.source)
+        reached: dict[str, bool] = {}
+        for section in self.run.hosts:
+            for check in section.checks:
+                labels = (section.host, section.play, check.name)
+                add_check(out, labels, check.value, check.unit, check.status, check.perfdata)
+            out.state(HOST_OUTCOME, (section.host, section.play), OUTCOMES, section.outcome)
+            if section.outcome != "skipped":  # never tried: neither reached nor unreachable
+                was = reached.get(section.host, False)
+                reached[section.host] = was or section.outcome != "unreachable"
+        for host, up in reached.items():
+            out.add(HOST_REACHABLE, (host,), 1.0 if up else 0.0)
+        self._run(out)
+        yield from out.metrics()
+
+    def _run(self, out: Exposition) -> None:
+        out.add(RUN_TIMESTAMP, (), self.run.started_at)
+        out.add(RUN_DURATION, (), self.run.seconds or 0.0)
+        out.add(RUN_COMPLETE, (), 1.0 if self.run.complete else 0.0)
+        outcomes = [section.outcome for section in self.run.hosts]
+        for outcome in (*OUTCOMES, *sorted(set(outcomes) - set(OUTCOMES))):
+            out.add(RUN_HOSTS, (outcome,), float(outcomes.count(outcome)))
 
 
-def metrics_text(run: RunDocument) -> str:
-    """The registry in the Prometheus text format (the caller writes it, redacted)."""
-    return generate_latest(metrics_registry(run)).decode("utf-8")
+def metrics_text(run: RunDocument, source: str) -> str:
+    """The run in the Prometheus text format (the caller writes it, redacted)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RunCollector(run, source))
+    return generate_latest(registry).decode("utf-8")

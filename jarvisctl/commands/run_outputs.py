@@ -29,6 +29,9 @@ class RunOutputs:
                 self.report_format()
                 check_writable(self.report)
             if self.metrics is not None:
+                from jarvisctl.metrics import metrics_source
+
+                metrics_source(self.metrics)  # a name node_exporter reads, or refused now
                 check_writable(self.metrics)
         except JarvisError as exc:
             fail(str(exc), EXIT_OUTPUT)
@@ -47,7 +50,7 @@ class RunOutputs:
         """From the journal (redacted when written), redacted again with the run's secrets."""
         if self.report is None and self.metrics is None:
             return
-        from jarvisctl.metrics import metrics_text
+        from jarvisctl.metrics import metrics_source, metrics_text
         from jarvisctl.reports.load import load_document
         from jarvisctl.reports.render import render
 
@@ -57,6 +60,7 @@ class RunOutputs:
                 text = render(document, self.report_format())
                 write_atomically(self.report, text, secrets)
             if self.metrics is not None:
-                write_atomically(self.metrics, metrics_text(document), secrets)
+                text = metrics_text(document, metrics_source(self.metrics))
+                write_atomically(self.metrics, text, secrets)
         except JarvisError as exc:
             fail(str(exc), EXIT_OUTPUT)

@@ -23,9 +23,11 @@ from jarvisctl.events import (
     HOST_SKIPPED,
     HOST_UNREACHABLE,
     REMEDIATION,
+    RUN_FINISHED,
     Event,
 )
 from jarvisctl.leases import LEASE_TAKEOVER
+from jarvisctl.results import PerfDatum, perfdata_from_records
 
 # outcomes of a fire that made no run (the job cannot run as configured), unlike a run whose
 # hosts were unreachable or not OK
@@ -40,6 +42,7 @@ class CheckReading:
     unit: str
     status: str
     at: float
+    perfdata: tuple[PerfDatum, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,12 @@ class HostView:
     error: str = ""
     last_seen: float = 0.0
     checks: tuple[CheckReading, ...] = ()
+    outcomes: tuple[tuple[str, str], ...] = ()  # (play, outcome) of its last session in each
+    tried: bool = True  # False: only skipped so far, neither reached nor unreachable
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "reachable": self.reachable,
+            "reachable": self.reachable if self.tried else None,
             "since": self.since,
             "error": self.error or None,
             "last_seen": self.last_seen,
@@ -88,6 +93,7 @@ class Observations:
         self._hosts: dict[str, HostView] = {}
         self._checks: dict[tuple[str, str, str], CheckReading] = {}
         self._jobs: dict[str, JobStats] = {}
+        self._outcomes: dict[tuple[str, str], str] = {}  # (host, play): how its session ended
 
     # -- the event stream --------------------------------------------------------------------
 
@@ -99,6 +105,8 @@ class Observations:
             self._reachability(host, False, str(data.get("error", "")), event.at)
         elif event.kind == CHECK:
             self._check(host, event.play or "", data, event.at)
+        elif event.kind == RUN_FINISHED:
+            self._outcome(data.get("hosts"))
         elif event.kind == LEASE_TAKEOVER:
             self.log.warning("lease_takeover", host=host, **data)
         elif event.kind == HOST_SKIPPED:
@@ -136,9 +144,18 @@ class Observations:
             str(data.get("unit", "") or ""),
             str(data.get("status", "unknown")),
             at,
+            perfdata_from_records(data.get("perfdata")),
         )
         with self._lock:
             self._checks[(host, play, reading.check)] = reading
+
+    def _outcome(self, hosts: object) -> None:
+        """Each session's outcome from run_finished (skipped and interrupted hosts included)."""
+        for item in hosts if isinstance(hosts, list) else []:
+            if isinstance(item, Mapping):
+                key = (str(item.get("host", "")), str(item.get("play", "")))
+                with self._lock:
+                    self._outcomes[key] = str(item.get("outcome", ""))
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -182,11 +199,15 @@ class Observations:
             checks: dict[str, list[CheckReading]] = {}
             for (host, _, _), reading in sorted(self._checks.items()):
                 checks.setdefault(host, []).append(reading)
-            names = sorted({*self._hosts, *checks})
+            outcomes: dict[str, list[tuple[str, str]]] = {}
+            for (host, play), outcome in sorted(self._outcomes.items()):
+                outcomes.setdefault(host, []).append((play, outcome))
+            names = sorted({*self._hosts, *checks, *outcomes})
             return tuple(
                 replace(
-                    self._hosts.get(name, HostView(name, True, 0.0)),
+                    self._hosts.get(name, HostView(name, True, 0.0, tried=name in checks)),
                     checks=tuple(checks.get(name, ())),
+                    outcomes=tuple(outcomes.get(name, ())),
                 )
                 for name in names
             )

@@ -187,12 +187,12 @@ def test_daemon_cycles_remediates_reloads_and_stops(
     # the connections stay open between cycles: one per host
     assert daemon.status()["connections_open"] == len(sshd_hosts)
 
-    healthy = f'jarvisctl_check_status{{check="web up",host="{victim}",play="web"}} 0.0'
+    healthy = f'jarvisctl_check_status_code{{check="web up",host="{victim}",play="web"}} 0.0'
     wait_for(lambda: healthy in daemon.get("/metrics")[1].decode(), 20, "the check OK again")
     code, metrics = daemon.get("/metrics")
     assert code == 200
     text = metrics.decode()
-    assert 'jarvisctl_job_runs_total{job="playbooks/web.yml::web",outcome="ok"}' in text
+    assert 'jarvisctl_job_runs_total{outcome="ok",play="web",playbook="playbooks/web.yml"}' in text
     assert f"jarvisctl_connections_open {float(len(sshd_hosts))}" in text
     if shutil.which("promtool"):
         checked = subprocess.run(

@@ -93,8 +93,10 @@ def test_the_metrics_file_passes_promtool(project: Project) -> None:
         pytest.skip("promtool not installed (Debian package: prometheus)")
     path = project.root / "metrics/jarvis.prom"
     text = path.read_text()
-    assert 'jarvisctl_check_value{check="level",host="zulu",play="health",unit=""} 95.0' in text
-    assert 'jarvisctl_check_status_code{check="broken",host="alpha",play="health"} 3.0' in text
+    level = 'check="level",host="zulu",play="health",source="jarvis"'
+    assert f'jarvisctl_check_value{{{level},unit=""}} 95.0' in text
+    broken = 'check="broken",host="alpha",play="health",source="jarvis"'
+    assert f"jarvisctl_check_status_code{{{broken}}} 3.0" in text
     checked = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )

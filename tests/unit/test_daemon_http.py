@@ -74,14 +74,16 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics_per_check_per_job_and_for_the_daemon() -> None:
     found = samples(render_metrics(snapshot()).decode())
     check = (("check", "root disk"), ("host", "web1"), ("play", "health"))
-    job = (("job", "site.yml::health"),)
-    assert found[("jarvisctl_check_value", check)] == 91.5
-    assert found[("jarvisctl_check_status", check)] == 2
+    job = (("play", "health"), ("playbook", "site.yml"))  # not `job`: Prometheus's own label
+    assert found[("jarvisctl_check_value", (*check, ("unit", "%")))] == 91.5
+    assert found[("jarvisctl_check_status", (*check, ("status", "critical")))] == 1
+    assert found[("jarvisctl_check_status", (*check, ("status", "ok")))] == 0
+    assert found[("jarvisctl_check_status_code", check)] == 2
     assert found[("jarvisctl_job_last_duration_seconds", job)] == 1.25
     assert found[("jarvisctl_job_last_run_timestamp_seconds", job)] == NOW
-    assert found[("jarvisctl_job_last_outcome", (*job, ("outcome", "not_ok")))] == 1
-    assert found[("jarvisctl_job_last_outcome", (*job, ("outcome", "ok")))] == 0
-    assert found[("jarvisctl_job_runs_total", (*job, ("outcome", "not_ok")))] == 1
+    assert found[("jarvisctl_job_last_outcome", tuple(sorted((*job, ("outcome", "not_ok")))))] == 1
+    assert found[("jarvisctl_job_last_outcome", tuple(sorted((*job, ("outcome", "ok")))))] == 0
+    assert found[("jarvisctl_job_runs_total", tuple(sorted((*job, ("outcome", "not_ok")))))] == 1
     assert found[("jarvisctl_job_misses_total", job)] == 1
     assert found[("jarvisctl_daemon_uptime_seconds", ())] == 100
     assert found[("jarvisctl_connections_open", ())] == 1

@@ -197,9 +197,15 @@ def test_an_exception_marks_the_run_interrupted(tmp_path: Path) -> None:
 
 def test_metrics_for_an_unreachable_host_pass_promtool(tmp_path: Path) -> None:
     emit_run(tmp_path)
-    text = metrics_text(load_document(tmp_path, RUN))
-    assert 'jarvisctl_host_up{host="db1",play="p"} 0.0' in text
-    assert 'jarvisctl_check_value{check="disk",host="web1",play="p",unit="%"} 60.0' in text
+    text = metrics_text(load_document(tmp_path, RUN), "nightly")
+    assert 'jarvisctl_host_reachable{host="db1",source="nightly"} 0.0' in text
+    assert 'jarvisctl_host_reachable{host="web1",source="nightly"} 1.0' in text
+    assert 'jarvisctl_host_reachable{host="web2"' not in text  # skipped: never tried
+    skipped = 'jarvisctl_host_outcome{host="web2",outcome="skipped",play="p",source="nightly"} 1.0'
+    assert skipped in text
+    assert 'jarvisctl_run_hosts{outcome="skipped",source="nightly"} 1.0' in text
+    value = 'jarvisctl_check_value{check="disk",host="web1",play="p",source="nightly",unit="%"}'
+    assert f"{value} 60.0" in text
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (Debian package: prometheus)")
