@@ -58,7 +58,7 @@ PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, loca
 @click.option(
     "--metrics-file",
     type=PathArg,
-    help="Write check values for node_exporter's textfile collector.",
+    help="Write check values for node_exporter's textfile collector (a name ending in .prom).",
 )
 @click.option(
     "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
