@@ -28,6 +28,9 @@ from jarvisctl.metric_scheme import (
 from jarvisctl.reports.document import RunDocument
 
 STDOUT_SOURCE = "stdout"  # `--metrics-file -`: no file name to tell the series apart by
+# outcomes that tell whether the host was reached; a skipped host was never tried, and an
+# interrupted one may have been stopped while connecting
+REACHED = {"ok": True, "changed": True, "failed": True, "unreachable": False}
 
 
 class MetricsFileNameError(JarvisError):
@@ -60,9 +63,8 @@ class RunCollector(Collector):
                 labels = (section.host, section.play, check.name)
                 add_check(out, labels, check.value, check.unit, check.status, check.perfdata)
             out.state(HOST_OUTCOME, (section.host, section.play), OUTCOMES, section.outcome)
-            if section.outcome != "skipped":  # never tried: neither reached nor unreachable
-                was = reached.get(section.host, False)
-                reached[section.host] = was or section.outcome != "unreachable"
+            if section.outcome in REACHED:
+                reached[section.host] = reached.get(section.host, False) or REACHED[section.outcome]
         for host, up in reached.items():
             out.add(HOST_REACHABLE, (host,), 1.0 if up else 0.0)
         self._run(out)

@@ -66,6 +66,7 @@ EVENTS = [
                 {"host": "web1", "play": "p", "outcome": "ok"},
                 {"host": "db1", "play": "p", "outcome": "unreachable"},
                 {"host": "web2", "play": "p", "outcome": "skipped"},
+                {"host": "web3", "play": "p", "outcome": "interrupted"},
             ],
             "seconds": 4.0,
         },
@@ -119,6 +120,13 @@ def test_the_file_and_the_daemon_say_the_same_in_the_same_names(both: tuple[str,
     assert in_daemon["jarvisctl_check_status"][(*disk, ("status", "warning"))] == 1
     assert in_daemon["jarvisctl_check_status"][(*disk, ("status", "ok"))] == 0
     assert in_daemon["jarvisctl_check_status_code"][disk] == 1
+    # skipped and interrupted hosts are counted, and called neither reachable nor unreachable
+    for host, outcome in (("web2", "skipped"), ("web3", "interrupted")):
+        flags = (("host", host), ("outcome", outcome), ("play", "p"))
+        assert in_daemon["jarvisctl_host_outcome"][flags] == 1
+    assert set(in_daemon["jarvisctl_host_reachable"]) == {(("host", "db1"),), (("host", "web1"),)}
+    assert in_file["jarvisctl_run_hosts"][(("outcome", "interrupted"),)] == 1
+    assert in_file["jarvisctl_run_hosts"][(("outcome", "skipped"),)] == 1
     # every series of the file carries its source, so that two files never collide
     assert all('source="nightly"' in x for x in file_text.splitlines() if x.startswith("jarv"))
 
