@@ -18,7 +18,7 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -41,6 +41,7 @@ class RedactingStream(io.TextIOBase):
         self._pending: list[str] = []
         self._size = 0
         self._lock = threading.RLock()
+        self.closed_by_reader = False  # the pipe's reader is gone: the rest is dropped
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -55,13 +56,30 @@ class RedactingStream(io.TextIOBase):
     def flush(self) -> None:
         with self._lock:
             self._emit()
-            self.inner.flush()
+            if not self.closed_by_reader:
+                self._guarded(self.inner.flush)
 
     def _emit(self) -> None:
         if self._pending:
             text = "".join(self._pending)
             self._pending, self._size = [], 0
-            self.inner.write(self.secrets.redactor().text(text))
+            if not self.closed_by_reader:
+                self._guarded(lambda: self.inner.write(self.secrets.redactor().text(text)))
+
+    def _guarded(self, write: Callable[[], object]) -> None:
+        """A reader that went away (`jarvisctl runs | head`) ends the output, not the command:
+        a run goes on remediating and recording (the journal is its truth) and exits with its
+        own code, and nothing prints a traceback. What is left of the output goes nowhere:
+        the stream's descriptor is pointed at /dev/null, so that the interpreter's last flush
+        of the buffered bytes does not fail again at exit."""
+        try:
+            write()
+        except BrokenPipeError:
+            self.closed_by_reader = True
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.inner.fileno())
+                os.close(devnull)
 
     def writable(self) -> bool:
         return True
