@@ -13,7 +13,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from jarvisctl.configfile import STDIN
-from jarvisctl.errors import ConfigError, JarvisError, StoreError, UsageError
+from jarvisctl.errors import ConfigError, JarvisError, PatternError, StoreError, UsageError
 from jarvisctl.output.redacting import redacted_output
 from jarvisctl.secrets import SecretValues
 
@@ -83,10 +83,17 @@ def output_secrets() -> SecretValues:
     return click.get_current_context().meta[SECRETS]  # type: ignore[no-any-return]
 
 
-def one_stdin(*paths: Path | None) -> None:
-    """`-` names standard input where a file is read; it holds one file, so naming it for two
-    (`plan - -i -`) is a usage error."""
-    if sum(1 for path in paths if path == STDIN) > 1:
+def one_stdin(*paths: Path | None, limit: str | None = None) -> None:
+    """`-` names standard input where a file is read (`--limit @-` too: a retry file); it
+    holds one file, so naming it for two (`plan - -i -`) is a usage error."""
+    from jarvisctl.inventory.patterns import split_pattern
+
+    try:
+        terms = split_pattern(limit or "")
+    except PatternError:  # said where the limit is read, as a usage error naming --limit
+        terms = []
+    retry_files = [Path(t[1:]) for t in terms if t.startswith("@")]
+    if sum(1 for path in [*paths, *retry_files] if path == STDIN) > 1:
         raise click.UsageError("'-' (standard input) is named for more than one file")
 
 

@@ -65,7 +65,7 @@ def plan_command(
 
     PLAYBOOKS are files or directories; by default the project's playbooks/.
     """
-    one_stdin(*playbooks, *inventory, config)
+    one_stdin(*playbooks, *inventory, config, limit=limit)
     # `--junit -` puts the JUnit file on stdout, and the plan on stderr
     junit_on_stdout = one_on_stdout({"--json": as_json, "--junit -": junit == STDOUT}) and (
         not as_json

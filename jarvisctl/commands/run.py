@@ -78,7 +78,7 @@ def run_command(
 ) -> None:
     """Run PLAYBOOKS (files or directories) on their hosts: every host's checks in one round
     trip, hosts in a sliding window of --forks workers, then a recap per host."""
-    one_stdin(*playbooks, *inventory, config)
+    one_stdin(*playbooks, *inventory, config, limit=limit)
     on_stdout = {
         "--json": as_json,
         "--report -": report_file == STDOUT,

@@ -90,6 +90,8 @@ def test_inventory_list_reads_stdin(project: Path) -> None:
         ["remediations", "escalated"],
         ["schedule", "list"],
         ["daemon", "--once"],
+        ["inventory", "list"],
+        ["checks", "show", "disk_usage"],
     ],
 )
 def test_every_config_option_reads_stdin(project: Path, command: list[str]) -> None:
@@ -98,8 +100,25 @@ def test_every_config_option_reads_stdin(project: Path, command: list[str]) -> N
     assert "<stdin>:2:1: unknown key 'no_such_setting'" in result.output
 
 
-def test_stdin_is_one_file(project: Path) -> None:
-    result = jarvisctl(project, "plan", "-", "-i", "-", stdin=PLAYBOOK)
+def test_a_retry_file_from_stdin(project: Path) -> None:
+    (project / "inventory.yml").write_text(INVENTORY + "    box2: {ansible_connection: local}\n")
+    result = jarvisctl(
+        project, "plan", "play.yml", "-i", "inventory.yml", "-l", "@-", stdin="box2\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "HOST box2" in result.stdout and "HOST box1" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "-", "-i", "-"],
+        ["run", "play.yml", "-i", "-", "-l", "web:@-"],
+        ["plan", "-c", "-", "-"],
+    ],
+)
+def test_stdin_is_one_file(project: Path, args: list[str]) -> None:
+    result = jarvisctl(project, *args, stdin=PLAYBOOK)
     assert result.exit_code == 2
     assert "'-' (standard input) is named for more than one file" in result.output
 
