@@ -155,6 +155,28 @@ def value_text(check: CheckEntry | Point) -> str:
     return f"{check.value:g}{unit}"
 
 
+def perf_text(datum: PerfDatum) -> str:
+    """A perfdata item as every report shows it: `label=value[uom]` and its bounds."""
+    return f"{datum.label}={perf_value_text(datum)}"
+
+
+def perf_value_text(datum: PerfDatum) -> str:
+    """`value[uom]`, then the ranges and bounds the plugin gave: warn, crit, min, max."""
+    value = "U" if datum.value is None else f"{datum.value:g}{datum.uom}"
+    given = (
+        f"{name} {text}"
+        for name, text in (
+            ("warn", datum.warn),
+            ("crit", datum.crit),
+            ("min", "" if datum.min is None else f"{datum.min:g}"),
+            ("max", "" if datum.max is None else f"{datum.max:g}"),
+        )
+        if text
+    )
+    bounds = ", ".join(given)
+    return value + (f" ({bounds})" if bounds else "")
+
+
 def build_document(verification: Verification, records: Sequence[Record]) -> RunDocument:
     """Fold the journal's records into a document; sections ordered failures first."""
     started = records[0] if records and records[0].kind == RUN_STARTED else None

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from jarvisctl.output.junit_xml import add, junit_time, serialize
-from jarvisctl.reports.document import CheckEntry, HostSection, RunDocument, value_text
+from jarvisctl.reports.document import (
+    CheckEntry,
+    HostSection,
+    RunDocument,
+    perf_value_text,
+    value_text,
+)
 
 # A check's status → the JUnit result it becomes: a threshold crossed is a failure; UNKNOWN
 # (the check could not measure) is an error; OK is a passing testcase.
@@ -63,8 +69,20 @@ def _suite(parent: ET.Element, host: HostSection, timestamp: str) -> None:
         timestamp=timestamp,
         hostname=host.host,
     )
+    _perfdata(suite, host)
     for case in cases:
         _testcase(suite, f"{host.play}.{host.host}", case)
+
+
+def _perfdata(suite: ET.Element, host: HostSection) -> None:
+    """Nagios perfdata as the suite's properties, `perfdata.<check>.<label>`: junit-10.xsd
+    allows properties in a testsuite only, not in a testcase."""
+    items = [(check.name, datum) for check in host.checks for datum in check.perfdata]
+    if items:
+        properties = add(suite, "properties")
+        for check, datum in items:
+            name = f"perfdata.{check}.{datum.label}"
+            add(properties, "property", name=name, value=perf_value_text(datum))
 
 
 def _testcase(suite: ET.Element, classname: str, case: Case) -> None:

@@ -14,10 +14,9 @@ from typing import Any
 import jinja2
 
 from jarvisctl.errors import JarvisError
-from jarvisctl.reports.document import Point, RunDocument, value_text
+from jarvisctl.reports.document import Point, RunDocument, perf_text, value_text
 from jarvisctl.reports.json_doc import report_document
 from jarvisctl.reports.junit import render_junit
-from jarvisctl.results import PerfDatum
 from jarvisctl.secrets import Redactor
 
 FORMATS = ("md", "html", "json", "junit")
@@ -74,23 +73,6 @@ def _when(at: float | None) -> str:
     if at is None:
         return "-"
     return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def perf_text(datum: PerfDatum) -> str:
-    """`label=value[uom]`, then the ranges and bounds the plugin gave: warn, crit, min, max."""
-    value = "U" if datum.value is None else f"{datum.value:g}{datum.uom}"
-    given = (
-        f"{name} {text}"
-        for name, text in (
-            ("warn", datum.warn),
-            ("crit", datum.crit),
-            ("min", "" if datum.min is None else f"{datum.min:g}"),
-            ("max", "" if datum.max is None else f"{datum.max:g}"),
-        )
-        if text
-    )
-    bounds = ", ".join(given)
-    return f"{datum.label}={value}" + (f" ({bounds})" if bounds else "")
 
 
 def _trend(history: Sequence[Point]) -> str:

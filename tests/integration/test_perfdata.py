@@ -1,6 +1,7 @@
 """Nagios perfdata, from a real plugin (check_file_age) and a scripted one, kept with its units,
 ranges and bounds through every output of a real `jarvisctl run`: the journal's check record,
-`report` in JSON (against its schema), Markdown and HTML read back from the journal."""
+`report` in JSON (against its schema), Markdown, HTML and JUnit (suite properties, against
+junit-10.xsd) read back from the journal."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+import xmlschema
+from junitparser import JUnitXml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "jarvisctl/schemas/report.schema.json").read_text())
@@ -144,3 +147,16 @@ def test_markdown_and_html_reports_show_perfdata(project: PerfProject) -> None:
     assert '<li data-label="/ data">/ data=2643MB (warn 3000, crit 3500, min 0, max 4000)</li>' in (
         html
     )
+
+
+def test_junit_carries_perfdata_as_suite_properties(project: PerfProject) -> None:
+    shown = project.jarvisctl("report", "last", "--format", "junit")
+    assert shown.returncode == 0, shown.stderr
+    xmlschema.XMLSchema(str(ROOT / "tests/schemas/junit-10.xsd")).validate(shown.stdout)
+    (suite,) = JUnitXml.fromstring(shown.stdout)
+    properties = {p.name: p.value for p in suite.properties()}
+    disk = "2643MB (warn 3000, crit 3500, min 0, max 4000)"
+    assert properties["perfdata.scripted./ data"] == disk
+    assert properties["perfdata.scripted.idle"] == "U"
+    assert properties["perfdata.backup age.size"] == "1234B (warn 0, crit 0, min 0)"
+    assert len(properties) == len(SCRIPTED_PERF) + 2
