@@ -168,6 +168,7 @@ def test_the_readme_table_is_the_scheme() -> None:
 
 def test_a_metrics_file_must_be_named_for_node_exporter() -> None:
     assert metrics_source(Path("/var/lib/node_exporter/jarvis-nightly.prom")) == "jarvis-nightly"
+    assert metrics_source(Path("-")) == "stdout"  # standard output: no name to go by
     for name in ("metrics.txt", "jarvis.prom.tmp", ".prom", "jarvis.PROM"):
         with pytest.raises(MetricsFileNameError, match=r"reads only files named \*\.prom"):
             metrics_source(Path(name))
