@@ -114,6 +114,7 @@ class Observations:
         elif event.kind == REMEDIATION:
             fields = {k: data.get(k) for k in ("check", "use", "rung", "outcome", "reason")}
             self.log.info("remediation", host=host, play=event.play, **fields)
+            self._verified(host, event.play or "", data, event.at)
         elif event.kind == CIRCUIT_OPEN:
             self.log.warning("circuit_open", play=event.play, **data)
         elif event.kind == HOST_FAILED:
@@ -140,7 +141,7 @@ class Observations:
         reading = CheckReading(
             play,
             str(data.get("check", "")),
-            float(value) if isinstance(value, int | float) else None,
+            _number(value),
             str(data.get("unit", "") or ""),
             str(data.get("status", "unknown")),
             at,
@@ -148,6 +149,23 @@ class Observations:
         )
         with self._lock:
             self._checks[(host, play, reading.check)] = reading
+
+    def _verified(self, host: str, play: str, data: Mapping[str, Any], at: float) -> None:
+        """A verified remediation's re-run is the check's last reading, as the reports say."""
+        status = data.get("verified_status")
+        if data.get("outcome") != "verified" or not status:
+            return
+        check = str(data.get("check", ""))
+        with self._lock:
+            before = self._checks.get((host, play, check))
+            if before is not None:
+                self._checks[(host, play, check)] = replace(
+                    before,
+                    value=_number(data.get("verified_value")),
+                    status=str(status),
+                    at=at,
+                    perfdata=perfdata_from_records(data.get("verified_perfdata")),
+                )
 
     def _outcome(self, hosts: object) -> None:
         """Each session's outcome from run_finished (skipped and interrupted hosts included)."""
@@ -211,3 +229,7 @@ class Observations:
                 )
                 for name in names
             )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

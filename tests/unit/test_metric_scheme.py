@@ -19,6 +19,7 @@ from jarvisctl.events import (
     CHECK,
     HOST_CONNECTED,
     HOST_UNREACHABLE,
+    REMEDIATION,
     RUN_FINISHED,
     RUN_STARTED,
     Event,
@@ -56,6 +57,32 @@ EVENTS = [
         },
     ),
     Event(CHECK, "web1", "p", {"check": "load", "value": 0.5, "unit": "", "status": "ok"}),
+    Event(
+        CHECK,
+        "web1",
+        "p",
+        {
+            "check": "mem",
+            "value": 97.0,
+            "unit": "%",
+            "status": "critical",
+            "perfdata": [PerfDatum("used", 97.0, "%").as_record()],
+        },
+    ),
+    Event(
+        REMEDIATION,
+        "web1",
+        "p",
+        {
+            "check": "mem",
+            "use": "restart",
+            "rung": 1,
+            "outcome": "verified",
+            "verified_value": 40.0,
+            "verified_status": "ok",
+            "verified_perfdata": [PerfDatum("used", 40.0, "%").as_record()],
+        },
+    ),
     Event(HOST_UNREACHABLE, "db1", "p", {"address": "ssh db1:22", "error": "refused"}),
     Event(
         RUN_FINISHED,
@@ -63,7 +90,7 @@ EVENTS = [
             "interrupted": False,
             "recap": {"web1": {"ok": 1, "warning": 1}, "db1": {"unreachable": 1}, "web2": {}},
             "hosts": [
-                {"host": "web1", "play": "p", "outcome": "ok"},
+                {"host": "web1", "play": "p", "outcome": "changed"},
                 {"host": "db1", "play": "p", "outcome": "unreachable"},
                 {"host": "web2", "play": "p", "outcome": "skipped"},
                 {"host": "web3", "play": "p", "outcome": "interrupted"},
@@ -120,6 +147,11 @@ def test_the_file_and_the_daemon_say_the_same_in_the_same_names(both: tuple[str,
     assert in_daemon["jarvisctl_check_status"][(*disk, ("status", "warning"))] == 1
     assert in_daemon["jarvisctl_check_status"][(*disk, ("status", "ok"))] == 0
     assert in_daemon["jarvisctl_check_status_code"][disk] == 1
+    # a verified remediation's re-run is the check's last word in both
+    mem = (("check", "mem"), ("host", "web1"), ("play", "p"))
+    assert in_daemon["jarvisctl_check_status_code"][mem] == 0
+    used = tuple(sorted((*mem, ("perf_label", "used"))))
+    assert in_daemon["jarvisctl_check_perfdata_ratio"][used] == pytest.approx(0.40)
     # skipped and interrupted hosts are counted, and called neither reachable nor unreachable
     for host, outcome in (("web2", "skipped"), ("web3", "interrupted")):
         flags = (("host", host), ("outcome", outcome), ("play", "p"))
