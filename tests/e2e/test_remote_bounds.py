@@ -245,7 +245,13 @@ def test_a_controller_killed_with_sigkill_leaves_nothing_on_the_host(
         tmp_path, sshd_fleet, sshd_hosts[0], f"{escaping} sleep 300.{tag}; echo 1", check_timeout
     )
     try:
-        assert _wait(lambda: _alive(f"sleep 300.{tag}") and _alive(f"sleep 302.{tag}"), 20)
+        # exact: the script's own shell has both texts in its command line before either sleep runs
+        assert _wait(
+            lambda: (
+                _alive(f"sleep 300.{tag}", exact=True) and _alive(f"sleep 302.{tag}", exact=True)
+            ),
+            20,
+        )
         started = time.monotonic()
         (sleeper,) = _alive(f"sleep 300.{tag}", exact=True)
         shell, shell_started = _script_shell(sleeper)
@@ -281,7 +287,13 @@ def test_an_interrupted_run_ends_what_its_checks_left_running(
         tmp_path, sshd_fleet, sshd_hosts[0], f"{escaping} sleep 304.{tag}; echo 1", 120
     )
     try:
-        assert _wait(lambda: _alive(f"sleep 303.{tag}") and _alive(f"sleep 304.{tag}"), 20)
+        # exact: the script's own shell has both texts in its command line before either sleep runs
+        assert _wait(
+            lambda: (
+                _alive(f"sleep 303.{tag}", exact=True) and _alive(f"sleep 304.{tag}", exact=True)
+            ),
+            20,
+        )
         controller.send_signal(signal.SIGTERM)
         _, stderr = controller.communicate(timeout=20)
     finally:
