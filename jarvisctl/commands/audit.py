@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, report_errors
-from jarvisctl.commands.outputs import EXIT_INCOMPLETE, PathArg, handle_record_errors
+from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, PathArg, report_errors
+from jarvisctl.commands.outputs import EXIT_INCOMPLETE, handle_record_errors
 from jarvisctl.errors import JarvisError
 from jarvisctl.project import load_project
 from jarvisctl.reports.load import verify_run

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from jarvisctl.catalogue import Catalogue, load_catalogue, search_dirs
-from jarvisctl.commands.common import report_errors
+from jarvisctl.commands.common import PathArg, report_errors
 from jarvisctl.errors import known_list
 from jarvisctl.kinds.registry import KindRegistry, load_registry
 from jarvisctl.output.reference_text import render_list, render_show
@@ -22,7 +22,6 @@ from jarvisctl.reference import (
 )
 
 Lister = Callable[[Catalogue, KindRegistry], list[Reference]]
-PathArg = click.Path(path_type=Path)
 
 
 def _references(config: Path | None, lister: Lister) -> list[Reference]:

@@ -32,6 +32,33 @@ R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., object])
 
 
+# Every file a command names: the reader (configfile) refuses one it cannot read, with a located
+# message and the documented exit code, rather than click's generic usage error.
+PathArg = click.Path(path_type=Path, readable=False)
+
+
+def host_selection(func: F) -> F:
+    """The options that choose the hosts and checks, as plan and run (and Ansible) spell them."""
+    options = (
+        click.option(
+            "-i",
+            "--inventory",
+            type=PathArg,
+            multiple=True,
+            help="Inventory file, directory or script; several are merged in order.",
+        ),
+        click.option(
+            "-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*')."
+        ),
+        click.option(
+            "-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated)."
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 SECRETS = "jarvisctl.secrets"  # key of the command's SecretValues in click's context meta
 
 

@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, output_secrets, report_errors
+from jarvisctl.commands.common import EXIT_NOT_OK, EXIT_OK, PathArg, output_secrets, report_errors
 from jarvisctl.daemon.logs import LEVELS, EventLog, Level, LogFormat, route_library_logs
 from jarvisctl.models.project import parse_listen
 
 if TYPE_CHECKING:
     from jarvisctl.daemon.service import Daemon
-
-PathArg = click.Path(path_type=Path)
 
 
 @click.command("daemon")

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from jarvisctl.commands.common import output_secrets, report_errors
+from jarvisctl.commands.common import PathArg, output_secrets, report_errors
 from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.errors import ConfigError, PatternError, ProblemCollector, known_list
 from jarvisctl.inventory import Host, Inventory
@@ -21,8 +21,6 @@ from jarvisctl.templating import Templates
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
 
 
 def inventory_options(function: Callable[P, R]) -> Callable[P, R]:

@@ -8,11 +8,9 @@ from pathlib import Path
 import click
 
 from jarvisctl.commands.catalogue import remediations
-from jarvisctl.commands.common import report_errors
+from jarvisctl.commands.common import PathArg, report_errors
 from jarvisctl.project import load_project
 from jarvisctl.state import RemediationLedger, StateStore
-
-PathArg = click.Path(path_type=Path)
 
 
 def _ledger(config: Path | None, *, readonly: bool = False) -> RemediationLedger:

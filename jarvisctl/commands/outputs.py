@@ -21,7 +21,6 @@ from jarvisctl.secrets import SecretValues
 EXIT_INCOMPLETE = 5  # `audit verify`: the chain is intact, but the run never finished
 EXIT_OUTPUT = 6  # an output file (-o, --report, --metrics-file) cannot be written
 
-PathArg = click.Path(path_type=Path)
 STDOUT = Path("-")  # `-` where an output file is named means standard output
 
 

@@ -12,6 +12,8 @@ from tzlocal import get_localzone
 from jarvisctl.commands.common import (
     EXIT_CONFIG,
     EXIT_OK,
+    PathArg,
+    host_selection,
     one_stdin,
     output_secrets,
     report_errors,
@@ -31,20 +33,10 @@ from jarvisctl.planner import make_plan
 from jarvisctl.project import load_project
 from jarvisctl.secrets import SecretValues
 
-PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
-
 
 @click.command("plan")
 @click.argument("playbooks", nargs=-1, type=PathArg)
-@click.option(
-    "-i",
-    "--inventory",
-    type=PathArg,
-    multiple=True,
-    help="Inventory file, directory or script; several are merged in order.",
-)
-@click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
-@click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
+@host_selection
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema v1).")
 @click.option("--junit", type=PathArg, help="Also write a JUnit XML file: one testcase per file.")
 @click.option(

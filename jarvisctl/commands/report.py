@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from jarvisctl.commands.common import output_secrets, report_errors, retired_option
-from jarvisctl.commands.outputs import PathArg, handle_record_errors, write_atomically
+from jarvisctl.commands.common import PathArg, output_secrets, report_errors, retired_option
+from jarvisctl.commands.outputs import handle_record_errors, write_atomically
 from jarvisctl.errors import JarvisError
 from jarvisctl.project import load_project
 from jarvisctl.reports.load import load_document

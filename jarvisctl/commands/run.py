@@ -18,6 +18,8 @@ from jarvisctl.commands.common import (
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_UNREACHABLE,
+    PathArg,
+    host_selection,
     one_stdin,
     output_secrets,
     report_errors,
@@ -32,20 +34,10 @@ from jarvisctl.output.run_text import render_recap
 from jarvisctl.project import load_project
 from jarvisctl.results import RunReport, RunStatus
 
-PathArg = click.Path(path_type=Path, readable=False)  # the reader refuses, located (exit 3)
-
 
 @click.command("run")
 @click.argument("playbooks", nargs=-1, required=True, type=PathArg)
-@click.option(
-    "-i",
-    "--inventory",
-    type=PathArg,
-    multiple=True,
-    help="Inventory file, directory or script; several are merged in order.",
-)
-@click.option("-l", "--limit", help="Further limit hosts with a pattern (e.g. 'jetson-0*').")
-@click.option("-t", "--tags", multiple=True, help="Only checks with these tags (comma-separated).")
+@host_selection
 @click.option("-f", "--forks", type=click.IntRange(1, 1000), help="Hosts worked on at once.")
 @click.option("-C", "--check", "check_mode", is_flag=True, help="Run checks only; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")

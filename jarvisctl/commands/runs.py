@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from jarvisctl.audit import journal_path
-from jarvisctl.commands.common import report_errors, retired_option
-from jarvisctl.commands.outputs import PathArg, handle_record_errors
+from jarvisctl.commands.common import PathArg, report_errors, retired_option
+from jarvisctl.commands.outputs import handle_record_errors
 from jarvisctl.errors import JarvisError
 from jarvisctl.history import (
     STATUSES,

@@ -9,11 +9,9 @@ from pathlib import Path
 import click
 from tzlocal import get_localzone
 
-from jarvisctl.commands.common import output_secrets, report_errors
+from jarvisctl.commands.common import PathArg, output_secrets, report_errors
 from jarvisctl.daemon.jobs import JobSpec, discover_jobs
 from jarvisctl.project import load_project
-
-PathArg = click.Path(path_type=Path)
 
 
 @click.group("schedule")
