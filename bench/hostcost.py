@@ -26,7 +26,7 @@ _COMPOSE = """
 import json, shlex, sys
 from jarvisctl.connection.base import KILL_AFTER
 from jarvisctl.connection.shell import format_seconds, wrap_remote_command
-from jarvisctl.executor.script import compose_script
+from jarvisctl.engine.script import compose_script
 commands, timeout = json.loads(sys.argv[1]), 30.0
 script = compose_script([(c, timeout) for c in commands])
 lines = script.text.splitlines()

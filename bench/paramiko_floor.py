@@ -22,7 +22,7 @@ if __package__ in (None, ""):
 
 from bench.commands import COMMANDS
 from bench.fleet import BenchFleet
-from jarvisctl.executor.script import compose_script
+from jarvisctl.engine.script import compose_script
 
 _CLIENT = r"""
 import json, os, socket, sys, threading, time

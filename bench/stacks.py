@@ -18,10 +18,10 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("paramiko channel", ("paramiko/channel.py", "paramiko/buffered_pipe.py")),
     ("fabric connection set-up", ("fabric/", "invoke/")),
     ("jarvisctl connection", ("jarvisctl/connection/",)),
-    ("jarvisctl executor", ("jarvisctl/executor/",)),
+    ("jarvisctl executor", ("jarvisctl/engine/",)),
     ("pydantic validation", ("pydantic",)),
     ("jarvisctl plan (inventory, playbook, templating)", ("jarvisctl/plan", "jarvisctl/inv")),
-    ("jarvisctl output", ("jarvisctl/output/",)),
+    ("jarvisctl output", ("jarvisctl/render/",)),
     ("threads (start, join, wait)", ("threading.py", "concurrent/futures")),
 )
 

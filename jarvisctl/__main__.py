@@ -1,5 +1,5 @@
 """`python -m jarvisctl` is the `jarvisctl` command."""
 
-from jarvisctl.cli import main
+from jarvisctl.cli.main import main
 
 main()

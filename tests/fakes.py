@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import CommandResult, OutputSink
-from jarvisctl.connection.settings import ConnectionSettings
 
 Matcher = str | re.Pattern[str]
 Responder = Callable[[str, str | None], CommandResult]

@@ -24,7 +24,7 @@ from types import FrameType
 
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("playbooks", "inventory", "checks", "remediations", "jarvisctl.yml")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import CommandResult, Connection, make_connection, open_connection
-from jarvisctl.connection.settings import ConnectionSettings
 
 __all__ = [
     "CommandResult",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.capture import Capture, StreamDigest
-from jarvisctl.connection.settings import ConnectionSettings
 
 # Exit status of coreutils `timeout` when it ended the command with the first signal.
 TIMEOUT_EXIT = 124
@@ -118,7 +118,7 @@ class OutputSink(Protocol):
 class Connection(Protocol):
     """A session to one host. `run` opens it on first use; `open` reports unreachability early.
 
-    `open` raises `jarvisctl.errors.UnreachableError` (or its subclasses `HostKeyError`,
+    `open` raises `jarvisctl.core.errors.UnreachableError` (or its subclasses `HostKeyError`,
     `AuthenticationError`) with a message that says what failed, where and what to do. `run`
     never raises for a non-zero exit or a timeout: both are values in the `CommandResult`.
     Output goes to `sink` when one is given, else a bounded tail of it is in the result.

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.connection.settings import ConnectionSettings
-from jarvisctl.errors import HostKeyError
-from jarvisctl.filecache import FileCache
+from jarvisctl.config.connection_settings import ConnectionSettings
+from jarvisctl.core.errors import HostKeyError
+from jarvisctl.core.filecache import FileCache
 
 # OpenSSH's short names, as `ssh-keyscan -t` takes them and `ssh -v` prints them.
 _KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "ssh-dss": "DSA"}

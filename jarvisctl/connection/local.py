@@ -13,6 +13,7 @@ import threading
 import time
 from typing import IO
 
+from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import (
     EXIT_GRACE,
     KILL_AFTER,
@@ -23,7 +24,6 @@ from jarvisctl.connection.base import (
     OutputSink,
 )
 from jarvisctl.connection.capture import Capture
-from jarvisctl.connection.settings import ConnectionSettings
 from jarvisctl.connection.shell import become_prefix, format_seconds
 
 _CHUNK = 65536

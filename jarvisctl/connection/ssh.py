@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jarvisctl.config.connection_settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
 from jarvisctl.connection.base import (
     KILL_AFTER,
     LOCAL_GRACE,
@@ -34,7 +35,6 @@ from jarvisctl.connection.hostkeys import (
     known_keys,
 )
 from jarvisctl.connection.paramiko_import import load_paramiko
-from jarvisctl.connection.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
 from jarvisctl.connection.shell import end_tagged_command, wrap_remote_command
 from jarvisctl.connection.ssh_config import Hop, Route, lookup
 from jarvisctl.connection.ssh_errors import (
@@ -45,7 +45,7 @@ from jarvisctl.connection.ssh_errors import (
     open_error,
 )
 from jarvisctl.connection.tcp import EarlySocket, connect_tcp
-from jarvisctl.errors import HostKeyError, UnreachableError
+from jarvisctl.core.errors import HostKeyError, UnreachableError
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
 KEEPALIVE_SECONDS = 15

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from jarvisctl.connection.paramiko_import import allow_match_exec, load_paramiko
-from jarvisctl.errors import UnreachableError
+from jarvisctl.core.errors import UnreachableError
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.connection.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
-from jarvisctl.errors import AuthenticationError, SessionInterruptedError, UnreachableError
-from jarvisctl.filecache import FileCache
+from jarvisctl.config.connection_settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
+from jarvisctl.core.errors import AuthenticationError, SessionInterruptedError, UnreachableError
+from jarvisctl.core.filecache import FileCache
 
 _SOCKET_REASONS = {
     errno.ECONNREFUSED: "connection refused (is sshd running, and listening on this port?)",

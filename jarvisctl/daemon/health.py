@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jarvisctl.core.errors import ConfigError, JarvisError
 from jarvisctl.daemon.logs import EventLog
-from jarvisctl.errors import ConfigError, JarvisError
-from jarvisctl.plan_model import Plan
+from jarvisctl.plan.model import Plan
 
 RELOAD = "reload"  # the source of a fault found by a SIGHUP (else the source is a job id)
 SHOWN = 5  # problems of one fault shown by /healthz and /status (the log has all of them)

@@ -20,11 +20,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.routes import answer
 from jarvisctl.daemon.snapshot import HttpCounts, Snapshot
-from jarvisctl.errors import JarvisError
-from jarvisctl.secrets import SecretValues
 
 MAX_HEAD = 16 * 1024  # a GET's request line and headers; more is not a client of ours
 BACKLOG = 64  # connections the kernel holds until the selector accepts them

@@ -1,5 +1,5 @@
 """/metrics: the daemon's snapshot in the Prometheus text format (prometheus-client), named as
-jarvisctl/metric_scheme.py says, with the process and platform collectors beside it.
+jarvisctl/render/metric_scheme.py says, with the process and platform collectors beside it.
 
 A fresh registry per scrape with one collector over one snapshot: nothing global, and every
 series in a scrape comes from the same instant.
@@ -20,7 +20,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from jarvisctl.daemon.snapshot import Snapshot
-from jarvisctl.metric_scheme import (
+from jarvisctl.render.metric_scheme import (
     CHECK_TIMESTAMP,
     CONFIG_ERROR_SINCE,
     CONFIG_OK,

@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jarvisctl.daemon.logs import EventLog
-from jarvisctl.events import (
+from jarvisctl.core.events import (
     CHECK,
     CIRCUIT_OPEN,
     HOST_CONNECTED,
@@ -26,8 +25,9 @@ from jarvisctl.events import (
     RUN_FINISHED,
     Event,
 )
-from jarvisctl.leases import LEASE_TAKEOVER
-from jarvisctl.results import PerfDatum, perfdata_from_records
+from jarvisctl.core.results import PerfDatum, perfdata_from_records
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.store.leases import LEASE_TAKEOVER
 
 # outcomes of a fire that made no run (the job cannot run as configured), unlike a run whose
 # hosts were unreachable or not OK

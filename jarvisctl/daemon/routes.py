@@ -14,9 +14,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.metrics import CONTENT_TYPE, render_metrics
 from jarvisctl.daemon.snapshot import Snapshot
-from jarvisctl.secrets import SecretValues
 
 JSON = "application/json"
 PATHS = ["/healthz", "/health", "/metrics", "/status"]

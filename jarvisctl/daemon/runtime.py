@@ -12,19 +12,19 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from jarvisctl.app.run import RunContext, RunRequest, plan_request, run_playbooks
+from jarvisctl.config.project import Project
+from jarvisctl.core.errors import ConfigError, JarvisError
+from jarvisctl.core.results import RunReport
+from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.health import ConfigHealth, LastGoodPlans, problem_lines
-from jarvisctl.daemon.jobstore import SQLiteJobStore
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
-from jarvisctl.errors import ConfigError, JarvisError
-from jarvisctl.executor.pool import ConnectionPool
-from jarvisctl.leases import LeaseStore
-from jarvisctl.orchestrate import RunContext, RunRequest, plan_request, run_playbooks
-from jarvisctl.plan_model import Plan
-from jarvisctl.project import Project
-from jarvisctl.results import RunReport
-from jarvisctl.secrets import SecretValues
-from jarvisctl.state import StateStore
+from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.plan.model import Plan
+from jarvisctl.store.jobstore import SQLiteJobStore
+from jarvisctl.store.leases import LeaseStore
+from jarvisctl.store.state import StateStore
 
 
 class DaemonRuntime:

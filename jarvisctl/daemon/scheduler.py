@@ -28,10 +28,10 @@ from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
-from jarvisctl.daemon.jobs import JOB_FUNC, Firing, JobRunner, JobSpec
-from jarvisctl.daemon.jobstore import SQLiteJobStore
+from jarvisctl.app.schedules import JOB_FUNC, Firing, JobRunner, JobSpec
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
+from jarvisctl.store.jobstore import SQLiteJobStore
 
 
 @dataclass(frozen=True)

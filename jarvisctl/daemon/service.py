@@ -16,21 +16,21 @@ from apscheduler.job import Job
 from apscheduler.schedulers.base import STATE_STOPPED
 from tzlocal import get_localzone
 
+from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
+from jarvisctl.app.schedules import JobSpec, discover_jobs
+from jarvisctl.config.project import Project, load_project
+from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.results import RunReport
+from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.health import RELOAD, problem_lines
-from jarvisctl.daemon.jobs import JobSpec, discover_jobs
-from jarvisctl.daemon.jobstore import SQLiteJobStore
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.notify import Notifier
 from jarvisctl.daemon.observe import JobStats
 from jarvisctl.daemon.runtime import DaemonRuntime
 from jarvisctl.daemon.scheduler import build_scheduler, reconcile, watch_jobs
 from jarvisctl.daemon.snapshot import JobView, Snapshot
-from jarvisctl.errors import JarvisError
-from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
-from jarvisctl.project import Project, load_project
-from jarvisctl.results import RunReport
-from jarvisctl.secrets import SecretValues
-from jarvisctl.state import LOCK_TIMEOUT
+from jarvisctl.store.jobstore import SQLiteJobStore
+from jarvisctl.store.state import LOCK_TIMEOUT
 
 TICK = 1.0  # the main loop wakes this often to notice a reload or stop request
 CANCEL_WAIT = 15.0  # after cancelling, how long in-flight runs get to report and end

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from jarvisctl.daemon.health import RELOAD, ConfigFault
-from jarvisctl.daemon.jobstore import StoreFault
 from jarvisctl.daemon.observe import HostView, JobStats
+from jarvisctl.store.jobstore import StoreFault
 
 
 @dataclass(frozen=True)

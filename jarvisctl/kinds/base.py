@@ -13,10 +13,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from jarvisctl.errors import JarvisError
-from jarvisctl.models.values import Direction, refuse_bool, wants_number
-from jarvisctl.results import PerfDatum as PerfDatum  # kinds build it; results carry it
-from jarvisctl.results import Status
+from jarvisctl.config.models.values import Direction, refuse_bool, wants_number
+from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.results import PerfDatum as PerfDatum  # kinds build it; results carry it
+from jarvisctl.core.results import Status
 
 
 class KindParams(BaseModel):

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
+from jarvisctl.config.models.values import NonEmptyText
+from jarvisctl.core.results import Status
 from jarvisctl.kinds.base import (
     CheckKind,
     CommandOutput,
@@ -20,8 +22,6 @@ from jarvisctl.kinds.base import (
     require_exit_zero,
 )
 from jarvisctl.kinds.exits import TIMED_OUT, missing_tool
-from jarvisctl.models.values import NonEmptyText
-from jarvisctl.results import Status
 
 PathStep = str | int
 

@@ -9,9 +9,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from jarvisctl.config.models.values import Direction
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.exits import check_exit, error_tail
-from jarvisctl.models.values import Direction
 
 DOCKER = {"docker": "docker.io or docker-ce"}
 # One line with everything the three measures need, so the command is the same for all of them.

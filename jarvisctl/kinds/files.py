@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from jarvisctl.config.models.values import Direction
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
-from jarvisctl.models.values import Direction
 
 # Printed instead of a measurement when the path is absent, so that "missing" is told apart from
 # a failing command without reading locale-dependent error messages.

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
+from jarvisctl.config.models.values import NonEmptyText
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
-from jarvisctl.models.values import NonEmptyText
 
 OFFLINE_MILLIDEGREES = -256000  # what an offline Tegra thermal sensor reads
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")  # the module's input rail: Orin/Xavier NX, Nano/TX2

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 from pydantic import Field, field_validator, model_validator
 
+from jarvisctl.config.models.values import PositiveDuration, Timeout
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.containers import DOCKER, valid_container
 from jarvisctl.kinds.exits import check_exit, last_line
-from jarvisctl.models.values import PositiveDuration, Timeout
 
 _AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "max": max,

@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from jarvisctl.config.models.values import Direction, NonEmptyText, Timeout
 from jarvisctl.kinds.base import (
     CheckKind,
     CommandOutput,
@@ -25,7 +26,6 @@ from jarvisctl.kinds.base import (
     compiled_regex,
 )
 from jarvisctl.kinds.exits import check_exit, last_line
-from jarvisctl.models.values import Direction, NonEmptyText, Timeout
 
 
 def _valid_host(value: str) -> str:

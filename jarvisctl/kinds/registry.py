@@ -8,7 +8,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from jarvisctl.errors import ConfigError, Location
+from jarvisctl.core.errors import ConfigError, Location
 from jarvisctl.kinds import (
     command,
     containers,

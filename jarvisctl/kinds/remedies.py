@@ -6,8 +6,8 @@ import shlex
 
 from pydantic import Field, field_validator
 
+from jarvisctl.config.models.values import NonEmptyText, PositiveDuration, Timeout
 from jarvisctl.kinds.base import KindParams, RemediationKind
-from jarvisctl.models.values import NonEmptyText, PositiveDuration, Timeout
 
 
 class RunParams(KindParams):

@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from jarvisctl.config.models.values import Direction, Duration
 from jarvisctl.connection.shell import format_seconds
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
-from jarvisctl.models.values import Direction, Duration
 
 
 class CpuUsageParams(KindParams):

@@ -9,9 +9,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from jarvisctl.config.models.values import Direction
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.exits import check_exit, error_tail
-from jarvisctl.models.values import Direction
 
 _SYSTEMD = {"systemctl": "systemd"}
 _PROCPS = {"pgrep": "procps", "ps": "procps"}

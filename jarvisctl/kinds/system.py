@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator
 
+from jarvisctl.config.models.values import Direction, NonEmptyText
 from jarvisctl.kinds.base import (
     CheckKind,
     CommandOutput,
@@ -17,7 +18,6 @@ from jarvisctl.kinds.base import (
     ParseError,
     require_exit_zero,
 )
-from jarvisctl.models.values import Direction, NonEmptyText
 
 
 def _psutil() -> Any:

@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.hostkeys import known_hosts_name
-from jarvisctl.connection.settings import ConnectionSettings
 
 SSHD = "/usr/sbin/sshd"
 READY_TIMEOUT = 10.0

@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
+from jarvisctl.config.inventory.ssh_args import ssh_options
 from jarvisctl.connection import ConnectionSettings, hostkeys, make_connection, open_connection
 from jarvisctl.connection import ssh as ssh_module
 from jarvisctl.connection.base import KILL_AFTER, LOCAL_GRACE
@@ -24,8 +25,7 @@ from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest
 from jarvisctl.connection.hostkeys import known_hosts_name
 from jarvisctl.connection.ssh import SSHConnection
 from jarvisctl.connection.tcp import EarlySocket
-from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
-from jarvisctl.inventory.ssh_args import ssh_options
+from jarvisctl.core.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.e2e.sshd import SshdFleet, SshdHost, fingerprint_of, write_ed25519_key
 
 pytestmark = pytest.mark.e2e
@@ -498,7 +498,7 @@ def test_hosts_run_concurrently_on_their_own_connections(sshd_hosts: list[SshdHo
 def test_fleet_inventory_reaches_every_host(
     sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost], tmp_path: Path
 ) -> None:
-    from jarvisctl.inventory.loader import load_inventory
+    from jarvisctl.config.inventory.loader import load_inventory
 
     inventory = load_inventory(sshd_fleet.write_inventory(tmp_path / "inventory.yml"))
     for host in sshd_hosts:

@@ -170,7 +170,7 @@ def test_ansible_ssh_arguments_route_the_connection(
 
 IMPORTS_PROBE = """
 import atexit, json, sys
-from jarvisctl.cli import main
+from jarvisctl.cli.main import main
 atexit.register(lambda: print(json.dumps(sorted(
     m for m in ("invoke", "asyncio", "jinja2") if m in sys.modules)), file=sys.stderr))
 sys.argv = ["jarvisctl", *sys.argv[1:]]

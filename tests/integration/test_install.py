@@ -64,7 +64,7 @@ def test_wheel_in_a_fresh_virtualenv_plans_the_health_playbook(tmp_path: Path) -
         env=env,
     )
     assert result.returncode == 0, result.stderr
-    schema = json.loads((ROOT / "jarvisctl/schemas/plan.schema.json").read_text())
+    schema = json.loads((ROOT / "jarvisctl/render/schemas/plan.schema.json").read_text())
     jsonschema.validate(
         json.loads(result.stdout), schema, format_checker=jsonschema.FormatChecker()
     )

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jarvisctl.metric_scheme import JOB
+from jarvisctl.render.metric_scheme import JOB
 from tests.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from junitparser import Error, Failure, JUnitXml
 from tests.integration.run_project import SECRETS, Project, make_project
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "jarvisctl/schemas/report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/report.schema.json").read_text())
 FORMATS = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "report.xml"}
 
 

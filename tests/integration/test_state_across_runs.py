@@ -10,9 +10,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from jarvisctl.results import Status
-from jarvisctl.state import StateStore
-from jarvisctl.statuses import CheckState
+from jarvisctl.core.results import Status
+from jarvisctl.engine.statuses import CheckState
+from jarvisctl.store.state import StateStore
 
 PLAYBOOK = """\
 - name: watch

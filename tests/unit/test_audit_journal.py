@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.audit import Journal, JournalError, journal_path, read_journal, verify
-from jarvisctl.events import CHECK, RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.core.events import CHECK, RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.record.audit import Journal, JournalError, journal_path, read_journal, verify
 
 RUN = "20260101T000000Z-abcdef"
 
@@ -168,9 +168,9 @@ def test_a_record_the_disk_refuses_is_cut_back_and_the_rest_still_verifies(tmp_p
     script = f"""
 import resource, signal, sys
 from pathlib import Path
-from jarvisctl.audit import Journal, journal_path
-from jarvisctl.errors import StoreError
-from jarvisctl.events import RUN_STARTED, Event
+from jarvisctl.record.audit import Journal, journal_path
+from jarvisctl.core.errors import StoreError
+from jarvisctl.core.events import RUN_STARTED, Event
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killing signal
 journal = Journal(journal_path(Path({str(tmp_path)!r}), {RUN!r}), {RUN!r})
 journal.emit(Event(RUN_STARTED, data={{"n": 0}}))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl import catalogue
-from jarvisctl.catalogue import load_catalogue
-from jarvisctl.errors import ConfigError
+from jarvisctl.core.errors import ConfigError
 from jarvisctl.kinds.registry import load_registry
+from jarvisctl.plan import catalogue
+from jarvisctl.plan.catalogue import load_catalogue
 
 ENTRY = "name: {name}\nkind: disk_usage\nunit: '%'\ndirection: above\n"
 

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 # The scheme the README documents (Ansible's where Ansible has the option)
 SCHEME = {

@@ -32,7 +32,7 @@ from jarvisctl.connection.shell import (
     wrap_remote_command,
 )
 from jarvisctl.connection.ssh_errors import Attempt, load_identity, open_error
-from jarvisctl.errors import AuthenticationError, HostKeyError, UnreachableError
+from jarvisctl.core.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.fakes import FakeConnection
 
 SETTINGS = ConnectionSettings(host="web1", address="10.0.0.5", port=2222, user="deploy")

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.events import Collector
-from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
-from jarvisctl.output.live import LiveConsole, colour_wanted, redrawing
-from jarvisctl.output.run_text import progress_line, render_recap
-from jarvisctl.project import load_project
-from jarvisctl.results import CheckResult, HostRun, Outcome, RunReport, Status
+from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
+from jarvisctl.config.project import load_project
+from jarvisctl.core.events import Collector
+from jarvisctl.core.results import CheckResult, HostRun, Outcome, RunReport, Status
+from jarvisctl.render.live import LiveConsole, colour_wanted, redrawing
+from jarvisctl.render.run_text import progress_line, render_recap
 
 
 def check(name: str, status: Status) -> CheckResult:

@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from jarvisctl.core.events import CHECK, HOST_CONNECTED, HOST_UNREACHABLE, Event
 from jarvisctl.daemon.health import RELOAD, ConfigHealth
 from jarvisctl.daemon.http import DaemonHTTPServer, HttpLimits, ListenError, serve
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.metrics import render_metrics
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.daemon.snapshot import JobView, Snapshot
-from jarvisctl.events import CHECK, HOST_CONNECTED, HOST_UNREACHABLE, Event
 
 NOW = 1_795_500_000.0
 

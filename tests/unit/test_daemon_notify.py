@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-from jarvisctl.daemon.jobs import discover_jobs
+from jarvisctl.app.schedules import discover_jobs
+from jarvisctl.config.project import load_project
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.notify import Notifier, take_from_environment
 from jarvisctl.daemon.service import Daemon
-from jarvisctl.project import load_project
 
 PLAY = """\
 - name: hourly

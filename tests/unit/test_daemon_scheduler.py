@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.daemon.jobs import discover_jobs
+from jarvisctl.app.run import RunContext, RunRequest
+from jarvisctl.app.schedules import discover_jobs
+from jarvisctl.config.project import Project, load_project
+from jarvisctl.core.errors import ConfigError, Location, Problem, StoreError
+from jarvisctl.core.results import HostRun, Outcome, RunReport
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.service import Daemon
-from jarvisctl.errors import ConfigError, Location, Problem, StoreError
-from jarvisctl.orchestrate import RunContext, RunRequest
-from jarvisctl.project import Project, load_project
-from jarvisctl.results import HostRun, Outcome, RunReport
 
 PLAY = """\
 - name: {name}
@@ -113,7 +113,7 @@ def test_a_job_per_scheduled_play_persisted_in_sqlite(
     h = harness()
     (job,) = h.daemon.scheduler.get_jobs()
     assert job.id == "playbooks/site.yml::tick"
-    assert job.func_ref == "jarvisctl.daemon.jobs:run_play"
+    assert job.func_ref == "jarvisctl.app.schedules:run_play"
     assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 30)
     assert job.kwargs == {
         "playbook": str((project_dir / "playbooks" / "site.yml").resolve()),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 PLAYBOOK = """\
 - name: local

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jarvisctl import yamlsrc
-from jarvisctl.configfile import MAX_CONFIG_BYTES, read_config_text
-from jarvisctl.errors import ConfigError, Location, Problem
-from jarvisctl.inventory.hostnames import MAX_HOSTS, expand_host_entry
-from jarvisctl.secrets import Redactor
-from jarvisctl.yamlbounds import MAX_ALIAS_NODES, MAX_DEPTH
+from jarvisctl.config import yamlsrc
+from jarvisctl.config.configfile import MAX_CONFIG_BYTES, read_config_text
+from jarvisctl.config.inventory.hostnames import MAX_HOSTS, expand_host_entry
+from jarvisctl.config.yamlbounds import MAX_ALIAS_NODES, MAX_DEPTH
+from jarvisctl.core.errors import ConfigError, Location, Problem
+from jarvisctl.core.secrets import Redactor
 from tests.hostile import copy_project, jarvisctl_subprocess, plan_in_process
 
 PLAYBOOK = "playbooks/health.yml"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.commands.inventory import graph_lines
-from jarvisctl.inventory import Inventory, load_inventory
+from jarvisctl.cli.inventory import graph_lines
+from jarvisctl.config.inventory import Inventory, load_inventory
 from tests.ansible_core import Ansible
 
 pytest.importorskip("ansible")

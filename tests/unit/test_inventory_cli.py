@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.commands.common import EXIT_CONFIG
-from jarvisctl.commands.inventory import inventory
-from jarvisctl.inventory import default_inventory_path
+from jarvisctl.cli.common import EXIT_CONFIG
+from jarvisctl.cli.inventory import inventory
+from jarvisctl.config.inventory import default_inventory_path
 
 PROD = """
 all:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from jarvisctl.errors import ConfigError
-from jarvisctl.inventory import load_inventory
-from jarvisctl.inventory.ini_format import parse_ini_value
+from jarvisctl.config.inventory import load_inventory
+from jarvisctl.config.inventory.ini_format import parse_ini_value
+from jarvisctl.core.errors import ConfigError
 
 
 @pytest.fixture

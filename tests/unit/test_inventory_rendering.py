@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.commands.common import EXIT_CONFIG
-from jarvisctl.commands.inventory import inventory
-from jarvisctl.commands.plan import plan_command
-from jarvisctl.configfile import display_path
-from jarvisctl.inventory import load_inventory
-from jarvisctl.inventory.rendering import HostVariables, VariableError
-from jarvisctl.templating import Templates
+from jarvisctl.cli.common import EXIT_CONFIG
+from jarvisctl.cli.inventory import inventory
+from jarvisctl.cli.plan import plan_command
+from jarvisctl.config.configfile import display_path
+from jarvisctl.config.inventory import load_inventory
+from jarvisctl.config.inventory.rendering import HostVariables, VariableError
+from jarvisctl.config.templating.templates import Templates
 from tests.ansible_core import Ansible
 
 pytest.importorskip("ansible")

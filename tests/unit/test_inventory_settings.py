@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.connection.settings import ConnectionSettings
-from jarvisctl.errors import ConfigError, PatternError
-from jarvisctl.inventory import Inventory, load_inventory, local_inventory
+from jarvisctl.config.connection_settings import ConnectionSettings
+from jarvisctl.config.inventory import Inventory, load_inventory, local_inventory
+from jarvisctl.core.errors import ConfigError, PatternError
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.commands.common import EXIT_CONFIG
-from jarvisctl.commands.inventory import inventory
-from jarvisctl.errors import ConfigError
-from jarvisctl.inventory import Inventory, load_inventory
+from jarvisctl.cli.common import EXIT_CONFIG
+from jarvisctl.cli.inventory import inventory
+from jarvisctl.config.inventory import Inventory, load_inventory
+from jarvisctl.core.errors import ConfigError
 from tests.ansible_core import Ansible, groups_of
 
 pytest.importorskip("ansible")
@@ -166,7 +166,7 @@ def test_a_failing_inventory_script_is_a_located_error_naming_it(
 def test_an_inventory_script_is_bounded_in_time_and_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jarvisctl.inventory import script_run
+    from jarvisctl.config.inventory import script_run
 
     monkeypatch.setattr(script_run, "SCRIPT_TIMEOUT", 1.0)
     monkeypatch.setattr(script_run, "MAX_SCRIPT_OUTPUT", 1024 * 1024)
@@ -287,9 +287,9 @@ def test_a_run_records_the_digest_of_every_inventory_file(tmp_path: Path) -> Non
     directories), a digest over all their files, so that a change in any of them shows."""
     import hashlib
 
-    from jarvisctl.events import RUN_STARTED, Collector
-    from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
-    from jarvisctl.project import load_project
+    from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
+    from jarvisctl.config.project import load_project
+    from jarvisctl.core.events import RUN_STARTED, Collector
 
     (tmp_path / "play.yml").write_text(
         "- name: p\n  hosts: localhost\n  checks:\n    - use: command\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.errors import ConfigError
-from jarvisctl.inventory import load_inventory
+from jarvisctl.config.inventory import load_inventory
+from jarvisctl.core.errors import ConfigError
 
 
 @pytest.fixture

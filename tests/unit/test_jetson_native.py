@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 from jarvisctl.kinds.base import NativeUnavailable
 from jarvisctl.kinds.registry import load_registry
 from tests.jetson_sysfs import build_orin_sysfs

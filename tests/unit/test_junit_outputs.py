@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from jarvisctl.audit import Verification
-from jarvisctl.cli import cli
-from jarvisctl.events import CHECK, COMMAND, HOST_CONNECTED, RUN_FINISHED, RUN_STARTED, Event
-from jarvisctl.output.junit_xml import xml_text
-from jarvisctl.recording import record_run
-from jarvisctl.reports.document import CheckEntry, HostSection, RunDocument
-from jarvisctl.reports.load import load_document
-from jarvisctl.reports.render import render
+from jarvisctl.cli.main import cli
+from jarvisctl.core.events import CHECK, COMMAND, HOST_CONNECTED, RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.record.audit import Verification
+from jarvisctl.record.recording import record_run
+from jarvisctl.render.junit_xml import xml_text
+from jarvisctl.render.reports.document import CheckEntry, HostSection, RunDocument
+from jarvisctl.render.reports.load import load_document
+from jarvisctl.render.reports.render import render
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260102T030405Z-0a0b0c"

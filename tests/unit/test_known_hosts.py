@@ -20,7 +20,7 @@ from jarvisctl.connection.hostkeys import (
     known_hosts_files,
     known_keys,
 )
-from jarvisctl.errors import HostKeyError
+from jarvisctl.core.errors import HostKeyError
 
 SETTINGS = ConnectionSettings(host="web1", address="10.0.0.5")
 

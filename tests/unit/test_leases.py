@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.events import HOST_SKIPPED, Collector
-from jarvisctl.leases import (
+from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
+from jarvisctl.config.project import load_project
+from jarvisctl.core.events import HOST_SKIPPED, Collector
+from jarvisctl.core.results import Outcome
+from jarvisctl.store.leases import (
     LEASE_TAKEOVER,
     Holder,
     LeaseStore,
     hold_leases,
 )
-from jarvisctl.orchestrate import RunContext, RunRequest, run_playbooks
-from jarvisctl.project import load_project
-from jarvisctl.results import Outcome
-from jarvisctl.state import StateStore
+from jarvisctl.store.state import StateStore
 
 
 class Clock:

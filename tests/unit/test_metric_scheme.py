@@ -11,11 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jarvisctl.daemon.logs import EventLog
-from jarvisctl.daemon.metrics import render_metrics
-from jarvisctl.daemon.observe import Observations
-from jarvisctl.daemon.snapshot import Snapshot
-from jarvisctl.events import (
+from jarvisctl.core.events import (
     CHECK,
     HOST_CONNECTED,
     HOST_UNREACHABLE,
@@ -24,11 +20,15 @@ from jarvisctl.events import (
     RUN_STARTED,
     Event,
 )
-from jarvisctl.metric_scheme import FAMILIES
-from jarvisctl.metrics import MetricsFileNameError, metrics_source, metrics_text
-from jarvisctl.recording import record_run
-from jarvisctl.reports.load import load_document
-from jarvisctl.results import PerfDatum
+from jarvisctl.core.results import PerfDatum
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.daemon.metrics import render_metrics
+from jarvisctl.daemon.observe import Observations
+from jarvisctl.daemon.snapshot import Snapshot
+from jarvisctl.record.recording import record_run
+from jarvisctl.render.metric_scheme import FAMILIES
+from jarvisctl.render.metrics import MetricsFileNameError, metrics_source, metrics_text
+from jarvisctl.render.reports.load import load_document
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260102T030405Z-0a0b0c"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from jarvisctl.core.results import Status
 from jarvisctl.kinds.base import CommandOutput, ParseError, Reading
 from jarvisctl.kinds.command import NAGIOS_STATUS, Command, CommandParams
-from jarvisctl.results import Status
 
 PLUGINS = Path("/usr/lib/nagios/plugins")
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 INVENTORY = """\
 all:

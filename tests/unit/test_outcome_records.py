@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jarvisctl.events import (
+from jarvisctl.core.events import (
     HOST_CONNECTED,
     HOST_INTERRUPTED,
     HOST_SKIPPED,
@@ -14,10 +14,10 @@ from jarvisctl.events import (
     Event,
     NullSink,
 )
-from jarvisctl.leases import LEASE_TAKEOVER
-from jarvisctl.recording import record_run
-from jarvisctl.reports.load import load_document
-from jarvisctl.reports.render import render
+from jarvisctl.record.recording import record_run
+from jarvisctl.render.reports.load import load_document
+from jarvisctl.render.reports.render import render
+from jarvisctl.store.leases import LEASE_TAKEOVER
 
 RUN = "20261203T030405Z-0a0b0c"
 LEASED = "leased by daemon run 20261203T030400Z-ffffff (pid 4242 on ctl), expires in 50s"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.errors import PatternError
-from jarvisctl.inventory import Inventory, load_inventory
-from jarvisctl.inventory.patterns import order_terms, split_pattern
+from jarvisctl.config.inventory import Inventory, load_inventory
+from jarvisctl.config.inventory.patterns import order_terms, split_pattern
+from jarvisctl.core.errors import PatternError
 
 FLEET = """
 all:

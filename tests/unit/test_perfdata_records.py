@@ -4,10 +4,10 @@ or with a mangled item, still reads."""
 
 from __future__ import annotations
 
-from jarvisctl.audit import Record, Verification
-from jarvisctl.events import CHECK, REMEDIATION
-from jarvisctl.reports.document import build_document
-from jarvisctl.results import PerfDatum, perfdata_from_records
+from jarvisctl.core.events import CHECK, REMEDIATION
+from jarvisctl.core.results import PerfDatum, perfdata_from_records
+from jarvisctl.record.audit import Record, Verification
+from jarvisctl.render.reports.document import build_document
 
 BEFORE = PerfDatum("/", 95.0, "%", "80", "90", 0.0, 100.0)
 AFTER = PerfDatum("/", 60.0, "%", "80", "90", 0.0, 100.0)

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 from junitparser import Failure, JUnitXml
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "jarvisctl/schemas/plan.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/plan.schema.json").read_text())
 
 
 def plan(*args: str, cwd: Path) -> Result:
@@ -87,9 +87,9 @@ FIVE_MISTAKES = """\
 
 
 def _known_checks() -> str:
-    from jarvisctl.catalogue import load_catalogue, shipped_root
-    from jarvisctl.errors import known_list
+    from jarvisctl.core.errors import known_list
     from jarvisctl.kinds.registry import load_registry
+    from jarvisctl.plan.catalogue import load_catalogue, shipped_root
 
     registry = load_registry()
     catalogue = load_catalogue(

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
-from jarvisctl.templating import TemplateError, Templates
+from jarvisctl.cli.main import cli
+from jarvisctl.config.templating.templates import TemplateError, Templates
 
 CHECK = """\
     - name: disk {i}
@@ -116,7 +116,7 @@ def test_hosts_share_parsed_templates_and_equal_plans(
     """300 hosts in 4 sites, 10 checks: 5 render the site's mount, 5 the same unit for all."""
     import jinja2
 
-    from jarvisctl import resolve
+    from jarvisctl.plan import resolve
 
     counts = {"parse": 0, "compile": 0, "plans": 0}
 

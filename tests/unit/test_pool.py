@@ -6,14 +6,14 @@ import re
 from pathlib import Path
 from threading import Event
 
+from jarvisctl.app.run import RunRequest, plan_request
+from jarvisctl.config.project import load_project
 from jarvisctl.connection import ConnectionSettings
-from jarvisctl.executor.pool import ConnectionPool
-from jarvisctl.executor.runner import execute
+from jarvisctl.core.results import Outcome
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.runner import execute
 from jarvisctl.kinds.registry import load_registry
-from jarvisctl.orchestrate import RunRequest, plan_request
-from jarvisctl.project import load_project
-from jarvisctl.results import Outcome
-from jarvisctl.secrets import SecretValues
 from tests.fakes import FakeConnection
 
 

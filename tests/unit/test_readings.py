@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from jarvisctl.core.results import Status
 from jarvisctl.kinds.base import CommandOutput, ParseError, Reading
 from jarvisctl.kinds.command import compile_json_path, parse_perfdata, split_plugin_output
 from jarvisctl.kinds.registry import load_registry
-from jarvisctl.results import Status
 
 CASES = Path(__file__).parent.parent / "cases"
 REGISTRY = load_registry()

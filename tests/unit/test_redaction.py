@@ -19,11 +19,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
-from jarvisctl.commands.common import report_errors
-from jarvisctl.output.redacting import RedactingStream, redacted_output, write_redacted
-from jarvisctl.secrets import MASK, PARTIAL_MIN, Redactor, SecretValues
-from jarvisctl.templating import TemplateError, Templates
+from jarvisctl.cli.common import report_errors
+from jarvisctl.cli.main import cli
+from jarvisctl.config.templating.templates import TemplateError, Templates
+from jarvisctl.core.secrets import MASK, PARTIAL_MIN, Redactor, SecretValues
+from jarvisctl.render.redacting import RedactingStream, redacted_output, write_redacted
 
 SECRET = "S3cr'\\\"$x é/ü`"  # a quote, a backslash, a double quote, a dollar, a space, non-ASCII
 CORE = "S3cr"  # no encoding changes letters and digits: if this shows, a spelling leaked
@@ -235,7 +235,7 @@ def test_a_bug_s_traceback_and_a_usage_error_are_redacted_too(
     def broken(plan: object) -> str:
         raise RuntimeError(f"a bug shows {SECRET!r} and {json.dumps(SECRET)}")
 
-    monkeypatch.setattr("jarvisctl.commands.plan.render_plan", broken)
+    monkeypatch.setattr("jarvisctl.cli.plan.render_plan", broken)
     result = CliRunner().invoke(cli, ["plan", "p.yml"])
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and "RuntimeError: a bug shows" in result.stderr
@@ -244,7 +244,7 @@ def test_a_bug_s_traceback_and_a_usage_error_are_redacted_too(
     def usage(plan: object) -> str:
         raise click.UsageError(f"usage mistake {SECRET}")
 
-    monkeypatch.setattr("jarvisctl.commands.plan.render_plan", usage)
+    monkeypatch.setattr("jarvisctl.cli.plan.render_plan", usage)
     result = CliRunner().invoke(cli, ["plan", "p.yml"])
     assert result.exit_code == 2
     assert f"usage mistake {MASK}" in result.stderr

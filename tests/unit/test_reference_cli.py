@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 from jarvisctl.kinds.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from importlib.metadata import EntryPoint, EntryPoints
 
 import pytest
 
-from jarvisctl.errors import ConfigError
+from jarvisctl.core.errors import ConfigError
 from jarvisctl.kinds import registry, system
 from jarvisctl.kinds.registry import CHECK_GROUP, REMEDIATION_GROUP, load_registry
 

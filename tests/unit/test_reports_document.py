@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from junitparser import Error, JUnitXml, Skipped
 
-from jarvisctl.events import (
+from jarvisctl.core.events import (
     CHECK,
     COMMAND,
     HOST_CONNECTED,
@@ -23,12 +23,12 @@ from jarvisctl.events import (
     RUN_STARTED,
     Event,
 )
-from jarvisctl.history import find_run, list_runs
-from jarvisctl.metrics import metrics_text
-from jarvisctl.recording import record_run
-from jarvisctl.reports.load import load_document
-from jarvisctl.reports.render import render
-from jarvisctl.state import StateStore
+from jarvisctl.record.history import find_run, list_runs
+from jarvisctl.record.recording import record_run
+from jarvisctl.render.metrics import metrics_text
+from jarvisctl.render.reports.load import load_document
+from jarvisctl.render.reports.render import render
+from jarvisctl.store.state import StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260102T030405Z-0a0b0c"
@@ -142,7 +142,8 @@ def test_the_json_report_validates_and_masks_the_secret(tmp_path: Path) -> None:
     text = render(load_document(tmp_path, RUN), "json")
     assert "pw-9876" not in text and "df ***" in text
     jsonschema.validate(
-        json.loads(text), json.loads((ROOT / "jarvisctl/schemas/report.schema.json").read_text())
+        json.loads(text),
+        json.loads((ROOT / "jarvisctl/render/schemas/report.schema.json").read_text()),
     )
 
 

@@ -1,4 +1,4 @@
-"""`jarvisctl run --json` is described by jarvisctl/schemas/run.schema.json: every outcome, status,
+"""`jarvisctl run --json` is described by render/schemas/run.schema.json: every outcome, status,
 remediation outcome and perfdata item a run can hold validates, the schema's enumerations are the
 code's, and a real run's output validates too."""
 
@@ -14,8 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from jarvisctl.output.run_json import SCHEMA_ID, render_run_json
-from jarvisctl.results import (
+from jarvisctl.core.results import (
     Attempt,
     CheckResult,
     HostRun,
@@ -26,9 +25,10 @@ from jarvisctl.results import (
     RunStatus,
     Status,
 )
+from jarvisctl.render.run_json import SCHEMA_ID, render_run_json
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "jarvisctl/schemas/run.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/run.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(
     SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
 )

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jarvisctl.commands.run import exit_code
+from jarvisctl.cli.run import exit_code
+from jarvisctl.core.results import CheckResult, HostRun, Outcome, RunReport, Status
 from jarvisctl.daemon.runtime import outcome_of
-from jarvisctl.history import run_status
-from jarvisctl.output.run_json import run_document
-from jarvisctl.output.run_text import recap_counts
-from jarvisctl.results import CheckResult, HostRun, Outcome, RunReport, Status
+from jarvisctl.record.history import run_status
+from jarvisctl.render.run_json import run_document
+from jarvisctl.render.run_text import recap_counts
 
 NOW = datetime(2026, 12, 3, tzinfo=timezone.utc)
 CRITICAL = CheckResult("disk", "disk_usage", "df", Status.CRITICAL, 95.0, "%", "95% > 90%")

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jarvisctl.schedule import CronSpec, IntervalSpec, cron_trigger, next_fire_times
+from jarvisctl.config.schedule import CronSpec, IntervalSpec, cron_trigger, next_fire_times
 
 # Tuesday 24 November 2026, 03:41 UTC
 NOW = datetime(2026, 11, 24, 3, 41, tzinfo=timezone.utc)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
-from jarvisctl.daemon.jobs import discover_jobs
-from jarvisctl.errors import ConfigError
-from jarvisctl.project import load_project
-from jarvisctl.secrets import SecretValues
+from jarvisctl.app.schedules import discover_jobs
+from jarvisctl.cli.main import cli
+from jarvisctl.config.project import load_project
+from jarvisctl.core.errors import ConfigError
+from jarvisctl.core.secrets import SecretValues
 
 NOW = datetime(2026, 11, 24, 3, 41, tzinfo=timezone.utc)
 

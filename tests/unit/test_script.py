@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from jarvisctl.executor.script import compose_script, split_outputs, timed
+from jarvisctl.engine.script import compose_script, split_outputs, timed
 from jarvisctl.kinds.base import CommandOutput
 
 

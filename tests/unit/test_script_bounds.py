@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from jarvisctl.connection.capture import StreamTail
-from jarvisctl.executor.script import RUN_TOKEN, ScriptOutput, compose_script, split_outputs
+from jarvisctl.engine.script import RUN_TOKEN, ScriptOutput, compose_script, split_outputs
 
 COMMANDS = [("printf abc", 5), ("echo err >&2; exit 3", 5), ("printf 'a\\n\\n'", 5), ("true", 5)]
 

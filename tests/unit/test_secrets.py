@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
-from jarvisctl.events import Collector, Event
-from jarvisctl.secrets import MASK, Redactor
-from jarvisctl.templating import TemplateError, Templates
+from jarvisctl.cli.main import cli
+from jarvisctl.config.templating.templates import TemplateError, Templates
+from jarvisctl.core.events import Collector, Event
+from jarvisctl.core.secrets import MASK, Redactor
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import random
 import subprocess
 from pathlib import Path
 
-from jarvisctl.templating import TemplateError, Templates
+from jarvisctl.config.templating.templates import TemplateError, Templates
 from tests.unit.test_shell_contexts import SHELLS
 
 SEED = int(os.environ.get("JARVISCTL_FUZZ_SEED", "14"))

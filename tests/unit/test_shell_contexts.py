@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.templating import TemplateError, Templates
+from jarvisctl.config.templating.templates import TemplateError, Templates
 from tests.shell_payloads import CASES, ShellCase, expected_output, payloads, refused
 
 T = Templates()

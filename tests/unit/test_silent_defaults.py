@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 CHECK = "- name: p\n  hosts: all\n  checks:\n    - {name: s, use: swap_used, %s}\n"
 PLAY = "- name: p\n  hosts: all\n  %s\n  checks: [{use: swap_used}]\n"
@@ -243,7 +243,7 @@ def test_a_value_that_fits_no_form_of_a_schedule_is_one_message(tmp_path: Path) 
 def test_a_sub_second_jitter_is_kept(tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
-    from jarvisctl.schedule import IntervalSpec, interval_trigger
+    from jarvisctl.config.schedule import IntervalSpec, interval_trigger
 
     trigger = interval_trigger(IntervalSpec(60, 0.5), timezone.utc, datetime.now(timezone.utc))
     assert trigger.jitter == 0.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jarvisctl.inventory.ssh_args import SshArgsError, ssh_options
+from jarvisctl.config.inventory.ssh_args import SshArgsError, ssh_options
 
 
 def test_the_options_that_say_where_and_how_are_kept_in_order() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from jarvisctl.connection import ssh_config
 from jarvisctl.connection.ssh_config import Hop, lookup
-from jarvisctl.errors import UnreachableError
+from jarvisctl.core.errors import UnreachableError
 
 
 @pytest.fixture

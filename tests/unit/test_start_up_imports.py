@@ -20,9 +20,10 @@ TEMPLATED = PLAYBOOK.replace("test -d /tmp", "test -d {{ '/tmp' }}")
 
 PROBE = """
 import atexit, json, sys
-from jarvisctl.cli import main
+from jarvisctl.cli.main import main
 atexit.register(lambda: print(json.dumps(sorted(
-    m for m in ("jinja2", "jarvisctl.reports.render") if m in sys.modules)), file=sys.stderr))
+    m for m in ("jinja2", "jarvisctl.render.reports.render") if m in sys.modules)),
+    file=sys.stderr))
 sys.argv = ["jarvisctl", *sys.argv[1:]]
 main()
 """

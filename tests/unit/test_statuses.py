@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from jarvisctl.errors import Location
+from jarvisctl.config.models.values import parse_threshold
+from jarvisctl.core.errors import Location
+from jarvisctl.core.results import Status
+from jarvisctl.engine.statuses import CheckState, advance, change_share
 from jarvisctl.kinds.registry import load_registry
-from jarvisctl.models.values import parse_threshold
-from jarvisctl.plan_model import CheckPlan
-from jarvisctl.results import Status
-from jarvisctl.statuses import CheckState, advance, change_share
+from jarvisctl.plan.model import CheckPlan
 
 OK, WARN, CRIT = Status.OK, Status.WARNING, Status.CRITICAL
 KIND = load_registry().checks["disk_usage"]

@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.audit import Journal, journal_path
-from jarvisctl.cli import cli
-from jarvisctl.errors import (
+from jarvisctl.cli.main import cli
+from jarvisctl.core.errors import (
     StoreError,
     StoreFullError,
     StoreLockedError,
     StoreNotDirectoryError,
     StoreReadOnlyError,
 )
-from jarvisctl.events import RUN_STARTED, Event
-from jarvisctl.history import list_runs
-from jarvisctl.state import StateStore
-from jarvisctl.store_faults import lock_holders, store_fault
+from jarvisctl.core.events import RUN_STARTED, Event
+from jarvisctl.record.audit import Journal, journal_path
+from jarvisctl.record.history import list_runs
+from jarvisctl.store.faults import lock_holders, store_fault
+from jarvisctl.store.state import StateStore
 
 
 def invoke(root: Path, *args: str) -> tuple[int, str]:

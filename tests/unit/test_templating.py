@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from jarvisctl.templating import TemplateError, Templates
+from jarvisctl.config.templating.templates import TemplateError, Templates
 
 T = Templates()
 

@@ -18,15 +18,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from jarvisctl.cli import cli
-from jarvisctl.evaluate import threshold_status
-from jarvisctl.models.values import parse_threshold
-from jarvisctl.plan_model import CheckPlan, PlaybookPlan
-from jarvisctl.planner import make_plan
-from jarvisctl.project import load_project
-from jarvisctl.results import Status
-from jarvisctl.secrets import SecretValues
-from jarvisctl.statuses import is_clear
+from jarvisctl.cli.main import cli
+from jarvisctl.config.models.values import parse_threshold
+from jarvisctl.config.project import load_project
+from jarvisctl.core.results import Status
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.engine.evaluate import threshold_status
+from jarvisctl.engine.statuses import is_clear
+from jarvisctl.plan.model import CheckPlan, PlaybookPlan
+from jarvisctl.plan.planner import make_plan
 
 
 def plan(tmp_path: Path, playbook: str, inventory: str | None = None) -> tuple[int, str]:

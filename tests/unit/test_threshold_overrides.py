@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jarvisctl.cli import cli
+from jarvisctl.cli.main import cli
 
 INVENTORY = """\
 all:

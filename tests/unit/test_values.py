@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from jarvisctl.models.values import format_duration, parse_duration, parse_threshold
+from jarvisctl.config.models.values import format_duration, parse_duration, parse_threshold
 
 
 @pytest.mark.parametrize(

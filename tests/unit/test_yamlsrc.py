@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jarvisctl import yamlsrc
-from jarvisctl.errors import ConfigError, Location
-from jarvisctl.yamlsrc import load_yaml_file, load_yaml_text
+from jarvisctl.config import yamlsrc
+from jarvisctl.config.yamlsrc import load_yaml_file, load_yaml_text
+from jarvisctl.core.errors import ConfigError, Location
 
 
 def test_every_node_has_its_location() -> None:

@@ -1,0 +1,198 @@
+"""The one `run` function behind both front doors (the CLI and the daemon): plan, announce,
+execute, recap — every step recorded on the event stream."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tzlocal import get_localzone
+
+from jarvisctl import __version__
+from jarvisctl.config.configfile import read_config_bytes
+from jarvisctl.config.inventory.loader import inventory_files
+from jarvisctl.config.playbooks import expand_playbook_paths
+from jarvisctl.config.project import Project
+from jarvisctl.core.errors import ConfigError, known_list
+from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
+from jarvisctl.core.results import HostRun, RunReport
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.runner import execute, new_run_id
+from jarvisctl.kinds.registry import load_registry
+from jarvisctl.plan.model import Plan
+from jarvisctl.plan.planner import make_plan
+from jarvisctl.record.recording import host_outcomes, record_run
+from jarvisctl.render.run_text import recap_counts
+from jarvisctl.store.leases import leasing
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    playbooks: tuple[Path, ...]
+    inventory: tuple[Path, ...] = ()  # every -i, merged in order
+    limit: str | None = None
+    tags: tuple[str, ...] = ()
+    forks: int | None = None
+    check: bool = False
+    arguments: tuple[str, ...] = ()  # how it was asked for, for the audit trail
+    source: str = "cli"  # cli | daemon
+    play: str | None = None  # only the play of this name (the daemon runs one play per job)
+    # a plan made already (the daemon's last good one, kept when the files are broken); when
+    # None the run plans from the files
+    plan: Plan | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What outlives one run: the daemon keeps the pool (and its connections) between cycles."""
+
+    events: EventSink
+    pool: ConnectionPool = field(default_factory=ConnectionPool)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_host: Callable[[HostRun], None] = lambda _: None
+    # live progress: the plan before any host starts, then each (host, play) as it starts
+    on_plan: Callable[[Plan], None] = lambda _: None
+    on_start: Callable[[str, str], None] = lambda host, play: None
+    # what the front door redacts its output with; the run's plan adds the secrets it meets
+    secrets: SecretValues = field(default_factory=SecretValues)
+
+
+def plan_request(project: Project, request: RunRequest, secrets: SecretValues) -> Plan:
+    """The plan, or a ConfigError with every located problem (its secrets already in
+    `secrets`, so that whoever prints the error can redact them)."""
+    now = datetime.now(get_localzone())
+    paths = list(request.playbooks)
+    plan = make_plan(
+        project, paths, request.inventory, now, request.limit, request.tags, secrets=secrets
+    )
+    if not plan.ok:
+        raise ConfigError(plan.problems)
+    return plan if request.play is None else only_play(plan, request.play)
+
+
+def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
+    plan = request.plan or plan_request(project, request, context.secrets)
+    context.on_plan(plan)
+    run_id = new_run_id(datetime.now(timezone.utc))
+    started = time.monotonic()
+    mode = "check" if request.check else "run"
+    # the audit journal and run index; secrets are redacted from everything the run emits; a
+    # store that cannot record refuses the run, or stops it (recording.cancel) when it fails later
+    with record_run(
+        project.state_dir,
+        run_id,
+        plan.secrets,
+        context.events,
+        cancel=context.cancel,
+        lock_timeout=project.config.timeouts.state_lock,
+    ) as recording:
+        events, state = recording.events, recording.store
+        events.emit(Event(RUN_STARTED, data=_announcement(project, request, plan, run_id, mode)))
+        report = execute(
+            plan,
+            load_registry(),
+            context.pool,
+            forks=request.forks or project.config.forks,
+            mode=mode,
+            cancel=recording.cancel,
+            on_host=recording.on_host(context.on_host),
+            on_start=context.on_start,
+            store=state,
+            events=events,
+            run_id=run_id,
+            leases=leasing(state, project.config.lease_ttl, run_id, request.source),
+        )
+        events.emit(
+            Event(
+                RUN_FINISHED,
+                data={
+                    "run_id": run_id,
+                    "interrupted": report.interrupted,
+                    "seconds": round(time.monotonic() - started, 3),
+                    "recap": recap_counts(report),
+                    "hosts": host_outcomes(report),
+                },
+            )
+        )
+    return recording.redact(report)
+
+
+def _announcement(
+    project: Project, request: RunRequest, plan: Plan, run_id: str, mode: str
+) -> dict[str, object]:
+    files = expand_playbook_paths(list(request.playbooks))
+    inventory = request.inventory or _default_inventory(project)
+    return {
+        "run_id": run_id,
+        "mode": mode,
+        "source": request.source,
+        "user": _user(),
+        "controller": socket.gethostname(),
+        "pid": os.getpid(),
+        "version": __version__,
+        "playbooks": {str(p): _sha256(p) for p in files},
+        "inventory": {
+            "source": plan.inventory,
+            "sha256": _inventory_sha256(inventory),
+        },
+        "arguments": list(request.arguments),
+        "limit": request.limit,
+        "tags": list(request.tags),
+        "hosts": list(hosts_of(plan)),
+    }
+
+
+def _default_inventory(project: Project) -> tuple[Path, ...]:
+    path = project.root / project.config.inventory
+    return (path,) if os.path.exists(path) else ()
+
+
+def _inventory_sha256(sources: Sequence[Path]) -> str | None:
+    """One file's digest, as before; for several files (several -i, a directory), the digest
+    of their digests, in the order they are read."""
+    files = inventory_files(sources)
+    if len(files) == 1:
+        return _sha256(files[0])
+    digests = "".join(f"{_sha256(path)}  {path}\n" for path in files)
+    return "sha256:" + hashlib.sha256(digests.encode()).hexdigest() if files else None
+
+
+def _sha256(path: Path) -> str | None:
+    try:  # the configuration reader: `-` (standard input) is what the plan was made from
+        return "sha256:" + hashlib.sha256(read_config_bytes(path)).hexdigest()
+    except ConfigError:
+        return None
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def hosts_of(plan: Plan) -> Sequence[str]:
+    return sorted({h.host for b in plan.playbooks for p in b.plays for h in p.hosts})
+
+
+def only_play(plan: Plan, name: str) -> Plan:
+    """The plan cut down to the plays called `name`; a ConfigError when there is none."""
+    books = tuple(
+        replace(b, plays=tuple(p for p in b.plays if p.name == name)) for b in plan.playbooks
+    )
+    if not any(b.plays for b in books):
+        names = {p.name for b in plan.playbooks for p in b.plays}
+        files = ", ".join(b.file for b in plan.playbooks)
+        raise ConfigError.at(
+            None, f"no play named {name!r} in {files}", known_list(names, near=name)
+        )
+    return replace(plan, playbooks=books)

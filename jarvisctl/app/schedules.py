@@ -1,0 +1,173 @@
+"""The daemon's jobs, from the YAML: one per play that has `schedule:`.
+
+A stored job names `run_play` by reference ("module:function") with plain-data keyword
+arguments, as APScheduler's persistent stores require; the daemon's executor hands it the
+running daemon and the fire time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Protocol
+
+from apscheduler.triggers.base import BaseTrigger
+from tzlocal import get_localzone
+
+from jarvisctl.config.configfile import config_exists
+from jarvisctl.config.models.playbook import schedule_spec
+from jarvisctl.config.playbooks import LoadedPlaybook, expand_playbook_paths, load_playbook
+from jarvisctl.config.project import Project
+from jarvisctl.config.schedule import ScheduleSpec, build_trigger, next_fire_times
+from jarvisctl.config.yamlsrc import display_path, load_yaml_file
+from jarvisctl.core.errors import ConfigError, JarvisError, Location, Problem, ProblemCollector
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.plan.model import Plan
+from jarvisctl.plan.planner import make_plan
+
+JOB_FUNC = "jarvisctl.app.schedules:run_play"
+
+
+class JobRunner(Protocol):
+    def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str: ...
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What the daemon's executor adds to a stored job's plain-data arguments."""
+
+    runtime: JobRunner
+    job_id: str
+    fire_time: datetime
+
+
+def run_play(firing: Firing | None = None, *, playbook: str, play: str, schedule: str) -> str:
+    """Run one scheduled play once, for one fire time; returns the outcome.
+
+    `firing` has a default only so that APScheduler accepts the stored arguments alone; the
+    daemon's executor always passes it.
+    """
+    if firing is None:
+        raise JarvisError(f"play {play!r} of {playbook}: scheduled runs go through the daemon")
+    return firing.runtime.run_job(firing.job_id, playbook, play, firing.fire_time)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    playbook: Path
+    play: str
+    spec: ScheduleSpec
+    location: Location
+    file: str = ""  # the playbook as its plan names it
+    # the job's part of the plan the schedule was loaded with: the job's last good plan until
+    # a fire makes a newer one
+    plan: Plan | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def schedule(self) -> str:
+        return self.spec.describe()
+
+    def kwargs(self) -> dict[str, str]:
+        """What the job store keeps: plain data, compared to tell a changed job."""
+        return {"playbook": str(self.playbook), "play": self.play, "schedule": self.schedule}
+
+    def trigger(self, timezone: tzinfo, now: datetime) -> BaseTrigger:
+        return build_trigger(self.spec, timezone, now)
+
+    def next_fire_times(self, now: datetime, count: int = 3) -> tuple[datetime, ...]:
+        return next_fire_times(self.spec, now, count)
+
+
+def playbook_files(project: Project) -> list[Path]:
+    """The files named by `playbooks:` in jarvisctl.yml; a named path that is missing is an
+    error (the default `playbooks` directory may be absent: then there is nothing to run)."""
+    config = project.config
+    explicit = "playbooks" in config.model_fields_set
+    missing = [
+        (index, entry)
+        for index, entry in enumerate(config.playbooks)
+        if not config_exists(project.root / entry)  # never raises (a name too long)
+    ]
+    if missing and explicit:
+        raise ConfigError(_missing_problems(project, missing))
+    present = [project.root / e for e in config.playbooks if config_exists(project.root / e)]
+    return expand_playbook_paths(present)
+
+
+def _missing_problems(project: Project, missing: Sequence[tuple[int, str]]) -> list[Problem]:
+    source = load_yaml_file(project.config_file).source if project.config_file else None
+    return [
+        Problem(
+            source.locate(("playbooks", index)) if source else None,
+            f"playbooks: {entry!r} does not exist",
+            f"a playbook file or a directory of them, relative to {project.root}",
+        )
+        for index, entry in missing
+    ]
+
+
+def discover_jobs(
+    project: Project, now: datetime | None = None, *, secrets: SecretValues
+) -> list[JobSpec]:
+    """Every scheduled play of the project, after the same validation a run does; raises a
+    ConfigError with every located problem (a broken playbook schedules nothing). Secrets met
+    while validating go to `secrets`, which the caller's output redacts with."""
+    files = playbook_files(project)
+    problems = ProblemCollector()
+    jobs: list[JobSpec] = []
+    for path in files:
+        try:
+            loaded = load_playbook(path)
+        except ConfigError as exc:
+            problems.absorb(exc)
+            continue
+        problems.extend(loaded.problems)
+        jobs += _jobs_of(project, loaded, problems)
+    if not files:
+        problems.raise_if_any()
+        return jobs
+    when = now or datetime.now(get_localzone())
+    plan = make_plan(project, files, None, when, secrets=secrets)
+    problems.extend(plan.problems)
+    problems.raise_if_any()
+    return [replace(job, plan=_job_plan(plan, job)) for job in jobs]
+
+
+def _job_plan(plan: Plan, job: JobSpec) -> Plan | None:
+    books = tuple(
+        replace(b, plays=tuple(p for p in b.plays if p.name == job.play))
+        for b in plan.playbooks
+        if b.file == job.file
+    )
+    return replace(plan, playbooks=books) if any(b.plays for b in books) else None
+
+
+def _jobs_of(project: Project, loaded: LoadedPlaybook, problems: ProblemCollector) -> list[JobSpec]:
+    jobs: dict[str, JobSpec] = {}
+    for item in loaded.plays:
+        play = item.play
+        if play.schedule is None:
+            continue
+        where = loaded.source.locate((item.index, "name"))
+        if play.name in jobs:
+            problems.add(
+                where,
+                f"two scheduled plays are named {play.name!r}",
+                f"first at {jobs[play.name].location}; the daemon tells jobs apart by play name",
+            )
+            continue
+        job_id = f"{_relative(project, loaded.path)}::{play.name}"
+        path = loaded.path.resolve()
+        spec = schedule_spec(play.schedule)
+        jobs[play.name] = JobSpec(job_id, path, play.name, spec, where, loaded.file)
+    return list(jobs.values())
+
+
+def _relative(project: Project, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(project.root.resolve()))
+    except ValueError:
+        return display_path(path)

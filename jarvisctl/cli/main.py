@@ -1,0 +1,50 @@
+"""The `jarvisctl` command: a thin front door onto the library.
+
+Subcommands are imported when they are called, so `jarvisctl run` does not pay for the
+reports, the daemon or the audit tools at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from jarvisctl import __version__
+
+# name -> (module, attribute) of each subcommand
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("jarvisctl.cli.plan", "plan_command"),
+    "run": ("jarvisctl.cli.run", "run_command"),
+    "daemon": ("jarvisctl.cli.daemon", "daemon_command"),
+    "schedule": ("jarvisctl.cli.schedule", "schedule"),
+    "inventory": ("jarvisctl.cli.inventory", "inventory"),
+    "checks": ("jarvisctl.cli.catalogue", "checks"),
+    "remediations": ("jarvisctl.cli.ledger", "remediations"),
+    "runs": ("jarvisctl.cli.runs", "runs"),
+    "report": ("jarvisctl.cli.report", "report_command"),
+    "audit": ("jarvisctl.cli.audit", "audit"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = COMMANDS.get(cmd_name)
+        if found is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(found[0]), found[1])
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jarvisctl")
+def cli() -> None:
+    """jarvisctl keeps a fleet of Linux machines healthy: health checks with thresholds,
+    remediations that verify themselves, an audit trail and reports, declared in YAML."""
+
+
+def main() -> None:
+    cli(prog_name="jarvisctl")

@@ -1,0 +1,66 @@
+"""`jarvisctl run --report FILE --metrics-file FILE`: outputs written from the run's journal
+once it has finished. Their paths are checked before the run, so a typo costs no run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jarvisctl.cli.outputs import (
+    EXIT_OUTPUT,
+    STDOUT,
+    check_writable,
+    fail,
+    write_atomically,
+)
+from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.secrets import SecretValues
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    report: Path | None = None
+    metrics: Path | None = None
+
+    def check(self) -> None:
+        """Exit 6 now if an output could not be written later."""
+        try:
+            if self.report is not None:
+                self.report_format()
+                check_writable(self.report)
+            if self.metrics is not None:
+                from jarvisctl.render.metrics import metrics_source
+
+                metrics_source(self.metrics)  # a name node_exporter reads, or refused now
+                check_writable(self.metrics)
+        except JarvisError as exc:
+            fail(str(exc), EXIT_OUTPUT)
+
+    def report_format(self) -> str:
+        """From the file's extension; Markdown on standard output (`--report -`), as `report`
+        prints by default."""
+        if self.report is None or self.report == STDOUT:
+            return "md"
+        # imported here: only runs that write a report pay for the renderers (Jinja2)
+        from jarvisctl.render.reports.render import format_for
+
+        return format_for(self.report)
+
+    def write(self, state_dir: Path, run_id: str, secrets: SecretValues) -> None:
+        """From the journal (redacted when written), redacted again with the run's secrets."""
+        if self.report is None and self.metrics is None:
+            return
+        from jarvisctl.render.metrics import metrics_source, metrics_text
+        from jarvisctl.render.reports.load import load_document
+        from jarvisctl.render.reports.render import render
+
+        try:
+            document = load_document(state_dir, run_id)
+            if self.report is not None:
+                text = render(document, self.report_format())
+                write_atomically(self.report, text, secrets)
+            if self.metrics is not None:
+                text = metrics_text(document, metrics_source(self.metrics))
+                write_atomically(self.metrics, text, secrets)
+        except JarvisError as exc:
+            fail(str(exc), EXIT_OUTPUT)

@@ -1,0 +1,3 @@
+"""The language, loaded: located YAML, validation, models, project configuration, playbooks,
+templating, inventories.
+"""

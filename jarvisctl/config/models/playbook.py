@@ -1,0 +1,158 @@
+"""Playbooks: lists of plays that target hosts and declare checks and their remediations."""
+
+from __future__ import annotations
+
+import re
+from datetime import timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, RootModel, field_validator, model_validator
+
+from jarvisctl.config.models.base import StrictModel
+from jarvisctl.config.models.values import (
+    Count,
+    Duration,
+    NonEmptyText,
+    PositiveDuration,
+    ThresholdValue,
+    Timeout,
+    format_duration,
+)
+from jarvisctl.config.schedule import CronSpec, IntervalSpec, ScheduleSpec, check_cron
+
+Status = Literal["warning", "critical", "unknown"]
+VerifiedStatus = Literal["ok", "warning", "critical", "unknown"]
+_TAG = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _validate_tags(tags: list[str]) -> list[str]:
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise ValueError(f"invalid tag {tag!r} (letters, digits, '_', '.', '-' only)")
+    return tags
+
+
+def _critical_only() -> list[Status]:
+    return ["critical"]
+
+
+def _ok_only() -> list[VerifiedStatus]:
+    return ["ok"]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class IntervalSchedule(StrictModel):
+    every: Duration
+    jitter: Duration = 0.0
+
+    @field_validator("every")
+    @classmethod
+    def _at_least_a_second(cls, value: float) -> float:
+        # the scheduler's resolution; a shorter interval would only pile up overlapping runs
+        if value < 1:
+            raise ValueError(f"{format_duration(value)} is under 1s (e.g. 30s, 5m, 1h)")
+        return value
+
+    @model_validator(mode="after")
+    def _jitter_within_the_interval(self) -> IntervalSchedule:
+        # each run is delayed by up to the jitter: as long as the interval, runs would bunch up
+        # and overlap, the interval no longer meaning what it says
+        if self.jitter >= self.every:
+            raise ValueError(
+                f"jitter {format_duration(self.jitter)} is not shorter than every "
+                f"{format_duration(self.every)} (a jitter delays each run by up to that much, "
+                f"e.g. every: 5m, jitter: 30s)"
+            )
+        return self
+
+    def spec(self) -> ScheduleSpec:
+        return IntervalSpec(self.every, self.jitter)
+
+
+def _cron_schedule(value: Any) -> Any:
+    if isinstance(value, str):
+        check_cron(value, timezone.utc)  # raises ValueError with what is wrong
+    return value
+
+
+Schedule = Annotated[str | IntervalSchedule, BeforeValidator(_cron_schedule)]
+
+
+def schedule_spec(schedule: str | IntervalSchedule) -> ScheduleSpec:
+    return CronSpec(schedule) if isinstance(schedule, str) else schedule.spec()
+
+
+class RemediationBinding(StrictModel):
+    """One rung of a check's remediation ladder."""
+
+    use: NonEmptyText
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    on: Annotated[list[Status], BeforeValidator(_one_or_many)] = Field(
+        default_factory=_critical_only, min_length=1
+    )
+    max_attempts: Count = Field(default=3, ge=1)
+    window: PositiveDuration = 3600.0
+    cooldown: Duration = 0.0
+    settle: Duration = 10.0
+    # the statuses of the re-run check that count as recovered
+    verify: Annotated[list[VerifiedStatus], BeforeValidator(_one_or_many)] = Field(
+        default_factory=_ok_only, min_length=1
+    )
+    timeout: Timeout = 300.0  # for each of the remediation's commands
+
+
+class CheckSpec(StrictModel):
+    """A check as a play declares it: a definition or kind, parameters and thresholds."""
+
+    name: NonEmptyText | None = None
+    use: NonEmptyText
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    warn: ThresholdValue | None = None
+    crit: ThresholdValue | None = None
+    clear: ThresholdValue | None = None
+    for_: Count = Field(default=1, ge=1, alias="for")
+    timeout: Timeout | None = None
+    tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    remediate: list[RemediationBinding] = Field(default_factory=list)
+
+    _tags_ok = field_validator("tags")(_validate_tags)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.use
+
+
+class ThresholdOverride(StrictModel):
+    """Thresholds a host or group sets for one check, through the inventory variable
+    `thresholds` (keyed by check name or definition name)."""
+
+    warn: ThresholdValue | None = None
+    crit: ThresholdValue | None = None
+    clear: ThresholdValue | None = None
+    for_: Count | None = Field(default=None, ge=1, alias="for")
+
+
+class Play(StrictModel):
+    name: NonEmptyText
+    hosts: NonEmptyText
+    vars: dict[str, Any] = Field(default_factory=dict)
+    # variables (play or inventory) whose values are secret: redacted in every output
+    secret_vars: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    schedule: Schedule | None = None
+    checks: list[CheckSpec] = Field(default_factory=list)
+    # fleet circuit breaker: when more than this share of the play's hosts need the same
+    # remediation in one run (and at least breaker_min_hosts do), none is run
+    max_fleet_percent: float = Field(default=30.0, gt=0, le=100)
+    breaker_min_hosts: Count = Field(default=2, ge=1)
+
+    _tags_ok = field_validator("tags")(_validate_tags)
+
+
+class Playbook(RootModel[list[Play]]):
+    """A playbook file: a list of plays."""
+
+    model_config = {"frozen": True}

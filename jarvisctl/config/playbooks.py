@@ -1,0 +1,129 @@
+"""Load playbook files into validated plays, reporting every mistake with its location.
+
+Each play and each check is validated on its own, and what is wrong in an optional part is
+dropped after being reported, so that resolution (jarvisctl.plan.planner) can still find the
+mistakes that need the inventory and the catalogues: all of a file's mistakes in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jarvisctl.config.configfile import is_config_dir, list_config_dir
+from jarvisctl.config.models.playbook import CheckSpec, Play
+from jarvisctl.config.validation import validate_salvaging
+from jarvisctl.config.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
+from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector
+
+
+@dataclass(frozen=True)
+class LoadedPlay:
+    """A play that validated (possibly after its wrong optional parts were dropped)."""
+
+    index: int  # position in the file
+    play: Play
+    check_positions: tuple[int, ...]  # position in the file of each of play.checks
+
+    def check_path(self, number: int) -> NodePath:
+        return (self.index, "checks", self.check_positions[number])
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    path: Path
+    file: str
+    plays: tuple[LoadedPlay, ...]
+    source: SourceMap
+    problems: tuple[Problem, ...] = ()
+
+
+def load_playbook(path: Path) -> LoadedPlaybook:
+    """Parse and validate one playbook file.
+
+    Each play and each check is validated on its own, so one wrong check does not hide the
+    mistakes in the others; what validated is kept for resolution, which finds the rest.
+    """
+    document = load_yaml_file(path)
+    source = document.source
+    if not isinstance(document.data, list) or not document.data:
+        raise ConfigError.at(
+            source.locate(()),
+            "a playbook is a non-empty list of plays",
+            "each play a mapping with name, hosts and checks",
+        )
+    found: list[Problem] = []
+    plays = [_load_play(item, index, source, found) for index, item in enumerate(document.data)]
+    valid = tuple(p for p in plays if p is not None)
+    collector = ProblemCollector()
+    collector.extend(found)
+    for loaded in valid:
+        _check_unique_names(loaded, source, collector)
+    return LoadedPlaybook(path, document.file, valid, source, tuple(collector.problems))
+
+
+def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> LoadedPlay | None:
+    if not isinstance(item, dict):
+        out.append(
+            Problem(source.locate((index,)), "a play must be a mapping", "with name, hosts, checks")
+        )
+        return None
+    checks: list[CheckSpec] = []
+    positions: list[int] = []
+    raw_checks = item.get("checks", [])
+    if isinstance(raw_checks, list):
+        for position, raw in enumerate(raw_checks):
+            where = source.sub((index, "checks", position))
+            check = validate_salvaging(CheckSpec, raw, where, out)
+            if check is not None:
+                checks.append(check)
+                positions.append(position)
+        item = {**item, "checks": []}
+    play = validate_salvaging(Play, item, source.sub((index,)), out)
+    if play is None:
+        return None
+    return LoadedPlay(index, play.model_copy(update={"checks": checks}), tuple(positions))
+
+
+def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:
+    seen: dict[str, int] = {}
+    for number, check in enumerate(loaded.play.checks):
+        name = check.display_name
+        path = loaded.check_path(number)
+        if name in seen:
+            out.add(
+                source.locate((*path, "name" if check.name else "use")),
+                f"duplicate check name '{name}' in play '{loaded.play.name}'",
+                f"first at {source.locate(loaded.check_path(seen[name]))}; "
+                "give each check a distinct 'name'",
+            )
+        seen.setdefault(name, number)
+
+
+def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
+    return frozenset(
+        tag
+        for loaded in playbooks
+        for play in (p.play for p in loaded.plays)
+        for tag in [*play.tags, *(t for check in play.checks for t in check.tags)]
+    )
+
+
+def expand_playbook_paths(paths: Sequence[Path]) -> list[Path]:
+    """Files as given; a directory stands for the playbooks directly inside it (a directory
+    with none is a mistake, not an empty run)."""
+    files: list[Path] = []
+    for path in paths:
+        if not is_config_dir(path):
+            files.append(path)
+            continue
+        # a directory or FIFO named x.yml is listed too: the reader reports it
+        found = [p for p in list_config_dir(path) if p.suffix in (".yml", ".yaml")]
+        if not found:
+            raise ConfigError.at(
+                Location(display_path(path)), "no playbooks in this directory", "*.yml or *.yaml"
+            )
+        files += found
+    return files

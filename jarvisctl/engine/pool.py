@@ -1,0 +1,67 @@
+"""Open connections, kept and reused across the phases of a run (and, later, daemon cycles)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from jarvisctl.config.connection_settings import ConnectionSettings
+from jarvisctl.connection.base import Connection, make_connection
+
+CLOSE_SECONDS = 10.0  # the longest closing may hold up the end of a run
+
+
+class ConnectionPool:
+    """One connection per host settings; a connection that failed to open is not kept."""
+
+    def __init__(
+        self, factory: Callable[[ConnectionSettings], Connection] = make_connection
+    ) -> None:
+        self._factory = factory
+        self._connections: dict[ConnectionSettings, Connection] = {}
+        self._lock = threading.Lock()
+
+    def get(self, settings: ConnectionSettings) -> Connection:
+        """An open connection to the host; raises UnreachableError and its kin."""
+        with self._lock:
+            connection = self._connections.get(settings)
+            if connection is None:
+                connection = self._factory(settings)
+                self._connections[settings] = connection
+        try:
+            connection.open()  # a no-op when already open; reopens a dead one
+        except BaseException:
+            with self._lock:
+                self._connections.pop(settings, None)
+            raise
+        return connection
+
+    def warm(self, hosts: Iterable[ConnectionSettings]) -> None:
+        """Start connecting to `hosts` now, without waiting (see `Connection.preconnect`)."""
+        for settings in hosts:
+            with self._lock:
+                connection = self._connections.get(settings)
+                if connection is None:
+                    connection = self._connections[settings] = self._factory(settings)
+            connection.preconnect()
+
+    def close_all(self) -> None:
+        """Close every connection, all at once (each close waits for its transport's thread);
+        commands still running on them are ended on their hosts."""
+        with self._lock:
+            connections = list(self._connections.values())
+            self._connections.clear()
+        if len(connections) <= 1:
+            for connection in connections:
+                connection.close()
+            return
+        closers = [threading.Thread(target=c.close, daemon=True) for c in connections]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(timeout=CLOSE_SECONDS)
+
+    @property
+    def open_count(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._connections.values() if c.is_open)

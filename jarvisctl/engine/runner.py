@@ -1,0 +1,270 @@
+"""Run a plan over the fleet: hosts in a sliding window of `forks` workers.
+
+A host never waits for another host, except in a play with remediations: there every host's
+checks finish first, so that the fleet circuit breaker can see how many hosts need the same fix;
+then the remediations run, again in the window. An exception on one host is that host's
+failure. When the run is interrupted, hosts not yet started are reported skipped (reason:
+interrupted), in-flight sessions are ended by closing their connections (reported interrupted),
+and everything that finished is reported. A host another run holds (its lease) is skipped, with
+the holder. Every host of the plan ends as exactly one HostRun per play, given to `on_host`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from jarvisctl.connection.base import Connection
+from jarvisctl.core.events import CIRCUIT_OPEN, HOST_SKIPPED, Event, EventSink, NullSink
+from jarvisctl.core.results import Attempt, HostRun, Outcome, RunReport
+from jarvisctl.engine.attempts import Remediator
+from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.remedy import Need, blocked, circuit_breaker, decide, note_event, would_run
+from jarvisctl.engine.session import Session, observe_host
+from jarvisctl.kinds.registry import KindRegistry
+from jarvisctl.plan.model import HostPlan, Plan, PlayPlan
+from jarvisctl.store.leases import Leasing, hold_leases
+from jarvisctl.store.state import RemediationLedger, StateStore
+
+POLL_SECONDS = 0.1
+NOT_STARTED = "interrupted: the run was stopped before this host started"
+T = TypeVar("T")
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Runner:
+    registry: KindRegistry
+    pool: ConnectionPool
+    threads: ThreadPoolExecutor
+    mode: str  # "run" or "check"
+    cancel: threading.Event
+    events: EventSink
+    store: StateStore | None
+    on_host: Callable[[HostRun], None]
+    window: int  # hosts worked on at once
+    on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
+
+    def session(self, play: PlayPlan, host: HostPlan) -> Session:
+        return Session(play, host, self.registry, self.events, self.store, self.cancel)
+
+    def skipped(self, play: PlayPlan, host: HostPlan, data: Mapping[str, Any]) -> HostRun:
+        """The host is not worked on in this play: recorded (host_skipped), never OK."""
+        self.events.emit(Event(HOST_SKIPPED, host.host, play.name, dict(data)))
+        reason = str(data["reason"])
+        return HostRun(host.host, play.name, host.connection, Outcome.SKIPPED, error=reason)
+
+    def not_started(self, play: PlayPlan, host: HostPlan) -> HostRun:
+        return self.skipped(play, host, {"reason": NOT_STARTED})
+
+
+def execute(
+    plan: Plan,
+    registry: KindRegistry,
+    pool: ConnectionPool,
+    *,
+    forks: int,
+    mode: str,
+    cancel: threading.Event,
+    on_host: Callable[[HostRun], None] = lambda _: None,
+    on_start: Callable[[str, str], None] = lambda host, play: None,
+    store: StateStore | None = None,
+    events: EventSink | None = None,
+    run_id: str | None = None,
+    leases: Leasing | None = None,
+) -> RunReport:
+    started = datetime.now(timezone.utc)
+    results: list[HostRun] = []
+    plays = [play for book in plan.playbooks for play in book.plays]
+    workers = max(1, min(forks, max((len(p.hosts) for p in plays), default=1)))
+    sink = events or NullSink()
+    hosts = [h.host for p in plays for h in p.hosts]
+    guard: AbstractContextManager[dict[str, dict[str, object]]] = (
+        hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
+    )
+    with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
+        runner = Runner(
+            registry, pool, threads, mode, cancel, sink, store, on_host, workers, on_start
+        )
+        for play in plays:
+            held = [runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
+            for run in held:
+                on_host(run)
+            results += held
+            play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
+            if cancel.is_set():
+                results += _skip_all(runner, play)
+            else:
+                results += _run_play(runner, play)
+    return RunReport(
+        run_id=run_id or new_run_id(started),
+        mode=mode,
+        started=started,
+        finished=datetime.now(timezone.utc),
+        hosts=tuple(results),
+        interrupted=cancel.is_set(),
+        playbooks=tuple(p.file for p in plan.playbooks),
+    )
+
+
+def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
+    remediating = any(c.remediations for h in play.hosts for c in h.checks)
+    report = (lambda _: None) if remediating else runner.on_host
+    # The hosts the window starts with get their TCP connections now: their sshds set up while
+    # the workers start (and, in a fresh process, import paramiko).
+    runner.pool.warm(h.settings for h in play.hosts[: runner.window])
+
+    def observe(host: HostPlan) -> tuple[HostRun, Connection | None]:
+        runner.on_start(host.host, play.name)
+        return observe_host(runner.session(play, host), runner.pool)
+
+    observed = _in_window(
+        runner,
+        play.hosts,
+        observe,
+        lambda host: (runner.not_started(play, host), None),
+        lambda pair: report(pair[0]),
+    )
+    if not remediating:
+        return [run for run, _ in observed]
+    finished = _remediate_play(runner, play, observed)
+    for run in finished:
+        runner.on_host(run)
+    return finished
+
+
+def _remediate_play(
+    runner: Runner, play: PlayPlan, observed: Sequence[tuple[HostRun, Connection | None]]
+) -> list[HostRun]:
+    ledger = RemediationLedger(runner.store) if runner.store else None
+    now = time.time()
+    hosts = {h.host: h for h in play.hosts}
+    needs = {
+        run.host: decide(play, hosts[run.host], run, ledger, now)
+        for run, connection in observed
+        if connection is not None and run.outcome is Outcome.OK
+    }
+    tripped = circuit_breaker(play, [n for ns in needs.values() for n in ns])
+    for (check, use), names in tripped.items():
+        runner.events.emit(
+            Event(
+                CIRCUIT_OPEN,
+                None,
+                play.name,
+                {
+                    "check": check,
+                    "use": use,
+                    "hosts": names,
+                    "of": len(play.hosts),
+                    "percent": round(100 * len(names) / max(1, len(play.hosts)), 1),
+                    "limit": play.max_fleet_percent,
+                },
+            )
+        )
+    for host, host_needs in needs.items():
+        needs[host] = [
+            blocked(n, tripped[(n.check.name, n.remediation.use)], play)
+            if n.remediation is not None and (n.check.name, n.remediation.use) in tripped
+            else n
+            for n in host_needs
+        ]
+    connections = {run.host: conn for run, conn in observed}
+    runs = {run.host: run for run, _ in observed}
+
+    def work(host: HostPlan) -> HostRun:
+        return _remediate_host(
+            runner, play, runs[host.host], connections[host.host], needs.get(host.host, []), ledger
+        )
+
+    todo = [hosts[name] for name, host_needs in needs.items() if host_needs]
+    done = _in_window(runner, todo, work, lambda host: runs[host.host], lambda _: None)
+    finished = {run.host: run for run in done}
+    return [finished.get(run.host, run) for run, _ in observed]
+
+
+def _remediate_host(
+    runner: Runner,
+    play: PlayPlan,
+    run: HostRun,
+    connection: Connection | None,
+    needs: Sequence[Need],
+    ledger: RemediationLedger | None,
+) -> HostRun:
+    session = runner.session(play, next(h for h in play.hosts if h.host == run.host))
+    if runner.mode == "check" or connection is None or ledger is None:
+        notes = [note for need in needs for note in need.notes]
+        notes += [would_run(n) for n in needs if n.rung is not None]
+        for note in notes:
+            session.emit("remediation", **note_event(note))
+        return replace(run, remediations=tuple(notes))
+    remediator = Remediator(session, connection, runner.pool, ledger, runner.cancel)
+    try:
+        notes, recovered = remediator.run(needs)
+    except Exception as exc:  # the connection died, or worse: this host's failure only
+        outcome, error = session.broken_off(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+        return replace(run, outcome=outcome, error=error)
+    checks = tuple(
+        replace(recovered[c.name], previous_status=c.status) if c.name in recovered else c
+        for c in run.checks
+    )
+    ran = [
+        n for n in notes if n.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED, Attempt.FAILED)
+    ]
+    outcome = (
+        Outcome.FAILED
+        if any(n.outcome is Attempt.FAILED for n in ran)
+        else (Outcome.CHANGED if ran else run.outcome)
+    )
+    return replace(run, checks=checks, remediations=tuple(notes), outcome=outcome)
+
+
+def _skip_all(runner: Runner, play: PlayPlan) -> list[HostRun]:
+    """A play the run was stopped before: none of its hosts started."""
+    runs = [runner.not_started(play, host) for host in play.hosts]
+    for run in runs:
+        runner.on_host(run)
+    return runs
+
+
+def _in_window(
+    runner: Runner,
+    hosts: Sequence[HostPlan],
+    work: Callable[[HostPlan], T],
+    skipped: Callable[[HostPlan], T],
+    done: Callable[[T], None],
+) -> list[T]:
+    """`work` on every host, `forks` at a time; on cancel, hosts not started are `skipped`.
+    `done` is called for every result, the skipped ones included."""
+
+    def start(host: HostPlan) -> T:  # a stop between two polls starts no further host
+        return skipped(host) if runner.cancel.is_set() else work(host)
+
+    pending: dict[Future[T], HostPlan] = {runner.threads.submit(start, h): h for h in hosts}
+    results: list[T] = []
+    interrupted = False
+    while pending:
+        finished, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        for future in finished:
+            host = pending.pop(future)
+            result = future.result()  # work guards itself: it returns the host's failure
+            results.append(result)
+            done(result)
+        if runner.cancel.is_set() and not interrupted:
+            interrupted = True
+            for future, host in list(pending.items()):
+                if future.cancel():
+                    pending.pop(future)
+                    results.append(skipped(host))
+                    done(results[-1])
+            runner.pool.close_all()  # ends in-flight sessions; their hosts report what happened
+    return results

@@ -1,0 +1,118 @@
+"""The resolved plan: frozen values that say exactly what would run where.
+
+`jarvisctl plan` stops here and prints these; the executor will consume the same values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from jarvisctl.config.connection_settings import ConnectionSettings
+from jarvisctl.config.models.values import Direction, Threshold
+from jarvisctl.core.errors import Location, Problem
+from jarvisctl.kinds.base import KindParams
+
+
+@dataclass(frozen=True)
+class RemediationPlan:
+    use: str
+    kind: str
+    description: str
+    on: tuple[str, ...]
+    commands: tuple[str, ...]
+    max_attempts: int
+    window: float
+    cooldown: float
+    settle: float
+    verify: tuple[str, ...] = ("ok",)
+    timeout: float = 300.0
+    reconnect: float = 0.0  # seconds to wait for the host to come back (a reboot), else 0
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    name: str
+    use: str
+    kind: str
+    description: str
+    command: str
+    params: KindParams
+    unit: str
+    direction: Direction
+    warn: Threshold | None
+    crit: Threshold | None
+    clear: Threshold | None
+    for_cycles: int
+    timeout: float
+    tags: tuple[str, ...]
+    remediations: tuple[RemediationPlan, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    settings: ConnectionSettings
+    checks: tuple[CheckPlan, ...]
+
+    @property
+    def connection(self) -> str:
+        s = self.settings
+        if s.connection == "local":
+            return "local"
+        user = f"{s.user}@" if s.user else ""
+        become = " (become)" if s.become else ""
+        return f"ssh {user}{s.where}{become}"
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    description: str
+    next_fire_times: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class PlayPlan:
+    name: str
+    hosts_pattern: str
+    location: Location
+    tags: tuple[str, ...]
+    schedule: SchedulePlan | None
+    hosts: tuple[HostPlan, ...]
+    max_fleet_percent: float = 30.0
+    breaker_min_hosts: int = 2
+
+
+@dataclass(frozen=True)
+class PlaybookPlan:
+    """One playbook file: its plays when it is valid, or every problem found in it."""
+
+    file: str
+    plays: tuple[PlayPlan, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    seconds: float = 0.0  # measured: loading and resolving this file (JUnit's `time`)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class Plan:
+    playbooks: tuple[PlaybookPlan, ...]
+    inventory: str
+    limit: str | None
+    tags: tuple[str, ...]
+    generated_at: datetime
+    # values from env(), secret_file() and secret_vars: every output redacts them
+    secrets: frozenset[str] = frozenset()
+    seconds: float = 0.0  # measured: the whole plan, shared inventory and catalogues included
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.playbooks)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(problem for p in self.playbooks for problem in p.problems)

@@ -1,0 +1,288 @@
+"""The audit journal: `<state_dir>/runs/<run-id>.jsonl`, one JSON record per event, appended
+and flushed as it happens (and fsync'd when the run starts and finishes).
+
+Each record carries its sequence number and the sha256 of the previous record's line; the first
+one chains from a hash of the run id. So an edit, a removal, a reordering or a record from
+another run breaks the chain. The run index keeps the number and hash of the last record of a
+finished run, which catches what a chain alone cannot: a cut-off or edited tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.store.faults import store_fault
+
+# A run that could not record everything ends with this record instead of run_finished: data
+# `reason` (the store's fault), `lost` (events not journaled since the fault), and the recap.
+RUN_INCOMPLETE = "run_incomplete"
+FSYNC_KINDS = (RUN_STARTED, RUN_FINISHED, RUN_INCOMPLETE)
+
+
+class JournalError(JarvisError):
+    """A journal that cannot be written, found or read."""
+
+
+def journal_path(state_dir: Path, run_id: str) -> Path:
+    return state_dir / "runs" / f"{run_id}.jsonl"
+
+
+def genesis(run_id: str) -> str:
+    return line_hash(f"jarvisctl journal {run_id}".encode())
+
+
+def line_hash(line: bytes) -> str:
+    return "sha256:" + hashlib.sha256(line).hexdigest()
+
+
+def encode(record: Mapping[str, Any]) -> bytes:
+    text = json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return text.encode("utf-8", "surrogateescape")
+
+
+class Journal:
+    """An EventSink writing one run's journal. Thread-safe: hosts emit from their threads.
+
+    A record is whole or absent: a write the disk refused is cut back off the file, so the
+    records before it still verify, and the error (a StoreError) goes to the caller. After
+    that the journal writes nothing more but the run's last record (`close_incomplete`).
+    """
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._prev = genesis(run_id)
+        self._size = 0  # bytes of whole records
+        self.failed = False
+        self.lost = 0  # events not written since a failed write
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0644 less the umask: readable as the umask allows (secrets are redacted before
+            # they are written), but never group- or world-writable: it is append-only evidence
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except FileExistsError:
+            if not path.parent.is_dir():
+                raise store_fault(path.parent, NotADirectoryError()) from None
+            raise JournalError(f"cannot create the audit journal {path}: it exists") from None
+        except OSError as exc:
+            raise store_fault(path, exc, state_dir=path.parent.parent) from None
+        self._closed = False
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self.failed:
+                self.lost += 1
+                return
+            self._append(event)
+
+    def close_incomplete(self, event: Event) -> None:
+        """The last record of a run that could not record everything; a StoreError if even
+        that cannot be written."""
+        with self._lock:
+            if not self._closed:
+                self._append(event)
+
+    def _append(self, event: Event) -> None:
+        line = encode(
+            {
+                "seq": self._seq + 1,
+                "prev": self._prev,
+                "at": round(event.at, 6),
+                "kind": event.kind,
+                "host": event.host,
+                "play": event.play,
+                "data": dict(event.data),
+            }
+        )
+        try:
+            write_all(self._fd, line + b"\n")
+            if event.kind in FSYNC_KINDS:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self.failed = True
+            self.lost += 1
+            _cut_back(self._fd, self._size)
+            raise store_fault(self.path, exc, state_dir=self.path.parent.parent) from None
+        self._seq += 1
+        self._size += len(line) + 1
+        self._prev = line_hash(line)
+
+    @property
+    def tail(self) -> tuple[int, str]:
+        """The number of records written and the hash of the last one."""
+        with self._lock:
+            return self._seq, self._prev
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                pass  # run_started and the last record were synced when written
+            finally:
+                os.close(self._fd)
+
+    def remove(self) -> None:
+        """A run refused before it did anything: no journal is left to look like a run."""
+        self.close()
+        with contextlib.suppress(OSError):  # else it stays: a journal without run_finished
+            self.path.unlink()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Remove a partly written record (shrinking a file needs no free space)."""
+    # if even that fails: a torn last line, which `audit verify` reports after what verifies
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, size)
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    at: float
+    kind: str
+    host: str | None
+    play: str | None
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `audit verify` found. `problem` set: tampered or corrupt; else intact, and complete
+    only if the run finished (a killed run verifies up to its last whole record)."""
+
+    run_id: str
+    records: int
+    last_hash: str
+    complete: bool
+    problem: str | None = None
+    torn_bytes: int = 0  # a partial last line: the write a kill interrupted
+    stopped: str | None = None  # why the run ended incomplete, when its last record says
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def read_journal(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise JournalError(f"no audit journal at {path}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read the audit journal {path}: {exc.strerror}") from None
+
+
+def verify(
+    run_id: str, content: bytes, anchor: tuple[int, str] | None = None
+) -> tuple[Verification, list[Record]]:
+    """Check the chain; `anchor` (records, last hash) is what the run index sealed at finish."""
+    lines = content.split(b"\n")
+    torn = len(lines[-1])  # after the last newline: empty unless a write was cut short
+    prev, records = genesis(run_id), list[Record]()
+    for number, line in enumerate(lines[:-1], start=1):
+        record, problem = _check_line(line, number, prev)
+        if problem is not None:
+            if "does not chain" in problem:  # the previous record is the one in doubt
+                records = records[:-1]
+            return Verification(run_id, len(records), prev, False, problem, torn), records
+        assert record is not None
+        records.append(record)
+        prev = line_hash(line)
+    complete = bool(records) and records[-1].kind == RUN_FINISHED
+    stopped = _stopped(records)
+    result = Verification(run_id, len(records), prev, complete, None, torn, stopped)
+    problem = _against_anchor(result, anchor)
+    if problem is not None:
+        return replace(result, problem=problem), records
+    return result, records
+
+
+def _stopped(records: list[Record]) -> str | None:
+    if not records or records[-1].kind != RUN_INCOMPLETE:
+        return None
+    return str(records[-1].data.get("reason", "the run could not record everything"))
+
+
+def _parse(line: bytes) -> tuple[Record, str]:
+    """A record and the hash it chains from; ValueError, KeyError or TypeError if malformed."""
+    raw = json.loads(line)
+    data = raw["data"]
+    if not isinstance(data, dict):
+        raise TypeError("'data' is not an object")
+    return (
+        Record(int(raw["seq"]), float(raw["at"]), str(raw["kind"]), raw["host"], raw["play"], data),
+        str(raw["prev"]),
+    )
+
+
+def _check_line(line: bytes, number: int, prev: str) -> tuple[Record | None, str | None]:
+    try:
+        record, chained = _parse(line)
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"record {number} is not a journal record ({type(exc).__name__}: {exc})"
+    if record.seq != number:
+        return None, f"record {number} has sequence number {record.seq}: records removed or moved"
+    if chained != prev:
+        return None, (
+            f"record {number} does not chain from record {number - 1}: "
+            f"record {number - 1} was edited, removed or moved"
+            if number > 1
+            else "record 1 does not chain from this run's id: edited, or from another run"
+        )
+    if number == 1 and record.kind != RUN_STARTED:
+        return None, f"record 1 is {record.kind!r}, not {RUN_STARTED!r}"
+    return record, None
+
+
+def _against_anchor(result: Verification, anchor: tuple[int, str] | None) -> str | None:
+    if anchor is None:
+        return None
+    records, last_hash = anchor
+    if result.records < records:
+        return (
+            f"truncated: the journal ends at record {result.records}, "
+            f"the run index says the run finished with {records}"
+        )
+    if result.records > records:
+        return f"{result.records - records} record(s) appended after the run finished"
+    if result.last_hash != last_hash:
+        return f"record {records} (the last) was edited: it no longer matches the run index"
+    if result.torn_bytes:
+        return f"{result.torn_bytes} stray byte(s) after the last record"
+    return None
+
+
+def iter_records(content: bytes) -> Iterator[Record]:
+    """The well-formed records of a journal, unverified (for reading history)."""
+    for line in content.split(b"\n")[:-1]:
+        try:
+            yield _parse(line)[0]
+        except (ValueError, KeyError, TypeError):
+            continue

@@ -1,0 +1,161 @@
+"""`jarvisctl plan --json`: a stable document, described by render/schemas/plan.schema.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from jarvisctl.core.errors import Location, Problem
+from jarvisctl.plan.model import CheckPlan, HostPlan, Plan, PlaybookPlan, PlayPlan, RemediationPlan
+
+SCHEMA_ID = "jarvisctl.plan/v1"
+
+
+def render_plan_json(plan: Plan) -> str:
+    """`json.dumps(plan_document(plan), indent=2)`, with each distinct check encoded once."""
+    checks = _EncodedChecks()
+    return checks.fill(json.dumps(plan_document(plan, checks.stand_in), indent=2)) + "\n"
+
+
+class _EncodedChecks:
+    """Hosts that resolve a check alike share one CheckPlan (see jarvisctl.plan.reuse): each is
+    encoded once, and the document holds a unique stand-in string in its place until `fill`
+    (a fleet's plan is a few check objects repeated thousands of times; the indented encoder
+    is pure Python)."""
+
+    def __init__(self) -> None:
+        self._token = uuid.uuid4().hex
+        self._numbers: dict[int, int] = {}  # id(check) -> number
+        self._encoded: list[str] = []
+        self._stand_in = re.compile(f'^( *)"{self._token}:([0-9]+)"', re.MULTILINE)
+
+    def stand_in(self, check: CheckPlan) -> str:
+        number = self._numbers.get(id(check))
+        if number is None:
+            number = self._numbers[id(check)] = len(self._encoded)
+            self._encoded.append(json.dumps(_check(check), indent=2))
+        return f"{self._token}:{number}"
+
+    def fill(self, text: str) -> str:
+        indented: dict[tuple[str, str], str] = {}  # (indent, number) -> the check's text there
+
+        def encoded(match: re.Match[str]) -> str:
+            key = (match.group(1), match.group(2))
+            found = indented.get(key)
+            if found is None:
+                indent, number = key
+                found = indent + self._encoded[int(number)].replace("\n", "\n" + indent)
+                indented[key] = found
+            return found
+
+        return self._stand_in.sub(encoded, text)
+
+
+def plan_document(plan: Plan, check: Callable[[CheckPlan], Any] | None = None) -> dict[str, Any]:
+    """The document; `check` encodes each check (by default as a dict)."""
+    encode = check or _check
+    return {
+        "schema": SCHEMA_ID,
+        "generated_at": plan.generated_at.isoformat(),
+        "inventory": plan.inventory,
+        "limit": plan.limit,
+        "tags": list(plan.tags),
+        "ok": plan.ok,
+        "playbooks": [_playbook(p, encode) for p in plan.playbooks],
+    }
+
+
+def location_json(location: Location | None) -> dict[str, Any] | None:
+    if location is None:
+        return None
+    return {"file": location.file, "line": location.line, "column": location.column}
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    return {
+        "location": location_json(problem.location),
+        "message": problem.message,
+        "hint": problem.hint,
+        "text": str(problem),
+    }
+
+
+def _playbook(playbook: PlaybookPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
+    return {
+        "file": playbook.file,
+        "ok": playbook.ok,
+        "problems": [problem_json(p) for p in playbook.problems],
+        "plays": [_play(p, encode) for p in playbook.plays],
+    }
+
+
+def _play(play: PlayPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
+    schedule = None
+    if play.schedule:
+        schedule = {
+            "description": play.schedule.description,
+            "next_fire_times": [t.isoformat() for t in play.schedule.next_fire_times],
+        }
+    return {
+        "name": play.name,
+        "hosts_pattern": play.hosts_pattern,
+        "location": location_json(play.location),
+        "tags": list(play.tags),
+        "schedule": schedule,
+        "hosts": [_host(h, encode) for h in play.hosts],
+    }
+
+
+def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
+    s = host.settings
+    return {
+        "host": host.host,
+        "connection": {
+            "type": s.connection,
+            "address": s.address,
+            "port": s.port,
+            "user": s.user,
+            "become": s.become,
+            "host_key_policy": s.host_key_policy,
+        },
+        "checks": [encode(c) for c in host.checks],
+    }
+
+
+def _check(check: CheckPlan) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "use": check.use,
+        "kind": check.kind,
+        "description": check.description,
+        "command": check.command,
+        "unit": check.unit,
+        "direction": check.direction,
+        "thresholds": {
+            "warn": str(check.warn) if check.warn else None,
+            "crit": str(check.crit) if check.crit else None,
+            "clear": str(check.clear) if check.clear else None,
+        },
+        "for": check.for_cycles,
+        "timeout_seconds": check.timeout,
+        "tags": list(check.tags),
+        "location": location_json(check.location),
+        "remediations": [_remediation(r) for r in check.remediations],
+    }
+
+
+def _remediation(remediation: RemediationPlan) -> dict[str, Any]:
+    return {
+        "use": remediation.use,
+        "kind": remediation.kind,
+        "description": remediation.description,
+        "on": list(remediation.on),
+        "commands": list(remediation.commands),
+        "max_attempts": remediation.max_attempts,
+        "window_seconds": remediation.window,
+        "cooldown_seconds": remediation.cooldown,
+        "settle_seconds": remediation.settle,
+    }

@@ -1,0 +1,122 @@
+"""`jarvisctl plan` for people: per play and host, checks, thresholds, commands, remediations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from jarvisctl.config.models.values import Direction, Threshold, format_duration
+from jarvisctl.plan.model import CheckPlan, HostPlan, Plan, PlaybookPlan, PlayPlan, RemediationPlan
+
+
+def describe_threshold(threshold: Threshold, direction: Direction) -> str:
+    if threshold.kind == "level":
+        return f"{'>=' if direction == 'above' else '<='} {threshold.value:g}"
+    if threshold.kind == "range":
+        return f"{'inside' if threshold.inside else 'outside'} {threshold.text}"
+    return threshold.text
+
+
+def describe_clear(threshold: Threshold, direction: Direction) -> str:
+    if threshold.kind == "level":
+        return f"{'<=' if direction == 'above' else '>='} {threshold.value:g}"
+    return threshold.text
+
+
+def render_plan(plan: Plan) -> str:
+    return "\n".join(_plan_lines(plan, {})) + "\n"
+
+
+# The text of each check, by the plan's identity: hosts that resolve a check alike share one
+# CheckPlan (see jarvisctl.plan.reuse), and a fleet's plan repeats a few blocks thousands of times.
+_Blocks = dict[int, str]
+
+
+def _plan_lines(plan: Plan, blocks: _Blocks) -> Iterator[str]:
+    for playbook in plan.playbooks:
+        yield from _playbook_lines(playbook, blocks)
+        yield ""
+    yield _summary(plan)
+
+
+def _playbook_lines(playbook: PlaybookPlan, blocks: _Blocks) -> Iterator[str]:
+    yield f"PLAYBOOK {playbook.file}"
+    for problem in playbook.problems:
+        yield f"  error: {problem}"
+    for play in playbook.plays:
+        yield from _play_lines(play, blocks)
+
+
+def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
+    tags = f" tags: {', '.join(play.tags)}" if play.tags else ""
+    yield f"  PLAY {play.name} [hosts: {play.hosts_pattern}]{tags}  ({play.location})"
+    if play.schedule:
+        times = ", ".join(t.strftime("%Y-%m-%d %H:%M:%S %Z") for t in play.schedule.next_fire_times)
+        yield f"    schedule: {play.schedule.description}; next: {times}"
+    if not play.hosts:
+        yield "    no hosts matched"
+    for host in play.hosts:
+        yield from _host_lines(host, blocks)
+
+
+def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
+    yield f"    HOST {host.host}  ({host.connection})"
+    if not host.checks:
+        yield "      no checks"
+    for check in host.checks:
+        block = blocks.get(id(check))
+        if block is None:
+            block = blocks[id(check)] = "\n".join(_check_lines(check))
+        yield block
+
+
+def _check_lines(check: CheckPlan) -> Iterator[str]:
+    kind = check.use if check.use == check.kind else f"{check.use} -> {check.kind}"
+    yield f"      CHECK {check.name}  [{kind}]"
+    yield f"        thresholds: {_thresholds(check)}"
+    yield f"        $ {check.command}"
+    for rung, remediation in enumerate(check.remediations, start=1):
+        yield from _remediation_lines(rung, remediation)
+
+
+def _thresholds(check: CheckPlan) -> str:
+    unit = f" {check.unit}" if check.unit else ""
+    parts = []
+    if check.warn:
+        parts.append(f"warn {describe_threshold(check.warn, check.direction)}{unit}")
+    if check.crit:
+        parts.append(f"crit {describe_threshold(check.crit, check.direction)}{unit}")
+    if check.clear:
+        parts.append(f"clear {describe_clear(check.clear, check.direction)}{unit}")
+    if not parts:
+        parts.append("none (value recorded only)")
+    if check.for_cycles > 1:
+        parts.append(f"for {check.for_cycles} cycles")
+    parts.append(f"timeout {format_duration(check.timeout)}")
+    return ", ".join(parts)
+
+
+def _remediation_lines(rung: int, remediation: RemediationPlan) -> Iterator[str]:
+    budget = (
+        f"max {remediation.max_attempts} per {format_duration(remediation.window)}, "
+        f"cooldown {format_duration(remediation.cooldown)}, "
+        f"settle {format_duration(remediation.settle)}"
+    )
+    on = "/".join(remediation.on)
+    yield f"        REMEDIATE {rung}. {remediation.use} on {on} ({budget})"
+    for command in remediation.commands:
+        yield f"          $ {command}"
+
+
+def _summary(plan: Plan) -> str:
+    plays = [play for p in plan.playbooks for play in p.plays]
+    hosts = {host.host for play in plays for host in play.hosts}
+    checks = sum(len(host.checks) for play in plays for host in play.hosts)
+    errors = len(plan.problems)
+    failed = sum(1 for p in plan.playbooks if not p.ok)
+    text = (
+        f"{len(plan.playbooks)} playbook(s), {len(plays)} play(s), {len(hosts)} host(s), "
+        f"{checks} check(s) planned"
+    )
+    if errors:
+        text += f"; {errors} configuration error(s) in {failed} playbook(s)"
+    return text

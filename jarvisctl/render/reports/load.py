@@ -1,0 +1,85 @@
+"""Find a run, verify its journal, and rebuild it as a document with each check's history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jarvisctl.core.events import CHECK
+from jarvisctl.record.audit import (
+    JournalError,
+    Verification,
+    iter_records,
+    journal_path,
+    read_journal,
+    verify,
+)
+from jarvisctl.record.history import RunEntry, UnknownRunError, find_run, list_runs
+from jarvisctl.render.reports.document import Point, RunDocument, build_document, with_history
+from jarvisctl.store.state import StateStore
+
+HISTORY_RUNS = 20  # earlier runs shown in each check's chart
+
+
+class CorruptJournalError(JournalError):
+    """A journal that fails verification: reports refuse to present it as the truth."""
+
+
+def locate_run(state_dir: Path, wanted: str) -> tuple[str, tuple[int, str] | None]:
+    """The run id and its sealed anchor; a journal without an index entry is still found."""
+    store = StateStore(state_dir / "state.db", readonly=True)
+    try:
+        entry: RunEntry | None = find_run(store, wanted)
+    except UnknownRunError:
+        if not journal_path(state_dir, wanted).is_file():
+            raise
+        entry = None
+    return (entry.run_id, entry.anchor) if entry else (wanted, None)
+
+
+def verify_run(state_dir: Path, wanted: str) -> tuple[Verification, Path]:
+    run_id, anchor = locate_run(state_dir, wanted)
+    path = journal_path(state_dir, run_id)
+    verification, _ = verify(run_id, read_journal(path), anchor)
+    return verification, path
+
+
+def load_document(state_dir: Path, wanted: str, history: int = HISTORY_RUNS) -> RunDocument:
+    run_id, anchor = locate_run(state_dir, wanted)
+    path = journal_path(state_dir, run_id)
+    verification, records = verify(run_id, read_journal(path), anchor)
+    if not verification.intact:
+        raise CorruptJournalError(
+            f"the audit journal {path} fails verification: {verification.problem} "
+            f"(see `jarvisctl audit verify {run_id}`)"
+        )
+    document = build_document(verification, records)
+    return with_history(document, _earlier_points(state_dir, document, history))
+
+
+def _earlier_points(
+    state_dir: Path, document: RunDocument, limit: int
+) -> dict[tuple[str, str, str], list[Point]]:
+    """Check values from the journals of the `limit` latest earlier runs on the same hosts."""
+    hosts = {h.host for h in document.hosts}
+    earlier = [
+        entry
+        for entry in list_runs(
+            StateStore(state_dir / "state.db", readonly=True), limit=limit * 5 + 50
+        )
+        if entry.run_id != document.run_id
+        and entry.started <= document.started_at
+        and hosts & set(entry.hosts)
+    ][:limit]
+    points: dict[tuple[str, str, str], list[Point]] = {}
+    for entry in reversed(earlier):  # oldest first
+        try:
+            content = journal_path(state_dir, entry.run_id).read_bytes()
+        except OSError:
+            continue  # a pruned journal: its run simply has no points
+        for record in iter_records(content):
+            if record.kind == CHECK and record.host in hosts:
+                key = (record.host, record.play or "", str(record.data.get("check")))
+                value = record.data.get("value")
+                status = str(record.data.get("status", "unknown"))
+                points.setdefault(key, []).append(Point(entry.run_id, record.at, value, status))
+    return points

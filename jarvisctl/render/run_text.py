@@ -1,0 +1,157 @@
+"""`jarvisctl run` for people: a line per host as it finishes, then the recap."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import click
+
+from jarvisctl.core.results import Attempt, CheckResult, HostRun, Outcome, RunReport, Status
+from jarvisctl.engine.evaluate import SEVERITY
+
+_COLUMNS = (
+    "ok",
+    "warning",
+    "critical",
+    "unknown",
+    "changed",
+    "unreachable",
+    "failed",
+    "interrupted",
+    "skipped",
+)
+# sessions that did not end with their checks' results: counted per host, explained below the
+# table (a host with only zeros would look fine)
+_CUT_SHORT = (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.INTERRUPTED, Outcome.SKIPPED)
+
+# the colour (and boldness) of each word a host's line can say, on a terminal
+COLOURS: dict[str, tuple[str, bool]] = {
+    "ok": ("green", False),
+    "warning": ("yellow", False),
+    "critical": ("red", True),
+    "unknown": ("magenta", False),
+    "changed": ("yellow", False),
+    "failed": ("red", True),
+    "unreachable": ("red", True),
+    "skipped": ("cyan", False),
+    "interrupted": ("yellow", True),
+}
+
+
+def progress_line(run: HostRun, colour: bool = False) -> str:
+    """A host's line as it finishes: its worst status (or how its session ended), its checks
+    counted by status, its seconds; the status coloured when `colour`."""
+    word = host_status(run)
+    head = f"{run.host}  [{run.play}]  {paint(word, colour)}"
+    if run.outcome is Outcome.CHANGED and word != Outcome.CHANGED.value:
+        head += " (changed)"  # a remediation ran; the status is what its verification found
+    if run.outcome in _CUT_SHORT:
+        return f"{head}  {first_line(run.error)}"
+    counts = run.counts()
+    parts = [f"{counts[s]} {s.value}" for s in Status if counts[s]]
+    return f"{head}  {len(run.checks)} checks: {', '.join(parts) or 'none'}  {run.duration:.2f}s"
+
+
+def host_status(run: HostRun) -> str:
+    """What a host's line says: for a session that ran its checks, the worst of their statuses
+    (a host whose checks are CRITICAL is not OK); otherwise how the session ended."""
+    if run.outcome not in (Outcome.OK, Outcome.CHANGED) or not run.checks:
+        return run.outcome.value
+    return max((c.status for c in run.checks), key=SEVERITY.__getitem__).value
+
+
+def paint(word: str, colour: bool) -> str:
+    """`word` in capitals, in its status colour when `colour` (a word without one is plain)."""
+    fg, bold = COLOURS.get(word, ("", False))
+    return click.style(word.upper(), fg=fg, bold=bold or None) if colour and fg else word.upper()
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def render_recap(report: RunReport, colour: bool = False) -> str:
+    """The recap; with `colour`, the statuses of the checks that are not OK in their colours."""
+    return "\n".join(_recap_lines(report, colour)) + "\n"
+
+
+def _recap_lines(report: RunReport, colour: bool) -> Iterator[str]:
+    title = "CHECK MODE RECAP" if report.mode == "check" else "RECAP"
+    yield f"{title}  run {report.run_id}" + ("  (interrupted)" if report.interrupted else "")
+    rows = _host_rows(report)
+    width = max([len("host"), *(len(h) for h in rows)])
+    yield f"  {'host':<{width}}  " + "  ".join(f"{c:>{len(c)}}" for c in _COLUMNS)
+    for host, counts in rows.items():
+        yield f"  {host:<{width}}  " + "  ".join(f"{counts[c]:>{len(c)}}" for c in _COLUMNS)
+    failing = report.failing_checks()
+    if failing:
+        yield ""
+        yield "NOT OK"
+        for run, check in failing:
+            status = paint(check.status.value, colour)
+            yield f"  {run.host}  {check.name}: {status}  {_why(check)}"
+    problems = [h for h in report.hosts if h.error and h.outcome is not Outcome.SKIPPED]
+    if problems:
+        yield ""
+        yield "HOST ERRORS"
+        for run in problems:
+            yield f"  {run.host}  {run.outcome.value}: {run.error.strip()}"
+    yield from _skipped_lines(report)
+    notes = [(h, n) for h in report.hosts for n in h.remediations]
+    if notes:
+        yield ""
+        yield "REMEDIATIONS"
+        for run, note in notes:
+            yield (
+                f"  {run.host}  {note.check} -> {note.rung}. {note.use}: "
+                f"{note.outcome.value} ({note.reason})"
+            )
+            if note.outcome is Attempt.WOULD_RUN:
+                for command in note.commands:
+                    yield f"      $ {command}"
+
+
+SKIPPED_SHOWN = 20  # hosts named per reason; a stopped run over a large fleet skips many
+
+
+def _skipped_lines(report: RunReport) -> Iterator[str]:
+    """The hosts the run did not work on, grouped by why."""
+    reasons: dict[str, list[str]] = {}
+    for run in report.hosts:
+        if run.outcome is Outcome.SKIPPED:
+            reasons.setdefault(first_line(run.error), []).append(f"{run.host} [{run.play}]")
+    if not reasons:
+        return
+    yield ""
+    yield "SKIPPED (not checked)"
+    for reason, hosts in reasons.items():
+        more = len(hosts) - SKIPPED_SHOWN
+        named = ", ".join(hosts[:SKIPPED_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        yield f"  {named}: {reason}"
+
+
+def _why(check: CheckResult) -> str:
+    if check.reason:
+        return check.reason
+    return "" if check.value is None else f"value {check.value:g}{check.unit}"
+
+
+def recap_counts(report: RunReport) -> dict[str, dict[str, int]]:
+    """Per host: how many checks ended in each status, and how many sessions were unreachable,
+    failed, interrupted, skipped or changed something."""
+    return {host: {c: counts[c] for c in _COLUMNS} for host, counts in _host_rows(report).items()}
+
+
+def _host_rows(report: RunReport) -> dict[str, Counter[str]]:
+    rows: dict[str, Counter[str]] = {}
+    for run in report.hosts:
+        counts = rows.setdefault(run.host, Counter())
+        for status, n in run.counts().items():
+            counts[status.value] += n
+        if run.outcome in _CUT_SHORT:
+            counts[run.outcome.value] += 1
+        counts["changed"] += sum(
+            1 for n in run.remediations if n.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED)
+        )
+    return rows

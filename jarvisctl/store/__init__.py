@@ -1,0 +1,3 @@
+"""Storage: the check states and counters, the remediation ledger, leases, the run index and the
+scheduler's jobs.
+"""

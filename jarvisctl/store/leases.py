@@ -1,0 +1,232 @@
+"""Host leases: a run's claim on each host it acts on, so that the daemon, a manual run and CI
+never act on the same host at once.
+
+A lease is a row in the state database with an expiry; the holder renews it while its run lasts
+and deletes it at the end. A lease whose holder crashed is taken over once it has expired, or at
+once when it was held by a process of this controller that no longer exists. Claims are made in
+one `BEGIN IMMEDIATE` transaction, so two runs racing for a host cannot both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from jarvisctl.core.errors import StoreError
+from jarvisctl.core.events import Event, EventSink
+from jarvisctl.core.processes import pid_alive
+from jarvisctl.store.state import StateStore
+
+# Event kinds (data: see each constant); a refused host is skipped by the runner, which
+# records a host_skipped event (jarvisctl.core.events) for each of its plays
+LEASE_TAKEOVER = "lease_takeover"  # previous_owner, previous_pid, previous_controller, expired
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS host_lease (
+    host TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    controller TEXT NOT NULL,
+    source TEXT NOT NULL,
+    acquired REAL NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who claims: one run (owner = its run id) of one process on one controller."""
+
+    owner: str
+    source: str = "cli"
+    pid: int = field(default_factory=os.getpid)
+    controller: str = field(default_factory=socket.gethostname)
+
+
+@dataclass(frozen=True)
+class Lease:
+    host: str
+    holder: Holder
+    acquired: float
+    expires: float
+
+    def describe(self, now: float) -> str:
+        h = self.holder
+        left = max(0.0, self.expires - now)
+        return (
+            f"leased by {h.source} run {h.owner} (pid {h.pid} on {h.controller}), "
+            f"expires in {left:.0f}s"
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an acquisition got: the hosts now ours, those held by others, those taken over."""
+
+    granted: tuple[str, ...]
+    refused: Mapping[str, Lease]
+    taken_over: Mapping[str, Lease]
+
+
+class LeaseStore:
+    def __init__(
+        self,
+        store: StateStore,
+        ttl: float,
+        clock: Callable[[], float] = time.time,
+        alive: Callable[[int], bool] = pid_alive,
+    ) -> None:
+        self.store, self.ttl, self.clock, self.alive = store, ttl, clock, alive
+        with store.connect() as db:
+            db.executescript(_SCHEMA)
+
+    def acquire(self, hosts: Sequence[str], holder: Holder) -> Claim:
+        now = self.clock()
+        granted: list[str] = []
+        refused: dict[str, Lease] = {}
+        taken: dict[str, Lease] = {}
+        with self.store.transaction() as db:
+            for host in sorted(set(hosts)):
+                row = db.execute("SELECT * FROM host_lease WHERE host = ?", (host,)).fetchone()
+                current = None if row is None else _lease(row)
+                if current is not None and current.holder.owner != holder.owner:
+                    if not self._abandoned(current, now):
+                        refused[host] = current
+                        continue
+                    taken[host] = current
+                db.execute(
+                    "INSERT OR REPLACE INTO host_lease VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (host, *_holder_row(holder), now, now + self.ttl),
+                )
+                granted.append(host)
+        return Claim(tuple(granted), refused, taken)
+
+    def _abandoned(self, lease: Lease, now: float) -> bool:
+        if lease.expires <= now:
+            return True
+        here = lease.holder.controller == socket.gethostname()
+        return here and lease.holder.pid != os.getpid() and not self.alive(lease.holder.pid)
+
+    def renew(self, hosts: Sequence[str], owner: str) -> int:
+        with self.store.connect() as db:
+            cursor = db.executemany(
+                "UPDATE host_lease SET expires = ? WHERE host = ? AND owner = ?",
+                [(self.clock() + self.ttl, host, owner) for host in hosts],
+            )
+            return int(cursor.rowcount)
+
+    def release(self, hosts: Sequence[str], owner: str) -> None:
+        with self.store.connect() as db:
+            db.executemany(
+                "DELETE FROM host_lease WHERE host = ? AND owner = ?",
+                [(host, owner) for host in hosts],
+            )
+
+    def leases(self) -> list[Lease]:
+        with self.store.connect() as db:
+            rows = db.execute("SELECT * FROM host_lease ORDER BY host").fetchall()
+        return [_lease(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Leasing:
+    """What a run needs to take its leases: where, and as whom."""
+
+    store: LeaseStore
+    holder: Holder
+
+
+def leasing(state: StateStore, ttl: float, run_id: str, source: str) -> Leasing:
+    return Leasing(LeaseStore(state, ttl), Holder(run_id, source))
+
+
+def _holder_row(holder: Holder) -> tuple[str, int, str, str]:
+    return (holder.owner, holder.pid, holder.controller, holder.source)
+
+
+def _lease(row: tuple[object, ...]) -> Lease:
+    host, owner, pid, controller, source, acquired, expires = row
+    holder = Holder(str(owner), str(source), int(str(pid)), str(controller))
+    return Lease(str(host), holder, float(str(acquired)), float(str(expires)))
+
+
+@contextmanager
+def hold_leases(
+    leases: LeaseStore, hosts: Sequence[str], holder: Holder, events: EventSink
+) -> Iterator[dict[str, dict[str, object]]]:
+    """Claim `hosts` for the duration of the block, renewing in the background.
+
+    Yields the hosts that must be skipped, each with its host_skipped data (the reason, and
+    the holder as its lease records it); takeovers are events.
+    """
+    claim = leases.acquire(hosts, holder)
+    now = leases.clock()
+    for host, old in claim.taken_over.items():
+        events.emit(Event(LEASE_TAKEOVER, host, data=_takeover_data(old, now)))
+    skipped: dict[str, dict[str, object]] = {
+        host: {
+            "reason": lease.describe(now),
+            **_holder_data(lease.holder),
+            "expires": lease.expires,
+        }
+        for host, lease in claim.refused.items()
+    }
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_until,
+        args=(leases, claim.granted, holder.owner, stop),
+        name="lease-renewer",
+        daemon=True,
+    )
+    if claim.granted:
+        renewer.start()
+    try:
+        yield skipped
+    finally:
+        stop.set()
+        if renewer.is_alive():
+            renewer.join(timeout=5.0)
+        # a store that cannot be written: the leases expire, or die with this process
+        with contextlib.suppress(StoreError):
+            leases.release(claim.granted, holder.owner)
+
+
+def _renew_until(
+    leases: LeaseStore, hosts: Sequence[str], owner: str, stop: threading.Event
+) -> None:
+    while not stop.wait(leases.ttl / 3):
+        try:
+            leases.renew(hosts, owner)
+        except StoreError:
+            continue  # the database is busy or gone for a moment: the next renewal retries
+
+
+def _refusal_data(lease: Lease, now: float) -> dict[str, object]:
+    return {"reason": lease.describe(now), **_holder_data(lease.holder), "expires": lease.expires}
+
+
+def _holder_data(holder: Holder) -> dict[str, object]:
+    return {
+        "owner": holder.owner,
+        "pid": holder.pid,
+        "controller": holder.controller,
+        "source": holder.source,
+    }
+
+
+def _takeover_data(old: Lease, now: float) -> dict[str, object]:
+    return {
+        "previous_owner": old.holder.owner,
+        "previous_pid": old.holder.pid,
+        "previous_controller": old.holder.controller,
+        "previous_source": old.holder.source,
+        "expired": old.expires <= now,
+        "expired_seconds_ago": round(max(0.0, now - old.expires), 3),
+    }
