@@ -54,6 +54,15 @@ class BenchFleet:
         """Stop every sshd by the pid in its pid file (SshdHost.stop)."""
         self.fleet.stop()
 
+    def force_command(self, command: Path) -> None:
+        """Restart every host with its sessions running `command` (sshd's ForceCommand), which
+        finds the client's command in $SSH_ORIGINAL_COMMAND."""
+        for host in self.hosts:
+            host.stop()
+            host.config.write_text(host.config.read_text() + f"ForceCommand {command}\n")
+            host.start()
+        self.listeners = [self._listener_pid(host) for host in self.hosts]
+
     def host_cpu(self) -> float:
         """Seconds of CPU used by all hosts' sshd listeners and everything they reaped."""
         return sum(cpu_with_reaped_children(pid) for pid in self.listeners)

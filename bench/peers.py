@@ -44,6 +44,17 @@ def ensure_peers(venv: Path = PEERS_VENV) -> Peers:
     )
 
 
+def project_jarvisctl() -> Peers:
+    """Only jarvisctl, the project's .venv's (for what needs no peer: no virtualenv made)."""
+    none = "(not installed: jarvisctl only)"
+    return Peers(
+        jarvisctl=str(Path(sys.executable).parent / "jarvisctl"),
+        ansible_playbook=none,
+        pyinfra=none,
+        py_spy=none,
+    )
+
+
 def use_compiled_python(cache: Path) -> None:
     """Every tool runs from compiled bytecode, as after `pip install`: this machine sets
     PYTHONDONTWRITEBYTECODE, which would leave an editable jarvisctl compiling its modules on

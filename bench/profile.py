@@ -28,6 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import hostcost, stacks
+from bench.capture import capture_remote_work
 from bench.fleet import BenchFleet
 from bench.measure import measure, run_probe
 from bench.peers import BENCH, ensure_peers, export_jarvisctl, use_compiled_python
@@ -146,6 +147,7 @@ def main(argv: list[str]) -> int:
     fleet = BenchFleet(work / "fleet", args.hosts)
     try:
         peers = export_jarvisctl(ensure_peers(), args.jarvisctl_ref, work / "jarvisctl-src")
+        remote_work = capture_remote_work(peers, work / "capture")
         fleet.start()
         prepared = BY_KEY["jarvisctl"].prepare(fleet, work / "jarvisctl", peers)
         sample = measure(fleet, prepared, work / "warmup", "jarvisctl")  # verifies, compiles
@@ -157,7 +159,7 @@ def main(argv: list[str]) -> int:
             "ladder": ladder(prepared, args.repeat, work / "ladder"),
             "imports": imports(prepared),
             "py_spy": pyspy(prepared, peers.py_spy, work / "stacks.txt"),
-            "host_side": hostcost.measure_host_costs(fleet, peers.jarvisctl_source, args.repeat),
+            "host_side": hostcost.measure_host_costs(fleet, remote_work, args.repeat),
         }
     finally:
         fleet.stop()
