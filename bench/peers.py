@@ -123,11 +123,11 @@ def versions(peers: Peers) -> dict[str, str]:
         "python": sys.version.split()[0],
         "kernel": first_line(["uname", "-r"]),
         "cpus": first_line(["nproc"]),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
