@@ -63,7 +63,8 @@ def phases(prepared: Prepared, repeat: int) -> dict[str, float]:
         report = json.loads(stdout)
         run_start = datetime.fromisoformat(report["started"]).timestamp()
         run_end = datetime.fromisoformat(report["finished"]).timestamp()
-        durations = sorted(h["duration_seconds"] for h in report["hosts"])
+        # run/v1 said duration_seconds, run/v2 (issue 16) says seconds
+        durations = sorted(h.get("seconds", h.get("duration_seconds")) for h in report["hosts"])
         rows.append(
             {
                 "startup_seconds": run_start - started,
