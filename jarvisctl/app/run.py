@@ -10,18 +10,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tzlocal import get_localzone
-
 from jarvisctl import __version__
+from jarvisctl.app.plan import PlanRequest, hosts_of, plan_to_run
 from jarvisctl.config.configfile import read_config_bytes
 from jarvisctl.config.inventory.loader import inventory_files
 from jarvisctl.config.playbooks import expand_playbook_paths
 from jarvisctl.config.project import Project
-from jarvisctl.core.errors import ConfigError, known_list
+from jarvisctl.core.errors import ConfigError
 from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
 from jarvisctl.core.results import HostRun, RunReport
 from jarvisctl.core.secrets import SecretValues
@@ -29,7 +28,6 @@ from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.runner import execute, new_run_id
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import Plan
-from jarvisctl.plan.planner import make_plan
 from jarvisctl.record.recording import host_outcomes, record_run
 from jarvisctl.render.run_text import recap_counts
 from jarvisctl.store.leases import leasing
@@ -67,16 +65,9 @@ class RunContext:
 
 
 def plan_request(project: Project, request: RunRequest, secrets: SecretValues) -> Plan:
-    """The plan, or a ConfigError with every located problem (its secrets already in
-    `secrets`, so that whoever prints the error can redact them)."""
-    now = datetime.now(get_localzone())
-    paths = list(request.playbooks)
-    plan = make_plan(
-        project, paths, request.inventory, now, request.limit, request.tags, secrets=secrets
-    )
-    if not plan.ok:
-        raise ConfigError(plan.problems)
-    return plan if request.play is None else only_play(plan, request.play)
+    """The plan the request runs, or a ConfigError with every located problem."""
+    wanted = PlanRequest(request.playbooks, request.inventory, request.limit, request.tags)
+    return plan_to_run(project, wanted, secrets, request.play)
 
 
 def run_playbooks(project: Project, request: RunRequest, context: RunContext) -> RunReport:
@@ -178,21 +169,3 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
-
-
-def hosts_of(plan: Plan) -> Sequence[str]:
-    return sorted({h.host for b in plan.playbooks for p in b.plays for h in p.hosts})
-
-
-def only_play(plan: Plan, name: str) -> Plan:
-    """The plan cut down to the plays called `name`; a ConfigError when there is none."""
-    books = tuple(
-        replace(b, plays=tuple(p for p in b.plays if p.name == name)) for b in plan.playbooks
-    )
-    if not any(b.plays for b in books):
-        names = {p.name for b in plan.playbooks for p in b.plays}
-        files = ", ".join(b.file for b in plan.playbooks)
-        raise ConfigError.at(
-            None, f"no play named {name!r} in {files}", known_list(names, near=name)
-        )
-    return replace(plan, playbooks=books)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
-from tzlocal import get_localzone
 
+from jarvisctl.app.plan import PlanRequest, plan_playbooks
 from jarvisctl.cli.common import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -28,7 +27,6 @@ from jarvisctl.cli.outputs import (
 )
 from jarvisctl.config.project import load_project
 from jarvisctl.core.secrets import SecretValues
-from jarvisctl.plan.planner import make_plan
 from jarvisctl.render.plan_json import render_plan_json
 from jarvisctl.render.plan_junit import render_plan_junit
 from jarvisctl.render.plan_text import render_plan
@@ -63,10 +61,8 @@ def plan_command(
         not as_json
     )
     project = load_project(config)
-    paths = list(playbooks) or [project.root / p for p in project.config.playbooks]
     secrets = output_secrets()  # env(), secret_file(), secret_vars: stdout, stderr, --junit
-    now = datetime.now(get_localzone())
-    plan = make_plan(project, paths, inventory, now, limit, tags, secrets=secrets)
+    plan = plan_playbooks(project, PlanRequest(playbooks, inventory, limit, tags), secrets)
     if not plan.playbooks:
         raise click.UsageError("no playbooks found; name playbook files or directories")
     click.echo(
