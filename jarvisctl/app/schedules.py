@@ -1,4 +1,4 @@
-"""The daemon's jobs, from the YAML: one per play that has `schedule:`.
+"""The daemon's jobs, from one plan of the project's playbooks: one per play that has `schedule:`.
 
 A stored job names `run_play` by reference ("module:function") with plain-data keyword
 arguments, as APScheduler's persistent stores require; the daemon's executor hands it the
@@ -14,18 +14,17 @@ from pathlib import Path
 from typing import Protocol
 
 from apscheduler.triggers.base import BaseTrigger
-from tzlocal import get_localzone
 
+from jarvisctl.app.plan import PlanRequest, only_play, plan_playbooks
+from jarvisctl.app.plan_inputs import plan_inputs
 from jarvisctl.config.configfile import config_exists
-from jarvisctl.config.models.playbook import schedule_spec
-from jarvisctl.config.playbooks import LoadedPlaybook, expand_playbook_paths, load_playbook
+from jarvisctl.config.playbooks import expand_playbook_paths
 from jarvisctl.config.project import Project
 from jarvisctl.config.schedule import ScheduleSpec, build_trigger, next_fire_times
 from jarvisctl.config.yamlsrc import display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, JarvisError, Location, Problem, ProblemCollector
 from jarvisctl.core.secrets import SecretValues
-from jarvisctl.plan.model import Plan
-from jarvisctl.plan.planner import make_plan
+from jarvisctl.plan.model import Plan, PlaybookPlan
 
 JOB_FUNC = "jarvisctl.app.schedules:run_play"
 
@@ -109,31 +108,54 @@ def _missing_problems(project: Project, missing: Sequence[tuple[int, str]]) -> l
     ]
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """The daemon's jobs and the one plan of the project's playbooks they come from."""
+
+    jobs: tuple[JobSpec, ...]
+    plan: Plan | None  # None: the project has no playbook
+    # the digest of the files `plan` was made from (app.plan_inputs), None when they cannot
+    # be told apart without planning
+    inputs: str | None = None
+
+
+def plan_schedule(
+    project: Project, now: datetime | None = None, *, secrets: SecretValues
+) -> Schedule:
+    """Every scheduled play of the project, from one plan of its playbooks (the validation a
+    run does); raises a ConfigError with every located problem (a broken playbook schedules
+    nothing). Secrets met while planning go to `secrets`, which the caller's output redacts
+    with."""
+    files = playbook_files(project)
+    if not files:
+        return Schedule((), None)
+    inputs = plan_inputs(project, files)  # before planning: an edit meanwhile is seen next time
+    plan = plan_playbooks(project, PlanRequest(tuple(files)), secrets, now)
+    problems = ProblemCollector()
+    problems.extend(plan.problems)
+    jobs = [job for book in plan.playbooks for job in _jobs_of(project, book, problems)]
+    problems.raise_if_any()
+    return Schedule(tuple(replace(job, plan=_job_plan(plan, job)) for job in jobs), plan, inputs)
+
+
 def discover_jobs(
     project: Project, now: datetime | None = None, *, secrets: SecretValues
 ) -> list[JobSpec]:
-    """Every scheduled play of the project, after the same validation a run does; raises a
-    ConfigError with every located problem (a broken playbook schedules nothing). Secrets met
-    while validating go to `secrets`, which the caller's output redacts with."""
-    files = playbook_files(project)
-    problems = ProblemCollector()
-    jobs: list[JobSpec] = []
-    for path in files:
-        try:
-            loaded = load_playbook(path)
-        except ConfigError as exc:
-            problems.absorb(exc)
-            continue
-        problems.extend(loaded.problems)
-        jobs += _jobs_of(project, loaded, problems)
-    if not files:
-        problems.raise_if_any()
-        return jobs
-    when = now or datetime.now(get_localzone())
-    plan = make_plan(project, files, None, when, secrets=secrets)
-    problems.extend(plan.problems)
-    problems.raise_if_any()
-    return [replace(job, plan=_job_plan(plan, job)) for job in jobs]
+    """The jobs of `plan_schedule`."""
+    return list(plan_schedule(project, now, secrets=secrets).jobs)
+
+
+def job_plan(plan: Plan, playbook: Path, play: str) -> Plan | None:
+    """The part of a project's plan one job runs: its play of its playbook (`playbook` as the
+    job names it, resolved). A ConfigError with the problems of its file and those of no
+    playbook (the inventory, a catalogue); None when the plan has no such playbook."""
+    books = tuple(b for b in plan.playbooks if b.path is not None and b.path.resolve() == playbook)
+    if not books:
+        return None
+    problems = [p for b in plan.playbooks if b in books or b.path is None for p in b.problems]
+    if problems:
+        raise ConfigError(problems)
+    return only_play(replace(plan, playbooks=books), play)
 
 
 def _job_plan(plan: Plan, job: JobSpec) -> Plan | None:
@@ -145,24 +167,21 @@ def _job_plan(plan: Plan, job: JobSpec) -> Plan | None:
     return replace(plan, playbooks=books) if any(b.plays for b in books) else None
 
 
-def _jobs_of(project: Project, loaded: LoadedPlaybook, problems: ProblemCollector) -> list[JobSpec]:
+def _jobs_of(project: Project, book: PlaybookPlan, problems: ProblemCollector) -> list[JobSpec]:
     jobs: dict[str, JobSpec] = {}
-    for item in loaded.plays:
-        play = item.play
-        if play.schedule is None:
-            continue
-        where = loaded.source.locate((item.index, "name"))
+    if book.path is None:
+        return []
+    for play in book.scheduled:
         if play.name in jobs:
             problems.add(
-                where,
+                play.location,
                 f"two scheduled plays are named {play.name!r}",
                 f"first at {jobs[play.name].location}; the daemon tells jobs apart by play name",
             )
             continue
-        job_id = f"{_relative(project, loaded.path)}::{play.name}"
-        path = loaded.path.resolve()
-        spec = schedule_spec(play.schedule)
-        jobs[play.name] = JobSpec(job_id, path, play.name, spec, where, loaded.file)
+        job_id = f"{_relative(project, book.path)}::{play.name}"
+        path = book.path.resolve()
+        jobs[play.name] = JobSpec(job_id, path, play.name, play.spec, play.location, book.file)
     return list(jobs.values())
 
 

@@ -56,13 +56,13 @@ def daemon_command(
     log = EventLog(sys.stderr, log_format, log_level)
     route_library_logs(log)
     systemd = take_from_environment(os.environ)
-    project, specs = start_project(config, secrets)
+    project, schedule = start_project(config, secrets)
     notifier = Notifier.from_environment({} if once else systemd, os.getpid(), log)
     daemon = Daemon(project, log, secrets=secrets, notifier=notifier)
     restore = _handle_signals(daemon)
     try:
         if once:
-            daemon.load(specs)
+            daemon.load(schedule)
             outcomes = daemon.run_due_once()
             daemon.runtime.pool.close_all()
             sys.exit(EXIT_OK if all(o == "ok" for o in outcomes) else EXIT_NOT_OK)
@@ -71,9 +71,10 @@ def daemon_command(
         limits = HttpLimits(http.timeout, http.workers, http.connections)
         server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log, secrets, limits)
         try:
-            daemon.load(specs)
-            log.info("daemon_started", pid=os.getpid(), jobs=len(specs), listen=server.url)
-            daemon.run_until_stopped(ready=f"{len(specs)} scheduled jobs; /healthz on {server.url}")
+            daemon.load(schedule)
+            jobs = len(schedule.jobs)
+            log.info("daemon_started", pid=os.getpid(), jobs=jobs, listen=server.url)
+            daemon.run_until_stopped(ready=f"{jobs} scheduled jobs; /healthz on {server.url}")
             clean = daemon.stop(settings.stop_timeout)
         finally:
             server.shutdown()

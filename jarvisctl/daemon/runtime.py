@@ -12,7 +12,10 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from jarvisctl.app.plan import PlanRequest, plan_playbooks
+from jarvisctl.app.plan_inputs import plan_inputs
 from jarvisctl.app.run import RunContext, RunRequest, plan_request, run_playbooks
+from jarvisctl.app.schedules import Schedule, job_plan, playbook_files
 from jarvisctl.config.project import Project
 from jarvisctl.core.errors import ConfigError, JarvisError
 from jarvisctl.core.results import RunReport
@@ -47,6 +50,8 @@ class DaemonRuntime:
         self.observed = Observations(log)
         self.health = ConfigHealth(log)
         self.plans = LastGoodPlans()
+        self._planning = threading.Lock()  # one plan of the project at a time, for every job
+        self._schedule = Schedule((), None)  # the project's plan, and what it was made from
         self.started = time.time()
         self._leases = _lease_store(project)
 
@@ -59,6 +64,11 @@ class DaemonRuntime:
         leases = _lease_store(project)
         with self._lock:
             self._project, self._leases = project, leases
+
+    def use_schedule(self, schedule: Schedule) -> None:
+        """The plan the jobs fire with while the files it was made from stay as they are."""
+        with self._planning:
+            self._schedule = schedule
 
     def leases(self) -> LeaseStore:
         """The hosts' leases, for /status (the runs take theirs through run_playbooks)."""
@@ -140,12 +150,34 @@ class DaemonRuntime:
         load, the last good one (the job keeps running, the daemon reports itself degraded).
         None (and the outcome) when there is no plan at all."""
         try:
-            plan = plan_request(project, request, self.secrets)
+            plan = self._plan(project, request)
         except Exception as exc:  # whatever broke in the files, the daemon and its jobs go on
             return self._last_good(job_id, request, exc)
         self.plans.put(job_id, plan)
         self.health.recovered(job_id)
         return replace(request, plan=plan), ""
+
+    def _plan(self, project: Project, request: RunRequest) -> Plan:
+        """The job's part of the project's plan while the files it was made from are
+        unchanged; when they changed, the project is planned again (once, for every job);
+        when they cannot be told (an inventory script), the job's playbook is planned, as a
+        run would. Raises a ConfigError with the job's problems."""
+        (playbook,) = request.playbooks
+        with self._planning:
+            try:
+                files = playbook_files(project)
+            except ConfigError:  # a named path gone: the job's own file may still plan
+                files = []
+            inputs = plan_inputs(project, files) if files else None
+            schedule = self._schedule
+            if inputs is not None and (inputs != schedule.inputs or schedule.plan is None):
+                plan = plan_playbooks(project, PlanRequest(tuple(files)), self.secrets)
+                schedule = self._schedule = replace(schedule, plan=plan, inputs=inputs)
+            if inputs is not None and schedule.plan is not None:
+                planned = job_plan(schedule.plan, playbook, request.play or "")
+                if planned is not None:
+                    return planned
+        return plan_request(project, request, self.secrets)
 
     def _last_good(
         self, job_id: str, request: RunRequest, error: Exception

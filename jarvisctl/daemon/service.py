@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from tzlocal import get_localzone
 
 from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
-from jarvisctl.app.schedules import JobSpec, discover_jobs
+from jarvisctl.app.schedules import JobSpec, Schedule, plan_schedule
 from jarvisctl.config.project import Project, load_project
 from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.results import RunReport
@@ -65,15 +65,17 @@ class Daemon:
 
     # -- the schedule --------------------------------------------------------------------------
 
-    def load(self, specs: Sequence[JobSpec]) -> None:
+    def load(self, schedule: Schedule) -> None:
         """Start the scheduler paused and make its store match the YAML."""
         self.scheduler.start(paused=True)
-        self._apply(specs)
+        self._apply(schedule)
 
-    def _apply(self, specs: Sequence[JobSpec]) -> None:
+    def _apply(self, schedule: Schedule) -> None:
+        specs = schedule.jobs
         done = reconcile(self.scheduler, specs, self.grace, datetime.now(self.timezone))
         self.specs = list(specs)
         self.runtime.plans.replace({s.id: s.plan for s in specs if s.plan is not None})
+        self.runtime.use_schedule(schedule)  # the jobs fire with their part of its plan
         self.runtime.health.forget(done.removed)
         self.log.info(
             "schedule_loaded",
@@ -99,7 +101,7 @@ class Daemon:
         current = self.runtime.project
         try:
             project = load_project(current.config_file, start=current.root)
-            specs = discover_jobs(project, secrets=self.secrets)
+            schedule = plan_schedule(project, secrets=self.secrets)
         except Exception as exc:  # whatever the files do, a reload never ends the daemon
             self._reload_failed(problem_lines(exc))
             return False
@@ -108,9 +110,9 @@ class Daemon:
                 "daemon_settings_changed", hint="listen, timing and workers apply at restart"
             )
         self.runtime.replace_project(project)
-        self._apply(specs)
+        self._apply(schedule)
         self.runtime.health.recovered_all()
-        self.notifier.status(f"reloaded: {len(specs)} scheduled jobs")
+        self.notifier.status(f"reloaded: {len(schedule.jobs)} scheduled jobs")
         return True
 
     def _reload_failed(self, problems: tuple[str, ...]) -> None:
@@ -251,10 +253,10 @@ class Daemon:
         ]
 
 
-def start_project(config: Path | None, secrets: SecretValues) -> tuple[Project, list[JobSpec]]:
-    """The project and its jobs at start: here a mistake is fatal (a located ConfigError)."""
+def start_project(config: Path | None, secrets: SecretValues) -> tuple[Project, Schedule]:
+    """The project and its schedule at start: here a mistake is fatal (a located ConfigError)."""
     project = load_project(config)
-    return project, discover_jobs(project, secrets=secrets)
+    return project, plan_schedule(project, secrets=secrets)
 
 
 def _latest_fire_time(job: Job, now: datetime) -> datetime | None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.config.models.values import Direction, Threshold
+from jarvisctl.config.schedule import ScheduleSpec
 from jarvisctl.core.errors import Location, Problem
 from jarvisctl.kinds.base import KindParams
 
@@ -73,6 +75,15 @@ class SchedulePlan:
 
 
 @dataclass(frozen=True)
+class ScheduledPlay:
+    """A play with `schedule:`, as its file declares it: what the daemon makes a job of."""
+
+    name: str
+    spec: ScheduleSpec
+    location: Location  # of the play's name
+
+
+@dataclass(frozen=True)
 class PlayPlan:
     name: str
     hosts_pattern: str
@@ -92,6 +103,9 @@ class PlaybookPlan:
     plays: tuple[PlayPlan, ...] = ()
     problems: tuple[Problem, ...] = ()
     seconds: float = 0.0  # measured: loading and resolving this file (JUnit's `time`)
+    path: Path | None = None  # the file as it was read (None: a problem not in a playbook)
+    # its plays with `schedule:` that validated, whether or not the file has problems
+    scheduled: tuple[ScheduledPlay, ...] = ()
 
     @property
     def ok(self) -> bool:

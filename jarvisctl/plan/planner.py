@@ -46,7 +46,14 @@ from jarvisctl.core.errors import (
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.kinds.registry import KindRegistry, load_registry
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
-from jarvisctl.plan.model import HostPlan, Plan, PlaybookPlan, PlayPlan, SchedulePlan
+from jarvisctl.plan.model import (
+    HostPlan,
+    Plan,
+    PlaybookPlan,
+    PlayPlan,
+    ScheduledPlay,
+    SchedulePlan,
+)
 from jarvisctl.plan.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.plan.secret_vars import mark_secret_vars
 
@@ -82,10 +89,25 @@ def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext, spent: float = 0.0) 
             plays.append(planned)
     problems.extend(host_problems.problems())
     seconds = time.perf_counter() - began
+    book = PlaybookPlan(
+        loaded.file, seconds=seconds, path=loaded.path, scheduled=_scheduled(loaded)
+    )
     if problems.problems:
-        found = ConfigError(problems.problems).problems
-        return PlaybookPlan(loaded.file, problems=found, seconds=seconds)
-    return PlaybookPlan(loaded.file, plays=tuple(plays), seconds=seconds)
+        return replace(book, problems=ConfigError(problems.problems).problems)
+    return replace(book, plays=tuple(plays))
+
+
+def _scheduled(loaded: LoadedPlaybook) -> tuple[ScheduledPlay, ...]:
+    """The plays the daemon makes jobs of, each located at its name."""
+    return tuple(
+        ScheduledPlay(
+            item.play.name,
+            schedule_spec(item.play.schedule),
+            loaded.source.locate((item.index, "name")),
+        )
+        for item in loaded.plays
+        if item.play.schedule is not None
+    )
 
 
 def _plan_play(
@@ -340,7 +362,9 @@ def make_plan(
             loading.append(time.perf_counter() - began)
         except ConfigError as exc:
             seconds = time.perf_counter() - began
-            broken.append(PlaybookPlan(display_path(path), problems=exc.problems, seconds=seconds))
+            broken.append(
+                PlaybookPlan(display_path(path), problems=exc.problems, seconds=seconds, path=path)
+            )
     try:
         ctx = _context(project, loaded, inventory_paths or (), now, limit, tags, secrets)
     except ConfigError as exc:

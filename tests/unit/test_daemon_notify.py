@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from jarvisctl.app.schedules import discover_jobs
+from jarvisctl.app.schedules import plan_schedule
 from jarvisctl.config.project import load_project
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.notify import Notifier, take_from_environment
@@ -53,7 +53,7 @@ def test_watchdog_pings_stop_when_the_scheduler_loop_dies(tmp_path: Path) -> Non
     )
     assert notifier.watchdog_interval == 0.1
     daemon = Daemon(project, log, notifier=notifier)
-    daemon.load(discover_jobs(project, secrets=daemon.secrets))
+    daemon.load(plan_schedule(project, secrets=daemon.secrets))
     loop = threading.Thread(target=daemon.run_until_stopped)
     loop.start()
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from jarvisctl.app.run import RunContext, RunRequest
-from jarvisctl.app.schedules import discover_jobs
+from jarvisctl.app.schedules import plan_schedule
 from jarvisctl.config.project import Project, load_project
 from jarvisctl.core.errors import ConfigError, Location, Problem, StoreError
 from jarvisctl.core.results import HostRun, Outcome, RunReport
@@ -97,7 +97,7 @@ def harness(project_dir: Path) -> Iterator[MakeHarness]:
         run = FakeRun()
         project = load_project(project_dir / "jarvisctl.yml")
         daemon = Daemon(project, EventLog(lines, "json"), run=run)
-        daemon.load(discover_jobs(project, secrets=daemon.secrets))
+        daemon.load(plan_schedule(project, secrets=daemon.secrets))
         made.append(Harness(daemon, run, lines))
         return made[-1]
 
