@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from jarvisctl.app.queries import run_verification
 from jarvisctl.cli.common import EXIT_NOT_OK, EXIT_OK, PathArg, report_errors
 from jarvisctl.cli.outputs import EXIT_INCOMPLETE, handle_record_errors
 from jarvisctl.config.project import load_project
 from jarvisctl.core.errors import JarvisError
-from jarvisctl.render.reports.load import verify_run
 
 
 @click.group("audit")
@@ -30,9 +30,9 @@ def verify_command(run_id: str, config: Path | None) -> None:
     """Verify RUN_ID's journal (an id, a unique prefix, or 'last'). Exit 0: intact and
     complete; 1: edited, removed, reordered or truncated; 5: intact but the run never finished
     (killed, or still running)."""
-    state_dir = load_project(config).state_dir
+    project = load_project(config)
     try:
-        result, path = verify_run(state_dir, run_id)
+        result, path = run_verification(project, run_id)
     except JarvisError as exc:
         handle_record_errors(exc)
         return

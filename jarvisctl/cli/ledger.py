@@ -7,15 +7,10 @@ from pathlib import Path
 
 import click
 
+from jarvisctl.app.queries import escalations, reset_remediations
 from jarvisctl.cli.catalogue import remediations
 from jarvisctl.cli.common import PathArg, report_errors
 from jarvisctl.config.project import load_project
-from jarvisctl.store.state import RemediationLedger, StateStore
-
-
-def _ledger(config: Path | None, *, readonly: bool = False) -> RemediationLedger:
-    project = load_project(config)
-    return RemediationLedger(StateStore(project.state_dir / "state.db", readonly=readonly))
 
 
 @click.command("reset")
@@ -26,7 +21,7 @@ def _ledger(config: Path | None, *, readonly: bool = False) -> RemediationLedger
 def reset_command(host: str, check: str | None, config: Path | None) -> None:
     """Forget HOST's remediation attempts and escalations (of CHECK only, if given), so that
     automatic remediation resumes."""
-    removed = _ledger(config).reset(host, check)
+    removed = reset_remediations(load_project(config), host, check)
     what = f"'{check}' on {host}" if check else host
     click.echo(f"reset {what}: {removed} ledger record(s) removed")
 
@@ -37,12 +32,13 @@ def reset_command(host: str, check: str | None, config: Path | None) -> None:
 @report_errors
 def escalated_command(host: str | None, config: Path | None) -> None:
     """The checks whose remediation budget is spent and which wait for an operator."""
-    rows = _ledger(config, readonly=True).escalations(host)
-    if not rows:
+    found = escalations(load_project(config), host)
+    if not found:
         click.echo("no escalated checks")
-    for name, play, check, since, reason in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
-        click.echo(f"{name}  [{play}]  {check}: escalated since {when} ({reason})")
+    for item in found:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.since))
+        what = f"{item.host}  [{item.play}]  {item.check}"
+        click.echo(f"{what}: escalated since {when} ({item.reason})")
 
 
 remediations.add_command(reset_command)

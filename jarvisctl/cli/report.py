@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
+from jarvisctl.app.queries import run_report
 from jarvisctl.cli.common import PathArg, output_secrets, report_errors, retired_option
 from jarvisctl.cli.outputs import handle_record_errors, write_atomically
 from jarvisctl.config.project import load_project
 from jarvisctl.core.errors import JarvisError
-from jarvisctl.render.reports.load import load_document
 from jarvisctl.render.reports.render import FORMATS, render
 
 
@@ -27,9 +27,9 @@ def report_command(run_id: str, fmt: str, output: Path | None, config: Path | No
     """Render RUN_ID's report (an id, a unique prefix, or 'last') as Markdown, self-contained
     HTML, JSON (jarvisctl/render/schemas/report.schema.json) or JUnit XML. Exit 1 if the journal
     fails verification, 2 for an unknown run, 6 if the output cannot be written."""
-    state_dir = load_project(config).state_dir
+    project = load_project(config)
     try:
-        text = render(load_document(state_dir, run_id), fmt)
+        text = render(run_report(project, run_id), fmt)
         if output is None:
             click.echo(text, nl=False)
         else:

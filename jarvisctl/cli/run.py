@@ -110,7 +110,7 @@ def run_command(
     else:  # on stderr when stdout carries the report or the metrics (`-`)
         recap = render_recap(report, colour=console.colour)
         click.echo("\n" + recap, nl=False, err=data_on_stdout, color=console.colour)
-    outputs.write(project.state_dir, report.run_id, secrets)
+    outputs.write(project, report.run_id, secrets)
     sys.exit(exit_code(report))
 
 

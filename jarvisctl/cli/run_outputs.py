@@ -13,6 +13,7 @@ from jarvisctl.cli.outputs import (
     fail,
     write_atomically,
 )
+from jarvisctl.config.project import Project
 from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.secrets import SecretValues
 
@@ -46,16 +47,16 @@ class RunOutputs:
 
         return format_for(self.report)
 
-    def write(self, state_dir: Path, run_id: str, secrets: SecretValues) -> None:
+    def write(self, project: Project, run_id: str, secrets: SecretValues) -> None:
         """From the journal (redacted when written), redacted again with the run's secrets."""
         if self.report is None and self.metrics is None:
             return
+        from jarvisctl.app.queries import run_report
         from jarvisctl.render.metrics import metrics_source, metrics_text
-        from jarvisctl.render.reports.load import load_document
         from jarvisctl.render.reports.render import render
 
         try:
-            document = load_document(state_dir, run_id)
+            document = run_report(project, run_id)
             if self.report is not None:
                 text = render(document, self.report_format())
                 write_atomically(self.report, text, secrets)

@@ -1,4 +1,4 @@
-"""`jarvisctl runs`: the run history, from the index in the state store."""
+"""`jarvisctl runs`: the run history (app.queries), rendered."""
 
 from __future__ import annotations
 
@@ -10,23 +10,13 @@ from typing import Any
 
 import click
 
+from jarvisctl.app.queries import RunFilter, recent_runs, run_detail
 from jarvisctl.cli.common import PathArg, report_errors, retired_option
 from jarvisctl.cli.outputs import handle_record_errors
 from jarvisctl.config.models.values import DURATION_HINT, parse_duration
 from jarvisctl.config.project import load_project
 from jarvisctl.core.errors import JarvisError
-from jarvisctl.record.audit import journal_path
-from jarvisctl.record.history import (
-    STATUSES,
-    RunEntry,
-    UnknownRunError,
-    find_run,
-    journal_entry,
-    list_runs,
-    unindexed_runs,
-)
-from jarvisctl.render.reports.load import verify_run
-from jarvisctl.store.state import StateStore
+from jarvisctl.record.history import STATUSES, RunEntry
 
 
 @click.group("runs", invoke_without_command=True)
@@ -67,24 +57,16 @@ def runs(
     ctx.obj = config
     if ctx.invoked_subcommand is not None:
         return
-    state_dir = load_project(config).state_dir
-    store = StateStore(state_dir / "state.db", readonly=True)
-    after = _since(since)
-    found = list_runs(store, host=host, since=after) + [
-        e
-        for e in unindexed_runs(store, state_dir / "runs")
-        if (host is None or host in e.hosts) and (after is None or e.started >= after)
-    ]
-    found.sort(key=lambda e: e.started, reverse=True)
-    wanted = [e for e in found if not status or e.shown_status == status][:limit]
+    project = load_project(config)
+    found = recent_runs(project, RunFilter(host, _since(since), status, limit))
     if as_json:
-        click.echo(json.dumps([entry_document(e) for e in wanted], indent=2))
+        click.echo(json.dumps([entry_document(e) for e in found], indent=2))
         return
-    if not wanted:
+    if not found:
         click.echo("no runs recorded" + (" that match" if host or since or status else ""))
         return
     click.echo(f"{'run':<24}  {'started (UTC)':<19}  {'status':<11}  {'mode':<5}  hosts  checks")
-    for entry in wanted:
+    for entry in found:
         click.echo(_line(entry))
 
 
@@ -95,13 +77,13 @@ def runs(
 @report_errors
 def show(config: Path | None, run_id: str, as_json: bool) -> None:
     """Show one run (an id, a unique prefix, or 'last'): its index entry and journal state."""
-    state_dir = load_project(config).state_dir
+    project = load_project(config)
     try:
-        entry = _find(state_dir, run_id)
-        verification, path = verify_run(state_dir, entry.run_id)
+        detail = run_detail(project, run_id)
     except JarvisError as exc:
         handle_record_errors(exc)
         return
+    entry, verification, path = detail.entry, detail.verification, detail.journal
     journal = {
         "path": str(path),
         "records": verification.records,
@@ -137,17 +119,6 @@ def show(config: Path | None, run_id: str, as_json: bool) -> None:
         else f"incomplete ({verification.stopped or 'no run_finished record'})"
     )
     click.echo(f"{'journal:':<12}{path}: {verification.records} records, {state}, {ending}")
-
-
-def _find(state_dir: Path, run_id: str) -> RunEntry:
-    """From the index, or else from a journal the index does not know (an incomplete run)."""
-    try:
-        return find_run(StateStore(state_dir / "state.db", readonly=True), run_id)
-    except UnknownRunError:
-        path = journal_path(state_dir, run_id)
-        if not path.is_file():
-            raise
-        return journal_entry(run_id, path)
 
 
 def _since(text: str | None) -> float | None:

@@ -4,12 +4,16 @@ read through them, never through the planner, the playbook loader or the store d
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import jarvisctl
 from jarvisctl.app.plan import PlanRequest, plan_playbooks
+from jarvisctl.app.queries import RunFilter, escalations, recent_runs, run_detail
+from jarvisctl.cli.main import cli
 from jarvisctl.config.project import load_project
 from jarvisctl.core.secrets import SecretValues
 
@@ -17,6 +21,15 @@ PACKAGE = Path(jarvisctl.__file__).parent
 FRONT_DOORS = ("cli", "daemon")
 # what only a use case may call: making a plan, loading playbooks
 USE_CASE_ONLY = ("jarvisctl.plan.planner", "jarvisctl.config.playbooks")
+# and, for the CLI, reading the store, the run index and the journals (app.queries)
+QUERIES_ONLY = (
+    "jarvisctl.store",
+    "jarvisctl.render.reports.load",
+    *(
+        f"jarvisctl.record.history.{name}"
+        for name in ("list_runs", "unindexed_runs", "find_run", "journal_entry", "RunIndex")
+    ),
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -31,15 +44,22 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("door", FRONT_DOORS)
-def test_front_doors_plan_through_the_use_cases(door: str) -> None:
-    offenders = {
+def offenders(door: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
         f"{path.relative_to(PACKAGE)}: {module}"
         for path in sorted((PACKAGE / door).rglob("*.py"))
         for module in imported_modules(path)
-        if module.startswith(USE_CASE_ONLY)
-    }
-    assert not offenders, sorted(offenders)
+        if module.startswith(forbidden)
+    )
+
+
+@pytest.mark.parametrize("door", FRONT_DOORS)
+def test_front_doors_plan_through_the_use_cases(door: str) -> None:
+    assert not offenders(door, USE_CASE_ONLY)
+
+
+def test_the_cli_reads_what_happened_through_the_queries() -> None:
+    assert not offenders("cli", QUERIES_ONLY)
 
 
 def test_a_plan_of_no_named_playbook_is_the_projects(tmp_path: Path) -> None:
@@ -51,3 +71,28 @@ def test_a_plan_of_no_named_playbook_is_the_projects(tmp_path: Path) -> None:
     assert plan.ok, plan.problems
     (book,) = plan.playbooks
     assert book.file.endswith("books/a.yml") and [p.name for p in book.plays] == ["one"]
+
+
+def test_the_queries_are_what_the_cli_shows(tmp_path: Path) -> None:
+    (tmp_path / "site.yml").write_text("- {name: one, hosts: all, checks: [{use: uptime}]}\n")
+    config = str(tmp_path / "jarvisctl.yml")
+    (tmp_path / "jarvisctl.yml").write_text("forks: 1\n")
+    runner = CliRunner()
+    done = runner.invoke(cli, ["run", str(tmp_path / "site.yml"), "-c", config])
+    assert done.exit_code in (0, 1), done.output
+    project = load_project(tmp_path / "jarvisctl.yml")
+
+    (entry,) = recent_runs(project, RunFilter())
+    listed = json.loads(runner.invoke(cli, ["runs", "--json", "-c", config]).output)
+    assert [(e["run_id"], e["status"], e["hosts"]) for e in listed] == [
+        (entry.run_id, entry.shown_status, ["localhost"])
+    ]
+    assert recent_runs(project, RunFilter(host="elsewhere")) == ()
+    other = "ok" if entry.shown_status != "ok" else "not_ok"
+    assert recent_runs(project, RunFilter(status=other)) == ()
+
+    detail = run_detail(project, "last")
+    assert detail.entry == entry and detail.verification.intact and detail.verification.complete
+    shown = runner.invoke(cli, ["runs", "-c", config, "show", "last"]).output
+    assert f"{detail.journal}: {detail.verification.records} records, intact, complete" in shown
+    assert escalations(project) == ()
