@@ -75,7 +75,8 @@ def one_run(
         flush=True,
     )
     time.sleep(0.2)  # let the hosts' last connections end before the next run's measurement
-    return sample.as_dict()
+    output = (run_dir / "stdout").stat().st_size / 1024
+    return {**sample.as_dict(), "output_kib": round(output, 1)}
 
 
 def take_turns(

@@ -17,6 +17,7 @@ METRICS = {
     "peak_rss_mib": ("peak RSS", "MiB", 1),
     "host_cpu_seconds": ("host CPU (all 50 sshds)", "s", 2),
     "other_cpu_seconds": ("other CPU (the machine's, less the run's and the hosts')", "s", 2),
+    "output_kib": ("`run --json` output", "KiB", 0),
 }
 START, END = "<!-- compare:start -->", "<!-- compare:end -->"
 
@@ -35,6 +36,8 @@ def summarize(samples: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     base, head = samples["base"], samples["head"]
     summary: dict[str, Any] = {"runs": {"base": len(base), "head": len(head)}}
     for metric in METRICS:
+        if not all(metric in s for s in base + head):
+            continue  # measured since (output_kib)
         b, h = [s[metric] for s in base], [s[metric] for s in head]
         per_round = [x / y for x, y in zip(h, b, strict=True) if y > 0]
         medians = _spread(b)["median"], _spread(h)["median"]
@@ -72,6 +75,8 @@ def table(doc: dict[str, Any]) -> str:
     )
     rows = []
     for metric, (label, unit, digits) in METRICS.items():
+        if metric not in summary:
+            continue
         row = summary[metric]
         label = label.replace("50", str(doc["hosts"]))
         rows.append(

@@ -18,6 +18,7 @@ def _run(wall: float, cpu: float, rss: float, round_: int) -> dict[str, float]:
         "peak_rss_mib": rss,
         "host_cpu_seconds": 1.4,
         "other_cpu_seconds": 0.1,
+        "output_kib": 420.0,
         "round": round_,
     }
 
@@ -70,6 +71,7 @@ def test_table_shows_each_figure_and_ratio() -> None:
     assert "| metric | base 8c4458a | head abc1234 | head/base, medians |" in text
     assert "| wall | 1.10 s (1.00-1.20) | 1.10 s (0.90-1.20) | 1.00 | 1.00 (0.82-1.10) |" in text
     assert "| peak RSS | 60.0 MiB (60.0-61.0) | 57.0 MiB (57.0-58.0) | 0.95 |" in text
+    assert "| `run --json` output | 420 KiB (420-420) | 420 KiB (420-420) | 1.00 |" in text
     assert "2 cores (AMD EPYC), shared by the controller and the 50 sshd hosts" in text
 
 
