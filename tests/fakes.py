@@ -7,11 +7,21 @@ conn.expect("systemctl is-active x", exit_code=3)        # several expect() call
 conn.expect("systemctl is-active x", exit_code=0)        # command answer in order, the last repeats
 conn.respond(re.compile("cat"), lambda cmd, stdin: ...)  # computed result
 FakeConnection.for_host("db1", open_error=UnreachableError("db1: ..."))
+
+A batched check script (`sh -s`, engine/script.py) that no expectation matches as a whole is
+run the way a host would: each of its commands is answered by the expectations above, in
+order, and the answers come back between the script's delimiters. So a test scripts the check
+commands themselves (`conn.expect("cat level", stdout="95")`), and `calls` lists them after the
+`sh -s` that carried them.
+
+clock = FakeClock()   # the engine's clock (core/clock.py), moved by the test: clock.advance(60)
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -19,6 +29,7 @@ import pytest
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import CommandResult, OutputSink
+from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 
 Matcher = str | re.Pattern[str]
 Responder = Callable[[str, str | None], CommandResult]
@@ -125,16 +136,81 @@ class FakeConnection:
             pytest.fail(f"{self.settings.host}: command run with timeout {timeout!r}: {command!r}")
         self.open()
         self.calls.append(Call(command, timeout, stdin))
-        for script in self._scripts:
-            if script.matches(command):
-                return _to_sink(script.answer(command, stdin), sink)
+        if command == SCRIPT_ON_STDIN and stdin and not self._matching(command):
+            return _to_sink(self._run_script(stdin), sink)
+        return _to_sink(self._answer(command, stdin), sink)
+
+    def _matching(self, command: str) -> _Script | None:
+        return next((s for s in self._scripts if s.matches(command)), None)
+
+    def _answer(self, command: str, stdin: str | None) -> CommandResult:
+        script = self._matching(command)
+        if script is not None:
+            return script.answer(command, stdin)
         expected = ", ".join(repr(s.matcher) for s in self._scripts) or "nothing"
         pytest.fail(f"{self.settings.host}: unexpected command {command!r} (expected: {expected})")
+
+    def _run_script(self, text: str) -> CommandResult:
+        """Answer each command of a check script, framed by its delimiters as a host's sh
+        would print them. A command whose answer has no exit code ends the script there (the
+        session died): it and the commands after it get no end mark."""
+        token = re.search(r"@@J([0-9a-f]+):B:0", text)
+        commands = [(_untimed(m[2]), float(m[1])) for m in _TIMED.finditer(text)]
+        if token is None or not commands:
+            pytest.fail(f"{self.settings.host}: not a check script: {text[:200]!r}")
+        mark, out, err = f"@@J{token[1]}", [], []
+        for index, (command, timeout) in enumerate(commands):
+            self.calls.append(Call(command, timeout, None))
+            result = self._answer(command, None)
+            code = 124 if result.timed_out else result.exit_code
+            out.append(f"\n{mark}:B:{index}\n{result.stdout}")
+            err.append(f"\n{mark}:B:{index}\n{result.stderr}")
+            if code is None:
+                break
+            out.append(f"\n{mark}:E:{index}:{code}")
+            err.append(f"\n{mark}:E:{index}")
+        stdout, stderr = "".join(out) + "\n", "".join(err) + "\n"
+        return CommandResult(SCRIPT_ON_STDIN, 0, stdout, stderr, 0.01, False)
 
     def assert_all_used(self) -> None:
         unused = [s.matcher for s in self._scripts if s.used == 0]
         if unused:
             pytest.fail(f"{self.settings.host}: expected commands never ran: {unused!r}")
+
+
+# A command line of a check script: `timeout -k KILL SECONDS TARGET </dev/null` (script.timed)
+_TIMED = re.compile(r"^timeout -k \S+ (\S+) (.*) </dev/null$", re.MULTILINE)
+
+
+def _untimed(target: str) -> str:
+    """The check's own command: a plain one as is, any other inside `sh -c '...'`."""
+    return shlex.split(target)[2] if target.startswith("sh -c ") else target
+
+
+class FakeClock:
+    """The engine's clock for tests (core/clock.Clock): it moves only when the test advances
+    it or the engine sleeps on it, so hours of budget windows and cooldowns take no time."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.slept: list[float] = []  # every sleep the engine asked for, in seconds
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def monotonic(self) -> float:
+        return self.now()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        return cancel is not None and cancel.is_set()
 
 
 def _to_sink(result: CommandResult, sink: OutputSink | None) -> CommandResult:

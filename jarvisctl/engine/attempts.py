@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -70,14 +69,15 @@ class Remediator:
 
     def _budget_left(self, need: Need, index: int) -> bool:
         past = self.ledger.read(need.host, self.session.play.name, need.check.name)
-        used = attempts_used(past, need.check, index, time.time())
+        used = attempts_used(past, need.check, index, self.session.clock.now())
         return used < need.check.remediations[index].max_attempts
 
     def _attempt(self, need: Need, index: int) -> RemediationNote:
-        rung, started = need.check.remediations[index], time.monotonic()
+        clock = self.session.clock
+        rung, started = need.check.remediations[index], clock.monotonic()
         key = rung_key(index, rung)
         self.ledger.record(
-            need.host, self.session.play.name, need.check.name, key, time.time(), "attempted"
+            need.host, self.session.play.name, need.check.name, key, clock.now(), "attempted"
         )  # counted even if we die mid-way
 
         def ended(
@@ -95,7 +95,7 @@ class Remediator:
                 index + 1,
                 codes,
                 verification,
-                time.monotonic() - started,
+                clock.monotonic() - started,
             )
 
         codes: list[int | None] = []
@@ -107,7 +107,7 @@ class Remediator:
         if rung.reconnect and not self._wait_for_host(rung.reconnect):
             reason = f"the host did not come back within {format_duration(rung.reconnect)}"
             return ended(Attempt.FAILED, reason, tuple(codes))
-        if self.cancel.wait(rung.settle):
+        if clock.sleep(rung.settle, self.cancel):
             return ended(Attempt.NOT_VERIFIED, "interrupted before verification", tuple(codes))
         check = run_checks(self.session, self.connection, [need.check], purpose="verify")[0]
         if _recovered(check, need, rung.verify):
@@ -145,17 +145,18 @@ class Remediator:
     def _wait_for_host(self, deadline_seconds: float) -> bool:
         """After a reboot: reconnect until the deadline (the old connection is dead)."""
         self.connection.close()
-        deadline = time.monotonic() + deadline_seconds
-        while time.monotonic() < deadline and not self.cancel.is_set():
+        clock = self.session.clock
+        deadline = clock.monotonic() + deadline_seconds
+        while clock.monotonic() < deadline and not self.cancel.is_set():
             try:
                 self.connection = self.pool.get(self.session.host.settings)
                 return True
             except UnreachableError:
-                self.cancel.wait(RECONNECT_POLL)
+                clock.sleep(RECONNECT_POLL, self.cancel)
         return False
 
     def _mark_recovered(self, need: Need, check: CheckResult) -> None:
-        play, host, now = self.session.play.name, need.host, time.time()
+        play, host, now = self.session.play.name, need.host, self.session.clock.now()
         self.ledger.recovered(host, play, need.check.name, verified=True)
         if self.session.store is not None:
             key = (play, need.check.name)
@@ -180,9 +181,8 @@ class Remediator:
         if self.cancel.is_set() or any(self._budget_left(need, i) for i in applicable):
             return
         reason = "every remediation's budget is spent and the check has not recovered"
-        self.ledger.escalate(
-            need.host, self.session.play.name, need.check.name, time.time(), reason
-        )
+        at = self.session.clock.now()
+        self.ledger.escalate(need.host, self.session.play.name, need.check.name, at, reason)
 
     def _emit(self, note: RemediationNote) -> None:
         self.session.emit(REMEDIATION, **note_event(note))

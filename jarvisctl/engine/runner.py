@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from jarvisctl.connection.base import Connection
+from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.events import CIRCUIT_OPEN, HOST_SKIPPED, Event, EventSink, NullSink
 from jarvisctl.core.results import Attempt, HostRun, Outcome, RunReport
 from jarvisctl.engine.attempts import Remediator
@@ -54,9 +54,10 @@ class Runner:
     on_host: Callable[[HostRun], None]
     window: int  # hosts worked on at once
     on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
+    clock: Clock
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
-        return Session(play, host, self.registry, self.events, self.store, self.cancel)
+        return Session(play, host, self.registry, self.events, self.store, self.cancel, self.clock)
 
     def skipped(self, play: PlayPlan, host: HostPlan, data: Mapping[str, Any]) -> HostRun:
         """The host is not worked on in this play: recorded (host_skipped), never OK."""
@@ -82,8 +83,9 @@ def execute(
     events: EventSink | None = None,
     run_id: str | None = None,
     leases: Leasing | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> RunReport:
-    started = datetime.now(timezone.utc)
+    started = datetime.fromtimestamp(clock.now(), timezone.utc)
     results: list[HostRun] = []
     plays = [play for book in plan.playbooks for play in book.plays]
     workers = max(1, min(forks, max((len(p.hosts) for p in plays), default=1)))
@@ -94,7 +96,7 @@ def execute(
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
         runner = Runner(
-            registry, pool, threads, mode, cancel, sink, store, on_host, workers, on_start
+            registry, pool, threads, mode, cancel, sink, store, on_host, workers, on_start, clock
         )
         for play in plays:
             held = [runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
@@ -110,7 +112,7 @@ def execute(
         run_id=run_id or new_run_id(started),
         mode=mode,
         started=started,
-        finished=datetime.now(timezone.utc),
+        finished=datetime.fromtimestamp(clock.now(), timezone.utc),
         hosts=tuple(results),
         interrupted=cancel.is_set(),
         playbooks=tuple(p.file for p in plan.playbooks),
@@ -147,7 +149,7 @@ def _remediate_play(
     runner: Runner, play: PlayPlan, observed: Sequence[tuple[HostRun, Connection | None]]
 ) -> list[HostRun]:
     ledger = RemediationLedger(runner.store) if runner.store else None
-    now = time.time()
+    now = runner.clock.now()
     hosts = {h.host: h for h in play.hosts}
     needs = {
         run.host: decide(play, hosts[run.host], run, ledger, now)

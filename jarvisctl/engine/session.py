@@ -11,6 +11,7 @@ from typing import Any
 from jarvisctl.connection.base import Connection
 from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, output_record
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
+from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.core.events import (
     BATCH,
@@ -44,6 +45,7 @@ class Session:
     events: EventSink
     store: StateStore | None = None
     cancel: threading.Event = field(default_factory=threading.Event)  # the run's stop
+    clock: Clock = SYSTEM_CLOCK  # what the rules read time from (core/clock.py)
 
     def emit(self, event: str, /, **data: Any) -> None:
         self.events.emit(Event(event, self.host.host, self.play.name, data))
@@ -95,7 +97,8 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     try:
         checks = run_checks(session, connection, host.checks, purpose="checks")
         if session.store is not None:
-            checks = remember(session.store, host.host, session.play.name, host.checks, checks)
+            now = session.clock.now()
+            checks = remember(session.store, host.host, session.play.name, host.checks, checks, now)
     except UnreachableError as exc:  # the connection died under us, or the run's stop closed it
         return ended(_unreachable(exc), str(exc), key), None
     except Exception as exc:
@@ -231,9 +234,10 @@ def remember(
     play: str,
     plans: Sequence[CheckPlan],
     results: Sequence[CheckResult],
+    now: float,
 ) -> tuple[CheckResult, ...]:
-    """Apply each check's history (hysteresis, `for`, flapping) and persist the new state."""
-    now = time.time()
+    """Apply each check's history (hysteresis, `for`, flapping) and persist the new state, as
+    of `now` (the run's clock)."""
     keys = [(play, p.name) for p in plans]
     before: dict[CheckKey, CheckState] = {}
 
