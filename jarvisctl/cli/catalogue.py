@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from jarvisctl.app.catalogue import Lister, definitions
 from jarvisctl.cli.common import PathArg, report_errors
 from jarvisctl.config.project import load_project
 from jarvisctl.core.errors import known_list
-from jarvisctl.kinds.registry import KindRegistry, load_registry
-from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
 from jarvisctl.plan.reference import (
     Reference,
     check_references,
@@ -21,19 +19,9 @@ from jarvisctl.plan.reference import (
 )
 from jarvisctl.render.reference_text import render_list, render_show
 
-Lister = Callable[[Catalogue, KindRegistry], list[Reference]]
-
 
 def _references(config: Path | None, lister: Lister) -> list[Reference]:
-    project = load_project(config)
-    registry = load_registry()
-    settings = project.config.catalogue
-    catalogue = load_catalogue(
-        search_dirs("checks", project.root, settings.checks, []),
-        search_dirs("remediations", project.root, settings.remediations, []),
-        registry,
-    )
-    return lister(catalogue, registry)
+    return definitions(load_project(config), lister)
 
 
 def _group(name: str, what: str, lister: Lister) -> click.Group:

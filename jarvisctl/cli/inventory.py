@@ -11,13 +11,13 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from jarvisctl.app.inventory import open_inventory as app_inventory
 from jarvisctl.cli.common import PathArg, output_secrets, report_errors
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.config.inventory import Host, Inventory
-from jarvisctl.config.project import load_project, resolve_inventory
+from jarvisctl.config.project import load_project
 from jarvisctl.config.templating.templates import Templates
 from jarvisctl.core.errors import ConfigError, PatternError, ProblemCollector, known_list
-from jarvisctl.plan.secret_vars import mark_inventory_secrets
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,11 +46,7 @@ def open_inventory(paths: Sequence[Path], config: Path | None) -> tuple[Inventor
     """The inventory `plan` and `run` would use (every -i, else the project's, else localhost)
     and the templates that render its connection variables as `plan` does; the values of
     variables it marks secret are redacted from the command's output."""
-    project = load_project(config)
-    loaded = resolve_inventory(project, paths)
-    mark_inventory_secrets(loaded.hosts.values(), output_secrets())
-    secret_dirs = tuple(project.root / d for d in project.config.secret_dirs)
-    return loaded, Templates(project.root, output_secrets(), secret_dirs)
+    return app_inventory(load_project(config), paths, output_secrets())
 
 
 @click.group("inventory")

@@ -21,9 +21,13 @@ PACKAGE = Path(jarvisctl.__file__).parent
 FRONT_DOORS = ("cli", "daemon")
 # what only a use case may call: making a plan, loading playbooks
 USE_CASE_ONLY = ("jarvisctl.plan.planner", "jarvisctl.config.playbooks")
-# and, for the CLI, reading the store, the run index and the journals (app.queries)
+# and, for the CLI, reading the store, the run index and the journals (app.queries), the
+# inventory (app.inventory) and the catalogues (app.catalogue)
 QUERIES_ONLY = (
     "jarvisctl.store",
+    "jarvisctl.config.project.resolve_inventory",
+    "jarvisctl.plan.catalogue",
+    "jarvisctl.plan.secret_vars",
     "jarvisctl.render.reports.load",
     *(
         f"jarvisctl.record.history.{name}"
