@@ -72,7 +72,14 @@ def forbidden_imports(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 
 def bench_files() -> list[Path]:
-    return sorted(BENCH.rglob("*.py"))
+    """bench/'s own modules: not what bench/.gitignore keeps out (the peers' virtualenv
+    bench/.venv-peers, scratch in bench/work) nor other hidden directories."""
+    return sorted(
+        path
+        for path in BENCH.rglob("*.py")
+        if path.relative_to(BENCH).parts[0] != "work"
+        and not any(part.startswith(".") for part in path.relative_to(BENCH).parts)
+    )
 
 
 def test_bench_has_python_files() -> None:
