@@ -7,6 +7,7 @@ conn.expect("systemctl is-active x", exit_code=3)        # several expect() call
 conn.expect("systemctl is-active x", exit_code=0)        # command answer in order, the last repeats
 conn.respond(re.compile("cat"), lambda cmd, stdin: ...)  # computed result
 FakeConnection.for_host("db1", open_error=UnreachableError("db1: ..."))
+conn.refused_opens = 3                                    # the next 3 opens fail (a reboot)
 
 A batched check script (`sh -s`, engine/script.py) that no expectation matches as a whole is
 run the way a host would: each of its commands is answered by the expectations above, in
@@ -30,6 +31,7 @@ import pytest
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import CommandResult, OutputSink
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
+from jarvisctl.core.errors import UnreachableError
 
 Matcher = str | re.Pattern[str]
 Responder = Callable[[str, str | None], CommandResult]
@@ -72,6 +74,7 @@ class FakeConnection:
         self.calls: list[Call] = []
         self.opened = 0
         self.preconnected = 0
+        self.refused_opens = 0  # the next opens that fail (UnreachableError): a host rebooting
         self._open = False
         self._scripts: list[_Script] = []
 
@@ -118,6 +121,9 @@ class FakeConnection:
             return
         if self.open_error is not None:
             raise self.open_error
+        if self.refused_opens > 0:
+            self.refused_opens -= 1
+            raise UnreachableError(f"{self.settings.host}: connection refused")
         self.opened += 1
         self._open = True
 

@@ -5,14 +5,15 @@ Each `run` is one `jarvisctl run` of the case's play: a fresh connection pool an
 same store, the clock where the case moved it. What a host answers is a mapping of its commands
 (a check's command, a remediation's) to answers: a string is what the command prints (exit 0),
 a mapping says {stdout, stderr, exit}, a list gives the answers in order (the last repeats:
-the check, then its verification). `unreachable` instead of a mapping: the host cannot be
+the check, then its verification), {drop: N} drops the connection as a reboot does, the
+host refusing the next N connections. `unreachable` instead of a mapping: the host cannot be
 reached.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ import yaml
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.config.project import load_project
+from jarvisctl.connection.base import CommandResult
 from jarvisctl.core.errors import UnreachableError
 from jarvisctl.core.results import RunReport
 from jarvisctl.core.secrets import SecretValues
@@ -81,7 +83,9 @@ class Fleet:
         made: dict[str, FakeConnection] = {}
 
         def connect(settings: ConnectionSettings) -> FakeConnection:
-            made[settings.host] = scripted(settings, answers[settings.host])
+            # one connection per host and run: after a reboot its answers go on in order
+            if settings.host not in made:
+                made[settings.host] = scripted(settings, answers[settings.host])
             return made[settings.host]
 
         run_id = f"step-{len(list(self.root.glob('runs/*.jsonl'))) + 1}"
@@ -109,16 +113,27 @@ class Fleet:
 
 
 def scripted(settings: ConnectionSettings, answers: Answers) -> FakeConnection:
+    host = settings.host
     if answers == UNREACHABLE:
-        error = UnreachableError(f"{settings.host}: connection refused")
-        return FakeConnection(settings, open_error=error)
+        return FakeConnection(settings, open_error=UnreachableError(f"{host}: connection refused"))
     fake = FakeConnection(settings)
-    assert isinstance(answers, Mapping), f"{settings.host}: answers must be a mapping"
+    assert isinstance(answers, Mapping), f"{host}: answers must be a mapping"
     for command, answer in answers.items():
         for one in answer if isinstance(answer, list) else [answer]:
-            if isinstance(one, Mapping):
+            if isinstance(one, Mapping) and "drop" in one:
+                fake.respond(command, _dropped(fake, int(one["drop"])))
+            elif isinstance(one, Mapping):
                 stdout, stderr = str(one.get("stdout", "")), str(one.get("stderr", ""))
                 fake.expect(command, stdout=stdout, stderr=stderr, exit_code=one.get("exit", 0))
             else:
                 fake.expect(command, stdout=f"{one}\n")
     return fake
+
+
+def _dropped(fake: FakeConnection, refusals: int) -> Callable[[str, str | None], CommandResult]:
+    def drop(command: str, stdin: str | None) -> CommandResult:
+        fake.close()
+        fake.refused_opens = refusals
+        raise UnreachableError(f"{fake.settings.host}: connection closed by the host")
+
+    return drop

@@ -7,6 +7,7 @@ checks with thresholds and ladders, max_fleet_percent...), and `steps`, each one
     - advance: 10m            # the clock moves first (a duration, or seconds)
       repeat: 3               # run the step 3 times (advancing before each); expect the last
       mode: check             # default run
+      reset: {h1: level}        # an operator's `remediations reset h1 level` first (null: all)
       hosts: {h1: {cat level: [95, 50], fix: ""}}   # tests/unit/engine/fleet.py; a host not
                                                     # named answers as in the step before
       expect:
@@ -61,6 +62,8 @@ def test_rule_case(path: Path, tmp_path: Path) -> None:
     answers: dict[str, Answers] = {}
     for number, step in enumerate(case["steps"], 1):
         answers.update(step.get("hosts", {}))
+        for host, check in step.get("reset", {}).items():
+            fleet.ledger.reset(host, check)
         missing = set(hosts) - set(answers)
         assert not missing, f"step {number}: no answers for {sorted(missing)}"
         for _ in range(step.get("repeat", 1)):
