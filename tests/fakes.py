@@ -198,6 +198,7 @@ class FakeClock:
     it or the engine sleeps on it, so hours of budget windows and cooldowns take no time."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.start = start
         self._now = start
         self._lock = threading.Lock()
         self.slept: list[float] = []  # every sleep the engine asked for, in seconds

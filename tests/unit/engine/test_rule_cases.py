@@ -17,7 +17,11 @@ checks with thresholds and ladders, max_fleet_percent...), and `steps`, each one
                                         #  flapping, value, reason (its start)}}
           remediations: [1 not verified, 2 verified]   # or {rung, outcome, reason (its start)}
           ran: [cat level, fix, cat level]   # every command the host ran, checks unpacked
-          ledger: {level: {attempts: {1: 2}, escalated: true}}   # attempts per rung
+          ledger: {level: {attempts: {1: 2}, escalated: true}}   # attempts per rung; also
+                                        # times: {1: [0, 60]} (seconds since the case began)
+          state: {level: {status: critical, since: 60}}   # the stored check state: status,
+                                        # pending, pending_count, flapping; since, updated
+                                        # (seconds since the case began)
           journal: [host_connected, batch, command, check, ...]  # its journal records' kinds
         run:
           circuit_open: [{check: level, use: run, hosts: [h1, h2]}]
@@ -38,7 +42,7 @@ import yaml
 
 from jarvisctl.config.models.values import parse_duration
 from jarvisctl.core.results import CheckResult, HostRun, RemediationNote
-from tests.unit.engine.fleet import Answers, Fleet, Step
+from tests.unit.engine.fleet import PLAY, Answers, Fleet, Step
 
 CASES = Path(__file__).parent.parent.parent / "cases" / "engine"
 
@@ -94,7 +98,7 @@ def _expect_host(
     where: str, fleet: Fleet, seen: Step, name: str, expected: Mapping[str, Any]
 ) -> None:
     (run,) = [r for r in seen.report.hosts if r.host == name]
-    known = {"outcome", "checks", "remediations", "ran", "ledger", "journal"}
+    known = {"outcome", "checks", "remediations", "ran", "ledger", "state", "journal"}
     assert set(expected) <= known, f"{where}: unknown {sorted(set(expected) - known)}"
     if "outcome" in expected:
         assert run.outcome.value == expected["outcome"], f"{where}: {run.error}"
@@ -110,6 +114,8 @@ def _expect_host(
         assert ran == expected["ran"], where
     for check, want in expected.get("ledger", {}).items():
         _expect_ledger(f"{where}, ledger of {check!r}", fleet, name, check, want)
+    for check, want in expected.get("state", {}).items():
+        _expect_state(f"{where}, state of {check!r}", fleet, name, check, want)
     if "journal" in expected:
         kinds = [r.kind for r in seen.records if r.host == name]
         assert kinds == expected["journal"], where
@@ -159,9 +165,30 @@ def _wanted_note(want: Any, note: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _expect_ledger(where: str, fleet: Fleet, host: str, check: str, want: Any) -> None:
-    past = fleet.ledger.read(host, "p", check)
+    assert set(want) <= {"attempts", "times", "escalated"}, f"{where}: unknown {sorted(want)}"
+    past = fleet.ledger.read(host, PLAY, check)
+    times = {
+        int(key.split(":")[0]): [at - fleet.clock.start for at in ats]
+        for key, ats in past.attempts.items()
+    }
     if "attempts" in want:
-        per_rung = {int(key.split(":")[0]): len(times) for key, times in past.attempts.items()}
-        assert per_rung == want["attempts"], where
+        assert {rung: len(ats) for rung, ats in times.items()} == want["attempts"], where
+    if "times" in want:
+        assert times == want["times"], where
     if "escalated" in want:
         assert (past.escalated_since is not None) == want["escalated"], where
+
+
+def _expect_state(where: str, fleet: Fleet, host: str, check: str, want: Mapping[str, Any]) -> None:
+    state = fleet.store.read_host(host).get((PLAY, check))
+    assert state is not None, f"{where}: no state stored"
+    got = {
+        "status": state.status.value,
+        "pending": state.pending.value if state.pending else None,
+        "pending_count": state.pending_count,
+        "flapping": state.flapping,
+        "since": state.since - fleet.clock.start,
+        "updated": state.updated - fleet.clock.start,
+    }
+    assert set(want) <= set(got), f"{where}: unknown {sorted(set(want) - set(got))}"
+    assert {key: got[key] for key in want} == dict(want), where
