@@ -21,7 +21,7 @@ from jarvisctl.config.inventory.loader import inventory_files
 from jarvisctl.config.playbooks import expand_playbook_paths
 from jarvisctl.config.project import Project
 from jarvisctl.core.errors import ConfigError
-from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event, EventSink
+from jarvisctl.core.events import Event, EventSink, RunFinished, RunStarted
 from jarvisctl.core.results import HostRun, RunReport
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.engine.pool import ConnectionPool
@@ -87,7 +87,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
         lock_timeout=project.config.timeouts.state_lock,
     ) as recording:
         events, state = recording.events, recording.store
-        events.emit(Event(RUN_STARTED, data=_announcement(project, request, plan, run_id, mode)))
+        events.emit(Event(_announcement(project, request, plan, run_id, mode)))
         report = execute(
             plan,
             load_registry(),
@@ -102,44 +102,37 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             run_id=run_id,
             leases=leasing(state, project.config.lease_ttl, run_id, request.source),
         )
-        events.emit(
-            Event(
-                RUN_FINISHED,
-                data={
-                    "run_id": run_id,
-                    "interrupted": report.interrupted,
-                    "seconds": round(time.monotonic() - started, 3),
-                    "recap": recap_counts(report),
-                    "hosts": host_outcomes(report),
-                },
-            )
+        finished = RunFinished(
+            run_id=run_id,
+            interrupted=report.interrupted,
+            seconds=round(time.monotonic() - started, 3),
+            recap=recap_counts(report),
+            hosts=host_outcomes(report),
         )
+        events.emit(Event(finished))
     return recording.redact(report)
 
 
 def _announcement(
     project: Project, request: RunRequest, plan: Plan, run_id: str, mode: str
-) -> dict[str, object]:
+) -> RunStarted:
     files = expand_playbook_paths(list(request.playbooks))
     inventory = request.inventory or _default_inventory(project)
-    return {
-        "run_id": run_id,
-        "mode": mode,
-        "source": request.source,
-        "user": _user(),
-        "controller": socket.gethostname(),
-        "pid": os.getpid(),
-        "version": __version__,
-        "playbooks": {str(p): _sha256(p) for p in files},
-        "inventory": {
-            "source": plan.inventory,
-            "sha256": _inventory_sha256(inventory),
-        },
-        "arguments": list(request.arguments),
-        "limit": request.limit,
-        "tags": list(request.tags),
-        "hosts": list(hosts_of(plan)),
-    }
+    return RunStarted(
+        run_id=run_id,
+        mode=mode,
+        source=request.source,
+        user=_user(),
+        controller=socket.gethostname(),
+        pid=os.getpid(),
+        version=__version__,
+        playbooks={str(p): _sha256(p) for p in files},
+        inventory={"source": plan.inventory, "sha256": _inventory_sha256(inventory)},
+        arguments=tuple(request.arguments),
+        limit=request.limit,
+        tags=tuple(request.tags),
+        hosts=tuple(hosts_of(plan)),
+    )
 
 
 def _default_inventory(project: Project) -> tuple[Path, ...]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+
+from jarvisctl.core.events import CommandOutput
 
 # Bytes kept of each stream of each command: the end of it, which is what parsing sees. Large
 # enough for a Prometheus answer or a long unit list; at most forks x commands x 2 of these are
@@ -83,7 +84,7 @@ def digest_of(text: str) -> StreamDigest:
     return tail.digest()
 
 
-def output_record(stdout: StreamDigest, stderr: StreamDigest) -> dict[str, Any]:
+def output_record(stdout: StreamDigest, stderr: StreamDigest) -> CommandOutput:
     """The journal's account of a command's whole output, beside its tails.
 
     `digest` covers both streams at once: the sha256 of the two streams' own digests
@@ -91,11 +92,11 @@ def output_record(stdout: StreamDigest, stderr: StreamDigest) -> dict[str, Any]:
     so an operator can compare one with `cmd | sha256sum`.
     """
     both = hashlib.sha256(f"{stdout.sha256}\n{stderr.sha256}\n".encode()).hexdigest()
-    return {
-        "digest": f"sha256:{both}",
-        "stdout_bytes": stdout.size,
-        "stderr_bytes": stderr.size,
-        "stdout_sha256": stdout.sha256,
-        "stderr_sha256": stderr.sha256,
-        "truncated": stdout.truncated or stderr.truncated,
-    }
+    return CommandOutput(
+        digest=f"sha256:{both}",
+        stdout_bytes=stdout.size,
+        stderr_bytes=stderr.size,
+        stdout_sha256=stdout.sha256,
+        stderr_sha256=stderr.sha256,
+        truncated=stdout.truncated or stderr.truncated,
+    )

@@ -1,47 +1,350 @@
-"""What happens during a run, as it happens: the stream the audit journal, live output and
-metrics listen to. Events are frozen values; sinks must be thread-safe (hosts run in threads)."""
+"""What happens during a run, as it happens: the stream the audit journal, the run index, the
+daemon's observations and plugin sinks listen to.
+
+An event is a frozen value: its kind (an EventKind), a typed payload (one frozen dataclass per
+kind), the host and play it concerns and when it happened. `Payload.record()` is the payload as
+the audit journal records it: the keys and values written before payloads were typed, so that
+journals old and new read and verify alike (readers of journals work on those dicts).
+Sinks must be thread-safe (hosts run in threads); a sink may say which kinds it wants
+(`kinds`, see `wanted`), else it receives them all.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, ClassVar, Protocol
 
-# Event kinds, and the data each carries (all JSON-serialisable):
-RUN_STARTED = "run_started"  # run_id, mode, user, playbooks {file: sha256}, inventory, args
-HOST_CONNECTED = "host_connected"  # address, host_key (SHA256:...), accepted_host_key, seconds
-HOST_UNREACHABLE = "host_unreachable"  # address, error
-HOST_FAILED = "host_failed"  # error
-HOST_INTERRUPTED = "host_interrupted"  # address, error: the run's stop ended its session
-HOST_SKIPPED = "host_skipped"  # reason; when held by another run's lease: owner (its run id),
-# source, pid, controller, expires
-BATCH = "batch"  # purpose (checks|verify), commands (count), exit_code, seconds, timed_out
-COMMAND = "command"  # purpose, check, command, exit_code, stdout_tail, stderr_tail, digest
-CHECK = "check"  # check, value, unit, status, raw_status, previous_status, flapping, reason,
-#                  perfdata [{label, value, uom, warn, crit, min, max}] (a Nagios plugin's)
-REMEDIATION = "remediation"  # check, use, rung, outcome, reason, commands, results
-CIRCUIT_OPEN = "circuit_open"  # play, use, check, hosts, percent, limit
-RUN_FINISHED = "run_finished"  # interrupted, recap {host: {ok, warning, ...}}, seconds
+TAIL = 400  # characters of a command's output kept in its command event
 
-TAIL = 400
+
+class EventKind(str, Enum):
+    """The kinds of events; the values are the `kind` of the journal's records."""
+
+    RUN_STARTED = "run_started"
+    HOST_CONNECTED = "host_connected"
+    HOST_UNREACHABLE = "host_unreachable"
+    HOST_FAILED = "host_failed"
+    HOST_INTERRUPTED = "host_interrupted"
+    HOST_SKIPPED = "host_skipped"
+    BATCH = "batch"
+    COMMAND = "command"
+    CHECK = "check"
+    REMEDIATION = "remediation"
+    CIRCUIT_OPEN = "circuit_open"
+    LEASE_TAKEOVER = "lease_takeover"
+    RUN_FINISHED = "run_finished"
+    RUN_INCOMPLETE = "run_incomplete"
+
+    def __str__(self) -> str:
+        return self.value
+
+    # a kind and its journal spelling are the same key: `record.kind in {CHECK, ...}` holds
+    # for a record read back from a journal, whose kind is a plain str
+    def __hash__(self) -> int:
+        return str.__hash__(self)
+
+
+# The kinds by their old names, for readers comparing a journal record's kind.
+RUN_STARTED = EventKind.RUN_STARTED
+HOST_CONNECTED = EventKind.HOST_CONNECTED
+HOST_UNREACHABLE = EventKind.HOST_UNREACHABLE
+HOST_FAILED = EventKind.HOST_FAILED
+HOST_INTERRUPTED = EventKind.HOST_INTERRUPTED
+HOST_SKIPPED = EventKind.HOST_SKIPPED
+BATCH = EventKind.BATCH
+COMMAND = EventKind.COMMAND
+CHECK = EventKind.CHECK
+REMEDIATION = EventKind.REMEDIATION
+CIRCUIT_OPEN = EventKind.CIRCUIT_OPEN
+LEASE_TAKEOVER = EventKind.LEASE_TAKEOVER
+RUN_FINISHED = EventKind.RUN_FINISHED
+RUN_INCOMPLETE = EventKind.RUN_INCOMPLETE
+
+
+class Payload(Protocol):
+    """What an event carries: its kind, and its journal record (JSON values only)."""
+
+    @property
+    def kind(self) -> EventKind: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: mappings as dicts, tuples and lists as lists (JSON writes both as
+    arrays, so the bytes are those of the lists the records held before)."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+class _Fields:
+    """A payload whose record is its fields, in order."""
+
+    def record(self) -> dict[str, Any]:
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RunStarted(_Fields):
+    kind: ClassVar[EventKind] = RUN_STARTED
+    run_id: str
+    mode: str  # run | check
+    source: str  # cli | daemon
+    user: str
+    controller: str
+    pid: int
+    version: str
+    playbooks: Mapping[str, str | None]  # file -> sha256
+    inventory: Mapping[str, str | None]  # source, sha256
+    arguments: tuple[str, ...]
+    limit: str | None
+    tags: tuple[str, ...]
+    hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HostConnected(_Fields):
+    kind: ClassVar[EventKind] = HOST_CONNECTED
+    address: str
+    host_key: str  # SHA256:...
+    accepted_host_key: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class HostUnreachable(_Fields):
+    kind: ClassVar[EventKind] = HOST_UNREACHABLE
+    address: str
+    error: str
+
+
+@dataclass(frozen=True)
+class HostFailed(_Fields):
+    kind: ClassVar[EventKind] = HOST_FAILED
+    error: str
+
+
+@dataclass(frozen=True)
+class HostInterrupted(_Fields):
+    """The run's stop ended the host's session."""
+
+    kind: ClassVar[EventKind] = HOST_INTERRUPTED
+    address: str
+    error: str
+
+
+@dataclass(frozen=True)
+class HostSkipped:
+    """The host is not worked on in a play. When another run's lease holds it, the holder:
+    its run id (owner), source, pid, controller and when its lease expires."""
+
+    kind: ClassVar[EventKind] = HOST_SKIPPED
+    reason: str
+    owner: str | None = None
+    pid: int | None = None
+    controller: str | None = None
+    source: str | None = None
+    expires: float | None = None
+
+    def record(self) -> dict[str, Any]:
+        if self.owner is None:
+            return {"reason": self.reason}
+        return {
+            "reason": self.reason,
+            "owner": self.owner,
+            "pid": self.pid,
+            "controller": self.controller,
+            "source": self.source,
+            "expires": self.expires,
+        }
+
+
+@dataclass(frozen=True)
+class Batch(_Fields):
+    """One script of checks on one channel."""
+
+    kind: ClassVar[EventKind] = BATCH
+    purpose: str  # checks | verify
+    commands: int
+    exit_code: int | None
+    seconds: float
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class CommandOutput(_Fields):
+    """A command's whole output, beside its tails: `digest` covers both streams (the sha256 of
+    the two streams' own digests); each stream's digest and size too."""
+
+    digest: str
+    stdout_bytes: int
+    stderr_bytes: int
+    stdout_sha256: str
+    stderr_sha256: str
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command's result. `output` is None when the command left no output to read (its
+    script ended first): then the record has `digest: null` and no `seconds`. `timed_out` is
+    recorded for remediation commands only (checks' batches say it)."""
+
+    kind: ClassVar[EventKind] = COMMAND
+    purpose: str  # checks | verify | remediation
+    check: str
+    command: str
+    exit_code: int | None
+    stdout_tail: str
+    stderr_tail: str
+    seconds: float | None = None
+    output: CommandOutput | None = None
+    timed_out: bool | None = None
+
+    def record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "purpose": self.purpose,
+            "check": self.check,
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "stdout_tail": self.stdout_tail,
+            "stderr_tail": self.stderr_tail,
+        }
+        if self.output is None:
+            record["digest"] = None
+        else:
+            record["seconds"] = self.seconds
+            record.update(self.output.record())
+        if self.timed_out is not None:
+            record["timed_out"] = self.timed_out
+        return record
+
+
+@dataclass(frozen=True)
+class Check(_Fields):
+    kind: ClassVar[EventKind] = CHECK
+    check: str
+    check_kind: str  # recorded as "kind": the check kind (disk, command, ...)
+    value: float | None
+    unit: str
+    status: str
+    raw_status: str
+    previous_status: str | None
+    flapping: bool
+    reason: str
+    perfdata: tuple[Mapping[str, Any], ...]  # a Nagios plugin's {label, value, uom, warn, ...}
+
+    def record(self) -> dict[str, Any]:
+        record = super().record()
+        return {("kind" if key == "check_kind" else key): item for key, item in record.items()}
+
+
+@dataclass(frozen=True)
+class Remediation(_Fields):
+    kind: ClassVar[EventKind] = REMEDIATION
+    check: str
+    use: str
+    rung: int
+    outcome: str
+    reason: str
+    commands: tuple[str, ...]
+    exit_codes: tuple[int | None, ...]
+    verified_value: float | None
+    verified_status: str | None
+    verified_perfdata: tuple[Mapping[str, Any], ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CircuitOpen(_Fields):
+    """The fleet circuit breaker held back a remediation in a play (the event's play)."""
+
+    kind: ClassVar[EventKind] = CIRCUIT_OPEN
+    check: str
+    use: str
+    hosts: tuple[str, ...]
+    of: int
+    percent: float
+    limit: float
+
+
+@dataclass(frozen=True)
+class LeaseTakeover(_Fields):
+    """A lease whose holder is gone (expired, or its process died) was taken over."""
+
+    kind: ClassVar[EventKind] = LEASE_TAKEOVER
+    previous_owner: str
+    previous_pid: int
+    previous_controller: str
+    previous_source: str
+    expired: bool
+    expired_seconds_ago: float
+
+
+@dataclass(frozen=True)
+class RunFinished(_Fields):
+    kind: ClassVar[EventKind] = RUN_FINISHED
+    run_id: str
+    interrupted: bool
+    seconds: float
+    recap: Mapping[str, Mapping[str, int]]  # host -> {ok, warning, ...}
+    hosts: tuple[Mapping[str, Any], ...]  # each session's {host, play, outcome, seconds, error}
+
+
+@dataclass(frozen=True)
+class RunIncomplete:
+    """The last record of a run that could not record everything, instead of run_finished:
+    the store's fault, the events not journaled since, and run_finished's data when the run
+    got that far."""
+
+    kind: ClassVar[EventKind] = RUN_INCOMPLETE
+    run_id: str
+    reason: str
+    lost: int
+    finished: RunFinished | None = None
+
+    def record(self) -> dict[str, Any]:
+        before = {} if self.finished is None else self.finished.record()
+        return {**before, "run_id": self.run_id, "reason": self.reason, "lost": self.lost}
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str
+    payload: Payload
     host: str | None = None
     play: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
+
+    @property
+    def kind(self) -> EventKind:
+        return self.payload.kind
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload as the journal records it."""
+        return self.payload.record()
 
 
 class EventSink(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
+def wanted(sink: object) -> frozenset[EventKind] | None:
+    """The kinds a sink subscribes to (its `kinds` attribute); None: every kind."""
+    kinds = getattr(sink, "kinds", None)
+    return None if kinds is None else frozenset(kinds)
+
+
 class NullSink:
+    kinds: frozenset[EventKind] = frozenset()
+
     def emit(self, event: Event) -> None:
         pass
 
@@ -57,7 +360,7 @@ class Collector:
         with self._lock:
             self.events.append(event)
 
-    def of_kind(self, kind: str) -> list[Event]:
+    def of_kind(self, kind: EventKind) -> list[Event]:
         with self._lock:
             return [e for e in self.events if e.kind == kind]
 

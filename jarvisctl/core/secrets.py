@@ -150,8 +150,10 @@ class RedactingSink:
 
     def emit(self, event: Event) -> None:
         scrub = self.redactor.value
-        data = scrub(dict(event.data))
-        self.inner.emit(replace(event, host=scrub(event.host), play=scrub(event.play), data=data))
+        payload = scrub(event.payload)  # a dataclass: every string in its fields
+        self.inner.emit(
+            replace(event, host=scrub(event.host), play=scrub(event.play), payload=payload)
+        )
 
 
 def _replace_all(text: str, words: list[str]) -> str:

@@ -9,25 +9,25 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jarvisctl.core.events import (
-    CHECK,
-    CIRCUIT_OPEN,
-    HOST_CONNECTED,
-    HOST_FAILED,
-    HOST_INTERRUPTED,
-    HOST_SKIPPED,
-    HOST_UNREACHABLE,
-    REMEDIATION,
-    RUN_FINISHED,
+    Check,
+    CircuitOpen,
     Event,
+    HostConnected,
+    HostFailed,
+    HostInterrupted,
+    HostSkipped,
+    HostUnreachable,
+    LeaseTakeover,
+    Remediation,
+    RunFinished,
 )
 from jarvisctl.core.results import PerfDatum, perfdata_from_records
 from jarvisctl.daemon.logs import EventLog
-from jarvisctl.store.leases import LEASE_TAKEOVER
 
 # outcomes of a fire that made no run (the job cannot run as configured), unlike a run whose
 # hosts were unreachable or not OK
@@ -98,31 +98,29 @@ class Observations:
     # -- the event stream --------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        host, data = event.host or "", event.data
-        if event.kind == HOST_CONNECTED:
+        host, payload = event.host or "", event.payload
+        if isinstance(payload, HostConnected):
             self._reachability(host, True, "", event.at)
-        elif event.kind == HOST_UNREACHABLE:
-            self._reachability(host, False, str(data.get("error", "")), event.at)
-        elif event.kind == CHECK:
-            self._check(host, event.play or "", data, event.at)
-        elif event.kind == RUN_FINISHED:
-            self._outcome(data.get("hosts"))
-        elif event.kind == LEASE_TAKEOVER:
-            self.log.warning("lease_takeover", host=host, **data)
-        elif event.kind == HOST_SKIPPED:
-            self.log.warning("host_skipped", host=host, play=event.play, **data)
-        elif event.kind == REMEDIATION:
-            fields = {k: data.get(k) for k in ("check", "use", "rung", "outcome", "reason")}
+        elif isinstance(payload, HostUnreachable):
+            self._reachability(host, False, payload.error, event.at)
+        elif isinstance(payload, Check):
+            self._check(host, event.play or "", payload, event.at)
+        elif isinstance(payload, RunFinished):
+            self._outcome(payload.hosts)
+        elif isinstance(payload, LeaseTakeover):
+            self.log.warning("lease_takeover", host=host, **payload.record())
+        elif isinstance(payload, HostSkipped):
+            self.log.warning("host_skipped", host=host, play=event.play, **payload.record())
+        elif isinstance(payload, Remediation):
+            fields = {k: payload.record()[k] for k in ("check", "use", "rung", "outcome", "reason")}
             self.log.info("remediation", host=host, play=event.play, **fields)
-            self._verified(host, event.play or "", data, event.at)
-        elif event.kind == CIRCUIT_OPEN:
-            self.log.warning("circuit_open", play=event.play, **data)
-        elif event.kind == HOST_FAILED:
-            self.log.warning("host_failed", host=host, play=event.play, error=data.get("error"))
-        elif event.kind == HOST_INTERRUPTED:
-            self.log.warning(
-                "host_interrupted", host=host, play=event.play, error=data.get("error")
-            )
+            self._verified(host, event.play or "", payload, event.at)
+        elif isinstance(payload, CircuitOpen):
+            self.log.warning("circuit_open", play=event.play, **payload.record())
+        elif isinstance(payload, HostFailed):
+            self.log.warning("host_failed", host=host, play=event.play, error=payload.error)
+        elif isinstance(payload, HostInterrupted):
+            self.log.warning("host_interrupted", host=host, play=event.play, error=payload.error)
 
     def _reachability(self, host: str, reachable: bool, error: str, at: float) -> None:
         with self._lock:
@@ -136,44 +134,42 @@ class Observations:
         elif changed:
             self.log.warning("host_unreachable", host=host, error=error)
 
-    def _check(self, host: str, play: str, data: Mapping[str, Any], at: float) -> None:
-        value = data.get("value")
+    def _check(self, host: str, play: str, check: Check, at: float) -> None:
         reading = CheckReading(
             play,
-            str(data.get("check", "")),
-            _number(value),
-            str(data.get("unit", "") or ""),
-            str(data.get("status", "unknown")),
+            check.check,
+            _number(check.value),
+            check.unit or "",
+            check.status,
             at,
-            perfdata_from_records(data.get("perfdata")),
+            perfdata_from_records(list(check.perfdata)),
         )
         with self._lock:
             self._checks[(host, play, reading.check)] = reading
 
-    def _verified(self, host: str, play: str, data: Mapping[str, Any], at: float) -> None:
+    def _verified(self, host: str, play: str, done: Remediation, at: float) -> None:
         """A verified remediation's re-run is the check's last reading, as the reports say."""
-        status = data.get("verified_status")
-        if data.get("outcome") != "verified" or not status:
+        status = done.verified_status
+        if done.outcome != "verified" or not status:
             return
-        check = str(data.get("check", ""))
+        check = done.check
         with self._lock:
             before = self._checks.get((host, play, check))
             if before is not None:
                 self._checks[(host, play, check)] = replace(
                     before,
-                    value=_number(data.get("verified_value")),
-                    status=str(status),
+                    value=_number(done.verified_value),
+                    status=status,
                     at=at,
-                    perfdata=perfdata_from_records(data.get("verified_perfdata")),
+                    perfdata=perfdata_from_records(list(done.verified_perfdata)),
                 )
 
-    def _outcome(self, hosts: object) -> None:
+    def _outcome(self, hosts: Sequence[Mapping[str, Any]]) -> None:
         """Each session's outcome from run_finished (skipped and interrupted hosts included)."""
-        for item in hosts if isinstance(hosts, list) else []:
-            if isinstance(item, Mapping):
-                key = (str(item.get("host", "")), str(item.get("play", "")))
-                with self._lock:
-                    self._outcomes[key] = str(item.get("outcome", ""))
+        for item in hosts:
+            key = (str(item.get("host", "")), str(item.get("play", "")))
+            with self._lock:
+                self._outcomes[key] = str(item.get("outcome", ""))
 
     # -- jobs --------------------------------------------------------------------------------
 

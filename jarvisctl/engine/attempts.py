@@ -10,14 +10,14 @@ from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.capture import digest_of, output_record
 from jarvisctl.core.errors import UnreachableError
-from jarvisctl.core.events import COMMAND, REMEDIATION, TAIL
+from jarvisctl.core.events import TAIL, Command
 from jarvisctl.core.results import Attempt, CheckResult, RemediationNote, Status
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.remedy import (
     Need,
     applicable_rungs,
     attempts_used,
-    note_event,
+    remediation_event,
     rung_key,
 )
 from jarvisctl.engine.session import Session, run_checks
@@ -126,19 +126,20 @@ class Remediator:
                 raise
             result = CommandResult(command, None, "", "connection closed by the host", 0.0, False)
         self.session.emit(
-            COMMAND,
-            purpose="remediation",
-            check=need.check.name,
-            command=command,
-            exit_code=result.exit_code,
-            stdout_tail=result.stdout[-TAIL:],
-            stderr_tail=result.stderr[-TAIL:],
-            **output_record(
-                result.stdout_digest or digest_of(result.stdout),
-                result.stderr_digest or digest_of(result.stderr),
-            ),
-            seconds=round(result.duration, 4),
-            timed_out=result.timed_out,
+            Command(
+                purpose="remediation",
+                check=need.check.name,
+                command=command,
+                exit_code=result.exit_code,
+                stdout_tail=result.stdout[-TAIL:],
+                stderr_tail=result.stderr[-TAIL:],
+                seconds=round(result.duration, 4),
+                output=output_record(
+                    result.stdout_digest or digest_of(result.stdout),
+                    result.stderr_digest or digest_of(result.stderr),
+                ),
+                timed_out=result.timed_out,
+            )
         )
         return result
 
@@ -185,7 +186,7 @@ class Remediator:
         self.ledger.escalate(need.host, self.session.play.name, need.check.name, at, reason)
 
     def _emit(self, note: RemediationNote) -> None:
-        self.session.emit(REMEDIATION, **note_event(note))
+        self.session.emit(remediation_event(note))
 
 
 def _recovered(check: CheckResult, need: Need, verify: tuple[str, ...]) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from jarvisctl.config.models.values import format_duration
+from jarvisctl.core.events import Remediation
 from jarvisctl.core.results import Attempt, CheckResult, HostRun, RemediationNote, Status
 from jarvisctl.plan.model import CheckPlan, HostPlan, PlayPlan, RemediationPlan
 from jarvisctl.store.state import Ledger, RemediationLedger
@@ -150,18 +151,25 @@ def would_run(need: Need) -> RemediationNote:
     )
 
 
-def note_event(note: RemediationNote) -> dict[str, object]:
+def remediation_event(note: RemediationNote) -> Remediation:
     verification = note.verification
-    return {
-        "check": note.check,
-        "use": note.use,
-        "rung": note.rung,
-        "outcome": note.outcome.value,
-        "reason": note.reason,
-        "commands": list(note.commands),
-        "exit_codes": list(note.exit_codes),
-        "verified_value": verification.value if verification else None,
-        "verified_status": verification.status.value if verification else None,
-        "verified_perfdata": [d.as_record() for d in verification.perfdata] if verification else [],
-        "seconds": round(note.duration, 3),
-    }
+    return Remediation(
+        check=note.check,
+        use=note.use,
+        rung=note.rung,
+        outcome=note.outcome.value,
+        reason=note.reason,
+        commands=tuple(note.commands),
+        exit_codes=tuple(note.exit_codes),
+        verified_value=verification.value if verification else None,
+        verified_status=verification.status.value if verification else None,
+        verified_perfdata=tuple(d.as_record() for d in verification.perfdata)
+        if verification
+        else (),
+        seconds=round(note.duration, 3),
+    )
+
+
+def note_event(note: RemediationNote) -> dict[str, object]:
+    """A note as the journal records it (and `run --json` shows it)."""
+    return remediation_event(note).record()

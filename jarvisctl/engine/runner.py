@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
-from jarvisctl.core.events import CIRCUIT_OPEN, HOST_SKIPPED, Event, EventSink, NullSink
+from jarvisctl.core.events import CircuitOpen, Event, EventSink, HostSkipped, NullSink
 from jarvisctl.core.results import Attempt, HostRun, Outcome, RunReport
 from jarvisctl.engine.attempts import Remediator
 from jarvisctl.engine.pool import ConnectionPool
-from jarvisctl.engine.remedy import Need, blocked, circuit_breaker, decide, note_event, would_run
+from jarvisctl.engine.remedy import (
+    Need,
+    blocked,
+    circuit_breaker,
+    decide,
+    remediation_event,
+    would_run,
+)
 from jarvisctl.engine.session import Session, observe_host
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import HostPlan, Plan, PlayPlan
@@ -59,14 +66,13 @@ class Runner:
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
         return Session(play, host, self.registry, self.events, self.store, self.cancel, self.clock)
 
-    def skipped(self, play: PlayPlan, host: HostPlan, data: Mapping[str, Any]) -> HostRun:
+    def skipped(self, play: PlayPlan, host: HostPlan, why: HostSkipped) -> HostRun:
         """The host is not worked on in this play: recorded (host_skipped), never OK."""
-        self.events.emit(Event(HOST_SKIPPED, host.host, play.name, dict(data)))
-        reason = str(data["reason"])
-        return HostRun(host.host, play.name, host.connection, Outcome.SKIPPED, error=reason)
+        self.events.emit(Event(why, host.host, play.name))
+        return HostRun(host.host, play.name, host.connection, Outcome.SKIPPED, error=why.reason)
 
     def not_started(self, play: PlayPlan, host: HostPlan) -> HostRun:
-        return self.skipped(play, host, {"reason": NOT_STARTED})
+        return self.skipped(play, host, HostSkipped(NOT_STARTED))
 
 
 def execute(
@@ -91,7 +97,7 @@ def execute(
     workers = max(1, min(forks, max((len(p.hosts) for p in plays), default=1)))
     sink = events or NullSink()
     hosts = [h.host for p in plays for h in p.hosts]
-    guard: AbstractContextManager[dict[str, dict[str, object]]] = (
+    guard: AbstractContextManager[dict[str, HostSkipped]] = (
         hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
@@ -158,21 +164,15 @@ def _remediate_play(
     }
     tripped = circuit_breaker(play, [n for ns in needs.values() for n in ns])
     for (check, use), names in tripped.items():
-        runner.events.emit(
-            Event(
-                CIRCUIT_OPEN,
-                None,
-                play.name,
-                {
-                    "check": check,
-                    "use": use,
-                    "hosts": names,
-                    "of": len(play.hosts),
-                    "percent": round(100 * len(names) / max(1, len(play.hosts)), 1),
-                    "limit": play.max_fleet_percent,
-                },
-            )
+        opened = CircuitOpen(
+            check=check,
+            use=use,
+            hosts=tuple(names),
+            of=len(play.hosts),
+            percent=round(100 * len(names) / max(1, len(play.hosts)), 1),
+            limit=play.max_fleet_percent,
         )
+        runner.events.emit(Event(opened, None, play.name))
     for host, host_needs in needs.items():
         needs[host] = [
             blocked(n, tripped[(n.check.name, n.remediation.use)], play)
@@ -207,7 +207,7 @@ def _remediate_host(
         notes = [note for need in needs for note in need.notes]
         notes += [would_run(n) for n in needs if n.rung is not None]
         for note in notes:
-            session.emit("remediation", **note_event(note))
+            session.emit(remediation_event(note))
         return replace(run, remediations=tuple(notes))
     remediator = Remediator(session, connection, runner.pool, ledger, runner.cancel)
     try:

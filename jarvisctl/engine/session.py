@@ -14,16 +14,17 @@ from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.core.events import (
-    BATCH,
-    CHECK,
-    COMMAND,
-    HOST_CONNECTED,
-    HOST_FAILED,
-    HOST_INTERRUPTED,
-    HOST_UNREACHABLE,
     TAIL,
+    Batch,
+    Check,
+    Command,
     Event,
     EventSink,
+    HostConnected,
+    HostFailed,
+    HostInterrupted,
+    HostUnreachable,
+    Payload,
 )
 from jarvisctl.core.results import CheckResult, HostRun, Outcome
 from jarvisctl.engine.evaluate import collect_native, evaluate
@@ -47,8 +48,8 @@ class Session:
     cancel: threading.Event = field(default_factory=threading.Event)  # the run's stop
     clock: Clock = SYSTEM_CLOCK  # what the rules read time from (core/clock.py)
 
-    def emit(self, event: str, /, **data: Any) -> None:
-        self.events.emit(Event(event, self.host.host, self.play.name, data))
+    def emit(self, payload: Payload) -> None:
+        self.events.emit(Event(payload, self.host.host, self.play.name))
 
     def broken_off(self, outcome: Outcome, error: str) -> tuple[Outcome, str]:
         """How a session that ended early is reported, and the event that records it: once
@@ -56,9 +57,13 @@ class Session:
         that breaks is the interrupt's doing, not the host's (never unreachable)."""
         if self.cancel.is_set():
             outcome = Outcome.INTERRUPTED
-        kind = {Outcome.INTERRUPTED: HOST_INTERRUPTED, Outcome.UNREACHABLE: HOST_UNREACHABLE}
-        address = {} if outcome is Outcome.FAILED else {"address": self.host.connection}
-        self.emit(kind.get(outcome, HOST_FAILED), **address, error=error)
+        address = self.host.connection
+        if outcome is Outcome.INTERRUPTED:
+            self.emit(HostInterrupted(address, error))
+        elif outcome is Outcome.UNREACHABLE:
+            self.emit(HostUnreachable(address, error))
+        else:
+            self.emit(HostFailed(error))
         return outcome, error
 
 
@@ -86,11 +91,12 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
         return ended(Outcome.FAILED, f"{type(exc).__name__}: {exc}"), None
     key = getattr(connection, "host_key_fingerprint", None) or ""
     session.emit(
-        HOST_CONNECTED,
-        address=host.connection,
-        host_key=key,
-        accepted_host_key=getattr(connection, "accepted_host_key", None),
-        seconds=round(time.monotonic() - started, 4),
+        HostConnected(
+            address=host.connection,
+            host_key=key,
+            accepted_host_key=getattr(connection, "accepted_host_key", None),
+            seconds=round(time.monotonic() - started, 4),
+        )
     )
     if session.cancel.is_set():  # stopped while connecting: its checks do not start
         return ended(Outcome.INTERRUPTED, INTERRUPTED_CONNECTING, key), None
@@ -151,12 +157,13 @@ def run_checks(
             SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader
         )
         session.emit(
-            BATCH,
-            purpose=purpose,
-            commands=len(scripted),
-            exit_code=result.exit_code,
-            seconds=round(result.duration, 4),
-            timed_out=result.timed_out,
+            Batch(
+                purpose=purpose,
+                commands=len(scripted),
+                exit_code=result.exit_code,
+                seconds=round(result.duration, 4),
+                timed_out=result.timed_out,
+            )
         )
         for i, capture in zip(scripted, reader.captures(), strict=True):
             emit_command(session, purpose, checks[i], capture)
@@ -186,45 +193,38 @@ def _said_truncated(result: CheckResult, capture: CommandCapture) -> CheckResult
 def emit_command(
     session: Session, purpose: str, check: CheckPlan, capture: CommandCapture | None
 ) -> None:
-    if capture is None:
-        session.emit(
-            COMMAND,
-            purpose=purpose,
-            check=check.name,
-            command=check.command,
-            exit_code=None,
-            stdout_tail="",
-            stderr_tail="",
-            digest=None,
-        )
+    if capture is None:  # the script ended before this command: no output, no digest
+        session.emit(Command(purpose, check.name, check.command, None, "", ""))
         return
     output = capture.output
     session.emit(
-        COMMAND,
-        purpose=purpose,
-        check=check.name,
-        command=check.command,
-        exit_code=output.exit_code,
-        stdout_tail=output.stdout[-TAIL:],
-        stderr_tail=output.stderr[-TAIL:],
-        seconds=None if capture.seconds is None else round(capture.seconds, 4),
-        **output_record(capture.stdout, capture.stderr),
+        Command(
+            purpose=purpose,
+            check=check.name,
+            command=check.command,
+            exit_code=output.exit_code,
+            stdout_tail=output.stdout[-TAIL:],
+            stderr_tail=output.stderr[-TAIL:],
+            seconds=None if capture.seconds is None else round(capture.seconds, 4),
+            output=output_record(capture.stdout, capture.stderr),
+        )
     )
 
 
 def emit_check(session: Session, result: CheckResult) -> None:
     session.emit(
-        CHECK,
-        check=result.name,
-        kind=result.kind,
-        value=result.value,
-        unit=result.unit,
-        status=result.status.value,
-        raw_status=(result.raw_status or result.status).value,
-        previous_status=result.previous_status.value if result.previous_status else None,
-        flapping=result.flapping,
-        reason=result.reason,
-        perfdata=[datum.as_record() for datum in result.perfdata],
+        Check(
+            check=result.name,
+            check_kind=result.kind,
+            value=result.value,
+            unit=result.unit,
+            status=result.status.value,
+            raw_status=(result.raw_status or result.status).value,
+            previous_status=result.previous_status.value if result.previous_status else None,
+            flapping=result.flapping,
+            reason=result.reason,
+            perfdata=tuple(datum.as_record() for datum in result.perfdata),
+        )
     )
 
 

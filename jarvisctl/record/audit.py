@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from jarvisctl.core.errors import JarvisError
-from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event
+from jarvisctl.core.events import RUN_FINISHED, RUN_INCOMPLETE, RUN_STARTED, Event
 from jarvisctl.store.faults import store_fault
 
-# A run that could not record everything ends with this record instead of run_finished: data
-# `reason` (the store's fault), `lost` (events not journaled since the fault), and the recap.
-RUN_INCOMPLETE = "run_incomplete"
+# A run that could not record everything ends with a run_incomplete record instead of
+# run_finished (jarvisctl.core.events.RunIncomplete).
 FSYNC_KINDS = (RUN_STARTED, RUN_FINISHED, RUN_INCOMPLETE)
 
 
@@ -104,10 +103,10 @@ class Journal:
                 "seq": self._seq + 1,
                 "prev": self._prev,
                 "at": round(event.at, 6),
-                "kind": event.kind,
+                "kind": event.kind.value,
                 "host": event.host,
                 "play": event.play,
-                "data": dict(event.data),
+                "data": event.payload.record(),
             }
         )
         try:

@@ -20,13 +20,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from jarvisctl.core.errors import StoreError, StoreFullError, StoreLockedError
-from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event, EventSink, Fanout
+from jarvisctl.core.events import (
+    RUN_STARTED,
+    Event,
+    EventSink,
+    Fanout,
+    RunFinished,
+    RunIncomplete,
+)
 from jarvisctl.core.results import RunReport
 from jarvisctl.core.secrets import Redactor
-from jarvisctl.record.audit import RUN_INCOMPLETE, Journal, journal_path, write_all
+from jarvisctl.record.audit import Journal, journal_path, write_all
 from jarvisctl.record.history import RunIndex
 from jarvisctl.store.faults import store_fault
 from jarvisctl.store.state import LOCK_TIMEOUT, StateStore
@@ -95,7 +102,7 @@ class _Recorder:
         self.stop = stop
         self.fault: StoreError | None = None
         self.started = False
-        self.finished: dict[str, Any] = {}  # run_finished's data, kept for run_incomplete
+        self.finished: RunFinished | None = None  # kept for run_incomplete
         self._lock = threading.Lock()
         self.sinks: tuple[Journal, RunIndex] | None = None
 
@@ -119,8 +126,8 @@ class _Recorder:
             index.emit(event)
             self.started = True
             return
-        if event.kind == RUN_FINISHED and self.fault is not None:
-            self.finished = dict(event.data)  # it ends as run_incomplete instead
+        if isinstance(event.payload, RunFinished) and self.fault is not None:
+            self.finished = event.payload  # it ends as run_incomplete instead
             return
         try:
             journal.emit(event)
@@ -204,9 +211,9 @@ def _end_incomplete(
 ) -> None:
     """The journal's last record says why the run is incomplete; the index says incomplete."""
     reason = redactor.value(str(fault))
-    data = {**recorder.finished, "run_id": journal.run_id, "reason": reason, "lost": journal.lost}
+    last = RunIncomplete(journal.run_id, reason, journal.lost, recorder.finished)
     try:
-        journal.close_incomplete(Event(RUN_INCOMPLETE, data=data))
+        journal.close_incomplete(Event(last))
         written = "its journal ends with a run_incomplete record"
     except StoreError:
         written = "its journal ends where the fault stopped it"
@@ -219,9 +226,9 @@ def _end_incomplete(
     )
 
 
-def host_outcomes(report: RunReport) -> list[dict[str, object]]:
+def host_outcomes(report: RunReport) -> tuple[dict[str, object], ...]:
     """How each host's session ended, for the run_finished record."""
-    return [
+    return tuple(
         {
             "host": run.host,
             "play": run.play,
@@ -230,4 +237,4 @@ def host_outcomes(report: RunReport) -> list[dict[str, object]]:
             "error": run.error,
         }
         for run in report.hosts
-    ]
+    )

@@ -19,13 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from jarvisctl.core.errors import StoreError
-from jarvisctl.core.events import Event, EventSink
+from jarvisctl.core.events import Event, EventSink, HostSkipped, LeaseTakeover
 from jarvisctl.core.processes import pid_alive
 from jarvisctl.store.state import StateStore
 
-# Event kinds (data: see each constant); a refused host is skipped by the runner, which
+# A lease taken over is a lease_takeover event; a refused host is skipped by the runner, which
 # records a host_skipped event (jarvisctl.core.events) for each of its plays
-LEASE_TAKEOVER = "lease_takeover"  # previous_owner, previous_pid, previous_controller, expired
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_lease (
@@ -160,7 +159,7 @@ def _lease(row: tuple[object, ...]) -> Lease:
 @contextmanager
 def hold_leases(
     leases: LeaseStore, hosts: Sequence[str], holder: Holder, events: EventSink
-) -> Iterator[dict[str, dict[str, object]]]:
+) -> Iterator[dict[str, HostSkipped]]:
     """Claim `hosts` for the duration of the block, renewing in the background.
 
     Yields the hosts that must be skipped, each with its host_skipped data (the reason, and
@@ -169,15 +168,8 @@ def hold_leases(
     claim = leases.acquire(hosts, holder)
     now = leases.clock()
     for host, old in claim.taken_over.items():
-        events.emit(Event(LEASE_TAKEOVER, host, data=_takeover_data(old, now)))
-    skipped: dict[str, dict[str, object]] = {
-        host: {
-            "reason": lease.describe(now),
-            **_holder_data(lease.holder),
-            "expires": lease.expires,
-        }
-        for host, lease in claim.refused.items()
-    }
+        events.emit(Event(_takeover(old, now), host))
+    skipped = {host: _refusal(lease, now) for host, lease in claim.refused.items()}
     stop = threading.Event()
     renewer = threading.Thread(
         target=_renew_until,
@@ -208,25 +200,24 @@ def _renew_until(
             continue  # the database is busy or gone for a moment: the next renewal retries
 
 
-def _refusal_data(lease: Lease, now: float) -> dict[str, object]:
-    return {"reason": lease.describe(now), **_holder_data(lease.holder), "expires": lease.expires}
+def _refusal(lease: Lease, now: float) -> HostSkipped:
+    holder = lease.holder
+    return HostSkipped(
+        lease.describe(now),
+        holder.owner,
+        holder.pid,
+        holder.controller,
+        holder.source,
+        lease.expires,
+    )
 
 
-def _holder_data(holder: Holder) -> dict[str, object]:
-    return {
-        "owner": holder.owner,
-        "pid": holder.pid,
-        "controller": holder.controller,
-        "source": holder.source,
-    }
-
-
-def _takeover_data(old: Lease, now: float) -> dict[str, object]:
-    return {
-        "previous_owner": old.holder.owner,
-        "previous_pid": old.holder.pid,
-        "previous_controller": old.holder.controller,
-        "previous_source": old.holder.source,
-        "expired": old.expires <= now,
-        "expired_seconds_ago": round(max(0.0, now - old.expires), 3),
-    }
+def _takeover(old: Lease, now: float) -> LeaseTakeover:
+    return LeaseTakeover(
+        previous_owner=old.holder.owner,
+        previous_pid=old.holder.pid,
+        previous_controller=old.holder.controller,
+        previous_source=old.holder.source,
+        expired=old.expires <= now,
+        expired_seconds_ago=round(max(0.0, now - old.expires), 3),
+    )

@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jarvisctl.core.events import CHECK, HOST_CONNECTED, HOST_UNREACHABLE, Event
 from jarvisctl.daemon.health import RELOAD, ConfigHealth
 from jarvisctl.daemon.http import DaemonHTTPServer, HttpLimits, ListenError, serve
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.metrics import render_metrics
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.daemon.snapshot import JobView, Snapshot
+from tests.events import check, connected, unreachable
 
 NOW = 1_795_500_000.0
 
@@ -32,17 +32,9 @@ NOW = 1_795_500_000.0
 def observed() -> tuple[Observations, io.StringIO]:
     lines = io.StringIO()
     seen = Observations(EventLog(lines, "json"), clock=lambda: NOW)
-    seen.emit(Event(HOST_CONNECTED, "web1", "health", {}, at=NOW - 5))
-    seen.emit(
-        Event(
-            CHECK,
-            "web1",
-            "health",
-            {"check": "root disk", "value": 91.5, "unit": "%", "status": "critical"},
-            at=NOW - 4,
-        )
-    )
-    seen.emit(Event(HOST_UNREACHABLE, "db1", "health", {"error": "timed out"}, at=NOW - 3))
+    seen.emit(connected("web1", "health", at=NOW - 5))
+    seen.emit(check("web1", "health", "root disk", 91.5, "%", "critical", at=NOW - 4))
+    seen.emit(unreachable("db1", "health", "timed out", at=NOW - 3))
     seen.job_started("site.yml::health")
     seen.job_finished("site.yml::health", "not_ok", 1.25)
     seen.job_missed("site.yml::health")
@@ -112,9 +104,9 @@ def test_health_is_bad_when_a_job_is_overdue_or_the_scheduler_stopped() -> None:
 def test_unreachable_is_logged_once_per_change() -> None:
     seen, lines = observed()
     for _ in range(3):
-        seen.emit(Event(HOST_UNREACHABLE, "db1", "health", {"error": "timed out"}))
-    seen.emit(Event(HOST_CONNECTED, "db1", "health", {}))
-    seen.emit(Event(HOST_CONNECTED, "db1", "health", {}))
+        seen.emit(unreachable("db1", "health", "timed out"))
+    seen.emit(connected("db1", "health"))
+    seen.emit(connected("db1", "health"))
     events = [json.loads(line) for line in lines.getvalue().splitlines()]
     about_db1 = [e["event"] for e in events if e.get("host") == "db1"]
     assert about_db1 == ["host_unreachable", "host_reachable"]

@@ -24,6 +24,7 @@ from jarvisctl.render.junit_xml import xml_text
 from jarvisctl.render.reports.document import CheckEntry, HostSection, RunDocument
 from jarvisctl.render.reports.load import load_document
 from jarvisctl.render.reports.render import render
+from tests.events import raw
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260102T030405Z-0a0b0c"
@@ -48,7 +49,7 @@ def emit_run(state_dir: Path) -> None:
     with record_run(state_dir, RUN, frozenset(), Collector()) as recording:
 
         def emit(kind: str, host: str | None = None, **data: object) -> None:
-            recording.events.emit(Event(kind, host, "p" if host else None, data))
+            recording.events.emit(raw(kind, host, "p" if host else None, data))
 
         emit(RUN_STARTED, run_id=RUN, mode="run", hosts=["web1", "web2"], pid=1)
         emit(HOST_CONNECTED, "web1", address="ssh web1:22", host_key="SHA256:k")

@@ -10,10 +10,9 @@ import pytest
 
 from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
 from jarvisctl.config.project import load_project
-from jarvisctl.core.events import HOST_SKIPPED, Collector
+from jarvisctl.core.events import HOST_SKIPPED, LEASE_TAKEOVER, Collector
 from jarvisctl.core.results import Outcome
 from jarvisctl.store.leases import (
-    LEASE_TAKEOVER,
     Holder,
     LeaseStore,
     hold_leases,
@@ -130,8 +129,8 @@ def test_hold_leases_yields_refusals_with_their_holder_and_reports_takeovers(
     events = Collector()
     with hold_leases(leases, ["busy", "stale"], daemon_run(), events) as skipped:
         assert list(skipped) == ["busy"]
-        assert "leased by cli run manual" in str(skipped["busy"]["reason"])
-        assert skipped["busy"]["owner"] == "manual" and skipped["busy"]["source"] == "cli"
+        assert "leased by cli run manual" in skipped["busy"].reason
+        assert skipped["busy"].owner == "manual" and skipped["busy"].source == "cli"
     (takeover,) = events.of_kind(LEASE_TAKEOVER)
     assert takeover.host == "stale"
     assert takeover.data["previous_owner"] == "gone" and takeover.data["expired"] is True

@@ -11,15 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jarvisctl.core.events import (
-    CHECK,
-    HOST_CONNECTED,
-    HOST_UNREACHABLE,
-    REMEDIATION,
-    RUN_FINISHED,
-    RUN_STARTED,
-    Event,
-)
+from jarvisctl.core.events import RUN_STARTED
 from jarvisctl.core.results import PerfDatum
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.metrics import render_metrics
@@ -29,6 +21,7 @@ from jarvisctl.record.recording import record_run
 from jarvisctl.render.metric_scheme import FAMILIES
 from jarvisctl.render.metrics import MetricsFileNameError, metrics_source, metrics_text
 from jarvisctl.render.reports.load import load_document
+from tests.events import check, connected, finished, raw, remediation, unreachable
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260102T030405Z-0a0b0c"
@@ -43,60 +36,28 @@ PERFDATA = [
     PerfDatum("load1", 0.7),  # a plugin that says a label twice: the first is kept
 ]
 EVENTS = [
-    Event(HOST_CONNECTED, "web1", "p", {"address": "ssh web1:22"}),
-    Event(
-        CHECK,
+    connected("web1", "p", "ssh web1:22"),
+    check("web1", "p", "disk", 2643.0, "MB", "warning", [d.as_record() for d in PERFDATA]),
+    check("web1", "p", "load", 0.5, "", "ok"),
+    check("web1", "p", "mem", 97.0, "%", "critical", [PerfDatum("used", 97.0, "%").as_record()]),
+    remediation(
         "web1",
         "p",
-        {
-            "check": "disk",
-            "value": 2643.0,
-            "unit": "MB",
-            "status": "warning",
-            "perfdata": [d.as_record() for d in PERFDATA],
-        },
+        "mem",
+        "restart",
+        "verified",
+        verified=(40.0, "ok", [PerfDatum("used", 40.0, "%").as_record()]),
     ),
-    Event(CHECK, "web1", "p", {"check": "load", "value": 0.5, "unit": "", "status": "ok"}),
-    Event(
-        CHECK,
-        "web1",
-        "p",
-        {
-            "check": "mem",
-            "value": 97.0,
-            "unit": "%",
-            "status": "critical",
-            "perfdata": [PerfDatum("used", 97.0, "%").as_record()],
-        },
-    ),
-    Event(
-        REMEDIATION,
-        "web1",
-        "p",
-        {
-            "check": "mem",
-            "use": "restart",
-            "rung": 1,
-            "outcome": "verified",
-            "verified_value": 40.0,
-            "verified_status": "ok",
-            "verified_perfdata": [PerfDatum("used", 40.0, "%").as_record()],
-        },
-    ),
-    Event(HOST_UNREACHABLE, "db1", "p", {"address": "ssh db1:22", "error": "refused"}),
-    Event(
-        RUN_FINISHED,
-        data={
-            "interrupted": False,
-            "recap": {"web1": {"ok": 1, "warning": 1}, "db1": {"unreachable": 1}, "web2": {}},
-            "hosts": [
-                {"host": "web1", "play": "p", "outcome": "changed"},
-                {"host": "db1", "play": "p", "outcome": "unreachable"},
-                {"host": "web2", "play": "p", "outcome": "skipped"},
-                {"host": "web3", "play": "p", "outcome": "interrupted"},
-            ],
-            "seconds": 4.0,
-        },
+    unreachable("db1", "p", "refused", "ssh db1:22"),
+    finished(
+        {"web1": {"ok": 1, "warning": 1}, "db1": {"unreachable": 1}, "web2": {}},
+        [
+            {"host": "web1", "play": "p", "outcome": "changed"},
+            {"host": "db1", "play": "p", "outcome": "unreachable"},
+            {"host": "web2", "play": "p", "outcome": "skipped"},
+            {"host": "web3", "play": "p", "outcome": "interrupted"},
+        ],
+        seconds=4.0,
     ),
 ]
 
@@ -119,7 +80,7 @@ def series(text: str, drop: str = "") -> tuple[Series, dict[str, str]]:
 def both(tmp_path: Path) -> tuple[str, str]:
     """The same run as the metrics file writes it and as the daemon serves it."""
     with record_run(tmp_path, RUN, frozenset(), Observations(EventLog(io.StringIO()))) as rec:
-        rec.events.emit(Event(RUN_STARTED, data={"run_id": RUN, "mode": "run", "pid": 1}))
+        rec.events.emit(raw(RUN_STARTED, data={"run_id": RUN, "mode": "run", "pid": 1}))
         for event in EVENTS:
             rec.events.emit(event)
     file_text = metrics_text(load_document(tmp_path, RUN), "nightly")

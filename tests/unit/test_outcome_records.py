@@ -10,14 +10,14 @@ from jarvisctl.core.events import (
     HOST_CONNECTED,
     HOST_INTERRUPTED,
     HOST_SKIPPED,
+    LEASE_TAKEOVER,
     RUN_STARTED,
-    Event,
     NullSink,
 )
 from jarvisctl.record.recording import record_run
 from jarvisctl.render.reports.load import load_document
 from jarvisctl.render.reports.render import render
-from jarvisctl.store.leases import LEASE_TAKEOVER
+from tests.events import raw
 
 RUN = "20261203T030405Z-0a0b0c"
 LEASED = "leased by daemon run 20261203T030400Z-ffffff (pid 4242 on ctl), expires in 50s"
@@ -27,12 +27,12 @@ def killed_run(state_dir: Path) -> None:
     """Records as a run writes them, up to where its process died: no run_finished."""
     with record_run(state_dir, RUN, frozenset(), NullSink()) as recording:
         emit = recording.events.emit
-        emit(Event(RUN_STARTED, data={"run_id": RUN, "mode": "run", "hosts": ["a", "b", "c"]}))
-        emit(Event(LEASE_TAKEOVER, "a", data={"previous_owner": "gone", "expired": True}))
-        emit(Event(HOST_SKIPPED, "b", "p", {"reason": LEASED, "owner": "x", "pid": 4242}))
-        emit(Event(HOST_CONNECTED, "a", "p", {"address": "ssh a:22"}))
-        emit(Event(HOST_INTERRUPTED, "a", "p", {"address": "ssh a:22", "error": "closed by us"}))
-        emit(Event(HOST_SKIPPED, "c", "p", {"reason": "interrupted: not started"}))
+        emit(raw(RUN_STARTED, data={"run_id": RUN, "mode": "run", "hosts": ["a", "b", "c"]}))
+        emit(raw(LEASE_TAKEOVER, "a", data={"previous_owner": "gone", "expired": True}))
+        emit(raw(HOST_SKIPPED, "b", "p", {"reason": LEASED, "owner": "x", "pid": 4242}))
+        emit(raw(HOST_CONNECTED, "a", "p", {"address": "ssh a:22"}))
+        emit(raw(HOST_INTERRUPTED, "a", "p", {"address": "ssh a:22", "error": "closed by us"}))
+        emit(raw(HOST_SKIPPED, "c", "p", {"reason": "interrupted: not started"}))
 
 
 def test_skipped_and_interrupted_hosts_of_a_killed_run_keep_their_outcomes(

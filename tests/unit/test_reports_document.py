@@ -29,6 +29,7 @@ from jarvisctl.render.metrics import metrics_text
 from jarvisctl.render.reports.load import load_document
 from jarvisctl.render.reports.render import render
 from jarvisctl.store.state import StateStore
+from tests.events import raw
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260102T030405Z-0a0b0c"
@@ -38,10 +39,10 @@ HOSTS = ["db1", "web1", "web2"]
 def emit_run(state_dir: Path, *, finish: bool = True, secret: str = "pw-9876") -> None:
     with record_run(state_dir, RUN, frozenset({secret}), Collector()) as recording:
         emit = recording.events.emit
-        emit(Event(RUN_STARTED, data={"run_id": RUN, "mode": "run", "hosts": HOSTS, "pid": 1}))
-        emit(Event(HOST_CONNECTED, "web1", "p", {"address": "ssh web1:22", "host_key": "SHA256:k"}))
+        emit(raw(RUN_STARTED, data={"run_id": RUN, "mode": "run", "hosts": HOSTS, "pid": 1}))
+        emit(raw(HOST_CONNECTED, "web1", "p", {"address": "ssh web1:22", "host_key": "SHA256:k"}))
         emit(
-            Event(
+            raw(
                 COMMAND,
                 "web1",
                 "p",
@@ -49,7 +50,7 @@ def emit_run(state_dir: Path, *, finish: bool = True, secret: str = "pw-9876") -
             )
         )
         emit(
-            Event(
+            raw(
                 CHECK,
                 "web1",
                 "p",
@@ -62,9 +63,9 @@ def emit_run(state_dir: Path, *, finish: bool = True, secret: str = "pw-9876") -
                 },
             )
         )
-        emit(Event(CHECK, "web1", "p", {"check": "load", "value": 0.5, "unit": "", "status": "ok"}))
+        emit(raw(CHECK, "web1", "p", {"check": "load", "value": 0.5, "unit": "", "status": "ok"}))
         emit(
-            Event(
+            raw(
                 REMEDIATION,
                 "web1",
                 "p",
@@ -81,7 +82,7 @@ def emit_run(state_dir: Path, *, finish: bool = True, secret: str = "pw-9876") -
             )
         )
         emit(
-            Event(
+            raw(
                 HOST_UNREACHABLE,
                 "db1",
                 "p",
@@ -108,7 +109,7 @@ def emit_run(state_dir: Path, *, finish: bool = True, secret: str = "pw-9876") -
                 },
             ]
             emit(
-                Event(
+                raw(
                     RUN_FINISHED,
                     data={"interrupted": False, "recap": recap, "hosts": hosts, "seconds": 4.0},
                 )
@@ -191,7 +192,7 @@ def test_an_unfinished_run_of_a_dead_process_is_incomplete(tmp_path: Path) -> No
 
 def test_an_exception_marks_the_run_interrupted(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), record_run(tmp_path, RUN, frozenset(), Collector()) as rec:
-        rec.events.emit(Event(RUN_STARTED, data={"run_id": RUN, "hosts": []}))
+        rec.events.emit(raw(RUN_STARTED, data={"run_id": RUN, "hosts": []}))
         raise RuntimeError("boom")
     assert find_run(StateStore(tmp_path / "state.db"), RUN).status == "interrupted"
 

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from jarvisctl.cli.main import cli
 from jarvisctl.config.templating.templates import TemplateError, Templates
-from jarvisctl.core.events import Collector, Event
+from jarvisctl.core.events import Collector
 from jarvisctl.core.secrets import MASK, Redactor
+from tests.events import raw
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def test_the_longest_secret_wins_and_short_values_are_left_alone() -> None:
 def test_a_redacting_sink_scrubs_event_data() -> None:
     collector = Collector()
     sink = Redactor(frozenset({"hunter22"})).sink(collector)
-    sink.emit(Event("command", "h", "p", {"command": "login hunter22", "exit_code": 0}))
+    sink.emit(raw("command", "h", "p", {"command": "login hunter22", "exit_code": 0}))
     assert collector.events[0].data == {"command": f"login {MASK}", "exit_code": 0}
 
 

@@ -21,11 +21,12 @@ from jarvisctl.core.errors import (
     StoreNotDirectoryError,
     StoreReadOnlyError,
 )
-from jarvisctl.core.events import RUN_STARTED, Event
+from jarvisctl.core.events import RUN_STARTED
 from jarvisctl.record.audit import Journal, journal_path
 from jarvisctl.record.history import list_runs
 from jarvisctl.store.faults import lock_holders, store_fault
 from jarvisctl.store.state import StateStore
+from tests.events import raw
 
 
 def invoke(root: Path, *args: str) -> tuple[int, str]:
@@ -121,7 +122,7 @@ def test_a_journal_the_index_does_not_know_is_listed_as_incomplete(tmp_path: Pat
     run_id = "20261203T110000Z-abcdef"
     journal = Journal(journal_path(state, run_id), run_id)
     journal.emit(
-        Event(RUN_STARTED, at=1796295600.0, data={"mode": "check", "hosts": ["b", "a"], "pid": 7})
+        raw(RUN_STARTED, at=1796295600.0, data={"mode": "check", "hosts": ["b", "a"], "pid": 7})
     )
     journal.close()
     journal_path(state, "20261203T120000Z-012345").write_bytes(b"")  # not even run_started

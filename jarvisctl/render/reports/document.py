@@ -36,7 +36,7 @@ OUTCOME_ORDER = {
 # sessions that ended without their checks' results, each counted in the recap under its name
 CUT_SHORT = ("unreachable", "failed", "interrupted", "skipped")
 # what a host's own record says about how its session ended
-_ENDINGS = {
+_ENDINGS: dict[str, str] = {
     HOST_UNREACHABLE: "unreachable",
     HOST_FAILED: "failed",
     HOST_INTERRUPTED: "interrupted",
