@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import Any
 
+from jarvisctl.core.entry_points import entry_points_of
 from jarvisctl.core.errors import ConfigError, Location
 from jarvisctl.kinds import (
     command,
@@ -86,10 +87,9 @@ def load_registry() -> KindRegistry:
 def _load_registry() -> KindRegistry:
     checks = {k.name: k() for k in _BUILTIN_CHECKS}
     remediations = {k.name: k() for k in _BUILTIN_REMEDIATIONS}
-    points = entry_points()
-    checks.update(_plugins(points.select(group=CHECK_GROUP), CHECK_GROUP, CheckKind))
+    checks.update(_plugins(entry_points_of(CHECK_GROUP), CHECK_GROUP, CheckKind))
     remediations.update(
-        _plugins(points.select(group=REMEDIATION_GROUP), REMEDIATION_GROUP, RemediationKind)
+        _plugins(entry_points_of(REMEDIATION_GROUP), REMEDIATION_GROUP, RemediationKind)
     )
     return KindRegistry(checks, remediations)
 

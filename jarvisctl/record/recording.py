@@ -1,5 +1,6 @@
-"""What `run_playbooks` attaches to every run: secrets redacted first, then the audit journal,
-the run index and the caller's own sink, in that order.
+"""What `run_playbooks` attaches to every run: secrets redacted first, then the audit journal
+and the run index (on the emitting thread, in order), then the caller's own sink and the
+plugins' (jarvisctl.sinks), fed off the host threads (jarvisctl.core.dispatch).
 
 A run that cannot record does not act. Its first records (the journal's run_started, synced, and
 its row in the run index) are written before any host is touched; if they cannot be, the run is
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from jarvisctl.core.dispatch import Dispatcher, SinkContext, plugin_sinks
 from jarvisctl.core.errors import StoreError, StoreFullError, StoreLockedError
 from jarvisctl.core.events import (
     RUN_STARTED,
@@ -162,29 +165,48 @@ def record_run(
     index = RunIndex(store, journal)
     recorder.sinks = (journal, index)
     redactor = Redactor(secrets)
-    events = redactor.sink(Fanout([recorder, downstream]))
+    dispatcher = _dispatcher(state_dir, run_id, downstream, redactor)
+    events = redactor.sink(Fanout([recorder, dispatcher]))
     try:
-        yield Recording(run_id, redactor, events, journal, store, recorder.stop)
-    except StoreError as exc:
-        if not recorder.started:
-            index.forget()
-            journal.remove()
-            raise RunRefusedError(f"{exc}; the run was refused before touching any host") from None
-        recorder.failed(exc)
-    except BaseException:
-        if recorder.started:
-            index.abandon()
-            journal.close()
-        else:  # stopped before run_started was recorded: nothing happened to show
-            index.forget()
-            journal.remove()
-        raise
-    if recorder.fault is not None:
-        if isinstance(recorder.fault, StoreFullError):
-            with contextlib.suppress(OSError):
-                (state_dir / RESERVE).unlink()
-        _end_incomplete(recorder, recorder.fault, journal, index, redactor)
-    journal.close()
+        try:
+            yield Recording(run_id, redactor, events, journal, store, recorder.stop)
+        except StoreError as exc:
+            if not recorder.started:
+                index.forget()
+                journal.remove()
+                raise RunRefusedError(
+                    f"{exc}; the run was refused before touching any host"
+                ) from None
+            recorder.failed(exc)
+        except BaseException:
+            if recorder.started:
+                index.abandon()
+                journal.close()
+            else:  # stopped before run_started was recorded: nothing happened to show
+                index.forget()
+                journal.remove()
+            raise
+        if recorder.fault is not None:
+            if isinstance(recorder.fault, StoreFullError):
+                with contextlib.suppress(OSError):
+                    (state_dir / RESERVE).unlink()
+            _end_incomplete(recorder, recorder.fault, journal, index, redactor)
+        journal.close()
+    finally:  # the run's record is closed: its other sinks get a short grace to catch up
+        dispatcher.close(run_id)
+
+
+def _dispatcher(
+    state_dir: Path, run_id: str, downstream: EventSink, redactor: Redactor
+) -> Dispatcher:
+    """The caller's sink and the plugins' (jarvisctl.sinks), each fed off the host threads;
+    what they say goes to stderr, redacted (never to stdout, which may be `--json`)."""
+
+    def warn(text: str) -> None:
+        print(redactor.text(text), file=sys.stderr, flush=True)
+
+    plugins = plugin_sinks(SinkContext(run_id, state_dir), warn)
+    return Dispatcher([(type(downstream).__name__, downstream), *plugins], warn)
 
 
 def keep_reserve(state_dir: Path) -> None:

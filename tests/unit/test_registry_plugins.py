@@ -7,6 +7,7 @@ from importlib.metadata import EntryPoint, EntryPoints
 
 import pytest
 
+from jarvisctl.core import entry_points
 from jarvisctl.core.errors import ConfigError
 from jarvisctl.kinds import registry, system
 from jarvisctl.kinds.registry import CHECK_GROUP, REMEDIATION_GROUP, load_registry
@@ -19,7 +20,7 @@ class PluginDisk(system.DiskUsage):
 @pytest.fixture
 def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[EntryPoint]]:
     points: list[EntryPoint] = []
-    monkeypatch.setattr(registry, "entry_points", lambda: EntryPoints(points))
+    monkeypatch.setattr(entry_points, "_installed", lambda: EntryPoints(points))
     registry._load_registry.cache_clear()
     yield points
     registry._load_registry.cache_clear()
