@@ -20,6 +20,7 @@ from jarvisctl.config.configfile import read_config_bytes
 from jarvisctl.config.inventory.loader import inventory_files
 from jarvisctl.config.playbooks import expand_playbook_paths
 from jarvisctl.config.project import Project
+from jarvisctl.core.dispatch import on_stderr
 from jarvisctl.core.errors import ConfigError
 from jarvisctl.core.events import Event, EventSink, RunFinished, RunStarted
 from jarvisctl.core.results import HostRun, RunReport
@@ -62,6 +63,8 @@ class RunContext:
     on_start: Callable[[str, str], None] = lambda host, play: None
     # what the front door redacts its output with; the run's plan adds the secrets it meets
     secrets: SecretValues = field(default_factory=SecretValues)
+    # where a failing or slow event sink is said (the CLI: stderr; the daemon: its log)
+    warn: Callable[[str], None] = on_stderr
 
 
 def plan_request(project: Project, request: RunRequest, secrets: SecretValues) -> Plan:
@@ -85,6 +88,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
         context.events,
         cancel=context.cancel,
         lock_timeout=project.config.timeouts.state_lock,
+        warn=context.warn,
     ) as recording:
         events, state = recording.events, recording.store
         events.emit(Event(_announcement(project, request, plan, run_id, mode)))

@@ -21,6 +21,7 @@ without it.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +35,12 @@ GRACE_SECONDS = 1.5  # how long a run's end waits for its sinks to catch up, all
 QUEUE_EVENTS = 10_000  # how far a sink may fall behind before its events are dropped
 SINK_GROUP = "jarvisctl.sinks"  # the entry point group of sink plugins
 
-Warn = Callable[[str], None]
+Warn = Callable[[str], None]  # where a sink's trouble is said (the daemon: its log)
+
+
+def on_stderr(text: str) -> None:
+    """The CLI's: never stdout, which may be a `--json` document."""
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class Feed:
             first = self.failures == 1
         if first:
             self.warn(
-                f"jarvisctl: warning: the event sink {self.name!r} failed on a "
+                f"the event sink {self.name!r} failed on a "
                 f"{event.kind.value} event ({type(exc).__name__}); it keeps receiving the "
                 "events that follow, and its later failures are not reported"
             )
@@ -127,7 +133,7 @@ class Dispatcher:
             missed = feed.finish(deadline)
             if missed:
                 self.warn(
-                    f"jarvisctl: warning: the event sink {feed.name!r} missed {missed} "
+                    f"the event sink {feed.name!r} missed {missed} "
                     f"event(s) of run {run_id}: it fell behind (the run's end waits "
                     f"{grace:g}s for its sinks)"
                 )
@@ -141,7 +147,7 @@ def plugin_sinks(context: SinkContext, warn: Warn) -> list[tuple[str, EventSink]
             sinks.append((entry.name, entry.load()(context)))
         except Exception as exc:  # a broken plugin: the run goes on without it
             warn(
-                f"jarvisctl: warning: the event sink plugin {entry.name!r} ({entry.value}) "
+                f"the event sink plugin {entry.name!r} ({entry.value}) "
                 f"could not be loaded ({type(exc).__name__}: {exc}); the run goes on without it"
             )
     return sinks

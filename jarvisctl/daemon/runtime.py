@@ -126,7 +126,11 @@ class DaemonRuntime:
         if planned is None:
             return failed, "", "no plan has loaded for this job (see its configuration error)"
         context = RunContext(
-            events=self.observed, pool=self.pool, cancel=self.cancel, secrets=self.secrets
+            events=self.observed,
+            pool=self.pool,
+            cancel=self.cancel,
+            secrets=self.secrets,
+            warn=lambda text: self.log.warning("event_sink", job=job_id, problem=text),
         )
         try:
             report = self._run(project, planned, context)

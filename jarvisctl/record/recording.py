@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from jarvisctl.core.dispatch import Dispatcher, SinkContext, plugin_sinks
+from jarvisctl.core.dispatch import Dispatcher, SinkContext, Warn, on_stderr, plugin_sinks
 from jarvisctl.core.errors import StoreError, StoreFullError, StoreLockedError
 from jarvisctl.core.events import (
     RUN_STARTED,
@@ -148,6 +147,7 @@ def record_run(
     *,
     cancel: threading.Event | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
+    warn: Warn = on_stderr,
 ) -> Iterator[Recording]:
     """Open the run's journal and index entry; on an exception the run is marked interrupted
     (its journal has no run_finished record), and the journal is always closed. A store fault
@@ -165,7 +165,7 @@ def record_run(
     index = RunIndex(store, journal)
     recorder.sinks = (journal, index)
     redactor = Redactor(secrets)
-    dispatcher = _dispatcher(state_dir, run_id, downstream, redactor)
+    dispatcher = _dispatcher(state_dir, run_id, downstream, redactor, warn)
     events = redactor.sink(Fanout([recorder, dispatcher]))
     try:
         try:
@@ -197,16 +197,16 @@ def record_run(
 
 
 def _dispatcher(
-    state_dir: Path, run_id: str, downstream: EventSink, redactor: Redactor
+    state_dir: Path, run_id: str, downstream: EventSink, redactor: Redactor, warn: Warn
 ) -> Dispatcher:
     """The caller's sink and the plugins' (jarvisctl.sinks), each fed off the host threads;
-    what they say goes to stderr, redacted (never to stdout, which may be `--json`)."""
+    what is said about them is redacted."""
 
-    def warn(text: str) -> None:
-        print(redactor.text(text), file=sys.stderr, flush=True)
+    def redacted(text: str) -> None:
+        warn(redactor.text(text))
 
-    plugins = plugin_sinks(SinkContext(run_id, state_dir), warn)
-    return Dispatcher([(type(downstream).__name__, downstream), *plugins], warn)
+    plugins = plugin_sinks(SinkContext(run_id, state_dir), redacted)
+    return Dispatcher([(type(downstream).__name__, downstream), *plugins], redacted)
 
 
 def keep_reserve(state_dir: Path) -> None:
