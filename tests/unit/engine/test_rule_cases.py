@@ -2,7 +2,8 @@
 planner, SQLite store and audit journal, with scripted hosts and a clock the case moves.
 
 A case: `about` (the rule, in a sentence), `hosts` (default [h1]), `play` (a play's keys:
-checks with thresholds and ladders, max_fleet_percent...), and `steps`, each one run:
+checks with thresholds and ladders, max_fleet_percent...), `forks` (default 1: hosts one at a
+time, so that the clock's sleeps come in a known order), and `steps`, each one run:
 
     - advance: 10m            # the clock moves first (a duration, or seconds)
       repeat: 3               # run the step 3 times (advancing before each); expect the last
@@ -63,6 +64,7 @@ def test_rule_case(path: Path, tmp_path: Path) -> None:
     assert case.get("about"), f"{path.name}: say which rule the case shows (`about`)"
     hosts = tuple(case.get("hosts", ["h1"]))
     fleet = Fleet.create(tmp_path, hosts, case["play"])
+    fleet.forks = case.get("forks", fleet.forks)
     answers: dict[str, Answers] = {}
     for number, step in enumerate(case["steps"], 1):
         answers.update(step.get("hosts", {}))
