@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from jarvisctl.config.connection_settings import ConnectionSettings
-from jarvisctl.connection.base import CommandResult, Connection, make_connection, open_connection
+from jarvisctl.connection.base import CommandResult, Connection
+from jarvisctl.connection.registry import make_connection, open_connection
 
 __all__ = [
     "CommandResult",

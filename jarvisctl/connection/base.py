@@ -145,21 +145,3 @@ class Connection(Protocol):
 
     @property
     def is_open(self) -> bool: ...
-
-
-def make_connection(settings: ConnectionSettings) -> Connection:
-    """A connection of the kind `settings.connection` names, not yet opened."""
-    if settings.connection == "local":
-        from jarvisctl.connection.local import LocalConnection
-
-        return LocalConnection(settings)
-    from jarvisctl.connection.ssh import SSHConnection
-
-    return SSHConnection(settings)
-
-
-def open_connection(settings: ConnectionSettings) -> Connection:
-    """A connection of the kind `settings.connection` names, opened (or UnreachableError)."""
-    connection = make_connection(settings)
-    connection.open()
-    return connection

@@ -24,7 +24,8 @@ from jarvisctl.connection.base import (
     OutputSink,
 )
 from jarvisctl.connection.capture import Capture
-from jarvisctl.connection.shell import become_prefix, format_seconds
+from jarvisctl.connection.shell import become_prefix
+from jarvisctl.core.durations import format_seconds
 
 _CHUNK = 65536
 # Seconds between looks for the exit where no pidfd can announce it.

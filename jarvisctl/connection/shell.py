@@ -6,6 +6,7 @@ import re
 import shlex
 
 from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.core.durations import format_seconds
 
 _TAG_PREFIX = "jarvisctl-run:"
 # The command that runs a script sent on stdin. It is sent without `timeout` or an extra `sh -c`:
@@ -13,14 +14,6 @@ _TAG_PREFIX = "jarvisctl-run:"
 # ends it and all it started at its budget (executor/script.py); the tag becomes its (unused)
 # first argument, which is all `end_tagged_command` needs to find it.
 SCRIPT_ON_STDIN = "sh -s"
-
-
-def format_seconds(seconds: float) -> str:
-    """A duration as coreutils `timeout` reads it: '30', '1.5', '0.25' (never exponent notation)."""
-    if seconds <= 0:
-        raise ValueError(f"a command timeout must be positive, got {seconds!r}")
-    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
-    return text if text != "0" else "0.001"
 
 
 def become_prefix(become: bool, become_user: str | None, login_user: str | None) -> str:

@@ -22,11 +22,11 @@ import os
 import re
 import shlex
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from jarvisctl.config.ssh_options import CHECKED, parse_time
 from jarvisctl.connection.paramiko_import import allow_match_exec, load_paramiko
 from jarvisctl.core.errors import UnreachableError
 
@@ -134,44 +134,11 @@ def lookup(
     )
 
 
-_TIME_PART = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_YES_NO = {"yes": True, "true": True, "no": False, "false": False}
-
-
-def _parse_time(text: str) -> int | None:
-    """Seconds, from a time as OpenSSH writes one (`30`, `1m30s`, `2h`); None if it is not."""
-    parts = _TIME_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(int(number) * _TIME_UNITS[unit.lower()] for number, unit in parts)
-
-
-def _parse_port(text: str) -> int | None:
-    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
-
-
-def _parse_yes_no(text: str) -> bool | None:
-    return _YES_NO.get(text.lower())
-
-
-_TIME = "seconds (`30`) or a time with units (`1m30s`)"
-# The keywords whose values OpenSSH checks: how to read one (None when it is not valid), and
-# what to write instead. The inventory's ssh arguments are checked by the same table.
-CHECKED: dict[str, tuple[Callable[[str], object], str]] = {
-    "Port": (_parse_port, "a port number from 1 to 65535"),
-    "IdentitiesOnly": (_parse_yes_no, "yes or no"),
-    "HashKnownHosts": (_parse_yes_no, "yes or no"),
-    "ConnectTimeout": (_parse_time, _TIME),
-    "ServerAliveInterval": (_parse_time, _TIME),
-}
-
-
 def _value(name: str, found: dict[str, Any], keyword: str) -> Any:
     """The keyword's value as CHECKED reads it; a value it refuses is an error, as in OpenSSH."""
     parse, valid = CHECKED[keyword]
     value = found.get(keyword.lower())
-    if value is None or (parse is _parse_time and value == "none"):
+    if value is None or (parse is parse_time and value == "none"):
         return None
     parsed = parse(str(value))
     if parsed is None:

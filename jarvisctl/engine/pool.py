@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable, Iterable
 
 from jarvisctl.config.connection_settings import ConnectionSettings
-from jarvisctl.connection.base import Connection, make_connection
+from jarvisctl.connection.base import Connection
+from jarvisctl.connection.registry import make_connection
 
 CLOSE_SECONDS = 10.0  # the longest closing may hold up the end of a run
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from jarvisctl.connection.base import KILL_AFTER
 from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest, StreamTail
-from jarvisctl.connection.shell import format_seconds
+from jarvisctl.core.durations import format_seconds
 from jarvisctl.kinds.base import CommandOutput
 
 # The environment variable that marks every process a script started.

@@ -2,23 +2,23 @@
 
 Every kind takes a `root` prefix (default "", the real /) so that tests can point it at a fake
 sysfs tree. The commands print raw sysfs values tab-separated; the pure `parse_*` functions
-below turn them into numbers and are meant to be reused by a native (jetson-stats) collector.
+below turn them into numbers; what the native (jetson-stats) collector shares with them is in
+jetson_readings.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import field_validator, model_validator
 
 from jarvisctl.config.models.values import NonEmptyText
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
+from jarvisctl.kinds.jetson_readings import input_power, zone_key
 
 OFFLINE_MILLIDEGREES = -256000  # what an offline Tegra thermal sensor reads
-INPUT_RAILS = ("VDD_IN", "POM_5V_IN")  # the module's input rail: Orin/Xavier NX, Nano/TX2
 GPU_LOAD_FILES = (
     "/sys/devices/gpu.0/load",
     "/sys/devices/platform/gpu.0/load",
@@ -62,11 +62,6 @@ def _integer(text: str, what: str) -> int:
 
 
 # ---------------------------------------------------------------- temperature
-
-
-def zone_key(name: str) -> str:
-    """A zone type without case and without the -therm/-thermal suffix: GPU-therm -> gpu."""
-    return re.sub(r"[-_]therm(al)?$", "", name.strip().lower())
 
 
 def parse_zone_temperature(zones: list[tuple[str, str]], wanted: str) -> float:
@@ -198,20 +193,6 @@ def parse_tegrastats_rails(line: str) -> dict[str, float]:
     """Milliwatts now per rail of one tegrastats line: `VDD_IN 4286mW/4286mW` (JetPack 5+),
     `POM_5V_IN 2479/2479` (JetPack 4). RAM/SWAP `used/totalMB` pairs do not match."""
     return {m[1]: float(m[2]) for m in _TEGRASTATS_RAIL.finditer(line)}
-
-
-def input_power(rails: Mapping[str, float], rail: str = "") -> float:
-    """A named rail; else the module input rail; else (AGX Xavier/Orin) the sum of all rails."""
-    if not rails:
-        raise ParseError("no power rails found")
-    if rail:
-        if rail not in rails:
-            raise ParseError(f"no power rail {rail!r} (found: {', '.join(rails)})")
-        return rails[rail]
-    for name in INPUT_RAILS:
-        if name in rails:
-            return rails[name]
-    return round(sum(rails.values()), 3)
 
 
 class PowerParams(JetsonParams):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jarvisctl.kinds.base import NativeUnavailable, ParseError
-from jarvisctl.kinds.jetson import input_power, zone_key
+from jarvisctl.kinds.jetson_readings import input_power, zone_key
 
 
 def read_jtop(read: Callable[[Any], float], root: str) -> float:

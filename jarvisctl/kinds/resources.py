@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from jarvisctl.config.models.values import Direction, Duration
-from jarvisctl.connection.shell import format_seconds
+from jarvisctl.core.durations import format_seconds
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
 
 

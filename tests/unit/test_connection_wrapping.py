@@ -28,10 +28,10 @@ from jarvisctl.connection.hostkeys import (
 from jarvisctl.connection.shell import (
     become_prefix,
     end_tagged_command,
-    format_seconds,
     wrap_remote_command,
 )
 from jarvisctl.connection.ssh_errors import Attempt, load_identity, open_error
+from jarvisctl.core.durations import format_seconds
 from jarvisctl.core.errors import AuthenticationError, HostKeyError, UnreachableError
 from tests.fakes import FakeConnection
 

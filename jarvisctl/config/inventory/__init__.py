@@ -6,12 +6,13 @@ variables merge in Ansible's order and remember where each value came from.
 
 from __future__ import annotations
 
+from jarvisctl.config.inventory.hosts import Group, Host
 from jarvisctl.config.inventory.loader import (
     default_inventory_path,
     load_inventory,
     local_inventory,
 )
-from jarvisctl.config.inventory.model import Group, Host, Inventory
+from jarvisctl.config.inventory.model import Inventory
 
 __all__ = [
     "Group",

@@ -16,7 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 from jarvisctl.config.inventory.draft import HostDraft, InventoryDraft, Value
-from jarvisctl.config.inventory.model import LOCALHOST, Group, Host, Inventory
+from jarvisctl.config.inventory.hosts import Group, Host
+from jarvisctl.config.inventory.model import LOCALHOST, Inventory
 from jarvisctl.core.errors import Location
 
 

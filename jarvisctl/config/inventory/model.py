@@ -1,15 +1,16 @@
-"""The loaded inventory: frozen hosts and groups, host selection and connection settings."""
+"""The loaded inventory: its hosts and groups, host selection and connection settings."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jarvisctl.config.connection_settings import ConnectionSettings
+from jarvisctl.config.inventory.hosts import Group, Host
 from jarvisctl.config.inventory.patterns import select_host_names
 from jarvisctl.config.inventory.settings import CONNECTION_VARS, connection_settings
-from jarvisctl.core.errors import ConfigError, Location, PatternError, known_list
+from jarvisctl.core.errors import ConfigError, PatternError, known_list
 
 if TYPE_CHECKING:
     from jarvisctl.config.templating.templates import Templates
@@ -17,36 +18,6 @@ if TYPE_CHECKING:
 # The names ansible-core gives an implicit localhost when a pattern names one that the
 # inventory does not declare (constants.LOCALHOST).
 LOCALHOST = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass(frozen=True)
-class Host:
-    """One inventory host with its variables merged in Ansible's order of precedence."""
-
-    name: str
-    groups: tuple[str, ...]  # every group it belongs to, 'all' first, then in merge order
-    vars: Mapping[str, Any]
-    origins: Mapping[str, str]  # variable -> where its winning value was set
-    location: Location | None
-    # Where each winning value was set, so a bad value can be reported at its source.
-    var_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
-
-    def __hash__(self) -> int:  # the mappings are not hashable; equal hosts share a name
-        return hash(("host", self.name))
-
-
-@dataclass(frozen=True)
-class Group:
-    """One group: its direct members and its own variables (group_vars files included)."""
-
-    name: str
-    children: tuple[str, ...]
-    hosts: tuple[str, ...]
-    vars: Mapping[str, Any]
-    location: Location | None
-
-    def __hash__(self) -> int:
-        return hash(("group", self.name))
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,12 @@ variable, is an error naming the variable and where it was set.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jarvisctl.config.inventory.hosts import Host
 from jarvisctl.config.templating.cache import is_template
 from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.core.errors import Location, Problem
-
-if TYPE_CHECKING:
-    from jarvisctl.config.inventory.model import Host
 
 # How many variables may be read through one another while one is rendered: a chain this deep
 # is a mistake, and Python's own stack ends not far beyond.

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import shlex
 
-from jarvisctl.connection.ssh_config import CHECKED
+from jarvisctl.config.ssh_options import CHECKED
 
-# The ssh_config keywords jarvisctl applies (connection/ssh_config.py), their values checked as
-# there (CHECKED).
+# The ssh_config keywords jarvisctl applies (connection/ssh_config.py), their values checked by
+# the same table (CHECKED).
 _KEYWORDS = (
     "HostName",
     "Port",
