@@ -13,19 +13,20 @@ from typing import ParamSpec, TypeVar
 import click
 
 from jarvisctl.config.configfile import STDIN
-from jarvisctl.core.errors import ConfigError, JarvisError, PatternError, StoreError, UsageError
+from jarvisctl.core.errors import EXIT_CONFIG as EXIT_CONFIG
+from jarvisctl.core.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from jarvisctl.core.errors import EXIT_NOT_OK as EXIT_NOT_OK
+from jarvisctl.core.errors import EXIT_STORE as EXIT_STORE
+from jarvisctl.core.errors import EXIT_UNREACHABLE as EXIT_UNREACHABLE
+from jarvisctl.core.errors import EXIT_USAGE as EXIT_USAGE
+from jarvisctl.core.errors import JarvisError, PatternError
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.render.redacting import redacted_output
 
-# Exit codes, documented in the README. Click itself exits 2 on usage errors.
+# Exit codes, documented in the README: those an error ends a command with are the errors' own
+# (jarvisctl.core.errors, re-exported above); these are verdicts. Click exits 2 on usage errors.
 EXIT_OK = 0
-EXIT_NOT_OK = 1  # some check is not OK, or some step failed
-EXIT_USAGE = 2  # bad command-line usage
-EXIT_CONFIG = 3  # a mistake in a playbook, inventory, catalogue entry or jarvisctl.yml
-EXIT_UNREACHABLE = 4  # some host could not be reached
-EXIT_STORE = 7  # the state directory is full, read-only, locked or not a directory
 EXIT_SKIPPED = 8  # some host was not worked on: another run held it (its lease)
-EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,8 +66,9 @@ SECRETS = "jarvisctl.core.secrets"  # key of the command's SecretValues in click
 def report_errors(func: Callable[P, R]) -> Callable[P, R]:
     """The front door of every command: its stdout and stderr are redacted with the secrets it
     learns (`output_secrets()`), and jarvisctl errors become located messages on stderr and
-    the documented exit code. Errors are printed inside the redaction, after the secrets read
-    while rendering (even a rendering that failed) were collected."""
+    the exit code the error's class gives (`JarvisError.exit_code`, the README's table). Errors
+    are printed inside the redaction, after the secrets read while rendering (even a rendering
+    that failed) were collected."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -77,21 +79,10 @@ def report_errors(func: Callable[P, R]) -> Callable[P, R]:
         with redacted_output(secrets):
             try:
                 return func(*args, **kwargs)
-            except ConfigError as exc:
-                for problem in exc.problems:
-                    click.echo(f"error: {problem}", err=True)
-                count = len(exc.problems)
-                click.echo(f"{count} configuration error{'s' if count != 1 else ''}", err=True)
-                sys.exit(EXIT_CONFIG)
-            except StoreError as exc:
-                click.echo(f"error: {exc}", err=True)
-                sys.exit(EXIT_STORE)
-            except UsageError as exc:
-                click.echo(f"error: {exc}", err=True)
-                sys.exit(EXIT_USAGE)
             except JarvisError as exc:
-                click.echo(f"error: {exc}", err=True)
-                sys.exit(EXIT_CONFIG)
+                for line in exc.lines():
+                    click.echo(line, err=True)
+                sys.exit(exc.exit_code)
             except click.ClickException as exc:  # shown here, so that it is redacted too
                 exc.show()
                 sys.exit(exc.exit_code)

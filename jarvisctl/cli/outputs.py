@@ -11,21 +11,23 @@ from pathlib import Path
 import click
 
 from jarvisctl.cli.common import EXIT_NOT_OK
+from jarvisctl.core.errors import EXIT_OUTPUT as EXIT_OUTPUT
 from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.record.audit import JournalError
 from jarvisctl.record.history import UnknownRunError
 from jarvisctl.render.redacting import write_redacted
 
-# Exit codes beyond those in common.py, documented in the README.
+# Exit codes beyond those in common.py, documented in the README (EXIT_OUTPUT: OutputError's).
 EXIT_INCOMPLETE = 5  # `audit verify`: the chain is intact, but the run never finished
-EXIT_OUTPUT = 6  # an output file (-o, --report, --metrics-file) cannot be written
 
 STDOUT = Path("-")  # `-` where an output file is named means standard output
 
 
 class OutputError(JarvisError):
     """An output file that cannot be written."""
+
+    exit_code = EXIT_OUTPUT
 
 
 def one_on_stdout(outputs: dict[str, bool]) -> bool:

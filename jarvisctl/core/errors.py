@@ -1,7 +1,8 @@
 """One error tree for the whole tool.
 
 Configuration errors carry the source location of the YAML node that is wrong, so every message
-reads `file:line:column: what is wrong (what would be valid)`.
+reads `file:line:column: what is wrong (what would be valid)`. Each error class says the exit code
+a command that stops on it ends with (README, "Exit codes"); the CLI's one handler reads it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
+
+# The exit codes of README's table that errors end a command with. (0, 5 and 8 are verdicts of
+# a command that did not fail: jarvisctl.cli.common and cli.outputs.)
+EXIT_NOT_OK = 1  # something was checked and found wrong: a check, a step, a journal
+EXIT_USAGE = 2  # bad command-line usage
+EXIT_CONFIG = 3  # a mistake in a playbook, inventory, catalogue entry or jarvisctl.yml
+EXIT_UNREACHABLE = 4  # a host could not be reached
+EXIT_OUTPUT = 6  # an output file cannot be written, or is named so that its reader passes it over
+EXIT_STORE = 7  # the state directory is full, read-only, locked or not a directory
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM
 
 
 @dataclass(frozen=True, order=True)
@@ -27,7 +39,18 @@ class Location:
 
 
 class JarvisError(Exception):
-    """The root of every error jarvisctl raises on purpose."""
+    """The root of every error jarvisctl raises on purpose.
+
+    `exit_code` is what a command that stops on the error exits with. Every subclass says its own
+    (or takes a parent's that says one): tests/unit/test_exit_codes.py fails on one that does
+    not. The root's is the configuration code every error got before they said their own.
+    """
+
+    exit_code: ClassVar[int] = EXIT_CONFIG
+
+    def lines(self) -> list[str]:
+        """What the CLI prints on stderr when a command stops on this error."""
+        return [f"error: {self}"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,9 @@ def escape_unprintable(text: str) -> str:
 class ConfigError(JarvisError):
     """One or more mistakes in the operator's files, all reported together."""
 
+    exit_code = EXIT_CONFIG
+    label: ClassVar[str] = "configuration error"  # how the closing count names them
+
     def __init__(self, problems: Problem | Iterable[Problem]) -> None:
         items = (problems,) if isinstance(problems, Problem) else tuple(problems)
         self.problems: tuple[Problem, ...] = tuple(sorted(set(items), key=_problem_order))
@@ -66,6 +92,12 @@ class ConfigError(JarvisError):
     @classmethod
     def at(cls, location: Location | None, message: str, hint: str = "") -> ConfigError:
         return cls(Problem(location, message, hint))
+
+    def lines(self) -> list[str]:
+        """One line per problem, then how many there are."""
+        count = len(self.problems)
+        closing = f"{count} {self.label}{'s' if count != 1 else ''}"
+        return [*(f"error: {problem}" for problem in self.problems), closing]
 
 
 def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
@@ -97,14 +129,22 @@ class UsageError(JarvisError):
     """A command-line option's value cannot be used (a --limit that selects no host): exit 2.
     The message starts with the option, as a located error starts with its file."""
 
+    exit_code = EXIT_USAGE
+
 
 class PatternError(JarvisError):
-    """A host pattern names something the inventory does not have."""
+    """A host pattern names something the inventory does not have. In a play's `hosts:` it
+    becomes a located ConfigError, in `--limit` a UsageError; reaching a command as it is (an
+    `inventory` subcommand's host or group), it is a configuration error, as it always was."""
+
+    exit_code = EXIT_CONFIG
 
 
 class StoreError(JarvisError):
     """The state directory, its database or a run's journal cannot be used: a fault of the
-    machine (full, read-only, locked, not a directory), not of the operator's files. Exit 7."""
+    machine (full, read-only, locked, not a directory), not of the operator's files."""
+
+    exit_code = EXIT_STORE
 
 
 class StoreFullError(StoreError):
@@ -126,11 +166,15 @@ class StoreNotDirectoryError(StoreError):
 class UnreachableError(JarvisError):
     """A host could not be reached: it is reported unreachable, never failed."""
 
+    exit_code = EXIT_UNREACHABLE
+
 
 class SessionInterruptedError(UnreachableError):
     """jarvisctl itself ended the session (the run was stopped): the host is reported
     interrupted, never unreachable. An UnreachableError for every caller that only needs to
     know that the connection is gone."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class HostKeyError(UnreachableError):

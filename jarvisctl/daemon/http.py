@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.routes import answer
@@ -33,6 +33,8 @@ ACCEPTS_PER_WAKE = 64  # so that a flood of connections cannot starve the reads
 
 class ListenError(JarvisError):
     """The HTTP address cannot be bound."""
+
+    exit_code = EXIT_CONFIG  # jarvisctl.yml's daemon.listen, which the message says how to change
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from jarvisctl.config.models.values import Direction, refuse_bool, wants_number
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_NOT_OK, JarvisError
 from jarvisctl.core.results import PerfDatum as PerfDatum  # kinds build it; results carry it
 from jarvisctl.core.results import Status
 
@@ -56,10 +56,14 @@ class CommandOutput:
 class ParseError(JarvisError):
     """The output could not be turned into a value; the check becomes UNKNOWN with this reason."""
 
+    exit_code = EXIT_NOT_OK  # a check that cannot be read is UNKNOWN: not OK
+
 
 class NativeUnavailable(JarvisError):
     """A native collector cannot measure here (e.g. the jtop service is not running); the
     check falls back to its command, and this reason is recorded with the result."""
+
+    exit_code = EXIT_NOT_OK  # the check falls back to its command; never a command's end
 
 
 @dataclass(frozen=True)

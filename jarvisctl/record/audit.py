@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_NOT_OK, JarvisError
 from jarvisctl.core.events import RUN_FINISHED, RUN_INCOMPLETE, RUN_STARTED, Event
 from jarvisctl.store.faults import store_fault
 
@@ -30,6 +30,8 @@ FSYNC_KINDS = (RUN_STARTED, RUN_FINISHED, RUN_INCOMPLETE)
 
 class JournalError(JarvisError):
     """A journal that cannot be written, found or read."""
+
+    exit_code = EXIT_NOT_OK  # a journal that fails verification, or is gone
 
 
 def journal_path(state_dir: Path, run_id: str) -> Path:

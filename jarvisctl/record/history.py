@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jarvisctl.core.errors import JarvisError, StoreError
+from jarvisctl.core.errors import EXIT_USAGE, JarvisError, StoreError
 from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event
 from jarvisctl.core.processes import pid_alive
 from jarvisctl.core.results import RunStatus
@@ -30,6 +30,8 @@ NOT_OK_COUNTS = ("warning", "critical", "unknown", "failed")
 
 class UnknownRunError(JarvisError):
     """No run with that id (or prefix) in the run index."""
+
+    exit_code = EXIT_USAGE  # the RUN_ID argument names no run
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_OUTPUT, JarvisError
 from jarvisctl.render.metric_scheme import (
     HOST_OUTCOME,
     HOST_REACHABLE,
@@ -35,6 +35,8 @@ REACHED = {"ok": True, "changed": True, "failed": True, "unreachable": False}
 
 class MetricsFileNameError(JarvisError):
     """A metrics file node_exporter's textfile collector would pass over without a word."""
+
+    exit_code = EXIT_OUTPUT
 
 
 def metrics_source(path: Path) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
 
 if TYPE_CHECKING:
     from jinja2.runtime import Context
@@ -33,6 +33,8 @@ BUDGET_KEY = "jarvisctl budget"
 
 class TemplateLimitError(JarvisError):
     """A template tried to build more than the limits allow."""
+
+    exit_code = EXIT_CONFIG
 
 
 def _too_big(what: str, size: int, limit: int, unit: str) -> TemplateLimitError:

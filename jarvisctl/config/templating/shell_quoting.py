@@ -21,7 +21,7 @@ from typing import Literal
 
 from jarvisctl.config.templating.shell_context import advance
 from jarvisctl.config.templating.shell_state import ShellState, merge
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
 from jarvisctl.core.secret_spellings import double_quoted_body, heredoc_body, single_quoted_posix
 
 Context = Literal["word", "single", "double", "heredoc", "heredoc_quoted", "comment", "raw"]
@@ -36,6 +36,8 @@ _RESERVED = frozenset(
 class UnsafeContextError(JarvisError):
     """A substitution stands where no quoting makes a value safe, or a value cannot be written
     safely where it stands."""
+
+    exit_code = EXIT_CONFIG
 
 
 @dataclass(frozen=True)

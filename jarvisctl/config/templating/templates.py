@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from jarvisctl.config.templating.cache import RenderedTemplates
 from jarvisctl.config.templating.cache import is_template as _is_template
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
 from jarvisctl.core.secrets import SecretValues
 
 # The quoting and the limits are imported when a template is first rendered, like Jinja2: a run
@@ -42,6 +42,8 @@ SLOTS_KEY = "jarvisctl slots"
 class TemplateError(JarvisError):
     """A template that cannot be rendered: a syntax error, an undefined variable, a substitution
     that cannot be quoted where it stands, or a template that builds too much."""
+
+    exit_code = EXIT_CONFIG
 
 
 class RawText(str):

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.errors import EXIT_OUTPUT, JarvisError
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.render.reports.document import Point, RunDocument, perf_text, value_text
 from jarvisctl.render.reports.json_doc import report_document
@@ -26,6 +26,8 @@ EXTENSIONS[".xml"] = "junit"
 
 class ReportFormatError(JarvisError):
     """A report file whose format cannot be told from its name."""
+
+    exit_code = EXIT_OUTPUT
 
 
 def format_for(path: Path) -> str:
