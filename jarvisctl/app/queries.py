@@ -20,7 +20,8 @@ from jarvisctl.record.history import (
 )
 from jarvisctl.render.reports.document import RunDocument
 from jarvisctl.render.reports.load import load_document, verify_run
-from jarvisctl.store.state import RemediationLedger, StateStore
+from jarvisctl.store.base import Store
+from jarvisctl.store.factory import open_store
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,16 @@ class Escalation:
 
 
 def escalations(project: Project, host: str | None = None) -> tuple[Escalation, ...]:
-    ledger = RemediationLedger(_reader(project))
-    return tuple(Escalation(*row) for row in ledger.escalations(host))
+    return tuple(Escalation(*row) for row in _reader(project).ledger.escalations(host))
 
 
 def reset_remediations(project: Project, host: str, check: str | None = None) -> int:
     """An operator's reset of a host's (or one of its checks') remediation attempts and
     escalations, so that automatic remediation resumes; the ledger records removed."""
-    return RemediationLedger(StateStore(project.state_dir / "state.db")).reset(host, check)
+    return open_store(project.state_dir).ledger.reset(host, check)
 
 
-def _reader(project: Project) -> StateStore:
+def _reader(project: Project) -> Store:
     """The store for reading: never created, migrated or written (a full or read-only state
     directory still reads; a missing store reads as empty)."""
-    return StateStore(project.state_dir / "state.db", readonly=True)
+    return open_store(project.state_dir, readonly=True)

@@ -104,7 +104,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             store=state,
             events=events,
             run_id=run_id,
-            leases=leasing(state, project.config.lease_ttl, run_id, request.source),
+            leases=leasing(state.leases, project.config.lease_ttl, run_id, request.source),
         )
         finished = RunFinished(
             run_id=run_id,

@@ -25,9 +25,9 @@ from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.plan.model import Plan
-from jarvisctl.store.jobstore import SQLiteJobStore
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.jobstore import SchedulerJobs
 from jarvisctl.store.leases import LeaseStore
-from jarvisctl.store.state import StateStore
 
 
 class DaemonRuntime:
@@ -35,7 +35,7 @@ class DaemonRuntime:
         self,
         project: Project,
         log: EventLog,
-        store: SQLiteJobStore,
+        store: SchedulerJobs,
         pool: ConnectionPool | None = None,
         run: Callable[[Project, RunRequest, RunContext], RunReport] = run_playbooks,
         secrets: SecretValues | None = None,
@@ -204,7 +204,7 @@ def _iso(plan: Plan) -> str:
 
 
 def _lease_store(project: Project) -> LeaseStore:
-    return LeaseStore(StateStore(project.state_dir / "state.db"), project.config.lease_ttl)
+    return LeaseStore(open_store(project.state_dir).leases, project.config.lease_ttl)
 
 
 def outcome_of(report: RunReport) -> str:

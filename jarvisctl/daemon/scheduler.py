@@ -31,7 +31,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from jarvisctl.app.schedules import JOB_FUNC, Firing, JobRunner, JobSpec
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
-from jarvisctl.store.jobstore import SQLiteJobStore
+from jarvisctl.store.jobstore import SchedulerJobs
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class DaemonScheduler(BackgroundScheduler):  # type: ignore[misc]
 
 def build_scheduler(
     runtime: JobRunner,
-    store: SQLiteJobStore,
+    store: SchedulerJobs,
     workers: int,
     grace: float,
     timezone: tzinfo,

@@ -29,8 +29,8 @@ from jarvisctl.daemon.observe import JobStats
 from jarvisctl.daemon.runtime import DaemonRuntime
 from jarvisctl.daemon.scheduler import build_scheduler, reconcile, watch_jobs
 from jarvisctl.daemon.snapshot import JobView, Snapshot
-from jarvisctl.store.jobstore import SQLiteJobStore
-from jarvisctl.store.state import LOCK_TIMEOUT
+from jarvisctl.store.base import LOCK_TIMEOUT
+from jarvisctl.store.factory import open_store
 
 TICK = 1.0  # the main loop wakes this often to notice a reload or stop request
 CANCEL_WAIT = 15.0  # after cancelling, how long in-flight runs get to report and end
@@ -52,7 +52,7 @@ class Daemon:
         # every secret the daemon's plans meet, for as long as it lives: its logs and HTTP
         # answers are redacted with them (a secret seen once stays redacted after a reload)
         self.secrets = secrets or SecretValues()
-        self.store = SQLiteJobStore(project.state_dir / "scheduler.db")
+        self.store = open_store(project.state_dir).jobs
         self.runtime = DaemonRuntime(project, log, self.store, run=run, secrets=self.secrets)
         self.timezone = get_localzone()
         self.scheduler = build_scheduler(

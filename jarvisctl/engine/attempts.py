@@ -22,7 +22,7 @@ from jarvisctl.engine.remedy import (
 )
 from jarvisctl.engine.session import Session, run_checks
 from jarvisctl.engine.statuses import INITIAL, is_clear
-from jarvisctl.store.state import RemediationLedger
+from jarvisctl.store.ledger import RemediationLedger
 
 RECONNECT_POLL = 2.0
 

@@ -17,7 +17,7 @@ from jarvisctl.config.models.values import format_duration
 from jarvisctl.core.events import Remediation
 from jarvisctl.core.results import Attempt, CheckResult, HostRun, RemediationNote, Status
 from jarvisctl.plan.model import CheckPlan, HostPlan, PlayPlan, RemediationPlan
-from jarvisctl.store.state import Ledger, RemediationLedger
+from jarvisctl.store.ledger import Ledger, RemediationLedger
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ from jarvisctl.engine.remedy import (
 from jarvisctl.engine.session import Session, observe_host
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import HostPlan, Plan, PlayPlan
+from jarvisctl.store.base import Store
 from jarvisctl.store.leases import Leasing, hold_leases
-from jarvisctl.store.state import RemediationLedger, StateStore
+from jarvisctl.store.ledger import RemediationLedger
 
 POLL_SECONDS = 0.1
 NOT_STARTED = "interrupted: the run was stopped before this host started"
@@ -57,14 +58,15 @@ class Runner:
     mode: str  # "run" or "check"
     cancel: threading.Event
     events: EventSink
-    store: StateStore | None
+    store: Store | None
     on_host: Callable[[HostRun], None]
     window: int  # hosts worked on at once
     on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
     clock: Clock
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
-        return Session(play, host, self.registry, self.events, self.store, self.cancel, self.clock)
+        checks = self.store.checks if self.store else None
+        return Session(play, host, self.registry, self.events, checks, self.cancel, self.clock)
 
     def skipped(self, play: PlayPlan, host: HostPlan, why: HostSkipped) -> HostRun:
         """The host is not worked on in this play: recorded (host_skipped), never OK."""
@@ -85,7 +87,7 @@ def execute(
     cancel: threading.Event,
     on_host: Callable[[HostRun], None] = lambda _: None,
     on_start: Callable[[str, str], None] = lambda host, play: None,
-    store: StateStore | None = None,
+    store: Store | None = None,
     events: EventSink | None = None,
     run_id: str | None = None,
     leases: Leasing | None = None,
@@ -154,7 +156,7 @@ def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
 def _remediate_play(
     runner: Runner, play: PlayPlan, observed: Sequence[tuple[HostRun, Connection | None]]
 ) -> list[HostRun]:
-    ledger = RemediationLedger(runner.store) if runner.store else None
+    ledger = runner.store.ledger if runner.store else None
     now = runner.clock.now()
     hosts = {h.host: h for h in play.hosts}
     needs = {

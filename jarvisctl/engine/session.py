@@ -30,10 +30,10 @@ from jarvisctl.core.results import CheckResult, HostRun, Outcome
 from jarvisctl.engine.evaluate import collect_native, evaluate
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.script import CommandCapture, ScriptOutput, compose_script
-from jarvisctl.engine.statuses import CheckState, advance, settle
+from jarvisctl.engine.statuses import advance, settle
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import CheckPlan, HostPlan, PlayPlan
-from jarvisctl.store.state import CheckKey, StateStore
+from jarvisctl.store.checks import CheckKey, CheckState, CheckStates
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Session:
     host: HostPlan
     registry: KindRegistry
     events: EventSink
-    store: StateStore | None = None
+    store: CheckStates | None = None
     cancel: threading.Event = field(default_factory=threading.Event)  # the run's stop
     clock: Clock = SYSTEM_CLOCK  # what the rules read time from (core/clock.py)
 
@@ -229,7 +229,7 @@ def emit_check(session: Session, result: CheckResult) -> None:
 
 
 def remember(
-    store: StateStore,
+    store: CheckStates,
     host: str,
     play: str,
     plans: Sequence[CheckPlan],

@@ -1,6 +1,7 @@
 """How a check's status moves from cycle to cycle: hysteresis, `for`, flapping.
 
-Pure functions over a frozen CheckState; the state store persists the result between runs.
+Pure functions over a frozen CheckState (the store's record: it persists the result between
+runs).
 
 - Hysteresis: once WARNING or CRITICAL, a check whose value falls back under its alert thresholds
   stays WARNING until the value reaches `clear`.
@@ -14,27 +15,16 @@ Pure functions over a frozen CheckState; the state store persists the result bet
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from jarvisctl.core.results import CheckResult, Status
 from jarvisctl.plan.model import CheckPlan
+from jarvisctl.store.checks import CheckState
 
 HISTORY = 21
 FLAP_START = 0.50
 FLAP_STOP = 0.25
 FLAP_MIN_CYCLES = 5
-
-
-@dataclass(frozen=True)
-class CheckState:
-    status: Status
-    pending: Status | None = None  # a status seen for fewer than `for` cycles so far
-    pending_count: int = 0
-    history: tuple[Status, ...] = ()  # candidate statuses, oldest first
-    flapping: bool = False
-    value: float | None = None
-    since: float = 0.0  # when `status` began (epoch seconds)
-    updated: float = 0.0
 
 
 INITIAL = CheckState(Status.OK)

@@ -37,8 +37,9 @@ from jarvisctl.core.results import RunReport
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.record.audit import Journal, journal_path, write_all
 from jarvisctl.record.history import RunIndex
+from jarvisctl.store.base import LOCK_TIMEOUT, Store
+from jarvisctl.store.factory import open_store
 from jarvisctl.store.faults import store_fault
-from jarvisctl.store.state import LOCK_TIMEOUT, StateStore
 
 T = TypeVar("T")
 POLL_SECONDS = 0.1  # how soon a run's own stop follows its caller's
@@ -85,7 +86,7 @@ class Recording:
     redactor: Redactor
     events: EventSink  # redacting, then journal, index, and the caller's sink
     journal: Journal
-    store: StateStore  # the run's state store: a fault in it stops the run
+    store: Store  # the run's state store: a fault in it stops the run
     cancel: threading.Event  # the run's stop (its caller's, or a store fault)
 
     def on_host(self, inner: Callable[[T], None]) -> Callable[[T], None]:
@@ -155,9 +156,7 @@ def record_run(
     RunIncompleteError (once the run has ended)."""
     recorder = _Recorder(RunStop(cancel or threading.Event()))
     try:
-        store = StateStore(
-            state_dir / "state.db", lock_timeout=lock_timeout, on_fault=recorder.failed
-        )
+        store = open_store(state_dir, lock_timeout=lock_timeout, on_fault=recorder.failed)
         keep_reserve(state_dir)
         journal = Journal(journal_path(state_dir, run_id), run_id)
     except StoreError as exc:

@@ -2,47 +2,69 @@
 terms: which path, what is wrong with it (full, read-only, not writable, locked and by whom, not a
 directory, not a database) and what to do.
 
-Every SQLite or OS error met by the store goes through `store_fault`, so that a new query or file
-cannot forget to explain itself. The diagnosis looks at the error and at the directory itself:
-SQLite reports a full disk as SQLITE_FULL, SQLITE_IOERR or SQLITE_CANTOPEN depending on which file
-it was extending, so the filesystem is asked (statvfs) rather than trusting the code alone.
+Every OS error met by the store goes through `store_fault`, and a database's errors through its
+dialect's diagnosis (store/sqlite/faults.py), which tells what it can (a lock and its holder, a
+file that is not a database) and leaves the rest here, so that a new query or file cannot forget
+to explain itself. The diagnosis looks at the error and at the directory itself: a database may
+report a full disk as any of several errors depending on which file it was extending, so the
+filesystem is asked (statvfs) rather than trusting the error alone.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import sqlite3
+from enum import Enum
 from pathlib import Path
 
 from jarvisctl.core.errors import (
     StoreError,
     StoreFullError,
-    StoreLockedError,
     StoreNotDirectoryError,
     StoreReadOnlyError,
 )
 
-# SQLite's primary result codes (the low byte of an extended code)
-_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
-_WAL_WRITE_LOCK = 120  # the byte of the -shm file a WAL writer holds (SQLite's WAL_WRITE_LOCK)
 _SETTING = "state_dir in jarvisctl.yml (or $JARVISCTL_STATE_DIR)"
 
 
+class Symptom(Enum):
+    """What a database said, in terms the diagnosis here understands."""
+
+    FULL = "full"  # the database says the disk is full
+    DENIED = "denied"  # it could not open or write a file (permissions, or a read-only mount)
+
+
 def store_fault(
-    path: Path, exc: BaseException, *, lock_timeout: float = 0.0, state_dir: Path | None = None
+    path: Path,
+    exc: BaseException,
+    *,
+    symptom: Symptom | None = None,
+    state_dir: Path | None = None,
 ) -> StoreError:
     """The error to show for `exc`, met while using `path` (a file in the state directory, or
     the directory itself)."""
-    folder = state_dir or (path if path.is_dir() else path.parent)
-    code = _sqlite_code(exc)
-    number = exc.errno if isinstance(exc, OSError) else None
+    return (
+        not_a_directory(path, exc)
+        or machine_fault(path, exc, symptom, state_dir)
+        or (StoreError(f"cannot use {path}: {_what(exc)}"))
+    )
+
+
+def not_a_directory(path: Path, exc: BaseException) -> StoreError | None:
+    """The state directory (or a parent) is not a directory."""
     blocker = _not_a_directory(path if path.is_dir() else path.parent)
-    if blocker is not None or number == errno.ENOTDIR:
+    if blocker is not None or (isinstance(exc, OSError) and exc.errno == errno.ENOTDIR):
         return _not_directory(blocker or path.parent)
-    if code in (_BUSY, _LOCKED):
-        return _locked(path, lock_timeout)
-    if code == _FULL or number in (errno.ENOSPC, errno.EDQUOT) or _full(folder):
+    return None
+
+
+def machine_fault(
+    path: Path, exc: BaseException, symptom: Symptom | None, state_dir: Path | None = None
+) -> StoreError | None:
+    """A full disk, a read-only filesystem, or files this user may not write."""
+    folder = state_dir or (path if path.is_dir() else path.parent)
+    number = exc.errno if isinstance(exc, OSError) else None
+    if symptom is Symptom.FULL or number in (errno.ENOSPC, errno.EDQUOT) or _full(folder):
         name = "EDQUOT" if number == errno.EDQUOT else "ENOSPC"
         return StoreFullError(
             f"the state directory {folder} is on a full filesystem ({name}): free space there "
@@ -54,19 +76,17 @@ def store_fault(
             f"read-write or set {_SETTING}; reading (runs, report, audit verify) still works"
         )
     if number in (errno.EACCES, errno.EPERM) or (
-        code in (_READONLY, _CANTOPEN) and not _writable(folder, path)
+        symptom is Symptom.DENIED and not _writable(folder, path)
     ):
         return StoreReadOnlyError(
             f"the state directory {folder} or its files are not writable by this user (EACCES): "
             f"fix their ownership or mode, or set {_SETTING}"
         )
-    if code in (_NOTADB, _CORRUPT):
-        return StoreError(
-            f"{path} is not a usable SQLite database ({exc}): move it aside (jarvisctl starts a "
-            "new one) or restore it from a backup"
-        )
-    what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return StoreError(f"cannot use {path}: {what}")
+    return None
+
+
+def _what(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def check_state_dir(folder: Path) -> None:
@@ -74,36 +94,6 @@ def check_state_dir(folder: Path) -> None:
     blocker = _not_a_directory(folder)
     if blocker is not None:
         raise _not_directory(blocker)
-
-
-def lock_holders(database: Path) -> list[int]:
-    """The other processes holding the write lock of a SQLite database (its -shm file's write
-    byte in WAL mode, or any write lock on the file itself), from /proc/locks."""
-    inodes = {}
-    for file, wal in ((database, False), (Path(f"{database}-shm"), True)):
-        try:
-            info = file.stat()
-        except OSError:
-            continue
-        key = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-        inodes[key] = wal
-    try:
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return []
-    found: list[int] = []
-    for line in lines:
-        fields = line.split()
-        if fields[1:2] == ["->"]:  # a waiter, not a holder
-            continue
-        if len(fields) < 7 or fields[3] != "WRITE" or fields[5] not in inodes:
-            continue
-        pid = int(fields[4]) if fields[4].lstrip("-").isdigit() else -1
-        if inodes[fields[5]] and fields[6] != str(_WAL_WRITE_LOCK):
-            continue  # a reader's slot in the -shm file, briefly written
-        if pid > 0 and pid != os.getpid() and pid not in found:
-            found.append(pid)
-    return found
 
 
 def describe_process(pid: int) -> str:
@@ -120,25 +110,6 @@ def describe_process(pid: int) -> str:
     ours = any(Path(w).name == "jarvisctl" for w in words[:3])
     who = "another jarvisctl" if ours else "another process"
     return f"{who} (pid {pid}: {command})" if command else f"{who} (pid {pid})"
-
-
-def _locked(path: Path, lock_timeout: float) -> StoreLockedError:
-    database = path if path.suffix == ".db" else path.parent / "state.db"
-    holders = lock_holders(database)
-    who = (
-        ", ".join(describe_process(pid) for pid in holders)
-        if holders
-        else "another process (which one is not known)"
-    )
-    if not lock_timeout:
-        return StoreLockedError(
-            f"the database {database} is locked by {who}: wait for it to finish, or stop it"
-        )
-    return StoreLockedError(
-        f"the state database {database} is locked by {who} for longer than {lock_timeout:g}s "
-        "(timeouts.state_lock): wait for it to finish, stop it, or raise timeouts.state_lock "
-        "in jarvisctl.yml"
-    )
 
 
 def _not_directory(blocker: Path) -> StoreNotDirectoryError:
@@ -184,17 +155,3 @@ def _writable(folder: Path, path: Path) -> bool:
     if not os.access(_existing(folder), os.W_OK | os.X_OK):
         return False
     return not path.exists() or path.is_dir() or os.access(path, os.W_OK)
-
-
-def _sqlite_code(exc: BaseException) -> int | None:
-    if not isinstance(exc, sqlite3.Error):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF
-    text = str(exc)  # an error raised before SQLite gave a code
-    if "locked" in text:
-        return _BUSY
-    if "full" in text:
-        return _FULL
-    return None

@@ -1,10 +1,10 @@
 """Host leases: a run's claim on each host it acts on, so that the daemon, a manual run and CI
 never act on the same host at once.
 
-A lease is a row in the state database with an expiry; the holder renews it while its run lasts
-and deletes it at the end. A lease whose holder crashed is taken over once it has expired, or at
-once when it was held by a process of this controller that no longer exists. Claims are made in
-one `BEGIN IMMEDIATE` transaction, so two runs racing for a host cannot both win.
+A lease is a record in the store with an expiry; the holder renews it while its run lasts and
+deletes it at the end. A lease whose holder crashed is taken over once it has expired, or at once
+when it was held by a process of this controller that no longer exists. A claim reads and writes
+atomically (the store's `claim`), so two runs racing for a host cannot both win.
 """
 
 from __future__ import annotations
@@ -17,26 +17,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from jarvisctl.core.errors import StoreError
 from jarvisctl.core.events import Event, EventSink, HostSkipped, LeaseTakeover
 from jarvisctl.core.processes import pid_alive
-from jarvisctl.store.state import StateStore
 
 # A lease taken over is a lease_takeover event; a refused host is skipped by the runner, which
 # records a host_skipped event (jarvisctl.core.events) for each of its plays
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS host_lease (
-    host TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    controller TEXT NOT NULL,
-    source TEXT NOT NULL,
-    acquired REAL NOT NULL,
-    expires REAL NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -74,38 +62,50 @@ class Claim:
     taken_over: Mapping[str, Lease]
 
 
+class Leases(Protocol):
+    """The lease records; the policy (how long, when a holder is gone) is LeaseStore's."""
+
+    def claim(
+        self,
+        hosts: Sequence[str],
+        holder: Holder,
+        now: float,
+        expires: float,
+        abandoned: Callable[[Lease], bool],
+    ) -> Claim:
+        """In one atomic step, grant each host that is free, held by `holder` already, or
+        held by a lease `abandoned` says may be taken over (each such lease is in taken_over);
+        the others are refused."""
+        ...
+
+    def renew(self, hosts: Sequence[str], owner: str, expires: float) -> int:
+        """Extend `owner`'s leases of `hosts`; how many it held."""
+        ...
+
+    def release(self, hosts: Sequence[str], owner: str) -> None: ...
+
+    def all(self) -> list[Lease]:
+        """Every lease, by host."""
+        ...
+
+
 class LeaseStore:
+    """Leases for `ttl` seconds, taken over from a holder that is gone."""
+
     def __init__(
         self,
-        store: StateStore,
+        leases: Leases,
         ttl: float,
         clock: Callable[[], float] = time.time,
         alive: Callable[[int], bool] = pid_alive,
     ) -> None:
-        self.store, self.ttl, self.clock, self.alive = store, ttl, clock, alive
-        with store.connect() as db:
-            db.executescript(_SCHEMA)
+        self.records, self.ttl, self.clock, self.alive = leases, ttl, clock, alive
 
     def acquire(self, hosts: Sequence[str], holder: Holder) -> Claim:
         now = self.clock()
-        granted: list[str] = []
-        refused: dict[str, Lease] = {}
-        taken: dict[str, Lease] = {}
-        with self.store.transaction() as db:
-            for host in sorted(set(hosts)):
-                row = db.execute("SELECT * FROM host_lease WHERE host = ?", (host,)).fetchone()
-                current = None if row is None else _lease(row)
-                if current is not None and current.holder.owner != holder.owner:
-                    if not self._abandoned(current, now):
-                        refused[host] = current
-                        continue
-                    taken[host] = current
-                db.execute(
-                    "INSERT OR REPLACE INTO host_lease VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (host, *_holder_row(holder), now, now + self.ttl),
-                )
-                granted.append(host)
-        return Claim(tuple(granted), refused, taken)
+        return self.records.claim(
+            hosts, holder, now, now + self.ttl, lambda lease: self._abandoned(lease, now)
+        )
 
     def _abandoned(self, lease: Lease, now: float) -> bool:
         if lease.expires <= now:
@@ -114,24 +114,13 @@ class LeaseStore:
         return here and lease.holder.pid != os.getpid() and not self.alive(lease.holder.pid)
 
     def renew(self, hosts: Sequence[str], owner: str) -> int:
-        with self.store.connect() as db:
-            cursor = db.executemany(
-                "UPDATE host_lease SET expires = ? WHERE host = ? AND owner = ?",
-                [(self.clock() + self.ttl, host, owner) for host in hosts],
-            )
-            return int(cursor.rowcount)
+        return self.records.renew(hosts, owner, self.clock() + self.ttl)
 
     def release(self, hosts: Sequence[str], owner: str) -> None:
-        with self.store.connect() as db:
-            db.executemany(
-                "DELETE FROM host_lease WHERE host = ? AND owner = ?",
-                [(host, owner) for host in hosts],
-            )
+        self.records.release(hosts, owner)
 
     def leases(self) -> list[Lease]:
-        with self.store.connect() as db:
-            rows = db.execute("SELECT * FROM host_lease ORDER BY host").fetchall()
-        return [_lease(row) for row in rows]
+        return self.records.all()
 
 
 @dataclass(frozen=True)
@@ -142,18 +131,8 @@ class Leasing:
     holder: Holder
 
 
-def leasing(state: StateStore, ttl: float, run_id: str, source: str) -> Leasing:
-    return Leasing(LeaseStore(state, ttl), Holder(run_id, source))
-
-
-def _holder_row(holder: Holder) -> tuple[str, int, str, str]:
-    return (holder.owner, holder.pid, holder.controller, holder.source)
-
-
-def _lease(row: tuple[object, ...]) -> Lease:
-    host, owner, pid, controller, source, acquired, expires = row
-    holder = Holder(str(owner), str(source), int(str(pid)), str(controller))
-    return Lease(str(host), holder, float(str(acquired)), float(str(expires)))
+def leasing(leases: Leases, ttl: float, run_id: str, source: str) -> Leasing:
+    return Leasing(LeaseStore(leases, ttl), Holder(run_id, source))
 
 
 @contextmanager

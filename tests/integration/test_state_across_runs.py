@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from jarvisctl.core.results import Status
-from jarvisctl.engine.statuses import CheckState
-from jarvisctl.store.state import StateStore
+from jarvisctl.store.checks import CheckState
+from jarvisctl.store.sqlite.store import SqliteStore
 
 PLAYBOOK = """\
 - name: watch
@@ -74,12 +74,12 @@ def test_flapping_across_invocations(tmp_path: Path) -> None:
 
 
 def _bump(path: str, rounds: int) -> None:
-    _bump_with(StateStore(Path(path)), rounds)
+    _bump_with(SqliteStore(Path(path)), rounds)
 
 
-def _bump_with(store: StateStore, rounds: int) -> None:
+def _bump_with(store: SqliteStore, rounds: int) -> None:
     for _ in range(rounds):
-        store.update_host(
+        store.checks.update_host(
             "h1",
             [("p", "c")],
             lambda current: {
@@ -93,7 +93,7 @@ def _bump_with(store: StateStore, rounds: int) -> None:
 
 def test_concurrent_processes_do_not_lose_updates(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    StateStore(path)
+    SqliteStore(path)
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_bump, args=(str(path), 25)) for _ in range(4)]
     for worker in workers:
@@ -101,50 +101,50 @@ def test_concurrent_processes_do_not_lose_updates(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
-    assert StateStore(path).read_host("h1")[("p", "c")].pending_count == 100
+    assert SqliteStore(path).checks.read_host("h1")[("p", "c")].pending_count == 100
 
 
 def test_threads_of_one_process_queue_on_one_lock_and_lose_no_update(tmp_path: Path) -> None:
     """Host threads finishing together wait on the process's lock for the file, not in
     SQLite's busy handler; every store on the same file (by any name) shares it."""
     path = tmp_path / "state.db"
-    stores = [StateStore(path), StateStore(tmp_path / "." / "state.db")]
-    assert stores[0]._lock is stores[1]._lock
+    stores = [SqliteStore(path), SqliteStore(tmp_path / "." / "state.db")]
+    assert stores[0].file._lock is stores[1].file._lock
     threads = [threading.Thread(target=_bump_with, args=(stores[i % 2], 10)) for i in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert StateStore(path).read_host("h1")[("p", "c")].pending_count == 200
+    assert SqliteStore(path).checks.read_host("h1")[("p", "c")].pending_count == 200
 
 
 def test_a_process_keeps_one_connection_per_file_and_notices_a_replaced_file(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "state.db"
-    store = StateStore(path)
-    with store.connect() as first, StateStore(path).connect() as second:
+    store = SqliteStore(path)
+    with store.file.connect() as first, SqliteStore(path).file.connect() as second:
         assert first is second
     _bump_with(store, 3)
     path.unlink()  # an operator removes the state: the next call starts a fresh database
     for leftover in tmp_path.glob("state.db-*"):
         leftover.unlink()
-    fresh = StateStore(path)
-    assert fresh.read_host("h1") == {}
+    fresh = SqliteStore(path)
+    assert fresh.checks.read_host("h1") == {}
     _bump_with(store, 1)
-    assert fresh.read_host("h1")[("p", "c")].pending_count == 1
+    assert fresh.checks.read_host("h1")[("p", "c")].pending_count == 1
 
 
 def test_a_transaction_left_open_is_rolled_back_when_the_block_ends(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "state.db")
-    with store.connect() as db:
+    store = SqliteStore(tmp_path / "state.db")
+    with store.file.connect() as db:
         db.execute("BEGIN IMMEDIATE")
-        with store.connect() as inner:  # nested in the same thread: same connection, no rollback
+        with store.file.connect() as inner:  # nested, same thread: same connection, no rollback
             assert inner.in_transaction
         db.execute(
             "INSERT INTO check_state (host, play, check_name, status, since, updated) "
             "VALUES ('h1', 'p', 'c', 'ok', 0, 0)"
         )
-    with store.connect() as db:
+    with store.file.connect() as db:
         assert not db.in_transaction
-    assert store.read_host("h1") == {}
+    assert store.checks.read_host("h1") == {}

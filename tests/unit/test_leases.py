@@ -12,12 +12,12 @@ from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
 from jarvisctl.config.project import load_project
 from jarvisctl.core.events import HOST_SKIPPED, LEASE_TAKEOVER, Collector
 from jarvisctl.core.results import Outcome
+from jarvisctl.store.factory import open_store
 from jarvisctl.store.leases import (
     Holder,
     LeaseStore,
     hold_leases,
 )
-from jarvisctl.store.state import StateStore
 
 
 class Clock:
@@ -35,7 +35,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def leases(tmp_path: Path, clock: Clock) -> LeaseStore:
-    return LeaseStore(StateStore(tmp_path / "state.db"), ttl=60.0, clock=clock)
+    return LeaseStore(open_store(tmp_path).leases, ttl=60.0, clock=clock)
 
 
 def daemon_run(owner: str = "run-a") -> Holder:
@@ -80,7 +80,7 @@ def test_an_expired_lease_is_taken_over(leases: LeaseStore, clock: Clock) -> Non
 def test_a_lease_of_a_dead_process_on_this_controller_is_taken_over_early(
     tmp_path: Path, clock: Clock
 ) -> None:
-    store = LeaseStore(StateStore(tmp_path / "s.db"), 60.0, clock=clock, alive=lambda pid: False)
+    store = LeaseStore(open_store(tmp_path).leases, 60.0, clock=clock, alive=lambda pid: False)
     store.acquire(["web1"], Holder("killed", "daemon", pid=os.getpid() + 1))
     claim = store.acquire(["web1"], daemon_run("run-b"))
     assert claim.granted == ("web1",) and "web1" in claim.taken_over
@@ -89,7 +89,7 @@ def test_a_lease_of_a_dead_process_on_this_controller_is_taken_over_early(
 def test_a_live_lease_on_another_controller_is_respected_until_it_expires(
     tmp_path: Path, clock: Clock
 ) -> None:
-    store = LeaseStore(StateStore(tmp_path / "s.db"), 60.0, clock=clock, alive=lambda pid: False)
+    store = LeaseStore(open_store(tmp_path).leases, 60.0, clock=clock, alive=lambda pid: False)
     store.acquire(["web1"], Holder("ci-run", "ci", pid=4242, controller="ci-runner-7"))
     assert store.acquire(["web1"], daemon_run()).refused
     clock.now += 60
@@ -106,7 +106,7 @@ def test_renew_extends_only_the_owners_leases(leases: LeaseStore, clock: Clock) 
 
 
 def test_hold_leases_renews_while_held_and_releases_at_the_end(tmp_path: Path) -> None:
-    store = LeaseStore(StateStore(tmp_path / "state.db"), ttl=0.3)
+    store = LeaseStore(open_store(tmp_path).leases, ttl=0.3)
     events = Collector()
     with hold_leases(store, ["web1"], daemon_run(), events) as skipped:
         assert skipped == {}
@@ -143,7 +143,7 @@ def test_a_run_skips_a_host_another_run_holds_and_says_why(tmp_path: Path) -> No
         "- name: p\n  hosts: all\n  checks:\n    - use: command\n      with: {command: 'echo 1'}\n"
     )
     project = load_project(start=tmp_path)
-    other = LeaseStore(StateStore(project.state_dir / "state.db"), ttl=60.0)
+    other = LeaseStore(open_store(project.state_dir).leases, ttl=60.0)
     other.acquire(["localhost"], Holder("daemon-run", "daemon"))
     events = Collector()
     request = RunRequest(playbooks=(tmp_path / "play.yml",))
@@ -166,4 +166,4 @@ def test_a_run_takes_and_releases_its_leases(tmp_path: Path) -> None:
         project, RunRequest(playbooks=(tmp_path / "play.yml",)), RunContext(events=Collector())
     )
     assert report.hosts[0].outcome is Outcome.OK
-    assert LeaseStore(StateStore(project.state_dir / "state.db"), ttl=60.0).leases() == []
+    assert LeaseStore(open_store(project.state_dir).leases, ttl=60.0).leases() == []

@@ -28,7 +28,7 @@ from jarvisctl.record.recording import record_run
 from jarvisctl.render.metrics import metrics_text
 from jarvisctl.render.reports.load import load_document
 from jarvisctl.render.reports.render import render
-from jarvisctl.store.state import StateStore
+from jarvisctl.store.sqlite.store import SqliteStore
 from tests.events import raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,7 +170,7 @@ def test_markdown_and_html_show_remediations_and_durations(tmp_path: Path) -> No
 
 def test_the_run_index_records_start_finish_and_hosts(tmp_path: Path) -> None:
     emit_run(tmp_path)
-    store = StateStore(tmp_path / "state.db")
+    store = SqliteStore(tmp_path / "state.db")
     entry = find_run(store, RUN[:12])
     assert (entry.status, entry.hosts, entry.records) == ("unreachable", tuple(HOSTS), 8)
     assert entry.counts == {"ok": 2, "unreachable": 1}
@@ -180,13 +180,13 @@ def test_the_run_index_records_start_finish_and_hosts(tmp_path: Path) -> None:
 
 def test_an_unfinished_run_of_a_dead_process_is_incomplete(tmp_path: Path) -> None:
     emit_run(tmp_path, finish=False)
-    entry = find_run(StateStore(tmp_path / "state.db"), RUN)
+    entry = find_run(SqliteStore(tmp_path / "state.db"), RUN)
     assert entry.status == "running" and entry.pid == 1
     dead = subprocess.Popen(["true"])
     dead.wait()
-    with StateStore(tmp_path / "state.db").connect() as db:
+    with SqliteStore(tmp_path / "state.db").file.connect() as db:
         db.execute("UPDATE run_index SET pid = ?", (dead.pid,))
-    assert find_run(StateStore(tmp_path / "state.db"), RUN).shown_status == "incomplete"
+    assert find_run(SqliteStore(tmp_path / "state.db"), RUN).shown_status == "incomplete"
     assert load_document(tmp_path, RUN).status == "incomplete"
 
 
@@ -194,7 +194,7 @@ def test_an_exception_marks_the_run_interrupted(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), record_run(tmp_path, RUN, frozenset(), Collector()) as rec:
         rec.events.emit(raw(RUN_STARTED, data={"run_id": RUN, "hosts": []}))
         raise RuntimeError("boom")
-    assert find_run(StateStore(tmp_path / "state.db"), RUN).status == "interrupted"
+    assert find_run(SqliteStore(tmp_path / "state.db"), RUN).status == "interrupted"
 
 
 def test_metrics_for_an_unreachable_host_pass_promtool(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 from jarvisctl.config.models.values import parse_threshold
 from jarvisctl.core.errors import Location
 from jarvisctl.core.results import Status
-from jarvisctl.engine.statuses import CheckState, advance, change_share
+from jarvisctl.engine.statuses import advance, change_share
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import CheckPlan
+from jarvisctl.store.checks import CheckState
 
 OK, WARN, CRIT = Status.OK, Status.WARNING, Status.CRITICAL
 KIND = load_registry().checks["disk_usage"]

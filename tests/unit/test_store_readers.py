@@ -24,8 +24,9 @@ from jarvisctl.core.errors import (
 from jarvisctl.core.events import RUN_STARTED
 from jarvisctl.record.audit import Journal, journal_path
 from jarvisctl.record.history import list_runs
-from jarvisctl.store.faults import lock_holders, store_fault
-from jarvisctl.store.state import StateStore
+from jarvisctl.store.faults import store_fault
+from jarvisctl.store.sqlite.faults import lock_holders
+from jarvisctl.store.sqlite.store import SqliteStore
 from tests.events import raw
 
 
@@ -54,18 +55,18 @@ def test_an_empty_database_file_reads_as_an_empty_store(tmp_path: Path) -> None:
 
 def test_a_reader_refuses_a_store_newer_than_it_understands(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    StateStore(path)
+    SqliteStore(path)
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(StoreError, match="version 99 is newer"):
-        StateStore(path, readonly=True)
+        SqliteStore(path, readonly=True)
 
 
 def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(StoreError, match=f"{path} is not a usable SQLite database"):
-        list_runs(StateStore(path, readonly=True))
+        list_runs(SqliteStore(path, readonly=True))
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def test_each_os_fault_is_told_apart(
 
 def test_the_holder_of_a_lock_is_found_and_named(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    StateStore(path)
+    SqliteStore(path)
     script = (
         "import sqlite3, sys, time\n"
         "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
@@ -104,8 +105,8 @@ def test_the_holder_of_a_lock_is_found_and_named(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         assert lock_holders(path) == [holder.pid]
-        store = StateStore(path, lock_timeout=0.2)
-        with pytest.raises(StoreLockedError) as raised, store.transaction():
+        store = SqliteStore(path, lock_timeout=0.2)
+        with pytest.raises(StoreLockedError) as raised, store.file.transaction():
             pass
     finally:
         holder.kill()
@@ -118,7 +119,7 @@ def test_the_holder_of_a_lock_is_found_and_named(tmp_path: Path) -> None:
 
 def test_a_journal_the_index_does_not_know_is_listed_as_incomplete(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    StateStore(state / "state.db")  # an index without the run: its insert never happened
+    SqliteStore(state / "state.db")  # an index without the run: its insert never happened
     run_id = "20261203T110000Z-abcdef"
     journal = Journal(journal_path(state, run_id), run_id)
     journal.emit(

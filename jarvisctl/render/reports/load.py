@@ -13,9 +13,10 @@ from jarvisctl.record.audit import (
     read_journal,
     verify,
 )
-from jarvisctl.record.history import RunEntry, UnknownRunError, find_run, list_runs
+from jarvisctl.record.history import UnknownRunError, find_run, list_runs
 from jarvisctl.render.reports.document import Point, RunDocument, build_document, with_history
-from jarvisctl.store.state import StateStore
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.runs import RunEntry
 
 HISTORY_RUNS = 20  # earlier runs shown in each check's chart
 
@@ -26,7 +27,7 @@ class CorruptJournalError(JournalError):
 
 def locate_run(state_dir: Path, wanted: str) -> tuple[str, tuple[int, str] | None]:
     """The run id and its sealed anchor; a journal without an index entry is still found."""
-    store = StateStore(state_dir / "state.db", readonly=True)
+    store = open_store(state_dir, readonly=True)
     try:
         entry: RunEntry | None = find_run(store, wanted)
     except UnknownRunError:
@@ -63,9 +64,7 @@ def _earlier_points(
     hosts = {h.host for h in document.hosts}
     earlier = [
         entry
-        for entry in list_runs(
-            StateStore(state_dir / "state.db", readonly=True), limit=limit * 5 + 50
-        )
+        for entry in list_runs(open_store(state_dir, readonly=True), limit=limit * 5 + 50)
         if entry.run_id != document.run_id
         and entry.started <= document.started_at
         and hosts & set(entry.hosts)

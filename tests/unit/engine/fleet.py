@@ -34,7 +34,9 @@ from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import Plan
 from jarvisctl.plan.planner import make_plan
 from jarvisctl.record.audit import Journal, Record, iter_records, read_journal
-from jarvisctl.store.state import RemediationLedger, StateStore
+from jarvisctl.store.base import Store
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.ledger import RemediationLedger
 from tests.fakes import FakeClock, FakeConnection
 
 PLAY = "p"
@@ -58,7 +60,7 @@ class Fleet:
     root: Path
     hosts: tuple[str, ...]
     plan: Plan
-    store: StateStore
+    store: Store
     clock: FakeClock = field(default_factory=FakeClock)
     forks: int = 1  # one host at a time: the clock's sleeps happen in a known order
 
@@ -73,11 +75,11 @@ class Fleet:
         plan = make_plan(project, [root / "p.yml"], None, now, secrets=SecretValues())
         if not plan.ok:
             pytest.fail(f"the case's play does not plan: {plan.problems}")
-        return cls(root, hosts, plan, StateStore(root / "state" / "state.db"))
+        return cls(root, hosts, plan, open_store(root / "state"))
 
     @property
     def ledger(self) -> RemediationLedger:
-        return RemediationLedger(self.store)
+        return self.store.ledger
 
     def run(self, answers: Mapping[str, Answers], *, mode: str = "run") -> Step:
         made: dict[str, FakeConnection] = {}

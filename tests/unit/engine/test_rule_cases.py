@@ -182,7 +182,7 @@ def _expect_ledger(where: str, fleet: Fleet, host: str, check: str, want: Any) -
 
 
 def _expect_state(where: str, fleet: Fleet, host: str, check: str, want: Mapping[str, Any]) -> None:
-    state = fleet.store.read_host(host).get((PLAY, check))
+    state = fleet.store.checks.read_host(host).get((PLAY, check))
     assert state is not None, f"{where}: no state stored"
     got = {
         "status": state.status.value,

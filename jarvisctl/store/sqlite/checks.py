@@ -1,0 +1,85 @@
+"""Check states in SQLite: one row per (host, play, check); a host's update is one
+`BEGIN IMMEDIATE` transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from jarvisctl.core.results import Status
+from jarvisctl.store.checks import CheckKey, CheckState, Update
+from jarvisctl.store.sqlite.statefile import StateFile
+
+
+class SqliteCheckStates:
+    def __init__(self, file: StateFile) -> None:
+        self.file = file
+
+    def update_host(
+        self, host: str, keys: Sequence[CheckKey], update: Update
+    ) -> dict[CheckKey, CheckState]:
+        with self.file.transaction() as db:
+            current = _read(db, host, keys)
+            new = update(current)
+            _write(db, host, new)
+        return new
+
+    def force(self, host: str, key: CheckKey, state: CheckState) -> None:
+        with self.file.connect() as db:
+            _write(db, host, {key: state})
+
+    def read_host(self, host: str) -> dict[CheckKey, CheckState]:
+        with self.file.connect() as db:
+            rows = db.execute("SELECT * FROM check_state WHERE host = ?", (host,)).fetchall()
+        return {(row[1], row[2]): _state(row) for row in rows}
+
+
+def _read(
+    db: sqlite3.Connection, host: str, keys: Sequence[CheckKey]
+) -> dict[CheckKey, CheckState]:
+    found: dict[CheckKey, CheckState] = {}
+    for play, check in keys:
+        row = db.execute(
+            "SELECT * FROM check_state WHERE host = ? AND play = ? AND check_name = ?",
+            (host, play, check),
+        ).fetchone()
+        if row is not None:
+            found[(play, check)] = _state(row)
+    return found
+
+
+def _write(db: sqlite3.Connection, host: str, states: dict[CheckKey, CheckState]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO check_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                host,
+                play,
+                check,
+                s.status.value,
+                s.pending.value if s.pending else None,
+                s.pending_count,
+                json.dumps([h.value for h in s.history]),
+                int(s.flapping),
+                s.value,
+                s.since,
+                s.updated,
+            )
+            for (play, check), s in states.items()
+        ],
+    )
+
+
+def _state(row: tuple[object, ...]) -> CheckState:
+    _, _, _, status, pending, count, history, flapping, value, since, updated = row
+    return CheckState(
+        status=Status(status),
+        pending=Status(pending) if pending else None,
+        pending_count=int(count),  # type: ignore[call-overload]
+        history=tuple(Status(h) for h in json.loads(str(history))),
+        flapping=bool(flapping),
+        value=None if value is None else float(value),  # type: ignore[arg-type]
+        since=float(since),  # type: ignore[arg-type]
+        updated=float(updated),  # type: ignore[arg-type]
+    )

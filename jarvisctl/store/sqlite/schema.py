@@ -1,0 +1,186 @@
+"""The SQLite schemas and their versioned migrations.
+
+A database records its version in `PRAGMA user_version`; migration N takes it from N - 1 to N.
+Opening a database for writing applies the missing migrations in one `BEGIN IMMEDIATE`
+transaction, reading the version again once the lock is held, so two processes opening an old
+database at once migrate it once: the second finds the work done. A database newer than this
+jarvisctl (a later release wrote it) is refused, not guessed at. Every statement is written to be
+safe on a database that already has what it creates: releases before versioned migrations created
+some tables outside any version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from jarvisctl.core.errors import StoreError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    statements: tuple[str, ...]
+    why: str
+
+
+# state.db. Versions 1 and 2 are the schemas releases recorded before migrations were listed
+# (2: release 8c4458a's, whose lease stores also made host_lease, outside any version).
+STATE = (
+    Migration(
+        1,
+        (
+            """CREATE TABLE IF NOT EXISTS check_state (
+    host TEXT NOT NULL,
+    play TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    pending TEXT,
+    pending_count INTEGER NOT NULL DEFAULT 0,
+    history TEXT NOT NULL DEFAULT '[]',
+    flapping INTEGER NOT NULL DEFAULT 0,
+    value REAL,
+    since REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (host, play, check_name)
+)""",
+            """CREATE TABLE IF NOT EXISTS remediation_attempt (
+    host TEXT NOT NULL,
+    play TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    rung TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL
+)""",
+            """CREATE INDEX IF NOT EXISTS remediation_attempt_key
+    ON remediation_attempt (host, play, check_name, rung)""",
+            """CREATE TABLE IF NOT EXISTS escalation (
+    host TEXT NOT NULL,
+    play TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    since REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (host, play, check_name)
+)""",
+        ),
+        "check states and the remediation ledger",
+    ),
+    Migration(
+        2,
+        (
+            """CREATE TABLE IF NOT EXISTS run_index (
+    run_id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    source TEXT NOT NULL,
+    user TEXT NOT NULL,
+    controller TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    playbooks TEXT NOT NULL DEFAULT '[]',
+    counts TEXT NOT NULL DEFAULT '{}',
+    records INTEGER,
+    last_hash TEXT
+)""",
+            "CREATE INDEX IF NOT EXISTS run_index_started ON run_index (started)",
+            """CREATE TABLE IF NOT EXISTS run_host (
+    run_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    PRIMARY KEY (run_id, host)
+)""",
+            "CREATE INDEX IF NOT EXISTS run_host_host ON run_host (host)",
+        ),
+        "the run index",
+    ),
+    Migration(
+        3,
+        (
+            """CREATE TABLE IF NOT EXISTS host_lease (
+    host TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    controller TEXT NOT NULL,
+    source TEXT NOT NULL,
+    acquired REAL NOT NULL,
+    expires REAL NOT NULL
+)""",
+        ),
+        "host leases, in the versioned schema (releases before made the table at each open)",
+    ),
+)
+# the oldest version a reader (which never migrates) can read: later versions add nothing a
+# reader reads
+STATE_READABLE_FROM = 2
+
+# scheduler.db: version 1 is release 8c4458a's schema (its files say version 0: it recorded none)
+JOBS = (
+    Migration(
+        1,
+        (
+            """CREATE TABLE IF NOT EXISTS apscheduler_jobs (
+    id TEXT PRIMARY KEY,
+    next_run_time REAL,
+    job_state BLOB NOT NULL
+)""",
+            """CREATE INDEX IF NOT EXISTS apscheduler_jobs_next
+    ON apscheduler_jobs (next_run_time)""",
+            """CREATE TABLE IF NOT EXISTS job_fire (
+    job_id TEXT NOT NULL,
+    fire_time REAL NOT NULL,
+    claimed REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    outcome TEXT,
+    PRIMARY KEY (job_id, fire_time)
+)""",
+        ),
+        "APScheduler's jobs and the fire times claimed",
+    ),
+)
+
+
+class StateError(StoreError):
+    """The state database cannot be opened or is not ours."""
+
+
+def latest(migrations: tuple[Migration, ...]) -> int:
+    return migrations[-1].version
+
+
+def version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def refuse_newer(path: Path, found: int, migrations: tuple[Migration, ...]) -> None:
+    if found > latest(migrations):
+        raise StateError(
+            f"{path}: state schema version {found} is newer than this jarvisctl understands "
+            f"({latest(migrations)}); upgrade jarvisctl"
+        )
+
+
+def migrate(path: Path, db: sqlite3.Connection, migrations: tuple[Migration, ...]) -> None:
+    """Bring the database (opened with isolation_level=None) to the latest version, in one
+    transaction; writes nothing when it is there already."""
+    if version(db) == latest(migrations):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = version(db)  # again, under the lock: another process may have migrated
+        refuse_newer(path, found, migrations)
+        for migration in migrations:
+            if migration.version > found:
+                for statement in migration.statements:
+                    db.execute(statement)
+        db.execute(f"PRAGMA user_version={latest(migrations)}")
+        db.execute("COMMIT")
+    finally:
+        if db.in_transaction:
+            db.rollback()
+
+
+def script(migrations: tuple[Migration, ...]) -> str:
+    """The whole schema as one script, ending at the latest version (an empty reader's)."""
+    statements = [s for m in migrations for s in m.statements]
+    return ";\n".join([*statements, f"PRAGMA user_version={latest(migrations)}"]) + ";"

@@ -1,0 +1,141 @@
+"""Versioned migrations of the SQLite store: applied in one transaction at open, once however
+many processes open an old database at the same moment, and a newer database refused."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jarvisctl.cli.main import cli
+from jarvisctl.core.errors import StoreError
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.sqlite import schema
+from jarvisctl.store.sqlite.schema import Migration
+
+LATEST = schema.latest(schema.STATE)
+
+
+def tables(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+    return {str(name): " ".join(str(sql).split()) for name, sql in rows}
+
+
+def user_version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_the_versions_are_numbered_in_order_from_one() -> None:
+    for migrations in (schema.STATE, schema.JOBS):
+        assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+
+
+def test_a_new_store_has_the_latest_schema_and_an_empty_reader_the_same(tmp_path: Path) -> None:
+    open_store(tmp_path / "state")
+    assert user_version(tmp_path / "state" / "state.db") == LATEST
+    memory = sqlite3.connect(":memory:")
+    memory.executescript(schema.script(schema.STATE))
+    expected = {
+        str(n): " ".join(str(s).split())
+        for n, s in memory.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+    }
+    assert tables(tmp_path / "state" / "state.db") == expected
+    assert {"check_state", "remediation_attempt", "escalation", "run_index", "run_host"} <= set(
+        expected
+    ) and "host_lease" in expected
+
+
+def test_a_version_1_store_is_brought_to_the_latest_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:  # as the first releases wrote it (no run index)
+        for statement in schema.STATE[0].statements:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO escalation VALUES ('h1', 'p', 'disk', 1700000000.0, 'budget spent')"
+        )
+        db.execute("PRAGMA user_version=1")
+    with pytest.raises(StoreError, match="version 1 is older than this jarvisctl's"):
+        open_store(tmp_path, readonly=True)  # a reader does not migrate
+    assert user_version(path) == 1
+    store = open_store(tmp_path)
+    assert user_version(path) == LATEST
+    assert [tuple(e) for e in store.ledger.escalations()] == [
+        ("h1", "p", "disk", 1700000000.0, "budget spent")
+    ]
+    assert store.runs.newest() == [] and store.leases.all() == []
+
+
+def test_a_store_newer_than_this_release_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    open_store(tmp_path)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={LATEST + 1}")
+    before = tables(path)
+    for readonly in (False, True):
+        with pytest.raises(StoreError) as raised:
+            open_store(tmp_path, readonly=readonly)
+        assert str(raised.value) == (
+            f"{path}: state schema version {LATEST + 1} is newer than this jarvisctl "
+            f"understands ({LATEST}); upgrade jarvisctl"
+        )
+    (tmp_path / "jarvisctl.yml").write_text(f"state_dir: {tmp_path}\n")
+    for command in (["runs"], ["remediations", "reset", "h1"]):
+        result = CliRunner().invoke(cli, [*command, "-c", str(tmp_path / "jarvisctl.yml")])
+        assert result.exit_code == 7, result.output
+        assert f"state schema version {LATEST + 1} is newer" in result.output
+    assert tables(path) == before and user_version(path) == LATEST + 1
+
+
+def test_a_migration_that_fails_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    steps = (
+        Migration(1, ("CREATE TABLE a (x)",), "a"),
+        Migration(2, ("CREATE TABLE b (x)", "INSERT INTO nowhere VALUES (1)"), "b, broken"),
+    )
+    db = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(path, db, steps[:1])
+    with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
+        schema.migrate(path, db, steps)
+    assert not db.in_transaction
+    assert set(tables(path)) == {"a"} and user_version(path) == 1
+
+
+# A migration that cannot run twice: were two openers both to apply it, the second would fail
+# with "duplicate column name".
+ADD_COLUMN = (
+    Migration(1, ("CREATE TABLE t (x)",), "t"),
+    Migration(2, ("ALTER TABLE t ADD COLUMN y",), "t.y"),
+)
+
+
+def _open_and_migrate(path: str, ready: multiprocessing.Queue[str]) -> None:  # type: ignore[type-arg]
+    db = sqlite3.connect(path, isolation_level=None, timeout=60)
+    ready.put("connected")
+    schema.migrate(Path(path), db, ADD_COLUMN)
+
+
+def test_concurrent_openers_migrate_once(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(path, holder, ADD_COLUMN[:1])
+    holder.execute("BEGIN IMMEDIATE")  # both openers see version 1, then queue on the lock
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    workers = [context.Process(target=_open_and_migrate, args=(str(path), ready)) for _ in "ab"]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        assert ready.get(timeout=60) == "connected"
+    time.sleep(2.0)  # both are past reading the version, waiting for the write lock
+    holder.execute("COMMIT")
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    columns = [row[1] for row in holder.execute("PRAGMA table_info(t)")]
+    assert columns == ["x", "y"] and user_version(path) == 2
