@@ -45,6 +45,7 @@ def test_a_new_store_has_the_latest_schema_and_an_empty_reader_the_same(tmp_path
         str(n): " ".join(str(s).split())
         for n, s in memory.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
     }
+    memory.close()
     assert tables(tmp_path / "state" / "state.db") == expected
     assert {"check_state", "remediation_attempt", "escalation", "run_index", "run_host"} <= set(
         expected
@@ -69,6 +70,25 @@ def test_a_version_1_store_is_brought_to_the_latest_and_keeps_its_rows(tmp_path:
         ("h1", "p", "disk", 1700000000.0, "budget spent")
     ]
     assert store.runs.newest() == [] and store.leases.all() == []
+
+
+def test_a_reader_reads_a_version_2_store_without_migrating_it(tmp_path: Path) -> None:
+    """Version 3 adds nothing a reader reads: `runs` works on release 8c4458a's database before
+    any run of this release has migrated it, and leaves it as it was."""
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        for migration in schema.STATE[:2]:
+            for statement in migration.statements:
+                db.execute(statement)
+        db.execute(
+            "INSERT INTO run_index (run_id, started, status, mode, source, user, controller, "
+            "pid) VALUES ('20261201T000000Z-0a1b2c', 1.0, 'ok', 'run', 'cli', 'u', 'c', 1)"
+        )
+        db.execute("PRAGMA user_version=2")
+    before = tables(path)
+    store = open_store(tmp_path, readonly=True)
+    assert [e.run_id for e in store.runs.newest()] == ["20261201T000000Z-0a1b2c"]
+    assert user_version(path) == 2 and tables(path) == before
 
 
 def test_a_store_newer_than_this_release_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -103,6 +123,7 @@ def test_a_migration_that_fails_leaves_the_database_as_it_was(tmp_path: Path) ->
     with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
         schema.migrate(path, db, steps)
     assert not db.in_transaction
+    db.close()
     assert set(tables(path)) == {"a"} and user_version(path) == 1
 
 
@@ -118,6 +139,7 @@ def _open_and_migrate(path: str, ready: multiprocessing.Queue[str]) -> None:  # 
     db = sqlite3.connect(path, isolation_level=None, timeout=60)
     ready.put("connected")
     schema.migrate(Path(path), db, ADD_COLUMN)
+    db.close()
 
 
 def test_concurrent_openers_migrate_once(tmp_path: Path) -> None:
@@ -138,4 +160,5 @@ def test_concurrent_openers_migrate_once(tmp_path: Path) -> None:
         worker.join(timeout=60)
         assert worker.exitcode == 0
     columns = [row[1] for row in holder.execute("PRAGMA table_info(t)")]
+    holder.close()
     assert columns == ["x", "y"] and user_version(path) == 2
