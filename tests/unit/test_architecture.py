@@ -36,13 +36,7 @@ ORDER = (
 # What may sit beside the folders: the package's own marker (it holds __version__) and `-m`.
 LOOSE_ALLOWED = frozenset({"__init__", "__main__"})
 # Backwards imports that are known and being fixed; each entry says why it is still here.
-KNOWN: frozenset[tuple[str, str]] = frozenset(
-    {
-        # store/state reads the status names from engine/statuses; issue 16 item 2 (the store
-        # rewrite) moves what the store needs before it. Remove this entry when that lands.
-        ("jarvisctl.store.state", "jarvisctl.engine.statuses"),
-    }
-)
+KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 PACKAGE = Path(jarvisctl.__file__).parent
 
