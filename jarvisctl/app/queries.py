@@ -1,7 +1,7 @@
 """What the front doors show of what happened: the runs, one run with its audit journal, a run's
-report, the checks whose remediation waits for an operator. Frozen values read from the
-project's store and journals, never written by a reader; the CLI renders them, the daemon's
-API and the dashboard will too. A front door never opens the store itself."""
+report, the checks whose remediation waits for an operator, the hosts' leases. Frozen values
+read from the project's store and journals, never written by a reader; the CLI and the daemon's
+/status render them, the dashboard will too. A front door never opens the store itself."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from jarvisctl.render.reports.document import RunDocument
 from jarvisctl.render.reports.load import load_document, verify_run
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
+from jarvisctl.store.leases import Lease
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,13 @@ class RunFilter:
 def recent_runs(project: Project, wanted: RunFilter) -> tuple[RunEntry, ...]:
     """The recorded runs, newest first: the run index, and the journals it does not know (a
     run killed before indexing itself), as incomplete runs."""
-    store = _reader(project)
-    found = list_runs(store, host=wanted.host, since=wanted.since) + [
-        entry
-        for entry in unindexed_runs(store, project.state_dir / "runs")
-        if (wanted.host is None or wanted.host in entry.hosts)
-        and (wanted.since is None or entry.started >= wanted.since)
-    ]
+    with _reader(project) as store:
+        found = list_runs(store, host=wanted.host, since=wanted.since) + [
+            entry
+            for entry in unindexed_runs(store, project.state_dir / "runs")
+            if (wanted.host is None or wanted.host in entry.hosts)
+            and (wanted.since is None or entry.started >= wanted.since)
+        ]
     found.sort(key=lambda entry: entry.started, reverse=True)
     shown = [e for e in found if not wanted.status or e.shown_status == wanted.status]
     return tuple(shown[: wanted.count])
@@ -75,7 +76,8 @@ def run_report(project: Project, run_id: str) -> RunDocument:
 def _find(project: Project, run_id: str) -> RunEntry:
     """From the index, or else from a journal the index does not know (an incomplete run)."""
     try:
-        return find_run(_reader(project), run_id)
+        with _reader(project) as store:
+            return find_run(store, run_id)
     except UnknownRunError:
         path = journal_path(project.state_dir, run_id)
         if not path.is_file():
@@ -95,13 +97,22 @@ class Escalation:
 
 
 def escalations(project: Project, host: str | None = None) -> tuple[Escalation, ...]:
-    return tuple(Escalation(*row) for row in _reader(project).ledger.escalations(host))
+    with _reader(project) as store:
+        return tuple(Escalation(*row) for row in store.ledger.escalations(host))
 
 
 def reset_remediations(project: Project, host: str, check: str | None = None) -> int:
     """An operator's reset of a host's (or one of its checks') remediation attempts and
     escalations, so that automatic remediation resumes; the ledger records removed."""
-    return open_store(project.state_dir).ledger.reset(host, check)
+    with open_store(project.state_dir) as store:
+        return store.ledger.reset(host, check)
+
+
+def held_leases(project: Project) -> tuple[Lease, ...]:
+    """The hosts claimed by a run (of the CLI, the daemon or CI), by host: expired ones too,
+    until a run takes them over."""
+    with _reader(project) as store:
+        return tuple(store.leases.all())
 
 
 def _reader(project: Project) -> Store:

@@ -25,9 +25,7 @@ from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.plan.model import Plan
-from jarvisctl.store.factory import open_store
 from jarvisctl.store.jobstore import SchedulerJobs
-from jarvisctl.store.leases import LeaseStore
 
 
 class DaemonRuntime:
@@ -53,7 +51,6 @@ class DaemonRuntime:
         self._planning = threading.Lock()  # one plan of the project at a time, for every job
         self._schedule = Schedule((), None)  # the project's plan, and what it was made from
         self.started = time.time()
-        self._leases = _lease_store(project)
 
     @property
     def project(self) -> Project:
@@ -61,19 +58,13 @@ class DaemonRuntime:
             return self._project
 
     def replace_project(self, project: Project) -> None:
-        leases = _lease_store(project)
         with self._lock:
-            self._project, self._leases = project, leases
+            self._project = project
 
     def use_schedule(self, schedule: Schedule) -> None:
         """The plan the jobs fire with while the files it was made from stay as they are."""
         with self._planning:
             self._schedule = schedule
-
-    def leases(self) -> LeaseStore:
-        """The hosts' leases, for /status (the runs take theirs through run_playbooks)."""
-        with self._lock:
-            return self._leases
 
     def refuses(self, job_id: str, fire_time: datetime) -> bool:
         if not (self.stopping.is_set() or self.cancel.is_set()):
@@ -201,10 +192,6 @@ class DaemonRuntime:
 
 def _iso(plan: Plan) -> str:
     return plan.generated_at.isoformat()
-
-
-def _lease_store(project: Project) -> LeaseStore:
-    return LeaseStore(open_store(project.state_dir).leases, project.config.lease_ttl)
 
 
 def outcome_of(report: RunReport) -> str:

@@ -16,6 +16,7 @@ from apscheduler.job import Job
 from apscheduler.schedulers.base import STATE_STOPPED
 from tzlocal import get_localzone
 
+from jarvisctl.app.queries import held_leases
 from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
 from jarvisctl.app.schedules import JobSpec, Schedule, plan_schedule
 from jarvisctl.config.project import Project, load_project
@@ -237,7 +238,7 @@ class Daemon:
 
     def _leases(self) -> list[dict[str, Any]]:
         try:
-            leases = self.runtime.leases().leases()
+            leases = held_leases(self.runtime.project)
         except JarvisError:
             return []
         return [

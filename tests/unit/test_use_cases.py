@@ -4,6 +4,7 @@ read through them, never through the planner, the playbook loader or the store d
 from __future__ import annotations
 
 import ast
+import io
 import json
 from pathlib import Path
 
@@ -12,10 +13,20 @@ from click.testing import CliRunner
 
 import jarvisctl
 from jarvisctl.app.plan import PlanRequest, plan_playbooks
-from jarvisctl.app.queries import RunFilter, escalations, recent_runs, run_detail
+from jarvisctl.app.queries import (
+    RunFilter,
+    escalations,
+    held_leases,
+    recent_runs,
+    run_detail,
+)
 from jarvisctl.cli.main import cli
 from jarvisctl.config.project import load_project
 from jarvisctl.core.secrets import SecretValues
+from jarvisctl.daemon.logs import EventLog
+from jarvisctl.daemon.service import Daemon
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.leases import Holder, LeaseStore
 
 PACKAGE = Path(jarvisctl.__file__).parent
 FRONT_DOORS = ("cli", "daemon")
@@ -66,6 +77,11 @@ def test_the_cli_reads_what_happened_through_the_queries() -> None:
     assert not offenders("cli", QUERIES_ONLY)
 
 
+def test_the_daemon_reads_the_leases_through_the_queries() -> None:
+    # the daemon opens its own job store (scheduler.db) and nothing else of the store
+    assert not offenders("daemon", ("jarvisctl.store.leases.LeaseStore", "jarvisctl.store.sqlite"))
+
+
 def test_a_plan_of_no_named_playbook_is_the_projects(tmp_path: Path) -> None:
     (tmp_path / "books").mkdir()
     play = "- {name: one, hosts: all, checks: [{use: uptime}]}\n"
@@ -100,3 +116,19 @@ def test_the_queries_are_what_the_cli_shows(tmp_path: Path) -> None:
     shown = runner.invoke(cli, ["runs", "-c", config, "show", "last"]).output
     assert f"{detail.journal}: {detail.verification.records} records, intact, complete" in shown
     assert escalations(project) == ()
+
+
+def test_the_daemon_shows_the_leases_the_query_reads(tmp_path: Path) -> None:
+    (tmp_path / "jarvisctl.yml").write_text("lease_ttl: 60s\n")
+    project = load_project(tmp_path / "jarvisctl.yml")
+    assert held_leases(project) == ()  # a reader creates no store
+    assert not (project.state_dir / "state.db").exists()
+    leases = LeaseStore(open_store(project.state_dir).leases, ttl=60.0)
+    leases.acquire(["web-1"], Holder("run-a", "cli"))
+    (lease,) = held_leases(project)
+    assert (lease.host, lease.holder.owner) == ("web-1", "run-a")
+    daemon = Daemon(project, EventLog(io.StringIO(), "json"))
+    shown = daemon.snapshot().status_json()["leases"]
+    assert [(item["host"], item["owner"], item["expires"]) for item in shown] == [
+        ("web-1", "run-a", lease.expires)
+    ]
