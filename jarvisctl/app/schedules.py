@@ -60,7 +60,6 @@ class JobSpec:
     play: str
     spec: ScheduleSpec
     location: Location
-    file: str = ""  # the playbook as its plan names it
     # the job's part of the plan the schedule was loaded with: the job's last good plan until
     # a fire makes a newer one
     plan: Plan | None = field(default=None, compare=False, repr=False)
@@ -135,7 +134,9 @@ def plan_schedule(
     problems.extend(plan.problems)
     jobs = [job for book in plan.playbooks for job in _jobs_of(project, book, problems)]
     problems.raise_if_any()
-    return Schedule(tuple(replace(job, plan=_job_plan(plan, job)) for job in jobs), plan, inputs)
+    # each job's part, kept as its last good plan (the plan has no problem here)
+    planned = (replace(job, plan=job_plan(plan, job.playbook, job.play)) for job in jobs)
+    return Schedule(tuple(planned), plan, inputs)
 
 
 def discover_jobs(
@@ -149,22 +150,13 @@ def job_plan(plan: Plan, playbook: Path, play: str) -> Plan | None:
     """The part of a project's plan one job runs: its play of its playbook (`playbook` as the
     job names it, resolved). A ConfigError with the problems of its file and those of no
     playbook (the inventory, a catalogue); None when the plan has no such playbook."""
-    books = tuple(b for b in plan.playbooks if b.path is not None and b.path.resolve() == playbook)
-    if not books:
+    found = {id(b): b for b in plan.playbooks if b.path and b.path.resolve() == playbook}
+    if not found:
         return None
-    problems = [p for b in plan.playbooks if b in books or b.path is None for p in b.problems]
+    problems = [p for b in plan.playbooks if id(b) in found or not b.path for p in b.problems]
     if problems:
         raise ConfigError(problems)
-    return only_play(replace(plan, playbooks=books), play)
-
-
-def _job_plan(plan: Plan, job: JobSpec) -> Plan | None:
-    books = tuple(
-        replace(b, plays=tuple(p for p in b.plays if p.name == job.play))
-        for b in plan.playbooks
-        if b.file == job.file
-    )
-    return replace(plan, playbooks=books) if any(b.plays for b in books) else None
+    return only_play(replace(plan, playbooks=tuple(found.values())), play)
 
 
 def _jobs_of(project: Project, book: PlaybookPlan, problems: ProblemCollector) -> list[JobSpec]:
@@ -181,7 +173,7 @@ def _jobs_of(project: Project, book: PlaybookPlan, problems: ProblemCollector) -
             continue
         job_id = f"{_relative(project, book.path)}::{play.name}"
         path = book.path.resolve()
-        jobs[play.name] = JobSpec(job_id, path, play.name, play.spec, play.location, book.file)
+        jobs[play.name] = JobSpec(job_id, path, play.name, play.spec, play.location)
     return list(jobs.values())
 
 
