@@ -201,3 +201,15 @@ def test_a_template_reading_a_file_has_no_digest(harness: Harness) -> None:
     assert digest(harness.root) is None
     os.remove(harness.root / "playbooks" / "site.yml")
     assert digest(harness.root) is not None
+
+
+def test_hostile_files_among_the_inputs_neither_hang_nor_loop(harness: Harness) -> None:
+    checks = harness.root / "checks"
+    checks.mkdir()
+    os.mkfifo(checks / "pipe.yml")  # opened, it would block the daemon
+    (checks / "loop.yml").symlink_to(checks / "loop.yml")
+    (checks / "again").symlink_to(checks)  # a folder holding itself
+    before = digest(harness.root)
+    assert before is not None and digest(harness.root) == before
+    (checks / "pipe.yml").unlink()
+    assert digest(harness.root) != before
