@@ -35,8 +35,6 @@ ORDER = (
 )
 # What may sit beside the folders: the package's own marker (it holds __version__) and `-m`.
 LOOSE_ALLOWED = frozenset({"__init__", "__main__"})
-# Backwards imports that are known and being fixed; each entry says why it is still here.
-KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 PACKAGE = Path(jarvisctl.__file__).parent
 
@@ -120,7 +118,7 @@ def backwards(
     problems = []
     for edge in found:
         src, dst = folder[edge.source], folder[edge.target]
-        if src is None or dst is None or src == dst or (edge.source, edge.target) in KNOWN:
+        if src is None or dst is None or src == dst:
             continue
         if src not in order or dst not in order:
             continue  # reported by unplaced()
@@ -184,11 +182,6 @@ def problems(root: Path, package: str, order: tuple[str, ...] = ORDER) -> list[s
 def test_the_package_imports_only_forwards_without_cycles() -> None:
     found = problems(PACKAGE, "jarvisctl")
     assert not found, "\n".join(found)
-
-
-def test_each_known_exception_is_still_needed() -> None:
-    edges = {(edge.source, edge.target) for edge in imports(PACKAGE, "jarvisctl")}
-    assert edges >= KNOWN, f"remove from KNOWN, no longer imported: {sorted(KNOWN - edges)}"
 
 
 # The checker itself, on a small tree, so that it cannot pass by finding nothing.
