@@ -30,7 +30,6 @@ from jarvisctl.engine.runner import execute, new_run_id
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import Plan
 from jarvisctl.record.recording import host_outcomes, record_run
-from jarvisctl.render.run_text import recap_counts
 from jarvisctl.store.leases import leasing
 
 
@@ -110,7 +109,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             run_id=run_id,
             interrupted=report.interrupted,
             seconds=round(time.monotonic() - started, 3),
-            recap=recap_counts(report),
+            recap=report.recap(),
             hosts=host_outcomes(report),
         )
         events.emit(Event(finished))

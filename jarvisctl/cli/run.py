@@ -29,7 +29,7 @@ from jarvisctl.cli.outputs import STDOUT, one_on_stdout
 from jarvisctl.cli.run_outputs import RunOutputs
 from jarvisctl.config.project import load_project
 from jarvisctl.core.events import NullSink
-from jarvisctl.core.results import RunReport, RunStatus
+from jarvisctl.core.results import RunStatus
 from jarvisctl.render.live import LiveConsole, colour_wanted, redrawing
 from jarvisctl.render.run_json import render_run_json
 from jarvisctl.render.run_text import render_recap
@@ -111,7 +111,7 @@ def run_command(
         recap = render_recap(report, colour=console.colour)
         click.echo("\n" + recap, nl=False, err=data_on_stdout, color=console.colour)
     outputs.write(project, report.run_id, secrets)
-    sys.exit(exit_code(report))
+    sys.exit(exit_code(report.status))
 
 
 # Documented in the README; which applies when several do is RunStatus's order.
@@ -124,8 +124,8 @@ EXIT_CODES = {
 }
 
 
-def exit_code(report: RunReport) -> int:
-    return EXIT_CODES[report.status]
+def exit_code(status: RunStatus) -> int:
+    return EXIT_CODES[status]
 
 
 def _console(data_on_stdout: bool, live: bool) -> LiveConsole:

@@ -31,6 +31,10 @@ class Outcome(enum.Enum):
     SKIPPED = "skipped"
 
 
+# sessions that did not end with their checks' results: counted per host in the recap
+CUT_SHORT = (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.INTERRUPTED, Outcome.SKIPPED)
+
+
 class RunStatus(enum.Enum):
     """A whole run's verdict. The order is the precedence, worst first: the first that applies
     is the run's status (and `jarvisctl run`'s exit code, see README "Exit codes").
@@ -46,16 +50,48 @@ class RunStatus(enum.Enum):
     OK = "ok"
 
 
-def run_status(*, interrupted: bool, unreachable: bool, skipped: bool, not_ok: bool) -> RunStatus:
-    """The run's status from what happened in it, by RunStatus's precedence."""
+# A run's recap: per host, how many checks ended in each status, and how many sessions were cut
+# short (unreachable, failed, interrupted, skipped) or changed something. Both the run (in
+# memory) and its journal's run_finished record have it, so the run's status is read from it.
+Recap = Mapping[str, Mapping[str, int]]
+RECAP_COLUMNS = (
+    "ok",
+    "warning",
+    "critical",
+    "unknown",
+    "changed",
+    "unreachable",
+    "failed",
+    "interrupted",
+    "skipped",
+)
+NOT_OK_COUNTS = ("warning", "critical", "unknown", "failed")
+
+
+def run_status(interrupted: bool, recap: Recap) -> RunStatus:
+    """The run's status, by RunStatus's precedence: the one place it is decided. The exit code,
+    the run index, the reports and the daemon's job outcome all read this."""
+
+    def some(*keys: str) -> bool:
+        return any(counts.get(key, 0) for counts in recap.values() for key in keys)
+
     applies = {
-        RunStatus.INTERRUPTED: interrupted,
-        RunStatus.UNREACHABLE: unreachable,
-        RunStatus.SKIPPED: skipped,
-        RunStatus.NOT_OK: not_ok,
+        RunStatus.INTERRUPTED: interrupted or some("interrupted"),
+        RunStatus.UNREACHABLE: some("unreachable"),
+        RunStatus.SKIPPED: some("skipped"),
+        RunStatus.NOT_OK: some(*NOT_OK_COUNTS),
         RunStatus.OK: True,
     }
     return next(status for status in RunStatus if applies[status])
+
+
+def recap_totals(recap: Recap) -> dict[str, int]:
+    """The recap's counts summed over its hosts."""
+    out: dict[str, int] = {}
+    for counts in recap.values():
+        for key, n in counts.items():
+            out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 @dataclass(frozen=True)
@@ -152,6 +188,11 @@ class RemediationNote:
     verification: CheckResult | None = None
     duration: float = 0.0
 
+    @property
+    def changed(self) -> bool:
+        """It ran on the host (whether or not the check recovered): the recap's `changed`."""
+        return self.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED)
+
 
 @dataclass(frozen=True)
 class HostRun:
@@ -182,24 +223,18 @@ class RunReport:
     def failing_checks(self) -> list[tuple[HostRun, CheckResult]]:
         return [(h, c) for h in self.hosts for c in h.checks if c.status is not Status.OK]
 
-    @property
-    def any_unreachable(self) -> bool:
-        return any(h.outcome is Outcome.UNREACHABLE for h in self.hosts)
-
-    @property
-    def any_skipped(self) -> bool:
-        return any(h.outcome is Outcome.SKIPPED for h in self.hosts)
-
-    @property
-    def any_not_ok(self) -> bool:
-        return any(h.outcome is Outcome.FAILED for h in self.hosts) or bool(self.failing_checks())
+    def recap(self) -> dict[str, dict[str, int]]:
+        """Per host (in the order they ran), every RECAP_COLUMNS count, zeros included."""
+        rows: dict[str, Counter[str]] = {}
+        for run in self.hosts:
+            counts = rows.setdefault(run.host, Counter())
+            for status, n in run.counts().items():
+                counts[status.value] += n
+            if run.outcome in CUT_SHORT:
+                counts[run.outcome.value] += 1
+            counts["changed"] += sum(1 for n in run.remediations if n.changed)
+        return {host: {c: counts[c] for c in RECAP_COLUMNS} for host, counts in rows.items()}
 
     @property
     def status(self) -> RunStatus:
-        return run_status(
-            interrupted=self.interrupted
-            or any(h.outcome is Outcome.INTERRUPTED for h in self.hosts),
-            unreachable=self.any_unreachable,
-            skipped=self.any_skipped,
-            not_ok=self.any_not_ok,
-        )
+        return run_status(self.interrupted, self.recap())

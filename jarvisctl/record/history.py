@@ -16,8 +16,7 @@ from pathlib import Path
 
 from jarvisctl.core.errors import EXIT_USAGE, JarvisError, StoreError
 from jarvisctl.core.events import RUN_FINISHED, RUN_STARTED, Event
-from jarvisctl.core.results import RunStatus
-from jarvisctl.core.results import run_status as status_of
+from jarvisctl.core.results import recap_totals, run_status
 from jarvisctl.record.audit import Journal
 from jarvisctl.store.base import Store
 from jarvisctl.store.runs import RunEnd, RunStart
@@ -25,36 +24,12 @@ from jarvisctl.store.runs import RunEntry as RunEntry  # the index's record, for
 
 FIRST_RECORD_BYTES = 1 << 20  # what is read of an unindexed journal: its run_started record
 STATUSES = ("ok", "not_ok", "unreachable", "skipped", "interrupted", "running", "incomplete")
-NOT_OK_COUNTS = ("warning", "critical", "unknown", "failed")
 
 
 class UnknownRunError(JarvisError):
     """No run with that id (or prefix) in the run index."""
 
     exit_code = EXIT_USAGE  # the RUN_ID argument names no run
-
-
-def run_status(interrupted: bool, recap: Mapping[str, Mapping[str, int]]) -> str:
-    """From a run's recap, as `jarvisctl run` decides its exit code (RunStatus's order)."""
-
-    def some(*keys: str) -> bool:
-        return any(c.get(k, 0) for c in recap.values() for k in keys)
-
-    status: RunStatus = status_of(
-        interrupted=interrupted or some("interrupted"),
-        unreachable=some("unreachable"),
-        skipped=some("skipped"),
-        not_ok=some(*NOT_OK_COUNTS),
-    )
-    return status.value
-
-
-def totals(recap: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for counts in recap.values():
-        for key, n in counts.items():
-            out[key] = out.get(key, 0) + int(n)
-    return out
 
 
 class RunIndex:
@@ -71,7 +46,7 @@ class RunIndex:
         elif event.kind == RUN_FINISHED:
             recap = event.data.get("recap", {})
             status = run_status(bool(event.data.get("interrupted")), recap)
-            self._finish(status, totals(recap), event.at)
+            self._finish(status.value, recap_totals(recap), event.at)
 
     def abandon(self, status: str = "interrupted") -> None:
         """The run ended without run_finished (an exception, or a store fault: 'incomplete'):

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 import click
 
-from jarvisctl.core.results import Attempt, CheckResult, HostRun, Outcome, RunReport, Status
-from jarvisctl.engine.evaluate import SEVERITY
-
-_COLUMNS = (
-    "ok",
-    "warning",
-    "critical",
-    "unknown",
-    "changed",
-    "unreachable",
-    "failed",
-    "interrupted",
-    "skipped",
+from jarvisctl.core.results import (
+    CUT_SHORT,
+    RECAP_COLUMNS,
+    Attempt,
+    CheckResult,
+    HostRun,
+    Outcome,
+    RunReport,
+    Status,
 )
-# sessions that did not end with their checks' results: counted per host, explained below the
-# table (a host with only zeros would look fine)
-_CUT_SHORT = (Outcome.UNREACHABLE, Outcome.FAILED, Outcome.INTERRUPTED, Outcome.SKIPPED)
+from jarvisctl.engine.evaluate import SEVERITY
 
 # the colour (and boldness) of each word a host's line can say, on a terminal
 COLOURS: dict[str, tuple[str, bool]] = {
@@ -46,7 +39,7 @@ def progress_line(run: HostRun, colour: bool = False) -> str:
     head = f"{run.host}  [{run.play}]  {paint(word, colour)}"
     if run.outcome is Outcome.CHANGED and word != Outcome.CHANGED.value:
         head += " (changed)"  # a remediation ran; the status is what its verification found
-    if run.outcome in _CUT_SHORT:
+    if run.outcome in CUT_SHORT:
         return f"{head}  {first_line(run.error)}"
     counts = run.counts()
     parts = [f"{counts[s]} {s.value}" for s in Status if counts[s]]
@@ -79,11 +72,13 @@ def render_recap(report: RunReport, colour: bool = False) -> str:
 def _recap_lines(report: RunReport, colour: bool) -> Iterator[str]:
     title = "CHECK MODE RECAP" if report.mode == "check" else "RECAP"
     yield f"{title}  run {report.run_id}" + ("  (interrupted)" if report.interrupted else "")
-    rows = _host_rows(report)
+    rows = report.recap()
     width = max([len("host"), *(len(h) for h in rows)])
-    yield f"  {'host':<{width}}  " + "  ".join(f"{c:>{len(c)}}" for c in _COLUMNS)
+    yield f"  {'host':<{width}}  " + "  ".join(f"{c:>{len(c)}}" for c in RECAP_COLUMNS)
+    # sessions cut short are counted per host and explained below the table (a host with only
+    # zeros would look fine)
     for host, counts in rows.items():
-        yield f"  {host:<{width}}  " + "  ".join(f"{counts[c]:>{len(c)}}" for c in _COLUMNS)
+        yield f"  {host:<{width}}  " + "  ".join(f"{counts[c]:>{len(c)}}" for c in RECAP_COLUMNS)
     failing = report.failing_checks()
     if failing:
         yield ""
@@ -135,23 +130,3 @@ def _why(check: CheckResult) -> str:
     if check.reason:
         return check.reason
     return "" if check.value is None else f"value {check.value:g}{check.unit}"
-
-
-def recap_counts(report: RunReport) -> dict[str, dict[str, int]]:
-    """Per host: how many checks ended in each status, and how many sessions were unreachable,
-    failed, interrupted, skipped or changed something."""
-    return {host: {c: counts[c] for c in _COLUMNS} for host, counts in _host_rows(report).items()}
-
-
-def _host_rows(report: RunReport) -> dict[str, Counter[str]]:
-    rows: dict[str, Counter[str]] = {}
-    for run in report.hosts:
-        counts = rows.setdefault(run.host, Counter())
-        for status, n in run.counts().items():
-            counts[status.value] += n
-        if run.outcome in _CUT_SHORT:
-            counts[run.outcome.value] += 1
-        counts["changed"] += sum(
-            1 for n in run.remediations if n.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED)
-        )
-    return rows

@@ -20,9 +20,8 @@ from jarvisctl.core.events import (
     RUN_FINISHED,
     RUN_STARTED,
 )
-from jarvisctl.core.results import PerfDatum, perfdata_from_records
+from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import Record, Verification
-from jarvisctl.record.history import run_status, totals
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 OUTCOME_ORDER = {
@@ -134,11 +133,11 @@ class RunDocument:
     def status(self) -> str:
         if not self.complete:
             return "incomplete"
-        return run_status(self.interrupted, self.recap)
+        return run_status(self.interrupted, self.recap).value
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = totals(self.recap)
+        counts = recap_totals(self.recap)
         counts["hosts"] = len({h.host for h in self.hosts})
         counts["checks"] = sum(len(h.checks) for h in self.hosts)
         return counts
