@@ -19,7 +19,7 @@ from jarvisctl.record.history import (
     unindexed_runs,
 )
 from jarvisctl.render.reports.document import RunDocument
-from jarvisctl.render.reports.load import load_document, verify_run
+from jarvisctl.render.reports.load import HISTORY_RUNS, load_document, verify_run
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.leases import Lease
@@ -68,9 +68,10 @@ def run_verification(project: Project, run_id: str) -> tuple[Verification, Path]
     return verify_run(project.state_dir, run_id)
 
 
-def run_report(project: Project, run_id: str) -> RunDocument:
-    """A run's report, from its verified journal (with each check's earlier values)."""
-    return load_document(project.state_dir, run_id)
+def run_report(project: Project, run_id: str, history: bool = True) -> RunDocument:
+    """A run's report, from its verified journal; with `history`, each check's earlier values
+    (for the reports that chart them: the run's JSON has none)."""
+    return load_document(project.state_dir, run_id, HISTORY_RUNS if history else 0)
 
 
 def _find(project: Project, run_id: str) -> RunEntry:

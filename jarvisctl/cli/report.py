@@ -25,7 +25,7 @@ from jarvisctl.render.reports.render import FORMATS, render
 @report_errors
 def report_command(run_id: str, fmt: str, output: Path | None, config: Path | None) -> None:
     """Render RUN_ID's report (an id, a unique prefix, or 'last') as Markdown, self-contained
-    HTML, JSON (jarvisctl/render/schemas/report.schema.json) or JUnit XML. Exit 1 if the journal
+    HTML, JSON (jarvisctl/render/schemas/run.schema.json) or JUnit XML. Exit 1 if the journal
     fails verification, 2 for an unknown run, 6 if the output cannot be written."""
     project = load_project(config)
     try:

@@ -31,7 +31,6 @@ from jarvisctl.config.project import load_project
 from jarvisctl.core.events import NullSink
 from jarvisctl.core.results import RunStatus
 from jarvisctl.render.live import LiveConsole, colour_wanted, redrawing
-from jarvisctl.render.run_json import render_run_json
 from jarvisctl.render.run_text import render_recap
 
 
@@ -78,7 +77,7 @@ def run_command(
     }
     data_on_stdout = one_on_stdout(on_stdout)
     project = load_project(config)
-    outputs = RunOutputs(report_file, metrics_file)
+    outputs = RunOutputs(report_file, metrics_file, as_json)
     outputs.check()  # before touching any host
     request = RunRequest(
         playbooks=playbooks,
@@ -105,11 +104,10 @@ def run_command(
     finally:
         context.pool.close_all()
         restore()
-    if as_json:
-        click.echo(render_run_json(report), nl=False)
-    else:  # on stderr when stdout carries the report or the metrics (`-`)
+    if not as_json:  # on stderr when stdout carries the report or the metrics (`-`)
         recap = render_recap(report, colour=console.colour)
         click.echo("\n" + recap, nl=False, err=data_on_stdout, color=console.colour)
+    # --json: the run's document, read back from its journal as `report --format json` reads it
     outputs.write(project, report.run_id, secrets)
     sys.exit(exit_code(report.status))
 

@@ -1,8 +1,10 @@
-"""`jarvisctl run --report FILE --metrics-file FILE`: outputs written from the run's journal
-once it has finished. Their paths are checked before the run, so a typo costs no run."""
+"""`jarvisctl run --json --report FILE --metrics-file FILE`: outputs written from the run's
+journal once it has finished (`--json` is the document `report --format json` gives). Their
+paths are checked before the run, so a typo costs no run."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from jarvisctl.core.secrets import SecretValues
 class RunOutputs:
     report: Path | None = None
     metrics: Path | None = None
+    json: bool = False  # the run's JSON document on standard output
 
     def check(self) -> None:
         """Exit 6 now if an output could not be written later."""
@@ -49,18 +52,25 @@ class RunOutputs:
 
     def write(self, project: Project, run_id: str, secrets: SecretValues) -> None:
         """From the journal (redacted when written), redacted again with the run's secrets."""
-        if self.report is None and self.metrics is None:
+        if self.report is None and self.metrics is None and not self.json:
             return
         from jarvisctl.app.queries import run_report
-        from jarvisctl.render.metrics import metrics_source, metrics_text
-        from jarvisctl.render.reports.render import render
 
         try:
-            document = run_report(project, run_id)
+            # earlier runs' values only for a report that charts them (the JSON has none)
+            document = run_report(project, run_id, history=self.report is not None)
+            if self.json:  # on standard output, which redacts with `secrets` (report_errors)
+                from jarvisctl.render.run_json import write_run_json
+
+                write_run_json(document, sys.stdout)
             if self.report is not None:
+                from jarvisctl.render.reports.render import render
+
                 text = render(document, self.report_format())
                 write_atomically(self.report, text, secrets)
             if self.metrics is not None:
+                from jarvisctl.render.metrics import metrics_source, metrics_text
+
                 text = metrics_text(document, metrics_source(self.metrics))
                 write_atomically(self.metrics, text, secrets)
         except JarvisError as exc:

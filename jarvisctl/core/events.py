@@ -240,6 +240,7 @@ class Check(_Fields):
     flapping: bool
     reason: str
     perfdata: tuple[Mapping[str, Any], ...]  # a Nagios plugin's {label, value, uom, warn, ...}
+    source: str = "command"  # how it was measured: command, native, or why native was not used
 
     def record(self) -> dict[str, Any]:
         record = super().record()

@@ -223,6 +223,7 @@ def emit_check(session: Session, result: CheckResult) -> None:
             previous_status=result.previous_status.value if result.previous_status else None,
             flapping=result.flapping,
             reason=result.reason,
+            source=result.source,
             perfdata=tuple(datum.as_record() for datum in result.perfdata),
         )
     )

@@ -1,68 +1,150 @@
-"""`jarvisctl run --json`: the run result, described by jarvisctl/render/schemas/run.schema.json."""
+"""The one JSON form of a run, described by jarvisctl/render/schemas/run.schema.json (schema id
+jarvisctl.run/v2): `jarvisctl run --json`, `jarvisctl report RUN_ID --format json` and
+`run --report FILE.json` all serialize the run's document, rebuilt from its audit journal
+(render/reports/document.py), with this one function. So a run's JSON is the same document
+whether it is printed as the run ends or asked for later. Each check's history (earlier runs'
+values, which the Markdown and HTML reports chart) is not in it: it is other runs' data, and it
+made the document ten times larger, read from twenty earlier journals at the end of every run."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any, TextIO
 
-from jarvisctl.core.results import CheckResult, HostRun, RemediationNote, RunReport
-from jarvisctl.engine.remedy import note_event
+from jarvisctl.core.results import PerfDatum
+from jarvisctl.render.reports.document import (
+    CheckEntry,
+    HostSection,
+    RemediationEntry,
+    RunDocument,
+)
 
-SCHEMA_ID = "jarvisctl.run/v1"
+SCHEMA_ID = "jarvisctl.run/v2"
+PIECE = 1 << 16  # characters of whole lines written at once by write_run_json
 
 
-def render_run_json(report: RunReport) -> str:
-    return json.dumps(run_document(report), indent=2) + "\n"
+def render_run_json(run: RunDocument) -> str:
+    return "".join(_text(run))
 
 
-def run_document(report: RunReport) -> dict[str, Any]:
+def write_run_json(run: RunDocument, stream: TextIO) -> None:
+    """The same text as render_run_json, written in pieces of whole lines (a redacting stream
+    redacts line by line): a large fleet's document is not held whole, as text, at the end of
+    every run."""
+    pending: list[str] = []
+    size = 0
+    for chunk in _text(run):
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= PIECE:
+            text = "".join(pending)
+            cut = text.rfind("\n") + 1
+            stream.write(text[:cut])
+            pending, size = [text[cut:]], len(text) - cut
+    stream.write("".join(pending))
+    stream.flush()
+
+
+def _text(run: RunDocument) -> Iterator[str]:
+    """json.dumps(..., indent=2) and a newline, chunk by chunk."""
+    yield from json.JSONEncoder(indent=2, allow_nan=False).iterencode(run_json(run))
+    yield "\n"
+
+
+def run_json(run: RunDocument) -> dict[str, Any]:
+    a = run.announcement
     return {
         "schema": SCHEMA_ID,
-        "run_id": report.run_id,
-        "mode": report.mode,
-        "started": report.started.isoformat(),
-        "finished": report.finished.isoformat(),
-        "interrupted": report.interrupted,
-        # the run's verdict, as its exit code and `jarvisctl runs` give it (added within v1)
-        "status": report.status.value,
-        "playbooks": list(report.playbooks),
-        "hosts": [_host(h) for h in report.hosts],
+        "run_id": run.run_id,
+        "status": run.status,
+        "complete": run.complete,
+        "interrupted": run.interrupted,
+        "mode": a.get("mode"),
+        "source": a.get("source"),
+        "user": a.get("user"),
+        "controller": a.get("controller"),
+        "version": a.get("version"),
+        "arguments": list(a.get("arguments", [])),
+        "playbooks": dict(a.get("playbooks", {})),
+        "inventory": dict(a.get("inventory", {})),
+        "started": _iso(run.started_at),
+        "finished": _iso(run.finished_at),
+        "seconds": run.seconds,
+        "journal": {
+            "records": run.verification.records,
+            "last_hash": run.verification.last_hash,
+            "intact": run.verification.intact,
+        },
+        "summary": run.summary,
+        "hosts": [_host(h) for h in run.hosts],
+        "circuit_breakers": [dict(b) for b in run.circuit_breakers],
     }
 
 
-def _host(run: HostRun) -> dict[str, Any]:
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, timezone.utc).isoformat()
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN nor infinity: a value that is not finite was not measured."""
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _host(section: HostSection) -> dict[str, Any]:
     return {
-        "host": run.host,
-        "play": run.play,
-        "address": run.address,
-        "outcome": run.outcome.value,
-        "error": run.error,
-        "duration_seconds": round(run.duration, 4),
-        "host_key": run.host_key,
-        "checks": [_check(c) for c in run.checks],
-        "remediations": [_note(n) for n in run.remediations],
+        "host": section.host,
+        "play": section.play,
+        "address": section.address,
+        "outcome": section.outcome,
+        "error": section.error,
+        "seconds": section.seconds,
+        "host_key": section.host_key,
+        "checks": [_check(c) for c in section.checks],
+        "remediations": [_remediation(r) for r in section.remediations],
     }
 
 
-def _check(check: CheckResult) -> dict[str, Any]:
+def _check(check: CheckEntry) -> dict[str, Any]:
     return {
         "name": check.name,
         "kind": check.kind,
-        "command": check.command,
-        "status": check.status.value,
-        "raw_status": check.raw_status.value if check.raw_status else check.status.value,
-        "previous_status": check.previous_status.value if check.previous_status else None,
+        "status": check.status,
+        "initial_status": check.initial_status,
+        "raw_status": check.raw_status,
+        "previous_status": check.previous_status,
         "flapping": check.flapping,
-        "value": check.value,
+        "value": _number(check.value),
         "unit": check.unit,
         "reason": check.reason,
         "source": check.source,
-        "perfdata": [datum.as_record() for datum in check.perfdata],
+        "command": check.command,
         "exit_code": check.exit_code,
         "stdout_tail": check.stdout_tail,
         "stderr_tail": check.stderr_tail,
+        "digest": check.digest,
+        "perfdata": [_perfdatum(d) for d in check.perfdata],
     }
 
 
-def _note(note: RemediationNote) -> dict[str, Any]:
-    return note_event(note)
+def _perfdatum(datum: PerfDatum) -> dict[str, Any]:
+    record = datum.as_record()
+    return record | {key: _number(record[key]) for key in ("value", "min", "max")}
+
+
+def _remediation(entry: RemediationEntry) -> dict[str, Any]:
+    return {
+        "check": entry.check,
+        "use": entry.use,
+        "rung": entry.rung,
+        "outcome": entry.outcome,
+        "reason": entry.reason,
+        "commands": list(entry.commands),
+        "exit_codes": list(entry.exit_codes),
+        "verified_value": _number(entry.verified_value),
+        "verified_status": entry.verified_status,
+        "verified_perfdata": [_perfdatum(d) for d in entry.verified_perfdata],
+        "seconds": entry.seconds,
+    }

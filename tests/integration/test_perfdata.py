@@ -22,7 +22,7 @@ import xmlschema
 from junitparser import JUnitXml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/run.schema.json").read_text())
 PLUGINS = Path("/usr/lib/nagios/plugins")  # Debian monitoring-plugins-basic (scripts/test)
 SCRIPTED = (
     "DISK WARNING - free space: /data 1357MB | '/ data'=2643MB;3000;3500;0;4000 "

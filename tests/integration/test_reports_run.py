@@ -17,7 +17,7 @@ from junitparser import Error, Failure, JUnitXml
 from tests.integration.run_project import SECRETS, Project, make_project
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "jarvisctl/render/schemas/run.schema.json").read_text())
 FORMATS = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "report.xml"}
 
 
@@ -70,8 +70,14 @@ def test_the_json_report_follows_its_schema(project: Project) -> None:
     assert document["status"] == "not_ok" and document["complete"] is True
     assert [h["host"] for h in document["hosts"]] == ["zulu", "alpha"]  # failures first
     level = next(c for c in document["hosts"][0]["checks"] if c["name"] == "level")
-    assert [p["value"] for p in level["history"]] == [85.0, 95.0]
-    assert [p["status"] for p in level["history"]] == ["warning", "critical"]
+    # each run's document has its own values (run/v2 has no history); Markdown charts them
+    first_run = project.journals()[0].stem
+    first = json.loads(project.jarvisctl("report", first_run, "--format", "json").stdout)
+    zulu = next(h for h in first["hosts"] if h["host"] == "zulu")
+    earlier = next(c for c in zulu["checks"] if c["name"] == "level")
+    assert [earlier["value"], level["value"]] == [85.0, 95.0]
+    assert [earlier["status"], level["status"]] == ["warning", "critical"]
+    assert "| 85 95 |" in (project.root / "report.md").read_text()
 
 
 def test_junit_is_read_by_junitparser(project: Project) -> None:

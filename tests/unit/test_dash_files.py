@@ -133,7 +133,7 @@ def test_report_and_run_outputs_on_stdout(project: Path) -> None:
     assert "RECAP" in metrics.stderr
     report = jarvisctl(project, "report", "last", "--format", "json", "-o", "-")
     assert report.exit_code == 0, report.output
-    assert json.loads(report.stdout)["schema"] == "jarvisctl.report/v1"
+    assert json.loads(report.stdout)["schema"] == "jarvisctl.run/v2"
     assert not (project / "-").exists()
 
 

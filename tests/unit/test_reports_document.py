@@ -144,7 +144,7 @@ def test_the_json_report_validates_and_masks_the_secret(tmp_path: Path) -> None:
     assert "pw-9876" not in text and "df ***" in text
     jsonschema.validate(
         json.loads(text),
-        json.loads((ROOT / "jarvisctl/render/schemas/report.schema.json").read_text()),
+        json.loads((ROOT / "jarvisctl/render/schemas/run.schema.json").read_text()),
     )
 
 

@@ -60,6 +60,8 @@ class CheckEntry:
     value: float | None
     unit: str
     reason: str
+    raw_status: str = ""  # what the thresholds alone said, before `for:` and hysteresis
+    source: str = ""  # how it was measured (empty in journals written before it was kept)
     previous_status: str | None = None
     flapping: bool = False
     command: str = ""
@@ -327,6 +329,8 @@ def _check(data: Mapping[str, Any], command: Mapping[str, Any]) -> CheckEntry:
         value=data.get("value"),
         unit=str(data.get("unit") or ""),
         reason=str(data.get("reason") or ""),
+        raw_status=str(data.get("raw_status") or status),
+        source=str(data.get("source") or ""),
         previous_status=data.get("previous_status"),
         flapping=bool(data.get("flapping")),
         command=str(command.get("command", "")),

@@ -19,6 +19,10 @@ from jarvisctl.store.factory import open_store
 from jarvisctl.store.runs import RunEntry
 
 HISTORY_RUNS = 20  # earlier runs shown in each check's chart
+# How a check record's kind reads in a journal line (record.audit.encode: sorted keys, compact);
+# only such lines are parsed for history: the others, command output tails above all, are most
+# of a journal, and a run writing its report (`run --report`) reads twenty of them.
+CHECK_KIND = b'"kind":"check"'
 
 
 class CorruptJournalError(JournalError):
@@ -54,7 +58,8 @@ def load_document(state_dir: Path, wanted: str, history: int = HISTORY_RUNS) -> 
             f"(see `jarvisctl audit verify {run_id}`)"
         )
     document = build_document(verification, records)
-    return with_history(document, _earlier_points(state_dir, document, history))
+    earlier = _earlier_points(state_dir, document, history) if history > 0 else {}
+    return with_history(document, earlier)
 
 
 def _earlier_points(
@@ -75,10 +80,15 @@ def _earlier_points(
             content = journal_path(state_dir, entry.run_id).read_bytes()
         except OSError:
             continue  # a pruned journal: its run simply has no points
-        for record in iter_records(content):
+        for record in iter_records(_check_lines(content)):
             if record.kind == CHECK and record.host in hosts:
                 key = (record.host, record.play or "", str(record.data.get("check")))
                 value = record.data.get("value")
                 status = str(record.data.get("status", "unknown"))
                 points.setdefault(key, []).append(Point(entry.run_id, record.at, value, status))
     return points
+
+
+def _check_lines(content: bytes) -> bytes:
+    """The journal's lines that may be check records (the parse decides), each ending in \\n."""
+    return b"".join(line + b"\n" for line in content.split(b"\n")[:-1] if CHECK_KIND in line)

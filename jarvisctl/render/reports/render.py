@@ -1,11 +1,11 @@
 """Render a run document: Markdown and self-contained HTML through the Jinja2 templates in
-render/reports/templates/; JSON as render/schemas/report.schema.json says; JUnit XML
-built element by element (jarvisctl.render.reports.junit).
+render/reports/templates/; JSON by render/run_json.py (the serializer `run --json` uses too, as
+render/schemas/run.schema.json says); JUnit XML built element by element
+(jarvisctl.render.reports.junit).
 Every output is passed through the redactor last, whatever the journal already scrubbed."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,8 +16,8 @@ import jinja2
 from jarvisctl.core.errors import EXIT_OUTPUT, JarvisError
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.render.reports.document import Point, RunDocument, perf_text, value_text
-from jarvisctl.render.reports.json_doc import report_document
 from jarvisctl.render.reports.junit import render_junit
+from jarvisctl.render.run_json import render_run_json
 
 FORMATS = ("md", "html", "json", "junit")
 EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
@@ -41,7 +41,7 @@ def format_for(path: Path) -> str:
 
 def render(document: RunDocument, fmt: str, redactor: Redactor | None = None) -> str:
     if fmt == "json":
-        text = json.dumps(report_document(document), indent=2, allow_nan=False) + "\n"
+        text = render_run_json(document)
     elif fmt == "junit":
         text = render_junit(document)
     else:
