@@ -2,8 +2,9 @@
 `python -m bench.startcost --base 8c4458a --head HEAD -n 5 --repeat 5`.
 
 For each version, installed as compare.py installs it (installs.py), on one small fleet:
-- `-X importtime` of the run (medians of --repeat): the total, the modules imported, jarvisctl's
-  own modules and what they cost themselves, and the cumulative cost of each top-level package;
+- `-X importtime` of the run (medians of --repeat, the versions taking turns): the total, the
+  modules imported, jarvisctl's own modules and what they cost themselves, the own cost of each
+  top-level package, and each module's cumulative cost (its imports included);
 - cProfile of the run's main thread (one run): the functions with the most own time, and the
   total by module file, so that a difference can be named.
 Prints JSON (and writes bench/results/startcost-<UTC time>.json).
@@ -54,12 +55,20 @@ def _run(prepared: Prepared, argv: list[str], extra: dict[str, str]) -> str:
     return done.stderr
 
 
-def import_times(prepared: Prepared, repeat: int) -> dict[str, Any]:
-    """Medians over `repeat` runs of `-X importtime`: totals, and by top-level package."""
-    runs = [
-        _parse_importtime(_run(prepared, prepared.argv, {"PYTHONPROFILEIMPORTTIME": "1"}))
-        for _ in range(repeat)
-    ]
+def import_times_by_turns(prepared: list[Prepared], repeat: int) -> list[dict[str, Any]]:
+    """`-X importtime` of each version's run, `repeat` times, the versions taking turns (the
+    first alternating) so that the machine's drift falls on both alike."""
+    runs: list[list[dict[str, Any]]] = [[] for _ in prepared]
+    for round_ in range(repeat):
+        order = list(enumerate(prepared))
+        for index, one in order if round_ % 2 == 0 else order[::-1]:
+            stderr = _run(one, one.argv, {"PYTHONPROFILEIMPORTTIME": "1"})
+            runs[index].append(_parse_importtime(stderr))
+    return [_import_medians(of_one) for of_one in runs]
+
+
+def _import_medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs of `-X importtime`: totals, by top-level package, by module."""
     packages = {name for run in runs for name in run["by_package_ms"]}
     by_package = {
         name: round(statistics.median(run["by_package_ms"].get(name, 0.0) for run in runs), 1)
@@ -69,6 +78,11 @@ def import_times(prepared: Prepared, repeat: int) -> dict[str, Any]:
     result: dict[str, Any] = {k: statistics.median(run[k] for run in runs) for k in scalars}
     result["by_package_ms"] = dict(sorted(by_package.items(), key=lambda kv: -kv[1])[:25])
     result["jarvisctl_module_names"] = runs[0]["jarvisctl_module_names"]
+    modules = {name for run in runs for name in run["cumulative_ms"]}
+    result["cumulative_ms"] = {
+        name: round(statistics.median(run["cumulative_ms"].get(name, 0.0) for run in runs), 2)
+        for name in sorted(modules)
+    }
     return result
 
 
@@ -76,11 +90,13 @@ def _parse_importtime(stderr: str) -> dict[str, Any]:
     total_us = jarvisctl_us = 0
     names: list[str] = []
     by_package: Counter[str] = Counter()
+    cumulative: dict[str, float] = {}
     for line in stderr.splitlines():
         match = _IMPORT.match(line)
         if not match:
             continue
         own, name = int(match[1]), match[4]
+        cumulative[name] = int(match[2]) / 1000
         total_us += own
         names.append(name)
         top = name.split(".")[0]
@@ -95,6 +111,7 @@ def _parse_importtime(stderr: str) -> dict[str, Any]:
         "jarvisctl_modules": len(mine),
         "jarvisctl_module_names": mine,
         "by_package_ms": {k: round(v / 1000, 1) for k, v in by_package.items()},
+        "cumulative_ms": cumulative,  # each module's, its own imports included
     }
 
 
@@ -116,7 +133,7 @@ def profile(prepared: Prepared, install: Install, out: Path) -> dict[str, Any]:
         "main_thread_own_seconds": round(total, 3),
         "top_functions": [
             {"function": f, "own_ms": round(o * 1000, 1), "calls": c, "cum_ms": round(u * 1000, 1)}
-            for o, f, c, u in functions[:25]
+            for o, f, c, u in functions[:60]
         ],
         "by_file_ms": {f: round(s * 1000, 1) for f, s in by_file.most_common(30)},
     }
@@ -147,13 +164,15 @@ def main(argv: list[str]) -> int:
         os.environ.clear()
         os.environ.update(run_environment())
         fleet.start()
-        for install in installs:
-            prepared = prepare(fleet, install, work)
-            _run(prepared, prepared.argv, {})  # warm-up; verifies
+        prepared = [prepare(fleet, install, work) for install in installs]
+        for one in prepared:
+            _run(one, one.argv, {})  # warm-up; verifies
+        imports = import_times_by_turns(prepared, args.repeat)
+        for install, one, imported in zip(installs, prepared, imports, strict=True):
             result[install.name] = {
                 "commit": install.commit,
-                "imports": import_times(prepared, args.repeat),
-                "cprofile": profile(prepared, install, work / f"{install.name}.prof"),
+                "imports": imported,
+                "cprofile": profile(one, install, work / f"{install.name}.prof"),
             }
     finally:
         fleet.stop()
