@@ -265,7 +265,9 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 
 def log_events(log: Path, name: str) -> list[dict[str, Any]]:
-    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    # Only whole lines: the daemon may be half-way through writing the last one.
+    whole = log.read_text().split("\n")[:-1]
+    lines = [json.loads(x) for x in whole if x.startswith("{")]
     return [line for line in lines if line.get("event") == name]
 
 
