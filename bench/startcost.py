@@ -2,6 +2,7 @@
 `python -m bench.startcost --base 8c4458a --head HEAD -n 5 --repeat 5`.
 
 For each version, installed as compare.py installs it (installs.py), on one small fleet:
+- a ladder: controller CPU and peak RSS of `--version`, `plan`, `run` (text) and `run --json`;
 - `-X importtime` of the run (medians of --repeat, the versions taking turns): the total, the
   modules imported, jarvisctl's own modules and what they cost themselves, the own cost of each
   top-level package, and each module's cumulative cost (its imports included);
@@ -33,6 +34,7 @@ if __package__ in (None, ""):
 from bench.compare import prepare
 from bench.fleet import BenchFleet
 from bench.installs import Install, install_ref, run_environment, write_constraints
+from bench.measure import run_probe
 from bench.peers import BENCH
 from bench.tools import Prepared
 
@@ -139,6 +141,45 @@ def profile(prepared: Prepared, install: Install, out: Path) -> dict[str, Any]:
     }
 
 
+def ladder_by_turns(prepared: list[Prepared], repeat: int, work: Path) -> list[dict[str, Any]]:
+    """Controller CPU and peak RSS (medians, through probe.py) of ever larger parts of a run:
+    the CLI's start, the plan, the run with its text output, the run with --json; the versions
+    taking turns."""
+    steps: list[dict[str, list[dict[str, Any]]]] = [{} for _ in prepared]
+    for round_ in range(repeat):
+        order = list(enumerate(prepared))
+        for index, one in order if round_ % 2 == 0 else order[::-1]:
+            for name, argv in _ladder_steps(one).items():
+                step = Prepared(argv, one.cwd, one.verify, one.env)
+                probe = run_probe(step, work / f"ladder-{index}-{round_}-{len(steps[index])}")[0]
+                if probe["exit_code"] != 0:
+                    raise RuntimeError(f"{name}: exit code {probe['exit_code']}")
+                steps[index].setdefault(name, []).append(probe)
+    return [
+        {
+            name: {
+                "cpu_seconds": round(
+                    statistics.median(r["cpu_user_seconds"] + r["cpu_system_seconds"] for r in rs),
+                    3,
+                ),
+                "peak_rss_mib": round(statistics.median(r["max_rss_kib"] for r in rs) / 1024, 2),
+            }
+            for name, rs in of_one.items()
+        }
+        for of_one in steps
+    ]
+
+
+def _ladder_steps(prepared: Prepared) -> dict[str, list[str]]:
+    jarvisctl, _run_word, playbook, _i, inventory, *_rest = prepared.argv
+    return {
+        "jarvisctl --version": [jarvisctl, "--version"],
+        "jarvisctl plan": [jarvisctl, "plan", playbook, "-i", inventory],
+        "jarvisctl run (text)": [a for a in prepared.argv if a != "--json"],
+        "jarvisctl run --json": prepared.argv,
+    }
+
+
 def _short(file: str) -> str:
     """A file path from the package or site-packages on, so that two installs compare."""
     return re.sub(r"^.*/(site-packages|python3\.\d+)/", "", file)
@@ -168,9 +209,13 @@ def main(argv: list[str]) -> int:
         for one in prepared:
             _run(one, one.argv, {})  # warm-up; verifies
         imports = import_times_by_turns(prepared, args.repeat)
-        for install, one, imported in zip(installs, prepared, imports, strict=True):
+        ladders = ladder_by_turns(prepared, args.repeat, work / "ladder")
+        for install, one, imported, ladder in zip(
+            installs, prepared, imports, ladders, strict=True
+        ):
             result[install.name] = {
                 "commit": install.commit,
+                "ladder": ladder,
                 "imports": imported,
                 "cprofile": profile(one, install, work / f"{install.name}.prof"),
             }
