@@ -123,12 +123,12 @@ class PerfDatum:
         """Back from a journal record; a field of the wrong type reads as absent."""
         return cls(
             label=str(data.get("label", "")),
-            value=_number(data.get("value")),
+            value=number_or_none(data.get("value")),
             uom=str(data.get("uom") or ""),
             warn=str(data.get("warn") or ""),
             crit=str(data.get("crit") or ""),
-            min=_number(data.get("min")),
-            max=_number(data.get("max")),
+            min=number_or_none(data.get("min")),
+            max=number_or_none(data.get("max")),
         )
 
 
@@ -139,7 +139,8 @@ def perfdata_from_records(items: object) -> tuple[PerfDatum, ...]:
     return tuple(PerfDatum.from_record(item) for item in items if isinstance(item, Mapping))
 
 
-def _number(value: object) -> float | None:
+def number_or_none(value: object) -> float | None:
+    """A JSON record's number as a float; anything else (a bool included) is None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

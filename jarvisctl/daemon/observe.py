@@ -26,7 +26,7 @@ from jarvisctl.core.events import (
     Remediation,
     RunFinished,
 )
-from jarvisctl.core.results import PerfDatum, perfdata_from_records
+from jarvisctl.core.results import PerfDatum, number_or_none, perfdata_from_records
 from jarvisctl.daemon.logs import EventLog
 
 # outcomes of a fire that made no run (the job cannot run as configured), unlike a run whose
@@ -138,7 +138,7 @@ class Observations:
         reading = CheckReading(
             play,
             check.check,
-            _number(check.value),
+            number_or_none(check.value),
             check.unit or "",
             check.status,
             at,
@@ -158,7 +158,7 @@ class Observations:
             if before is not None:
                 self._checks[(host, play, check)] = replace(
                     before,
-                    value=_number(done.verified_value),
+                    value=number_or_none(done.verified_value),
                     status=status,
                     at=at,
                     perfdata=perfdata_from_records(list(done.verified_perfdata)),
@@ -225,7 +225,3 @@ class Observations:
                 )
                 for name in names
             )
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
