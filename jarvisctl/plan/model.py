@@ -53,10 +53,56 @@ class CheckPlan:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """`keep:` of a backup, counted as restic's `forget --keep-*` counts (calendar days, ISO
+    weeks, months in UTC); None: that rule keeps nothing by itself."""
+
+    last: int | None = None
+    daily: int | None = None
+    weekly: int | None = None
+    monthly: int | None = None
+
+
+@dataclass(frozen=True)
+class BackupStorePlan:
+    """A store from `backup_stores:` in jarvisctl.yml, or the default local one."""
+
+    name: str  # "local" when none is named
+    kind: str  # "local" or "restic"
+    location: str  # a directory (local), a restic repository path
+    password: str | None = None  # restic's, resolved from env()/secret_file(): in Plan.secrets
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    """One entry of a play's `backups:` resolved for one host."""
+
+    name: str
+    play: str
+    source: str  # "paths" or "command"
+    paths: tuple[str, ...]  # absolute paths on the host (source "paths")
+    exclude: tuple[str, ...]  # tar --exclude globs
+    command: str | None  # rendered (source "command"); outputs redact Plan.secrets
+    file: str | None  # the name a command's stream is stored under
+    keep: Retention
+    max_age: float | None  # seconds; derives the freshness check
+    verify: str  # "checksum" or "restore"
+    store: BackupStorePlan
+    compress: str  # "gzip", "zstd" or "none", on the wire and in a local store
+    timeout: float  # seconds for the whole transfer
+    become: bool
+    bandwidth: int | None  # bytes per second at most, None: unlimited
+    nice: bool  # run the host's side under `nice -n 19` and `ionice -c 3` where present
+    tags: tuple[str, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
 class HostPlan:
     host: str
     settings: ConnectionSettings
     checks: tuple[CheckPlan, ...]
+    backups: tuple[BackupPlan, ...] = ()  # taken after the checks, in this order
 
     @property
     def connection(self) -> str:

@@ -26,6 +26,7 @@ ORDER = (
     "plan",
     "connection",
     "store",
+    "backup",
     "engine",
     "record",
     "render",
