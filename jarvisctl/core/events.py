@@ -38,6 +38,10 @@ class EventKind(str, Enum):
     LEASE_TAKEOVER = "lease_takeover"
     RUN_FINISHED = "run_finished"
     RUN_INCOMPLETE = "run_incomplete"
+    BACKUP = "backup"
+    BACKUP_VERIFY = "backup_verify"
+    BACKUP_PRUNE = "backup_prune"
+    BACKUP_RESTORE = "backup_restore"
 
     def __str__(self) -> str:
         return self.value
@@ -63,6 +67,10 @@ CIRCUIT_OPEN = EventKind.CIRCUIT_OPEN
 LEASE_TAKEOVER = EventKind.LEASE_TAKEOVER
 RUN_FINISHED = EventKind.RUN_FINISHED
 RUN_INCOMPLETE = EventKind.RUN_INCOMPLETE
+BACKUP = EventKind.BACKUP
+BACKUP_VERIFY = EventKind.BACKUP_VERIFY
+BACKUP_PRUNE = EventKind.BACKUP_PRUNE
+BACKUP_RESTORE = EventKind.BACKUP_RESTORE
 
 
 class Payload(Protocol):
@@ -84,7 +92,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-class _Fields:
+class Fields:
     """A payload whose record is its fields, in order."""
 
     def record(self) -> dict[str, Any]:
@@ -92,7 +100,7 @@ class _Fields:
 
 
 @dataclass(frozen=True)
-class RunStarted(_Fields):
+class RunStarted(Fields):
     kind: ClassVar[EventKind] = RUN_STARTED
     run_id: str
     mode: str  # run | check
@@ -110,7 +118,7 @@ class RunStarted(_Fields):
 
 
 @dataclass(frozen=True)
-class HostConnected(_Fields):
+class HostConnected(Fields):
     kind: ClassVar[EventKind] = HOST_CONNECTED
     address: str
     host_key: str  # SHA256:...
@@ -119,20 +127,20 @@ class HostConnected(_Fields):
 
 
 @dataclass(frozen=True)
-class HostUnreachable(_Fields):
+class HostUnreachable(Fields):
     kind: ClassVar[EventKind] = HOST_UNREACHABLE
     address: str
     error: str
 
 
 @dataclass(frozen=True)
-class HostFailed(_Fields):
+class HostFailed(Fields):
     kind: ClassVar[EventKind] = HOST_FAILED
     error: str
 
 
 @dataclass(frozen=True)
-class HostInterrupted(_Fields):
+class HostInterrupted(Fields):
     """The run's stop ended the host's session."""
 
     kind: ClassVar[EventKind] = HOST_INTERRUPTED
@@ -167,7 +175,7 @@ class HostSkipped:
 
 
 @dataclass(frozen=True)
-class Batch(_Fields):
+class Batch(Fields):
     """One script of checks on one channel."""
 
     kind: ClassVar[EventKind] = BATCH
@@ -179,7 +187,7 @@ class Batch(_Fields):
 
 
 @dataclass(frozen=True)
-class CommandOutput(_Fields):
+class CommandOutput(Fields):
     """A command's whole output, beside its tails: `digest` covers both streams (the sha256 of
     the two streams' own digests); each stream's digest and size too."""
 
@@ -228,7 +236,7 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Check(_Fields):
+class Check(Fields):
     kind: ClassVar[EventKind] = CHECK
     check: str
     check_kind: str  # recorded as "kind": the check kind (disk, command, ...)
@@ -248,7 +256,7 @@ class Check(_Fields):
 
 
 @dataclass(frozen=True)
-class Remediation(_Fields):
+class Remediation(Fields):
     kind: ClassVar[EventKind] = REMEDIATION
     check: str
     use: str
@@ -264,7 +272,7 @@ class Remediation(_Fields):
 
 
 @dataclass(frozen=True)
-class CircuitOpen(_Fields):
+class CircuitOpen(Fields):
     """The fleet circuit breaker held back a remediation in a play (the event's play)."""
 
     kind: ClassVar[EventKind] = CIRCUIT_OPEN
@@ -277,7 +285,7 @@ class CircuitOpen(_Fields):
 
 
 @dataclass(frozen=True)
-class LeaseTakeover(_Fields):
+class LeaseTakeover(Fields):
     """A lease whose holder is gone (expired, or its process died) was taken over."""
 
     kind: ClassVar[EventKind] = LEASE_TAKEOVER
@@ -290,7 +298,7 @@ class LeaseTakeover(_Fields):
 
 
 @dataclass(frozen=True)
-class RunFinished(_Fields):
+class RunFinished(Fields):
     kind: ClassVar[EventKind] = RUN_FINISHED
     run_id: str
     interrupted: bool

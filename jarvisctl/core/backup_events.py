@@ -1,0 +1,103 @@
+"""The payloads of the backup events (their kinds are core/events.py's EventKind.BACKUP*):
+what a run's backups did on each host, and what `jarvisctl backups verify|prune|restore` did.
+Commands in them are redacted by the journal like every other command."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import ClassVar
+
+from jarvisctl.core.events import (
+    BACKUP,
+    BACKUP_PRUNE,
+    BACKUP_RESTORE,
+    BACKUP_VERIFY,
+    EventKind,
+    Fields,
+)
+
+
+class BackupOutcome(str, Enum):
+    """How one backup of one host ended in a run."""
+
+    TAKEN = "taken"  # a complete, checksummed snapshot was recorded (verified or not: see below)
+    FAILED = "failed"  # no snapshot, or its verification or pruning failed: `reason` says which
+    INTERRUPTED = "interrupted"  # the run's stop ended it: no snapshot was recorded
+    SKIPPED = "skipped"  # not attempted (check mode, the host unreachable): `reason` says why
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Backup(Fields):
+    """One backup of a host (the event's host and play): the snapshot it took, or why none.
+    `what` is its paths, or its command (redacted like every command). `stage` names the step
+    that failed: take, verify or prune (empty when it did not fail)."""
+
+    kind: ClassVar[EventKind] = BACKUP
+    backup: str
+    store: str
+    outcome: str  # a BackupOutcome value
+    source: str  # paths | command
+    what: tuple[str, ...]
+    snapshot: str | None = None
+    files: int = 0
+    bytes: int = 0  # content bytes, uncompressed
+    stored_bytes: int = 0  # what the store holds for it
+    seconds: float = 0.0
+    reason: str = ""
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class BackupVerify(Fields):
+    """A snapshot re-read (`checksum`) or restored into a scratch directory (`restore`) and
+    compared with its manifest: by a run after taking it, or by `jarvisctl backups verify`."""
+
+    kind: ClassVar[EventKind] = BACKUP_VERIFY
+    backup: str
+    store: str
+    snapshot: str
+    mode: str  # checksum | restore
+    ok: bool
+    state: str  # the snapshot's state after: verified | unusable (store/snapshots.SnapshotState)
+    problem: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BackupPrune(Fields):
+    """Retention applied to a host's backup: the snapshots kept (with the rule that kept each:
+    `rules` maps id -> rule, e.g. "last", "daily 2026-12-03") and those forgotten (deleted from
+    the store, then from the index). `dry_run`: nothing was deleted. `error`: what failed."""
+
+    kind: ClassVar[EventKind] = BACKUP_PRUNE
+    backup: str
+    store: str
+    kept: tuple[str, ...]
+    forgotten: tuple[str, ...]
+    rules: Mapping[str, str]
+    dry_run: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupRestore(Fields):
+    """A snapshot put back on a host (`jarvisctl backups restore`, or a rollback's step):
+    `to` the path it was restored under (None: in place), `check` when only listed; `files`
+    in the snapshot, `changed` those written (or that would be), `ok` and `error`."""
+
+    kind: ClassVar[EventKind] = BACKUP_RESTORE
+    backup: str
+    store: str
+    snapshot: str
+    to: str | None
+    check: bool
+    ok: bool
+    files: int
+    changed: int
+    seconds: float
+    error: str | None = None

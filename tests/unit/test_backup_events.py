@@ -1,0 +1,65 @@
+"""The backup events: typed payloads whose journal records have the keys the reports and the
+CLI read, and a backup's command reaches the journal with its secrets redacted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jarvisctl.core.backup_events import (
+    Backup,
+    BackupOutcome,
+    BackupPrune,
+    BackupRestore,
+    BackupVerify,
+)
+from jarvisctl.core.events import Event, EventKind, NullSink
+from jarvisctl.record.audit import iter_records, verify
+from jarvisctl.record.recording import record_run
+from tests.events import raw
+
+RUN = "20261203T120000Z-0b0b0b"
+SECRET = "s3cr3t-pa55word-xyz"
+
+
+def test_each_backup_kind_has_its_payload_and_record_keys() -> None:
+    taken = Backup("etc", "local", BackupOutcome.TAKEN.value, "paths", ("/etc",), "snap-1", 3)
+    verified = BackupVerify("etc", "local", "snap-1", "restore", True, "verified", None, 0.5)
+    pruned = BackupPrune("etc", "local", ("snap-1",), ("snap-0",), {"snap-1": "last"})
+    restored = BackupRestore("etc", "local", "snap-1", None, False, True, 3, 1, 0.2)
+    expected = {
+        EventKind.BACKUP: (taken, {"backup", "store", "outcome", "source", "what", "snapshot"}),
+        EventKind.BACKUP_VERIFY: (verified, {"backup", "store", "snapshot", "mode", "ok"}),
+        EventKind.BACKUP_PRUNE: (pruned, {"backup", "store", "kept", "forgotten", "rules"}),
+        EventKind.BACKUP_RESTORE: (restored, {"backup", "snapshot", "to", "check", "changed"}),
+    }
+    for kind, (payload, keys) in expected.items():
+        assert payload.kind is kind
+        assert keys <= set(payload.record())
+        json.dumps(payload.record())  # JSON values only
+    assert taken.record()["what"] == ["/etc"] and taken.record()["bytes"] == 0
+    assert pruned.record()["rules"] == {"snap-1": "last"}
+    assert EventKind("backup") is EventKind.BACKUP
+
+
+def test_a_backup_command_is_journaled_with_its_secret_redacted(tmp_path: Path) -> None:
+    command = f"PGPASSWORD={SECRET} pg_dump -Fc app"
+    failed = Backup(
+        "app-db",
+        "local",
+        BackupOutcome.FAILED.value,
+        "command",
+        (command,),
+        reason=f"{command!r} exited 1: password {SECRET} refused",
+        stage="take",
+    )
+    with record_run(tmp_path, RUN, frozenset({SECRET}), NullSink()) as recording:
+        recording.events.emit(raw("run_started", data={"run_id": RUN, "hosts": ["h"]}))
+        recording.events.emit(Event(failed, "h", "p"))
+    content = (tmp_path / "runs" / f"{RUN}.jsonl").read_bytes()
+    assert verify(RUN, content)[0].intact
+    assert SECRET.encode() not in content
+    (record,) = [r for r in iter_records(content) if r.kind == EventKind.BACKUP]
+    assert record.data["what"] == ["PGPASSWORD=*** pg_dump -Fc app"]
+    assert record.data["reason"].endswith("exited 1: password *** refused")
+    assert record.data["outcome"] == "failed" and record.data["stage"] == "take"
