@@ -12,6 +12,7 @@ from jarvisctl.store.jobstore import SchedulerJobs
 from jarvisctl.store.leases import Leases
 from jarvisctl.store.ledger import RemediationLedger
 from jarvisctl.store.runs import RunIndex
+from jarvisctl.store.snapshots import SnapshotIndex
 
 LOCK_TIMEOUT = 30.0  # seconds a writer waits for another's lock (timeouts.state_lock)
 
@@ -37,6 +38,11 @@ class Store(Protocol):
 
     @property
     def runs(self) -> RunIndex: ...
+
+    @property
+    def snapshots(self) -> SnapshotIndex:
+        """The backup snapshot index and each snapshot's manifest."""
+        ...
 
     @property
     def jobs(self) -> SchedulerJobs:

@@ -92,6 +92,9 @@ def test_a_release_state_db_is_migrated_in_place_and_keeps_everything(tmp_path: 
 
     assert version(database) == schema.latest(schema.STATE)
     after = rows(database)
+    with sqlite3.connect(database) as db:  # the snapshot index (version 4) is there, empty
+        assert db.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM snapshot_files").fetchone() == (0,)
     for table in ("remediation_attempt", "escalation", "run_index", "run_host", "host_lease"):
         assert before[table] <= after[table], table
     held = [r for r in after["check_state"] if r[2] == "held"]

@@ -49,7 +49,7 @@ def test_a_new_store_has_the_latest_schema_and_an_empty_reader_the_same(tmp_path
     assert tables(tmp_path / "state" / "state.db") == expected
     assert {"check_state", "remediation_attempt", "escalation", "run_index", "run_host"} <= set(
         expected
-    ) and "host_lease" in expected
+    ) and {"host_lease", "snapshots", "snapshot_files"} <= set(expected)
 
 
 def test_a_version_1_store_is_brought_to_the_latest_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -70,6 +70,48 @@ def test_a_version_1_store_is_brought_to_the_latest_and_keeps_its_rows(tmp_path:
         ("h1", "p", "disk", 1700000000.0, "budget spent")
     ]
     assert store.runs.newest() == [] and store.leases.all() == []
+    assert store.snapshots.list() == ()
+
+
+def test_a_version_3_store_gains_the_snapshot_index_and_keeps_every_row(tmp_path: Path) -> None:
+    """Version 3 is the release before backups: its state.db, with a row in every table, is
+    migrated in place to the latest, every row as it was, and the snapshot index works on it."""
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        for migration in schema.STATE[:3]:
+            for statement in migration.statements:
+                db.execute(statement)
+        db.execute(
+            "INSERT INTO check_state VALUES ('h1', 'p', 'disk', 'critical', 'ok', 2, "
+            '\'["ok", "critical"]\', 0, 95.5, 1700000000.0, 1700000100.0)'
+        )
+        db.execute("INSERT INTO remediation_attempt VALUES ('h1', 'p', 'disk', 'clean', 5.0, 'ok')")
+        db.execute("INSERT INTO escalation VALUES ('h1', 'p', 'disk', 6.0, 'budget spent')")
+        db.execute(
+            "INSERT INTO run_index (run_id, started, status, mode, source, user, controller, "
+            "pid) VALUES ('20261201T000000Z-0a1b2c', 1.0, 'ok', 'run', 'cli', 'u', 'c', 1)"
+        )
+        db.execute("INSERT INTO run_host VALUES ('20261201T000000Z-0a1b2c', 'h1')")
+        db.execute("INSERT INTO host_lease VALUES ('db7', 'o', 42, 'c', 'daemon', 1.0, 2.0)")
+        db.execute("PRAGMA user_version=3")
+    old = ("check_state", "remediation_attempt", "escalation", "run_index", "run_host")
+    old += ("host_lease",)
+
+    def rows() -> dict[str, list[tuple[object, ...]]]:
+        with sqlite3.connect(path) as db:
+            return {t: db.execute(f"SELECT * FROM {t}").fetchall() for t in old}
+
+    before, schema_before = rows(), tables(path)
+    assert all(len(r) == 1 for r in before.values())
+    store = open_store(tmp_path)
+    assert user_version(path) == LATEST == 4
+    assert rows() == before
+    after = tables(path)
+    assert {n: s for n, s in after.items() if n in schema_before} == schema_before
+    assert {"snapshots", "snapshot_files"} <= set(after)
+    assert store.snapshots.list() == ()
+    assert [e.run_id for e in store.runs.newest()] == ["20261201T000000Z-0a1b2c"]
+    assert [lease.host for lease in store.leases.all()] == ["db7"]
 
 
 def test_a_reader_reads_a_version_2_store_without_migrating_it(tmp_path: Path) -> None:

@@ -109,9 +109,54 @@ STATE = (
         ),
         "host leases, in the versioned schema (releases before made the table at each open)",
     ),
+    Migration(
+        4,
+        (
+            """CREATE TABLE IF NOT EXISTS snapshots (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    backup TEXT NOT NULL,
+    play TEXT NOT NULL,
+    store TEXT NOT NULL,
+    location TEXT NOT NULL,
+    taken_at REAL NOT NULL,
+    seconds REAL NOT NULL,
+    source TEXT NOT NULL,
+    compress TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    stored_bytes INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    verified_at REAL,
+    problem TEXT
+)""",
+            """CREATE INDEX IF NOT EXISTS snapshots_host_backup
+    ON snapshots (host, backup, taken_at)""",
+            "CREATE INDEX IF NOT EXISTS snapshots_taken_at ON snapshots (taken_at)",
+            # path and target are the host's bytes (UTF-8, undecodable bytes kept as they were),
+            # hence BLOB: a file name need not be valid UTF-8
+            """CREATE TABLE IF NOT EXISTS snapshot_files (
+    snapshot_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    path BLOB NOT NULL,
+    type TEXT NOT NULL,
+    mode INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    gid INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    sha256 TEXT,
+    target BLOB,
+    PRIMARY KEY (snapshot_id, seq)
+) WITHOUT ROWID""",
+        ),
+        "the backup snapshot index and each snapshot's manifest",
+    ),
 )
 # the oldest version a reader (which never migrates) can read: later versions add nothing a
-# reader reads
+# reader cannot do without (a store before version 4 has no snapshots, and its snapshot index
+# reads as empty: store/sqlite/snapshots.py)
 STATE_READABLE_FROM = 2
 
 # scheduler.db: version 1 is release 8c4458a's schema (its files say version 0: it recorded none)

@@ -13,6 +13,7 @@ from jarvisctl.store.sqlite.checks import SqliteCheckStates
 from jarvisctl.store.sqlite.leases import SqliteLeases
 from jarvisctl.store.sqlite.ledger import SqliteLedger
 from jarvisctl.store.sqlite.runs import SqliteRunIndex
+from jarvisctl.store.sqlite.snapshots import SqliteSnapshotIndex
 from jarvisctl.store.sqlite.statefile import StateFile
 
 JOBS_FILE = "scheduler.db"
@@ -33,6 +34,7 @@ class SqliteStore:
         self.ledger = SqliteLedger(self.file)
         self.leases = SqliteLeases(self.file)
         self.runs = SqliteRunIndex(self.file)
+        self.snapshots = SqliteSnapshotIndex(self.file)
         self._jobs: SchedulerJobs | None = None
 
     @property
