@@ -1,0 +1,288 @@
+"""`kind: restic`: a restic repository through the real `restic` binary (deduplicated, encrypted,
+off-site capable). The uncompressed stream is fed to `restic backup --stdin`; restic compresses
+and encrypts it itself. The password travels in the subprocess environment only (never argv,
+never a message). An aborted transfer is interrupted before restic sees the end of its input,
+so it makes no snapshot; one that was made anyway (found by its tag) is forgotten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, BinaryIO
+
+from jarvisctl.backup.compression import Inflow, inflow, process_reader
+from jarvisctl.backup.errors import BackupStoreError
+from jarvisctl.plan.model import BackupPlan
+from jarvisctl.store.snapshots import Snapshot
+
+# Seconds for restic's bookkeeping commands (init, snapshots, forget --prune, check).
+_COMMAND_TIMEOUT = 3600.0
+# Seconds restic gets to clean up after SIGINT before it is killed.
+_INTERRUPT_GRACE = 10.0
+_TAIL = 8192
+# Variables that would point restic at another repository or password than ours.
+_FOREIGN = frozenset(
+    {
+        "RESTIC_REPOSITORY",
+        "RESTIC_REPOSITORY_FILE",
+        "RESTIC_PASSWORD_FILE",
+        "RESTIC_PASSWORD_COMMAND",
+    }
+)
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=:-]")
+
+
+class ResticBackupStore:
+    def __init__(self, name: str, repository: str, password: str, state_dir: Path) -> None:
+        self.name = name
+        self.repository = repository
+        self._password = password
+        self._cache = state_dir / "restic-cache"
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def writer(self, snapshot_id: str, plan: BackupPlan, host: str) -> ResticSnapshotWriter:
+        filename = f"{plan.name}.tar" if plan.source == "paths" else (plan.file or plan.name)
+        return ResticSnapshotWriter(self, snapshot_id, filename, host, plan)
+
+    @contextlib.contextmanager
+    def open(self, snapshot: Snapshot) -> Iterator[BinaryIO]:
+        path = self._stored_path(snapshot)
+        argv = self.argv("dump", "--", snapshot.location, path)
+        with process_reader(argv, f"restic dump of snapshot {snapshot.id}", self.env()) as data:
+            yield data
+
+    def delete(self, snapshot: Snapshot) -> None:
+        done = self.run("forget", "--prune", "--", snapshot.location, check=False)
+        if done.returncode != 0 and "no matching ID found" not in done.stderr:
+            raise self.error(f"cannot forget snapshot {snapshot.id}", done)
+
+    def check(self, expected: Iterable[Snapshot] = ()) -> tuple[str, ...]:
+        done = self.run("check", check=False)
+        if done.returncode == 0:
+            return ()
+        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines()]
+        found = [line for line in lines if line and ("error" in line.lower() or "Fatal" in line)]
+        detail = found or [f"restic check exited with status {done.returncode}"]
+        return tuple(f"backup store {self.name!r}: {self.redact(line)}" for line in detail)
+
+    # -- running restic --
+
+    def argv(self, *args: str) -> list[str]:
+        binary = shutil.which("restic")
+        if binary is None:
+            raise BackupStoreError(
+                f"backup store {self.name!r} is a restic repository, and `restic` is not on "
+                f"this controller's PATH: install it (Debian: apt-get install restic)"
+            )
+        return [binary, "-r", self.repository, "--cache-dir", str(self._cache), *args]
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
+        env["RESTIC_PASSWORD"] = self._password
+        return env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        try:
+            done = subprocess.run(
+                self.argv(*args),
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=_COMMAND_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BackupStoreError(
+                f"backup store {self.name!r}: `restic {args[0]}` did not finish in "
+                f"{_COMMAND_TIMEOUT:.0f}s"
+            ) from exc
+        if check and done.returncode != 0:
+            raise self.error(f"`restic {args[0]}` failed", done)
+        return done
+
+    def error(self, what: str, done: subprocess.CompletedProcess[str]) -> BackupStoreError:
+        detail = self.redact(done.stderr.strip()[-_TAIL:]) or f"exit status {done.returncode}"
+        return BackupStoreError(
+            f"backup store {self.name!r} (restic repository {self.repository}): {what}: {detail}"
+        )
+
+    def redact(self, text: str) -> str:
+        """restic never prints the password; this makes sure no message of ours does either."""
+        return text.replace(self._password, "***") if len(self._password) >= 3 else text
+
+    def ensure_repository(self) -> None:
+        """`restic init` where there is no repository yet (never over a foreign or locked one)."""
+        with self._lock:
+            if self._ready:
+                return
+            probe = self.run("cat", "config", check=False)
+            if probe.returncode != 0:
+                if "Is there a repository at the following location?" not in probe.stderr:
+                    raise self.error("cannot open the repository", probe)
+                self.run("init")
+            self._ready = True
+
+    def snapshot_ids_tagged(self, tag: str) -> list[str]:
+        done = self.run("snapshots", "--json", "--tag", tag)
+        return [entry["id"] for entry in json.loads(done.stdout or "[]")]
+
+    def _stored_path(self, snapshot: Snapshot) -> str:
+        done = self.run("snapshots", "--json", "--", snapshot.location, check=False)
+        entries: list[dict[str, Any]] = json.loads(done.stdout or "[]") if done.stdout else []
+        if done.returncode != 0 or len(entries) != 1 or len(entries[0].get("paths", ())) != 1:
+            raise BackupStoreError(
+                f"snapshot {snapshot.id}: restic snapshot {snapshot.location} is missing from "
+                f"backup store {self.name!r} ({self.redact(done.stderr.strip()) or 'not found'})"
+            )
+        return str(entries[0]["paths"][0])
+
+
+class ResticSnapshotWriter:
+    """`restic backup --stdin`, fed the uncompressed stream as it arrives."""
+
+    compress = "none"  # restic is handed the plain stream and compresses it itself
+
+    def __init__(
+        self,
+        store: ResticBackupStore,
+        snapshot_id: str,
+        filename: str,
+        host: str,
+        plan: BackupPlan,
+    ) -> None:
+        self._store, self._filename, self._host, self._plan = store, filename, host, plan
+        self._tag = "snapshot=" + _TAG_UNSAFE.sub("_", snapshot_id)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._inflow: Inflow | None = None
+        self._readers: list[_TailReader] = []
+        self._committed = False
+
+    def __enter__(self) -> ResticSnapshotWriter:
+        self._store.ensure_repository()
+        argv = self._store.argv(
+            "backup", "--stdin", "--stdin-filename", self._filename, "--host", self._host,
+            "--tag", "jarvisctl", "--tag", f"backup={_TAG_UNSAFE.sub('_', self._plan.name)}",
+            "--tag", self._tag, "--json",
+        )  # fmt: skip
+        self._process = subprocess.Popen(
+            argv, env=self._store.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert self._process.stdout and self._process.stderr and self._process.stdin
+        self._readers = [_TailReader(self._process.stdout), _TailReader(self._process.stderr)]
+        self._inflow = inflow(self._plan.compress, self._process.stdin)  # type: ignore[arg-type]
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self._inflow is not None, "write() outside the writer's block"
+        try:
+            self._inflow.write(data)
+        except (BrokenPipeError, ValueError) as exc:  # restic stopped reading: it failed
+            raise self._failure("stopped reading the stream") from exc
+
+    def commit(self) -> tuple[str, int]:
+        assert self._inflow is not None and self._process is not None
+        self._inflow.close()  # the stream was whole: a truncated one raises here, before EOF
+        assert self._process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._process.stdin.close()
+        self._process.wait()
+        for reader in self._readers:
+            reader.join()
+        if self._process.returncode != 0:
+            raise self._failure(f"exited with status {self._process.returncode}")
+        summary = _summary(self._readers[0].text())
+        if summary is None:
+            raise self._failure("reported no snapshot")
+        (snapshot,) = self._store.snapshot_ids_tagged(self._tag) or [summary["snapshot_id"]]
+        self._committed = True
+        return snapshot, int(summary.get("data_added", 0))
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._committed or self._process is None:
+            return
+        self._interrupt()
+        # a snapshot restic completed anyway (the end of the stream had reached it) is forgotten
+        with contextlib.suppress(BackupStoreError):
+            for made in self._store.snapshot_ids_tagged(self._tag):
+                self._store.run("forget", "--prune", "--", made, check=False)
+
+    def _interrupt(self) -> None:
+        """SIGINT while restic's input is still open: it cleans up and makes no snapshot."""
+        process = self._process
+        assert process is not None and process.stdin is not None
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        if self._inflow is not None:
+            self._inflow.abort()
+        try:
+            process.wait(_INTERRUPT_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            self._store.run("unlock", check=False)  # the lock a killed restic left behind
+        with contextlib.suppress(BrokenPipeError, OSError):
+            process.stdin.close()
+        for reader in self._readers:
+            reader.join()
+
+    def _failure(self, what: str) -> BackupStoreError:
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(1.0)
+        stderr = self._readers[1].text().strip() if self._readers else ""
+        detail = self._store.redact(stderr[-_TAIL:]) or "no message"
+        return BackupStoreError(
+            f"backup store {self._store.name!r}: `restic backup` {what}: {detail}; "
+            f"nothing was kept of this snapshot"
+        )
+
+
+class _TailReader:
+    """Reads a pipe to its end in a thread (restic must never block on a full pipe), keeping
+    the last bytes."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._tail = bytearray()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with self._stream:
+            while chunk := self._stream.read1(65536):  # type: ignore[attr-defined]
+                self._tail += chunk
+                del self._tail[: -4 * _TAIL]
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def text(self) -> str:
+        return bytes(self._tail).decode(errors="replace")
+
+
+def _summary(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        with contextlib.suppress(ValueError):
+            message = json.loads(line)
+            if isinstance(message, dict) and message.get("message_type") == "summary":
+                return message
+    return None
