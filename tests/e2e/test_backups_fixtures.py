@@ -76,7 +76,8 @@ def test_killing_sshd_ends_a_transfer_in_flight(
 ) -> None:
     host = sshd_hosts[1]
     stream = subprocess.Popen(
-        ssh_argv(host, "while :; do head -c 65536 /dev/zero; sleep 0.01; done"),
+        # ends by itself once its output is gone (head dies of SIGPIPE): nothing left behind
+        ssh_argv(host, "while head -c 65536 /dev/zero; do sleep 0.01; done"),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
