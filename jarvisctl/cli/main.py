@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("jarvisctl.cli.runs", "runs"),
     "report": ("jarvisctl.cli.report", "report_command"),
     "audit": ("jarvisctl.cli.audit", "audit"),
+    "backups": ("jarvisctl.cli.backups", "backups"),
 }
 
 
