@@ -9,15 +9,17 @@ finished run, which catches what a chain alone cannot: a cut-off or edited tail.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
+import io
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from jarvisctl.core.errors import EXIT_NOT_OK, JarvisError
 from jarvisctl.core.events import RUN_FINISHED, RUN_INCOMPLETE, RUN_STARTED, Event
@@ -200,35 +202,96 @@ def read_journal(path: Path) -> bytes:
         raise JournalError(f"cannot read the audit journal {path}: {exc.strerror}") from None
 
 
+@contextlib.contextmanager
+def open_journal(path: Path) -> Iterator[BinaryIO]:
+    """The journal's file, read line by line (errors as read_journal's)."""
+    try:
+        stream = path.open("rb")
+    except FileNotFoundError:
+        raise JournalError(f"no audit journal at {path}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read the audit journal {path}: {exc.strerror}") from None
+    with stream:
+        yield stream
+
+
 def verify(
     run_id: str, content: bytes, anchor: tuple[int, str] | None = None
 ) -> tuple[Verification, list[Record]]:
     """Check the chain; `anchor` (records, last hash) is what the run index sealed at finish."""
-    lines = content.split(b"\n")
-    torn = len(lines[-1])  # after the last newline: empty unless a write was cut short
-    prev, records = genesis(run_id), list[Record]()
-    for number, line in enumerate(lines[:-1], start=1):
-        record, problem = _check_line(line, number, prev)
-        if problem is not None:
-            if "does not chain" in problem:  # the previous record is the one in doubt
-                records = records[:-1]
-            return Verification(run_id, len(records), prev, False, problem, torn), records
-        assert record is not None
-        records.append(record)
-        prev = line_hash(line)
-    complete = bool(records) and records[-1].kind == RUN_FINISHED
-    stopped = _stopped(records)
-    result = Verification(run_id, len(records), prev, complete, None, torn, stopped)
-    problem = _against_anchor(result, anchor)
-    if problem is not None:
-        return replace(result, problem=problem), records
-    return result, records
+    reader = JournalReader(run_id, io.BytesIO(content), anchor)
+    records = list(reader)
+    if reader.doubted_last:  # the record a broken chain puts in doubt is not presented
+        records.pop()
+    return reader.verification, records
 
 
-def _stopped(records: list[Record]) -> str | None:
-    if not records or records[-1].kind != RUN_INCOMPLETE:
+class JournalReader:
+    """A journal's records, checked one by one as they are read (one line in memory at a time):
+    iterate it once, then `verification` says what the whole journal is worth. Iteration stops
+    at the first problem; `doubted_last` says the last record yielded is the one it puts in
+    doubt (a record that does not chain from it was edited, or it was)."""
+
+    def __init__(
+        self, run_id: str, lines: Iterable[bytes], anchor: tuple[int, str] | None = None
+    ) -> None:
+        self.run_id = run_id
+        self._lines = lines  # each ending in b"\n", but for a torn last one
+        self._anchor = anchor
+        self._verification: Verification | None = None
+        self.doubted_last = False
+
+    @property
+    def verification(self) -> Verification:
+        if self._verification is None:
+            raise RuntimeError("a JournalReader's verification is known once it was read")
+        return self._verification
+
+    def __iter__(self) -> Iterator[Record]:
+        prev, count, last = genesis(self.run_id), 0, None
+        lines = iter(self._lines)
+        for number, line in enumerate(lines, start=1):
+            if not line.endswith(b"\n"):
+                self._finish(
+                    Verification(
+                        run_id=self.run_id,
+                        records=count,
+                        last_hash=prev,
+                        complete=False,
+                        torn_bytes=len(line),
+                    ),
+                    last,
+                )
+                return
+            record, problem = _check_line(line[:-1], number, prev)
+            if problem is not None:
+                self.doubted_last = "does not chain" in problem and count > 0
+                count -= self.doubted_last
+                torn = _torn(lines)
+                self._verification = Verification(self.run_id, count, prev, False, problem, torn)
+                return
+            assert record is not None
+            count, prev, last = count + 1, line_hash(line[:-1]), record
+            yield record
+        self._finish(Verification(self.run_id, count, prev, False), last)
+
+    def _finish(self, result: Verification, last: Record | None) -> None:
+        complete = last is not None and last.kind == RUN_FINISHED
+        result = replace(result, complete=complete, stopped=_stopped(last))
+        problem = _against_anchor(result, self._anchor)
+        self._verification = result if problem is None else replace(result, problem=problem)
+
+
+def _torn(lines: Iterator[bytes]) -> int:
+    """The length of a partial last line among the lines not read yet."""
+    last = collections.deque(lines, maxlen=1)
+    return len(last[0]) if last and not last[0].endswith(b"\n") else 0
+
+
+def _stopped(last: Record | None) -> str | None:
+    if last is None or last.kind != RUN_INCOMPLETE:
         return None
-    return str(records[-1].data.get("reason", "the run could not record everything"))
+    return str(last.data.get("reason", "the run could not record everything"))
 
 
 def _parse(line: bytes) -> tuple[Record, str]:

@@ -42,16 +42,46 @@ def write_run_json(run: RunDocument, stream: TextIO) -> None:
         if size >= PIECE:
             text = "".join(pending)
             cut = text.rfind("\n") + 1
-            stream.write(text[:cut])
+            if cut:  # else one line longer than PIECE, still arriving: wait for its end
+                stream.write(text[:cut])
             pending, size = [text[cut:]], len(text) - cut
     stream.write("".join(pending))
     stream.flush()
 
 
+# Containers nested this deep or deeper are written on one line each: a check, a remediation,
+# a circuit breaker, a value of `summary`. The levels above are indented by two spaces a level.
+INLINE_DEPTH = 4
+# How a one-line value is spelled: json's C encoder, with the spaces `indent=2` would put.
+_ONE_LINE = json.JSONEncoder(separators=(", ", ": "), allow_nan=False)
+
+
 def _text(run: RunDocument) -> Iterator[str]:
-    """json.dumps(..., indent=2) and a newline, chunk by chunk."""
-    yield from json.JSONEncoder(indent=2, allow_nan=False).iterencode(run_json(run))
+    """The document, two spaces a level down to the hosts' lists, then one line per check (and
+    per remediation), and a newline. json.dumps(indent=2) spells the same JSON over ten times
+    as many lines and, pure Python, took most of `run --json`'s own time at 50 hosts (63 ms for
+    275 KiB); one line per check is also what grep and a reader scanning a host want."""
+    yield from _layout(run_json(run), 0)
     yield "\n"
+
+
+def _layout(value: Any, depth: int) -> Iterator[str]:
+    if depth >= INLINE_DEPTH or not value or not isinstance(value, dict | list):
+        yield _ONE_LINE.encode(value)
+        return
+    inner = "\n" + "  " * (depth + 1)
+    if isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield ("," if index else "") + inner + _ONE_LINE.encode(key) + ": "
+            yield from _layout(item, depth + 1)
+        yield "\n" + "  " * depth + "}"
+    else:
+        yield "["
+        for index, item in enumerate(value):
+            yield ("," if index else "") + inner
+            yield from _layout(item, depth + 1)
+        yield "\n" + "  " * depth + "]"
 
 
 def run_json(run: RunDocument) -> dict[str, Any]:

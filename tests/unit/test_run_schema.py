@@ -209,7 +209,7 @@ def test_written_in_pieces_it_is_the_same_text(
     """`run --json` writes the document in pieces of whole lines; the text is render_run_json's."""
     emit_every_kind_of_host(tmp_path, interrupted=False)
     document = load_document(tmp_path, RUN)
-    monkeypatch.setattr(run_json, "PIECE", 100)
+    monkeypatch.setattr(run_json, "PIECE", 40)
     written = WrittenLines()
     run_json.write_run_json(document, written)
     assert "".join(written.pieces) == run_json.render_run_json(document)

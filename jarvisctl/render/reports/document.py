@@ -21,7 +21,7 @@ from jarvisctl.core.events import (
     RUN_STARTED,
 )
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
-from jarvisctl.record.audit import Record, Verification
+from jarvisctl.record.audit import JournalReader, Record, Verification
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 OUTCOME_ORDER = {
@@ -178,14 +178,17 @@ def perf_value_text(datum: PerfDatum) -> str:
     return value + (f" ({bounds})" if bounds else "")
 
 
-def build_document(verification: Verification, records: Sequence[Record]) -> RunDocument:
-    """Fold the journal's records into a document; sections ordered failures first."""
-    started = records[0] if records and records[0].kind == RUN_STARTED else None
+def build_document(records: JournalReader) -> RunDocument:
+    """Fold the journal's records into a document as they are read (they are not all held at
+    once); sections ordered failures first."""
+    started: Record | None = None
     sections: dict[tuple[str, str], _Section] = {}
     breakers = []
     finished: Record | None = None
     for record in records:
-        if record.kind == RUN_FINISHED:
+        if record.seq == 1 and record.kind == RUN_STARTED:
+            started = record
+        elif record.kind == RUN_FINISHED:
             finished = record
         elif record.kind == CIRCUIT_OPEN:
             breakers.append(dict(record.data))
@@ -197,6 +200,7 @@ def build_document(verification: Verification, records: Sequence[Record]) -> Run
     if finished is not None:
         hosts = _with_outcomes(hosts, finished.data.get("hosts", []))
     recap = finished.data.get("recap", {}) if finished else _recap_so_far(hosts)
+    verification = records.verification
     return RunDocument(
         run_id=verification.run_id,
         verification=verification,

@@ -7,9 +7,11 @@ from pathlib import Path
 from jarvisctl.core.events import CHECK
 from jarvisctl.record.audit import (
     JournalError,
+    JournalReader,
     Verification,
     iter_records,
     journal_path,
+    open_journal,
     read_journal,
     verify,
 )
@@ -51,15 +53,17 @@ def verify_run(state_dir: Path, wanted: str) -> tuple[Verification, Path]:
 def load_document(state_dir: Path, wanted: str, history: int = HISTORY_RUNS) -> RunDocument:
     run_id, anchor = locate_run(state_dir, wanted)
     path = journal_path(state_dir, run_id)
-    verification, records = verify(run_id, read_journal(path), anchor)
+    with open_journal(path) as lines:
+        document = build_document(JournalReader(run_id, lines, anchor))
+    verification = document.verification
     if not verification.intact:
         raise CorruptJournalError(
             f"the audit journal {path} fails verification: {verification.problem} "
             f"(see `jarvisctl audit verify {run_id}`)"
         )
-    document = build_document(verification, records)
-    earlier = _earlier_points(state_dir, document, history) if history > 0 else {}
-    return with_history(document, earlier)
+    if history <= 0:  # the JSON and metrics, which chart nothing: no check history at all
+        return document
+    return with_history(document, _earlier_points(state_dir, document, history))
 
 
 def _earlier_points(
