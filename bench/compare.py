@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.compare_report import render, summarize, update_readme
-from bench.fleet import BenchFleet, sshd_unavailable_reason
+from bench.entry import begin
+from bench.fleet import BenchFleet
 from bench.installs import Install, install_ref, run_environment, write_constraints
 from bench.measure import ToolFailed, measure
 from bench.peers import BENCH, cpu_model, project_jarvisctl
@@ -162,14 +162,9 @@ def measure_both(args: argparse.Namespace, argv: list[str], work: Path) -> dict[
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    if args.render:
-        update_readme(args.readme, render(json.loads(args.render.read_text())))
-        return 0
-    reason = sshd_unavailable_reason()
-    if reason:
-        print(f"cannot run: {reason}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the fleet is stopped
+    stop = begin(args.render, args.readme, render, update_readme)
+    if stop is not None:
+        return stop
     work = Path(tempfile.mkdtemp(prefix="jbc-", dir="/tmp"))
     try:
         doc = measure_both(args, argv, work)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ if __package__ in (None, ""):
 
 from bench import hostcost, stacks
 from bench.capture import capture_remote_work
+from bench.entry import write_result
 from bench.fleet import BenchFleet
 from bench.measure import measure, run_probe
 from bench.peers import BENCH, ensure_peers, export_jarvisctl, use_compiled_python
@@ -165,12 +166,7 @@ def main(argv: list[str]) -> int:
     finally:
         fleet.stop()
         shutil.rmtree(work, ignore_errors=True)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = args.results / f"profile-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"written: {path}", file=sys.stderr)
+    write_result(result, args.results, "profile")
     return 0
 
 

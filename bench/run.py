@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -22,7 +21,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fleet import BenchFleet, sshd_unavailable_reason
+from bench.entry import begin
+from bench.fleet import BenchFleet
 from bench.measure import Sample, ToolFailed, measure
 from bench.peers import (
     BENCH,
@@ -141,14 +141,9 @@ def save(doc: dict[str, Any], results: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    if args.render:
-        update_readme(args.readme, render(json.loads(args.render.read_text())))
-        return 0
-    reason = sshd_unavailable_reason()
-    if reason:
-        print(f"cannot run: {reason}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the fleet is stopped
+    stop = begin(args.render, args.readme, render, update_readme)
+    if stop is not None:
+        return stop
     tools = [BY_KEY[key] for key in args.tools]
     work = Path(tempfile.mkdtemp(prefix="jb-", dir="/tmp"))  # short: ssh control paths
     use_compiled_python(work / "pycache")

@@ -14,7 +14,6 @@ Prints JSON (and writes bench/results/startcost-<UTC time>.json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pstats
 import re
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.compare import prepare
+from bench.entry import write_result
 from bench.fleet import BenchFleet
 from bench.installs import Install, install_ref, run_environment, write_constraints
 from bench.measure import run_probe
@@ -222,12 +221,7 @@ def main(argv: list[str]) -> int:
     finally:
         fleet.stop()
         shutil.rmtree(work, ignore_errors=True)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = args.results / f"startcost-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"written: {path}", file=sys.stderr)
+    write_result(result, args.results, "startcost")
     return 0
 
 
