@@ -13,6 +13,7 @@ from jarvisctl.core.events import (
     BACKUP,
     BACKUP_PRUNE,
     BACKUP_RESTORE,
+    BACKUP_STORE_CHECK,
     BACKUP_VERIFY,
     EventKind,
     Fields,
@@ -101,3 +102,15 @@ class BackupRestore(Fields):
     changed: int
     seconds: float
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupStoreCheck(Fields):
+    """A backup store's own integrity pass (`restic check`; a local store: the data of each
+    snapshot the index records in it is there), by `jarvisctl backups verify --all`: the
+    problems it found (none: intact). No host: the event's host is None."""
+
+    kind: ClassVar[EventKind] = BACKUP_STORE_CHECK
+    store: str
+    problems: tuple[str, ...]
+    seconds: float

@@ -42,6 +42,7 @@ class EventKind(str, Enum):
     BACKUP_VERIFY = "backup_verify"
     BACKUP_PRUNE = "backup_prune"
     BACKUP_RESTORE = "backup_restore"
+    BACKUP_STORE_CHECK = "backup_store_check"
 
     def __str__(self) -> str:
         return self.value
@@ -71,6 +72,7 @@ BACKUP = EventKind.BACKUP
 BACKUP_VERIFY = EventKind.BACKUP_VERIFY
 BACKUP_PRUNE = EventKind.BACKUP_PRUNE
 BACKUP_RESTORE = EventKind.BACKUP_RESTORE
+BACKUP_STORE_CHECK = EventKind.BACKUP_STORE_CHECK
 
 
 class Payload(Protocol):

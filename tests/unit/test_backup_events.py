@@ -11,6 +11,7 @@ from jarvisctl.core.backup_events import (
     BackupOutcome,
     BackupPrune,
     BackupRestore,
+    BackupStoreCheck,
     BackupVerify,
 )
 from jarvisctl.core.events import Event, EventKind, NullSink
@@ -27,11 +28,13 @@ def test_each_backup_kind_has_its_payload_and_record_keys() -> None:
     verified = BackupVerify("etc", "local", "snap-1", "restore", True, "verified", None, 0.5)
     pruned = BackupPrune("etc", "local", ("snap-1",), ("snap-0",), {"snap-1": "last"})
     restored = BackupRestore("etc", "local", "snap-1", None, False, True, 3, 1, 0.2)
+    checked = BackupStoreCheck("offsite", ("snapshot snap-1: its data is missing",), 1.5)
     expected = {
         EventKind.BACKUP: (taken, {"backup", "store", "outcome", "source", "what", "snapshot"}),
         EventKind.BACKUP_VERIFY: (verified, {"backup", "store", "snapshot", "mode", "ok"}),
         EventKind.BACKUP_PRUNE: (pruned, {"backup", "store", "kept", "forgotten", "rules"}),
         EventKind.BACKUP_RESTORE: (restored, {"backup", "snapshot", "to", "check", "changed"}),
+        EventKind.BACKUP_STORE_CHECK: (checked, {"store", "problems", "seconds"}),
     }
     for kind, (payload, keys) in expected.items():
         assert payload.kind is kind
