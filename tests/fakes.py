@@ -31,6 +31,7 @@ import pytest
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import CommandResult, OutputSink
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
+from jarvisctl.connection.stdin import StdinSource, stdin_chunks
 from jarvisctl.core.errors import UnreachableError
 
 Matcher = str | re.Pattern[str]
@@ -44,6 +45,7 @@ class Call:
     command: str
     timeout: float
     stdin: str | None
+    data: bytes | None = None  # the input given as bytes or a stream (then `stdin` is None)
 
 
 @dataclass
@@ -135,12 +137,16 @@ class FakeConnection:
         command: str,
         *,
         timeout: float,
-        stdin: str | None = None,
+        stdin: StdinSource | None = None,
         sink: OutputSink | None = None,
     ) -> CommandResult:
         if timeout <= 0:
             pytest.fail(f"{self.settings.host}: command run with timeout {timeout!r}: {command!r}")
         self.open()
+        if stdin is not None and not isinstance(stdin, str):
+            # read whole, as a host would read it all: the responder finds it in calls[-1].data
+            self.calls.append(Call(command, timeout, None, b"".join(stdin_chunks(stdin))))
+            return _to_sink(self._answer(command, None), sink)
         self.calls.append(Call(command, timeout, stdin))
         if command == SCRIPT_ON_STDIN and stdin and not self._matching(command):
             return _to_sink(self._run_script(stdin), sink)

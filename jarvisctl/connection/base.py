@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.capture import Capture, StreamDigest
+from jarvisctl.connection.stdin import StdinSource
 
 # Exit status of coreutils `timeout` when it ended the command with the first signal.
 TIMEOUT_EXIT = 124
@@ -122,6 +123,9 @@ class Connection(Protocol):
     `AuthenticationError`) with a message that says what failed, where and what to do. `run`
     never raises for a non-zero exit or a timeout: both are values in the `CommandResult`.
     Output goes to `sink` when one is given, else a bounded tail of it is in the result.
+    `stdin` is text, bytes, or a stream of bytes (an iterable of chunks, or a binary file) fed
+    in chunks and never held whole; if reading that stream fails, the command is ended before
+    its input is closed and `run` raises the stream's error (connection/stdin.py).
     """
 
     settings: ConnectionSettings
@@ -137,7 +141,7 @@ class Connection(Protocol):
         command: str,
         *,
         timeout: float,
-        stdin: str | None = None,
+        stdin: StdinSource | None = None,
         sink: OutputSink | None = None,
     ) -> CommandResult: ...
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import select
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from jarvisctl.connection.base import EXIT_GRACE, OutputSink
+from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 
 _CHUNK = 65536
 # Seconds between looks for the exit status once a script's last delimiter has arrived.
@@ -34,25 +35,35 @@ def send_signal(channel: Any, name: str) -> None:
         channel.transport._send_user_message(message)
 
 
-def feed_stdin(channel: Any, stdin: str | None) -> threading.Thread | None:
-    """Send stdin, then EOF. A thread, because a large input and a large output could otherwise
-    each wait for the other to be read."""
+def feed_stdin(
+    channel: Any, stdin: StdinSource | None, abort: Callable[[], None]
+) -> StdinFeeder | None:
+    """Send stdin in chunks, then EOF (None: EOF at once). A thread, because a large input and
+    a large output could otherwise each wait for the other to be read. `abort` ends the
+    command if reading the source fails (stdin.py)."""
     if stdin is None:
         channel.shutdown_write()
         return None
-    feeder = threading.Thread(target=_send_all, args=(channel, stdin.encode()), daemon=True)
-    feeder.start()
-    return feeder
+    return StdinFeeder(
+        stdin, write=lambda chunk: _send(channel, chunk), close=lambda: _eof(channel), abort=abort
+    ).start()
 
 
-def _send_all(channel: Any, data: bytes) -> None:
+def _send(channel: Any, chunk: bytes) -> bool:
     from paramiko import SSHException
 
     try:
-        channel.sendall(data)
-        channel.shutdown_write()
+        channel.sendall(chunk)
     except (SSHException, EOFError, OSError):
-        pass  # the command ended without reading all of its input; its result says the rest
+        return False  # the command ended without reading all of its input; its result says why
+    return True
+
+
+def _eof(channel: Any) -> None:
+    from paramiko import SSHException
+
+    with contextlib.suppress(SSHException, EOFError, OSError):
+        channel.shutdown_write()
 
 
 def collect(channel: Any, deadline: float, sink: OutputSink) -> tuple[int | None, bool]:

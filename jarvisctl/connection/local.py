@@ -9,7 +9,6 @@ import selectors
 import shlex
 import signal
 import subprocess
-import threading
 import time
 from typing import IO
 
@@ -25,6 +24,7 @@ from jarvisctl.connection.base import (
 )
 from jarvisctl.connection.capture import Capture
 from jarvisctl.connection.shell import become_prefix
+from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 from jarvisctl.core.durations import format_seconds
 
 _CHUNK = 65536
@@ -62,7 +62,7 @@ class LocalConnection:
         command: str,
         *,
         timeout: float,
-        stdin: str | None = None,
+        stdin: StdinSource | None = None,
         sink: OutputSink | None = None,
     ) -> CommandResult:
         format_seconds(timeout)  # rejects a non-positive timeout like the remote side would
@@ -85,10 +85,16 @@ class LocalConnection:
         )
         capture = Capture()  # unused when the output goes to a sink
         feeder = _feed_stdin(process, stdin)
-        with _Follower(process, capture if sink is None else sink) as follower:
-            exit_code, timed_out = _follow(process, follower, started + timeout)
+        try:
+            with _Follower(process, capture if sink is None else sink) as follower:
+                exit_code, timed_out = _follow(process, follower, started + timeout)
+        finally:
+            if feeder is not None:
+                feeder.stop()
         if feeder is not None:
-            feeder.join(timeout=1.0)
+            feeder.finish()  # raises the error of a source that could not be read
+        if process.stdin is not None:
+            _close(process.stdin)
         duration = time.monotonic() - started
         return CommandResult.captured(
             command, exit_code, duration, timed_out, capture, sunk=sink is not None
@@ -206,19 +212,30 @@ def _pidfd(pid: int) -> int | None:
     return fd
 
 
-def _feed_stdin(process: subprocess.Popen[bytes], stdin: str | None) -> threading.Thread | None:
-    """Write stdin, then close it; a thread, so that a large input never waits on the output."""
-    if stdin is None or process.stdin is None:
+def _feed_stdin(process: subprocess.Popen[bytes], stdin: StdinSource | None) -> StdinFeeder | None:
+    """Write stdin in chunks, then close it; a thread, so that a large input never waits on the
+    output. If reading the source fails, the command gets TERM before its input is closed."""
+    stream = process.stdin
+    if stdin is None or stream is None:
         return None
-    feeder = threading.Thread(target=_write_all, args=(process.stdin, stdin.encode()), daemon=True)
-    feeder.start()
-    return feeder
+    return StdinFeeder(
+        stdin,
+        write=lambda chunk: _write(stream, chunk),
+        close=lambda: _close(stream),
+        abort=lambda: _signal_group(process.pid, signal.SIGTERM),
+    ).start()
 
 
-def _write_all(stream: IO[bytes], data: bytes) -> None:
-    with contextlib.suppress(OSError):  # the command ended without reading all of its input
-        stream.write(data)
-    with contextlib.suppress(OSError):
+def _write(stream: IO[bytes], chunk: bytes) -> bool:
+    try:
+        stream.write(chunk)
+    except (OSError, ValueError):  # the command ended without reading all of its input
+        return False
+    return True
+
+
+def _close(stream: IO[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError):
         stream.close()
 
 

@@ -44,6 +44,7 @@ from jarvisctl.connection.ssh_errors import (
     lost_connection_error,
     open_error,
 )
+from jarvisctl.connection.stdin import StdinSource
 from jarvisctl.connection.tcp import EarlySocket, connect_tcp
 from jarvisctl.core.errors import HostKeyError, UnreachableError
 
@@ -268,7 +269,7 @@ class SSHConnection:
         command: str,
         *,
         timeout: float,
-        stdin: str | None = None,
+        stdin: StdinSource | None = None,
         sink: OutputSink | None = None,
     ) -> CommandResult:
         self.open()
@@ -278,18 +279,21 @@ class SSHConnection:
         deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
         capture = Capture()  # unused when the output goes to a sink
         channel = self._start(remote, command, tag)
+        feeder = None
         try:
-            feeder = feed_stdin(channel, stdin)
+            feeder = feed_stdin(channel, stdin, lambda: self._end_remotely(channel, tag))
             exit_code, finished = collect(channel, deadline, capture if sink is None else sink)
-            if feeder is not None:
-                feeder.join(timeout=1.0)
         except BaseException:
             self._end_remotely(channel, tag)  # the caller gave up on it: end it on the host too
             raise
         finally:
+            if feeder is not None:
+                feeder.stop()
             with self._lock:
                 self._running.pop(channel, None)
             channel.close()
+        if feeder is not None:
+            feeder.finish()  # raises the error of a source that could not be read
         duration = time.monotonic() - started
         if channel in self._interrupted:
             self._interrupted.discard(channel)
