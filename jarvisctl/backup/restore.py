@@ -1,0 +1,331 @@
+"""Putting a snapshot back on a host over SSH, with nothing there but POSIX sh, coreutils (or
+busybox) and tar.
+
+The steps, each one command: read what the host has at every path of the snapshot (digest,
+type, mode, owner); from that, what changes (`check` stops here and lists it); make the
+directories; stream the changing entries through `tar -x`, each written BESIDE its target under
+a hidden temporary name (the controller checks every file's digest against the manifest on the
+way); rename each into place, the file it replaces kept aside beside it (a hard link, so the
+replacement is atomic); read every restored path again on the host and compare it with the
+manifest; then remove what was kept aside, or, when anything differs, put it all back and say
+which file failed.
+
+A failure of the stored data or of a host step is a value (`RestoreOutcome.problem`), after
+the host was put back. Refusals (an unusable snapshot, a command backup without `to`) raise
+RestoreRefusedError; an unreachable host raises UnreachableError, as everywhere.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from jarvisctl.backup.restore_host import HostEntry, batched, q
+from jarvisctl.backup.restore_plan import (
+    Change,
+    FileChange,
+    Placed,
+    RestoreRefusedError,
+    compare,
+    hardlink_digests,
+    hardlink_groups,
+    host_root,
+    parents_outside,
+    place,
+)
+from jarvisctl.backup.restore_steps import HostSteps, StepError, owner_of, undo_lines
+from jarvisctl.backup.restore_stream import tar_for_host
+from jarvisctl.connection.base import Connection
+from jarvisctl.core.errors import UnreachableError
+from jarvisctl.store.snapshots import (
+    EntryType,
+    ManifestEntry,
+    Snapshot,
+    SnapshotIndex,
+    SnapshotState,
+)
+
+__all__ = ["FileChange", "RestoreOutcome", "RestoreRefusedError", "restore_snapshot"]
+
+# Seconds each host step may take: a floor, plus the time to move and hash the data slowly.
+_BASE_TIMEOUT = 300.0
+_SLOW_BYTES_PER_SECOND = 2 * 1024 * 1024
+
+
+class ReadableStore(Protocol):
+    """What a restore needs of a backup store (backup/stores/base.py's BackupStore has it)."""
+
+    name: str
+
+    def open(self, snapshot: Snapshot) -> AbstractContextManager[BinaryIO]: ...
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    """What a restore did (or, with `check`, would do) on one host, per file."""
+
+    snapshot: str
+    host: str
+    to: str | None
+    check: bool
+    ok: bool
+    changes: tuple[FileChange, ...]  # one per manifest entry, in the manifest's order
+    seconds: float
+    problem: str | None = None  # why it failed, naming the file; the host was put back
+    owners: bool = True  # owners compared and restored (False: the host side was not root)
+
+    @property
+    def files(self) -> int:
+        return len(self.changes)
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for c in self.changes if c.change is not Change.UNCHANGED)
+
+
+def restore_snapshot(
+    connection: Connection,
+    snapshot: Snapshot,
+    store: ReadableStore,
+    index: SnapshotIndex,
+    *,
+    to: str | None,
+    check: bool,
+    become: bool,
+    timeout: float | None = None,
+) -> RestoreOutcome:
+    """Restore `snapshot` on the connection's host (under `to`, or a command backup's file AT
+    `to`); with `check`, change nothing and list what would change."""
+    started = time.monotonic()
+    _refuse_unusable(snapshot)
+    root = host_root(to)
+    if snapshot.source == "command" and root is None:
+        raise RestoreRefusedError(
+            f"snapshot {snapshot.id} is a command backup ({snapshot.backup!r}: the output of a "
+            "command, such as a database dump); give --to PATH, the file on the host to write "
+            "it to, then load it with the tool that reads it (psql, pg_restore, sqlite3...)"
+        )
+    steps = HostSteps(
+        connection,
+        become=become,
+        timeout=timeout or _BASE_TIMEOUT + snapshot.bytes / _SLOW_BYTES_PER_SECOND,
+    )
+    entries = list(index.manifest(snapshot.id))
+    token = secrets.token_hex(4)
+    try:
+        single = _command_target(steps, root, entries) if snapshot.source == "command" else None
+        placed = place(entries, root, token, single=single)
+        owners, before = steps.state([p.path for p in placed])
+    except StepError as exc:
+        return _failed(snapshot, to, check, (), started, str(exc))
+    changes = _changes(placed, before, owners=owners)
+    restore = _Restore(snapshot, store, steps, placed, before, owners, to)
+    if check or all(c.change is Change.UNCHANGED for c in changes):
+        return restore.outcome(check, changes, started, None)
+    return restore.outcome(check, changes, started, restore.apply(changes))
+
+
+def _refuse_unusable(snapshot: Snapshot) -> None:
+    if snapshot.state is SnapshotState.UNUSABLE:
+        raise RestoreRefusedError(
+            f"snapshot {snapshot.id} ({snapshot.host}, {snapshot.backup!r}) is unusable: "
+            f"{snapshot.problem or 'a verification failed'}; it is never restored from: "
+            f"choose another with --snapshot (see `jarvisctl backups list {snapshot.host}`)"
+        )
+
+
+def _command_target(steps: HostSteps, root: str | None, entries: Sequence[ManifestEntry]) -> str:
+    """Where a command backup's one file goes: `to` itself, or inside it when it is a
+    directory on the host."""
+    assert root is not None
+    if len(entries) != 1:
+        raise StepError(f"a command backup has one file; its manifest lists {len(entries)}")
+    _, (now,) = steps.state([root])
+    if now.type == "dir":
+        name = posixpath.basename(entries[0].path) or "restored"
+        return posixpath.join(root, name)
+    return root
+
+
+def _changes(
+    placed: Sequence[Placed], now: Sequence[HostEntry], *, owners: bool
+) -> tuple[FileChange, ...]:
+    digests = hardlink_digests(placed)
+    changes = []
+    for p, there in zip(placed, now, strict=True):
+        change, differs = compare(p.entry, there, owners=owners, digest=digests.get(p.index))
+        changes.append(FileChange(p.path, p.entry.type, change, differs))
+    return tuple(changes)
+
+
+def _grouped(placed: Sequence[Placed], key: Callable[[Placed], str]) -> dict[str, list[Placed]]:
+    groups: dict[str, list[Placed]] = {}
+    for p in placed:
+        groups.setdefault(key(p), []).append(p)
+    return groups
+
+
+def _failed(
+    snapshot: Snapshot,
+    to: str | None,
+    check: bool,
+    changes: tuple[FileChange, ...],
+    started: float,
+    problem: str,
+) -> RestoreOutcome:
+    return RestoreOutcome(
+        snapshot.id, snapshot.host, to, check, False, changes, time.monotonic() - started, problem
+    )
+
+
+class _Restore:
+    """One restore's host steps after the plan: prepare, extract, commit, verify, settle."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        store: ReadableStore,
+        steps: HostSteps,
+        placed: list[Placed],
+        before: list[HostEntry],
+        owners: bool,
+        to: str | None,
+    ) -> None:
+        self.snapshot, self.store, self.steps = snapshot, store, steps
+        self.placed, self.before, self.owners, self.to = placed, before, owners, to
+        self.marks: list[tuple[str, int]] = []
+
+    def outcome(
+        self, check: bool, changes: tuple[FileChange, ...], started: float, problem: str | None
+    ) -> RestoreOutcome:
+        return RestoreOutcome(
+            self.snapshot.id,
+            self.snapshot.host,
+            self.to,
+            check,
+            problem is None,
+            changes,
+            time.monotonic() - started,
+            problem,
+            self.owners,
+        )
+
+    def apply(self, changes: tuple[FileChange, ...]) -> str | None:
+        """Do the restore; None when done and verified, else why it failed (host put back)."""
+        changed = {i for i, c in enumerate(changes) if c.change is not Change.UNCHANGED}
+        dirs = sorted(
+            (i for i in changed if self.placed[i].entry.type is EntryType.DIR),
+            key=lambda i: (self.placed[i].path.count("/"), i),
+        )
+        sending = sorted(
+            i
+            for i in hardlink_groups(self.placed, changed)
+            if self.placed[i].entry.type is not EntryType.DIR
+        )
+        try:
+            problem = (
+                self._prepare(dirs, sending)
+                or self._extract(sending)
+                or self._commit(dirs, sending)
+                or self._verify([*dirs, *sending])
+            )
+        except UnreachableError as exc:
+            return (
+                f"the connection was lost during the restore ({exc}); what was kept aside is "
+                "still on the host, named .jarvisctl-old-* beside each target"
+            )
+        if problem is not None:
+            return problem + self._undo(dirs, sending)
+        return self._settle()
+
+    def _prepare(self, dirs: list[int], sending: list[int]) -> str | None:
+        needed = [self.placed[i] for i in [*dirs, *sending]]
+        lines = [f"mkdir -p -- {q(d)} || exit 3" for d in parents_outside(needed)]
+        lines += [f"d {i} {q(self.placed[i].path)} {q(self.placed[i].kept)}" for i in dirs]
+        if not lines:
+            return None
+        marks, problem = self.steps.marks(lines, "making the directories")
+        self.marks += marks
+        return problem
+
+    def _extract(self, sending: list[int]) -> str | None:
+        if not sending:
+            return None
+        try:
+            with self.store.open(self.snapshot) as source:
+                raw = self.snapshot.source == "command"
+                done = self.steps.extract(tar_for_host(source, self.placed, set(sending), raw=raw))
+        except UnreachableError:
+            raise
+        except Exception as exc:  # the store's or the data's failure, raised through the stream
+            return f"reading snapshot {self.snapshot.id} from store {self.store.name!r}: {exc}"
+        return None if done.ok else done.why("writing the files (tar -x)")
+
+    def _commit(self, dirs: list[int], sending: list[int]) -> str | None:
+        files = [self.placed[i] for i in sending]
+        lines: list[str] = []
+        if self.owners:
+            owners = _grouped(files, lambda p: f"{p.entry.uid}:{p.entry.gid}")
+            for owner, group in owners.items():
+                lines += batched(f"chown -h -- {q(owner)}", (p.temporary for p in group))
+        modes = _grouped(
+            [p for p in files if p.entry.type is not EntryType.SYMLINK],
+            lambda p: f"{p.entry.mode & 0o7777:04o}",
+        )
+        for mode, group in modes.items():
+            lines += batched(f"chmod -- {mode}", (p.temporary for p in group))
+        lines += [f"c {p.index} {q(p.temporary)} {q(p.path)} {q(p.kept)}" for p in files]
+        for i in reversed(dirs):  # the deepest first: a parent's mode may forbid entering it
+            p = self.placed[i]
+            lines.append(
+                f"a {i} {q(p.path)} {q(owner_of(p, self.owners))} {p.entry.mode & 0o7777:04o}"
+            )
+        marks, problem = self.steps.marks(lines, "renaming the files into place")
+        self.marks += marks
+        return problem
+
+    def _verify(self, indices: list[int]) -> str | None:
+        """Every restored path read again on the host, compared with the manifest."""
+        placed = [self.placed[i] for i in indices]
+        try:
+            _, now = self.steps.state([p.path for p in placed])
+        except StepError as exc:
+            return f"verifying the restore: {exc}"
+        digests = hardlink_digests(self.placed)
+        for p, there in zip(placed, now, strict=True):
+            change, differs = compare(
+                p.entry, there, owners=self.owners, digest=digests.get(p.index)
+            )
+            if change is not Change.UNCHANGED:
+                what = ", ".join(differs) or "it is missing"
+                return f"{p.path!r} does not match the snapshot after the restore ({what})"
+        return None
+
+    def _undo(self, dirs: list[int], sending: list[int]) -> str:
+        """Put the host back; what to add to the problem's text."""
+        old_dirs = [(self.placed[i], self.before[i]) for i in dirs if self.before[i].type == "dir"]
+        lines = undo_lines(self.placed, self.marks, sending, old_dirs, owners=self.owners)
+        try:
+            marks, problem = self.steps.marks(lines, "putting the files back")
+        except UnreachableError as exc:
+            return f"; putting the files back failed: {exc}"
+        failed = [self.placed[i].path for mark, i in marks if mark == "f"]
+        if problem is None and not failed:
+            return "; nothing was changed (the files it replaced were put back)"
+        return f"; putting back failed for {failed!r}: {problem or 'see the host'}"
+
+    def _settle(self) -> str | None:
+        """Remove what was kept aside: the restore is verified."""
+        kept = sorted({i for mark, i in self.marks if mark == "k"})
+        if not kept:
+            return None
+        lines = [f"rm -rf -- {q(self.placed[i].kept)}" for i in kept]
+        done = self.steps.script(lines)
+        if not done.ok:
+            return done.why("removing the files kept aside") + " (the restore itself is done)"
+        return None
