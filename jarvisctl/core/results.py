@@ -196,6 +196,30 @@ class RemediationNote:
 
 
 @dataclass(frozen=True)
+class BackupNote:
+    """One backup of a host in a run: taken (with its snapshot, and whether it was verified and
+    pruned), failed (`stage` take, verify or prune, and `reason`), interrupted, or skipped."""
+
+    name: str
+    store: str
+    outcome: str  # core.backup_events.BackupOutcome's values
+    snapshot: str | None = None
+    files: int = 0
+    bytes: int = 0  # content, uncompressed
+    stored_bytes: int = 0
+    seconds: float = 0.0
+    verify: str = ""  # the verification that ran: checksum, restore ("" none)
+    verified: bool | None = None  # None: not verified (not taken, or verification not run)
+    pruned: int | None = None  # snapshots forgotten by `keep:`; None: retention not applied
+    stage: str = ""  # where a failed backup failed
+    reason: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
+
+
+@dataclass(frozen=True)
 class HostRun:
     host: str
     play: str
@@ -206,6 +230,7 @@ class HostRun:
     error: str = ""
     duration: float = 0.0
     host_key: str = ""
+    backups: tuple[BackupNote, ...] = ()  # taken after the checks (and remediations)
 
     def counts(self) -> Counter[Status]:
         return Counter(c.status for c in self.checks)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from jarvisctl.core.results import PerfDatum
+from jarvisctl.render.reports.backup_entries import BackupEntry
 from jarvisctl.render.reports.document import (
     CheckEntry,
     HostSection,
@@ -134,6 +135,42 @@ def _host(section: HostSection) -> dict[str, Any]:
         "host_key": section.host_key,
         "checks": [_check(c) for c in section.checks],
         "remediations": [_remediation(r) for r in section.remediations],
+        "backups": [_backup(b) for b in section.backups],
+    }
+
+
+def _backup(entry: BackupEntry) -> dict[str, Any]:
+    verify, prune = entry.verify, entry.prune
+    return {
+        "name": entry.name,
+        "store": entry.store,
+        "outcome": entry.outcome,
+        "stage": entry.stage,
+        "reason": entry.reason,
+        "source": entry.source,
+        "what": list(entry.what),
+        "snapshot": entry.snapshot,
+        "files": entry.files,
+        "bytes": entry.bytes,
+        "stored_bytes": entry.stored_bytes,
+        "seconds": _number(entry.seconds),
+        "verify": None
+        if verify is None
+        else {
+            "mode": verify.mode,
+            "ok": verify.ok,
+            "state": verify.state,
+            "problem": verify.problem,
+            "seconds": _number(verify.seconds),
+        },
+        "prune": None
+        if prune is None
+        else {
+            "kept": list(prune.kept),
+            "forgotten": list(prune.forgotten),
+            "rules": dict(prune.rules),
+            "error": prune.error,
+        },
     }
 
 

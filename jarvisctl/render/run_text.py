@@ -10,6 +10,7 @@ from jarvisctl.core.results import (
     CUT_SHORT,
     RECAP_COLUMNS,
     Attempt,
+    BackupNote,
     CheckResult,
     HostRun,
     Outcome,
@@ -17,6 +18,7 @@ from jarvisctl.core.results import (
     Status,
 )
 from jarvisctl.engine.evaluate import SEVERITY
+from jarvisctl.render.reports.backup_entries import size_text
 
 # the colour (and boldness) of each word a host's line can say, on a terminal
 COLOURS: dict[str, tuple[str, bool]] = {
@@ -105,6 +107,35 @@ def _recap_lines(report: RunReport, colour: bool) -> Iterator[str]:
             if note.outcome is Attempt.WOULD_RUN:
                 for command in note.commands:
                     yield f"      $ {command}"
+    backups = [(h, b) for h in report.hosts for b in h.backups]
+    if backups:
+        yield ""
+        yield "BACKUPS"
+        for run, backup in backups:
+            yield f"  {run.host}  {backup.name} -> {backup.store}: {backup_text(backup, colour)}"
+
+
+def backup_text(backup: BackupNote, colour: bool = False) -> str:
+    """A backup's line: `taken 12.0 MiB (3.1 MiB stored), 120 files, 2.31s, verified (restore),
+    pruned 2, snapshot ID`; or how it failed, was interrupted or skipped, and why."""
+    if backup.outcome != "taken" and backup.snapshot is None:
+        word = paint("failed" if backup.failed else backup.outcome, colour)
+        stage = f" at {backup.stage}" if backup.failed and backup.stage else ""
+        return f"{word}{stage}: {first_line(backup.reason)}"
+    parts = [
+        f"taken {size_text(backup.bytes)} ({size_text(backup.stored_bytes)} stored)",
+        f"{backup.files} files",
+        f"{backup.seconds:.2f}s",
+    ]
+    if backup.verified is not None:
+        parts.append(f"{'verified' if backup.verified else 'NOT verified'} ({backup.verify})")
+    if backup.pruned is not None:
+        parts.append(f"pruned {backup.pruned}")
+    parts.append(f"snapshot {backup.snapshot}")
+    line = ", ".join(parts)
+    if backup.failed:
+        return f"{paint('failed', colour)} at {backup.stage}: {first_line(backup.reason)}; {line}"
+    return line
 
 
 SKIPPED_SHOWN = 20  # hosts named per reason; a stopped run over a large fleet skips many

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jarvisctl.core.events import (
+    BACKUP,
+    BACKUP_PRUNE,
+    BACKUP_VERIFY,
     CHECK,
     CIRCUIT_OPEN,
     COMMAND,
@@ -22,6 +25,12 @@ from jarvisctl.core.events import (
 )
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import JournalReader, Record, Verification
+from jarvisctl.render.reports.backup_entries import (
+    BackupEntry,
+    backup_entry,
+    with_prune,
+    with_verify,
+)
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 OUTCOME_ORDER = {
@@ -104,6 +113,7 @@ class HostSection:
     host_key: str = ""
     checks: tuple[CheckEntry, ...] = ()
     remediations: tuple[RemediationEntry, ...] = ()
+    backups: tuple[BackupEntry, ...] = ()
 
     @property
     def failing(self) -> tuple[CheckEntry, ...]:
@@ -254,6 +264,7 @@ class _Section:
         self.checks: dict[str, CheckEntry] = {}
         self.commands: dict[str, Mapping[str, Any]] = {}
         self.remediations: list[RemediationEntry] = []
+        self.backups: list[BackupEntry] = []
         self.first_at: float | None = None
         self.last_at = 0.0
 
@@ -278,6 +289,28 @@ class _Section:
             )
         elif record.kind == REMEDIATION:
             self._remediation(data)
+        elif record.kind == BACKUP:
+            self._backup(backup_entry(data))
+        elif record.kind in (BACKUP_VERIFY, BACKUP_PRUNE):
+            self._backup_stage(record.kind, data)
+
+    def _backup(self, entry: BackupEntry) -> None:
+        self.backups.append(entry)
+        self._backup_failed(entry)
+
+    def _backup_stage(self, kind: str, data: Mapping[str, Any]) -> None:
+        """A verification or pruning belongs to the latest take of its backup (before it)."""
+        name = str(data.get("backup", ""))
+        for i in range(len(self.backups) - 1, -1, -1):
+            if self.backups[i].name == name:
+                stage = with_verify if kind == BACKUP_VERIFY else with_prune
+                self.backups[i] = stage(self.backups[i], data)
+                self._backup_failed(self.backups[i])
+                return
+
+    def _backup_failed(self, entry: BackupEntry) -> None:
+        if entry.failed and self.fields.get("outcome", "ok") in ("ok", "changed"):
+            self.fields.update(outcome="failed", error=f"backup {entry.name!r}: {entry.reason}")
 
     def _remediation(self, data: Mapping[str, Any]) -> None:
         entry = RemediationEntry(
@@ -318,6 +351,7 @@ class _Section:
             self.play,
             checks=tuple(checks),
             remediations=tuple(self.remediations),
+            backups=tuple(self.backups),
             seconds=seconds,
             **self.fields,
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from jarvisctl.render.junit_xml import add, junit_time, serialize
+from jarvisctl.render.reports.backup_entries import BackupEntry, entry_text
 from jarvisctl.render.reports.document import (
     CheckEntry,
     HostSection,
@@ -100,11 +101,13 @@ def _count(cases: Sequence[Case], result: str) -> int:
 
 
 def junit_cases(section: HostSection) -> list[Case]:
-    """One testcase per host and check. WARNING/CRITICAL: <failure>; UNKNOWN: <error> (the
-    check could not measure); an unreachable, failed or interrupted session: one 'session'
-    case with <error>; a host the run did not work on (another run's lease, or not started
-    before an interrupt): 'session' with <skipped> and the reason."""
+    """One testcase per host and check, and per backup (see _backup_case). WARNING/CRITICAL:
+    <failure>; UNKNOWN: <error> (the check could not measure); an unreachable, failed or
+    interrupted session: one 'session' case with <error>; a host the run did not work on
+    (another run's lease, or not started before an interrupt): 'session' with <skipped> and
+    the reason."""
     cases = [_check_case(c) for c in section.checks]
+    cases += [_backup_case(b) for b in section.backups]
     if section.outcome in ("unreachable", "failed", "interrupted"):
         cases.insert(0, _session(section, "error", section.outcome))
     elif section.outcome == "skipped":
@@ -116,6 +119,22 @@ def junit_cases(section: HostSection) -> list[Case]:
 
 def _session(section: HostSection, result: str | None, type_: str) -> Case:
     return Case("session", result, type_, section.error, section.error, section.seconds)
+
+
+def _backup_case(backup: BackupEntry) -> Case:
+    """A backup is a testcase `backup <name>`: taken passes, failed is a <failure>, interrupted
+    an <error>, skipped (check mode, the session ended first) <skipped>."""
+    result = {"failed": "failure", "interrupted": "error", "skipped": "skipped"}
+    text = entry_text(backup)
+    detail = "\n".join((text, *(f"source: {w}" for w in backup.what)))
+    return Case(
+        f"backup {backup.name}",
+        result.get(backup.outcome),
+        backup.outcome,
+        text,
+        detail,
+        backup.seconds,
+    )
 
 
 def _check_case(check: CheckEntry) -> Case:

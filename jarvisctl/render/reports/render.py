@@ -15,6 +15,7 @@ import jinja2
 
 from jarvisctl.core.errors import EXIT_OUTPUT, JarvisError
 from jarvisctl.core.secrets import Redactor
+from jarvisctl.render.reports.backup_entries import entry_text
 from jarvisctl.render.reports.document import Point, RunDocument, perf_text, value_text
 from jarvisctl.render.reports.junit import render_junit
 from jarvisctl.render.run_json import render_run_json
@@ -67,6 +68,7 @@ def _environment(fmt: str) -> jinja2.Environment:
         spark=sparkline,
         trend=_trend,
         perf=perf_text,
+        backup=entry_text,
     )
     return env
 
