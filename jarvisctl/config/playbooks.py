@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jarvisctl.config.backup_entries import check_unique_backups, load_backups
 from jarvisctl.config.configfile import is_config_dir, list_config_dir
 from jarvisctl.config.models.playbook import CheckSpec, Play
 from jarvisctl.config.validation import validate_salvaging
@@ -26,9 +27,13 @@ class LoadedPlay:
     index: int  # position in the file
     play: Play
     check_positions: tuple[int, ...]  # position in the file of each of play.checks
+    backup_positions: tuple[int, ...] = ()  # position in the file of each of play.backups
 
     def check_path(self, number: int) -> NodePath:
         return (self.index, "checks", self.check_positions[number])
+
+    def backup_path(self, number: int) -> NodePath:
+        return (self.index, "backups", self.backup_positions[number])
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,14 @@ def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> 
                 checks.append(check)
                 positions.append(position)
         item = {**item, "checks": []}
+    backups, backup_positions = load_backups(item.get("backups"), index, source, out)
+    if isinstance(item.get("backups"), list):
+        item = {**item, "backups": []}
     play = validate_salvaging(Play, item, source.sub((index,)), out)
     if play is None:
         return None
-    return LoadedPlay(index, play.model_copy(update={"checks": checks}), tuple(positions))
+    play = play.model_copy(update={"checks": checks, "backups": backups})
+    return LoadedPlay(index, play, tuple(positions), tuple(backup_positions))
 
 
 def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:
@@ -100,6 +109,9 @@ def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemColle
                 "give each check a distinct 'name'",
             )
         seen.setdefault(name, number)
+    backups = loaded.play.backups
+    paths = [loaded.backup_path(n) for n in range(len(backups))]
+    check_unique_backups(loaded.play.name, [b.name for b in backups], paths, source, out)
 
 
 def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
@@ -107,7 +119,11 @@ def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
         tag
         for loaded in playbooks
         for play in (p.play for p in loaded.plays)
-        for tag in [*play.tags, *(t for check in play.checks for t in check.tags)]
+        for tag in [
+            *play.tags,
+            *(t for check in play.checks for t in check.tags),
+            *(t for backup in play.backups for t in backup.tags),
+        ]
     )
 
 

@@ -22,6 +22,8 @@ class Project:
     root: Path
     config: ProjectConfig = field(default_factory=ProjectConfig)
     config_file: Path | None = None
+    # where each setting of config_file is written (problems found later are located there)
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -55,7 +57,7 @@ def load_project(config: Path | None = None, start: Path | None = None) -> Proje
     root = path.resolve().parent
     _check_catalogue_dirs(settings, root, document.source)
     _check_secret_dirs(settings, root, document.source)
-    return Project(root=root, config=settings, config_file=path)
+    return Project(root=root, config=settings, config_file=path, source=document.source)
 
 
 def _check_catalogue_dirs(settings: ProjectConfig, root: Path, source: SourceMap) -> None:

@@ -118,7 +118,9 @@ def _problem(error: ErrorDetails, model: type[BaseModel], source: SourceMap) -> 
         place = f" in {where}" if where else ""
         return Problem(source.locate(loc[:-1]), f"missing required key '{loc[-1]}'{place}")
     message = error["msg"].removeprefix("Value error, ")
-    if kind == "value_error":  # named after the node: a union's member name is no key
+    # named after the node: a union's member name is no key; a jarvisctl_ error (a custom
+    # one) says what is wrong itself, without repeating the value (it may hold a secret)
+    if kind == "value_error" or kind.startswith("jarvisctl_"):
         field = _field_name(_node_path(tuple(error["loc"]), source))
         return Problem(source.locate(loc), message if not field else f"{field}: {message}")
     got = _short(error.get("input"))

@@ -102,6 +102,10 @@ class CheckKind(ABC, Generic[P]):
         """
         return Reading(self.parse(output, params))
 
+    # A kind measured on the controller, from what it keeps (backup_age: the snapshot index),
+    # never on the host: its command is "" and the engine evaluates it itself.
+    controller_side: ClassVar[bool] = False
+
     # A kind that can measure the controller's own machine in-process (psutil, jtop) sets
     # `native = True` and implements `collect`; local hosts then skip the shell entirely.
     native: ClassVar[bool] = False

@@ -11,6 +11,7 @@ from typing import Any
 from jarvisctl.core.entry_points import entry_points_of
 from jarvisctl.core.errors import ConfigError, Location
 from jarvisctl.kinds import (
+    backups,
     command,
     containers,
     files,
@@ -54,6 +55,7 @@ _BUILTIN_CHECKS: tuple[type[CheckKind[Any]], ...] = (
     monitoring.PrometheusQuery,
     monitoring.LogPattern,
     command.Command,
+    backups.BackupAge,
 )
 _BUILTIN_REMEDIATIONS: tuple[type[RemediationKind[Any]], ...] = (
     remedies.Run,

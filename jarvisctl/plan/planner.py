@@ -45,6 +45,8 @@ from jarvisctl.core.errors import (
 )
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.kinds.registry import KindRegistry, load_registry
+from jarvisctl.plan.backup_stores import BackupStores
+from jarvisctl.plan.backups import BackupResolver, PlayBackups, check_age_references
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
 from jarvisctl.plan.model import (
     HostPlan,
@@ -73,6 +75,9 @@ class PlanContext:
     # what a key of the `thresholds` variable may name: a check's name or `use` in the project
     # (see _check_names), a catalogue definition or a check kind
     check_names: frozenset[str] = frozenset()
+    # the stores backups may name, and the backups a `backup_age` check may name
+    backup_stores: BackupStores | None = None
+    backup_names: frozenset[str] = frozenset()
 
 
 def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext, spent: float = 0.0) -> PlaybookPlan:
@@ -124,11 +129,17 @@ def _plan_play(
         for number, check in enumerate(play.checks)
         if not ctx.tags or ctx.tags & {*play.tags, *check.tags}
     ]
-    if ctx.tags and not selected:
+    backups = PlayBackups.select(item, ctx.tags)
+    if ctx.tags and not selected and not backups.selected:
         return None
     resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
     for path, check in selected:
         resolver.check_references(check, path, problems)
+    if backups.selected and ctx.backup_stores is not None:
+        backups = backups.resolving(
+            BackupResolver(ctx.templates, ctx.backup_stores, source, play.name)
+        )
+        backups.check_references(problems)
     host_plans = []
     groups = _group_members(ctx.inventory) if hosts else {}
     for host in hosts:
@@ -138,11 +149,12 @@ def _plan_play(
             resolver.plan(check, path, host.name, variables, problems, host_problems, overrides)
             for path, check in selected
         ]
+        check_age_references(selected, checks, ctx.backup_names, source, host.name, host_problems)
         settings = _settings(host, ctx, problems)
         if settings is not None:
-            host_plans.append(
-                HostPlan(host.name, settings, tuple(c for c in checks if c is not None))
-            )
+            planned = [c for c in checks if c is not None]
+            taken = backups.plan(host.name, variables, settings.become, host_problems)
+            host_plans.append(HostPlan(host.name, settings, (*planned, *backups.checks()), taken))
     return PlayPlan(
         name=play.name,
         hosts_pattern=play.hosts,
@@ -267,10 +279,10 @@ def _overrides(
     return Overrides(values, where)
 
 
-def _check_names(project: Project, loaded: Sequence[LoadedPlaybook]) -> frozenset[str]:
-    """The names and definitions of the checks of the playbooks planned and of the project's
-    own playbooks: a host's `thresholds` serve every playbook that targets the host, and a key
-    for another playbook's check is no mistake."""
+def _project_playbooks(project: Project, loaded: Sequence[LoadedPlaybook]) -> list[LoadedPlaybook]:
+    """The playbooks planned and the project's own: a host's `thresholds` serve every
+    playbook that targets the host, and a key for another playbook's check is no mistake;
+    a `backup_age` check may watch a backup another playbook takes."""
     planned = {item.path.resolve() for item in loaded}
     others: list[LoadedPlaybook] = []
     try:
@@ -282,9 +294,14 @@ def _check_names(project: Project, loaded: Sequence[LoadedPlaybook]) -> frozense
         if path.resolve() not in planned:
             with contextlib.suppress(ConfigError):
                 others.append(load_playbook(path))
+    return [*loaded, *others]
+
+
+def _check_names(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
+    """The names and definitions of the checks of `playbooks` (see _project_playbooks)."""
     return frozenset(
         name
-        for playbook in (*loaded, *others)
+        for playbook in playbooks
         for item in playbook.plays
         for check in item.play.checks
         for name in (check.display_name, check.use)
@@ -406,16 +423,20 @@ def _context(
             f"--tags: unknown tag {', '.join(sorted(unknown))} ({known_list(known_tags(loaded))})"
         )
     secret_dirs = tuple(project.root / d for d in config.secret_dirs)
+    templates = Templates(project.root, secrets, secret_dirs)
+    playbooks = _project_playbooks(project, loaded)
     return PlanContext(
         inventory,
         catalogue,
         registry,
-        Templates(project.root, secrets, secret_dirs),
+        templates,
         config,
         now,
         limit,
         wanted,
-        _check_names(project, loaded) | catalogue.checks.keys() | registry.checks.keys(),
+        _check_names(playbooks) | catalogue.checks.keys() | registry.checks.keys(),
+        BackupStores(project, templates),
+        frozenset(b.name for pb in playbooks for i in pb.plays for b in i.play.backups),
     )
 
 

@@ -150,6 +150,9 @@ class CheckResolver:
         if thresholds is None:
             return None
         warn, crit, clear = thresholds
+        unit = definition.unit if definition and definition.unit is not None else kind.unit
+        if not self._durations_fit(spec, unit, path, problems):
+            return None
         timeout = spec.timeout or (definition.defaults.timeout if definition else None)
         return CheckPlan(
             name=spec.display_name,
@@ -158,7 +161,7 @@ class CheckResolver:
             description=(definition.description if definition else "") or kind.description,
             command=kind.command(values),
             params=values,
-            unit=(definition.unit if definition and definition.unit is not None else kind.unit),
+            unit=unit,
             direction=direction,
             warn=warn,
             crit=crit,
@@ -169,6 +172,25 @@ class CheckResolver:
             remediations=ladder,
             location=self.source.locate(path),
         )
+
+    def _durations_fit(
+        self, spec: CheckSpec, unit: str, path: NodePath, problems: ProblemCollector
+    ) -> bool:
+        """A threshold written as a duration (26h) is seconds: on a check measured in anything
+        else it would compare 93600 with a percentage."""
+        if unit == "s":
+            return True
+        for key in ("warn", "crit", "clear"):
+            threshold = getattr(spec, key)
+            if threshold is not None and threshold.duration:
+                problems.add(
+                    self.source.locate((*path, key)),
+                    f"{key}: {threshold.text!r} is a duration, and '{spec.use}' is not measured "
+                    f"in seconds (its unit: {unit or 'none'})",
+                    "a number in the check's unit, e.g. 90",
+                )
+                return False
+        return True
 
     def check_references(self, spec: CheckSpec, path: NodePath, problems: ProblemCollector) -> None:
         """Report unknown definitions once, even when the play selects no host."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, RootModel, field_validator, model_validator
 
+from jarvisctl.config.models.backups import BackupSpec
 from jarvisctl.config.models.base import StrictModel
 from jarvisctl.config.models.values import (
     Count,
@@ -17,19 +17,13 @@ from jarvisctl.config.models.values import (
     ThresholdValue,
     Timeout,
     format_duration,
+    validate_tags,
 )
 from jarvisctl.config.schedule import CronSpec, IntervalSpec, ScheduleSpec, check_cron
 
 Status = Literal["warning", "critical", "unknown"]
 VerifiedStatus = Literal["ok", "warning", "critical", "unknown"]
-_TAG = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-def _validate_tags(tags: list[str]) -> list[str]:
-    for tag in tags:
-        if not _TAG.match(tag):
-            raise ValueError(f"invalid tag {tag!r} (letters, digits, '_', '.', '-' only)")
-    return tags
+_validate_tags = validate_tags
 
 
 def _critical_only() -> list[Status]:
@@ -144,6 +138,8 @@ class Play(StrictModel):
     tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     schedule: Schedule | None = None
     checks: list[CheckSpec] = Field(default_factory=list)
+    # taken after the checks, on each host, in this order
+    backups: list[BackupSpec] = Field(default_factory=list)
     # fleet circuit breaker: when more than this share of the play's hosts need the same
     # remediation in one run (and at least breaker_min_hosts do), none is run
     max_fleet_percent: float = Field(default=30.0, gt=0, le=100)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from jarvisctl.config.models.backups import BACKUP_NAME as BACKUP_STORE_NAME
+from jarvisctl.config.models.backups import BACKUP_NAME_HINT, BackupStoreSpec
 from jarvisctl.config.models.base import StrictModel
 from jarvisctl.config.models.values import Count, Duration, NonEmptyText, Timeout
 
@@ -83,6 +85,16 @@ class ProjectConfig(StrictModel):
     lease_ttl: Duration = Field(default=60.0, ge=5)
     # directories secret_file() may read besides the project's own (relative: to the project)
     secret_dirs: list[str] = Field(default_factory=list)
+    # where backups are kept, by name; "local" (<state_dir>/backups) unless declared here
+    backup_stores: dict[str, BackupStoreSpec] = Field(default_factory=dict)
+
+    @field_validator("backup_stores")
+    @classmethod
+    def _store_names(cls, value: dict[str, BackupStoreSpec]) -> dict[str, BackupStoreSpec]:
+        for name in value:
+            if not BACKUP_STORE_NAME.match(name):
+                raise ValueError(f"invalid store name {name!r} ({BACKUP_NAME_HINT})")
+        return value
 
     @field_validator("secret_dirs")
     @classmethod

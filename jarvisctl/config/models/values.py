@@ -140,6 +140,17 @@ def _not_blank(text: str) -> str:
     return text
 
 
+_TAG = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def validate_tags(tags: list[str]) -> list[str]:
+    """A field validator for `tags:` (of a play, a check, a backup)."""
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise ValueError(f"invalid tag {tag!r} (letters, digits, '_', '.', '-' only)")
+    return tags
+
+
 # A path or a name: an empty one would silently mean "the current directory" or "nothing".
 NonEmptyText = Annotated[str, Strict(), AfterValidator(_not_blank)]
 
@@ -148,8 +159,9 @@ _COMPARISON = re.compile(rf"^\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
 _NAGIOS_RANGE = re.compile(rf"^(@)?(?:(~|{_NUMBER})?:)?({_NUMBER})?$")
 THRESHOLD_HINT = (
     "a number, a comparison such as '< 10' or '>= 90', or a Nagios range such as '10:20', "
-    "'~:5', '@10:20'"
+    "'~:5', '@10:20'; for a check in seconds also a duration such as 26h"
 )
+_DURATION_THRESHOLD = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,7 @@ class Threshold:
     low: float = 0.0
     high: float = math.inf
     inside: bool = False
+    duration: bool = False  # written as a duration (26h): fits only a check measured in seconds
 
     def breached(self, measured: float, direction: Direction) -> bool:
         if self.kind == "level":
@@ -201,6 +214,8 @@ def parse_threshold(value: Any) -> Threshold:
     if not isinstance(value, str):
         raise ValueError(f"invalid threshold {short_repr(value)} (expected {THRESHOLD_HINT})")
     text = value.strip()
+    if _DURATION_THRESHOLD.fullmatch(text):  # a check measured in seconds: `crit: 26h`
+        return Threshold(text=text, kind="level", value=_duration_text(text), duration=True)
     if re.fullmatch(_NUMBER, text):
         return Threshold(text=text, kind="level", value=_bound(text, text))
     compared = _COMPARISON.match(text)
