@@ -112,6 +112,16 @@ def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemColle
     backups = loaded.play.backups
     paths = [loaded.backup_path(n) for n in range(len(backups))]
     check_unique_backups(loaded.play.name, [b.name for b in backups], paths, source, out)
+    derived = {f"backup {b.name}": p for b, p in zip(backups, paths, strict=True) if b.max_age}
+    for name, number in seen.items():  # a check may not take the name max_age gives one
+        if name in derived:
+            check = loaded.play.checks[number]
+            out.add(
+                source.locate((*loaded.check_path(number), "name" if check.name else "use")),
+                f"check name '{name}' is the freshness check of the backup at "
+                f"{source.locate(derived[name])} (its max_age)",
+                "give this check another 'name'",
+            )
 
 
 def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:

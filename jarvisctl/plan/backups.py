@@ -180,7 +180,7 @@ class BackupResolver:
 
 def freshness_check(spec: BackupSpec, location: Any) -> CheckPlan:
     max_age = spec.max_age or 0.0
-    crit = Threshold(text=f"{max_age:g}", kind="level", value=max_age)
+    crit = Threshold(format_duration(max_age), "level", value=max_age, duration=True)
     return CheckPlan(
         name=derived_check_name(spec.name),
         use=AGE_KIND,

@@ -9,7 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from jarvisctl.core.errors import Location, Problem
-from jarvisctl.plan.model import CheckPlan, HostPlan, Plan, PlaybookPlan, PlayPlan, RemediationPlan
+from jarvisctl.plan.model import (
+    BackupPlan,
+    CheckPlan,
+    HostPlan,
+    Plan,
+    PlaybookPlan,
+    PlayPlan,
+    RemediationPlan,
+)
 
 SCHEMA_ID = "jarvisctl.plan/v1"
 
@@ -122,6 +130,38 @@ def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
             "host_key_policy": s.host_key_policy,
         },
         "checks": [encode(c) for c in host.checks],
+        "backups": [_backup(b) for b in host.backups],
+    }
+
+
+def _backup(backup: BackupPlan) -> dict[str, Any]:
+    keep = backup.keep
+    store = backup.store
+    return {
+        "name": backup.name,
+        "play": backup.play,
+        "source": backup.source,
+        "paths": list(backup.paths),
+        "exclude": list(backup.exclude),
+        "command": backup.command,
+        "file": backup.file,
+        "keep": {
+            "last": keep.last,
+            "daily": keep.daily,
+            "weekly": keep.weekly,
+            "monthly": keep.monthly,
+        },
+        "max_age_seconds": backup.max_age,
+        "verify": backup.verify,
+        # never the password: a store is named by where it keeps snapshots
+        "store": {"name": store.name, "type": store.kind, "location": store.location},
+        "compress": backup.compress,
+        "timeout_seconds": backup.timeout,
+        "become": backup.become,
+        "bandwidth_bytes_per_second": backup.bandwidth,
+        "nice": backup.nice,
+        "tags": list(backup.tags),
+        "location": location_json(backup.location),
     }
 
 

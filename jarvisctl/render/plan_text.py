@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 
 from jarvisctl.config.models.values import Direction, Threshold, format_duration
-from jarvisctl.plan.model import CheckPlan, HostPlan, Plan, PlaybookPlan, PlayPlan, RemediationPlan
+from jarvisctl.plan.model import (
+    BackupPlan,
+    CheckPlan,
+    HostPlan,
+    Plan,
+    PlaybookPlan,
+    PlayPlan,
+    RemediationPlan,
+)
 
 
 def describe_threshold(threshold: Threshold, direction: Direction) -> str:
+    if threshold.duration:  # as written (26h): its number of seconds says less
+        return f"{'>=' if direction == 'above' else '<='} {threshold.text}"
     if threshold.kind == "level":
         return f"{'>=' if direction == 'above' else '<='} {threshold.value:g}"
     if threshold.kind == "range":
@@ -17,6 +28,8 @@ def describe_threshold(threshold: Threshold, direction: Direction) -> str:
 
 
 def describe_clear(threshold: Threshold, direction: Direction) -> str:
+    if threshold.duration:
+        return f"{'<=' if direction == 'above' else '>='} {threshold.text}"
     if threshold.kind == "level":
         return f"{'<=' if direction == 'above' else '>='} {threshold.value:g}"
     return threshold.text
@@ -60,33 +73,38 @@ def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
 
 def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
     yield f"    HOST {host.host}  ({host.connection})"
-    if not host.checks:
+    if not host.checks and not host.backups:
         yield "      no checks"
     for check in host.checks:
         block = blocks.get(id(check))
         if block is None:
             block = blocks[id(check)] = "\n".join(_check_lines(check))
         yield block
+    for backup in host.backups:
+        yield from _backup_lines(backup)
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:
     kind = check.use if check.use == check.kind else f"{check.use} -> {check.kind}"
     yield f"      CHECK {check.name}  [{kind}]"
     yield f"        thresholds: {_thresholds(check)}"
-    yield f"        $ {check.command}"
+    # a controller-side kind (backup_age) runs nothing on the host
+    yield f"        $ {check.command}" if check.command else "        measured on the controller"
     for rung, remediation in enumerate(check.remediations, start=1):
         yield from _remediation_lines(rung, remediation)
 
 
 def _thresholds(check: CheckPlan) -> str:
-    unit = f" {check.unit}" if check.unit else ""
+    def unit(threshold: Threshold) -> str:
+        return f" {check.unit}" if check.unit and not threshold.duration else ""
+
     parts = []
     if check.warn:
-        parts.append(f"warn {describe_threshold(check.warn, check.direction)}{unit}")
+        parts.append(f"warn {describe_threshold(check.warn, check.direction)}{unit(check.warn)}")
     if check.crit:
-        parts.append(f"crit {describe_threshold(check.crit, check.direction)}{unit}")
+        parts.append(f"crit {describe_threshold(check.crit, check.direction)}{unit(check.crit)}")
     if check.clear:
-        parts.append(f"clear {describe_clear(check.clear, check.direction)}{unit}")
+        parts.append(f"clear {describe_clear(check.clear, check.direction)}{unit(check.clear)}")
     if not parts:
         parts.append("none (value recorded only)")
     if check.for_cycles > 1:
@@ -107,15 +125,73 @@ def _remediation_lines(rung: int, remediation: RemediationPlan) -> Iterator[str]
         yield f"          $ {command}"
 
 
+def _backup_lines(backup: BackupPlan) -> Iterator[str]:
+    """What would be taken from the host, how, and where it would go."""
+    yield f"      BACKUP {backup.name}  [{backup.source}]"
+    if backup.command is not None:
+        yield f"        $ {backup.command}"
+        yield f"        stored as: {backup.file}"
+    else:
+        yield f"        paths: {' '.join(shlex.quote(p) for p in backup.paths)}"
+        if backup.exclude:
+            yield f"        exclude: {' '.join(shlex.quote(g) for g in backup.exclude)}"
+    yield f"        to: {describe_store(backup)}"
+    yield f"        keep: {describe_keep(backup)}; verify: {backup.verify}" + (
+        f"; max_age {format_duration(backup.max_age)}" if backup.max_age is not None else ""
+    )
+    yield f"        transfer: {_transfer(backup)}"
+
+
+def describe_store(backup: BackupPlan) -> str:
+    store = backup.store
+    if store.kind == "restic":
+        return f"restic repository {store.location} (store '{store.name}')"
+    return f"local directory {store.location} (store '{store.name}')"
+
+
+def describe_keep(backup: BackupPlan) -> str:
+    keep = backup.keep
+    rules = [
+        f"{name} {count}"
+        for name, count in (
+            ("last", keep.last),
+            ("daily", keep.daily),
+            ("weekly", keep.weekly),
+            ("monthly", keep.monthly),
+        )
+        if count
+    ]
+    return ", ".join(rules)
+
+
+def _transfer(backup: BackupPlan) -> str:
+    parts = [f"compress {backup.compress}", f"timeout {format_duration(backup.timeout)}"]
+    if backup.bandwidth is not None:
+        parts.append(f"bandwidth {_rate(backup.bandwidth)}")
+    if backup.nice:
+        parts.append("nice/ionice")
+    if backup.become:
+        parts.append("become")
+    return ", ".join(parts)
+
+
+def _rate(rate: int) -> str:
+    for unit, size in (("GiB/s", 1024**3), ("MiB/s", 1024**2), ("KiB/s", 1024)):
+        if rate >= size and rate % size == 0:
+            return f"{rate // size}{unit}"
+    return f"{rate} B/s"
+
+
 def _summary(plan: Plan) -> str:
     plays = [play for p in plan.playbooks for play in p.plays]
     hosts = {host.host for play in plays for host in play.hosts}
     checks = sum(len(host.checks) for play in plays for host in play.hosts)
+    backups = sum(len(host.backups) for play in plays for host in play.hosts)
     errors = len(plan.problems)
     failed = sum(1 for p in plan.playbooks if not p.ok)
     text = (
         f"{len(plan.playbooks)} playbook(s), {len(plays)} play(s), {len(hosts)} host(s), "
-        f"{checks} check(s) planned"
+        f"{checks} check(s)" + (f", {backups} backup(s)" if backups else "") + " planned"
     )
     if errors:
         text += f"; {errors} configuration error(s) in {failed} playbook(s)"

@@ -185,6 +185,22 @@ def test_duplicate_names_in_a_play_and_an_unknown_store(tmp_path: Path) -> None:
     ]
 
 
+def test_a_check_cannot_take_the_name_of_a_derived_freshness_check(tmp_path: Path) -> None:
+    errors = errors_of(
+        tmp_path,
+        """\
+        - name: p
+          hosts: all
+          checks: [{name: backup a, use: swap_used}]
+          backups: [{name: a, paths: [/etc], keep: {last: 1}, max_age: 1d}]
+        """,
+    )
+    assert errors == [
+        "error: p.yml:3:19: check name 'backup a' is the freshness check of the backup at "
+        "p.yml:4:13 (its max_age) (give this check another 'name')"
+    ]
+
+
 def test_rendered_paths_must_be_absolute_and_templates_are_located(tmp_path: Path) -> None:
     errors = errors_of(
         tmp_path,
