@@ -146,6 +146,8 @@ def _type_name(annotation: Any) -> str:
 
 def _example(kind: Any, defaults: Mapping[str, Any], render: Any) -> tuple[tuple[str, ...], str]:
     """The commands with the default parameters; or why they need the playbook's `with:`."""
+    if getattr(kind, "controller_side", False):
+        return (), "nothing on the host: measured on the controller"
     try:
         params = kind.params_model.model_validate(dict(defaults))
     except ValidationError as exc:

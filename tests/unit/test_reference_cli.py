@@ -45,6 +45,14 @@ def test_show_explains_a_command_that_needs_parameters() -> None:
     assert "the command depends on: unit" in out
 
 
+def test_show_says_a_controller_side_kind_runs_nothing_on_the_host() -> None:
+    code, out, _ = invoke("checks", "show", "backup_age")
+    assert code == 0
+    assert "backup  str  required" in out
+    assert "runs: nothing on the host: measured on the controller" in out
+    assert "the command depends on" not in out
+
+
 def test_project_entries_override_and_are_listed_with_their_file(tmp_path: Path) -> None:
     (tmp_path / "checks").mkdir()
     (tmp_path / "checks" / "disk_usage.yml").write_text(
