@@ -8,7 +8,7 @@ from typing import Any
 from jarvisctl.config.models.backups import BackupSpec, source_problems
 from jarvisctl.config.validation import validate_salvaging
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
-from jarvisctl.core.errors import Problem, ProblemCollector
+from jarvisctl.core.errors import Problem, ProblemCollector, short_repr
 
 _SOURCE_KEYS = ("paths", "command", "file", "exclude")
 
@@ -24,7 +24,16 @@ def load_backups(
         return backups, positions
     for position, entry in enumerate(raw):
         path: NodePath = (index, "backups", position)
-        reported = _source_problems(entry, path, source) if isinstance(entry, dict) else []
+        if not isinstance(entry, dict):
+            out.append(
+                Problem(
+                    source.locate(path),
+                    f"a backup must be a mapping, got {short_repr(entry)}",
+                    "e.g. {name: config, paths: [/etc/app], keep: {daily: 7}}",
+                )
+            )
+            continue
+        reported = _source_problems(entry, path, source)
         out.extend(reported)
         found: list[Problem] = []
         backup = validate_salvaging(BackupSpec, entry, source.sub(path), found)

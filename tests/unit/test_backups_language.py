@@ -165,6 +165,24 @@ def test_keep_is_required_and_an_unknown_backup_key_is_named(tmp_path: Path) -> 
     ]
 
 
+def test_backups_must_be_a_list_of_mappings(tmp_path: Path) -> None:
+    errors = errors_of(
+        tmp_path,
+        """\
+        - {name: p, hosts: all, backups: {name: x}}
+        - {name: q, hosts: all, backups: [config, 3]}
+        """,
+    )
+    assert errors == [
+        "error: p.yml:1:34: 'backups': input should be a valid list, got a mapping "
+        "{'name': 'x'}",
+        "error: p.yml:2:35: a backup must be a mapping, got 'config' (e.g. {name: config, "
+        "paths: [/etc/app], keep: {daily: 7}})",
+        "error: p.yml:2:43: a backup must be a mapping, got 3 (e.g. {name: config, "
+        "paths: [/etc/app], keep: {daily: 7}})",
+    ]
+
+
 def test_duplicate_names_in_a_play_and_an_unknown_store(tmp_path: Path) -> None:
     errors = errors_of(
         tmp_path,
@@ -424,6 +442,16 @@ NOPE_STORE = """\
 backup_stores:
   remote: {type: restic, repository: /r, password: "{{ env('NOPE') }}"}
 """
+
+
+def test_a_store_name_must_be_a_plain_name(tmp_path: Path) -> None:
+    (tmp_path / "jarvisctl.yml").write_text('backup_stores:\n  "../up": {type: local, path: x}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_project(start=tmp_path)
+    assert [str(p).removeprefix(f"{tmp_path}/") for p in caught.value.problems] == [
+        "jarvisctl.yml:2:3: 'backup_stores': invalid store name '../up' (a letter or digit, "
+        "then letters, digits, '_', '.', '-' (e.g. app-db))"
+    ]
 
 
 def test_a_restic_password_is_read_when_used_and_must_come_from_a_secret(
