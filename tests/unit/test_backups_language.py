@@ -174,8 +174,7 @@ def test_backups_must_be_a_list_of_mappings(tmp_path: Path) -> None:
         """,
     )
     assert errors == [
-        "error: p.yml:1:34: 'backups': input should be a valid list, got a mapping "
-        "{'name': 'x'}",
+        "error: p.yml:1:34: 'backups': input should be a valid list, got a mapping {'name': 'x'}",
         "error: p.yml:2:35: a backup must be a mapping, got 'config' (e.g. {name: config, "
         "paths: [/etc/app], keep: {daily: 7}})",
         "error: p.yml:2:43: a backup must be a mapping, got 3 (e.g. {name: config, "
