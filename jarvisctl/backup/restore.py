@@ -17,6 +17,7 @@ RestoreRefusedError; an unreachable host raises UnreachableError, as everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import secrets
 import time
@@ -38,10 +39,10 @@ from jarvisctl.backup.restore_plan import (
     parents_outside,
     place,
 )
-from jarvisctl.backup.restore_steps import HostSteps, StepError, owner_of, undo_lines
+from jarvisctl.backup.restore_steps import HostSteps, StepError, undo_lines
 from jarvisctl.backup.restore_stream import tar_for_host
 from jarvisctl.connection.base import Connection
-from jarvisctl.core.errors import UnreachableError
+from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.store.snapshots import (
     EntryType,
     ManifestEntry,
@@ -198,7 +199,6 @@ class _Restore:
     ) -> None:
         self.snapshot, self.store, self.steps = snapshot, store, steps
         self.placed, self.before, self.owners, self.to = placed, before, owners, to
-        self.marks: list[tuple[str, int]] = []
 
     def outcome(
         self, check: bool, changes: tuple[FileChange, ...], started: float, problem: str | None
@@ -216,82 +216,74 @@ class _Restore:
         )
 
     def apply(self, changes: tuple[FileChange, ...]) -> str | None:
-        """Do the restore; None when done and verified, else why it failed (host put back)."""
+        """Do the restore; None when done and verified, else why it failed (host put back).
+        Interrupted (Ctrl-C), it puts the host back before it lets the interruption go on."""
         changed = {i for i, c in enumerate(changes) if c.change is not Change.UNCHANGED}
-        dirs = sorted(
-            (i for i in changed if self.placed[i].entry.type is EntryType.DIR),
-            key=lambda i: (self.placed[i].path.count("/"), i),
-        )
-        sending = sorted(
-            i
-            for i in hardlink_groups(self.placed, changed)
+        dirs = [
+            self.placed[i]
+            for i in sorted(changed, key=lambda i: (self.placed[i].path.count("/"), i))
+            if self.placed[i].entry.type is EntryType.DIR
+        ]
+        files = [
+            self.placed[i]
+            for i in sorted(hardlink_groups(self.placed, changed))
             if self.placed[i].entry.type is not EntryType.DIR
-        )
+        ]
         try:
             problem = (
-                self._prepare(dirs, sending)
-                or self._extract(sending)
-                or self._commit(dirs, sending)
-                or self._verify([*dirs, *sending])
+                self._prepare(dirs, files)
+                or self._extract(files)
+                or self._commit(dirs, files)
+                or self._verify([*dirs, *files])
             )
+        except (KeyboardInterrupt, SessionInterruptedError):
+            with contextlib.suppress(Exception):
+                self._undo(dirs, files)
+            raise
         except UnreachableError as exc:
             return (
                 f"the connection was lost during the restore ({exc}); what was kept aside is "
                 "still on the host, named .jarvisctl-old-* beside each target"
             )
         if problem is not None:
-            return problem + self._undo(dirs, sending)
-        return self._settle()
+            return problem + self._undo(dirs, files)
+        return self._settle([*dirs, *files])
 
-    def _prepare(self, dirs: list[int], sending: list[int]) -> str | None:
-        needed = [self.placed[i] for i in [*dirs, *sending]]
-        lines = [f"mkdir -p -- {q(d)} || exit 3" for d in parents_outside(needed)]
-        lines += [f"d {i} {q(self.placed[i].path)} {q(self.placed[i].kept)}" for i in dirs]
-        if not lines:
-            return None
-        marks, problem = self.steps.marks(lines, "making the directories")
-        self.marks += marks
-        return problem
+    def _prepare(self, dirs: list[Placed], files: list[Placed]) -> str | None:
+        lines = [f"mkdir -p -- {q(d)} || exit 3" for d in parents_outside([*dirs, *files])]
+        lines += [f"d {q(p.path)} {q(p.kept)}" for p in dirs]
+        return self.steps.step(lines, "making the directories")
 
-    def _extract(self, sending: list[int]) -> str | None:
-        if not sending:
+    def _extract(self, files: list[Placed]) -> str | None:
+        if not files:
             return None
+        sending = {p.index for p in files}
+        raw = self.snapshot.source == "command"
         try:
             with self.store.open(self.snapshot) as source:
-                raw = self.snapshot.source == "command"
-                done = self.steps.extract(tar_for_host(source, self.placed, set(sending), raw=raw))
-        except UnreachableError:
+                done = self.steps.extract(tar_for_host(source, self.placed, sending, raw=raw))
+        except (UnreachableError, KeyboardInterrupt):
             raise
         except Exception as exc:  # the store's or the data's failure, raised through the stream
             return f"reading snapshot {self.snapshot.id} from store {self.store.name!r}: {exc}"
         return None if done.ok else done.why("writing the files (tar -x)")
 
-    def _commit(self, dirs: list[int], sending: list[int]) -> str | None:
-        files = [self.placed[i] for i in sending]
+    def _commit(self, dirs: list[Placed], files: list[Placed]) -> str | None:
         lines: list[str] = []
         if self.owners:
-            owners = _grouped(files, lambda p: f"{p.entry.uid}:{p.entry.gid}")
-            for owner, group in owners.items():
+            for owner, group in _grouped(files, _owner).items():
                 lines += batched(f"chown -h -- {q(owner)}", (p.temporary for p in group))
-        modes = _grouped(
-            [p for p in files if p.entry.type is not EntryType.SYMLINK],
-            lambda p: f"{p.entry.mode & 0o7777:04o}",
-        )
-        for mode, group in modes.items():
+        not_links = [p for p in files if p.entry.type is not EntryType.SYMLINK]
+        for mode, group in _grouped(not_links, _mode).items():
             lines += batched(f"chmod -- {mode}", (p.temporary for p in group))
-        lines += [f"c {p.index} {q(p.temporary)} {q(p.path)} {q(p.kept)}" for p in files]
-        for i in reversed(dirs):  # the deepest first: a parent's mode may forbid entering it
-            p = self.placed[i]
-            lines.append(
-                f"a {i} {q(p.path)} {q(owner_of(p, self.owners))} {p.entry.mode & 0o7777:04o}"
-            )
-        marks, problem = self.steps.marks(lines, "renaming the files into place")
-        self.marks += marks
-        return problem
+        lines += [f"c {q(p.temporary)} {q(p.path)} {q(p.kept)}" for p in files]
+        # the deepest directory first: a parent's new mode may forbid entering it
+        owned = self.owners
+        lines += [f"a {q(p.path)} {q(_owner(p) if owned else '')} {_mode(p)}" for p in dirs[::-1]]
+        return self.steps.step(lines, "renaming the files into place")
 
-    def _verify(self, indices: list[int]) -> str | None:
+    def _verify(self, placed: list[Placed]) -> str | None:
         """Every restored path read again on the host, compared with the manifest."""
-        placed = [self.placed[i] for i in indices]
         try:
             _, now = self.steps.state([p.path for p in placed])
         except StepError as exc:
@@ -306,26 +298,27 @@ class _Restore:
                 return f"{p.path!r} does not match the snapshot after the restore ({what})"
         return None
 
-    def _undo(self, dirs: list[int], sending: list[int]) -> str:
+    def _undo(self, dirs: list[Placed], files: list[Placed]) -> str:
         """Put the host back; what to add to the problem's text."""
-        old_dirs = [(self.placed[i], self.before[i]) for i in dirs if self.before[i].type == "dir"]
-        lines = undo_lines(self.placed, self.marks, sending, old_dirs, owners=self.owners)
+        lines = undo_lines(files, dirs, self.before, owners=self.owners)
         try:
-            marks, problem = self.steps.marks(lines, "putting the files back")
-        except UnreachableError as exc:
+            failed = [self.placed[i].path for i in self.steps.undo(lines)]
+        except (UnreachableError, StepError) as exc:
             return f"; putting the files back failed: {exc}"
-        failed = [self.placed[i].path for mark, i in marks if mark == "f"]
-        if problem is None and not failed:
+        if not failed:
             return "; nothing was changed (the files it replaced were put back)"
-        return f"; putting back failed for {failed!r}: {problem or 'see the host'}"
+        return f"; these could not be put back: {failed!r} (see .jarvisctl-old-* beside them)"
 
-    def _settle(self) -> str | None:
+    def _settle(self, placed: list[Placed]) -> str | None:
         """Remove what was kept aside: the restore is verified."""
-        kept = sorted({i for mark, i in self.marks if mark == "k"})
-        if not kept:
-            return None
-        lines = [f"rm -rf -- {q(self.placed[i].kept)}" for i in kept]
-        done = self.steps.script(lines)
-        if not done.ok:
-            return done.why("removing the files kept aside") + " (the restore itself is done)"
-        return None
+        lines = list(batched("rm -rf --", (p.kept for p in placed)))
+        problem = self.steps.step(lines, "removing the files kept aside")
+        return None if problem is None else problem + " (the restore itself is done)"
+
+
+def _owner(placed: Placed) -> str:
+    return f"{placed.entry.uid}:{placed.entry.gid}"
+
+
+def _mode(placed: Placed) -> str:
+    return f"{placed.entry.mode & 0o7777:04o}"

@@ -7,20 +7,22 @@ script is a single word quoted by shlex.quote, so a name with spaces, quotes, a 
 leading dash arrives as itself; every path is absolute, so none can be read as an option.
 Output is NUL-separated: a newline in a name cannot split a record.
 
-The functions each script starts with (N: the entry's index in the manifest, echoed in marks):
+The functions each script starts with:
 - `s PATH`: what PATH is now, without following a symlink at PATH: six fields (type, mode in
   octal, uid, gid, size, sha256 of a file or target of a symlink); type `missing` when absent.
-- `d N PATH KEEP`: PATH becomes a real directory; a symlink or file found there is renamed to
-  KEEP (same directory, hidden). Marks `kN` (kept aside) and `mN` (made).
-- `c N TMP PATH KEEP`: the file written beside its target as TMP (its owner and mode already
-  set, by `chown -h`/`chmod` over many files at once) is renamed to PATH. A regular file at
-  PATH is first kept by a hard link at KEEP, so that PATH is replaced atomically; anything
-  else there (a symlink, a directory) is renamed to KEEP first, so the rename never writes
-  through a symlink or into a directory. Marks `kN`, then `cN` once committed.
-- `a N PATH OWNER MODE`: a directory's owner and mode. Marks `aN`.
-- `r N PATH KEEP`: undo `c` or `d`: what was kept at KEEP goes back to PATH (PATH, as the
-  restore left it, removed); with an empty KEEP, what the restore created at PATH is removed.
-  Marks `rN`, or `fN` when that failed (the others are still undone).
+- `d PATH KEEP`: PATH becomes a real directory; a symlink or file found there is renamed to
+  KEEP (same directory, hidden).
+- `c TMP PATH KEEP`: the file written beside its target as TMP (its owner and mode already set,
+  by `chown -h`/`chmod` over many files at once) is renamed to PATH. A regular file at PATH is
+  first kept by a hard link at KEEP, so that PATH is replaced atomically; anything else there
+  (a symlink, a directory) is renamed to KEEP first, so the rename never writes through a
+  symlink or into a directory.
+- `a PATH OWNER MODE`: a directory's owner (when given) and mode.
+- `u N PATH TMP KEEP WAS`: undo whatever the restore did at PATH, read from the names it left
+  (TMP and KEEP carry the restore's random token, so they are its own): what is at KEEP goes
+  back to PATH; else, when nothing was at PATH before (WAS `missing`), what is there now is
+  removed (a directory only when empty); TMP is removed. It needs no record of how far the
+  restore got, so it also undoes one cut off by Ctrl-C. Marks `fN` when it could not.
 """
 
 from __future__ import annotations
@@ -41,35 +43,34 @@ s() {
   printf '%s\000' "$2" $m "$3"
 }
 d() {
-  if [ -L "$2" ] || { [ -e "$2" ] && [ ! -d "$2" ]; }; then
-    mv -f -- "$2" "$3" || exit 3; printf 'k%s\000' "$1"
-  fi
-  if [ ! -d "$2" ]; then mkdir -- "$2" || exit 3; printf 'm%s\000' "$1"; fi
+  if [ -L "$1" ] || { [ -e "$1" ] && [ ! -d "$1" ]; }; then mv -f -- "$1" "$2" || exit 3; fi
+  [ -d "$1" ] || mkdir -- "$1" || exit 3
 }
 c() {
-  if [ -f "$3" ] && [ ! -L "$3" ] && ln -- "$3" "$4" 2>/dev/null; then
-    mv -f -- "$2" "$3" || { rm -f -- "$4"; exit 3; }
-    printf 'k%s\000' "$1"
+  if [ -f "$2" ] && [ ! -L "$2" ] && ln -- "$2" "$3" 2>/dev/null; then
+    mv -f -- "$1" "$2" || { rm -f -- "$3"; exit 3; }
   else
-    if [ -e "$3" ] || [ -L "$3" ]; then mv -f -- "$3" "$4" || exit 3; printf 'k%s\000' "$1"; fi
-    mv -f -- "$2" "$3" || exit 3
+    if [ -e "$2" ] || [ -L "$2" ]; then mv -f -- "$2" "$3" || exit 3; fi
+    mv -f -- "$1" "$2" || exit 3
   fi
-  printf 'c%s\000' "$1"
 }
 a() {
-  if [ -n "$3" ]; then chown -- "$3" "$2" || exit 3; fi
-  chmod -- "$4" "$2" || exit 3
-  printf 'a%s\000' "$1"
+  if [ -n "$2" ]; then chown -- "$2" "$1" || exit 3; fi
+  chmod -- "$3" "$1" || exit 3
 }
-r() {
-  if [ -z "$3" ]; then
-    if [ -d "$2" ] && [ ! -L "$2" ]; then rmdir -- "$2"; else rm -f -- "$2"; fi
-  elif [ -e "$3" ] || [ -L "$3" ]; then
-    if [ -L "$2" ] || [ -d "$2" ] || [ -d "$3" ]; then
-      if [ -d "$2" ] && [ ! -L "$2" ]; then rmdir -- "$2"; else rm -f -- "$2"; fi
+x() {
+  if [ -d "$1" ] && [ ! -L "$1" ]; then rmdir -- "$1"; else rm -f -- "$1"; fi
+}
+u() {
+  if [ -e "$4" ] || [ -L "$4" ]; then
+    if [ ! -L "$2" ] && [ ! -L "$4" ] && [ "$2" -ef "$4" ]; then rm -f -- "$4"
+    elif { [ -L "$2" ] || [ -d "$2" ] || [ -d "$4" ]; } && { [ -e "$2" ] || [ -L "$2" ]; }; then
+      x "$2" && mv -f -- "$4" "$2"
+    else mv -f -- "$4" "$2"
     fi
-    mv -f -- "$3" "$2"
-  else false; fi && printf 'r%s\000' "$1" || printf 'f%s\000' "$1"
+  elif [ "$5" = missing ] && { [ -e "$2" ] || [ -L "$2" ]; }; then x "$2"
+  fi || printf 'f%s\000' "$1"
+  if [ -n "$3" ]; then rm -f -- "$3"; fi
 }
 """
 
@@ -175,7 +176,7 @@ def _number(text: str, base: int) -> int | None:
         return None
 
 
-def parse_marks(output: bytes) -> list[tuple[str, int]]:
-    """The (mark, index) records a prepare or commit script printed after its first field."""
+def parse_failures(output: bytes) -> list[int]:
+    """The indices an undo script could not put back (its `fN` marks)."""
     records = output.split(b"\0")[1:]
-    return [(r[:1].decode(), int(r[1:])) for r in records if r[:1] and r[1:].isdigit()]
+    return [int(r[1:]) for r in records if r[:1] == b"f" and r[1:].isdigit()]

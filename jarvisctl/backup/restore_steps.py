@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from jarvisctl.backup.restore_host import (
     HostEntry,
-    parse_marks,
+    parse_failures,
     parse_state,
     q,
     runs_as,
@@ -18,7 +18,6 @@ from jarvisctl.backup.restore_host import (
 from jarvisctl.backup.restore_plan import Placed
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.capture import StreamTail
-from jarvisctl.store.snapshots import EntryType
 
 _ERROR_TAIL = 16384
 
@@ -97,46 +96,37 @@ class HostSteps:
         """`tar -x` of the stream at /, every member a temporary name beside its target."""
         return self.run("tar -x -f - -C /", stream)
 
-    def marks(self, lines: Iterable[str], step: str) -> tuple[list[tuple[str, int]], str | None]:
-        """Run a marking script: (its marks, None) or (the marks so far, why it failed)."""
+    def step(self, lines: Sequence[str], step: str) -> str | None:
+        """Run a script that changes the host: None when it went through, else why not."""
+        if not lines:
+            return None
         done = self.script(lines)
-        return parse_marks(done.out), (None if done.ok else done.why(step))
+        return None if done.ok else done.why(step)
+
+    def undo(self, lines: Sequence[str]) -> list[int]:
+        """Run an undo script; the indices it could not put back (StepError: it did not run)."""
+        done = self.script(lines)
+        if done.result.exit_code is None:
+            raise StepError(done.why("putting the files back"))
+        return parse_failures(done.out)
 
 
 def undo_lines(
-    placed: Sequence[Placed],
-    marks: Iterable[tuple[str, int]],
-    temporaries: Iterable[int],
-    old_dirs: Iterable[tuple[Placed, HostEntry]],
-    *,
-    owners: bool,
+    files: Sequence[Placed], dirs: Sequence[Placed], before: Sequence[HostEntry], *, owners: bool
 ) -> list[str]:
-    """The script that puts the host back: directories' old owners and modes, each committed
-    or kept-aside entry put back (the last first), the temporary files removed, the
-    directories the restore made removed (the deepest first)."""
-    kept = {index for mark, index in marks if mark == "k"}
-    touched = [index for mark, index in marks if mark in "kcm"]
-    lines = [
-        f"a {p.index} {q(p.path)} {q(_owner(now.uid, now.gid) if owners else '')} "
-        f"{now.mode or 0:04o}"
-        for p, now in old_dirs
-        if now.mode is not None
-    ]
-    order = list(dict.fromkeys(reversed(touched)))  # the last touched first, each once
-    is_dir = {i for i in order if placed[i].entry.type is EntryType.DIR}
-    lines.extend(_put_back(placed[i], i in kept) for i in order if i not in is_dir)
-    lines.extend(f"rm -f -- {q(placed[i].temporary)}" for i in temporaries)
-    lines.extend(_put_back(placed[i], i in kept) for i in order if i in is_dir)
+    """The script that puts the host back whatever point the restore reached: directories' old
+    owners and modes; each file (the last first), then each directory (the deepest first)
+    undone by `u` from the names the restore left there."""
+    lines = []
+    for p in dirs:
+        now = before[p.index]
+        if now.type == "dir" and now.mode is not None:
+            owner = f"{now.uid}:{now.gid}" if owners else ""
+            lines.append(
+                f"(a {q(p.path)} {q(owner)} {now.mode:04o}) || printf 'f%s\\000' {p.index}"
+            )
+    for p in reversed(files):
+        lines.append(f"u {p.index} {q(p.path)} {q(p.temporary)} {q(p.kept)} {before[p.index].type}")
+    for p in reversed(dirs):
+        lines.append(f"u {p.index} {q(p.path)} '' {q(p.kept)} {before[p.index].type}")
     return lines
-
-
-def _put_back(p: Placed, kept: bool) -> str:
-    return f"r {p.index} {q(p.path)} {q(p.kept if kept else '')}"
-
-
-def _owner(uid: int | None, gid: int | None) -> str:
-    return "" if uid is None or gid is None else f"{uid}:{gid}"
-
-
-def owner_of(placed: Placed, owners: bool) -> str:
-    return f"{placed.entry.uid}:{placed.entry.gid}" if owners else ""

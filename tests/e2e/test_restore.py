@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
+import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -318,3 +321,94 @@ def test_a_busybox_host_restores_and_checks_the_same(
     assert listed["etc/secret.key"] is Change.UNCHANGED
     assert outcome.ok, outcome.problem
     assert fingerprint(bench.host, bench.root) == before
+
+
+HOSTILE_NAMES = [
+    "-rf",
+    "--help",
+    'it\'s "quoted"',
+    "back\\slash",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "*",
+    "tab\there",
+    "new\nline\n",
+    " leading and trailing ",
+]
+
+
+def tree_of(root: Path) -> dict[bytes, tuple[str, int, int, int, bytes]]:
+    """Every entry under `root`, by its name in bytes: type, mode, uid, gid, content or target."""
+    found: dict[bytes, tuple[str, int, int, int, bytes]] = {}
+    base = os.fsencode(root)
+    for directory, dirnames, filenames in os.walk(base):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(directory, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                kind, content = "link", os.readlink(path)
+            elif stat.S_ISREG(info.st_mode):
+                kind, content = "file", Path(os.fsdecode(path)).read_bytes()
+            else:
+                kind, content = stat.filemode(info.st_mode)[0], b""
+            mode = stat.S_IMODE(info.st_mode)
+            found[path[len(base) :]] = (kind, mode, info.st_uid, info.st_gid, content)
+    return found
+
+
+def test_hostile_names_a_fifo_and_a_directory_at_a_file_path(
+    bench: Bench, connection: Connection
+) -> None:
+    root = Path(bench.root)
+    (root / "sub").mkdir(parents=True)
+    for number, name in enumerate(HOSTILE_NAMES):
+        (root / "sub" / name).write_text(f"file {number}\n")
+    latin = os.path.join(os.fsencode(root / "sub"), b"caf\xe9 not utf-8")
+    with open(latin, "wb") as out:
+        out.write(b"bytes\n")
+    os.mkfifo(root / "sub" / "a fifo", 0o640)
+    (root / "sub" / "-rf").chmod(0o4755)
+    before = tree_of(root)
+    snapshot = bench.snapshot()
+    bench.sh(f"rm -rf {shlex.quote(str(root / 'sub'))}/*")
+    (root / "sub" / "-rf").mkdir()
+    (root / "sub" / "-rf" / "inside").write_text("a directory where a file belongs\n")
+    outcome = restore(bench, connection, snapshot)
+    assert outcome.ok, outcome.problem
+    assert tree_of(root) == before
+    assert not any(p.exists() for p in (Path("pwned"), Path.home() / "pwned", root / "pwned"))
+
+
+def test_ctrl_c_during_the_transfer_puts_the_host_back(
+    bench: Bench, connection: Connection
+) -> None:
+    root = Path(bench.root)
+    (root / "big").mkdir(parents=True)
+    (root / "big" / "blob").write_bytes(os.urandom(1024) * 200_000)  # 200 MB
+    (root / "conf").write_text("snapshot\n")
+    snapshot = bench.snapshot()
+    (root / "conf").write_text("edited since\n")
+    (root / "big" / "blob").unlink()
+    (root / "new dir").mkdir()
+    before = tree_of(root)
+    main = threading.main_thread().ident
+    assert main is not None and threading.current_thread().ident == main
+    interrupted = threading.Event()
+
+    def interrupt_mid_transfer() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not interrupted.is_set():
+            if any(p.name.startswith(".jarvisctl-new-") for p in (root / "big").iterdir()):
+                interrupted.set()
+                signal.pthread_kill(main, signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=interrupt_mid_transfer, daemon=True)
+    watcher.start()
+    with pytest.raises(KeyboardInterrupt):
+        restore(bench, connection, snapshot)
+        time.sleep(30)  # never reached when the interrupt came during the restore
+    watcher.join(5)
+    assert interrupted.is_set()
+    assert tree_of(root) == before  # no temporary file, the edited conf as it was

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from jarvisctl.backup.restore_host import HostEntry, parse_marks, parse_state
+from jarvisctl.backup.restore_host import HostEntry, parse_failures, parse_state
 from jarvisctl.backup.restore_plan import (
     Change,
     RestoreRefusedError,
@@ -96,7 +96,7 @@ def test_state_records_are_parsed_or_refused() -> None:
         parse_state(output, 3)
     with pytest.raises(ValueError, match="NUL"):
         parse_state(output + b"cut", 2)
-    assert parse_marks(b"1000\0k3\0c3\0m12\0") == [("k", 3), ("c", 3), ("m", 12)]
+    assert parse_failures(b"1000\0f3\0f12\0") == [3, 12]
 
 
 def tar_of(*members: tuple[str, bytes]) -> bytes:
