@@ -249,7 +249,7 @@ class _Rendering:
             except TemplateError as exc:
                 self.problems.add(where, str(exc), self.host)
                 continue
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip() or "\0" in value:
                 text = f"{key}: {item!r} renders to {value!r}, not a path or glob"
                 self.problems.add(where, text, self.host)
                 continue

@@ -137,7 +137,7 @@ def test_every_value_mistake_is_located_with_what_would_be_valid(tmp_path: Path)
         "error: p.yml:12:13: 'nice': input should be a valid boolean, got 1",
         "error: p.yml:13:13: 'tags': invalid tag 'no space' (letters, digits, '_', '.', '-' only)",
         "error: p.yml:16:13: 'file': invalid file name '../x' (a plain file name such as "
-        "app.dump: no '/', not '.' or '..')",
+        "app.dump: no '/', no control character, not '.' or '..')",
         "error: p.yml:17:20: 'last': input should be greater than or equal to 0, got -1",
         "error: p.yml:17:24: unknown key 'hourly' (valid: last, daily, weekly, monthly)",
         "error: p.yml:18:15: 'become': input should be a valid boolean, got 'yes'",
@@ -228,6 +228,7 @@ def test_rendered_paths_must_be_absolute_and_templates_are_located(tmp_path: Pat
             - {name: a, paths: ["{{ etc | replace('/', '') }}/app", /ok], keep: {last: 1}}
             - {name: b, command: "dump {{ nope }}", file: b.out, keep: {last: 1}}
             - {name: c, paths: [/x], exclude: ["{{ missing }}"], keep: {last: 1}}
+            - {name: e, command: "cat /x", file: "a\\nb", keep: {last: 1}}
         """,
     )
     assert errors == [
@@ -237,6 +238,8 @@ def test_rendered_paths_must_be_absolute_and_templates_are_located(tmp_path: Pat
         "/var/lib/app) (host h2)",
         "error: p.yml:5:26: template 'dump {{ nope }}': undefined variable 'nope' (host h1, h2)",
         "error: p.yml:6:40: template '{{ missing }}': undefined variable 'missing' (host h1, h2)",
+        "error: p.yml:7:42: 'file': invalid file name 'a\\nb' (a plain file name such as "
+        "app.dump: no '/', no control character, not '.' or '..')",
     ]
 
 

@@ -126,3 +126,23 @@ def test_a_broken_restic_password_template_shows_no_secret(
     assert result.exit_code == 3
     assert "the password must come from env() or secret_file() alone" in result.stderr
     assert PASSWORD not in result.output + result.stderr
+
+
+def test_the_shipped_backups_playbook_plans_on_the_local_default() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        result = CliRunner().invoke(
+            cli, ["plan", "playbooks/backups.yml", "--json"], catch_exceptions=False
+        )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    jsonschema.validate(document, SCHEMA)
+    (host,) = document["playbooks"][0]["plays"][0]["hosts"]
+    identity, packages = host["backups"]
+    assert identity["paths"] == ["/etc/hostname", "/etc/hosts"]
+    assert all(Path(p).exists() for p in identity["paths"])  # a Debian machine has them
+    assert packages["command"] == "dpkg --get-selections"
+    assert {c["name"] for c in host["checks"]} == {
+        "package list backed up",
+        "backup host-identity",
+    }

@@ -75,10 +75,11 @@ def valid_backup_name(value: str) -> str:
 
 def valid_file_name(value: str) -> str:
     """The name a command's stream is stored under: one plain file name."""
-    if "/" in value or "\0" in value or value in (".", "..") or not value.strip():
+    control = any(ord(c) < 32 or ord(c) == 127 for c in value)
+    if "/" in value or control or value in (".", "..") or not value.strip():
         raise ValueError(
             f"invalid file name {short_repr(value)} (a plain file name such as app.dump: "
-            "no '/', not '.' or '..')"
+            "no '/', no control character, not '.' or '..')"
         )
     return value
 
