@@ -1,4 +1,4 @@
-"""The freshness of a backup: seconds since its newest verified snapshot.
+"""The freshness of a backup: seconds since its newest snapshot that did not fail verification.
 
 Measured on the controller from the snapshot index, not on the host (`controller_side`): the
 engine evaluates it; a play's `max_age` derives one per backup, and a check can name it.
@@ -21,8 +21,9 @@ class BackupAgeParams(KindParams):
 class BackupAge(CheckKind[BackupAgeParams]):
     name = "backup_age"
     description = (
-        "Seconds since the newest verified snapshot of a backup on this host, read from the "
-        "snapshot index on the controller; none yet, or only unusable ones, is CRITICAL."
+        "Seconds since the newest snapshot of a backup on this host that did not fail its "
+        "verification, read from the snapshot index on the controller; no snapshot, or a newest "
+        "one that failed verification, is CRITICAL."
     )
     params_model = BackupAgeParams
     unit = "s"

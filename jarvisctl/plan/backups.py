@@ -186,7 +186,7 @@ def freshness_check(spec: BackupSpec, location: Any) -> CheckPlan:
         use=AGE_KIND,
         kind=AGE_KIND,
         description=(
-            f"Seconds since the newest verified snapshot of backup '{spec.name}' "
+            f"Seconds since the newest usable snapshot of backup '{spec.name}' "
             f"(CRITICAL past its max_age, {format_duration(max_age)})"
         ),
         command="",
