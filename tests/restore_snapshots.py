@@ -1,5 +1,6 @@
 """Snapshots made by hand for restore tests: a real tar stream of a real tree (GNU tar on the
-host), its manifest read from that stream, kept in a directory, indexed in a real SQLite store.
+host), its manifest read from that stream, kept in a real backup store through its writer,
+indexed in a real SQLite store.
 
 The backup stage's own take_backup makes them in the issue-level tests; these tests of restore
 build the same things from their parts, so that each failure is restore's own.
@@ -7,35 +8,22 @@ build the same things from their parts, so that each failure is restore's own.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import posixpath
 import tarfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import BinaryIO
 
+from jarvisctl.backup.stores.base import BackupStore
 from jarvisctl.store.snapshots import (
     EntryType,
     ManifestEntry,
     Snapshot,
     SnapshotIndex,
 )
-
-
-class DirectoryStore:
-    """Snapshots as files `<id>.data` in a directory: the uncompressed stream, as stored."""
-
-    def __init__(self, name: str, directory: Path) -> None:
-        self.name = name
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def path(self, snapshot: Snapshot) -> Path:
-        return self.directory / f"{snapshot.id}.data"
-
-    def open(self, snapshot: Snapshot) -> AbstractContextManager[BinaryIO]:
-        return self.path(snapshot).open("rb")
+from tests.backup.helpers import backup_plan
 
 
 def manifest_of_tar(stream: BinaryIO) -> Iterator[ManifestEntry]:
@@ -83,47 +71,50 @@ def _type(member: tarfile.TarInfo) -> EntryType:
 
 def add_snapshot(
     index: SnapshotIndex,
-    store: DirectoryStore,
+    store: BackupStore,
     *,
     snapshot_id: str,
     host: str,
     data: bytes,
     source: str = "paths",
-    file: str = "dump",
+    file: str | None = None,
     backup: str = "tree",
+    compress: str = "gzip",
 ) -> Snapshot:
-    """Keep `data` (a tar stream, or a command's output for source "command") as a snapshot."""
+    """Keep `data` (a tar stream, or a command's output for source "command") in the store
+    through its own writer (compressed as `compress` says, as it would arrive from a host) and
+    index it with its manifest."""
+    plan = backup_plan(name=backup, source=source, file=file, compress=compress)
+    wire = gzip.compress(data, compresslevel=1) if compress == "gzip" else data
+    assert compress in ("gzip", "none")
+    with store.writer(snapshot_id, plan, host) as writer:
+        writer.write(wire)
+        location, stored = writer.commit()
     snapshot = Snapshot(
         id=snapshot_id,
         host=host,
         backup=backup,
-        play="play",
+        play=plan.play,
         store=store.name,
-        location=str(store.directory / f"{snapshot_id}.data"),
+        location=location,
         taken_at=1_800_000_000.0,
         seconds=0.1,
         source=source,
-        compress="none",
+        compress=writer.compress,
         files=0,
         bytes=len(data),
-        stored_bytes=len(data),
+        stored_bytes=stored,
     )
-    store.path(snapshot).write_bytes(data)
     if source == "command":
-        entry = ManifestEntry(
-            file,
-            EntryType.FILE,
-            0o600,
-            "root:root",
-            0,
-            0,
-            len(data),
-            1_800_000_000.0,
-            hashlib.sha256(data).hexdigest(),
-        )
-        manifest = [entry]
+        digest = hashlib.sha256(data).hexdigest()
+        owner = "root:root"
+        when = 1_800_000_000.0
+        manifest = [
+            ManifestEntry(
+                file or "data", EntryType.FILE, 0o600, owner, 0, 0, len(data), when, digest
+            )
+        ]
     else:
-        with store.path(snapshot).open("rb") as stream:
-            manifest = list(manifest_of_tar(stream))
+        manifest = list(manifest_of_tar(io.BytesIO(data)))
     index.add(snapshot, manifest)
     return snapshot

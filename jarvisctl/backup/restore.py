@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from jarvisctl.backup.restore_host import HostEntry, batched, q
+from jarvisctl.backup.restore_host import batched, q
 from jarvisctl.backup.restore_plan import (
     Change,
     FileChange,
@@ -39,6 +39,7 @@ from jarvisctl.backup.restore_plan import (
     parents_outside,
     place,
 )
+from jarvisctl.backup.restore_state import HostEntry
 from jarvisctl.backup.restore_steps import HostSteps, StepError, undo_lines
 from jarvisctl.backup.restore_stream import tar_for_host
 from jarvisctl.connection.base import Connection

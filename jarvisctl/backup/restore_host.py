@@ -1,5 +1,5 @@
-"""The shell side of a restore: POSIX sh scripts that read, prepare, commit, verify and undo on a
-host with nothing but sh, coreutils (or busybox) and tar.
+"""The shell side of a restore: POSIX sh scripts that prepare, commit and undo on a host with
+nothing but sh, coreutils (or busybox) and tar.
 
 Every script is sent on the command's stdin (`sh` reads it from there), never as an argument:
 a restore of many files would pass the kernel's 128 KiB limit on one argument. Each value in a
@@ -7,9 +7,7 @@ script is a single word quoted by shlex.quote, so a name with spaces, quotes, a 
 leading dash arrives as itself; every path is absolute, so none can be read as an option.
 Output is NUL-separated: a newline in a name cannot split a record.
 
-The functions each script starts with:
-- `s PATH`: what PATH is now, without following a symlink at PATH: six fields (type, mode in
-  octal, uid, gid, size, sha256 of a file or target of a symlink); type `missing` when absent.
+The functions each script starts with (besides restore_state.py's, which read the host):
 - `d PATH KEEP`: PATH becomes a real directory; a symlink or file found there is renamed to
   KEEP (same directory, hidden).
 - `c TMP PATH KEEP`: the file written beside its target as TMP (its owner and mode already set,
@@ -29,19 +27,11 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
+from jarvisctl.backup.restore_state import FUNCTIONS
 
 # Each script's opening: stop at the first failure of a step that must not be skipped.
 _FUNCTIONS = r"""
-s() {
-  if [ -L "$1" ]; then t=$(readlink -- "$1"; echo x); set -- "$1" symlink "${t%?x}"
-  elif [ -d "$1" ]; then set -- "$1" dir ""
-  elif [ -f "$1" ]; then h=$(sha256sum < "$1") || h=x; set -- "$1" file "${h%% *}"
-  elif [ -e "$1" ]; then set -- "$1" other ""
-  else printf 'missing\000\000\000\000\000\000'; return 0; fi
-  m=$(stat -c '%a %u %g %s' -- "$1") || m='x x x x'
-  printf '%s\000' "$2" $m "$3"
-}
 d() {
   if [ -L "$1" ] || { [ -e "$1" ] && [ ! -d "$1" ]; }; then mv -f -- "$1" "$2" || exit 3; fi
   [ -d "$1" ] || mkdir -- "$1" || exit 3
@@ -77,21 +67,6 @@ u() {
 # The first field every script prints: whether it runs as root (owners can be set).
 _WHO = "printf '%s\\000' \"$(id -u)\"\n"
 
-STATE_FIELDS = 6
-
-
-@dataclass(frozen=True)
-class HostEntry:
-    """What one path is on the host now (`type` "missing": nothing there)."""
-
-    type: str  # file, dir, symlink, other, missing
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    size: int | None = None
-    sha256: str | None = None  # a file's; None when it could not be read
-    target: str | None = None  # a symlink's
-
 
 def q(value: str) -> str:
     """`value` as one shell word outside quotes."""
@@ -100,7 +75,7 @@ def q(value: str) -> str:
 
 def script(lines: Iterable[str]) -> Iterator[bytes]:
     """A script's bytes, a few hundred lines at a time: the functions, who runs it, `lines`."""
-    yield (_FUNCTIONS + _WHO).encode()
+    yield (_FUNCTIONS + FUNCTIONS + _WHO).encode()
     batch: list[str] = []
     for line in lines:
         batch.append(line)
@@ -126,54 +101,11 @@ def batched(command: str, paths: Iterable[str]) -> Iterator[str]:
         yield f"{command} {' '.join(line)} || exit 3"
 
 
-def state_lines(paths: Iterable[str]) -> Iterator[str]:
-    return (f"s {q(path)}" for path in paths)
-
-
 def runs_as(command: str, become: bool) -> str:
     """`command` as root when `become` and the login user is not root (sudo, no prompt)."""
     if not become:
         return command
     return f'if [ "$(id -u)" = 0 ]; then exec {command}; else exec sudo -n -- {command}; fi'
-
-
-def parse_state(output: bytes, count: int) -> tuple[bool, list[HostEntry]]:
-    """(whether it ran as root, one HostEntry per path asked about) from a state script's output;
-    ValueError when it is not what `count` paths give."""
-    fields = output.split(b"\0")
-    if fields[-1] != b"":
-        raise ValueError("the state output does not end with a NUL")
-    fields.pop()
-    if len(fields) != 1 + count * STATE_FIELDS:
-        raise ValueError(f"{len(fields)} state fields for {count} paths")
-    root = fields[0] == b"0"
-    entries = [
-        _entry([f.decode("utf-8", "surrogateescape") for f in fields[at : at + STATE_FIELDS]])
-        for at in range(1, len(fields), STATE_FIELDS)
-    ]
-    return root, entries
-
-
-def _entry(fields: list[str]) -> HostEntry:
-    kind, mode, uid, gid, size, extra = fields
-    if kind == "missing":
-        return HostEntry("missing")
-    return HostEntry(
-        kind,
-        mode=_number(mode, 8),
-        uid=_number(uid, 10),
-        gid=_number(gid, 10),
-        size=_number(size, 10),
-        sha256=extra if kind == "file" and len(extra) == 64 else None,
-        target=extra if kind == "symlink" else None,
-    )
-
-
-def _number(text: str, base: int) -> int | None:
-    try:
-        return int(text, base)
-    except ValueError:
-        return None
 
 
 def parse_failures(output: bytes) -> list[int]:

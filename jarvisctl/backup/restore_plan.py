@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from jarvisctl.backup.restore_host import HostEntry
+from jarvisctl.backup.restore_state import HostEntry
 from jarvisctl.core.errors import UsageError
 from jarvisctl.store.snapshots import EntryType, ManifestEntry
 

@@ -7,15 +7,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from jarvisctl.backup.restore_host import (
-    HostEntry,
     parse_failures,
-    parse_state,
     q,
     runs_as,
     script,
-    state_lines,
 )
 from jarvisctl.backup.restore_plan import Placed
+from jarvisctl.backup.restore_state import HostEntry, StateQuery
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.capture import StreamTail
 
@@ -84,11 +82,12 @@ class HostSteps:
 
     def state(self, paths: Sequence[str]) -> tuple[bool, list[HostEntry]]:
         """(whether the host side runs as root, what each path is now)."""
-        done = self.script(state_lines(paths))
+        query = StateQuery(paths)
+        done = self.script(query.lines())
         if not done.ok:
             raise StepError(done.why("reading the current files"))
         try:
-            return parse_state(done.out, len(paths))
+            return query.parse(done.out)
         except ValueError as exc:
             raise StepError(f"reading the current files: unexpected output ({exc})") from exc
 

@@ -20,13 +20,16 @@ import pytest
 
 from jarvisctl.backup.restore import RestoreOutcome, RestoreRefusedError, restore_snapshot
 from jarvisctl.backup.restore_plan import Change
+from jarvisctl.backup.stores.base import BackupStore
+from jarvisctl.backup.stores.local import LocalBackupStore
+from jarvisctl.backup.stores.restic import ResticBackupStore
 from jarvisctl.connection import open_connection
 from jarvisctl.connection.base import Connection
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import Snapshot, SnapshotIndex, SnapshotState
 from tests.e2e.backup_hosts import NEWLINE_NAME, build_tree, fingerprint, on_host
 from tests.e2e.sshd import SshdFleet, SshdHost
-from tests.restore_snapshots import DirectoryStore, add_snapshot
+from tests.restore_snapshots import add_snapshot
 
 pytestmark = pytest.mark.e2e
 
@@ -38,16 +41,20 @@ class Bench:
         self.host = host
         self.root = str(tmp_path / "tree")
         self.index: SnapshotIndex = open_store(tmp_path / "state").snapshots
-        self.store = DirectoryStore("local", tmp_path / "store")
+        self.store: BackupStore = LocalBackupStore("local", tmp_path / "store")
         self.counter = 0
 
-    def snapshot(self, path: str | None = None) -> Snapshot:
-        """A snapshot of `path` (the tree) as it is now on the host."""
-        relative = (path or self.root).lstrip("/")
-        data = on_host(self.host, f"tar -C / -cf - {shlex.quote(relative)}")
+    def snapshot(self, compress: str = "gzip") -> Snapshot:
+        """A snapshot of the tree as it is now on the host, stored `compress`ed."""
+        data = on_host(self.host, f"tar -C / -cf - {shlex.quote(self.root.lstrip('/'))}")
         self.counter += 1
         return add_snapshot(
-            self.index, self.store, snapshot_id=f"s{self.counter}", host=self.host.name, data=data
+            self.index,
+            self.store,
+            snapshot_id=f"s{self.counter}",
+            host=self.host.name,
+            data=data,
+            compress=compress,
         )
 
     def sh(self, command: str) -> bytes:
@@ -177,8 +184,9 @@ def test_stored_data_that_does_not_match_changes_nothing(
     bench: Bench, connection: Connection
 ) -> None:
     build_tree(bench.host, bench.root)
-    snapshot = bench.snapshot()
-    data = bench.store.path(snapshot)
+    snapshot = bench.snapshot(compress="none")  # the stored bytes are the tar stream itself
+    assert isinstance(bench.store, LocalBackupStore)
+    data = bench.store.root / snapshot.location
     stored = bytearray(data.read_bytes())
     at = stored.index(b"line 0 of etc/app.conf")
     stored[at] ^= 0x01  # one bit of one file flipped in the store
@@ -386,7 +394,7 @@ def test_ctrl_c_during_the_transfer_puts_the_host_back(
     (root / "big").mkdir(parents=True)
     (root / "big" / "blob").write_bytes(os.urandom(1024) * 200_000)  # 200 MB
     (root / "conf").write_text("snapshot\n")
-    snapshot = bench.snapshot()
+    snapshot = bench.snapshot(compress="none")
     (root / "conf").write_text("edited since\n")
     (root / "big" / "blob").unlink()
     (root / "new dir").mkdir()
@@ -412,3 +420,19 @@ def test_ctrl_c_during_the_transfer_puts_the_host_back(
     watcher.join(5)
     assert interrupted.is_set()
     assert tree_of(root) == before  # no temporary file, the edited conf as it was
+
+
+def test_a_snapshot_in_a_restic_repository_is_restored_the_same(
+    bench: Bench, connection: Connection, tmp_path: Path
+) -> None:
+    if shutil.which("restic") is None:
+        pytest.fail("restic is not installed (Debian package restic; scripts/test installs it)")
+    bench.store = ResticBackupStore("offsite", str(tmp_path / "repo"), "pass word", tmp_path)
+    build_tree(bench.host, bench.root)
+    before = fingerprint(bench.host, bench.root)
+    snapshot = bench.snapshot(compress="none")
+    assert snapshot.store == "offsite" and len(snapshot.location) >= 8  # restic's snapshot id
+    bench.sh(f"rm -rf {shlex.quote(bench.root)}")
+    outcome = restore(bench, connection, snapshot)
+    assert outcome.ok, outcome.problem
+    assert fingerprint(bench.host, bench.root) == before

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from jarvisctl.backup.restore_host import HostEntry, parse_failures, parse_state
+from jarvisctl.backup.restore_host import parse_failures
 from jarvisctl.backup.restore_plan import (
     Change,
     RestoreRefusedError,
@@ -19,6 +19,7 @@ from jarvisctl.backup.restore_plan import (
     parents_outside,
     place,
 )
+from jarvisctl.backup.restore_state import HostEntry
 from jarvisctl.backup.restore_stream import StoredDataError, tar_for_host
 from jarvisctl.store.snapshots import EntryType, ManifestEntry
 
@@ -87,15 +88,7 @@ def test_a_hard_link_group_changes_together() -> None:
     assert hardlink_groups(placed, {2}) == {2}
 
 
-def test_state_records_are_parsed_or_refused() -> None:
-    fields = ["0", "file", "644", "0", "0", "5", DIGEST, "missing", "", "", "", "", ""]
-    output = "".join(f"{field}\0" for field in fields).encode()
-    root, (file, gone) = parse_state(output, 2)
-    assert root and file == HostEntry("file", 0o644, 0, 0, 5, DIGEST) and gone.type == "missing"
-    with pytest.raises(ValueError, match="state fields"):
-        parse_state(output, 3)
-    with pytest.raises(ValueError, match="NUL"):
-        parse_state(output + b"cut", 2)
+def test_undo_failures_are_read_from_its_marks() -> None:
     assert parse_failures(b"1000\0f3\0f12\0") == [3, 12]
 
 
