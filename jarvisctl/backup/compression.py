@@ -120,6 +120,7 @@ class _ZstdInflow:
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # a terminal's Ctrl-C is for jarvisctl, which ends it
         )
 
     def write(self, data: bytes) -> None:

@@ -179,6 +179,8 @@ class ResticSnapshotWriter:
         self._process = subprocess.Popen(
             argv, env=self._store.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # its own session: a terminal's Ctrl-C reaches jarvisctl, which ends restic itself
+            start_new_session=True,
         )  # fmt: skip
         assert self._process.stdout and self._process.stderr and self._process.stdin
         self._readers = [_TailReader(self._process.stdout), _TailReader(self._process.stderr)]

@@ -1,0 +1,332 @@
+"""Taking one backup of one host: the host's stream read through `Connection.run(sink=...)`, each
+chunk written to the store's writer and, through a bounded pipe, to a thread that decompresses
+it and digests every file (backup/manifest.py) while it arrives. Nothing holds the snapshot in
+memory: the pipe's buffer and one chunk are all there is between the channel and the disk, and
+a slow store or digest back-pressures the SSH channel (so the host's tar waits).
+
+A snapshot is recorded only when the host's side exited 0, the stream decompressed and parsed
+whole, and the store committed it; anything else (a failing tar, a timeout, a lost connection,
+a full store, a stop) aborts the writer, which keeps nothing, and the reason is in the value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from jarvisctl.backup.compression import Inflow, inflow
+from jarvisctl.backup.errors import BackupStoreError
+from jarvisctl.backup.host_command import TRAILER, host_command
+from jarvisctl.backup.manifest import digest_stream, manifest_of_tar
+from jarvisctl.backup.stores.base import BackupStore, SnapshotWriter
+from jarvisctl.connection.base import CommandResult, Connection
+from jarvisctl.connection.capture import StreamTail
+from jarvisctl.core.clock import Clock
+from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.secrets import Redactor
+from jarvisctl.plan.model import BackupPlan
+from jarvisctl.store.snapshots import EntryType, ManifestEntry, Snapshot, SnapshotIndex
+
+# The pipe between the receiving thread and the digest: what may be in flight between them.
+_PIPE_BYTES = 1024 * 1024
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), absent from the module before Python 3.10
+_STDERR_TAIL = 16 * 1024
+_REASON_LINES = 8
+# A `command` backup's one manifest entry: its stream as a file only its owner reads.
+COMMAND_FILE_MODE = 0o600
+# tar's notes that are no reason for anything (it strips '/' from absolute names).
+_NOISE = ("Removing leading `/'",)
+
+
+@dataclass(frozen=True)
+class BackupTaken:
+    """What taking one backup of one host did: the recorded snapshot, or why there is none
+    (`error`: the reason alone; the caller names the backup and host). `interrupted`: the
+    run's stop (or Ctrl-C) ended it, not a failure of the host or store."""
+
+    snapshot: Snapshot | None
+    error: str | None
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot is not None
+
+
+class _Stopped(Exception):
+    """The run's cancel event was set while the stream was arriving."""
+
+
+def new_snapshot_id(host: str, backup: str, taken_at: float) -> str:
+    """`<UTC yyyymmddThhmmssZ>-<host>-<backup>-<4 hex>` (store/snapshots.py): sortable by time."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(taken_at))
+    return f"{stamp}-{host}-{backup}-{secrets.token_hex(2)}"
+
+
+def take_backup(
+    connection: Connection,
+    host: str,
+    plan: BackupPlan,
+    store: BackupStore,
+    index: SnapshotIndex,
+    clock: Clock,
+    cancel: threading.Event | None = None,
+    *,
+    secrets: Iterable[str] = (),
+) -> BackupTaken:
+    """Take `plan` from `host` into `store` and record it in `index`. Never raises for a failed
+    transfer: the reason (redacted of `secrets`, and never quoting the command) is in the value.
+    KeyboardInterrupt sets `cancel` and becomes an interrupted value; without `cancel` it is
+    raised again once the writer has dropped everything."""
+    started, taken_at = clock.monotonic(), clock.now()
+    snapshot_id = new_snapshot_id(host, plan.name, taken_at)
+    command = host_command(plan, connection.settings)
+    attempt = _Attempt(connection, command, plan, store, cancel)
+    try:
+        snapshot = attempt.run(snapshot_id, host, taken_at, clock)
+        error, interrupted = None, False
+    except KeyboardInterrupt:
+        if cancel is None:
+            raise
+        cancel.set()
+        snapshot, error, interrupted = None, "interrupted (Ctrl-C): nothing was kept", True
+    except _Stopped:
+        snapshot, error, interrupted = None, "the run was stopped: nothing was kept", True
+    except _Failed as failed:
+        snapshot, error, interrupted = None, str(failed), failed.interrupted
+    if snapshot is not None:
+        error = _record(snapshot, attempt.entries, store, index)
+        snapshot = None if error else snapshot
+    seconds = clock.monotonic() - started
+    if error is not None:
+        error = Redactor(frozenset(secrets)).text(error.replace(repr(command), "the backup"))
+        return BackupTaken(None, error, seconds, interrupted)
+    return BackupTaken(snapshot, None, seconds)
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, *, interrupted: bool = False) -> None:
+        super().__init__(reason)
+        self.interrupted = interrupted
+
+
+def _record(
+    snapshot: Snapshot, entries: list[ManifestEntry], store: BackupStore, index: SnapshotIndex
+) -> str | None:
+    """The snapshot into the index; if that fails, its data out of the store (no orphans)."""
+    try:
+        index.add(snapshot, entries)
+    except JarvisError as exc:
+        with contextlib.suppress(JarvisError):
+            store.delete(snapshot)
+        return f"the snapshot could not be recorded ({exc}); its data was deleted"
+    return None
+
+
+class _Attempt:
+    """One transfer: the writer, the digest thread and the receiving sink, and their outcome."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        command: str,
+        plan: BackupPlan,
+        store: BackupStore,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.connection, self.command, self.plan, self.store = connection, command, plan, store
+        self.cancel = cancel
+        self.entries: list[ManifestEntry] = []
+
+    def run(self, snapshot_id: str, host: str, taken_at: float, clock: Clock) -> Snapshot:
+        started = clock.monotonic()
+        try:
+            with self.store.writer(snapshot_id, self.plan, host) as writer:
+                digest = self._transfer(writer)
+                if digest.problem is not None:
+                    raise _Failed(f"the stream from the host is not whole: {digest.problem}")
+                location, stored = writer.commit()
+        except BackupStoreError as exc:
+            raise _Failed(str(exc)) from exc
+        self.entries = digest.entries_at(clock.now())
+        return Snapshot(
+            id=snapshot_id,
+            host=host,
+            backup=self.plan.name,
+            play=self.plan.play,
+            store=self.store.name,
+            location=location,
+            taken_at=taken_at,
+            seconds=clock.monotonic() - started,
+            source=self.plan.source,
+            compress=writer.compress,
+            files=len(self.entries),
+            bytes=sum(e.size for e in self.entries if e.type is EntryType.FILE),
+            stored_bytes=stored,
+        )
+
+    def _transfer(self, writer: SnapshotWriter) -> _Digest:
+        """Run the host's side into the writer and the digest; the digest has finished (or
+        failed) when this returns, whatever happened."""
+        digest = _Digest(self.plan)
+        receiver = _Receiver(writer, digest.inflow, self.plan.bandwidth, self.cancel)
+        try:
+            result = self.connection.run(self.command, timeout=self.plan.timeout, sink=receiver)
+        except BaseException as exc:
+            digest.abort()
+            if isinstance(exc, JarvisError):  # unreachable, lost, or closed by the run's stop
+                stopped = self.cancel is not None and self.cancel.is_set()
+                raise _Failed(f"{exc}; nothing was kept", interrupted=stopped) from exc
+            raise
+        if not result.ok:
+            digest.abort()
+            raise _Failed(self._host_failure(result, receiver.stderr_tail.text()))
+        digest.finish()
+        return digest
+
+    def _host_failure(self, result: CommandResult, stderr: str) -> str:
+        if result.timed_out:
+            return (
+                f"the transfer did not finish within its timeout "
+                f"({self.plan.timeout:g}s) and was stopped; nothing was kept"
+            )
+        lines = [ln for ln in stderr.splitlines() if ln.strip() and not _noise(ln)]
+        shown = "; ".join(lines[-_REASON_LINES:]) or "no message"
+        if result.exit_code is None:
+            return f"the host's side ended without an exit status ({shown}); nothing was kept"
+        if not any(ln.startswith(TRAILER) for ln in lines):
+            shown = f"exited with status {result.exit_code}: {shown}"
+        return f"{shown}; nothing was kept"
+
+
+def _noise(line: str) -> bool:
+    return any(note in line for note in _NOISE)
+
+
+class _Receiver:
+    """The OutputSink of the transfer: each stdout chunk to the store and to the digest."""
+
+    def __init__(
+        self,
+        writer: SnapshotWriter,
+        digest: Inflow,
+        bandwidth: int | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self._writer, self._digest, self._cancel = writer, digest, cancel
+        self._throttle = _Throttle(bandwidth, cancel) if bandwidth else None
+        self.received = 0
+        self.stderr_tail = StreamTail(_STDERR_TAIL)
+
+    def stdout(self, data: bytes) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise _Stopped
+        self._writer.write(data)
+        self._digest.write(data)
+        self.received += len(data)
+        if self._throttle is not None:
+            self._throttle.passed(len(data))
+
+    def stderr(self, data: bytes) -> None:
+        self.stderr_tail.feed(data)
+
+    @property
+    def ended(self) -> bool:
+        return False  # the stream's end is EOF
+
+
+class _Throttle:
+    """A token bucket at `rate` bytes/s: while the sink waits, the SSH window (or the local
+    pipe) fills and the host's tar waits too. An idle second is not saved up for a burst."""
+
+    def __init__(self, rate: int, cancel: threading.Event | None) -> None:
+        self._rate, self._cancel = float(rate), cancel
+        self._since: float | None = None
+        self._sent = 0
+
+    def passed(self, size: int) -> None:
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        self._sent += size
+        ahead = self._since + self._sent / self._rate - now
+        if ahead > 0:
+            if self._cancel is None:
+                time.sleep(ahead)
+            elif self._cancel.wait(ahead):
+                raise _Stopped
+        elif ahead < -1.0:
+            self._since, self._sent = now, 0
+
+
+class _Digest:
+    """Decompresses the stream into a pipe that a thread reads: the manifest of a tar stream, or
+    the digest of a command's stream. The thread reads to the end whatever happens, so the
+    receiving side never blocks on a reader that gave up."""
+
+    def __init__(self, plan: BackupPlan) -> None:
+        self._plan = plan
+        read_end, write_end = os.pipe()
+        with contextlib.suppress(OSError):  # a larger pipe: fewer wake-ups (Linux)
+            fcntl.fcntl(write_end, _F_SETPIPE_SZ, _PIPE_BYTES)
+        self._pipe: BinaryIO = os.fdopen(write_end, "wb")
+        self._entries: list[ManifestEntry] = []
+        self._stream: tuple[str, int] | None = None
+        self.problem: str | None = None
+        self._thread = threading.Thread(target=self._read, args=(read_end,), daemon=True)
+        self._thread.start()
+        try:
+            self.inflow = inflow(plan.compress, self._pipe)
+        except BaseException:
+            self._close_pipe()
+            raise
+
+    def _read(self, read_end: int) -> None:
+        with os.fdopen(read_end, "rb") as stream:
+            try:
+                if self._plan.source == "paths":
+                    self._entries = list(manifest_of_tar(stream))
+                else:
+                    self._stream = digest_stream(stream)
+            except (ValueError, OSError) as exc:  # TarStreamError is a ValueError
+                self.problem = str(exc)
+            with contextlib.suppress(OSError):
+                while stream.read(65536):  # tar's end padding, or what followed a bad member
+                    pass
+
+    def finish(self) -> None:
+        """The end of the stream: the decompressor's end checked, the digest waited for."""
+        try:
+            self.inflow.close()
+        except BackupStoreError as exc:
+            self.problem = str(exc)
+            self.inflow.abort()
+        self._close_pipe()
+        self._thread.join()
+
+    def abort(self) -> None:
+        self.inflow.abort()
+        self._close_pipe()
+        self._thread.join()
+
+    def _close_pipe(self) -> None:
+        with contextlib.suppress(OSError):  # the reader is gone: nothing more to flush to it
+            self._pipe.close()
+
+    def entries_at(self, mtime: float) -> list[ManifestEntry]:
+        """The manifest: the tar's members, or the one file of a `command` backup."""
+        if self._stream is None:
+            return self._entries
+        sha256, size = self._stream
+        name = self._plan.file or self._plan.name
+        return [
+            ManifestEntry(name, EntryType.FILE, COMMAND_FILE_MODE, "", 0, 0, size, mtime, sha256)
+        ]
