@@ -159,3 +159,24 @@ def test_become_as_the_login_user_needs_no_sudo(
     assert taken.snapshot is not None, taken.error
     with store.open(taken.snapshot) as stream:
         assert stream.read() == b"root\n"
+
+
+def test_a_bare_host_needs_only_sh_tar_and_gzip_and_zstd_is_asked_for_by_name(
+    tmp_path: Path, state: Store, bare_sshd_fleet: SshdFleet
+) -> None:
+    host = bare_sshd_fleet.hosts[0]
+    root = f"/tmp/jarvis-bare-{time.monotonic_ns()}"
+    build_tree(host, root)
+    connection = open_connection(host.settings())
+    try:
+        store = LocalBackupStore("local", tmp_path / "backups")
+        plan = backup_plan(paths=(root,), compress="gzip", nice=True)
+        taken = take_backup(connection, host.name, plan, store, state.snapshots, SYSTEM_CLOCK)
+        assert taken.snapshot is not None, taken.error
+        assert taken.snapshot.files == len(expected_paths())
+        zstd = backup_plan(paths=(root,), compress="zstd")
+        taken = take_backup(connection, host.name, zstd, store, state.snapshots, SYSTEM_CLOCK)
+        assert taken.error is not None and "zstd is not installed on this host" in taken.error
+    finally:
+        connection.close()
+        on_host(host, f"rm -rf {shlex.quote(root)}")
