@@ -57,6 +57,8 @@ __all__ = ["FileChange", "RestoreOutcome", "RestoreRefusedError", "restore_snaps
 # Seconds each host step may take: a floor, plus the time to move and hash the data slowly.
 _BASE_TIMEOUT = 300.0
 _SLOW_BYTES_PER_SECOND = 2 * 1024 * 1024
+# Seconds between attempts to reach a host again to undo a restore whose connection was lost.
+_RECONNECT_WAITS = (1.0, 2.0, 4.0, 8.0)
 
 
 class ReadableStore(Protocol):
@@ -126,7 +128,7 @@ def restore_snapshot(
     except StepError as exc:
         return _failed(snapshot, to, check, (), started, str(exc))
     changes = _changes(placed, before, owners=owners)
-    restore = _Restore(snapshot, store, steps, placed, before, owners, to)
+    restore = _Restore(snapshot, store, steps, placed, before, owners, to, token)
     if check or all(c.change is Change.UNCHANGED for c in changes):
         return restore.outcome(check, changes, started, None)
     return restore.outcome(check, changes, started, restore.apply(changes))
@@ -197,9 +199,11 @@ class _Restore:
         before: list[HostEntry],
         owners: bool,
         to: str | None,
+        token: str,
     ) -> None:
         self.snapshot, self.store, self.steps = snapshot, store, steps
         self.placed, self.before, self.owners, self.to = placed, before, owners, to
+        self.token = token  # in every temporary and kept-aside name of this restore
 
     def outcome(
         self, check: bool, changes: tuple[FileChange, ...], started: float, problem: str | None
@@ -241,11 +245,9 @@ class _Restore:
             with contextlib.suppress(Exception):
                 self._undo(dirs, files)
             raise
-        except UnreachableError as exc:
-            return (
-                f"the connection was lost during the restore ({exc}); what was kept aside is "
-                "still on the host, named .jarvisctl-old-* beside each target"
-            )
+        except UnreachableError as exc:  # the undo connects again, if the host lets it
+            lost = f"the connection was lost during the restore ({exc})"
+            return lost + self._undo(dirs, files, waits=_RECONNECT_WAITS)
         if problem is not None:
             return problem + self._undo(dirs, files)
         return self._settle([*dirs, *files])
@@ -299,13 +301,29 @@ class _Restore:
                 return f"{p.path!r} does not match the snapshot after the restore ({what})"
         return None
 
-    def _undo(self, dirs: list[Placed], files: list[Placed]) -> str:
-        """Put the host back; what to add to the problem's text."""
+    def _undo(self, dirs: list[Placed], files: list[Placed], *, waits: Sequence[float] = ()) -> str:
+        """Put the host back; what to add to the problem's text. `waits`: seconds to wait
+        before each further attempt while the host cannot be reached (a connection that was
+        just lost may come back: a reset, sshd restarting)."""
         lines = undo_lines(files, dirs, self.before, owners=self.owners)
-        try:
-            failed = [self.placed[i].path for i in self.steps.undo(lines)]
-        except (UnreachableError, StepError) as exc:
-            return f"; putting the files back failed: {exc}"
+        failed: list[str] | None = None
+        error: Exception | None = None
+        for wait in [0.0, *waits]:
+            time.sleep(wait)
+            try:
+                failed = [self.placed[i].path for i in self.steps.undo(lines)]
+                break
+            except UnreachableError as exc:
+                error = exc
+            except StepError as exc:
+                error = exc
+                break
+        if failed is None:
+            return (
+                f"; putting the files back failed too ({error}): on the host, the originals are "
+                f".jarvisctl-old-{self.token}-N beside their targets, the restore's own files "
+                f".jarvisctl-new-{self.token}-N"
+            )
         if not failed:
             return "; nothing was changed (the files it replaced were put back)"
         return f"; these could not be put back: {failed!r} (see .jarvisctl-old-* beside them)"

@@ -27,7 +27,7 @@ from jarvisctl.connection import open_connection
 from jarvisctl.connection.base import Connection
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import Snapshot, SnapshotIndex, SnapshotState
-from tests.e2e.backup_hosts import NEWLINE_NAME, build_tree, fingerprint, on_host
+from tests.e2e.backup_hosts import NEWLINE_NAME, build_tree, fingerprint, kill_sshd, on_host
 from tests.e2e.sshd import SshdFleet, SshdHost
 from tests.restore_snapshots import add_snapshot
 
@@ -436,3 +436,63 @@ def test_a_snapshot_in_a_restic_repository_is_restored_the_same(
     outcome = restore(bench, connection, snapshot)
     assert outcome.ok, outcome.problem
     assert fingerprint(bench.host, bench.root) == before
+
+
+def kill_mid_transfer(bench: Bench, watched: Path, *, restart: bool) -> threading.Thread:
+    """A thread that kills the host's sshd (SIGKILL, sessions too) once a temporary file of
+    the restore appears in `watched`, and starts it again at once when `restart`."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(p.name.startswith(".jarvisctl-new-") for p in watched.iterdir()):
+                kill_sshd(bench.host)
+                if restart:
+                    bench.host.start()
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def big_tree(bench: Bench) -> tuple[Snapshot, dict[bytes, tuple[str, int, int, int, bytes]]]:
+    """A snapshot with a 200 MB file, then the tree changed: (the snapshot, the tree now)."""
+    root = Path(bench.root)
+    (root / "big").mkdir(parents=True)
+    (root / "big" / "blob").write_bytes(os.urandom(1024) * 200_000)
+    (root / "conf").write_text("snapshot\n")
+    snapshot = bench.snapshot(compress="none")
+    (root / "conf").write_text("edited since\n")
+    (root / "big" / "blob").write_bytes(b"changed")
+    return snapshot, tree_of(root)
+
+
+def test_a_connection_lost_mid_restore_is_undone_once_the_host_answers(
+    bench: Bench, connection: Connection
+) -> None:
+    snapshot, before = big_tree(bench)
+    killer = kill_mid_transfer(bench, Path(bench.root, "big"), restart=True)
+    outcome = restore(bench, connection, snapshot)
+    killer.join(30)
+    assert not outcome.ok and outcome.problem is not None
+    assert "the connection was lost during the restore" in outcome.problem
+    assert "nothing was changed" in outcome.problem
+    assert tree_of(Path(bench.root)) == before  # the temporary file removed by the undo
+
+
+def test_a_host_that_stays_down_is_told_with_the_names_left_on_it(
+    bench: Bench, connection: Connection
+) -> None:
+    snapshot, _ = big_tree(bench)
+    killer = kill_mid_transfer(bench, Path(bench.root, "big"), restart=False)
+    outcome = restore(bench, connection, snapshot)
+    killer.join(30)
+    assert not outcome.ok and outcome.problem is not None
+    assert "putting the files back failed too" in outcome.problem
+    left = [p.name for p in Path(bench.root, "big").iterdir() if p.name != "blob"]
+    assert len(left) == 1 and left[0].startswith(".jarvisctl-new-")
+    token = left[0].split("-")[2]
+    assert f".jarvisctl-new-{token}-N" in outcome.problem
+    assert Path(bench.root, "conf").read_text() == "edited since\n"  # never renamed into place
