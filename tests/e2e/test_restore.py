@@ -23,13 +23,15 @@ from jarvisctl.backup.restore_plan import Change
 from jarvisctl.backup.stores.base import BackupStore
 from jarvisctl.backup.stores.local import LocalBackupStore
 from jarvisctl.backup.stores.restic import ResticBackupStore
+from jarvisctl.backup.take import take_backup
 from jarvisctl.connection import open_connection
 from jarvisctl.connection.base import Connection
+from jarvisctl.core.clock import SYSTEM_CLOCK
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import Snapshot, SnapshotIndex, SnapshotState
+from tests.backup.helpers import backup_plan
 from tests.e2e.backup_hosts import NEWLINE_NAME, build_tree, fingerprint, kill_sshd, on_host
 from tests.e2e.sshd import SshdFleet, SshdHost
-from tests.restore_snapshots import add_snapshot
 
 pytestmark = pytest.mark.e2e
 
@@ -42,20 +44,22 @@ class Bench:
         self.root = str(tmp_path / "tree")
         self.index: SnapshotIndex = open_store(tmp_path / "state").snapshots
         self.store: BackupStore = LocalBackupStore("local", tmp_path / "store")
-        self.counter = 0
 
-    def snapshot(self, compress: str = "gzip") -> Snapshot:
-        """A snapshot of the tree as it is now on the host, stored `compress`ed."""
-        data = on_host(self.host, f"tar -C / -cf - {shlex.quote(self.root.lstrip('/'))}")
-        self.counter += 1
-        return add_snapshot(
-            self.index,
-            self.store,
-            snapshot_id=f"s{self.counter}",
-            host=self.host.name,
-            data=data,
-            compress=compress,
-        )
+    def snapshot(self, compress: str = "gzip", **plan: Any) -> Snapshot:
+        """A snapshot of the tree as it is now on the host (or as `plan` says), taken by the
+        backup stage's own take_backup and stored `compress`ed."""
+        plan = {"paths": (self.root,), **plan}
+        with open_connection(self.host.settings()) as connection:
+            taken = take_backup(
+                connection,
+                self.host.name,
+                backup_plan(compress=compress, **plan),
+                self.store,
+                self.index,
+                SYSTEM_CLOCK,
+            )
+        assert taken.snapshot is not None, taken.error
+        return taken.snapshot
 
     def sh(self, command: str) -> bytes:
         return on_host(self.host, command)
@@ -258,15 +262,12 @@ def test_a_command_backup_is_restored_to_the_file_given(
     bench: Bench, connection: Connection, tmp_path: Path
 ) -> None:
     dump = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n" * 1000
-    snapshot = add_snapshot(
-        bench.index,
-        bench.store,
-        snapshot_id="dump1",
-        host=bench.host.name,
-        data=dump,
-        source="command",
-        file="app.sql",
+    source = tmp_path / "app.sql on the host"
+    source.write_bytes(dump)
+    snapshot = bench.snapshot(
+        source="command", paths=(), command=f"cat {shlex.quote(str(source))}", file="app.sql"
     )
+    assert snapshot.source == "command"
     with pytest.raises(RestoreRefusedError, match=r"command backup.*--to PATH"):
         restore(bench, connection, snapshot)
     target = tmp_path / "restored" / "app -dump.sql"
