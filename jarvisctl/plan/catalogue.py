@@ -83,12 +83,19 @@ def _refuse_broken(folder: Path) -> None:
 
 
 def load_catalogue(
-    check_dirs: Sequence[Path], remediation_dirs: Sequence[Path], registry: KindRegistry
+    check_dirs: Sequence[Path],
+    remediation_dirs: Sequence[Path],
+    registry: KindRegistry,
+    trust_shipped: bool = True,
 ) -> Catalogue:
+    """`trust_shipped`: the shipped entries' parameters are not checked against their kinds
+    (that would import every kind's module on every run: tests/unit/test_catalogue.py checks
+    them, with trust_shipped=False); an operator's entries always are."""
     problems = ProblemCollector()
-    checks = _load_entries(check_dirs, CheckDefinition, registry.checks, problems)
+    trusted = shipped_root() if trust_shipped else None
+    checks = _load_entries(check_dirs, CheckDefinition, registry.checks, problems, trusted)
     remediations = _load_entries(
-        remediation_dirs, RemediationDefinition, registry.remediations, problems
+        remediation_dirs, RemediationDefinition, registry.remediations, problems, trusted
     )
     problems.raise_if_any()
     return Catalogue(checks, remediations)
@@ -99,6 +106,7 @@ def _load_entries(
     model: type[D],
     kinds: Mapping[str, Any],
     problems: ProblemCollector,
+    trusted: Path | None,
 ) -> dict[str, Entry[D]]:
     entries: dict[str, Entry[D]] = {}
     directory: Path
@@ -110,7 +118,8 @@ def _load_entries(
             problems.absorb(exc)
             continue
         for path in files:  # the reader refuses a directory, FIFO or broken link named x.yml
-            entry = _load_entry(path, model, kinds, problems)
+            shipped = trusted is not None and path.resolve().is_relative_to(trusted)
+            entry = _load_entry(path, model, kinds, problems, shipped)
             if entry is None:
                 continue
             name = entry.definition.name
@@ -127,13 +136,19 @@ def _load_entries(
 
 
 def _load_entry(
-    path: Path, model: type[D], kinds: Mapping[str, Any], problems: ProblemCollector
+    path: Path,
+    model: type[D],
+    kinds: Mapping[str, Any],
+    problems: ProblemCollector,
+    shipped: bool,
 ) -> Entry[D] | None:
     try:
         definition, source = _PARSED[model].get(path)
     except ConfigError as exc:
         problems.absorb(exc)
         return None
+    if shipped and definition.kind in kinds:
+        return Entry(definition, source.locate(()), source)
     kind = kinds.get(definition.kind)
     if kind is None:
         problems.add(

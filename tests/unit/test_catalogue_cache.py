@@ -46,3 +46,29 @@ def test_a_broken_file_is_reported_each_time_until_fixed(tmp_path: Path) -> None
             load(tmp_path)
     path.write_text(ENTRY.format(name="fixed"))
     assert load(tmp_path) == {"fixed"}
+
+
+def test_every_shipped_entry_names_its_kinds_parameters() -> None:
+    """A run trusts the shipped entries (their kinds' modules are imported only when used):
+    this is where they are checked, as an operator's entries are on every run."""
+    from jarvisctl.plan.catalogue import shipped_root
+
+    root = shipped_root()
+    catalogue = load_catalogue(
+        [root / "checks"], [root / "remediations"], load_registry(), trust_shipped=False
+    )
+    assert len(catalogue.checks) >= 26 and len(catalogue.remediations) >= 8
+
+
+def test_an_operators_entry_with_an_unknown_parameter_is_refused(tmp_path: Path) -> None:
+    from jarvisctl.core.errors import ConfigError
+
+    (tmp_path / "mine.yml").write_text(
+        "name: mine\nkind: disk_usage\nparams:\n  paht: {default: /}\n", encoding="utf-8"
+    )
+    try:
+        load_catalogue([tmp_path], [], load_registry())
+    except ConfigError as exc:
+        assert "kind 'disk_usage' has no parameter 'paht'" in str(exc)
+    else:
+        raise AssertionError("an unknown parameter was accepted")

@@ -47,3 +47,35 @@ def test_a_broken_plugin_is_a_located_error(
     installed.append(EntryPoint("broken", value, group))
     with pytest.raises(ConfigError, match=f"entry point broken = {value}.*{message}"):
         load_registry()
+
+
+def test_each_built_in_kind_is_named_as_its_class_says() -> None:
+    """The registry names the built-in kinds without importing them: each name must be the
+    name its class declares, of the right base, and every kind module's kinds are listed."""
+    import importlib
+    import inspect
+
+    from jarvisctl.kinds.base import CheckKind, RemediationKind
+    from jarvisctl.kinds.registry import BUILTIN_CHECKS, BUILTIN_REMEDIATIONS
+
+    listed: set[type] = set()
+    for table, base in ((BUILTIN_CHECKS, CheckKind), (BUILTIN_REMEDIATIONS, RemediationKind)):
+        for name, spec in table.items():
+            module, cls_name = spec.split(":")
+            cls = getattr(importlib.import_module(f"jarvisctl.kinds.{module}"), cls_name)
+            assert issubclass(cls, base) and cls.name == name, spec
+            listed.add(cls)
+    modules = {
+        spec.split(":")[0] for spec in [*BUILTIN_CHECKS.values(), *BUILTIN_REMEDIATIONS.values()]
+    }
+    defined = {
+        cls
+        for module in modules
+        for _, cls in inspect.getmembers(importlib.import_module(f"jarvisctl.kinds.{module}"))
+        if inspect.isclass(cls)
+        and issubclass(cls, (CheckKind, RemediationKind))
+        and cls.__module__ == f"jarvisctl.kinds.{module}"
+        and not inspect.isabstract(cls)
+        and getattr(cls, "name", None)
+    }
+    assert defined == listed

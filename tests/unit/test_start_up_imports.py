@@ -22,7 +22,9 @@ PROBE = """
 import atexit, json, sys
 from jarvisctl.cli.main import main
 atexit.register(lambda: print(json.dumps(sorted(
-    m for m in ("jinja2", "jarvisctl.render.reports.render") if m in sys.modules)),
+    m for m in sys.modules
+    if m in ("jinja2", "jarvisctl.render.reports.render", "jarvisctl.backup")
+    or m.startswith("jarvisctl.kinds."))),
     file=sys.stderr))
 sys.argv = ["jarvisctl", *sys.argv[1:]]
 main()
@@ -40,7 +42,15 @@ def imported_by_run(tmp_path: Path, playbook: str) -> list[str]:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     found: list[str] = json.loads(done.stderr.strip().splitlines()[-1])
-    return found
+    # the kinds' shared code, and the one kind these playbooks use
+    always = {
+        "jarvisctl.kinds.base",
+        "jarvisctl.kinds.registry",
+        "jarvisctl.kinds.command",
+        "jarvisctl.kinds.exits",
+    }
+    assert always <= set(found), found
+    return [m for m in found if m not in always]
 
 
 def test_a_playbook_without_templates_does_not_import_jinja2(tmp_path: Path) -> None:
@@ -49,3 +59,26 @@ def test_a_playbook_without_templates_does_not_import_jinja2(tmp_path: Path) -> 
 
 def test_a_template_still_imports_jinja2_and_renders(tmp_path: Path) -> None:
     assert imported_by_run(tmp_path, TEMPLATED) == ["jinja2"]
+
+
+DISK = PLAYBOOK.replace(
+    'use: command\n      with: {command: "test -d /tmp", parse: exit_code}',
+    "use: disk_usage\n      with: {path: /tmp}",
+)
+
+
+def test_a_run_imports_the_kinds_it_uses_and_no_other(tmp_path: Path) -> None:
+    """Each kind's module is imported when a plan uses it: a `command` run loads none of the
+    other twenty-five (above), a disk_usage run loads that one's module too."""
+    (tmp_path / "site.yml").write_text(DISK)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "run", "site.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # ok, or a disk filling up
+    found = json.loads(done.stderr.strip().splitlines()[-1])
+    kinds = {m for m in found if m.startswith("jarvisctl.kinds.")}
+    assert kinds == {"jarvisctl.kinds.base", "jarvisctl.kinds.registry", "jarvisctl.kinds.system"}
