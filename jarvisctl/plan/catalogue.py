@@ -117,8 +117,8 @@ def _load_entries(
         except ConfigError as exc:
             problems.absorb(exc)
             continue
+        shipped = _within(directory, trusted)
         for path in files:  # the reader refuses a directory, FIFO or broken link named x.yml
-            shipped = trusted is not None and path.resolve().is_relative_to(trusted)
             entry = _load_entry(path, model, kinds, problems, shipped)
             if entry is None:
                 continue
@@ -133,6 +133,16 @@ def _load_entries(
         for name, found in in_folder.items():
             entries.setdefault(name, found)  # earlier directories win
     return entries
+
+
+def _within(directory: Path, root: Path | None) -> bool:
+    """Whether `directory` is the shipped catalogue's checks/ or remediations/ folder."""
+    if root is None:
+        return False
+    try:
+        return directory.resolve() in (root / "checks", root / "remediations")
+    except (OSError, RuntimeError):  # a loop: an operator's, reported where it is read
+        return False
 
 
 def _load_entry(
