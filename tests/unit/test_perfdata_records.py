@@ -31,7 +31,7 @@ def test_a_verified_remediation_replaces_the_checks_perfdata() -> None:
         record(1, CHECK, {**check, "perfdata": [BEFORE.as_record()]}),
         record(2, REMEDIATION, remediation),
     ]
-    document = build_document(Verification("r", 2, "", complete=True), records)
+    document = build_document(records, lambda: Verification("r", 2, "", complete=True))
     (section,) = document.hosts
     (entry,) = section.checks
     assert (entry.value, entry.status, entry.perfdata) == (60.0, "ok", (AFTER,))

@@ -48,6 +48,7 @@ def imported_by_run(tmp_path: Path, playbook: str) -> list[str]:
         "jarvisctl.kinds.registry",
         "jarvisctl.kinds.command",
         "jarvisctl.kinds.exits",
+        "jarvisctl.kinds.backups",  # the freshness checks' parameters, which plan/ names
     }
     assert always <= set(found), found
     return [m for m in found if m not in always]
@@ -81,4 +82,9 @@ def test_a_run_imports_the_kinds_it_uses_and_no_other(tmp_path: Path) -> None:
     assert done.returncode in (0, 1), done.stdout + done.stderr  # ok, or a disk filling up
     found = json.loads(done.stderr.strip().splitlines()[-1])
     kinds = {m for m in found if m.startswith("jarvisctl.kinds.")}
-    assert kinds == {"jarvisctl.kinds.base", "jarvisctl.kinds.registry", "jarvisctl.kinds.system"}
+    assert kinds == {
+        "jarvisctl.kinds.base",
+        "jarvisctl.kinds.registry",
+        "jarvisctl.kinds.system",
+        "jarvisctl.kinds.backups",
+    }

@@ -3,7 +3,7 @@ each check's recent history). Frozen values; every renderer reads only these."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,7 +24,7 @@ from jarvisctl.core.events import (
     RUN_STARTED,
 )
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
-from jarvisctl.record.audit import JournalReader, Record, Verification
+from jarvisctl.record.audit import Record, Verification
 from jarvisctl.render.reports.backup_entries import (
     BackupEntry,
     backup_entry,
@@ -188,9 +188,12 @@ def perf_value_text(datum: PerfDatum) -> str:
     return value + (f" ({bounds})" if bounds else "")
 
 
-def build_document(records: JournalReader) -> RunDocument:
+def build_document(
+    records: Iterable[Record], verification: Callable[[], Verification]
+) -> RunDocument:
     """Fold the journal's records into a document as they are read (they are not all held at
-    once); sections ordered failures first."""
+    once); sections ordered failures first. `verification` is asked once they all were (a
+    JournalReader's is known only then)."""
     started: Record | None = None
     sections: dict[tuple[str, str], _Section] = {}
     breakers = []
@@ -210,10 +213,10 @@ def build_document(records: JournalReader) -> RunDocument:
     if finished is not None:
         hosts = _with_outcomes(hosts, finished.data.get("hosts", []))
     recap = finished.data.get("recap", {}) if finished else _recap_so_far(hosts)
-    verification = records.verification
+    verified = verification()
     return RunDocument(
-        run_id=verification.run_id,
-        verification=verification,
+        run_id=verified.run_id,
+        verification=verified,
         started_at=started.at if started else 0.0,
         announcement=dict(started.data) if started else {},
         hosts=tuple(sorted(hosts, key=_host_order)),

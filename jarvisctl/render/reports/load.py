@@ -54,7 +54,8 @@ def load_document(state_dir: Path, wanted: str, history: int = HISTORY_RUNS) -> 
     run_id, anchor = locate_run(state_dir, wanted)
     path = journal_path(state_dir, run_id)
     with open_journal(path) as lines:
-        document = build_document(JournalReader(run_id, lines, anchor))
+        reader = JournalReader(run_id, lines, anchor)
+        document = build_document(reader, lambda: reader.verification)
     verification = document.verification
     if not verification.intact:
         raise CorruptJournalError(
