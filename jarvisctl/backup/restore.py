@@ -11,8 +11,10 @@ manifest; then remove what was kept aside, or, when anything differs, put it all
 which file failed.
 
 A failure of the stored data or of a host step is a value (`RestoreOutcome.problem`), after
-the host was put back. Refusals (an unusable snapshot, a command backup without `to`) raise
-RestoreRefusedError; an unreachable host raises UnreachableError, as everywhere.
+the host was put back; so is a connection lost mid-restore (the undo reaches the host again if
+it can, else the problem names what is left there). Ctrl-C puts the host back, then goes on.
+Refusals (an unusable snapshot, a command backup without `to`, a relative `to`) raise
+RestoreRefusedError; a host that cannot be read at all raises UnreachableError, as everywhere.
 """
 
 from __future__ import annotations
