@@ -38,6 +38,7 @@ from jarvisctl.backup.restore_plan import (
     hardlink_digests,
     hardlink_groups,
     host_root,
+    latest_entries,
     parents_outside,
     place,
 )
@@ -121,7 +122,7 @@ def restore_snapshot(
         become=become,
         timeout=timeout or _BASE_TIMEOUT + snapshot.bytes / _SLOW_BYTES_PER_SECOND,
     )
-    entries = list(index.manifest(snapshot.id))
+    entries = latest_entries(index.manifest(snapshot.id))
     token = secrets.token_hex(4)
     try:
         single = _command_target(steps, root, entries) if snapshot.source == "command" else None

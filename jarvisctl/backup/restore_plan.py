@@ -84,6 +84,19 @@ def snapshot_path(entry: ManifestEntry) -> str:
     return path
 
 
+def latest_entries(entries: Iterable[ManifestEntry]) -> list[ManifestEntry]:
+    """Each path once, as its last entry says (tar holds a path twice when two backed-up paths
+    overlap; extracting it, the later one wins), where it first appeared (parents first). GNU
+    tar stores a file's second appearance as a hard link to itself: that one adds nothing."""
+    by_path: dict[str, ManifestEntry] = {}
+    for entry in entries:
+        path = snapshot_path(entry)
+        if path in by_path and entry.type is EntryType.HARDLINK and _link_target(entry) == path:
+            continue
+        by_path[path] = entry
+    return list(by_path.values())
+
+
 def place(
     entries: Sequence[ManifestEntry], root: str | None, token: str, *, single: str | None = None
 ) -> list[Placed]:

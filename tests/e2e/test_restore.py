@@ -497,3 +497,15 @@ def test_a_host_that_stays_down_is_told_with_the_names_left_on_it(
     token = left[0].split("-")[2]
     assert f".jarvisctl-new-{token}-N" in outcome.problem
     assert Path(bench.root, "conf").read_text() == "edited since\n"  # never renamed into place
+
+
+def test_overlapping_backed_up_paths_restore_once(bench: Bench, connection: Connection) -> None:
+    build_tree(bench.host, bench.root)
+    before = fingerprint(bench.host, bench.root)
+    snapshot = bench.snapshot(paths=(bench.root, f"{bench.root}/etc"))  # etc/ held twice
+    paths = [e.path for e in bench.index.manifest(snapshot.id)]
+    assert paths.count(f"{bench.root}/etc/app.conf") == 2
+    bench.sh(f"rm -rf {shlex.quote(bench.root)}")
+    outcome = restore(bench, connection, snapshot)
+    assert outcome.ok, outcome.problem
+    assert fingerprint(bench.host, bench.root) == before

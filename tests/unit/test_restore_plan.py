@@ -16,6 +16,7 @@ from jarvisctl.backup.restore_plan import (
     compare,
     hardlink_groups,
     host_root,
+    latest_entries,
     parents_outside,
     place,
 )
@@ -56,6 +57,13 @@ def test_entries_are_placed_in_place_under_to_or_at_a_single_file() -> None:
 def test_to_must_be_absolute(to: str) -> None:
     with pytest.raises(RestoreRefusedError, match="absolute path on the host"):
         host_root(to)
+
+
+def test_a_path_held_twice_is_restored_once_as_its_last_entry() -> None:
+    first, other, again = entry("/d/x"), entry("/d/y"), entry("./d/x", mode=0o600)
+    assert latest_entries([first, other, again]) == [again, other]
+    itself = entry("d/x", EntryType.HARDLINK, target="d/x")  # GNU tar's second appearance
+    assert latest_entries([first, other, itself]) == [first, other]
 
 
 def test_a_manifest_path_that_climbs_is_refused() -> None:
