@@ -56,6 +56,13 @@ h() {
 }
 """
 
+# The tools reading needs beyond sh itself: said plainly when one is missing, rather than every
+# file reading as changed.
+_NEEDS = (
+    'for t in stat sha256sum readlink; do command -v "$t" >/dev/null || '
+    '{ echo "$t is not on the host\'s PATH (coreutils or busybox has it)" >&2; exit 4; }; done'
+)
+
 _TYPES = {"l": "symlink", "d": "dir", "f": "file", "o": "other", "m": "missing"}
 
 
@@ -96,6 +103,7 @@ class StateQuery:
             self._groups.append(batch)
 
     def lines(self) -> Iterator[str]:
+        yield _NEEDS
         for group in self._groups:
             names = " ".join(shlex.quote(self.paths[i]) for i in group)
             yield f"b {names}" if plain(self.paths[group[0]]) else f"s {names}"

@@ -509,3 +509,16 @@ def test_overlapping_backed_up_paths_restore_once(bench: Bench, connection: Conn
     outcome = restore(bench, connection, snapshot)
     assert outcome.ok, outcome.problem
     assert fingerprint(bench.host, bench.root) == before
+
+
+def test_a_host_with_only_debians_essential_commands_restores(
+    bench: Bench, bare_sshd_fleet: SshdFleet
+) -> None:
+    build_tree(bench.host, bench.root)
+    before = fingerprint(bench.host, bench.root)
+    snapshot = bench.snapshot()
+    bench.sh(f"rm -r {shlex.quote(bench.root)}/data")
+    with open_connection(bare_sshd_fleet.hosts[0].settings()) as connection:
+        outcome = restore(bench, connection, snapshot)
+    assert outcome.ok, outcome.problem
+    assert fingerprint(bench.host, bench.root) == before

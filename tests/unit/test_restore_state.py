@@ -99,3 +99,21 @@ def test_output_that_does_not_fit_the_lines_is_refused() -> None:
         query.parse(b"0\0ff\0\0\0cut")
     with pytest.raises(ValueError, match="left over"):
         query.parse(b"0\0mm\0\0\0extra\0")
+
+
+def test_a_missing_tool_is_named(tmp_path: Path) -> None:
+    busybox = shutil.which("busybox")
+    assert busybox is not None
+    applets = tmp_path / "no-sha256sum"
+    applets.mkdir()
+    for name in ("sh", "stat", "readlink", "printf", "id"):
+        (applets / name).symlink_to(busybox)
+    done = subprocess.run(
+        [busybox, "sh"],
+        input=b"".join(script(StateQuery([str(tmp_path)]).lines())),
+        capture_output=True,
+        env={"PATH": str(applets)},
+        timeout=60,
+    )
+    assert done.returncode == 4
+    assert b"sha256sum is not on the host's PATH" in done.stderr
