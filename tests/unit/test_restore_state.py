@@ -84,7 +84,7 @@ def test_many_paths_go_in_batches(tmp_path: Path) -> None:
     for number in range(count):
         (tmp_path / f"f{number}").write_text(str(number))
     paths = [str(tmp_path / f"f{n}") for n in range(count)]
-    assert sum(1 for line in StateQuery(paths).lines()) == 4
+    assert sum(1 for line in StateQuery(paths).lines() if line.startswith("b ")) == 4
     for shell, env in shells(tmp_path):
         _, entries = read(paths, shell, env)
         digests = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(count)]
