@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -104,17 +105,42 @@ def backup_action(
     """Record the block as a run; its log collects the events and each host's outcome. The
     journal redacts every secret `secrets` knows when the action starts (a store's password)."""
     run_id = new_run_id(datetime.now(timezone.utc))
-    with record_run(
-        project.state_dir,
-        run_id,
-        secrets.frozen(),
-        NullSink(),
-        lock_timeout=project.config.timeouts.state_lock,
-    ) as recording:
+    with (
+        _signals_held() as release,
+        record_run(
+            project.state_dir,
+            run_id,
+            secrets.frozen(),
+            NullSink(),
+            lock_timeout=project.config.timeouts.state_lock,
+        ) as recording,
+    ):
         recording.events.emit(Event(_announcement(run_id, request)))
+        release()
         log = ActionLog(run_id, recording.events, recording.store)
         yield log
         recording.events.emit(Event(log.finished()))
+
+
+@contextmanager
+def _signals_held() -> Iterator[Callable[[], None]]:
+    """Ctrl-C and SIGTERM wait while the action's run is being set up: one arriving between
+    the journal's creation and its run_started record would leave an empty journal behind (a
+    run of nothing). Released (by the caller, or at the end of the block) they arrive, and end
+    the action as an interrupted run."""
+    held = frozenset({signal.SIGINT, signal.SIGTERM})
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None  # signals are only delivered to the main thread's handlers
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+
+    def release() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+    try:
+        yield release
+    finally:
+        release()
 
 
 def _announcement(run_id: str, request: ActionRequest) -> RunStarted:

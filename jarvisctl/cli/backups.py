@@ -4,15 +4,27 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
 from jarvisctl.app.backups import SnapshotFilter, list_snapshots, snapshot_manifest
-from jarvisctl.cli.common import PathArg, report_errors
+from jarvisctl.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_OK,
+    EXIT_OK,
+    EXIT_SKIPPED,
+    PathArg,
+    output_secrets,
+    report_errors,
+)
 from jarvisctl.config.project import load_project
 from jarvisctl.render.backups_text import (
     entry_document,
@@ -62,7 +74,7 @@ def backups() -> None:
     verify`)."""
 
 
-@backups.command("list")
+@backups.command("list", short_help="The snapshots, newest first, with their state.")
 @click.argument("host", required=False)
 @click.option("--backup", "backup", metavar="NAME", help="Only the snapshots of this backup.")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshots as JSON.")
@@ -103,7 +115,7 @@ def _none_taken(host: str | None, backup: str | None) -> str:
     return f"{what} (none taken yet)"
 
 
-@backups.command("show")
+@backups.command("show", short_help="A snapshot and its manifest (one line per file).")
 @click.argument("snapshot")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot and its files as JSON.")
 @config_option
@@ -148,3 +160,120 @@ def _json_items(items: Iterable[object], indent: str = "  ") -> None:
         previous = indent + json.dumps(item)
     if previous is not None:
         click.echo(previous)
+
+
+@backups.command("prune", short_help="Apply each backup's keep: forget what it does not keep.")
+@click.argument("host", required=False)
+@click.option("--backup", "backup", metavar="NAME", help="Only this backup.")
+@click.option("--dry-run", is_flag=True, help="Say what would be forgotten; delete nothing.")
+@project_options
+@report_errors
+def prune_command(
+    host: str | None,
+    backup: str | None,
+    dry_run: bool,
+    inventory: tuple[Path, ...],
+    playbooks: tuple[Path, ...],
+    config: Path | None,
+) -> None:
+    """Apply each backup's `keep:` (from the playbooks) to its snapshots (of HOST, of one
+    backup): print each snapshot kept, with the rule that kept it, and each forgotten (its data
+    deleted from the store, then its entry from the index). Only verified snapshots count for
+    the rules; the newest verified one and every unusable one are always kept."""
+    from jarvisctl.app.backup_actions import PruneRequest, prune_snapshots
+    from jarvisctl.render.backup_actions_text import prune_lines, undeclared_lines
+
+    request = PruneRequest(host, backup, dry_run, playbooks, inventory, _arguments())
+    with _interruptible():
+        report = prune_snapshots(load_project(config), request, output_secrets())
+    for done in report.pruned:
+        for line in prune_lines(done.host, done.backup.name, done.backup.keep, done.outcome):
+            click.echo(line)
+    for line in undeclared_lines(report.undeclared):
+        click.echo(line)
+    if not report.pruned:
+        click.echo("no backup is declared" + (f" for host {host!r}" if host else ""))
+    _recorded(report.run_id)
+    sys.exit(EXIT_OK if report.ok else EXIT_NOT_OK)
+
+
+def _absolute(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and (not value.startswith("/") or "\0" in value):
+        raise click.BadParameter(
+            f"{value!r} is not an absolute path on the host (such as /srv/restored)"
+        )
+    return value
+
+
+@backups.command("restore", short_help="Put a backup back on its host (or under --to).")
+@click.argument("host")
+@click.argument("name")
+@click.option("--snapshot", metavar="ID", help="This snapshot (default: the newest usable one).")
+@click.option(
+    "--to",
+    metavar="PATH",
+    callback=_absolute,
+    help="Restore under this absolute path on the host instead of in place (a command "
+    "backup: the file to write its stream to).",
+)
+@click.option(
+    "-C", "--check", "check", is_flag=True, help="List what would change; change nothing."
+)
+@project_options
+@report_errors
+def restore_command(
+    host: str,
+    name: str,
+    snapshot: str | None,
+    to: str | None,
+    check: bool,
+    inventory: tuple[Path, ...],
+    playbooks: tuple[Path, ...],
+    config: Path | None,
+) -> None:
+    """Put HOST's backup NAME back on HOST over SSH: each file written beside its target and
+    renamed into place, the file it replaces kept aside until the restore is verified by digest
+    on the host, owners and modes restored (with the backup's `become`). Exit 1 if it failed
+    (the host is put back as it was), 4 if HOST cannot be reached, 8 if another run holds it."""
+    from jarvisctl.app.backup_restore import RestoreRequest, restore_backup
+    from jarvisctl.render.backup_actions_text import restore_lines
+
+    request = RestoreRequest(host, name, snapshot, to, check, playbooks, inventory, _arguments())
+    with _interruptible():
+        report = restore_backup(load_project(config), request, output_secrets())
+    if report.skipped is not None:
+        click.echo(f"{host}: not restored: {report.skipped}", err=True)
+        _recorded(report.run_id)
+        sys.exit(EXIT_SKIPPED)
+    assert report.outcome is not None  # errors were raised
+    for line in restore_lines(report.snapshot, report.outcome):
+        click.echo(line)
+    _recorded(report.run_id)
+    sys.exit(EXIT_OK if report.ok else EXIT_NOT_OK)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM ends an action as an interrupted run (its journal closed without
+    run_finished, its index row `interrupted`), exit 130."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("interrupted: recorded as an interrupted run (`jarvisctl runs`)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _arguments() -> tuple[str, ...]:
+    """The command line as typed, for the journal's run_started record."""
+    return tuple(sys.argv[1:])
+
+
+def _recorded(run_id: str) -> None:
+    click.echo(f"recorded as run {run_id} (jarvisctl report {run_id})", err=True)

@@ -149,6 +149,9 @@ def test_a_known_host_without_snapshots_is_an_empty_answer(tmp_path: Path) -> No
     assert done.exit_code == 0, done.output
     assert done.output == "no snapshots of host 'web1' (none taken yet)\n"
     assert jarvisctl(config, "backups", "list", "--json").output == "[\n]\n"
+    done = jarvisctl(config, "backups", "list", "web1", "--backup", "etc")  # declared, not taken
+    assert done.exit_code == 0, done.output
+    assert done.output == "no snapshots of backup 'etc' of host 'web1' (none taken yet)\n"
 
 
 def test_an_unknown_host_or_backup_is_a_usage_error(project: Path) -> None:
