@@ -182,9 +182,14 @@ class _Attempt:
             result = self.connection.run(self.command, timeout=self.plan.timeout, sink=receiver)
         except BaseException as exc:
             digest.abort()
+            stopped = self.cancel is not None and self.cancel.is_set()
+            if isinstance(exc, (_Stopped, KeyboardInterrupt, BackupStoreError)):
+                raise
             if isinstance(exc, JarvisError):  # unreachable, lost, or closed by the run's stop
-                stopped = self.cancel is not None and self.cancel.is_set()
                 raise _Failed(f"{exc}; nothing was kept", interrupted=stopped) from exc
+            if isinstance(exc, Exception):  # the SSH library's own (a rekey that timed out...)
+                reason = f"the connection failed mid-transfer ({type(exc).__name__}: {exc})"
+                raise _Failed(f"{reason}; nothing was kept", interrupted=stopped) from exc
             raise
         if not result.ok:
             digest.abort()

@@ -203,3 +203,36 @@ def test_a_tree_into_restic_reads_back_to_the_same_manifest(
     with store.open(taken.snapshot) as stream:
         assert list(manifest_of_tar(stream)) == recorded
     assert len(recorded) == len(expected_manifest(root))
+
+
+class _DroppingConnection(LocalConnection):
+    """The local connection, whose channel fails mid-stream the way the SSH library's can
+    (paramiko raises its own SSHException or EOFError from recv): a real transfer, cut."""
+
+    def run(self, command: str, *, timeout: float, stdin: str | None = None, sink=None):  # type: ignore[no-untyped-def]
+        assert sink is not None
+        inner, seen = sink, [0]
+
+        class Cut:
+            ended = False
+
+            def stdout(self, data: bytes) -> None:
+                inner.stdout(data)
+                seen[0] += len(data)
+                if seen[0] > 200_000:
+                    raise EOFError("the channel went away")
+
+            def stderr(self, data: bytes) -> None:
+                inner.stderr(data)
+
+        return super().run(command, timeout=timeout, stdin=stdin, sink=Cut())
+
+
+def test_a_library_error_mid_stream_is_a_value_not_a_crash(tmp_path: Path, state: Store) -> None:
+    store = local_store(tmp_path)
+    dropping = _DroppingConnection(ConnectionSettings(host="c", address="c", connection="local"))
+    plan = backup_plan(source="command", command="head -c 5000000 /dev/urandom", file="r")
+    taken = take_backup(dropping, "c", plan, store, state.snapshots, SYSTEM_CLOCK)
+    assert taken.snapshot is None and taken.error is not None
+    assert "the connection failed mid-transfer (EOFError: the channel went away)" in taken.error
+    assert state.snapshots.list() == () and files_under(store.root) == []
