@@ -26,6 +26,8 @@ HOST_COMPRESSOR = {"gzip": "gzip -c", "zstd": "zstd -q -c", "none": None}
 SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer, not a bare zlib stream
 _CHUNK = 1024 * 1024
+_INFLATE_INPUT = 64 * 1024  # compressed bytes inflated per call when reading a stored file
+_GZIP_TRAILER = 8  # CRC-32 and size, at the end of each gzip member
 
 
 def zstd_binary() -> str:
@@ -155,12 +157,18 @@ class _ZstdInflow:
 
 
 class _InflatingReader(io.RawIOBase):
-    """A stored gzip file read as its uncompressed bytes; a truncated file is an error, not EOF."""
+    """A stored gzip file read as its uncompressed bytes; a truncated file is an error, not EOF.
+
+    Read unbuffered (each read returns what one inflate gave, however short), so that an error
+    is raised only once every byte inflated before it has been handed out: a BufferedReader
+    would drop the bytes it had gathered for the read that met the error, and verification
+    could no longer name the damaged file."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._inflater = zlib.decompressobj(_GZIP_WBITS)
-        self._pending = b""
+        self._pending = memoryview(b"")  # sliced as it is read: no copy of what is left
+        self._held = b""
 
     def readable(self) -> bool:
         return True
@@ -183,15 +191,28 @@ class _InflatingReader(io.RawIOBase):
                     data = self._inflater.unused_data
                     self._inflater = zlib.decompressobj(_GZIP_WBITS)
                 else:
-                    data = self._raw.read(_CHUNK)
+                    data = self._read()
                     if not data:
                         if not self._inflater.eof:
                             raise CompressionError("the stored gzip data ends early (truncated)")
                         return False
-                self._pending = self._inflater.decompress(data, _CHUNK)
+                self._pending = memoryview(self._inflater.decompress(data, _CHUNK))
         except zlib.error as exc:
             raise CompressionError(f"the stored gzip data is corrupt: {exc}") from exc
         return True
+
+    def _read(self) -> bytes:
+        """The next input, its last bytes held back until the file's end: a gzip member's
+        trailer (CRC, size) is then checked by a call that inflates nothing, so a damaged file's
+        bytes reach the reader before the error does, and verification names the file they
+        belong to. Small reads keep what an error in the deflate data itself takes small."""
+        while chunk := self._raw.read(_INFLATE_INPUT):
+            data = self._held + chunk
+            data, self._held = data[:-_GZIP_TRAILER], data[-_GZIP_TRAILER:]
+            if data:
+                return data
+        data, self._held = self._held, b""
+        return data
 
     def close(self) -> None:
         self._raw.close()
@@ -249,7 +270,7 @@ def opened_uncompressed(raw: BinaryIO, path: str, compress: str) -> Iterator[Bin
         with raw:
             yield raw
     elif compress == "gzip":
-        with cast(BinaryIO, io.BufferedReader(_InflatingReader(raw), _CHUNK)) as reader:
+        with cast(BinaryIO, _InflatingReader(raw)) as reader:
             yield reader
     elif compress == "zstd":
         raw.close()
