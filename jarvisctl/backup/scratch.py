@@ -153,7 +153,7 @@ def extract_tar(stream: BinaryIO, root: Path) -> Extracted:
     try:
         extraction = _Extraction(root_fd)
         made = skipped = 0
-        with tarfile.open(fileobj=stream, mode="r|") as archive:
+        with tarfile.open(fileobj=stream, mode="r|", errors="surrogateescape") as archive:
             for member in archive:
                 if extraction.member(archive, member):
                     made += 1

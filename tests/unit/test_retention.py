@@ -339,3 +339,31 @@ def test_a_snapshot_the_store_cannot_delete_stays_in_the_index(tmp_path: Path) -
     assert done.failed["s0"] == "it is in the backup store 'offsite', not in 'local'"
     assert [s.id for s in index.list()] == ["s4", "s3", "s1", "s0"]
     assert done.error is not None and done.error.startswith("s1: the store could not")
+
+
+def test_prune_removes_forgotten_snapshots_from_a_real_local_store(tmp_path: Path) -> None:
+    from jarvisctl.backup.stores.local import LocalBackupStore
+    from tests.backup.helpers import backup_plan
+
+    index = open_store(tmp_path / "state").snapshots
+    store = LocalBackupStore("local", tmp_path / "backups")
+    for n in range(1, 5):
+        with store.writer(f"s{n}", backup_plan(name="etc"), "h1") as writer:
+            writer.write(b"not really gzip: the store keeps what it is given")
+            location, stored = writer.commit()
+        snap = replace(snapshot(f"s{n}", epoch(f"2026-11-{n:02d} 02:00")), location=location)
+        index.add(replace(snap, stored_bytes=stored), ())
+        index.mark(snap.id, SnapshotState.VERIFIED if n != 4 else SnapshotState.UNUSABLE, 0.0)
+    files = sorted(p.name for p in (tmp_path / "backups" / "h1" / "etc").iterdir())
+    assert files == ["s1.tar.gz", "s2.tar.gz", "s3.tar.gz", "s4.tar.gz"]
+
+    # s4 is unusable: s3 is `last 1`, s4 stays as evidence, s2 and s1 go
+    plan = plan_prune(index.list(), Retention(last=1), epoch("2026-12-01 00:00"))
+    outcome = prune(store, index, plan)
+
+    assert outcome.ok and outcome.forgotten == ("s2", "s1")
+    assert sorted(p.name for p in (tmp_path / "backups" / "h1" / "etc").iterdir()) == [
+        "s3.tar.gz",
+        "s4.tar.gz",
+    ]
+    assert [s.id for s in index.list()] == ["s4", "s3"]

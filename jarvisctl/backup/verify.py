@@ -1,0 +1,152 @@
+"""Verifying a snapshot: its stored data read back and compared with its manifest.
+
+`checksum` reads the store's uncompressed stream (a tar stream through manifest_of_tar, the
+function that made the manifest while the snapshot was taken; a command's raw output through
+sha256) and compares it with the index's manifest entry by entry: a file missing, one the
+manifest does not have, or one whose type, size, digest, mode, link target, owner or mtime
+differs. `restore` also extracts the stream into a scratch directory on the controller
+(backup/scratch.py: nothing lands outside it, nothing is written through a link) and compares
+what is on disk, file by file, with the manifest: content, mode, type, symlink target; then
+removes it.
+
+The index is then marked VERIFIED, or UNUSABLE with the problem, which names the first file that
+differs. A snapshot whose data cannot be read (missing, a store that fails) is UNUSABLE as well:
+it cannot be restored as things are; a later verification that succeeds marks it VERIFIED again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from jarvisctl.backup.manifest import digest_stream, manifest_of_tar
+from jarvisctl.backup.scratch import extract_tar, remove_scratch
+from jarvisctl.backup.verify_compare import (
+    compare_on_disk,
+    compare_stream,
+    compare_tar,
+    shown,
+)
+from jarvisctl.core.clock import Clock
+from jarvisctl.store.snapshots import ManifestEntry, Snapshot, SnapshotIndex, SnapshotState
+
+MODES = ("checksum", "restore")
+
+
+class ReadableStore(Protocol):
+    """What verification needs of a backup store (backup/stores/base.py's BackupStore)."""
+
+    name: str
+
+    def open(self, snapshot: Snapshot) -> AbstractContextManager[BinaryIO]: ...
+
+    def check(self, expected: Iterable[Snapshot] = ()) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    snapshot: Snapshot  # as marked in the index
+    mode: str  # checksum | restore
+    problem: str | None  # the first file that differs, or why the data could not be read
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_snapshot(
+    snapshot: Snapshot,
+    store: ReadableStore,
+    index: SnapshotIndex,
+    mode: str,
+    scratch: Path,
+    clock: Clock,
+) -> VerifyOutcome:
+    """Read `snapshot` back from `store` (`mode` checksum, or restore into a directory made
+    under `scratch` and removed after), compare it with its manifest, and mark the index."""
+    if mode not in MODES:
+        raise ValueError(f"verify mode {mode!r} is not one of {', '.join(MODES)}")
+    started = clock.monotonic()
+    problem = _checksum(snapshot, store, index)
+    if problem is None and mode == "restore":
+        problem = _restore(snapshot, store, index, scratch)
+    state = SnapshotState.VERIFIED if problem is None else SnapshotState.UNUSABLE
+    marked = index.mark(snapshot.id, state, clock.now(), problem)
+    return VerifyOutcome(marked, mode, problem, clock.monotonic() - started)
+
+
+def _checksum(snapshot: Snapshot, store: ReadableStore, index: SnapshotIndex) -> str | None:
+    manifest = index.manifest(snapshot.id)
+    try:
+        with store.open(snapshot) as stream:
+            if snapshot.source == "command":
+                return _checksum_command(stream, list(manifest))
+            return compare_tar(manifest_of_tar(stream), manifest)
+    except Exception as exc:  # the store's, the decompressor's, tar's: the data is unreadable
+        return f"the stored data cannot be read: {_reason(exc)}"
+
+
+def _checksum_command(stream: BinaryIO, manifest: list[ManifestEntry]) -> str | None:
+    if len(manifest) != 1:
+        return f"a command's snapshot has one manifest entry, this one has {len(manifest)}"
+    try:
+        read = _digest(stream)
+    except Exception as exc:
+        return f"{shown(manifest[0].path)}: the stored data is damaged: {_reason(exc)}"
+    return compare_stream(read, manifest[0])
+
+
+def _restore(
+    snapshot: Snapshot, store: ReadableStore, index: SnapshotIndex, scratch: Path
+) -> str | None:
+    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = Path(tempfile.mkdtemp(prefix=".verify-", dir=scratch))
+    try:
+        try:
+            with store.open(snapshot) as stream:
+                if snapshot.source == "command":
+                    return _restore_command(stream, root, next(index.manifest(snapshot.id), None))
+                extract_tar(stream, root)
+        except Exception as exc:  # a refused member, a damaged stream, a full scratch disk
+            return f"restoring into {root} failed: {_reason(exc)}"
+        return compare_on_disk(root, lambda: index.manifest(snapshot.id))
+    finally:
+        remove_scratch(root)
+
+
+def _restore_command(stream: BinaryIO, root: Path, entry: ManifestEntry | None) -> str | None:
+    """A command's output written as its file, then read back from the disk."""
+    if entry is None:
+        return "the manifest has no entry for the command's output"
+    target = root / "output"
+    with target.open("xb") as file:
+        while chunk := stream.read(1024 * 1024):
+            file.write(chunk)
+    with target.open("rb") as written:
+        problem = compare_stream(_digest(written), entry)
+    return None if problem is None else f"restored: {problem}"
+
+
+def _digest(stream: BinaryIO) -> tuple[int, str]:
+    digest, size = digest_stream(stream)
+    return size, digest
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if " " in text else f"{type(exc).__name__}: {text}"
+
+
+def check_store(store: ReadableStore, index: SnapshotIndex) -> tuple[str, ...]:
+    """The store's own integrity pass (`restic check`; a local store: data files missing) over
+    the snapshots the index records in it; a store that fails to run it is a problem too."""
+    expected = [s for s in index.list() if s.store == store.name]
+    try:
+        return tuple(store.check(expected))
+    except Exception as exc:
+        return (f"backup store {store.name!r}: its check failed: {_reason(exc)}",)

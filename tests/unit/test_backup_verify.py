@@ -1,0 +1,337 @@
+"""Verifying a snapshot against its manifest, on real parts: a tree archived by GNU tar, its
+manifest made by manifest_of_tar (as a backup makes it), the data kept by the local backup store
+(gzip, or uncompressed), the index in a real state store. A byte flipped in the stored data (in
+the compressed file, or in the raw tar) makes the snapshot unusable and names the file; `restore`
+also extracts into a scratch directory and compares what is on disk."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from jarvisctl.backup.manifest import manifest_of_tar
+from jarvisctl.backup.scratch import extract_tar
+from jarvisctl.backup.stores.local import LocalBackupStore
+from jarvisctl.backup.verify import check_store, verify_snapshot
+from jarvisctl.backup.verify_compare import compare_on_disk, shown
+from jarvisctl.core.errors import Location
+from jarvisctl.plan.model import BackupPlan, BackupStorePlan, Retention
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.snapshots import (
+    EntryType,
+    ManifestEntry,
+    Snapshot,
+    SnapshotIndex,
+    SnapshotState,
+)
+from tests.fakes import FakeClock
+
+BIG = 256 * 1024  # the random file: incompressible, so gzip stores it as it is (stored blocks)
+
+
+@dataclass
+class Taken:
+    snapshot: Snapshot
+    index: SnapshotIndex
+    store: LocalBackupStore
+    data: Path  # the stored file
+    manifest: list[ManifestEntry]
+    random: bytes
+
+
+def host_tree(root: Path) -> bytes:
+    """The Must-show kinds of file, archived as a backup archives them (tar -C / of paths)."""
+    app = root / "etc" / "app"
+    (app / "nested" / "deeper").mkdir(parents=True)
+    (app / "secret").write_text("s3cret\n")
+    (app / "secret").chmod(0o600)
+    (app / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (app / "run.sh").chmod(0o755)
+    (app / "empty").write_text("")
+    (app / "a name with spaces\nand a newline").write_text("odd\n")
+    (app / "nested" / "deeper" / "random.bin").write_bytes(os.urandom(BIG))
+    (app / "link").symlink_to("nested/deeper/random.bin")
+    return subprocess.run(
+        ["tar", "-C", str(root), "-cf", "-", "etc/app"], capture_output=True, check=True
+    ).stdout
+
+
+def plan(compress: str, source: str = "paths", file: str | None = None) -> BackupPlan:
+    return BackupPlan(
+        name="etc",
+        play="p",
+        source=source,
+        paths=("/etc/app",) if source == "paths" else (),
+        exclude=(),
+        command=None if source == "paths" else "cat app.db",
+        file=file,
+        keep=Retention(last=3),
+        max_age=None,
+        verify="checksum",
+        store=BackupStorePlan("local", "local", ""),
+        compress=compress,
+        timeout=60.0,
+        become=False,
+        bandwidth=None,
+        nice=False,
+        tags=(),
+        location=Location("play.yml", 1, 1),
+    )
+
+
+def take(tmp_path: Path, compress: str, data: bytes, source: str = "paths") -> Taken:
+    """Store `data` as a snapshot would be stored, with the manifest a backup records."""
+    if source == "paths":
+        manifest = list(manifest_of_tar(io.BytesIO(data)))
+    else:
+        digest = hashlib.sha256(data).hexdigest()
+        manifest = [
+            ManifestEntry("app.dump", EntryType.FILE, 0o600, "", 0, 0, len(data), 0.0, digest)
+        ]
+    store = LocalBackupStore("local", tmp_path / "backups")
+    backup = plan(compress, source, None if source == "paths" else "app.dump")
+    with store.writer("s1", backup, "h1") as writer:
+        writer.write(gzip.compress(data) if compress == "gzip" else data)
+        location, stored = writer.commit()
+    snapshot = Snapshot(
+        id="s1",
+        host="h1",
+        backup="etc",
+        play="p",
+        store="local",
+        location=location,
+        taken_at=1_800_000_000.0,
+        seconds=1.0,
+        source=source,
+        compress=compress,
+        files=len(manifest),
+        bytes=sum(e.size for e in manifest),
+        stored_bytes=stored,
+    )
+    index = open_store(tmp_path / "state").snapshots
+    index.add(snapshot, manifest)
+    random = (
+        (tmp_path / "host" / "etc/app/nested/deeper/random.bin").read_bytes()
+        if source == "paths"
+        else b""
+    )
+    return Taken(snapshot, index, store, store.root / location, manifest, random)
+
+
+def flip(path: Path, offset: int) -> None:
+    content = bytearray(path.read_bytes())
+    content[offset] ^= 0x01
+    path.write_bytes(bytes(content))
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> bytes:
+    return host_tree(tmp_path / "host")
+
+
+@pytest.mark.parametrize("mode", ["checksum", "restore"])
+@pytest.mark.parametrize("compress", ["gzip", "none"])
+def test_an_intact_snapshot_is_verified(
+    tmp_path: Path, archive: bytes, mode: str, compress: str
+) -> None:
+    taken = take(tmp_path, compress, archive)
+    clock = FakeClock()
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, mode, tmp_path / "scratch", clock
+    )
+    assert outcome.ok and outcome.problem is None and outcome.mode == mode
+    assert (outcome.snapshot.state, outcome.snapshot.verified_at) == (
+        SnapshotState.VERIFIED,
+        clock.now(),
+    )
+    assert taken.index.get("s1") == outcome.snapshot
+    assert len(taken.manifest) == 9  # etc, etc/app and its 7 entries (tar -C / etc/app)
+    scratch = tmp_path / "scratch"  # made by restore only, and the extraction removed
+    assert list(scratch.iterdir()) == [] if mode == "restore" else not scratch.exists()
+
+
+@pytest.mark.parametrize("mode", ["checksum", "restore"])
+@pytest.mark.parametrize("compress", ["gzip", "none"])
+def test_one_byte_flipped_in_the_stored_data_makes_it_unusable_naming_the_file(
+    tmp_path: Path, archive: bytes, mode: str, compress: str
+) -> None:
+    taken = take(tmp_path, compress, archive)
+    stored = taken.data.read_bytes()
+    # the random file's bytes appear as they are in both: gzip stores incompressible data
+    offset = stored.index(taken.random[BIG // 2 : BIG // 2 + 64])
+    flip(taken.data, offset)
+    clock = FakeClock()
+
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, mode, tmp_path / "scratch", clock
+    )
+
+    assert not outcome.ok
+    assert outcome.problem is not None
+    assert outcome.problem.startswith(
+        "/etc/app/nested/deeper/random.bin: sha256 differs (stored data: "
+    )
+    marked = taken.index.get("s1")
+    assert (marked.state, marked.problem, marked.verified_at) == (
+        SnapshotState.UNUSABLE,
+        outcome.problem,
+        clock.now(),
+    )
+
+
+@pytest.mark.parametrize("compress", ["gzip", "none"])
+def test_stored_data_cut_short_is_unusable_and_names_the_file_not_read_back(
+    tmp_path: Path, archive: bytes, compress: str
+) -> None:
+    taken = take(tmp_path, compress, archive)
+    stored = taken.data.read_bytes()
+    # uncompressed: cut inside the random file (the files before it matched); gzip: its end
+    inside = stored.index(taken.random[:64]) + BIG // 2 if compress == "none" else 0
+    end = inside or len(stored) - 100
+    taken.data.write_bytes(stored[:end])
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, "checksum", tmp_path / "s", FakeClock()
+    )
+    assert outcome.problem is not None
+    if compress == "none":
+        assert outcome.problem.startswith(
+            "/etc/app/nested/deeper/random.bin: cannot be read back, the stored data is damaged: "
+        )
+        assert outcome.problem.endswith("(the files before it matched)")
+    else:
+        assert (
+            "cannot be read back, the stored data is damaged: the stored gzip data ends early"
+            in outcome.problem
+        )
+    assert taken.index.get("s1").state is SnapshotState.UNUSABLE
+
+
+def test_missing_data_is_unusable(tmp_path: Path, archive: bytes) -> None:
+    taken = take(tmp_path, "gzip", archive)
+    taken.data.unlink()
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, "restore", tmp_path / "s", FakeClock()
+    )
+    assert outcome.problem is not None
+    assert outcome.problem.startswith(
+        "the stored data cannot be read: snapshot s1: its data is missing"
+    )
+    assert check_store(taken.store, taken.index) == (
+        f"snapshot s1: its data {taken.data} is missing",
+    )
+
+
+def test_a_manifest_that_does_not_match_names_the_first_difference(
+    tmp_path: Path, archive: bytes
+) -> None:
+    """The stored data is intact; the manifest recorded differs (as if the data had been
+    swapped): each kind of difference is named on the file."""
+    taken = take(tmp_path, "none", archive)
+    entries = taken.manifest
+    paths = [e.path for e in entries]
+    secret = paths.index("/etc/app/secret")
+    cases = {
+        "missing": (
+            [*entries[:secret], replace(entries[secret], path="/etc/app/gone"), *entries[secret:]],
+            "/etc/app/gone: in the manifest, missing from the stored data",
+        ),
+        "extra": (
+            entries[:secret] + entries[secret + 1 :],
+            "/etc/app/secret: in the stored data, not in the manifest",
+        ),
+        "mode": (
+            [*entries[:secret], replace(entries[secret], mode=0o644), *entries[secret + 1 :]],
+            "/etc/app/secret: mode differs (stored data: 0o600, manifest: 0o644)",
+        ),
+        "owner": (
+            [
+                *entries[:secret],
+                replace(entries[secret], owner="nobody:nogroup"),
+                *entries[secret + 1 :],
+            ],
+            f"/etc/app/secret: owner differs (stored data: {entries[secret].owner!r}, "
+            "manifest: 'nobody:nogroup')",
+        ),
+        "short": (
+            entries[:-1],
+            f"{shown(entries[-1].path)}: in the stored data, not in the manifest",
+        ),
+        "long": (
+            [*entries, replace(entries[-1], path="/etc/app/zz")],
+            "/etc/app/zz: in the manifest, missing from the stored data",
+        ),
+    }
+    for n, (name, (manifest, problem)) in enumerate(cases.items()):
+        snapshot = replace(taken.snapshot, id=f"m{n}")
+        taken.index.add(snapshot, manifest)
+        outcome = verify_snapshot(
+            snapshot, taken.store, taken.index, "checksum", tmp_path / "s", FakeClock()
+        )
+        assert outcome.problem == problem, name
+
+
+@pytest.mark.parametrize("compress", ["gzip", "none"])
+def test_a_command_backup_is_checked_by_its_digest(tmp_path: Path, compress: str) -> None:
+    dump = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n" * 1000
+    taken = take(tmp_path, compress, dump, source="command")
+    for mode in ("checksum", "restore"):
+        outcome = verify_snapshot(
+            taken.snapshot, taken.store, taken.index, mode, tmp_path / "s", FakeClock()
+        )
+        assert outcome.ok, outcome.problem
+    if compress == "none":
+        flip(taken.data, 100)
+    else:
+        taken.data.write_bytes(gzip.compress(dump[:100] + b"X" + dump[101:]))
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, "checksum", tmp_path / "s", FakeClock()
+    )
+    assert outcome.problem is not None and outcome.problem.startswith("app.dump: sha256 differs")
+
+
+def test_what_a_restore_wrote_is_compared_file_by_file(tmp_path: Path, archive: bytes) -> None:
+    """compare_on_disk, after a real extraction, on each way a restored tree can differ."""
+    manifest = list(manifest_of_tar(io.BytesIO(archive)))
+
+    def restored(change: str) -> Path:
+        root = tmp_path / change
+        root.mkdir()
+        extract_tar(io.BytesIO(archive), root)
+        return root
+
+    assert compare_on_disk(restored("intact"), lambda: manifest) is None
+    root = restored("mode")
+    (root / "etc/app/run.sh").chmod(0o700)
+    assert compare_on_disk(root, lambda: manifest) == (
+        "/etc/app/run.sh: after restoring, its mode is 0o700, the manifest has 0o755"
+    )
+    root = restored("content")
+    (root / "etc/app/secret").write_text("S3cret\n")
+    problem = compare_on_disk(root, lambda: manifest)
+    assert problem is not None and problem.startswith(
+        "/etc/app/secret: after restoring, its sha256 is "
+    )
+    root = restored("target")
+    (root / "etc/app/link").unlink()
+    (root / "etc/app/link").symlink_to("/etc/passwd")
+    assert compare_on_disk(root, lambda: manifest) == (
+        "/etc/app/link: after restoring, it points to '/etc/passwd', not 'nested/deeper/random.bin'"
+    )
+    root = restored("type")
+    (root / "etc/app/empty").unlink()
+    (root / "etc/app/empty").mkdir(mode=0o644)
+    assert compare_on_disk(root, lambda: manifest) == (
+        "/etc/app/empty: after restoring, it is a dir, the manifest has a file"
+    )
+    root = restored("missing")
+    (root / "etc/app/a name with spaces\nand a newline").unlink()
+    assert compare_on_disk(root, lambda: manifest) == (
+        "'/etc/app/a name with spaces\\nand a newline': after restoring, missing"
+    )
