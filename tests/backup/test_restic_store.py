@@ -71,9 +71,11 @@ def test_round_trip_through_restic(tmp_path: Path, compress: str) -> None:
     snapshot = snapshot_of(plan, "s1", location, "none")
     with store.open(snapshot) as stream:
         assert hashlib.sha256(stream.read()).digest() == hashlib.sha256(data).digest()
-    assert store.check() == ()
+    assert store.check([snapshot]) == ()
     store.delete(snapshot)
     assert restic_snapshots(tmp_path) == []
+    (missing,) = store.check([snapshot])
+    assert missing == f"snapshot s1: restic snapshot {location} is missing from the repository"
     store.delete(snapshot)  # already gone: nothing to do
 
 

@@ -24,7 +24,14 @@ from jarvisctl.plan.model import BackupStorePlan
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import SnapshotState
-from tests.backup.helpers import backup_plan, expected_manifest, files_under, make_tree, small_tmpfs
+from tests.backup.helpers import (
+    AWKWARD_NAMES,
+    backup_plan,
+    expected_manifest,
+    files_under,
+    make_tree,
+    small_tmpfs,
+)
 
 LOCAL = BackupStorePlan(name="local", kind="local", location="")
 
@@ -236,3 +243,24 @@ def test_a_library_error_mid_stream_is_a_value_not_a_crash(tmp_path: Path, state
     assert taken.snapshot is None and taken.error is not None
     assert "the connection failed mid-transfer (EOFError: the channel went away)" in taken.error
     assert state.snapshots.list() == () and files_under(store.root) == []
+
+
+def test_awkward_paths_and_globs_reach_tar_as_they_are(
+    tmp_path: Path, state: Store, local: LocalConnection
+) -> None:
+    root = make_tree(tmp_path / "tree")
+    nested = root / "etc" / "nested"
+    wanted = [nested / name for name in AWKWARD_NAMES[:3]]
+    plan = backup_plan(
+        paths=(*(str(p) for p in wanted), str(root / "bin")),
+        exclude=(str(root / "bin" / "run.sh"), '*\'s "quoted"*'),
+    )
+    taken = take_backup(local, "ctl", plan, local_store(tmp_path), state.snapshots, SYSTEM_CLOCK)
+    assert taken.snapshot is not None, taken.error
+    paths = {e.path for e in state.snapshots.manifest(taken.snapshot.id)}
+    assert paths == {
+        str(wanted[0]),
+        str(wanted[1]),
+        str(root / "bin"),
+        str(root / "bin" / "hard-link"),
+    }

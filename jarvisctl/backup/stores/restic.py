@@ -68,13 +68,24 @@ class ResticBackupStore:
             raise self.error(f"cannot forget snapshot {snapshot.id}", done)
 
     def check(self, expected: Iterable[Snapshot] = ()) -> tuple[str, ...]:
+        """`restic check`'s errors, and each expected snapshot the repository does not hold."""
         done = self.run("check", check=False)
-        if done.returncode == 0:
-            return ()
-        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines()]
-        found = [line for line in lines if line and ("error" in line.lower() or "Fatal" in line)]
-        detail = found or [f"restic check exited with status {done.returncode}"]
-        return tuple(f"backup store {self.name!r}: {self.redact(line)}" for line in detail)
+        problems = []
+        if done.returncode != 0:
+            lines = [line.strip() for line in (done.stdout + done.stderr).splitlines()]
+            found = [ln for ln in lines if ln and ("error" in ln.lower() or "Fatal" in ln)]
+            detail = found or [f"restic check exited with status {done.returncode}"]
+            problems = [f"backup store {self.name!r}: {self.redact(line)}" for line in detail]
+        wanted = list(expected)
+        if wanted:
+            listed = self.run("snapshots", "--json", check=False)
+            held = {entry["id"] for entry in json.loads(listed.stdout or "[]")}
+            problems += [
+                f"snapshot {s.id}: restic snapshot {s.location} is missing from the repository"
+                for s in wanted
+                if s.location not in held
+            ]
+        return tuple(problems)
 
     # -- running restic --
 
