@@ -104,6 +104,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             events=events,
             run_id=run_id,
             leases=leasing(state.leases, project.config.lease_ttl, run_id, request.source),
+            state_dir=project.state_dir,
         )
         finished = RunFinished(
             run_id=run_id,

@@ -55,8 +55,11 @@ def decide(
 ) -> list[Need]:
     """What each failing check's ladder would do on this host now."""
     needs = []
-    for check, result in zip(host.checks, run.checks, strict=True):
-        if not check.remediations:
+    # by name: the checks measured on the controller have no result yet (engine/after.py)
+    results = {result.name: result for result in run.checks}
+    for check in host.checks:
+        result = results.get(check.name)
+        if not check.remediations or result is None:
             continue
         past = ledger.read(host.host, play.name, check.name) if ledger else Ledger({})
         if result.status is Status.OK:

@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TypeVar
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.events import CircuitOpen, Event, EventSink, HostSkipped, NullSink
 from jarvisctl.core.results import Attempt, HostRun, Outcome, RunReport
+from jarvisctl.engine.after import finish_host
 from jarvisctl.engine.attempts import Remediator
+from jarvisctl.engine.backups import BackupStores, BackupWork
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.remedy import (
     Need,
@@ -63,6 +67,7 @@ class Runner:
     window: int  # hosts worked on at once
     on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
     clock: Clock
+    backups: BackupWork  # the run's backup stores and snapshot index
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
         checks = self.store.checks if self.store else None
@@ -75,6 +80,19 @@ class Runner:
 
     def not_started(self, play: PlayPlan, host: HostPlan) -> HostRun:
         return self.skipped(play, host, HostSkipped(NOT_STARTED))
+
+    def finish(
+        self, play: PlayPlan, host: HostPlan, run: HostRun, conn: Connection | None
+    ) -> HostRun:
+        """After the checks and remediations: backups, then the controller-side checks.
+        Never raises: whatever goes wrong is this host's failure."""
+        session, started = self.session(play, host), time.monotonic()
+        try:
+            run = finish_host(session, run, conn, self.backups)
+        except Exception as exc:
+            outcome, error = session.broken_off(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+            run = replace(run, outcome=outcome, error=error)
+        return replace(run, duration=run.duration + time.monotonic() - started)
 
 
 def execute(
@@ -92,7 +110,10 @@ def execute(
     run_id: str | None = None,
     leases: Leasing | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    state_dir: Path | None = None,
 ) -> RunReport:
+    """`state_dir`: where the run's backup stores are (the default local one is under it);
+    without it a host's backups fail, saying so."""
     started = datetime.fromtimestamp(clock.now(), timezone.utc)
     results: list[HostRun] = []
     plays = [play for book in plan.playbooks for play in book.plays]
@@ -103,8 +124,21 @@ def execute(
         hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
+        stores = BackupStores(state_dir) if state_dir is not None else None
+        work = BackupWork(stores, store.snapshots if store else None, mode)
         runner = Runner(
-            registry, pool, threads, mode, cancel, sink, store, on_host, workers, on_start, clock
+            registry,
+            pool,
+            threads,
+            mode,
+            cancel,
+            sink,
+            store,
+            on_host,
+            workers,
+            on_start,
+            clock,
+            work,
         )
         for play in plays:
             held = [runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
@@ -136,7 +170,10 @@ def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
 
     def observe(host: HostPlan) -> tuple[HostRun, Connection | None]:
         runner.on_start(host.host, play.name)
-        return observe_host(runner.session(play, host), runner.pool)
+        run, connection = observe_host(runner.session(play, host), runner.pool)
+        if not remediating:  # else after the play's remediations
+            run = runner.finish(play, host, run, connection)
+        return run, connection
 
     observed = _in_window(
         runner,
@@ -186,12 +223,16 @@ def _remediate_play(
     runs = {run.host: run for run, _ in observed}
 
     def work(host: HostPlan) -> HostRun:
-        return _remediate_host(
-            runner, play, runs[host.host], connections[host.host], needs.get(host.host, []), ledger
-        )
+        run, connection = runs[host.host], connections[host.host]
+        if needs.get(host.host):
+            run = _remediate_host(runner, play, run, connection, needs[host.host], ledger)
+        return runner.finish(play, host, run, connection)
 
-    todo = [hosts[name] for name, host_needs in needs.items() if host_needs]
-    done = _in_window(runner, todo, work, lambda host: runs[host.host], lambda _: None)
+    def not_started(host: HostPlan) -> HostRun:  # stopped: its backups say so, none is taken
+        return runner.finish(play, host, runs[host.host], connections[host.host])
+
+    todo = [hosts[run.host] for run, _ in observed]
+    done = _in_window(runner, todo, work, not_started, lambda _: None)
     finished = {run.host: run for run in done}
     return [finished.get(run.host, run) for run, _ in observed]
 

@@ -28,6 +28,7 @@ from jarvisctl.core.events import (
 )
 from jarvisctl.core.results import CheckResult, HostRun, Outcome
 from jarvisctl.engine.evaluate import collect_native, evaluate
+from jarvisctl.engine.freshness import on_host
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.script import CommandCapture, ScriptOutput, compose_script
 from jarvisctl.engine.statuses import advance, settle
@@ -101,10 +102,11 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     if session.cancel.is_set():  # stopped while connecting: its checks do not start
         return ended(Outcome.INTERRUPTED, INTERRUPTED_CONNECTING, key), None
     try:
-        checks = run_checks(session, connection, host.checks, purpose="checks")
+        scripted = on_host(session.registry, host.checks)  # the others: engine/after.py
+        checks = run_checks(session, connection, scripted, purpose="checks")
         if session.store is not None:
             now = session.clock.now()
-            checks = remember(session.store, host.host, session.play.name, host.checks, checks, now)
+            checks = remember(session.store, host.host, session.play.name, scripted, checks, now)
     except UnreachableError as exc:  # the connection died under us, or the run's stop closed it
         return ended(_unreachable(exc), str(exc), key), None
     except Exception as exc:

@@ -1,5 +1,6 @@
 """What a run imports before its first host: the start-up is serial wall time on every run, so
-what a run does not use is not imported (each of these cost 10-15 ms)."""
+what a run does not use is not imported (each of these cost 10-15 ms); a plan without backups
+never imports the backup stage (jarvisctl.backup and its stores)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,13 @@ def test_a_run_imports_the_kinds_it_uses_and_no_other(tmp_path: Path) -> None:
         "jarvisctl.kinds.system",
         "jarvisctl.kinds.backups",
     }
+
+
+def test_a_play_with_backups_imports_the_backup_stage_and_takes_them(tmp_path: Path) -> None:
+    backed_up = tmp_path / "data"
+    backed_up.mkdir()
+    (backed_up / "file").write_text("x\n")
+    entry = f"{{name: data, paths: ['{backed_up}'], keep: {{last: 1}}}}"
+    play = PLAYBOOK + f"  backups:\n    - {entry}\n"
+    assert imported_by_run(tmp_path, play) == ["jarvisctl.backup"]
+    assert list((tmp_path / ".jarvisctl" / "backups").rglob("*.tar.gz"))
