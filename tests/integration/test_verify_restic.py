@@ -13,7 +13,7 @@ import pytest
 
 from jarvisctl.backup.manifest import manifest_of_tar
 from jarvisctl.backup.stores.restic import ResticBackupStore
-from jarvisctl.backup.verify import verify_snapshot
+from jarvisctl.backup.verify import check_store, verify_snapshot
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import Snapshot, SnapshotState
 from tests.fakes import FakeClock
@@ -52,6 +52,8 @@ def test_a_restic_snapshot_is_verified_and_a_flipped_byte_makes_it_unusable(
         outcome = verify_snapshot(snapshot, store, index, mode, tmp_path / "scratch", FakeClock())
         assert outcome.ok, outcome.problem
     assert index.get("s1").state is SnapshotState.VERIFIED
+    # the repository's own integrity pass agrees, and no verification left a lock behind
+    assert check_store(store, index) == ()
 
     packs = sorted((tmp_path / "repo" / "data").rglob("*"), key=lambda p: p.stat().st_size)
     biggest = packs[-1]  # the pack with the file contents (the random file's BIG bytes)

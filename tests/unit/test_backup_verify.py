@@ -213,6 +213,21 @@ def test_stored_data_cut_short_is_unusable_and_names_the_file_not_read_back(
     assert taken.index.get("s1").state is SnapshotState.UNUSABLE
 
 
+@pytest.mark.parametrize("mode", ["checksum", "restore"])
+def test_a_damaged_gzip_trailer_after_every_file_matched_is_unusable(
+    tmp_path: Path, archive: bytes, mode: str
+) -> None:
+    """The files all match; the CRC at the end of the stored .gz does not: the data is read to
+    its end, so that is found too."""
+    taken = take(tmp_path, "gzip", archive)
+    flip(taken.data, len(taken.data.read_bytes()) - 6)  # inside the CRC-32
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, mode, tmp_path / "s", FakeClock()
+    )
+    assert outcome.problem is not None and "incorrect data check" in outcome.problem
+    assert "the stored data is damaged after its last file: " in outcome.problem
+
+
 def test_missing_data_is_unusable(tmp_path: Path, archive: bytes) -> None:
     taken = take(tmp_path, "gzip", archive)
     taken.data.unlink()
