@@ -103,7 +103,10 @@ class _Extraction:
                 _clear(name, parent)
                 os.symlink(member.linkname, name, dir_fd=parent)
             elif member.islnk():
-                self._hard_link(member.linkname, parent, name)
+                if relative_parts(member.linkname) != parts:
+                    self._hard_link(member.linkname, parent, name)
+                # else: a link to itself: GNU tar's second copy of a file given twice
+                # (overlapping paths), already there
             else:
                 return False
         return True

@@ -350,3 +350,34 @@ def test_what_a_restore_wrote_is_compared_file_by_file(tmp_path: Path, archive: 
     assert compare_on_disk(root, lambda: manifest) == (
         "'/etc/app/a name with spaces\\nand a newline': after restoring, missing"
     )
+
+
+def test_overlapping_paths_archived_twice_verify_and_are_still_compared(
+    tmp_path: Path, archive: bytes
+) -> None:
+    """paths: [/etc/app, /etc/app/nested]: GNU tar stores the nested files a second time as
+    hard links to themselves. The restore keeps the file (a link to itself is no link to make),
+    and the file's content is still compared (its first copy says what it is)."""
+    overlapping = subprocess.run(
+        ["tar", "-C", str(tmp_path / "host"), "-cf", "-", "etc/app", "etc/app/nested"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    manifest = list(manifest_of_tar(io.BytesIO(overlapping)))
+    random = "/etc/app/nested/deeper/random.bin"
+    assert [(e.type, e.target) for e in manifest if e.path == random] == [
+        (EntryType.FILE, None),
+        (EntryType.HARDLINK, random),
+    ]
+    taken = take(tmp_path, "gzip", overlapping)
+    for mode in ("checksum", "restore"):
+        outcome = verify_snapshot(
+            taken.snapshot, taken.store, taken.index, mode, tmp_path / "s", FakeClock()
+        )
+        assert outcome.ok, outcome.problem
+    root = tmp_path / "restored"
+    root.mkdir()
+    extract_tar(io.BytesIO(overlapping), root)
+    (root / random.lstrip("/")).write_bytes(b"changed")
+    problem = compare_on_disk(root, lambda: manifest)
+    assert problem is not None and problem.startswith(f"{random}: after restoring, its size is 7")
