@@ -51,7 +51,7 @@ def backup_freshness(
         reason = f"cannot read the snapshot index: {type(exc).__name__}: {exc}"
         return _result(check, Status.UNKNOWN, None, reason)
     usable = [s for s in snapshots if s.state is not SnapshotState.UNUSABLE]
-    value = None if not usable else max(0.0, now - _newest(usable).taken_at)
+    value = None if not usable else round(max(0.0, now - _newest(usable).taken_at), 3)
     if not snapshots:
         reason = f"no snapshot of backup {backup!r} of {host} (it was never taken)"
         return _result(check, Status.CRITICAL, None, reason)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from jarvisctl.core.results import PerfDatum
-from jarvisctl.render.reports.backup_entries import BackupEntry
+from jarvisctl.render.reports.backup_entries import BackupAction, BackupEntry
 from jarvisctl.render.reports.document import (
     CheckEntry,
     HostSection,
@@ -136,6 +136,19 @@ def _host(section: HostSection) -> dict[str, Any]:
         "checks": [_check(c) for c in section.checks],
         "remediations": [_remediation(r) for r in section.remediations],
         "backups": [_backup(b) for b in section.backups],
+        "backup_actions": [_action(a) for a in section.backup_actions],
+    }
+
+
+def _action(action: BackupAction) -> dict[str, Any]:
+    return {
+        "action": action.action,
+        "backup": action.backup,
+        "store": action.store,
+        "snapshot": action.snapshot,
+        "ok": action.ok,
+        "summary": action.summary,
+        "record": dict(action.record),
     }
 
 

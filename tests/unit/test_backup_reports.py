@@ -16,6 +16,7 @@ from jarvisctl.core.backup_events import (
     Backup,
     BackupOutcome,
     BackupPrune,
+    BackupRestore,
     BackupVerify,
 )
 from jarvisctl.core.events import Event, NullSink, Payload
@@ -184,3 +185,48 @@ def test_the_run_text_has_a_line_per_backup() -> None:
         "  h2  etc -> local: FAILED at verify: bad; taken 10 B (10 B stored), 3 files, 0.10s,"
         " NOT verified (checksum), snapshot s2",
     ]
+
+
+ACTION_RUN = "20261203T130000Z-0d0d0d"
+
+
+def test_a_backup_action_from_the_cli_is_in_its_runs_report(tmp_path: Path) -> None:
+    """`backups verify|prune|restore` journal their events with the host and no play
+    (app/backup_journal.py): each is an action of the host's 'backups' session."""
+    restored = BackupRestore("etc", "local", "s1", "/srv/back", True, True, 12, 3, 0.8)
+    with record_run(tmp_path, ACTION_RUN, frozenset(), NullSink()) as recording:
+        emit = recording.events.emit
+        started = {"run_id": ACTION_RUN, "mode": "run", "hosts": ["h1"]}
+        emit(raw("run_started", data=started | {"arguments": ["backups", "verify", "--all"]}))
+        emit(Event(verified("etc", "s2", ok=False), "h1"))
+        emit(Event(BackupPrune("etc", "local", ("s1",), ("s0",), {"s1": "last"}, True), "h1"))
+        emit(Event(restored, "h1"))
+        outcome = {"host": "h1", "play": "backups", "outcome": "failed", "seconds": 1.0}
+        emit(
+            finished({"h1": {"ok": 2, "failed": 1}}, [outcome | {"error": "s2"}], run_id=ACTION_RUN)
+        )
+    document = load_document(tmp_path, ACTION_RUN)
+    data = json.loads(render_run_json(document))
+    assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)) == []
+    (host,) = data["hosts"]
+    assert (host["play"], host["outcome"], host["backups"]) == ("backups", "failed", [])
+    actions = [(a["action"], a["ok"], a["summary"]) for a in host["backup_actions"]]
+    assert actions == [
+        (
+            "verify",
+            False,
+            "verify (restore) of s2: FAILED: /etc/app/a.conf: sha256 differs from the manifest",
+        ),
+        ("prune", True, "prune (dry run: nothing deleted): kept 1, forgot 1"),
+        (
+            "restore",
+            True,
+            "restore of s1 to /srv/back (check: nothing written): 3 of 12 files would change",
+        ),
+    ]
+    assert host["backup_actions"][2]["record"]["changed"] == 3
+    assert "- etc (local): **failed**, verify (restore) of s2: FAILED" in render(document, "md")
+    assert 'data-action="restore" data-ok="true"' in render(document, "html")
+    junit = ET.fromstring(render(document, "junit"))
+    failed = [c.get("name") for c in junit.iter("testcase") if c.find("failure") is not None]
+    assert failed == ["verify etc"]

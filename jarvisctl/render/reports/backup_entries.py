@@ -143,3 +143,63 @@ def entry_text(entry: BackupEntry) -> str:
     parts.append(f"snapshot {entry.snapshot}")
     line = ", ".join(parts)
     return f"failed at {entry.stage}: {entry.reason}; {line}" if entry.failed else line
+
+
+# The session a backup action's hosts are recorded under (app/backup_journal.py's PLAY): its
+# records name the host and no play.
+ACTIONS_PLAY = "backups"
+
+
+@dataclass(frozen=True)
+class BackupAction:
+    """A backup action taken from a front door (`backups verify|prune|restore`), or a
+    verification or pruning with no take of its backup before it in the journal."""
+
+    action: str  # verify | prune | restore
+    backup: str
+    store: str
+    snapshot: str | None
+    ok: bool
+    summary: str  # one line: what it did, or why it failed
+    record: Mapping[str, Any]  # the journal's record of it, as written
+
+
+def backup_action(kind: str, data: Mapping[str, Any]) -> BackupAction:
+    action = kind.removeprefix("backup_")
+    summary, ok = _SUMMARIES.get(action, _unknown)(data)
+    snapshot = _text_or_none(data.get("snapshot"))
+    backup, store = str(data.get("backup", "")), str(data.get("store", ""))
+    return BackupAction(action, backup, store, snapshot, ok, summary, dict(data))
+
+
+def _verify_summary(data: Mapping[str, Any]) -> tuple[str, bool]:
+    ok = data.get("ok") is True
+    head = f"verify ({data.get('mode', '')}) of {data.get('snapshot', '')}"
+    return (f"{head}: verified" if ok else f"{head}: FAILED: {data.get('problem')}"), ok
+
+
+def _prune_summary(data: Mapping[str, Any]) -> tuple[str, bool]:
+    kept, forgotten = len(data.get("kept") or ()), len(data.get("forgotten") or ())
+    dry = " (dry run: nothing deleted)" if data.get("dry_run") else ""
+    text = f"prune{dry}: kept {kept}, forgot {forgotten}"
+    error = data.get("error")
+    return (f"{text}; FAILED: {error}" if error else text), not error
+
+
+def _restore_summary(data: Mapping[str, Any]) -> tuple[str, bool]:
+    ok = data.get("ok") is True
+    to = f" to {data['to']}" if data.get("to") else ""
+    check = " (check: nothing written)" if data.get("check") else ""
+    head = f"restore of {data.get('snapshot', '')}{to}{check}"
+    if not ok:
+        return f"{head}: FAILED: {data.get('error')}", False
+    changed, files = _count(data.get("changed")), _count(data.get("files"))
+    word = "would change" if data.get("check") else "changed"
+    return f"{head}: {changed} of {files} files {word}", True
+
+
+def _unknown(data: Mapping[str, Any]) -> tuple[str, bool]:
+    return "an action this release does not know", data.get("ok") is not False
+
+
+_SUMMARIES = {"verify": _verify_summary, "prune": _prune_summary, "restore": _restore_summary}

@@ -10,6 +10,7 @@ from typing import Any
 from jarvisctl.core.events import (
     BACKUP,
     BACKUP_PRUNE,
+    BACKUP_RESTORE,
     BACKUP_VERIFY,
     CHECK,
     CIRCUIT_OPEN,
@@ -26,7 +27,10 @@ from jarvisctl.core.events import (
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import Record, Verification
 from jarvisctl.render.reports.backup_entries import (
+    ACTIONS_PLAY,
+    BackupAction,
     BackupEntry,
+    backup_action,
     backup_entry,
     with_prune,
     with_verify,
@@ -43,6 +47,8 @@ OUTCOME_ORDER = {
 }
 # sessions that ended without their checks' results, each counted in the recap under its name
 CUT_SHORT = ("unreachable", "failed", "interrupted", "skipped")
+# backup records that are actions of their own unless they follow their backup's take
+ACTIONS = (BACKUP_VERIFY, BACKUP_PRUNE, BACKUP_RESTORE)
 # what a host's own record says about how its session ended
 _ENDINGS: dict[str, str] = {
     HOST_UNREACHABLE: "unreachable",
@@ -114,6 +120,7 @@ class HostSection:
     checks: tuple[CheckEntry, ...] = ()
     remediations: tuple[RemediationEntry, ...] = ()
     backups: tuple[BackupEntry, ...] = ()
+    backup_actions: tuple[BackupAction, ...] = ()
 
     @property
     def failing(self) -> tuple[CheckEntry, ...]:
@@ -205,6 +212,10 @@ def build_document(
             finished = record
         elif record.kind == CIRCUIT_OPEN:
             breakers.append(dict(record.data))
+        elif record.host is not None and record.play is None and record.kind in ACTIONS:
+            # a backup action from the CLI: its hosts' session is ACTIONS_PLAY
+            key = (record.host, ACTIONS_PLAY)
+            sections.setdefault(key, _Section(*key)).add(record)
         elif record.host is not None and record.play is not None:
             # a host's record outside any play (a lease taken over) is no session of its own
             key = (record.host, record.play)
@@ -268,6 +279,7 @@ class _Section:
         self.commands: dict[str, Mapping[str, Any]] = {}
         self.remediations: list[RemediationEntry] = []
         self.backups: list[BackupEntry] = []
+        self.actions: list[BackupAction] = []
         self.first_at: float | None = None
         self.last_at = 0.0
 
@@ -294,7 +306,7 @@ class _Section:
             self._remediation(data)
         elif record.kind == BACKUP:
             self._backup(backup_entry(data))
-        elif record.kind in (BACKUP_VERIFY, BACKUP_PRUNE):
+        elif record.kind in ACTIONS:
             self._backup_stage(record.kind, data)
 
     def _backup(self, entry: BackupEntry) -> None:
@@ -302,14 +314,16 @@ class _Section:
         self._backup_failed(entry)
 
     def _backup_stage(self, kind: str, data: Mapping[str, Any]) -> None:
-        """A verification or pruning belongs to the latest take of its backup (before it)."""
+        """A verification or pruning belongs to the latest take of its backup (before it); a
+        restore, or one without a take, is an action of its own."""
         name = str(data.get("backup", ""))
         for i in range(len(self.backups) - 1, -1, -1):
-            if self.backups[i].name == name:
+            if self.backups[i].name == name and kind != BACKUP_RESTORE:
                 stage = with_verify if kind == BACKUP_VERIFY else with_prune
                 self.backups[i] = stage(self.backups[i], data)
                 self._backup_failed(self.backups[i])
                 return
+        self.actions.append(backup_action(kind, data))  # no take before it: the CLI's
 
     def _backup_failed(self, entry: BackupEntry) -> None:
         if entry.failed and self.fields.get("outcome", "ok") in ("ok", "changed"):
@@ -355,6 +369,7 @@ class _Section:
             checks=tuple(checks),
             remediations=tuple(self.remediations),
             backups=tuple(self.backups),
+            backup_actions=tuple(self.actions),
             seconds=seconds,
             **self.fields,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from jarvisctl.render.junit_xml import add, junit_time, serialize
-from jarvisctl.render.reports.backup_entries import BackupEntry, entry_text
+from jarvisctl.render.reports.backup_entries import BackupAction, BackupEntry, entry_text
 from jarvisctl.render.reports.document import (
     CheckEntry,
     HostSection,
@@ -108,6 +108,7 @@ def junit_cases(section: HostSection) -> list[Case]:
     the reason."""
     cases = [_check_case(c) for c in section.checks]
     cases += [_backup_case(b) for b in section.backups]
+    cases += [_action_case(a) for a in section.backup_actions]
     if section.outcome in ("unreachable", "failed", "interrupted"):
         cases.insert(0, _session(section, "error", section.outcome))
     elif section.outcome == "skipped":
@@ -135,6 +136,15 @@ def _backup_case(backup: BackupEntry) -> Case:
         detail,
         backup.seconds,
     )
+
+
+def _action_case(action: BackupAction) -> Case:
+    """A backup action from the CLI: `<action> <backup>`, a <failure> when it failed."""
+    result = None if action.ok else "failure"
+    seconds = action.record.get("seconds")
+    time = float(seconds) if isinstance(seconds, int | float) else None
+    name = f"{action.action} {action.backup}"
+    return Case(name, result, action.action, action.summary, action.summary, time)
 
 
 def _check_case(check: CheckEntry) -> Case:
