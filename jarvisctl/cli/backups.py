@@ -162,6 +162,43 @@ def _json_items(items: Iterable[object], indent: str = "  ") -> None:
         click.echo(previous)
 
 
+@backups.command("verify", short_help="Prove snapshots restorable; mark them verified or unusable.")
+@click.argument("snapshot", required=False)
+@click.option("--all", "every", is_flag=True, help="Every snapshot, and each store's own check.")
+@click.option(
+    "--restore",
+    "by_restore",
+    is_flag=True,
+    help="Extract into a scratch directory and compare every file (content, mode, type, "
+    "link target), not only re-read the stored data against the manifest.",
+)
+@config_option
+@report_errors
+def verify_command(
+    snapshot: str | None, every: bool, by_restore: bool, config: Path | None
+) -> None:
+    """Verify SNAPSHOT (or --all): re-read its stored data and compare each file's sha256, size
+    and type with the manifest; a snapshot that differs is marked unusable and the first file
+    that differs is named. --all also runs each backup store's integrity pass (restic check;
+    a local store's missing files). Exit 1 when anything failed."""
+    from jarvisctl.app.backup_verify import VerifyRequest, verify_snapshots
+    from jarvisctl.render.backup_actions_text import store_line, verify_line
+
+    if (snapshot is None) == (not every):
+        raise click.UsageError("give one SNAPSHOT (an id, or a unique start of one) or --all")
+    request = VerifyRequest(snapshot, "restore" if by_restore else "checksum", every, _arguments())
+    with _interruptible():
+        report = verify_snapshots(load_project(config), request, output_secrets())
+    for done in report.snapshots:
+        click.echo(verify_line(done.snapshot, report.mode, done.ok, done.problem, done.seconds))
+    for store in report.stores:
+        click.echo(store_line(store.store, store.problems))
+    if not report.snapshots and every:
+        click.echo("no snapshots recorded")
+    _recorded(report.run_id)
+    sys.exit(EXIT_OK if report.ok else EXIT_NOT_OK)
+
+
 @backups.command("prune", short_help="Apply each backup's keep: forget what it does not keep.")
 @click.argument("host", required=False)
 @click.option("--backup", "backup", metavar="NAME", help="Only this backup.")

@@ -44,6 +44,9 @@ def prune_lines(host: str, backup: str, keep: Retention, outcome: PruneOutcome) 
     forgotten (or, in a dry run, that would be), newest first; a deletion that failed says
     why."""
     forgotten = outcome.plan.forget
+    if not outcome.plan.keep and not forgotten:
+        yield f"{escaped(host)} {escaped(backup)} (keep {keep_text(keep)}): no snapshots"
+        return
     verb = "would forget" if outcome.dry_run else "forgot"
     yield (
         f"{escaped(host)} {escaped(backup)} (keep {keep_text(keep)}): "
