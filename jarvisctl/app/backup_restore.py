@@ -62,7 +62,7 @@ def restore_backup(
     from jarvisctl.app.plan import PlanRequest, plan_to_run
 
     plan = plan_to_run(project, PlanRequest(request.playbooks, request.inventory), secrets)
-    host = _host_plan(plan, request.host)
+    host = _host_plan(plan, request.host, request.backup)
     declared = next((b for b in host.backups if b.name == request.backup), None)
     snapshot = _chosen(project, request, declared)
     stores = Stores(project, backup_stores(project, secrets))
@@ -140,21 +140,18 @@ def _record(
     log.outcome(snapshot.host, count, error)
 
 
-def _host_plan(plan: Plan, name: str) -> HostPlan:
-    hosts = {h.host: h for book in plan.playbooks for play in book.plays for h in play.hosts}
-    found = hosts.get(name)
-    if found is None:
+def _host_plan(plan: Plan, name: str, backup: str) -> HostPlan:
+    """HOST as the play declaring its backup NAME resolves it (how to reach it, and the
+    backup's `become`), else as any play covering it does."""
+    covering = [h for book in plan.playbooks for play in book.plays for h in play.hosts]
+    hosts = [h for h in covering if h.host == name]
+    if not hosts:
         raise UnknownBackupError(
             f"unknown host {name!r}: no play of the project covers it, so how to reach it is "
-            f"not known ({known_list(hosts, near=name)})"
+            f"not known ({known_list({h.host for h in covering}, near=name)})"
         )
-    # the same host in several plays: the play that declares backups says how it is reached
-    for book in plan.playbooks:
-        for play in book.plays:
-            for host in play.hosts:
-                if host.host == name and host.backups:
-                    return host
-    return found
+    declaring = [h for h in hosts if any(b.name == backup for b in h.backups)]
+    return (declaring or hosts)[0]
 
 
 def _chosen(project: Project, request: RestoreRequest, declared: BackupPlan | None) -> Snapshot:

@@ -200,3 +200,24 @@ def test_show_of_an_unknown_or_ambiguous_id_says_so(project: Path) -> None:
     assert "no snapshot 'nope'" in done.output
     done = jarvisctl(project, "backups", "show", "2")  # every id starts with the year
     assert done.exit_code == 2 and "give more of the id" in done.output
+
+
+def test_restore_reaches_a_host_as_the_play_declaring_the_backup(tmp_path: Path) -> None:
+    """A host in two plays: the one that declares backup NAME says how (and as whom) to
+    restore it, whichever play comes first."""
+    from jarvisctl.app.backup_restore import _host_plan
+    from jarvisctl.app.plan import PlanRequest, plan_playbooks
+    from jarvisctl.config.project import load_project
+    from jarvisctl.core.secrets import SecretValues
+
+    config = make_project(tmp_path)
+    (tmp_path / "site.yml").write_text(
+        PLAYBOOK
+        + "- name: second\n  hosts: web1\n  backups:\n"
+        + "    - {name: hosts, paths: [/etc/hosts], keep: {last: 1}, become: true}\n"
+    )
+    plan = plan_playbooks(load_project(config), PlanRequest(), SecretValues())
+    assert plan.ok, plan.problems
+    host = _host_plan(plan, "web1", "hosts")
+    assert [(b.name, b.become) for b in host.backups] == [("hosts", True)]
+    assert [b.name for b in _host_plan(plan, "web1", "etc").backups] == ["etc"]
