@@ -11,6 +11,7 @@ Sinks must be thread-safe (hosts run in threads); a sink may say which kinds it 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -87,6 +88,8 @@ class Payload(Protocol):
 def plain(value: Any) -> Any:
     """A JSON-ready copy: mappings as dicts, tuples and lists as lists (JSON writes both as
     arrays, so the bytes are those of the lists the records held before)."""
+    if value is None or type(value) in _SCALARS:  # most values: no ABC check (every event)
+        return value
     if isinstance(value, Mapping):
         return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -94,11 +97,21 @@ def plain(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 class Fields:
     """A payload whose record is its fields, in order."""
 
     def record(self) -> dict[str, Any]:
-        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        cls: Any = type(self)  # a class is hashable (mypy reads Hashable against instances)
+        return {name: plain(getattr(self, name)) for name in _field_names(cls)}
+
+
+@functools.cache
+def _field_names(cls: Any) -> tuple[str, ...]:
+    """A payload class's field names, read once per class (fields() walks them each call)."""
+    return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)
