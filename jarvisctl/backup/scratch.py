@@ -3,8 +3,10 @@
 A stored snapshot is data from a host, and a host can be hostile: a member named
 `../../etc/cron.d/x`, a symlink `d -> /etc` followed by a member `d/passwd`, a hard link to
 `/etc/shadow`. So every member lands at `root / <its name without a leading '/' or './'>`; a name
-with a `..` component, or a hard link whose target has one, is refused; every directory on the
-way is opened with O_NOFOLLOW (a symlink where a directory is expected is refused), and every
+with a `..` component is refused, and so is a hard link whose target has one or is not a file or
+a symlink made before it (a link to a symlink is a second name of the symlink, never followed);
+every directory on the way is opened with O_NOFOLLOW (a symlink where a directory is expected
+is refused), and every
 file is created with O_CREAT|O_EXCL|O_NOFOLLOW relative to its directory's descriptor, so that
 nothing is ever written through a symlink. Symlinks themselves are made as recorded (their
 targets may point anywhere: they are compared, never followed). Devices and FIFOs are not made
@@ -136,8 +138,10 @@ class _Extraction:
             raise UnsafeMemberError(f"{name!r}: a hard link to the root directory")
         with open_directory(self.root_fd, parts[:-1], create=False) as source_dir:
             info = os.stat(parts[-1], dir_fd=source_dir, follow_symlinks=False)
-            if not stat.S_ISREG(info.st_mode):
-                raise UnsafeMemberError(f"{name!r}: a hard link to {target!r}, not a file")
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+                raise UnsafeMemberError(
+                    f"{name!r}: a hard link to {target!r}, neither a file nor a symlink"
+                )
             _clear(name, parent)
             os.link(
                 parts[-1], name, src_dir_fd=source_dir, dst_dir_fd=parent, follow_symlinks=False

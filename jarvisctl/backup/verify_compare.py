@@ -151,15 +151,14 @@ def _on_disk(root: Path, parts: tuple[str, ...], entry: ManifestEntry) -> str | 
 
 def _compare_file(parent: int, name: str, entry: ManifestEntry, root_fd: int) -> str | None:
     info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    if entry.type is EntryType.HARDLINK:  # a file or a symlink: the same one as its target
+        return _same_file(info, entry, root_fd)
     kind = _kind(info.st_mode)
-    expected = EntryType.FILE if entry.type is EntryType.HARDLINK else entry.type
-    if kind is not expected:
-        return f"it is a {kind.value}, the manifest has a {expected.value}"
+    if kind is not entry.type:
+        return f"it is a {kind.value}, the manifest has a {entry.type.value}"
     if entry.type is EntryType.SYMLINK:
         target = os.readlink(name, dir_fd=parent)
         return None if target == entry.target else f"it points to {target!r}, not {entry.target!r}"
-    if entry.type is EntryType.HARDLINK:
-        return _same_file(info, entry, root_fd)
     if stat.S_IMODE(info.st_mode) != entry.mode:
         return f"its mode is {oct(stat.S_IMODE(info.st_mode))}, the manifest has {oct(entry.mode)}"
     if entry.type is EntryType.FILE:

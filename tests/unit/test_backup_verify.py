@@ -117,11 +117,8 @@ def take(tmp_path: Path, compress: str, data: bytes, source: str = "paths") -> T
     )
     index = open_store(tmp_path / "state").snapshots
     index.add(snapshot, manifest)
-    random = (
-        (tmp_path / "host" / "etc/app/nested/deeper/random.bin").read_bytes()
-        if source == "paths"
-        else b""
-    )
+    random_file = tmp_path / "host" / "etc/app/nested/deeper/random.bin"
+    random = random_file.read_bytes() if random_file.exists() else b""
     return Taken(snapshot, index, store, store.root / location, manifest, random)
 
 
@@ -381,3 +378,25 @@ def test_overlapping_paths_archived_twice_verify_and_are_still_compared(
     (root / random.lstrip("/")).write_bytes(b"changed")
     problem = compare_on_disk(root, lambda: manifest)
     assert problem is not None and problem.startswith(f"{random}: after restoring, its size is 7")
+
+
+def test_hard_linked_symlinks_verify_by_restore(tmp_path: Path) -> None:
+    """GNU tar stores the second name of a hard-linked symlink as a hard link to the first."""
+    app = tmp_path / "host" / "etc" / "app"
+    app.mkdir(parents=True)
+    (app / "s").symlink_to("/etc/hostname")
+    os.link(app / "s", app / "h", follow_symlinks=False)
+    archive = subprocess.run(
+        ["tar", "-C", str(tmp_path / "host"), "-cf", "-", "etc/app"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    manifest = list(manifest_of_tar(io.BytesIO(archive)))
+    (first, second) = [e for e in manifest if e.path in ("/etc/app/s", "/etc/app/h")]
+    assert (first.type, first.target) == (EntryType.SYMLINK, "/etc/hostname")
+    assert (second.type, second.target) == (EntryType.HARDLINK, first.path)  # (readdir order)
+    taken = take(tmp_path, "none", archive)
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, "restore", tmp_path / "s", FakeClock()
+    )
+    assert outcome.ok, outcome.problem
