@@ -18,10 +18,16 @@ from jarvisctl.config.models.values import Threshold, format_duration
 from jarvisctl.config.playbooks import LoadedPlay
 from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
-from jarvisctl.core.errors import ConfigError, ProblemCollector, known_list
+from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector, known_list
 from jarvisctl.kinds.backups import BackupAgeParams
 from jarvisctl.plan.backup_stores import BackupStores
-from jarvisctl.plan.model import BackupPlan, BackupStorePlan, CheckPlan, Retention
+from jarvisctl.plan.model import (
+    BackupPlan,
+    BackupStorePlan,
+    CheckPlan,
+    PlaybookPlan,
+    Retention,
+)
 from jarvisctl.plan.resolve import HostProblems
 
 AGE_KIND = "backup_age"
@@ -255,3 +261,35 @@ class _Rendering:
                 continue
             out.append(value)
         return tuple(out) if len(out) == len(given) else None
+
+
+def shared_backups(books: Sequence[PlaybookPlan]) -> list[PlaybookPlan]:
+    """`books` with a problem wherever a second declaration of a backup name reaches a host
+    that an earlier one reaches already (another play, or another playbook planned with it).
+    Snapshots are kept per (host, backup name): two declarations would share one history, so
+    one's `keep` would prune the other's snapshots and a restore or `backup_age` would pick
+    either one's newest."""
+    first: dict[tuple[str, str], BackupPlan] = {}
+    result = list(books)
+    for number, book in enumerate(books):
+        problems: dict[Location | None, Problem] = {}
+        for play in book.plays:
+            for host in play.hosts:
+                for backup in host.backups:
+                    earlier = first.setdefault((host.host, backup.name), backup)
+                    if earlier is not backup and backup.location not in problems:
+                        problems[backup.location] = _shared(backup, earlier, host.host)
+        if problems:
+            found = (*book.problems, *problems.values())
+            result[number] = replace(book, plays=(), problems=found)
+    return result
+
+
+def _shared(backup: BackupPlan, earlier: BackupPlan, host: str) -> Problem:
+    return Problem(
+        backup.location,
+        f"backup {backup.name!r} is declared for host {host} already, by play "
+        f"{earlier.play!r} at {earlier.location}: snapshots are kept per host and backup "
+        "name, so the two would share one history (one's keep pruning the other's snapshots)",
+        "give one of them another name",
+    )

@@ -46,7 +46,12 @@ from jarvisctl.core.errors import (
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.kinds.registry import KindRegistry, load_registry
 from jarvisctl.plan.backup_stores import BackupStores
-from jarvisctl.plan.backups import BackupResolver, PlayBackups, check_age_references
+from jarvisctl.plan.backups import (
+    BackupResolver,
+    PlayBackups,
+    check_age_references,
+    shared_backups,
+)
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
 from jarvisctl.plan.model import (
     HostPlan,
@@ -390,6 +395,7 @@ def make_plan(
     if limit is not None:
         _check_limit(ctx.inventory, limit)
     planned = [plan_playbook(item, ctx, spent) for item, spent in zip(loaded, loading, strict=True)]
+    planned = shared_backups(planned)
     order = {display_path(p): i for i, p in enumerate(files)}
     results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
     plan = _plan(project, inventory_paths, limit, tags, now, results, ctx.inventory.source)

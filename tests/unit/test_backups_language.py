@@ -202,6 +202,60 @@ def test_duplicate_names_in_a_play_and_an_unknown_store(tmp_path: Path) -> None:
     ]
 
 
+def test_one_backup_name_declared_twice_for_a_host_across_plays_and_playbooks(
+    tmp_path: Path,
+) -> None:
+    """Snapshots are kept per (host, backup name): two plays (or two playbooks planned together)
+    declaring one name for one host would share one history, one's keep pruning the other's."""
+    errors = errors_of(
+        tmp_path,
+        """\
+        - name: p1
+          hosts: h1
+          backups:
+            - {name: same, paths: [/etc/hostname], keep: {last: 1}}
+        - name: p2
+          hosts: all
+          backups:
+            - {name: same, paths: [/etc/hosts], keep: {last: 5}}
+        - name: p3
+          hosts: h2
+          backups:
+            - {name: same, paths: [/etc/hosts], keep: {last: 5}}
+        """,
+    )
+    assert errors == [
+        "error: p.yml:8:7: backup 'same' is declared for host h1 already, by play 'p1' at "
+        "p.yml:4:7: snapshots are kept per host and backup name, so the two would share one "
+        "history (one's keep pruning the other's snapshots) (give one of them another name)",
+        "error: p.yml:12:7: backup 'same' is declared for host h2 already, by play 'p2' at "
+        "p.yml:8:7: snapshots are kept per host and backup name, so the two would share one "
+        "history (one's keep pruning the other's snapshots) (give one of them another name)",
+    ]
+    other = tmp_path / "q.yml"
+    other.write_text(
+        "- {name: q, hosts: h2, backups: [{name: same, command: x, file: x, keep: {last: 1}}]}\n"
+    )
+    (tmp_path / "p.yml").write_text(
+        "- {name: p, hosts: all, backups: [{name: same, paths: [/etc], keep: {last: 1}}]}\n"
+    )
+    result = invoke(tmp_path, "plan", "p.yml", "q.yml", "-i", "inventory.yml")
+    assert result.exit_code == 3, result.output
+    assert (
+        "error: q.yml:1:34: backup 'same' is declared for host h2 already, by play 'p' at "
+        "p.yml:1:35" in result.stderr
+    )
+    # one name on different hosts, or different names on one host, is no conflict
+    assert plan_of(
+        tmp_path,
+        """\
+        - {name: p1, hosts: h1, backups: [{name: same, paths: [/etc], keep: {last: 1}}]}
+        - {name: p2, hosts: h2, backups: [{name: same, paths: [/srv], keep: {last: 1}}]}
+        - {name: p3, hosts: all, backups: [{name: other, paths: [/srv], keep: {last: 1}}]}
+        """,
+    ).ok
+
+
 def test_a_check_cannot_take_the_name_of_a_derived_freshness_check(tmp_path: Path) -> None:
     errors = errors_of(
         tmp_path,
