@@ -494,6 +494,36 @@ def test_store_mistakes_in_jarvisctl_yml_are_located_and_never_show_a_password(
     assert not any("hunter2" in p or "123456789" in p for p in problems)
 
 
+def test_a_store_path_or_repository_is_not_a_template(tmp_path: Path) -> None:
+    """Only a restic password is rendered: a template in `path` or `repository` was taken as
+    written (a directory named "{{ env('HOME') }}" under the project root)."""
+    (tmp_path / "jarvisctl.yml").write_text(
+        textwrap.dedent(
+            """\
+            backup_stores:
+              a: {type: local, path: "{{ env('HOME') }}/x"}
+              b:
+                type: restic
+                repository: "rest:https://u:{{ env('P') }}@h/"
+                password: "{{ env('P') }}"
+              c: {type: local, path: "/srv/{% if 1 %}x{% endif %}"}
+              d: {type: restic, repository: "sftp:u@h:/srv/restic", password: "{{ env('P') }}"}
+            """
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_project(start=tmp_path)
+    problems = [str(p).removeprefix(f"{tmp_path}/") for p in caught.value.problems]
+    why = "is not a template (only 'password' is rendered): write {} itself"
+    assert problems[1].endswith("(AWS_ACCESS_KEY_ID, RESTIC_REST_USERNAME...)")
+    assert [p.split("; restic")[0] for p in problems] == [
+        f"jarvisctl.yml:2:26: 'path': {why.format('a directory')}",
+        f"jarvisctl.yml:5:17: 'repository': "
+        f"{why.format('a directory or restic' + chr(39) + 's sftp:, rest:, s3:... location')}",
+        f"jarvisctl.yml:7:26: 'path': {why.format('a directory')}",
+    ]
+
+
 NOPE_STORE = """\
 backup_stores:
   remote: {type: restic, repository: /r, password: "{{ env('NOPE') }}"}

@@ -196,7 +196,7 @@ class LocalStoreSpec(StrictModel):
     def _no_nul(cls, value: str) -> str:
         if "\0" in value:
             raise ValueError("path: a directory path cannot hold a NUL character")
-        return value
+        return _not_a_template(value, "a directory")
 
 
 class ResticStoreSpec(StrictModel):
@@ -205,6 +205,16 @@ class ResticStoreSpec(StrictModel):
     type: Literal["restic"]
     repository: NonEmptyText
     password: str
+
+    @field_validator("repository")
+    @classmethod
+    def _written_out(cls, value: str) -> str:
+        return _not_a_template(
+            value,
+            "a directory or restic's sftp:, rest:, s3:... location",
+            "; restic reads a backend's credentials from its own environment variables "
+            "(AWS_ACCESS_KEY_ID, RESTIC_REST_USERNAME...)",
+        )
 
     @field_validator("password", mode="before")
     @classmethod
@@ -216,6 +226,16 @@ class ResticStoreSpec(StrictModel):
                 "\"{{ env('RESTIC_PASSWORD') }}\" or \"{{ secret_file('secrets/restic') }}\""
             )
         return value
+
+
+def _not_a_template(value: str, what: str, more: str = "") -> str:
+    """Only the password is rendered: a template anywhere else would be taken as it is written
+    (a directory literally named "{{ env('HOME') }}"), so it is refused."""
+    if "{{" in value or "{%" in value:
+        raise ValueError(
+            f"is not a template (only 'password' is rendered): write {what} itself{more}"
+        )
+    return value
 
 
 def _store_type(value: Any) -> str | None:
