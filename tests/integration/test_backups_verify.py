@@ -148,11 +148,11 @@ def test_sigterm_ends_a_verification_as_an_interrupted_run(project: Project) -> 
 RESTIC_PASSWORD = "r3st1c-S3cret-pw"
 
 
-def test_a_restic_store_verifies_and_never_shows_its_password(
+def test_a_restic_store_verifies_prunes_and_never_shows_its_password(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same actions on a restic repository (Debian's restic), its password (from env())
-    in no output and no journal."""
+    """The same actions on a restic repository (Debian's restic): the store's own check runs,
+    and its password (from env()) is in no output and no journal."""
     monkeypatch.setenv("JV_RESTIC_PASSWORD", RESTIC_PASSWORD)
     (project.root / "jarvisctl.yml").write_text(
         "inventory: inventory.yml\nplaybooks: [site.yml]\nbackup_stores:\n"
@@ -164,14 +164,17 @@ def test_a_restic_store_verifies_and_never_shows_its_password(
     newest_first = taken_daily(project, "web1", 4)
     assert {s.store for s in newest_first} == {"offsite"}
 
-    outputs = ""
-    for snapshot in newest_first:
-        done = project.jarvisctl("backups", "verify", snapshot.id, "--restore")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout.startswith(f"verified  {snapshot.id}  web1/files  (restore, ")
-        outputs += done.stdout + done.stderr
-    listed = project.jarvisctl("backups", "list", "web1")
-    assert listed.stdout.count(" offsite  verified") == 4, listed.stdout
-    outputs += listed.stdout + listed.stderr
+    done = project.jarvisctl("backups", "verify", "--all", "--restore")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "store offsite: intact" in done.stdout
+    assert "store local" not in done.stdout  # the default store, which holds nothing
+    pruned = project.jarvisctl("backups", "prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert "web1 files (keep last 2, daily 3): 3 kept, 1 forgot" in pruned.stdout
+    assert [s.id for s in project.snapshots("web1")] == [s.id for s in newest_first[:3]]
+    again = project.jarvisctl("backups", "verify", "--all")
+    assert again.returncode == 0, again.stdout + again.stderr  # restic check after the forget
+
+    outputs = done.stdout + done.stderr + pruned.stdout + pruned.stderr + again.stdout
     journals = b"".join(p.read_bytes() for p in (project.state_dir / "runs").glob("*.jsonl"))
     assert RESTIC_PASSWORD not in outputs and RESTIC_PASSWORD.encode() not in journals

@@ -63,12 +63,14 @@ class ResticBackupStore:
             yield data
 
     def delete(self, snapshot: Snapshot) -> None:
+        self.unlock_stale()
         done = self.run("forget", "--prune", "--", snapshot.location, check=False)
         if done.returncode != 0 and "no matching ID found" not in done.stderr:
             raise self.error(f"cannot forget snapshot {snapshot.id}", done)
 
     def check(self, expected: Iterable[Snapshot] = ()) -> tuple[str, ...]:
         """`restic check`'s errors, and each expected snapshot the repository does not hold."""
+        self.unlock_stale()
         done = self.run("check", check=False)
         problems = []
         if done.returncode != 0:
@@ -86,6 +88,13 @@ class ResticBackupStore:
                 if s.location not in held
             ]
         return tuple(problems)
+
+    def unlock_stale(self) -> None:
+        """Remove the locks of restic processes that are gone (restic's own `unlock`, which
+        leaves live ones): a `dump` ended early (a verification's tar reader stops at the
+        archive's end blocks, and the reader's close kills it) leaves its lock behind, and
+        `forget` and `check` need the repository to themselves."""
+        self.run("unlock", check=False)
 
     # -- running restic --
 
