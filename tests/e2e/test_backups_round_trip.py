@@ -114,7 +114,7 @@ def round_trip(project: BackupProject, host: SshdHost, root: str, *, big: bool) 
     assert_manifest_matches(project, snapshot["id"], root, before)
 
     on_host(host, f"rm -rf {shlex.quote(root)}")
-    assert fingerprint_gone(host, root)
+    assert is_gone(host, root)
     restored = project.jarvisctl("backups", "restore", host.name, "tree")
     assert restored.returncode == 0, restored.stdout + restored.stderr
 
@@ -124,7 +124,7 @@ def round_trip(project: BackupProject, host: SshdHost, root: str, *, big: bool) 
     return snapshot
 
 
-def fingerprint_gone(host: SshdHost, root: str) -> bool:
+def is_gone(host: SshdHost, root: str) -> bool:
     return on_host(host, f"test -e {shlex.quote(root)} && echo there || echo gone") == b"gone\n"
 
 
