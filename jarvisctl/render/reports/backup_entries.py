@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jarvisctl.core.backup_events import BackupOutcome
+from jarvisctl.core.events import BACKUP, BACKUP_PRUNE, BACKUP_RESTORE, BACKUP_VERIFY
 
 FAILED = BackupOutcome.FAILED.value
 
@@ -203,3 +204,31 @@ def _unknown(data: Mapping[str, Any]) -> tuple[str, bool]:
 
 
 _SUMMARIES = {"verify": _verify_summary, "prune": _prune_summary, "restore": _restore_summary}
+
+
+# the journal's backup records: a take, its stages, and the CLI's actions
+BACKUP_KINDS = (BACKUP, BACKUP_VERIFY, BACKUP_PRUNE, BACKUP_RESTORE)
+ACTION_KINDS = BACKUP_KINDS[1:]
+
+
+class BackupFold:
+    """A host's backup records within one session, folded as they come: each take with its
+    verification and pruning, and the actions of their own."""
+
+    def __init__(self) -> None:
+        self.backups: list[BackupEntry] = []
+        self.actions: list[BackupAction] = []
+
+    def add(self, kind: str, data: Mapping[str, Any]) -> BackupEntry | None:
+        """Fold one record; the backup it makes failed, if it does."""
+        if kind == BACKUP:
+            self.backups.append(backup_entry(data))
+            return self.backups[-1] if self.backups[-1].failed else None
+        name = str(data.get("backup", ""))
+        for i in range(len(self.backups) - 1, -1, -1):  # the latest take of its backup
+            if self.backups[i].name == name and kind != BACKUP_RESTORE:
+                stage = with_verify if kind == BACKUP_VERIFY else with_prune
+                self.backups[i] = stage(self.backups[i], data)
+                return self.backups[i] if self.backups[i].failed else None
+        self.actions.append(backup_action(kind, data))  # no take before it: the CLI's
+        return None

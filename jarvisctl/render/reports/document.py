@@ -8,10 +8,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jarvisctl.core.events import (
-    BACKUP,
-    BACKUP_PRUNE,
-    BACKUP_RESTORE,
-    BACKUP_VERIFY,
     CHECK,
     CIRCUIT_OPEN,
     COMMAND,
@@ -27,13 +23,12 @@ from jarvisctl.core.events import (
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import Record, Verification
 from jarvisctl.render.reports.backup_entries import (
+    ACTION_KINDS,
     ACTIONS_PLAY,
+    BACKUP_KINDS,
     BackupAction,
     BackupEntry,
-    backup_action,
-    backup_entry,
-    with_prune,
-    with_verify,
+    BackupFold,
 )
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
@@ -47,8 +42,6 @@ OUTCOME_ORDER = {
 }
 # sessions that ended without their checks' results, each counted in the recap under its name
 CUT_SHORT = ("unreachable", "failed", "interrupted", "skipped")
-# backup records that are actions of their own unless they follow their backup's take
-ACTIONS = (BACKUP_VERIFY, BACKUP_PRUNE, BACKUP_RESTORE)
 # what a host's own record says about how its session ended
 _ENDINGS: dict[str, str] = {
     HOST_UNREACHABLE: "unreachable",
@@ -212,7 +205,7 @@ def build_document(
             finished = record
         elif record.kind == CIRCUIT_OPEN:
             breakers.append(dict(record.data))
-        elif record.host is not None and record.play is None and record.kind in ACTIONS:
+        elif record.host is not None and record.play is None and record.kind in ACTION_KINDS:
             # a backup action from the CLI: its hosts' session is ACTIONS_PLAY
             key = (record.host, ACTIONS_PLAY)
             sections.setdefault(key, _Section(*key)).add(record)
@@ -278,8 +271,7 @@ class _Section:
         self.checks: dict[str, CheckEntry] = {}
         self.commands: dict[str, Mapping[str, Any]] = {}
         self.remediations: list[RemediationEntry] = []
-        self.backups: list[BackupEntry] = []
-        self.actions: list[BackupAction] = []
+        self.backups = BackupFold()
         self.first_at: float | None = None
         self.last_at = 0.0
 
@@ -304,30 +296,12 @@ class _Section:
             )
         elif record.kind == REMEDIATION:
             self._remediation(data)
-        elif record.kind == BACKUP:
-            self._backup(backup_entry(data))
-        elif record.kind in ACTIONS:
-            self._backup_stage(record.kind, data)
-
-    def _backup(self, entry: BackupEntry) -> None:
-        self.backups.append(entry)
-        self._backup_failed(entry)
-
-    def _backup_stage(self, kind: str, data: Mapping[str, Any]) -> None:
-        """A verification or pruning belongs to the latest take of its backup (before it); a
-        restore, or one without a take, is an action of its own."""
-        name = str(data.get("backup", ""))
-        for i in range(len(self.backups) - 1, -1, -1):
-            if self.backups[i].name == name and kind != BACKUP_RESTORE:
-                stage = with_verify if kind == BACKUP_VERIFY else with_prune
-                self.backups[i] = stage(self.backups[i], data)
-                self._backup_failed(self.backups[i])
-                return
-        self.actions.append(backup_action(kind, data))  # no take before it: the CLI's
-
-    def _backup_failed(self, entry: BackupEntry) -> None:
-        if entry.failed and self.fields.get("outcome", "ok") in ("ok", "changed"):
-            self.fields.update(outcome="failed", error=f"backup {entry.name!r}: {entry.reason}")
+        elif record.kind in BACKUP_KINDS:
+            failed = self.backups.add(record.kind, data)
+            if failed is not None and self.fields.get("outcome", "ok") in ("ok", "changed"):
+                self.fields.update(
+                    outcome="failed", error=f"backup {failed.name!r}: {failed.reason}"
+                )
 
     def _remediation(self, data: Mapping[str, Any]) -> None:
         entry = RemediationEntry(
@@ -368,8 +342,8 @@ class _Section:
             self.play,
             checks=tuple(checks),
             remediations=tuple(self.remediations),
-            backups=tuple(self.backups),
-            backup_actions=tuple(self.actions),
+            backups=tuple(self.backups.backups),
+            backup_actions=tuple(self.backups.actions),
             seconds=seconds,
             **self.fields,
         )
