@@ -20,6 +20,7 @@ read-only directory does not stop its own files from being written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -36,6 +37,26 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 
 class UnsafeMemberError(Exception):
     """A tar member that would land outside the scratch directory or write through a link."""
+
+
+class ScratchError(Exception):
+    """The scratch directory itself failed (full, read-only, not permitted): a failure of the
+    controller, which says nothing of the snapshot."""
+
+
+# errors of the filesystem written to, not of the data written
+SCRATCH_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -162,14 +183,30 @@ def extract_tar(stream: BinaryIO, root: Path) -> Extracted:
         made = skipped = 0
         with tarfile.open(fileobj=stream, mode="r|", errors="surrogateescape") as archive:
             for member in archive:
-                if extraction.member(archive, member):
+                if _extract(extraction, archive, member):
                     made += 1
                 else:
                     skipped += 1
-        extraction.apply_modes()
+        try:
+            extraction.apply_modes()
+        except OSError as exc:
+            raise _located(exc, "the directories' modes") from exc
     finally:
         os.close(root_fd)
     return Extracted(made, skipped)
+
+
+def _extract(extraction: _Extraction, archive: tarfile.TarFile, member: tarfile.TarInfo) -> bool:
+    try:
+        return extraction.member(archive, member)
+    except OSError as exc:
+        raise _located(exc, repr(member.name)) from exc
+
+
+def _located(exc: OSError, what: str) -> Exception:
+    """The error with the member it met: ScratchError when the scratch filesystem failed."""
+    reason = f"{what}: {exc.strerror or exc}"
+    return ScratchError(reason) if exc.errno in SCRATCH_ERRNOS else OSError(exc.errno, reason)
 
 
 def remove_scratch(root: Path) -> None:

@@ -11,7 +11,13 @@ removes it.
 
 The index is then marked VERIFIED, or UNUSABLE with the problem, which names the first file that
 differs. A snapshot whose data cannot be read (missing, a store that fails) is UNUSABLE as well:
-it cannot be restored as things are; a later verification that succeeds marks it VERIFIED again.
+it cannot be restored as things are; a later verification that succeeds marks it VERIFIED again,
+with one exception: a snapshot that failed a verification by restore is made usable again only
+by one by restore (a checksum shows that the data matches, not that it restores).
+
+No verdict (the snapshot left as it was, the outcome `conclusive=False` with the reason) when
+the controller's own scratch space fails (full, read-only, not permitted): that says nothing of
+the snapshot, and an UNUSABLE one would be kept forever and raise the freshness check.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from jarvisctl.backup.manifest import digest_stream, manifest_of_tar
-from jarvisctl.backup.scratch import extract_tar, remove_scratch
+from jarvisctl.backup.scratch import SCRATCH_ERRNOS, ScratchError, extract_tar, remove_scratch
 from jarvisctl.backup.verify_compare import (
     compare_on_disk,
     compare_stream,
@@ -47,12 +53,21 @@ class ReadableStore(Protocol):
     def check(self, expected: Iterable[Snapshot] = ()) -> tuple[str, ...]: ...
 
 
+BY_RESTORE = "by restore: "  # what starts the problem of a failed restore verification
+
+
+class _Unverifiable(Exception):
+    """The verification could not be carried out (the controller's scratch space failed), or
+    cannot overturn an earlier verdict: no verdict on the snapshot, which is left as it was."""
+
+
 @dataclass(frozen=True)
 class VerifyOutcome:
-    snapshot: Snapshot  # as marked in the index
+    snapshot: Snapshot  # as marked in the index (as it was, when the outcome is inconclusive)
     mode: str  # checksum | restore
     problem: str | None  # the first file that differs, or why the data could not be read
     seconds: float
+    conclusive: bool = True  # False: the snapshot was neither marked verified nor unusable
 
     @property
     def ok(self) -> bool:
@@ -72,12 +87,29 @@ def verify_snapshot(
     if mode not in MODES:
         raise ValueError(f"verify mode {mode!r} is not one of {', '.join(MODES)}")
     started = clock.monotonic()
-    problem = _checksum(snapshot, store, index)
-    if problem is None and mode == "restore":
-        problem = _restore(snapshot, store, index, scratch)
+    try:
+        problem = _checksum(snapshot, store, index)
+        if problem is None and mode == "restore":
+            problem = _restore(snapshot, store, index, scratch)
+        if problem is None and mode == "checksum":
+            _not_overturning_a_restore(index.get(snapshot.id))
+    except _Unverifiable as exc:
+        seconds = clock.monotonic() - started
+        return VerifyOutcome(index.get(snapshot.id), mode, str(exc), seconds, conclusive=False)
     state = SnapshotState.VERIFIED if problem is None else SnapshotState.UNUSABLE
     marked = index.mark(snapshot.id, state, clock.now(), problem)
     return VerifyOutcome(marked, mode, problem, clock.monotonic() - started)
+
+
+def _not_overturning_a_restore(current: Snapshot) -> None:
+    """A checksum shows the data matches its manifest, not that it restores: a snapshot that
+    failed a restore verification is made usable again only by one that succeeds."""
+    if current.state is SnapshotState.UNUSABLE and (current.problem or "").startswith(BY_RESTORE):
+        raise _Unverifiable(
+            f"the stored data matches its manifest, but the snapshot failed its last "
+            f"verification {current.problem}; only a verification by restore makes it usable "
+            "again"
+        )
 
 
 def _checksum(snapshot: Snapshot, store: ReadableStore, index: SnapshotIndex) -> str | None:
@@ -106,20 +138,37 @@ def _checksum_command(stream: BinaryIO, manifest: list[ManifestEntry]) -> str | 
 def _restore(
     snapshot: Snapshot, store: ReadableStore, index: SnapshotIndex, scratch: Path
 ) -> str | None:
-    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-    root = Path(tempfile.mkdtemp(prefix=".verify-", dir=scratch))
     try:
-        try:
-            with store.open(snapshot) as stream:
-                if snapshot.source == "command":
-                    return _restore_command(stream, root, next(index.manifest(snapshot.id), None))
-                extract_tar(stream, root)
-                end = _read_to_the_end(stream)
-        except Exception as exc:  # a refused member, a damaged stream, a full scratch disk
-            return f"restoring into {root} failed: {_reason(exc)}"
-        return compare_on_disk(root, lambda: index.manifest(snapshot.id)) or end
+        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root = Path(tempfile.mkdtemp(prefix=".verify-", dir=scratch))
+    except OSError as exc:
+        raise _Unverifiable(f"no scratch directory in {scratch}: {exc.strerror or exc}") from exc
+    try:
+        problem = _restore_into(root, snapshot, store, index)
     finally:
         remove_scratch(root)
+    return None if problem is None else BY_RESTORE + problem
+
+
+def _restore_into(
+    root: Path, snapshot: Snapshot, store: ReadableStore, index: SnapshotIndex
+) -> str | None:
+    try:
+        with store.open(snapshot) as stream:
+            if snapshot.source == "command":
+                return _restore_command(stream, root, next(index.manifest(snapshot.id), None))
+            extract_tar(stream, root)
+            end = _read_to_the_end(stream)
+    except Exception as exc:  # a refused member, a damaged stream, the scratch disk
+        if isinstance(exc, ScratchError) or (
+            isinstance(exc, OSError) and exc.errno in SCRATCH_ERRNOS
+        ):
+            raise _Unverifiable(
+                f"the restore into {root} could not be made (the controller's scratch "
+                f"space, not the snapshot): {_reason(exc)}"
+            ) from exc
+        return f"restoring into {root} failed: {_reason(exc)}"
+    return compare_on_disk(root, lambda: index.manifest(snapshot.id)) or end
 
 
 def _restore_command(stream: BinaryIO, root: Path, entry: ManifestEntry | None) -> str | None:

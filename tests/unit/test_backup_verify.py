@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import subprocess
+import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -400,3 +401,59 @@ def test_hard_linked_symlinks_verify_by_restore(tmp_path: Path) -> None:
         taken.snapshot, taken.store, taken.index, "restore", tmp_path / "s", FakeClock()
     )
     assert outcome.ok, outcome.problem
+
+
+def test_a_full_scratch_space_is_no_verdict_on_the_snapshot(tmp_path: Path, archive: bytes) -> None:
+    from tests.backup.helpers import small_tmpfs
+
+    taken = take(tmp_path, "gzip", archive)
+    with small_tmpfs(tmp_path / "scratch", "64k") as scratch:
+        outcome = verify_snapshot(
+            taken.snapshot, taken.store, taken.index, "restore", scratch, FakeClock()
+        )
+        assert not outcome.ok and not outcome.conclusive
+        assert outcome.problem is not None
+        assert "(the controller's scratch space, not the snapshot)" in outcome.problem
+        assert "No space left on device" in outcome.problem
+        assert list(scratch.iterdir()) == []  # the partial extraction is removed
+    assert taken.index.get("s1") == taken.snapshot  # unverified, as it was: no verdict
+    assert outcome.snapshot == taken.snapshot
+
+
+def test_a_failed_restore_is_overturned_only_by_a_restore(tmp_path: Path) -> None:
+    """A member the restore refuses ('..' in its name) matches its manifest: checksum passes,
+    restore fails. A later checksum does not make it usable again; a fixed copy of the data
+    verified by restore would. A checksum failure, by contrast, is lifted by a checksum."""
+    hostile = io.BytesIO()
+    with tarfile.open(fileobj=hostile, mode="w", format=tarfile.PAX_FORMAT) as made:
+        info = tarfile.TarInfo("etc/../../escape")
+        info.size = 3
+        made.addfile(info, io.BytesIO(b"bad"))
+    taken = take(tmp_path, "none", hostile.getvalue())
+    verify = lambda mode: verify_snapshot(  # noqa: E731
+        taken.snapshot, taken.store, taken.index, mode, tmp_path / "s", FakeClock()
+    )
+    assert verify("checksum").ok
+    failed = verify("restore")
+    assert failed.problem is not None and failed.problem.startswith("by restore: restoring into ")
+    assert "'..' in the name would leave the scratch directory" in failed.problem
+    again = verify("checksum")
+    assert not again.ok and not again.conclusive
+    assert again.problem is not None and "only a verification by restore" in again.problem
+    assert taken.index.get("s1").state is SnapshotState.UNUSABLE
+    assert taken.index.get("s1").problem == failed.problem
+
+
+def test_a_checksum_failure_is_lifted_by_a_checksum_of_repaired_data(
+    tmp_path: Path, archive: bytes
+) -> None:
+    taken = take(tmp_path, "none", archive)
+    good = taken.data.read_bytes()
+    flip(taken.data, good.index(taken.random[:64]))
+    verify = lambda: verify_snapshot(  # noqa: E731
+        taken.snapshot, taken.store, taken.index, "checksum", tmp_path / "s", FakeClock()
+    )
+    assert verify().snapshot.state is SnapshotState.UNUSABLE
+    taken.data.write_bytes(good)  # the store's file put back from a copy
+    repaired = verify()
+    assert repaired.ok and repaired.snapshot.state is SnapshotState.VERIFIED
