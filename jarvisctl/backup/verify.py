@@ -16,8 +16,9 @@ with one exception: a snapshot that failed a verification by restore is made usa
 by one by restore (a checksum shows that the data matches, not that it restores).
 
 No verdict (the snapshot left as it was, the outcome `conclusive=False` with the reason) when
-the controller's own scratch space fails (full, read-only, not permitted): that says nothing of
-the snapshot, and an UNUSABLE one would be kept forever and raise the freshness check.
+the controller's own scratch space fails (full, read-only, not permitted), or the store is
+locked by another process (restic, while another host prunes): that says nothing of the
+snapshot, and an UNUSABLE one would be kept forever and raise the freshness check.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class ReadableStore(Protocol):
 
 
 BY_RESTORE = "by restore: "  # what starts the problem of a failed restore verification
+# what a store says when another process holds it (restic: another host's prune), not the data
+_BUSY = ("repository is already locked", "unable to create lock")
 
 
 class _Unverifiable(Exception):
@@ -93,6 +96,8 @@ def verify_snapshot(
             problem = _restore(snapshot, store, index, scratch)
         if problem is None and mode == "checksum":
             _not_overturning_a_restore(index.get(snapshot.id))
+        if problem is not None and any(busy in problem for busy in _BUSY):
+            raise _Unverifiable(f"the backup store {store.name!r} is busy, try again: {problem}")
     except _Unverifiable as exc:
         seconds = clock.monotonic() - started
         return VerifyOutcome(index.get(snapshot.id), mode, str(exc), seconds, conclusive=False)

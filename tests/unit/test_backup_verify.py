@@ -457,3 +457,31 @@ def test_a_checksum_failure_is_lifted_by_a_checksum_of_repaired_data(
     taken.data.write_bytes(good)  # the store's file put back from a copy
     repaired = verify()
     assert repaired.ok and repaired.snapshot.state is SnapshotState.VERIFIED
+
+
+def test_a_store_locked_by_another_process_is_no_verdict(tmp_path: Path, archive: bytes) -> None:
+    """restic refuses to read while another host's prune holds the repository: its message,
+    as ResticBackupStore passes it on, leaves the snapshot as it was."""
+    from jarvisctl.backup.errors import BackupStoreError
+
+    taken = take(tmp_path, "none", archive)
+
+    class Locked:
+        name = "offsite"
+
+        def open(self, snapshot: Snapshot) -> io.BytesIO:
+            raise BackupStoreError(
+                "restic dump of snapshot s1 failed: unable to create lock in backend: repository "
+                "is already locked exclusively by PID 4242 on ctl by root (UID 0, GID 0)"
+            )
+
+        def check(self, expected: object = ()) -> tuple[str, ...]:
+            return ()
+
+    outcome = verify_snapshot(
+        taken.snapshot, Locked(), taken.index, "checksum", tmp_path / "s", FakeClock()
+    )
+    assert not outcome.ok and not outcome.conclusive
+    assert outcome.problem is not None
+    assert outcome.problem.startswith("the backup store 'offsite' is busy, try again: ")
+    assert taken.index.get("s1") == taken.snapshot
