@@ -31,6 +31,8 @@ _TYPE_LETTER = {
 def escaped(text: str) -> str:
     """`text` with every character that is not printable written as an escape: \\n, \\t, \\r,
     \\\\, a byte that was not UTF-8 (a surrogate escape) as \\xNN, others as \\uNNNN."""
+    if text.isprintable() and "\\" not in text:  # most names: nothing to escape, at C speed
+        return text
     return "".join(_escape(ch) for ch in text)
 
 
