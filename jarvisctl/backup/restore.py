@@ -34,13 +34,16 @@ from jarvisctl.backup.restore_plan import (
     FileChange,
     Placed,
     RestoreRefusedError,
+    ancestors_outside,
     compare,
     hardlink_digests,
     hardlink_groups,
     host_root,
     latest_entries,
+    linked_ancestor_lines,
     parents_outside,
     place,
+    refuse_under_links,
 )
 from jarvisctl.backup.restore_state import HostEntry
 from jarvisctl.backup.restore_steps import HostSteps, StepError, undo_lines
@@ -127,9 +130,14 @@ def restore_snapshot(
     try:
         single = _command_target(steps, root, entries) if snapshot.source == "command" else None
         placed = place(entries, root, token, single=single)
+        refuse_under_links(placed)
         owners, before = steps.state([p.path for p in placed])
     except StepError as exc:
         return _failed(snapshot, to, check, (), started, str(exc))
+    above = linked_ancestor_lines(ancestors_outside(placed))
+    problem = steps.step(above, "checking the directories above the restored paths")
+    if problem is not None:
+        return _failed(snapshot, to, check, (), started, problem)
     changes = _changes(placed, before, owners=owners)
     restore = _Restore(snapshot, store, steps, placed, before, owners, to, token)
     if check or all(c.change is Change.UNCHANGED for c in changes):

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from jarvisctl.backup.restore_host import q
 from jarvisctl.backup.restore_state import HostEntry
 from jarvisctl.core.errors import UsageError
 from jarvisctl.store.snapshots import EntryType, ManifestEntry
@@ -193,3 +194,53 @@ def parents_outside(placed: Iterable[Placed]) -> list[str]:
         if posixpath.dirname(p.path) not in directories and p.path != "/"
     }
     return sorted(needed - directories, key=lambda d: (d.count("/"), d))
+
+
+def ancestors_outside(placed: Iterable[Placed]) -> list[str]:
+    """Every directory above a restored path that the snapshot does not hold (up to, without,
+    /), shallowest first: what the restore would create with `mkdir -p` or write through."""
+    placed = list(placed)
+    directories = {p.path for p in placed if p.entry.type is EntryType.DIR}
+    found: set[str] = set()
+    for p in placed:
+        parent = posixpath.dirname(p.path)
+        while parent not in ("/", "") and parent not in found:
+            found.add(parent)
+            parent = posixpath.dirname(parent)
+    return sorted(found - directories, key=lambda d: (d.count("/"), d))
+
+
+def refuse_under_links(placed: Iterable[Placed]) -> None:
+    """A path the snapshot holds below a symbolic link it also holds (overlapping backup
+    paths through a link) would be written, or removed on undo, through that link: refused."""
+    placed = list(placed)
+    links = {p.path for p in placed if p.entry.type is EntryType.SYMLINK}
+    if not links:
+        return
+    for p in placed:
+        parent = posixpath.dirname(p.path)
+        while parent not in ("/", ""):
+            if parent in links:
+                raise RestoreRefusedError(
+                    f"the snapshot holds {p.path!r} below {parent!r}, which it also holds as a "
+                    "symbolic link (backup paths that overlap through a link): restoring it "
+                    "would write through the link, so nothing is restored; back the link's "
+                    "target up as a path of its own"
+                )
+            parent = posixpath.dirname(parent)
+
+
+def linked_ancestor_lines(directories: Iterable[str]) -> list[str]:
+    """Host lines that stop (exit 3) at a directory above the restored paths that is a
+    symbolic link owned by someone else than root or the restoring user: with `become`, such
+    a link would steer root's writes anywhere. Root's own links (/lib -> usr/lib) are
+    followed."""
+    lines = ["me=$(id -u)"]
+    for d in directories:
+        lines.append(
+            f"if [ -L {q(d)} ]; then o=$(stat -c %u {q(d)}) || exit 3; "
+            f'if [ "$o" != 0 ] && [ "$o" != "$me" ]; then '
+            f"printf '%s is a symbolic link owned by uid %s: nothing is restored through it\\n' "
+            f'{q(d)} "$o" >&2; exit 3; fi; fi'
+        )
+    return lines

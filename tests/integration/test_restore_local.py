@@ -45,3 +45,70 @@ def test_a_tree_comes_back_through_the_local_connection(tmp_path: Path) -> None:
     assert (tree / "sub dir" / "a\nb").read_text() == "content\n"
     assert os.readlink(tree / "link") == "sub dir"
     assert sorted(p.name for p in (tree / "sub dir").iterdir()) == ["a\nb"]  # nothing left
+
+
+def _snapshot(tmp_path: Path, paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    connection = LocalConnection(ConnectionSettings(host="local", address="localhost"))
+    index = open_store(tmp_path / "state").snapshots
+    store = LocalBackupStore("local", tmp_path / "backups")
+    taken = take_backup(connection, "local", backup_plan(paths=paths), store, index, SYSTEM_CLOCK)
+    assert taken.snapshot is not None, taken.error
+    return connection, index, store, taken.snapshot
+
+
+def test_a_path_held_below_a_link_the_snapshot_holds_is_never_restored_through_it(
+    tmp_path: Path,
+) -> None:
+    """Overlapping paths through a link ([/X/evil, /X/evil/d/f], d -> elsewhere): restoring
+    d/f would write (or, undone, remove) the live file the link points at. Refused, and the
+    live file outside --to is untouched."""
+    import pytest
+
+    from jarvisctl.backup.restore_plan import RestoreRefusedError
+
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "f").write_text("live\n")
+    evil = tmp_path / "X" / "evil"
+    evil.mkdir(parents=True)
+    (evil / "d").symlink_to(live)
+    connection, index, store, snapshot = _snapshot(tmp_path, (str(evil), str(evil / "d" / "f")))
+    to = tmp_path / "to"
+    to.mkdir()
+    with pytest.raises(RestoreRefusedError, match="also holds as a symbolic link"):
+        restore_snapshot(connection, snapshot, store, index, to=str(to), check=False, become=False)
+    assert (live / "f").read_text() == "live\n"
+    assert list(to.iterdir()) == []
+
+
+def test_a_directory_above_the_restored_paths_that_is_someone_elses_link_stops_it(
+    tmp_path: Path,
+) -> None:
+    """A directory above a backed-up path, replaced by a link owned by another user, would
+    steer the restore's writes (root's, with become) anywhere: the restore stops there, in
+    --check as well, and writes nothing through it. A link owned by root (this test's user)
+    is followed, as /lib -> usr/lib is."""
+    conf = tmp_path / "user" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "app.conf").write_text("mine\n")
+    connection, index, store, snapshot = _snapshot(tmp_path, (str(conf / "app.conf"),))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (conf / "app.conf").unlink()
+    conf.rmdir()
+    conf.symlink_to(victim)
+    os.lchown(conf, 65534, 65534)  # nobody's link, as a user who owns user/ could make
+    for check in (True, False):
+        outcome = restore_snapshot(
+            connection, snapshot, store, index, to=None, check=check, become=False
+        )
+        assert not outcome.ok
+        assert outcome.problem is not None
+        assert f"{conf} is a symbolic link owned by uid 65534" in outcome.problem
+    assert list(victim.iterdir()) == []
+    os.lchown(conf, os.getuid(), os.getgid())  # the restoring user's own link: followed
+    outcome = restore_snapshot(
+        connection, snapshot, store, index, to=None, check=False, become=False
+    )
+    assert outcome.ok, outcome.problem
+    assert (victim / "app.conf").read_text() == "mine\n"
