@@ -148,3 +148,34 @@ def test_check_reports_a_damaged_repository(tmp_path: Path) -> None:
 def test_a_restic_store_needs_a_password(tmp_path: Path) -> None:
     with pytest.raises(BackupStoreError, match="has no password"):
         open_backup_store(BackupStorePlan("offsite", "restic", "repo"), tmp_path)
+
+
+def test_hosts_sharing_a_restic_store_take_and_forget_at_once(tmp_path: Path) -> None:
+    """A run's hosts share one store: restic 0.14 does not wait for a repository lock, so a
+    host's `forget --prune` beside another's `backup` failed ('repository is already
+    locked'). The store now holds the repository alone for forget and check, and shared for
+    transfers and dumps, so three hosts at once all succeed."""
+    import threading
+
+    store = restic_store(tmp_path)
+    store.ensure_repository()
+    plan = backup_plan(compress="none", store=BackupStorePlan("offsite", "restic", "repo"))
+    failures: list[BaseException] = []
+
+    def host(number: int) -> None:
+        try:
+            for round_ in range(2):
+                with store.writer(f"20261203T12000{round_}Z-h{number}-conf-abcd", plan, "h") as w:
+                    w.write(os.urandom(256 * 1024))
+                    location, _ = w.commit()
+                store.delete(snapshot_of(plan, f"s{number}{round_}", location, "none"))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=host, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert failures == []
+    assert restic_snapshots(tmp_path) == []

@@ -42,6 +42,42 @@ _FOREIGN = frozenset(
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=:-]")
 
 
+class _Access:
+    """Restic's repository lock, kept in the process as well: a run's hosts share one store,
+    and restic 0.14 does not wait for a lock, it fails. Transfers and dumps share the
+    repository (restic's own lock for them is shared); `forget --prune` and `check` wait until
+    none runs, and hold it alone."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._sharing = 0
+        self._alone = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone)
+            self._sharing += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._sharing -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone and not self._sharing)
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._alone = False
+                self._changed.notify_all()
+
+
 class ResticBackupStore:
     def __init__(self, name: str, repository: str, password: str, state_dir: Path) -> None:
         self.name = name
@@ -50,6 +86,7 @@ class ResticBackupStore:
         self._cache = state_dir / "restic-cache"
         self._ready = False
         self._lock = threading.Lock()
+        self.access = _Access()
 
     def writer(self, snapshot_id: str, plan: BackupPlan, host: str) -> ResticSnapshotWriter:
         filename = f"{plan.name}.tar" if plan.source == "paths" else (plan.file or plan.name)
@@ -59,19 +96,26 @@ class ResticBackupStore:
     def open(self, snapshot: Snapshot) -> Iterator[BinaryIO]:
         path = self._stored_path(snapshot)
         argv = self.argv("dump", "--", snapshot.location, path)
-        with process_reader(argv, f"restic dump of snapshot {snapshot.id}", self.env()) as data:
+        what = f"restic dump of snapshot {snapshot.id}"
+        with self.access.shared(), process_reader(argv, what, self.env()) as data:
             yield data
 
     def delete(self, snapshot: Snapshot) -> None:
+        with self.access.alone():
+            self.forget(snapshot.location, f"snapshot {snapshot.id}")
+
+    def forget(self, location: str, what: str) -> None:
+        """`restic forget --prune` of one snapshot; the caller holds the repository alone."""
         self.unlock_stale()
-        done = self.run("forget", "--prune", "--", snapshot.location, check=False)
+        done = self.run("forget", "--prune", "--", location, check=False)
         if done.returncode != 0 and "no matching ID found" not in done.stderr:
-            raise self.error(f"cannot forget snapshot {snapshot.id}", done)
+            raise self.error(f"cannot forget {what}", done)
 
     def check(self, expected: Iterable[Snapshot] = ()) -> tuple[str, ...]:
         """`restic check`'s errors, and each expected snapshot the repository does not hold."""
-        self.unlock_stale()
-        done = self.run("check", check=False)
+        with self.access.alone():
+            self.unlock_stale()
+            done = self.run("check", check=False)
         problems = []
         if done.returncode != 0:
             lines = [line.strip() for line in (done.stdout + done.stderr).splitlines()]
@@ -188,9 +232,19 @@ class ResticSnapshotWriter:
         self._inflow: Inflow | None = None
         self._readers: list[_TailReader] = []
         self._committed = False
+        self._held = contextlib.ExitStack()
 
     def __enter__(self) -> ResticSnapshotWriter:
         self._store.ensure_repository()
+        # the repository shared until __exit__, which lets go before it needs it alone
+        self._held.enter_context(self._store.access.shared())
+        try:
+            return self._start()
+        except BaseException:
+            self._held.close()
+            raise
+
+    def _start(self) -> ResticSnapshotWriter:
         argv = self._store.argv(
             "backup", "--stdin", "--stdin-filename", self._filename, "--host", self._host,
             "--tag", "jarvisctl", "--tag", f"backup={_TAG_UNSAFE.sub('_', self._plan.name)}",
@@ -238,13 +292,16 @@ class ResticSnapshotWriter:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._committed or self._process is None:
-            return
-        self._interrupt()
+        try:
+            if self._committed or self._process is None:
+                return
+            self._interrupt()
+        finally:
+            self._held.close()
         # a snapshot restic completed anyway (the end of the stream had reached it) is forgotten
-        with contextlib.suppress(BackupStoreError):
+        with contextlib.suppress(BackupStoreError), self._store.access.alone():
             for made in self._store.snapshot_ids_tagged(self._tag):
-                self._store.run("forget", "--prune", "--", made, check=False)
+                self._store.forget(made, f"the interrupted snapshot {made}")
 
     def _interrupt(self) -> None:
         """SIGINT while restic's input is still open: it cleans up and makes no snapshot."""
