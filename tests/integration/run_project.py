@@ -3,6 +3,7 @@ and one failing, with secrets from the environment, a secret file and a secret v
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,7 +75,14 @@ class Project:
         return self.jarvisctl("run", "play.yml", "-i", "inventory.yml", *args)
 
     def journals(self) -> list[Path]:
-        return sorted((self.state_dir / "runs").glob("*.jsonl"))
+        """Oldest first, by each run's start (two runs in one second have ids in either order)."""
+        return sorted((self.state_dir / "runs").glob("*.jsonl"), key=_started)
+
+
+def _started(journal: Path) -> tuple[float, str]:
+    with journal.open("rb") as lines:
+        first = json.loads(lines.readline() or b"{}")
+    return float(first.get("at", 0.0)), journal.name
 
 
 def make_project(root: Path, bad_level: int = 95) -> Project:
