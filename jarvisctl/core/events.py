@@ -44,6 +44,10 @@ class EventKind(str, Enum):
     BACKUP_PRUNE = "backup_prune"
     BACKUP_RESTORE = "backup_restore"
     BACKUP_STORE_CHECK = "backup_store_check"
+    STEP = "step"
+    GATE = "gate"
+    ROLLOUT = "rollout"
+    ROLLOUT_HOST = "rollout_host"
 
     def __str__(self) -> str:
         return self.value

@@ -219,6 +219,58 @@ class BackupNote:
         return self.outcome == "failed"
 
 
+class StepOutcome(enum.Enum):
+    """How one step ended on one host."""
+
+    OK = "ok"  # nothing needed doing: a guard held, the probe said so, or it only waited
+    CHANGED = "changed"  # it changed the host, and the verification passed
+    FAILED = "failed"  # every attempt failed (the reason says the last one's)
+    SKIPPED = "skipped"  # not run: an earlier step failed, the run stopped, once: true...
+    WOULD_CHANGE = "would change"  # check mode: the probe says a real run would change it
+    INTERRUPTED = "interrupted"  # the run's stop ended it mid-way
+
+
+@dataclass(frozen=True)
+class StepNote:
+    """One step on one host, and what happened to it."""
+
+    phase: str  # "task", "step" or "rollback"
+    index: int  # 0-based position in its list
+    name: str
+    kind: str
+    outcome: StepOutcome
+    reason: str = ""
+    attempts: int = 0  # how many times its action ran (0: a guard or the probe said ok)
+    commands: tuple[str, ...] = ()  # as the journal shows them (no stdin data)
+    exit_codes: tuple[int | None, ...] = ()  # of the last attempt's commands
+    duration: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome is StepOutcome.CHANGED
+
+
+class RolloutTurn(enum.Enum):
+    """How a host's turn in a rollout ended: every host of a rollout ends as one of these."""
+
+    UPDATED = "updated"  # its steps changed it, and the gate passed after them
+    UNCHANGED = "unchanged"  # its steps found nothing to change, and the gate passed
+    ROLLED_BACK = "rolled back"  # its steps or after-gate failed; rollback ran, gate passed
+    ROLLBACK_FAILED = "rollback failed"  # ... and the rollback (or the gate after it) failed
+    DEFERRED = "deferred"  # unreachable, or wait_for held it too long: finished later
+    SKIPPED = "skipped"  # not started: halted, aborted, a decision needed (the reason says)
+
+
+@dataclass(frozen=True)
+class RolloutNote:
+    """A host's turn in a rollout, as this run saw it."""
+
+    rollout: str  # the rollout's id
+    batch: int  # 1-based
+    turn: RolloutTurn
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class HostRun:
     host: str
@@ -231,6 +283,8 @@ class HostRun:
     duration: float = 0.0
     host_key: str = ""
     backups: tuple[BackupNote, ...] = ()  # taken after the checks (and remediations)
+    steps: tuple[StepNote, ...] = ()  # tasks, rollout steps and rollback, in the order run
+    rollout: RolloutNote | None = None  # the host's turn, in a play with `rollout:`
 
     def counts(self) -> Counter[Status]:
         return Counter(c.status for c in self.checks)
@@ -259,6 +313,7 @@ class RunReport:
             if run.outcome in CUT_SHORT:
                 counts[run.outcome.value] += 1
             counts["changed"] += sum(1 for n in run.remediations if n.changed)
+            counts["changed"] += sum(1 for n in run.steps if n.changed)
         return {host: {c: counts[c] for c in RECAP_COLUMNS} for host, counts in rows.items()}
 
     @property

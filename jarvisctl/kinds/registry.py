@@ -8,14 +8,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from jarvisctl.core.entry_points import entry_points_of
 from jarvisctl.core.errors import ConfigError, Location
 from jarvisctl.kinds.base import CheckKind, RemediationKind
 
+if TYPE_CHECKING:  # a run without steps does not import them
+    from jarvisctl.kinds.step_base import StepKind
+
 CHECK_GROUP = "jarvisctl.checks"
 REMEDIATION_GROUP = "jarvisctl.remediations"
+STEP_GROUP = "jarvisctl.steps"
 
 # name -> "module:Class" in jarvisctl.kinds: a kind's module is imported when a plan first uses
 # the kind, so that a run of `command` checks does not import (nor hold in memory) the code of
@@ -60,6 +64,8 @@ BUILTIN_REMEDIATIONS: Mapping[str, str] = {
     "stop_process": "remedies:StopProcess",
     "reboot": "remedies:Reboot",
 }
+# the step kinds of tasks and rollouts (kinds/steps.py)
+BUILTIN_STEPS: Mapping[str, str] = {}
 
 K = TypeVar("K")
 
@@ -100,6 +106,7 @@ class Kinds(Mapping[str, K], Generic[K]):
 class KindRegistry:
     checks: Mapping[str, CheckKind[Any]]
     remediations: Mapping[str, RemediationKind[Any]]
+    steps: Mapping[str, StepKind[Any]]
 
 
 def load_registry() -> KindRegistry:
@@ -116,7 +123,17 @@ def load_registry() -> KindRegistry:
 def _load_registry() -> KindRegistry:
     checks = _plugins(entry_points_of(CHECK_GROUP), CHECK_GROUP, CheckKind)
     remediations = _plugins(entry_points_of(REMEDIATION_GROUP), REMEDIATION_GROUP, RemediationKind)
-    return KindRegistry(Kinds(BUILTIN_CHECKS, checks), Kinds(BUILTIN_REMEDIATIONS, remediations))
+    step_points = entry_points_of(STEP_GROUP)
+    steps: dict[str, Any] = {}
+    if step_points:
+        from jarvisctl.kinds.step_base import StepKind
+
+        steps = _plugins(step_points, STEP_GROUP, StepKind)
+    return KindRegistry(
+        Kinds(BUILTIN_CHECKS, checks),
+        Kinds(BUILTIN_REMEDIATIONS, remediations),
+        Kinds(BUILTIN_STEPS, steps),
+    )
 
 
 def _plugins(points: Iterable[EntryPoint], group: str, base: type[Any]) -> dict[str, Any]:

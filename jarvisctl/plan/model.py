@@ -8,12 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.config.models.values import Direction, Threshold
 from jarvisctl.config.schedule import ScheduleSpec
 from jarvisctl.core.errors import Location, Problem
 from jarvisctl.kinds.base import KindParams
+
+if TYPE_CHECKING:  # a run without steps does not import them
+    from jarvisctl.kinds.step_base import StepAction
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,74 @@ class BackupPlan:
     location: Location
 
 
+NOWHERE = Location("")  # a value built by code, not read from a file (tests)
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step of a play's `tasks:` or of its rollout's `steps:`/`rollback:`, rendered for one
+    host. Guards are checked on the host before the action; a guard that holds makes the step
+    `ok` (skipped: already done) without running it."""
+
+    phase: str  # "task", "step" or "rollback"
+    index: int  # 0-based position in its list (the durable progress counts by it)
+    name: str  # its `name:`, else the kind's summary
+    kind: str
+    action: StepAction
+    params: KindParams
+    retries: int = 0
+    delay: float = 5.0
+    timeout: float = 300.0  # each command's
+    once: bool = False
+    creates: str | None = None  # a path on the host (a value: the engine quotes it)
+    removes: str | None = None  # a path on the host
+    unless: str | None = None  # a rendered shell command
+    changed_when: bool | str | None = None  # see config/models/steps.py
+    become: bool = False
+    tags: tuple[str, ...] = ()
+    location: Location = NOWHERE
+
+    @property
+    def key(self) -> str:
+        """Its identity in a rollout's durable progress: phase and position."""
+        return f"{self.phase}:{self.index + 1}"
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """A play's `rollout:` resolved: the hosts of each batch (in the inventory's order), and
+    the rules between them. Each host's own steps are on its HostPlan."""
+
+    batches: tuple[tuple[str, ...], ...]
+    max_fail_percentage: float
+    unreachable: str  # "defer" or "fail"
+    pause_after: tuple[int, ...]  # 1-based batch numbers
+    gate: tuple[str, ...]  # check names of the play
+    settle: float
+    gate_timeout: float
+    wait_for: tuple[str, ...]  # check names of the play
+    wait_timeout: float
+    backup: tuple[str, ...]  # backup names of the play
+    defer_for: float
+    location: Location = NOWHERE
+
+    def batch_of(self, host: str) -> int:
+        """The 1-based number of the host's batch."""
+        for number, hosts in enumerate(self.batches, 1):
+            if host in hosts:
+                return number
+        raise KeyError(host)
+
+
 @dataclass(frozen=True)
 class HostPlan:
     host: str
     settings: ConnectionSettings
     checks: tuple[CheckPlan, ...]
     backups: tuple[BackupPlan, ...] = ()  # taken after the checks, in this order
+    tasks: tuple[StepPlan, ...] = ()  # the play's `tasks:`, after the checks
+    steps: tuple[StepPlan, ...] = ()  # its rollout's `steps:`
+    rollback: tuple[StepPlan, ...] = ()  # its rollout's `rollback:`
 
     @property
     def connection(self) -> str:
@@ -139,6 +205,7 @@ class PlayPlan:
     hosts: tuple[HostPlan, ...]
     max_fleet_percent: float = 30.0
     breaker_min_hosts: int = 2
+    rollout: RolloutPlan | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from jarvisctl.record.audit import JournalError
 from jarvisctl.record.history import UnknownRunError
 from jarvisctl.render.metrics import MetricsFileNameError
 from jarvisctl.render.reports.render import ReportFormatError
+from jarvisctl.store.rollouts import UnknownRolloutError
 from jarvisctl.store.snapshots import UnknownSnapshotError
 
 README = Path(__file__).parents[2] / "README.md"
@@ -59,6 +60,7 @@ CASES: list[tuple[JarvisError, str]] = [
     (ReportFormatError("--report run.txt: which format?"), "output file"),
     (UnknownRunError("no run 'abc' in the run index"), "usage error"),
     (UnknownSnapshotError("no snapshot 'abc' in the index"), "usage error"),
+    (UnknownRolloutError("no rollout 'abc' in the store"), "usage error"),
     (JournalError("no audit journal at runs/abc.jsonl"), "not OK"),
     (ParseError("not a number: 'x'"), "not OK"),
     (NativeUnavailable("jtop is not installed"), "not OK"),

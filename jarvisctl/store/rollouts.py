@@ -1,0 +1,183 @@
+"""The rollout aggregate: a rollout's durable progress, written before and after every step so
+that a controller killed at any moment resumes exactly where it stopped (`jarvisctl rollout
+resume ID`), and no finished step runs twice.
+
+A rollout has a row (its play, how to plan it again, its batches, its state), one row per host
+(its batch, where its turn stands, how it ended), and one row per step a host started (started,
+then done or failed). Every write is its own committed transaction: what a killed controller
+wrote is on disk, what it had not written did not happen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from jarvisctl.core.errors import EXIT_USAGE, JarvisError
+
+
+class UnknownRolloutError(JarvisError):
+    """No rollout with that id (or unique prefix, or `last`) in the store."""
+
+    exit_code = EXIT_USAGE  # the ID argument names none
+
+
+class RolloutState(str, Enum):
+    RUNNING = "running"  # a controller works on it (or was killed while it did: resume it)
+    PAUSED = "paused"  # after a batch in pause_after: `jarvisctl rollout continue ID`
+    HALTED = "halted"  # max_fail_percentage crossed: no further host starts
+    DEFERRED = "deferred"  # every host ended but some are deferred: finished when they return
+    FINISHED = "finished"  # every host ended (none deferred)
+    ABORTED = "aborted"  # `jarvisctl rollout abort ID`
+
+
+# a rollout in one of these states is done with: resume and continue refuse it
+ENDED = (RolloutState.HALTED, RolloutState.FINISHED, RolloutState.ABORTED)
+
+
+class HostState(str, Enum):
+    PENDING = "pending"  # its batch has not started
+    IN_FLIGHT = "in flight"  # its turn started and has not ended (`phase`/`step` say where)
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    ROLLED_BACK = "rolled back"
+    ROLLBACK_FAILED = "rollback failed"
+    DEFERRED = "deferred"  # unreachable or held by wait_for: `deferred_until`
+    SKIPPED = "skipped"  # halted or aborted before it started (`reason`)
+    DECISION = "decision"  # a `once: true` step was in flight when the controller died
+
+
+# a host in one of these states has had its turn: resume does not start it again
+DONE = (
+    HostState.UPDATED,
+    HostState.UNCHANGED,
+    HostState.ROLLED_BACK,
+    HostState.ROLLBACK_FAILED,
+    HostState.SKIPPED,
+)
+
+
+class StepState(str, Enum):
+    STARTED = "started"  # written before the step's action runs
+    DONE = "done"  # it ended ok or changed (`outcome`)
+    FAILED = "failed"  # it ended failed
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: str  # "<UTC yyyymmddThhmmssZ>-<4 hex>": sortable by start
+    play: str
+    playbook: str  # the playbook's path, as `resume` plans it again
+    inventory: tuple[str, ...]  # the -i paths the run used ((): the project's default)
+    limit: str | None
+    plan_digest: str  # sha256 of the rollout's rendered steps per host: resume refuses a change
+    batches: tuple[tuple[str, ...], ...]
+    started_at: float
+    updated_at: float
+    state: RolloutState = RolloutState.RUNNING
+    batch: int = 0  # the 1-based batch in progress or last finished (0: none started)
+    reason: str = ""  # why it paused, halted or was aborted
+    run_id: str = ""  # the run (journal) that last worked on it
+    extra_vars: tuple[tuple[str, str], ...] = ()  # -e KEY=VALUE given to the run
+
+
+@dataclass(frozen=True)
+class RolloutHost:
+    rollout: str
+    host: str
+    batch: int  # 1-based
+    state: HostState = HostState.PENDING
+    reason: str = ""
+    phase: str = ""  # while in flight: wait_for, gate_before, backup, step, gate_after, rollback
+    step: int | None = None  # while in flight: the 0-based index of the step in `phase`
+    deferred_until: float | None = None
+    attempts: int = 0  # how many runs started this host's turn
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    rollout: str
+    host: str
+    phase: str  # "step" or "rollback"
+    index: int
+    name: str
+    state: StepState
+    outcome: str = ""  # a core.results.StepOutcome value once ended
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+
+class RolloutStore(Protocol):
+    def create(self, rollout: Rollout, hosts: Sequence[RolloutHost]) -> None:
+        """Record a new rollout and its hosts (all pending) in one transaction."""
+        ...
+
+    def get(self, rollout_id: str) -> Rollout:
+        """By id, unique prefix, or `last` (the most recent); UnknownRolloutError otherwise."""
+        ...
+
+    def recent(self, limit: int = 50) -> list[Rollout]:
+        """The most recent first."""
+        ...
+
+    def active(self, play: str) -> Rollout | None:
+        """The play's rollout that is not ENDED (running, paused, deferred), if any."""
+        ...
+
+    def update(
+        self,
+        rollout_id: str,
+        *,
+        state: RolloutState | None = None,
+        batch: int | None = None,
+        reason: str | None = None,
+        run_id: str | None = None,
+        at: float,
+    ) -> Rollout:
+        """Change what is given, in one transaction; the rollout as it is now."""
+        ...
+
+    def hosts(self, rollout_id: str) -> list[RolloutHost]:
+        """Its hosts in batch order, then in the order they were planned."""
+        ...
+
+    def set_host(
+        self,
+        rollout_id: str,
+        host: str,
+        state: HostState,
+        *,
+        at: float,
+        reason: str = "",
+        phase: str = "",
+        step: int | None = None,
+        deferred_until: float | None = None,
+        started: bool = False,
+    ) -> RolloutHost:
+        """A host's state (and where it is when in flight); `started` counts one more attempt."""
+        ...
+
+    def step_started(
+        self, rollout_id: str, host: str, phase: str, index: int, name: str, at: float
+    ) -> None:
+        """Written, and committed, before the step's action runs."""
+        ...
+
+    def step_finished(
+        self,
+        rollout_id: str,
+        host: str,
+        phase: str,
+        index: int,
+        state: StepState,
+        outcome: str,
+        at: float,
+    ) -> None:
+        """Written, and committed, as soon as the step ended."""
+        ...
+
+    def steps(self, rollout_id: str, host: str | None = None) -> list[StepRecord]:
+        """The steps started, in the order they started (one host's, or all)."""
+        ...
