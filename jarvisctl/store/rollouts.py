@@ -94,6 +94,10 @@ class RolloutHost:
     deferred_until: float | None = None
     attempts: int = 0  # how many runs started this host's turn
     updated_at: float = 0.0
+    # its turn counts against max_fail_percentage: rolled back, rollback failed, or stopped
+    # before its steps by a failed gate or backup (then SKIPPED), or unreachable with
+    # `unreachable: fail`
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,10 @@ class RolloutStore(Protocol):
         step: int | None = None,
         deferred_until: float | None = None,
         started: bool = False,
+        failed: bool = False,
     ) -> RolloutHost:
-        """A host's state (and where it is when in flight); `started` counts one more attempt."""
+        """A host's state (and where it is when in flight); `started` counts one more attempt;
+        `failed`: its turn counts against max_fail_percentage (RolloutHost.failed)."""
         ...
 
     def step_started(
