@@ -79,7 +79,6 @@ class Rollout:
     batch: int = 0  # the 1-based batch in progress or last finished (0: none started)
     reason: str = ""  # why it paused, halted or was aborted
     run_id: str = ""  # the run (journal) that last worked on it
-    extra_vars: tuple[tuple[str, str], ...] = ()  # -e KEY=VALUE given to the run
 
 
 @dataclass(frozen=True)
