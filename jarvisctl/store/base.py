@@ -11,6 +11,7 @@ from jarvisctl.store.checks import CheckStates
 from jarvisctl.store.jobstore import SchedulerJobs
 from jarvisctl.store.leases import Leases
 from jarvisctl.store.ledger import RemediationLedger
+from jarvisctl.store.rollouts import RolloutStore
 from jarvisctl.store.runs import RunIndex
 from jarvisctl.store.snapshots import SnapshotIndex
 
@@ -42,6 +43,11 @@ class Store(Protocol):
     @property
     def snapshots(self) -> SnapshotIndex:
         """The backup snapshot index and each snapshot's manifest."""
+        ...
+
+    @property
+    def rollouts(self) -> RolloutStore:
+        """Each rollout's durable progress (per host and step) and its lease."""
         ...
 
     @property

@@ -147,26 +147,34 @@ def hold_leases(
     claim = leases.acquire(hosts, holder)
     now = leases.clock()
     for host, old in claim.taken_over.items():
-        events.emit(Event(_takeover(old, now), host))
+        events.emit(Event(takeover_payload(old, now), host))
     skipped = {host: _refusal(lease, now) for host, lease in claim.refused.items()}
+    with renewing(leases, claim.granted, holder.owner):
+        yield skipped
+
+
+@contextmanager
+def renewing(leases: LeaseStore, keys: Sequence[str], owner: str) -> Iterator[None]:
+    """Renew `owner`'s leases of `keys` in the background while the block lasts, and release
+    them when it ends."""
     stop = threading.Event()
     renewer = threading.Thread(
         target=_renew_until,
-        args=(leases, claim.granted, holder.owner, stop),
+        args=(leases, keys, owner, stop),
         name="lease-renewer",
         daemon=True,
     )
-    if claim.granted:
+    if keys:
         renewer.start()
     try:
-        yield skipped
+        yield
     finally:
         stop.set()
         if renewer.is_alive():
             renewer.join(timeout=5.0)
         # a store that cannot be written: the leases expire, or die with this process
         with contextlib.suppress(StoreError):
-            leases.release(claim.granted, holder.owner)
+            leases.release(keys, owner)
 
 
 def _renew_until(
@@ -191,7 +199,8 @@ def _refusal(lease: Lease, now: float) -> HostSkipped:
     )
 
 
-def _takeover(old: Lease, now: float) -> LeaseTakeover:
+def takeover_payload(old: Lease, now: float) -> LeaseTakeover:
+    """The lease_takeover event's data: whose lease `old` was, and how long it had expired."""
     return LeaseTakeover(
         previous_owner=old.holder.owner,
         previous_pid=old.holder.pid,

@@ -9,18 +9,31 @@ wrote is on disk, what it had not written did not happen."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 from jarvisctl.core.errors import EXIT_USAGE, JarvisError
+from jarvisctl.core.events import Event, EventSink
+from jarvisctl.core.processes import pid_alive
+from jarvisctl.store.leases import Holder, Lease, Leases, LeaseStore, renewing, takeover_payload
+
+EXIT_HELD = 8  # README's "another run holds its lease" (cli/common.py's EXIT_SKIPPED)
 
 
 class UnknownRolloutError(JarvisError):
     """No rollout with that id (or unique prefix, or `last`) in the store."""
 
     exit_code = EXIT_USAGE  # the ID argument names none
+
+
+class RolloutHeldError(JarvisError):
+    """Another controller (a live process, or a lease not yet expired) works on the rollout."""
+
+    exit_code = EXIT_HELD
 
 
 class RolloutState(str, Enum):
@@ -110,9 +123,15 @@ class StepRecord:
     outcome: str = ""  # a core.results.StepOutcome value once ended
     started_at: float = 0.0
     finished_at: float | None = None
+    starts: int = 1  # how many times it was started (more than 1: a run died while it ran)
 
 
 class RolloutStore(Protocol):
+    @property
+    def leases(self) -> Leases:
+        """The rollouts' leases (keyed by rollout id): the controller working on each."""
+        ...
+
     def create(self, rollout: Rollout, hosts: Sequence[RolloutHost]) -> None:
         """Record a new rollout and its hosts (all pending) in one transaction."""
         ...
@@ -167,7 +186,8 @@ class RolloutStore(Protocol):
     def step_started(
         self, rollout_id: str, host: str, phase: str, index: int, name: str, at: float
     ) -> None:
-        """Written, and committed, before the step's action runs."""
+        """Written, and committed, before the step's action runs. A step started again (a run
+        died while it ran) is started anew and counts one more start."""
         ...
 
     def step_finished(
@@ -186,3 +206,37 @@ class RolloutStore(Protocol):
     def steps(self, rollout_id: str, host: str | None = None) -> list[StepRecord]:
         """The steps started, in the order they started (one host's, or all)."""
         ...
+
+
+@contextmanager
+def hold_rollout(
+    rollouts: RolloutStore,
+    rollout_id: str,
+    holder: Holder,
+    events: EventSink,
+    *,
+    ttl: float,
+    clock: Callable[[], float] = time.time,
+    alive: Callable[[int], bool] = pid_alive,
+) -> Iterator[None]:
+    """Hold the rollout's lease for the block (renewed in the background, released after), so
+    that two controllers never work on one rollout at once. A lease whose holder is gone
+    (expired, or its process on this controller died: a controller killed mid-rollout) is
+    taken over, which is a lease_takeover event; one held by a live holder is a
+    RolloutHeldError naming it."""
+    leases = LeaseStore(rollouts.leases, ttl, clock, alive)
+    claim = leases.acquire([rollout_id], holder)
+    now = leases.clock()
+    if rollout_id in claim.refused:
+        raise RolloutHeldError(_held(rollout_id, claim.refused[rollout_id], now))
+    for old in claim.taken_over.values():
+        events.emit(Event(takeover_payload(old, now)))
+    with renewing(leases, claim.granted, holder.owner):
+        yield
+
+
+def _held(rollout_id: str, lease: Lease, now: float) -> str:
+    return (
+        f"rollout {rollout_id} is being worked on: {lease.describe(now)}; wait for it to end, "
+        "or, if that process is gone from another controller, for its lease to expire"
+    )

@@ -35,7 +35,7 @@ from jarvisctl.record.audit import JournalError
 from jarvisctl.record.history import UnknownRunError
 from jarvisctl.render.metrics import MetricsFileNameError
 from jarvisctl.render.reports.render import ReportFormatError
-from jarvisctl.store.rollouts import UnknownRolloutError
+from jarvisctl.store.rollouts import RolloutHeldError, UnknownRolloutError
 from jarvisctl.store.snapshots import UnknownSnapshotError
 
 README = Path(__file__).parents[2] / "README.md"
@@ -61,6 +61,7 @@ CASES: list[tuple[JarvisError, str]] = [
     (UnknownRunError("no run 'abc' in the run index"), "usage error"),
     (UnknownSnapshotError("no snapshot 'abc' in the index"), "usage error"),
     (UnknownRolloutError("no rollout 'abc' in the store"), "usage error"),
+    (RolloutHeldError("rollout abc is being worked on: leased by cli run r"), "holds its lease"),
     (JournalError("no audit journal at runs/abc.jsonl"), "not OK"),
     (ParseError("not a number: 'x'"), "not OK"),
     (NativeUnavailable("jtop is not installed"), "not OK"),

@@ -153,10 +153,75 @@ STATE = (
         ),
         "the backup snapshot index and each snapshot's manifest",
     ),
+    Migration(
+        5,
+        (
+            # inventory, batches and extra_vars are JSON arrays; `lim` is the run's --limit
+            """CREATE TABLE IF NOT EXISTS rollouts (
+    id TEXT PRIMARY KEY,
+    play TEXT NOT NULL,
+    playbook TEXT NOT NULL,
+    inventory TEXT NOT NULL,
+    lim TEXT,
+    plan_digest TEXT NOT NULL,
+    batches TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    extra_vars TEXT NOT NULL
+)""",
+            "CREATE INDEX IF NOT EXISTS rollouts_started ON rollouts (started_at)",
+            "CREATE INDEX IF NOT EXISTS rollouts_play ON rollouts (play, state)",
+            # seq: the host's place in the plan (batch order, then planned order)
+            """CREATE TABLE IF NOT EXISTS rollout_hosts (
+    rollout TEXT NOT NULL,
+    host TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    step INTEGER,
+    deferred_until REAL,
+    attempts INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (rollout, host)
+)""",
+            # one row per step a host started; its rowid orders the steps by first start
+            """CREATE TABLE IF NOT EXISTS rollout_steps (
+    rollout TEXT NOT NULL,
+    host TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    step_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    starts INTEGER NOT NULL,
+    UNIQUE (rollout, host, phase, step_index)
+)""",
+            # a rollout's lease: the controller working on it, as host_lease holds hosts
+            """CREATE TABLE IF NOT EXISTS rollout_lease (
+    rollout TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    controller TEXT NOT NULL,
+    source TEXT NOT NULL,
+    acquired REAL NOT NULL,
+    expires REAL NOT NULL
+)""",
+        ),
+        "rollouts: their durable progress per host and step, and their leases",
+    ),
 )
 # the oldest version a reader (which never migrates) can read: later versions add nothing a
 # reader cannot do without (a store before version 4 has no snapshots, and its snapshot index
-# reads as empty: store/sqlite/snapshots.py)
+# reads as empty: store/sqlite/snapshots.py; one before version 5 has no rollouts, and reads as
+# having none: store/sqlite/rollouts.py)
 STATE_READABLE_FROM = 2
 
 # scheduler.db: version 1 is release 8c4458a's schema (its files say version 0: it recorded none)

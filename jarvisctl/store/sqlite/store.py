@@ -12,6 +12,7 @@ from jarvisctl.store.jobstore import SchedulerJobs
 from jarvisctl.store.sqlite.checks import SqliteCheckStates
 from jarvisctl.store.sqlite.leases import SqliteLeases
 from jarvisctl.store.sqlite.ledger import SqliteLedger
+from jarvisctl.store.sqlite.rollouts import SqliteRollouts
 from jarvisctl.store.sqlite.runs import SqliteRunIndex
 from jarvisctl.store.sqlite.snapshots import SqliteSnapshotIndex
 from jarvisctl.store.sqlite.statefile import StateFile
@@ -35,6 +36,7 @@ class SqliteStore:
         self.leases = SqliteLeases(self.file)
         self.runs = SqliteRunIndex(self.file)
         self.snapshots = SqliteSnapshotIndex(self.file)
+        self.rollouts = SqliteRollouts(self.file)
         self._jobs: SchedulerJobs | None = None
 
     @property
