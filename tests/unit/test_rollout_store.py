@@ -41,7 +41,6 @@ def rollout(rid: str, *, play: str = "inference", at: float = 0.0) -> Rollout:
         batches=(("j1",), ("j2", "j3")),
         started_at=T0 + at,
         updated_at=T0 + at,
-        extra_vars=(("version", "1.4.2"),),
     )
 
 
@@ -148,8 +147,14 @@ def test_a_hosts_turn_is_written_with_where_it_stands(store: RolloutStore) -> No
     deferred = store.set_host(
         RID, "j2", HostState.DEFERRED, at=T0 + 4, reason="unreachable", deferred_until=T0 + 99
     )
-    assert (deferred.reason, deferred.deferred_until) == ("unreachable", T0 + 99)
-    assert store.get(RID).updated_at == T0 + 4
+    assert (deferred.reason, deferred.deferred_until, deferred.failed) == (
+        "unreachable",
+        T0 + 99,
+        False,
+    )
+    gate = store.set_host(RID, "j3", HostState.SKIPPED, at=T0 + 5, reason="gate", failed=True)
+    assert gate.failed and store.hosts(RID)[1] == gate
+    assert store.get(RID).updated_at == T0 + 5
     assert [h.host for h in store.hosts(RID)] == ["j1", "j3", "j2"]
     with pytest.raises(UnknownRolloutError, match="has no host 'j9'"):
         store.set_host(RID, "j9", HostState.SKIPPED, at=T0)

@@ -34,10 +34,10 @@ from jarvisctl.store.sqlite.statefile import StateFile
 
 _COLUMNS = (
     "id, play, playbook, inventory, lim, plan_digest, batches, started_at, updated_at, state, "
-    "batch, reason, run_id, extra_vars"
+    "batch, reason, run_id"
 )
 _HOST_COLUMNS = (
-    "rollout, host, batch, state, reason, phase, step, deferred_until, attempts, updated_at"
+    "rollout, host, batch, state, reason, phase, step, deferred_until, attempts, updated_at, failed"
 )
 _STEP_COLUMNS = (
     "rollout, host, phase, step_index, name, state, outcome, started_at, finished_at, starts"
@@ -54,11 +54,11 @@ class SqliteRollouts:
     def create(self, rollout: Rollout, hosts: Sequence[RolloutHost]) -> None:
         with self.file.transaction() as db:
             db.execute(
-                f"INSERT INTO rollouts ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO rollouts ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                 _rollout_row(rollout),
             )
             db.executemany(
-                f"INSERT INTO rollout_hosts (seq, {_HOST_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                f"INSERT INTO rollout_hosts (seq, {_HOST_COLUMNS}) VALUES ({', '.join('?' * 12)})",
                 [(seq, *_host_row(rollout.id, h)) for seq, h in enumerate(hosts)],
             )
 
@@ -151,11 +151,12 @@ class SqliteRollouts:
         step: int | None = None,
         deferred_until: float | None = None,
         started: bool = False,
+        failed: bool = False,
     ) -> RolloutHost:
         with self.file.transaction() as db:
             cursor = db.execute(
                 "UPDATE rollout_hosts SET state = ?, reason = ?, phase = ?, step = ?, "
-                "deferred_until = ?, attempts = attempts + ?, updated_at = ? "
+                "deferred_until = ?, attempts = attempts + ?, updated_at = ?, failed = ? "
                 "WHERE rollout = ? AND host = ?",
                 (
                     HostState(state).value,
@@ -165,6 +166,7 @@ class SqliteRollouts:
                     deferred_until,
                     int(started),
                     at,
+                    int(failed),
                     rollout_id,
                     host,
                 ),
@@ -296,7 +298,6 @@ def _rollout_row(r: Rollout) -> tuple[object, ...]:
         r.batch,
         r.reason,
         r.run_id,
-        json.dumps([list(pair) for pair in r.extra_vars]),
     )
 
 
@@ -315,7 +316,6 @@ def _rollout(row: Sequence[object]) -> Rollout:
         batch=int(row[10]),  # type: ignore[call-overload]
         reason=str(row[11]),
         run_id=str(row[12]),
-        extra_vars=tuple((str(k), str(v)) for k, v in json.loads(str(row[13]))),
     )
 
 
@@ -331,6 +331,7 @@ def _host_row(rollout_id: str, h: RolloutHost) -> tuple[object, ...]:
         h.deferred_until,
         h.attempts,
         h.updated_at,
+        int(h.failed),
     )
 
 
@@ -346,6 +347,7 @@ def _host(row: Sequence[object]) -> RolloutHost:
         deferred_until=None if row[7] is None else float(row[7]),  # type: ignore[arg-type]
         attempts=int(row[8]),  # type: ignore[call-overload]
         updated_at=float(row[9]),  # type: ignore[arg-type]
+        failed=bool(row[10]),
     )
 
 

@@ -156,7 +156,7 @@ STATE = (
     Migration(
         5,
         (
-            # inventory, batches and extra_vars are JSON arrays; `lim` is the run's --limit
+            # inventory and batches are JSON arrays; `lim` is the run's --limit
             """CREATE TABLE IF NOT EXISTS rollouts (
     id TEXT PRIMARY KEY,
     play TEXT NOT NULL,
@@ -170,8 +170,7 @@ STATE = (
     state TEXT NOT NULL,
     batch INTEGER NOT NULL,
     reason TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    extra_vars TEXT NOT NULL
+    run_id TEXT NOT NULL
 )""",
             "CREATE INDEX IF NOT EXISTS rollouts_started ON rollouts (started_at)",
             "CREATE INDEX IF NOT EXISTS rollouts_play ON rollouts (play, state)",
@@ -188,6 +187,7 @@ STATE = (
     deferred_until REAL,
     attempts INTEGER NOT NULL,
     updated_at REAL NOT NULL,
+    failed INTEGER NOT NULL,
     PRIMARY KEY (rollout, host)
 )""",
             # one row per step a host started; its rowid orders the steps by first start
