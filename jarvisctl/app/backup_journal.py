@@ -54,13 +54,15 @@ class ActionRequest:
     hosts: tuple[str, ...]  # the hosts the action concerns
     check: bool = False  # changes nothing (restore --check, prune --dry-run)
     inventory: str | None = None  # the inventory's source, when the action read one
+    play: str = PLAY  # the session name its hosts are recorded under (a rollout's play)
 
 
 class ActionLog:
     """The open journal of one action: its events, and how each host's part ended."""
 
-    def __init__(self, run_id: str, events: EventSink, store: Store) -> None:
+    def __init__(self, run_id: str, events: EventSink, store: Store, play: str = PLAY) -> None:
         self.run_id = run_id
+        self.play = play
         self.store = store  # the action's store: the one its journal's run index is in
         self.events = events
         self._lock = threading.Lock()
@@ -88,7 +90,7 @@ class ActionLog:
         hosts = tuple(
             {
                 "host": host,
-                "play": PLAY,
+                "play": self.play,
                 "outcome": next((c for c in ENDINGS if counts.get(c)), "ok"),
                 "seconds": seconds,
                 "error": "; ".join(self._errors.get(host, [])) or None,
@@ -117,7 +119,7 @@ def backup_action(
     ):
         recording.events.emit(Event(_announcement(run_id, request)))
         release()
-        log = ActionLog(run_id, recording.events, recording.store)
+        log = ActionLog(run_id, recording.events, recording.store, request.play)
         yield log
         recording.events.emit(Event(log.finished()))
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("jarvisctl.cli.report", "report_command"),
     "audit": ("jarvisctl.cli.audit", "audit"),
     "backups": ("jarvisctl.cli.backups", "backups"),
+    "rollout": ("jarvisctl.cli.rollouts", "rollout"),
 }
 
 

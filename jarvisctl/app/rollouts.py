@@ -1,0 +1,200 @@
+"""What `jarvisctl rollout list|status|abort` do: read the rollouts' durable progress from the
+store (a reader never creates, migrates or writes it), and abort one, recorded as a run (its
+own audit journal: app/backup_journal.py) holding the rollout's lease, so that an abort never
+races a controller working on the rollout.
+
+Abort ends a rollout that has not ended (running with no live controller, paused, or waiting
+for deferred hosts): every host that has not started (pending, deferred) is skipped with the
+reason "aborted"; a host whose turn had started and not ended (in flight when its controller was
+killed, or waiting for a decision) is left as it was, and said so: its steps may have partly
+run, and only the rollout engine's rollback may undo them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jarvisctl.app.backup_journal import ActionLog, ActionRequest, backup_action
+from jarvisctl.config.project import Project
+from jarvisctl.core.errors import UsageError
+from jarvisctl.core.events import Event
+from jarvisctl.core.results import RolloutTurn
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.core.step_events import Rollout as RolloutEvent
+from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
+from jarvisctl.store.base import Store
+from jarvisctl.store.factory import open_store
+from jarvisctl.store.leases import Holder, Lease
+from jarvisctl.store.rollouts import (
+    ENDED,
+    HostState,
+    Rollout,
+    RolloutHeldError,
+    RolloutHost,
+    RolloutState,
+    StepRecord,
+    hold_rollout,
+)
+
+ABORTED = "aborted"  # the reason a host skipped by an abort gives
+# hosts an abort skips: their turn has not started
+NOT_STARTED = (HostState.PENDING, HostState.DEFERRED)
+
+
+class RolloutEndedError(UsageError):
+    """The rollout has ended (finished, halted or aborted): there is nothing left to act on."""
+
+
+@dataclass(frozen=True)
+class RolloutSummary:
+    """A rollout and its hosts, as `rollout list` shows them."""
+
+    rollout: Rollout
+    hosts: tuple[RolloutHost, ...]
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """Everything `rollout status` shows: the rollout, each host and each step started, and
+    the controller working on it now (its lease), if one does."""
+
+    rollout: Rollout
+    hosts: tuple[RolloutHost, ...]
+    steps: tuple[StepRecord, ...]
+    holder: Lease | None
+
+
+def list_rollouts(project: Project, limit: int = 50) -> tuple[RolloutSummary, ...]:
+    """The most recent rollouts first."""
+    with _reader(project) as store:
+        found = store.rollouts.recent(limit)
+        return tuple(RolloutSummary(r, tuple(store.rollouts.hosts(r.id))) for r in found)
+
+
+def rollout_status(project: Project, rollout_id: str, now: float | None = None) -> RolloutStatus:
+    """The rollout `rollout_id` names (an id, a unique start of one, or `last`); an
+    UnknownRolloutError (exit 2) when it names none."""
+    at = time.time() if now is None else now
+    with _reader(project) as store:
+        rollout = store.rollouts.get(rollout_id)
+        holder = next(
+            (
+                lease
+                for lease in store.rollouts.leases.all()
+                if lease.host == rollout.id and lease.expires > at
+            ),
+            None,
+        )
+        return RolloutStatus(
+            rollout,
+            tuple(store.rollouts.hosts(rollout.id)),
+            tuple(store.rollouts.steps(rollout.id)),
+            holder,
+        )
+
+
+@dataclass(frozen=True)
+class AbortRequest:
+    rollout: str  # an id, a unique start of one, or `last`
+    arguments: tuple[str, ...] = ()  # the command line, for the journal
+
+
+@dataclass(frozen=True)
+class AbortReport:
+    """How an abort ended: the rollout as it is now, the hosts it skipped, those it left as
+    they were (started, not ended), or why it was refused (another controller holds it)."""
+
+    rollout: Rollout
+    skipped: tuple[str, ...]
+    left: tuple[RolloutHost, ...]
+    run_id: str
+    refused: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+def abort_rollout(project: Project, request: AbortRequest, secrets: SecretValues) -> AbortReport:
+    """Abort the rollout `request` names; a rollout that has ended is a RolloutEndedError
+    (exit 2) and nothing is recorded; one held by a live controller is refused, recorded as a
+    run whose hosts were skipped (exit 8)."""
+    with _writer(project) as store:
+        rollout = _not_ended(store.rollouts.get(request.rollout))
+        waiting = _not_started(store.rollouts.hosts(rollout.id))
+    journal = ActionRequest(request.arguments, waiting, play=rollout.play)
+    with backup_action(project, journal, secrets) as log:
+        holder = Holder(log.run_id, "cli")
+        try:
+            with hold_rollout(
+                log.store.rollouts, rollout.id, holder, log.events, ttl=project.config.lease_ttl
+            ):
+                return _abort(log, rollout.id)
+        except RolloutHeldError as exc:
+            for host in waiting:
+                log.outcome(host, "skipped", str(exc))
+            return AbortReport(rollout, (), (), log.run_id, refused=str(exc))
+
+
+def _abort(log: ActionLog, rollout_id: str) -> AbortReport:
+    """Under the rollout's lease: read it again (a controller may have moved it on while the
+    lease was awaited), skip each host not started, then mark the rollout aborted (in that
+    order: an abort killed half-way leaves a rollout that has not ended, to abort again)."""
+    rollouts = log.store.rollouts
+    rollout = _not_ended(rollouts.get(rollout_id))
+    hosts = rollouts.hosts(rollout_id)
+    skipped: list[str] = []
+    for host in hosts:
+        if host.state in NOT_STARTED:
+            rollouts.set_host(
+                rollout_id, host.host, HostState.SKIPPED, at=time.time(), reason=ABORTED
+            )
+            turn = RolloutHostEvent(rollout_id, host.batch, RolloutTurn.SKIPPED.value, ABORTED)
+            log.events.emit(Event(turn, host.host, rollout.play))
+            skipped.append(host.host)
+    reason = f"aborted by {_user()} (jarvisctl rollout abort)"
+    now = rollouts.update(
+        rollout_id, state=RolloutState.ABORTED, reason=reason, run_id=log.run_id, at=time.time()
+    )
+    event = RolloutEvent(rollout_id, ABORTED, now.batch, tuple(skipped), reason=reason)
+    log.events.emit(Event(event, None, rollout.play))
+    left = tuple(h for h in hosts if h.state in (HostState.IN_FLIGHT, HostState.DECISION))
+    return AbortReport(now, tuple(skipped), left, log.run_id)
+
+
+def _not_ended(rollout: Rollout) -> Rollout:
+    if rollout.state in ENDED:
+        why = f" ({rollout.reason})" if rollout.reason else ""
+        raise RolloutEndedError(
+            f"rollout {rollout.id} has already ended: {rollout.state.value}{why}; only a "
+            f"rollout that is {', '.join(_open_states())} can be aborted"
+        )
+    return rollout
+
+
+def _open_states() -> list[str]:
+    return [s.value for s in RolloutState if s not in ENDED]
+
+
+def _not_started(hosts: Sequence[RolloutHost]) -> tuple[str, ...]:
+    return tuple(h.host for h in hosts if h.state in NOT_STARTED)
+
+
+def _reader(project: Project) -> Store:
+    """Never created, migrated or written: a full or read-only state directory still reads."""
+    return open_store(project.state_dir, readonly=True)
+
+
+def _writer(project: Project) -> Store:
+    return open_store(project.state_dir, lock_timeout=project.config.timeouts.state_lock)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
