@@ -232,3 +232,16 @@ def test_abort_of_an_unknown_rollout_records_nothing(project: Path) -> None:
     done = jarvisctl(project, "rollout", "abort", "nope")
     assert done.exit_code == 2
     assert not (project.parent / ".jarvisctl" / "runs").exists()
+
+
+def test_an_aborts_run_is_listed_and_reported(project: Path) -> None:
+    done = jarvisctl(project, "rollout", "abort", "last")
+    assert done.exit_code == 0, done.output
+    run_id = open_store(project.parent / ".jarvisctl").rollouts.get(PAUSED).run_id
+    runs = jarvisctl(project, "runs", "--json")
+    assert runs.exit_code == 0, runs.output
+    (entry,) = json.loads(runs.output)
+    assert (entry["run_id"], entry["status"]) == (run_id, "ok")
+    for form in ("md", "json"):
+        report = jarvisctl(project, "report", run_id, "--format", form)
+        assert report.exit_code == 0, report.output
