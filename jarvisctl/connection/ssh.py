@@ -306,6 +306,12 @@ class SSHConnection:
             command, exit_code, duration, timed_out, capture, sunk=sink is not None
         )
 
+    def paramiko_client(self) -> Any:
+        """The open paramiko SSHClient (opened first): a Fabric step's fabric.Connection runs
+        over it, so that Fabric goes the route, and trusts the host key, jarvisctl verified."""
+        self.open()
+        return self._client
+
     def __enter__(self) -> SSHConnection:
         self.open()
         return self

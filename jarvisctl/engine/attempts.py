@@ -13,6 +13,7 @@ from jarvisctl.core.errors import UnreachableError
 from jarvisctl.core.events import TAIL, Command
 from jarvisctl.core.results import Attempt, CheckResult, RemediationNote, Status
 from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.reconnect import reconnect
 from jarvisctl.engine.remedy import (
     Need,
     applicable_rungs,
@@ -23,8 +24,6 @@ from jarvisctl.engine.remedy import (
 from jarvisctl.engine.session import Session, run_checks
 from jarvisctl.engine.statuses import INITIAL, is_clear
 from jarvisctl.store.ledger import RemediationLedger
-
-RECONNECT_POLL = 2.0
 
 
 @dataclass
@@ -145,16 +144,19 @@ class Remediator:
 
     def _wait_for_host(self, deadline_seconds: float) -> bool:
         """After a reboot: reconnect until the deadline (the old connection is dead)."""
-        self.connection.close()
-        clock = self.session.clock
-        deadline = clock.monotonic() + deadline_seconds
-        while clock.monotonic() < deadline and not self.cancel.is_set():
-            try:
-                self.connection = self.pool.get(self.session.host.settings)
-                return True
-            except UnreachableError:
-                clock.sleep(RECONNECT_POLL, self.cancel)
-        return False
+        settings, clock = self.session.host.settings, self.session.clock
+        back = reconnect(
+            self.pool,
+            settings,
+            self.connection,
+            clock=clock,
+            cancel=self.cancel,
+            seconds=deadline_seconds,
+        )
+        if back is None:
+            return False
+        self.connection = back
+        return True
 
     def _mark_recovered(self, need: Need, check: CheckResult) -> None:
         play, host, now = self.session.play.name, need.host, self.session.clock.now()

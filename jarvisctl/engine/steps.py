@@ -1,0 +1,279 @@
+"""One host's steps (a play's `tasks:`, a rollout's `steps:` and `rollback:`) on its open
+connection: guards, then the step's action, in one attempt loop with `retries` and `delay`.
+
+Guards first: `creates` (`test -e PATH`), `removes` (`test ! -e PATH`) and `unless` (the
+command exits 0): one that holds makes the step `ok` without running anything more (attempts
+0). Then the action (kinds/step_base.py says what each one means): a ShellAction probes, applies
+and verifies (engine/step_shell.py); a PollAction re-runs its probe until it passes; a
+CheckWaitAction waits for the play's checks (engine/gates.py); a RebootAction, a RestoreAction
+and a FabricAction are engine/step_reboot.py's, step_restore.py's and step_fabric.py's. A failed
+attempt is tried again, `delay` seconds later on the session's clock, `retries` times.
+
+Check mode (`mode == "check"`) runs the guards and the probes only (they read), never what
+changes the host: a step is `ok` or `would change`, with why.
+
+Every command is a Command event (purpose "step") and every step a Step event, skipped ones
+included, so that the journal has them; the sinks redact secrets as everywhere.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from jarvisctl.connection.base import CommandResult, Connection
+from jarvisctl.connection.become import as_become_user
+from jarvisctl.connection.capture import digest_of, output_record
+from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
+from jarvisctl.core.events import TAIL, Command
+from jarvisctl.core.results import StepNote, StepOutcome
+from jarvisctl.core.step_events import Step
+from jarvisctl.engine.backups import BackupWork
+from jarvisctl.engine.gates import wait_for_checks
+from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.session import Session
+from jarvisctl.engine.step_attempt import Ran, Trail, failure
+from jarvisctl.engine.step_fabric import fabric_attempt
+from jarvisctl.engine.step_reboot import reboot_attempt
+from jarvisctl.engine.step_restore import restore_attempt
+from jarvisctl.engine.step_shell import poll_attempt, shell_attempt
+from jarvisctl.kinds.step_base import (
+    CheckWaitAction,
+    FabricAction,
+    HostCommand,
+    PollAction,
+    RebootAction,
+    RestoreAction,
+    ShellAction,
+)
+from jarvisctl.plan.model import StepPlan
+
+STOPPED_BEFORE = "the run was stopped before this step"
+CHECK_WAIT_INTERVAL = 5.0  # seconds between two runs of the checks a wait_for step waits for
+
+
+class StepRunner:
+    """One host's steps on its open connection (a reboot step replaces `connection`)."""
+
+    def __init__(
+        self,
+        session: Session,
+        connection: Connection,
+        pool: ConnectionPool,
+        backups: BackupWork,
+        *,
+        mode: str,
+        cancel: threading.Event,
+        rollout: str = "",
+    ) -> None:
+        self.session = session
+        self.connection = connection
+        self.pool = pool
+        self.backups = backups
+        self.mode = mode
+        self.cancel = cancel
+        self.rollout = rollout
+
+    @property
+    def checking(self) -> bool:
+        return self.mode == "check"
+
+    def run_all(
+        self,
+        steps: Sequence[StepPlan],
+        *,
+        before: Callable[[StepPlan], None] | None = None,
+        after: Callable[[StepPlan, StepNote], None] | None = None,
+    ) -> tuple[StepNote, ...]:
+        """Every step in order; once one failed (or was interrupted) the rest are skipped,
+        saying which. `before(step)` is called before each step runs, `after(step, note)`
+        once it ended (skipped ones included)."""
+        notes: list[StepNote] = []
+        stop = ""
+        for step in steps:
+            if stop:
+                note = self.skipped(step, stop)
+            else:
+                if before is not None:
+                    before(step)
+                note = self.run(step)
+                if note.outcome is StepOutcome.FAILED:
+                    stop = f"after {step.name!r} failed"
+                elif note.outcome is StepOutcome.INTERRUPTED:
+                    stop = "the run was stopped"
+            if after is not None:
+                after(step, note)
+            notes.append(note)
+        return tuple(notes)
+
+    def skipped(self, step: StepPlan, reason: str) -> StepNote:
+        """A step that is not run: its note, recorded like any other."""
+        note = _note(step, StepOutcome.SKIPPED, reason, 0, Trail(), 0.0)
+        self._emit(note)
+        return note
+
+    def run(self, step: StepPlan) -> StepNote:
+        """Guards, then the action with its retries; never raises for what happens on the
+        host (a lost connection is the step's failure, the run's stop its interruption)."""
+        if self.cancel.is_set():
+            return self.skipped(step, STOPPED_BEFORE)
+        clock = self.session.clock
+        started, trails = clock.monotonic(), [Trail()]
+        try:
+            outcome, reason, attempts = self._run(step, trails)
+        except UnreachableError as exc:
+            stopped = self.cancel.is_set() or isinstance(exc, SessionInterruptedError)
+            outcome = StepOutcome.INTERRUPTED if stopped else StepOutcome.FAILED
+            reason, attempts = f"the connection was lost: {exc}", 1
+        duration = clock.monotonic() - started
+        note = _note(step, outcome, reason, attempts, trails[-1], duration)
+        self._emit(note)
+        return note
+
+    def _run(self, step: StepPlan, trails: list[Trail]) -> tuple[StepOutcome, str, int]:
+        """(outcome, reason, attempts); `trails` gets each attempt's commands as they run
+        (the last one is the note's, even when the connection is lost mid-way)."""
+        held = self._guards(step, trails[-1])
+        if held is not None:
+            return held.outcome, held.reason, 0
+        attempts = 0
+        for number in range(1, step.retries + 2):
+            trails.append(Trail())
+            ran = self._attempt(step, trails[-1], applied_before=attempts > 0)
+            attempts += ran.applied
+            last = number > step.retries or self.checking
+            if ran.outcome is not StepOutcome.FAILED or last:
+                return ran.outcome, _tried(ran.reason, number), attempts
+            if self.session.clock.sleep(step.delay, self.cancel):
+                reason = f"interrupted before attempt {number + 1}: {ran.reason}"
+                return StepOutcome.INTERRUPTED, reason, attempts
+        raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
+    def _guards(self, step: StepPlan, trail: Trail) -> Ran | None:
+        """The first guard that holds (the step is ok: nothing to do), or None."""
+        guards = []
+        if step.creates is not None:
+            guards.append((f"test -e {shlex.quote(step.creates)}", f"creates {step.creates}"))
+        if step.removes is not None:
+            guards.append((f"test ! -e {shlex.quote(step.removes)}", f"removes {step.removes}"))
+        if step.unless is not None:
+            guards.append((step.unless, f"unless {step.unless!r}"))
+        for command, guard in guards:
+            result = self.command(step, command, trail)
+            if result.timed_out:
+                return Ran(StepOutcome.FAILED, f"the guard {guard} {failure(result)}", False)
+            if result.exit_code == 0:
+                return Ran(StepOutcome.OK, f"skipped: {guard} holds", False)
+        return None
+
+    def _attempt(self, step: StepPlan, trail: Trail, *, applied_before: bool) -> Ran:
+        action = step.action
+        if isinstance(action, ShellAction):
+            return shell_attempt(self, step, action, trail, applied_before=applied_before)
+        if isinstance(action, PollAction):
+            return poll_attempt(self, step, action, trail)
+        if isinstance(action, CheckWaitAction):
+            return self._check_wait(action)
+        if isinstance(action, RebootAction):
+            return reboot_attempt(self, step, action, trail)
+        if isinstance(action, RestoreAction):
+            return restore_attempt(self, step, action)
+        if isinstance(action, FabricAction):
+            return fabric_attempt(self, step, action)
+        kind = type(action).__name__
+        return Ran(StepOutcome.FAILED, f"the engine cannot run a {kind} (kind {step.kind!r})")
+
+    def _check_wait(self, action: CheckWaitAction) -> Ran:
+        gate = wait_for_checks(
+            self.session,
+            self.connection,
+            action.checks,
+            timeout=0.0 if self.checking else action.timeout,
+            interval=min(action.interval or CHECK_WAIT_INTERVAL, action.timeout),
+            cancel=self.cancel,
+            purpose="step",
+        )
+        if gate.passed:
+            return Ran(StepOutcome.OK, gate.reason)
+        if self.checking:
+            return Ran(StepOutcome.WOULD_CHANGE, f"would wait: {gate.reason}", False)
+        if self.cancel.is_set():
+            return Ran(StepOutcome.INTERRUPTED, gate.reason)
+        return Ran(StepOutcome.FAILED, gate.reason)
+
+    def command(
+        self, step: StepPlan, command: str | HostCommand, trail: Trail, *, timeout: float = 0.0
+    ) -> CommandResult:
+        """Run one of the step's commands on the host (as the become user when the step asks
+        and the connection does not already), recorded in `trail` and as a Command event."""
+        host = command if isinstance(command, HostCommand) else HostCommand(command)
+        settings = self.connection.settings
+        line = host.command
+        if step.become and not settings.become:
+            line = as_become_user(line, settings.become_user)
+        result = self.connection.run(line, timeout=timeout or step.timeout, stdin=host.stdin)
+        shown = host.describe or host.command
+        trail.commands.append(shown)
+        trail.exit_codes.append(result.exit_code)
+        self.session.emit(
+            Command(
+                purpose="step",
+                check=step.name,
+                command=host.command,
+                exit_code=result.exit_code,
+                stdout_tail=result.stdout[-TAIL:],
+                stderr_tail=result.stderr[-TAIL:],
+                seconds=round(result.duration, 4),
+                output=output_record(
+                    result.stdout_digest or digest_of(result.stdout),
+                    result.stderr_digest or digest_of(result.stderr),
+                ),
+                timed_out=result.timed_out,
+            )
+        )
+        return replace(result, command=shown)
+
+    def _emit(self, note: StepNote) -> None:
+        self.session.emit(
+            Step(
+                phase=note.phase,
+                index=note.index,
+                name=note.name,
+                step_kind=note.kind,
+                outcome=note.outcome.value,
+                reason=note.reason,
+                attempts=note.attempts,
+                commands=note.commands,
+                exit_codes=note.exit_codes,
+                seconds=round(note.duration, 4),
+                rollout=self.rollout,
+            )
+        )
+
+
+def _tried(reason: str, number: int) -> str:
+    return reason if number == 1 else f"{reason} (attempt {number})"
+
+
+def _note(
+    step: StepPlan,
+    outcome: StepOutcome,
+    reason: str,
+    attempts: int,
+    trail: Trail,
+    duration: float,
+) -> StepNote:
+    return StepNote(
+        phase=step.phase,
+        index=step.index,
+        name=step.name,
+        kind=step.kind,
+        outcome=outcome,
+        reason=reason,
+        attempts=attempts,
+        commands=tuple(trail.commands),
+        exit_codes=tuple(trail.exit_codes),
+        duration=duration,
+    )
