@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def host(tmp_path: Path) -> Host:
     ],
 )
 def test_a_guard_that_holds_makes_the_step_ok_without_running_it(
-    host: Host, guard: dict[str, str], command: str, reason: str
+    host: Host, guard: dict[str, Any], command: str, reason: str
 ) -> None:
     host.fake.expect(command, exit_code=0)
     note = host.runner().run(step(shell("touch /var/x", probe="false"), **guard))
