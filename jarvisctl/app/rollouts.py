@@ -28,7 +28,7 @@ from jarvisctl.core.step_events import Rollout as RolloutEvent
 from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
-from jarvisctl.store.leases import Holder, Lease
+from jarvisctl.store.leases import Holder, Lease, abandoned
 from jarvisctl.store.rollouts import (
     ENDED,
     HostState,
@@ -60,7 +60,8 @@ class RolloutSummary:
 @dataclass(frozen=True)
 class RolloutStatus:
     """Everything `rollout status` shows: the rollout, each host and each step started, and
-    the controller working on it now (its lease), if one does."""
+    the controller working on it now (its lease, unless that expired or its process died), if
+    one does."""
 
     rollout: Rollout
     hosts: tuple[RolloutHost, ...]
@@ -85,7 +86,7 @@ def rollout_status(project: Project, rollout_id: str, now: float | None = None) 
             (
                 lease
                 for lease in store.rollouts.leases.all()
-                if lease.host == rollout.id and lease.expires > at
+                if lease.host == rollout.id and not abandoned(lease, at)
             ),
             None,
         )

@@ -108,10 +108,7 @@ class LeaseStore:
         )
 
     def _abandoned(self, lease: Lease, now: float) -> bool:
-        if lease.expires <= now:
-            return True
-        here = lease.holder.controller == socket.gethostname()
-        return here and lease.holder.pid != os.getpid() and not self.alive(lease.holder.pid)
+        return abandoned(lease, now, self.alive)
 
     def renew(self, hosts: Sequence[str], owner: str) -> int:
         return self.records.renew(hosts, owner, self.clock() + self.ttl)
@@ -121,6 +118,15 @@ class LeaseStore:
 
     def leases(self) -> list[Lease]:
         return self.records.all()
+
+
+def abandoned(lease: Lease, now: float, alive: Callable[[int], bool] = pid_alive) -> bool:
+    """Whether a claim may take `lease` over: it expired, or its holder was a process of this
+    controller (not this one) that no longer exists."""
+    if lease.expires <= now:
+        return True
+    here = lease.holder.controller == socket.gethostname()
+    return here and lease.holder.pid != os.getpid() and not alive(lease.holder.pid)
 
 
 @dataclass(frozen=True)

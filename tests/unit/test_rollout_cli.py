@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -245,3 +246,27 @@ def test_an_aborts_run_is_listed_and_reported(project: Path) -> None:
     for form in ("md", "json"):
         report = jarvisctl(project, "report", run_id, "--format", form)
         assert report.exit_code == 0, report.output
+
+
+def test_abort_takes_over_the_rollout_of_a_killed_controller(project: Path) -> None:
+    """A controller killed mid-rollout left its lease, unexpired: its process is gone, so
+    status does not call the rollout worked on, and abort takes the lease over (journaled)."""
+    store = open_store(project.parent / ".jarvisctl")
+    dead = Holder("run-killed", "cli", pid=dead_pid())
+    store.rollouts.leases.claim([PAUSED], dead, 1.0, 4e9, lambda _: False)
+    status = jarvisctl(project, "rollout", "status", PAUSED)
+    assert status.exit_code == 0 and "worked on now" not in status.output
+    done = jarvisctl(project, "rollout", "abort", PAUSED)
+    assert done.exit_code == 0, done.output
+    run_id = store.rollouts.get(PAUSED).run_id
+    records = [json.loads(line) for line in journal(project, run_id).read_text().splitlines()]
+    (takeover,) = [r for r in records if r["kind"] == "lease_takeover"]
+    assert takeover["data"]["previous_owner"] == "run-killed"
+    assert store.rollouts.leases.all() == []
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
