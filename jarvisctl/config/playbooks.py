@@ -15,6 +15,7 @@ from typing import Any
 from jarvisctl.config.backup_entries import check_unique_backups, load_backups
 from jarvisctl.config.configfile import is_config_dir, list_config_dir
 from jarvisctl.config.models.playbook import CheckSpec, Play
+from jarvisctl.config.step_entries import load_rollout, load_steps
 from jarvisctl.config.validation import validate_salvaging
 from jarvisctl.config.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector
@@ -28,12 +29,24 @@ class LoadedPlay:
     play: Play
     check_positions: tuple[int, ...]  # position in the file of each of play.checks
     backup_positions: tuple[int, ...] = ()  # position in the file of each of play.backups
+    task_positions: tuple[int, ...] = ()  # of each of play.tasks
+    step_positions: tuple[int, ...] = ()  # of each of play.rollout.steps
+    rollback_positions: tuple[int, ...] = ()  # of each of play.rollout.rollback
 
     def check_path(self, number: int) -> NodePath:
         return (self.index, "checks", self.check_positions[number])
 
     def backup_path(self, number: int) -> NodePath:
         return (self.index, "backups", self.backup_positions[number])
+
+    def task_path(self, number: int) -> NodePath:
+        return (self.index, "tasks", self.task_positions[number])
+
+    def step_path(self, number: int) -> NodePath:
+        return (self.index, "rollout", "steps", self.step_positions[number])
+
+    def rollback_path(self, number: int) -> NodePath:
+        return (self.index, "rollout", "rollback", self.rollback_positions[number])
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ def load_playbook(path: Path) -> LoadedPlaybook:
     collector.extend(found)
     for loaded in valid:
         _check_unique_names(loaded, source, collector)
+        _check_rollback_tags(loaded, source, collector)
     return LoadedPlaybook(path, document.file, valid, source, tuple(collector.problems))
 
 
@@ -89,11 +103,24 @@ def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> 
     backups, backup_positions = load_backups(item.get("backups"), index, source, out)
     if isinstance(item.get("backups"), list):
         item = {**item, "backups": []}
+    tasks, task_positions = load_steps(item.get("tasks"), (index, "tasks"), source, out)
+    if isinstance(item.get("tasks"), list):
+        item = {**item, "tasks": []}
+    rollout, rollout_positions = load_rollout(item.get("rollout"), index, source, out)
+    item = {k: v for k, v in item.items() if k != "rollout"}
     play = validate_salvaging(Play, item, source.sub((index,)), out)
     if play is None:
         return None
-    play = play.model_copy(update={"checks": checks, "backups": backups})
-    return LoadedPlay(index, play, tuple(positions), tuple(backup_positions))
+    update = {"checks": checks, "backups": backups, "tasks": tasks, "rollout": rollout}
+    return LoadedPlay(
+        index,
+        play.model_copy(update=update),
+        tuple(positions),
+        tuple(backup_positions),
+        tuple(task_positions),
+        tuple(rollout_positions["steps"]),
+        tuple(rollout_positions["rollback"]),
+    )
 
 
 def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:
@@ -124,6 +151,20 @@ def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemColle
             )
 
 
+def _check_rollback_tags(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:
+    """A rollback runs whole on a host whose steps failed, whatever --tags selected: a tag on
+    one of its steps would select nothing, so it is refused rather than ignored."""
+    rollout = loaded.play.rollout
+    for number, step in enumerate(rollout.rollback if rollout else []):
+        if step.tags:
+            out.add(
+                source.locate((*loaded.rollback_path(number), "tags"), key=True),
+                "a rollback step has no tags: the rollback runs whole on a host whose steps "
+                "failed, whichever steps --tags selected",
+                "tag the rollout's steps, or the play",
+            )
+
+
 def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
     return frozenset(
         tag
@@ -133,6 +174,12 @@ def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
             *play.tags,
             *(t for check in play.checks for t in check.tags),
             *(t for backup in play.backups for t in backup.tags),
+            *(t for step in play.tasks for t in step.tags),
+            *(
+                t
+                for step in (play.rollout.steps if play.rollout else [])
+                for t in step.tags
+            ),
         ]
     )
 

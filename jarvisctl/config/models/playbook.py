@@ -1,4 +1,5 @@
-"""Playbooks: lists of plays that target hosts and declare checks and their remediations."""
+"""Playbooks: lists of plays that target hosts and declare checks and their remediations,
+backups, maintenance tasks and rollouts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pydantic import BeforeValidator, Field, RootModel, field_validator, model_v
 
 from jarvisctl.config.models.backups import BackupSpec
 from jarvisctl.config.models.base import StrictModel
+from jarvisctl.config.models.steps import RolloutSpec, StepSpec
 from jarvisctl.config.models.values import (
     Count,
     Duration,
@@ -140,6 +142,10 @@ class Play(StrictModel):
     checks: list[CheckSpec] = Field(default_factory=list)
     # taken after the checks, on each host, in this order
     backups: list[BackupSpec] = Field(default_factory=list)
+    # maintenance steps run on every selected host, in order, after the checks and backups
+    tasks: list[StepSpec] = Field(default_factory=list)
+    # steps in health-gated batches (see DESIGN.md, "Changes: tasks and rollouts")
+    rollout: RolloutSpec | None = None
     # fleet circuit breaker: when more than this share of the play's hosts need the same
     # remediation in one run (and at least breaker_min_hosts do), none is run
     max_fleet_percent: float = Field(default=30.0, gt=0, le=100)

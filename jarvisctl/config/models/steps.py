@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from jarvisctl.config.models.base import StrictModel
 from jarvisctl.config.models.values import (
@@ -108,16 +108,32 @@ def _all_at_once() -> list[int | str]:
     return ["100%"]
 
 
+def _batch_size(size: Any) -> Any:
+    parse_batch_size(size)  # raises ValueError, located at this item of the list
+    return size
+
+
+def _batch_number(number: int) -> int:
+    if number < 1:
+        raise ValueError(f"batch number {number} is not 1 or more (batches count from 1)")
+    return number
+
+
+# each checked where it is written: `batches: [1, 0, "abc"]` is two mistakes, each at its item
+BatchSize = Annotated[int | str, BeforeValidator(_batch_size)]
+BatchNumber = Annotated[Count, AfterValidator(_batch_number)]
+
+
 class RolloutSpec(StrictModel):
     """A play's `rollout:` (steps in health-gated batches); see DESIGN.md."""
 
     # sizes of the batches in order: a count of hosts or a share ("25%", of the play's hosts);
     # the last size repeats until every host has had its turn
-    batches: list[int | str] = Field(default_factory=_all_at_once, min_length=1)
+    batches: list[BatchSize] = Field(default_factory=_all_at_once, min_length=1)
     # of the hosts attempted so far; crossing it halts the rollout (0: any failure halts)
     max_fail_percentage: float = Field(default=0.0, ge=0, le=100)
     unreachable: Literal["defer", "fail"] = "defer"
-    pause_after: list[Count] = Field(default_factory=list)  # batch numbers, 1-based
+    pause_after: list[BatchNumber] = Field(default_factory=list)  # batch numbers, 1-based
     gate: Annotated[list[NonEmptyText], BeforeValidator(_one_or_many)] = Field(
         default_factory=list
     )  # names of the play's checks: OK before the host's steps and again after them
@@ -133,21 +149,6 @@ class RolloutSpec(StrictModel):
     steps: list[StepSpec] = Field(min_length=1)
     rollback: list[StepSpec] = Field(default_factory=list)
     defer_for: PositiveDuration = 7 * 86400.0  # a deferred host is finished within this
-
-    @field_validator("batches")
-    @classmethod
-    def _sizes(cls, sizes: list[int | str]) -> list[int | str]:
-        for size in sizes:
-            parse_batch_size(size)
-        return sizes
-
-    @field_validator("pause_after")
-    @classmethod
-    def _positive(cls, numbers: list[int]) -> list[int]:
-        for number in numbers:
-            if number < 1:
-                raise ValueError(f"batch number {number} is not 1 or more (batches count from 1)")
-        return numbers
 
 
 def parse_batch_size(size: Any) -> tuple[int, bool]:
