@@ -175,11 +175,7 @@ def known_tags(playbooks: Sequence[LoadedPlaybook]) -> frozenset[str]:
             *(t for check in play.checks for t in check.tags),
             *(t for backup in play.backups for t in backup.tags),
             *(t for step in play.tasks for t in step.tags),
-            *(
-                t
-                for step in (play.rollout.steps if play.rollout else [])
-                for t in step.tags
-            ),
+            *(t for step in (play.rollout.steps if play.rollout else []) for t in step.tags),
         ]
     )
 

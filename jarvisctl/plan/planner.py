@@ -50,6 +50,7 @@ from jarvisctl.plan.backups import (
     BackupResolver,
     PlayBackups,
     check_age_references,
+    derived_check_name,
     shared_backups,
 )
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
@@ -61,8 +62,12 @@ from jarvisctl.plan.model import (
     ScheduledPlay,
     SchedulePlan,
 )
+from jarvisctl.plan.play_steps import PlaySteps
 from jarvisctl.plan.resolve import CheckResolver, HostProblems, Overrides
+from jarvisctl.plan.rollout import check_rollout, plan_rollout
 from jarvisctl.plan.secret_vars import mark_secret_vars
+from jarvisctl.plan.step_files import FileCache
+from jarvisctl.plan.steps import StepResolver, StepTarget
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,12 @@ def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext, spent: float = 0.0) 
     problems = ProblemCollector()
     problems.extend(loaded.problems)
     host_problems = HostProblems()
+    steps = StepResolver(
+        ctx.registry, ctx.templates, loaded.source, loaded.path.resolve().parent, FileCache({})
+    )
     plays = []
     for item in loaded.plays:
-        planned = _plan_play(item, loaded, ctx, problems, host_problems)
+        planned = _plan_play(item, loaded, ctx, steps, problems, host_problems)
         if planned is not None:
             plays.append(planned)
     problems.extend(host_problems.problems())
@@ -124,19 +132,32 @@ def _plan_play(
     item: LoadedPlay,
     loaded: LoadedPlaybook,
     ctx: PlanContext,
+    step_resolver: StepResolver,
     problems: ProblemCollector,
     host_problems: HostProblems,
 ) -> PlayPlan | None:
     source, play, index = loaded.source, item.play, item.index
-    hosts = _select_hosts(play, index, source, ctx, problems)
+    hosts, play_hosts = _select_hosts(play, index, source, ctx, problems)
+    steps = PlaySteps.select(item, ctx.tags)
+    needed = steps.gate_checks()
     selected = [
         (item.check_path(number), check)
         for number, check in enumerate(play.checks)
-        if not ctx.tags or ctx.tags & {*play.tags, *check.tags}
+        if not ctx.tags or ctx.tags & {*play.tags, *check.tags} or check.display_name in needed
     ]
     backups = PlayBackups.select(item, ctx.tags)
-    if ctx.tags and not selected and not backups.selected:
+    if ctx.tags and not selected and not backups.selected and not steps.any:
         return None
+    check_names = frozenset(
+        [
+            *(c.display_name for c in play.checks),
+            *(derived_check_name(b.name) for b in play.backups if b.max_age is not None),
+        ]
+    )
+    backup_names = frozenset(b.name for b in play.backups)
+    if steps.rollout is not None:
+        check_rollout(item, source, check_names, backup_names, play_hosts, problems)
+    steps.check_kinds(step_resolver, problems)
     resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
     for path, check in selected:
         resolver.check_references(check, path, problems)
@@ -159,7 +180,23 @@ def _plan_play(
         if settings is not None:
             planned = [c for c in checks if c is not None]
             taken = backups.plan(host.name, variables, settings.become, host_problems)
-            host_plans.append(HostPlan(host.name, settings, (*planned, *backups.checks()), taken))
+            target = StepTarget(host.name, variables, settings.become, check_names, backup_names)
+            tasks, rollout_steps, rollback = steps.plan(step_resolver, target, host_problems)
+            host_plans.append(
+                HostPlan(
+                    host.name,
+                    settings,
+                    (*planned, *backups.checks()),
+                    taken,
+                    tasks,
+                    rollout_steps,
+                    rollback,
+                )
+            )
+    rollout = None
+    if steps.rollout is not None:
+        names = [h.host for h in host_plans]
+        rollout = plan_rollout(steps.rollout, names, source, index)
     return PlayPlan(
         name=play.name,
         hosts_pattern=play.hosts,
@@ -169,28 +206,30 @@ def _plan_play(
         hosts=tuple(host_plans),
         max_fleet_percent=play.max_fleet_percent,
         breaker_min_hosts=play.breaker_min_hosts,
+        rollout=rollout,
     )
 
 
 def _select_hosts(
     play: Play, index: int, source: SourceMap, ctx: PlanContext, problems: ProblemCollector
-) -> tuple[Host, ...]:
+) -> tuple[tuple[Host, ...], int]:
+    """The play's hosts that --limit allows, and how many the play has without it."""
     try:
         hosts = ctx.inventory.select(play.hosts)
     except PatternError as exc:
         problems.add(source.locate((index, "hosts")), f"hosts: {exc}")
-        return ()
+        return (), 0
     if not hosts:  # a play that would check nothing is never a silent success
         problems.add(
             source.locate((index, "hosts")),
             f"hosts: {play.hosts!r} matches no host in {ctx.inventory.source}",
             known_list(ctx.inventory.hosts),
         )
-        return ()
+        return (), 0
     if ctx.limit is None:
-        return hosts
+        return hosts, len(hosts)
     allowed = {h.name for h in ctx.inventory.select_limit(ctx.limit)}  # checked by _check_limit
-    return tuple(h for h in hosts if h.name in allowed)
+    return tuple(h for h in hosts if h.name in allowed), len(hosts)
 
 
 def _check_limit(inventory: Inventory, limit: str) -> None:

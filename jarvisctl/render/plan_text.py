@@ -15,6 +15,7 @@ from jarvisctl.plan.model import (
     PlayPlan,
     RemediationPlan,
 )
+from jarvisctl.render.plan_steps_text import rollout_lines, step_lines
 
 
 def describe_threshold(threshold: Threshold, direction: Direction) -> str:
@@ -67,13 +68,15 @@ def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
         yield f"    schedule: {play.schedule.description}; next: {times}"
     if not play.hosts:
         yield "    no hosts matched"
+    if play.rollout is not None:
+        yield from rollout_lines(play.rollout)
     for host in play.hosts:
         yield from _host_lines(host, blocks)
 
 
 def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
     yield f"    HOST {host.host}  ({host.connection})"
-    if not host.checks and not host.backups:
+    if not (host.checks or host.backups or host.tasks or host.steps):
         yield "      no checks"
     for check in host.checks:
         block = blocks.get(id(check))
@@ -82,6 +85,8 @@ def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
         yield block
     for backup in host.backups:
         yield from _backup_lines(backup)
+    for step in (*host.tasks, *host.steps, *host.rollback):
+        yield from step_lines(step)
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:
@@ -187,11 +192,17 @@ def _summary(plan: Plan) -> str:
     hosts = {host.host for play in plays for host in play.hosts}
     checks = sum(len(host.checks) for play in plays for host in play.hosts)
     backups = sum(len(host.backups) for play in plays for host in play.hosts)
+    tasks = sum(len(host.tasks) for play in plays for host in play.hosts)
+    steps = sum(len(host.steps) for play in plays for host in play.hosts)
     errors = len(plan.problems)
     failed = sum(1 for p in plan.playbooks if not p.ok)
     text = (
         f"{len(plan.playbooks)} playbook(s), {len(plays)} play(s), {len(hosts)} host(s), "
-        f"{checks} check(s)" + (f", {backups} backup(s)" if backups else "") + " planned"
+        f"{checks} check(s)"
+        + (f", {backups} backup(s)" if backups else "")
+        + (f", {tasks} task(s)" if tasks else "")
+        + (f", {steps} rollout step(s)" if steps else "")
+        + " planned"
     )
     if errors:
         text += f"; {errors} configuration error(s) in {failed} playbook(s)"

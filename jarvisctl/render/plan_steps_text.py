@@ -1,0 +1,139 @@
+"""Steps and rollouts in `jarvisctl plan`'s text: each step's rendered commands, guards and
+retries, and each batch's hosts. What a step writes to a host (a copy's content) is shown by
+its size and sha256, never itself."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Iterator
+
+from jarvisctl.config.models.values import format_duration
+from jarvisctl.kinds.step_base import (
+    CheckWaitAction,
+    FabricAction,
+    HostCommand,
+    PollAction,
+    RebootAction,
+    RestoreAction,
+    ShellAction,
+    StepAction,
+)
+from jarvisctl.plan.model import RolloutPlan, StepPlan
+
+_PHASES = {"task": "TASK", "step": "STEP", "rollback": "ROLLBACK"}
+_INDENT = "      "
+
+
+def rollout_lines(rollout: RolloutPlan) -> Iterator[str]:
+    yield (
+        f"    ROLLOUT {len(rollout.batches)} batch(es), "
+        f"max_fail_percentage {rollout.max_fail_percentage:g}, "
+        f"unreachable: {rollout.unreachable}  ({rollout.location})"
+    )
+    pauses = set(rollout.pause_after)
+    for number, hosts in enumerate(rollout.batches, start=1):
+        pause = "  (then pause: `jarvisctl rollout continue ID`)" if number in pauses else ""
+        yield f"      batch {number}: {', '.join(hosts)}{pause}"
+    yield f"      per host: {per_host(rollout)}"
+
+
+def per_host(rollout: RolloutPlan) -> str:
+    """What happens on each host around its steps, in order."""
+    parts = []
+    if rollout.wait_for:
+        parts.append(
+            f"wait for {', '.join(rollout.wait_for)} "
+            f"(up to {format_duration(rollout.wait_timeout)}, then deferred)"
+        )
+    if rollout.gate:
+        parts.append(f"gate {', '.join(rollout.gate)}")
+    if rollout.backup:
+        parts.append(f"backup {', '.join(rollout.backup)}")
+    parts.append("steps")
+    if rollout.gate:
+        settle = f"settle {format_duration(rollout.settle)}, " if rollout.settle else ""
+        parts.append(
+            f"gate again ({settle}re-checked up to {format_duration(rollout.gate_timeout)})"
+        )
+    parts.append(f"rollback on failure; deferred hosts within {format_duration(rollout.defer_for)}")
+    return " -> ".join(parts[:-1]) + "; " + parts[-1]
+
+
+def step_lines(step: StepPlan) -> Iterator[str]:
+    phase = _PHASES.get(step.phase, step.phase.upper())
+    yield f"{_INDENT}{phase} {step.index + 1}. {step.name}  [{step.kind}]"
+    yield f"{_INDENT}  {_options(step)}"
+    if step.creates is not None:
+        yield f"{_INDENT}  skip if it exists: {shlex.quote(step.creates)}"
+    if step.removes is not None:
+        yield f"{_INDENT}  skip if it is missing: {shlex.quote(step.removes)}"
+    if step.unless is not None:
+        yield f"{_INDENT}  skip if this succeeds: $ {step.unless}"
+    for line in action_lines(step.action):
+        yield f"{_INDENT}  {line}"
+
+
+def _options(step: StepPlan) -> str:
+    parts = [f"timeout {format_duration(step.timeout)}"]
+    if step.retries:
+        parts.append(f"retries {step.retries}, delay {format_duration(step.delay)}")
+    if step.become:
+        parts.append("become")
+    if step.once:
+        parts.append("once (never repeated by a resume)")
+    if step.changed_when is not None:
+        parts.append(f"changed_when {_changed_when(step.changed_when)}")
+    if step.tags:
+        parts.append(f"tags: {', '.join(step.tags)}")
+    return ", ".join(parts)
+
+
+def _changed_when(value: bool | str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"stdout matches {value!r}"
+
+
+def action_lines(action: StepAction) -> Iterator[str]:
+    """How the engine would carry the action out, one line each."""
+    if isinstance(action, ShellAction):
+        if action.probe is not None:
+            yield f"probe: $ {action.probe}"
+        for command in action.apply:
+            yield from command_lines(command)
+        if action.verify is not None:
+            yield f"verify: $ {action.verify}"
+    elif isinstance(action, PollAction):
+        yield (
+            f"wait up to {format_duration(action.timeout)} for {action.what} "
+            f"(every {format_duration(action.interval)}): $ {action.probe}"
+        )
+    elif isinstance(action, CheckWaitAction):
+        yield (
+            f"wait up to {format_duration(action.timeout)} for checks OK: "
+            f"{', '.join(action.checks)} (every {format_duration(action.interval)})"
+        )
+    elif isinstance(action, RebootAction):
+        yield from command_lines(action.command)
+        boot = ", boot id compared" if action.boot_id else ""
+        yield f"reconnect within {format_duration(action.wait)}{boot}"
+    elif isinstance(action, RestoreAction):
+        which = f"snapshot {action.snapshot}" if action.snapshot else "its newest verified snapshot"
+        yield f"restore backup '{action.backup}' from {which}"
+    elif isinstance(action, FabricAction):
+        args = ", ".join(f"{k}={v!r}" for k, v in action.args.items())
+        yield f"fabric task {action.target}({args}) from {action.search_path}"
+
+
+def command_lines(command: HostCommand) -> Iterator[str]:
+    yield f"$ {command.command}"
+    if command.stdin is not None:
+        what = f"{command.describe}: " if command.describe else ""
+        yield f"  stdin: {what}{describe_bytes(command.stdin)}"
+    elif command.describe:
+        yield f"  ({command.describe})"
+
+
+def describe_bytes(content: bytes) -> str:
+    return f"{len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()}"
