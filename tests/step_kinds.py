@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from importlib.metadata import EntryPoint, EntryPoints
 
 import pytest
+from pydantic import Field
 
 from jarvisctl.core import entry_points
 from jarvisctl.kinds import registry
@@ -30,6 +31,7 @@ from jarvisctl.kinds.step_base import (
 class ShParams(KindParams):
     command: str
     chdir: str | None = None
+    then: list[str] = Field(default_factory=list)  # more commands, after it
 
 
 class Sh(StepKind[ShParams]):
@@ -39,14 +41,14 @@ class Sh(StepKind[ShParams]):
     description = "run a command"
     params_model = ShParams
     shorthand = "command"
-    shell_params = frozenset({"command"})
+    shell_params = frozenset({"command", "then"})
     default_timeout = 120.0
 
     def action(self, params: ShParams, files: StepFiles) -> StepAction:
         command = params.command
         if params.chdir:
             command = f"cd {shlex.quote(params.chdir)} && {command}"
-        return ShellAction(apply=(HostCommand(command),))
+        return ShellAction(apply=tuple(HostCommand(c) for c in (command, *params.then)))
 
     def summary(self, params: ShParams) -> str:
         return f"sh {params.command}"

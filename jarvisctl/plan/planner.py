@@ -155,8 +155,7 @@ def _plan_play(
         ]
     )
     backup_names = frozenset(b.name for b in play.backups)
-    if steps.rollout is not None:
-        check_rollout(item, source, check_names, backup_names, play_hosts, problems)
+    check_rollout(item, source, check_names, backup_names, play_hosts, problems)
     steps.check_kinds(step_resolver, problems)
     resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
     for path, check in selected:

@@ -18,6 +18,7 @@ from jarvisctl.plan.model import (
     PlayPlan,
     RemediationPlan,
 )
+from jarvisctl.render.plan_steps_json import rollout_json, step_json
 
 SCHEMA_ID = "jarvisctl.plan/v1"
 
@@ -113,6 +114,7 @@ def _play(play: PlayPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
         "location": location_json(play.location),
         "tags": list(play.tags),
         "schedule": schedule,
+        "rollout": rollout_json(play.rollout) if play.rollout else None,
         "hosts": [_host(h, encode) for h in play.hosts],
     }
 
@@ -131,6 +133,9 @@ def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
         },
         "checks": [encode(c) for c in host.checks],
         "backups": [_backup(b) for b in host.backups],
+        "tasks": [step_json(s) for s in host.tasks],
+        "steps": [step_json(s) for s in host.steps],
+        "rollback": [step_json(s) for s in host.rollback],
     }
 
 

@@ -35,29 +35,33 @@ def rollout_lines(rollout: RolloutPlan) -> Iterator[str]:
     for number, hosts in enumerate(rollout.batches, start=1):
         pause = "  (then pause: `jarvisctl rollout continue ID`)" if number in pauses else ""
         yield f"      batch {number}: {', '.join(hosts)}{pause}"
-    yield f"      per host: {per_host(rollout)}"
+    yield "      per host:"
+    for line in per_host(rollout):
+        yield f"        {line}"
 
 
-def per_host(rollout: RolloutPlan) -> str:
+def per_host(rollout: RolloutPlan) -> Iterator[str]:
     """What happens on each host around its steps, in order."""
-    parts = []
     if rollout.wait_for:
-        parts.append(
-            f"wait for {', '.join(rollout.wait_for)} "
-            f"(up to {format_duration(rollout.wait_timeout)}, then deferred)"
+        yield (
+            f"wait for: {', '.join(rollout.wait_for)} "
+            f"(held up to {format_duration(rollout.wait_timeout)}, then deferred)"
         )
     if rollout.gate:
-        parts.append(f"gate {', '.join(rollout.gate)}")
+        yield f"gate: {', '.join(rollout.gate)}"
     if rollout.backup:
-        parts.append(f"backup {', '.join(rollout.backup)}")
-    parts.append("steps")
+        yield f"backup: {', '.join(rollout.backup)}"
     if rollout.gate:
         settle = f"settle {format_duration(rollout.settle)}, " if rollout.settle else ""
-        parts.append(
-            f"gate again ({settle}re-checked up to {format_duration(rollout.gate_timeout)})"
+        yield (
+            f"steps, then the gate again ({settle}re-checked up to "
+            f"{format_duration(rollout.gate_timeout)})"
         )
-    parts.append(f"rollback on failure; deferred hosts within {format_duration(rollout.defer_for)}")
-    return " -> ".join(parts[:-1]) + "; " + parts[-1]
+        yield "on failure: rollback, then the gate again"
+    else:
+        yield "steps"
+        yield "on failure: rollback"
+    yield f"deferred: finished within {format_duration(rollout.defer_for)}"
 
 
 def step_lines(step: StepPlan) -> Iterator[str]:

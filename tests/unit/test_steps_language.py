@@ -1,0 +1,452 @@
+"""A play's `tasks:` and its rollout's `steps:`/`rollback:`: every mistake located at the key
+that is wrong (with what is valid), one wrong step never hiding another's mistake, and what each
+step resolves to on each host (StepPlan: commands quoted, guards, defaults, files)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from jarvisctl.cli.main import cli
+from jarvisctl.config.project import load_project
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.kinds.step_base import (
+    CheckWaitAction,
+    RebootAction,
+    RestoreAction,
+    ShellAction,
+)
+from jarvisctl.plan.model import HostPlan, Plan, StepPlan
+from jarvisctl.plan.planner import make_plan
+from tests.step_kinds import step_kinds  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("step_kinds")
+
+INVENTORY = """\
+all:
+  hosts:
+    h1: {connection: local, version: 1.4.2, conf: /etc/app}
+    h2: {connection: local, version: "1.4.2; rm -rf /", conf: /etc/app, become: true}
+"""
+
+
+def project(root: Path, playbook: str, files: dict[str, str] | None = None) -> Path:
+    (root / "jarvisctl.yml").write_text("{}\n")
+    (root / "inventory.yml").write_text(INVENTORY)
+    for name, text in (files or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    path = root / "p.yml"
+    path.write_text(textwrap.dedent(playbook))
+    return path
+
+
+def plan_of(
+    root: Path, playbook: str, files: dict[str, str] | None = None, tags: tuple[str, ...] = ()
+) -> Plan:
+    path = project(root, playbook, files)
+    now = datetime.now(timezone.utc)
+    return make_plan(
+        load_project(start=root),
+        [path],
+        [root / "inventory.yml"],
+        now,
+        tags=tags,
+        secrets=SecretValues(),
+    )
+
+
+def invoke(root: Path, *args: str) -> Result:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def errors_of(root: Path, playbook: str, files: dict[str, str] | None = None) -> list[str]:
+    """The `error:` lines `jarvisctl plan` prints for this project."""
+    project(root, playbook, files)
+    result = invoke(root, "plan", "p.yml", "-i", "inventory.yml")
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+
+def host_plan(plan: Plan, host: str, play: int = 0) -> HostPlan:
+    assert plan.ok, plan.problems
+    return next(h for h in plan.playbooks[0].plays[play].hosts if h.host == host)
+
+
+TASKS = """\
+- name: weekly
+  hosts: all
+  tasks:
+{steps}
+"""
+
+
+def tasks(*steps: str) -> str:
+    return TASKS.format(steps="\n".join(f"    - {step}" for step in steps))
+
+
+COMMON = "become, changed_when, creates, delay, name, once, removes, retries, tags, timeout, unless"
+
+
+def test_a_misspelt_common_key_is_named_at_the_key(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, tasks("{sh: apt-get clean, retires: 2}")) == [
+        "error: p.yml:4:27: unknown step key 'retires' (did you mean 'retries'? "
+        f"the keys every step may have: {COMMON})"
+    ]
+
+
+def test_a_second_kind_key_is_located_at_it(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, tasks("{sh: a, put: {src: x, dest: /x}}")) == [
+        "error: p.yml:4:15: a step has exactly one kind key: 'put' is a second one (after "
+        f"'sh') (one kind per step; the keys every step may have besides it: {COMMON})"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        (
+            "{retries: 2}",
+            "p.yml:4:7: a step needs one key naming its kind (run, copy, package, service, ...)"
+            " (e.g. {run: systemctl restart app, retries: 2, delay: 10s})",
+        ),
+        (
+            "apt-get clean",
+            "p.yml:4:7: a step must be a mapping with one key naming its kind, got "
+            "'apt-get clean' (e.g. {run: systemctl restart app, retries: 2, delay: 10s})",
+        ),
+        (
+            "{kind: sh, command: x}",
+            "p.yml:4:8: 'kind' is not a step key: name the kind by its own key "
+            "(e.g. {run: systemctl restart app, retries: 2, delay: 10s})",
+        ),
+        (
+            "{sh: x, retries: many}",
+            "p.yml:4:24: 'retries': expected a whole number, got str 'many'",
+        ),
+        (
+            "{sh: x, retries: -1}",
+            "p.yml:4:24: 'retries': input should be greater than or equal to 0, got -1",
+        ),
+        (
+            "{sh: x, delay: 3x}",
+            "p.yml:4:22: 'delay': invalid duration '3x' (expected a number of seconds, "
+            "or e.g. 500ms, 30s, 5m, 1h30m, 2d)",
+        ),
+        (
+            '{sh: x, changed_when: "("}',
+            "p.yml:4:29: 'changed_when': invalid regular expression '(': missing ), "
+            "unterminated subpattern at position 0",
+        ),
+        (
+            "{sh: x, once: yes please}",
+            "p.yml:4:21: 'once': input should be a valid boolean, got 'yes please'",
+        ),
+    ],
+)
+def test_each_mistake_in_a_step_is_located(tmp_path: Path, step: str, expected: str) -> None:
+    assert errors_of(tmp_path, tasks(step)) == [f"error: {expected}"]
+
+
+def test_an_unknown_kind_is_located_at_its_key_with_near_misses(tmp_path: Path) -> None:
+    (error,) = errors_of(tmp_path, tasks("{shh: apt-get clean, retries: 1}"))
+    assert error.startswith(
+        "error: p.yml:4:8: unknown step kind 'shh' (a step kind; did you mean 'sh'?"
+    )
+    assert "known: bounce, hold, plugin_reboot, put, recover, sh)" in error
+
+
+def test_one_wrong_step_hides_no_other_mistake(tmp_path: Path) -> None:
+    playbook = """\
+    - name: weekly
+      hosts: all
+      tasks:
+        - {sh: a, retires: 2}
+        - {shh: b}
+        - sh: "{{ nope }}"
+        - {sh: c, delay: 3x}
+    - name: roll
+      hosts: all
+      rollout:
+        batches: [1, 0]
+        steps:
+          - {put: x}
+          - {sh: d, creates: relative/path}
+        rollback:
+          - {sh: e, tags: [t]}
+    """
+    errors = errors_of(tmp_path, playbook)
+    assert [e.split(": ")[1] for e in errors] == [
+        "p.yml:4:15",
+        "p.yml:5:8",
+        "p.yml:6:11",
+        "p.yml:7:22",
+        "p.yml:11:18",
+        "p.yml:13:15",
+        "p.yml:14:26",
+        "p.yml:16:17",
+    ], "\n".join(errors)
+    assert "undefined variable 'nope'" in errors[2] and "(host h1, h2)" in errors[2]
+    assert (
+        "put: expected a mapping of parameters, got 'x' (this kind has no shorthand)" in errors[5]
+    )
+    assert "its parameters: src, dest, template, mode" in errors[5]
+    assert "creates: 'relative/path' is not an absolute path on the host" in errors[6]
+    assert "a rollback step has no tags" in errors[7]
+
+
+def test_a_scalar_fills_the_shorthand_and_true_or_nothing_takes_the_defaults(
+    tmp_path: Path,
+) -> None:
+    plan = plan_of(
+        tmp_path,
+        tasks("sh: apt-get clean", "bounce: true", "bounce:", "bounce: {}", "bounce: {wait: 60}"),
+    )
+    host = host_plan(plan, "h1")
+    assert host.tasks[0].action == ShellAction(apply=(host.tasks[0].action.apply[0],))  # type: ignore[union-attr]
+    assert [t.action.wait for t in host.tasks[1:]] == [600.0, 600.0, 600.0, 60.0]  # type: ignore[union-attr]
+    assert all(isinstance(t.action, RebootAction) for t in host.tasks[1:])
+    assert [t.index for t in host.tasks] == [0, 1, 2, 3, 4]
+    assert [t.key for t in host.tasks] == ["task:1", "task:2", "task:3", "task:4", "task:5"]
+
+
+def test_false_does_not_switch_a_step_off(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, tasks("bounce: false")) == [
+        "error: p.yml:4:15: 'bounce: false' does not switch a step off (remove the step, or "
+        "select steps with tags) (host h1, h2)"
+    ]
+
+
+def test_an_unknown_parameter_is_located_at_its_key(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, tasks("sh: {comand: ls}")) == [
+        "error: p.yml:4:11: sh: missing required key 'command' (host h1, h2)",
+        "error: p.yml:4:12: sh: unknown parameter 'comand' (did you mean 'command'? valid: "
+        "command, chdir, then) (host h1, h2)",
+    ]
+
+
+def test_commands_and_unless_are_quoted_paths_are_values(tmp_path: Path) -> None:
+    plan = plan_of(
+        tmp_path,
+        tasks(
+            '{sh: "echo {{ version }}", unless: "grep -q {{ version }} /v", '
+            'creates: "{{ conf }}/{{ version }}", removes: /tmp/x}'
+        ),
+    )
+    hostile = host_plan(plan, "h2").tasks[0]
+    assert hostile.action.apply[0].command == "echo '1.4.2; rm -rf /'"  # type: ignore[union-attr]
+    assert hostile.unless == "grep -q '1.4.2; rm -rf /' /v"
+    assert hostile.creates == "/etc/app/1.4.2; rm -rf /"  # a value: the engine quotes it
+    assert hostile.removes == "/tmp/x"
+    assert host_plan(plan, "h1").tasks[0].unless == "grep -q 1.4.2 /v"
+
+
+def test_defaults_come_from_the_kind_and_the_host(tmp_path: Path) -> None:
+    plan = plan_of(
+        tmp_path,
+        tasks(
+            "sh: a", "{put: {src: /etc/hostname, dest: /x}}", "{sh: b, timeout: 5s, become: false}"
+        ),
+    )
+    plain, elevated = host_plan(plan, "h1"), host_plan(plan, "h2")
+    assert [t.timeout for t in plain.tasks] == [120.0, 300.0, 5.0]
+    assert [t.become for t in plain.tasks] == [False, False, False]
+    assert [t.become for t in elevated.tasks] == [True, True, False]
+    assert plain.tasks[0].name == "sh a"  # the kind's summary when there is no name
+    assert (plain.tasks[0].retries, plain.tasks[0].delay, plain.tasks[0].once) == (0, 5.0, False)
+    assert plain.tasks[0].location.line == 4
+
+
+def test_names_are_rendered_and_need_not_be_unique(tmp_path: Path) -> None:
+    plan = plan_of(
+        tmp_path, tasks("{name: 'v {{ version }}', sh: a}", "{name: 'v {{ version }}', sh: b}")
+    )
+    steps = host_plan(plan, "h1").tasks
+    assert [s.name for s in steps] == ["v 1.4.2", "v 1.4.2"]
+    assert [s.key for s in steps] == ["task:1", "task:2"]  # progress counts by position
+
+
+def test_a_copy_reads_its_source_from_the_playbook_directory_and_renders_it(
+    tmp_path: Path,
+) -> None:
+    files = {"files/app.env.j2": "VERSION={{ version }}\nHOST={{ inventory_hostname }}\n"}
+    step = "{put: {src: files/app.env.j2, dest: /etc/app.env, template: true}}"
+    plan = plan_of(tmp_path, tasks(step, "{put: {src: files/app.env.j2, dest: /raw}}"), files)
+    for host, version in (("h1", "1.4.2"), ("h2", "1.4.2; rm -rf /")):
+        rendered, raw = host_plan(plan, host).tasks
+        command = rendered.action.apply[0]  # type: ignore[union-attr]
+        assert command.stdin == f"VERSION={version}\nHOST={host}\n".encode()
+        assert command.stdin.decode() not in command.command  # content on stdin, never argv
+        assert raw.action.apply[0].stdin == files["files/app.env.j2"].encode()  # type: ignore[union-attr]
+
+
+def test_a_copy_from_an_absolute_path_and_the_source_shared_by_hosts(tmp_path: Path) -> None:
+    source = tmp_path / "elsewhere.conf"
+    source.write_text("x=1\n")
+    plan = plan_of(tmp_path, tasks(f"{{put: {{src: {source}, dest: /etc/x.conf}}}}"))
+    first = host_plan(plan, "h1").tasks[0].action.apply[0].stdin  # type: ignore[union-attr]
+    second = host_plan(plan, "h2").tasks[0].action.apply[0].stdin  # type: ignore[union-attr]
+    assert first == b"x=1\n" and first is second  # read once for the plan
+
+
+def test_copy_source_mistakes_are_located_at_src(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    files = {"bad.j2": "line one\n{{ undefined_thing }}\n", "files/dir/keep": ""}
+    errors = errors_of(
+        tmp_path,
+        tasks(
+            "{put: {src: missing.conf, dest: /x}}",
+            "{put: {src: bad.j2, dest: /x, template: true}}",
+            "{put: {src: fifo, dest: /x}}",
+            "{put: {src: files/dir, dest: /x}}",
+            "{put: {src: bad.j2, dest: relative}}",
+        ),
+        files,
+    )
+    assert errors == [
+        f"error: p.yml:4:19: put: src 'missing.conf' ({tmp_path}/missing.conf): file not found "
+        "(host h1, h2)",
+        "error: p.yml:5:19: put: template 'bad.j2': undefined variable 'undefined_thing' "
+        "(host h1, h2)",
+        f"error: p.yml:6:19: put: src 'fifo' ({tmp_path}/fifo): is a named pipe (FIFO) "
+        "(expected a regular file) (host h1, h2)",
+        f"error: p.yml:7:19: put: src 'files/dir' ({tmp_path}/files/dir): is a directory "
+        "(expected a regular file) (host h1, h2)",
+        "error: p.yml:8:13: put: dest 'relative' is not an absolute path (host h1, h2)",
+    ]
+
+
+def test_a_secret_in_a_template_or_a_command_never_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_TOKEN", "tok-91c2e7")
+    files = {"files/app.env.j2": "TOKEN={{ env('APP_TOKEN') }}\n"}
+    project(
+        tmp_path,
+        tasks(
+            "{put: {src: files/app.env.j2, dest: /etc/app.env, template: true}}",
+            "sh: \"curl -H 'X-Token: {{ env('APP_TOKEN') }}' http://x\"",
+        ),
+        files,
+    )
+    for args in ((), ("--json",)):
+        result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", *args)
+        assert result.exit_code == 0, result.output
+        assert "tok-91c2e7" not in result.output
+        digest = hashlib.sha256(b"TOKEN=tok-91c2e7\n").hexdigest()
+        assert digest in result.output  # the content by its digest only
+        assert "X-Token: ***" in result.output
+
+
+def test_a_restore_names_a_backup_and_a_wait_names_checks_of_the_play(tmp_path: Path) -> None:
+    playbook = """\
+    - name: roll
+      hosts: all
+      checks:
+        - {name: up, use: path_exists, with: {path: /}}
+      backups:
+        - {name: cfg, paths: [/etc/hostname], keep: {last: 3}}
+      tasks:
+        - recover: cfg
+        - recover: cgf
+        - hold: [up]
+        - hold: [up, down]
+    """
+    assert errors_of(tmp_path, playbook) == [
+        "error: p.yml:9:16: recover: 'cgf' is not a backup of this play (a name in the play's "
+        "backups:; did you mean 'cfg'? known: cfg) (host h1, h2)",
+        "error: p.yml:11:13: hold: 'down' is not a check of this play (a check's name; "
+        "known: up) (host h1, h2)",
+    ]
+    project(tmp_path, playbook.replace("        - recover: cgf\n", "").replace(", down", ""))
+    assert invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml").exit_code == 0
+
+
+def test_restore_and_wait_actions_reach_the_plan(tmp_path: Path) -> None:
+    playbook = """\
+    - name: roll
+      hosts: all
+      checks:
+        - {name: up, use: path_exists, with: {path: /}, max_age: 1h}
+      backups:
+        - {name: cfg, paths: [/etc/hostname], keep: {last: 3}, max_age: 1d}
+      tasks:
+        - recover: cfg
+        - hold: [up, backup cfg]
+    """
+    with pytest.raises(AssertionError):  # max_age is not a check key: shown as located
+        host_plan(plan_of(tmp_path, playbook), "h1")
+    plan = plan_of(tmp_path, playbook.replace(", max_age: 1h", ""))
+    restore, wait = host_plan(plan, "h1").tasks
+    assert restore.action == RestoreAction("cfg")
+    assert wait.action == CheckWaitAction(("up", "backup cfg"), 5.0, 60.0)
+
+
+def test_a_plugin_may_not_give_an_action_only_the_engine_kinds_give(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, tasks("plugin_reboot: {}")) == [
+        "error: p.yml:4:22: step kind 'plugin_reboot' (a plugin) gave a RebootAction (a "
+        "plugin's step gives a ShellAction or a PollAction) (host h1, h2)"
+    ]
+
+
+def test_a_template_error_in_a_list_of_commands_is_at_its_item(tmp_path: Path) -> None:
+    (error,) = errors_of(tmp_path, tasks("sh: {command: ls, then: [pwd, '{{ nowhere }}']}"))
+    assert error == (
+        "error: p.yml:4:37: template '{{ nowhere }}': undefined variable 'nowhere' (host h1, h2)"
+    )
+
+
+def test_tags_select_steps_as_they_select_checks(tmp_path: Path) -> None:
+    playbook = """\
+    - name: mixed
+      hosts: all
+      checks:
+        - {name: up, use: path_exists, with: {path: /}, tags: [health]}
+        - {name: gated, use: path_exists, with: {path: /tmp}}
+      tasks:
+        - {sh: a, tags: [clean]}
+        - sh: b
+      rollout:
+        gate: [gated]
+        steps:
+          - {sh: c, tags: [deploy]}
+          - sh: d
+        rollback:
+          - sh: e
+    """
+    plan = plan_of(tmp_path, playbook, tags=("clean",))
+    host = host_plan(plan, "h1")
+    assert [t.name for t in host.tasks] == ["sh a"]
+    assert (host.steps, host.rollback, host.checks) == ((), (), ())
+    assert plan.playbooks[0].plays[0].rollout is None
+    plan = plan_of(tmp_path, playbook, tags=("deploy",))
+    host = host_plan(plan, "h1")
+    assert host.tasks == ()
+    assert [s.name for s in host.steps] == ["sh c"]
+    assert [s.index for s in host.steps] == [0]
+    assert [s.name for s in host.rollback] == ["sh e"]  # a rollback runs whole
+    assert [c.name for c in host.checks] == ["gated"]  # the gate's check, untagged
+    assert plan.playbooks[0].plays[0].rollout is not None
+
+
+def test_a_step_plan_is_what_the_engine_runs(tmp_path: Path) -> None:
+    plan = plan_of(
+        tmp_path,
+        tasks(
+            "{name: restart, sh: systemctl restart app, retries: 2, delay: 10s, once: true, "
+            "changed_when: restarted, tags: [t]}"
+        ),
+    )
+    (step,) = host_plan(plan, "h1").tasks
+    assert isinstance(step, StepPlan)
+    assert (step.phase, step.kind, step.retries, step.delay) == ("task", "sh", 2, 10.0)
+    assert (step.once, step.changed_when, step.tags) == (True, "restarted", ("t",))
