@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -66,8 +66,10 @@ from jarvisctl.plan.play_steps import PlaySteps
 from jarvisctl.plan.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.plan.rollout import check_rollout, plan_rollout
 from jarvisctl.plan.secret_vars import mark_secret_vars
-from jarvisctl.plan.step_files import FileCache
-from jarvisctl.plan.steps import StepResolver, StepTarget
+from jarvisctl.plan.step_target import StepTarget
+
+if TYPE_CHECKING:  # a plan without steps does not import the step kinds' code
+    from jarvisctl.plan.steps import StepResolver
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,7 @@ def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext, spent: float = 0.0) 
     problems = ProblemCollector()
     problems.extend(loaded.problems)
     host_problems = HostProblems()
-    steps = StepResolver(
-        ctx.registry, ctx.templates, loaded.source, loaded.path.resolve().parent, FileCache({})
-    )
+    steps = _step_resolver(loaded, ctx)
     plays = []
     for item in loaded.plays:
         planned = _plan_play(item, loaded, ctx, steps, problems, host_problems)
@@ -113,6 +113,17 @@ def plan_playbook(loaded: LoadedPlaybook, ctx: PlanContext, spent: float = 0.0) 
     if problems.problems:
         return replace(book, problems=ConfigError(problems.problems).problems)
     return replace(book, plays=tuple(plays))
+
+
+def _step_resolver(loaded: LoadedPlaybook, ctx: PlanContext) -> StepResolver | None:
+    """None for a playbook without steps: its plan does not import the step kinds' code."""
+    if not any(item.play.tasks or item.play.rollout for item in loaded.plays):
+        return None
+    from jarvisctl.plan.step_files import FileCache
+    from jarvisctl.plan.steps import StepResolver
+
+    directory = loaded.path.resolve().parent
+    return StepResolver(ctx.registry, ctx.templates, loaded.source, directory, FileCache({}))
 
 
 def _scheduled(loaded: LoadedPlaybook) -> tuple[ScheduledPlay, ...]:
@@ -132,7 +143,7 @@ def _plan_play(
     item: LoadedPlay,
     loaded: LoadedPlaybook,
     ctx: PlanContext,
-    step_resolver: StepResolver,
+    step_resolver: StepResolver | None,
     problems: ProblemCollector,
     host_problems: HostProblems,
 ) -> PlayPlan | None:
@@ -156,7 +167,8 @@ def _plan_play(
     )
     backup_names = frozenset(b.name for b in play.backups)
     check_rollout(item, source, check_names, backup_names, play_hosts, problems)
-    steps.check_kinds(step_resolver, problems)
+    if step_resolver is not None:
+        steps.check_kinds(step_resolver, problems)
     resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
     for path, check in selected:
         resolver.check_references(check, path, problems)
@@ -180,7 +192,9 @@ def _plan_play(
             planned = [c for c in checks if c is not None]
             taken = backups.plan(host.name, variables, settings.become, host_problems)
             target = StepTarget(host.name, variables, settings.become, check_names, backup_names)
-            tasks, rollout_steps, rollback = steps.plan(step_resolver, target, host_problems)
+            tasks, rollout_steps, rollback = (
+                steps.plan(step_resolver, target, host_problems) if step_resolver else ((), (), ())
+            )
             host_plans.append(
                 HostPlan(
                     host.name,

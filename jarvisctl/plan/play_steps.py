@@ -10,6 +10,7 @@ ran), and the checks its gate and wait_for name are planned on its hosts as well
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jarvisctl.config.models.steps import RolloutSpec, StepSpec
 from jarvisctl.config.playbooks import LoadedPlay
@@ -17,7 +18,11 @@ from jarvisctl.config.yamlsrc import NodePath
 from jarvisctl.core.errors import ProblemCollector
 from jarvisctl.plan.model import StepPlan
 from jarvisctl.plan.resolve import HostProblems
-from jarvisctl.plan.steps import StepResolver, StepTarget
+from jarvisctl.plan.step_target import StepTarget
+
+if TYPE_CHECKING:  # a plan without steps does not import the step kinds' code
+    from jarvisctl.plan.steps import StepResolver
+
 
 # (position in its list, path in the file, the step)
 Selected = tuple[tuple[int, NodePath, StepSpec], ...]

@@ -13,7 +13,6 @@ the host's variables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,19 +36,9 @@ from jarvisctl.kinds.step_base import (
 from jarvisctl.plan.model import StepPlan
 from jarvisctl.plan.resolve import HostProblems
 from jarvisctl.plan.step_files import FileCache, HostFiles, StepFileError
+from jarvisctl.plan.step_target import StepTarget
 
 _BUILTIN_MODULE = "jarvisctl.kinds."
-
-
-@dataclass(frozen=True)
-class StepTarget:
-    """What a step is resolved for: one host, and what its play declares."""
-
-    host: str
-    variables: Mapping[str, Any]
-    become: bool  # the host's own setting, for steps that do not say
-    checks: frozenset[str]  # the play's check names (a wait step may name them)
-    backups: frozenset[str]  # the play's backup names (a restore step may name them)
 
 
 @dataclass(frozen=True)

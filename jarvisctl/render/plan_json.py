@@ -18,7 +18,6 @@ from jarvisctl.plan.model import (
     PlayPlan,
     RemediationPlan,
 )
-from jarvisctl.render.plan_steps_json import rollout_json, step_json
 
 SCHEMA_ID = "jarvisctl.plan/v1"
 
@@ -114,7 +113,7 @@ def _play(play: PlayPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
         "location": location_json(play.location),
         "tags": list(play.tags),
         "schedule": schedule,
-        "rollout": rollout_json(play.rollout) if play.rollout else None,
+        "rollout": _rollout(play),
         "hosts": [_host(h, encode) for h in play.hosts],
     }
 
@@ -133,6 +132,26 @@ def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
         },
         "checks": [encode(c) for c in host.checks],
         "backups": [_backup(b) for b in host.backups],
+        **_steps(host),
+    }
+
+
+def _rollout(play: PlayPlan) -> dict[str, Any] | None:
+    if play.rollout is None:
+        return None
+    from jarvisctl.render.plan_steps_json import rollout_json
+
+    return rollout_json(play.rollout)
+
+
+def _steps(host: HostPlan) -> dict[str, list[dict[str, Any]]]:
+    """The host's tasks, steps and rollback; a plan without steps does not import the step
+    kinds' code."""
+    if not (host.tasks or host.steps or host.rollback):
+        return {"tasks": [], "steps": [], "rollback": []}
+    from jarvisctl.render.plan_steps_json import step_json
+
+    return {
         "tasks": [step_json(s) for s in host.tasks],
         "steps": [step_json(s) for s in host.steps],
         "rollback": [step_json(s) for s in host.rollback],

@@ -15,7 +15,6 @@ from jarvisctl.plan.model import (
     PlayPlan,
     RemediationPlan,
 )
-from jarvisctl.render.plan_steps_text import rollout_lines, step_lines
 
 
 def describe_threshold(threshold: Threshold, direction: Direction) -> str:
@@ -69,6 +68,8 @@ def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
     if not play.hosts:
         yield "    no hosts matched"
     if play.rollout is not None:
+        from jarvisctl.render.plan_steps_text import rollout_lines
+
         yield from rollout_lines(play.rollout)
     for host in play.hosts:
         yield from _host_lines(host, blocks)
@@ -85,8 +86,12 @@ def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
         yield block
     for backup in host.backups:
         yield from _backup_lines(backup)
-    for step in (*host.tasks, *host.steps, *host.rollback):
-        yield from step_lines(step)
+    steps = (*host.tasks, *host.steps, *host.rollback)
+    if steps:  # a plan without steps does not import the step kinds' code
+        from jarvisctl.render.plan_steps_text import step_lines
+
+        for step in steps:
+            yield from step_lines(step)
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:

@@ -1,0 +1,18 @@
+"""What a step is resolved for: one host, and what its play declares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepTarget:
+    """What a step is resolved for: one host, and what its play declares."""
+
+    host: str
+    variables: Mapping[str, Any]
+    become: bool  # the host's own setting, for steps that do not say
+    checks: frozenset[str]  # the play's check names (a wait step may name them)
+    backups: frozenset[str]  # the play's backup names (a restore step may name them)
