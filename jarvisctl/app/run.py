@@ -26,6 +26,7 @@ from jarvisctl.core.events import Event, EventSink, RunFinished, RunStarted
 from jarvisctl.core.results import HostRun, RunReport
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.rollout_request import RolloutRequest
 from jarvisctl.engine.runner import execute, new_run_id
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import Plan
@@ -47,6 +48,9 @@ class RunRequest:
     # a plan made already (the daemon's last good one, kept when the files are broken); when
     # None the run plans from the files
     plan: Plan | None = None
+    # the rollout this run goes on with (`jarvisctl rollout resume|continue`, app/rollout_run.py)
+    resume_rollout: str | None = None
+    abort_rollout: bool = False  # ... to roll back its hosts and abort it
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,13 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             run_id=run_id,
             leases=leasing(state.leases, project.config.lease_ttl, run_id, request.source),
             state_dir=project.state_dir,
+            rollout=RolloutRequest(
+                inventory=tuple(str(p.resolve()) for p in request.inventory),
+                limit=request.limit,
+                resume=request.resume_rollout,
+                run_id=run_id,
+                abort=request.abort_rollout,
+            ),
         )
         finished = RunFinished(
             run_id=run_id,

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -38,7 +38,9 @@ from jarvisctl.engine.remedy import (
     remediation_event,
     would_run,
 )
+from jarvisctl.engine.rollout_request import RolloutRequest
 from jarvisctl.engine.session import Session, observe_host
+from jarvisctl.engine.window import in_window
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import HostPlan, Plan, PlayPlan
 from jarvisctl.store.base import Store
@@ -68,6 +70,7 @@ class Runner:
     on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
     clock: Clock
     backups: BackupWork  # the run's backup stores and snapshot index
+    leases: Leasing | None = None  # the run's leases and holder (a rollout is leased too)
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
         checks = self.store.checks if self.store else None
@@ -111,9 +114,11 @@ def execute(
     leases: Leasing | None = None,
     clock: Clock = SYSTEM_CLOCK,
     state_dir: Path | None = None,
+    rollout: RolloutRequest | None = None,
 ) -> RunReport:
     """`state_dir`: where the run's backup stores are (the default local one is under it);
-    without it a host's backups fail, saying so."""
+    without it a host's backups fail, saying so. `rollout`: how the run was asked for, kept
+    with the rollouts it starts, and the rollout it resumes."""
     started = datetime.fromtimestamp(clock.now(), timezone.utc)
     results: list[HostRun] = []
     plays = [play for book in plan.playbooks for play in book.plays]
@@ -139,17 +144,24 @@ def execute(
             on_start,
             clock,
             work,
+            leases,
         )
-        for play in plays:
-            held = [runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased]
-            for run in held:
-                on_host(run)
-            results += held
-            play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
-            if cancel.is_set():
-                results += _skip_all(runner, play)
-            else:
-                results += _run_play(runner, play)
+        for book in plan.playbooks:
+            for play in book.plays:
+                held = [
+                    runner.skipped(play, h, leased[h.host]) for h in play.hosts if h.host in leased
+                ]
+                for run in held:
+                    on_host(run)
+                results += held
+                play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
+                if cancel.is_set():
+                    results += _skip_all(runner, play)
+                elif play.rollout is not None:
+                    asked = replace(rollout or RolloutRequest(), playbook=str(book.path or ""))
+                    results += _run_rollout(runner, play, asked)
+                else:
+                    results += _run_play(runner, play)
     return RunReport(
         run_id=run_id or new_run_id(started),
         mode=mode,
@@ -159,6 +171,12 @@ def execute(
         interrupted=cancel.is_set(),
         playbooks=tuple(p.file for p in plan.playbooks),
     )
+
+
+def _run_rollout(runner: Runner, play: PlayPlan, asked: RolloutRequest) -> list[HostRun]:
+    from jarvisctl.engine.rollout import run_rollout  # a run without rollouts does not load it
+
+    return run_rollout(runner, play, asked)
 
 
 def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
@@ -288,28 +306,4 @@ def _in_window(
     skipped: Callable[[HostPlan], T],
     done: Callable[[T], None],
 ) -> list[T]:
-    """`work` on every host, `forks` at a time; on cancel, hosts not started are `skipped`.
-    `done` is called for every result, the skipped ones included."""
-
-    def start(host: HostPlan) -> T:  # a stop between two polls starts no further host
-        return skipped(host) if runner.cancel.is_set() else work(host)
-
-    pending: dict[Future[T], HostPlan] = {runner.threads.submit(start, h): h for h in hosts}
-    results: list[T] = []
-    interrupted = False
-    while pending:
-        finished, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-        for future in finished:
-            host = pending.pop(future)
-            result = future.result()  # work guards itself: it returns the host's failure
-            results.append(result)
-            done(result)
-        if runner.cancel.is_set() and not interrupted:
-            interrupted = True
-            for future, host in list(pending.items()):
-                if future.cancel():
-                    pending.pop(future)
-                    results.append(skipped(host))
-                    done(results[-1])
-            runner.pool.close_all()  # ends in-flight sessions; their hosts report what happened
-    return results
+    return in_window(runner.threads, runner.pool, runner.cancel, hosts, work, skipped, done)

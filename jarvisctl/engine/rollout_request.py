@@ -1,0 +1,22 @@
+"""How a run was asked for, as a rollout keeps it: small, so that a run without a rollout
+imports nothing of the rollout's engine (engine/rollout.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    """Kept with a new rollout so that `resume` plans it again (`playbook`: the rollout's
+    playbook file; the engine fills it in per play); `resume`: the id of the rollout to go on
+    with (its play's run then resumes it, or aborts it: `abort`)."""
+
+    playbook: str = ""
+    inventory: tuple[str, ...] = ()
+    limit: str | None = None
+    resume: str | None = None
+    run_id: str = ""
+    # `jarvisctl rollout abort ID --rollback`: the rollback of every host the rollout changed
+    # (updated, or in flight), then the rollout is aborted; no host's steps run
+    abort: bool = False
