@@ -88,6 +88,9 @@ class LocalConnection:
         try:
             with _Follower(process, capture if sink is None else sink) as follower:
                 exit_code, timed_out = _follow(process, follower, started + timeout)
+        except BaseException:  # the sink raised, or Ctrl-C: nothing will read the output now
+            _end_group(process)
+            raise
         finally:
             if feeder is not None:
                 feeder.stop()
@@ -237,6 +240,16 @@ def _write(stream: IO[bytes], chunk: bytes) -> bool:
 def _close(stream: IO[bytes]) -> None:
     with contextlib.suppress(OSError, ValueError):
         stream.close()
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """KILL the command's whole process group and reap the command: abandoned mid-way, it
+    must neither run on unseen nor block on a full pipe nobody drains."""
+    _signal_group(process.pid, signal.SIGKILL)
+    if process.stdin is not None:
+        _close(process.stdin)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=LOCAL_GRACE)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

@@ -161,3 +161,47 @@ def test_describe_reads_like_an_operator_message() -> None:
     assert text.startswith("command 'seq 1 30; echo boom >&2; exit 2' exited with status 2")
     assert "stdout (last 3 of 30 lines):\n  28\n  29\n  30" in text
     assert "stderr:\n  boom" in text
+
+
+class _Refusing:
+    """A sink that fails at the first output, as a store that cannot write it would."""
+
+    def stdout(self, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    def stderr(self, data: bytes) -> None:
+        pass
+
+    @property
+    def ended(self) -> bool:
+        return False
+
+
+def test_a_sink_that_raises_ends_the_command_and_its_children(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    command = (
+        f"sleep 300 & echo $! > {pids}; sh -c 'echo $$ >> {pids}; "
+        "while :; do echo data; sleep 0.05; done'"
+    )
+    started = time.monotonic()
+    with pytest.raises(OSError, match="No space left"):
+        local().run(command, timeout=300, sink=_Refusing())
+    assert time.monotonic() - started < 60  # not the timeout
+    children = [int(pid) for pid in pids.read_text().split()]
+    assert len(children) == 2
+    assert all(wait_until_gone(pid) for pid in children)
+
+
+def test_a_sink_that_raises_with_stdin_still_being_fed_ends_the_command(tmp_path: Path) -> None:
+    pid = tmp_path / "pid"
+    endless = (b"x" * 65536 for _ in range(1_000_000))  # far more than the command reads
+    started = time.monotonic()
+    with pytest.raises(OSError, match="No space left"):
+        local().run(
+            f"echo $$ > {pid}; head -c 1 >/dev/null; echo read; exec sleep 300",
+            timeout=300,
+            stdin=endless,
+            sink=_Refusing(),
+        )
+    assert time.monotonic() - started < 60
+    assert wait_until_gone(int(pid.read_text()))
