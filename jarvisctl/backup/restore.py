@@ -88,6 +88,8 @@ class RestoreOutcome:
     seconds: float
     problem: str | None = None  # why it failed, naming the file; the host was put back
     owners: bool = True  # owners compared and restored (False: the host side was not root)
+    restored: int = 0  # of the changes: in place and verified when it ended (check: none)
+    put_back: int = 0  # of the changes: undone after a failure (the rest: as the failure left)
 
     @property
     def files(self) -> int:
@@ -215,6 +217,8 @@ class _Restore:
         self.snapshot, self.store, self.steps = snapshot, store, steps
         self.placed, self.before, self.owners, self.to = placed, before, owners, to
         self.token = token  # in every temporary and kept-aside name of this restore
+        self.changing: set[int] = set()  # the indices whose change apply() writes
+        self.restored = self.put_back = 0  # counted as apply() ends, for the outcome
 
     def outcome(
         self, check: bool, changes: tuple[FileChange, ...], started: float, problem: str | None
@@ -229,12 +233,15 @@ class _Restore:
             time.monotonic() - started,
             problem,
             self.owners,
+            self.restored,
+            self.put_back,
         )
 
     def apply(self, changes: tuple[FileChange, ...]) -> str | None:
         """Do the restore; None when done and verified, else why it failed (host put back).
         Interrupted (Ctrl-C), it puts the host back before it lets the interruption go on."""
         changed = {i for i, c in enumerate(changes) if c.change is not Change.UNCHANGED}
+        self.changing = changed
         dirs = [
             self.placed[i]
             for i in sorted(changed, key=lambda i: (self.placed[i].path.count("/"), i))
@@ -261,6 +268,7 @@ class _Restore:
             return lost + self._undo(dirs, files, waits=_RECONNECT_WAITS)
         if problem is not None:
             return problem + self._undo(dirs, files)
+        self.restored = len(changed)  # verified: kept, whatever removing the old copies says
         return self._settle([*dirs, *files])
 
     def _prepare(self, dirs: list[Placed], files: list[Placed]) -> str | None:
@@ -322,7 +330,9 @@ class _Restore:
         for wait in [0.0, *waits]:
             time.sleep(wait)
             try:
-                failed = [self.placed[i].path for i in self.steps.undo(lines)]
+                failing = set(self.steps.undo(lines))
+                failed = [self.placed[i].path for i in sorted(failing)]
+                self.put_back = len(self.changing - failing)
                 break
             except UnreachableError as exc:
                 error = exc

@@ -88,16 +88,37 @@ def restore_lines(snapshot: Snapshot, outcome: RestoreOutcome) -> Iterator[str]:
         f"{when_text(snapshot.taken_at)} UTC, {snapshot.state.value}) on "
         f"{escaped(snapshot.host)}{target}"
     )
+    if not outcome.check and not outcome.ok and outcome.changed > outcome.restored:
+        yield "what it set out to change (FAILED below says what became of it):"
     yield from change_lines(outcome.changes, outcome.check)
     unchanged = outcome.files - outcome.changed
-    summary = (
-        f"{outcome.changed} of {outcome.files} files {verb}, {unchanged} already as in the snapshot"
-    )
+    summary = f"{_done_count(outcome)} of {outcome.files} files {verb}"
+    if not outcome.check and not outcome.ok:
+        summary += _undone_text(outcome)
+    summary += f", {unchanged} already as in the snapshot"
     if not outcome.owners:
         summary += "; owners not restored (the host side is not root: give the backup become)"
     yield summary + f" ({outcome.seconds:.1f}s)"
     if outcome.problem:
         yield f"FAILED: {escaped(outcome.problem)}"
+
+
+def _done_count(outcome: RestoreOutcome) -> int:
+    """What the summary counts as restored: what would be (check), what is in place and
+    verified (a restore that failed was put back, all or in part)."""
+    if outcome.check or outcome.ok:
+        return outcome.changed
+    return outcome.restored
+
+
+def _undone_text(outcome: RestoreOutcome) -> str:
+    """After a failure: how many of the changes were put back, and how many were left as the
+    failure found them (the FAILED line says which)."""
+    text = f", {outcome.put_back} put back as they were" if outcome.put_back else ""
+    left = outcome.changed - outcome.restored - outcome.put_back
+    if left > 0:
+        text += f", {left} not put back (see below)"
+    return text
 
 
 def change_lines(changes: Iterable[FileChange], check: bool) -> Iterator[str]:

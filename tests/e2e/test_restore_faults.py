@@ -80,6 +80,7 @@ def test_a_file_that_fails_verification_on_the_host_is_put_back(
     assert outcome.problem is not None
     assert f"{bench.root + '/etc/app.conf'!r} does not match the snapshot" in outcome.problem
     assert "(content)" in outcome.problem and "put back" in outcome.problem
+    assert (outcome.restored, outcome.put_back) == (0, outcome.changed) and outcome.changed
     assert fingerprint(bench.host, bench.root) == changed  # the original, and no new empty file
     assert conf.stat().st_ino == original
 
@@ -160,6 +161,7 @@ def test_a_connection_lost_mid_restore_is_undone_once_the_host_answers(
     assert not outcome.ok and outcome.problem is not None
     assert "the connection was lost during the restore" in outcome.problem
     assert "nothing was changed" in outcome.problem
+    assert (outcome.restored, outcome.put_back) == (0, outcome.changed)
     assert tree_of(Path(bench.root)) == before  # the temporary file removed by the undo
 
 
@@ -172,6 +174,7 @@ def test_a_host_that_stays_down_is_told_with_the_names_left_on_it(
     killer.join(30)
     assert not outcome.ok and outcome.problem is not None
     assert "putting the files back failed too" in outcome.problem
+    assert (outcome.restored, outcome.put_back) == (0, 0)  # as the lost connection left them
     left = [p.name for p in Path(bench.root, "big").iterdir() if p.name != "blob"]
     assert len(left) == 1 and left[0].startswith(".jarvisctl-new-")
     token = left[0].split("-")[2]
