@@ -4,7 +4,6 @@ store's own integrity pass; recorded as a run (app/backup_journal.py)."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +84,9 @@ def _verify_one(
     after = snapshot
     try:
         store = stores.get(snapshot.store)
-        with tempfile.TemporaryDirectory(prefix=".verify-", dir=_scratch(project)) as scratch:
-            outcome = verify_snapshot(
-                snapshot, store, log.store.snapshots, mode, Path(scratch), clock
-            )
+        outcome = verify_snapshot(
+            snapshot, store, log.store.snapshots, mode, _scratch(project), clock
+        )
         ok, problem, after = outcome.ok, outcome.problem, outcome.snapshot
     except JarvisError as exc:  # the store cannot be opened: not the snapshot's fault
         ok, problem = False, str(exc)
@@ -129,7 +127,8 @@ def _check_stores(stores: Stores, log: ActionLog, clock: Clock) -> tuple[StoreCh
 
 
 def _scratch(project: Project) -> Path:
-    """Where a restore verification extracts: beside the state, not in a /tmp that may be a
-    small tmpfs."""
-    project.state_dir.mkdir(parents=True, exist_ok=True)
-    return project.state_dir
+    """Where a restore verification extracts (a held `.verify-*` directory of its own, as a
+    run's): beside the state, not in a /tmp that may be a small tmpfs."""
+    from jarvisctl.engine.backups import SCRATCH
+
+    return project.state_dir / SCRATCH

@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO, Protocol
 
 from jarvisctl.backup.restore_host import batched, q
@@ -46,7 +46,7 @@ from jarvisctl.backup.restore_plan import (
     refuse_under_links,
 )
 from jarvisctl.backup.restore_state import HostEntry
-from jarvisctl.backup.restore_steps import HostSteps, StepError, undo_lines
+from jarvisctl.backup.restore_steps import HostSteps, Leftover, StepError, undo_lines
 from jarvisctl.backup.restore_stream import tar_for_host
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
@@ -90,6 +90,7 @@ class RestoreOutcome:
     owners: bool = True  # owners compared and restored (False: the host side was not root)
     restored: int = 0  # of the changes: in place and verified when it ended (check: none)
     put_back: int = 0  # of the changes: undone after a failure (the rest: as the failure left)
+    leftovers: tuple[Leftover, ...] = ()  # what killed restores left there, and its fate
 
     @property
     def files(self) -> int:
@@ -129,22 +130,26 @@ def restore_snapshot(
     )
     entries = latest_entries(index.manifest(snapshot.id))
     token = secrets.token_hex(4)
+    swept: tuple[Leftover, ...] = ()
     try:
         single = _command_target(steps, root, entries) if snapshot.source == "command" else None
         placed = place(entries, root, token, single=single)
         refuse_under_links(placed)
+        swept = steps.leftovers(placed, remove=not check)  # `check` changes nothing: listed
         owners, before = steps.state([p.path for p in placed])
     except StepError as exc:
-        return _failed(snapshot, to, check, (), started, str(exc))
+        return replace(_failed(snapshot, to, check, (), started, str(exc)), leftovers=swept)
     above = linked_ancestor_lines(ancestors_outside(placed))
     problem = steps.step(above, "checking the directories above the restored paths")
     if problem is not None:
-        return _failed(snapshot, to, check, (), started, problem)
+        return replace(_failed(snapshot, to, check, (), started, problem), leftovers=swept)
     changes = _changes(placed, before, owners=owners)
     restore = _Restore(snapshot, store, steps, placed, before, owners, to, token)
     if check or all(c.change is Change.UNCHANGED for c in changes):
-        return restore.outcome(check, changes, started, None)
-    return restore.outcome(check, changes, started, restore.apply(changes))
+        outcome = restore.outcome(check, changes, started, None)
+    else:
+        outcome = restore.outcome(check, changes, started, restore.apply(changes))
+    return replace(outcome, leftovers=swept)
 
 
 def _refuse_unusable(snapshot: Snapshot) -> None:

@@ -21,6 +21,10 @@ The functions each script starts with (besides restore_state.py's, which read th
   back to PATH; else, when nothing was at PATH before (WAS `missing`), what is there now is
   removed (a directory only when empty); TMP is removed. It needs no record of how far the
   restore got, so it also undoes one cut off by Ctrl-C. Marks `fN` when it could not.
+- `l DIR ACT`: what an earlier restore whose controller was killed (SIGKILL: no undo ran) left
+  in DIR: its temporary files are removed (ACT `remove`; `r` marks each removed, `n` each that
+  could not be, `w` each that would be when ACT is `list`); the files it kept aside are only
+  named (`k`): each may be the only copy of what the host had before that restore.
 """
 
 from __future__ import annotations
@@ -64,6 +68,23 @@ u() {
 }
 """
 
+_TOKEN = "[0-9a-f]" * 8  # the restore's token (restore.py: secrets.token_hex(4))
+_LEFTOVERS = rf"""
+l() {{
+  for f in "$1"/.jarvisctl-new-{_TOKEN}-[0-9]*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    if [ "$2" != remove ]; then printf 'w%s\000' "$f"
+    elif rm -f -- "$f"; then printf 'r%s\000' "$f"
+    else printf 'n%s\000' "$f"
+    fi
+  done
+  for f in "$1"/.jarvisctl-old-{_TOKEN}-[0-9]*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    printf 'k%s\000' "$f"
+  done
+}}
+"""
+
 # The first field every script prints: whether it runs as root (owners can be set).
 _WHO = "printf '%s\\000' \"$(id -u)\"\n"
 
@@ -75,7 +96,7 @@ def q(value: str) -> str:
 
 def script(lines: Iterable[str]) -> Iterator[bytes]:
     """A script's bytes, a few hundred lines at a time: the functions, who runs it, `lines`."""
-    yield (_FUNCTIONS + FUNCTIONS + _WHO).encode()
+    yield (_FUNCTIONS + _LEFTOVERS + FUNCTIONS + _WHO).encode()
     batch: list[str] = []
     for line in lines:
         batch.append(line)
@@ -112,3 +133,21 @@ def parse_failures(output: bytes) -> list[int]:
     """The indices an undo script could not put back (its `fN` marks)."""
     records = output.split(b"\0")[1:]
     return [int(r[1:]) for r in records if r[:1] == b"f" and r[1:].isdigit()]
+
+
+def leftover_lines(directories: Iterable[str], *, remove: bool) -> Iterator[str]:
+    """`l` over each directory (`/` given as the empty word, so that no name starts `//`)."""
+    act = "remove" if remove else "list"
+    for directory in directories:
+        yield f"l {q(directory.rstrip('/'))} {act}"
+
+
+def parse_leftovers(output: bytes) -> list[tuple[str, str]]:
+    """(mark, path) of each record an `l` printed: r removed, n not removable, w would be
+    removed, k kept aside."""
+    records = output.split(b"\0")[1:]
+    return [
+        (r[:1].decode(), r[1:].decode("utf-8", "surrogateescape"))
+        for r in records
+        if r[:1] in (b"r", b"n", b"w", b"k") and len(r) > 1
+    ]

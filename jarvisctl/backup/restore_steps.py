@@ -3,11 +3,14 @@ output collected whole (it is one record per entry, not a file's data)."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from jarvisctl.backup.restore_host import (
+    leftover_lines,
     parse_failures,
+    parse_leftovers,
     q,
     runs_as,
     script,
@@ -40,6 +43,33 @@ class _Collected:
     @property
     def ended(self) -> bool:
         return False
+
+
+# What became of each name an earlier, killed restore left, by its `l` mark.
+_FATES = {
+    "r": "removed",
+    "w": "would remove",
+    "n": "CANNOT remove",
+    "k": "left aside",
+}
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A name left on the host by an earlier restore that never finished (its controller was
+    killed), found beside this restore's targets: removed (its temporary files), or named and
+    left alone (what it kept aside may be the only copy of what the host had before)."""
+
+    path: str
+    fate: str  # removed | would remove | CANNOT remove | left aside
+
+    def describe(self) -> str:
+        if self.fate == "left aside":
+            return (
+                f"left aside {self.path!r}: what an earlier restore that was cut off replaced; "
+                "remove it once it is not needed"
+            )
+        return f"{self.fate} {self.path!r}: left by an earlier restore that was cut off"
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,16 @@ class HostSteps:
             return query.parse(done.out)
         except ValueError as exc:
             raise StepError(f"reading the current files: unexpected output ({exc})") from exc
+
+    def leftovers(self, placed: Sequence[Placed], *, remove: bool) -> tuple[Leftover, ...]:
+        """The names earlier restores left beside these targets (their controller was killed
+        before its undo could run): temporary files removed (`remove`, else only listed),
+        kept-aside files named."""
+        directories = sorted({posixpath.dirname(p.path) for p in placed})
+        done = self.script(leftover_lines(directories, remove=remove))
+        if not done.ok:
+            raise StepError(done.why("looking for what earlier restores left"))
+        return tuple(Leftover(path, _FATES[mark]) for mark, path in parse_leftovers(done.out))
 
     def extract(self, stream: Iterator[bytes]) -> Done:
         """`tar -x` of the stream at /, every member a temporary name beside its target."""

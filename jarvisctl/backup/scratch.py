@@ -15,6 +15,9 @@ controller need not be root, and the checksum pass compared them in the tar head
 
 Directories are made 0700 while extracting and given their recorded modes at the end, so that a
 read-only directory does not stop its own files from being written.
+
+Each extraction has its own `.verify-*` directory, held while in use (backup/leftovers.py): one
+left by a process that was killed is removed, and reported, when the next one is made.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ import os
 import shutil
 import stat
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from jarvisctl.backup.leftovers import hold, sweep
+
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+SCRATCH_PREFIX = ".verify-"
 
 
 class UnsafeMemberError(Exception):
@@ -220,3 +227,46 @@ def remove_scratch(root: Path) -> None:
                 finally:
                     os.close(fd)
     shutil.rmtree(root, ignore_errors=True)
+
+
+class HeldScratch:
+    """A new, empty `.verify-*` directory under `parent` (made 0700 if missing), made (after
+    sweeping those no live process holds) and held at once: OSError when it cannot be made.
+    Its block yields the directory and removes it at the end."""
+
+    def __init__(self, parent: Path) -> None:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sweep_scratch(parent)
+        while True:
+            self.root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
+            self._fd = os.open(self.root, _DIR_FLAGS)
+            if hold(self._fd, self.root):
+                return
+            os.close(self._fd)  # swept between its creation and its lock: make another
+
+    def __enter__(self) -> Path:
+        return self.root
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            remove_scratch(self.root)
+        finally:
+            os.close(self._fd)
+
+
+def sweep_scratch(parent: Path) -> list[Path]:
+    """Remove (and report) the scratch directories under `parent` that no live process holds."""
+    return sweep(
+        parent,
+        lambda name: name.startswith(SCRATCH_PREFIX),
+        _remove_directory,
+        "a scratch directory",
+    )
+
+
+def _remove_directory(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        return  # not one of ours
+    remove_scratch(path)
+    if path.exists():
+        raise OSError(errno.ENOTEMPTY, "some of it could not be removed")

@@ -23,7 +23,6 @@ snapshot, and an UNUSABLE one would be kept forever and raise the freshness chec
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from jarvisctl.backup.manifest import digest_stream, manifest_of_tar
-from jarvisctl.backup.scratch import SCRATCH_ERRNOS, ScratchError, extract_tar, remove_scratch
+from jarvisctl.backup.scratch import SCRATCH_ERRNOS, HeldScratch, ScratchError, extract_tar
 from jarvisctl.backup.verify_compare import (
     compare_on_disk,
     compare_stream,
@@ -144,14 +143,11 @@ def _restore(
     snapshot: Snapshot, store: ReadableStore, index: SnapshotIndex, scratch: Path
 ) -> str | None:
     try:
-        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        root = Path(tempfile.mkdtemp(prefix=".verify-", dir=scratch))
+        held = HeldScratch(scratch)  # and those of killed processes swept, each reported
     except OSError as exc:
         raise _Unverifiable(f"no scratch directory in {scratch}: {exc.strerror or exc}") from exc
-    try:
+    with held as root:
         problem = _restore_into(root, snapshot, store, index)
-    finally:
-        remove_scratch(root)
     return None if problem is None else BY_RESTORE + problem
 
 

@@ -88,6 +88,8 @@ def restore_lines(snapshot: Snapshot, outcome: RestoreOutcome) -> Iterator[str]:
         f"{when_text(snapshot.taken_at)} UTC, {snapshot.state.value}) on "
         f"{escaped(snapshot.host)}{target}"
     )
+    for leftover in outcome.leftovers:
+        yield f"  {escaped(leftover.describe())}"
     if not outcome.check and not outcome.ok and outcome.changed > outcome.restored:
         yield "what it set out to change (FAILED below says what became of it):"
     yield from change_lines(outcome.changes, outcome.check)

@@ -3,6 +3,9 @@
 The stream is stored as it arrived (compressed as the backup's `compress` says). It is written
 to a hidden partial file in its target directory and renamed into place, fsync'd, only on
 commit, so a reader never sees half a snapshot and an interrupted transfer leaves nothing.
+A writer holds its partial file (backup/leftovers.py) so that one whose process was killed
+(SIGKILL leaves no chance to clean up) is swept, and reported, by the next writer or reader of
+that backup's directory.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import BinaryIO
 
 from jarvisctl.backup.compression import SUFFIX, opened_uncompressed
 from jarvisctl.backup.errors import BackupStoreError
+from jarvisctl.backup.leftovers import hold, sweep
 from jarvisctl.plan.model import BackupPlan
 from jarvisctl.store.snapshots import Snapshot
 
@@ -41,6 +45,7 @@ class LocalBackupStore:
     @contextlib.contextmanager
     def open(self, snapshot: Snapshot) -> Iterator[BinaryIO]:
         path = self._path_of(snapshot)
+        sweep_partials(path.parent)
         try:
             raw = path.open("rb")
         except FileNotFoundError:
@@ -106,14 +111,22 @@ class LocalSnapshotWriter:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             for directory in (self._directory.parent, self._directory):
                 directory.mkdir(mode=0o700, exist_ok=True)
+            sweep_partials(self._directory)
+            fd, self._partial = self._held_partial()
+        except OSError as exc:
+            raise self._error("cannot create a file", exc) from exc
+        self._file = os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)
+        return self
+
+    def _held_partial(self) -> tuple[int, Path]:
+        """A new partial file, locked for as long as this process keeps it open."""
+        while True:
             fd, partial = tempfile.mkstemp(
                 prefix=f".{self._name}.", suffix=PARTIAL_SUFFIX, dir=self._directory
             )
-        except OSError as exc:
-            raise self._error("cannot create a file", exc) from exc
-        self._partial = Path(partial)
-        self._file = os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)
-        return self
+            if hold(fd, Path(partial)):
+                return fd, Path(partial)
+            os.close(fd)  # swept between its creation and its lock: make another
 
     def write(self, data: bytes) -> None:
         assert self._file is not None, "write() outside the writer's block"
@@ -160,6 +173,16 @@ class LocalSnapshotWriter:
             f"backup store {self._store.name!r}: {doing} {where}: {exc.strerror or exc}; "
             f"nothing was kept of this snapshot"
         )
+
+
+def sweep_partials(directory: Path) -> list[Path]:
+    """Remove (and report) the partial files in `directory` that no live writer holds."""
+    return sweep(
+        directory,
+        lambda name: name.startswith(".") and name.endswith(PARTIAL_SUFFIX),
+        lambda path: path.unlink(missing_ok=True),
+        "a partial snapshot file",
+    )
 
 
 def safe_component(text: str) -> str:

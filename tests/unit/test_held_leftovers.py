@@ -1,0 +1,108 @@
+"""Partial snapshot files and scratch directories are held (flock) while their process lives:
+the next writer sweeps, and reports, only those whose process is gone."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jarvisctl.backup.scratch import HeldScratch, sweep_scratch
+from jarvisctl.backup.stores.local import LocalBackupStore, sweep_partials
+from tests.backup.helpers import backup_plan
+
+# A process that holds a file the way a writer does, until its stdin closes.
+_HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def held_elsewhere(path: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def released(holder: subprocess.Popen[str]) -> None:
+    holder.kill()
+    holder.wait(10)
+
+
+def test_a_partial_file_no_process_holds_is_swept_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = LocalBackupStore("local", tmp_path / "backups")
+    directory = tmp_path / "backups" / "h1" / "conf"
+    directory.mkdir(parents=True)
+    dead = directory / ".old.tar.gz.abc123.partial"
+    dead.write_bytes(b"half a snapshot")
+    alive = directory / ".other.tar.gz.def456.partial"
+    alive.write_bytes(b"being written")
+    holder = held_elsewhere(alive)
+    try:
+        plan = backup_plan(paths=("/etc",))
+        with (
+            caplog.at_level(logging.WARNING, "jarvisctl.backup"),
+            store.writer("snap-1", plan, "h1") as writer,
+        ):
+            writer.write(b"data")
+            writer.commit()
+        assert not dead.exists()
+        assert alive.read_bytes() == b"being written"  # its writer lives
+        assert [r.getMessage() for r in caplog.records] == [
+            f"removed a partial snapshot file left by an interrupted jarvisctl process: {dead}"
+        ]
+    finally:
+        released(holder)
+    assert sweep_partials(directory) == [alive]  # its holder is gone now
+
+
+def test_a_writer_in_progress_is_not_swept_by_another_in_the_same_process(tmp_path: Path) -> None:
+    store = LocalBackupStore("local", tmp_path / "backups")
+    plan = backup_plan(paths=("/etc",))
+    with store.writer("snap-1", plan, "h1") as first:
+        first.write(b"first")
+        with store.writer("snap-2", plan, "h1") as second:
+            second.write(b"second")
+            second.commit()
+        location, size = first.commit()
+    assert (store.root / location).read_bytes() == b"first" and size == 5
+    assert sorted(p.name for p in (store.root / "h1" / "conf").iterdir()) == [
+        "snap-1.tar.gz",
+        "snap-2.tar.gz",
+    ]
+
+
+def test_a_scratch_directory_no_process_holds_is_swept_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = tmp_path / ".verify-dead"
+    (dead / "etc").mkdir(parents=True)
+    (dead / "etc" / "passwd").write_text("extracted\n")
+    (dead / "etc").chmod(0o500)  # as an extraction leaves a read-only directory
+    alive = tmp_path / ".verify-alive"
+    alive.mkdir()
+    holder = held_elsewhere(alive)
+    try:
+        with caplog.at_level(logging.WARNING, "jarvisctl.backup"), HeldScratch(tmp_path) as root:
+            assert root.is_dir() and root.name.startswith(".verify-")
+            assert sweep_scratch(tmp_path) == []  # its own, held, is not swept
+        assert not dead.exists() and alive.is_dir() and not root.exists()
+        assert [r.getMessage() for r in caplog.records] == [
+            f"removed a scratch directory left by an interrupted jarvisctl process: {dead}"
+        ]
+    finally:
+        released(holder)
+    assert sweep_scratch(tmp_path) == [alive]
