@@ -81,8 +81,11 @@ class _Bridge(logging.Handler):
         self.log.write(level, record.name, {"message": record.getMessage()})
 
 
-def route_library_logs(log: EventLog, names: tuple[str, ...] = ("apscheduler",)) -> None:
-    """Warnings and errors of these libraries' loggers become our lines (and only ours)."""
+def route_library_logs(
+    log: EventLog, names: tuple[str, ...] = ("apscheduler", "jarvisctl.backup")
+) -> None:
+    """Warnings and errors of these loggers become our lines (and only ours): the libraries',
+    and the backup stage's reports of what killed processes left (backup/leftovers.py)."""
     for name in names:
         logger = logging.getLogger(name)
         logger.handlers = [_Bridge(log)]

@@ -106,3 +106,24 @@ def test_a_scratch_directory_no_process_holds_is_swept_and_reported(
     finally:
         released(holder)
     assert sweep_scratch(tmp_path) == [alive]
+
+
+def test_the_daemon_writes_each_sweep_in_its_own_log(tmp_path: Path) -> None:
+    import io
+
+    from jarvisctl.daemon.logs import EventLog, route_library_logs
+
+    stream = io.StringIO()
+    loggers = [logging.getLogger(name) for name in ("apscheduler", "jarvisctl.backup")]
+    saved = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    route_library_logs(EventLog(stream, "json"))
+    try:
+        (tmp_path / ".verify-dead").mkdir()
+        sweep_scratch(tmp_path)
+    finally:
+        for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
+    line = stream.getvalue()
+    assert '"jarvisctl.backup"' in line and "removed a scratch directory" in line
+    assert str(tmp_path / ".verify-dead") in line
