@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jarvisctl.app.backup_journal import ActionLog, ActionRequest, backup_action
 from jarvisctl.config.project import Project
@@ -27,6 +28,10 @@ from jarvisctl.core.secrets import SecretValues
 from jarvisctl.core.step_events import Rollout as RolloutEvent
 from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
 from jarvisctl.store.base import Store
+
+if TYPE_CHECKING:
+    from jarvisctl.app.run import RunContext
+    from jarvisctl.core.results import RunReport
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.leases import Holder, Lease, abandoned
 from jarvisctl.store.rollouts import (
@@ -139,6 +144,23 @@ def abort_rollout(project: Project, request: AbortRequest, secrets: SecretValues
             for host in waiting:
                 log.outcome(host, "skipped", str(exc))
             return AbortReport(rollout, (), (), log.run_id, refused=str(exc))
+
+
+def continue_rollout(
+    project: Project,
+    rollout_id: str,
+    context: RunContext,
+    forks: int | None = None,
+    arguments: tuple[str, ...] = (),
+) -> RunReport:
+    """Go on with a rollout paused after a batch: a run of its play, which the rollout engine
+    (app/rollout_run.py) marks running again and takes on from its next batch; a rollout that
+    is not paused is a UsageError saying what would go on with it."""
+    from jarvisctl.app.rollout_run import resume_rollout
+
+    return resume_rollout(
+        project, rollout_id, context, continuing=True, forks=forks, arguments=arguments
+    )
 
 
 def _abort(log: ActionLog, rollout_id: str) -> AbortReport:

@@ -1,12 +1,16 @@
-"""`jarvisctl rollout list|status|abort`: thin front doors onto app/rollouts.py. ID may be a
-rollout id, a unique start of one, or `last` (the most recent), as `audit verify last` takes."""
+"""`jarvisctl rollout list|status|continue|resume|abort`: thin front doors onto app/rollouts.py
+(reading the store, aborting) and app/rollout_run.py (going on with a rollout: a run of its play,
+shown and ending as `jarvisctl run` does). ID may be a rollout id, a unique start of one, or
+`last` (the most recent), as `audit verify last` takes."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,8 +24,15 @@ from jarvisctl.render.rollouts_text import (
     summary_document,
 )
 
+if TYPE_CHECKING:  # the run's machinery is imported only by the commands that run
+    from jarvisctl.app.run import RunContext
+    from jarvisctl.core.results import RunReport
+
 config_option = click.option(
     "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
+)
+forks_option = click.option(
+    "-f", "--forks", type=click.IntRange(1, 1000), help="Hosts of a batch worked on at once."
 )
 
 
@@ -78,20 +89,107 @@ def status_command(rollout_id: str, as_json: bool, config: Path | None) -> None:
         click.echo(line)
 
 
-@rollout.command("abort", short_help="End a rollout: its hosts not started are skipped.")
+@rollout.command("continue", short_help="Go on with a paused rollout's next batch.")
 @click.argument("rollout_id", metavar="ID")
+@forks_option
 @config_option
 @report_errors
-def abort_command(rollout_id: str, config: Path | None) -> None:
+def continue_command(rollout_id: str, forks: int | None, config: Path | None) -> None:
+    """Go on with the rollout ID, paused after a batch in its `pause_after`: its next batches
+    run as a run of its play (planned again from the files it started with; refused if its
+    hosts, batches or steps plan differently now). Exits as `jarvisctl run` does."""
+    from jarvisctl.app.rollouts import continue_rollout
+
+    project = load_project(config)
+    _going_on(lambda context: continue_rollout(project, rollout_id, context, forks, _arguments()))
+
+
+@rollout.command("resume", short_help="Finish a rollout whose controller stopped.")
+@click.argument("rollout_id", metavar="ID")
+@forks_option
+@config_option
+@report_errors
+def resume_command(rollout_id: str, forks: int | None, config: Path | None) -> None:
+    """Finish the rollout ID: one whose controller was killed or stopped (the host in flight
+    goes on from its unfinished step; finished hosts and steps are not repeated; a host whose
+    `once` step was in flight waits for a decision), or whose deferred hosts are back. A run of
+    its play, refused if it plans differently now. Exits as `jarvisctl run` does."""
+    from jarvisctl.app.rollout_run import resume_rollout
+
+    project = load_project(config)
+    _going_on(
+        lambda context: resume_rollout(
+            project, rollout_id, context, forks=forks, arguments=_arguments()
+        )
+    )
+
+
+def _going_on(go: Callable[[RunContext], RunReport]) -> None:
+    """A run of the rollout's play, shown as `jarvisctl run` shows one (a line per host as it
+    ends, the live status line on a terminal, the recap), stopped as it stops one (Ctrl-C or
+    SIGTERM: cleanly; twice: at once), ending with its exit code."""
+    from jarvisctl.app.run import RunContext
+    from jarvisctl.cli.run import _console, _stop_on_signals, exit_code
+    from jarvisctl.core.events import NullSink
+    from jarvisctl.render.live import redrawing
+    from jarvisctl.render.run_text import render_recap
+
+    console = _console(data_on_stdout=False, live=True)
+    context = RunContext(
+        events=NullSink(),
+        on_host=console.finished,
+        on_plan=console.planned,
+        on_start=console.started,
+        secrets=output_secrets(),
+    )
+    restore = _stop_on_signals(context.cancel, console)
+    try:
+        with redrawing(console):
+            report = go(context)
+    finally:
+        context.pool.close_all()
+        restore()
+    click.echo("\n" + render_recap(report, colour=console.colour), nl=False, color=console.colour)
+    sys.exit(exit_code(report.status))
+
+
+def _arguments() -> tuple[str, ...]:
+    """The command line as typed, for the journal's run_started record."""
+    return tuple(sys.argv[1:])
+
+
+@rollout.command("abort", short_help="End a rollout: its hosts not started are skipped.")
+@click.argument("rollout_id", metavar="ID")
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="First run the rollback steps (then the gate) on every host the rollout changed or "
+    "was changing, as a run of its play.",
+)
+@forks_option
+@config_option
+@report_errors
+def abort_command(rollout_id: str, rollback: bool, forks: int | None, config: Path | None) -> None:
     """Abort the rollout ID (running with no live controller, paused, or waiting for deferred
     hosts): it becomes aborted, and each host that has not started (pending or deferred) is
     skipped, reason "aborted"; a host whose turn had started is left as it was, and named.
     Recorded as a run (`jarvisctl runs`, `report`, `audit verify`). Exit 2 if ID names no
-    rollout or one that has ended, 8 if another controller works on it (stop that run first)."""
+    rollout or one that has ended, 8 if another controller works on it (stop that run first).
+    With --rollback: the rollback runs on the hosts it changed, and it exits as `run` does."""
     from jarvisctl.app.rollouts import AbortRequest, abort_rollout
     from jarvisctl.render.rollouts_text import abort_lines
 
-    request = AbortRequest(rollout_id, tuple(sys.argv[1:]))
+    if rollback:
+        from jarvisctl.app.rollout_run import abort_with_rollback
+
+        project = load_project(config)
+        _going_on(
+            lambda context: abort_with_rollback(
+                project, rollout_id, context, forks=forks, arguments=_arguments()
+            )
+        )
+
+    request = AbortRequest(rollout_id, _arguments())
     report = abort_rollout(load_project(config), request, output_secrets())
     if report.refused:
         click.echo(f"error: not aborted: {report.refused} (stop that run to abort)", err=True)
