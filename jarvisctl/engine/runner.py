@@ -40,6 +40,7 @@ from jarvisctl.engine.remedy import (
 )
 from jarvisctl.engine.rollout_request import RolloutRequest
 from jarvisctl.engine.session import Session, observe_host
+from jarvisctl.engine.tasks import run_tasks
 from jarvisctl.engine.window import in_window
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import HostPlan, Plan, PlayPlan
@@ -87,10 +88,13 @@ class Runner:
     def finish(
         self, play: PlayPlan, host: HostPlan, run: HostRun, conn: Connection | None
     ) -> HostRun:
-        """After the checks and remediations: backups, then the controller-side checks.
+        """After the checks and remediations: tasks, backups, then the controller-side checks.
         Never raises: whatever goes wrong is this host's failure."""
         session, started = self.session(play, host), time.monotonic()
         try:
+            run, conn = run_tasks(
+                session, run, conn, self.pool, self.backups, mode=self.mode, cancel=self.cancel
+            )
             run = finish_host(session, run, conn, self.backups)
         except Exception as exc:
             outcome, error = session.broken_off(Outcome.FAILED, f"{type(exc).__name__}: {exc}")

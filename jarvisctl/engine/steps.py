@@ -110,9 +110,7 @@ class StepRunner:
 
     def skipped(self, step: StepPlan, reason: str) -> StepNote:
         """A step that is not run: its note, recorded like any other."""
-        note = _note(step, StepOutcome.SKIPPED, reason, 0, Trail(), 0.0)
-        self._emit(note)
-        return note
+        return skipped_step(self.session, step, reason, self.rollout)
 
     def run(self, step: StepPlan) -> StepNote:
         """Guards, then the action with its retries; never raises for what happens on the
@@ -129,7 +127,7 @@ class StepRunner:
             reason, attempts = f"the connection was lost: {exc}", 1
         duration = clock.monotonic() - started
         note = _note(step, outcome, reason, attempts, trails[-1], duration)
-        self._emit(note)
+        emit_step(self.session, note, self.rollout)
         return note
 
     def _run(self, step: StepPlan, trails: list[Trail]) -> tuple[StepOutcome, str, int]:
@@ -235,22 +233,31 @@ class StepRunner:
         )
         return replace(result, command=shown)
 
-    def _emit(self, note: StepNote) -> None:
-        self.session.emit(
-            Step(
-                phase=note.phase,
-                index=note.index,
-                name=note.name,
-                step_kind=note.kind,
-                outcome=note.outcome.value,
-                reason=note.reason,
-                attempts=note.attempts,
-                commands=note.commands,
-                exit_codes=note.exit_codes,
-                seconds=round(note.duration, 4),
-                rollout=self.rollout,
-            )
+
+def skipped_step(session: Session, step: StepPlan, reason: str, rollout: str = "") -> StepNote:
+    """A step that is not run (an earlier one failed, the run stopped, the host was not
+    reached): its note, recorded as a Step event like any other."""
+    note = _note(step, StepOutcome.SKIPPED, reason, 0, Trail(), 0.0)
+    emit_step(session, note, rollout)
+    return note
+
+
+def emit_step(session: Session, note: StepNote, rollout: str = "") -> None:
+    session.emit(
+        Step(
+            phase=note.phase,
+            index=note.index,
+            name=note.name,
+            step_kind=note.kind,
+            outcome=note.outcome.value,
+            reason=note.reason,
+            attempts=note.attempts,
+            commands=note.commands,
+            exit_codes=note.exit_codes,
+            seconds=round(note.duration, 4),
+            rollout=rollout,
         )
+    )
 
 
 def _tried(reason: str, number: int) -> str:

@@ -22,6 +22,7 @@ from jarvisctl.render.reports.document import (
     RemediationEntry,
     RunDocument,
 )
+from jarvisctl.render.reports.step_entries import StepEntry
 
 SCHEMA_ID = "jarvisctl.run/v2"
 PIECE = 1 << 16  # characters of whole lines written at once by write_run_json
@@ -137,6 +138,23 @@ def _host(section: HostSection) -> dict[str, Any]:
         "remediations": [_remediation(r) for r in section.remediations],
         "backups": [_backup(b) for b in section.backups],
         "backup_actions": [_action(a) for a in section.backup_actions],
+        "steps": [_step(s) for s in section.steps],
+    }
+
+
+def _step(entry: StepEntry) -> dict[str, Any]:
+    return {
+        "phase": entry.phase,
+        "index": entry.index,
+        "name": entry.name,
+        "kind": entry.kind,
+        "outcome": entry.outcome,
+        "reason": entry.reason,
+        "attempts": entry.attempts,
+        "commands": list(entry.commands),
+        "exit_codes": list(entry.exit_codes),
+        "seconds": entry.seconds,
+        "rollout": entry.rollout,
     }
 
 

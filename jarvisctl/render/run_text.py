@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 import click
 
@@ -16,6 +17,8 @@ from jarvisctl.core.results import (
     Outcome,
     RunReport,
     Status,
+    StepNote,
+    StepOutcome,
 )
 from jarvisctl.engine.evaluate import SEVERITY
 from jarvisctl.render.reports.backup_entries import size_text
@@ -31,6 +34,7 @@ COLOURS: dict[str, tuple[str, bool]] = {
     "unreachable": ("red", True),
     "skipped": ("cyan", False),
     "interrupted": ("yellow", True),
+    "would change": ("yellow", False),
 }
 
 
@@ -45,7 +49,17 @@ def progress_line(run: HostRun, colour: bool = False) -> str:
         return f"{head}  {first_line(run.error)}"
     counts = run.counts()
     parts = [f"{counts[s]} {s.value}" for s in Status if counts[s]]
-    return f"{head}  {len(run.checks)} checks: {', '.join(parts) or 'none'}  {run.duration:.2f}s"
+    checks = f"{len(run.checks)} checks: {', '.join(parts) or 'none'}"
+    return f"{head}  {checks}{steps_counted(run.steps)}  {run.duration:.2f}s"
+
+
+def steps_counted(notes: Sequence[StepNote]) -> str:
+    """`; 3 steps: 1 changed, 2 ok` (in StepOutcome's order), or nothing without steps."""
+    if not notes:
+        return ""
+    counts = Counter(n.outcome for n in notes)
+    parts = [f"{counts[o]} {o.value}" for o in StepOutcome if counts[o]]
+    return f"; {len(notes)} step{'s' if len(notes) > 1 else ''}: {', '.join(parts)}"
 
 
 def host_status(run: HostRun) -> str:
@@ -107,12 +121,24 @@ def _recap_lines(report: RunReport, colour: bool) -> Iterator[str]:
             if note.outcome is Attempt.WOULD_RUN:
                 for command in note.commands:
                     yield f"      $ {command}"
+    steps = [(h, n) for h in report.hosts for n in h.steps]
+    if steps:
+        yield ""
+        yield "STEPS"
+        for run, done in steps:
+            yield f"  {run.host}  {step_text(done, colour)}"
     backups = [(h, b) for h in report.hosts for b in h.backups]
     if backups:
         yield ""
         yield "BACKUPS"
         for run, backup in backups:
             yield f"  {run.host}  {backup.name} -> {backup.store}: {backup_text(backup, colour)}"
+
+
+def step_text(note: StepNote, colour: bool = False) -> str:
+    """A step's line: `task 2 'restart app': CHANGED  applied and verified (attempt 2)`."""
+    word = paint(note.outcome.value, colour)
+    return f"{note.phase} {note.index + 1} {note.name!r}: {word}  {first_line(note.reason)}"
 
 
 def backup_text(backup: BackupNote, colour: bool = False) -> str:

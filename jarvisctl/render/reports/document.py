@@ -19,6 +19,7 @@ from jarvisctl.core.events import (
     REMEDIATION,
     RUN_FINISHED,
     RUN_STARTED,
+    EventKind,
 )
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import Record, Verification
@@ -30,6 +31,7 @@ from jarvisctl.render.reports.backup_entries import (
     BackupEntry,
     BackupFold,
 )
+from jarvisctl.render.reports.step_entries import StepEntry, outcome_after, step_entry
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 OUTCOME_ORDER = {
@@ -114,6 +116,7 @@ class HostSection:
     remediations: tuple[RemediationEntry, ...] = ()
     backups: tuple[BackupEntry, ...] = ()
     backup_actions: tuple[BackupAction, ...] = ()
+    steps: tuple[StepEntry, ...] = ()  # tasks, rollout steps and rollback, in the order run
 
     @property
     def failing(self) -> tuple[CheckEntry, ...]:
@@ -272,6 +275,7 @@ class _Section:
         self.commands: dict[str, Mapping[str, Any]] = {}
         self.remediations: list[RemediationEntry] = []
         self.backups = BackupFold()
+        self.steps: list[StepEntry] = []
         self.first_at: float | None = None
         self.last_at = 0.0
 
@@ -296,6 +300,10 @@ class _Section:
             )
         elif record.kind == REMEDIATION:
             self._remediation(data)
+        elif record.kind == EventKind.STEP:
+            self.steps.append(step_entry(data))
+            outcome = self.fields.get("outcome", "ok")
+            self.fields["outcome"] = outcome_after(self.steps[-1], outcome)
         elif record.kind in BACKUP_KINDS:
             failed = self.backups.add(record.kind, data)
             if failed is not None and self.fields.get("outcome", "ok") in ("ok", "changed"):
@@ -344,6 +352,7 @@ class _Section:
             remediations=tuple(self.remediations),
             backups=tuple(self.backups.backups),
             backup_actions=tuple(self.backups.actions),
+            steps=tuple(self.steps),
             seconds=seconds,
             **self.fields,
         )

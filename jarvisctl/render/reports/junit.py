@@ -22,6 +22,7 @@ from jarvisctl.render.reports.document import (
     perf_value_text,
     value_text,
 )
+from jarvisctl.render.reports.step_entries import StepEntry
 
 # A check's status → the JUnit result it becomes: a threshold crossed is a failure; UNKNOWN
 # (the check could not measure) is an error; OK is a passing testcase.
@@ -101,12 +102,13 @@ def _count(cases: Sequence[Case], result: str) -> int:
 
 
 def junit_cases(section: HostSection) -> list[Case]:
-    """One testcase per host and check, and per backup (see _backup_case). WARNING/CRITICAL:
-    <failure>; UNKNOWN: <error> (the check could not measure); an unreachable, failed or
-    interrupted session: one 'session' case with <error>; a host the run did not work on
-    (another run's lease, or not started before an interrupt): 'session' with <skipped> and
-    the reason."""
+    """One testcase per host and check, per step and per backup (see _backup_case).
+    WARNING/CRITICAL: <failure>; UNKNOWN: <error> (the check could not measure); an
+    unreachable, failed or interrupted session: one 'session' case with <error>; a host the
+    run did not work on (another run's lease, or not started before an interrupt): 'session'
+    with <skipped> and the reason."""
     cases = [_check_case(c) for c in section.checks]
+    cases += [_step_case(s) for s in section.steps]
     cases += [_backup_case(b) for b in section.backups]
     cases += [_action_case(a) for a in section.backup_actions]
     if section.outcome in ("unreachable", "failed", "interrupted"):
@@ -120,6 +122,16 @@ def junit_cases(section: HostSection) -> list[Case]:
 
 def _session(section: HostSection, result: str | None, type_: str) -> Case:
     return Case("session", result, type_, section.error, section.error, section.seconds)
+
+
+def _step_case(step: StepEntry) -> Case:
+    """A step is a testcase `task 1 <name>`: failed is a <failure>, interrupted an <error>,
+    skipped <skipped>; ok, changed and would change pass."""
+    result = {"failed": "failure", "interrupted": "error", "skipped": "skipped"}
+    ran = zip(step.commands, step.exit_codes, strict=False)  # an old journal's may differ
+    detail = "\n".join((step.reason, *(f"$ {c}  (exit {x})" for c, x in ran)))
+    name = f"{step.phase} {step.index + 1} {step.name}"
+    return Case(name, result.get(step.outcome), step.outcome, step.reason, detail, step.seconds)
 
 
 def _backup_case(backup: BackupEntry) -> Case:
