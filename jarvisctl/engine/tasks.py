@@ -13,7 +13,6 @@ from jarvisctl.core.results import HostRun, Outcome, StepNote, StepOutcome
 from jarvisctl.engine.backups import BackupWork
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.session import Session
-from jarvisctl.engine.steps import StepRunner, skipped_step
 
 # sessions whose host was not worked on, or is gone: no task is attempted on them
 NOT_WORKED_ON = (Outcome.UNREACHABLE, Outcome.INTERRUPTED, Outcome.SKIPPED)
@@ -34,6 +33,9 @@ def run_tasks(
     tasks = session.host.tasks
     if not tasks or run.outcome is Outcome.SKIPPED:
         return run, connection
+    # imported only for a play with tasks: a run without steps never imports the step kinds
+    from jarvisctl.engine.steps import StepRunner, skipped_step
+
     if connection is None or run.outcome in NOT_WORKED_ON:
         reason = f"not attempted: the host's session ended {run.outcome.value}"
         notes = tuple(skipped_step(session, task, reason) for task in tasks)
