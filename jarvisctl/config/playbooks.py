@@ -32,6 +32,10 @@ class LoadedPlay:
     task_positions: tuple[int, ...] = ()  # of each of play.tasks
     step_positions: tuple[int, ...] = ()  # of each of play.rollout.steps
     rollback_positions: tuple[int, ...] = ()  # of each of play.rollout.rollback
+    # the names of the play's checks and backups as written, those dropped as wrong included:
+    # a rollout naming one is not wrong too (the entry's own mistake is reported)
+    declared_checks: frozenset[str] = frozenset()
+    declared_backups: frozenset[str] = frozenset()
 
     def check_path(self, number: int) -> NodePath:
         return (self.index, "checks", self.check_positions[number])
@@ -100,7 +104,8 @@ def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> 
                 checks.append(check)
                 positions.append(position)
         item = {**item, "checks": []}
-    backups, backup_positions = load_backups(item.get("backups"), index, source, out)
+    raw_backups = item.get("backups")
+    backups, backup_positions = load_backups(raw_backups, index, source, out)
     if isinstance(item.get("backups"), list):
         item = {**item, "backups": []}
     tasks, task_positions = load_steps(item.get("tasks"), (index, "tasks"), source, out)
@@ -120,7 +125,17 @@ def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> 
         tuple(task_positions),
         tuple(rollout_positions["steps"]),
         tuple(rollout_positions["rollback"]),
+        _declared_names(raw_checks),
+        _declared_names(raw_backups),
     )
+
+
+def _declared_names(entries: Any) -> frozenset[str]:
+    """`name` (else `use`) of each mapping of a list of checks or backups."""
+    if not isinstance(entries, list):
+        return frozenset()
+    named = (e.get("name") or e.get("use") for e in entries if isinstance(e, dict))
+    return frozenset(n for n in named if isinstance(n, str))
 
 
 def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemCollector) -> None:

@@ -166,7 +166,15 @@ def _plan_play(
         ]
     )
     backup_names = frozenset(b.name for b in play.backups)
-    check_rollout(item, source, check_names, backup_names, play_hosts, problems)
+    # a name of an entry dropped as wrong is no second mistake (its own is reported)
+    check_rollout(
+        item,
+        source,
+        check_names | item.declared_checks,
+        backup_names | item.declared_backups,
+        play_hosts,
+        problems,
+    )
     if step_resolver is not None:
         steps.check_kinds(step_resolver, problems)
     resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
@@ -191,7 +199,13 @@ def _plan_play(
         if settings is not None:
             planned = [c for c in checks if c is not None]
             taken = backups.plan(host.name, variables, settings.become, host_problems)
-            target = StepTarget(host.name, variables, settings.become, check_names, backup_names)
+            target = StepTarget(
+                host.name,
+                variables,
+                settings.become,
+                check_names | item.declared_checks,
+                backup_names | item.declared_backups,
+            )
             tasks, rollout_steps, rollback = (
                 steps.plan(step_resolver, target, host_problems) if step_resolver else ((), (), ())
             )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import xmlschema
 from click.testing import CliRunner, Result
 
 from jarvisctl.cli.main import cli
@@ -386,4 +387,27 @@ def test_plan_json_shows_the_rollout_and_steps_by_the_schema(tmp_path: Path) -> 
     assert (reboot["once"], reboot["guards"]["unless"]) == (True, "test -e 1.1")
     assert run["changed_when"] == "^changed"
     assert "V=1.1" not in result.output  # the content is never shown
-    assert "<testsuite " in junit.read_text()
+    xmlschema.XMLSchema(str(ROOT / "tests/schemas/junit-10.xsd")).validate(str(junit))
+
+
+@pytest.mark.usefixtures("step_kinds")
+def test_a_wrong_backup_or_check_named_by_the_rollout_is_one_mistake(tmp_path: Path) -> None:
+    # the backup and the check are dropped for their own mistakes: the rollout naming them
+    # is not reported as naming no backup or check
+    playbook = PLAYBOOK.replace("keep: {last: 5}", "keep: {lats: 5}").replace(
+        "use: path_exists, with: {path: /}}", "use: path_exist, with: {path: /}}"
+    )
+    errors = errors_of(tmp_path, playbook)
+    assert len(errors) == 2, errors
+    assert "unknown check 'path_exist'" in errors[0]
+    assert "unknown key 'lats'" in errors[1]
+
+
+@pytest.mark.usefixtures("step_kinds")
+def test_the_junit_plan_of_a_wrong_rollout_is_valid(tmp_path: Path) -> None:
+    project(tmp_path, PLAYBOOK.replace("gate: [inference up]", "gate: [nope]"))
+    junit = tmp_path / "plan.xml"
+    result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", "--junit", str(junit))
+    assert result.exit_code == 3
+    xmlschema.XMLSchema(str(ROOT / "tests/schemas/junit-10.xsd")).validate(str(junit))
+    assert "p.yml:12:12: gate: 'nope' is not a check of this play" in junit.read_text()
