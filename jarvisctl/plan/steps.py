@@ -13,13 +13,15 @@ the host's variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from jarvisctl.config.models.steps import StepSpec
+from jarvisctl.config.templating.cache import freeze
 from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.validation import problems_from
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
@@ -50,6 +52,9 @@ class StepResolver:
     source: SourceMap
     directory: Path  # the playbook's: a copy's relative `src` is read from it
     files: FileCache
+    # each distinct plan once: hosts that render a step alike share one StepPlan (frozen), so
+    # a fleet's plan holds, and its outputs encode, a few steps rather than one per host
+    made: dict[Hashable, StepPlan] = field(default_factory=dict, compare=False, repr=False)
 
     def check_kind(self, spec: StepSpec, path: NodePath, problems: ProblemCollector) -> None:
         """An unknown kind, reported once (even when the play selects no host)."""
@@ -82,7 +87,7 @@ class StepResolver:
         if action is None:
             return None
         creates, removes, unless = guards
-        return StepPlan(
+        planned = StepPlan(
             phase=phase,
             index=index,
             name=name or kind.summary(params),
@@ -101,6 +106,18 @@ class StepResolver:
             tags=tuple(spec.tags),
             location=self.source.locate(path),
         )
+        return self._shared(planned)
+
+    def _shared(self, planned: StepPlan) -> StepPlan:
+        """The plan made before that equals this one, else this one (kept for the next host)."""
+        values = freeze(planned.params.model_dump())
+        if values is None:  # too large to key, or not plain data: not shared
+            return planned
+        key = (type(planned.params), values, replace(planned, params=_NO_PARAMS))
+        try:
+            return self.made.setdefault(key, planned)
+        except TypeError:  # an action holding a mapping (a Fabric task's arguments)
+            return planned
 
 
 @dataclass(frozen=True)
@@ -293,6 +310,7 @@ class _Step:
 
 
 _FAILED = object()
+_NO_PARAMS = KindParams()  # stands for a plan's parameters in its key (they are keyed frozen)
 
 
 def _text(value: str | object | None) -> str | None:

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from jarvisctl.core.errors import Location, Problem
@@ -17,35 +18,50 @@ from jarvisctl.plan.model import (
     PlaybookPlan,
     PlayPlan,
     RemediationPlan,
+    StepPlan,
 )
 
 SCHEMA_ID = "jarvisctl.plan/v1"
 
 
 def render_plan_json(plan: Plan) -> str:
-    """`json.dumps(plan_document(plan), indent=2)`, with each distinct check encoded once."""
-    checks = _EncodedChecks()
-    return checks.fill(json.dumps(plan_document(plan, checks.stand_in), indent=2)) + "\n"
+    """`json.dumps(plan_document(plan), indent=2)`, with each distinct check and step encoded
+    once."""
+    shared = _Encoded()
+    document = plan_document(plan, shared.stand_in(_check), shared.stand_in(_step))
+    return shared.fill(json.dumps(document, indent=2)) + "\n"
 
 
-class _EncodedChecks:
-    """Hosts that resolve a check alike share one CheckPlan (see jarvisctl.plan.reuse): each is
-    encoded once, and the document holds a unique stand-in string in its place until `fill`
-    (a fleet's plan is a few check objects repeated thousands of times; the indented encoder
-    is pure Python)."""
+def _step(step: StepPlan) -> dict[str, Any]:
+    # a plan without steps does not import the step kinds' code
+    from jarvisctl.render.plan_steps_json import step_json
+
+    return step_json(step)
+
+
+class _Encoded:
+    """Hosts that resolve a check or a step alike share one CheckPlan or StepPlan (see
+    jarvisctl.plan.reuse, plan.steps): each is encoded once, and the document holds a unique
+    stand-in string in its place until `fill` (a fleet's plan is a few check and step objects
+    repeated thousands of times; the indented encoder is pure Python)."""
 
     def __init__(self) -> None:
         self._token = uuid.uuid4().hex
-        self._numbers: dict[int, int] = {}  # id(check) -> number
+        self._numbers: dict[int, int] = {}  # id(plan) -> number
         self._encoded: list[str] = []
         self._stand_in = re.compile(f'^( *)"{self._token}:([0-9]+)"', re.MULTILINE)
 
-    def stand_in(self, check: CheckPlan) -> str:
-        number = self._numbers.get(id(check))
-        if number is None:
-            number = self._numbers[id(check)] = len(self._encoded)
-            self._encoded.append(json.dumps(_check(check), indent=2))
-        return f"{self._token}:{number}"
+    def stand_in(self, encode: Callable[[Any], dict[str, Any]]) -> Callable[[Any], str]:
+        """A function giving the stand-in of a plan, encoding it with `encode` the first time."""
+
+        def stand_in(plan: Any) -> str:
+            number = self._numbers.get(id(plan))
+            if number is None:
+                number = self._numbers[id(plan)] = len(self._encoded)
+                self._encoded.append(json.dumps(encode(plan), indent=2))
+            return f"{self._token}:{number}"
+
+        return stand_in
 
     def fill(self, text: str) -> str:
         indented: dict[tuple[str, str], str] = {}  # (indent, number) -> the check's text there
@@ -62,9 +78,13 @@ class _EncodedChecks:
         return self._stand_in.sub(encoded, text)
 
 
-def plan_document(plan: Plan, check: Callable[[CheckPlan], Any] | None = None) -> dict[str, Any]:
-    """The document; `check` encodes each check (by default as a dict)."""
-    encode = check or _check
+def plan_document(
+    plan: Plan,
+    check: Callable[[CheckPlan], Any] | None = None,
+    step: Callable[[StepPlan], Any] | None = None,
+) -> dict[str, Any]:
+    """The document; `check` and `step` encode each check and step (by default as dicts)."""
+    encode = _Encoders(check or _check, step or _step)
     return {
         "schema": SCHEMA_ID,
         "generated_at": plan.generated_at.isoformat(),
@@ -91,7 +111,13 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-def _playbook(playbook: PlaybookPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Encoders:
+    check: Callable[[CheckPlan], Any]
+    step: Callable[[StepPlan], Any]
+
+
+def _playbook(playbook: PlaybookPlan, encode: _Encoders) -> dict[str, Any]:
     return {
         "file": playbook.file,
         "ok": playbook.ok,
@@ -100,7 +126,7 @@ def _playbook(playbook: PlaybookPlan, encode: Callable[[CheckPlan], Any]) -> dic
     }
 
 
-def _play(play: PlayPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
+def _play(play: PlayPlan, encode: _Encoders) -> dict[str, Any]:
     schedule = None
     if play.schedule:
         schedule = {
@@ -118,7 +144,7 @@ def _play(play: PlayPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
     }
 
 
-def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
+def _host(host: HostPlan, encode: _Encoders) -> dict[str, Any]:
     s = host.settings
     return {
         "host": host.host,
@@ -130,9 +156,9 @@ def _host(host: HostPlan, encode: Callable[[CheckPlan], Any]) -> dict[str, Any]:
             "become": s.become,
             "host_key_policy": s.host_key_policy,
         },
-        "checks": [encode(c) for c in host.checks],
+        "checks": [encode.check(c) for c in host.checks],
         "backups": [_backup(b) for b in host.backups],
-        **_steps(host),
+        **_steps(host, encode.step),
     }
 
 
@@ -144,17 +170,11 @@ def _rollout(play: PlayPlan) -> dict[str, Any] | None:
     return rollout_json(play.rollout)
 
 
-def _steps(host: HostPlan) -> dict[str, list[dict[str, Any]]]:
-    """The host's tasks, steps and rollback; a plan without steps does not import the step
-    kinds' code."""
-    if not (host.tasks or host.steps or host.rollback):
-        return {"tasks": [], "steps": [], "rollback": []}
-    from jarvisctl.render.plan_steps_json import step_json
-
+def _steps(host: HostPlan, encode: Callable[[StepPlan], Any]) -> dict[str, list[Any]]:
     return {
-        "tasks": [step_json(s) for s in host.tasks],
-        "steps": [step_json(s) for s in host.steps],
-        "rollback": [step_json(s) for s in host.rollback],
+        "tasks": [encode(s) for s in host.tasks],
+        "steps": [encode(s) for s in host.steps],
+        "rollback": [encode(s) for s in host.rollback],
     }
 
 

@@ -39,8 +39,9 @@ def render_plan(plan: Plan) -> str:
     return "\n".join(_plan_lines(plan, {})) + "\n"
 
 
-# The text of each check, by the plan's identity: hosts that resolve a check alike share one
-# CheckPlan (see jarvisctl.plan.reuse), and a fleet's plan repeats a few blocks thousands of times.
+# The text of each check and step, by the plan's identity: hosts that resolve one alike share one
+# CheckPlan or StepPlan (see jarvisctl.plan.reuse, plan.steps), and a fleet's plan repeats a few
+# blocks thousands of times.
 _Blocks = dict[int, str]
 
 
@@ -90,8 +91,11 @@ def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
     if steps:  # a plan without steps does not import the step kinds' code
         from jarvisctl.render.plan_steps_text import step_lines
 
-        for step in steps:
-            yield from step_lines(step)
+        for step in steps:  # shared by the hosts that render it alike, as checks are
+            block = blocks.get(id(step))
+            if block is None:
+                block = blocks[id(step)] = "\n".join(step_lines(step))
+            yield block
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:

@@ -450,3 +450,21 @@ def test_a_step_plan_is_what_the_engine_runs(tmp_path: Path) -> None:
     assert isinstance(step, StepPlan)
     assert (step.phase, step.kind, step.retries, step.delay) == ("task", "sh", 2, 10.0)
     assert (step.once, step.changed_when, step.tags) == (True, "restarted", ("t",))
+
+
+def test_hosts_that_render_a_step_alike_share_one_plan(tmp_path: Path) -> None:
+    plan = plan_of(
+        tmp_path,
+        tasks(
+            "{sh: apt-get clean, become: true}",
+            'sh: "echo {{ version }}"',
+            "{sh: {command: ls, then: [a]}, become: true}",
+        ),
+    )
+    (first, versioned, listed), (second, other, listed_too) = (
+        host_plan(plan, "h1").tasks,
+        host_plan(plan, "h2").tasks,
+    )
+    assert first is second  # one StepPlan for the fleet: printed and encoded once
+    assert versioned is not other and versioned.name != other.name
+    assert listed is listed_too
