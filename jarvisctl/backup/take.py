@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from jarvisctl.backup.compression import Inflow, inflow
 from jarvisctl.backup.errors import BackupStoreError
-from jarvisctl.backup.host_command import TRAILER, host_command
+from jarvisctl.backup.host_command import TRAILER, WARNING, HostSide, host_command
 from jarvisctl.backup.manifest import digest_stream, manifest_of_tar
 from jarvisctl.backup.stores.base import BackupStore, SnapshotWriter
 from jarvisctl.connection.base import CommandResult, Connection
@@ -49,12 +49,15 @@ _NOISE = ("Removing leading `/'",)
 class BackupTaken:
     """What taking one backup of one host did: the recorded snapshot, or why there is none
     (`error`: the reason alone; the caller names the backup and host). `interrupted`: the
-    run's stop (or Ctrl-C) ended it, not a failure of the host or store."""
+    run's stop (or Ctrl-C) ended it, not a failure of the host or store. `warning`: what the
+    host's side warned about in a snapshot that was kept (GNU tar's "file changed as we read
+    it")."""
 
     snapshot: Snapshot | None
     error: str | None
     seconds: float
     interrupted: bool = False
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,8 +91,8 @@ def take_backup(
     raised again once the writer has dropped everything."""
     started, taken_at = clock.monotonic(), clock.now()
     snapshot_id = new_snapshot_id(host, plan.name, taken_at)
-    command = host_command(plan, connection.settings)
-    attempt = _Attempt(connection, command, plan, store, cancel)
+    side = host_command(plan, connection.settings)
+    attempt = _Attempt(connection, side, plan, store, cancel)
     try:
         snapshot = attempt.run(snapshot_id, host, taken_at, clock)
         error, interrupted = None, False
@@ -106,10 +109,12 @@ def take_backup(
         error = _record(snapshot, attempt.entries, store, index)
         snapshot = None if error else snapshot
     seconds = clock.monotonic() - started
+    redactor = Redactor(frozenset(secrets))
     if error is not None:
-        error = Redactor(frozenset(secrets)).text(error.replace(repr(command), "the backup"))
+        error = redactor.text(error.replace(repr(side.command), "the backup"))
         return BackupTaken(None, error, seconds, interrupted)
-    return BackupTaken(snapshot, None, seconds)
+    warning = None if attempt.warning is None else redactor.text(attempt.warning)
+    return BackupTaken(snapshot, None, seconds, warning=warning)
 
 
 class _Failed(Exception):
@@ -137,14 +142,15 @@ class _Attempt:
     def __init__(
         self,
         connection: Connection,
-        command: str,
+        side: HostSide,
         plan: BackupPlan,
         store: BackupStore,
         cancel: threading.Event | None,
     ) -> None:
-        self.connection, self.command, self.plan, self.store = connection, command, plan, store
+        self.connection, self.side, self.plan, self.store = connection, side, plan, store
         self.cancel = cancel
         self.entries: list[ManifestEntry] = []
+        self.warning: str | None = None
 
     def run(self, snapshot_id: str, host: str, taken_at: float, clock: Clock) -> Snapshot:
         started = clock.monotonic()
@@ -179,7 +185,9 @@ class _Attempt:
         digest = _Digest(self.plan)
         receiver = _Receiver(writer, digest.inflow, self.plan.bandwidth, self.cancel)
         try:
-            result = self.connection.run(self.command, timeout=self.plan.timeout, sink=receiver)
+            result = self.connection.run(
+                self.side.command, timeout=self.plan.timeout, stdin=self.side.script, sink=receiver
+            )
         except BaseException as exc:
             digest.abort()
             stopped = self.cancel is not None and self.cancel.is_set()
@@ -195,6 +203,7 @@ class _Attempt:
             digest.abort()
             raise _Failed(self._host_failure(result, receiver.stderr_tail.text()))
         digest.finish()
+        self.warning = _warning(receiver.stderr_tail.text())
         return digest
 
     def _host_failure(self, result: CommandResult, stderr: str) -> str:
@@ -210,6 +219,16 @@ class _Attempt:
         if not any(ln.startswith(TRAILER) for ln in lines):
             shown = f"exited with status {result.exit_code}: {shown}"
         return f"{shown}; nothing was kept"
+
+
+def _warning(stderr: str) -> str | None:
+    """The host's side's warning (its WARNING line), with what tar said about it."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not _noise(ln)]
+    warned = [ln for ln in lines if ln.startswith(WARNING)]
+    if not warned:
+        return None
+    said = [ln for ln in lines if not ln.startswith(TRAILER)][-_REASON_LINES:]
+    return "; ".join([warned[-1].removeprefix(WARNING).strip(), *said])
 
 
 def _noise(line: str) -> bool:
