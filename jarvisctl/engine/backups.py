@@ -129,10 +129,11 @@ def _backup(
     snapshot, note = _take(session, connection, plan, store, work.index)
     if snapshot is None:
         return note
+    warning = note.reason  # a kept snapshot's warning (tar's "file changed as we read it")
     note = _verify(session, plan, snapshot, store, work)
-    if note.failed or _no_keep(plan):
-        return note
-    return _prune(session, plan, store, work.index, note)
+    if not note.failed and not _no_keep(plan):
+        note = _prune(session, plan, store, work.index, note)
+    return note if note.failed else replace(note, reason=warning)
 
 
 def _take(
@@ -144,11 +145,12 @@ def _take(
 ) -> tuple[Snapshot | None, BackupNote]:
     from jarvisctl.backup.take import take_backup
 
-    host, clock = session.host.host, session.clock
+    host, clock, warning = session.host.host, session.clock, ""
     try:
         taken = take_backup(connection, host, plan, store, index, clock, session.cancel)
         snapshot, error, seconds = taken.snapshot, taken.error, taken.seconds
         interrupted = taken.interrupted or session.cancel.is_set()
+        warning = f"warning: {taken.warning}" if taken.warning else ""
     except Exception as exc:  # take_backup says a failed transfer in its value; this is worse
         snapshot, error, seconds = None, f"{type(exc).__name__}: {exc}", 0.0
         interrupted = session.cancel.is_set()
@@ -169,9 +171,10 @@ def _take(
             bytes=snapshot.bytes,
             stored_bytes=snapshot.stored_bytes,
             seconds=round(snapshot.seconds, 4),
+            reason=warning,
         )
     )
-    return snapshot, _taken_note(plan, snapshot)
+    return snapshot, replace(_taken_note(plan, snapshot), reason=warning)
 
 
 def _verify(

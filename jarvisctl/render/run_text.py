@@ -161,7 +161,7 @@ def backup_text(backup: BackupNote, colour: bool = False) -> str:
     line = ", ".join(parts)
     if backup.failed:
         return f"{paint('failed', colour)} at {backup.stage}: {first_line(backup.reason)}; {line}"
-    return line
+    return f"{line}; {first_line(backup.reason)}" if backup.reason else line  # a warning
 
 
 SKIPPED_SHOWN = 20  # hosts named per reason; a stopped run over a large fleet skips many
