@@ -554,7 +554,8 @@ def test_a_restic_password_is_read_when_used_and_must_come_from_a_secret(
     )
     assert unset == [
         "error: jarvisctl.yml:2:52: backup store 'remote': password: template "
-        "\"{{ env('NOPE') }}\": ValueError: environment variable 'NOPE' is not set"
+        "\"{{ env('NOPE') }}\": environment variable 'NOPE' is not set (export NOPE in the "
+        "environment jarvisctl runs in)"
     ]
     monkeypatch.setenv("PW", "s3cret-part")
     mixed = errors_of(

@@ -46,6 +46,10 @@ class TemplateError(JarvisError):
     exit_code = EXIT_CONFIG
 
 
+class SecretSourceError(ValueError):
+    """env() or secret_file() cannot give its value; the message says why and what to do."""
+
+
 class RawText(str):
     """Text that `| raw` marked as trusted shell syntax, exempt from quoting."""
 
@@ -256,7 +260,10 @@ def _environment(name: str, default: Any = None) -> str:
     if value is not None:
         return value
     if default is None:
-        raise ValueError(f"environment variable {name!r} is not set")
+        raise SecretSourceError(
+            f"environment variable {name!r} is not set (export {name} in the environment "
+            "jarvisctl runs in)"
+        )
     return str(default)
 
 
@@ -272,10 +279,10 @@ def _file_reader(base: Path, allowed: tuple[Path, ...]) -> Any:
             roots = [root.resolve() for root in allowed]
         except (OSError, RuntimeError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ValueError(f"secret_file: cannot read {str(path)!r}: {reason}") from None
+            raise SecretSourceError(f"secret_file: cannot read {str(path)!r}: {reason}") from None
         if not any(real.is_relative_to(root) for root in roots):
             shown = ", ".join(dict.fromkeys(str(root) for root in roots))
-            raise ValueError(
+            raise SecretSourceError(
                 f"secret_file: {str(path)!r} is {str(real)!r}, outside the directories secrets "
                 f"are read from ({shown}; add its directory to secret_dirs in jarvisctl.yml)"
             )
@@ -290,16 +297,16 @@ def _read_secret_file(real: Path) -> str:
         fd = os.open(real, flags)
         with os.fdopen(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise ValueError(f"secret_file: {str(real)!r} is not a regular file")
+                raise SecretSourceError(f"secret_file: {str(real)!r} is not a regular file")
             data = handle.read(SECRET_FILE_LIMIT + 1)
     except OSError as exc:
-        raise ValueError(f"secret_file: cannot read {str(real)!r}: {exc.strerror}") from None
+        raise SecretSourceError(f"secret_file: cannot read {str(real)!r}: {exc.strerror}") from None
     if len(data) > SECRET_FILE_LIMIT:
-        raise ValueError(f"secret_file: {str(real)!r} is over {SECRET_FILE_LIMIT} bytes")
+        raise SecretSourceError(f"secret_file: {str(real)!r} is over {SECRET_FILE_LIMIT} bytes")
     try:
         return data.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:  # its message would quote the file's bytes
-        raise ValueError(f"secret_file: {str(real)!r} is not UTF-8 text") from None
+        raise SecretSourceError(f"secret_file: {str(real)!r} is not UTF-8 text") from None
 
 
 # What a template's own expressions can raise (1 / 0, int('x'), a missing key, deep recursion).
@@ -337,7 +344,7 @@ def _reason(exc: Exception) -> str:
     from jarvisctl.config.templating.limits import TemplateLimitError
     from jarvisctl.config.templating.shell_quoting import UnsafeContextError
 
-    if isinstance(exc, UnsafeContextError | TemplateLimitError):
+    if isinstance(exc, UnsafeContextError | TemplateLimitError | SecretSourceError):
         return str(exc)
     if isinstance(exc, jinja2.UndefinedError):
         return _undefined_message(exc)
