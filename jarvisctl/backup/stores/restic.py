@@ -3,6 +3,13 @@ off-site capable). The uncompressed stream is fed to `restic backup --stdin`; re
 and encrypts it itself. The password travels in the subprocess environment only (never argv,
 never a message). An aborted transfer is interrupted before restic sees the end of its input,
 so it makes no snapshot; one that was made anyway (found by its tag) is forgotten.
+
+Another process (a second jarvisctl, an operator's restic) may hold the repository's lock.
+restic 0.16 and later wait for it themselves (`--retry-lock`); 0.14 (Debian's) fails at once,
+so a command that failed because the repository is locked is run again, with a growing pause,
+for up to LOCK_WAIT seconds, and `backup` and `dump`, whose input or output cannot be replayed,
+start only once a shared lock could be taken. The message when it stays locked is restic's:
+who holds the lock, since when.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +48,16 @@ _FOREIGN = frozenset(
     }
 )
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=:-]")
+# Seconds a command waits for a lock that another process holds on the repository.
+LOCK_WAIT = 60.0
+# Pauses between attempts when restic does not wait itself: doubling from the first, at most
+# the last.
+_LOCK_PAUSE = (0.5, 5.0)
+# restic's words when another process holds a lock that conflicts with the one it needs.
+_LOCKED = "repository is already locked"
+# The first restic that waits for a lock itself (`--retry-lock DURATION`).
+_RETRY_LOCK_SINCE = (0, 16)
+_VERSION = re.compile(r"^restic (\d+)\.(\d+)")
 
 
 class _Access:
@@ -79,7 +97,14 @@ class _Access:
 
 
 class ResticBackupStore:
-    def __init__(self, name: str, repository: str, password: str, state_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        repository: str,
+        password: str,
+        state_dir: Path,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
         self.name = name
         self.repository = repository
         self._password = password
@@ -87,6 +112,8 @@ class ResticBackupStore:
         self._ready = False
         self._lock = threading.Lock()
         self.access = _Access()
+        self.lock_wait = lock_wait
+        self._waits_itself: bool | None = None  # restic's --retry-lock; known on first use
 
     def writer(self, snapshot_id: str, plan: BackupPlan, host: str) -> ResticSnapshotWriter:
         filename = f"{plan.name}.tar" if plan.source == "paths" else (plan.file or plan.name)
@@ -97,8 +124,10 @@ class ResticBackupStore:
         path = self._stored_path(snapshot)
         argv = self.argv("dump", "--", snapshot.location, path)
         what = f"restic dump of snapshot {snapshot.id}"
-        with self.access.shared(), process_reader(argv, what, self.env()) as data:
-            yield data
+        with self.access.shared():
+            self.await_unlocked()
+            with process_reader(argv, what, self.env()) as data:
+                yield data
 
     def delete(self, snapshot: Snapshot) -> None:
         with self.access.alone():
@@ -120,11 +149,16 @@ class ResticBackupStore:
         if done.returncode != 0:
             lines = [line.strip() for line in (done.stdout + done.stderr).splitlines()]
             found = [ln for ln in lines if ln and ("error" in ln.lower() or "Fatal" in ln)]
+            if _LOCKED in done.stderr:  # it did not check: nor can the snapshots be listed
+                locked = f"{self.locked_text(done.stderr)} (waited {self.lock_wait:g}s)"
+                return (f"backup store {self.name!r}: cannot check: {locked}",)
             detail = found or [f"restic check exited with status {done.returncode}"]
             problems = [f"backup store {self.name!r}: {self.redact(line)}" for line in detail]
         wanted = list(expected)
         if wanted:
             listed = self.run("snapshots", "--json", check=False)
+            if listed.returncode != 0:  # cannot list: no snapshot is said to be missing
+                return (*problems, str(self.error("cannot list the snapshots", listed)))
             held = {entry["id"] for entry in json.loads(listed.stdout or "[]")}
             problems += [
                 f"snapshot {s.id}: restic snapshot {s.location} is missing from the repository"
@@ -132,6 +166,12 @@ class ResticBackupStore:
                 if s.location not in held
             ]
         return tuple(problems)
+
+    def await_unlocked(self) -> None:
+        """Wait (up to lock_wait) until a shared lock can be taken, before a command whose
+        stream cannot be replayed starts; restic that waits itself needs no such wait."""
+        if not self.waits_for_locks():
+            self.run("cat", "config")
 
     def unlock_stale(self) -> None:
         """Remove the locks of restic processes that are gone (restic's own `unlock`, which
@@ -149,7 +189,27 @@ class ResticBackupStore:
                 f"backup store {self.name!r} is a restic repository, and `restic` is not on "
                 f"this controller's PATH: install it (Debian: apt-get install restic)"
             )
-        return [binary, "-r", self.repository, "--cache-dir", str(self._cache), *args]
+        waits = ["--retry-lock", f"{self.lock_wait:g}s"] if self.waits_for_locks() else []
+        return [binary, "-r", self.repository, "--cache-dir", str(self._cache), *waits, *args]
+
+    def waits_for_locks(self) -> bool:
+        """Whether this controller's restic waits for a lock itself (0.16+: --retry-lock)."""
+        if self._waits_itself is None:
+            binary = shutil.which("restic")
+            try:
+                said = subprocess.run(
+                    [binary or "restic", "version"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    stdin=subprocess.DEVNULL,
+                ).stdout
+            except (OSError, subprocess.SubprocessError):
+                said = ""  # argv() says what is missing
+            found = _VERSION.match(said)
+            version = (int(found[1]), int(found[2])) if found else (0, 0)
+            self._waits_itself = version >= _RETRY_LOCK_SINCE
+        return self._waits_itself
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
@@ -157,6 +217,24 @@ class ResticBackupStore:
         return env
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`restic ARGS`; while it fails because another process holds the repository's lock
+        (and restic does not wait itself), again after a pause, for up to lock_wait seconds."""
+        deadline = time.monotonic() + self.lock_wait
+        pause, longest = _LOCK_PAUSE
+        while True:
+            done = self._run_once(args)
+            left = deadline - time.monotonic()
+            if done.returncode == 0 or _LOCKED not in done.stderr or left <= 0:
+                break
+            if self.waits_for_locks():
+                break
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, longest)
+        if check and done.returncode != 0:
+            raise self.error(f"`restic {args[0]}` failed", done)
+        return done
+
+    def _run_once(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
                 self.argv(*args),
@@ -172,15 +250,22 @@ class ResticBackupStore:
                 f"backup store {self.name!r}: `restic {args[0]}` did not finish in "
                 f"{_COMMAND_TIMEOUT:.0f}s"
             ) from exc
-        if check and done.returncode != 0:
-            raise self.error(f"`restic {args[0]}` failed", done)
         return done
 
     def error(self, what: str, done: subprocess.CompletedProcess[str]) -> BackupStoreError:
         detail = self.redact(done.stderr.strip()[-_TAIL:]) or f"exit status {done.returncode}"
+        if _LOCKED in done.stderr:
+            detail = f"{self.locked_text(done.stderr)} (waited {self.lock_wait:g}s)"
         return BackupStoreError(
             f"backup store {self.name!r} (restic repository {self.repository}): {what}: {detail}"
         )
+
+    def locked_text(self, stderr: str) -> str:
+        """restic's words on who holds the lock and since when, on one line."""
+        lines = [ln.strip() for ln in stderr.splitlines()]
+        start = next(i for i, ln in enumerate(lines) if _LOCKED in ln)
+        said = [ln for ln in lines[start : start + 2] if ln and "`unlock`" not in ln]
+        return self.redact("; ".join(said))
 
     def redact(self, text: str) -> str:
         """restic never prints the password; this makes sure no message of ours does either."""
@@ -204,6 +289,8 @@ class ResticBackupStore:
 
     def _stored_path(self, snapshot: Snapshot) -> str:
         done = self.run("snapshots", "--json", "--", snapshot.location, check=False)
+        if _LOCKED in done.stderr:  # not a missing snapshot: one that cannot be read now
+            raise self.error(f"cannot read snapshot {snapshot.id}", done)
         entries: list[dict[str, Any]] = json.loads(done.stdout or "[]") if done.stdout else []
         if done.returncode != 0 or len(entries) != 1 or len(entries[0].get("paths", ())) != 1:
             raise BackupStoreError(
@@ -239,6 +326,7 @@ class ResticSnapshotWriter:
         # the repository shared until __exit__, which lets go before it needs it alone
         self._held.enter_context(self._store.access.shared())
         try:
+            self._store.await_unlocked()  # the stream cannot be sent twice: start once it can
             return self._start()
         except BaseException:
             self._held.close()
