@@ -8,12 +8,11 @@ from dataclasses import dataclass, replace
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import CommandResult, Connection
-from jarvisctl.connection.capture import digest_of, output_record
 from jarvisctl.core.errors import UnreachableError
-from jarvisctl.core.events import TAIL, Command
 from jarvisctl.core.results import Attempt, CheckResult, RemediationNote, Status
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.reconnect import reconnect
+from jarvisctl.engine.recorded import record, run_recorded
 from jarvisctl.engine.remedy import (
     Need,
     applicable_rungs,
@@ -119,28 +118,20 @@ class Remediator:
 
     def _run(self, need: Need, command: str, timeout: float, *, expect_drop: bool) -> CommandResult:
         try:
-            result = self.connection.run(command, timeout=timeout)
+            return run_recorded(
+                self.session,
+                self.connection,
+                command,
+                timeout=timeout,
+                purpose="remediation",
+                label=need.check.name,
+            )
         except UnreachableError:
             if not expect_drop:
                 raise
             result = CommandResult(command, None, "", "connection closed by the host", 0.0, False)
-        self.session.emit(
-            Command(
-                purpose="remediation",
-                check=need.check.name,
-                command=command,
-                exit_code=result.exit_code,
-                stdout_tail=result.stdout[-TAIL:],
-                stderr_tail=result.stderr[-TAIL:],
-                seconds=round(result.duration, 4),
-                output=output_record(
-                    result.stdout_digest or digest_of(result.stdout),
-                    result.stderr_digest or digest_of(result.stderr),
-                ),
-                timed_out=result.timed_out,
-            )
-        )
-        return result
+            record(self.session, command, result, purpose="remediation", label=need.check.name)
+            return result
 
     def _wait_for_host(self, deadline_seconds: float) -> bool:
         """After a reboot: reconnect until the deadline (the old connection is dead)."""

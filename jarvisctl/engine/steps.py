@@ -25,14 +25,13 @@ from dataclasses import replace
 
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.become import as_become_user
-from jarvisctl.connection.capture import digest_of, output_record
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
-from jarvisctl.core.events import TAIL, Command
 from jarvisctl.core.results import StepNote, StepOutcome
 from jarvisctl.core.step_events import Step
 from jarvisctl.engine.backups import BackupWork
 from jarvisctl.engine.gates import wait_for_checks
 from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.recorded import run_recorded
 from jarvisctl.engine.session import Session
 from jarvisctl.engine.step_attempt import Ran, Trail, failure
 from jarvisctl.engine.step_fabric import fabric_attempt
@@ -211,26 +210,19 @@ class StepRunner:
         line = host.command
         if step.become and not settings.become:
             line = as_become_user(line, settings.become_user)
-        result = self.connection.run(line, timeout=timeout or step.timeout, stdin=host.stdin)
+        result = run_recorded(
+            self.session,
+            self.connection,
+            host.command,
+            timeout=timeout or step.timeout,
+            purpose="step",
+            label=step.name,
+            sent=line,
+            stdin=host.stdin,
+        )
         shown = host.describe or host.command
         trail.commands.append(shown)
         trail.exit_codes.append(result.exit_code)
-        self.session.emit(
-            Command(
-                purpose="step",
-                check=step.name,
-                command=host.command,
-                exit_code=result.exit_code,
-                stdout_tail=result.stdout[-TAIL:],
-                stderr_tail=result.stderr[-TAIL:],
-                seconds=round(result.duration, 4),
-                output=output_record(
-                    result.stdout_digest or digest_of(result.stdout),
-                    result.stderr_digest or digest_of(result.stderr),
-                ),
-                timed_out=result.timed_out,
-            )
-        )
         return replace(result, command=shown)
 
 
