@@ -65,7 +65,14 @@ BUILTIN_REMEDIATIONS: Mapping[str, str] = {
     "reboot": "remedies:Reboot",
 }
 # the step kinds of tasks and rollouts (kinds/steps.py)
-BUILTIN_STEPS: Mapping[str, str] = {}
+BUILTIN_STEPS: Mapping[str, str] = {
+    "run": "steps:Run",
+    "copy": "steps_copy:Copy",
+    "wait_for": "steps_wait:WaitFor",
+    "reboot": "steps:Reboot",
+    "restore": "steps:Restore",
+    "fabric": "steps:Fabric",
+}
 
 K = TypeVar("K")
 
