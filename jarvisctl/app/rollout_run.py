@@ -19,7 +19,7 @@ from jarvisctl.core.results import RunReport
 from jarvisctl.engine.rollout import rollout_digest
 from jarvisctl.plan.model import Plan, PlayPlan
 from jarvisctl.store.factory import open_store
-from jarvisctl.store.rollouts import ENDED, Rollout, RolloutState
+from jarvisctl.store.rollouts import ENDED, HostState, Rollout, RolloutState
 
 
 def load_rollout(project: Project, rollout_id: str) -> Rollout:
@@ -34,12 +34,16 @@ def resume_rollout(
     context: RunContext,
     *,
     continuing: bool = False,
+    done: tuple[str, ...] = (),
     forks: int | None = None,
     arguments: tuple[str, ...] = (),
+    source: str = "cli",
 ) -> RunReport:
-    """Finish the rollout (`continuing`: a paused one goes on with its next batch)."""
+    """Finish the rollout (`continuing`: a paused one goes on with its next batch; `done`:
+    hosts waiting for a decision whose `once: true` step did complete)."""
     record = load_rollout(project, rollout_id)
     _check_state(record, continuing)
+    _check_decisions(project, record, done)
     request = RunRequest(
         playbooks=(Path(record.playbook),),
         inventory=tuple(Path(path) for path in record.inventory),
@@ -48,10 +52,26 @@ def resume_rollout(
         arguments=arguments,
         play=record.play,
         resume_rollout=record.id,
+        decided=done,
+        source=source,
     )
     plan = plan_request(project, request, context.secrets)
     _check_unchanged(record, _play(plan, record))
     return run_playbooks(project, replace(request, plan=plan), context)
+
+
+def _check_decisions(project: Project, record: Rollout, done: tuple[str, ...]) -> None:
+    if not done:
+        return
+    with open_store(project.state_dir, readonly=True) as store:
+        waiting = {h.host for h in store.rollouts.hosts(record.id) if h.state is HostState.DECISION}
+    for host in done:
+        if host not in waiting:
+            which = ", ".join(sorted(waiting)) or "none"
+            raise UsageError(
+                f"--done {host}: {host} is not waiting for a decision in rollout {record.id} "
+                f"(those that are: {which})"
+            )
 
 
 def abort_with_rollback(

@@ -51,6 +51,7 @@ class RunRequest:
     # the rollout this run goes on with (`jarvisctl rollout resume|continue`, app/rollout_run.py)
     resume_rollout: str | None = None
     abort_rollout: bool = False  # ... to roll back its hosts and abort it
+    decided: tuple[str, ...] = ()  # ... whose hosts' `once` steps in flight did complete
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
                 resume=request.resume_rollout,
                 run_id=run_id,
                 abort=request.abort_rollout,
+                decided=request.decided,
             ),
         )
         finished = RunFinished(

@@ -16,7 +16,7 @@ import click
 
 from jarvisctl.app.rollouts import list_rollouts, rollout_status
 from jarvisctl.cli.common import EXIT_OK, EXIT_SKIPPED, PathArg, output_secrets, report_errors
-from jarvisctl.config.project import load_project
+from jarvisctl.config.project import Project, load_project
 from jarvisctl.render.rollouts_text import (
     rollout_table,
     status_document,
@@ -92,24 +92,42 @@ def status_command(rollout_id: str, as_json: bool, config: Path | None) -> None:
 @rollout.command("continue", short_help="Go on with a paused rollout's next batch.")
 @click.argument("rollout_id", metavar="ID")
 @forks_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 @config_option
 @report_errors
-def continue_command(rollout_id: str, forks: int | None, config: Path | None) -> None:
+def continue_command(
+    rollout_id: str, forks: int | None, as_json: bool, config: Path | None
+) -> None:
     """Go on with the rollout ID, paused after a batch in its `pause_after`: its next batches
     run as a run of its play (planned again from the files it started with; refused if its
     hosts, batches or steps plan differently now). Exits as `jarvisctl run` does."""
     from jarvisctl.app.rollouts import continue_rollout
 
     project = load_project(config)
-    _going_on(lambda context: continue_rollout(project, rollout_id, context, forks, _arguments()))
+    _going_on(
+        project,
+        lambda context: continue_rollout(project, rollout_id, context, forks, _arguments()),
+        as_json,
+    )
 
 
 @rollout.command("resume", short_help="Finish a rollout whose controller stopped.")
 @click.argument("rollout_id", metavar="ID")
+@click.option(
+    "--done",
+    "done",
+    multiple=True,
+    metavar="HOST",
+    help="HOST waits for a decision: its `once: true` step in flight when the controller "
+    "stopped did complete (you checked); it is recorded done and HOST goes on. Repeatable.",
+)
 @forks_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 @config_option
 @report_errors
-def resume_command(rollout_id: str, forks: int | None, config: Path | None) -> None:
+def resume_command(
+    rollout_id: str, done: tuple[str, ...], forks: int | None, as_json: bool, config: Path | None
+) -> None:
     """Finish the rollout ID: one whose controller was killed or stopped (the host in flight
     goes on from its unfinished step; finished hosts and steps are not repeated; a host whose
     `once` step was in flight waits for a decision), or whose deferred hosts are back. A run of
@@ -118,23 +136,27 @@ def resume_command(rollout_id: str, forks: int | None, config: Path | None) -> N
 
     project = load_project(config)
     _going_on(
+        project,
         lambda context: resume_rollout(
-            project, rollout_id, context, forks=forks, arguments=_arguments()
-        )
+            project, rollout_id, context, done=done, forks=forks, arguments=_arguments()
+        ),
+        as_json,
     )
 
 
-def _going_on(go: Callable[[RunContext], RunReport]) -> None:
+def _going_on(project: Project, go: Callable[[RunContext], RunReport], as_json: bool) -> None:
     """A run of the rollout's play, shown as `jarvisctl run` shows one (a line per host as it
-    ends, the live status line on a terminal, the recap), stopped as it stops one (Ctrl-C or
-    SIGTERM: cleanly; twice: at once), ending with its exit code."""
+    ends, the live status line on a terminal, the recap; --json: the run's document), stopped
+    as it stops one (Ctrl-C or SIGTERM: cleanly; twice: at once), ending with its exit code."""
     from jarvisctl.app.run import RunContext
     from jarvisctl.cli.run import _console, _stop_on_signals, exit_code
+    from jarvisctl.cli.run_outputs import RunOutputs
     from jarvisctl.core.events import NullSink
     from jarvisctl.render.live import redrawing
     from jarvisctl.render.run_text import render_recap
 
-    console = _console(data_on_stdout=False, live=True)
+    outputs = RunOutputs(None, None, as_json)
+    console = _console(data_on_stdout=as_json, live=not as_json)
     context = RunContext(
         events=NullSink(),
         on_host=console.finished,
@@ -149,7 +171,10 @@ def _going_on(go: Callable[[RunContext], RunReport]) -> None:
     finally:
         context.pool.close_all()
         restore()
-    click.echo("\n" + render_recap(report, colour=console.colour), nl=False, color=console.colour)
+    if not as_json:
+        recap = render_recap(report, colour=console.colour)
+        click.echo("\n" + recap, nl=False, color=console.colour)
+    outputs.write(project, report.run_id, context.secrets)
     sys.exit(exit_code(report.status))
 
 
@@ -167,9 +192,12 @@ def _arguments() -> tuple[str, ...]:
     "was changing, as a run of its play.",
 )
 @forks_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 @config_option
 @report_errors
-def abort_command(rollout_id: str, rollback: bool, forks: int | None, config: Path | None) -> None:
+def abort_command(
+    rollout_id: str, rollback: bool, forks: int | None, as_json: bool, config: Path | None
+) -> None:
     """Abort the rollout ID (running with no live controller, paused, or waiting for deferred
     hosts): it becomes aborted, and each host that has not started (pending or deferred) is
     skipped, reason "aborted"; a host whose turn had started is left as it was, and named.
@@ -184,17 +212,24 @@ def abort_command(rollout_id: str, rollback: bool, forks: int | None, config: Pa
 
         project = load_project(config)
         _going_on(
+            project,
             lambda context: abort_with_rollback(
                 project, rollout_id, context, forks=forks, arguments=_arguments()
-            )
+            ),
+            as_json,
         )
 
     request = AbortRequest(rollout_id, _arguments())
-    report = abort_rollout(load_project(config), request, output_secrets())
+    project, secrets = load_project(config), output_secrets()
+    report = abort_rollout(project, request, secrets)
     if report.refused:
         click.echo(f"error: not aborted: {report.refused} (stop that run to abort)", err=True)
-    else:
+    elif not as_json:
         for line in abort_lines(report.rollout, report.skipped, report.left):
             click.echo(line)
+    if as_json:  # the abort's own run, as `report --format json` reads it
+        from jarvisctl.cli.run_outputs import RunOutputs
+
+        RunOutputs(None, None, True).write(project, report.run_id, secrets)
     click.echo(f"recorded as run {report.run_id} (jarvisctl report {report.run_id})", err=True)
     sys.exit(EXIT_OK if report.ok else EXIT_SKIPPED)

@@ -23,6 +23,7 @@ from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.health import ConfigHealth, LastGoodPlans, problem_lines
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
+from jarvisctl.daemon.rollouts import finish_deferred
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.plan.model import Plan
 from jarvisctl.store.jobstore import SchedulerJobs
@@ -136,6 +137,8 @@ class DaemonRuntime:
             error = f"{type(exc).__name__}: {exc}"
             self.log.error("job_error", job=job_id, error=error)
             return "error", "", error
+        if not self.cancel.is_set() and not self.stopping.is_set():
+            finish_deferred(project, report, lambda _: context, self.log)
         return outcome_of(report), report.run_id, ""
 
     def _with_plan(

@@ -43,6 +43,7 @@ from jarvisctl.store.rollouts import (
     RolloutState,
     RolloutStore,
     StepRecord,
+    StepState,
     hold_rollout,
 )
 
@@ -138,9 +139,8 @@ def run_rollout(fleet: Fleet, play: PlayPlan, request: RolloutRequest | None) ->
     record = _open(fleet, play, store, request)
     if isinstance(record, str):  # another rollout of the play has not ended
         return _skip_every(fleet, play, record)
-    aborting = request is not None and request.abort
     if store is None or fleet.leases is None:
-        return _work(fleet, play, store, record, aborting)
+        return _work(fleet, play, store, record, request)
     try:
         # one controller at a time works on a rollout; a killed one's lease is taken over
         with hold_rollout(
@@ -153,17 +153,40 @@ def run_rollout(fleet: Fleet, play: PlayPlan, request: RolloutRequest | None) ->
                     run_id=request.run_id,
                     at=fleet.clock.now(),
                 )
-            return _work(fleet, play, store, record, aborting)
+            return _work(fleet, play, store, record, request)
     except RolloutHeldError as held:
         return _skip_every(fleet, play, str(held))
 
 
 def _work(
-    fleet: Fleet, play: PlayPlan, store: RolloutStore | None, record: Rollout, aborting: bool
+    fleet: Fleet,
+    play: PlayPlan,
+    store: RolloutStore | None,
+    record: Rollout,
+    request: RolloutRequest | None,
 ) -> list[HostRun]:
     assert play.rollout is not None
+    if store is not None and request is not None:
+        for host in request.decided:
+            _decided(store, record, host, fleet.clock.now())
     batches = _Batches(fleet, play, play.rollout, store, record)
-    return batches.abort() if aborting else batches.run()
+    return batches.abort() if request is not None and request.abort else batches.run()
+
+
+def _decided(store: RolloutStore, record: Rollout, host: str, now: float) -> None:
+    """An operator says the `once` step in flight on `host` did complete: it is recorded done
+    (changed), and the host's turn goes on after it."""
+    states = {h.host: h for h in store.hosts(record.id)}
+    if host not in states or states[host].state is not HostState.DECISION:
+        return  # app/rollout_run.py refused it before the run; a racing resume decided it
+    for step in store.steps(record.id, host):
+        if step.state is StepState.STARTED:
+            store.step_finished(
+                record.id, host, step.phase, step.index, StepState.DONE, "changed", now
+            )
+            store.set_host(
+                record.id, host, HostState.IN_FLIGHT, at=now, phase=step.phase, step=step.index
+            )
 
 
 def _open(
@@ -285,7 +308,7 @@ class _Batches:
             if not todo:
                 continue
             if self.halt.is_set() or paused or self.fleet.cancel.is_set():
-                results += [self._not_started(h, paused or self.halted_reason) for h in todo]
+                results += [self._not_started(h, paused or self._halted()) for h in todo]
                 continue
             self.emit("batch_started", number, hosts=tuple(h.host for h in todo))
             results += self._batch(number, todo)
@@ -357,7 +380,7 @@ class _Batches:
 
         def work(host: HostPlan) -> HostRun:
             if self.halt.is_set() and not rollback:
-                return self._not_started(host, self.halted_reason)
+                return self._not_started(host, self._halted())
             fleet.on_start(host.host, self.play.name)
             run = self._turn(number, host, rollback=rollback)
             fleet.on_host(run)
@@ -400,7 +423,7 @@ class _Batches:
             )
             run, end = turn.run(run)
             self._counted(host.host, end)
-            run = _with_outcome(run, end)
+            run = _with_outcome(run, end, aborting=rollback)
             return fleet.finish(self.play, finishing, run, turn.runner.connection)
         except Exception as exc:  # a bug or the store: this host's failure, and it counts
             reason = f"{type(exc).__name__}: {exc}"
@@ -445,13 +468,16 @@ class _Batches:
                 return
             share = 100.0 * failed / attempted
             self.halted_reason = (
-                f"halted: {failed} of {attempted} hosts attempted failed ({share:.0f}%), "
+                f"{failed} of {attempted} hosts attempted failed ({share:.0f}%), "
                 f"above max_fail_percentage {self.plan.max_fail_percentage:g}"
             )
             self.halt.set()
         if self.fleet.mode != "check":
             self._update(state=RolloutState.HALTED, reason=self.halted_reason)
         self.emit("halted", failed=failed, attempted=attempted, reason=self.halted_reason)
+
+    def _halted(self) -> str:
+        return f"halted: {self.halted_reason}"
 
     def _not_started(self, host: HostPlan, reason: str) -> HostRun:
         """A host whose turn does not start in this run: halted, paused or stopped."""
@@ -512,11 +538,14 @@ def _with_turn(run: HostRun, rollout: str, batch: int, end: TurnEnd) -> HostRun:
     return replace(run, rollout=RolloutNote(rollout, batch, end.turn, end.reason))
 
 
-def _with_outcome(run: HostRun, end: TurnEnd) -> HostRun:
+def _with_outcome(run: HostRun, end: TurnEnd, *, aborting: bool = False) -> HostRun:
     """The host's session outcome from its turn: a failed turn is a failed host, a changed one
-    changed; a host whose turn did not start (deferred, skipped) did nothing: skipped."""
+    changed; a host whose turn did not start (deferred, skipped) did nothing: skipped. In an
+    `abort --rollback`, a rollback that passed its gate is what was asked: changed."""
     if run.outcome in (Outcome.INTERRUPTED, Outcome.UNREACHABLE, Outcome.FAILED):
         return run
+    if aborting and end.state is HostState.ROLLED_BACK:
+        return replace(run, outcome=Outcome.CHANGED)
     if end.state in (HostState.ROLLED_BACK, HostState.ROLLBACK_FAILED) or end.failed:
         return replace(run, outcome=Outcome.FAILED, error=end.reason)
     if end.state is HostState.UPDATED:

@@ -20,3 +20,6 @@ class RolloutRequest:
     # `jarvisctl rollout abort ID --rollback`: the rollback of every host the rollout changed
     # (updated, or in flight), then the rollout is aborted; no host's steps run
     abort: bool = False
+    # `rollout resume ID --done HOST`: the `once: true` step that was in flight on HOST when its
+    # controller died did complete (an operator checked): recorded done, and HOST goes on
+    decided: tuple[str, ...] = ()

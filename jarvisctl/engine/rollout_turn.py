@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import Clock
 from jarvisctl.core.results import (
+    CheckResult,
     HostRun,
     Outcome,
     RolloutNote,
@@ -36,7 +37,8 @@ from jarvisctl.store.rollouts import (
     StepState,
 )
 
-GATE_INTERVAL = 5.0  # seconds between two looks at a gate's checks
+GATE_INTERVAL = 5.0  # seconds between two looks at a gate's checks, at most
+GATE_LOOKS = 20  # ... and at least this many looks within its timeout (at most every 0.5 s)
 # phases after which the host may have been changed: a resume goes on from there
 CHANGING = ("step", "gate_after", "rollback")
 
@@ -140,6 +142,7 @@ class Turn:
 
     def __post_init__(self) -> None:
         self.notes: list[StepNote] = []
+        self.latest: dict[str, CheckResult] = {}  # each gate check's last result, by name
         self.runner = StepRunner(
             self.session,
             self.connection,
@@ -163,7 +166,12 @@ class Turn:
             self.progress.end(end)
         self.session.emit(RolloutHost(self.rollout, self.batch, end.turn.value, end.reason))
         note = RolloutNote(self.rollout, self.batch, end.turn, end.reason)
-        return replace(run, steps=(*run.steps, *self.notes), rollout=note), end
+        # the host as the turn left it: each check a gate looked at last, as it was then
+        checks = tuple(
+            replace(self.latest[c.name], previous_status=c.status) if c.name in self.latest else c
+            for c in run.checks
+        )
+        return replace(run, checks=checks, steps=(*run.steps, *self.notes), rollout=note), end
 
     def _turn(self, run: HostRun) -> TurnEnd:
         host = self.session.host
@@ -295,11 +303,12 @@ class Turn:
             self.runner.connection,
             names,
             timeout=0.0 if self.checking else timeout,
-            interval=GATE_INTERVAL,
+            interval=min(GATE_INTERVAL, max(0.5, timeout / GATE_LOOKS)),
             cancel=self.cancel,
             purpose=f"gate {when}",
             settle=0.0 if self.checking else settle,
         )
+        self.latest.update((r.name, r) for r in result.results)
         self.session.emit(
             Gate(
                 rollout=self.rollout,
