@@ -73,9 +73,11 @@ def step_lines(step: StepPlan) -> Iterator[str]:
     if step.removes is not None:
         yield f"{_INDENT}  skip if it is missing: {shlex.quote(step.removes)}"
     if step.unless is not None:
-        yield f"{_INDENT}  skip if this succeeds: $ {step.unless}"
+        unless = step.unless.replace("\n", f"\n{_INDENT}      ")
+        yield f"{_INDENT}  skip if this succeeds: $ {unless}"
     for line in action_lines(step.action):
-        yield f"{_INDENT}  {line}"
+        # a script's further lines are indented under its first: the plan stays one block
+        yield f"{_INDENT}  {line}".replace("\n", f"\n{_INDENT}      ")
 
 
 def _options(step: StepPlan) -> str:
