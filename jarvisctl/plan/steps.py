@@ -169,8 +169,20 @@ class _Step:
     def _raw_params(self, kind: StepKind[Any]) -> tuple[dict[str, Any], bool] | None:
         """The parameters as written, and whether they came from the shorthand."""
         value = self.spec.params
-        if value is None or value is True:
+        if value is None:
             return {}, False
+        if value is True:  # `reboot: true`: the defaults, for a kind that has one for each
+            needed = [n for n, f in kind.params_model.model_fields.items() if f.is_required()]
+            if not needed:
+                return {}, False
+            self._report(
+                (self.spec.kind,),
+                f"{kind.name}: true stands for the kind's defaults, and it has none for "
+                f"{', '.join(needed)}",
+                f"give {'its ' + kind.shorthand if kind.shorthand else 'a mapping'}; "
+                "quote 'true' to mean the text",
+            )
+            return None
         if isinstance(value, dict):
             return value, False
         where = (self.spec.kind,)

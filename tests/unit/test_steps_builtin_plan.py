@@ -102,7 +102,8 @@ def test_run_copy_restore_and_reboot_resolve_per_host(tmp_path: Path) -> None:
         ("{restore: nope}", "restore: 'nope' is not a backup of this play"),
         ("{run: {cmd: ls}}", "run: unknown parameter 'cmd'"),
         ("{copy: {src: missing.j2, dest: /x}}", "copy: src 'missing.j2' ("),
-        ("{reboot: false}", "reboot"),
+        ("{reboot: false}", "'reboot: false' does not switch a step off"),
+        ("{run: true}", "run: true stands for the kind's defaults, and it has none for command"),
     ],
 )
 def test_mistakes_with_the_built_in_kinds_are_located(
@@ -123,7 +124,11 @@ def test_the_shipped_rollout_playbook_plans_over_the_shipped_fleet(tmp_path: Pat
     xmlschema.XMLSchema(str(ROOT / "tests/schemas/junit-10.xsd")).validate(str(junit))
     inference, cleanup = document["playbooks"][0]["plays"]
     rollout = inference["rollout"]
-    assert rollout["batches"] == [["jetson-01"], ["jetson-02"], ["jetson-03", "jetson-11", "jetson-12"]]
+    assert rollout["batches"] == [
+        ["jetson-01"],
+        ["jetson-02"],
+        ["jetson-03", "jetson-11", "jetson-12"],
+    ]
     assert (rollout["pause_after"], rollout["gate"]) == ([1], ["inference up", "api health"])
     board = inference["hosts"][4]
     assert board["host"] == "jetson-12"
