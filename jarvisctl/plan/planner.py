@@ -67,6 +67,7 @@ from jarvisctl.plan.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.plan.rollout import check_rollout, plan_rollout
 from jarvisctl.plan.secret_vars import mark_secret_vars
 from jarvisctl.plan.step_target import StepTarget
+from jarvisctl.plan.waits import check_waits_on_host, unplanned_checks, waited_by_steps
 
 if TYPE_CHECKING:  # a plan without steps does not import the step kinds' code
     from jarvisctl.plan.steps import StepResolver
@@ -209,11 +210,28 @@ def _plan_play(
             tasks, rollout_steps, rollback = (
                 steps.plan(step_resolver, target, host_problems) if step_resolver else ((), (), ())
             )
+            every_step = (*tasks, *rollout_steps, *rollback)
+            waited = [name for _, name in waited_by_steps(every_step)]
+            for path, check in unplanned_checks(item, planned, waited):  # left out by --tags
+                made = resolver.plan(
+                    check, path, host.name, variables, problems, host_problems, overrides
+                )
+                planned += [made] if made is not None else []
+            host_checks = (*planned, *backups.checks())
+            check_waits_on_host(
+                host_checks,
+                every_step,
+                steps.rollout,
+                (source, index),
+                ctx.registry,
+                host.name,
+                host_problems,
+            )
             host_plans.append(
                 HostPlan(
                     host.name,
                     settings,
-                    (*planned, *backups.checks()),
+                    host_checks,
                     taken,
                     tasks,
                     rollout_steps,

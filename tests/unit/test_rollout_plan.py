@@ -411,3 +411,15 @@ def test_the_junit_plan_of_a_wrong_rollout_is_valid(tmp_path: Path) -> None:
     assert result.exit_code == 3
     xmlschema.XMLSchema(str(ROOT / "tests/schemas/junit-10.xsd")).validate(str(junit))
     assert "p.yml:12:12: gate: 'nope' is not a check of this play" in junit.read_text()
+
+
+@pytest.mark.usefixtures("step_kinds")
+def test_a_gate_on_a_backup_freshness_check_is_refused(tmp_path: Path) -> None:
+    playbook = PLAYBOOK.replace("keep: {last: 5}}", "keep: {last: 5}, max_age: 1d}").replace(
+        "gate: [inference up]", "gate: [inference up, backup inference-config]"
+    )
+    assert errors_of(tmp_path, playbook) == [
+        "error: p.yml:12:26: gate: check 'backup inference-config' (backup_age) is measured on "
+        "the controller, not on the host: waiting for it would wait for nothing the host does "
+        "(name a check the host measures) (host j1, j2, j3 and 5 more)"
+    ]

@@ -103,6 +103,8 @@ def test_run_copy_restore_and_reboot_resolve_per_host(tmp_path: Path) -> None:
         ("{run: {cmd: ls}}", "run: unknown parameter 'cmd'"),
         ("{copy: {src: missing.j2, dest: /x}}", "copy: src 'missing.j2' ("),
         ("{reboot: false}", "'reboot: false' does not switch a step off"),
+        ("{wait_for: {check: [nope]}}", "wait_for: 'nope' is not a check of this play"),
+        ("{wait_for: {port: 8080, url: 'http://x'}}", "give exactly one of port, url, path"),
         ("{run: true}", "run: true stands for the kind's defaults, and it has none for command"),
     ],
 )

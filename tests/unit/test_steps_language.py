@@ -383,14 +383,51 @@ def test_restore_and_wait_actions_reach_the_plan(tmp_path: Path) -> None:
         - {name: cfg, paths: [/etc/hostname], keep: {last: 3}, max_age: 1d}
       tasks:
         - recover: cfg
-        - hold: [up, backup cfg]
+        - hold: [up]
     """
     with pytest.raises(AssertionError):  # max_age is not a check key: shown as located
         host_plan(plan_of(tmp_path, playbook), "h1")
     plan = plan_of(tmp_path, playbook.replace(", max_age: 1h", ""))
     restore, wait = host_plan(plan, "h1").tasks
     assert restore.action == RestoreAction("cfg")
-    assert wait.action == CheckWaitAction(("up", "backup cfg"), 5.0, 60.0)
+    assert wait.action == CheckWaitAction(("up",), 5.0, 60.0)
+
+
+def test_a_wait_for_a_check_measured_on_the_controller_is_refused(tmp_path: Path) -> None:
+    playbook = """\
+    - name: roll
+      hosts: all
+      checks:
+        - {name: up, use: path_exists, with: {path: /}}
+        - {name: fresh, use: backup_age, with: {backup: cfg}, crit: 1d}
+      backups:
+        - {name: cfg, paths: [/etc/hostname], keep: {last: 3}, max_age: 1d}
+      tasks:
+        - hold: [up, backup cfg]
+        - hold: [fresh]
+    """
+    assert errors_of(tmp_path, playbook) == [
+        "error: p.yml:9:7: hold: check 'backup cfg' (backup_age) is measured on the controller, "
+        "not on the host: waiting for it would wait for nothing the host does (name a check "
+        "the host measures) (host h1, h2)",
+        "error: p.yml:10:7: hold: check 'fresh' (backup_age) is measured on the controller, "
+        "not on the host: waiting for it would wait for nothing the host does (name a check "
+        "the host measures) (host h1, h2)",
+    ]
+
+
+def test_a_check_a_step_waits_for_is_planned_whatever_the_tags(tmp_path: Path) -> None:
+    playbook = """\
+    - name: roll
+      hosts: all
+      checks:
+        - {name: up, use: path_exists, with: {path: /}}
+        - {name: other, use: path_exists, with: {path: /tmp}}
+      tasks:
+        - {hold: [up], tags: [deploy]}
+    """
+    host = host_plan(plan_of(tmp_path, playbook, tags=("deploy",)), "h1")
+    assert [c.name for c in host.checks] == ["up"]
 
 
 def test_a_plugin_may_not_give_an_action_only_the_engine_kinds_give(tmp_path: Path) -> None:
