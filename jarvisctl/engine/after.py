@@ -9,8 +9,9 @@ from dataclasses import replace
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.results import CheckResult, HostRun, Outcome
 from jarvisctl.engine.backups import BackupWork, not_attempted, take_backups
-from jarvisctl.engine.freshness import backup_freshness, on_controller
+from jarvisctl.engine.freshness import backup_freshness
 from jarvisctl.engine.session import Session, emit_check, remember
+from jarvisctl.engine.sides import on_controller
 from jarvisctl.plan.model import CheckPlan
 
 # sessions whose host was not worked on, or is gone: no backup is attempted on them

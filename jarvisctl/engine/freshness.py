@@ -18,24 +18,10 @@ from jarvisctl.config.models.values import format_duration
 from jarvisctl.core.results import CheckResult, Status
 from jarvisctl.engine.evaluate import judge
 from jarvisctl.kinds.base import Reading
-from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import CheckPlan
 from jarvisctl.store.snapshots import Snapshot, SnapshotIndex, SnapshotState
 
 SOURCE = "controller"  # CheckResult.source: measured on the controller, from the index
-
-
-def controller_side(registry: KindRegistry, check: CheckPlan) -> bool:
-    return registry.checks[check.kind].controller_side
-
-
-def on_host(registry: KindRegistry, checks: Sequence[CheckPlan]) -> tuple[CheckPlan, ...]:
-    """The checks whose commands run on the host."""
-    return tuple(c for c in checks if not controller_side(registry, c))
-
-
-def on_controller(registry: KindRegistry, checks: Sequence[CheckPlan]) -> tuple[CheckPlan, ...]:
-    return tuple(c for c in checks if controller_side(registry, c))
 
 
 def backup_freshness(

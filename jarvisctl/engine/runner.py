@@ -20,15 +20,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.events import CircuitOpen, Event, EventSink, HostSkipped, NullSink
 from jarvisctl.core.results import Attempt, HostRun, Outcome, RunReport
-from jarvisctl.engine.after import finish_host
 from jarvisctl.engine.attempts import Remediator
-from jarvisctl.engine.backups import BackupStores, BackupWork
+from jarvisctl.engine.backup_work import LazyBackupWork, needs_after
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.remedy import (
     Need,
@@ -47,6 +46,9 @@ from jarvisctl.plan.model import HostPlan, Plan, PlayPlan
 from jarvisctl.store.base import Store
 from jarvisctl.store.leases import Leasing, hold_leases
 from jarvisctl.store.ledger import RemediationLedger
+
+if TYPE_CHECKING:
+    from jarvisctl.engine.backups import BackupWork
 
 POLL_SECONDS = 0.1
 NOT_STARTED = "interrupted: the run was stopped before this host started"
@@ -70,8 +72,12 @@ class Runner:
     window: int  # hosts worked on at once
     on_start: Callable[[str, str], None]  # (host, play) as its session starts: live progress
     clock: Clock
-    backups: BackupWork  # the run's backup stores and snapshot index
+    work: LazyBackupWork  # the run's backup stores and snapshot index, made on first use
     leases: Leasing | None = None  # the run's leases and holder (a rollout is leased too)
+
+    @property
+    def backups(self) -> BackupWork:
+        return self.work.get()
 
     def session(self, play: PlayPlan, host: HostPlan) -> Session:
         checks = self.store.checks if self.store else None
@@ -90,6 +96,10 @@ class Runner:
     ) -> HostRun:
         """After the checks and remediations: tasks, backups, then the controller-side checks.
         Never raises: whatever goes wrong is this host's failure."""
+        if not needs_after(self.registry, host):
+            return run
+        from jarvisctl.engine.after import finish_host
+
         session, started = self.session(play, host), time.monotonic()
         try:
             run, conn = run_tasks(
@@ -133,8 +143,7 @@ def execute(
         hold_leases(leases.store, hosts, leases.holder, sink) if leases else nullcontext({})
     )
     with guard as leased, ThreadPoolExecutor(workers, thread_name_prefix="host") as threads:
-        stores = BackupStores(state_dir) if state_dir is not None else None
-        work = BackupWork(stores, store.snapshots if store else None, mode)
+        work = LazyBackupWork(state_dir, store, mode)
         runner = Runner(
             registry,
             pool,

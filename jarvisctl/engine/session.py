@@ -28,9 +28,9 @@ from jarvisctl.core.events import (
 )
 from jarvisctl.core.results import CheckResult, HostRun, Outcome
 from jarvisctl.engine.evaluate import collect_native, evaluate
-from jarvisctl.engine.freshness import on_host
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.script import CommandCapture, ScriptOutput, compose_script
+from jarvisctl.engine.sides import on_host
 from jarvisctl.engine.statuses import advance, settle
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import CheckPlan, HostPlan, PlayPlan

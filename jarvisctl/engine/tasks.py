@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.results import HostRun, Outcome, StepNote, StepOutcome
-from jarvisctl.engine.backups import BackupWork
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.session import Session
+
+if TYPE_CHECKING:  # a run without tasks, backups or controller-side checks never imports it
+    from jarvisctl.engine.backups import BackupWork
 
 # sessions whose host was not worked on, or is gone: no task is attempted on them
 NOT_WORKED_ON = (Outcome.UNREACHABLE, Outcome.INTERRUPTED, Outcome.SKIPPED)

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.config.inventory import Host, Inventory
 from jarvisctl.config.inventory.rendering import HostVariables
-from jarvisctl.config.models.playbook import Play, ThresholdOverride, schedule_spec
+from jarvisctl.config.models.playbook import CheckSpec, Play, ThresholdOverride, schedule_spec
 from jarvisctl.config.models.project import ProjectConfig
 from jarvisctl.config.playbooks import (
     LoadedPlay,
@@ -33,7 +33,7 @@ from jarvisctl.config.playbooks import (
 from jarvisctl.config.project import Project, resolve_inventory
 from jarvisctl.config.schedule import next_fire_times
 from jarvisctl.config.templating.templates import TemplateError, Templates
-from jarvisctl.config.yamlsrc import SourceMap, display_path
+from jarvisctl.config.yamlsrc import NodePath, SourceMap, display_path
 from jarvisctl.core.errors import (
     ConfigError,
     Location,
@@ -44,17 +44,11 @@ from jarvisctl.core.errors import (
     known_list,
 )
 from jarvisctl.core.secrets import SecretValues
+from jarvisctl.kinds.backups import BackupAge
 from jarvisctl.kinds.registry import KindRegistry, load_registry
-from jarvisctl.plan.backup_stores import BackupStores
-from jarvisctl.plan.backups import (
-    BackupResolver,
-    PlayBackups,
-    check_age_references,
-    derived_check_name,
-    shared_backups,
-)
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
 from jarvisctl.plan.model import (
+    CheckPlan,
     HostPlan,
     Plan,
     PlaybookPlan,
@@ -69,7 +63,9 @@ from jarvisctl.plan.secret_vars import mark_secret_vars
 from jarvisctl.plan.step_target import StepTarget
 from jarvisctl.plan.waits import check_waits_on_host, unplanned_checks, waited_by_steps
 
-if TYPE_CHECKING:  # a plan without steps does not import the step kinds' code
+if TYPE_CHECKING:  # a plan without steps (backups) does not import the step (backup) code
+    from jarvisctl.plan.backup_stores import BackupStores
+    from jarvisctl.plan.backups import PlayBackups
     from jarvisctl.plan.steps import StepResolver
 
 
@@ -157,15 +153,10 @@ def _plan_play(
         for number, check in enumerate(play.checks)
         if not ctx.tags or ctx.tags & {*play.tags, *check.tags} or check.display_name in needed
     ]
-    backups = PlayBackups.select(item, ctx.tags)
-    if ctx.tags and not selected and not backups.selected and not steps.any:
+    backups = _play_backups(item, ctx.tags)
+    if ctx.tags and not selected and backups is None and not steps.any:
         return None
-    check_names = frozenset(
-        [
-            *(c.display_name for c in play.checks),
-            *(derived_check_name(b.name) for b in play.backups if b.max_age is not None),
-        ]
-    )
+    check_names = frozenset([*(c.display_name for c in play.checks), *_derived_names(play)])
     backup_names = frozenset(b.name for b in play.backups)
     # a name of an entry dropped as wrong is no second mistake (its own is reported)
     check_rollout(
@@ -181,11 +172,8 @@ def _plan_play(
     resolver = CheckResolver(ctx.catalogue, ctx.registry, ctx.templates, ctx.config, source)
     for path, check in selected:
         resolver.check_references(check, path, problems)
-    if backups.selected and ctx.backup_stores is not None:
-        backups = backups.resolving(
-            BackupResolver(ctx.templates, ctx.backup_stores, source, play.name)
-        )
-        backups.check_references(problems)
+    if backups is not None and ctx.backup_stores is not None:
+        backups = _resolving(backups, ctx.backup_stores, ctx, source, play.name, problems)
     host_plans = []
     groups = _group_members(ctx.inventory) if hosts else {}
     for host in hosts:
@@ -195,11 +183,16 @@ def _plan_play(
             resolver.plan(check, path, host.name, variables, problems, host_problems, overrides)
             for path, check in selected
         ]
-        check_age_references(selected, checks, ctx.backup_names, source, host.name, host_problems)
+        if any(c is not None and c.kind == BackupAge.name for c in checks):
+            _check_age_references(selected, checks, ctx, source, host.name, host_problems)
         settings = _settings(host, ctx, problems)
         if settings is not None:
             planned = [c for c in checks if c is not None]
-            taken = backups.plan(host.name, variables, settings.become, host_problems)
+            taken = (
+                backups.plan(host.name, variables, settings.become, host_problems)
+                if backups
+                else ()
+            )
             target = StepTarget(
                 host.name,
                 variables,
@@ -217,7 +210,7 @@ def _plan_play(
                     check, path, host.name, variables, problems, host_problems, overrides
                 )
                 planned += [made] if made is not None else []
-            host_checks = (*planned, *backups.checks())
+            host_checks = (*planned, *(backups.checks() if backups else ()))
             check_waits_on_host(
                 host_checks,
                 every_step,
@@ -253,6 +246,53 @@ def _plan_play(
         breaker_min_hosts=play.breaker_min_hosts,
         rollout=rollout,
     )
+
+
+def _play_backups(item: LoadedPlay, tags: frozenset[str]) -> PlayBackups | None:
+    """The play's backups the run's tags select; None (plan/backups not imported) if none."""
+    if not item.play.backups:
+        return None
+    from jarvisctl.plan.backups import PlayBackups
+
+    backups = PlayBackups.select(item, tags)
+    return backups if backups.selected else None
+
+
+def _resolving(
+    backups: PlayBackups,
+    stores: BackupStores,
+    ctx: PlanContext,
+    source: SourceMap,
+    play: str,
+    problems: ProblemCollector,
+) -> PlayBackups:
+    from jarvisctl.plan.backups import BackupResolver
+
+    backups = backups.resolving(BackupResolver(ctx.templates, stores, source, play))
+    backups.check_references(problems)
+    return backups
+
+
+def _derived_names(play: Play) -> list[str]:
+    """The names of the freshness checks the play's backups derive from their max_age."""
+    if all(b.max_age is None for b in play.backups):
+        return []
+    from jarvisctl.plan.backups import derived_check_name
+
+    return [derived_check_name(b.name) for b in play.backups if b.max_age is not None]
+
+
+def _check_age_references(
+    selected: Sequence[tuple[NodePath, CheckSpec]],
+    planned: Sequence[CheckPlan | None],
+    ctx: PlanContext,
+    source: SourceMap,
+    host: str,
+    problems: HostProblems,
+) -> None:
+    from jarvisctl.plan.backups import check_age_references
+
+    check_age_references(selected, planned, ctx.backup_names, source, host, problems)
 
 
 def _select_hosts(
@@ -479,7 +519,10 @@ def make_plan(
     if limit is not None:
         _check_limit(ctx.inventory, limit)
     planned = [plan_playbook(item, ctx, spent) for item, spent in zip(loaded, loading, strict=True)]
-    planned = shared_backups(planned)
+    if any(host.backups for book in planned for play in book.plays for host in play.hosts):
+        from jarvisctl.plan.backups import shared_backups
+
+        planned = shared_backups(planned)
     order = {display_path(p): i for i, p in enumerate(files)}
     results = sorted([*broken, *planned], key=lambda p: order.get(p.file, len(order)))
     plan = _plan(project, inventory_paths, limit, tags, now, results, ctx.inventory.source)
@@ -525,9 +568,20 @@ def _context(
         limit,
         wanted,
         _check_names(playbooks) | catalogue.checks.keys() | registry.checks.keys(),
-        BackupStores(project, templates),
+        _backup_stores(project, templates, loaded),
         frozenset(b.name for pb in playbooks for i in pb.plays for b in i.play.backups),
     )
+
+
+def _backup_stores(
+    project: Project, templates: Templates, loaded: Sequence[LoadedPlaybook]
+) -> BackupStores | None:
+    """The stores backups may name, for a plan that has backups (None, not imported, without)."""
+    if not any(item.play.backups for book in loaded for item in book.plays):
+        return None
+    from jarvisctl.plan.backup_stores import BackupStores
+
+    return BackupStores(project, templates)
 
 
 def _by_file(error: ConfigError) -> list[PlaybookPlan]:

@@ -21,7 +21,6 @@ from jarvisctl.core.results import (
     StepOutcome,
 )
 from jarvisctl.engine.evaluate import SEVERITY
-from jarvisctl.render.reports.backup_entries import size_text
 
 # the colour (and boldness) of each word a host's line can say, on a terminal
 COLOURS: dict[str, tuple[str, bool]] = {
@@ -148,6 +147,8 @@ def backup_text(backup: BackupNote, colour: bool = False) -> str:
         word = paint("failed" if backup.failed else backup.outcome, colour)
         stage = f" at {backup.stage}" if backup.failed and backup.stage else ""
         return f"{word}{stage}: {first_line(backup.reason)}"
+    from jarvisctl.render.reports.backup_entries import size_text  # a run with backups alone
+
     parts = [
         f"taken {size_text(backup.bytes)} ({size_text(backup.stored_bytes)} stored)",
         f"{backup.files} files",

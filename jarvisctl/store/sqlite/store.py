@@ -9,12 +9,12 @@ from types import TracebackType
 from jarvisctl.core.errors import StoreError
 from jarvisctl.store.base import LOCK_TIMEOUT
 from jarvisctl.store.jobstore import SchedulerJobs
+from jarvisctl.store.snapshots import SnapshotIndex
 from jarvisctl.store.sqlite.checks import SqliteCheckStates
 from jarvisctl.store.sqlite.leases import SqliteLeases
 from jarvisctl.store.sqlite.ledger import SqliteLedger
 from jarvisctl.store.sqlite.rollouts import SqliteRollouts
 from jarvisctl.store.sqlite.runs import SqliteRunIndex
-from jarvisctl.store.sqlite.snapshots import SqliteSnapshotIndex
 from jarvisctl.store.sqlite.statefile import StateFile
 
 JOBS_FILE = "scheduler.db"
@@ -35,9 +35,18 @@ class SqliteStore:
         self.ledger = SqliteLedger(self.file)
         self.leases = SqliteLeases(self.file)
         self.runs = SqliteRunIndex(self.file)
-        self.snapshots = SqliteSnapshotIndex(self.file)
         self.rollouts = SqliteRollouts(self.file)
+        self._snapshots: SnapshotIndex | None = None
         self._jobs: SchedulerJobs | None = None
+
+    @property
+    def snapshots(self) -> SnapshotIndex:
+        if self._snapshots is None:
+            # read and written by backups, restores and freshness checks alone
+            from jarvisctl.store.sqlite.snapshots import SqliteSnapshotIndex
+
+            self._snapshots = SqliteSnapshotIndex(self.file)
+        return self._snapshots
 
     @property
     def lock_timeout(self) -> float:
