@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
 from bench.backup_report import render, summarize, update_readme  # noqa: E402
 from bench.backup_tree import TreeSpec, ensure_tree  # noqa: E402
 from bench.compare import machine  # noqa: E402
-from bench.entry import begin  # noqa: E402
+from bench.entry import begin, publish, stamp_end  # noqa: E402
 from bench.fleet import BenchFleet  # noqa: E402
 from bench.installs import install_ref, run_environment, write_constraints  # noqa: E402
 
@@ -306,8 +306,7 @@ def measure(args: argparse.Namespace, argv: list[str], work: Path) -> dict[str, 
         args.progress.write_text(json.dumps(doc, indent=2) + "\n")
     finally:
         fleet.stop()
-    doc["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
-    doc["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp_end(doc)
     doc["summary"] = summarize(doc)
     return doc
 
@@ -325,13 +324,7 @@ def main(argv: list[str]) -> int:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     doc["bench_seconds"] = round(time.monotonic() - started, 1)
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / Path(doc["results_file"]).name
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"results: {path}", file=sys.stderr)
-    print(render(doc))
-    if not args.no_readme:
-        update_readme(args.readme, render(doc))
+    publish(doc, args.results, None if args.no_readme else args.readme, render, update_readme)
     return 0
 
 

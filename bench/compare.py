@@ -15,7 +15,6 @@ bench/README.md (compare_report.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.compare_report import render, summarize, update_readme
-from bench.entry import begin
+from bench.entry import begin, publish, stamp_end
 from bench.fleet import BenchFleet
 from bench.installs import Install, install_ref, run_environment, write_constraints
 from bench.measure import ToolFailed, measure
@@ -154,8 +153,7 @@ def measure_both(args: argparse.Namespace, argv: list[str], work: Path) -> dict[
         doc["samples"] = take_turns(fleet, installs, args, work)
     finally:
         fleet.stop()
-    doc["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
-    doc["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp_end(doc)
     doc["summary"] = summarize(doc["samples"])
     return doc
 
@@ -174,13 +172,8 @@ def main(argv: list[str]) -> int:
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / Path(doc["results_file"]).name
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"results: {path}", file=sys.stderr)
-    print(render(doc))
+    publish(doc, args.results, None if args.no_readme else args.readme, render, update_readme)
     if not args.no_readme:
-        update_readme(args.readme, render(doc))
         print(f"table: {args.readme}", file=sys.stderr)
     return 0
 

@@ -42,3 +42,29 @@ def write_result(result: dict[str, Any], results: Path, name: str) -> Path:
     print(json.dumps(result, indent=2))
     print(f"written: {path}", file=sys.stderr)
     return path
+
+
+def stamp_end(doc: dict[str, Any]) -> None:
+    """The load average and the UTC time as the measurement ends (a report shows the load)."""
+    doc["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    doc["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def publish(
+    doc: dict[str, Any],
+    results: Path,
+    readme: Path | None,
+    render: Callable[[dict[str, Any]], str],
+    update_readme: Callable[[Path, str], None],
+) -> Path:
+    """`doc` saved as results/<its results_file> (the path goes to stderr), its table printed,
+    and the README's table replaced by it (readme None: the README is left alone)."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / Path(doc["results_file"]).name
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"results: {path}", file=sys.stderr)
+    table = render(doc)
+    print(table)
+    if readme is not None:
+        update_readme(readme, table)
+    return path
