@@ -15,19 +15,23 @@ TAIL = 400  # characters of output kept in a result
 
 def evaluate(check: CheckPlan, kind: CheckKind[Any], output: CommandOutput | None) -> CheckResult:
     if output is None:
-        return _result(check, Status.UNKNOWN, None, "did not finish: the session ended first", None)
+        return check_result(
+            check, Status.UNKNOWN, None, "did not finish: the session ended first", None
+        )
     if output.exit_code in (124, 137):
         reason = f"timed out after {check.timeout:g}s (the command was killed on the host)"
-        return _result(check, Status.UNKNOWN, None, reason, output)
+        return check_result(check, Status.UNKNOWN, None, reason, output)
     try:
         reading = kind.read(output, check.params)
     except ParseError as exc:
-        return _result(check, Status.UNKNOWN, None, str(exc), output)
+        return check_result(check, Status.UNKNOWN, None, str(exc), output)
     except Exception as exc:  # a kind's bug must make its check UNKNOWN, not crash the host
         reason = f"cannot parse the output ({type(exc).__name__}: {exc})"
-        return _result(check, Status.UNKNOWN, None, reason, output)
+        return check_result(check, Status.UNKNOWN, None, reason, output)
     status, reason = judge(check, reading)
-    return replace(_result(check, status, reading.value, reason, output), perfdata=reading.perfdata)
+    return replace(
+        check_result(check, status, reading.value, reason, output), perfdata=reading.perfdata
+    )
 
 
 SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
@@ -55,11 +59,11 @@ def collect_native(check: CheckPlan, kind: CheckKind[Any]) -> CheckResult | str:
     except NativeUnavailable as exc:
         return str(exc)
     except ParseError as exc:
-        return _result(check, Status.UNKNOWN, None, str(exc), None)
+        return check_result(check, Status.UNKNOWN, None, str(exc), None)
     except Exception as exc:  # a collector's failure makes its check UNKNOWN, never a crash
-        return _result(check, Status.UNKNOWN, None, f"{type(exc).__name__}: {exc}", None)
+        return check_result(check, Status.UNKNOWN, None, f"{type(exc).__name__}: {exc}", None)
     status, reason = threshold_status(check, value)
-    return replace(_result(check, status, value, reason, None), source="native")
+    return check_result(check, status, value, reason, None, source="native")
 
 
 def threshold_status(check: CheckPlan, value: float) -> tuple[Status, str]:
@@ -82,13 +86,15 @@ def _show(value: float, unit: str) -> str:
     return f"{value:g}{unit if unit == '%' else (' ' + unit if unit else '')}"
 
 
-def _result(
+def check_result(
     check: CheckPlan,
     status: Status,
     value: float | None,
     reason: str,
-    output: CommandOutput | None,
+    output: CommandOutput | None = None,
+    source: str = "command",
 ) -> CheckResult:
+    """The result of `check`: its status and value, and the tail of its command's output."""
     return CheckResult(
         name=check.name,
         kind=check.kind,
@@ -100,4 +106,5 @@ def _result(
         exit_code=output.exit_code if output else None,
         stdout_tail=output.stdout[-TAIL:] if output else "",
         stderr_tail=output.stderr[-TAIL:] if output else "",
+        source=source,
     )

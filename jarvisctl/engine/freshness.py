@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.core.results import CheckResult, Status
-from jarvisctl.engine.evaluate import judge
+from jarvisctl.engine.evaluate import check_result, judge
 from jarvisctl.kinds.base import Reading
 from jarvisctl.plan.model import CheckPlan
 from jarvisctl.store.snapshots import Snapshot, SnapshotIndex, SnapshotState
@@ -64,13 +64,4 @@ def _age(seconds: float) -> str:
 
 
 def _result(check: CheckPlan, status: Status, value: float | None, reason: str) -> CheckResult:
-    return CheckResult(
-        name=check.name,
-        kind=check.kind,
-        command=check.command,
-        status=status,
-        value=value,
-        unit=check.unit,
-        reason=reason,
-        source=SOURCE,
-    )
+    return check_result(check, status, value, reason, source=SOURCE)
