@@ -226,6 +226,16 @@ def verify(
     return reader.verification, records
 
 
+def verify_journal(path: Path, run_id: str, anchor: tuple[int, str] | None = None) -> Verification:
+    """verify()'s verdict on the journal at `path`, read a line at a time: memory stays flat
+    whatever the journal's size (each record is checked, then dropped)."""
+    with open_journal(path) as lines:
+        reader = JournalReader(run_id, lines, anchor)
+        for _ in reader:
+            pass
+    return reader.verification
+
+
 class JournalReader:
     """A journal's records, checked one by one as they are read (one line in memory at a time):
     iterate it once, then `verification` says what the whole journal is worth. Iteration stops

@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from jarvisctl.core.events import CHECK, RUN_FINISHED, RUN_STARTED
 from jarvisctl.record.audit import Journal, JournalError, journal_path, read_journal, verify
+from jarvisctl.render.reports.load import verify_run
 from tests.events import raw
 
 RUN = "20260101T000000Z-abcdef"
@@ -200,3 +202,30 @@ print("failed", journal.failed, "lost", journal.lost)
     assert result.intact and result.torn_bytes == 0, result
     assert 1 < len(records) < 20 and path.stat().st_size <= 400
     assert [r.data["n"] for r in records] == list(range(len(records)))
+
+
+def test_verify_run_streams_the_journal_and_still_names_a_tampered_record(tmp_path: Path) -> None:
+    """`audit verify` reads a journal a line at a time: what it holds does not grow with the
+    journal (20,000 records, megabytes), and an edit in the middle is still caught, by number."""
+    path, journal = write_run(tmp_path, 20_000)
+    size = path.stat().st_size
+    verify_run(tmp_path, RUN)  # the modules a first call imports are not the journal's cost
+    tracemalloc.start()
+    try:
+        result, shown = verify_run(tmp_path, RUN)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert shown == path
+    assert result.intact and result.complete and result.records == 20_002
+    assert result.last_hash == journal.tail[1]
+    assert peak < size / 20, f"verifying held {peak} bytes of a {size}-byte journal"
+
+    kept = lines(path)
+    kept[10_000] = kept[10_000].replace(b'"value":9999.0', b'"value":0.5')  # record 10001
+    path.write_bytes(b"".join(kept))
+    tampered, _ = verify_run(tmp_path, RUN)
+    assert tampered.problem == (
+        "record 10002 does not chain from record 10001: record 10001 was edited, removed or moved"
+    )
+    assert tampered.records == 10_000

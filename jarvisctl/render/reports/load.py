@@ -12,8 +12,7 @@ from jarvisctl.record.audit import (
     iter_records,
     journal_path,
     open_journal,
-    read_journal,
-    verify,
+    verify_journal,
 )
 from jarvisctl.record.history import UnknownRunError, find_run, list_runs
 from jarvisctl.render.reports.document import Point, RunDocument, build_document, with_history
@@ -46,8 +45,7 @@ def locate_run(state_dir: Path, wanted: str) -> tuple[str, tuple[int, str] | Non
 def verify_run(state_dir: Path, wanted: str) -> tuple[Verification, Path]:
     run_id, anchor = locate_run(state_dir, wanted)
     path = journal_path(state_dir, run_id)
-    verification, _ = verify(run_id, read_journal(path), anchor)
-    return verification, path
+    return verify_journal(path, run_id, anchor), path
 
 
 def load_document(state_dir: Path, wanted: str, history: int = HISTORY_RUNS) -> RunDocument:
