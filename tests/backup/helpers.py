@@ -1,21 +1,42 @@
-"""Shared parts of the backup tests: plans, snapshots, a small tmpfs for a full disk."""
+"""Shared parts of the backup tests (unit, integration, e2e): plans, snapshots, a small tmpfs for
+a full disk, and a project's jarvisctl run as a user runs it."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from jarvisctl.app.plan import PlanRequest, plan_playbooks
+from jarvisctl.config.models.values import Threshold
+from jarvisctl.config.project import Project
 from jarvisctl.core.errors import Location
-from jarvisctl.plan.model import BackupPlan, BackupStorePlan, Retention
+from jarvisctl.core.secrets import SecretValues
+from jarvisctl.kinds.registry import load_registry
+from jarvisctl.plan.model import (
+    BackupPlan,
+    BackupStorePlan,
+    CheckPlan,
+    HostPlan,
+    Plan,
+    PlaybookPlan,
+    PlayPlan,
+    Retention,
+)
 from jarvisctl.store.snapshots import Snapshot
+
+CHECKOUT = Path(__file__).parents[2]
+DAY = 86400.0
 
 
 def backup_plan(**overrides: Any) -> BackupPlan:
@@ -41,6 +62,74 @@ def backup_plan(**overrides: Any) -> BackupPlan:
     }
     values.update(overrides)
     return BackupPlan(**values)
+
+
+def freshness_check(
+    backup: str, warn: float | None = None, crit: float = DAY, location: Location | None = None
+) -> CheckPlan:
+    """The `backup NAME` check a backup's max_age derives: its age in seconds, CRITICAL from
+    `crit`."""
+
+    def level(value: float | None) -> Threshold | None:
+        return None if value is None else Threshold(f"{value:g}", "level", value=value)
+
+    return CheckPlan(
+        name=f"backup {backup}",
+        use="backup_age",
+        kind="backup_age",
+        description="",
+        command="",
+        params=load_registry().checks["backup_age"].params_model(backup=backup),
+        unit="s",
+        direction="above",
+        warn=level(warn),
+        crit=level(crit),
+        clear=None,
+        for_cycles=1,
+        timeout=10.0,
+        tags=(),
+        remediations=(),
+        location=location or Location("p.yml", 1, 1),
+    )
+
+
+def plan_of_hosts(hosts: Sequence[HostPlan], location: Location) -> Plan:
+    """A plan of one play `p` (in p.yml) over `hosts`, made without a project."""
+    play = PlayPlan("p", "all", location, (), None, tuple(hosts))
+    return Plan((PlaybookPlan("p.yml", (play,)),), "inline", None, (), datetime.now(timezone.utc))
+
+
+def host_of(plan: Plan, name: str) -> HostPlan:
+    """The first play's plan for host `name`, in a plan that has no problem."""
+    assert plan.ok, plan.problems
+    return next(h for b in plan.playbooks for p in b.plays for h in p.hosts if h.host == name)
+
+
+def planned_host(project: Project, name: str) -> HostPlan:
+    """Host `name`'s plan in the project's own playbooks."""
+    return host_of(plan_playbooks(project, PlanRequest(), SecretValues()), name)
+
+
+def run_jarvisctl(
+    root: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`jarvisctl ARGS` in the project at `root`, as a user runs it: a process of this checkout's
+    code, in the environment given (default: this one)."""
+    return subprocess.run(
+        [sys.executable, "-m", "jarvisctl", *args],
+        cwd=root,
+        env={**(os.environ if env is None else env), "PYTHONPATH": str(CHECKOUT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def runs_of(root: Path) -> list[dict[str, Any]]:
+    """`jarvisctl runs --json` of the project at `root`."""
+    done = run_jarvisctl(root, "runs", "--json")
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
 
 
 def snapshot_of(plan: BackupPlan, snapshot_id: str, location: str, compress: str) -> Snapshot:

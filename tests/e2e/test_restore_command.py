@@ -7,10 +7,8 @@ restore is recorded as a run."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,16 +16,15 @@ from typing import Any
 import jsonschema
 import pytest
 
-from jarvisctl.app.plan import PlanRequest, plan_playbooks
 from jarvisctl.backup.stores.base import open_backup_store
 from jarvisctl.backup.take import take_backup
 from jarvisctl.config.project import load_project
 from jarvisctl.connection.registry import open_connection
 from jarvisctl.core.clock import SYSTEM_CLOCK
-from jarvisctl.core.secrets import SecretValues
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.leases import Holder, LeaseStore
 from jarvisctl.store.snapshots import Snapshot
+from tests.backup.helpers import planned_host, run_jarvisctl, runs_of
 from tests.e2e.backup_hosts import NEWLINE_NAME, build_tree, fingerprint, on_host
 from tests.e2e.sshd import SshdFleet, SshdHost
 
@@ -45,21 +42,7 @@ PLAYBOOK = """\
 
 
 def jarvisctl(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    return subprocess.run(
-        [sys.executable, "-m", "jarvisctl", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def runs(root: Path) -> list[dict[str, Any]]:
-    done = jarvisctl(root, "runs", "--json")
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout))
+    return run_jarvisctl(root, *args, timeout=180)
 
 
 def report(root: Path, run_id: str) -> dict[str, Any]:
@@ -97,9 +80,7 @@ def project(tmp_path: Path, sshd_fleet: SshdFleet, host: SshdHost, tree: str) ->
 def take(root: Path, host: str, name: str = "tree") -> Snapshot:
     """A snapshot taken for real over SSH, as a run takes it."""
     project = load_project(root / "jarvisctl.yml")
-    plan = plan_playbooks(project, PlanRequest(), SecretValues())
-    assert plan.ok, plan.problems
-    (host_plan,) = [h for b in plan.playbooks for p in b.plays for h in p.hosts if h.host == host]
+    host_plan = planned_host(project, host)
     (backup,) = [b for b in host_plan.backups if b.name == name]
     connection = open_connection(host_plan.settings)
     try:
@@ -135,7 +116,7 @@ def test_a_deleted_tree_is_restored_byte_for_byte_and_mode_for_mode(
     assert NEWLINE_NAME not in done.stdout  # escaped: one line per file
     assert f"{snapshot.files} of {snapshot.files} files restored, 0 already" in done.stdout
 
-    (run,) = runs(project)
+    (run,) = runs_of(project)
     assert (run["status"], run["mode"], run["hosts"]) == ("ok", "run", [host.name])
     journal = (project / ".jarvisctl" / "runs" / f"{run['run_id']}.jsonl").read_text()
     (record,) = [json.loads(line) for line in journal.splitlines() if '"backup_restore"' in line]
@@ -162,7 +143,7 @@ def test_check_lists_what_would_change_and_changes_nothing(
     ]
     assert "2 of " in done.stdout and " files would restore" in done.stdout
     assert fingerprint(host, tree) == changed
-    (run,) = runs(project)
+    (run,) = runs_of(project)
     assert (run["status"], run["mode"]) == ("ok", "check")
 
 
@@ -194,7 +175,7 @@ def test_arguments_that_name_nothing_are_usage_errors(
         done = jarvisctl(project, "backups", *args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert message in done.stderr, (args, done.stderr)
-    assert runs(project) == []  # refused before anything was done: nothing recorded
+    assert runs_of(project) == []  # refused before anything was done: nothing recorded
     assert snapshot.id != other.id
 
 
@@ -204,7 +185,7 @@ def test_an_unreachable_host_exits_4_and_is_recorded(project: Path, host: SshdHo
     done = jarvisctl(project, "backups", "restore", host.name, "tree")
     assert done.returncode == 4, done.stdout + done.stderr
     assert host.name in done.stderr
-    (run,) = runs(project)
+    (run,) = runs_of(project)
     assert run["status"] == "unreachable" and run["counts"] == {"unreachable": 1}
     (section,) = report(project, run["run_id"])["hosts"]
     assert section["outcome"] == "unreachable" and host.name in section["error"]
@@ -224,7 +205,7 @@ def test_a_host_another_run_holds_is_skipped_with_exit_8(
     assert done.returncode == 8, done.stdout + done.stderr
     assert "leased by daemon run 20261203T000000Z-d43m0n" in done.stderr
     assert not Path(f"{tree}/etc").exists()  # nothing was done on the host
-    (run,) = runs(project)
+    (run,) = runs_of(project)
     assert run["status"] == "skipped"
     (section,) = report(project, run["run_id"])["hosts"]
     assert section["outcome"] == "skipped" and "leased by daemon run" in section["error"]
@@ -237,7 +218,7 @@ def test_a_command_backup_is_restored_to_the_file_given(
     snapshot = take(project, host.name, "dump")
     done = jarvisctl(project, "backups", "restore", host.name, "dump")
     assert done.returncode == 2 and "give --to PATH" in done.stderr
-    (refused,) = runs(project)  # refused by the restore itself: recorded, and why
+    (refused,) = runs_of(project)  # refused by the restore itself: recorded, and why
     assert refused["status"] == "not_ok"
     target = tmp_path / "restored" / "app.dump"
     target.parent.mkdir()

@@ -7,21 +7,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.app.plan import PlanRequest, plan_playbooks
 from jarvisctl.backup.stores.base import open_backup_store
 from jarvisctl.backup.take import take_backup
 from jarvisctl.config.project import load_project
 from jarvisctl.connection.local import LocalConnection
-from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import HostPlan
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import Snapshot, SnapshotState
+from tests.backup.helpers import planned_host, run_jarvisctl, runs_of
 from tests.fakes import FakeClock
 
 DAY = 86400.0
@@ -54,22 +52,10 @@ class Project:
         return self.root / ".jarvisctl"
 
     def jarvisctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-        return subprocess.run(
-            [sys.executable, "-m", "jarvisctl", *args],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_jarvisctl(self.root, *args)
 
     def host_plan(self, host: str) -> HostPlan:
-        project = load_project(self.root / "jarvisctl.yml")
-        plan = plan_playbooks(project, PlanRequest(), SecretValues())
-        assert plan.ok, plan.problems
-        (found,) = [h for b in plan.playbooks for p in b.plays for h in p.hosts if h.host == host]
-        return found
+        return planned_host(load_project(self.root / "jarvisctl.yml"), host)
 
     def take(self, host: str, at: float | None = None) -> Snapshot:
         """A snapshot of `host`'s tree taken for real, stamped `at` (default: now)."""
@@ -93,9 +79,7 @@ class Project:
             store.snapshots.mark(snapshot.id, state, time.time())
 
     def runs(self) -> list[dict[str, Any]]:
-        done = self.jarvisctl("runs", "--json")
-        assert done.returncode == 0, done.stderr
-        return list(json.loads(done.stdout))
+        return runs_of(self.root)
 
 
 def make_project(tmp_path: Path) -> Project:

@@ -9,17 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from jarvisctl.config.connection_settings import ConnectionSettings
-from jarvisctl.config.models.values import Threshold
 from jarvisctl.core.errors import Location
 from jarvisctl.core.events import BACKUP, BACKUP_PRUNE, BACKUP_VERIFY, CHECK, Collector
 from jarvisctl.core.results import Outcome, RunReport, RunStatus, Status
@@ -28,17 +24,20 @@ from jarvisctl.engine.runner import execute
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import (
     BackupPlan,
-    BackupStorePlan,
     CheckPlan,
     HostPlan,
     Plan,
-    PlaybookPlan,
-    PlayPlan,
     Retention,
 )
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import SnapshotState
+from tests.backup.helpers import (
+    backup_plan,
+    freshness_check,
+    plan_of_hosts,
+    run_jarvisctl,
+)
 from tests.fakes import FakeClock
 
 LOCAL = ConnectionSettings(host="localhost", address="localhost", connection="local")
@@ -47,56 +46,16 @@ DAY = 86400.0
 
 
 def backup(name: str, paths: tuple[str, ...], **more: object) -> BackupPlan:
-    plan = BackupPlan(
-        name=name,
-        play="p",
-        source="paths",
-        paths=paths,
-        exclude=(),
-        command=None,
-        file=None,
-        keep=Retention(last=2),
-        max_age=DAY,
-        verify="restore",
-        store=BackupStorePlan("local", "local", ""),
-        compress="gzip",
-        timeout=60.0,
-        become=False,
-        bandwidth=None,
-        nice=False,
-        tags=(),
-        location=HERE,
-    )
-    return replace(plan, **more)  # type: ignore[arg-type]
+    values = {"keep": Retention(last=2), "max_age": DAY, "verify": "restore", **more}
+    return backup_plan(name=name, play="p", paths=paths, location=HERE, **values)
 
 
 def freshness(name: str) -> CheckPlan:
-    registry = load_registry()
-    kind = registry.checks["backup_age"]
-    return CheckPlan(
-        name=f"backup {name}",
-        use="backup_age",
-        kind="backup_age",
-        description="",
-        command="",
-        params=kind.params_model(backup=name),
-        unit="s",
-        direction="above",
-        warn=None,
-        crit=Threshold("1d", "level", value=DAY),
-        clear=None,
-        for_cycles=1,
-        timeout=10.0,
-        tags=(),
-        remediations=(),
-        location=HERE,
-    )
+    return freshness_check(name, location=HERE)
 
 
 def plan_of(*backups: BackupPlan, checks: tuple[CheckPlan, ...] = ()) -> Plan:
-    host = HostPlan("localhost", LOCAL, checks, backups)
-    play = PlayPlan("p", "all", HERE, (), None, (host,))
-    return Plan((PlaybookPlan("p.yml", (play,)),), "inline", None, (), datetime.now(timezone.utc))
+    return plan_of_hosts([HostPlan("localhost", LOCAL, checks, backups)], HERE)
 
 
 def run(plan: Plan, state: Path, store: Store, **more: object) -> tuple[RunReport, Collector]:
@@ -315,14 +274,7 @@ def test_a_backup_commands_secret_appears_in_no_output(tmp_path: Path) -> None:
     env = {**os.environ, "JV_BACKUP_TOKEN": SECRET}
 
     def jarvisctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "jarvisctl", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_jarvisctl(tmp_path, *args, env=env)
 
     done = jarvisctl("run", "play.yml", "--json")
     assert done.returncode == 1, done.stdout + done.stderr

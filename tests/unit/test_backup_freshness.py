@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.config.models.values import Threshold
-from jarvisctl.core.errors import Location
 from jarvisctl.core.results import Status
 from jarvisctl.engine.freshness import SOURCE, backup_freshness
-from jarvisctl.kinds.base import KindParams
-from jarvisctl.plan.model import CheckPlan
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import (
     EntryType,
@@ -22,37 +18,9 @@ from jarvisctl.store.snapshots import (
     SnapshotIndex,
     SnapshotState,
 )
+from tests.backup.helpers import DAY, freshness_check
 
 NOW = 1_800_000_000.0
-DAY = 86400.0
-
-
-class AgeParams(KindParams):
-    backup: str
-
-
-def freshness_check(warn: float | None = None, crit: float = DAY) -> CheckPlan:
-    def level(value: float | None) -> Threshold | None:
-        return None if value is None else Threshold(f"{value:g}", "level", value=value)
-
-    return CheckPlan(
-        name="backup etc",
-        use="backup_age",
-        kind="backup_age",
-        description="",
-        command="",
-        params=AgeParams(backup="etc"),
-        unit="s",
-        direction="above",
-        warn=level(warn),
-        crit=level(crit),
-        clear=None,
-        for_cycles=1,
-        timeout=10.0,
-        tags=(),
-        remediations=(),
-        location=Location("p.yml", 1, 1),
-    )
 
 
 def snapshot(n: int, taken_at: float, state: SnapshotState, host: str = "h1") -> Snapshot:
@@ -89,7 +57,7 @@ def add(index: SnapshotIndex, *snapshots: Snapshot) -> None:
 
 def test_no_snapshot_is_critical(index: SnapshotIndex) -> None:
     add(index, snapshot(1, NOW - 60, SnapshotState.VERIFIED, host="other"))
-    result = backup_freshness(freshness_check(), "h1", index, NOW)
+    result = backup_freshness(freshness_check("etc"), "h1", index, NOW)
     assert (result.status, result.value, result.source) == (Status.CRITICAL, None, SOURCE)
     assert result.reason == "no snapshot of backup 'etc' of h1 (it was never taken)"
 
@@ -99,13 +67,13 @@ def test_the_age_of_the_newest_usable_snapshot_against_the_thresholds(
 ) -> None:
     add(index, snapshot(1, NOW - 3 * DAY, SnapshotState.VERIFIED))
     add(index, snapshot(2, NOW - 7200, SnapshotState.UNVERIFIED))  # checksummed as received
-    fresh = backup_freshness(freshness_check(warn=3600), "h1", index, NOW)
+    fresh = backup_freshness(freshness_check("etc", warn=3600), "h1", index, NOW)
     assert (fresh.status, fresh.value) == (Status.WARNING, 7200.0)
     assert fresh.reason.endswith("is 2h old")
-    ok = backup_freshness(freshness_check(), "h1", index, NOW)
+    ok = backup_freshness(freshness_check("etc"), "h1", index, NOW)
     assert (ok.status, ok.value) == (Status.OK, 7200.0)
     assert ok.reason == "newest snapshot 20261202T000000Z-h1-etc-0002 (unverified) is 2h old"
-    stale = backup_freshness(freshness_check(), "h1", index, NOW + DAY)
+    stale = backup_freshness(freshness_check("etc"), "h1", index, NOW + DAY)
     assert (stale.status, stale.value) == (Status.CRITICAL, DAY + 7200)
 
 
@@ -114,7 +82,7 @@ def test_an_unusable_newest_snapshot_is_critical_even_with_a_fresh_older_one(
 ) -> None:
     add(index, snapshot(1, NOW - 600, SnapshotState.VERIFIED))
     add(index, snapshot(2, NOW - 60, SnapshotState.UNUSABLE))
-    result = backup_freshness(freshness_check(), "h1", index, NOW)
+    result = backup_freshness(freshness_check("etc"), "h1", index, NOW)
     assert (result.status, result.value) == (Status.CRITICAL, 600.0)
     assert result.reason == (
         "the newest snapshot of backup 'etc', 20261202T000000Z-h1-etc-0002, is unusable: "
@@ -123,5 +91,5 @@ def test_an_unusable_newest_snapshot_is_critical_even_with_a_fresh_older_one(
 
 
 def test_without_an_index_it_is_unknown() -> None:
-    result = backup_freshness(freshness_check(), "h1", None, NOW)
+    result = backup_freshness(freshness_check("etc"), "h1", None, NOW)
     assert result.status is Status.UNKNOWN and "no snapshot index" in result.reason

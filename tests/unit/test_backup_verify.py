@@ -22,8 +22,7 @@ from jarvisctl.backup.scratch import extract_tar
 from jarvisctl.backup.stores.local import LocalBackupStore
 from jarvisctl.backup.verify import check_store, verify_snapshot
 from jarvisctl.backup.verify_compare import compare_on_disk, shown
-from jarvisctl.core.errors import Location
-from jarvisctl.plan.model import BackupPlan, BackupStorePlan, Retention
+from jarvisctl.plan.model import BackupPlan
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import (
     EntryType,
@@ -32,6 +31,7 @@ from jarvisctl.store.snapshots import (
     SnapshotIndex,
     SnapshotState,
 )
+from tests.backup.helpers import backup_plan
 from tests.fakes import FakeClock
 
 BIG = 256 * 1024  # the random file: incompressible, so gzip stores it as it is (stored blocks)
@@ -65,25 +65,14 @@ def host_tree(root: Path) -> bytes:
 
 
 def plan(compress: str, source: str = "paths", file: str | None = None) -> BackupPlan:
-    return BackupPlan(
+    return backup_plan(
         name="etc",
         play="p",
         source=source,
         paths=("/etc/app",) if source == "paths" else (),
-        exclude=(),
         command=None if source == "paths" else "cat app.db",
         file=file,
-        keep=Retention(last=3),
-        max_age=None,
-        verify="checksum",
-        store=BackupStorePlan("local", "local", ""),
         compress=compress,
-        timeout=60.0,
-        become=False,
-        bandwidth=None,
-        nice=False,
-        tags=(),
-        location=Location("play.yml", 1, 1),
     )
 
 

@@ -17,8 +17,9 @@ from jarvisctl.core.secrets import SecretValues
 from jarvisctl.kinds.backups import BackupAgeParams
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.backup_stores import store_plans
-from jarvisctl.plan.model import BackupPlan, CheckPlan, HostPlan, Plan, Retention
+from jarvisctl.plan.model import BackupPlan, CheckPlan, Plan, Retention
 from jarvisctl.plan.planner import make_plan
+from tests.backup.helpers import host_of
 
 INVENTORY = """\
 all:
@@ -60,13 +61,8 @@ def invoke(root: Path, *args: str) -> Result:
         return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def host(plan: Plan, name: str) -> HostPlan:
-    assert plan.ok, plan.problems
-    return next(h for b in plan.playbooks for p in b.plays for h in p.hosts if h.host == name)
-
-
 def backup(plan: Plan, host_name: str, name: str) -> BackupPlan:
-    return next(b for b in host(plan, host_name).backups if b.name == name)
+    return next(b for b in host_of(plan, host_name).backups if b.name == name)
 
 
 def test_every_source_mistake_is_located_at_the_key_to_change(tmp_path: Path) -> None:
@@ -362,7 +358,7 @@ def test_backups_resolve_per_host_with_rendered_paths_and_a_quoted_command(
     assert database.store.location == str(tmp_path / "repos" / "offsite")
     assert database.store.password == "correct horse battery"
     assert "correct horse battery" in plan.secrets
-    assert [b.name for b in host(plan, "h1").backups] == ["config", "app-db"]
+    assert [b.name for b in host_of(plan, "h1").backups] == ["config", "app-db"]
 
 
 def test_max_age_derives_a_controller_side_freshness_check(
@@ -370,7 +366,7 @@ def test_max_age_derives_a_controller_side_freshness_check(
 ) -> None:
     monkeypatch.setenv("RESTIC_PW", "correct horse battery")
     plan = plan_of(tmp_path, PLAY, STORES)
-    (check,) = host(plan, "h1").checks  # app-db has no max_age: no check
+    (check,) = host_of(plan, "h1").checks  # app-db has no max_age: no check
     assert isinstance(check, CheckPlan)
     assert (check.name, check.use, check.kind, check.command) == (
         "backup config",
@@ -385,7 +381,7 @@ def test_max_age_derives_a_controller_side_freshness_check(
     assert check.tags == ("config",)
     assert load_registry().checks["backup_age"].controller_side
     assert not load_registry().checks["disk_usage"].controller_side
-    assert host(plan, "h2").checks[0] is check  # one plan shared by every host
+    assert host_of(plan, "h2").checks[0] is check  # one plan shared by every host
 
 
 def test_a_check_can_use_backup_age_by_the_name_of_a_backup(tmp_path: Path) -> None:
@@ -435,10 +431,10 @@ def test_tags_select_backups_as_they_select_checks(
 ) -> None:
     monkeypatch.setenv("RESTIC_PW", "pw-from-env")
     by_tag = plan_of(tmp_path, PLAY, STORES, tags=("db",))
-    assert [b.name for b in host(by_tag, "h1").backups] == ["app-db"]
-    assert host(by_tag, "h1").checks == ()  # config's freshness check went with it
+    assert [b.name for b in host_of(by_tag, "h1").backups] == ["app-db"]
+    assert host_of(by_tag, "h1").checks == ()  # config's freshness check went with it
     by_play_tag = plan_of(tmp_path, PLAY, STORES, tags=("nightly",))
-    assert [b.name for b in host(by_play_tag, "h1").backups] == ["config", "app-db"]
+    assert [b.name for b in host_of(by_play_tag, "h1").backups] == ["config", "app-db"]
 
 
 def test_a_store_named_local_overrides_the_default(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ SQLite store and backup store factory."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 
 from jarvisctl.config.connection_settings import ConnectionSettings
@@ -24,11 +23,9 @@ from jarvisctl.plan.model import (
     BackupStorePlan,
     HostPlan,
     Plan,
-    PlaybookPlan,
-    PlayPlan,
-    Retention,
 )
 from jarvisctl.store.factory import open_store
+from tests.backup.helpers import backup_plan, plan_of_hosts
 from tests.fakes import FakeClock, FakeConnection
 
 HERE = Location("p.yml", 3, 7)
@@ -36,35 +33,16 @@ LOCAL_STORE = BackupStorePlan("local", "local", "")
 
 
 def backup(name: str, store: BackupStorePlan = LOCAL_STORE) -> BackupPlan:
-    return BackupPlan(
-        name=name,
-        play="p",
-        source="paths",
-        paths=("/etc/app", "/srv/my data"),
-        exclude=(),
-        command=None,
-        file=None,
-        keep=Retention(last=3),
-        max_age=None,
-        verify="checksum",
-        store=store,
-        compress="gzip",
-        timeout=60.0,
-        become=False,
-        bandwidth=None,
-        nice=False,
-        tags=(),
-        location=HERE,
-    )
+    paths = ("/etc/app", "/srv/my data")
+    return backup_plan(name=name, play="p", paths=paths, store=store, location=HERE)
 
 
 def plan_of(hosts: dict[str, tuple[BackupPlan, ...]]) -> Plan:
-    plans = tuple(
+    plans = [
         HostPlan(name, ConnectionSettings(host=name, address=name), (), backups)
         for name, backups in hosts.items()
-    )
-    play = PlayPlan("p", "all", HERE, (), None, plans)
-    return Plan((PlaybookPlan("p.yml", (play,)),), "inline", None, (), datetime.now(timezone.utc))
+    ]
+    return plan_of_hosts(plans, HERE)
 
 
 def run(
