@@ -33,7 +33,7 @@ from jarvisctl.plan.model import (
     PlayPlan,
     Retention,
 )
-from jarvisctl.store.snapshots import Snapshot
+from jarvisctl.store.snapshots import ManifestEntry, Snapshot
 
 CHECKOUT = Path(__file__).parents[2]
 DAY = 86400.0
@@ -147,6 +147,33 @@ def snapshot_of(plan: BackupPlan, snapshot_id: str, location: str, compress: str
         files=0,
         bytes=0,
         stored_bytes=0,
+    )
+
+
+def stored_snapshot(
+    backup: BackupPlan,
+    store: str,
+    stored: tuple[str, int],
+    compress: str,
+    manifest: Sequence[ManifestEntry],
+) -> Snapshot:
+    """Snapshot s1 of `backup` on h1, as the index records one a store writer committed:
+    `stored` is what the commit returned (its location, its stored bytes)."""
+    location, stored_bytes = stored
+    return Snapshot(
+        id="s1",
+        host="h1",
+        backup=backup.name,
+        play=backup.play,
+        store=store,
+        location=location,
+        taken_at=1_800_000_000.0,
+        seconds=1.0,
+        source=backup.source,
+        compress=compress,
+        files=len(manifest),
+        bytes=sum(e.size for e in manifest),
+        stored_bytes=stored_bytes,
     )
 
 

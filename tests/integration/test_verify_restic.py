@@ -15,7 +15,8 @@ from jarvisctl.backup.manifest import manifest_of_tar
 from jarvisctl.backup.stores.restic import ResticBackupStore
 from jarvisctl.backup.verify import check_store, verify_snapshot
 from jarvisctl.store.factory import open_store
-from jarvisctl.store.snapshots import Snapshot, SnapshotState
+from jarvisctl.store.snapshots import SnapshotState
+from tests.backup.helpers import stored_snapshot
 from tests.fakes import FakeClock
 from tests.unit.test_backup_verify import BIG, host_tree, plan
 
@@ -30,22 +31,8 @@ def test_a_restic_snapshot_is_verified_and_a_flipped_byte_makes_it_unusable(
     store = ResticBackupStore("offsite", str(tmp_path / "repo"), "verify-test", tmp_path)
     with store.writer("s1", plan("none"), "h1") as writer:
         writer.write(archive)
-        location, stored = writer.commit()
-    snapshot = Snapshot(
-        id="s1",
-        host="h1",
-        backup="etc",
-        play="p",
-        store="offsite",
-        location=location,
-        taken_at=1_800_000_000.0,
-        seconds=1.0,
-        source="paths",
-        compress=writer.compress,
-        files=len(manifest),
-        bytes=sum(e.size for e in manifest),
-        stored_bytes=stored,
-    )
+        committed = writer.commit()
+    snapshot = stored_snapshot(plan("none"), "offsite", committed, writer.compress, manifest)
     index = open_store(tmp_path / "state").snapshots
     index.add(snapshot, manifest)
     for mode in ("checksum", "restore"):

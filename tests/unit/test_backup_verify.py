@@ -31,7 +31,7 @@ from jarvisctl.store.snapshots import (
     SnapshotIndex,
     SnapshotState,
 )
-from tests.backup.helpers import backup_plan
+from tests.backup.helpers import backup_plan, stored_snapshot
 from tests.fakes import FakeClock
 
 BIG = 256 * 1024  # the random file: incompressible, so gzip stores it as it is (stored blocks)
@@ -89,27 +89,13 @@ def take(tmp_path: Path, compress: str, data: bytes, source: str = "paths") -> T
     backup = plan(compress, source, None if source == "paths" else "app.dump")
     with store.writer("s1", backup, "h1") as writer:
         writer.write(gzip.compress(data) if compress == "gzip" else data)
-        location, stored = writer.commit()
-    snapshot = Snapshot(
-        id="s1",
-        host="h1",
-        backup="etc",
-        play="p",
-        store="local",
-        location=location,
-        taken_at=1_800_000_000.0,
-        seconds=1.0,
-        source=source,
-        compress=compress,
-        files=len(manifest),
-        bytes=sum(e.size for e in manifest),
-        stored_bytes=stored,
-    )
+        committed = writer.commit()
+    snapshot = stored_snapshot(backup, "local", committed, compress, manifest)
     index = open_store(tmp_path / "state").snapshots
     index.add(snapshot, manifest)
     random_file = tmp_path / "host" / "etc/app/nested/deeper/random.bin"
     random = random_file.read_bytes() if random_file.exists() else b""
-    return Taken(snapshot, index, store, store.root / location, manifest, random)
+    return Taken(snapshot, index, store, store.root / committed[0], manifest, random)
 
 
 def flip(path: Path, offset: int) -> None:
