@@ -17,8 +17,8 @@ from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.errors import known_list
 from jarvisctl.core.results import CheckResult, Status
-from jarvisctl.engine.freshness import controller_side
 from jarvisctl.engine.session import Session, run_checks
+from jarvisctl.engine.sides import controller_side
 from jarvisctl.plan.model import CheckPlan
 
 
