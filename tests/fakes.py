@@ -30,6 +30,7 @@ import pytest
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.base import CommandResult, OutputSink
+from jarvisctl.connection.hidden import COMMAND_ON_STDIN
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 from jarvisctl.connection.stdin import StdinSource, stdin_chunks
 from jarvisctl.core.errors import UnreachableError
@@ -147,6 +148,8 @@ class FakeConnection:
             # read whole, as a host would read it all: the responder finds it in calls[-1].data
             self.calls.append(Call(command, timeout, None, b"".join(stdin_chunks(stdin))))
             return _to_sink(self._answer(command, None), sink)
+        if command == COMMAND_ON_STDIN and stdin is not None and not self._matching(command):
+            command, stdin = stdin, None  # the command is its text, as the host's sh runs it
         self.calls.append(Call(command, timeout, stdin))
         if command == SCRIPT_ON_STDIN and stdin and not self._matching(command):
             return _to_sink(self._run_script(stdin), sink)

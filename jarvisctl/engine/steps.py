@@ -25,6 +25,8 @@ from dataclasses import replace
 
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.become import as_become_user
+from jarvisctl.connection.hidden import COMMAND_ON_STDIN
+from jarvisctl.connection.stdin import StdinSource
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.core.results import StepNote, StepOutcome
 from jarvisctl.core.step_events import Step
@@ -207,7 +209,12 @@ class StepRunner:
         and the connection does not already), recorded in `trail` and as a Command event."""
         host = command if isinstance(command, HostCommand) else HostCommand(command)
         settings = self.connection.settings
-        line = host.command
+        stdin: StdinSource
+        # on stdin unless stdin carries the command's data (a copy's, whose line a kind
+        # builds of quoted paths): the host's process list never shows a step's command
+        line, stdin = COMMAND_ON_STDIN, host.command
+        if host.stdin is not None:
+            line, stdin = host.command, host.stdin
         if step.become and not settings.become:
             line = as_become_user(line, settings.become_user)
         result = run_recorded(
@@ -218,7 +225,7 @@ class StepRunner:
             purpose="step",
             label=step.name,
             sent=line,
-            stdin=host.stdin,
+            stdin=stdin,
         )
         shown = host.describe or host.command
         trail.commands.append(shown)

@@ -237,3 +237,34 @@ def test_a_fabric_task_refuses_a_host_whose_key_is_not_known(
     assert note.outcome is FAILED
     assert "cannot open the Fabric task's connection" in note.reason
     assert rotated in note.reason or "host key" in note.reason.lower()
+
+
+def command_lines() -> list[str]:
+    """Every process's command line on this machine (the test hosts share it)."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                lines.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except OSError:
+                continue  # it ended meanwhile
+    return lines
+
+
+def test_a_steps_command_is_never_in_the_hosts_process_list(on_host: StepsOnHost) -> None:
+    marker = on_host.work / "running"
+    secret = "token-5f0c2e9a71"
+    command = f": {secret}; touch {marker}; sleep 3; echo {secret} > {marker}.done"
+    seen: list[str] = []
+
+    def look() -> None:
+        wait_for(marker.exists, 30, "the step to start")
+        seen.extend(line for line in command_lines() if secret in line)
+
+    looking = threading.Thread(target=look)
+    looking.start()
+    note = on_host.runner().run(step(shell(command), become=True))
+    looking.join()
+    assert note.outcome is CHANGED
+    assert (on_host.work / "running.done").read_text() == f"{secret}\n"
+    assert seen == []

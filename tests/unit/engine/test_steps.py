@@ -151,14 +151,22 @@ def test_become_wraps_each_command_in_sudo_unless_the_login_is_the_user(host: Ho
     host.fake.expect(re.compile("sudo -n -u"), exit_code=0)
     runner = host.runner()
     runner.run(step(shell("apply", probe="test -f /etc/x"), become=True))
-    wrapped = host.fake.commands[0]
-    assert wrapped == (
-        "if [ \"$(id -un)\" = root ]; then exec sh -c 'test -f /etc/x'; "
-        "else exec sudo -n -- sh -c 'test -f /etc/x'; fi"
+    assert host.fake.commands[0] == (
+        'if [ "$(id -un)" = root ]; then exec sh -c \'eval "$(cat)"\'; '
+        "else exec sudo -n -- sh -c 'eval \"$(cat)\"'; fi"
     )
+    assert host.fake.calls[0].stdin == "test -f /etc/x"  # the command, on sudo's stdin
     host.fake.calls.clear()
     host.runner(become_user="app").run(step(shell("apply", probe="p"), become=True))
-    assert "sudo -n -u app -- sh -c p" in host.fake.commands[0]
+    assert "sudo -n -u app -- sh -c 'eval" in host.fake.commands[0]
+
+
+def test_a_command_travels_on_stdin_unless_stdin_carries_its_data(host: Host) -> None:
+    host.fake.expect("probe", exit_code=1).expect("cat > /f").expect("v")
+    action = ShellAction((HostCommand("cat > /f", stdin=b"data"),), "probe", "v")
+    host.runner().run(step(action))
+    sent = [(c.command, c.stdin, c.data) for c in host.fake.calls]
+    assert sent == [("probe", None, None), ("cat > /f", None, b"data"), ("v", None, None)]
 
 
 def test_a_connection_with_become_already_is_not_wrapped_again(host: Host) -> None:
