@@ -72,6 +72,9 @@ BUILTIN_STEPS: Mapping[str, str] = {
     "reboot": "steps:Reboot",
     "restore": "steps:Restore",
     "fabric": "steps:Fabric",
+    "package": "steps_system:Package",
+    "service": "steps_system:Service",
+    "docker": "steps_docker:Docker",
 }
 
 K = TypeVar("K")
