@@ -162,8 +162,9 @@ def test_an_unknown_kind_is_located_at_its_key_with_near_misses(tmp_path: Path) 
     assert error.startswith(
         "error: p.yml:4:8: unknown step kind 'shh' (a step kind; did you mean 'sh'?"
     )
-    known = error.split("known: ", 1)[1].rstrip(")").split(", ")  # the built-ins too
-    assert {"bounce", "hold", "plugin_reboot", "put", "recover", "sh", "run"} <= set(known)
+    shown = error.split("known: ", 1)[1].rstrip(")").split(", ")  # the built-ins too
+    known = [name for name in shown if not name.startswith("... ")]  # the first 12
+    assert {"bounce", "copy", "hold", "plugin_reboot", "put", "recover"} <= set(known)
     assert known == sorted(known)
 
 
