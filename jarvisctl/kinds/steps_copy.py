@@ -139,7 +139,7 @@ def copy_probe(params: CopyParams, digest: str) -> str:
 def copy_apply(params: CopyParams) -> str:
     """stdin into a temporary file beside dest (umask 077: nobody reads it half-written), its
     mode and owner set, the old file kept with `backup`, then renamed over dest."""
-    mode = f"{params.mode:o}" if params.mode is not None else None
+    mode = f"{params.mode:o}" if params.mode is not None else '"$m"'
     lines = [
         f"d={q(params.dest)}",
         _is_file('"$d"'),
@@ -148,10 +148,12 @@ def copy_apply(params: CopyParams) -> str:
         "trap 'rm -f -- \"$t\"' EXIT",
         "trap 'exit 143' TERM HUP INT",
         'cat > "$t" || exit 1',
-        # an existing file keeps its mode and owner unless the step sets them
-        f'if [ -e "$d" ]; then m=$(stat -c %a "$d") || exit 1; else m={NEW_FILE_MODE:o}; fi',
-        f'chmod {mode} "$t" || exit 1' if mode else 'chmod "$m" "$t" || exit 1',
     ]
+    if params.mode is None:  # an existing file keeps its mode, a new one gets NEW_FILE_MODE
+        lines.append(
+            f'if [ -e "$d" ]; then m=$(stat -c %a "$d") || exit 1; else m={NEW_FILE_MODE:o}; fi'
+        )
+    lines.append(f'chmod {mode} "$t" || exit 1')
     # an existing file's owner and group first, so that `owner: user` keeps the group
     lines.append(
         'if [ -e "$d" ]; then o=$(stat -c %u:%g "$d") || exit 1; '
