@@ -136,3 +136,97 @@ def test_the_journal_records_every_step_and_its_commands(
     assert names == {"make the host's directory", "write the version", "count the cleanups"}
     verified = jarvisctl(project, "audit", "verify", "last")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+FABFILE = """\
+from fabric import task
+
+
+@task
+def deploy(c, version, where):
+    c.run(f"echo {version} > {where}/deployed")
+"""
+FABRIC = """\
+- name: deploy
+  hosts: all
+  tasks:
+    - fabric:
+        task: fabfile:deploy
+        args: {{version: "2.0.1", where: "{dir}/{{{{ inventory_hostname }}}}"}}
+"""
+
+
+def test_a_fabric_task_beside_the_playbook_runs_on_every_host(
+    project: Path, sshd_hosts: list[SshdHost]
+) -> None:
+    (project / "fabfile.py").write_text(FABFILE)
+    for host in sshd_hosts:
+        (project / "hosts" / host.name).mkdir()
+    (project / "play.yml").write_text(FABRIC.format(dir=project / "hosts"))
+    done = jarvisctl(project, "run", "play.yml", "-i", "inventory.yml", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    hosts = {h["host"]: h for h in json.loads(done.stdout)["hosts"]}
+    for host in sshd_hosts:
+        (step,) = hosts[host.name]["steps"]
+        assert (step["kind"], step["outcome"]) == ("fabric", "changed")
+        assert (project / "hosts" / host.name / "deployed").read_text() == "2.0.1\n"
+
+
+SECRET_TASK = """\
+- name: secret
+  hosts: all
+  vars: {{token: "{{{{ env('JARVIS_TEST_STEP_TOKEN') }}}}"}}
+  tasks:
+    - name: write the token
+      run: echo {{{{ token }}}} > {dir}/{{{{ inventory_hostname }}}}
+    - name: show the token
+      run: echo the token is {{{{ token }}}}; echo {{{{ token }}}} >&2; exit 4
+"""
+
+
+def test_a_secret_in_a_task_reaches_the_host_and_no_output(
+    project: Path, sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-step-value-81d2"
+    monkeypatch.setenv("JARVIS_TEST_STEP_TOKEN", secret)
+    (project / "play.yml").write_text(SECRET_TASK.format(dir=project / "hosts"))
+    done = jarvisctl(project, "run", "play.yml", "-i", "inventory.yml", "--json")
+    assert done.returncode != 0  # the second task fails, printing the secret
+    for host in sshd_hosts:
+        assert (project / "hosts" / host.name).read_text() == f"{secret}\n"
+    hosts = json.loads(done.stdout)["hosts"]
+    assert all(h["steps"][1]["outcome"] == "failed" for h in hosts)
+    texts = [done.stdout, done.stderr]
+    texts += [p.read_text() for p in project.glob("**/runs/*.jsonl")]
+    texts.append(jarvisctl(project, "report", "last", "--format", "md").stdout)
+    assert all(secret not in text for text in texts)
+    assert "the token is" in done.stdout  # the step's output is there, redacted
+
+
+RESTORE = """\
+- name: config
+  hosts: {host}
+  backups:
+    - {{name: conf, paths: ["{conf}"], keep: {{last: 3}}}}
+  tasks:
+    - restore: conf
+"""
+
+
+def test_a_restore_task_puts_back_the_last_verified_snapshot(
+    project: Path, sshd_hosts: list[SshdHost]
+) -> None:
+    host = sshd_hosts[0]
+    conf = project / "hosts" / "conf"
+    conf.mkdir()
+    (conf / "app.conf").write_text("version=1\n")
+    (project / "play.yml").write_text(RESTORE.format(host=host.name, conf=conf))
+    args = ("run", "play.yml", "-i", "inventory.yml", "--json")
+    first = json.loads(jarvisctl(project, *args).stdout)["hosts"][0]
+    assert first["steps"][0]["outcome"] == "failed"  # nothing to restore from yet
+    assert "no snapshot of backup 'conf'" in first["steps"][0]["reason"]
+    assert first["backups"][0]["outcome"] == "taken"  # taken after the tasks
+    (conf / "app.conf").write_text("version=2 broken\n")
+    second = json.loads(jarvisctl(project, *args).stdout)["hosts"][0]
+    assert second["steps"][0]["outcome"] == "changed", second["steps"]
+    assert (conf / "app.conf").read_text() == "version=1\n"
