@@ -32,6 +32,11 @@ def plain_path(value: str) -> str:
     """A pydantic validator: a path on the host (absolute, or relative to the login's home)."""
     if not value or "\0" in value:
         raise ValueError(f"path {value!r} is empty or holds a NUL character")
+    if value.startswith("~"):  # quoted, `~` is not expanded: it would name a directory "~"
+        raise ValueError(
+            f"path {value!r} starts with '~': give it absolute, or relative to the login's home "
+            "without '~/'"
+        )
     return value
 
 

@@ -145,6 +145,7 @@ def test_run_is_its_command_with_no_probe() -> None:
         ({"command": "true", "env": {"A-B": "a"}}, "invalid environment variable name 'A-B'"),
         ({"command": "true", "env": {"A": True}}, "is a boolean: quote it"),
         ({"command": "true", "chdir": ""}, "path '' is empty"),
+        ({"command": "true", "chdir": "~/app"}, "path '~/app' starts with '~'"),
         ({"command": "true", "creates": "/x"}, "Extra inputs are not permitted"),
         ({"command": ["a", "b"]}, "command\n  Input should be a valid string"),
     ],
@@ -323,6 +324,34 @@ def test_copy_never_writes_through_a_link_nor_over_a_directory(
     assert applied.returncode == 3 and folder.is_dir()
 
 
+@pytest.mark.parametrize("tool", ["openssl", "busybox"])
+def test_copy_probe_without_sha256sum_uses_openssl_or_busybox(
+    tool: str, tmp_path: Path, busybox_applets: str
+) -> None:
+    """Hosts without coreutils' sha256sum: openssl's "SHA2-256(stdin)= HASH" and busybox's
+    "HASH  -" give the same digest."""
+    found = shutil.which(tool)
+    assert found is not None, f"{tool} is not installed"
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / tool).symlink_to(found)
+    (tools / "stat").symlink_to(f"{busybox_applets}/stat")
+    dest = tmp_path / "f"
+    dest.write_bytes(b"content\n")
+    dest.chmod(0o644)
+
+    def probe(content: str) -> Any:
+        made = action("copy", {"content": content, "dest": str(dest), "mode": "0644"})
+        env = {"PATH": str(tools)}
+        return subprocess.run(["/bin/dash", "-c", made.probe], env=env, capture_output=True)
+
+    assert probe("content\n").returncode == PROBE_OK, probe("content\n").stderr
+    assert probe("other\n").returncode == PROBE_CHANGE
+    (tools / tool).unlink()
+    done = probe("content\n")
+    assert done.returncode == 3 and b"no sha256 tool on the host" in done.stderr
+
+
 def test_copy_into_a_missing_directory_fails_clearly(shell: list[str], tmp_path: Path) -> None:
     _, before, applied = copy_on(shell, tmp_path / "no" / "f", b"x")
     assert before.returncode == PROBE_CHANGE
@@ -367,6 +396,7 @@ def test_wait_for_a_port_url_or_path_is_a_poll() -> None:
         ({"url": "http://x", "state": "stopped"}, "state: stopped is for a port or a path"),
         ({"url": "http://x", "host": "y"}, "host goes with port"),
         ({"check": []}, "check: name at least one"),
+        ({"path": "~/ready"}, "starts with '~'"),
         ({"port": 80, "state": "up"}, "'started' or 'stopped'"),
         ({"port": 80, "timeout": 0}, "timeout"),
         ({"port": 80, "timeout": 1, "interval": 5}, "interval 5s is longer than timeout 1s"),
