@@ -25,10 +25,12 @@ def reconnect(
     cancel: threading.Event,
     seconds: float,
     back: Callable[[Connection], bool] = lambda _: True,
+    fatal: tuple[type[UnreachableError], ...] = (),
 ) -> Connection | None:
     """A connection to the host once it is back (`back(connection)` says whether it is: a
     reboot step compares its boot id), or None when it was not within `seconds` (or the run
-    was stopped). A connection that `back` refuses is closed, and tried again later."""
+    was stopped). A connection that `back` refuses is closed, and tried again later. An error
+    of a `fatal` type is raised at once (a host key that changed is no host still booting)."""
     old.close()
     deadline = clock.monotonic() + seconds
     while clock.monotonic() < deadline and not cancel.is_set():
@@ -37,7 +39,8 @@ def reconnect(
             if back(connection):
                 return connection
             connection.close()
-        except UnreachableError:  # not back yet, or gone again while `back` looked
-            pass
+        except UnreachableError as exc:  # not back yet, or gone again while `back` looked
+            if isinstance(exc, fatal):
+                raise
         clock.sleep(RECONNECT_POLL, cancel)
     return None

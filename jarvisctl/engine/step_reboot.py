@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import Connection
-from jarvisctl.core.errors import UnreachableError
+from jarvisctl.core.errors import AuthenticationError, HostKeyError, UnreachableError
 from jarvisctl.core.results import StepOutcome
 from jarvisctl.engine.reconnect import reconnect
 from jarvisctl.engine.step_attempt import Ran, StepHost, Trail, failure
@@ -40,15 +40,19 @@ def reboot_attempt(runner: StepHost, step: StepPlan, action: RebootAction, trail
     else:  # it ended by itself: with an error of its own (not a signal), it did not reboot
         if ran.exit_code is not None and 0 < ran.exit_code < SIGNALLED:
             return Ran(StepOutcome.FAILED, failure(ran))
-    back = reconnect(
-        runner.pool,
-        runner.connection.settings,
-        runner.connection,
-        clock=runner.session.clock,
-        cancel=runner.cancel,
-        seconds=action.wait,
-        back=lambda connection: _rebooted(connection, before, step.timeout),
-    )
+    try:
+        back = reconnect(
+            runner.pool,
+            runner.connection.settings,
+            runner.connection,
+            clock=runner.session.clock,
+            cancel=runner.cancel,
+            seconds=action.wait,
+            back=lambda connection: _rebooted(connection, before, step.timeout),
+            fatal=(HostKeyError, AuthenticationError),
+        )
+    except (HostKeyError, AuthenticationError) as exc:
+        return Ran(StepOutcome.FAILED, f"the host came back, but cannot be trusted: {exc}")
     if back is None:
         if runner.cancel.is_set():
             return Ran(StepOutcome.INTERRUPTED, "interrupted while waiting for the host")

@@ -158,6 +158,26 @@ def test_a_reboot_reconnects_once_the_host_is_back(on_host: StepsOnHost) -> None
     assert before is runner.connection or not before.is_open
 
 
+def test_a_host_back_with_another_host_key_fails_the_reboot_at_once(
+    on_host: StepsOnHost,
+) -> None:
+    host, marker = on_host.host, on_host.work / "rebooting"
+    action = RebootAction(HostCommand(f"touch {marker}; sleep 60"), wait=60.0, boot_id=False)
+    runner = on_host.runner()
+
+    def reboot() -> None:  # it comes back as another machine
+        wait_for(marker.exists, 30, "the reboot command to start")
+        kill_sshd(host)
+        host.rotate_host_key()
+
+    rebooting = threading.Thread(target=reboot)
+    rebooting.start()
+    note = runner.run(step(action, kind="reboot"))
+    rebooting.join()
+    assert note.outcome is FAILED  # at once: polling until the wait ends would say "not back"
+    assert note.reason.startswith("the host came back, but cannot be trusted: ")
+
+
 def test_a_host_that_keeps_its_boot_id_did_not_reboot(on_host: StepsOnHost) -> None:
     action = RebootAction(HostCommand("true"), wait=3.0)
     note = on_host.runner().run(step(action, kind="reboot"))
