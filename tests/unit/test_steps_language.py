@@ -508,3 +508,24 @@ def test_hosts_that_render_a_step_alike_share_one_plan(tmp_path: Path) -> None:
     assert first is second  # one StepPlan for the fleet: printed and encoded once
     assert versioned is not other and versioned.name != other.name
     assert listed is listed_too
+
+
+def test_hostile_copy_sources_are_refused_at_the_step(tmp_path: Path) -> None:
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    (tmp_path / "big").write_bytes(b"x" * (4 * 1024 * 1024 + 1))
+    files = {"bomb.j2": "{% for i in range(10**9) %}{{ i }}{% endfor %}"}
+    errors = errors_of(
+        tmp_path,
+        tasks(
+            "{put: {src: zero, dest: /x}}",
+            "{put: {src: big, dest: /x}}",
+            "{put: {src: bomb.j2, dest: /x, template: true}}",
+            "{put: {src: '', dest: /x}}",
+        ),
+        files,
+    )
+    assert len(errors) == 4, errors
+    assert "is a character device (expected a regular file)" in errors[0]
+    assert "is larger than 4 MiB" in errors[1]
+    assert errors[2].startswith("error: p.yml:6:19: put: template 'bomb.j2': ")
+    assert "src '' is not a path" in errors[3]
