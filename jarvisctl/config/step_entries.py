@@ -122,6 +122,15 @@ def load_rollout(
         return None, positions
     candidate = dict(raw)
     stand_in = False
+    if "steps" not in raw:  # said at `rollout:`, where the model would say it at a sibling key
+        out.append(
+            Problem(
+                source.locate(path, key=True),
+                "rollout: missing required key 'steps'",
+                "the steps each host runs in its turn, e.g. steps: [{run: systemctl restart app}]",
+            )
+        )
+        candidate["steps"], stand_in = [_STAND_IN], True
     for name in _ROLLOUT_LISTS:
         given = raw.get(name)
         steps, found = load_steps(given, (*path, name), source, out)

@@ -257,7 +257,8 @@ def test_names_the_rollout_refers_to_are_checked_where_written(tmp_path: Path) -
         (
             ("    steps:\n", "    stepz:\n"),
             [
-                "p.yml:9:5: missing required key 'steps'",
+                "p.yml:8:3: rollout: missing required key 'steps' (the steps each host runs in its "
+                "turn, e.g. steps: [{run: systemctl restart app}])",
                 "p.yml:16:5: unknown key 'stepz' (did you mean 'steps'? valid: batches, "
                 "max_fail_percentage, unreachable, pause_after, gate, settle, gate_timeout, "
                 "wait_for, wait_timeout, backup, steps, rollback, defer_for)",
