@@ -14,6 +14,7 @@ from jarvisctl.plan.model import (
     PlaybookPlan,
     PlayPlan,
     RemediationPlan,
+    StepPlan,
 )
 
 
@@ -77,6 +78,8 @@ def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
 
 
 def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
+    """In the order a run does them: checks (and remediations), tasks, backups; then the
+    host's turn in the rollout, if any."""
     yield f"    HOST {host.host}  ({host.connection})"
     if not (host.checks or host.backups or host.tasks or host.steps):
         yield "      no checks"
@@ -85,17 +88,22 @@ def _host_lines(host: HostPlan, blocks: _Blocks) -> Iterator[str]:
         if block is None:
             block = blocks[id(check)] = "\n".join(_check_lines(check))
         yield block
+    yield from _step_blocks(host.tasks, blocks)
     for backup in host.backups:
         yield from _backup_lines(backup)
-    steps = (*host.tasks, *host.steps, *host.rollback)
-    if steps:  # a plan without steps does not import the step kinds' code
-        from jarvisctl.render.plan_steps_text import step_lines
+    yield from _step_blocks((*host.steps, *host.rollback), blocks)
 
-        for step in steps:  # shared by the hosts that render it alike, as checks are
-            block = blocks.get(id(step))
-            if block is None:
-                block = blocks[id(step)] = "\n".join(step_lines(step))
-            yield block
+
+def _step_blocks(steps: tuple[StepPlan, ...], blocks: _Blocks) -> Iterator[str]:
+    if not steps:  # a plan without steps does not import the step kinds' code
+        return
+    from jarvisctl.render.plan_steps_text import step_lines
+
+    for step in steps:  # shared by the hosts that render it alike, as checks are
+        block = blocks.get(id(step))
+        if block is None:
+            block = blocks[id(step)] = "\n".join(step_lines(step))
+        yield block
 
 
 def _check_lines(check: CheckPlan) -> Iterator[str]:

@@ -142,7 +142,8 @@ class Play(StrictModel):
     checks: list[CheckSpec] = Field(default_factory=list)
     # taken after the checks, on each host, in this order
     backups: list[BackupSpec] = Field(default_factory=list)
-    # maintenance steps run on every selected host, in order, after the checks
+    # maintenance steps run on every selected host, in order, after the checks (and their
+    # remediations), before the backups
     tasks: list[StepSpec] = Field(default_factory=list)
     # steps in health-gated batches (see DESIGN.md, "Changes: tasks and rollouts")
     rollout: RolloutSpec | None = None
