@@ -529,3 +529,36 @@ def test_hostile_copy_sources_are_refused_at_the_step(tmp_path: Path) -> None:
     assert "is larger than 4 MiB" in errors[1]
     assert errors[2].startswith("error: p.yml:6:19: put: template 'bomb.j2': ")
     assert "src '' is not a path" in errors[3]
+
+
+def test_plan_text_lists_a_host_s_work_in_the_order_a_run_does_it(tmp_path: Path) -> None:
+    playbook = """\
+    - name: all of it
+      hosts: h1
+      checks:
+        - {name: up, use: path_exists, with: {path: /}}
+      backups:
+        - {name: cfg, paths: [/etc/hostname], keep: {last: 3}}
+      tasks:
+        - {sh: "echo {{ version }}", creates: /done, retries: 1, delay: 2s}
+      rollout:
+        steps:
+          - sh: deploy
+        rollback:
+          - recover: cfg
+    """
+    project(tmp_path, playbook)
+    result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml")
+    assert result.exit_code == 0, result.output
+    heads = [
+        line.split()[0]
+        for line in result.output.splitlines()
+        if line.startswith("      ") and not line.startswith("       ")
+    ]
+    assert heads == ["batch", "per", "CHECK", "TASK", "BACKUP", "STEP", "ROLLBACK"]
+    assert (
+        "      TASK 1. sh echo 1.4.2  [sh]\n"
+        "        timeout 2m, retries 1, delay 2s\n"
+        "        skip if it exists: /done\n"
+        "        $ echo 1.4.2\n"
+    ) in result.output
