@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.core.results import StepOutcome
-from jarvisctl.engine.backups import BackupWork
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.session import Session
 from jarvisctl.kinds.step_base import HostCommand
 from jarvisctl.plan.model import StepPlan
+
+if TYPE_CHECKING:
+    from jarvisctl.engine.backups import BackupWork
 
 
 @dataclass

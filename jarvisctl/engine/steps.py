@@ -22,6 +22,7 @@ import shlex
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.become import as_become_user
@@ -30,15 +31,12 @@ from jarvisctl.connection.stdin import StdinSource
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.core.results import StepNote, StepOutcome
 from jarvisctl.core.step_events import Step
-from jarvisctl.engine.backups import BackupWork
 from jarvisctl.engine.gates import wait_for_checks
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.recorded import run_recorded
 from jarvisctl.engine.session import Session
 from jarvisctl.engine.step_attempt import Ran, Trail, failure
-from jarvisctl.engine.step_fabric import fabric_attempt
 from jarvisctl.engine.step_reboot import reboot_attempt
-from jarvisctl.engine.step_restore import restore_attempt
 from jarvisctl.engine.step_shell import poll_attempt, shell_attempt
 from jarvisctl.kinds.step_base import (
     CheckWaitAction,
@@ -50,6 +48,9 @@ from jarvisctl.kinds.step_base import (
     ShellAction,
 )
 from jarvisctl.plan.model import StepPlan
+
+if TYPE_CHECKING:  # a run whose steps restore nothing never imports the backup modules
+    from jarvisctl.engine.backups import BackupWork
 
 STOPPED_BEFORE = "the run was stopped before this step"
 CHECK_WAIT_INTERVAL = 5.0  # seconds between two runs of the checks a wait_for step waits for
@@ -178,8 +179,12 @@ class StepRunner:
         if isinstance(action, RebootAction):
             return reboot_attempt(self, step, action, trail)
         if isinstance(action, RestoreAction):
+            from jarvisctl.engine.step_restore import restore_attempt
+
             return restore_attempt(self, step, action)
         if isinstance(action, FabricAction):
+            from jarvisctl.engine.step_fabric import fabric_attempt
+
             return fabric_attempt(self, step, action)
         kind = type(action).__name__
         return Ran(StepOutcome.FAILED, f"the engine cannot run a {kind} (kind {step.kind!r})")

@@ -111,3 +111,29 @@ def test_a_play_with_backups_imports_the_backup_stage_and_takes_them(tmp_path: P
     play = PLAYBOOK + f"  backups:\n    - {entry}\n"
     assert imported_by_run(tmp_path, play) == sorted(["jarvisctl.backup", *BACKUP_MODULES])
     assert list((tmp_path / ".jarvisctl" / "backups").rglob("*.tar.gz"))
+
+
+def test_a_play_with_tasks_imports_the_step_engine_but_no_backup_nor_fabric(
+    tmp_path: Path,
+) -> None:
+    """A `run:` task needs the step engine and its kind, not the backup stage (a restore
+    step's) nor Fabric (a fabric step's), each imported only when such a step runs. (The
+    run's BackupWork is made for a host with tasks, engine/backup_work.py: its modules are.)"""
+    marker = tmp_path / "done"
+    play = PLAYBOOK + f"  tasks:\n    - {{run: 'touch {marker}', creates: '{marker}'}}\n"
+    probe = PROBE.replace(
+        "m in WATCHED or", "m in WATCHED or m == 'fabric' or m.startswith('jarvisctl.engine.st') or"
+    )
+    (tmp_path / "site.yml").write_text(play)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "run", "site.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert marker.exists()
+    found = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    assert {"jarvisctl.engine.steps", "jarvisctl.kinds.step_base"} <= found
+    assert not found & {"fabric", "jarvisctl.engine.step_fabric", "jarvisctl.backup"}
