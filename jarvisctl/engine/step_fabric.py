@@ -117,12 +117,17 @@ def _fabric_connection(runner: StepHost, step: StepPlan, client: Any) -> Any:
             return _recorded(super().sudo, command, kwargs, record)
 
     transport = client.get_transport()
-    host, port = transport.getpeername()[:2]
+    settings = runner.connection.settings
     config = fabric.Config(
         overrides={"run": {"hide": True, "in_stream": False}, "sudo": {"hide": True}}
     )
+    # c.host and c.port as the inventory names them (what a fabfile may print or branch on)
     connection = Recorded(
-        host, user=transport.get_username(), port=port, config=config, connect_kwargs={}
+        settings.address,
+        user=transport.get_username(),
+        port=settings.port,
+        config=config,
+        connect_kwargs={},
     )
     client.set_missing_host_key_policy(RejectPolicy())  # never Fabric's AutoAddPolicy
     connection.client = client

@@ -216,6 +216,7 @@ from fabric import task
 @task
 def deploy(c, version):
     c.run(f"echo {version} > {TARGET}")
+    c.run(f"echo {c.user}@{c.host}:{c.port} > {TARGET}.where")
     return c.run(f"cat {TARGET}").stdout
 
 
@@ -235,8 +236,10 @@ def test_a_fabric_task_runs_over_the_verified_connection(on_host: StepsOnHost) -
     note = runner.run(step(action, kind="fabric"))
     assert (note.outcome, note.reason) == (CHANGED, "called the Fabric task fabfile:deploy")
     assert target.read_text() == "1.4.2\n"
+    host = on_host.host
+    assert Path(f"{target}.where").read_text() == f"root@{host.address}:{host.port}\n"
     ran = [c["command"] for c in on_host.commands()]
-    assert ran == [f"echo 1.4.2 > {target}", f"cat {target}"]
+    assert ran[0] == f"echo 1.4.2 > {target}" and ran[-1] == f"cat {target}"
     failed = runner.run(step(FabricAction("fabfile:broken", {}, str(fabfiles)), kind="fabric"))
     assert failed.outcome is FAILED
     assert "exit 3" in failed.reason and "Exit code: 3" in failed.reason
