@@ -4,6 +4,8 @@ Batches follow Ansible's `serial`: each size is a count of hosts or a share of t
 selected hosts (`--limit` included), a share rounded down but at least 1 host; the last size
 repeats until every host has had its turn, and a batch takes what is left when fewer remain.
 `[1, 3, "100%"]` over 8 hosts gives 1, 3 and 4; `["25%"]` over 10 gives five batches of 2.
+A share is counted in whole numbers, where ansible-core's float arithmetic rounds some exact
+shares down (its 29% of 100 hosts is 28); tests/unit/test_rollout_plan.py compares the two.
 """
 
 from __future__ import annotations
