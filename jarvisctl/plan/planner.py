@@ -23,6 +23,7 @@ from jarvisctl.config.inventory import Host, Inventory
 from jarvisctl.config.inventory.rendering import HostVariables
 from jarvisctl.config.models.playbook import CheckSpec, Play, ThresholdOverride, schedule_spec
 from jarvisctl.config.models.project import ProjectConfig
+from jarvisctl.config.models.steps import RolloutSpec
 from jarvisctl.config.playbooks import (
     LoadedPlay,
     LoadedPlaybook,
@@ -60,8 +61,14 @@ from jarvisctl.plan.play_steps import PlaySteps
 from jarvisctl.plan.resolve import CheckResolver, HostProblems, Overrides
 from jarvisctl.plan.rollout import check_rollout, plan_rollout
 from jarvisctl.plan.secret_vars import mark_secret_vars
+from jarvisctl.plan.step_needs import (
+    check_restores_on_host,
+    check_waits_on_host,
+    unplanned_checks,
+    waited_by_steps,
+    with_rollout_backups,
+)
 from jarvisctl.plan.step_target import StepTarget
-from jarvisctl.plan.waits import check_waits_on_host, unplanned_checks, waited_by_steps
 
 if TYPE_CHECKING:  # a plan without steps (backups) does not import the step (backup) code
     from jarvisctl.plan.backup_stores import BackupStores
@@ -153,7 +160,7 @@ def _plan_play(
         for number, check in enumerate(play.checks)
         if not ctx.tags or ctx.tags & {*play.tags, *check.tags} or check.display_name in needed
     ]
-    backups = _play_backups(item, ctx.tags)
+    backups = _play_backups(item, ctx.tags, steps.rollout)
     if ctx.tags and not selected and backups is None and not steps.any:
         return None
     check_names = frozenset([*(c.display_name for c in play.checks), *_derived_names(play)])
@@ -211,6 +218,7 @@ def _plan_play(
                 )
                 planned += [made] if made is not None else []
             host_checks = (*planned, *(backups.checks() if backups else ()))
+            check_restores_on_host(backups, backup_names, every_step, host.name, host_problems)
             check_waits_on_host(
                 host_checks,
                 every_step,
@@ -248,13 +256,16 @@ def _plan_play(
     )
 
 
-def _play_backups(item: LoadedPlay, tags: frozenset[str]) -> PlayBackups | None:
-    """The play's backups the run's tags select; None (plan/backups not imported) if none."""
+def _play_backups(
+    item: LoadedPlay, tags: frozenset[str], rollout: RolloutSpec | None
+) -> PlayBackups | None:
+    """The play's backups the run's tags select, and those its rollout takes; None
+    (plan/backups not imported) if none."""
     if not item.play.backups:
         return None
     from jarvisctl.plan.backups import PlayBackups
 
-    backups = PlayBackups.select(item, tags)
+    backups = with_rollout_backups(PlayBackups.select(item, tags), item, rollout)
     return backups if backups.selected else None
 
 

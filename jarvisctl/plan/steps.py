@@ -2,8 +2,9 @@
 into a StepPlan.
 
 The step's one kind key names a step kind of the registry; its value is the kind's parameters:
-a mapping, or a scalar that fills the kind's `shorthand` parameter (`run: CMD`); nothing, `{}`
-or `true` take the kind's defaults (`reboot: true`). Parameters the kind lists in
+a mapping, or a scalar that fills the kind's `shorthand` parameter (`run: CMD`); nothing and
+`{}` take the kind's defaults, and so does `true` for a kind that has a default for every
+parameter (`reboot: true`); `false` is an error. Parameters the kind lists in
 `shell_params` are shell templates (every substitution quoted for where it stands), the others
 values; the kind's model validates them and its `action` turns them into what the engine does.
 Guards: `unless` is a shell template, `creates`/`removes` absolute paths (values: the engine

@@ -450,3 +450,36 @@ def test_a_gate_on_a_backup_freshness_check_is_refused(tmp_path: Path) -> None:
         "the controller, not on the host: waiting for it would wait for nothing the host does "
         "(name a check the host measures) (host j1, j2, j3 and 5 more)"
     ]
+
+
+@pytest.mark.usefixtures("step_kinds")
+def test_the_backups_a_rollout_takes_are_planned_whatever_the_tags(tmp_path: Path) -> None:
+    playbook = PLAYBOOK.replace(
+        "    - {name: inference-config, paths: [/etc/hostname], keep: {last: 5}}\n",
+        "    - {name: inference-config, paths: [/etc/hostname], keep: {last: 5}, tags: [cfg]}\n"
+        "    - {name: other, paths: [/etc/hosts], keep: {last: 5}, tags: [other]}\n",
+    )
+    host = plan_of(tmp_path, playbook, tags=("pull",)).playbooks[0].plays[0].hosts[0]
+    assert [b.name for b in host.backups] == ["inference-config"]  # taken before the steps
+
+
+@pytest.mark.usefixtures("step_kinds")
+def test_a_restore_of_a_backup_the_tags_leave_out_is_located(tmp_path: Path) -> None:
+    playbook = """\
+    - name: fix
+      hosts: all
+      backups:
+        - {name: cfg, paths: [/etc/hostname], keep: {last: 3}, tags: [backup]}
+      tasks:
+        - {recover: cfg, tags: [fix]}
+    """
+    project(tmp_path, playbook)
+    result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", "--tags", "fix")
+    assert result.exit_code == 3, result.output
+    assert (
+        "error: p.yml:6:7: recover: backup 'cfg' is left out by --tags, and restoring it needs "
+        "its declaration on the host (the store it is kept in; select it too: a tag of its "
+        "own or of the play) (host j1, j2, j3 and 5 more)"
+    ) in result.stderr
+    result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", "--tags", "fix,backup")
+    assert result.exit_code == 0, result.output + result.stderr

@@ -1,15 +1,21 @@
-"""The checks a rollout's `gate` and `wait_for`, and wait steps (`wait_for: {checks: ...}`),
-name: planned on each host that waits for them, and measured on that host.
+"""What a play's steps need on each host's plan: the checks they wait for, the backups they
+take and restore.
 
-The engine re-runs them by name on the host's plan (engine/gates.py), so each must be among the
-host's checks (--tags may have left it out: it is planned all the same) and must be measured on
-the host: a check measured on the controller (`backup_age`, a backup's `max_age`) reads the
-snapshot index, not the host, and a gate on it would wait for nothing that the steps change.
+The engine finds them by name on the host's plan. A check that a rollout's `gate` or
+`wait_for`, or a wait step (`wait_for: {check: ...}`), names must be among the host's checks
+(--tags may have left it out: it is planned all the same) and measured on the host: a check
+measured on the controller (`backup_age`, a backup's `max_age`) reads the snapshot index, not
+the host, and a gate on it would wait for nothing the steps change. The backups a rollout takes
+(`backup:`) are planned on its hosts whatever --tags selects (a rollout taking none would have
+nothing to roll back to), and a restore step needs its backup's declaration on the host (the
+store it is kept in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from jarvisctl.config.models.playbook import CheckSpec
 from jarvisctl.config.models.steps import RolloutSpec
@@ -19,6 +25,9 @@ from jarvisctl.core.errors import Location
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import CheckPlan, StepPlan
 from jarvisctl.plan.resolve import HostProblems
+
+if TYPE_CHECKING:  # a plan without backups does not import the backup stage
+    from jarvisctl.plan.backups import PlayBackups
 
 
 def waited_by_steps(steps: Sequence[StepPlan]) -> list[tuple[StepPlan, str]]:
@@ -76,5 +85,48 @@ def check_waits_on_host(
                 f"{what}: check '{name}' ({check.kind}) is measured on the controller, not on "
                 "the host: waiting for it would wait for nothing the host does (name a check "
                 "the host measures)",
+                host,
+            )
+
+
+def with_rollout_backups(
+    backups: PlayBackups, item: LoadedPlay, rollout: RolloutSpec | None
+) -> PlayBackups:
+    """`backups` and the play's backups that the rollout takes, which --tags left out."""
+    if rollout is None:
+        return backups
+    have = {spec.name for _, spec in backups.selected}
+    more = tuple(
+        (item.backup_path(number), spec)
+        for number, spec in enumerate(item.play.backups)
+        if spec.name in rollout.backup and spec.name not in have
+    )
+    return replace(backups, selected=(*backups.selected, *more)) if more else backups
+
+
+def check_restores_on_host(
+    selected: PlayBackups | None,
+    declared: frozenset[str],
+    steps: Sequence[StepPlan],
+    host: str,
+    problems: HostProblems,
+) -> None:
+    """A restore step whose backup --tags left out of the play's selection is a located error:
+    the engine restores from the store the backup's declaration names on the host's plan."""
+    if not steps:
+        return
+    from jarvisctl.kinds.step_base import RestoreAction  # only a plan with steps needs it
+
+    planned = {spec.name for _, spec in selected.selected} if selected else set()
+    for step in steps:
+        action = step.action
+        if not isinstance(action, RestoreAction) or action.backup not in declared:
+            continue  # a name of no backup of the play is reported where it is written
+        if action.backup not in planned:
+            problems.add(
+                step.location,
+                f"{step.kind}: backup '{action.backup}' is left out by --tags, and restoring "
+                "it needs its declaration on the host (the store it is kept in; select it "
+                "too: a tag of its own or of the play)",
                 host,
             )
