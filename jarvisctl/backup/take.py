@@ -2,11 +2,14 @@
 chunk written to the store's writer and, through a bounded pipe, to a thread that decompresses
 it and digests every file (backup/manifest.py) while it arrives. Nothing holds the snapshot in
 memory: the pipe's buffer and one chunk are all there is between the channel and the disk, and
-a slow store or digest back-pressures the SSH channel (so the host's tar waits).
+a slow store or digest back-pressures the SSH channel (so the host's tar waits). The manifest
+goes to the index a page at a time as the digest parses it (SnapshotIndex.pending), so neither
+is a snapshot's manifest held whole: a page of entries is.
 
-A snapshot is recorded only when the host's side exited 0, the stream decompressed and parsed
-whole, and the store committed it; anything else (a failing tar, a timeout, a lost connection,
-a full store, a stop) aborts the writer, which keeps nothing, and the reason is in the value.
+A snapshot is recorded (made visible with its pages) only when the host's side exited 0, the
+stream decompressed and parsed whole, and the store committed it; anything else (a failing tar,
+a timeout, a lost connection, a full store, a stop) aborts the writer, which keeps nothing,
+forgets the pages written, and the reason is in the value.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from jarvisctl.core.clock import Clock
 from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.plan.model import BackupPlan
-from jarvisctl.store.snapshots import EntryType, ManifestEntry, Snapshot, SnapshotIndex
+from jarvisctl.store.snapshots import (
+    EntryType,
+    ManifestEntry,
+    PendingSnapshot,
+    Snapshot,
+    SnapshotIndex,
+)
 
 # The pipe between the receiving thread and the digest: what may be in flight between them.
 _PIPE_BYTES = 1024 * 1024
@@ -43,6 +52,9 @@ _REASON_LINES = 8
 COMMAND_FILE_MODE = 0o600
 # tar's notes that are no reason for anything (it strips '/' from absolute names).
 _NOISE = ("Removing leading `/'",)
+# Manifest entries handed to the index at a time while the stream is parsed: all of a
+# manifest that is ever in memory (about 1 KiB an entry).
+MANIFEST_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -92,29 +104,46 @@ def take_backup(
     started, taken_at = clock.monotonic(), clock.now()
     snapshot_id = new_snapshot_id(host, plan.name, taken_at)
     side = host_command(plan, connection.settings)
-    attempt = _Attempt(connection, side, plan, store, cancel)
+    warning: str | None = None
     try:
-        snapshot = attempt.run(snapshot_id, host, taken_at, clock)
-        error, interrupted = None, False
-    except KeyboardInterrupt:
+        with index.pending(snapshot_id) as pending:
+            attempt = _Attempt(connection, side, plan, store, cancel, pending)
+            snapshot, error, interrupted = _attempted(attempt, snapshot_id, host, taken_at, clock)
+            if snapshot is not None:
+                error = _record(snapshot, pending, store)
+                snapshot = None if error else snapshot
+            warning = attempt.warning
+    except KeyboardInterrupt:  # while the pages were being forgotten: the take had failed
         if cancel is None:
             raise
         cancel.set()
         snapshot, error, interrupted = None, "interrupted (Ctrl-C): nothing was kept", True
-    except _Stopped:
-        snapshot, error, interrupted = None, "the run was stopped: nothing was kept", True
-    except _Failed as failed:
-        snapshot, error, interrupted = None, str(failed), failed.interrupted
-    if snapshot is not None:
-        error = _record(snapshot, attempt.entries, store, index)
-        snapshot = None if error else snapshot
+    except JarvisError as exc:  # the index could not note the take: nothing was transferred
+        snapshot, error, interrupted = None, f"the snapshot could not be recorded ({exc})", False
     seconds = clock.monotonic() - started
     redactor = Redactor(frozenset(secrets))
     if error is not None:
         error = redactor.text(error.replace(repr(side.command), "the backup"))
         return BackupTaken(None, error, seconds, interrupted)
-    warning = None if attempt.warning is None else redactor.text(attempt.warning)
+    warning = None if warning is None else redactor.text(warning)
     return BackupTaken(snapshot, None, seconds, warning=warning)
+
+
+def _attempted(
+    attempt: _Attempt, snapshot_id: str, host: str, taken_at: float, clock: Clock
+) -> tuple[Snapshot | None, str | None, bool]:
+    """(the snapshot stored, or None and why, and whether a stop or Ctrl-C ended it)."""
+    try:
+        return attempt.run(snapshot_id, host, taken_at, clock), None, False
+    except KeyboardInterrupt:
+        if attempt.cancel is None:
+            raise
+        attempt.cancel.set()
+        return None, "interrupted (Ctrl-C): nothing was kept", True
+    except _Stopped:
+        return None, "the run was stopped: nothing was kept", True
+    except _Failed as failed:
+        return None, str(failed), failed.interrupted
 
 
 class _Failed(Exception):
@@ -123,12 +152,11 @@ class _Failed(Exception):
         self.interrupted = interrupted
 
 
-def _record(
-    snapshot: Snapshot, entries: list[ManifestEntry], store: BackupStore, index: SnapshotIndex
-) -> str | None:
-    """The snapshot into the index; if that fails, its data out of the store (no orphans)."""
+def _record(snapshot: Snapshot, pending: PendingSnapshot, store: BackupStore) -> str | None:
+    """The snapshot made visible in the index; if that fails, its data out of the store (no
+    orphans; leaving `pending` forgets its pages)."""
     try:
-        index.add(snapshot, entries)
+        pending.record(snapshot)
     except JarvisError as exc:
         with contextlib.suppress(JarvisError):
             store.delete(snapshot)
@@ -146,10 +174,10 @@ class _Attempt:
         plan: BackupPlan,
         store: BackupStore,
         cancel: threading.Event | None,
+        pending: PendingSnapshot,
     ) -> None:
         self.connection, self.side, self.plan, self.store = connection, side, plan, store
-        self.cancel = cancel
-        self.entries: list[ManifestEntry] = []
+        self.cancel, self.pending = cancel, pending
         self.warning: str | None = None
 
     def run(self, snapshot_id: str, host: str, taken_at: float, clock: Clock) -> Snapshot:
@@ -159,10 +187,12 @@ class _Attempt:
                 digest = self._transfer(writer)
                 if digest.problem is not None:
                     raise _Failed(f"the stream from the host is not whole: {digest.problem}")
+                digest.last_page(clock.now())
+                if digest.unrecorded is not None:
+                    raise _Failed(f"{digest.unrecorded}; nothing was kept")
                 location, stored = writer.commit()
         except BackupStoreError as exc:
             raise _Failed(str(exc)) from exc
-        self.entries = digest.entries_at(clock.now())
         return Snapshot(
             id=snapshot_id,
             host=host,
@@ -174,15 +204,15 @@ class _Attempt:
             seconds=clock.monotonic() - started,
             source=self.plan.source,
             compress=writer.compress,
-            files=len(self.entries),
-            bytes=sum(e.size for e in self.entries if e.type is EntryType.FILE),
+            files=digest.files,
+            bytes=digest.bytes,
             stored_bytes=stored,
         )
 
     def _transfer(self, writer: SnapshotWriter) -> _Digest:
         """Run the host's side into the writer and the digest; the digest has finished (or
         failed) when this returns, whatever happened."""
-        digest = _Digest(self.plan)
+        digest = _Digest(self.plan, self.pending)
         receiver = _Receiver(writer, digest.inflow, self.plan.bandwidth, self.cancel)
         try:
             result = self.connection.run(
@@ -292,19 +322,22 @@ class _Throttle:
 
 
 class _Digest:
-    """Decompresses the stream into a pipe that a thread reads: the manifest of a tar stream, or
-    the digest of a command's stream. The thread reads to the end whatever happens, so the
-    receiving side never blocks on a reader that gave up."""
+    """Decompresses the stream into a pipe that a thread reads: the manifest of a tar stream,
+    written to the index a page at a time as it is parsed, or the digest of a command's stream.
+    The thread reads to the end whatever happens, so the receiving side never blocks on a
+    reader that gave up."""
 
-    def __init__(self, plan: BackupPlan) -> None:
-        self._plan = plan
+    def __init__(self, plan: BackupPlan, pending: PendingSnapshot) -> None:
+        self._plan, self._pending = plan, pending
         read_end, write_end = os.pipe()
         with contextlib.suppress(OSError):  # a larger pipe: fewer wake-ups (Linux)
             fcntl.fcntl(write_end, _F_SETPIPE_SZ, _PIPE_BYTES)
         self._pipe: BinaryIO = os.fdopen(write_end, "wb")
-        self._entries: list[ManifestEntry] = []
         self._stream: tuple[str, int] | None = None
-        self.problem: str | None = None
+        self.files = 0  # manifest entries written to the index
+        self.bytes = 0  # their content bytes
+        self.problem: str | None = None  # the stream is not whole
+        self.unrecorded: str | None = None  # the index refused a page
         self._thread = threading.Thread(target=self._read, args=(read_end,), daemon=True)
         self._thread.start()
         try:
@@ -317,11 +350,13 @@ class _Digest:
         with os.fdopen(read_end, "rb") as stream:
             try:
                 if self._plan.source == "paths":
-                    self._entries = list(manifest_of_tar(stream))
+                    self._paged(manifest_of_tar(stream))
                 else:
                     self._stream = digest_stream(stream)
             except (ValueError, OSError) as exc:  # TarStreamError is a ValueError
                 self.problem = str(exc)
+            except JarvisError as exc:  # the state store's (full, locked too long...)
+                self.unrecorded = f"the manifest could not be recorded ({exc})"
             with contextlib.suppress(OSError):
                 while stream.read(65536):  # tar's end padding, or what followed a bad member
                     pass
@@ -345,12 +380,29 @@ class _Digest:
         with contextlib.suppress(OSError):  # the reader is gone: nothing more to flush to it
             self._pipe.close()
 
-    def entries_at(self, mtime: float) -> list[ManifestEntry]:
-        """The manifest: the tar's members, or the one file of a `command` backup."""
+    def _paged(self, entries: Iterable[ManifestEntry]) -> None:
+        page: list[ManifestEntry] = []
+        for entry in entries:
+            page.append(entry)
+            if len(page) >= MANIFEST_PAGE:
+                self._write(page)
+                page = []
+        self._write(page)
+
+    def _write(self, page: list[ManifestEntry]) -> None:
+        if page:
+            self._pending.write(page)
+            self.files += len(page)
+            self.bytes += sum(e.size for e in page if e.type is EntryType.FILE)
+
+    def last_page(self, mtime: float) -> None:
+        """After the stream: a `command` backup's one entry, its file (a tar's are written)."""
         if self._stream is None:
-            return self._entries
+            return
         sha256, size = self._stream
         name = self._plan.file or self._plan.name
-        return [
-            ManifestEntry(name, EntryType.FILE, COMMAND_FILE_MODE, "", 0, 0, size, mtime, sha256)
-        ]
+        mode = COMMAND_FILE_MODE
+        try:
+            self._write([ManifestEntry(name, EntryType.FILE, mode, "", 0, 0, size, mtime, sha256)])
+        except JarvisError as exc:
+            self.unrecorded = f"the manifest could not be recorded ({exc})"

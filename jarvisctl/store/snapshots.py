@@ -5,7 +5,8 @@ derives and retention read it; the backup stage (jarvisctl/backup/) writes it.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -70,9 +71,28 @@ class Snapshot:
     problem: str | None = None  # why it is unusable (the first file that did not match)
 
 
+class PendingSnapshot(Protocol):
+    """A snapshot being taken: its manifest goes to the index a page at a time as the stream
+    is read (never whole in memory), invisible to every reader until `record`. Leaving the
+    block without `record` forgets every page written; a process killed meanwhile leaves its
+    pages to the next `SnapshotIndex.pending` on the same controller, which sweeps them."""
+
+    def write(self, page: Sequence[ManifestEntry]) -> None:
+        """The next entries, in the order received."""
+        ...
+
+    def record(self, snapshot: Snapshot) -> None:
+        """Make the snapshot (and the pages written) visible, in one transaction."""
+        ...
+
+
 class SnapshotIndex(Protocol):
     def add(self, snapshot: Snapshot, manifest: Iterable[ManifestEntry]) -> None:
         """Record a complete snapshot and its manifest in one transaction."""
+        ...
+
+    def pending(self, snapshot_id: str) -> AbstractContextManager[PendingSnapshot]:
+        """A snapshot whose manifest is written in pages while it is taken (PendingSnapshot)."""
         ...
 
     def mark(
@@ -90,7 +110,12 @@ class SnapshotIndex(Protocol):
         ...
 
     def manifest(self, snapshot_id: str) -> Iterator[ManifestEntry]:
-        """In the order the files were received."""
+        """In the order the files were received, read a page at a time."""
+        ...
+
+    def manifest_by_path(self, snapshot_id: str) -> Iterator[ManifestEntry]:
+        """Ordered by path (as bytes), a path received twice in the order received; read a
+        page at a time."""
         ...
 
     def remove(self, snapshot_id: str) -> None:

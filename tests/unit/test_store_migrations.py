@@ -108,7 +108,7 @@ def test_a_version_3_store_gains_the_snapshot_index_and_keeps_every_row(tmp_path
     assert rows() == before
     after = tables(path)
     assert {n: s for n, s in after.items() if n in schema_before} == schema_before
-    assert {"snapshots", "snapshot_files"} <= set(after)
+    assert {"snapshots", "snapshot_files", "snapshot_pending"} <= set(after)
     assert store.snapshots.list() == ()
     assert [e.run_id for e in store.runs.newest()] == ["20261201T000000Z-0a1b2c"]
     assert [lease.host for lease in store.leases.all()] == ["db7"]

@@ -217,11 +217,29 @@ STATE = (
         ),
         "rollouts: their durable progress per host and step, and their leases",
     ),
+    Migration(
+        6,
+        (
+            # a take writes its manifest in pages while the stream arrives: its rows are in
+            # snapshot_files, with no snapshots row (so no reader sees them), until recorded;
+            # the pid says whose they are, so a killed take's rows are swept by the next one
+            """CREATE TABLE IF NOT EXISTS snapshot_pending (
+    id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    controller TEXT NOT NULL,
+    started REAL NOT NULL
+)""",
+            """CREATE INDEX IF NOT EXISTS snapshot_files_path
+    ON snapshot_files (snapshot_id, path, seq)""",
+        ),
+        "a snapshot's manifest written in pages while it is taken, and read in path order",
+    ),
 )
 # the oldest version a reader (which never migrates) can read: later versions add nothing a
 # reader cannot do without (a store before version 4 has no snapshots, and its snapshot index
 # reads as empty: store/sqlite/snapshots.py; one before version 5 has no rollouts, and reads as
-# having none: store/sqlite/rollouts.py)
+# having none: store/sqlite/rollouts.py; version 6's pending takes are a writer's alone, and a
+# reader reads a manifest in path order without version 6's index, only slower)
 STATE_READABLE_FROM = 2
 
 # scheduler.db: version 1 is release 8c4458a's schema (its files say version 0: it recorded none)

@@ -1,15 +1,28 @@
 """The backup snapshot index in SQLite: a row per snapshot (snapshots) and per manifest entry
 (snapshot_files, numbered in the order the files were received).
 
+A snapshot being taken writes its manifest's rows a page at a time, each page its own short
+transaction (the state file's lock is never held for a whole transfer), under an id that has a
+snapshot_pending row and no snapshots row: no reader finds them (every reader starts from a
+snapshots row). Recording it is one transaction (the pending row out, the snapshots row in);
+a take that fails deletes its rows; a process killed mid-take leaves them, with its pid, for
+the next take on this controller to sweep.
+
 A store written before version 4 has neither table; a reader does not migrate it, so on such a
 file the index reads as empty (nothing was ever backed up with it) instead of failing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 
+from jarvisctl.core.errors import StoreError
+from jarvisctl.core.processes import pid_alive
 from jarvisctl.store.snapshots import (
     EntryType,
     ManifestEntry,
@@ -28,21 +41,40 @@ _PAGE = 2000  # manifest rows read per turn of the lock: a long manifest never h
 _SHOWN = 5  # ids named when a prefix is ambiguous
 
 
+_INSERT_SNAPSHOT = f"INSERT INTO snapshots ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+_INSERT_FILE = (
+    f"INSERT INTO snapshot_files (snapshot_id, {_FILE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+)
+
+
 class SqliteSnapshotIndex:
     def __init__(self, file: StateFile) -> None:
         self.file = file
 
     def add(self, snapshot: Snapshot, manifest: Iterable[ManifestEntry]) -> None:
         with self.file.transaction() as db:
-            db.execute(
-                f"INSERT INTO snapshots ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
-                _snapshot_row(snapshot),
-            )
+            db.execute(_INSERT_SNAPSHOT, _snapshot_row(snapshot))
             db.executemany(
-                f"INSERT INTO snapshot_files (snapshot_id, {_FILE_COLUMNS}) "
-                f"VALUES ({', '.join('?' * 12)})",
-                (_file_row(snapshot.id, seq, e) for seq, e in enumerate(manifest)),
+                _INSERT_FILE, (_file_row(snapshot.id, seq, e) for seq, e in enumerate(manifest))
             )
+
+    @contextlib.contextmanager
+    def pending(self, snapshot_id: str) -> Iterator[SqlitePendingSnapshot]:
+        controller = socket.gethostname()
+        with self.file.transaction() as db:
+            _sweep(db, controller)
+            db.execute(
+                "INSERT INTO snapshot_pending (id, pid, controller, started) VALUES (?, ?, ?, ?)",
+                (snapshot_id, os.getpid(), controller, time.time()),
+            )
+        pending = SqlitePendingSnapshot(self.file, snapshot_id)
+        try:
+            yield pending
+        finally:
+            if not pending.recorded:
+                # a store that fails now keeps the rows (invisible) until a later take sweeps
+                with contextlib.suppress(StoreError), self.file.transaction() as db:
+                    _forget_pending(db, snapshot_id)
 
     def mark(
         self, snapshot_id: str, state: SnapshotState, at: float, problem: str | None = None
@@ -124,12 +156,77 @@ class SqliteSnapshotIndex:
                 return
             after = int(rows[-1][0])
 
+    def manifest_by_path(self, snapshot_id: str) -> Iterator[ManifestEntry]:
+        """As `manifest`, a page at a time, in (path, seq) order (snapshot_files_path)."""
+        after: tuple[object, int] = (b"", -1)
+        while True:
+            with self.file.connect() as db:
+                if not _has_index(db):
+                    return
+                rows = db.execute(
+                    f"SELECT {_FILE_COLUMNS} FROM snapshot_files WHERE snapshot_id = ? "
+                    "AND (path, seq) > (?, ?) ORDER BY path, seq LIMIT ?",
+                    (snapshot_id, *after, _PAGE),
+                ).fetchall()
+            yield from (_entry(row) for row in rows)
+            if len(rows) < _PAGE:
+                return
+            after = (rows[-1][1], int(rows[-1][0]))
+
     def remove(self, snapshot_id: str) -> None:
         """Idempotent: a prune that was interrupted between the store and the index, or two
         prunes at once, find it gone and carry on."""
         with self.file.transaction() as db:
             db.execute("DELETE FROM snapshot_files WHERE snapshot_id = ?", (snapshot_id,))
             db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+
+
+class SqlitePendingSnapshot:
+    """One take's manifest, a page per transaction, then its snapshots row (`record`)."""
+
+    def __init__(self, file: StateFile, snapshot_id: str) -> None:
+        self.file, self.id = file, snapshot_id
+        self.written = 0
+        self.recorded = False
+
+    def write(self, page: Sequence[ManifestEntry]) -> None:
+        with self.file.transaction() as db:
+            db.executemany(
+                _INSERT_FILE,
+                (_file_row(self.id, self.written + n, e) for n, e in enumerate(page)),
+            )
+        self.written += len(page)
+
+    def record(self, snapshot: Snapshot) -> None:
+        if snapshot.id != self.id or snapshot.files != self.written:
+            raise ValueError(
+                f"snapshot {snapshot.id} ({snapshot.files} files) is not the one pending "
+                f"({self.id}, {self.written} files written)"
+            )
+        with self.file.transaction() as db:
+            gone = db.execute("DELETE FROM snapshot_pending WHERE id = ?", (self.id,))
+            if gone.rowcount != 1:  # swept: only a process judged dead is swept, so not ours
+                raise StoreError(
+                    f"{self.file.path}: the manifest of snapshot {self.id} was swept from the "
+                    "index while it was taken"
+                )
+            db.execute(_INSERT_SNAPSHOT, _snapshot_row(snapshot))
+        self.recorded = True
+
+
+def _forget_pending(db: sqlite3.Connection, snapshot_id: str) -> None:
+    db.execute("DELETE FROM snapshot_files WHERE snapshot_id = ?", (snapshot_id,))
+    db.execute("DELETE FROM snapshot_pending WHERE id = ?", (snapshot_id,))
+
+
+def _sweep(db: sqlite3.Connection, controller: str) -> None:
+    """The rows of takes whose process on this controller is gone (killed mid-take)."""
+    rows = db.execute(
+        "SELECT id, pid FROM snapshot_pending WHERE controller = ?", (controller,)
+    ).fetchall()
+    for snapshot_id, pid in rows:
+        if not pid_alive(int(pid)):
+            _forget_pending(db, str(snapshot_id))
 
 
 def _has_index(db: sqlite3.Connection) -> bool:
