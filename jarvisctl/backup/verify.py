@@ -169,7 +169,7 @@ def _restore_into(
                 f"space, not the snapshot): {_reason(exc)}"
             ) from exc
         return f"restoring into {root} failed: {_reason(exc)}"
-    return compare_on_disk(root, lambda: index.manifest(snapshot.id)) or end
+    return compare_on_disk(root, index.manifest_by_path(snapshot.id)) or end
 
 
 def _restore_command(stream: BinaryIO, root: Path, entry: ManifestEntry | None) -> str | None:

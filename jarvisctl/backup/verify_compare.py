@@ -4,11 +4,10 @@ Each function returns the problem, naming the file, or None when everything matc
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from jarvisctl.backup.scratch import open_directory, relative_parts
@@ -110,16 +109,14 @@ def compare_stream(read: tuple[int, str], entry: ManifestEntry | None) -> str | 
     return None
 
 
-def compare_on_disk(root: Path, manifest: Callable[[], Iterable[ManifestEntry]]) -> str | None:
+def compare_on_disk(root: Path, by_path: Iterable[ManifestEntry]) -> str | None:
     """Every file restored under `root` against its manifest entry (the last one, when a path
-    was received twice), never following a symlink. `manifest` is read twice."""
-    left = collections.Counter(e.path for e in manifest() if not _itself(e))
-    for entry in manifest():
-        if _itself(entry):
-            continue
-        left[entry.path] -= 1
-        if left[entry.path] or entry.type is EntryType.OTHER:
-            continue  # received again later; devices and FIFOs are not made
+    was received twice), never following a symlink. `by_path`: the manifest ordered by path,
+    a path received twice in the order received (SnapshotIndex.manifest_by_path), read once:
+    nothing of it is held but the entry at hand."""
+    for entry in _last_of_each_path(by_path):
+        if entry.type is EntryType.OTHER:
+            continue  # devices and FIFOs are not made
         parts = relative_parts(entry.path)
         if not parts:
             continue  # the root: the scratch directory stands for it
@@ -132,6 +129,19 @@ def compare_on_disk(root: Path, manifest: Callable[[], Iterable[ManifestEntry]])
         if problem is not None:
             return f"{shown(entry.path)}: after restoring, {problem}"
     return None
+
+
+def _last_of_each_path(by_path: Iterable[ManifestEntry]) -> Iterator[ManifestEntry]:
+    """Each path's last entry (extracting, the later one wins), from entries grouped by path."""
+    last: ManifestEntry | None = None
+    for entry in by_path:
+        if _itself(entry):
+            continue
+        if last is not None and entry.path != last.path:
+            yield last
+        last = entry
+    if last is not None:
+        yield last
 
 
 def _itself(entry: ManifestEntry) -> bool:

@@ -284,6 +284,11 @@ def test_a_command_backup_is_checked_by_its_digest(tmp_path: Path, compress: str
     assert outcome.problem is not None and outcome.problem.startswith("app.dump: sha256 differs")
 
 
+def by_path(manifest: list[ManifestEntry]) -> list[ManifestEntry]:
+    """The manifest as SnapshotIndex.manifest_by_path reads it: by path as bytes, stable."""
+    return sorted(manifest, key=lambda e: e.path.encode("utf-8", "surrogateescape"))
+
+
 def test_what_a_restore_wrote_is_compared_file_by_file(tmp_path: Path, archive: bytes) -> None:
     """compare_on_disk, after a real extraction, on each way a restored tree can differ."""
     manifest = list(manifest_of_tar(io.BytesIO(archive)))
@@ -294,33 +299,33 @@ def test_what_a_restore_wrote_is_compared_file_by_file(tmp_path: Path, archive: 
         extract_tar(io.BytesIO(archive), root)
         return root
 
-    assert compare_on_disk(restored("intact"), lambda: manifest) is None
+    assert compare_on_disk(restored("intact"), by_path(manifest)) is None
     root = restored("mode")
     (root / "etc/app/run.sh").chmod(0o700)
-    assert compare_on_disk(root, lambda: manifest) == (
+    assert compare_on_disk(root, by_path(manifest)) == (
         "/etc/app/run.sh: after restoring, its mode is 0o700, the manifest has 0o755"
     )
     root = restored("content")
     (root / "etc/app/secret").write_text("S3cret\n")
-    problem = compare_on_disk(root, lambda: manifest)
+    problem = compare_on_disk(root, by_path(manifest))
     assert problem is not None and problem.startswith(
         "/etc/app/secret: after restoring, its sha256 is "
     )
     root = restored("target")
     (root / "etc/app/link").unlink()
     (root / "etc/app/link").symlink_to("/etc/passwd")
-    assert compare_on_disk(root, lambda: manifest) == (
+    assert compare_on_disk(root, by_path(manifest)) == (
         "/etc/app/link: after restoring, it points to '/etc/passwd', not 'nested/deeper/random.bin'"
     )
     root = restored("type")
     (root / "etc/app/empty").unlink()
     (root / "etc/app/empty").mkdir(mode=0o644)
-    assert compare_on_disk(root, lambda: manifest) == (
+    assert compare_on_disk(root, by_path(manifest)) == (
         "/etc/app/empty: after restoring, it is a dir, the manifest has a file"
     )
     root = restored("missing")
     (root / "etc/app/a name with spaces\nand a newline").unlink()
-    assert compare_on_disk(root, lambda: manifest) == (
+    assert compare_on_disk(root, by_path(manifest)) == (
         "'/etc/app/a name with spaces\\nand a newline': after restoring, missing"
     )
 
@@ -352,7 +357,7 @@ def test_overlapping_paths_archived_twice_verify_and_are_still_compared(
     root.mkdir()
     extract_tar(io.BytesIO(overlapping), root)
     (root / random.lstrip("/")).write_bytes(b"changed")
-    problem = compare_on_disk(root, lambda: manifest)
+    problem = compare_on_disk(root, by_path(manifest))
     assert problem is not None and problem.startswith(f"{random}: after restoring, its size is 7")
 
 
