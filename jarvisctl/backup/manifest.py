@@ -3,8 +3,9 @@ sha256 of every file's content. Taking a backup runs it while receiving; verific
 again over the stored data and compares.
 
 The stream is read once, in order (tarfile's stream mode): nothing is held but one chunk of one
-file. Names are as on the host: GNU tar strips the leading '/' of absolute paths, which is put
-back, so a manifest path is the absolute path the file had (a hard link's target likewise).
+file (and one member: tar_members). Names are as on the host: GNU tar strips the leading '/' of
+absolute paths, which is put back, so a manifest path is the absolute path the file had (a hard
+link's target likewise).
 """
 
 from __future__ import annotations
@@ -31,10 +32,20 @@ def manifest_of_tar(stream: BinaryIO) -> Iterator[ManifestEntry]:
         with tarfile.open(
             fileobj=stream, mode="r|", bufsize=_CHUNK, errors="surrogateescape"
         ) as archive:
-            for member in archive:
+            for member in tar_members(archive):
                 yield _entry(member, archive)
     except (tarfile.TarError, EOFError) as exc:
         raise TarStreamError(f"the tar stream is not whole: {exc}") from exc
+
+
+def tar_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """An archive opened as a stream (`r|`), member by member, each forgotten once the next is
+    asked for: iterating a TarFile keeps every member read in `archive.members` (some 0.7 KiB
+    a file: 70 MiB for 100,000 files), which a stream read once, in order, never needs. (Only
+    `extractfile` of a hard link looks there; no caller extracts one through tarfile.)"""
+    while (member := archive.next()) is not None:
+        yield member
+        archive.members.clear()  # type: ignore[attr-defined]  # typeshed omits the list
 
 
 def host_path(name: str) -> str:

@@ -14,6 +14,7 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from typing import IO, BinaryIO
 
+from jarvisctl.backup.manifest import tar_members
 from jarvisctl.backup.restore_plan import Placed, link_target, snapshot_path
 from jarvisctl.store.snapshots import EntryType
 
@@ -51,7 +52,7 @@ def _tar_members(source: BinaryIO, placed: Sequence[Placed], sending: set[int]) 
     waiting = {i for i in sending if placed[i].entry.type is not EntryType.DIR}
     try:
         with tarfile.open(fileobj=source, mode="r|") as archive:
-            for member in archive:
+            for member in tar_members(archive):
                 one = by_path.get(_member_path(member.name))
                 if one is None:
                     raise StoredDataError(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from jarvisctl.backup.leftovers import hold, sweep
+from jarvisctl.backup.manifest import tar_members
 
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -189,7 +190,7 @@ def extract_tar(stream: BinaryIO, root: Path) -> Extracted:
         extraction = _Extraction(root_fd)
         made = skipped = 0
         with tarfile.open(fileobj=stream, mode="r|", errors="surrogateescape") as archive:
-            for member in archive:
+            for member in tar_members(archive):
                 if _extract(extraction, archive, member):
                     made += 1
                 else:
