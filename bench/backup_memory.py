@@ -4,11 +4,13 @@ sizes, so that what each file adds shows (the difference over the number of file
 
     .venv/bin/python -m bench.backup_memory --files 1000 100000 [--code DIR]
 
-Each phase runs in a process of its own (its peak RSS is `ru_maxrss` of that process alone),
-through the local connection, into a local store and a state directory under --work; `--code`
-is the tree whose `jarvisctl` is measured (default: this one; another worktree or a checkout of
-an older commit measures the before). The trees (files of 16-64 bytes, 100 to a directory) are
-generated once under --work and kept.
+Each phase is the `jarvisctl` command as a user runs it (`python -m jarvisctl`, a process of
+its own, from --code: this tree by default; another worktree or an older commit's copy measures
+the before), on a project whose one host is this machine (`connection: local`), into the
+default local store: `run` (the take, and its `verify: checksum`), `backups verify ID
+--restore`, `backups restore ctl tree --to DIR --check`. Peak RSS is that process's (wait4:
+the largest of it and what it waited for). The trees (files of 16-64 bytes, 100 to a
+directory) are generated once under --work and kept.
 """
 
 from __future__ import annotations
@@ -25,54 +27,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ("take", "verify-restore", "restore-check")
-
-# One phase, run as `python -c CHILD PHASE TREE STATE`, printing {"rss_kib": ..., ...}.
-CHILD = r"""
-import json, resource, sys, tempfile
-from pathlib import Path
-from jarvisctl.backup.stores.base import open_backup_store
-from jarvisctl.config.connection_settings import ConnectionSettings
-from jarvisctl.connection.local import LocalConnection
-from jarvisctl.core.clock import SYSTEM_CLOCK
-from jarvisctl.core.errors import Location
-from jarvisctl.plan.model import BackupPlan, BackupStorePlan, Retention
-from jarvisctl.store.factory import open_store
-
-phase, tree, state_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-where = BackupStorePlan(name="local", kind="local", location="")
-plan = BackupPlan(
-    name="tree", play="bench", source="paths", paths=(tree,), exclude=(), command=None,
-    file=None, keep=Retention(last=1), max_age=None, verify="checksum", store=where,
-    compress="gzip", timeout=3600.0, become=False, bandwidth=None, nice=False, tags=(),
-    location=Location("bench", 1, 1),
-)
-store = open_backup_store(where, state_dir)
-state = open_store(state_dir)
-local = LocalConnection(ConnectionSettings(host="ctl", address="localhost", connection="local"))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-result = {}
-if phase == "take":
-    from jarvisctl.backup.take import take_backup
-    taken = take_backup(local, "ctl", plan, store, state.snapshots, SYSTEM_CLOCK)
-    result = {"ok": taken.snapshot is not None, "error": taken.error,
-              "files": taken.snapshot.files if taken.snapshot else 0}
-else:
-    (snapshot,) = state.snapshots.list()
-    if phase == "verify-restore":
-        from jarvisctl.backup.verify import verify_snapshot
-        with tempfile.TemporaryDirectory(dir=state_dir) as scratch:
-            done = verify_snapshot(snapshot, store, state.snapshots, "restore", Path(scratch),
-                                   SYSTEM_CLOCK)
-        result = {"ok": done.ok, "error": done.problem, "files": snapshot.files}
-    else:
-        from jarvisctl.backup.restore import restore_snapshot
-        with tempfile.TemporaryDirectory(dir=state_dir) as to:
-            done = restore_snapshot(local, snapshot, store, state.snapshots, to=to, check=True,
-                                    become=False)
-        result = {"ok": done.ok, "error": done.problem, "files": done.files}
-result["base_kib"] = base
-result["rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps(result))
+INVENTORY = "all:\n  hosts:\n    ctl: {ansible_connection: local}\n"
+PLAY = """\
+- name: bench
+  hosts: all
+  backups:
+    - name: tree
+      paths: ["TREE"]
+      keep: {last: 1}
+      nice: false
 """
 
 
@@ -90,25 +53,45 @@ def ensure_tree(root: Path, files: int) -> Path:
     return tree
 
 
-def run_phase(code: Path, phase: str, tree: Path, state_dir: Path) -> dict[str, Any]:
+def jarvisctl(code: Path, project: Path, *args: str) -> tuple[int, int, str]:
+    """(exit status, peak RSS in KiB, stdout) of one `jarvisctl` command."""
     env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, phase, str(tree), str(state_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{phase} failed ({done.returncode}): {done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jarvisctl", *args], cwd=project, env=env, stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode(errors="replace")
+        if process.returncode not in (0, 1):
+            raise SystemExit(f"jarvisctl {' '.join(args)}: {err.read().decode()[-2000:]}")
+    return process.returncode, usage.ru_maxrss, text
 
 
 def measure(code: Path, work: Path, files: int) -> dict[str, dict[str, Any]]:
     tree = ensure_tree(work, files)
-    with tempfile.TemporaryDirectory(dir=work) as state:
-        return {p: run_phase(code, p, tree, Path(state)) for p in PHASES}
+    with tempfile.TemporaryDirectory(dir=work) as directory:
+        project = Path(directory)
+        (project / "jarvisctl.yml").write_text("inventory: inventory.yml\nplaybooks: [play.yml]\n")
+        (project / "inventory.yml").write_text(INVENTORY)
+        (project / "play.yml").write_text(PLAY.replace("TREE", str(tree)))
+        results: dict[str, dict[str, Any]] = {}
+        status, rss, out = jarvisctl(code, project, "run", "play.yml", "--json")
+        (host,) = json.loads(out)["hosts"]
+        (backup,) = host["backups"]
+        results["take"] = {"ok": status == 0, "rss_kib": rss, "error": backup.get("error")}
+        listed = json.loads(jarvisctl(code, project, "backups", "list", "--json")[2])
+        snapshot = listed[0]["id"]
+        status, rss, out = jarvisctl(code, project, "backups", "verify", snapshot, "--restore")
+        results["verify-restore"] = {"ok": status == 0, "rss_kib": rss, "error": out[-300:]}
+        with tempfile.TemporaryDirectory(dir=work) as to:
+            status, rss, out = jarvisctl(
+                code, project, "backups", "restore", "ctl", "tree", "--to", to, "--check"
+            )
+        results["restore-check"] = {"ok": status == 0, "rss_kib": rss, "error": out[-300:]}
+        return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ class Change(str, Enum):
     UNCHANGED = "unchanged"  # already as in the snapshot: not written
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileChange:
     """One manifest entry's fate: the path on the host and what a restore does (or did) to it."""
 
@@ -55,15 +55,25 @@ class FileChange:
         return f"{self.change.value} {self.path!r}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placed:
-    """A manifest entry with its place on the host and the names written beside it."""
+    """A manifest entry with its place on the host and the names written beside it (made
+    when asked for: a restore of 100,000 files would hold 200,000 more strings)."""
 
     index: int
     entry: ManifestEntry
     path: str  # where it goes on the host
-    temporary: str  # beside it: the new file before its rename
-    kept: str  # beside it: what was there before, until verified
+    token: str  # the restore's, in every name it writes beside its targets
+
+    @property
+    def temporary(self) -> str:
+        """Beside it: the new file before its rename."""
+        return posixpath.join(posixpath.dirname(self.path), f"{_NEW}{self.token}-{self.index}")
+
+    @property
+    def kept(self) -> str:
+        """Beside it: what was there before, until verified."""
+        return posixpath.join(posixpath.dirname(self.path), f"{_OLD}{self.token}-{self.index}")
 
 
 def host_root(to: str | None) -> str | None:
@@ -111,16 +121,7 @@ def place(
             path = snapshot_path(entry)
         else:
             path = root + snapshot_path(entry) if snapshot_path(entry) != "/" else root
-        directory = posixpath.dirname(path)
-        placed.append(
-            Placed(
-                index,
-                entry,
-                path,
-                posixpath.join(directory, f"{_NEW}{token}-{index}"),
-                posixpath.join(directory, f"{_OLD}{token}-{index}"),
-            )
-        )
+        placed.append(Placed(index, entry, path, token))
     return placed
 
 

@@ -66,7 +66,7 @@ _NEEDS = (
 _TYPES = {"l": "symlink", "d": "dir", "f": "file", "o": "other", "m": "missing"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostEntry:
     """What one path is on the host now (`type` "missing": nothing there)."""
 
@@ -77,6 +77,9 @@ class HostEntry:
     size: int | None = None
     sha256: str | None = None  # a file's; None when it could not be read
     target: str | None = None  # a symlink's
+
+
+_MISSING = HostEntry("missing")  # one value for every path with nothing there (frozen)
 
 
 def plain(path: str) -> bool:
@@ -163,7 +166,7 @@ def _entry(
     kind: str, stat: list[str] | None, digest: list[str] | None, target: str | None
 ) -> HostEntry:
     if kind == "missing":
-        return HostEntry("missing")
+        return _MISSING
     mode, uid, gid, size = stat if stat is not None else ["x"] * 4
     sha = digest[0] if digest is not None and len(digest[0]) == 64 else None
     return HostEntry(

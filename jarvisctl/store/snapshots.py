@@ -34,7 +34,7 @@ class SnapshotState(str, Enum):
     UNUSABLE = "unusable"  # a verification failed: never restored from, never pruned for others
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of a manifest in hand: no __dict__ each
 class ManifestEntry:
     """One file of a snapshot as it was on the host. `path` is the absolute path on the host
     (a `command` backup has one entry: its `file` name, type file). `sha256` only for files."""

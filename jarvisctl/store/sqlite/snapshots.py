@@ -18,6 +18,7 @@ import contextlib
 import os
 import socket
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -310,7 +311,7 @@ def _entry(row: Sequence[object]) -> ManifestEntry:
         path=_decode(row[1]),
         type=EntryType(str(row[2])),
         mode=int(row[3]),  # type: ignore[call-overload]
-        owner=str(row[4]),
+        owner=sys.intern(str(row[4])),  # a few names for a whole manifest: one string each
         uid=int(row[5]),  # type: ignore[call-overload]
         gid=int(row[6]),  # type: ignore[call-overload]
         size=int(row[7]),  # type: ignore[call-overload]
