@@ -483,3 +483,40 @@ def test_a_restore_of_a_backup_the_tags_leave_out_is_located(tmp_path: Path) -> 
     ) in result.stderr
     result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", "--tags", "fix,backup")
     assert result.exit_code == 0, result.output + result.stderr
+
+
+def test_plan_time_with_steps_grows_linearly_with_the_hosts(tmp_path: Path) -> None:
+    """A rollout (a copy rendered per host, a shared restart) and tasks over 150 and 600 hosts:
+    CPU time about 4x (quadratic code would make it 16x)."""
+    from tests.unit.test_plan_scale import _growth
+
+    def case(folder: Path, hosts: int) -> list[str]:
+        folder.mkdir()
+        names = "".join(
+            f"    n{n}: {{connection: local, version: 1.{n % 7}}}\n" for n in range(hosts)
+        )
+        (folder / "inv.yml").write_text("all:\n  hosts:\n" + names)
+        (folder / "app.env.j2").write_text("V={{ version }}\nH={{ inventory_hostname }}\n")
+        (folder / "p.yml").write_text(
+            textwrap.dedent(
+                """\
+                - name: roll
+                  hosts: all
+                  checks:
+                    - {name: up, use: path_exists, with: {path: /}}
+                  tasks:
+                    - run: apt-get clean
+                    - {run: "tar czf /b.tgz /etc", creates: /b.tgz}
+                  rollout:
+                    batches: [1, "10%", "100%"]
+                    gate: [up]
+                    steps:
+                      - run: "docker pull r/jarvis:{{ version }}"
+                      - copy: {src: app.env.j2, dest: /etc/app.env, template: true}
+                      - {run: systemctl restart app, retries: 2}
+                """
+            )
+        )
+        return ["p.yml", "-i", "inv.yml", "--json"]
+
+    assert _growth(tmp_path, case, 150) < 8
