@@ -75,7 +75,16 @@ def _kind_key_problems(entry: dict[Any, Any], path: NodePath, source: SourceMap)
             )
         ]
     if len(kinds) == 1:
-        return []
+        kind = kinds[0]
+        if isinstance(kind, str) and kind.strip():
+            return []
+        return [
+            Problem(
+                source.locate((*path, kind), key=True),
+                f"{short_repr(kind)} is not the name of a step kind",
+                "the kind's name as the key, " + STEP_EXAMPLE,
+            )
+        ]
     misspelt = [k for k in kinds if difflib.get_close_matches(str(k), STEP_KEYS, n=1)]
     if misspelt and len(misspelt) < len(kinds):
         return [

@@ -130,6 +130,16 @@ def test_a_second_kind_key_is_located_at_it(tmp_path: Path) -> None:
             "(e.g. {run: systemctl restart app, retries: 2, delay: 10s})",
         ),
         (
+            '{"": x}',
+            "p.yml:4:8: '' is not the name of a step kind (the kind's name as the key, "
+            "e.g. {run: systemctl restart app, retries: 2, delay: 10s})",
+        ),
+        (
+            "{null: x}",
+            "p.yml:4:7: None is not the name of a step kind (the kind's name as the key, "
+            "e.g. {run: systemctl restart app, retries: 2, delay: 10s})",
+        ),
+        (
             "{sh: x, retries: many}",
             "p.yml:4:24: 'retries': expected a whole number, got str 'many'",
         ),
