@@ -2,9 +2,10 @@
 path exists (or is gone), or some of the play's checks are OK. It changes nothing.
 
 The probes pick, on the host, the first tool they find, like the tcp_port and http check kinds
-(kinds/network.py): a port with `nc -z`, else bash's /dev/tcp, else `curl telnet://`; a URL with
-curl, else wget. A host with none of them makes the probe exit 2 with what to install, which the
-engine reports when the time runs out.
+(kinds/network.py): a port with `nc -z` (when the host's nc has -z), else bash's /dev/tcp, else
+`curl telnet://`, else, for the host's own loopback, /proc/net/tcp; a URL with curl, else wget.
+A host with none of them makes the probe exit NO_TOOL with what to install on stderr: never 0,
+so a port is never taken as closed for want of a tool.
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from jarvisctl.kinds.steps_shell import host_name, plain_path, q, seconds
 
 CONNECT_SECONDS = 3.0  # each attempt's connection timeout (a port, a URL)
 NO_TOOL = 2  # the probe's exit when the host has no tool to try
-
-
-def _names(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
 
 
 class WaitForParams(KindParams):
@@ -44,7 +41,7 @@ class WaitForParams(KindParams):
     @field_validator("check", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return _names(value)
+        return [value] if isinstance(value, str) else value
 
     @field_validator("url")
     @classmethod
