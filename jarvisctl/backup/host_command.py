@@ -6,7 +6,15 @@ which every user of the host sees in its process list, holds no part of the back
 compound, read whole before it runs, so nothing it runs can read the rest of it from stdin.
 
 `paths`: `tar -c -f - [--exclude=GLOB...] -- PATH...` piped into the compressor (none: no
-pipe); `command`: the command's own stdout, compressed the same way. The command is one quoted
+pipe). Besides the plan's own excludes, tar leaves out what jarvisctl itself leaves beside files
+when it is cut off (OWN_LEFTOVERS): a restore's `.jarvisctl-new-<8 hex>-<N>` temporary files and
+`.jarvisctl-old-<8 hex>-<N>` kept-aside ones, and a copy step's `DEST.jarvisctl-new-XXXXXX`,
+matched by the same globs the restore's own sweep uses (restore_host.py), so an operator's
+`.jarvisctl-new-mine` is kept. GNU tar matches an unanchored `--exclude` against the member's
+last components at any depth (as does busybox's, when built with it: its exclude_file tries
+each component start); a tar without `--exclude` (Debian's busybox builds) stores them, and
+refuses a backup that has `exclude:` of its own with a message saying so, not tar's usage.
+ `command`: the command's own stdout, compressed the same way. The command is one quoted
 word run by `eval` in a subshell, as `sh -c` ran it before: its syntax cannot break the script
 and its `exit` ends only itself, and no process is started with it as an argument. Only `sh`,
 `tar` and the compressor are needed, and nothing is written on the host.
@@ -42,6 +50,35 @@ _NICE = (
 # its only failure status.
 _GNU_TAR = 'w=; case "$(tar --version 2>/dev/null)" in *"GNU tar"*) w=1;; esac; '
 _SCRIPT_SHELL = "sh -s"
+_HEX8 = "[0-9a-f]" * 8
+_MKTEMP6 = "[A-Za-z0-9]" * 6
+# What jarvisctl leaves beside files when cut off (restore_plan.py's names, restore_host.py's
+# globs for them; kinds/steps_copy.py's mktemp name): never stored in a backup.
+OWN_LEFTOVERS = (
+    f".jarvisctl-new-{_HEX8}-[0-9]*",
+    f".jarvisctl-old-{_HEX8}-[0-9]*",
+    f"*.jarvisctl-new-{_MKTEMP6}",
+)
+# Whether this tar takes --exclude ($x): GNU tar does; any other is tried on /dev/null.
+_CAN_EXCLUDE = (
+    'x=; if [ -n "$w" ] || tar -c -f /dev/null --exclude=x -- /dev/null >/dev/null 2>&1; '
+    "then x=1; fi; "
+)
+_CANNOT_EXCLUDE = (
+    f'[ -n "$x" ] || {{ echo "{TRAILER} this host\'s tar has no --exclude (busybox built '
+    "without it): it cannot leave out the backup's exclude: patterns; install GNU tar there, "
+    'or drop exclude:" >&2; exit 2; }; '
+)
+
+
+# jarvisctl's own excludes as the script's positional parameters ("$@" after the plan's), when
+# the tar takes them: no quoting of a list inside a ${x:+...} expansion to rely on.
+_OWN = (
+    "set --; "
+    + '[ -z "$x" ] || set --'
+    + "".join(f" {shlex.quote('--exclude=' + glob)}" for glob in OWN_LEFTOVERS)
+    + "; "
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +100,7 @@ def host_command(plan: BackupPlan, settings: ConnectionSettings) -> HostSide:
         needs.append(compressor.split()[0])
     body = "".join(_require(tool) for tool in needs) + (_NICE if plan.nice else "")
     if plan.source == "paths":
-        body += _GNU_TAR
+        body += _GNU_TAR + _CAN_EXCLUDE + (_CANNOT_EXCLUDE if plan.exclude else "") + _OWN
     if compressor is None:
         body += _alone(source, label)
     else:
@@ -83,7 +120,7 @@ def _source(plan: BackupPlan) -> tuple[str, str]:
         raise ValueError(f"backup {plan.name!r} has source paths and no path")
     excludes = "".join(f" {shlex.quote('--exclude=' + glob)}" for glob in plan.exclude)
     paths = " ".join(shlex.quote(path) for path in plan.paths)
-    return f"tar -c -f -{excludes} -- {paths}", "tar"
+    return f'tar -c -f -{excludes} "$@" -- {paths}', "tar"
 
 
 def _require(tool: str) -> str:

@@ -139,7 +139,9 @@ def test_only_tars_own_argv_holds_the_paths(
     assert taken.snapshot is not None, taken.error
     holding = [line for line in seen if str(root) in line]
     assert holding, "the watcher saw tar while it ran"
-    assert all(line.startswith("tar -c -f - -- ") for line in holding), holding
+    # tar's argv: the archive on stdout, jarvisctl's own excludes, then the path
+    assert all(line.startswith("tar -c -f - --exclude=") for line in holding), holding
+    assert all(line.endswith(f" -- {root}") for line in holding), holding
 
 
 def test_a_file_growing_while_tar_reads_it_is_kept_with_a_warning(
