@@ -132,11 +132,11 @@ def _record(
         check=request.check,
         ok=count == "ok",
         files=outcome.files if outcome is not None else snapshot.files,
-        changed=outcome.changed if outcome is not None else 0,
+        changed=0,
         seconds=round(outcome.seconds, 3) if outcome is not None else 0.0,
         error=error,
     )
-    log.emit(payload, snapshot.host)
+    log.emit(payload.counted(outcome), snapshot.host)
     log.outcome(snapshot.host, count, error)
 
 

@@ -5,9 +5,9 @@ Commands in them are redacted by the journal like every other command."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from jarvisctl.core.events import (
     BACKUP,
@@ -89,7 +89,10 @@ class BackupPrune(Fields):
 class BackupRestore(Fields):
     """A snapshot put back on a host (`jarvisctl backups restore`, or a rollback's step):
     `to` the path it was restored under (None: in place), `check` when only listed; `files`
-    in the snapshot, `changed` those written (or that would be), `ok` and `error`."""
+    in the snapshot, `changed` those written and in place when it ended (with `check`: that
+    would be), `ok` and `error`. A restore that failed counts in `changed` only what it left
+    restored and verified; of the rest it set out to change, `put_back` were put back as they
+    were and `not_put_back` were left as the failure found them (the error names them)."""
 
     kind: ClassVar[EventKind] = BACKUP_RESTORE
     backup: str
@@ -102,6 +105,35 @@ class BackupRestore(Fields):
     changed: int
     seconds: float
     error: str | None = None
+    put_back: int = 0
+    not_put_back: int = 0
+
+    def counted(self, outcome: RestoreCounts | None) -> BackupRestore:
+        """This payload with what the restore did, as its printed summary says it (None: it
+        did nothing). A check or a success changed all it set out to; a failure only what it
+        left restored and verified, the rest put back or left as the failure found it."""
+        if outcome is None:
+            return replace(self, changed=0, put_back=0, not_put_back=0)
+        if outcome.check or outcome.ok:
+            return replace(self, changed=outcome.changed, put_back=0, not_put_back=0)
+        left = max(outcome.changed - outcome.restored - outcome.put_back, 0)
+        return replace(self, changed=outcome.restored, put_back=outcome.put_back, not_put_back=left)
+
+
+class RestoreCounts(Protocol):
+    """What BackupRestore.counted reads of a restore's outcome (backup/restore.py's
+    RestoreOutcome): `changed` is what it set out to change."""
+
+    @property
+    def check(self) -> bool: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def changed(self) -> int: ...
+    @property
+    def restored(self) -> int: ...
+    @property
+    def put_back(self) -> int: ...
 
 
 @dataclass(frozen=True)

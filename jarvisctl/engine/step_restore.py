@@ -117,8 +117,8 @@ def _record(
             check=runner.checking,
             ok=outcome is not None and outcome.ok,
             files=outcome.files if outcome is not None else snapshot.files,
-            changed=outcome.changed if outcome is not None else 0,
+            changed=0,
             seconds=round(outcome.seconds, 3) if outcome is not None else 0.0,
             error=error,
-        )
+        ).counted(outcome)
     )

@@ -226,3 +226,33 @@ def test_a_command_backup_is_restored_to_the_file_given(
     assert done.returncode == 0, done.stdout + done.stderr
     assert target.read_bytes() == Path(f"{tree}/etc/app.conf").read_bytes()
     assert "1 of 1 files restored" in done.stdout and snapshot.id in done.stdout
+
+
+def test_a_failed_restore_is_recorded_with_what_it_left_changed(
+    project: Path, host: SshdHost, tree: str
+) -> None:
+    """The journal's record of a restore that failed and put the host back counts nothing as
+    changed (as the printed summary says), and how many files it put back."""
+    snapshot = take(project, host.name)
+    data = project / ".jarvisctl" / "backups" / snapshot.location
+    assert data.is_file(), data
+    stored = bytearray(data.read_bytes())
+    stored[len(stored) // 2] ^= 0x01  # one bit flipped in the middle of the stream
+    data.write_bytes(bytes(stored))
+    on_host(host, f"rm -rf {shlex.quote(tree)}/etc")
+    gone = fingerprint(host, tree)
+
+    done = jarvisctl(project, "backups", "restore", host.name, "tree")
+    assert done.returncode == 1, done.stdout + done.stderr
+    intended = sum(1 for line in done.stdout.splitlines() if line.startswith("  create "))
+    assert intended > 0, done.stdout
+    assert f"0 of {snapshot.files} files restored, {intended} put back as they were" in done.stdout
+    assert fingerprint(host, tree) == gone  # put back: the host as the failure found it
+
+    (run,) = runs(project)
+    journal = (project / ".jarvisctl" / "runs" / f"{run['run_id']}.jsonl").read_text()
+    (record,) = [json.loads(line) for line in journal.splitlines() if '"backup_restore"' in line]
+    data_ = record["data"]
+    assert data_["ok"] is False and data_["error"]
+    assert (data_["changed"], data_["put_back"], data_["not_put_back"]) == (0, intended, 0)
+    assert data_["files"] == snapshot.files

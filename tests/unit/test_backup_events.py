@@ -66,3 +66,31 @@ def test_a_backup_command_is_journaled_with_its_secret_redacted(tmp_path: Path) 
     assert record.data["what"] == ["PGPASSWORD=*** pg_dump -Fc app"]
     assert record.data["reason"].endswith("exited 1: password *** refused")
     assert record.data["outcome"] == "failed" and record.data["stage"] == "take"
+
+
+def test_a_restores_record_counts_what_it_left_changed() -> None:
+    from jarvisctl.backup.restore import RestoreOutcome
+    from jarvisctl.backup.restore_plan import Change, FileChange
+    from jarvisctl.store.snapshots import EntryType
+
+    changes = tuple(
+        FileChange(f"/etc/f{i}", EntryType.FILE, Change.CREATE if i < 4 else Change.UNCHANGED)
+        for i in range(6)
+    )
+
+    def outcome(*, check: bool, ok: bool, restored: int, put_back: int) -> RestoreOutcome:
+        return RestoreOutcome(
+            "snap-1", "h", None, check, ok, changes, 0.1, None, True, restored, put_back
+        )
+
+    def counted(o: RestoreOutcome | None) -> tuple[int, int, int, int]:
+        payload = BackupRestore("etc", "local", "snap-1", None, False, False, 6, 99, 0.1).counted(o)
+        return payload.files, payload.changed, payload.put_back, payload.not_put_back
+
+    assert counted(outcome(check=False, ok=True, restored=4, put_back=0)) == (6, 4, 0, 0)
+    assert counted(outcome(check=True, ok=True, restored=0, put_back=0)) == (6, 4, 0, 0)
+    assert counted(outcome(check=False, ok=False, restored=0, put_back=4)) == (6, 0, 4, 0)
+    assert counted(outcome(check=False, ok=False, restored=0, put_back=3)) == (6, 0, 3, 1)
+    # verified and in place, then removing the kept-aside copies failed: still restored
+    assert counted(outcome(check=False, ok=False, restored=4, put_back=0)) == (6, 4, 0, 0)
+    assert counted(None) == (6, 0, 0, 0)
