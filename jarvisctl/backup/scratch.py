@@ -17,7 +17,8 @@ Directories are made 0700 while extracting and given their recorded modes at the
 read-only directory does not stop its own files from being written.
 
 Each extraction has its own `.verify-*` directory, held while in use (backup/leftovers.py): one
-left by a process that was killed is removed, and reported, when the next one is made.
+left by a process that was killed is removed, and reported, when the next one is made, as are
+those older versions left directly in the state directory.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 SCRATCH_PREFIX = ".verify-"
+# Where runs and `backups verify` extract, under the state directory (engine/backups.SCRATCH).
+STATE_SCRATCH = "scratch"
 
 
 class UnsafeMemberError(Exception):
@@ -256,13 +259,18 @@ class HeldScratch:
 
 
 def sweep_scratch(parent: Path) -> list[Path]:
-    """Remove (and report) the scratch directories under `parent` that no live process holds."""
-    return sweep(
-        parent,
-        lambda name: name.startswith(SCRATCH_PREFIX),
-        _remove_directory,
-        "a scratch directory",
-    )
+    """Remove (and report) the scratch directories under `parent` that no live process holds;
+    when `parent` is the state directory's STATE_SCRATCH, also those directly in the state
+    directory, where `backups verify` extracted before it had one (unheld, so any there is a
+    leftover unless a process of such an older version is verifying right now)."""
+    removed = sweep(parent, _is_scratch, _remove_directory, "a scratch directory")
+    if parent.name == STATE_SCRATCH:
+        removed += sweep(parent.parent, _is_scratch, _remove_directory, "a scratch directory")
+    return removed
+
+
+def _is_scratch(name: str) -> bool:
+    return name.startswith(SCRATCH_PREFIX)
 
 
 def _remove_directory(path: Path) -> None:

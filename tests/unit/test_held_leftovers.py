@@ -127,3 +127,43 @@ def test_the_daemon_writes_each_sweep_in_its_own_log(tmp_path: Path) -> None:
     line = stream.getvalue()
     assert '"jarvisctl.backup"' in line and "removed a scratch directory" in line
     assert str(tmp_path / ".verify-dead") in line
+
+
+def test_scratch_directories_older_versions_left_in_the_state_directory_are_swept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`backups verify` once extracted in `<state>/.verify-*` (unheld): the next verification,
+    under `<state>/scratch`, removes those no live process holds, and reports each."""
+    from jarvisctl.backup.scratch import STATE_SCRATCH
+    from jarvisctl.engine.backups import SCRATCH
+
+    assert STATE_SCRATCH == SCRATCH  # the name the run and `backups verify` extract under
+    state = tmp_path / "state"
+    old = state / ".verify-k2j4h1"
+    (old / "etc").mkdir(parents=True)
+    (old / "etc" / "shadow").write_text("extracted by an older jarvisctl\n")
+    (old / "etc").chmod(0o500)
+    alive = state / ".verify-alive"
+    alive.mkdir()
+    kept = [state / "state.db", state / "verify-notes", state / "backups"]
+    kept[0].write_text("not a scratch directory\n")
+    kept[1].write_text("no leading dot: not one of ours\n")
+    kept[2].mkdir()
+    holder = held_elsewhere(alive)
+    try:
+        with (
+            caplog.at_level(logging.WARNING, "jarvisctl.backup"),
+            HeldScratch(state / STATE_SCRATCH) as root,
+        ):
+            assert root.parent == state / STATE_SCRATCH
+        assert not old.exists() and alive.is_dir() and all(p.exists() for p in kept)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"removed a scratch directory left by an interrupted jarvisctl process: {old}"
+        ]
+        # any other scratch directory's parent is left alone
+        (tmp_path / ".verify-beside").mkdir()
+        assert sweep_scratch(tmp_path / "elsewhere") == []
+        assert (tmp_path / ".verify-beside").is_dir()
+    finally:
+        released(holder)
+    assert sweep_scratch(state / STATE_SCRATCH) == [alive]
