@@ -177,14 +177,18 @@ def _json_items(items: Iterable[object], indent: str = "  ") -> None:
 def verify_command(
     snapshot: str | None, every: bool, by_restore: bool, config: Path | None
 ) -> None:
-    """Verify SNAPSHOT (or --all): re-read its stored data and compare each file's sha256, size
-    and type with the manifest; a snapshot that differs is marked unusable and the first file
-    that differs is named. --all also runs each backup store's integrity pass (restic check;
-    a local store's missing files). Exit 1 when anything failed."""
+    """Verify SNAPSHOT (an id, or a unique start of one; or --all): re-read its stored data
+    and compare each file's sha256, size and type with the manifest (--restore: extract it
+    too, and compare content, mode, type and link target). A snapshot that matches is marked
+    verified; one that differs unusable, naming the first file that differs. --all also runs
+    each backup store's integrity pass (restic check; a local store's missing files). Exit 1
+    when anything failed."""
     from jarvisctl.app.backup_verify import VerifyRequest, verify_snapshots
     from jarvisctl.render.backup_actions_text import store_line, verify_line
 
-    if (snapshot is None) == (not every):
+    if snapshot is not None and every:
+        raise click.UsageError(f"give SNAPSHOT ({snapshot!r}) or --all, not both")
+    if snapshot is None and not every:
         raise click.UsageError("give one SNAPSHOT (an id, or a unique start of one) or --all")
     request = VerifyRequest(snapshot, "restore" if by_restore else "checksum", every, _arguments())
     with _interruptible():
@@ -216,7 +220,9 @@ def prune_command(
     """Apply each backup's `keep:` (from the playbooks) to its snapshots (of HOST, of one
     backup): print each snapshot kept, with the rule that kept it, and each forgotten (its data
     deleted from the store, then its entry from the index). Only verified snapshots count for
-    the rules; the newest verified one and every unusable one are always kept."""
+    the rules; the newest verified one and every unusable one are always kept. `jarvisctl run`
+    already prunes after each snapshot it verifies: this catches up after a changed `keep:`
+    or snapshots verified later (`backups verify`)."""
     from jarvisctl.app.backup_actions import PruneRequest, prune_snapshots
     from jarvisctl.render.backup_actions_text import prune_lines, undeclared_lines
 
@@ -250,8 +256,9 @@ def _absolute(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--to",
     metavar="PATH",
     callback=_absolute,
-    help="Restore under this absolute path on the host instead of in place (a command "
-    "backup: the file to write its stream to).",
+    help="Restore under this absolute path on the host instead of in place. A command "
+    "backup (a dump) needs it: the file to write its stream to, or a directory to write it "
+    "in under the backup's `file:` name.",
 )
 @click.option(
     "-C", "--check", "check", is_flag=True, help="List what would change; change nothing."
@@ -268,10 +275,12 @@ def restore_command(
     playbooks: tuple[Path, ...],
     config: Path | None,
 ) -> None:
-    """Put HOST's backup NAME back on HOST over SSH: each file written beside its target and
-    renamed into place, the file it replaces kept aside until the restore is verified by digest
-    on the host, owners and modes restored (with the backup's `become`). Exit 1 if it failed
-    (the host is put back as it was), 4 if HOST cannot be reached, 8 if another run holds it."""
+    """Put HOST's backup NAME back on HOST, connecting as a run does (SSH, or this machine for
+    a `connection: local` host): each file written beside its target and renamed into place,
+    the file it replaces kept aside until the restore is verified by digest on the host, owners
+    and modes restored (with the backup's `become`). Files already as in the snapshot are not
+    written. Exit 1 if it failed (the host is put back as it was), 2 if HOST, NAME or
+    --snapshot names nothing, 4 if HOST cannot be reached, 8 if another run holds it."""
     from jarvisctl.app.backup_restore import RestoreRequest, restore_backup
     from jarvisctl.render.backup_actions_text import restore_lines
 

@@ -82,7 +82,7 @@ def undeclared_lines(undeclared: Mapping[tuple[str, str], int]) -> Iterator[str]
 def restore_lines(snapshot: Snapshot, outcome: RestoreOutcome) -> Iterator[str]:
     """What changed (or, with check, would): one line per file written, then a summary."""
     target = f" under {escaped(outcome.to)}" if outcome.to else " in place"
-    verb = "would restore" if outcome.check else "restored"
+    verb = "would be restored" if outcome.check else "restored"
     yield (
         f"snapshot {snapshot.id} ({escaped(snapshot.backup)}, taken "
         f"{when_text(snapshot.taken_at)} UTC, {snapshot.state.value}) on "

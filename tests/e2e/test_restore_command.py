@@ -141,7 +141,7 @@ def test_check_lists_what_would_change_and_changes_nothing(
         ["replace", f"{tree}/bin/run.sh (mode differs)"],
         ["replace", f"{tree}/etc/app.conf (content differs)"],
     ]
-    assert "2 of " in done.stdout and " files would restore" in done.stdout
+    assert "2 of " in done.stdout and " files would be restored" in done.stdout
     assert fingerprint(host, tree) == changed
     (run,) = runs_of(project)
     assert (run["status"], run["mode"]) == ("ok", "check")

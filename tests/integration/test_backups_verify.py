@@ -111,9 +111,12 @@ def test_verify_all_restores_each_snapshot_and_checks_the_stores(project: Projec
 
 def test_verify_arguments(project: Project) -> None:
     snapshot = project.take("web1")
-    for args in ((), (snapshot.id, "--all")):
-        done = project.jarvisctl("backups", "verify", *args)
-        assert done.returncode == 2 and "give one SNAPSHOT" in done.stderr
+    done = project.jarvisctl("backups", "verify")
+    assert done.returncode == 2 and "give one SNAPSHOT" in done.stderr
+    done = project.jarvisctl("backups", "verify", snapshot.id, "--all")
+    assert done.returncode == 2 and f"give SNAPSHOT ({snapshot.id!r}) or --all, not both" in (
+        done.stderr
+    )
     done = project.jarvisctl("backups", "verify", "20991231")
     assert done.returncode == 2 and "no snapshot '20991231'" in done.stderr
     assert project.runs() == []  # nothing was done, so nothing is recorded

@@ -59,7 +59,7 @@ def test_a_restore_that_went_through_counts_what_it_wrote() -> None:
 
 def test_a_check_counts_what_would_change() -> None:
     assert summary(outcome(check=True)).startswith(
-        "3 of 5 files would restore, 2 already as in the snapshot"
+        "3 of 5 files would be restored, 2 already as in the snapshot"
     )
 
 
