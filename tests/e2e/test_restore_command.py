@@ -249,7 +249,7 @@ def test_a_failed_restore_is_recorded_with_what_it_left_changed(
     assert f"0 of {snapshot.files} files restored, {intended} put back as they were" in done.stdout
     assert fingerprint(host, tree) == gone  # put back: the host as the failure found it
 
-    (run,) = runs(project)
+    (run,) = runs_of(project)
     journal = (project / ".jarvisctl" / "runs" / f"{run['run_id']}.jsonl").read_text()
     (record,) = [json.loads(line) for line in journal.splitlines() if '"backup_restore"' in line]
     data_ = record["data"]
