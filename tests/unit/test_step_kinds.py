@@ -8,6 +8,7 @@ import hashlib
 import importlib
 import inspect
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -119,6 +120,21 @@ def test_every_kind_describes_itself_and_its_shorthand_is_a_parameter() -> None:
         fields = kind.params_model.model_fields
         assert kind.shorthand is None or kind.shorthand in fields, kind.name
         assert kind.shell_params <= set(fields), kind.name
+
+
+def test_the_readme_lists_every_kind_with_its_shorthand_and_parameters() -> None:
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    rows = {}
+    for line in readme.read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if line.startswith("| `") and len(cells) == 4 and cells[0].strip("`") in STEPS:
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == set(BUILTIN_STEPS)
+    for name, (_, shorthand, described, _) in rows.items():
+        kind = STEPS[name]
+        assert shorthand == (f"`{kind.shorthand}`" if kind.shorthand else ""), name
+        for field in kind.params_model.model_fields:
+            assert f"`{field}" in described, (name, field)
 
 
 # --- run --------------------------------------------------------------------------------------
