@@ -4,6 +4,7 @@ as an operator runs it, its JSON and its journal read back, the hosts' files che
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.sshd import SshdFleet, SshdHost
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -230,3 +232,49 @@ def test_a_restore_task_puts_back_the_last_verified_snapshot(
     second = json.loads(jarvisctl(project, *args).stdout)["hosts"][0]
     assert second["steps"][0]["outcome"] == "changed", second["steps"]
     assert (conf / "app.conf").read_text() == "version=1\n"
+
+
+SLOW = """\
+- name: slow
+  hosts: all
+  tasks:
+    - name: long
+      run: echo $$ > {dir}/{{{{ inventory_hostname }}}}.pid; exec sleep 60
+    - name: after
+      run: touch {dir}/{{{{ inventory_hostname }}}}.after
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_sigterm_interrupts_a_running_task_and_ends_it_on_the_host(
+    project: Path, sshd_hosts: list[SshdHost]
+) -> None:
+    hosts = project / "hosts"
+    (project / "play.yml").write_text(SLOW.format(dir=hosts))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jarvisctl", "run", "play.yml", "-i", "inventory.yml", "--json"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    pids = [hosts / f"{h.name}.pid" for h in sshd_hosts]
+    wait_for(lambda: all(p.exists() and p.read_text().strip() for p in pids), 30, "the tasks")
+    running = [int(p.read_text()) for p in pids]
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    for host in json.loads(stdout)["hosts"]:
+        assert host["outcome"] == "interrupted"
+        assert [s["outcome"] for s in host["steps"]] == ["interrupted", "skipped"]
+    wait_for(lambda: not any(alive(pid) for pid in running), 15, "the tasks to end")
+    assert not list(hosts.glob("*.after"))
