@@ -81,7 +81,9 @@ def undeclared_lines(undeclared: Mapping[tuple[str, str], int]) -> Iterator[str]
 
 def restore_lines(snapshot: Snapshot, outcome: RestoreOutcome) -> Iterator[str]:
     """What changed (or, with check, would): one line per file written, then a summary."""
-    target = f" under {escaped(outcome.to)}" if outcome.to else " in place"
+    # a command backup's one file is written AT --to (or in it, a directory: its change says)
+    under = "to" if snapshot.source == "command" else "under"
+    target = f" {under} {escaped(outcome.to)}" if outcome.to else " in place"
     verb = "would be restored" if outcome.check else "restored"
     yield (
         f"snapshot {snapshot.id} ({escaped(snapshot.backup)}, taken "

@@ -91,3 +91,14 @@ def test_a_verified_restore_whose_clean_up_failed_counts_what_it_restored() -> N
     lines = list(restore_lines(SNAPSHOT, failed))
     assert summary(failed).startswith("3 of 5 files restored, 2 already as in the snapshot")
     assert not any(line.startswith("what it set out") for line in lines)
+
+
+def test_a_command_backup_is_said_to_be_restored_to_its_file() -> None:
+    from dataclasses import replace
+
+    dump = replace(SNAPSHOT, source="command", backup="db")
+    one = (FileChange("/srv/app.sql", EntryType.FILE, Change.CREATE),)
+    lines = list(restore_lines(dump, outcome(to="/srv/app.sql", changes=one, restored=1)))
+    assert lines[0].endswith("on h1 to /srv/app.sql")
+    tree = list(restore_lines(SNAPSHOT, outcome(to="/srv/x", restored=3)))
+    assert tree[0].endswith("on h1 under /srv/x")
