@@ -60,6 +60,7 @@ from bench.rollout_scenario import (  # noqa: E402
     choose_faults,
     inspect_host,
     prepare_round,
+    write_playbook,
     write_project,
 )
 
@@ -76,6 +77,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--forks", type=int, default=0, help="default: --hosts")
     parser.add_argument("--seed", type=int, default=18, help="of the faults' choice")
     parser.add_argument("--fail-share", type=float, default=FAIL_SHARE)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=("gate", "nogate"),
+        default=["gate", "nogate"],
+        help="the rollout with its gate (the scenario), and without (where the overhead goes)",
+    )
     parser.add_argument("--ref", default="HEAD", help="git ref to install as a wheel, or venv")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--readme", type=Path, default=REPO / "bench" / "README.md")
@@ -123,11 +131,14 @@ def one_round(
     env: dict[str, str],
     args: argparse.Namespace,
     index: int,
+    variant: str,
     run_dir: Path,
 ) -> dict[str, Any]:
+    """One `jarvisctl run` of the rollout (a new version, faults armed), and what it did."""
     names = [h.name for h in fleet.hosts]
-    version = f"1.{index}"
+    version = f"1.{index}.{variant}"
     faults = choose_faults(names, args.seed * 1000 + index, args.fail_share)
+    write_playbook(scenario, gate=variant == "gate")
     prepare_round(scenario, names, version, faults)
     fleet.wait_idle()
     host_cpu = fleet.host_cpu()
@@ -166,6 +177,7 @@ def one_round(
     updated = status["counts"]["updated"]
     return {
         "round": index,
+        "variant": variant,
         "version": version,
         "exit_code": measured["exit_code"],
         "wall_seconds": round(measured["wall_seconds"], 3),
@@ -205,6 +217,7 @@ def document(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "seed": args.seed,
             "fail_share": args.fail_share,
             "batches": list(BATCHES),
+            "variants": args.variants,
             "ref": args.ref,
         },
         "commit": subprocess.run(
@@ -234,27 +247,35 @@ def measure(args: argparse.Namespace, argv: list[str], work: Path) -> dict[str, 
         doc["rounds"] = []
         for index in range(args.warmup + args.repeat):
             warm = index < args.warmup
-            got = one_round(fleet, scenario, prefix, env, args, index, work / f"round{index}")
-            print(
-                f"{'warm-up' if warm else 'round'} {index}: updated {got['updated']}/"
-                f"{args.hosts}, faults {got['faults_injected']}/{got['faults_absorbed']}, "
-                f"wall {got['wall_seconds']:.2f} s, cpu {got['controller_cpu_seconds']:.2f} s, "
-                f"rss {got['peak_rss_mib']:.1f} MiB, overhead median "
-                f"{got['figures']['overhead']['median']:.3f} s p95 "
-                f"{got['figures']['overhead']['p95']:.3f} s"
-                + (f"; PROBLEMS {got['host_problems'][:3]}" if got["host_problems"] else ""),
-                file=sys.stderr,
-                flush=True,
-            )
-            if not warm:
-                doc["rounds"].append(got)
-                progress.write_text(json.dumps(doc, indent=2) + "\n")
+            order = args.variants if index % 2 == 0 else args.variants[::-1]
+            for variant in order:
+                run_dir = work / f"round{index}-{variant}"
+                got = one_round(fleet, scenario, prefix, env, args, index, variant, run_dir)
+                report(got, args.hosts, warm)
+                if not warm:
+                    doc["rounds"].append(got)
+                    progress.write_text(json.dumps(doc, indent=2) + "\n")
     finally:
         fleet.stop()
     doc["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     doc["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     doc["summary"] = summarize(doc)
     return doc
+
+
+def report(got: dict[str, Any], hosts: int, warm: bool) -> None:
+    print(
+        f"{'warm-up' if warm else 'round'} {got['round']} {got['variant']}: "
+        f"updated {got['updated']}/{hosts}, "
+        f"faults {got['faults_injected']}/{got['faults_absorbed']}, "
+        f"wall {got['wall_seconds']:.2f} s, cpu {got['controller_cpu_seconds']:.2f} s, "
+        f"rss {got['peak_rss_mib']:.1f} MiB, overhead median "
+        f"{got['figures']['overhead']['median']:.3f} s p95 "
+        f"{got['figures']['overhead']['p95']:.3f} s"
+        + (f"; PROBLEMS {got['host_problems'][:3]}" if got["host_problems"] else ""),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> int:

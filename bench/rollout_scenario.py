@@ -87,8 +87,10 @@ class Scenario:
         return self.root / host
 
 
-def playbook(root: Path) -> list[dict[str, Any]]:
-    """The play: one check, the rollout of 4 steps with retries, its rollback."""
+def playbook(root: Path, *, gate: bool = True) -> list[dict[str, Any]]:
+    """The play: one check, the rollout of 4 steps with retries, its rollback; `gate`: the
+    check gates each host before and after its steps (without it, the check only runs as any
+    run's checks do)."""
     app = shlex.quote(str(root / "app"))
     host_dir = f"{root}/{{{{ inventory_hostname }}}}"
 
@@ -117,8 +119,7 @@ def playbook(root: Path) -> list[dict[str, Any]]:
             "rollout": {
                 "batches": list(BATCHES),
                 "max_fail_percentage": MAX_FAIL_PERCENTAGE,
-                "gate": [CHECK],
-                "settle": "0s",
+                **({"gate": [CHECK], "settle": "0s"} if gate else {}),
                 "steps": [
                     {
                         "name": "version file",
@@ -137,8 +138,8 @@ def playbook(root: Path) -> list[dict[str, Any]]:
 
 
 def write_project(scenario: Scenario, inventory: dict[str, Any], hosts: list[str]) -> None:
-    """The project (jarvisctl.yml, inventory.yml, rollout.yml, files/version) and each host's
-    app directory at version INITIAL_VERSION, healthy."""
+    """The project (jarvisctl.yml, inventory.yml, rollout.yml with the gate, files/version) and
+    each host's app directory at version INITIAL_VERSION, healthy."""
     project, root = scenario.project, scenario.root
     (project / "files").mkdir(parents=True, exist_ok=True)
     root.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def write_project(scenario: Scenario, inventory: dict[str, Any], hosts: list[str
         )
     )
     (project / "inventory.yml").write_text(json.dumps(inventory))
-    (project / PLAYBOOK).write_text(json.dumps(playbook(root), indent=1) + "\n")
+    write_playbook(scenario, gate=True)
     scenario.version_file.write_text(INITIAL_VERSION + "\n")
     scenario.app.write_text(_APP.format(root=shlex.quote(str(root)), transient=TRANSIENT_EXIT))
     scenario.app.chmod(0o755)
@@ -163,6 +164,11 @@ def write_project(scenario: Scenario, inventory: dict[str, Any], hosts: list[str
             (directory / name).write_text(INITIAL_VERSION + "\n")
         (directory / "restarts").write_text("0\n")
         (directory / "log").write_text("")
+
+
+def write_playbook(scenario: Scenario, *, gate: bool) -> None:
+    text = json.dumps(playbook(scenario.root, gate=gate), indent=1) + "\n"
+    (scenario.project / PLAYBOOK).write_text(text)
 
 
 def fault_count(hosts: int, share: float = FAIL_SHARE) -> int:
