@@ -20,6 +20,7 @@ host's own thread; the durations are the events' own `seconds`):
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -190,7 +191,8 @@ LABELS = {
 
 def render(doc: dict[str, Any]) -> str:
     variants, settings = doc["summary"]["variants"], doc["settings"]
-    hosts, names = doc["hosts"], list(doc["summary"]["variants"])
+    hosts = doc["hosts"]
+    names = sorted(variants, key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else 9)
     first = variants[names[0]]
     heads = " | ".join(VARIANTS.get(n, n) for n in names)
     rule = " --- |" * len(names)
@@ -200,8 +202,9 @@ def render(doc: dict[str, Any]) -> str:
 
     lines = [
         f"Measured {doc['started'][:16].replace('T', ' ')} UTC with `{doc['command']}` → "
-        f"`{doc['results_file']}` (jarvisctl {doc['commit'][:7]}, {doc['jarvisctl']}): "
-        f"{hosts} sshd hosts on loopback, batches {settings['batches']}, `--forks "
+        f"`{doc['results_file']}` (commit {doc['commit'][:7]}, `{doc['jarvisctl']}`, "
+        f"installed from {settings['ref']}): {hosts} sshd hosts on loopback, batches "
+        f"`{json.dumps(settings['batches'])}`, `--forks "
         f"{settings['forks']}`, {first['rounds']} rounds of each variant, taking turns, after "
         f"{settings['warmup']} untimed round(s) of each; medians (min-max) over the rounds. "
         f"Load average {' '.join(doc['loadavg_at_start'])} at the start, "

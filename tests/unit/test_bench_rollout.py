@@ -133,7 +133,7 @@ def test_summary_goals_and_readme_section(tmp_path: Path) -> None:
         "results_file": "bench/results/rollout-x.json",
         "commit": "abc1234 x",
         "jarvisctl": "jarvisctl 0.1.0",
-        "settings": {"batches": [1, "10%", "100%"], "forks": 50, "warmup": 1},
+        "settings": {"batches": [1, "10%", "100%"], "forks": 50, "warmup": 1, "ref": "HEAD"},
         "loadavg_at_start": ["1", "1", "1"],
     }
     summary = summarize(doc)
