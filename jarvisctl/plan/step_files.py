@@ -5,11 +5,13 @@ is the operator's own code (its steps run commands as root on the hosts), so con
 files to the project would protect nothing. What is read is bounded as every configuration file
 is (a regular file of at most 4 MiB: no FIFO, device or endless file), and a plain file is read
 once per plan, not once per host. With `template: true` the file is rendered with the host's
-variables through the project's sandboxed Jinja2 (StrictUndefined, bounded output).
+variables through the project's sandboxed Jinja2 (StrictUndefined, bounded output); when what
+it renders holds a secret value, its sha256 becomes a secret as well (redacted from every output).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,4 +79,14 @@ class HostFiles:
             # the message would quote the whole file: say where it is instead
             reason = str(exc).removeprefix(f"template {text!r}: ")
             raise StepFileError(f"template {src!r}: {reason}") from None
-        return str(rendered).encode("utf-8")
+        content = str(rendered).encode("utf-8")
+        self._digest_secret(content)
+        return content
+
+    def _digest_secret(self, content: bytes) -> None:
+        """Content that holds a secret value makes its sha256 secret too: a copy's probe
+        compares it, and the digest of a short secret in a known template could be guessed,
+        so every output redacts it as it redacts the value."""
+        secrets = self.templates.secrets
+        if any(value and value.encode() in content for value in secrets.frozen()):
+            secrets.add(hashlib.sha256(content).hexdigest())

@@ -28,15 +28,16 @@ def render_plan_json(plan: Plan) -> str:
     """`json.dumps(plan_document(plan), indent=2)`, with each distinct check and step encoded
     once."""
     shared = _Encoded()
-    document = plan_document(plan, shared.stand_in(_check), shared.stand_in(_step))
+    step = shared.stand_in(lambda s: _step(s, plan.secrets))
+    document = plan_document(plan, shared.stand_in(_check), step)
     return shared.fill(json.dumps(document, indent=2)) + "\n"
 
 
-def _step(step: StepPlan) -> dict[str, Any]:
+def _step(step: StepPlan, secrets: frozenset[str]) -> dict[str, Any]:
     # a plan without steps does not import the step kinds' code
     from jarvisctl.render.plan_steps_json import step_json
 
-    return step_json(step)
+    return step_json(step, secrets)
 
 
 class _Encoded:
@@ -84,7 +85,7 @@ def plan_document(
     step: Callable[[StepPlan], Any] | None = None,
 ) -> dict[str, Any]:
     """The document; `check` and `step` encode each check and step (by default as dicts)."""
-    encode = _Encoders(check or _check, step or _step)
+    encode = _Encoders(check or _check, step or (lambda s: _step(s, plan.secrets)))
     return {
         "schema": SCHEMA_ID,
         "generated_at": plan.generated_at.isoformat(),

@@ -4,7 +4,6 @@ itself."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from jarvisctl.core.errors import Location
@@ -19,6 +18,7 @@ from jarvisctl.kinds.step_base import (
     StepAction,
 )
 from jarvisctl.plan.model import RolloutPlan, StepPlan
+from jarvisctl.render.plan_steps_text import content_digest
 
 
 def _location(location: Location) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def rollout_json(rollout: RolloutPlan) -> dict[str, Any]:
     }
 
 
-def step_json(step: StepPlan) -> dict[str, Any]:
+def step_json(step: StepPlan, secrets: frozenset[str] = frozenset()) -> dict[str, Any]:
     return {
         "phase": step.phase,
         "index": step.index,
@@ -58,16 +58,16 @@ def step_json(step: StepPlan) -> dict[str, Any]:
         "changed_when": step.changed_when,
         "tags": list(step.tags),
         "location": _location(step.location),
-        "action": action_json(step.action),
+        "action": action_json(step.action, secrets),
     }
 
 
-def action_json(action: StepAction) -> dict[str, Any]:
+def action_json(action: StepAction, secrets: frozenset[str] = frozenset()) -> dict[str, Any]:
     if isinstance(action, ShellAction):
         return {
             "type": "shell",
             "probe": action.probe,
-            "apply": [command_json(c) for c in action.apply],
+            "apply": [command_json(c, secrets) for c in action.apply],
             "verify": action.verify,
         }
     if isinstance(action, PollAction):
@@ -88,7 +88,7 @@ def action_json(action: StepAction) -> dict[str, Any]:
     if isinstance(action, RebootAction):
         return {
             "type": "reboot",
-            "command": command_json(action.command),
+            "command": command_json(action.command, secrets),
             "wait_seconds": action.wait,
             "boot_id": action.boot_id,
         }
@@ -107,9 +107,9 @@ def _fabric(action: FabricAction) -> dict[str, Any]:
     }
 
 
-def command_json(command: HostCommand) -> dict[str, Any]:
+def command_json(command: HostCommand, secrets: frozenset[str] = frozenset()) -> dict[str, Any]:
     stdin = None
     if command.stdin is not None:
-        digest = hashlib.sha256(command.stdin).hexdigest()
+        digest = content_digest(command.stdin, secrets)  # None: it holds a secret
         stdin = {"bytes": len(command.stdin), "sha256": digest}
     return {"command": command.command, "describe": command.describe, "stdin": stdin}

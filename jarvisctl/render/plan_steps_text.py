@@ -64,7 +64,7 @@ def per_host(rollout: RolloutPlan) -> Iterator[str]:
     yield f"deferred: finished within {format_duration(rollout.defer_for)}"
 
 
-def step_lines(step: StepPlan) -> Iterator[str]:
+def step_lines(step: StepPlan, secrets: frozenset[str] = frozenset()) -> Iterator[str]:
     phase = _PHASES.get(step.phase, step.phase.upper())
     yield f"{_INDENT}{phase} {step.index + 1}. {step.name}  [{step.kind}]"
     yield f"{_INDENT}  {_options(step)}"
@@ -75,7 +75,7 @@ def step_lines(step: StepPlan) -> Iterator[str]:
     if step.unless is not None:
         unless = step.unless.replace("\n", f"\n{_INDENT}      ")
         yield f"{_INDENT}  skip if this succeeds: $ {unless}"
-    for line in action_lines(step.action):
+    for line in action_lines(step.action, secrets):
         # a script's further lines are indented under its first: the plan stays one block
         yield f"{_INDENT}  {line}".replace("\n", f"\n{_INDENT}      ")
 
@@ -101,13 +101,13 @@ def _changed_when(value: bool | str) -> str:
     return f"stdout matches {value!r}"
 
 
-def action_lines(action: StepAction) -> Iterator[str]:
+def action_lines(action: StepAction, secrets: frozenset[str] = frozenset()) -> Iterator[str]:
     """How the engine would carry the action out, one line each."""
     if isinstance(action, ShellAction):
         if action.probe is not None:
             yield f"probe: $ {action.probe}"
         for command in action.apply:
-            yield from command_lines(command)
+            yield from command_lines(command, secrets)
         if action.verify is not None:
             yield f"verify: $ {action.verify}"
     elif isinstance(action, PollAction):
@@ -121,7 +121,7 @@ def action_lines(action: StepAction) -> Iterator[str]:
             f"{', '.join(action.checks)} (every {format_duration(action.interval)})"
         )
     elif isinstance(action, RebootAction):
-        yield from command_lines(action.command)
+        yield from command_lines(action.command, secrets)
         boot = ", boot id compared" if action.boot_id else ""
         yield f"reconnect within {format_duration(action.wait)}{boot}"
     elif isinstance(action, RestoreAction):
@@ -132,14 +132,25 @@ def action_lines(action: StepAction) -> Iterator[str]:
         yield f"fabric task {action.target}({args}) from {action.search_path}"
 
 
-def command_lines(command: HostCommand) -> Iterator[str]:
+def command_lines(command: HostCommand, secrets: frozenset[str] = frozenset()) -> Iterator[str]:
     yield f"$ {command.command}"
     if command.stdin is not None:
         what = f"{command.describe}: " if command.describe else ""
-        yield f"  stdin: {what}{describe_bytes(command.stdin)}"
+        yield f"  stdin: {what}{describe_bytes(command.stdin, secrets)}"
     elif command.describe:
         yield f"  ({command.describe})"
 
 
-def describe_bytes(content: bytes) -> str:
-    return f"{len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()}"
+def describe_bytes(content: bytes, secrets: frozenset[str] = frozenset()) -> str:
+    digest = content_digest(content, secrets)
+    if digest is None:
+        return f"{len(content)} bytes (they hold a secret: no digest shown)"
+    return f"{len(content)} bytes, sha256 {digest}"
+
+
+def content_digest(content: bytes, secrets: frozenset[str]) -> str | None:
+    """The sha256 of what a command sends on its stdin; None when it holds one of the plan's
+    secret values: the digest of a short secret in a known template could be guessed."""
+    if any(secret and secret.encode() in content for secret in secrets):
+        return None
+    return hashlib.sha256(content).hexdigest()

@@ -37,13 +37,19 @@ def describe_clear(threshold: Threshold, direction: Direction) -> str:
 
 
 def render_plan(plan: Plan) -> str:
-    return "\n".join(_plan_lines(plan, {})) + "\n"
+    return "\n".join(_plan_lines(plan, _Blocks(plan.secrets))) + "\n"
 
 
 # The text of each check and step, by the plan's identity: hosts that resolve one alike share one
 # CheckPlan or StepPlan (see jarvisctl.plan.reuse, plan.steps), and a fleet's plan repeats a few
 # blocks thousands of times.
-_Blocks = dict[int, str]
+class _Blocks(dict[int, str]):
+    """The blocks made so far, and the plan's secret values (a step's stdin that holds one is
+    shown without its digest)."""
+
+    def __init__(self, secrets: frozenset[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
 
 
 def _plan_lines(plan: Plan, blocks: _Blocks) -> Iterator[str]:
@@ -102,7 +108,7 @@ def _step_blocks(steps: tuple[StepPlan, ...], blocks: _Blocks) -> Iterator[str]:
     for step in steps:  # shared by the hosts that render it alike, as checks are
         block = blocks.get(id(step))
         if block is None:
-            block = blocks[id(step)] = "\n".join(step_lines(step))
+            block = blocks[id(step)] = "\n".join(step_lines(step, blocks.secrets))
         yield block
 
 

@@ -154,3 +154,22 @@ def test_the_shipped_rollout_playbook_plans_over_the_shipped_fleet(tmp_path: Pat
     text = invoke(ROOT, *args)
     assert text.exit_code == 0
     assert "      batch 3: jetson-03, jetson-11, jetson-12\n" in text.output
+
+
+def test_a_copy_holding_a_secret_shows_neither_it_nor_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_TOKEN", "tok-5e1a")
+    playbook = """\
+    - name: w
+      hosts: h1
+      tasks:
+        - {copy: {src: app.env.j2, dest: /etc/app.env, template: true}}
+    """
+    document = plan_json(tmp_path, playbook, {"app.env.j2": "TOKEN={{ env('APP_TOKEN') }}\n"})
+    (copy,) = document["playbooks"][0]["plays"][0]["hosts"][0]["tasks"]
+    digest = hashlib.sha256(b"TOKEN=tok-5e1a\n").hexdigest()
+    assert copy["action"]["apply"][0]["stdin"] == {"bytes": 15, "sha256": None}
+    text = json.dumps(document)
+    assert "tok-5e1a" not in text and digest not in text  # the probe's digest is redacted
+    assert '[ \\"$s\\" = *** ]' in text

@@ -5,11 +5,13 @@ step resolves to on each host (StepPlan: commands quoted, guards, defaults, file
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
@@ -27,6 +29,9 @@ from jarvisctl.plan.planner import make_plan
 from tests.step_kinds import step_kinds  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("step_kinds")
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "jarvisctl/render/schemas/plan.schema.json").read_text()
+)
 
 INVENTORY = """\
 all:
@@ -351,13 +356,23 @@ def test_a_secret_in_a_template_or_a_command_never_shows(
         ),
         files,
     )
+    digest = hashlib.sha256(b"TOKEN=tok-91c2e7\n").hexdigest()
     for args in ((), ("--json",)):
         result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", *args)
         assert result.exit_code == 0, result.output
         assert "tok-91c2e7" not in result.output
-        digest = hashlib.sha256(b"TOKEN=tok-91c2e7\n").hexdigest()
-        assert digest in result.output  # the content by its digest only
+        # nor its digest: sha256 of a short token in a known template could be guessed
+        assert digest not in result.output
         assert "X-Token: ***" in result.output
+    text = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml").output
+    assert (
+        "stdin: files/app.env.j2 -> /etc/app.env: 17 bytes (they hold a secret: no digest" in text
+    )
+    assert "probe: $ echo *** /etc/app.env | sha256sum -c --status" in text
+    document = json.loads(invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", "--json").output)
+    jsonschema.validate(document, SCHEMA)
+    copy = document["playbooks"][0]["plays"][0]["hosts"][0]["tasks"][0]
+    assert copy["action"]["apply"][0]["stdin"] == {"bytes": 17, "sha256": None}
 
 
 def test_a_restore_names_a_backup_and_a_wait_names_checks_of_the_play(tmp_path: Path) -> None:
