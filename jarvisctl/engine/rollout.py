@@ -21,7 +21,7 @@ from typing import Protocol
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import Clock
-from jarvisctl.core.events import Event, EventSink, HostSkipped
+from jarvisctl.core.events import Event, EventSink, HostFailed, HostSkipped
 from jarvisctl.core.results import HostRun, Outcome, RolloutNote, RolloutTurn
 from jarvisctl.core.step_events import Rollout as RolloutEvent
 from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
@@ -423,7 +423,10 @@ class _Batches:
             )
             run, end = turn.run(run)
             self._counted(host.host, end)
+            before = run.outcome
             run = _with_outcome(run, end, aborting=rollback)
+            if run.outcome is not before:  # the journal says it as the run does
+                _said(session, run)
             return fleet.finish(self.play, finishing, run, turn.runner.connection)
         except Exception as exc:  # a bug or the store: this host's failure, and it counts
             reason = f"{type(exc).__name__}: {exc}"
@@ -489,6 +492,8 @@ class _Batches:
         if not stopping and not reason.startswith("paused"):
             note = RolloutNote(self.record.id, number, RolloutTurn.SKIPPED, reason)
             run = replace(run, rollout=note)
+            payload = RolloutHostEvent(self.record.id, number, note.turn.value, reason)
+            self.fleet.events.emit(Event(payload, host.host, self.play.name))
         self.fleet.on_host(run)
         return run
 
@@ -532,6 +537,14 @@ class _Batches:
 
 def _nothing(_: object) -> None:
     return None
+
+
+def _said(session: Session, run: HostRun) -> None:
+    """The event that records the host's outcome its turn decided (failed, skipped)."""
+    if run.outcome is Outcome.FAILED:
+        session.emit(HostFailed(run.error))
+    elif run.outcome is Outcome.SKIPPED:
+        session.emit(HostSkipped(run.error))
 
 
 def _with_turn(run: HostRun, rollout: str, batch: int, end: TurnEnd) -> HostRun:

@@ -139,6 +139,7 @@ def _host(section: HostSection) -> dict[str, Any]:
         "backups": [_backup(b) for b in section.backups],
         "backup_actions": [_action(a) for a in section.backup_actions],
         "steps": [_step(s) for s in section.steps],
+        "rollout": None if section.rollout is None else dict(section.rollout),
     }
 
 

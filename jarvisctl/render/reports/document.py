@@ -117,6 +117,8 @@ class HostSection:
     backups: tuple[BackupEntry, ...] = ()
     backup_actions: tuple[BackupAction, ...] = ()
     steps: tuple[StepEntry, ...] = ()  # tasks, rollout steps and rollback, in the order run
+    # its turn in the play's rollout (rollout, batch, turn, reason), None: no turn ended
+    rollout: Mapping[str, Any] | None = None
 
     @property
     def failing(self) -> tuple[CheckEntry, ...]:
@@ -304,6 +306,13 @@ class _Section:
             self.steps.append(step_entry(data))
             outcome = self.fields.get("outcome", "ok")
             self.fields["outcome"] = outcome_after(self.steps[-1], outcome)
+        elif record.kind == EventKind.ROLLOUT_HOST:
+            self.fields["rollout"] = {
+                "rollout": str(data.get("rollout", "")),
+                "batch": int(data.get("batch") or 1),
+                "turn": str(data.get("turn", "")),
+                "reason": str(data.get("reason", "")),
+            }
         elif record.kind in BACKUP_KINDS:
             failed = self.backups.add(record.kind, data)
             if failed is not None and self.fields.get("outcome", "ok") in ("ok", "changed"):
