@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -397,6 +398,7 @@ class _Batches:
         state = self.states[host.host]
         others = tuple(b for b in host.backups if b.name not in plan.backup)
         finishing = replace(host, backups=others)
+        started = time.monotonic()
         try:
             run, connection = observe_host(session, fleet.pool)
             if connection is None:
@@ -422,6 +424,7 @@ class _Batches:
                 abort=rollback,
             )
             run, end = turn.run(run)
+            run = replace(run, duration=time.monotonic() - started)  # its whole turn
             self._counted(host.host, end)
             before = run.outcome
             run = _with_outcome(run, end, aborting=rollback)

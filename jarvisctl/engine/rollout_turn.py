@@ -20,6 +20,7 @@ from jarvisctl.core.results import (
     Outcome,
     RolloutNote,
     RolloutTurn,
+    Status,
     StepNote,
     StepOutcome,
 )
@@ -143,6 +144,7 @@ class Turn:
     def __post_init__(self) -> None:
         self.notes: list[StepNote] = []
         self.latest: dict[str, CheckResult] = {}  # each gate check's last result, by name
+        self.observed: dict[str, CheckResult] = {}
         self.runner = StepRunner(
             self.session,
             self.connection,
@@ -175,6 +177,9 @@ class Turn:
 
     def _turn(self, run: HostRun) -> TurnEnd:
         host = self.session.host
+        # the run's own checks, made just before the turn: a gate they already pass needs no
+        # second look, until something (a wait) has let time pass
+        self.observed = {c.name: c for c in run.checks}
         if self.abort:
             rolled = [r for r in self.earlier if r.phase == "rollback"]
             self.earlier = rolled  # an earlier abort's rollback goes on where it stopped
@@ -298,16 +303,19 @@ class Turn:
     def _gate(
         self, when: str, names: Sequence[str], timeout: float, *, settle: float = 0.0
     ) -> GateResult:
-        result = wait_for_checks(
-            self.session,
-            self.runner.connection,
-            names,
-            timeout=0.0 if self.checking else timeout,
-            interval=min(GATE_INTERVAL, max(0.5, timeout / GATE_LOOKS)),
-            cancel=self.cancel,
-            purpose=f"gate {when}",
-            settle=0.0 if self.checking else settle,
-        )
+        result = self._seen(names) if when in ("wait_for", "before") else None
+        if result is None:
+            result = wait_for_checks(
+                self.session,
+                self.runner.connection,
+                names,
+                timeout=0.0 if self.checking else timeout,
+                interval=min(GATE_INTERVAL, max(0.5, timeout / GATE_LOOKS)),
+                cancel=self.cancel,
+                purpose=f"gate {when}",
+                settle=0.0 if self.checking else settle,
+            )
+            self.observed = {}  # time has passed: later gates look again
         self.latest.update((r.name, r) for r in result.results)
         self.session.emit(
             Gate(
@@ -321,6 +329,17 @@ class Turn:
             )
         )
         return result
+
+    def _seen(self, names: Sequence[str]) -> GateResult | None:
+        """The gate passed on the run's own checks, when each of them was OK (by its
+        thresholds, whatever `for:` still holds back); None: look again."""
+        seen = [self.observed.get(name) for name in names]
+        found = [c for c in seen if c is not None]
+        if len(found) < len(names) or any(
+            (c.raw_status or c.status) is not Status.OK for c in found
+        ):
+            return None
+        return GateResult(True, tuple(found), "OK in the run's checks just before", 0.0)
 
     def _backups(self, run: HostRun) -> str:
         """Take the rollout's backups on the host; the first failure's reason, or ""."""

@@ -300,3 +300,24 @@ def test_the_daemon_finishes_a_deferred_rollout_when_its_run_reaches_the_host(
     assert project.read("h3", "version") == "2.0"
     assert project.status()["state"] == "finished"
     assert "rollout_resumed" in lines.getvalue()
+
+
+def test_a_gate_the_run_s_own_checks_already_pass_is_not_looked_at_again(
+    project: Project,
+) -> None:
+    project.write(CANARY)
+    code, report = project.run()
+    assert code == 0, report
+    journal = project.root / "state" / "runs" / f"{report['run_id']}.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    batches = [r["data"]["purpose"] for r in records if r["kind"] == "batch"]
+    # each host: its checks once, and its gate after the steps; never a second look before
+    assert batches.count("checks") == len(HOSTS)
+    assert batches.count("gate before") == 0, batches
+    assert batches.count("gate after") == len(HOSTS), batches
+    before = [r["data"] for r in records if r["kind"] == "gate" and r["data"]["when"] == "before"]
+    assert len(before) == len(HOSTS) and all(g["passed"] for g in before), before
+    # each host's session in the document lasts its whole turn, steps included
+    for host in report["hosts"]:
+        steps = sum(s["seconds"] for s in host["steps"])
+        assert host["seconds"] >= steps, host
