@@ -407,6 +407,10 @@ class _Batches:
                     self._ended(host.host, number, end, session)
                     run = _with_turn(run, self.record.id, number, end)
                 return fleet.finish(self.play, finishing, run, None)
+            if not rollback:  # the play's tasks and other backups first, as plan shows them
+                run = fleet.finish(self.play, finishing, run, connection)
+                if run.outcome in (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.UNREACHABLE):
+                    return self._before_turn(number, host, run, session)
             progress = Progress(self.store, self.record.id, host.host, fleet.clock)
             turn = Turn(
                 session,
@@ -430,7 +434,7 @@ class _Batches:
             run = _with_outcome(run, end, aborting=rollback)
             if run.outcome is not before:  # the journal says it as the run does
                 _said(session, run)
-            return fleet.finish(self.play, finishing, run, turn.runner.connection)
+            return run
         except Exception as exc:  # a bug or the store: this host's failure, and it counts
             reason = f"{type(exc).__name__}: {exc}"
             outcome, error = session.broken_off(Outcome.FAILED, reason)
@@ -438,6 +442,18 @@ class _Batches:
             self._ended(host.host, number, end, None)
             failed = HostRun(host.host, self.play.name, host.connection, outcome, error=error)
             return _with_turn(failed, self.record.id, number, end)
+
+    def _before_turn(self, number: int, host: HostPlan, run: HostRun, session: Session) -> HostRun:
+        """A host whose tasks (or other backups) failed, or whose session ended, before its
+        turn: it does not start; a failure counts against max_fail_percentage."""
+        if run.outcome is Outcome.INTERRUPTED:
+            return run  # the run was stopped: the host keeps its state for a resume
+        if run.outcome is Outcome.UNREACHABLE:
+            end = unreachable_end(self.plan, f"unreachable: {run.error}", self.fleet.clock.now())
+        else:
+            end = TurnEnd(HostState.SKIPPED, f"before its turn: {run.error}", failed=True)
+        self._ended(host.host, number, end, session)
+        return _with_turn(run, self.record.id, number, end)
 
     def _no_session(self, run: HostRun) -> TurnEnd | None:
         if run.outcome is Outcome.UNREACHABLE:

@@ -321,3 +321,30 @@ def test_a_gate_the_run_s_own_checks_already_pass_is_not_looked_at_again(
     for host in report["hosts"]:
         steps = sum(s["seconds"] for s in host["steps"])
         assert host["seconds"] >= steps, host
+
+
+def test_a_rollout_play_s_tasks_run_before_each_turn_and_a_failed_one_stops_it(
+    project: Project,
+) -> None:
+    project.write(CANARY)
+    playbook = project.root / PLAYBOOK
+    plays = yaml.safe_load(playbook.read_text())
+    plays[0]["tasks"] = [
+        {"name": "prepare", "run": "echo x >> {{ app_dir }}/prepared && test -f {{ app_dir }}/ok"}
+    ]
+    playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
+    code, report = project.run()
+    assert code != 0
+    found = turns(report)
+    # h1's task failed: its turn never started, it counts as failed, the rollout halts
+    assert found["h1"] == "skipped" and "before its turn" in report["hosts"][0]["rollout"]["reason"]
+    assert project.read("h1", "version") == "1.0"
+    assert all(found[h] == "skipped" for h in HOSTS[1:]), found
+    assert project.status()["state"] == "halted"
+    for host in HOSTS:
+        (project.app(host) / "ok").write_text("")
+    code, report = project.run()
+    assert code == 0, report
+    assert set(turns(report).values()) == {"updated"}
+    phases = [s["phase"] for s in report["hosts"][0]["steps"]]
+    assert phases == ["task", "step", "step"], phases
