@@ -57,7 +57,7 @@ APP = textwrap.dedent(
 
 CTL = """\
 #!/bin/sh
-# ctl start|stop|restart|health: the test service of one host
+# ctl start|stop|restart|health|serves: the test service of one host
 D={root}
 URL={url}
 health() {{
@@ -67,6 +67,10 @@ try:
 except Exception as error:
     sys.exit(str(error))" "$URL"
 }}
+serves() {{  # running, on the version in conf/version
+    [ -f "$D/pid" ] && kill -0 "$(cat "$D/pid")" 2>/dev/null || return 1
+    [ "$(cat "$D/serving" 2>/dev/null)" = "$(cat "$D/conf/version")" ]
+}}
 stop() {{
     [ -f "$D/pid" ] || return 0
     pid=$(cat "$D/pid"); kill "$pid" 2>/dev/null
@@ -75,6 +79,7 @@ stop() {{
 }}
 start() {{
     rm -f "$D/pid"
+    cp "$D/conf/version" "$D/serving"
     setsid {python} "$D/app.py" "$D" {address} {port} </dev/null >>"$D/app.log" 2>&1 &
     i=0; while [ $i -lt 50 ]; do health >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i+1)); done
     return 0  # like `systemctl restart` of a simple service: the health gate judges it
@@ -84,7 +89,8 @@ case "$1" in
     stop) stop ;;
     restart) stop; start ;;
     health) health ;;
-    *) echo "usage: ctl start|stop|restart|health" >&2; exit 2 ;;
+    serves) serves ;;
+    *) echo "usage: ctl start|stop|restart|health|serves" >&2; exit 2 ;;
 esac
 """
 
