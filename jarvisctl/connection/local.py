@@ -9,6 +9,7 @@ import selectors
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from typing import IO
 
@@ -26,6 +27,7 @@ from jarvisctl.connection.capture import Capture
 from jarvisctl.connection.shell import become_prefix
 from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 from jarvisctl.core.durations import format_seconds
+from jarvisctl.core.errors import SessionInterruptedError
 
 _CHUNK = 65536
 # Seconds between looks for the exit where no pidfd can announce it.
@@ -38,11 +40,18 @@ class LocalConnection:
     At the timeout the whole process group gets TERM, and KILL `KILL_AFTER` seconds later:
     the same semantics as the coreutils `timeout` wrapper used on remote hosts, so local and
     SSH results agree (a timed-out command reports 124, or 137 when KILL was needed).
+    `close()` ends the commands still running, as the SSH connection's close does on its host.
     """
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
         self._open = False
+        # Commands running, so that close() from another thread (Ctrl-C, SIGTERM, a daemon
+        # shutting down) ends them rather than leaving the run to wait for them.
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._interrupted: set[subprocess.Popen[bytes]] = set()
+        self._closes = 0  # how many times close() ran: a command started across one is ended
+        self._lock = threading.Lock()
 
     def preconnect(self) -> None:
         """Nothing to start: the local machine needs no connection."""
@@ -51,7 +60,15 @@ class LocalConnection:
         self._open = True
 
     def close(self) -> None:
-        self._open = False
+        """Commands still running get TERM on their process group, and KILL on what is left
+        of it `KILL_AFTER` seconds later; each of them raises SessionInterruptedError."""
+        with self._lock:
+            self._open = False
+            self._closes += 1
+            running, self._running = self._running, set()
+            self._interrupted.update(running)
+        if running:
+            _end_groups(running)
 
     @property
     def is_open(self) -> bool:
@@ -76,13 +93,7 @@ class LocalConnection:
             f"{prefix}/bin/sh -c {shlex.quote(command)}" if prefix else command,
         ]
         started = time.monotonic()
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        process = self._start(argv, stdin)
         capture = Capture()  # unused when the output goes to a sink
         feeder = _feed_stdin(process, stdin)
         try:
@@ -94,14 +105,42 @@ class LocalConnection:
         finally:
             if feeder is not None:
                 feeder.stop()
+            with self._lock:
+                self._running.discard(process)
+                interrupted = process in self._interrupted
+                self._interrupted.discard(process)
         if feeder is not None:
             feeder.finish()  # raises the error of a source that could not be read
         if process.stdin is not None:
             _close(process.stdin)
+        if interrupted:
+            raise SessionInterruptedError(
+                f"{self.settings.host}: jarvisctl closed the local connection while running "
+                f"{command!r}; the command's process group was sent TERM (its outcome is unknown)"
+            )
         duration = time.monotonic() - started
         return CommandResult.captured(
             command, exit_code, duration, timed_out, capture, sunk=sink is not None
         )
+
+    def _start(self, argv: list[str], stdin: StdinSource | None) -> subprocess.Popen[bytes]:
+        """Start the command in a session of its own, known to close(); a close() that ran
+        while it was starting ends it at once."""
+        with self._lock:
+            closes = self._closes
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        with self._lock:
+            missed = self._closes != closes
+            (self._interrupted if missed else self._running).add(process)
+        if missed:
+            _end_groups({process})
+        return process
 
     def __enter__(self) -> LocalConnection:
         self.open()
@@ -250,6 +289,32 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
         _close(process.stdin)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=LOCAL_GRACE)
+
+
+def _end_groups(processes: set[subprocess.Popen[bytes]]) -> None:
+    """TERM each command's process group, and KILL what is left of a group `KILL_AFTER`
+    seconds later (its run() reaps the command and reads the rest of its output)."""
+    groups = {process.pid for process in processes}
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_AFTER
+    while groups and time.monotonic() < deadline:
+        groups = {pgid for pgid in groups if _group_left(pgid)}
+        if groups:
+            time.sleep(_POLL)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _group_left(pgid: int) -> bool:
+    """Whether any process of the group is left (its command, until its run() reaps it)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # none of those left may be signalled by us: nothing to wait for
+        return False
+    return True
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,8 @@ from jarvisctl.connection import Connection, ConnectionSettings, make_connection
 from jarvisctl.connection.base import KILL_AFTER
 from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest
 from jarvisctl.connection.local import LocalConnection
+from jarvisctl.core.errors import SessionInterruptedError
+from tests.waiting import wait_for
 
 
 def local(**overrides: Any) -> LocalConnection:
@@ -205,3 +208,54 @@ def test_a_sink_that_raises_with_stdin_still_being_fed_ends_the_command(tmp_path
         )
     assert time.monotonic() - started < 60
     assert wait_until_gone(int(pid.read_text()))
+
+
+def _run_in_thread(connection: LocalConnection, command: str) -> tuple[threading.Thread, list[Any]]:
+    """Run `command` on another thread, as a host's session does; the list gets what run()
+    returned or raised."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(connection.run(command, timeout=300))
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_close_ends_a_running_command_and_its_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    command = f"sleep 300 & echo $! > {pids}; sh -c 'echo $$ >> {pids}; exec sleep 301'"
+    connection = local()
+    thread, outcome = _run_in_thread(connection, command)
+    wait_for(lambda: len(pids.read_text().split()) == 2 if pids.exists() else False, 30, "pids")
+    started = time.monotonic()
+    connection.close()  # what the run's cancel does to every connection of the pool
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 60  # not the command's 300 s
+    (error,) = outcome
+    assert isinstance(error, SessionInterruptedError)
+    assert "sleep 301" in str(error) and "localhost" in str(error)
+    assert all(wait_until_gone(int(pid)) for pid in pids.read_text().split())
+
+
+def test_close_kills_a_command_that_ignores_term(tmp_path: Path) -> None:
+    pid = tmp_path / "pid"
+    connection = local()
+    thread, outcome = _run_in_thread(connection, f"trap '' TERM; echo $$ > {pid}; sleep 300")
+    wait_for(lambda: pid.exists() and pid.read_text().strip(), 30, "the command")
+    connection.close()
+    thread.join(timeout=60)
+    assert isinstance(outcome[0], SessionInterruptedError)
+    assert wait_until_gone(int(pid.read_text()))
+
+
+def test_a_command_run_after_close_runs_normally() -> None:
+    connection = local()
+    connection.close()
+    result = connection.run("echo again", timeout=5)
+    assert (result.exit_code, result.stdout) == (0, "again\n")
