@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from jarvisctl.config.models.values import format_duration
+from jarvisctl.connection.base import CommandResult
 from jarvisctl.core.results import StepOutcome
 from jarvisctl.engine.step_attempt import Ran, StepHost, Trail, failure
 from jarvisctl.kinds.step_base import PROBE_CHANGE, PollAction, ShellAction
@@ -32,7 +33,7 @@ def shell_attempt(
                 return _changed(step, "in the desired state after an earlier attempt", "")
             return Ran(OK, "already in the desired state (the probe says so)", applied=False)
         if probe.timed_out or probe.exit_code != PROBE_CHANGE:
-            return Ran(FAILED, f"the probe {failure(probe)}")
+            return Ran(FAILED, f"the probe of {step.name!r} {_probe_failure(probe)}")
     if runner.checking:
         return _would(step, action)
     out = []
@@ -91,9 +92,22 @@ def poll_attempt(runner: StepHost, step: StepPlan, action: PollAction, trail: Tr
         left = deadline - clock.monotonic()
         if left <= 0:
             limit = format_duration(action.timeout)
-            return Ran(FAILED, f"not {action.what} within {limit} ({_tries(tries)})")
+            said = _said(result)  # a probe that could not tell says why (no nc, no curl)
+            return Ran(FAILED, f"not {action.what} within {limit} ({_tries(tries)}){said}")
         if clock.sleep(min(action.interval, left), runner.cancel):
             return Ran(INTERRUPTED, f"interrupted while waiting for {action.what}")
+
+
+def _probe_failure(result: CommandResult) -> str:
+    """How a probe failed, by what it said rather than by its (long) script."""
+    if result.timed_out:
+        return f"timed out after {format_duration(round(result.duration))}"
+    return f"exited {result.exit_code}{_said(result) or ''}"
+
+
+def _said(result: CommandResult) -> str:
+    tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
+    return f": {tail[0][:200]}" if tail and tail[0] else ""
 
 
 def _tries(count: int) -> str:

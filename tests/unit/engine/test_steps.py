@@ -80,7 +80,8 @@ def test_a_probe_that_fails_fails_the_step_naming_it(host: Host) -> None:
     host.fake.expect("probe", exit_code=2, stderr="probe: no such unit")
     note = host.runner().run(step(shell("apply", probe="probe")))
     assert note.outcome is FAILED
-    assert note.reason == "the probe 'probe' exited 2: probe: no such unit"
+    # said by what it printed, not by its script (a copy's probe is a dozen lines)
+    assert note.reason == "the probe of 'step 1' exited 2: probe: no such unit"
     assert "apply" not in host.fake.commands
 
 
@@ -284,6 +285,16 @@ def test_a_poll_that_never_passes_fails_at_its_timeout(host: Host) -> None:
     assert note.outcome is FAILED
     assert note.reason == "not port 8080 listening within 10s (4 tries)"
     assert host.clock.slept == [4.0, 4.0, 2.0]
+
+
+def test_a_poll_that_cannot_tell_says_why_at_its_timeout(host: Host) -> None:
+    host.fake.expect("probe", exit_code=2, stderr="no nc with -z, bash, curl: install nc")
+    action = PollAction("probe", interval=5.0, timeout=5.0, what="port 8080 listening")
+    note = host.runner().run(step(action, kind="wait_for"))
+    assert note.outcome is FAILED
+    assert note.reason == (
+        "not port 8080 listening within 5s (2 tries): no nc with -z, bash, curl: install nc"
+    )
 
 
 def test_a_check_wait_reruns_the_named_checks_until_ok(host: Host) -> None:
