@@ -21,6 +21,7 @@ from jarvisctl.core.results import (
     StepOutcome,
 )
 from jarvisctl.engine.evaluate import SEVERITY
+from jarvisctl.render.reports.rollout_entries import HostTurn, rollout_entries
 
 # the colour (and boldness) of each word a host's line can say, on a terminal
 COLOURS: dict[str, tuple[str, bool]] = {
@@ -94,6 +95,7 @@ def _recap_lines(report: RunReport, colour: bool) -> Iterator[str]:
     # zeros would look fine)
     for host, counts in rows.items():
         yield f"  {host:<{width}}  " + "  ".join(f"{counts[c]:>{len(c)}}" for c in RECAP_COLUMNS)
+    yield from _rollout_lines(report)
     failing = report.failing_checks()
     if failing:
         yield ""
@@ -182,6 +184,25 @@ def _skipped_lines(report: RunReport) -> Iterator[str]:
         more = len(hosts) - SKIPPED_SHOWN
         named = ", ".join(hosts[:SKIPPED_SHOWN]) + (f" and {more} more" if more > 0 else "")
         yield f"  {named}: {reason}"
+
+
+def _rollout_lines(report: RunReport) -> Iterator[str]:
+    """A line per rollout: its hosts counted by how their turn ended."""
+    entries = rollout_entries(_turn(run) for run in report.hosts)
+    if not entries:
+        return
+    yield ""
+    yield "ROLLOUTS"
+    for entry in entries:
+        # check mode records no rollout: its id says nothing
+        name = "(check mode, not recorded)" if report.mode == "check" else entry.rollout
+        yield f"  {name}  [{entry.play}]  {entry.counts_text}"
+
+
+def _turn(run: HostRun) -> HostTurn:
+    if run.rollout is None:
+        return HostTurn(run.play)
+    return HostTurn(run.play, run.rollout.rollout, run.rollout.turn.value)
 
 
 def _why(check: CheckResult) -> str:

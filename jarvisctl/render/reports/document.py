@@ -31,6 +31,12 @@ from jarvisctl.render.reports.backup_entries import (
     BackupEntry,
     BackupFold,
 )
+from jarvisctl.render.reports.rollout_entries import (
+    HostTurn,
+    RolloutEntry,
+    RolloutStates,
+    rollout_entries,
+)
 from jarvisctl.render.reports.step_entries import StepEntry, outcome_after, step_entry
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
@@ -141,6 +147,7 @@ class RunDocument:
     interrupted: bool = False
     recap: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     circuit_breakers: tuple[Mapping[str, Any], ...] = ()
+    rollouts: tuple[RolloutEntry, ...] = ()  # per rollout: its hosts' turns counted
 
     @property
     def complete(self) -> bool:
@@ -202,6 +209,7 @@ def build_document(
     started: Record | None = None
     sections: dict[tuple[str, str], _Section] = {}
     breakers = []
+    rollouts = RolloutStates()
     finished: Record | None = None
     for record in records:
         if record.seq == 1 and record.kind == RUN_STARTED:
@@ -210,6 +218,8 @@ def build_document(
             finished = record
         elif record.kind == CIRCUIT_OPEN:
             breakers.append(dict(record.data))
+        elif record.kind == EventKind.ROLLOUT and record.play is not None:
+            rollouts.add(record.play, record.data)
         elif record.host is not None and record.play is None and record.kind in ACTION_KINDS:
             # a backup action from the CLI: its hosts' session is ACTIONS_PLAY
             key = (record.host, ACTIONS_PLAY)
@@ -234,7 +244,14 @@ def build_document(
         interrupted=bool(finished.data.get("interrupted")) if finished else False,
         recap=recap,
         circuit_breakers=tuple(breakers),
+        rollouts=rollout_entries((_turn(h) for h in hosts), rollouts.states),
     )
+
+
+def _turn(section: HostSection) -> HostTurn:
+    if section.rollout is None:
+        return HostTurn(section.play)
+    return HostTurn(section.play, str(section.rollout["rollout"]), str(section.rollout["turn"]))
 
 
 def with_history(

@@ -18,6 +18,7 @@ from jarvisctl.core.secrets import Redactor
 from jarvisctl.render.reports.backup_entries import entry_text
 from jarvisctl.render.reports.document import Point, RunDocument, perf_text, value_text
 from jarvisctl.render.reports.junit import render_junit
+from jarvisctl.render.reports.rollout_entries import TURNS
 from jarvisctl.render.run_json import render_run_json
 
 FORMATS = ("md", "html", "json", "junit")
@@ -47,7 +48,7 @@ def render(document: RunDocument, fmt: str, redactor: Redactor | None = None) ->
         text = render_junit(document)
     else:
         template = _environment(fmt).get_template(f"report.{fmt}.j2")
-        text = template.render(run=document, a=document.announcement)
+        text = template.render(run=document, a=document.announcement, turns=TURNS)
     return redactor.text(text) if redactor else text
 
 
