@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jarvisctl.core.events import Event, NullSink
 from jarvisctl.core.results import HostRun, Outcome, RolloutNote, RolloutTurn, RunReport
-from jarvisctl.core.step_events import Rollout, RolloutHost
+from jarvisctl.core.step_events import Rollout, RolloutHost, Step
 from jarvisctl.record.recording import record_run
 from jarvisctl.render.reports.load import load_document
 from jarvisctl.render.reports.render import render
@@ -130,3 +130,20 @@ def test_markdown_and_html_count_the_rollouts_hosts_and_say_its_state(tmp_path: 
     assert '<td data-turn="rollback failed">1</td>' in row
     assert '<td data-turn="skipped">2</td>' in row
     assert '<p class="turn" data-turn="rolled back">' in html
+
+
+def test_a_cut_short_journal_gives_a_rollout_host_the_seconds_of_its_whole_turn(
+    tmp_path: Path,
+) -> None:
+    """Without run_finished (a killed controller) a host's seconds span its records: its
+    steps and its turn's end come after its checks, and are inside them."""
+    step = Step("step", 0, "version", "run", "changed", "applied", 1, ("v",), (0,), 0.4)
+    with record_run(tmp_path, RUN, frozenset(), NullSink()) as recording:
+        emit = recording.events.emit
+        emit(raw("run_started", data={"run_id": RUN, "mode": "run", "hosts": ["h1"]}))
+        emit(connected("h1", "app", "ssh h1", at=100.0))
+        emit(Event(step, "h1", "app", 100.5))
+        emit(Event(RolloutHost(ROLLOUT, 1, "updated", ""), "h1", "app", 100.9))
+    (section,) = load_document(tmp_path, RUN).hosts
+    assert section.seconds == 0.9
+    assert section.seconds >= sum(s.seconds for s in section.steps)
