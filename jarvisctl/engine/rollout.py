@@ -284,6 +284,8 @@ class _Batches:
             for step in store.steps(record.id):
                 self.earlier.setdefault(step.host, []).append(step)
         self.halted_reason = ""
+        # the batches an earlier run finished: the pauses after them have been had
+        self.finished_before = record.batch
         self.aborting = False  # `abort --rollback`: failed rollbacks do not halt anything
 
     def emit(
@@ -315,9 +317,10 @@ class _Batches:
             results += self._batch(number, todo)
             failed, attempted = failure_share(list(self.states.values()))
             self.emit("batch_finished", number, failed=failed, attempted=attempted)
-            self._update(batch=number)
+            self._update(batch=max(number, self.record.batch))
             later = any(self._todo(rest) for rest in self.plan.batches[number:])
-            if number in self.plan.pause_after and later and not self.halt.is_set():
+            pause = number in self.plan.pause_after and number > self.finished_before
+            if pause and later and not self.halt.is_set():
                 paused = (
                     f"paused after batch {number}: `jarvisctl rollout continue "
                     f"{self.record.id}` goes on"

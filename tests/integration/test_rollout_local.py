@@ -348,3 +348,17 @@ def test_a_rollout_play_s_tasks_run_before_each_turn_and_a_failed_one_stops_it(
     assert set(turns(report).values()) == {"updated"}
     phases = [s["phase"] for s in report["hosts"][0]["steps"]]
     assert phases == ["task", "step", "step"], phases
+
+
+def test_continue_does_not_pause_again_after_a_batch_it_paused_after(project: Project) -> None:
+    (project.app("h1") / "temp").write_text("90\n")
+    project.write({**CANARY, "pause_after": [1], "wait_for": ["cool enough"], "wait_timeout": "1s"})
+    _, report = project.run()
+    assert turns(report)["h1"] == "deferred"
+    assert project.status()["state"] == "paused"
+    (project.app("h1") / "temp").write_text("40\n")
+    done = project.jarvisctl("rollout", "continue", "last", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the canary, back from deferred, and every later batch: no second pause after batch 1
+    assert {project.read(h, "version") for h in HOSTS} == {"2.0"}
+    assert project.status()["state"] == "finished"
