@@ -37,6 +37,7 @@ from jarvisctl.store.base import Store
 from jarvisctl.store.leases import Leasing
 from jarvisctl.store.rollouts import (
     DONE,
+    ENDED,
     HostState,
     Rollout,
     RolloutHeldError,
@@ -148,6 +149,12 @@ def run_rollout(fleet: Fleet, play: PlayPlan, request: RolloutRequest | None) ->
             store, record.id, fleet.leases.holder, fleet.events, ttl=fleet.leases.store.ttl
         ):
             if request is not None and request.resume:
+                # read again under the lease: a controller that held it may have ended the
+                # rollout (halted, aborted) after `rollout resume` looked at its state
+                now = store.get(record.id)
+                if now.state in ENDED:
+                    why = f"rollout {now.id} is {now.state.value}: {now.reason}".rstrip(": ")
+                    return _skip_every(fleet, play, why)
                 record = store.update(
                     record.id,
                     state=RolloutState.RUNNING,
@@ -306,9 +313,15 @@ class _Batches:
         self.emit("resumed" if resumed else "started")
         results: list[HostRun] = []
         paused = ""
+        if self.store is not None:  # a controller killed before it wrote the halt
+            self._judge()
         for number, names in enumerate(self.plan.batches, 1):
             todo = self._todo(names)
             if not todo:
+                # its hosts ended in an earlier run, killed before it recorded the batch
+                # finished (and the pause after it): that is done now
+                if self.store is not None and number > self.record.batch and not paused:
+                    paused = self._finished(number)
                 continue
             if self.halt.is_set() or paused or self.fleet.cancel.is_set():
                 results += [self._not_started(h, paused or self._halted()) for h in todo]
@@ -317,18 +330,27 @@ class _Batches:
             results += self._batch(number, todo)
             failed, attempted = failure_share(list(self.states.values()))
             self.emit("batch_finished", number, failed=failed, attempted=attempted)
-            self._update(batch=max(number, self.record.batch))
-            later = any(self._todo(rest) for rest in self.plan.batches[number:])
-            pause = number in self.plan.pause_after and number > self.finished_before
-            if pause and later and not self.halt.is_set():
-                paused = (
-                    f"paused after batch {number}: `jarvisctl rollout continue "
-                    f"{self.record.id}` goes on"
-                )
-                self._update(state=RolloutState.PAUSED, reason=paused)
-                self.emit("paused", number, reason=paused)
+            paused = self._finished(number)
         self._end(paused)
         return results
+
+    def _finished(self, number: int) -> str:
+        """Record batch `number` finished (the rollout's batch never goes back), then pause
+        when it is in pause_after, was not paused after before, and hosts remain; why it
+        paused, or ""."""
+        self._update(batch=max(number, self.record.batch))
+        later = any(self._todo(rest) for rest in self.plan.batches[number:])
+        pause = number in self.plan.pause_after and number > self.finished_before
+        if not pause or not later or self.halt.is_set():
+            return ""
+        if self.fleet.mode == "check":  # no recorded rollout to continue: every host is probed
+            return ""
+        paused = (
+            f"paused after batch {number}: `jarvisctl rollout continue {self.record.id}` goes on"
+        )
+        self._update(state=RolloutState.PAUSED, reason=paused)
+        self.emit("paused", number, reason=paused)
+        return paused
 
     def abort(self) -> list[HostRun]:
         """`rollout abort --rollback`: every host the rollout may have changed (updated, in
@@ -488,6 +510,11 @@ class _Batches:
         """Keep the host's end for the halt rule; halt when failures cross the limit."""
         with self.lock:
             self.states[host] = replace(self.states[host], state=end.state, failed=end.failed)
+        self._judge()
+
+    def _judge(self) -> None:
+        """Halt when the failures so far cross max_fail_percentage."""
+        with self.lock:
             failed, attempted = failure_share(list(self.states.values()))
             if self.aborting or self.halt.is_set() or not crossed(self.plan, failed, attempted):
                 return
