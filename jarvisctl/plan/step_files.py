@@ -80,13 +80,13 @@ class HostFiles:
             reason = str(exc).removeprefix(f"template {text!r}: ")
             raise StepFileError(f"template {src!r}: {reason}") from None
         content = str(rendered).encode("utf-8")
-        self._digest_secret(content)
+        self.digest_secret(content)
         return content
 
-    def _digest_secret(self, content: bytes) -> None:
-        """Content that holds a secret value makes its sha256 secret too: a copy's probe
-        compares it, and the digest of a short secret in a known template could be guessed,
-        so every output redacts it as it redacts the value."""
+    def digest_secret(self, content: bytes) -> None:
+        """Content that holds a secret value (a rendered template, a copy's `content:`) makes
+        its sha256 secret too: a copy's probe compares it, and the digest of a short secret in
+        a known template could be guessed, so every output redacts it as it redacts the value."""
         secrets = self.templates.secrets
         if any(value and value.encode() in content for value in secrets.frozen()):
             secrets.add(hashlib.sha256(content).hexdigest())

@@ -33,6 +33,7 @@ from jarvisctl.kinds.step_base import (
     PLUGIN_ACTIONS,
     CheckWaitAction,
     RestoreAction,
+    ShellAction,
     StepAction,
     StepKind,
 )
@@ -287,6 +288,10 @@ class _Step:
         except ValueError as exc:
             self._report(where, f"{kind.name}: {exc}")
             return None
+        if isinstance(action, ShellAction):  # data for the host (a copy's content)
+            for command in action.apply:
+                if command.stdin is not None:
+                    files.digest_secret(command.stdin)
         if not type(kind).__module__.startswith(_BUILTIN_MODULE) and not isinstance(
             action, PLUGIN_ACTIONS
         ):

@@ -587,3 +587,20 @@ def test_plan_text_lists_a_host_s_work_in_the_order_a_run_does_it(tmp_path: Path
         "        skip if it exists: /done\n"
         "        $ echo 1.4.2\n"
     ) in result.output
+
+
+def test_a_secret_in_a_copy_s_inline_content_shows_neither_itself_nor_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`content:` is rendered as a value, not read from a template file: its digest (in the
+    copy's probe and verification) is as guessable as a template's."""
+    monkeypatch.setenv("APP_TOKEN", "tok-91c2e7")
+    project(
+        tmp_path, tasks("""{copy: {content: "TOKEN={{ env('APP_TOKEN') }}\\n", dest: /etc/a}}""")
+    )
+    digest = hashlib.sha256(b"TOKEN=tok-91c2e7\n").hexdigest()
+    for args in ((), ("--json",)):
+        result = invoke(tmp_path, "plan", "p.yml", "-i", "inventory.yml", *args)
+        assert result.exit_code == 0, result.output
+        assert "tok-91c2e7" not in result.output
+        assert digest not in result.output
