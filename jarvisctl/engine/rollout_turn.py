@@ -99,6 +99,8 @@ class Progress:
     def step_finished(self, step: StepPlan, note: StepNote) -> None:
         if self.store is None or note.outcome is StepOutcome.INTERRUPTED:
             return  # interrupted: left as started, so that a resume repeats it
+        if note.outcome is StepOutcome.SKIPPED:
+            return  # after a failed step: never started, so nothing to finish
         state = StepState.FAILED if note.outcome is StepOutcome.FAILED else StepState.DONE
         self.store.step_finished(
             self.rollout,
