@@ -117,6 +117,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
                 run_id=run_id,
                 abort=request.abort_rollout,
                 decided=request.decided,
+                secrets=plan.secrets,
             ),
         )
         finished = RunFinished(

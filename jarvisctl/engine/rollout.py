@@ -24,6 +24,7 @@ from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import Clock
 from jarvisctl.core.events import Event, EventSink, HostFailed, HostSkipped
 from jarvisctl.core.results import HostRun, Outcome, RolloutNote, RolloutTurn
+from jarvisctl.core.secrets import Redactor
 from jarvisctl.core.step_events import Rollout as RolloutEvent
 from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
 from jarvisctl.engine.backups import BackupWork
@@ -48,6 +49,7 @@ from jarvisctl.store.rollouts import (
     StepState,
     hold_rollout,
 )
+from jarvisctl.store.rollouts_redacted import RedactedRollouts
 
 CHECK_ID = "check"  # check mode's rollouts are not recorded
 
@@ -138,6 +140,8 @@ def run_rollout(fleet: Fleet, play: PlayPlan, request: RolloutRequest | None) ->
     assert play.rollout is not None
     checking = fleet.mode == "check"
     store = None if checking or fleet.store is None else fleet.store.rollouts
+    if store is not None and request is not None and request.secrets:
+        store = RedactedRollouts(store, Redactor(request.secrets))
     record = _open(fleet, play, store, request)
     if isinstance(record, str):  # another rollout of the play has not ended
         return _skip_every(fleet, play, record)

@@ -23,3 +23,5 @@ class RolloutRequest:
     # `rollout resume ID --done HOST`: the `once: true` step that was in flight on HOST when its
     # controller died did complete (an operator checked): recorded done, and HOST goes on
     decided: tuple[str, ...] = ()
+    # the run's secret values: scrubbed from what the rollout's durable progress keeps
+    secrets: frozenset[str] = frozenset()
