@@ -16,6 +16,7 @@ import xmlschema
 from click.testing import CliRunner, Result
 
 from jarvisctl.cli.main import cli
+from jarvisctl.config.models.steps import parse_batch_size
 from jarvisctl.config.project import load_project
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import Plan, RolloutPlan
@@ -520,3 +521,11 @@ def test_plan_time_with_steps_grows_linearly_with_the_hosts(tmp_path: Path) -> N
         return ["p.yml", "-i", "inv.yml", "--json"]
 
     assert _growth(tmp_path, case, 150) < 8
+
+
+@pytest.mark.parametrize("size", ["\u00b2%", "\u0663%", "\uff15%"])
+def test_a_share_is_written_in_ascii_digits(size: str) -> None:
+    """str.isdigit() takes superscripts (which int() then refuses: its message, not ours)
+    and other scripts' digits."""
+    with pytest.raises(ValueError, match="is not a count of hosts"):
+        parse_batch_size(size)

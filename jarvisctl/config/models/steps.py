@@ -162,6 +162,6 @@ def parse_batch_size(size: Any) -> tuple[int, bool]:
         return size, False
     if isinstance(size, str) and size.endswith("%"):
         number = size[:-1].strip()
-        if number.isdigit() and 1 <= int(number) <= 100:
+        if number.isascii() and number.isdigit() and 1 <= int(number) <= 100:
             return int(number), True
     raise ValueError(f"batch size {size!r} is not {hint}")
