@@ -135,14 +135,18 @@ def crossed(plan: RolloutPlan, failed: int, attempted: int) -> bool:
     return attempted > 0 and 100.0 * failed / attempted > plan.max_fail_percentage
 
 
-def run_rollout(fleet: Fleet, play: PlayPlan, request: RolloutRequest | None) -> list[HostRun]:
-    """Every host of the play ends as one HostRun (given to fleet.on_host as it ends)."""
+def run_rollout(
+    fleet: Fleet, play: PlayPlan, request: RolloutRequest | None, planned: PlayPlan | None = None
+) -> list[HostRun]:
+    """Every host of the play ends as one HostRun (given to fleet.on_host as it ends).
+    `planned`: the play as planned, before the run left out the hosts another run held (a
+    new rollout's digest is of every host it will have, as a resume plans it)."""
     assert play.rollout is not None
     checking = fleet.mode == "check"
     store = None if checking or fleet.store is None else fleet.store.rollouts
     if store is not None and request is not None and request.secrets:
         store = RedactedRollouts(store, Redactor(request.secrets))
-    record = _open(fleet, play, store, request)
+    record = _open(fleet, planned or play, store, request)
     if isinstance(record, str):  # another rollout of the play has not ended
         return _skip_every(fleet, play, record)
     if store is None or fleet.leases is None:
@@ -566,6 +570,28 @@ class _Batches:
                 **changes,  # type: ignore[arg-type]
             )
 
+    def _defer_absent(self) -> None:
+        """The hosts this run did not work on (another run held their lease: the runner
+        skipped them) and whose turn has not started are deferred, so that the rollout is
+        not finished without them (a resume, or the daemon, finishes them)."""
+        if self.store is None:
+            return
+        reason = "not worked on: another run held its lease"
+        until = self.fleet.clock.now() + self.plan.defer_for
+        for name, state in list(self.states.items()):
+            if name in self.hosts or state.state is not HostState.PENDING:
+                continue
+            self.store.set_host(
+                self.record.id,
+                name,
+                HostState.DEFERRED,
+                at=self.fleet.clock.now(),
+                reason=reason,
+                deferred_until=until,
+            )
+            with self.lock:
+                self.states[name] = replace(state, state=HostState.DEFERRED, reason=reason)
+
     def _end(self, paused: str) -> None:
         if self.fleet.cancel.is_set() and not self.halt.is_set():
             self.emit("stopped", reason="the run was stopped: `jarvisctl rollout resume` goes on")
@@ -574,9 +600,11 @@ class _Batches:
             return
         if paused:
             return
+        self._defer_absent()
+        absent = [h for h, s in self.states.items() if s.state is HostState.IN_FLIGHT]
         waiting = [
             h for h in self.states.values() if h.state in (HostState.DEFERRED, HostState.DECISION)
-        ]
+        ] + [self.states[h] for h in absent if h not in self.hosts]
         failed, attempted = failure_share(list(self.states.values()))
         if waiting:
             names = ", ".join(h.host for h in waiting)

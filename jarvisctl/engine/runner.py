@@ -167,12 +167,13 @@ def execute(
                 for run in held:
                     on_host(run)
                 results += held
+                planned = play
                 play = replace(play, hosts=tuple(h for h in play.hosts if h.host not in leased))
                 if cancel.is_set():
                     results += _skip_all(runner, play)
                 elif play.rollout is not None:
                     asked = replace(rollout or RolloutRequest(), playbook=str(book.path or ""))
-                    results += _run_rollout(runner, play, asked)
+                    results += _run_rollout(runner, play, asked, planned)
                 else:
                     results += _run_play(runner, play)
     return RunReport(
@@ -186,10 +187,12 @@ def execute(
     )
 
 
-def _run_rollout(runner: Runner, play: PlayPlan, asked: RolloutRequest) -> list[HostRun]:
+def _run_rollout(
+    runner: Runner, play: PlayPlan, asked: RolloutRequest, planned: PlayPlan
+) -> list[HostRun]:
     from jarvisctl.engine.rollout import run_rollout  # a run without rollouts does not load it
 
-    return run_rollout(runner, play, asked)
+    return run_rollout(runner, play, asked, planned)
 
 
 def _run_play(runner: Runner, play: PlayPlan) -> list[HostRun]:
