@@ -243,7 +243,10 @@ class HeldScratch:
         sweep_scratch(parent)
         while True:
             self.root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
-            self._fd = os.open(self.root, _DIR_FLAGS)
+            try:
+                self._fd = os.open(self.root, _DIR_FLAGS)
+            except FileNotFoundError:  # another process swept it before we could hold it
+                continue
             if hold(self._fd, self.root):
                 return
             os.close(self._fd)  # swept between its creation and its lock: make another

@@ -4,6 +4,7 @@ the next writer sweeps, and reports, only those whose process is gone."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,28 @@ def test_scratch_directories_older_versions_left_in_the_state_directory_are_swep
     finally:
         released(holder)
     assert sweep_scratch(state / STATE_SCRATCH) == [alive]
+
+
+def test_a_scratch_directory_swept_before_it_is_held_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts verifying at once: one's sweep can remove the other's new directory between
+    its mkdtemp and its lock (seen in CI as "no scratch directory ...: No such file")."""
+    import tempfile
+
+    from jarvisctl.backup import scratch
+
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def swept_once(*args: object, **kwargs: object) -> str:
+        path = real(*args, **kwargs)  # type: ignore[call-overload]
+        made.append(path)
+        if len(made) == 1:
+            os.rmdir(path)  # the other process's sweep, in the window
+        return str(path)
+
+    monkeypatch.setattr(scratch.tempfile, "mkdtemp", swept_once)
+    with scratch.HeldScratch(tmp_path / "scratch") as root:
+        assert root.is_dir() and str(root) == made[1]
+    assert not Path(made[0]).exists()
