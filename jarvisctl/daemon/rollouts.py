@@ -20,18 +20,23 @@ from jarvisctl.store.rollouts import HostState, RolloutState
 RECENT = 50  # the most recent rollouts looked at after each run
 
 
-def waiting_for(project: Project, reached: set[str], now: float) -> dict[str, list[str]]:
-    """The deferred rollouts that wait for some of the `reached` hosts: id -> those hosts."""
+def waiting_for(
+    project: Project, reached: set[str], now: float, plays: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
+    """The deferred rollouts that wait for some of the `reached` hosts, or whose own play
+    the run was (its hosts skipped while the rollout waits: its schedule is when to try its
+    deferred hosts again): id -> those hosts."""
     found: dict[str, list[str]] = {}
     with open_store(project.state_dir, readonly=True) as store:
         for rollout in store.rollouts.recent(RECENT):
             if rollout.state is not RolloutState.DEFERRED:
                 continue
+            own = rollout.play in plays
             back = [
                 h.host
                 for h in store.rollouts.hosts(rollout.id)
                 if h.state is HostState.DEFERRED
-                and h.host in reached
+                and (own or h.host in reached)
                 and (h.deferred_until is None or now <= h.deferred_until)
             ]
             if back:
@@ -46,14 +51,14 @@ def finish_deferred(
     log: EventLog,
     now: float | None = None,
 ) -> list[str]:
-    """After a daemon run: resume each deferred rollout waiting for a host this run reached.
+    """After a daemon run: resume each deferred rollout waiting for a host this run reached,
+    or whose own play the run was.
     The ids of the rollouts resumed; whatever fails is logged, never raised (the daemon goes
     on). `context(rollout_id)`: the run context of the resume."""
     reached = {run.host for run in report.hosts if run.outcome not in CUT_SHORT}
-    if not reached:
-        return []
+    plays = frozenset(run.play for run in report.hosts)
     try:
-        waiting = waiting_for(project, reached, time.time() if now is None else now)
+        waiting = waiting_for(project, reached, time.time() if now is None else now, plays)
     except JarvisError as exc:
         log.error("rollout_resume_error", error=str(exc))
         return []

@@ -293,6 +293,13 @@ def test_the_daemon_finishes_a_deferred_rollout_when_its_run_reaches_the_host(
 
         # a run that did not reach h3 resumes nothing
         assert finish_deferred(loaded, seen("h1", "h2"), lambda _: context, log) == []
+        # a run of the rollout's own play (its hosts skipped while it waits) tries h3 again:
+        # still hot, it is deferred again
+        (project.app("h3") / "temp").write_text("90\n")
+        skipped = RunReport("r", "run", now, now, (HostRun("h1", "app", "local", Outcome.SKIPPED),))
+        assert len(finish_deferred(loaded, skipped, lambda _: context, log)) == 1
+        assert project.status()["state"] == "deferred"  # tried, still held: deferred again
+        (project.app("h3") / "temp").write_text("40\n")
         resumed = finish_deferred(loaded, seen("h3"), lambda _: context, log)
     finally:
         os.chdir(cwd)
