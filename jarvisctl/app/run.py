@@ -113,6 +113,7 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
             rollout=RolloutRequest(
                 inventory=tuple(str(p.resolve()) for p in request.inventory),
                 limit=request.limit,
+                tags=tuple(request.tags),
                 resume=request.resume_rollout,
                 run_id=run_id,
                 abort=request.abort_rollout,

@@ -255,6 +255,7 @@ def _record(
         started_at=now,
         updated_at=now,
         run_id=run_id,
+        tags=request.tags if request else (),
     )
 
 

@@ -15,6 +15,7 @@ class RolloutRequest:
     playbook: str = ""
     inventory: tuple[str, ...] = ()
     limit: str | None = None
+    tags: tuple[str, ...] = ()
     resume: str | None = None
     run_id: str = ""
     # `jarvisctl rollout abort ID --rollback`: the rollback of every host the rollout changed

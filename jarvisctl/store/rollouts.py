@@ -92,6 +92,7 @@ class Rollout:
     batch: int = 0  # the 1-based batch in progress or last finished (0: none started)
     reason: str = ""  # why it paused, halted or was aborted
     run_id: str = ""  # the run (journal) that last worked on it
+    tags: tuple[str, ...] = ()  # the --tags it was started with: a resume plans them again
 
 
 @dataclass(frozen=True)

@@ -369,3 +369,21 @@ def test_continue_does_not_pause_again_after_a_batch_it_paused_after(project: Pr
     # the canary, back from deferred, and every later batch: no second pause after batch 1
     assert {project.read(h, "version") for h in HOSTS} == {"2.0"}
     assert project.status()["state"] == "finished"
+
+
+def test_a_rollout_started_with_tags_is_continued_with_the_same_steps(project: Project) -> None:
+    extra = [{"name": "unrelated", "run": "echo x >> {{ app_dir }}/unrelated", "tags": ["other"]}]
+    project.write({**CANARY, "pause_after": [1]}, steps=extra)
+    playbook = project.root / PLAYBOOK
+    plays = yaml.safe_load(playbook.read_text())
+    for step in plays[0]["rollout"]["steps"][1:]:
+        step["tags"] = ["update"]
+    playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
+    _, report = project.run("--tags", "update")
+    assert turns(report)["h1"] == "updated", report
+    assert project.status()["state"] == "paused"
+    done = project.jarvisctl("rollout", "continue", "last", "--json")
+    # planned again with --tags update: the same steps, so not refused as a changed plan
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {project.read(h, "version") for h in HOSTS} == {"2.0"}
+    assert not any((project.app(h) / "unrelated").exists() for h in HOSTS)

@@ -298,3 +298,22 @@ def test_a_version_4_store_gains_the_rollout_tables_and_keeps_its_rows(tmp_path:
     assert store.rollouts.get("last").id == RID
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == schema.latest(schema.STATE)
+
+
+def test_a_rollouts_tags_read_back_and_a_reader_of_a_version_6_store_reads_none(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    rollouts = open_store(tmp_path).rollouts
+    rollouts.create(replace(rollout(RID), tags=("update", "web")), hosts(RID))
+    assert rollouts.get(RID).tags == ("update", "web")
+    # a store as version 6 wrote it (no tags column), read by a reader, which never migrates
+    db = sqlite3.connect(next(tmp_path.glob("*.db")))
+    db.execute("ALTER TABLE rollouts DROP COLUMN tags")
+    db.execute("PRAGMA user_version=6")
+    db.commit()
+    db.close()
+    with open_store(tmp_path, readonly=True) as reader:
+        assert reader.rollouts.get(RID).tags == ()
+        assert [r.id for r in reader.rollouts.recent()] == [RID]

@@ -34,7 +34,7 @@ from jarvisctl.store.sqlite.statefile import StateFile
 
 _COLUMNS = (
     "id, play, playbook, inventory, lim, plan_digest, batches, started_at, updated_at, state, "
-    "batch, reason, run_id"
+    "batch, reason, run_id, tags"
 )
 _HOST_COLUMNS = (
     "rollout, host, batch, state, reason, phase, step, deferred_until, attempts, updated_at, failed"
@@ -54,7 +54,7 @@ class SqliteRollouts:
     def create(self, rollout: Rollout, hosts: Sequence[RolloutHost]) -> None:
         with self.file.transaction() as db:
             db.execute(
-                f"INSERT INTO rollouts ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                f"INSERT INTO rollouts ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 _rollout_row(rollout),
             )
             db.executemany(
@@ -69,10 +69,12 @@ class SqliteRollouts:
             if not _has_tables(db):
                 rows: list[Sequence[object]] = []
             elif rollout_id == "last":
-                rows = db.execute(f"SELECT {_COLUMNS} FROM rollouts {_NEWEST} LIMIT 1").fetchall()
+                columns = _read_columns(db)
+                rows = db.execute(f"SELECT {columns} FROM rollouts {_NEWEST} LIMIT 1").fetchall()
             else:
                 rows = db.execute(
-                    f"SELECT {_COLUMNS} FROM rollouts WHERE id LIKE ? ESCAPE '\\' {_NEWEST}",
+                    f"SELECT {_read_columns(db)} FROM rollouts WHERE id LIKE ? ESCAPE '\\' "
+                    f"{_NEWEST}",
                     (_like_prefix(rollout_id),),
                 ).fetchall()
         if rollout_id == "last":
@@ -86,7 +88,7 @@ class SqliteRollouts:
             if not _has_tables(db):
                 return []
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM rollouts {_NEWEST} LIMIT ?", (int(limit),)
+                f"SELECT {_read_columns(db)} FROM rollouts {_NEWEST} LIMIT ?", (int(limit),)
             ).fetchall()
         return [_rollout(row) for row in rows]
 
@@ -96,7 +98,7 @@ class SqliteRollouts:
             if not _has_tables(db):
                 return None
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM rollouts WHERE play = ? AND state NOT IN "
+                f"SELECT {_read_columns(db)} FROM rollouts WHERE play = ? AND state NOT IN "
                 f"({', '.join('?' * len(ended))}) {_NEWEST} LIMIT 1",
                 (play, *ended),
             ).fetchone()
@@ -126,7 +128,9 @@ class SqliteRollouts:
             )
             if cursor.rowcount == 0:
                 raise _unknown(rollout_id)
-            row = db.execute(f"SELECT {_COLUMNS} FROM rollouts WHERE id = ?", (rollout_id,))
+            row = db.execute(
+                f"SELECT {_read_columns(db)} FROM rollouts WHERE id = ?", (rollout_id,)
+            )
             return _rollout(row.fetchone())
 
     def hosts(self, rollout_id: str) -> list[RolloutHost]:
@@ -283,6 +287,13 @@ def _unknown_host(db: sqlite3.Connection, rollout_id: str, host: str) -> Unknown
     return UnknownRolloutError(f"rollout {rollout_id} has no host {host!r}")
 
 
+def _read_columns(db: sqlite3.Connection) -> str:
+    """The columns a reader selects: a store a reader finds at version 5 or 6 (readers never
+    migrate) has no `tags` yet, and reads as started without --tags."""
+    names = {str(row[1]) for row in db.execute("PRAGMA table_info(rollouts)")}
+    return _COLUMNS if "tags" in names else _COLUMNS.replace(", tags", ", '[]'")
+
+
 def _rollout_row(r: Rollout) -> tuple[object, ...]:
     return (
         r.id,
@@ -298,6 +309,7 @@ def _rollout_row(r: Rollout) -> tuple[object, ...]:
         r.batch,
         r.reason,
         r.run_id,
+        json.dumps(list(r.tags)),
     )
 
 
@@ -316,6 +328,7 @@ def _rollout(row: Sequence[object]) -> Rollout:
         batch=int(row[10]),  # type: ignore[call-overload]
         reason=str(row[11]),
         run_id=str(row[12]),
+        tags=tuple(str(t) for t in json.loads(str(row[13]))),
     )
 
 

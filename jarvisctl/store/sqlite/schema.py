@@ -234,6 +234,14 @@ STATE = (
         ),
         "a snapshot's manifest written in pages while it is taken, and read in path order",
     ),
+    Migration(
+        7,
+        (
+            # the --tags a rollout was started with: a resume plans the same steps again
+            "ALTER TABLE rollouts ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+        ),
+        "a rollout keeps the --tags it was started with",
+    ),
 )
 # the oldest version a reader (which never migrates) can read: later versions add nothing a
 # reader cannot do without (a store before version 4 has no snapshots, and its snapshot index
