@@ -237,9 +237,12 @@ def test_check_mode_changes_nothing_and_records_no_rollout(project: Project) -> 
 def test_a_once_step_in_flight_when_the_controller_died_waits_for_a_decision(
     project: Project,
 ) -> None:
-    steps = [
-        {"name": "migrate", "once": True, "run": "echo x >> {{ app_dir }}/migrated && sleep 30"}
-    ]
+    migrate = (
+        "echo x >> {{ app_dir }}/migrated; "
+        "if [ -f {{ app_dir }}/slow ]; then rm {{ app_dir }}/slow; sleep 30; fi"
+    )
+    steps = [{"name": "migrate", "once": True, "run": migrate}]
+    (project.app("h1") / "slow").write_text("")  # the canary's migration is long: killed in it
     project.write(CANARY, steps=steps)
     running = subprocess.Popen(
         [sys.executable, "-m", "jarvisctl", "run", PLAYBOOK],
@@ -259,6 +262,14 @@ def test_a_once_step_in_flight_when_the_controller_died_waits_for_a_decision(
     assert project.read("h1", "migrated") == "x"  # never repeated
     hosts = {h["host"]: h for batch in project.status()["batch_hosts"] for h in batch}
     assert hosts["h1"]["state"] == "decision", hosts["h1"]
+    refused = project.jarvisctl("rollout", "resume", "last", "--done", "h2")
+    assert refused.returncode == 2 and "not waiting for a decision" in refused.stderr
+    # the operator checked: the migration did complete; h1 goes on after it, never repeating it
+    done = project.jarvisctl("rollout", "resume", "last", "--done", "h1", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert turns(json.loads(done.stdout))["h1"] == "updated"
+    assert project.read("h1", "migrated") == "x" and project.read("h1", "version") == "2.0"
+    assert project.status()["state"] == "finished"
 
 
 def test_the_daemon_finishes_a_deferred_rollout_when_its_run_reaches_the_host(
