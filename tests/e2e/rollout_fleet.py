@@ -168,7 +168,18 @@ class Service:
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
+        """Stop it, and any process of it left behind: a controller killed in the middle of
+        a restart step can leave one the pid file no longer names."""
         self.ctl("stop")
+        mine = str(self.root / "app.py").encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if mine in (proc / "cmdline").read_bytes().split(b"\0"):
+                    os.kill(int(proc.name), 9)
+            except OSError:
+                continue
 
 
 @dataclass
