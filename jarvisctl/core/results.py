@@ -244,6 +244,7 @@ class StepNote:
     commands: tuple[str, ...] = ()  # as the journal shows them (no stdin data)
     exit_codes: tuple[int | None, ...] = ()  # of the last attempt's commands
     duration: float = 0.0
+    verification: CheckResult | None = None  # the check an action re-ran to verify itself
 
     @property
     def changed(self) -> bool:

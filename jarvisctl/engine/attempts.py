@@ -1,18 +1,28 @@
-"""Carry out a host's remediation ladders on its open connection, verifying each attempt."""
+"""Carry out a host's remediation ladders on its open connection, verifying each attempt.
+
+The ladder is the remediations' own (which rung, within its budget, hands over to which);
+each rung's attempt is a step (engine/steps.py with engine/step_remedy.py): the same attempt
+loop as a task's or a rollout's, its commands sent on stdin and recorded as every step's are,
+then the check re-run to verify it. Its record in the journal is a Remediation event.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from jarvisctl.config.models.values import format_duration
-from jarvisctl.connection.base import CommandResult, Connection
-from jarvisctl.core.errors import UnreachableError
-from jarvisctl.core.results import Attempt, CheckResult, RemediationNote, Status
+from jarvisctl.connection.base import Connection
+from jarvisctl.core.results import (
+    Attempt,
+    CheckResult,
+    RemediationNote,
+    Status,
+    StepNote,
+    StepOutcome,
+)
 from jarvisctl.engine.pool import ConnectionPool
-from jarvisctl.engine.reconnect import reconnect
-from jarvisctl.engine.recorded import record, run_recorded
 from jarvisctl.engine.remedy import (
     Need,
     applicable_rungs,
@@ -20,9 +30,14 @@ from jarvisctl.engine.remedy import (
     remediation_event,
     rung_key,
 )
-from jarvisctl.engine.session import Session, run_checks
-from jarvisctl.engine.statuses import INITIAL, is_clear
+from jarvisctl.engine.session import Session
+from jarvisctl.engine.statuses import INITIAL
+from jarvisctl.kinds.base import KindParams
+from jarvisctl.plan.model import REMEDIATION, CheckPlan, StepPlan
 from jarvisctl.store.ledger import RemediationLedger
+
+if TYPE_CHECKING:  # a run that remedies nothing never imports the step engine
+    from jarvisctl.engine.steps import StepRunner
 
 
 @dataclass
@@ -34,6 +49,7 @@ class Remediator:
     pool: ConnectionPool
     ledger: RemediationLedger
     cancel: threading.Event
+    runner: StepRunner | None = None  # made at the first attempt
 
     def run(self, needs: Sequence[Need]) -> tuple[list[RemediationNote], dict[str, CheckResult]]:
         """Every note, and the verified re-check of each check that recovered."""
@@ -71,83 +87,52 @@ class Remediator:
         return used < need.check.remediations[index].max_attempts
 
     def _attempt(self, need: Need, index: int) -> RemediationNote:
-        clock = self.session.clock
-        rung, started = need.check.remediations[index], clock.monotonic()
-        key = rung_key(index, rung)
+        """The rung run as a step (engine/step_remedy.py): the step engine's attempt loop,
+        its commands sent as every step's are, and the check re-run to verify it."""
+        rung = need.check.remediations[index]
         self.ledger.record(
-            need.host, self.session.play.name, need.check.name, key, clock.now(), "attempted"
+            need.host,
+            self.session.play.name,
+            need.check.name,
+            rung_key(index, rung),
+            self.session.clock.now(),
+            "attempted",
         )  # counted even if we die mid-way
+        steps = self._steps()
+        steps.connection = self.connection
+        note = steps.run(rung_step(need.check, index))
+        self.connection = steps.connection  # a reboot rung's is a new one
+        if steps.lost is not None:  # the host is gone (or the run's stop closed it): its
+            raise steps.lost  # session ends, as when a run's checks lose it
+        outcome = _attempt_of(note)
+        if outcome is Attempt.VERIFIED and note.verification is not None:
+            self._mark_recovered(need, note.verification)
+        return RemediationNote(
+            need.check.name,
+            rung.use,
+            outcome,
+            note.reason,
+            note.commands,
+            index + 1,
+            note.exit_codes,
+            note.verification,
+            note.duration,
+        )
 
-        def ended(
-            outcome: Attempt,
-            reason: str,
-            codes: tuple[int | None, ...] = (),
-            verification: CheckResult | None = None,
-        ) -> RemediationNote:
-            return RemediationNote(
-                need.check.name,
-                rung.use,
-                outcome,
-                reason,
-                rung.commands,
-                index + 1,
-                codes,
-                verification,
-                clock.monotonic() - started,
-            )
+    def _steps(self) -> StepRunner:
+        if self.runner is None:
+            from jarvisctl.engine.steps import StepRunner  # only a run that remedies needs it
 
-        codes: list[int | None] = []
-        for command in rung.commands:
-            result = self._run(need, command, rung.timeout, expect_drop=rung.reconnect > 0)
-            codes.append(result.exit_code)
-            if not result.ok and not rung.reconnect:
-                return ended(Attempt.FAILED, _failure(result), tuple(codes))
-        if rung.reconnect and not self._wait_for_host(rung.reconnect):
-            reason = f"the host did not come back within {format_duration(rung.reconnect)}"
-            return ended(Attempt.FAILED, reason, tuple(codes))
-        if clock.sleep(rung.settle, self.cancel):
-            return ended(Attempt.NOT_VERIFIED, "interrupted before verification", tuple(codes))
-        check = run_checks(self.session, self.connection, [need.check], purpose="verify")[0]
-        if _recovered(check, need, rung.verify):
-            self._mark_recovered(need, check)
-            reason = f"'{need.check.name}' recovered: {_value(check)} ({check.status.value})"
-            return ended(Attempt.VERIFIED, reason, tuple(codes), check)
-        why = check.reason or f"status {check.status.value}"
-        reason = f"'{need.check.name}' still {check.status.value} after {rung.use}: {why}"
-        return ended(Attempt.NOT_VERIFIED, reason, tuple(codes), check)
-
-    def _run(self, need: Need, command: str, timeout: float, *, expect_drop: bool) -> CommandResult:
-        try:
-            return run_recorded(
+            self.runner = StepRunner(
                 self.session,
                 self.connection,
-                command,
-                timeout=timeout,
-                purpose="remediation",
-                label=need.check.name,
+                self.pool,
+                None,
+                mode="run",
+                cancel=self.cancel,
+                record_steps=False,  # a rung's record is its Remediation event
             )
-        except UnreachableError:
-            if not expect_drop:
-                raise
-            result = CommandResult(command, None, "", "connection closed by the host", 0.0, False)
-            record(self.session, command, result, purpose="remediation", label=need.check.name)
-            return result
-
-    def _wait_for_host(self, deadline_seconds: float) -> bool:
-        """After a reboot: reconnect until the deadline (the old connection is dead)."""
-        settings, clock = self.session.host.settings, self.session.clock
-        back = reconnect(
-            self.pool,
-            settings,
-            self.connection,
-            clock=clock,
-            cancel=self.cancel,
-            seconds=deadline_seconds,
-        )
-        if back is None:
-            return False
-        self.connection = back
-        return True
+        return self.runner
 
     def _mark_recovered(self, need: Need, check: CheckResult) -> None:
         play, host, now = self.session.play.name, need.host, self.session.clock.now()
@@ -182,20 +167,39 @@ class Remediator:
         self.session.emit(remediation_event(note))
 
 
-def _recovered(check: CheckResult, need: Need, verify: tuple[str, ...]) -> bool:
-    if check.status.value not in verify:
-        return False
-    if check.status is Status.OK and check.value is not None:
-        return is_clear(check.value, need.check)  # hysteresis: recovered means clear
-    return True
+def rung_step(check: CheckPlan, index: int) -> StepPlan:
+    """A rung of the check's ladder as a step: its commands, then the check again."""
+    from jarvisctl.kinds.step_base import HostCommand, RemedyAction
+
+    rung = check.remediations[index]
+    action = RemedyAction(
+        use=rung.use,
+        commands=tuple(HostCommand(command) for command in rung.commands),
+        check=check.name,
+        verify=rung.verify,
+        settle=rung.settle,
+        reconnect=rung.reconnect,
+    )
+    return StepPlan(
+        phase=REMEDIATION,
+        index=index,
+        name=check.name,  # the journal's label of a rung's commands is its check
+        kind=rung.kind,
+        action=action,
+        params=KindParams(),
+        timeout=rung.timeout,
+        location=check.location,
+    )
 
 
-def _value(check: CheckResult) -> str:
-    return "no value" if check.value is None else f"{check.value:g}{check.unit}"
-
-
-def _failure(result: CommandResult) -> str:
-    if result.timed_out:
-        return f"{result.command!r} timed out after {result.duration:.0f}s"
-    tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
-    return f"{result.command!r} exited {result.exit_code}: {tail[0][:200]}".rstrip(": ")
+def _attempt_of(note: StepNote) -> Attempt:
+    """A rung's step note as a remediation attempt: verified when its check recovered; not
+    verified when it ran but the check did not recover (or the run stopped before it could
+    tell); failed when its commands failed (or the host did not come back)."""
+    if note.outcome is StepOutcome.CHANGED:
+        return Attempt.VERIFIED
+    if note.outcome is StepOutcome.SKIPPED:
+        return Attempt.SKIPPED
+    if note.verification is not None or note.outcome is StepOutcome.INTERRUPTED:
+        return Attempt.NOT_VERIFIED
+    return Attempt.FAILED

@@ -1,7 +1,7 @@
 """What one attempt of a step's action is made of, shared by the step engine (engine/steps.py)
 and the modules that run each kind of action (step_shell, step_reboot, step_restore,
-step_fabric): how an attempt ended, the commands it ran, and what an action may ask of the
-runner that carries it out."""
+step_fabric, step_remedy: a remediation rung is an action too): how an attempt ended, the
+commands it ran, and what an action may ask of the runner that carries it out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import CommandResult, Connection
-from jarvisctl.core.results import StepOutcome
+from jarvisctl.core.results import CheckResult, StepOutcome
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.session import Session
 from jarvisctl.kinds.step_base import HostCommand
@@ -37,6 +37,7 @@ class Ran:
     outcome: StepOutcome
     reason: str
     applied: bool = True
+    verification: CheckResult | None = None  # the check that verified it (a remediation's)
 
 
 class StepHost(Protocol):
@@ -46,7 +47,7 @@ class StepHost(Protocol):
     session: Session
     connection: Connection
     pool: ConnectionPool
-    backups: BackupWork
+    backups: BackupWork | None  # None: no snapshot to restore from
     cancel: threading.Event
 
     @property

@@ -27,7 +27,7 @@ def restore_attempt(runner: StepHost, step: StepPlan, action: RestoreAction) -> 
     from jarvisctl.backup.restore import restore_snapshot
 
     work, host = runner.backups, runner.session.host
-    if work.stores is None or work.index is None:
+    if work is None or work.stores is None or work.index is None:
         return _failed("no snapshot index to restore from (the run has no state directory)")
     snapshot, problem = chosen(work.index, host.host, action)
     if snapshot is None:

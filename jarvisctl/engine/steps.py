@@ -1,19 +1,22 @@
-"""One host's steps (a play's `tasks:`, a rollout's `steps:` and `rollback:`) on its open
-connection: guards, then the step's action, in one attempt loop with `retries` and `delay`.
+"""One host's steps (a play's `tasks:`, a rollout's `steps:` and `rollback:`, and each
+remediation rung's attempt: engine/attempts.py) on its open connection: guards, then the
+step's action, in one attempt loop with `retries` and `delay`.
 
 Guards first: `creates` (`test -e PATH`), `removes` (`test ! -e PATH`) and `unless` (the
 command exits 0): one that holds makes the step `ok` without running anything more (attempts
 0). Then the action (kinds/step_base.py says what each one means): a ShellAction probes, applies
 and verifies (engine/step_shell.py); a PollAction re-runs its probe until it passes; a
 CheckWaitAction waits for the play's checks (engine/gates.py); a RebootAction, a RestoreAction
-and a FabricAction are engine/step_reboot.py's, step_restore.py's and step_fabric.py's. A failed
+and a FabricAction are engine/step_reboot.py's, step_restore.py's and step_fabric.py's, and a
+RemedyAction (a rung: its commands, then its check again) engine/step_remedy.py's. A failed
 attempt is tried again, `delay` seconds later on the session's clock, `retries` times.
 
 Check mode (`mode == "check"`) runs the guards and the probes only (they read), never what
 changes the host: a step is `ok` or `would change`, with why.
 
-Every command is a Command event (purpose "step") and every step a Step event, skipped ones
-included, so that the journal has them; the sinks redact secrets as everywhere.
+Every command is a Command event (purpose "step", or "remediation" for a rung's) and every
+step a Step event, skipped ones included, so that the journal has them (a rung's record is its
+Remediation event, which the ladder emits); the sinks redact secrets as everywhere.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ from jarvisctl.kinds.step_base import (
     HostCommand,
     PollAction,
     RebootAction,
+    RemedyAction,
     RestoreAction,
     ShellAction,
 )
-from jarvisctl.plan.model import StepPlan
+from jarvisctl.plan.model import REMEDIATION, StepPlan
 
 if TYPE_CHECKING:  # a run whose steps restore nothing never imports the backup modules
     from jarvisctl.engine.backups import BackupWork
@@ -64,19 +68,22 @@ class StepRunner:
         session: Session,
         connection: Connection,
         pool: ConnectionPool,
-        backups: BackupWork,
+        backups: BackupWork | None,
         *,
         mode: str,
         cancel: threading.Event,
         rollout: str = "",
+        record_steps: bool = True,
     ) -> None:
         self.session = session
         self.connection = connection
         self.pool = pool
-        self.backups = backups
+        self.backups = backups  # None: no snapshot to restore from (a remediation's runner)
         self.mode = mode
         self.cancel = cancel
         self.rollout = rollout
+        self.record_steps = record_steps  # False: the caller records (a remediation's event)
+        self.lost: UnreachableError | None = None  # the connection lost under the last step
 
     @property
     def checking(self) -> bool:
@@ -121,23 +128,27 @@ class StepRunner:
             return self.skipped(step, STOPPED_BEFORE)
         clock = self.session.clock
         started, trails = clock.monotonic(), [Trail()]
+        self.lost = None
         try:
-            outcome, reason, attempts = self._run(step, trails)
+            ran, attempts = self._run(step, trails)
         except UnreachableError as exc:
+            self.lost = exc
             stopped = self.cancel.is_set() or isinstance(exc, SessionInterruptedError)
             outcome = StepOutcome.INTERRUPTED if stopped else StepOutcome.FAILED
-            reason, attempts = f"the connection was lost: {exc}", 1
+            ran, attempts = Ran(outcome, f"the connection was lost: {exc}"), 1
         duration = clock.monotonic() - started
-        note = _note(step, outcome, reason, attempts, trails[-1], duration)
-        emit_step(self.session, note, self.rollout)
+        note = _note(step, ran, attempts, trails[-1], duration)
+        if self.record_steps:
+            emit_step(self.session, note, self.rollout)
         return note
 
-    def _run(self, step: StepPlan, trails: list[Trail]) -> tuple[StepOutcome, str, int]:
-        """(outcome, reason, attempts); `trails` gets each attempt's commands as they run
-        (the last one is the note's, even when the connection is lost mid-way)."""
+    def _run(self, step: StepPlan, trails: list[Trail]) -> tuple[Ran, int]:
+        """How the step ended (its last attempt, the reason saying which it was) and how many
+        attempts its action ran; `trails` gets each attempt's commands as they run (the last
+        one is the note's, even when the connection is lost mid-way)."""
         held = self._guards(step, trails[-1])
         if held is not None:
-            return held.outcome, held.reason, 0
+            return held, 0
         attempts = 0
         for number in range(1, step.retries + 2):
             trails.append(Trail())
@@ -145,10 +156,10 @@ class StepRunner:
             attempts += ran.applied
             last = number > step.retries or self.checking
             if ran.outcome is not StepOutcome.FAILED or last:
-                return ran.outcome, _tried(ran.reason, number), attempts
+                return replace(ran, reason=_tried(ran.reason, number)), attempts
             if self.session.clock.sleep(step.delay, self.cancel):
                 reason = f"interrupted before attempt {number + 1}: {ran.reason}"
-                return StepOutcome.INTERRUPTED, reason, attempts
+                return Ran(StepOutcome.INTERRUPTED, reason), attempts
         raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
     def _guards(self, step: StepPlan, trail: Trail) -> Ran | None:
@@ -186,6 +197,10 @@ class StepRunner:
             from jarvisctl.engine.step_fabric import fabric_attempt
 
             return fabric_attempt(self, step, action)
+        if isinstance(action, RemedyAction):
+            from jarvisctl.engine.step_remedy import remedy_attempt
+
+            return remedy_attempt(self, step, action, trail)
         kind = type(action).__name__
         return Ran(StepOutcome.FAILED, f"the engine cannot run a {kind} (kind {step.kind!r})")
 
@@ -227,7 +242,7 @@ class StepRunner:
             self.connection,
             host.command,
             timeout=timeout or step.timeout,
-            purpose="step",
+            purpose="remediation" if step.phase == REMEDIATION else "step",
             label=step.name,
             sent=line,
             stdin=stdin,
@@ -241,7 +256,7 @@ class StepRunner:
 def skipped_step(session: Session, step: StepPlan, reason: str, rollout: str = "") -> StepNote:
     """A step that is not run (an earlier one failed, the run stopped, the host was not
     reached): its note, recorded as a Step event like any other."""
-    note = _note(step, StepOutcome.SKIPPED, reason, 0, Trail(), 0.0)
+    note = _note(step, Ran(StepOutcome.SKIPPED, reason), 0, Trail(), 0.0)
     emit_step(session, note, rollout)
     return note
 
@@ -268,23 +283,17 @@ def _tried(reason: str, number: int) -> str:
     return reason if number == 1 else f"{reason} (attempt {number})"
 
 
-def _note(
-    step: StepPlan,
-    outcome: StepOutcome,
-    reason: str,
-    attempts: int,
-    trail: Trail,
-    duration: float,
-) -> StepNote:
+def _note(step: StepPlan, ran: Ran, attempts: int, trail: Trail, duration: float) -> StepNote:
     return StepNote(
         phase=step.phase,
         index=step.index,
         name=step.name,
         kind=step.kind,
-        outcome=outcome,
-        reason=reason,
+        outcome=ran.outcome,
+        reason=ran.reason,
         attempts=attempts,
         commands=tuple(trail.commands),
         exit_codes=tuple(trail.exit_codes),
         duration=duration,
+        verification=ran.verification,
     )

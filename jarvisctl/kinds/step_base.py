@@ -5,7 +5,8 @@ says what the engine does on the host, so that `plan` can print it, `run --check
 and the engine runs every kind through one attempt loop (engine/steps.py). Most kinds give a
 ShellAction: a read-only probe (is the host already in the desired state?), the commands that
 change it, and a verification. The others name work only the engine can do (wait for checks,
-reboot and reconnect, restore a backup, call a Fabric task).
+reboot and reconnect, restore a backup, call a Fabric task, carry out a remediation rung and
+verify it by its check).
 """
 
 from __future__ import annotations
@@ -102,8 +103,30 @@ class FabricAction:
     search_path: str = ""  # the directory the module is imported from (the playbook's)
 
 
+@dataclass(frozen=True)
+class RemedyAction:
+    """A rung of a check's remediation ladder, run as a step (engine/step_remedy.py): its
+    `commands` in order (the first that fails fails the attempt; with `reconnect`, the
+    connection dropping under one is expected, and the host is reached again within that many
+    seconds), then, `settle` seconds later, the check `check` re-run on the host: the attempt
+    is verified only if the check's status is one of `verify` (OK: clear of its thresholds)."""
+
+    use: str  # the remediation's name, as its ladder names it
+    commands: tuple[HostCommand, ...]
+    check: str  # the name of the host's check it remedies
+    verify: tuple[str, ...]
+    settle: float
+    reconnect: float = 0.0
+
+
 StepAction = (
-    ShellAction | PollAction | CheckWaitAction | RebootAction | RestoreAction | FabricAction
+    ShellAction
+    | PollAction
+    | CheckWaitAction
+    | RebootAction
+    | RestoreAction
+    | FabricAction
+    | RemedyAction
 )
 # what a plugin step kind may give: the engine alone knows how to run the others
 PLUGIN_ACTIONS = (ShellAction, PollAction)

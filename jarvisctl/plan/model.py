@@ -104,13 +104,18 @@ class BackupPlan:
 NOWHERE = Location("")  # a value built by code, not read from a file (tests)
 
 
+# the phase of a remediation rung's attempt, which the step engine runs as a step
+# (engine/attempts.py): never in a plan's tasks or rollout
+REMEDIATION = "remediation"
+
+
 @dataclass(frozen=True)
 class StepPlan:
     """One step of a play's `tasks:` or of its rollout's `steps:`/`rollback:`, rendered for one
     host. Guards are checked on the host before the action; a guard that holds makes the step
     `ok` (skipped: already done) without running it."""
 
-    phase: str  # "task", "step" or "rollback"
+    phase: str  # "task", "step" or "rollback"; REMEDIATION for a rung's attempt
     index: int  # 0-based position in its list (the durable progress counts by it)
     name: str  # its `name:`, else the kind's summary
     kind: str

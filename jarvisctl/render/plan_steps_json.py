@@ -13,6 +13,7 @@ from jarvisctl.kinds.step_base import (
     HostCommand,
     PollAction,
     RebootAction,
+    RemedyAction,
     RestoreAction,
     ShellAction,
     StepAction,
@@ -94,6 +95,14 @@ def action_json(action: StepAction, secrets: frozenset[str] = frozenset()) -> di
         }
     if isinstance(action, RestoreAction):
         return {"type": "restore", "backup": action.backup, "snapshot": action.snapshot}
+    if isinstance(action, RemedyAction):  # a rung's attempt: plans show rungs as remediations
+        return {
+            "type": "remediation",
+            "use": action.use,
+            "commands": [command_json(c, secrets) for c in action.commands],
+            "check": action.check,
+            "reconnect_seconds": action.reconnect,
+        }
     return _fabric(action)
 
 

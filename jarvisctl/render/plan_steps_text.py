@@ -15,6 +15,7 @@ from jarvisctl.kinds.step_base import (
     HostCommand,
     PollAction,
     RebootAction,
+    RemedyAction,
     RestoreAction,
     ShellAction,
     StepAction,
@@ -130,6 +131,10 @@ def action_lines(action: StepAction, secrets: frozenset[str] = frozenset()) -> I
     elif isinstance(action, FabricAction):
         args = ", ".join(f"{k}={v!r}" for k, v in action.args.items())
         yield f"fabric task {action.target}({args}) from {action.search_path}"
+    elif isinstance(action, RemedyAction):  # a rung's attempt: plans show rungs as remediations
+        for command in action.commands:
+            yield from command_lines(command, secrets)
+        yield f"then check '{action.check}' again"
 
 
 def command_lines(command: HostCommand, secrets: frozenset[str] = frozenset()) -> Iterator[str]:

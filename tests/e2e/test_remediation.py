@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.e2e.processes import watching_processes
 from tests.e2e.sshd import SshdFleet, SshdHost
 from tests.waiting import free_port, wait_for
 
@@ -117,7 +120,9 @@ def services(
         subprocess.run(["pkill", "-f", "--", f"--directory {running.dirs[host.name]}"], check=False)
 
 
-def run(project: Path, rungs: str, *extra: str) -> tuple[int, dict[str, dict[str, Any]]]:
+def run(
+    project: Path, rungs: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, dict[str, Any]]]:
     (project / "play.yml").write_text(CHECK.replace("{rungs}", textwrap.indent(rungs, "  ")))
     result = subprocess.run(
         [
@@ -136,6 +141,7 @@ def run(project: Path, rungs: str, *extra: str) -> tuple[int, dict[str, dict[str
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
@@ -259,3 +265,37 @@ def test_a_second_run_on_a_healthy_fleet_changes_nothing(
         for host in hosts.values():
             assert host["outcome"] == "ok" and host["remediations"] == []
     assert all(services.attempts(h.name) == 0 for h in sshd_hosts)
+
+
+SECRET_RUNG = """\
+        - use: run
+          with:
+            commands:
+              - "TOKEN='{{ env('JV_RUNG_TOKEN') }}'; sleep {pause};
+                echo tried >> {{ svc_dir }}/attempts"
+          settle: 0s
+"""
+
+
+def test_a_rungs_command_is_sent_as_a_steps_is_in_no_process_list(
+    tmp_path: Path, services: Services, sshd_hosts: list[SshdHost]
+) -> None:
+    """A rung's attempt is a step's (engine/step_remedy.py): its command travels on the
+    channel's stdin, so a secret in it is in no process list of the host while it runs, and
+    the attempt is recorded with the command's own text, the secret redacted."""
+    victim = sshd_hosts[3].name
+    services.kill(victim)
+    secret = f"rung-{time.monotonic_ns()}-token"
+    pause = f"1.{time.monotonic_ns() % 10**6:06d}"  # names this test's sleep on the host
+    with watching_processes() as seen:
+        code, hosts = run(
+            tmp_path, SECRET_RUNG.replace("{pause}", pause), env={"JV_RUNG_TOKEN": secret}
+        )
+    assert f"sleep {pause}" in seen, "the watcher saw the rung while it ran"
+    assert [line for line in seen if secret in line] == []
+    assert [line for line in seen if pause in line and line != f"sleep {pause}"] == []
+    (note,) = hosts[victim]["remediations"]
+    assert note["outcome"] == "not verified"  # it ran (the service stays down): honest
+    assert services.attempts(victim) == 1
+    assert secret not in json.dumps(note) and "TOKEN=" in note["commands"][0]
+    assert code == 1
