@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jarvisctl.config.configfile import config_exists, is_config_dir
 from jarvisctl.config.inventory import Inventory, load_inventory, local_inventory
@@ -13,6 +14,9 @@ from jarvisctl.config.models.project import ProjectConfig
 from jarvisctl.config.validation import validate_document
 from jarvisctl.config.yamlsrc import SourceMap, display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, Location, ProblemCollector
+
+if TYPE_CHECKING:
+    from jarvisctl.config.models.notify import NotifySettings
 
 CONFIG_NAME = "jarvisctl.yml"
 
@@ -24,6 +28,8 @@ class Project:
     config_file: Path | None = None
     # where each setting of config_file is written (problems found later are located there)
     source: SourceMap | None = field(default=None, compare=False, repr=False)
+    # `notify:` validated (config/notify.py); None: the project notifies nobody
+    notify: NotifySettings | None = field(default=None, compare=False, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -57,7 +63,12 @@ def load_project(config: Path | None = None, start: Path | None = None) -> Proje
     root = path.resolve().parent
     _check_catalogue_dirs(settings, root, document.source)
     _check_secret_dirs(settings, root, document.source)
-    return Project(root=root, config=settings, config_file=path, source=document.source)
+    notify = None
+    if settings.notify is not None:  # (its models are imported only by a project that has it)
+        from jarvisctl.config.notify import load_notify
+
+        notify = load_notify(settings.notify, document.source)
+    return Project(root, settings, path, document.source, notify)
 
 
 def _check_catalogue_dirs(settings: ProjectConfig, root: Path, source: SourceMap) -> None:

@@ -27,6 +27,7 @@ ORDER = (
     "connection",
     "store",
     "backup",
+    "notify",
     "engine",
     "record",
     "render",

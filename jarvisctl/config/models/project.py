@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -87,6 +88,10 @@ class ProjectConfig(StrictModel):
     secret_dirs: list[str] = Field(default_factory=list)
     # where backups are kept, by name; "local" (<state_dir>/backups) unless declared here
     backup_stores: dict[str, BackupStoreSpec] = Field(default_factory=dict)
+    # receivers, routes, inhibition and maintenance windows of alerts; absent: nobody is told.
+    # Validated by config/notify.py when present (Project.notify): building its models costs a
+    # run that has none about 20 ms.
+    notify: dict[str, Any] | None = None
 
     @field_validator("backup_stores")
     @classmethod
