@@ -194,7 +194,7 @@ class Alert:
     state: AlertState = AlertState.FIRING
     starts_at: float = 0.0
     ends_at: float | None = None  # when it resolved
-    generator: str = ""  # where it came from (a run id, the daemon's URL)
+    generator: str = ""  # a URL showing where it came from (the daemon's page of the check)
 
     @property
     def fingerprint(self) -> str:
