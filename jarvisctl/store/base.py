@@ -5,7 +5,7 @@ opened by `jarvisctl.store.factory.open_store`."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jarvisctl.store.checks import CheckStates
 from jarvisctl.store.jobstore import SchedulerJobs
@@ -14,6 +14,9 @@ from jarvisctl.store.ledger import RemediationLedger
 from jarvisctl.store.rollouts import RolloutStore
 from jarvisctl.store.runs import RunIndex
 from jarvisctl.store.snapshots import SnapshotIndex
+
+if TYPE_CHECKING:  # a run that sends no notification does not import them
+    from jarvisctl.store.alerts import AlertStore
 
 LOCK_TIMEOUT = 30.0  # seconds a writer waits for another's lock (timeouts.state_lock)
 
@@ -48,6 +51,11 @@ class Store(Protocol):
     @property
     def rollouts(self) -> RolloutStore:
         """Each rollout's durable progress (per host and step) and its lease."""
+        ...
+
+    @property
+    def alerts(self) -> AlertStore:
+        """Alerts, silences and the notification outbox."""
         ...
 
     @property

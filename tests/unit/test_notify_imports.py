@@ -1,7 +1,8 @@
-"""A run that does not notify imports nothing of notify/ nor of what its receivers use (Apprise,
-requests, smtplib, urllib.request), even when jarvisctl.yml has a `notify:` section: only its
-models and checks (config/) are imported, to report its mistakes; a project without one imports
-none of that either (building the models costs about 20 ms)."""
+"""A run that does not notify imports nothing of notify/, of the store's alerts and outbox, nor
+of what its receivers use (Apprise, requests, smtplib, urllib.request), even when jarvisctl.yml
+has a `notify:` section: only its models and checks (config/) are imported, to report its
+mistakes; a project without one imports none of that either (building the models costs about
+20 ms)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import atexit, json, sys
 from jarvisctl.cli.main import main
 atexit.register(lambda: print(json.dumps(sorted(
     m for m in sys.modules if m in {WATCHED!r} or m.startswith(("jarvisctl.notify",
-    "jarvisctl.config.notify", "jarvisctl.config.models.notify", "jarvisctl.core.alert")))),
+    "jarvisctl.config.notify", "jarvisctl.config.models.notify", "jarvisctl.core.alert",
+    "jarvisctl.store.alerts", "jarvisctl.store.sqlite.alerts")))),
     file=sys.stderr))
 sys.argv = ["jarvisctl", *sys.argv[1:]]
 main()

@@ -242,12 +242,58 @@ STATE = (
         ),
         "a rollout keeps the --tags it was started with",
     ),
+    Migration(
+        8,
+        (
+            # one row per alert: its fingerprint while it fires, then kept resolved (history)
+            """CREATE TABLE IF NOT EXISTS alerts (
+    fingerprint TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    ends_at REAL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL DEFAULT '{}',
+    generator TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    acked_at REAL,
+    acked_by TEXT NOT NULL DEFAULT '',
+    ack_comment TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (fingerprint, starts_at)
+)""",
+            "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, fingerprint)",
+            """CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY,
+    matchers TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    comment TEXT NOT NULL DEFAULT ''
+)""",
+            # one row per notification and deliverable part of its receiver
+            """CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    notification TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    delivered_at REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (key, integration)
+)""",
+            """CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at)
+    WHERE delivered_at IS NULL""",
+        ),
+        "alerts, silences and the notification outbox (issue 19)",
+    ),
 )
 # the oldest version a reader (which never migrates) can read: later versions add nothing a
 # reader cannot do without (a store before version 4 has no snapshots, and its snapshot index
 # reads as empty: store/sqlite/snapshots.py; one before version 5 has no rollouts, and reads as
 # having none: store/sqlite/rollouts.py; version 6's pending takes are a writer's alone, and a
-# reader reads a manifest in path order without version 6's index, only slower)
+# reader reads a manifest in path order without version 6's index, only slower; one before
+# version 8 has no alerts, silences nor outbox, and reads as having none: store/sqlite/alerts.py)
 STATE_READABLE_FROM = 2
 
 # scheduler.db: version 1 is release 8c4458a's schema (its files say version 0: it recorded none)

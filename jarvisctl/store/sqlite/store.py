@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from jarvisctl.core.errors import StoreError
 from jarvisctl.store.base import LOCK_TIMEOUT
@@ -16,6 +17,9 @@ from jarvisctl.store.sqlite.ledger import SqliteLedger
 from jarvisctl.store.sqlite.rollouts import SqliteRollouts
 from jarvisctl.store.sqlite.runs import SqliteRunIndex
 from jarvisctl.store.sqlite.statefile import StateFile
+
+if TYPE_CHECKING:
+    from jarvisctl.store.alerts import AlertStore
 
 JOBS_FILE = "scheduler.db"
 
@@ -37,6 +41,7 @@ class SqliteStore:
         self.runs = SqliteRunIndex(self.file)
         self.rollouts = SqliteRollouts(self.file)
         self._snapshots: SnapshotIndex | None = None
+        self._alerts: AlertStore | None = None
         self._jobs: SchedulerJobs | None = None
 
     @property
@@ -47,6 +52,15 @@ class SqliteStore:
 
             self._snapshots = SqliteSnapshotIndex(self.file)
         return self._snapshots
+
+    @property
+    def alerts(self) -> AlertStore:
+        if self._alerts is None:
+            # read and written by notifications alone (the daemon, `alerts`, `silence`)
+            from jarvisctl.store.sqlite.alerts import SqliteAlerts
+
+            self._alerts = SqliteAlerts(self.file)
+        return self._alerts
 
     @property
     def lock_timeout(self) -> float:

@@ -1,0 +1,88 @@
+"""Alerts, silences and the notification outbox, as the store keeps them (issue 19).
+
+An alert is deduplicated by its fingerprint: recording a firing alert whose fingerprint fires
+already updates that alert (what it says, keeping when it started); recording it resolved ends
+it. Resolved alerts are kept as history (pruned by retention). The outbox holds each
+notification once per deliverable part of its receiver (`integration`, notify/resolve.py), with
+its attempts, when to try next and when it was delivered: a daemon killed with notifications in
+it sends them after its restart, and a retry sends the same notification key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from jarvisctl.core.alerts import Alert, Notification, Silence
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    alert: Alert
+    updated_at: float
+    acked_at: float | None = None
+    acked_by: str = ""
+    ack_comment: str = ""
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acked_at is not None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    notification: Notification
+    integration: str  # receiver/kind/part
+    attempts: int = 0
+    next_attempt_at: float | None = None  # None: delivered, or given up
+    delivered_at: float | None = None
+    last_error: str = ""
+
+
+class AlertStore(Protocol):
+    def record(self, alert: Alert, at: float) -> StoredAlert | None:
+        """Store a firing alert (deduplicated by fingerprint) or end a firing one; the row as
+        stored, or None for a resolved alert whose fingerprint was not firing."""
+        ...
+
+    def firing(self) -> list[StoredAlert]: ...
+
+    def since(self, at: float) -> list[StoredAlert]:
+        """Every alert firing, or updated at or after `at`, oldest first."""
+        ...
+
+    def acknowledge(self, fingerprint: str, at: float, by: str, comment: str) -> StoredAlert | None:
+        """Acknowledge the firing alert of that fingerprint (None when none fires)."""
+        ...
+
+    def add_silence(self, silence: Silence) -> None: ...
+
+    def silences(self, at: float | None = None) -> list[Silence]:
+        """The silences active at `at`, or every one kept when `at` is None."""
+        ...
+
+    def expire_silence(self, silence_id: str, at: float) -> bool:
+        """End a silence now; False when there is no such silence or it has ended."""
+        ...
+
+    def enqueue(self, notification: Notification, integrations: Sequence[str]) -> int:
+        """Add the notification for each integration, due at once; a (key, integration) that
+        is there already is left as it is. The number of rows added."""
+        ...
+
+    def due(self, now: float, limit: int = 100) -> list[OutboxEntry]:
+        """Undelivered entries whose next attempt is due, the earliest first."""
+        ...
+
+    def delivered(self, key: str, integration: str, at: float) -> None: ...
+
+    def failed(
+        self, key: str, integration: str, at: float, error: str, retry_at: float | None
+    ) -> None:
+        """Count a failed attempt; `retry_at` None gives the entry up."""
+        ...
+
+    def pending(self) -> int:
+        """Entries not delivered and not given up."""
+        ...
