@@ -6,7 +6,8 @@ races a controller working on the rollout.
 Abort ends a rollout that has not ended (running with no live controller, paused, or waiting
 for deferred hosts): every host that has not started (pending, deferred) is skipped with the
 reason "aborted"; a host whose turn had started and not ended (in flight when its controller was
-killed, or waiting for a decision) is left as it was, and said so: its steps may have partly
+killed, waiting for a decision, or deferred where it stood when it went away during its steps)
+is left as it was, and said so: its steps may have partly
 run, and only the rollout engine's rollback may undo them.
 """
 
@@ -43,6 +44,7 @@ from jarvisctl.store.rollouts import (
     RolloutState,
     StepRecord,
     hold_rollout,
+    turn_started,
 )
 
 ABORTED = "aborted"  # the reason a host skipped by an abort gives
@@ -172,7 +174,7 @@ def _abort(log: ActionLog, rollout_id: str) -> AbortReport:
     hosts = rollouts.hosts(rollout_id)
     skipped: list[str] = []
     for host in hosts:
-        if host.state in NOT_STARTED:
+        if _waiting(host):
             rollouts.set_host(
                 rollout_id, host.host, HostState.SKIPPED, at=time.time(), reason=ABORTED
             )
@@ -185,7 +187,7 @@ def _abort(log: ActionLog, rollout_id: str) -> AbortReport:
     )
     event = RolloutEvent(rollout_id, ABORTED, now.batch, tuple(skipped), reason=reason)
     log.events.emit(Event(event, None, rollout.play))
-    left = tuple(h for h in hosts if h.state in (HostState.IN_FLIGHT, HostState.DECISION))
+    left = tuple(h for h in hosts if turn_started(h))
     return AbortReport(now, tuple(skipped), left, log.run_id)
 
 
@@ -204,7 +206,12 @@ def _open_states() -> list[str]:
 
 
 def _not_started(hosts: Sequence[RolloutHost]) -> tuple[str, ...]:
-    return tuple(h.host for h in hosts if h.state in NOT_STARTED)
+    return tuple(h.host for h in hosts if _waiting(h))
+
+
+def _waiting(host: RolloutHost) -> bool:
+    """Its turn has not started: pending, or deferred before it started."""
+    return host.state in NOT_STARTED and not turn_started(host)
 
 
 def _reader(project: Project) -> Store:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import Clock
-from jarvisctl.core.events import Event, EventSink, HostFailed, HostSkipped
+from jarvisctl.core.events import Event, EventSink, HostFailed, HostSkipped, HostUnreachable
 from jarvisctl.core.results import HostRun, Outcome, RolloutNote, RolloutTurn
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.core.step_events import Rollout as RolloutEvent
@@ -48,6 +48,7 @@ from jarvisctl.store.rollouts import (
     StepRecord,
     StepState,
     hold_rollout,
+    turn_started,
 )
 from jarvisctl.store.rollouts_redacted import RedactedRollouts
 
@@ -129,6 +130,11 @@ TURNED = (
     HostState.ROLLED_BACK,
     HostState.ROLLBACK_FAILED,
 )
+
+
+# a host in one of these states may have stopped in the middle of its turn (`phase`, `step`):
+# the controller was killed, or the host went away under its steps (deferred)
+STOPPED_AT = (HostState.IN_FLIGHT, HostState.DEFERRED)
 
 
 def crossed(plan: RolloutPlan, failed: int, attempted: int) -> bool:
@@ -363,18 +369,17 @@ class _Batches:
 
     def abort(self) -> list[HostRun]:
         """`rollout abort --rollback`: every host the rollout may have changed (updated, in
-        flight, waiting for a decision) runs its rollback and the gate; no host starts; the
-        rollout ends aborted."""
+        flight, waiting for a decision, deferred where it stood) runs its rollback and the
+        gate; no host starts; the rollout ends aborted."""
         self.aborting = True
         self.emit("aborting")
-        changed = (HostState.UPDATED, HostState.IN_FLIGHT, HostState.DECISION)
         todo = [
             host
             for names in self.plan.batches
             for name in names
             if (host := self.hosts.get(name)) is not None
             and name in self.states
-            and self.states[name].state in changed
+            and _changed_it(self.states[name])
         ]
         results: list[HostRun] = []
         for number, names in enumerate(self.plan.batches, 1):
@@ -383,7 +388,8 @@ class _Batches:
                 results += self._batch(number, hosts, rollback=True)
         reason = "aborted by an operator, with the rollback of the hosts it had changed"
         for name, state in list(self.states.items()):
-            if state.state in (HostState.PENDING, HostState.DEFERRED) and self.store is not None:
+            waiting = state.state in (HostState.PENDING, HostState.DEFERRED)
+            if waiting and not turn_started(state) and self.store is not None:
                 self._set(name, HostState.SKIPPED, reason)
         if not self.fleet.cancel.is_set():
             self._update(state=RolloutState.ABORTED, reason=reason)
@@ -457,7 +463,7 @@ class _Batches:
                 fleet.mode,
                 fleet.cancel,
                 progress,
-                resumed_phase=state.phase if state.state is HostState.IN_FLIGHT else "",
+                resumed_phase=state.phase if state.state in STOPPED_AT else "",
                 earlier=tuple(self.earlier.get(host.host, ())),
                 abort=rollback,
             )
@@ -617,13 +623,20 @@ class _Batches:
             self.emit("finished", failed=failed, attempted=attempted)
 
 
+def _changed_it(host: RolloutHost) -> bool:
+    """The rollout may have changed the host: updated, or its turn started and not ended."""
+    return host.state is HostState.UPDATED or turn_started(host)
+
+
 def _nothing(_: object) -> None:
     return None
 
 
 def _said(session: Session, run: HostRun) -> None:
     """The event that records the host's outcome its turn decided (failed, skipped)."""
-    if run.outcome is Outcome.FAILED:
+    if run.outcome is Outcome.UNREACHABLE:
+        session.emit(HostUnreachable(run.address, run.error))
+    elif run.outcome is Outcome.FAILED:
         session.emit(HostFailed(run.error))
     elif run.outcome is Outcome.SKIPPED:
         session.emit(HostSkipped(run.error))
@@ -639,6 +652,8 @@ def _with_outcome(run: HostRun, end: TurnEnd, *, aborting: bool = False) -> Host
     `abort --rollback`, a rollback that passed its gate is what was asked: changed."""
     if run.outcome in (Outcome.INTERRUPTED, Outcome.UNREACHABLE, Outcome.FAILED):
         return run
+    if end.unreachable:  # the host went away during its turn: never called failed
+        return replace(run, outcome=Outcome.UNREACHABLE, error=end.reason)
     if aborting and end.state is HostState.ROLLED_BACK:
         return replace(run, outcome=Outcome.CHANGED)
     if end.state in (HostState.ROLLED_BACK, HostState.ROLLBACK_FAILED) or end.failed:

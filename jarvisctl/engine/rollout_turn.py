@@ -12,8 +12,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import Clock
+from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.core.results import (
     CheckResult,
     HostRun,
@@ -28,6 +30,7 @@ from jarvisctl.core.step_events import Gate, RolloutHost
 from jarvisctl.engine.backups import BackupWork, take_backups
 from jarvisctl.engine.gates import GateResult, wait_for_checks
 from jarvisctl.engine.pool import ConnectionPool
+from jarvisctl.engine.recorded import run_recorded
 from jarvisctl.engine.session import Session
 from jarvisctl.engine.steps import StepRunner
 from jarvisctl.plan.model import RolloutPlan, StepPlan
@@ -38,6 +41,7 @@ from jarvisctl.store.rollouts import (
     StepState,
 )
 
+REACH_TIMEOUT = 10.0  # seconds a host found gone may take to answer again, when none is set
 GATE_INTERVAL = 5.0  # seconds between two looks at a gate's checks, at most
 GATE_LOOKS = 20  # ... and at least this many looks within its timeout (at most every 0.5 s)
 # phases after which the host may have been changed: a resume goes on from there
@@ -56,16 +60,25 @@ TURN_OF_STATE = {
 
 @dataclass(frozen=True)
 class TurnEnd:
-    """How a host's turn ended: the state written, why, and whether it counts as failed."""
+    """How a host's turn ended: the state written, why, and whether it counts as failed.
+    `unreachable`: the host could not be reached (its run is unreachable, never failed);
+    `phase` and `step`: where a host deferred in the middle of its turn stopped, kept so that
+    its turn goes on from there."""
 
     state: HostState
     reason: str = ""
     failed: bool = False
     deferred_until: float | None = None
+    unreachable: bool = False
+    phase: str = ""
+    step: int | None = None
 
     @property
     def turn(self) -> RolloutTurn:
         return TURN_OF_STATE[self.state]
+
+
+STOPPED = TurnEnd(HostState.IN_FLIGHT, "the run was stopped")  # a resume goes on with it
 
 
 @dataclass
@@ -76,8 +89,11 @@ class Progress:
     rollout: str
     host: str
     clock: Clock
+    # where the turn stands, as last written (also in check mode, where nothing is written)
+    at: tuple[str, int | None] = ("", None)
 
     def phase(self, phase: str, *, started: bool = False, step: int | None = None) -> None:
+        self.at = (phase, step)
         if self.store is not None:
             self.store.set_host(
                 self.rollout,
@@ -122,6 +138,8 @@ class Progress:
                 reason=end.reason,
                 deferred_until=end.deferred_until,
                 failed=end.failed,
+                phase=end.phase,
+                step=end.step,
             )
 
 
@@ -145,6 +163,7 @@ class Turn:
 
     def __post_init__(self) -> None:
         self.notes: list[StepNote] = []
+        self.lost = ""  # why the host could not be reached, once a failure found it gone
         self.latest: dict[str, CheckResult] = {}  # each gate check's last result, by name
         self.observed: dict[str, CheckResult] = {}
         self.runner = StepRunner(
@@ -187,44 +206,66 @@ class Turn:
             self.earlier = rolled  # an earlier abort's rollback goes on where it stopped
             return self._rollback("the rollout was aborted")
         if self.resumed_phase not in CHANGING:
-            self.progress.phase("wait_for", started=True)
-            if self.plan.wait_for:
-                held = self._gate("wait_for", self.plan.wait_for, self.plan.wait_timeout)
-                if not held.passed:
-                    return self._deferred(f"held by wait_for: {held.reason}")
-            self.progress.phase("gate_before")
-            if self.plan.gate:
-                before = self._gate("before", self.plan.gate, self.plan.gate_timeout)
-                if not before.passed:
-                    why = f"the gate before its steps did not pass: {before.reason}"
-                    return TurnEnd(HostState.SKIPPED, why, failed=not self.checking)
-            if self.plan.backup and not self.checking:
-                self.progress.phase("backup")
-                failed = self._backups(run)
-                if failed:
-                    why = f"the backup before its steps failed: {failed}"
-                    return TurnEnd(HostState.SKIPPED, why, failed=True)
+            not_started = self._before_steps(run)
+            if not_started is not None:
+                return not_started
         if self.cancel.is_set():
-            return TurnEnd(HostState.IN_FLIGHT, "the run was stopped")
-        if self.resumed_phase != "rollback":
-            failure = self._steps(host.steps)
+            return STOPPED
+        if self.resumed_phase == "rollback":
+            return self._rollback("its rollback had started in an earlier run")
+        failure = self._steps(host.steps)
+        if self.cancel.is_set():
+            return STOPPED
+        if isinstance(failure, TurnEnd):
+            return failure
+        if failure is None:
+            if self.checking:
+                return self._checked()
+            self.progress.phase("gate_after")
+            after = self._after_gate()
             if self.cancel.is_set():
-                return TurnEnd(HostState.IN_FLIGHT, "the run was stopped")
-            if isinstance(failure, TurnEnd):
-                return failure
-            if failure is None:
-                if self.checking:
-                    return self._checked()
-                self.progress.phase("gate_after")
-                after = self._after_gate()
-                if after is None:
-                    changed = self._changed()
-                    state = HostState.UPDATED if changed else HostState.UNCHANGED
-                    return TurnEnd(state, "" if changed else "its steps found nothing to change")
-                failure = f"the gate after its steps did not pass: {after}"
-        else:
-            failure = "its rollback was in flight when the controller stopped"
-        return self._rollback(failure)
+                return STOPPED
+            if after is None:
+                changed = self._changed()
+                state = HostState.UPDATED if changed else HostState.UNCHANGED
+                return TurnEnd(state, "" if changed else "its steps found nothing to change")
+            failure = f"the gate after its steps did not pass: {after}"
+        cut = self._cut_short(failure)  # a host gone away cannot run its rollback either
+        return cut if cut is not None else self._rollback(failure)
+
+    def _before_steps(self, run: HostRun) -> TurnEnd | None:
+        """wait_for, the gate before, the rollout's backups: how the turn ends before the
+        host's steps, or None when they may start."""
+        self.progress.phase("wait_for", started=True)
+        if self.plan.wait_for:
+            held = self._gate("wait_for", self.plan.wait_for, self.plan.wait_timeout)
+            if not held.passed:
+                why = f"held by wait_for: {held.reason}"
+                return self._cut_short(why) or self._deferred(why)
+        self.progress.phase("gate_before")
+        if self.plan.gate:
+            before = self._gate("before", self.plan.gate, self.plan.gate_timeout)
+            if not before.passed:
+                why = f"the gate before its steps did not pass: {before.reason}"
+                cut = self._cut_short(why)
+                return cut or TurnEnd(HostState.SKIPPED, why, failed=not self.checking)
+        if self.plan.backup and not self.checking:
+            self.progress.phase("backup")
+            failed = self._backups(run)
+            if failed:
+                why = f"the backup before its steps failed: {failed}"
+                return self._cut_short(why) or TurnEnd(HostState.SKIPPED, why, failed=True)
+        return None
+
+    def _cut_short(self, failure: str) -> TurnEnd | None:
+        """After `failure`: the turn's end when the run was stopped (the host stays in flight,
+        for a resume) or when the host is no longer reachable; None when it answers."""
+        if self.cancel.is_set():
+            return STOPPED
+        if self.checking:
+            return None
+        self.lost = self.lost or self._unreachable()
+        return self._lost_end(failure) if self.lost else None
 
     def _steps(self, steps: Sequence[StepPlan]) -> str | TurnEnd | None:
         """Run the steps not finished earlier; the failure, a decision to wait for, or None."""
@@ -246,15 +287,80 @@ class Turn:
         if failed_earlier:  # the controller stopped after it failed, before what follows
             first = failed_earlier[0]
             return f"{first.phase} {first.index + 1} '{first.name}' failed (in an earlier run)"
-        notes = self.runner.run_all(
-            todo, before=self.progress.step_started, after=self.progress.step_finished
-        )
+        notes = self.runner.run_all(todo, before=self.progress.step_started, after=self._finished)
         self.notes += notes
         self.connection = self.runner.connection
         for note in notes:
             if note.outcome is StepOutcome.FAILED:
                 return f"step {note.index + 1} '{note.name}' failed: {note.reason}"
         return None
+
+    def _finished(self, step: StepPlan, note: StepNote) -> None:
+        """A step ended: written, unless it failed because the host went away (its
+        connection lost, the host not answering again) and its turn is deferred for it: then
+        the step stays unfinished, and goes on when the host is back."""
+        if note.outcome is StepOutcome.FAILED and not self.checking:
+            self.lost = self.lost or self._unreachable()
+            if self.lost and self._defers():
+                return
+        self.progress.step_finished(step, note)
+
+    def _defers(self) -> bool:
+        """Whether a host found unreachable in the middle of its turn is deferred (else it
+        counts as failed): `unreachable: defer`, outside an abort (which ends the rollout)."""
+        return self.plan.unreachable == "defer" and not self.abort
+
+    def _unreachable(self) -> str:
+        """Why the host cannot be reached now, or "" when it answers: asked after a failure,
+        before anything else (a rollback) is tried on it."""
+        connection = self.runner.connection
+        timeout = connection.settings.connect_timeout or REACH_TIMEOUT
+        try:
+            answer = run_recorded(
+                self.session,
+                connection,
+                "true",
+                timeout=timeout,
+                purpose="reachable",
+                label="is the host reachable",
+            )
+        except UnreachableError as exc:
+            return "" if self._stopped(exc) else str(exc)
+        if answer.ok:
+            return ""
+        return f"{self.session.host.host} did not answer within {format_duration(timeout)}"
+
+    def _stopped(self, exc: UnreachableError) -> bool:
+        return self.cancel.is_set() or isinstance(exc, SessionInterruptedError)
+
+    def _lost_end(self, failure: str) -> TurnEnd:
+        """The turn of a host found unreachable after `failure`: deferred where it stands
+        (`unreachable: defer`: a resume, or the daemon, goes on from there when it is back),
+        or failed, saying that nothing more (its rollback) could run on it."""
+        phase, step = self.progress.at
+        changing = phase in CHANGING
+        if self._defers():
+            where = f"{phase} {step + 1}" if step is not None else phase
+            goes_on = f"its turn goes on from {where}" if changing else "its turn starts again"
+            why = f"unreachable during its turn ({failure}): {self.lost}; {goes_on} when it is back"
+            until = self.session.clock.now() + self.plan.defer_for
+            kept = (phase, step) if changing else ("", None)
+            return TurnEnd(
+                HostState.DEFERRED,
+                why,
+                deferred_until=until,
+                unreachable=True,
+                phase=kept[0],
+                step=kept[1],
+            )
+        if not changing:
+            why = f"unreachable before its steps ({failure}): {self.lost}"
+            return TurnEnd(HostState.SKIPPED, why, failed=True, unreachable=True)
+        what = (
+            "its rollback could not finish" if phase == "rollback" else "its rollback could not run"
+        )
+        why = f"{failure}; {what}: the host is unreachable ({self.lost})"
+        return TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True, unreachable=True)
 
     def _after_gate(self) -> str | None:
         if not self.plan.gate:
@@ -273,17 +379,23 @@ class Turn:
             return TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True)
         self.progress.phase("rollback")
         result = self._steps(host.rollback)
+        if self.cancel.is_set():
+            return STOPPED
         if isinstance(result, TurnEnd):
             return result
         if result is not None:
-            return TurnEnd(HostState.ROLLBACK_FAILED, f"{failure}; rollback: {result}", True)
+            failed = f"{failure}; rollback: {result}"
+            if self.lost:
+                return self._lost_end(failed)
+            return TurnEnd(HostState.ROLLBACK_FAILED, failed, True)
         if self.plan.gate:
             gate = self._gate(
                 "after_rollback", self.plan.gate, self.plan.gate_timeout, settle=self.plan.settle
             )
             if not gate.passed:
                 why = f"{failure}; after the rollback the gate did not pass: {gate.reason}"
-                return TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True)
+                cut = self._cut_short(why)
+                return cut or TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True)
         return TurnEnd(HostState.ROLLED_BACK, failure, failed=True)
 
     def _checked(self) -> TurnEnd:
@@ -307,16 +419,23 @@ class Turn:
     ) -> GateResult:
         result = self._seen(names) if when in ("wait_for", "before") else None
         if result is None:
-            result = wait_for_checks(
-                self.session,
-                self.runner.connection,
-                names,
-                timeout=0.0 if self.checking else timeout,
-                interval=min(GATE_INTERVAL, max(0.5, timeout / GATE_LOOKS)),
-                cancel=self.cancel,
-                purpose=f"gate {when}",
-                settle=0.0 if self.checking else settle,
-            )
+            try:
+                result = wait_for_checks(
+                    self.session,
+                    self.runner.connection,
+                    names,
+                    timeout=0.0 if self.checking else timeout,
+                    interval=min(GATE_INTERVAL, max(0.5, timeout / GATE_LOOKS)),
+                    cancel=self.cancel,
+                    purpose=f"gate {when}",
+                    settle=0.0 if self.checking else settle,
+                )
+            except UnreachableError as exc:  # the connection died under the gate's checks
+                stopped = self._stopped(exc)
+                if not stopped:
+                    self.lost = str(exc)
+                why = "the run was stopped" if stopped else f"the connection was lost: {exc}"
+                result = GateResult(False, (), why, 0.0)
             self.observed = {}  # time has passed: later gates look again
         self.latest.update((r.name, r) for r in result.results)
         self.session.emit(
@@ -358,5 +477,6 @@ class Turn:
 def unreachable_end(plan: RolloutPlan, reason: str, now: float) -> TurnEnd:
     """A host whose session could not start: deferred, or failed (`unreachable: fail`)."""
     if plan.unreachable == "defer":
-        return TurnEnd(HostState.DEFERRED, reason, deferred_until=now + plan.defer_for)
-    return TurnEnd(HostState.SKIPPED, reason, failed=True)
+        until = now + plan.defer_for
+        return TurnEnd(HostState.DEFERRED, reason, deferred_until=until, unreachable=True)
+    return TurnEnd(HostState.SKIPPED, reason, failed=True, unreachable=True)

@@ -14,7 +14,7 @@ from typing import Any
 from jarvisctl.core.results import RolloutTurn
 from jarvisctl.render.backups_text import age_text, escaped, iso, when_text
 from jarvisctl.store.leases import Lease
-from jarvisctl.store.rollouts import HostState, Rollout, RolloutHost, StepRecord
+from jarvisctl.store.rollouts import HostState, Rollout, RolloutHost, StepRecord, turn_started
 
 SCHEMA_VERSION = 1
 # a host's count: its turn's outcome (RolloutTurn) once ended, else where it stands
@@ -112,7 +112,7 @@ def _batches(rollout: Rollout, hosts: Sequence[RolloutHost]) -> list[list[Rollou
 
 def host_line(host: RolloutHost, steps: dict[tuple[str, str, int], StepRecord], now: float) -> str:
     parts = [escaped(host.host), host.state.value]
-    if host.state in (HostState.IN_FLIGHT, HostState.DECISION) and host.phase:
+    if turn_started(host) and host.phase:
         parts.append(_where(host, steps))
     if host.deferred_until is not None and host.state is HostState.DEFERRED:
         parts.append(f"until {when_text(host.deferred_until)}")

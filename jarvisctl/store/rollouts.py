@@ -56,7 +56,9 @@ class HostState(str, Enum):
     UNCHANGED = "unchanged"
     ROLLED_BACK = "rolled back"
     ROLLBACK_FAILED = "rollback failed"
-    DEFERRED = "deferred"  # unreachable or held by wait_for: `deferred_until`
+    # unreachable or held by wait_for: `deferred_until`; one that went away during its steps
+    # keeps where it stood (`phase`, `step`), and its turn goes on from there
+    DEFERRED = "deferred"
     SKIPPED = "skipped"  # halted or aborted before it started (`reason`)
     DECISION = "decision"  # a `once: true` step was in flight when the controller died
 
@@ -69,6 +71,15 @@ DONE = (
     HostState.ROLLBACK_FAILED,
     HostState.SKIPPED,
 )
+
+
+def turn_started(host: RolloutHost) -> bool:
+    """Whether the host's turn started and has not ended: in flight (its controller was
+    killed), waiting for a decision, or deferred where it stood (it went away during its
+    steps: `phase` says where). Such a host's steps may have partly run."""
+    if host.state is HostState.DEFERRED:
+        return bool(host.phase)
+    return host.state in (HostState.IN_FLIGHT, HostState.DECISION)
 
 
 class StepState(str, Enum):
@@ -102,8 +113,10 @@ class RolloutHost:
     batch: int  # 1-based
     state: HostState = HostState.PENDING
     reason: str = ""
-    phase: str = ""  # while in flight: wait_for, gate_before, backup, step, gate_after, rollback
-    step: int | None = None  # while in flight: the 0-based index of the step in `phase`
+    # while in flight (or deferred in the middle of its turn): wait_for, gate_before, backup,
+    # step, gate_after, rollback; and the 0-based index of the step in `phase`
+    phase: str = ""
+    step: int | None = None
     deferred_until: float | None = None
     attempts: int = 0  # how many runs started this host's turn
     updated_at: float = 0.0

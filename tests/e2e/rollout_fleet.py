@@ -256,6 +256,14 @@ class RolloutProject:
             if host.get("rollout") is not None
         }
 
+    def turns_reason(self, report: dict[str, Any]) -> dict[str, str]:
+        """Each host's reason for its turn in the run document."""
+        return {
+            host["host"]: host["rollout"]["reason"]
+            for host in report["hosts"]
+            if host.get("rollout") is not None
+        }
+
     def states(self) -> dict[str, str]:
         """Each host's state in `rollout status last --json` (the store's view)."""
         status = self.status()
@@ -287,3 +295,45 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def cut_off(host: SshdHost) -> int:
+    """The host goes away under its open sessions: its listening sshd stops (no new
+    connection) and every sshd process serving a session of it is killed (their connections
+    drop, as when a host loses power). The number of sessions' sshd processes killed."""
+    listener = host._pid_from_file()
+    assert listener is not None, f"{host.name}'s sshd is not running"
+    sessions = [pid for pid in descendants(listener) if process_name(pid) == "sshd"]
+    host.stop()
+    for pid in sessions:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            continue
+    return len(sessions)
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root` in the process tree, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(proc.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""

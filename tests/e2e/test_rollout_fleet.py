@@ -11,14 +11,18 @@ import random
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import _fleet
 from tests.e2e.rollout_fleet import (
     PLAYBOOK,
+    RUN_TIMEOUT,
     RolloutProject,
     Service,
+    cut_off,
+    document,
     services_of,
     wait_until,
 )
@@ -170,6 +174,85 @@ def test_an_unreachable_host_is_deferred_then_updated_when_it_is_back(
     assert done.returncode == 0, done.stdout + done.stderr
     assert project.services[down.name].served() == GOOD
     assert project.status()["state"] == "finished"
+
+
+HELD = """\
+- name: stage
+                creates: "{{ app_dir }}/done-stage"
+                run: "echo x >> {{ app_dir }}/count-stage && touch {{ app_dir }}/done-stage"
+              - name: hold
+                creates: "{{ app_dir }}/done-hold"
+                run: >-
+                  echo x >> {{ app_dir }}/count-hold;
+                  if [ -e {{ app_dir }}/hold ]; then touch {{ app_dir }}/holding;
+                  while [ -e {{ app_dir }}/hold ]; do sleep 0.1; done; exit 1; fi;
+                  touch {{ app_dir }}/done-hold"""
+
+
+def lose_during_hold(project: RolloutProject, target: Service) -> tuple[int, dict[str, Any]]:
+    """Run the rollout of HELD; while `target` is in its step `hold`, the host goes away
+    (its sshd and the sessions it serves die); the run's exit code and document."""
+    (target.root / "hold").touch()
+    running = project.popen("run", PLAYBOOK, "--json")
+    try:
+        wait_until(lambda: (target.root / "holding").exists(), 120, "the hold step on the host")
+        assert cut_off(target.host) > 0, "no session of the host was cut"
+        (target.root / "hold").unlink()  # the step's orphaned shell ends, doing nothing more
+        stdout, stderr = running.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+    assert "Traceback" not in stderr, stderr
+    return running.returncode, document(stdout, stderr)
+
+
+def test_a_host_lost_during_its_steps_is_deferred_and_resumed_from_its_unfinished_step(
+    project: RolloutProject,
+) -> None:
+    names = list(project.services)
+    target = project.services[names[2]]  # in batch 2
+    project.write(playbook(GOOD, extra_steps=HELD))
+    _, report = lose_during_hold(project, target)
+    turns = project.turns(report)
+    assert turns[target.host.name] == "deferred", report
+    assert all(turns[h] == "updated" for h in names if h != target.host.name), turns
+    host = next(h for h in report["hosts"] if h["host"] == target.host.name)
+    assert host["outcome"] == "unreachable", host  # never called failed
+    assert "hold" in host["rollout"]["reason"], host["rollout"]
+    status = project.status()
+    assert status["state"] == "deferred", status
+    stored = next(h for b in status["batch_hosts"] for h in b if h["host"] == target.host.name)
+    # its durable progress is intact: where it stopped, the step in flight left unfinished
+    assert (stored["state"], stored["phase"], stored["step"]) == ("deferred", "step", 1), stored
+    steps = {s["name"]: s["state"] for s in stored["steps"]}
+    assert steps == {"stage": "done", "hold": "started"}, steps
+    # its rollback did not run, nor did the steps after the one in flight
+    assert target.version() == OLD and target.healthy()
+    target.host.start()
+    done = project.jarvisctl("rollout", "resume", "last", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert target.served() == GOOD
+    assert project.status()["state"] == "finished"
+    # it went on from its unfinished step: the finished one did not run again
+    assert (target.counter("stage"), target.counter("hold")) == (1, 2)
+
+
+def test_a_host_lost_during_its_steps_with_unreachable_fail_counts_as_failed(
+    project: RolloutProject,
+) -> None:
+    names = list(project.services)
+    target = project.services[names[2]]  # in batch 2
+    project.write(playbook(GOOD, extra_steps=HELD, unreachable="fail"))
+    code, report = lose_during_hold(project, target)
+    assert code != 0
+    turns = project.turns(report)
+    assert turns[target.host.name] == "rollback failed", turns
+    reason = project.turns_reason(report)[target.host.name]
+    assert "its rollback could not run" in reason and "unreachable" in reason, reason
+    # it counts as failed: max_fail_percentage 0 halts, batch 3 does not start
+    assert all(turns[h] == "skipped" for h in names[4:]), turns
+    assert project.status()["state"] == "halted"
 
 
 COUNTED = """\

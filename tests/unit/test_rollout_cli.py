@@ -210,6 +210,34 @@ def test_abort_of_a_paused_rollout_skips_the_hosts_not_started(project: Path) ->
     assert again.stderr.startswith(f"error: rollout {PAUSED} has already ended: aborted (")
 
 
+def test_abort_leaves_a_host_deferred_in_the_middle_of_its_turn(project: Path) -> None:
+    """A host that went away during its steps is deferred where it stood: its turn had
+    started, so an abort leaves it as it is and names it (only a rollback may undo it), and
+    `abort --rollback` would roll it back."""
+    store = open_store(project.parent / ".jarvisctl")
+    store.rollouts.set_host(
+        PAUSED,
+        "j3",
+        HostState.DEFERRED,
+        at=T0 + 86400 + 8,
+        reason="unreachable during its turn",
+        deferred_until=T0 + 9 * 86400,
+        phase="step",
+        step=1,
+    )
+    status = jarvisctl(project, "rollout", "status", PAUSED)
+    assert "  j3  deferred  at step 2  until " in status.output, status.output
+    done = jarvisctl(project, "rollout", "abort", PAUSED)
+    assert done.exit_code == 0, done.output
+    assert "  skipped (not started): j5\\x1b[31m" in done.stdout.splitlines()
+    assert (
+        "  j3: left deferred at step 2: its turn had started and its steps may have partly run"
+        in done.stdout.splitlines()
+    ), done.stdout
+    states = {h.host: h.state for h in store.rollouts.hosts(PAUSED)}
+    assert states["j3"] is HostState.DEFERRED
+
+
 def journal(config: Path, run_id: str) -> Path:
     return config.parent / ".jarvisctl" / "runs" / f"{run_id}.jsonl"
 
