@@ -1,7 +1,9 @@
 """The daemon finishes deferred rollouts: when one of its runs reaches a host that a rollout
 deferred (it was unreachable, or held by `wait_for`), and that rollout waits only for such
 hosts (its state is `deferred`), the daemon resumes it at once, as `jarvisctl rollout resume`
-would, within each host's `defer_for`. A rollout paused, halted or held by another controller
+would, within each host's `defer_for`; one whose deferred host is past its `defer_for` is
+resumed as well, so that the rollout ends that host (failed: it never came back) and says so,
+instead of waiting for ever. A rollout paused, halted or held by another controller
 is never touched: those wait for an operator."""
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.results import CUT_SHORT, RunReport
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.store.factory import open_store
-from jarvisctl.store.rollouts import HostState, RolloutState
+from jarvisctl.store.rollouts import HostState, RolloutHost, RolloutState
 
 RECENT = 50  # the most recent rollouts looked at after each run
 
@@ -25,23 +27,25 @@ def waiting_for(
 ) -> dict[str, list[str]]:
     """The deferred rollouts that wait for some of the `reached` hosts, or whose own play
     the run was (its hosts skipped while the rollout waits: its schedule is when to try its
-    deferred hosts again): id -> those hosts."""
+    deferred hosts again), or one of whose deferred hosts is past its deadline (resumed, the
+    rollout ends it: it never came back): id -> those hosts."""
     found: dict[str, list[str]] = {}
     with open_store(project.state_dir, readonly=True) as store:
         for rollout in store.rollouts.recent(RECENT):
             if rollout.state is not RolloutState.DEFERRED:
                 continue
             own = rollout.play in plays
-            back = [
-                h.host
-                for h in store.rollouts.hosts(rollout.id)
-                if h.state is HostState.DEFERRED
-                and (own or h.host in reached)
-                and (h.deferred_until is None or now <= h.deferred_until)
+            deferred = [
+                h for h in store.rollouts.hosts(rollout.id) if h.state is HostState.DEFERRED
             ]
+            back = [h.host for h in deferred if (own or h.host in reached or _expired(h, now))]
             if back:
                 found[rollout.id] = back
     return found
+
+
+def _expired(host: RolloutHost, now: float) -> bool:
+    return host.deferred_until is not None and now > host.deferred_until
 
 
 def finish_deferred(

@@ -30,7 +30,14 @@ from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
 from jarvisctl.engine.backups import BackupWork
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.rollout_request import RolloutRequest
-from jarvisctl.engine.rollout_turn import Progress, Turn, TurnEnd, unreachable_end
+from jarvisctl.engine.rollout_turn import (
+    Progress,
+    Turn,
+    TurnEnd,
+    expired_end,
+    first_deadline,
+    unreachable_end,
+)
 from jarvisctl.engine.session import Session, observe_host
 from jarvisctl.engine.window import in_window
 from jarvisctl.plan.model import HostPlan, PlayPlan, RolloutPlan
@@ -53,6 +60,7 @@ from jarvisctl.store.rollouts import (
 from jarvisctl.store.rollouts_redacted import RedactedRollouts
 
 CHECK_ID = "check"  # check mode's rollouts are not recorded
+NAMED = 5  # failed hosts a finished rollout's reason names
 
 
 class Fleet(Protocol):
@@ -328,8 +336,9 @@ class _Batches:
         self.emit("resumed" if resumed else "started")
         results: list[HostRun] = []
         paused = ""
-        if self.store is not None:  # a controller killed before it wrote the halt
-            self._judge()
+        if self.store is not None:
+            results += self._expire()
+            self._judge()  # also: a controller killed before it wrote the halt
         for number, names in enumerate(self.plan.batches, 1):
             todo = self._todo(names)
             if not todo:
@@ -400,19 +409,36 @@ class _Batches:
         """The batch's hosts whose turn is still to come (or to go on); a host whose turn
         ended in an earlier run is not part of this one's work."""
         todo: list[HostPlan] = []
-        now = self.fleet.clock.now()
         for name in names:
             host, state = self.hosts.get(name), self.states.get(name)
             if host is None or state is None:
                 continue
             if state.state in DONE or state.state is HostState.DECISION:
                 continue
-            expired = state.deferred_until is not None and now > state.deferred_until
-            if state.state is HostState.DEFERRED and expired:
-                self._set(name, HostState.SKIPPED, "deferred for longer than defer_for")
-                continue
             todo.append(host)
         return todo
+
+    def _expire(self) -> list[HostRun]:
+        """The deferred hosts whose deadline (their first deferral + defer_for) has passed end
+        now, failed: they never came back in time. Their runs, for the hosts planned."""
+        now, runs = self.fleet.clock.now(), []
+        for name, state in list(self.states.items()):
+            until = state.deferred_until
+            if state.state is not HostState.DEFERRED or until is None or now <= until:
+                continue
+            end = expired_end(self.plan, state)
+            self._ended(name, state.batch, end, None)
+            host = self.hosts.get(name)
+            if host is None:
+                continue
+            run = HostRun(
+                host.host, self.play.name, host.connection, Outcome.FAILED, error=end.reason
+            )
+            self.fleet.events.emit(Event(HostFailed(end.reason), name, self.play.name))
+            run = _with_turn(run, self.record.id, state.batch, end)
+            self.fleet.on_host(run)
+            runs.append(run)
+        return runs
 
     def _batch(
         self, number: int, hosts: list[HostPlan], *, rollback: bool = False
@@ -451,7 +477,9 @@ class _Batches:
                 run = fleet.finish(self.play, finishing, run, connection)
                 if run.outcome in (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.UNREACHABLE):
                     return self._before_turn(number, host, run, session)
-            progress = Progress(self.store, self.record.id, host.host, fleet.clock)
+            progress = Progress(
+                self.store, self.record.id, host.host, fleet.clock, until=state.deferred_until
+            )
             turn = Turn(
                 session,
                 connection,
@@ -511,7 +539,7 @@ class _Batches:
                 end.state,
                 at=self.fleet.clock.now(),
                 reason=end.reason,
-                deferred_until=end.deferred_until,
+                deferred_until=first_deadline(end, self.states[host].deferred_until),
                 failed=end.failed,
             )
         payload = RolloutHostEvent(self.record.id, number, end.turn.value, end.reason)
@@ -524,11 +552,14 @@ class _Batches:
     def _counted(self, host: str, end: TurnEnd) -> None:
         """Keep the host's end for the halt rule; halt when failures cross the limit."""
         with self.lock:
-            self.states[host] = replace(self.states[host], state=end.state, failed=end.failed)
-        self._judge()
+            self.states[host] = replace(
+                self.states[host], state=end.state, failed=end.failed, reason=end.reason
+            )
+        self._judge(f"{host}: {end.reason}" if end.failed else "")
 
-    def _judge(self) -> None:
-        """Halt when the failures so far cross max_fail_percentage."""
+    def _judge(self, last: str = "") -> None:
+        """Halt when the failures so far cross max_fail_percentage (`last`: the failure that
+        made them cross it, named in the reason)."""
         with self.lock:
             failed, attempted = failure_share(list(self.states.values()))
             if self.aborting or self.halt.is_set() or not crossed(self.plan, failed, attempted):
@@ -537,6 +568,7 @@ class _Batches:
             self.halted_reason = (
                 f"{failed} of {attempted} hosts attempted failed ({share:.0f}%), "
                 f"above max_fail_percentage {self.plan.max_fail_percentage:g}"
+                + (f" (the last: {_shortened(last)})" if last else "")
             )
             self.halt.set()
         if self.fleet.mode != "check":
@@ -619,13 +651,31 @@ class _Batches:
             self._update(state=RolloutState.DEFERRED, reason=reason)
             self.emit("deferred", failed=failed, attempted=attempted, reason=reason)
         else:
-            self._update(state=RolloutState.FINISHED, reason="")
-            self.emit("finished", failed=failed, attempted=attempted)
+            reason = self._failures(failed, attempted)
+            self._update(state=RolloutState.FINISHED, reason=reason)
+            self.emit("finished", failed=failed, attempted=attempted, reason=reason)
+
+    def _failures(self, failed: int, attempted: int) -> str:
+        """What a rollout that finished within its max_fail_percentage says of the hosts that
+        failed ("" when none did): how many, and each one's reason."""
+        hosts = [h for h in self.states.values() if h.failed]
+        if not hosts:
+            return ""
+        named = "; ".join(f"{h.host}: {_shortened(h.reason)}" for h in hosts[:NAMED])
+        more = f"; and {len(hosts) - NAMED} more" if len(hosts) > NAMED else ""
+        return (
+            f"{failed} of {attempted} hosts counted as failed, within max_fail_percentage "
+            f"{self.plan.max_fail_percentage:g}: {named}{more}"
+        )
 
 
 def _changed_it(host: RolloutHost) -> bool:
     """The rollout may have changed the host: updated, or its turn started and not ended."""
     return host.state is HostState.UPDATED or turn_started(host)
+
+
+def _shortened(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _nothing(_: object) -> None:

@@ -26,7 +26,8 @@ from jarvisctl.core.results import (
     StepNote,
     StepOutcome,
 )
-from jarvisctl.core.step_events import Gate, RolloutHost
+from jarvisctl.core.step_events import Gate
+from jarvisctl.core.step_events import RolloutHost as RolloutHostEvent
 from jarvisctl.engine.backups import BackupWork, take_backups
 from jarvisctl.engine.gates import GateResult, wait_for_checks
 from jarvisctl.engine.pool import ConnectionPool
@@ -36,9 +37,11 @@ from jarvisctl.engine.steps import StepRunner
 from jarvisctl.plan.model import RolloutPlan, StepPlan
 from jarvisctl.store.rollouts import (
     HostState,
+    RolloutHost,
     RolloutStore,
     StepRecord,
     StepState,
+    turn_started,
 )
 
 REACH_TIMEOUT = 10.0  # seconds a host found gone may take to answer again, when none is set
@@ -91,6 +94,9 @@ class Progress:
     clock: Clock
     # where the turn stands, as last written (also in check mode, where nothing is written)
     at: tuple[str, int | None] = ("", None)
+    # the deadline of the host's first deferral: kept while it is tried again, and when it is
+    # deferred again (defer_for counts from the first deferral, not from each try)
+    until: float | None = None
 
     def phase(self, phase: str, *, started: bool = False, step: int | None = None) -> None:
         self.at = (phase, step)
@@ -103,6 +109,7 @@ class Progress:
                 phase=phase,
                 step=step,
                 started=started,
+                deferred_until=self.until,
             )
 
     def step_started(self, step: StepPlan) -> None:
@@ -136,7 +143,7 @@ class Progress:
                 end.state,
                 at=self.clock.now(),
                 reason=end.reason,
-                deferred_until=end.deferred_until,
+                deferred_until=first_deadline(end, self.until),
                 failed=end.failed,
                 phase=end.phase,
                 step=end.step,
@@ -187,7 +194,7 @@ class Turn:
             run = replace(run, outcome=Outcome.INTERRUPTED, error="the run was stopped")
         else:
             self.progress.end(end)
-        self.session.emit(RolloutHost(self.rollout, self.batch, end.turn.value, end.reason))
+        self.session.emit(RolloutHostEvent(self.rollout, self.batch, end.turn.value, end.reason))
         note = RolloutNote(self.rollout, self.batch, end.turn, end.reason)
         # the host as the turn left it: each check a gate looked at last, as it was then
         checks = tuple(
@@ -472,6 +479,29 @@ class Turn:
             if note.failed or note.outcome != "taken":
                 return f"backup '{note.name}': {note.reason or note.outcome}"
         return ""
+
+
+def first_deadline(end: TurnEnd, earlier: float | None) -> float | None:
+    """The deadline written for a host whose turn ended `end`: a host deferred again keeps
+    the deadline of its first deferral."""
+    if end.deferred_until is None or earlier is None:
+        return end.deferred_until
+    return min(end.deferred_until, earlier)
+
+
+def expired_end(plan: RolloutPlan, host: RolloutHost) -> TurnEnd:
+    """A deferred host whose deadline has passed: it never came back in time, and counts as
+    failed. One deferred in the middle of its turn may have been partly changed, and its
+    rollback never ran: rollback failed."""
+    waited = f"deferred for more than {format_duration(plan.defer_for)}: never came back"
+    if not turn_started(host):
+        return TurnEnd(HostState.SKIPPED, f"{waited} ({host.reason})", failed=True)
+    where = host.phase + (f" {host.step + 1}" if host.step is not None else "")
+    why = (
+        f"{waited}; its turn had started (it stopped at {where}: its steps may have partly "
+        f"run) and its rollback never ran ({host.reason})"
+    )
+    return TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True)
 
 
 def unreachable_end(plan: RolloutPlan, reason: str, now: float) -> TurnEnd:

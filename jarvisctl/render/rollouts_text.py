@@ -37,6 +37,12 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(shown) or "no hosts"
 
 
+def failed_text(hosts: Sequence[RolloutHost]) -> str:
+    """How many of the hosts count against max_fail_percentage ("" none)."""
+    failed = sum(1 for h in hosts if h.failed)
+    return f"; {failed} counted as failed" if failed else ""
+
+
 def state_text(rollout: Rollout) -> str:
     batch = (
         f" after batch {rollout.batch}"
@@ -63,7 +69,7 @@ def rollout_table(
             r.state.value,
             f"{r.batch}/{len(r.batches)}",
             f"{when_text(r.started_at)} ({age_text(now - r.started_at)} ago)",
-            counts_text(host_counts(hosts)),
+            counts_text(host_counts(hosts)) + failed_text(hosts),
         )
         for r, hosts in rollouts
     ]
@@ -91,9 +97,7 @@ def status_lines(
     )
     if holder is not None:
         yield f"  worked on now: {holder.describe(now)}"
-    counts = host_counts(hosts)
-    failed = sum(1 for h in hosts if h.failed)
-    yield f"  hosts: {counts_text(counts)}" + (f"; {failed} counted as failed" if failed else "")
+    yield f"  hosts: {counts_text(host_counts(hosts))}{failed_text(hosts)}"
     names = {(s.host, s.phase, s.index): s for s in steps}
     for number, batch in enumerate(_batches(rollout, hosts), start=1):
         marker = "  <- current" if number == rollout.batch else ""
@@ -155,6 +159,7 @@ def summary_document(rollout: Rollout, hosts: Sequence[RolloutHost]) -> dict[str
         "batches": len(rollout.batches),
         "hosts": len(hosts),
         "counts": host_counts(hosts),
+        "failed": sum(1 for h in hosts if h.failed),
         "started_at": iso(rollout.started_at),
         "updated_at": iso(rollout.updated_at),
         "run_id": rollout.run_id or None,
@@ -178,7 +183,6 @@ def status_document(
         "inventory": list(rollout.inventory),
         "limit": rollout.limit,
         "plan_digest": rollout.plan_digest,
-        "failed": sum(1 for h in hosts if h.failed),
         "holder": None if holder is None else _holder_document(holder),
         "batch_hosts": [
             [_host_document(h, by_host.get(h.host, [])) for h in batch]

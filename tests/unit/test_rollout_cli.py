@@ -98,7 +98,9 @@ def test_list_shows_the_most_recent_first_with_counts(project: Path) -> None:
     header, paused, old = done.output.splitlines()
     assert header.split()[:4] == ["rollout", "play", "state", "batch"]
     assert paused.startswith(PAUSED) and "  paused  " in paused and " 2/3 " in paused
-    assert paused.endswith("1 updated, 1 rolled back, 1 deferred, 1 pending, 1 in flight")
+    assert paused.endswith(
+        "1 updated, 1 rolled back, 1 deferred, 1 pending, 1 in flight; 1 counted as failed"
+    )
     assert old.startswith(OLD) and old.endswith("1 updated")
 
 
