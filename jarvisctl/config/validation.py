@@ -122,7 +122,10 @@ def _problem(error: ErrorDetails, model: type[BaseModel], source: SourceMap) -> 
     # one) says what is wrong itself, without repeating the value (it may hold a secret)
     if kind == "value_error" or kind.startswith("jarvisctl_"):
         field = _field_name(_node_path(tuple(error["loc"]), source))
-        return Problem(source.locate(loc), message if not field else f"{field}: {message}")
+        # a mapping's key that is wrong (`labels: {host: x}`) is shown at the key
+        at_key = loc[-1:] == ("[key]",)
+        spot = source.locate(loc[:-1], key=True) if at_key else source.locate(loc)
+        return Problem(spot, message if not field else f"{field}: {message}")
     got = _short(error.get("input"))
     return Problem(source.locate(loc), f"{field or 'value'}: {_lower_first(message)}, got {got}")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Literal
 
-LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LABEL_NAME_HINT = "a label name: a letter or '_', then letters, digits or '_'"
+from jarvisctl.core.labels import LABEL_NAME, LABEL_NAME_HINT
+
 MAX_REGEX = 1000  # characters of a matcher's regex: bounds what compiling one may cost
 
 

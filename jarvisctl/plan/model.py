@@ -211,6 +211,8 @@ class PlayPlan:
     max_fleet_percent: float = 30.0
     breaker_min_hosts: int = 2
     rollout: RolloutPlan | None = None
+    # `labels:`, sorted by name: added to each of the play's alerts
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

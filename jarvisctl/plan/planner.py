@@ -253,6 +253,7 @@ def _plan_play(
         max_fleet_percent=play.max_fleet_percent,
         breaker_min_hosts=play.breaker_min_hosts,
         rollout=rollout,
+        labels=tuple(sorted(play.labels.items())),
     )
 
 

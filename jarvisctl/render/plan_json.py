@@ -139,6 +139,7 @@ def _play(play: PlayPlan, encode: _Encoders) -> dict[str, Any]:
         "hosts_pattern": play.hosts_pattern,
         "location": location_json(play.location),
         "tags": list(play.tags),
+        "labels": dict(play.labels),
         "schedule": schedule,
         "rollout": _rollout(play),
         "hosts": [_host(h, encode) for h in play.hosts],

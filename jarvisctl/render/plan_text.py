@@ -73,6 +73,8 @@ def _play_lines(play: PlayPlan, blocks: _Blocks) -> Iterator[str]:
     if play.schedule:
         times = ", ".join(t.strftime("%Y-%m-%d %H:%M:%S %Z") for t in play.schedule.next_fire_times)
         yield f"    schedule: {play.schedule.description}; next: {times}"
+    if play.labels:
+        yield f"    labels: {', '.join(f'{name}={value}' for name, value in play.labels)}"
     if not play.hosts:
         yield "    no hosts matched"
     if play.rollout is not None:

@@ -154,7 +154,7 @@ EXPECTED = [
     "\"{{ env('SMTP_PASSWORD') }}\" or \"{{ secret_file('secrets/smtp') }}\"",
     "jarvisctl.yml:6:20: 'email': starttls: false would send the password in the clear: keep "
     "STARTTLS on, or use smtps://",
-    "jarvisctl.yml:7:17: 'bad name': invalid receiver name 'bad name' (a letter or digit, then "
+    "jarvisctl.yml:7:5: 'bad name': invalid receiver name 'bad name' (a letter or digit, then "
     "letters, digits, '_', '.', '-' (e.g. oncall))",
     "jarvisctl.yml:7:33: 'url': is not an http:// or https:// URL with a host",
     "jarvisctl.yml:8:21: 'apprise': is not an Apprise URL (expected SCHEME://..., e.g. ntfy://topic)",

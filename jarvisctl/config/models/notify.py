@@ -24,7 +24,8 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_v
 from jarvisctl.config.models.base import StrictModel
 from jarvisctl.config.models.values import Count, Duration, NonEmptyText, PositiveDuration, Timeout
 from jarvisctl.core.alert_routes import ALL_LABELS
-from jarvisctl.core.alerts import LABEL_NAME, LABEL_NAME_HINT, parse_matcher
+from jarvisctl.core.alerts import parse_matcher
+from jarvisctl.core.labels import LABEL_NAME, LABEL_NAME_HINT
 
 RECEIVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 RECEIVER_NAME_HINT = "a letter or digit, then letters, digits, '_', '.', '-' (e.g. oncall)"

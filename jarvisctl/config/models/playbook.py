@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, RootModel, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    RootModel,
+    field_validator,
+    model_validator,
+)
 
 from jarvisctl.config.models.backups import BackupSpec
 from jarvisctl.config.models.base import StrictModel
@@ -22,6 +29,7 @@ from jarvisctl.config.models.values import (
     validate_tags,
 )
 from jarvisctl.config.schedule import CronSpec, IntervalSpec, ScheduleSpec, check_cron
+from jarvisctl.core.labels import LABEL_NAME, LABEL_NAME_HINT, RESERVED_LABELS, RESERVED_PREFIX
 
 Status = Literal["warning", "critical", "unknown"]
 VerifiedStatus = Literal["ok", "warning", "critical", "unknown"]
@@ -38,6 +46,36 @@ def _ok_only() -> list[VerifiedStatus]:
 
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
+
+
+def _label_name(value: str) -> str:
+    if not LABEL_NAME.match(value):
+        raise ValueError(f"invalid label name {value[:60]!r} ({LABEL_NAME_HINT}, e.g. team)")
+    if value in RESERVED_LABELS:
+        raise ValueError(
+            f"label {value!r} is set by jarvisctl on every alert it makes (reserved: "
+            f"{', '.join(RESERVED_LABELS)}): give yours another name, e.g. team or site"
+        )
+    if value.startswith(RESERVED_PREFIX):
+        raise ValueError(f"label {value!r}: names starting with '__' are reserved")
+    return value
+
+
+def _label_value(value: Any) -> Any:
+    """Text; a whole number is read as its digits (`rack: 3`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError("a label's value is text (quote it, e.g. 'yes')")
+    if not value.strip():
+        raise ValueError("a label's value is empty (an alert without the label says the same)")
+    if "{{" in value or "{%" in value:
+        raise ValueError("a label's value is written as is, not a template")
+    return value
+
+
+LabelName = Annotated[str, AfterValidator(_label_name)]
+LabelValue = Annotated[str, BeforeValidator(_label_value)]
 
 
 class IntervalSchedule(StrictModel):
@@ -139,6 +177,8 @@ class Play(StrictModel):
     secret_vars: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     tags: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     schedule: Schedule | None = None
+    # added to every alert of the play (routing, grouping, what a message lists)
+    labels: dict[LabelName, LabelValue] = Field(default_factory=dict)
     checks: list[CheckSpec] = Field(default_factory=list)
     # taken after the checks, on each host, in this order
     backups: list[BackupSpec] = Field(default_factory=list)
