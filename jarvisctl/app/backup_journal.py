@@ -1,16 +1,18 @@
-"""Each backup action an operator takes from a front door (`backups verify`, `restore`,
-`prune`) is recorded as a run: its own audit journal (`<state dir>/runs/<run-id>.jsonl`, the
-same hash chain), its row in the run index, and so `jarvisctl runs`, `report RUN_ID` and
-`audit verify RUN_ID` show it like any run.
+"""Each action an operator takes from a front door (`backups verify`, `restore`, `prune`; a
+rollout's abort; an alert's acknowledgement, a silence, a receiver's test) is recorded as a
+run: its own audit journal (`<state dir>/runs/<run-id>.jsonl`, the same hash chain), its row in
+the run index, and so `jarvisctl runs`, `report RUN_ID` and `audit verify RUN_ID` show it like
+any run.
 
 A run's recording is reused as it is (record.recording.record_run): the journal's records are
-`run_started` (source `cli`, the command's arguments, mode `run`, or `check` for a restore
---check or a prune --dry-run, which change nothing; the hosts acted on), one typed backup event
-per snapshot acted on (core/backup_events.py), and `run_finished`, whose recap counts per host
-what went right (`ok`) and wrong (`failed`) and whose hosts say how each ended, so that the run's
-status (not_ok when anything failed) and exit code follow the one outcome ladder. An action
-stopped by Ctrl-C ends without `run_finished`: `runs` shows it interrupted. A store that cannot
-record refuses the action before it touches anything, as it refuses a run.
+`run_started` (source `cli`, or `daemon` for the daemon's HTTP API; the command's arguments,
+mode `run`, or `check` for a restore --check or a prune --dry-run, which change nothing; the
+hosts acted on), one typed event per thing acted on (core/backup_events.py,
+core/alert_events.py), and `run_finished`, whose recap counts per host what went right (`ok`)
+and wrong (`failed`) and whose hosts say how each ended, so that the run's status (not_ok when
+anything failed) and exit code follow the one outcome ladder. An action stopped by Ctrl-C ends
+without `run_finished`: `runs` shows it interrupted. A store that cannot record refuses the
+action before it touches anything, as it refuses a run.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class ActionRequest:
     check: bool = False  # changes nothing (restore --check, prune --dry-run)
     inventory: str | None = None  # the inventory's source, when the action read one
     play: str = PLAY  # the session name its hosts are recorded under (a rollout's play)
+    source: str = "cli"  # the front door: cli, or daemon (its HTTP API)
 
 
 class ActionLog:
@@ -149,7 +152,7 @@ def _announcement(run_id: str, request: ActionRequest) -> RunStarted:
     return RunStarted(
         run_id=run_id,
         mode="check" if request.check else "run",
-        source="cli",
+        source=request.source,
         user=_user(),
         controller=socket.gethostname(),
         pid=os.getpid(),

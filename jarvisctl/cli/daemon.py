@@ -1,4 +1,5 @@
-"""`jarvisctl daemon`: run every scheduled play on time, serve /healthz, /metrics, /status."""
+"""`jarvisctl daemon`: run every scheduled play on time, serve /healthz, /metrics, /status and
+the alert API (/alerts, /silences)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def daemon_command(
     SIGHUP reloads the YAML (a mistake keeps the running schedule); SIGTERM lets in-flight runs
     finish (daemon.stop_timeout), then stops them cleanly and exits 0."""
     # imported here: every other command starts faster without the scheduler and HTTP parts
+    from jarvisctl.app.api_token import api_token
+    from jarvisctl.daemon.api import AlertsApi
     from jarvisctl.daemon.http import HttpLimits, serve
     from jarvisctl.daemon.notify import Notifier, take_from_environment
     from jarvisctl.daemon.service import Daemon, start_project
@@ -57,6 +60,7 @@ def daemon_command(
     route_library_logs(log)
     systemd = take_from_environment(os.environ)
     project, schedule = start_project(config, secrets)
+    token = None if once else api_token(project, secrets)  # a mistake here stops the start
     notifier = Notifier.from_environment({} if once else systemd, os.getpid(), log)
     daemon = Daemon(project, log, secrets=secrets, notifier=notifier)
     restore = _handle_signals(daemon)
@@ -69,11 +73,16 @@ def daemon_command(
         settings = project.config.daemon
         http = settings.http
         limits = HttpLimits(http.timeout, http.workers, http.connections)
-        server, _ = serve(parse_listen(settings.listen), daemon.snapshot, log, secrets, limits)
+        api = AlertsApi(lambda: daemon.runtime.project, token, secrets, log)
+        address = parse_listen(settings.listen)
+        server, _ = serve(address, daemon.snapshot, log, secrets, limits, api)
         try:
             daemon.load(schedule)
             jobs = len(schedule.jobs)
-            log.info("daemon_started", pid=os.getpid(), jobs=jobs, listen=server.url)
+            writes = "token" if token is not None else "refused (no daemon.http.token)"
+            log.info(
+                "daemon_started", pid=os.getpid(), jobs=jobs, listen=server.url, api_writes=writes
+            )
             daemon.run_until_stopped(ready=f"{jobs} scheduled jobs; /healthz on {server.url}")
             clean = daemon.stop(settings.stop_timeout)
         finally:

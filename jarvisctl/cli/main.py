@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("jarvisctl.cli.audit", "audit"),
     "backups": ("jarvisctl.cli.backups", "backups"),
     "rollout": ("jarvisctl.cli.rollouts", "rollout"),
+    "alerts": ("jarvisctl.cli.alerts", "alerts"),
+    "silence": ("jarvisctl.cli.silences", "silence"),
+    "notify": ("jarvisctl.cli.notify", "notify"),
 }
 
 

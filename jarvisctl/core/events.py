@@ -48,6 +48,9 @@ class EventKind(str, Enum):
     GATE = "gate"
     ROLLOUT = "rollout"
     ROLLOUT_HOST = "rollout_host"
+    ALERT_ACK = "alert_ack"
+    SILENCE = "silence"
+    NOTIFY_TEST = "notify_test"
 
     def __str__(self) -> str:
         return self.value

@@ -1,17 +1,20 @@
-"""HTTP on loopback: /healthz, /metrics, /status. Read-only; every answer renders a snapshot.
+"""HTTP on loopback: /healthz, /metrics, /status, and the alert API (daemon/api.py: /alerts,
+/silences, whose writes require the API token).
 
 Bounded whatever the clients do. One thread waits (a selector) on every connection until its
-request head has arrived, within `daemon.http.timeout`; a connection costs no thread while it
-sends slowly or not at all (slowloris), and when `daemon.http.connections` of them wait, a new
-one closes the oldest. Only complete requests reach the fixed pool of `daemon.http.workers`
-threads, through a bounded queue; each answer is written within the same timeout, and a client
-that left early is counted (and a debug line), not a traceback.
+request head, and the body its Content-Length announces (at most api.MAX_BODY), have arrived,
+within `daemon.http.timeout`; a connection costs no thread while it sends slowly or not at all
+(slowloris), and when `daemon.http.connections` of them wait, a new one closes the oldest.
+Only complete requests reach the fixed pool of `daemon.http.workers` threads, through a bounded
+queue; each answer is written within the same timeout, and a client that left early is counted
+(and a debug line), not a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import selectors
 import socket
 import threading
@@ -22,11 +25,13 @@ from dataclasses import dataclass, field, replace
 
 from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
 from jarvisctl.core.secrets import SecretValues
+from jarvisctl.daemon.api import MAX_BODY, AlertsApi
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.routes import answer
 from jarvisctl.daemon.snapshot import HttpCounts, Snapshot
 
-MAX_HEAD = 16 * 1024  # a GET's request line and headers; more is not a client of ours
+MAX_HEAD = 16 * 1024  # a request line and headers; more is not a client of ours
+CONTENT_LENGTH = re.compile(rb"\r?\ncontent-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?\n", re.I)
 BACKLOG = 64  # connections the kernel holds until the selector accepts them
 ACCEPTS_PER_WAKE = 64  # so that a flood of connections cannot starve the reads
 
@@ -75,8 +80,9 @@ class DaemonHTTPServer:
         log: EventLog,
         secrets: SecretValues | None = None,
         limits: HttpLimits = HttpLimits(),
+        api: AlertsApi | None = None,
     ) -> None:
-        self._snapshot, self.log, self.limits = snapshot, log, limits
+        self._snapshot, self.log, self.limits, self.api = snapshot, log, limits, api
         self.secrets = secrets or SecretValues()  # every answer is redacted with them
         self.socket = _listen(address)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
@@ -169,8 +175,10 @@ class DaemonHTTPServer:
             self._drop(waiting, "gone")
             return
         waiting.head += data
-        if b"\r\n\r\n" in waiting.head or b"\n\n" in waiting.head:
-            self._hand_over(waiting)
+        end = _head_end(waiting.head)
+        if end is not None:
+            if _complete(waiting.head, end):
+                self._hand_over(waiting)
         elif len(waiting.head) > MAX_HEAD:
             _try_send(waiting.sock, _refusal(431, "Request Header Fields Too Large"))
             self._drop(waiting, "too_large")
@@ -215,7 +223,7 @@ class DaemonHTTPServer:
             try:
                 sock.setblocking(True)
                 sock.settimeout(self.limits.timeout)
-                self.counts.add(answer(sock, head, self.snapshot, self.secrets))
+                self.counts.add(answer(sock, head, self.snapshot, self.secrets, self.api))
             except OSError as exc:  # the client left, or took too long to read the answer
                 self.counts.add("gone")
                 self.log.debug("http_client_gone", error=type(exc).__name__)
@@ -255,6 +263,22 @@ def _listen(address: tuple[str, int]) -> socket.socket:
         ) from None
 
 
+def _head_end(data: bytearray) -> int | None:
+    """Where the request's head ends (after its blank line), or None while it is arriving."""
+    ends = [i + len(m) for m in (b"\r\n\r\n", b"\n\n") if (i := data.find(m)) >= 0]
+    return min(ends) if ends else None
+
+
+def _complete(data: bytearray, end: int) -> bool:
+    """The body its head announces has arrived (or is not to be read: none, or too long, which
+    the answer refuses)."""
+    found = CONTENT_LENGTH.search(bytes(data[:end]))
+    if found is None:
+        return True
+    length = int(found.group(1))
+    return length > MAX_BODY or len(data) - end >= length
+
+
 def _refusal(code: int, reason: str) -> bytes:
     return (f"HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").encode()
 
@@ -275,8 +299,9 @@ def serve(
     log: EventLog,
     secrets: SecretValues | None = None,
     limits: HttpLimits = HttpLimits(),
+    api: AlertsApi | None = None,
 ) -> tuple[DaemonHTTPServer, threading.Thread]:
-    server = DaemonHTTPServer(address, snapshot, log, secrets, limits)
+    server = DaemonHTTPServer(address, snapshot, log, secrets, limits, api)
     thread = threading.Thread(target=server.serve_forever, args=(0.5,), name="http", daemon=True)
     thread.start()
     return server, thread

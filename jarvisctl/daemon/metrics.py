@@ -19,8 +19,10 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from jarvisctl.app.alerts import AlertCounts
 from jarvisctl.daemon.snapshot import Snapshot
 from jarvisctl.render.metric_scheme import (
+    ALERTS_FIRING,
     CHECK_TIMESTAMP,
     CONFIG_ERROR_SINCE,
     CONFIG_OK,
@@ -39,6 +41,10 @@ from jarvisctl.render.metric_scheme import (
     JOB_NEXT_FIRE,
     JOB_RUNNING,
     JOB_RUNS,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_GIVEN_UP,
+    NOTIFICATIONS_PENDING,
+    NOTIFICATIONS_SENT,
     OUTCOMES,
     SCHEDULER_RUNNING,
     Exposition,
@@ -50,8 +56,8 @@ JOB_OUTCOMES = ("ok", "not_ok", "unreachable", "skipped", "interrupted", "config
 
 
 class SnapshotCollector(Collector):
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
+    def __init__(self, snapshot: Snapshot, alerts: AlertCounts | None = None) -> None:
+        self.snapshot, self.alerts = snapshot, alerts
 
     def collect(self) -> Iterator[Metric]:
         out = Exposition()
@@ -59,12 +65,16 @@ class SnapshotCollector(Collector):
         _hosts(out, self.snapshot)
         _jobs(out, self.snapshot)
         _http(out, self.snapshot)
+        if self.alerts is not None:
+            _alerts(out, self.alerts)
         yield from out.metrics()
 
 
-def render_metrics(snapshot: Snapshot) -> bytes:
+def render_metrics(snapshot: Snapshot, alerts: AlertCounts | None = None) -> bytes:
+    """`alerts`: what the store says of alerts and the outbox (None: no such series, as when
+    the store cannot be read)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))
+    registry.register(SnapshotCollector(snapshot, alerts))
     # the daemon's own memory, CPU, open files and Python: what node_exporter cannot tell apart
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
@@ -116,3 +126,13 @@ def _http(out: Exposition, s: Snapshot) -> None:
     out.add(HTTP_WAITING, (), s.http.waiting)
     for outcome, count in sorted(s.http.connections.items()):
         out.add(HTTP_CONNECTIONS, (outcome,), count)
+
+
+def _alerts(out: Exposition, counts: AlertCounts) -> None:
+    for severity, firing in sorted(counts.firing.items()):
+        out.add(ALERTS_FIRING, (severity,), firing)
+    for receiver in counts.receivers:
+        out.add(NOTIFICATIONS_SENT, (receiver.receiver,), receiver.delivered)
+        out.add(NOTIFICATIONS_FAILED, (receiver.receiver,), receiver.failed)
+        out.add(NOTIFICATIONS_GIVEN_UP, (receiver.receiver,), receiver.given_up)
+        out.add(NOTIFICATIONS_PENDING, (receiver.receiver,), receiver.pending)

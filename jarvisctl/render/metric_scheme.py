@@ -133,6 +133,35 @@ HTTP_CONNECTIONS = _daemon(
     ("outcome",),
     True,
 )
+# -- alerts and notifications: daemon ---------------------------------------------------------
+ALERTS_FIRING = _daemon(
+    "jarvisctl_alerts_firing",
+    "Alerts firing now, by severity (muted and acknowledged ones included).",
+    ("severity",),
+)
+NOTIFICATIONS_SENT = _daemon(
+    "jarvisctl_notifications_sent_total",
+    "Notifications delivered, per receiver (each deliverable part counted; from the outbox).",
+    ("receiver",),
+    True,
+)
+NOTIFICATIONS_FAILED = _daemon(
+    "jarvisctl_notifications_failed_total",
+    "Failed delivery attempts, per receiver (every retry counted; from the outbox).",
+    ("receiver",),
+    True,
+)
+NOTIFICATIONS_GIVEN_UP = _daemon(
+    "jarvisctl_notifications_given_up_total",
+    "Notifications not delivered and no longer tried, per receiver (from the outbox).",
+    ("receiver",),
+    True,
+)
+NOTIFICATIONS_PENDING = _daemon(
+    "jarvisctl_notifications_pending",
+    "Notifications in the outbox waiting for their next attempt, per receiver.",
+    ("receiver",),
+)
 
 # -- a Nagios plugin's perfdata: both ---------------------------------------------------------
 # One family per base unit, as Prometheus names them: the plugin's unit converted (ms to
@@ -268,4 +297,9 @@ FAMILIES: tuple[Family, ...] = (
     JOB_NEXT_FIRE,
     HTTP_WAITING,
     HTTP_CONNECTIONS,
+    ALERTS_FIRING,
+    NOTIFICATIONS_SENT,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_GIVEN_UP,
+    NOTIFICATIONS_PENDING,
 )

@@ -40,6 +40,17 @@ class OutboxEntry:
     last_error: str = ""
 
 
+@dataclass(frozen=True)
+class OutboxCounts:
+    """One receiver's notifications in the outbox, each deliverable part counted."""
+
+    receiver: str
+    delivered: int = 0
+    failed: int = 0  # failed attempts, every retry counted (a given-up entry's last one too)
+    pending: int = 0  # not delivered, to be tried again
+    given_up: int = 0  # not delivered, and no more attempts
+
+
 class AlertStore(Protocol):
     def record(self, alert: Alert, at: float) -> StoredAlert | None:
         """Store a firing alert (deduplicated by fingerprint) or end a firing one; the row as
@@ -85,4 +96,8 @@ class AlertStore(Protocol):
 
     def pending(self) -> int:
         """Entries not delivered and not given up."""
+        ...
+
+    def outbox_counts(self) -> list[OutboxCounts]:
+        """Per receiver (by name), what became of its entries so far."""
         ...

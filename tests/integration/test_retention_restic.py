@@ -26,7 +26,6 @@ import pytest
 from jarvisctl.backup.retention import plan_prune
 from jarvisctl.plan.model import Retention
 from jarvisctl.store.snapshots import SnapshotState
-from tests.restic_repo import quick_repository
 from tests.unit.test_retention import EXPECTED, KEEP, SCHEDULE, epoch, snapshot
 
 RESTIC = shutil.which("restic")
@@ -113,7 +112,7 @@ def test_plan_prune_keeps_what_restic_forget_keeps(tmp_path: Path) -> None:
     }
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "file").write_text("content\n")
-    quick_repository(tmp_path / "repo", env["RESTIC_PASSWORD"])  # tests/restic_repo.py
+    restic(env, "init")
     backups = [
         ("--host", host, "--tag", f"s{n}", "--time", f"{stamp}:00")
         for host, stamps in SCHEDULES.items()

@@ -31,6 +31,7 @@ from jarvisctl.core.errors import (
 )
 from jarvisctl.daemon.http import ListenError
 from jarvisctl.kinds.base import NativeUnavailable, ParseError
+from jarvisctl.notify.receivers.base import DeliveryError
 from jarvisctl.record.audit import JournalError
 from jarvisctl.record.history import UnknownRunError
 from jarvisctl.render.metrics import MetricsFileNameError
@@ -65,6 +66,7 @@ CASES: list[tuple[JarvisError, str]] = [
     (JournalError("no audit journal at runs/abc.jsonl"), "not OK"),
     (ParseError("not a number: 'x'"), "not OK"),
     (NativeUnavailable("jtop is not installed"), "not OK"),
+    (DeliveryError("http://127.0.0.1:9000: 503", retryable=True), "not OK"),
 ]
 
 

@@ -49,12 +49,26 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class HttpSettings(StrictModel):
-    """The daemon's HTTP server: bounds that slow, idle or hostile clients cannot outgrow."""
+    """The daemon's HTTP server: bounds that slow, idle or hostile clients cannot outgrow, and
+    the token its API's writes require (rendered at the daemon's start: app/api_token.py)."""
 
     timeout: Timeout = 10.0  # to send a request's head; to take an answer
     workers: Count = Field(default=8, ge=1, le=64)  # answers written at once (one thread each)
     # connections still sending their request head; one more closes the oldest of them
     connections: Count = Field(default=256, ge=4, le=4096)
+    # `Authorization: Bearer TOKEN` of POST and DELETE; None: the API refuses every write
+    token: str | None = None
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _from_a_secret(cls, value: Any) -> Any:
+        # never repeats the value: it may be the token itself, written by mistake
+        if value is not None and (not isinstance(value, str) or "{{" not in value):
+            raise ValueError(
+                "write where the token comes from, not the token itself: "
+                "\"{{ env('JARVISCTL_API_TOKEN') }}\" or \"{{ secret_file('secrets/api-token') }}\""
+            )
+        return value
 
 
 class DaemonSettings(StrictModel):

@@ -16,7 +16,7 @@ from jarvisctl.core.alerts import (
     Silence,
     parse_matcher,
 )
-from jarvisctl.store.alerts import OutboxEntry, StoredAlert
+from jarvisctl.store.alerts import OutboxCounts, OutboxEntry, StoredAlert
 from jarvisctl.store.sqlite.statefile import StateFile
 
 _ALERT = (
@@ -203,6 +203,20 @@ class SqliteAlerts:
                 "AND next_attempt_at IS NOT NULL"
             ).fetchone()
         return int(row[0])
+
+    def outbox_counts(self) -> list[OutboxCounts]:
+        with self.file.connect() as db:
+            if not _has_tables(db):
+                return []
+            rows = db.execute(
+                "SELECT receiver, "
+                "sum(delivered_at IS NOT NULL), "
+                "sum(attempts) - sum(delivered_at IS NOT NULL), "
+                "sum(delivered_at IS NULL AND next_attempt_at IS NOT NULL), "
+                "sum(delivered_at IS NULL AND next_attempt_at IS NULL) "
+                "FROM outbox GROUP BY receiver ORDER BY receiver"
+            ).fetchall()
+        return [OutboxCounts(str(r[0]), *(int(n) for n in r[1:])) for r in rows]
 
 
 def _json(labels: Labels) -> str:
