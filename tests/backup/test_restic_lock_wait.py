@@ -21,6 +21,7 @@ from jarvisctl.backup.stores.base import BackupStoreError
 from jarvisctl.backup.stores.restic import LOCK_WAIT, ResticBackupStore
 from jarvisctl.plan.model import BackupStorePlan
 from tests.backup.helpers import backup_plan, snapshot_of
+from tests.restic_repo import quick_repository
 
 pytestmark = pytest.mark.skipif(
     shutil.which("restic") is None, reason="restic is not installed (scripts/test installs it)"
@@ -30,6 +31,7 @@ RELEASE_AFTER = 2.0  # seconds the other process keeps its lock (the wait bound 
 
 
 def new_store(tmp_path: Path, lock_wait: float = LOCK_WAIT) -> ResticBackupStore:
+    quick_repository(tmp_path / "repo", PASSWORD)  # tests/restic_repo.py
     store = ResticBackupStore("offsite", str(tmp_path / "repo"), PASSWORD, tmp_path, lock_wait)
     store.ensure_repository()
     return store

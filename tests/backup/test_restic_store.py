@@ -18,6 +18,7 @@ from jarvisctl.backup.stores.base import BackupStoreError, open_backup_store
 from jarvisctl.backup.stores.restic import ResticBackupStore
 from jarvisctl.plan.model import BackupStorePlan
 from tests.backup.helpers import backup_plan, snapshot_of
+from tests.restic_repo import QUICK_SCRYPT, quick_repository
 
 pytestmark = pytest.mark.skipif(
     shutil.which("restic") is None, reason="restic is not installed (scripts/test installs it)"
@@ -25,10 +26,16 @@ pytestmark = pytest.mark.skipif(
 PASSWORD = "s3cret-restic-pw"
 
 
-def restic_store(tmp_path: Path, password: str = PASSWORD) -> ResticBackupStore:
+def restic_store(
+    tmp_path: Path, password: str = PASSWORD, *, quick: bool = True
+) -> ResticBackupStore:
+    """The store of the repository `repo`: a quick one to open (tests/restic_repo.py) unless
+    `quick` is false, where the store's own `restic init` makes it on first use."""
     plan = BackupStorePlan(name="offsite", kind="restic", location="repo", password=password)
     store = open_backup_store(plan, tmp_path)
     assert isinstance(store, ResticBackupStore)
+    if quick and not Path(store.repository).exists():
+        quick_repository(Path(store.repository), password)
     return store
 
 
@@ -123,7 +130,8 @@ def test_a_truncated_stream_makes_no_snapshot(tmp_path: Path) -> None:
 
 
 def test_a_wrong_password_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
-    restic_store(tmp_path).ensure_repository()
+    restic_store(tmp_path, quick=False).ensure_repository()  # the store's own `restic init`
+    assert (tmp_path / "repo" / "config").is_file()
     wrong = restic_store(tmp_path, password="not-the-password")
     with pytest.raises(BackupStoreError) as raised, wrong.writer("s1", backup_plan(), "h1"):
         pass
@@ -184,3 +192,21 @@ def test_hosts_sharing_a_restic_store_take_and_forget_at_once(tmp_path: Path) ->
         thread.join(timeout=300)
     assert failures == []
     assert restic_snapshots(tmp_path) == []
+
+
+def test_a_quick_repository_is_restics_own_and_opens_only_with_its_password(
+    tmp_path: Path,
+) -> None:
+    """The test equipment of tests/restic_repo.py: restic opens the repository with its
+    password (under the quick key parameters) and refuses another."""
+    quick_repository(tmp_path / "repo", PASSWORD)
+    (key,) = (tmp_path / "repo" / "keys").iterdir()
+    assert {k: json.loads(key.read_text())[k] for k in ("N", "r", "p")} == QUICK_SCRYPT
+    assert restic_snapshots(tmp_path) == []
+    wrong = subprocess.run(
+        ["restic", "-r", str(tmp_path / "repo"), "--no-cache", "snapshots"],
+        env={**os.environ, "RESTIC_PASSWORD": "not-" + PASSWORD},
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode != 0 and "wrong password" in wrong.stderr

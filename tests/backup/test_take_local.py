@@ -16,6 +16,7 @@ import pytest
 from jarvisctl.backup.manifest import manifest_of_tar
 from jarvisctl.backup.stores.base import open_backup_store
 from jarvisctl.backup.stores.local import LocalBackupStore
+from jarvisctl.backup.stores.restic import ResticBackupStore
 from jarvisctl.backup.take import take_backup
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.local import LocalConnection
@@ -32,6 +33,7 @@ from tests.backup.helpers import (
     make_tree,
     small_tmpfs,
 )
+from tests.restic_repo import quick_repository
 
 LOCAL = BackupStorePlan(name="local", kind="local", location="")
 
@@ -206,6 +208,8 @@ def test_a_tree_into_restic_reads_back_to_the_same_manifest(
     root = make_tree(tmp_path / "tree")
     stores = BackupStorePlan(name="offsite", kind="restic", location="repo", password="pw-restic")
     store = open_backup_store(stores, tmp_path / "state")
+    assert isinstance(store, ResticBackupStore)
+    quick_repository(Path(store.repository), "pw-restic")  # tests/restic_repo.py
     plan = backup_plan(paths=(str(root),), compress="zstd", store=stores)
     taken = take_backup(local, "ctl", plan, store, state.snapshots, SYSTEM_CLOCK)
     assert taken.snapshot is not None, taken.error

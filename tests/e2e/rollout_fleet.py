@@ -67,21 +67,30 @@ try:
 except Exception as error:
     sys.exit(str(error))" "$URL"
 }}
+running() {{  # not `kill -0`: it holds for a zombie too, until init reaps it (a second or two)
+    case "$1" in ""|*[!0-9]*) return 1 ;; esac
+    [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" != Z ]
+}}
 serves() {{  # running, on the version in conf/version
-    [ -f "$D/pid" ] && kill -0 "$(cat "$D/pid")" 2>/dev/null || return 1
+    [ -f "$D/pid" ] && running "$(cat "$D/pid")" || return 1
     [ "$(cat "$D/serving" 2>/dev/null)" = "$(cat "$D/conf/version")" ]
 }}
 stop() {{
     [ -f "$D/pid" ] || return 0
     pid=$(cat "$D/pid"); kill "$pid" 2>/dev/null
-    i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+    i=0; while running "$pid" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
     rm -f "$D/pid"
 }}
 start() {{
     rm -f "$D/pid"
     cp "$D/conf/version" "$D/serving"
     setsid {python} "$D/app.py" "$D" {address} {port} </dev/null >>"$D/app.log" 2>&1 &
-    i=0; while [ $i -lt 50 ]; do health >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i+1)); done
+    app=$!  # setsid execs the app itself: a background child leads no process group
+    i=0; while [ $i -lt 50 ]; do
+        health >/dev/null 2>&1 && return 0
+        running "$app" || return 0  # a bad release exits at once: no use waiting for it
+        sleep 0.1; i=$((i+1))
+    done
     return 0  # like `systemctl restart` of a simple service: the health gate judges it
 }}
 case "$1" in

@@ -24,6 +24,7 @@ from tests.integration.backups_project import (
     stored_file,
     taken_daily,
 )
+from tests.restic_repo import quick_repository
 
 
 @pytest.fixture
@@ -162,6 +163,7 @@ def test_a_restic_store_verifies_prunes_and_never_shows_its_password(
         "  offsite: {type: restic, repository: repo,"
         " password: \"{{ env('JV_RESTIC_PASSWORD') }}\"}\n"
     )
+    quick_repository(project.root / "repo", RESTIC_PASSWORD)  # tests/restic_repo.py
     playbook = (project.root / "site.yml").read_text()
     (project.root / "site.yml").write_text(playbook.replace("compress: none", "store: offsite"))
     newest_first = taken_daily(project, "web1", 4)

@@ -26,6 +26,7 @@ import pytest
 from jarvisctl.backup.retention import plan_prune
 from jarvisctl.plan.model import Retention
 from jarvisctl.store.snapshots import SnapshotState
+from tests.restic_repo import quick_repository
 from tests.unit.test_retention import EXPECTED, KEEP, SCHEDULE, epoch, snapshot
 
 RESTIC = shutil.which("restic")
@@ -112,7 +113,7 @@ def test_plan_prune_keeps_what_restic_forget_keeps(tmp_path: Path) -> None:
     }
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "file").write_text("content\n")
-    restic(env, "init")
+    quick_repository(tmp_path / "repo", env["RESTIC_PASSWORD"])  # tests/restic_repo.py
     backups = [
         ("--host", host, "--tag", f"s{n}", "--time", f"{stamp}:00")
         for host, stamps in SCHEDULES.items()

@@ -18,6 +18,7 @@ from jarvisctl.store.factory import open_store
 from jarvisctl.store.snapshots import SnapshotState
 from tests.backup.helpers import stored_snapshot
 from tests.fakes import FakeClock
+from tests.restic_repo import quick_repository
 from tests.unit.test_backup_verify import BIG, host_tree, plan
 
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
@@ -28,6 +29,7 @@ def test_a_restic_snapshot_is_verified_and_a_flipped_byte_makes_it_unusable(
 ) -> None:
     archive = host_tree(tmp_path / "host")
     manifest = list(manifest_of_tar(io.BytesIO(archive)))
+    quick_repository(tmp_path / "repo", "verify-test")  # tests/restic_repo.py
     store = ResticBackupStore("offsite", str(tmp_path / "repo"), "verify-test", tmp_path)
     with store.writer("s1", plan("none"), "h1") as writer:
         writer.write(archive)
