@@ -100,6 +100,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._write("DELETE")
 
+    def do_PUT(self) -> None:
+        self._unsupported("PUT")
+
+    def do_PATCH(self) -> None:
+        self._unsupported("PATCH")
+
+    def _unsupported(self, method: str) -> None:
+        if self._body() is not None:  # read first: a reset connection would lose the answer
+            error = {"error": f"{method} is not a method of this API", "paths": PATHS}
+            self._json(405, error, (("Allow", "GET, POST, DELETE"),))
+
     def _write(self, method: str) -> None:
         path = self.path.partition("?")[0]
         body = self._body()

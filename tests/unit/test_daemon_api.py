@@ -126,6 +126,10 @@ def test_reads_are_open_and_valid_against_the_schemas(api: Api) -> None:
     assert code == 400 and error["error"].startswith("since: invalid duration 'forever'")
     code, error, _ = call(api, "GET", "/alerts/nope", token=None)
     assert code == 404 and "/alerts/{id}/ack" in error["paths"]
+    code, error, headers = call(api, "PUT", "/silences", {"matchers": []})
+    assert (code, headers["Allow"]) == (405, "GET, POST, DELETE")
+    code, error, _ = call(api, "POST", "/alerts", {"by": "x"})
+    assert code == 404 and error["error"] == "no POST '/alerts' here"
 
 
 def test_a_write_without_the_right_token_is_refused_and_changes_nothing(api: Api) -> None:
