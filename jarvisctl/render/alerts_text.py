@@ -73,7 +73,7 @@ def alert_table(alerts: Sequence[tuple[StoredAlert, Muted]], now: float) -> Iter
             stored.alert.fingerprint,
             stored.alert.state.value,
             escaped(stored.alert.labels.get("severity", "-")),
-            f"{when_text(stored.alert.starts_at)} ({age_text(now - stored.alert.starts_at)})",
+            f"{when_text(stored.alert.starts_at)} ({age_text(now - stored.alert.starts_at)} ago)",
             _notes(stored, muted),
             alert_title(stored),
         )
