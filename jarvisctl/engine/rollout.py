@@ -5,7 +5,9 @@ controller killed at any moment resumes where it stopped (`jarvisctl rollout res
 
 A rollout is recorded when a run of its play starts it; a run of a play whose rollout has not
 ended (running, paused, deferred) does not start another: its hosts are skipped, saying which
-rollout to resume or abort. Check mode records nothing: it connects, evaluates the gates once,
+rollout to resume or abort (the store refuses the new one in the transaction that would record
+it, so of two runs starting it at once, one does). A run whose hosts are all held by another
+run's leases starts none. Check mode records nothing: it connects, evaluates the gates once,
 and probes every step."""
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from jarvisctl.store.rollouts import (
     ENDED,
     HostState,
     Rollout,
+    RolloutActiveError,
     RolloutHeldError,
     RolloutHost,
     RolloutState,
@@ -156,6 +159,11 @@ def run_rollout(
     `planned`: the play as planned, before the run left out the hosts another run held (a
     new rollout's digest is of every host it will have, as a resume plans it)."""
     assert play.rollout is not None
+    if not play.hosts and not (request is not None and request.resume):
+        # every host is held by another run's leases (the runner reported them skipped): a
+        # rollout this run would start could work on none of them, and would stand in the
+        # way of the run that holds them
+        return []
     checking = fleet.mode == "check"
     store = None if checking or fleet.store is None else fleet.store.rollouts
     if store is not None and request is not None and request.secrets:
@@ -230,24 +238,33 @@ def _open(
         return _record(CHECK_ID, play, plan, request, now, run_id)
     if request is not None and request.resume:
         return store.get(request.resume)
-    active = store.active(play.name)
-    if active is not None:
-        return (
-            f"rollout {active.id} of this play is {active.state.value}"
-            f"{': ' + active.reason if active.reason else ''}; `jarvisctl rollout resume "
-            f"{active.id}` (or `continue` when paused) finishes it, `jarvisctl rollout abort "
-            f"{active.id}` ends it"
-        )
     record = _record(new_rollout_id(now), play, plan, request, now, run_id)
-    store.create(
-        record,
-        [
-            RolloutHost(record.id, name, number, updated_at=now)
-            for number, names in enumerate(plan.batches, 1)
-            for name in names
-        ],
-    )
+    hosts = [
+        RolloutHost(record.id, name, number, updated_at=now)
+        for number, names in enumerate(plan.batches, 1)
+        for name in names
+    ]
+    try:
+        store.create(record, hosts)  # refused, in the same transaction, while one is active
+    except RolloutActiveError as active:
+        return not_started(active.rollout)
     return record
+
+
+def not_started(active: Rollout) -> str:
+    """Why a run of a play whose rollout `active` has not ended starts no other rollout, and
+    what goes on with that one or ends it."""
+    rid = active.id
+    if active.state is RolloutState.PAUSED:
+        go_on = f"`jarvisctl rollout continue {rid}` goes on with it"
+    else:
+        go_on = f"`jarvisctl rollout resume {rid}` finishes it"
+    since = datetime.fromtimestamp(active.started_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    why = f": {active.reason}" if active.reason else ""
+    return (
+        f"no new rollout: rollout {rid} of this play (started {since}) is "
+        f"{active.state.value}{why}; {go_on}, `jarvisctl rollout abort {rid}` ends it"
+    )
 
 
 def _record(

@@ -36,6 +36,20 @@ class RolloutHeldError(JarvisError):
     exit_code = EXIT_HELD
 
 
+class RolloutActiveError(JarvisError):
+    """A new rollout of a play whose rollout has not ended (running, paused, deferred): not
+    recorded. `rollout`: that one, which a resume finishes or an abort ends."""
+
+    exit_code = EXIT_HELD  # its hosts are skipped, as when another run holds them
+
+    def __init__(self, rollout: Rollout) -> None:
+        self.rollout = rollout
+        super().__init__(
+            f"rollout {rollout.id} of play {rollout.play!r} has not ended: it is "
+            f"{rollout.state.value}"
+        )
+
+
 class RolloutState(str, Enum):
     RUNNING = "running"  # a controller works on it (or was killed while it did: resume it)
     PAUSED = "paused"  # after a batch in pause_after: `jarvisctl rollout continue ID`
@@ -147,7 +161,10 @@ class RolloutStore(Protocol):
         ...
 
     def create(self, rollout: Rollout, hosts: Sequence[RolloutHost]) -> None:
-        """Record a new rollout and its hosts (all pending) in one transaction."""
+        """Record a new rollout and its hosts (all pending) in one transaction, unless its
+        play has a rollout that has not ended (`active`): then RolloutActiveError naming it,
+        and nothing is written. The look and the write are one transaction, so that of two
+        controllers starting the play's rollout at once, one does and the other is refused."""
         ...
 
     def get(self, rollout_id: str) -> Rollout:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from jarvisctl.store.leases import Holder
 from jarvisctl.store.rollouts import (
     HostState,
     Rollout,
+    RolloutActiveError,
     RolloutHeldError,
     RolloutHost,
     RolloutState,
@@ -69,8 +71,8 @@ def test_a_rollout_and_its_hosts_read_back_as_recorded(store: RolloutStore) -> N
 
 
 def test_get_takes_an_id_a_unique_prefix_or_last(store: RolloutStore) -> None:
-    store.create(rollout("20261204T060000Z-bbbb", at=3600), [])
-    store.create(rollout("20261203T060000Z-cccc", at=-3600), [])
+    store.create(rollout("20261204T060000Z-bbbb", play="b", at=3600), [])
+    store.create(rollout("20261203T060000Z-cccc", play="c", at=-3600), [])
     assert store.get("last").id == "20261204T060000Z-bbbb"
     assert store.get("20261204T05").id == RID
     assert store.get("20261203").id == "20261203T060000Z-cccc"
@@ -123,6 +125,55 @@ def test_active_is_the_plays_rollout_not_ended(store: RolloutStore) -> None:
     assert store.active("inference") is not None  # deferred hosts are still to finish
     store.update(RID, state=RolloutState.FINISHED, at=T0 + 2)
     assert store.active("inference") is None
+
+
+def test_a_play_with_a_rollout_not_ended_cannot_start_another(store: RolloutStore) -> None:
+    second = "20261204T060000Z-bbbb"
+    for state in (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.DEFERRED):
+        store.update(RID, state=state, at=T0 + 1)
+        with pytest.raises(RolloutActiveError) as refused:
+            store.create(rollout(second), hosts(second))
+        assert refused.value.rollout.id == RID and refused.value.rollout.state is state
+        assert RID in str(refused.value)
+        with pytest.raises(UnknownRolloutError):
+            store.get(second)  # nothing of it was written
+    store.create(rollout(second, play="another play"), hosts(second))  # another play may
+    store.update(RID, state=RolloutState.HALTED, at=T0 + 2)
+    third = "20261204T070000Z-cccc"
+    store.create(rollout(third), hosts(third))  # once it has ended, a new one starts
+    assert store.active("inference") == store.get(third)
+
+
+def test_of_many_controllers_starting_a_plays_rollout_at_once_one_does(tmp_path: Path) -> None:
+    """Each thread is a controller with its own connection to the state file; they all try
+    to start a rollout of the same play at the same moment: exactly one is recorded, and every
+    other one is refused naming it."""
+    state = tmp_path / "state"
+    open_store(state).rollouts.recent()  # created and migrated before the race
+    racers = 8
+    start = threading.Barrier(racers)
+    won: list[str] = []
+    refused: list[str] = []
+
+    def controller(number: int) -> None:
+        rollouts = open_store(state).rollouts
+        rid = f"20261204T050000Z-{number:04x}"
+        start.wait()
+        try:
+            rollouts.create(rollout(rid), hosts(rid))
+        except RolloutActiveError as exc:
+            refused.append(exc.rollout.id)
+        else:
+            won.append(rid)
+
+    threads = [threading.Thread(target=controller, args=(n,)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(won) == 1, won
+    assert refused == won * (racers - 1)
+    assert [r.id for r in open_store(state).rollouts.recent()] == won
 
 
 def test_a_hosts_turn_is_written_with_where_it_stands(store: RolloutStore) -> None:
@@ -214,7 +265,7 @@ def test_a_rollout_is_created_whole_or_not_at_all(store: RolloutStore) -> None:
     rid = "20261204T070000Z-dddd"
     duplicate = [RolloutHost(rid, "j1", 1), RolloutHost(rid, "j1", 1)]
     with pytest.raises(Exception, match="UNIQUE"):
-        store.create(rollout(rid), duplicate)
+        store.create(rollout(rid, play="other"), duplicate)
     with pytest.raises(UnknownRolloutError):
         store.get(rid)
 

@@ -23,6 +23,7 @@ from jarvisctl.store.rollouts import (
     ENDED,
     HostState,
     Rollout,
+    RolloutActiveError,
     RolloutHost,
     RolloutState,
     StepRecord,
@@ -52,7 +53,11 @@ class SqliteRollouts:
         self.leases = SqliteLeases(file, "rollout_lease")
 
     def create(self, rollout: Rollout, hosts: Sequence[RolloutHost]) -> None:
+        # BEGIN IMMEDIATE: a second controller's create waits here, then sees this one's row
         with self.file.transaction() as db:
+            active = _active(db, rollout.play)
+            if active is not None:
+                raise RolloutActiveError(active)
             db.execute(
                 f"INSERT INTO rollouts ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 _rollout_row(rollout),
@@ -93,16 +98,8 @@ class SqliteRollouts:
         return [_rollout(row) for row in rows]
 
     def active(self, play: str) -> Rollout | None:
-        ended = [s.value for s in ENDED]
         with self.file.connect() as db:
-            if not _has_tables(db):
-                return None
-            row = db.execute(
-                f"SELECT {_read_columns(db)} FROM rollouts WHERE play = ? AND state NOT IN "
-                f"({', '.join('?' * len(ended))}) {_NEWEST} LIMIT 1",
-                (play, *ended),
-            ).fetchone()
-        return None if row is None else _rollout(row)
+            return _active(db, play) if _has_tables(db) else None
 
     def update(
         self,
@@ -237,6 +234,17 @@ class SqliteRollouts:
                 f"SELECT {_STEP_COLUMNS} FROM rollout_steps WHERE {where} ORDER BY rowid", args
             ).fetchall()
         return [_step(row) for row in rows]
+
+
+def _active(db: sqlite3.Connection, play: str) -> Rollout | None:
+    """The play's most recent rollout that has not ended, if any."""
+    ended = [s.value for s in ENDED]
+    row = db.execute(
+        f"SELECT {_read_columns(db)} FROM rollouts WHERE play = ? AND state NOT IN "
+        f"({', '.join('?' * len(ended))}) {_NEWEST} LIMIT 1",
+        (play, *ended),
+    ).fetchone()
+    return None if row is None else _rollout(row)
 
 
 def _has_tables(db: sqlite3.Connection) -> bool:
