@@ -19,7 +19,14 @@ from jarvisctl.core.results import RunReport
 from jarvisctl.engine.rollout import rollout_digest
 from jarvisctl.plan.model import Plan, PlayPlan
 from jarvisctl.store.factory import open_store
-from jarvisctl.store.rollouts import ENDED, HostState, Rollout, RolloutState
+from jarvisctl.store.rollouts import (
+    ENDED,
+    HostState,
+    Rollout,
+    RolloutEndedError,
+    RolloutState,
+    ended_text,
+)
 
 
 def load_rollout(project: Project, rollout_id: str) -> Rollout:
@@ -58,7 +65,21 @@ def resume_rollout(
     )
     plan = plan_request(project, request, context.secrets)
     _check_unchanged(record, _play(plan, record))
-    return run_playbooks(project, replace(request, plan=plan), context)
+    report = run_playbooks(project, replace(request, plan=plan), context)
+    _ended_elsewhere(project, record.id, report, "continue" if continuing else "resume")
+    return report
+
+
+def _ended_elsewhere(project: Project, rollout_id: str, report: RunReport, verb: str) -> None:
+    """The rollout ended (another controller halted, finished or aborted it) after it was
+    looked at and before this run held it: the run did nothing, and that is said plainly (a
+    RolloutEndedError, exit 2), not as every host skipped."""
+    now = load_rollout(project, rollout_id)
+    if now.state in ENDED and now.run_id != report.run_id:
+        raise RolloutEndedError(
+            f"{ended_text(now)}; there was nothing to {verb}: run {report.run_id} found it "
+            "so and did nothing"
+        )
 
 
 def _check_decisions(project: Project, record: Rollout, done: tuple[str, ...]) -> None:
@@ -88,9 +109,9 @@ def abort_with_rollback(
     started never will. A run, recorded like any other."""
     record = load_rollout(project, rollout_id)
     if record.state in ENDED:
-        raise UsageError(
-            f"rollout {record.id} is {record.state.value}: there is nothing to abort "
-            "(a rollback of a finished rollout is a new rollout of the old version)"
+        raise RolloutEndedError(
+            f"{ended_text(record)}; there is nothing to abort (a rollback of a finished "
+            "rollout is a new rollout of the old version)"
         )
     request = RunRequest(
         playbooks=(Path(record.playbook),),
@@ -105,16 +126,18 @@ def abort_with_rollback(
     )
     plan = plan_request(project, request, context.secrets)
     _check_unchanged(record, _play(plan, record))
-    return run_playbooks(project, replace(request, plan=plan), context)
+    report = run_playbooks(project, replace(request, plan=plan), context)
+    _ended_elsewhere(project, record.id, report, "abort")
+    return report
 
 
 def _check_state(record: Rollout, continuing: bool) -> None:
     name = f"rollout {record.id}"
     if record.state in ENDED:
-        raise UsageError(
-            f"{name} is {record.state.value}"
-            f"{': ' + record.reason if record.reason else ''}; there is nothing to go on with "
-            "(a new `jarvisctl run` of its play starts a new rollout)"
+        verb = "continue" if continuing else "resume"
+        raise RolloutEndedError(
+            f"{ended_text(record)}; there is nothing to {verb} (a new `jarvisctl run` of "
+            "its play starts a new rollout)"
         )
     if record.state is RolloutState.PAUSED and not continuing:
         raise UsageError(

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from jarvisctl.app.backup_journal import ActionLog, ActionRequest, backup_action
 from jarvisctl.config.project import Project
-from jarvisctl.core.errors import UsageError
 from jarvisctl.core.events import Event
 from jarvisctl.core.results import RolloutTurn
 from jarvisctl.core.secrets import SecretValues
@@ -39,10 +38,12 @@ from jarvisctl.store.rollouts import (
     ENDED,
     HostState,
     Rollout,
+    RolloutEndedError,
     RolloutHeldError,
     RolloutHost,
     RolloutState,
     StepRecord,
+    ended_text,
     hold_rollout,
     turn_started,
 )
@@ -50,10 +51,6 @@ from jarvisctl.store.rollouts import (
 ABORTED = "aborted"  # the reason a host skipped by an abort gives
 # hosts an abort skips: their turn has not started
 NOT_STARTED = (HostState.PENDING, HostState.DEFERRED)
-
-
-class RolloutEndedError(UsageError):
-    """The rollout has ended (finished, halted or aborted): there is nothing left to act on."""
 
 
 @dataclass(frozen=True)
@@ -193,10 +190,9 @@ def _abort(log: ActionLog, rollout_id: str) -> AbortReport:
 
 def _not_ended(rollout: Rollout) -> Rollout:
     if rollout.state in ENDED:
-        why = f" ({rollout.reason})" if rollout.reason else ""
         raise RolloutEndedError(
-            f"rollout {rollout.id} has already ended: {rollout.state.value}{why}; only a "
-            f"rollout that is {', '.join(_open_states())} can be aborted"
+            f"{ended_text(rollout)}; only a rollout that is {', '.join(_open_states())} can "
+            "be aborted"
         )
     return rollout
 

@@ -100,7 +100,8 @@ def continue_command(
 ) -> None:
     """Go on with the rollout ID, paused after a batch in its `pause_after`: its next batches
     run as a run of its play (planned again from the files it started with; refused if its
-    hosts, batches or steps plan differently now). Exits as `jarvisctl run` does."""
+    hosts, batches or steps plan differently now). Exits as `jarvisctl run` does; 2 when the
+    rollout has ended (finished, halted, aborted: it says which, when and why)."""
     from jarvisctl.app.rollouts import continue_rollout
 
     project = load_project(config)
@@ -131,7 +132,8 @@ def resume_command(
     """Finish the rollout ID: one whose controller was killed or stopped (the host in flight
     goes on from its unfinished step; finished hosts and steps are not repeated; a host whose
     `once` step was in flight waits for a decision), or whose deferred hosts are back. A run of
-    its play, refused if it plans differently now. Exits as `jarvisctl run` does."""
+    its play, refused if it plans differently now. Exits as `jarvisctl run` does; 2 when the
+    rollout has ended (finished, halted, aborted: it says which, when and why)."""
     from jarvisctl.app.rollout_run import resume_rollout
 
     project = load_project(config)

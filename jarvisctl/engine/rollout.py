@@ -57,6 +57,7 @@ from jarvisctl.store.rollouts import (
     RolloutStore,
     StepRecord,
     StepState,
+    ended_text,
     hold_rollout,
     turn_started,
 )
@@ -183,8 +184,7 @@ def run_rollout(
                 # rollout (halted, aborted) after `rollout resume` looked at its state
                 now = store.get(record.id)
                 if now.state in ENDED:
-                    why = f"rollout {now.id} is {now.state.value}: {now.reason}".rstrip(": ")
-                    return _skip_every(fleet, play, why)
+                    return _skip_every(fleet, play, f"{ended_text(now)}: nothing to do")
                 record = store.update(
                     record.id,
                     state=RolloutState.RUNNING,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Protocol
 
@@ -28,6 +29,12 @@ class UnknownRolloutError(JarvisError):
     """No rollout with that id (or unique prefix, or `last`) in the store."""
 
     exit_code = EXIT_USAGE  # the ID argument names none
+
+
+class RolloutEndedError(JarvisError):
+    """The rollout has ended (finished, halted or aborted): there is nothing left to act on."""
+
+    exit_code = EXIT_USAGE  # the ID argument names a rollout that cannot be acted on
 
 
 class RolloutHeldError(JarvisError):
@@ -152,6 +159,16 @@ class StepRecord:
     started_at: float = 0.0
     finished_at: float | None = None
     starts: int = 1  # how many times it was started (more than 1: a run died while it ran)
+
+
+def ended_text(rollout: Rollout) -> str:
+    """What a rollout that has ended says of itself: its state, when, and why."""
+    when = datetime.fromtimestamp(rollout.updated_at, timezone.utc)
+    why = f" ({rollout.reason})" if rollout.reason else ""
+    return (
+        f"rollout {rollout.id} has already ended: {rollout.state.value} at "
+        f"{when:%Y-%m-%d %H:%M:%S} UTC{why}"
+    )
 
 
 class RolloutStore(Protocol):

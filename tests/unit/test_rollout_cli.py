@@ -209,7 +209,8 @@ def test_abort_of_a_paused_rollout_skips_the_hosts_not_started(project: Path) ->
     assert verified.exit_code == 0, verified.output
     again = jarvisctl(project, "rollout", "abort", PAUSED)
     assert again.exit_code == 2
-    assert again.stderr.startswith(f"error: rollout {PAUSED} has already ended: aborted (")
+    assert again.stderr.startswith(f"error: rollout {PAUSED} has already ended: aborted at ")
+    assert "only a rollout that is running, paused, deferred can be aborted" in again.stderr
 
 
 def test_abort_leaves_a_host_deferred_in_the_middle_of_its_turn(project: Path) -> None:

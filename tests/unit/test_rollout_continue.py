@@ -5,7 +5,9 @@ refuses a paused one and says to continue, and abort --rollback rolls back the c
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,6 +18,7 @@ from jarvisctl.store.rollouts import HostState, RolloutState
 from tests.step_kinds import step_kinds  # noqa: F401  (the fixture)
 
 HOSTS = ("h1", "h2", "h3")
+T1 = 1_796_400_000.0
 
 
 def playbook(counters: Path) -> str:
@@ -75,7 +78,54 @@ def test_continue_goes_on_with_the_next_batch_and_repeats_nothing(project: Path)
     assert json.loads(status.output)["counts"]["updated"] == 3
     again = jarvisctl(project, "rollout", "continue", rid)
     assert again.exit_code == 2
-    assert f"rollout {rid} is finished" in again.stderr
+    assert f"rollout {rid} has already ended: finished at " in again.stderr
+
+
+def at(when: float) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_continue_or_resume_of_an_ended_rollout_says_which_state_and_when(project: Path) -> None:
+    rid = paused(project)
+    assert jarvisctl(project, "rollout", "abort", rid).exit_code == 0
+    ended = open_store(project / ".jarvisctl").rollouts.get(rid)
+    for verb in ("continue", "resume"):
+        again = jarvisctl(project, "rollout", verb, rid)
+        assert again.exit_code == 2, again.output
+        assert again.stderr == (
+            f"error: rollout {rid} has already ended: aborted at {at(ended.updated_at)} "
+            f"({ended.reason}); there is nothing to {verb} (a new `jarvisctl run` of its "
+            "play starts a new rollout)\n"
+        )
+    assert counted(project) == {"h1": ["step"]}
+
+
+def test_a_rollout_ended_by_another_controller_before_the_continue_held_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`continue` looks at the rollout (paused), then plans its play; meanwhile another
+    controller halts it. Under the rollout's lease the run finds it ended: it does nothing, and
+    says so plainly, exiting 2 (not 8, with every host 'skipped')."""
+    import jarvisctl.app.rollout_run as rollout_run
+
+    rid = paused(project)
+    plan_request = rollout_run.plan_request
+
+    def planned_while_another_ends_it(*args: Any, **kwargs: Any) -> Any:
+        rollouts = open_store(project / ".jarvisctl").rollouts
+        rollouts.update(rid, state=RolloutState.HALTED, reason="by another controller", at=T1)
+        return plan_request(*args, **kwargs)
+
+    monkeypatch.setattr(rollout_run, "plan_request", planned_while_another_ends_it)
+    done = jarvisctl(project, "rollout", "continue", rid)
+    assert done.exit_code == 2, done.output
+    assert done.stderr.startswith(
+        f"error: rollout {rid} has already ended: halted at {at(T1)} (by another "
+        "controller); there was nothing to continue: run "
+    ), done.stderr
+    assert counted(project) == {"h1": ["step"]}  # nothing ran
+    rollout = open_store(project / ".jarvisctl").rollouts.get(rid)
+    assert rollout.state is RolloutState.HALTED and rollout.run_id != ""
 
 
 def test_resume_of_a_paused_rollout_says_to_continue(project: Path) -> None:
