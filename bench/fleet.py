@@ -3,6 +3,12 @@
 Each host's listening sshd forks one child per connection and reaps it when the connection
 ends, so the change of the listener's utime+stime+cutime+cstime over a run, summed over the
 hosts, is all the CPU the run cost on the hosts (see `check_host_cpu_accounting`).
+
+`own_pid_namespace=True`: each host's sshd is pid 1 of a PID namespace with its own /proc
+(bench/pidns.py), so a host sees only its own processes, as separate machines do; its
+listener's pid on this side is found from the `unshare` that started it, never from its pid
+file (which says 1). Orphans of its sessions are then reaped by the listener too, so their CPU
+is counted and `wait_idle` waits for them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.pidns import NamespacedFleet, NamespacedHost  # noqa: E402
 from bench.procfs import children_of, cpu_with_reaped_children  # noqa: E402
 from tests.e2e.sshd import SshdFleet, SshdHost, sshd_unavailable_reason  # noqa: E402
 
@@ -28,9 +35,11 @@ __all__ = ["BenchFleet", "SshdHost", "sshd_unavailable_reason"]
 class BenchFleet:
     """N sshd hosts on loopback, with the listeners' pids for host-side CPU accounting."""
 
-    def __init__(self, directory: Path, count: int) -> None:
+    def __init__(self, directory: Path, count: int, *, own_pid_namespace: bool = False) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.fleet = SshdFleet(directory, count)
+        maker = NamespacedFleet if own_pid_namespace else SshdFleet
+        self.fleet: SshdFleet = maker(directory, count)
+        self.own_pid_namespace = own_pid_namespace
         self.directory = directory
         self.listeners: list[int] = []
 
@@ -51,7 +60,8 @@ class BenchFleet:
         self.listeners = [self._listener_pid(host) for host in self.hosts]
 
     def stop(self) -> None:
-        """Stop every sshd by the pid in its pid file (SshdHost.stop)."""
+        """Stop every sshd (SshdHost.stop: by the pid in its pid file; NamespacedHost.stop: by
+        its pid on this side, which ends its namespace)."""
         self.fleet.stop()
 
     def force_command(self, command: Path) -> None:
@@ -115,6 +125,8 @@ class BenchFleet:
 
     @staticmethod
     def _listener_pid(host: SshdHost) -> int:
+        if isinstance(host, NamespacedHost):
+            return host.listener_pid  # the pid file says 1: its own namespace's number
         pid = int(host.pid_file.read_text().strip())
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
         if comm != "sshd":

@@ -3,6 +3,11 @@ success rate above 99 %), and the rollout's own overhead per host beyond its ste
 
     .venv/bin/python -m bench.rollout --hosts 50 --repeat 5
 
+Each sshd host is pid 1 of a PID namespace with its own /proc (bench/pidns.py), so that a host
+sees only its own processes, as separate machines do (they still share this machine's cores,
+network and disk); `--shared-pid-namespace` starts them all in this machine's PID namespace
+instead, where a check script's sweep of /proc on one host sees every host's processes.
+
 The project (bench/rollout_scenario.py): one play over N sshd hosts on loopback
 (bench/fleet.py), a gate check, and a rollout in batches [1, "10%", "100%"] (at 50 hosts: 1, 5,
 44) of 4 steps with `retries: 2` and `delay: 0s` (a copy of the round's version file, then
@@ -28,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,9 +48,12 @@ from bench.backup import jarvisctl_command  # noqa: E402
 from bench.compare import machine  # noqa: E402
 from bench.entry import begin  # noqa: E402
 from bench.fleet import BenchFleet  # noqa: E402
+from bench.pidns import pid_namespace_unavailable_reason  # noqa: E402
 from bench.rollout_report import (  # noqa: E402
     absorbed_faults,
+    compared,
     host_timings,
+    pid_namespace,
     render,
     round_figures,
     summarize,
@@ -90,6 +99,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--render", type=Path, help="re-render the README from a results file")
     parser.add_argument("--keep-work", action="store_true")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a results file of this bench with the hosts in the other PID namespace mode, "
+        "shown beside this one in the README (also with --render)",
+    )
+    namespaces = parser.add_mutually_exclusive_group()
+    namespaces.add_argument(
+        "--own-pid-namespace",
+        dest="own_pid_namespace",
+        action="store_true",
+        default=True,
+        help="each host's sshd is pid 1 of a PID namespace with its own /proc: a host sees "
+        "only its own processes, as on separate machines (the default; refused where "
+        "`unshare --pid --fork --mount-proc` does not work)",
+    )
+    namespaces.add_argument(
+        "--shared-pid-namespace",
+        dest="own_pid_namespace",
+        action="store_false",
+        help="every host in this machine's PID namespace and /proc (the tests' fleet): each "
+        "host's processes are visible to every other host",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.hosts < 2:
         parser.error("--repeat must be positive, --warmup not negative, --hosts at least 2")
@@ -219,6 +251,7 @@ def document(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "batches": list(BATCHES),
             "variants": args.variants,
             "ref": args.ref,
+            "pid_namespace": "own" if args.own_pid_namespace else "shared",
         },
         "commit": subprocess.run(
             ["git", "-C", str(REPO), "log", "-1", "--format=%h %s"],
@@ -237,11 +270,12 @@ def measure(args: argparse.Namespace, argv: list[str], work: Path) -> dict[str, 
     doc["jarvisctl"] = subprocess.run(
         [*prefix, "--version"], env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
-    fleet = BenchFleet(work / "fleet", args.hosts)
+    fleet = BenchFleet(work / "fleet", args.hosts, own_pid_namespace=args.own_pid_namespace)
     scenario = Scenario(work / "project", work / "hosts")
     progress = work / "progress.json"
     try:
         fleet.start()
+        doc["host_cpu_check"] = fleet.check_host_cpu_accounting()
         inventory = yaml.safe_load(fleet.fleet.write_inventory(work / "inventory.yml").read_text())
         write_project(scenario, inventory, [h.name for h in fleet.hosts])
         doc["rounds"] = []
@@ -278,11 +312,50 @@ def report(got: dict[str, Any], hosts: int, warm: bool) -> None:
     )
 
 
+def comparing(args: argparse.Namespace) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """What to render: the measurement alone, or beside `--compare`'s (refused when that file
+    is not this bench's, or was measured in the same PID namespace mode)."""
+    if args.compare is None:
+        return lambda doc: doc
+    try:
+        other = json.loads(args.compare.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        message = f"--compare {args.compare}: not a results file of bench.rollout ({error})"
+        raise SystemExit(message) from None
+    if not isinstance(other, dict) or other.get("schema") != "jarvisctl.bench.rollout/v1":
+        raise SystemExit(f"--compare {args.compare}: not a results file of bench.rollout")
+
+    def refuse_same_mode(mode: str) -> None:
+        if pid_namespace(other) == mode:
+            raise SystemExit(
+                f"--compare {args.compare}: measured with the same PID namespace mode "
+                f"({mode!r}) as the results shown; compare the other mode"
+            )
+
+    if args.render is None:  # measuring: the mode is known now, not only after the rounds
+        refuse_same_mode("own" if args.own_pid_namespace else "shared")
+
+    def attach(doc: dict[str, Any]) -> dict[str, Any]:
+        refuse_same_mode(pid_namespace(doc))
+        return compared(doc, other)
+
+    return attach
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    stop = begin(args.render, args.readme, render, update_readme)
+    beside = comparing(args)
+    stop = begin(args.render, args.readme, lambda doc: render(beside(doc)), update_readme)
     if stop is not None:
         return stop
+    reason = pid_namespace_unavailable_reason() if args.own_pid_namespace else None
+    if reason:
+        print(
+            f"cannot run with a PID namespace per host: {reason}; --shared-pid-namespace "
+            "measures with every host in this machine's PID namespace instead",
+            file=sys.stderr,
+        )
+        return 2
     work = Path(tempfile.mkdtemp(prefix="jbr-", dir="/var/tmp"))
     started = time.monotonic()
     try:
@@ -295,9 +368,9 @@ def main(argv: list[str]) -> int:
     path = args.results / Path(doc["results_file"]).name
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"results: {path}", file=sys.stderr)
-    print(render(doc))
+    print(render(beside(doc)))
     if not args.no_readme:
-        update_readme(args.readme, render(doc))
+        update_readme(args.readme, render(beside(doc)))
     return 0
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,32 @@ def round_figures(timings: dict[str, dict[str, float]], canary: str) -> dict[str
 
 
 VARIANTS = {"gate": "with the gate", "nogate": "without the gate"}
+# How the sshd hosts were started (bench/fleet.py); results made before the option say nothing,
+# and were measured on one shared PID namespace.
+PID_NAMESPACES = {
+    "own": "each in its own PID namespace with its own /proc (bench/pidns.py)",
+    "shared": "all in this machine's PID namespace, one /proc",
+}
+SHORT_NAMESPACES = {"own": "own PID namespaces", "shared": "one PID namespace"}
+
+
+def pid_namespace(doc: dict[str, Any]) -> str:
+    """ "own" (a PID namespace and /proc per host) or "shared" (the machine's, for all)."""
+    mode: str = doc["settings"].get("pid_namespace", "shared")
+    return mode
+
+
+def compared(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """`doc` carrying what the README's comparison needs of another measurement (the same
+    bench in another mode): its results file, start, load, settings and summary."""
+    keep = ("results_file", "started", "loadavg_at_start", "loadavg_at_end", "settings")
+    return {
+        **doc,
+        "compared_with": {
+            **{k: other[k] for k in keep if k in other},
+            "summary": other.get("summary") or summarize(other),
+        },
+    }
 
 
 def summarize_rounds(rounds: list[dict[str, Any]], hosts: int) -> dict[str, Any]:
@@ -203,7 +229,8 @@ def render(doc: dict[str, Any]) -> str:
     lines = [
         f"Measured {doc['started'][:16].replace('T', ' ')} UTC with `{doc['command']}` → "
         f"`{doc['results_file']}` (commit {doc['commit'][:7]}, `{doc['jarvisctl']}`, "
-        f"installed from {settings['ref']}): {hosts} sshd hosts on loopback, batches "
+        f"installed from {settings['ref']}): {hosts} sshd hosts on loopback, "
+        f"{PID_NAMESPACES[pid_namespace(doc)]}, batches "
         f"`{json.dumps(settings['batches'])}`, `--forks "
         f"{settings['forks']}`, {first['rounds']} rounds of each variant, taking turns, after "
         f"{settings['warmup']} untimed round(s) of each; medians (min-max) over the rounds. "
@@ -258,7 +285,51 @@ def render(doc: dict[str, Any]) -> str:
     lines.append(
         "Goals: " + "; ".join(f"{k}: {'met' if ok else 'MISSED'}" for k, ok in goals.items()) + "."
     )
+    if "compared_with" in doc:
+        lines += ["", *comparison(doc)]
     return "\n".join(lines) + "\n"
+
+
+COMPARED: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("hosts updated (min over the rounds)", lambda v: f"{v['hosts_updated']['min']:.0f}"),
+    ("wall (`jarvisctl run`)", lambda v: _s(v["wall_seconds"])),
+    ("host CPU per host", lambda v: _s(v["host_cpu_per_host_ms"], " ms", 1)),
+    ("turn, median over hosts", lambda v: _s(v["timings"]["turn"]["median"])),
+    ("gates, median over hosts", lambda v: _s(v["timings"]["gates"]["median"])),
+    ("**overhead, median over hosts**", lambda v: _s(v["timings"]["overhead"]["median"])),
+    ("**overhead, p95 over hosts**", lambda v: _s(v["timings"]["overhead"]["p95"])),
+    ("overhead of the canary", lambda v: _s(v["canary"]["overhead"])),
+)
+
+
+def comparison(doc: dict[str, Any]) -> list[str]:
+    """This measurement beside another one of the same bench (`compared`), variant by variant:
+    the hosts in their own PID namespaces or in one."""
+    other = doc["compared_with"]
+    runs = [(pid_namespace(doc), doc["summary"]), (pid_namespace(other), other["summary"])]
+    columns = [
+        (f"{SHORT_NAMESPACES[mode]}, {VARIANTS.get(name, name)}", summary["variants"][name])
+        for name in VARIANTS
+        for mode, summary in runs
+        if name in summary["variants"]
+    ]
+    rounds = other["summary"]["variants"]
+    settings = other["settings"]
+    lines = [
+        f"Beside it, the same bench with the hosts {PID_NAMESPACES[pid_namespace(other)]}: "
+        f"`{other['results_file']}`, measured {other['started'][:16].replace('T', ' ')} UTC, "
+        f"`--forks {settings['forks']}`, "
+        f"{next(iter(rounds.values()))['rounds']} rounds of each variant; load average "
+        f"{' '.join(other['loadavg_at_start'])} at the start, "
+        f"{' '.join(other.get('loadavg_at_end', ['?']))} at the end. Medians (min-max) over "
+        "the rounds:",
+        "",
+        "| per round | " + " | ".join(label for label, _ in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
+    for label, cell in COMPARED:
+        lines.append(f"| {label} | " + " | ".join(cell(v) for _, v in columns) + " |")
+    return lines
 
 
 def update_readme(readme: Path, section: str) -> None:

@@ -17,6 +17,10 @@ and `echo passes=$_ji` after the sweep (how many passes it made); the variant wi
 has `_jk` return at once. Each host's session runs its copy `--repeat` times in a row (one SSH
 connection), on one host alone and then on all hosts at once; the hosts' CPU comes from their
 sshd listeners (bench/fleet.py). Results: bench/results/rollout-sweep-<UTC time>.json.
+
+`--own-pid-namespace`: each host's sshd is pid 1 of a PID namespace with its own /proc
+(bench/pidns.py), so that each sweep sees only its own host's processes, as on separate
+machines (the cores, network and disk are still shared).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ if str(REPO) not in sys.path:
 from bench.backup import jarvisctl_command  # noqa: E402
 from bench.entry import begin, write_result  # noqa: E402
 from bench.fleet import BenchFleet  # noqa: E402
+from bench.pidns import pid_namespace_unavailable_reason  # noqa: E402
 from bench.rollout_scenario import PLAYBOOK, Scenario, prepare_round, write_project  # noqa: E402
 
 _RECORDER = """#!/bin/sh
@@ -63,6 +68,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="times each case is measured")
     parser.add_argument("--ref", default="venv", help="git ref to install as a wheel, or venv")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument(
+        "--own-pid-namespace",
+        action="store_true",
+        help="each host in a PID namespace with its own /proc (default: all in this one's)",
+    )
     return parser.parse_args(argv)
 
 
@@ -174,11 +184,15 @@ def main(argv: list[str]) -> int:
     stop = begin(None, Path(), lambda _: "", lambda *_: None)
     if stop is not None:
         return stop
+    reason = pid_namespace_unavailable_reason() if args.own_pid_namespace else None
+    if reason:
+        print(f"cannot run with a PID namespace per host: {reason}", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="jbr-sweep-", dir="/var/tmp"))
     try:
         prefix, env = jarvisctl_command(args, work)
         script = record_gate_script(prefix, env, work / "record")
-        fleet = BenchFleet(work / "fleet", args.hosts)
+        fleet = BenchFleet(work / "fleet", args.hosts, own_pid_namespace=args.own_pid_namespace)
         cases: list[dict[str, Any]] = []
         try:
             fleet.start()
@@ -210,6 +224,7 @@ def main(argv: list[str]) -> int:
         "schema": "jarvisctl.bench.rollout-sweep/v1",
         "command": " ".join(["python -m bench.rollout_sweep", *argv]),
         "repeat": args.repeat,
+        "pid_namespace": "own" if args.own_pid_namespace else "shared",
         "cases": cases,
         "summary": summary,
     }
