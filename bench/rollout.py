@@ -332,11 +332,17 @@ def comparing(args: argparse.Namespace) -> Callable[[dict[str, Any]], dict[str, 
                 f"({mode!r}) as the results shown; compare the other mode"
             )
 
-    if args.render is None:  # measuring: the mode is known now, not only after the rounds
+    if args.render is None:  # measuring: the mode and size are known now, not only at the end
         refuse_same_mode("own" if args.own_pid_namespace else "shared")
+        if other["hosts"] != args.hosts:
+            raise SystemExit(f"--compare {args.compare}: {other['hosts']} hosts, not {args.hosts}")
 
     def attach(doc: dict[str, Any]) -> dict[str, Any]:
         refuse_same_mode(pid_namespace(doc))
+        if other["hosts"] != doc["hosts"]:
+            raise SystemExit(
+                f"--compare {args.compare}: {other['hosts']} hosts, not {doc['hosts']} as here"
+            )
         return compared(doc, other)
 
     return attach

@@ -291,7 +291,10 @@ def render(doc: dict[str, Any]) -> str:
 
 
 COMPARED: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
-    ("hosts updated (min over the rounds)", lambda v: f"{v['hosts_updated']['min']:.0f}"),
+    (
+        "hosts updated (min over the rounds, of {hosts})",
+        lambda v: f"{v['hosts_updated']['min']:.0f}",
+    ),
     ("wall (`jarvisctl run`)", lambda v: _s(v["wall_seconds"])),
     ("host CPU per host", lambda v: _s(v["host_cpu_per_host_ms"], " ms", 1)),
     ("turn, median over hosts", lambda v: _s(v["timings"]["turn"]["median"])),
@@ -328,6 +331,7 @@ def comparison(doc: dict[str, Any]) -> list[str]:
         "| --- |" + " --- |" * len(columns),
     ]
     for label, cell in COMPARED:
+        label = label.format(hosts=doc["hosts"])
         lines.append(f"| {label} | " + " | ".join(cell(v) for _, v in columns) + " |")
     return lines
 

@@ -141,3 +141,5 @@ def test_compare_needs_the_other_mode(monkeypatch: pytest.MonkeyPatch, tmp_path:
         _main(["--render", str(shared), "--compare", str(shared)], monkeypatch)
     with pytest.raises(SystemExit, match="not a results file"):
         _main(["--compare", str(readme)], monkeypatch)
+    with pytest.raises(SystemExit, match="50 hosts, not 6"):
+        _main(["--hosts", "6", "--shared-pid-namespace", "--compare", str(own)], monkeypatch)
