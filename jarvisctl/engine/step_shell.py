@@ -3,10 +3,9 @@ apply → verify) and a PollAction (its probe until it passes)."""
 
 from __future__ import annotations
 
-import re
-
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import CommandResult
+from jarvisctl.core.regex_search import search_bounded
 from jarvisctl.core.results import StepOutcome
 from jarvisctl.engine.step_attempt import Ran, StepHost, Trail, failure
 from jarvisctl.kinds.step_base import PROBE_CHANGE, PollAction, ShellAction
@@ -52,14 +51,19 @@ def shell_attempt(
 
 def _changed(step: StepPlan, done: str, stdout: str) -> Ran:
     """What the step's `changed_when` makes of an action that ran: false (never changed),
-    a regular expression (changed only when the stdout matches it), else changed."""
+    a regular expression (changed only when the tail of the stdout matches it; when the match
+    could not be told in time, changed, saying why), else changed."""
     rule = step.changed_when
     if rule is False:
         return Ran(OK, f"{done} (changed_when: false)")
     if isinstance(rule, str) and not isinstance(rule, bool):
-        if re.search(rule, stdout, re.MULTILINE) is None:
+        matched = search_bounded(rule, stdout)  # bounded in time and size
+        if matched is False:
             return Ran(OK, f"{done}; its output does not match changed_when {rule!r}")
-        return Ran(CHANGED, f"{done}; its output matches changed_when {rule!r}")
+        if matched is True:
+            return Ran(CHANGED, f"{done}; its output matches changed_when {rule!r}")
+        why = f"its output could not be matched against changed_when {rule!r} {matched}"
+        return Ran(CHANGED, f"{done}; {why}: counted as changed")
     return Ran(CHANGED, done)
 
 

@@ -36,7 +36,13 @@ from jarvisctl.record.audit import JournalError
 from jarvisctl.record.history import UnknownRunError
 from jarvisctl.render.metrics import MetricsFileNameError
 from jarvisctl.render.reports.render import ReportFormatError
-from jarvisctl.store.rollouts import RolloutHeldError, UnknownRolloutError
+from jarvisctl.store.rollouts import (
+    Rollout,
+    RolloutActiveError,
+    RolloutEndedError,
+    RolloutHeldError,
+    UnknownRolloutError,
+)
 from jarvisctl.store.snapshots import UnknownSnapshotError
 
 README = Path(__file__).parents[2] / "README.md"
@@ -63,6 +69,14 @@ CASES: list[tuple[JarvisError, str]] = [
     (UnknownSnapshotError("no snapshot 'abc' in the index"), "usage error"),
     (UnknownRolloutError("no rollout 'abc' in the store"), "usage error"),
     (RolloutHeldError("rollout abc is being worked on: leased by cli run r"), "holds its lease"),
+    (
+        RolloutEndedError("rollout abc has already ended: finished at ..."),
+        "a rollout that has ended",
+    ),
+    (
+        RolloutActiveError(Rollout("abc", "p", "p.yml", (), None, "", (("h",),), 0.0, 0.0)),
+        "a play whose rollout has not ended",
+    ),
     (JournalError("no audit journal at runs/abc.jsonl"), "not OK"),
     (ParseError("not a number: 'x'"), "not OK"),
     (NativeUnavailable("jtop is not installed"), "not OK"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jarvisctl.cli.main import cli
+from jarvisctl.config.models.steps import StepSpec
 from jarvisctl.config.project import load_project
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.kinds.step_base import (
@@ -99,6 +101,9 @@ def tasks(*steps: str) -> str:
     return TASKS.format(steps="\n".join(f"    - {step}" for step in steps))
 
 
+NEEDS_311 = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="atomic groups and possessive repeats: Python 3.11"
+)
 COMMON = "become, changed_when, creates, delay, name, once, removes, retries, tags, timeout, unless"
 
 
@@ -163,6 +168,21 @@ def test_a_second_kind_key_is_located_at_it(tmp_path: Path) -> None:
             "unterminated subpattern at position 0",
         ),
         (
+            '{sh: x, changed_when: "^(a+)+$"}',
+            "p.yml:4:29: 'changed_when': '^(a+)+$' repeats without bound a part that itself "
+            "repeats without bound: matching it can take exponential time on some output "
+            "(catastrophic backtracking); write it without the nesting ('(a+)+' matches what "
+            "'a+' does), or make the inner repetition atomic ('(?>a+)') or possessive ('a++')",
+        ),
+        (
+            '{sh: x, changed_when: "(?:x|(\\\\w*\\\\s?)*)$"}',
+            "p.yml:4:29: 'changed_when': '(?:x|(\\\\w*\\\\s?)*)$' repeats without bound a part "
+            "that itself repeats without bound: matching it can take exponential time on some "
+            "output (catastrophic backtracking); write it without the nesting ('(a+)+' matches "
+            "what 'a+' does), or make the inner repetition atomic ('(?>a+)') or possessive "
+            "('a++')",
+        ),
+        (
             "{sh: x, once: yes please}",
             "p.yml:4:21: 'once': input should be a valid boolean, got 'yes please'",
         ),
@@ -170,6 +190,23 @@ def test_a_second_kind_key_is_located_at_it(tmp_path: Path) -> None:
 )
 def test_each_mistake_in_a_step_is_located(tmp_path: Path, step: str, expected: str) -> None:
     assert errors_of(tmp_path, tasks(step)) == [f"error: {expected}"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^upgraded \d+",
+        r"(ab)+c",
+        r"a+b+",
+        r"(a{1,3})+",
+        r"\d+ (?:packages?|files?) changed",
+        pytest.param(r"(?>a+)+", marks=NEEDS_311),
+        pytest.param(r"(?:a++)+", marks=NEEDS_311),
+    ],
+)
+def test_a_changed_when_without_nested_unbounded_repetition_is_taken(pattern: str) -> None:
+    spec = StepSpec.model_validate({"sh": "x", "changed_when": pattern})
+    assert spec.changed_when == pattern
 
 
 def test_an_unknown_kind_is_located_at_its_key_with_near_misses(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from jarvisctl.config.models.values import (
     Timeout,
     validate_tags,
 )
+from jarvisctl.config.regex_bounds import NESTED, nested_repetition
 
 # the keys every step may have; any other key names the step's kind
 STEP_KEYS = frozenset(
@@ -101,6 +102,8 @@ class StepSpec(StrictModel):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+            if nested_repetition(value):
+                raise ValueError(f"{value!r} {NESTED}")
         return value
 
 

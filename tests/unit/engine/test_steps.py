@@ -4,12 +4,14 @@ run's clock, become, check mode, polls, waits for checks, reboots, and what is r
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jarvisctl.core.errors import UnreachableError
+from jarvisctl.core.regex_search import MATCH_SECONDS, SEARCHED_CHARS
 from jarvisctl.core.results import StepOutcome
 from jarvisctl.kinds.step_base import (
     CheckWaitAction,
@@ -18,6 +20,7 @@ from jarvisctl.kinds.step_base import (
     RebootAction,
     ShellAction,
 )
+from tests.hostile import deadline
 from tests.unit.engine.steps_host import Host, shell, step
 
 OK, CHANGED, FAILED = StepOutcome.OK, StepOutcome.CHANGED, StepOutcome.FAILED
@@ -145,6 +148,33 @@ def test_changed_when(host: Host, rule: bool | str, stdout: str, outcome: StepOu
     note = host.runner().run(step(shell("apt-get upgrade -y"), changed_when=rule))
     assert note.outcome is outcome
     assert note.attempts == 1
+
+
+def test_changed_when_cannot_hang_on_hostile_output(host: Host) -> None:
+    """A pattern that backtracks catastrophically (it passes the language's check: no nested
+    repetition, yet each `.*` multiplies the work) on a long hostile output: the search is
+    bounded in time, and the step counts as changed, saying why."""
+    rule = r".*.*.*.*x"  # O(n^5) on a line of n 'a's: hours for 5000 of them
+    host.fake.expect("emit", stdout="a" * 5000)
+    started = time.monotonic()
+    with deadline(MATCH_SECONDS + 20):
+        note = host.runner().run(step(shell("emit"), changed_when=rule))
+    assert time.monotonic() - started < MATCH_SECONDS + 10
+    assert note.outcome is CHANGED
+    assert note.reason == (
+        f"applied; its output could not be matched against changed_when {rule!r} within "
+        f"{MATCH_SECONDS:g}s (a pattern that backtracks too much?): counted as changed"
+    )
+
+
+def test_changed_when_searches_the_tail_of_a_long_output(host: Host) -> None:
+    long = "upgraded 3 packages\n" + "x" * SEARCHED_CHARS + "\n"
+    host.fake.expect("apt-get upgrade -y", stdout=long)
+    note = host.runner().run(step(shell("apt-get upgrade -y"), changed_when="^upgraded"))
+    assert note.outcome is OK  # its first line is beyond the tail searched
+    host.fake.expect("apt-get upgrade -y", stdout=long + "upgraded 1 more\n")
+    note = host.runner().run(step(shell("apt-get upgrade -y"), changed_when="^upgraded"))
+    assert note.outcome is CHANGED
 
 
 def test_become_wraps_each_command_in_sudo_unless_the_login_is_the_user(host: Host) -> None:
