@@ -4,6 +4,14 @@ an SSH connection jarvisctl opened itself: the same route (ssh_config, ProxyJump
 identity, and the host key checked as every jarvisctl connection checks it (strict by default;
 Fabric's own default would trust any key). Fabric is imported only when such a step runs.
 
+Each command the task runs travels on its channel's stdin, as every step's does (see
+connection/hidden.py): the exec line is a fixed reader (READ_COMMAND), so that the host's process
+list never shows the command, nor a secret in it. The reader takes exactly the command's lines
+with the shell's own `read`, so that the rest of stdin stays the command's (`in_stream`, a sudo
+password); `c.run`'s result, `warn`, `hide`, `env` and watchers are Fabric's own. A command run
+with `pty=True` is sent as Fabric sends it, on the exec line: a terminal echoes what its input
+brings, so the command would be in its output instead.
+
 The task runs in a thread of its own so that the step's `timeout` and the run's stop can end it:
 its connection is then closed under it. Each command it runs (`c.run`, `c.sudo`) is a Command
 event, and its output is kept off the controller's terminal. An exception is the step's failure,
@@ -29,6 +37,20 @@ from jarvisctl.kinds.step_base import FabricAction
 from jarvisctl.plan.model import StepPlan
 
 POLL = 0.2  # seconds between two looks at the run's stop while the task runs
+# The exec line of a Fabric task's command: the number of lines of the command, then its lines,
+# come on stdin; the shell reads them, forgets its own variables, and runs the command.
+READ_COMMAND = (
+    "IFS= read -r __jv_n || exit 127; __jv_c=; "
+    'while [ "$__jv_n" -gt 0 ]; do IFS= read -r __jv_l; __jv_c="$__jv_c$__jv_l\n"; '
+    "__jv_n=$((__jv_n - 1)); done; "
+    'eval "unset __jv_n __jv_l __jv_c; $__jv_c"'
+)
+
+
+def framed(command: str) -> bytes:
+    """What READ_COMMAND reads on stdin: the command's line count, then its lines."""
+    text = command if command.endswith("\n") else command + "\n"
+    return f"{text.count(chr(10))}\n{text}".encode()
 
 
 def fabric_attempt(runner: StepHost, step: StepPlan, action: FabricAction) -> Ran:
@@ -119,7 +141,11 @@ def _fabric_connection(runner: StepHost, step: StepPlan, client: Any) -> Any:
     transport = client.get_transport()
     settings = runner.connection.settings
     config = fabric.Config(
-        overrides={"run": {"hide": True, "in_stream": False}, "sudo": {"hide": True}}
+        overrides={
+            "run": {"hide": True, "in_stream": False},
+            "sudo": {"hide": True},
+            "runners": {"remote": _command_on_stdin()},
+        }
     )
     # c.host and c.port as the inventory names them (what a fabfile may print or branch on)
     connection = Recorded(
@@ -133,6 +159,21 @@ def _fabric_connection(runner: StepHost, step: StepPlan, client: Any) -> Any:
     connection.client = client
     connection.transport = transport
     return connection
+
+
+def _command_on_stdin() -> type:
+    """Fabric's runner, its command sent on stdin (a `pty=True` command: on the exec line)."""
+    from fabric.runners import Remote
+
+    class CommandOnStdin(Remote):  # type: ignore[misc]
+        def send_start_message(self, command: str) -> None:
+            if self.using_pty:  # a terminal would echo the command into the output
+                super().send_start_message(command)
+                return
+            self.channel.exec_command(READ_COMMAND)
+            self.channel.sendall(framed(command))
+
+    return CommandOnStdin
 
 
 def _recorded(run: Any, command: str, kwargs: dict[str, Any], record: Any) -> Any:

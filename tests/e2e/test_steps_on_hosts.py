@@ -5,6 +5,7 @@ reboot, a restore from a real snapshot, and a Fabric task from a fabfile."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import threading
 import time
@@ -260,6 +261,69 @@ def test_a_fabric_task_refuses_a_host_whose_key_is_not_known(
     assert note.outcome is FAILED
     assert "cannot open the Fabric task's connection" in note.reason
     assert rotated in note.reason or "host key" in note.reason.lower()
+
+
+FABFILE_SECRET = """\
+import io, json
+from pathlib import Path
+
+
+def deploy(c, token, marker):
+    c.run(f": {token}; touch {marker}; sleep 3; echo {token} > {marker}.done")
+    shown = c.run("printf 'out\\n'; printf 'err\\n' >&2")
+    failed = c.run("echo why >&2; exit 7", warn=True)
+    greeting = c.run('printf %s "$GREETING"', env={"GREETING": "hello"})
+    fed = c.run("cat", in_stream=io.StringIO("fed on stdin\\n"))
+    lines = c.run("printf 'a\\n'\\nprintf 'b\\n'\\n\\nprintf 'c\\n'")
+    kept = c.run('printf %s "${__jv_c-none}${__jv_n-}${__jv_l-}"')  # the reader's own
+    results = {
+        "shown": [shown.stdout, shown.stderr, shown.exited],
+        "failed": [failed.exited, failed.failed, failed.stderr],
+        "greeting": greeting.stdout,
+        "fed": fed.stdout,
+        "lines": lines.stdout,
+        "kept": kept.stdout,
+    }
+    Path(marker + ".results").write_text(json.dumps(results))
+"""
+
+
+def test_a_fabric_tasks_commands_are_never_in_the_hosts_process_list(
+    on_host: StepsOnHost,
+) -> None:
+    """Its commands travel on stdin as every step's do: a secret in what a fabfile runs is in
+    no process's command line on the host while it runs; `c.run` keeps its result, `warn`,
+    `hide`, `env` and `in_stream`, and a command of several lines runs whole."""
+    fabfiles = on_host.root / "fab-secret"
+    fabfiles.mkdir()
+    (fabfiles / "fabfile.py").write_text(FABFILE_SECRET)
+    marker = on_host.work / "fabric-running"
+    secret = "fabric-token-7c41d2e9b3"
+    seen: list[str] = []
+
+    def look() -> None:
+        wait_for(marker.exists, 30, "the fabric task's command to start")
+        seen.extend(line for line in command_lines() if secret in line)
+
+    looking = threading.Thread(target=look)
+    looking.start()
+    action = FabricAction("fabfile:deploy", {"token": secret, "marker": str(marker)}, str(fabfiles))
+    note = on_host.runner().run(step(action, kind="fabric"))
+    looking.join()
+    assert (note.outcome, note.reason) == (CHANGED, "called the Fabric task fabfile:deploy")
+    assert Path(f"{marker}.done").read_text() == f"{secret}\n"  # it ran
+    assert seen == []
+    results = json.loads(Path(f"{marker}.results").read_text())
+    assert results == {
+        "shown": ["out\n", "err\n", 0],
+        "failed": [7, True, "why\n"],
+        "greeting": "hello",
+        "fed": "fed on stdin\n",
+        "lines": "a\nb\nc\n",
+        "kept": "none",
+    }
+    ran = [c["command"] for c in on_host.commands()]
+    assert ran[0] == f": {secret}; touch {marker}; sleep 3; echo {secret} > {marker}.done"
 
 
 def command_lines() -> list[str]:
