@@ -27,17 +27,14 @@ from tests.e2e.rollout_fleet import (
     wait_until,
 )
 from tests.e2e.sshd import SshdFleet
-from tests.host_tools import bare_path, tools_hidden
 
 HOSTS = 8
 GOOD, OLD, BAD = "2.0", "1.0", "bad-2.1"
 
 
 @pytest.fixture(scope="module")
-def eight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdFleet]:
-    directory = tmp_path_factory.mktemp("rollout-sshd")
-    path = bare_path(directory / "bare-path") if tools_hidden() else None
-    yield from _fleet(directory, HOSTS, path)
+def eight(tmp_path_factory: pytest.TempPathFactory, fleet_path: str | None) -> Iterator[SshdFleet]:
+    yield from _fleet(tmp_path_factory.mktemp("rollout-sshd"), HOSTS, fleet_path)
 
 
 @pytest.fixture

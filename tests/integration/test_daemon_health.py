@@ -18,7 +18,7 @@ import pytest
 
 from tests.waiting import free_port, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 PLAYBOOK = """\
 - name: tick

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EXIT_STORE = 7
 EXIT_INCOMPLETE = 5
