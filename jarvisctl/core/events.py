@@ -51,6 +51,8 @@ class EventKind(str, Enum):
     ALERT_ACK = "alert_ack"
     SILENCE = "silence"
     NOTIFY_TEST = "notify_test"
+    REMEDIATION_ESCALATED = "remediation_escalated"
+    MAINTENANCE = "maintenance"
 
     def __str__(self) -> str:
         return self.value
@@ -81,6 +83,8 @@ BACKUP_VERIFY = EventKind.BACKUP_VERIFY
 BACKUP_PRUNE = EventKind.BACKUP_PRUNE
 BACKUP_RESTORE = EventKind.BACKUP_RESTORE
 BACKUP_STORE_CHECK = EventKind.BACKUP_STORE_CHECK
+REMEDIATION_ESCALATED = EventKind.REMEDIATION_ESCALATED
+MAINTENANCE = EventKind.MAINTENANCE
 
 
 class Payload(Protocol):
@@ -290,6 +294,33 @@ class Remediation(Fields):
     verified_value: float | None
     verified_status: str | None
     verified_perfdata: tuple[Mapping[str, Any], ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RemediationEscalated(Fields):
+    """A check whose every remediation's budget is spent and that has not recovered: no
+    automatic attempt until it recovers or an operator resets it (`jarvisctl remediations
+    reset`). Said by each run that finds it so, from the run that escalated it on; `since` is
+    when it was escalated (epoch seconds)."""
+
+    kind: ClassVar[EventKind] = REMEDIATION_ESCALATED
+    check: str
+    since: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Maintenance(Fields):
+    """jarvisctl begins work on the host that may make it look broken: a reboot step, a backup
+    (the event's host and play). `key` names the event that ends it (`step:PHASE:INDEX`, the
+    step's Step event; `backup:NAME`, the backup's Backup event); `seconds` is the longest it
+    may take. Alerts it causes are silenced meanwhile (notify/maintenance.py)."""
+
+    kind: ClassVar[EventKind] = MAINTENANCE
+    what: str  # reboot | backup
+    name: str
+    key: str
     seconds: float
 
 

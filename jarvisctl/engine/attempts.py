@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from jarvisctl.connection.base import Connection
+from jarvisctl.core.events import RemediationEscalated
 from jarvisctl.core.results import (
     Attempt,
     CheckResult,
@@ -156,12 +157,20 @@ class Remediator:
             )
 
     def _escalate_if_spent(self, need: Need) -> None:
-        applicable = applicable_rungs(need.check, need.result.status)
-        if self.cancel.is_set() or any(self._budget_left(need, i) for i in applicable):
+        """Escalate the check when every rung's budget is spent; while it is escalated (now or
+        since an earlier run) each run says so (a RemediationEscalated event: an alert)."""
+        if self.cancel.is_set():
             return
-        reason = "every remediation's budget is spent and the check has not recovered"
-        at = self.session.clock.now()
-        self.ledger.escalate(need.host, self.session.play.name, need.check.name, at, reason)
+        play, check = self.session.play.name, need.check.name
+        applicable = applicable_rungs(need.check, need.result.status)
+        if not any(self._budget_left(need, i) for i in applicable):
+            reason = "every remediation's budget is spent and the check has not recovered"
+            self.ledger.escalate(need.host, play, check, self.session.clock.now(), reason)
+        past = self.ledger.read(need.host, play, check)
+        if past.escalated_since is not None:
+            self.session.emit(
+                RemediationEscalated(check, past.escalated_since, past.escalated_reason)
+            )
 
     def _emit(self, note: RemediationNote) -> None:
         self.session.emit(remediation_event(note))

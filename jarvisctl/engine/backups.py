@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.backup_events import Backup, BackupOutcome, BackupPrune, BackupVerify
+from jarvisctl.core.events import Maintenance
 from jarvisctl.core.results import BackupNote, HostRun, Outcome
 from jarvisctl.engine.session import Session
 from jarvisctl.plan.model import BackupPlan, BackupStorePlan
@@ -126,6 +127,8 @@ def _backup(
     except Exception as exc:
         reason = f"cannot open the backup store {plan.store.name!r}: {exc}"
         return _not_taken(session, plan, FAILED, reason)
+    # the take loads the host (and a `command` may stop a service): its alerts are silenced
+    session.emit(Maintenance("backup", plan.name, f"backup:{plan.name}", plan.timeout))
     snapshot, note = _take(session, connection, plan, store, work.index)
     if snapshot is None:
         return note

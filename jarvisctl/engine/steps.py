@@ -32,6 +32,7 @@ from jarvisctl.connection.become import as_become_user
 from jarvisctl.connection.hidden import COMMAND_ON_STDIN
 from jarvisctl.connection.stdin import StdinSource
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
+from jarvisctl.core.events import Maintenance
 from jarvisctl.core.results import StepNote, StepOutcome
 from jarvisctl.core.step_events import Step
 from jarvisctl.engine.gates import wait_for_checks
@@ -129,6 +130,8 @@ class StepRunner:
         clock = self.session.clock
         started, trails = clock.monotonic(), [Trail()]
         self.lost = None
+        if isinstance(step.action, RebootAction) and self.record_steps and not self.checking:
+            self.session.emit(maintenance_of(step, step.action))
         try:
             ran, attempts = self._run(step, trails)
         except UnreachableError as exc:
@@ -251,6 +254,19 @@ class StepRunner:
         trail.commands.append(shown)
         trail.exit_codes.append(result.exit_code)
         return replace(result, command=shown)
+
+
+def maintenance_of(step: StepPlan, action: RebootAction) -> Maintenance:
+    """A reboot step begins: the host goes away for at most every attempt's command and wait,
+    and the delays between them; its Step event ends it."""
+    tries = step.retries + 1
+    longest = tries * (step.timeout + action.wait) + step.retries * step.delay
+    return Maintenance("reboot", step.name, step_key(step.phase, step.index), longest)
+
+
+def step_key(phase: str, index: int) -> str:
+    """What a Maintenance event and the Step event that ends it share."""
+    return f"step:{phase}:{index}"
 
 
 def skipped_step(session: Session, step: StepPlan, reason: str, rollout: str = "") -> StepNote:

@@ -10,8 +10,8 @@ it sends them after its restart, and a retry sends the same notification key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from jarvisctl.core.alerts import Alert, Notification, Silence
@@ -51,6 +51,19 @@ class OutboxCounts:
     given_up: int = 0  # not delivered, and no more attempts
 
 
+@dataclass(frozen=True)
+class GroupChanges:
+    """What one pass of the dispatcher (notify/dispatch.py) writes at once: the state of each
+    notification group it changed (its own JSON: the store keeps it as text), the groups it
+    ended, and the notifications it enqueued, each with the integrations that deliver it.
+    Written together, so that a controller killed at any point neither loses a notification
+    nor sends one twice."""
+
+    saved: Mapping[str, str] = field(default_factory=dict)
+    removed: Sequence[str] = ()
+    enqueued: Sequence[tuple[Notification, Sequence[str]]] = ()
+
+
 class AlertStore(Protocol):
     def record(self, alert: Alert, at: float) -> StoredAlert | None:
         """Store a firing alert (deduplicated by fingerprint) or end a firing one; the row as
@@ -75,6 +88,23 @@ class AlertStore(Protocol):
 
     def expire_silence(self, silence_id: str, at: float) -> bool:
         """End a silence now; False when there is no such silence or it has ended."""
+        ...
+
+    def update_groups(self, update: Callable[[Mapping[str, str]], GroupChanges]) -> GroupChanges:
+        """In one transaction: read every group's state, call `update` with them (it may read
+        this store: alerts, silences), and write what it returns. Two dispatchers (the daemon,
+        a `run --notify`) take turns."""
+        ...
+
+    def outbox(self, limit: int = 1000) -> list[OutboxEntry]:
+        """Every entry not delivered and not given up, oldest notification first (due or not:
+        a receiver's notifications are delivered in order)."""
+        ...
+
+    def claim(self, key: str, integration: str, now: float, until: float) -> bool:
+        """Take a due entry for one attempt: its next attempt moves to `until`, so that no
+        other process sends it meanwhile (a sender killed mid-attempt: it is tried again
+        then). False when it is not due (delivered, given up, or claimed by another)."""
         ...
 
     def enqueue(self, notification: Notification, integrations: Sequence[str]) -> int:

@@ -1,11 +1,12 @@
-"""Alerts, silences and the outbox in SQLite (schema version 8). A reader of an older store
-finds no tables and reads none of them."""
+"""Alerts, silences and the outbox in SQLite (schema version 8), and the dispatcher's
+notification groups (version 9). A reader of an older store finds no tables and reads none of
+them."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jarvisctl.core.alerts import (
@@ -16,7 +17,7 @@ from jarvisctl.core.alerts import (
     Silence,
     parse_matcher,
 )
-from jarvisctl.store.alerts import OutboxCounts, OutboxEntry, StoredAlert
+from jarvisctl.store.alerts import GroupChanges, OutboxCounts, OutboxEntry, StoredAlert
 from jarvisctl.store.sqlite.statefile import StateFile
 
 _ALERT = (
@@ -143,26 +144,47 @@ class SqliteAlerts:
             ).rowcount
         return bool(changed)
 
+    # --- notification groups (schema version 9) -----------------------------------------
+
+    def update_groups(self, update: Callable[[Mapping[str, str]], GroupChanges]) -> GroupChanges:
+        with self.file.transaction() as db:
+            rows = db.execute("SELECT key, state FROM notify_groups").fetchall()
+            changes = update({str(key): str(state) for key, state in rows})
+            for key, state in changes.saved.items():
+                db.execute("INSERT OR REPLACE INTO notify_groups VALUES (?, ?)", (key, state))
+            for key in changes.removed:
+                db.execute("DELETE FROM notify_groups WHERE key = ?", (key,))
+            for notification, integrations in changes.enqueued:
+                _enqueue(db, notification, integrations)
+        return changes
+
     # --- outbox ------------------------------------------------------------------------
 
     def enqueue(self, notification: Notification, integrations: Sequence[str]) -> int:
-        body = json.dumps(notification_record(notification), sort_keys=True)
-        added = 0
         with self.file.transaction() as db:
-            for integration in integrations:
-                added += db.execute(
-                    "INSERT OR IGNORE INTO outbox (key, integration, receiver, notification, "
-                    "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        notification.key,
-                        integration,
-                        notification.receiver,
-                        body,
-                        notification.created_at,
-                        notification.created_at,
-                    ),
-                ).rowcount
-        return added
+            return _enqueue(db, notification, integrations)
+
+    def outbox(self, limit: int = 1000) -> list[OutboxEntry]:
+        with self.file.connect() as db:
+            if not _has_tables(db):
+                return []
+            rows = db.execute(
+                f"SELECT {_OUTBOX} FROM outbox WHERE delivered_at IS NULL "
+                "AND next_attempt_at IS NOT NULL "
+                "ORDER BY created_at, key, integration LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def claim(self, key: str, integration: str, now: float, until: float) -> bool:
+        with self.file.transaction() as db:
+            taken = db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE key = ? AND integration = ? "
+                "AND delivered_at IS NULL AND next_attempt_at IS NOT NULL "
+                "AND next_attempt_at <= ?",
+                (until, key, integration, now),
+            ).rowcount
+        return bool(taken)
 
     def due(self, now: float, limit: int = 100) -> list[OutboxEntry]:
         with self.file.connect() as db:
@@ -217,6 +239,27 @@ class SqliteAlerts:
                 "FROM outbox GROUP BY receiver ORDER BY receiver"
             ).fetchall()
         return [OutboxCounts(str(r[0]), *(int(n) for n in r[1:])) for r in rows]
+
+
+def _enqueue(
+    db: sqlite3.Connection, notification: Notification, integrations: Sequence[str]
+) -> int:
+    body = json.dumps(notification_record(notification), sort_keys=True)
+    added = 0
+    for integration in integrations:
+        added += db.execute(
+            "INSERT OR IGNORE INTO outbox (key, integration, receiver, notification, "
+            "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                notification.key,
+                integration,
+                notification.receiver,
+                body,
+                notification.created_at,
+                notification.created_at,
+            ),
+        ).rowcount
+    return added
 
 
 def _json(labels: Labels) -> str:

@@ -287,13 +287,27 @@ STATE = (
         ),
         "alerts, silences and the notification outbox (issue 19)",
     ),
+    Migration(
+        9,
+        (
+            # the dispatcher's notification groups (notify/dispatch.py owns the JSON): what each
+            # was last told and when it is next looked at, so that a restart neither loses a
+            # pending notification nor sends everything again
+            """CREATE TABLE IF NOT EXISTS notify_groups (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+)""",
+        ),
+        "notification groups: what each receiver was told of each group of alerts (issue 19)",
+    ),
 )
 # the oldest version a reader (which never migrates) can read: later versions add nothing a
 # reader cannot do without (a store before version 4 has no snapshots, and its snapshot index
 # reads as empty: store/sqlite/snapshots.py; one before version 5 has no rollouts, and reads as
 # having none: store/sqlite/rollouts.py; version 6's pending takes are a writer's alone, and a
 # reader reads a manifest in path order without version 6's index, only slower; one before
-# version 8 has no alerts, silences nor outbox, and reads as having none: store/sqlite/alerts.py)
+# version 8 has no alerts, silences nor outbox, and reads as having none: store/sqlite/alerts.py;
+# version 9's notification groups are the dispatcher's alone, a writer's)
 STATE_READABLE_FROM = 2
 
 # scheduler.db: version 1 is release 8c4458a's schema (its files say version 0: it recorded none)
