@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from jarvisctl import __version__
+from jarvisctl.app.notify_sink import RunNotifier, notify_events
 from jarvisctl.app.plan import PlanRequest, hosts_of, plan_to_run
 from jarvisctl.config.configfile import read_config_bytes
 from jarvisctl.config.inventory.loader import inventory_files
@@ -69,6 +70,9 @@ class RunContext:
     secrets: SecretValues = field(default_factory=SecretValues)
     # where a failing or slow event sink is said (the CLI: stderr; the daemon: its log)
     warn: Callable[[str], None] = on_stderr
+    # the notifications pipeline this run feeds (app/notifications.py): the daemon's, or a
+    # `run --notify`'s; None: the run notifies nobody (its maintenance is still silenced)
+    notifications: RunNotifier | None = None
 
 
 def plan_request(project: Project, request: RunRequest, secrets: SecretValues) -> Plan:
@@ -85,11 +89,12 @@ def run_playbooks(project: Project, request: RunRequest, context: RunContext) ->
     mode = "check" if request.check else "run"
     # the audit journal and run index; secrets are redacted from everything the run emits; a
     # store that cannot record refuses the run, or stops it (recording.cancel) when it fails later
+    downstream = notify_events(project, context.events, context.notifications, plan, request.check)
     with record_run(
         project.state_dir,
         run_id,
         plan.secrets,
-        context.events,
+        downstream,
         cancel=context.cancel,
         lock_timeout=project.config.timeouts.state_lock,
         warn=context.warn,

@@ -26,6 +26,7 @@ from jarvisctl.cli.common import (
     report_errors,
 )
 from jarvisctl.cli.outputs import STDOUT, one_on_stdout
+from jarvisctl.cli.run_notify import finish_notifications, notifying, start_notifications
 from jarvisctl.cli.run_outputs import RunOutputs
 from jarvisctl.config.project import load_project
 from jarvisctl.core.events import NullSink
@@ -52,6 +53,13 @@ from jarvisctl.render.run_text import render_recap
     help="Write check values for node_exporter's textfile collector (a name ending in .prom).",
 )
 @click.option(
+    "--notify/--no-notify",
+    "notify",
+    default=None,
+    help="Tell the receivers of jarvisctl.yml's notify: about this run's alerts "
+    "(default: notify.on_run).",
+)
+@click.option(
     "-c", "--config", type=PathArg, help="Project configuration (default: jarvisctl.yml)."
 )
 @report_errors
@@ -65,6 +73,7 @@ def run_command(
     as_json: bool,
     report_file: Path | None,
     metrics_file: Path | None,
+    notify: bool | None,
     config: Path | None,
 ) -> None:
     """Run PLAYBOOKS (files or directories) on their hosts: every host's checks in one round
@@ -89,6 +98,9 @@ def run_command(
         arguments=tuple(sys.argv[1:]),
     )
     secrets = output_secrets()
+    notifications = None
+    if notifying(project, notify, check_mode):  # receivers resolved before any host is touched
+        notifications = start_notifications(project, secrets)
     console = _console(data_on_stdout, live=not as_json)
     context = RunContext(
         events=NullSink(),
@@ -96,17 +108,24 @@ def run_command(
         on_plan=console.planned,
         on_start=console.started,
         secrets=secrets,
+        notifications=notifications,
     )
     restore = _stop_on_signals(context.cancel, console)
     try:
         with redrawing(console):
             report = run_playbooks(project, request, context)
+    except BaseException:
+        if notifications is not None:  # what the run found before it failed is still told
+            finish_notifications(notifications)
+        raise
     finally:
         context.pool.close_all()
         restore()
     if not as_json:  # on stderr when stdout carries the report or the metrics (`-`)
         recap = render_recap(report, colour=console.colour)
         click.echo("\n" + recap, nl=False, err=data_on_stdout, color=console.colour)
+    if notifications is not None:
+        finish_notifications(notifications)
     # --json: the run's document, read back from its journal as `report --format json` reads it
     outputs.write(project, report.run_id, secrets)
     sys.exit(exit_code(report.status))

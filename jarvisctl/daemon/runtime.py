@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from jarvisctl.app.notify_sink import RunNotifier
 from jarvisctl.app.plan import PlanRequest, plan_playbooks
 from jarvisctl.app.plan_inputs import plan_inputs
 from jarvisctl.app.run import RunContext, RunRequest, plan_request, run_playbooks
@@ -52,6 +53,8 @@ class DaemonRuntime:
         self._planning = threading.Lock()  # one plan of the project at a time, for every job
         self._schedule = Schedule((), None)  # the project's plan, and what it was made from
         self.started = time.time()
+        # the notifications pipeline every run feeds (daemon/alerting.py); None: no notify:
+        self.notifications: RunNotifier | None = None
 
     @property
     def project(self) -> Project:
@@ -123,6 +126,7 @@ class DaemonRuntime:
             cancel=self.cancel,
             secrets=self.secrets,
             warn=lambda text: self.log.warning("event_sink", job=job_id, problem=text),
+            notifications=self.notifications,
         )
         try:
             report = self._run(project, planned, context)

@@ -23,6 +23,7 @@ from jarvisctl.config.project import Project, load_project
 from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.results import RunReport
 from jarvisctl.core.secrets import SecretValues
+from jarvisctl.daemon.alerting import Alerting
 from jarvisctl.daemon.health import RELOAD, problem_lines
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.notify import Notifier
@@ -55,6 +56,10 @@ class Daemon:
         self.secrets = secrets or SecretValues()
         self.store = open_store(project.state_dir).jobs
         self.runtime = DaemonRuntime(project, log, self.store, run=run, secrets=self.secrets)
+        # with notify:, every run's alerts are told (a receiver that cannot be resolved: the
+        # daemon does not start, as with any mistake in its files)
+        self.alerting = Alerting(project, self.secrets, log)
+        self.runtime.notifications = self.alerting.notifications
         self.timezone = get_localzone()
         self.scheduler = build_scheduler(
             self.runtime, self.store, settings.workers, self.grace, self.timezone, log
@@ -70,6 +75,7 @@ class Daemon:
         """Start the scheduler paused and make its store match the YAML."""
         self.scheduler.start(paused=True)
         self._apply(schedule)
+        self.alerting.start()
 
     def _apply(self, schedule: Schedule) -> None:
         specs = schedule.jobs
@@ -103,9 +109,12 @@ class Daemon:
         try:
             project = load_project(current.config_file, start=current.root)
             schedule = plan_schedule(project, secrets=self.secrets)
+            self.alerting.reload(project)  # a receiver that cannot be resolved: kept as it was
         except Exception as exc:  # whatever the files do, a reload never ends the daemon
             self._reload_failed(problem_lines(exc))
             return False
+        self.runtime.notifications = self.alerting.notifications
+        self.alerting.start()
         if project.config.daemon != current.config.daemon:
             self.log.warning(
                 "daemon_settings_changed", hint="listen, timing and workers apply at restart"
@@ -176,6 +185,7 @@ class Daemon:
             clean = _wait_until(lambda: not self._running(), CANCEL_WAIT)
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.shutdown(wait=clean)
+        self.alerting.stop()  # what is due goes out for a few seconds; the rest waits
         self.runtime.pool.close_all()
         self.log.info("daemon_stopped", clean=clean)
         return clean
@@ -201,6 +211,7 @@ class Daemon:
             kwargs = job.kwargs
             outcomes.append(self.runtime.run_job(job.id, kwargs["playbook"], kwargs["play"], fire))
         self.log.info("once_finished", ran=len(outcomes), outcomes=outcomes)
+        self.alerting.finish()
         self.scheduler.shutdown(wait=False)
         return outcomes
 

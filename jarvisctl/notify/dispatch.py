@@ -87,10 +87,11 @@ def dispatch(
 ) -> Dispatched:
     """One pass over every group: new groups made, due ones looked at, escalations sent.
     `alerts`: the firing ones and those that changed since the groups' last notification
-    (store.since); `flush_new`: new groups are looked at now rather than after group_wait (a
-    run's end: all its alerts are in); `refreshed`: the receivers with Alertmanager parts."""
+    (store.since); `flush_new`: groups never told are looked at now rather than after
+    group_wait (a run's end: all its alerts are in); `refreshed`: the receivers with
+    Alertmanager parts."""
     latest = _latest(alerts)
-    pass_ = _Pass(policy, latest, muting, now)
+    pass_ = _Pass(policy, latest, muting, now, flush_new)
     members, nodes = pass_.members(groups)
     saved: dict[str, GroupState] = {}
     removed: list[str] = []
@@ -154,9 +155,15 @@ class _Pass:
     """One dispatch pass's view: the alerts, what mutes each, the timers it leaves."""
 
     def __init__(
-        self, policy: NotifyPolicy, latest: Mapping[str, StoredAlert], muting: Muting, now: float
+        self,
+        policy: NotifyPolicy,
+        latest: Mapping[str, StoredAlert],
+        muting: Muting,
+        now: float,
+        flush_new: bool,
     ) -> None:
         self.policy, self.latest, self.muting, self.now = policy, latest, muting, now
+        self.flush_new = flush_new  # groups never told are looked at now
         self.firing = [s.alert.labels for s in latest.values() if _fires(s.alert)]
         self.muted: dict[str, str] = {}
         self._checked: dict[str, str | None] = {}
@@ -221,7 +228,8 @@ class _Pass:
     ) -> GroupState | None:
         """The group's state after this pass (None: it ended), its notifications added."""
         state = self._escalate(state, node, alerts, outgoing)
-        if self.now < state.next_flush:
+        waits = not (self.flush_new and state.sent_at is None)
+        if self.now < state.next_flush and waits:
             return self._refresh(state, alerts, outgoing, receivers)
         if not alerts and not state.escalated:
             return None  # nothing left to tell: the group ends

@@ -314,10 +314,11 @@ def test_a_runs_end_tells_new_groups_at_once_and_changed_ones_after_group_interv
     rig: Rig,
 ) -> None:
     rig.fire(alert("disk"))
-    assert len(rig.dispatcher.run(T0, flush_new=True).outgoing) == 1
+    assert rig.dispatcher.run(T0).outgoing == ()  # during the run: the group waits
+    assert len(rig.dispatcher.run(T0 + 1, flush_new=True).outgoing) == 1  # its end: told
     rig.fire(alert("load", at=T0 + 5))
     done = rig.dispatcher.run(T0 + 5, flush_new=True)
-    assert done.outgoing == () and done.next_wake == T0 + INTERVAL
+    assert done.outgoing == () and done.next_wake == T0 + 1 + INTERVAL
 
 
 def test_alerts_of_a_receiver_no_longer_configured_are_not_enqueued(tmp_path: Path) -> None:

@@ -254,7 +254,8 @@ def test_every_mistake_across_the_tree_is_located(tmp_path: Path) -> None:
         ),
         (
             "notify: {route: {receiver: a}, receivers: {a: {slack: {url: 'https://x'}}}, x: 1}\n",
-            "jarvisctl.yml:1:77: unknown key 'x' (valid: receivers, route, inhibit, maintenance)",
+            "jarvisctl.yml:1:77: unknown key 'x' (valid: receivers, route, inhibit, maintenance, "
+            "on_run, maintenance_grace, delivery)",
         ),
         (
             "notify: {route: {receiver: a}, receivers: {a: {email: {to: [a@b.c], smtp: "

@@ -300,9 +300,26 @@ class MaintenanceWindowSpec(StrictModel):
     comment: str = ""
 
 
+class DeliverySettings(StrictModel):
+    """How the outbox's worker retries (notify/delivery.py), and how long a `jarvisctl run`
+    waits at its end for its notifications to go out (what is left, the daemon or the next
+    notifying run sends)."""
+
+    retry_after: PositiveDuration = 5.0  # the first retry's delay, doubled at each failure
+    retry_max: PositiveDuration = 300.0  # ... up to this
+    give_up_after: PositiveDuration = 86400.0  # a notification still failing then is given up
+    run_wait: Duration = 10.0
+
+
 class NotifySettings(StrictModel):
     receivers: dict[ReceiverName, ReceiverSpec] = Field(default_factory=dict)
     route: RouteSpec
     # None: the default rule (an unreachable host inhibits its own check alerts); []: none
     inhibit: list[InhibitRuleSpec] | None = None
     maintenance: list[MaintenanceWindowSpec] = Field(default_factory=list)
+    # `jarvisctl run` notifies as `--notify` would (the daemon always does)
+    on_run: bool = False
+    # jarvisctl's own silences (a rollout turn, a reboot step, a backup) last this long after
+    # the work ends, so that the checks that saw the host down during it run again meanwhile
+    maintenance_grace: Duration = 60.0
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from jarvisctl.core.errors import UnreachableError
+from jarvisctl.core.events import EventKind
 from jarvisctl.core.regex_search import MATCH_SECONDS, SEARCHED_CHARS
 from jarvisctl.core.results import StepOutcome
 from jarvisctl.kinds.step_base import (
@@ -375,6 +376,16 @@ def test_a_reboot_reconnects_until_the_host_is_back_with_a_new_boot_id(host: Hos
     assert host.clock.slept == [2.0, 2.0]
     assert host.fake.commands == [BOOT_ID, "systemctl reboot", BOOT_ID]
     assert runner.connection is old and runner.connection.is_open
+    # the reboot's own alerts are silenced from its start to its Step event (issue 19)
+    kinds = [e.kind.value for e in host.events.events if e.kind.value in ("maintenance", "step")]
+    assert kinds == ["maintenance", "step"]
+    (begun,) = host.events.of_kind(EventKind.MAINTENANCE)
+    assert begun.data == {
+        "what": "reboot",
+        "name": "step 1",
+        "key": "step:task:0",
+        "seconds": 360.0,
+    }
 
 
 def test_a_host_that_answers_with_the_same_boot_id_did_not_reboot(host: Host) -> None:
@@ -407,3 +418,4 @@ def test_check_mode_does_not_reboot(host: Host) -> None:
     note = host.runner("check").run(step(RebootAction(HostCommand("systemctl reboot"), 60.0)))
     assert (note.outcome, note.reason) == (WOULD, "would reboot the host with 'systemctl reboot'")
     assert host.fake.commands == []
+    assert host.events.of_kind(EventKind.MAINTENANCE) == []
