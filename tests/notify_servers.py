@@ -60,9 +60,14 @@ class Recorder:
     answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     hang: set[str] = field(default_factory=set)
     hang_seconds: float = 3.0
+    answered: list[tuple[Post, int]] = field(default_factory=list)  # each post, its status
 
     def at(self, path: str) -> list[Post]:
         return [post for post in self.posts if post.path == path]
+
+    def accepted(self, path: str) -> list[Post]:
+        """The posts to `path` that were answered 2xx (delivered)."""
+        return [post for post, status in self.answered if post.path == path and status < 300]
 
 
 @contextlib.contextmanager
@@ -72,10 +77,12 @@ def http_recorder() -> Iterator[Recorder]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             size = int(self.headers.get("Content-Length", "0"))
-            recorder.posts.append(Post(self.path, dict(self.headers), self.rfile.read(size)))
+            post = Post(self.path, dict(self.headers), self.rfile.read(size))
+            recorder.posts.append(post)
             if self.path in recorder.hang:
                 time.sleep(recorder.hang_seconds)
             status, body = recorder.answers.get(self.path, (200, b"ok"))
+            recorder.answered.append((post, status))
             with contextlib.suppress(OSError):  # a client that gave up waiting (hang)
                 self.send_response(status)
                 if status in (301, 302, 307, 308):
