@@ -38,7 +38,14 @@ from jarvisctl.core.events import Event, EventKind
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.notify.alert_book import AlertBook
 from jarvisctl.notify.delivery import Attempted, Backoff, Delivery, DeliveryPass
-from jarvisctl.notify.derive import ALERT_KINDS, DeriveContext, context_of
+from jarvisctl.notify.derive import (
+    ALERT_KINDS,
+    ESCALATED,
+    ROLLOUT_HALTED,
+    DeriveContext,
+    context_of,
+    stale,
+)
 from jarvisctl.notify.dispatch import Dispatched, Dispatcher, Parts
 from jarvisctl.notify.maintenance import MaintenanceSilences
 from jarvisctl.notify.receivers.base import SendContext
@@ -46,6 +53,7 @@ from jarvisctl.notify.resolve import resolve_receivers
 from jarvisctl.plan.model import Plan
 from jarvisctl.store.alerts import AlertStore
 from jarvisctl.store.factory import open_store
+from jarvisctl.store.rollouts import RolloutState, UnknownRolloutError
 
 TICK = 1.0  # seconds between two dispatcher passes at most
 STOP_WAIT = 5.0  # how long a stopping daemon still delivers what is due
@@ -84,9 +92,8 @@ class Notifications:
         """Raises a ConfigError when a receiver cannot be resolved (a variable not set)."""
         self.secrets, self.log, self.clock = secrets, log, clock
         self.external_url = external_url
-        self.store: AlertStore = open_store(
-            project.state_dir, lock_timeout=project.config.timeouts.state_lock
-        ).alerts
+        self.state = open_store(project.state_dir, lock_timeout=project.config.timeouts.state_lock)
+        self.store: AlertStore = self.state.alerts
         self.book = AlertBook(self.store, secrets.redactor)
         self._inbox: queue.SimpleQueue[tuple[_RunSink, Event]] = queue.SimpleQueue()
         self._wake_dispatch = threading.Event()
@@ -181,6 +188,26 @@ class Notifications:
             severity=alert.labels.get("severity"),
         )
 
+    def reconcile(self) -> int:
+        """Resolve the alerts whose condition an operator ended outside any run (a halted
+        rollout aborted, an escalation reset): the alerts changed."""
+        firing = self.book.firing()
+        if not any(key[0] in (ROLLOUT_HALTED, ESCALATED) for key in firing):
+            return 0
+        ended = stale(firing, self._rollout_halted, self._escalated, self.clock.now())
+        for alert in self.book.record(ended, self.clock.now()):
+            self._said(alert)
+        return len(ended)
+
+    def _rollout_halted(self, rollout_id: str) -> bool:
+        try:
+            return self.state.rollouts.get(rollout_id).state is RolloutState.HALTED
+        except UnknownRolloutError:
+            return False
+
+    def _escalated(self, host: str, play: str, check: str) -> bool:
+        return self.state.ledger.read(host, play, check).escalated_since is not None
+
     # -- dispatching and delivering ------------------------------------------------------------
 
     def dispatch(self, *, flush_new: bool = False) -> Dispatched:
@@ -240,6 +267,7 @@ class Notifications:
             wake = self.clock.now() + TICK
             with self._guarded("dispatch"):
                 self.derive()
+                self.reconcile()
                 done = self.dispatch()
                 if done.next_wake is not None:
                     wake = min(wake, done.next_wake)
@@ -288,6 +316,7 @@ class Notifications:
             thread.join()
         self._threads = []
         self.derive()
+        self.reconcile()
         self.dispatch(flush_new=True)
         limit = self.run_wait if seconds is None else seconds
         deadline = time.monotonic() + limit

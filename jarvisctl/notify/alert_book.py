@@ -48,6 +48,16 @@ class AlertBook:
             self.on_change()
         return done
 
+    def record(self, alerts: list[Alert], at: float) -> list[Alert]:
+        """Record changes made outside any event (derive.stale's); those recorded."""
+        with self._lock:
+            loaded = self._loaded()
+            recorded = [self._record(loaded, alert, at) for alert in alerts]
+        done = [alert for alert in recorded if alert is not None]
+        if done:
+            self.on_change()
+        return done
+
     def _loaded(self) -> dict[Series, dict[str, Alert]]:
         if self._firing is None:
             self._firing = {}

@@ -15,7 +15,8 @@ it fired before.
 - a remediation escalated (every rung's budget spent): `remediation escalated`;
 - a host unreachable: `host unreachable` (an unreachable host inhibits its own check alerts:
   the default inhibition rule); connected again, in any play: resolved;
-- a rollout halted: `rollout halted`, resolved when it resumes, finishes or is aborted;
+- a rollout halted: `rollout halted` (a halted rollout has ended), resolved when a new rollout
+  of the play starts (or one resumes or finishes, as rollouts before halting ended did);
 - a backup that failed (taking, verifying or pruning it): `backup failed`, resolved by the next
   one that succeeds.
 
@@ -238,8 +239,8 @@ def _rollout(event: Event, play: str, firing: Firing, context: DeriveContext) ->
     notes = {
         "summary": f"rollout {payload.rollout} of {play!r} halted: no further host starts",
         "description": (
-            f"{_short(payload.reason)}; `jarvisctl rollout resume {payload.rollout}` goes on, "
-            f"`jarvisctl rollout abort {payload.rollout}` ends it"
+            f"{_short(payload.reason)}; `jarvisctl rollout status {payload.rollout}` shows "
+            "each host; a run of the play starts a new rollout once what failed is fixed"
         ),
         "rollout": payload.rollout,
         "value": f"{payload.failed} of {payload.attempted} hosts failed",
@@ -361,3 +362,28 @@ def _short(text: str, limit: int = REASON) -> str:
 
 def _lines(history: str) -> list[str]:
     return [line for line in history.split("; ") if line] if history else []
+
+
+def stale(
+    firing: Firing,
+    rollout_halted: Callable[[str], bool],
+    escalated: Callable[[str, str, str], bool],
+    at: float,
+) -> list[Alert]:
+    """The alerts whose condition an operator ended outside any run, resolved: a halted
+    rollout no longer halted in the store (removed, or aborted by a release where halted
+    rollouts could be), an escalation reset (`jarvisctl remediations reset`).
+    `rollout_halted(id)` and `escalated(host, play, check)` read the store."""
+    ended = []
+    for key, alerts in firing.items():
+        name, host, check, play, _ = key
+        for alert in alerts:
+            if name == ROLLOUT_HALTED:
+                gone = not rollout_halted(alert.annotations.get("rollout", ""))
+            elif name == ESCALATED:
+                gone = not escalated(host, play, check)
+            else:
+                continue
+            if gone:
+                ended.append(alert.resolved(at))
+    return ended

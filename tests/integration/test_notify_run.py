@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import subprocess
 import sys
@@ -182,3 +183,56 @@ def test_notify_without_a_notify_section_says_what_is_missing(tmp_path: Path) ->
     assert done.returncode == 2
     assert "--notify: jarvisctl.yml has no notify: section" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+ROLLOUT = """\
+- name: deploy
+  hosts: all
+  rollout:
+    batches: [1, 1]
+    max_fail_percentage: 0
+    steps:
+      - run: test ! -e {{ broken }}-{{ inventory_hostname }}
+"""
+
+
+def test_a_halted_rollout_is_told_until_a_new_one_starts(project: Project) -> None:
+    (project.root / "deploy.yml").write_text(
+        ROLLOUT.replace("{{ broken }}", str(project.root / "broken"))
+    )
+    (project.root / "broken-alpha").write_text("")
+
+    def deploy() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jarvisctl", "run", "deploy.yml", "-i", "inventory.yml",
+             "--notify"],
+            cwd=project.root, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    done = deploy()
+    assert done.returncode != 0 and "notifications: 2 sent" in done.stderr, done.stderr  # + mail
+    (post,) = project.posts()
+    (alert,) = post["alerts"]
+    assert alert["labels"] == {
+        "alertname": "rollout halted",
+        "play": "deploy",
+        "severity": "critical",
+    }
+    rollout = alert["annotations"]["rollout"]
+    assert f"jarvisctl rollout status {rollout}" in alert["annotations"]["description"]
+    # the turn's own silence, jarvisctl's, named the rollout
+    listed = subprocess.run(
+        [sys.executable, "-m", "jarvisctl", "silence", "list", "--all", "--json"],
+        cwd=project.root, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    (silence,) = json.loads(listed.stdout)
+    assert silence["created_by"] == "jarvisctl" and silence["matchers"] == ['host="alpha"']
+    assert silence["comment"].startswith(f"rollout {rollout} of play 'deploy': alpha in batch 1")
+    (project.root / "broken-alpha").unlink()  # fixed: a new rollout starts, and finishes
+    time.sleep(1.1)  # group_interval
+    assert deploy().returncode == 0
+    resolved = project.posts()[-1]
+    assert [(a["labels"]["alertname"], a["status"]) for a in resolved["alerts"]] == [
+        ("rollout halted", "resolved")
+    ]
+    assert len(project.posts()) == 2

@@ -20,7 +20,7 @@ from jarvisctl.core.events import (
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.core.step_events import Rollout
 from jarvisctl.notify.alert_book import AlertBook
-from jarvisctl.notify.derive import DeriveContext, Firing, PlayFacts, derive, series
+from jarvisctl.notify.derive import DeriveContext, Firing, PlayFacts, derive, series, stale
 from jarvisctl.store.factory import open_store
 
 PLAY = "jetson health"
@@ -174,7 +174,7 @@ def test_an_unreachable_host_fires_and_connecting_in_any_play_resolves_it() -> N
     assert derive(other, firing_of([alert]), CONTEXT) == []
 
 
-def test_a_halted_rollout_fires_until_it_resumes() -> None:
+def test_a_halted_rollout_fires_until_a_new_one_starts() -> None:
     halted = Rollout("R1", "halted", 2, (), 2, 4, "2 of 4 hosts failed (limit 10%)")
     (alert,) = derive(Event(halted, None, PLAY, 1000.0), {}, CONTEXT)
     assert alert.labels == {
@@ -184,10 +184,10 @@ def test_a_halted_rollout_fires_until_it_resumes() -> None:
         "team": "vision",
     }
     assert alert.annotations["rollout"] == "R1"
-    assert "jarvisctl rollout resume R1" in alert.annotations["description"]
+    assert "jarvisctl rollout status R1" in alert.annotations["description"]
     paused = Rollout("R1", "paused", 2)
     assert derive(Event(paused, None, PLAY), firing_of([alert]), CONTEXT) == []
-    (resolved,) = derive(Event(Rollout("R1", "resumed"), None, PLAY), firing_of([alert]), CONTEXT)
+    (resolved,) = derive(Event(Rollout("R2", "started"), None, PLAY), firing_of([alert]), CONTEXT)
     assert resolved.state is AlertState.RESOLVED
 
 
@@ -243,3 +243,26 @@ def test_the_book_records_changes_once_and_a_new_book_reads_them_back(tmp_path: 
     (resolved,) = restarted.apply(event(up, at=1200.0), CONTEXT)
     assert resolved.state is AlertState.RESOLVED and resolved.starts_at == 1000.0
     assert store.firing() == []
+
+
+def test_alerts_an_operator_ended_outside_any_run_are_resolved() -> None:
+    halted = Rollout("R1", "halted", 2, (), 2, 4, "2 of 4 hosts failed")
+    (rollout,) = derive(Event(halted, None, PLAY, 1000.0), {}, CONTEXT)
+    escalated = RemediationEscalated("root disk", 900.0, "budget spent")
+    (escalation,) = derive(event(escalated), {}, CONTEXT)
+    (critical,) = derive(event(check("critical")), {}, CONTEXT)
+    firing = firing_of([rollout, escalation, critical])
+    asked: list[object] = []
+
+    def still(*what: str) -> bool:
+        asked.append(what)
+        return True
+
+    assert stale(firing, still, still, 2000.0) == []
+    assert sorted(asked, key=str) == [("R1",), ("jetson-01", PLAY, "root disk")]
+    ended = stale(firing, lambda rollout_id: False, lambda h, p, c: False, 2000.0)
+    assert sorted(a.labels["alertname"] for a in ended) == [
+        "remediation escalated",
+        "rollout halted",
+    ]
+    assert all(a.state is AlertState.RESOLVED and a.ends_at == 2000.0 for a in ended)
