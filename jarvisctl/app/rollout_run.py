@@ -16,7 +16,7 @@ from jarvisctl.app.run import RunContext, RunRequest, plan_request, run_playbook
 from jarvisctl.config.project import Project
 from jarvisctl.core.errors import UsageError
 from jarvisctl.core.results import RunReport
-from jarvisctl.engine.rollout import rollout_digest
+from jarvisctl.engine.rollout_record import rollout_digest
 from jarvisctl.plan.model import Plan, PlayPlan
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.rollouts import (

@@ -14,14 +14,12 @@ from dataclasses import dataclass, replace
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import Connection
-from jarvisctl.core.clock import Clock
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
 from jarvisctl.core.results import (
     CheckResult,
     HostRun,
     Outcome,
     RolloutNote,
-    RolloutTurn,
     Status,
     StepNote,
     StepOutcome,
@@ -32,122 +30,20 @@ from jarvisctl.engine.backups import BackupWork, take_backups
 from jarvisctl.engine.gates import GateResult, wait_for_checks
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.recorded import run_recorded
+from jarvisctl.engine.rollout_ends import CHANGING, STOPPED, TurnEnd, lost_end
+from jarvisctl.engine.rollout_progress import Progress
 from jarvisctl.engine.session import Session
 from jarvisctl.engine.steps import StepRunner
 from jarvisctl.plan.model import RolloutPlan, StepPlan
 from jarvisctl.store.rollouts import (
     HostState,
-    RolloutHost,
-    RolloutStore,
     StepRecord,
     StepState,
-    turn_started,
 )
 
 REACH_TIMEOUT = 10.0  # seconds a host found gone may take to answer again, when none is set
 GATE_INTERVAL = 5.0  # seconds between two looks at a gate's checks, at most
 GATE_LOOKS = 20  # ... and at least this many looks within its timeout (at most every 0.5 s)
-# phases after which the host may have been changed: a resume goes on from there
-CHANGING = ("step", "gate_after", "rollback")
-
-TURN_OF_STATE = {
-    HostState.UPDATED: RolloutTurn.UPDATED,
-    HostState.UNCHANGED: RolloutTurn.UNCHANGED,
-    HostState.ROLLED_BACK: RolloutTurn.ROLLED_BACK,
-    HostState.ROLLBACK_FAILED: RolloutTurn.ROLLBACK_FAILED,
-    HostState.DEFERRED: RolloutTurn.DEFERRED,
-    HostState.SKIPPED: RolloutTurn.SKIPPED,
-    HostState.DECISION: RolloutTurn.SKIPPED,
-}
-
-
-@dataclass(frozen=True)
-class TurnEnd:
-    """How a host's turn ended: the state written, why, and whether it counts as failed.
-    `unreachable`: the host could not be reached (its run is unreachable, never failed);
-    `phase` and `step`: where a host deferred in the middle of its turn stopped, kept so that
-    its turn goes on from there."""
-
-    state: HostState
-    reason: str = ""
-    failed: bool = False
-    deferred_until: float | None = None
-    unreachable: bool = False
-    phase: str = ""
-    step: int | None = None
-
-    @property
-    def turn(self) -> RolloutTurn:
-        return TURN_OF_STATE[self.state]
-
-
-STOPPED = TurnEnd(HostState.IN_FLIGHT, "the run was stopped")  # a resume goes on with it
-
-
-@dataclass
-class Progress:
-    """Writes where the turn stands; in check mode (store None) nothing is written."""
-
-    store: RolloutStore | None
-    rollout: str
-    host: str
-    clock: Clock
-    # where the turn stands, as last written (also in check mode, where nothing is written)
-    at: tuple[str, int | None] = ("", None)
-    # the deadline of the host's first deferral: kept while it is tried again, and when it is
-    # deferred again (defer_for counts from the first deferral, not from each try)
-    until: float | None = None
-
-    def phase(self, phase: str, *, started: bool = False, step: int | None = None) -> None:
-        self.at = (phase, step)
-        if self.store is not None:
-            self.store.set_host(
-                self.rollout,
-                self.host,
-                HostState.IN_FLIGHT,
-                at=self.clock.now(),
-                phase=phase,
-                step=step,
-                started=started,
-                deferred_until=self.until,
-            )
-
-    def step_started(self, step: StepPlan) -> None:
-        if self.store is not None:
-            self.phase(step.phase, step=step.index)
-            self.store.step_started(
-                self.rollout, self.host, step.phase, step.index, step.name, self.clock.now()
-            )
-
-    def step_finished(self, step: StepPlan, note: StepNote) -> None:
-        if self.store is None or note.outcome is StepOutcome.INTERRUPTED:
-            return  # interrupted: left as started, so that a resume repeats it
-        if note.outcome is StepOutcome.SKIPPED:
-            return  # after a failed step: never started, so nothing to finish
-        state = StepState.FAILED if note.outcome is StepOutcome.FAILED else StepState.DONE
-        self.store.step_finished(
-            self.rollout,
-            self.host,
-            step.phase,
-            step.index,
-            state,
-            note.outcome.value,
-            self.clock.now(),
-        )
-
-    def end(self, end: TurnEnd) -> None:
-        if self.store is not None:
-            self.store.set_host(
-                self.rollout,
-                self.host,
-                end.state,
-                at=self.clock.now(),
-                reason=end.reason,
-                deferred_until=first_deadline(end, self.until),
-                failed=end.failed,
-                phase=end.phase,
-                step=end.step,
-            )
 
 
 @dataclass
@@ -341,33 +237,9 @@ class Turn:
         return self.cancel.is_set() or isinstance(exc, SessionInterruptedError)
 
     def _lost_end(self, failure: str) -> TurnEnd:
-        """The turn of a host found unreachable after `failure`: deferred where it stands
-        (`unreachable: defer`: a resume, or the daemon, goes on from there when it is back),
-        or failed, saying that nothing more (its rollback) could run on it."""
-        phase, step = self.progress.at
-        changing = phase in CHANGING
-        if self._defers():
-            where = f"{phase} {step + 1}" if step is not None else phase
-            goes_on = f"its turn goes on from {where}" if changing else "its turn starts again"
-            why = f"unreachable during its turn ({failure}): {self.lost}; {goes_on} when it is back"
-            until = self.session.clock.now() + self.plan.defer_for
-            kept = (phase, step) if changing else ("", None)
-            return TurnEnd(
-                HostState.DEFERRED,
-                why,
-                deferred_until=until,
-                unreachable=True,
-                phase=kept[0],
-                step=kept[1],
-            )
-        if not changing:
-            why = f"unreachable before its steps ({failure}): {self.lost}"
-            return TurnEnd(HostState.SKIPPED, why, failed=True, unreachable=True)
-        what = (
-            "its rollback could not finish" if phase == "rollback" else "its rollback could not run"
-        )
-        why = f"{failure}; {what}: the host is unreachable ({self.lost})"
-        return TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True, unreachable=True)
+        """The turn of a host found unreachable after `failure` (engine/rollout_ends.py)."""
+        now = self.session.clock.now()
+        return lost_end(self.plan, self.progress.at, failure, self.lost, now, defers=self._defers())
 
     def _after_gate(self) -> str | None:
         if not self.plan.gate:
@@ -479,34 +351,3 @@ class Turn:
             if note.failed or note.outcome != "taken":
                 return f"backup '{note.name}': {note.reason or note.outcome}"
         return ""
-
-
-def first_deadline(end: TurnEnd, earlier: float | None) -> float | None:
-    """The deadline written for a host whose turn ended `end`: a host deferred again keeps
-    the deadline of its first deferral."""
-    if end.deferred_until is None or earlier is None:
-        return end.deferred_until
-    return min(end.deferred_until, earlier)
-
-
-def expired_end(plan: RolloutPlan, host: RolloutHost) -> TurnEnd:
-    """A deferred host whose deadline has passed: it never came back in time, and counts as
-    failed. One deferred in the middle of its turn may have been partly changed, and its
-    rollback never ran: rollback failed."""
-    waited = f"deferred for more than {format_duration(plan.defer_for)}: never came back"
-    if not turn_started(host):
-        return TurnEnd(HostState.SKIPPED, f"{waited} ({host.reason})", failed=True)
-    where = host.phase + (f" {host.step + 1}" if host.step is not None else "")
-    why = (
-        f"{waited}; its turn had started (it stopped at {where}: its steps may have partly "
-        f"run) and its rollback never ran ({host.reason})"
-    )
-    return TurnEnd(HostState.ROLLBACK_FAILED, why, failed=True)
-
-
-def unreachable_end(plan: RolloutPlan, reason: str, now: float) -> TurnEnd:
-    """A host whose session could not start: deferred, or failed (`unreachable: fail`)."""
-    if plan.unreachable == "defer":
-        until = now + plan.defer_for
-        return TurnEnd(HostState.DEFERRED, reason, deferred_until=until, unreachable=True)
-    return TurnEnd(HostState.SKIPPED, reason, failed=True, unreachable=True)

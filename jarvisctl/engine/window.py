@@ -1,5 +1,5 @@
 """Work on hosts `forks` at a time: a sliding window over a thread pool, stopped by the run's
-cancel. Shared by plays (engine/runner.py) and a rollout's batches (engine/rollout.py)."""
+cancel. Shared by plays (engine/runner.py) and a rollout's batches (engine/rollout_batches.py)."""
 
 from __future__ import annotations
 

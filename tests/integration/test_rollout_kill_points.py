@@ -2,7 +2,7 @@
 rollout's own decision after it (halted, paused after the batch) is not. `rollout resume` must
 take that decision itself, never start hosts the rollout had decided not to start. The kill is
 made exact by putting the store back as it was at that moment (the writes are in this order:
-engine/rollout.py); the same rules with real kills: tests/e2e/test_rollout_fleet.py."""
+engine/rollout_book.py); the same rules with real kills: tests/e2e/test_rollout_fleet.py."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jarvisctl.engine.rollout import crossed, failure_share
+from jarvisctl.engine.rollout_rules import crossed, failure_share
 from jarvisctl.plan.model import RolloutPlan
 from jarvisctl.store.rollouts import HostState, RolloutHost
 
