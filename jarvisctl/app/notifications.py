@@ -5,10 +5,9 @@
         ──▶ store: outbox ──▶ delivery (notify/delivery.py) ──▶ receivers
 
 A run only queues its events (its sink's emit returns at once); one thread derives the alerts,
-records jarvisctl's maintenance silences and runs the dispatcher (when woken by a change, and
-every TICK seconds for the timers and for what other processes changed: an acknowledgement, a
-silence); another delivers the outbox. A receiver that is down delays its own notifications
-only, never a run.
+records jarvisctl's maintenance silences and runs the dispatcher (when a run's events came in,
+when a group's timer is due, and every POLL seconds besides); another delivers the outbox. A
+receiver that is down delays its own notifications only, never a run.
 
 A `jarvisctl run` ends with `finish`: the events left are derived, the groups its alerts made are
 told at once (all its alerts are in: group_wait has no more to gather; group_interval still holds
@@ -55,7 +54,8 @@ from jarvisctl.store.alerts import AlertStore
 from jarvisctl.store.factory import open_store
 from jarvisctl.store.rollouts import RolloutState, UnknownRolloutError
 
-TICK = 1.0  # seconds between two dispatcher passes at most
+TICK = 1.0  # seconds a pipeline thread sleeps at most before it looks again
+POLL = 10.0  # seconds between two dispatcher passes when nothing asks for one
 STOP_WAIT = 5.0  # how long a stopping daemon still delivers what is due
 FINISH_POLL = 0.2  # seconds between two looks at the outbox while a run's end waits
 
@@ -100,6 +100,7 @@ class Notifications:
         self._wake_delivery = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.silences: MaintenanceSilences | None = None
         self.configure(project)
 
     # -- configuration -------------------------------------------------------------------------
@@ -123,7 +124,10 @@ class Notifications:
         backoff = Backoff(delivery.retry_after, delivery.retry_max, delivery.give_up_after)
         context = SendContext(self.external_url, socket.gethostname())
         self.run_wait = delivery.run_wait
-        self.silences = MaintenanceSilences(self.store, settings.maintenance_grace)
+        if self.silences is None:
+            self.silences = MaintenanceSilences(self.store, settings.maintenance_grace)
+        else:  # a reload: the silences open now still end with their work
+            self.silences.grace = settings.maintenance_grace
         self.dispatcher = Dispatcher(
             self.store, notify_policy(settings), parts, get_localzone(), self._muted
         )
@@ -163,8 +167,9 @@ class Notifications:
                 self.log.warning("alert_not_recorded", kind=event.kind.value, error=str(exc))
 
     def _derive(self, run: _RunSink, event: Event) -> int:
-        if event.kind in MAINTENANCE_KINDS and self.silences.wants(event):
-            for what, silence in self.silences.apply(event, run.context.run_id):
+        silences = self.silences
+        if silences is not None and event.kind in MAINTENANCE_KINDS and silences.wants(event):
+            for what, silence in silences.apply(event, run.context.run_id):
                 self.log.info(
                     f"silence_{what}",
                     silence=silence.id,
@@ -262,16 +267,20 @@ class Notifications:
             thread.start()
 
     def _dispatching(self) -> None:
+        """A pass when a run's events came in, when a group's timer is due, and every POLL
+        seconds besides (what other processes changed: an acknowledgement, a silence, is read
+        at the timers anyway; the poll only bounds how stale a view can get)."""
+        due = self.clock.now()
         while not self._stop.is_set():
+            woken = self._wake_dispatch.is_set()
             self._wake_dispatch.clear()
-            wake = self.clock.now() + TICK
             with self._guarded("dispatch"):
-                self.derive()
-                self.reconcile()
-                done = self.dispatch()
-                if done.next_wake is not None:
-                    wake = min(wake, done.next_wake)
-            self._wake_dispatch.wait(max(0.0, min(wake - self.clock.now(), TICK)))
+                changed = self.derive() + self.reconcile()
+                now = self.clock.now()
+                if woken or changed or now >= due:
+                    done = self.dispatch()
+                    due = min(now + POLL, done.next_wake or now + POLL)
+            self._wake_dispatch.wait(max(0.0, min(due - self.clock.now(), TICK)))
 
     def _delivering(self) -> None:
         while not self._stop.is_set():
