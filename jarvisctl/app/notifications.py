@@ -275,6 +275,8 @@ class Notifications:
             woken = self._wake_dispatch.is_set()
             self._wake_dispatch.clear()
             with self._guarded("dispatch"):
+                if self.clock.now() >= due:
+                    self.book.forget()  # what other processes recorded is read again
                 changed = self.derive() + self.reconcile()
                 now = self.clock.now()
                 if woken or changed or now >= due:
@@ -324,6 +326,7 @@ class Notifications:
         for thread in self._threads:
             thread.join()
         self._threads = []
+        self.book.forget()
         self.derive()
         self.reconcile()
         self.dispatch(flush_new=True)

@@ -58,6 +58,14 @@ class AlertBook:
             self.on_change()
         return done
 
+    def forget(self) -> None:
+        """Read the firing alerts from the store again at next use: another process (a `run
+        --notify` beside the daemon) may have changed them. The derivation is level-triggered
+        (every run says each check's status), so a view that was stale is healed by the next
+        run's events."""
+        with self._lock:
+            self._firing = None
+
     def _loaded(self) -> dict[Series, dict[str, Alert]]:
         if self._firing is None:
             self._firing = {}

@@ -266,3 +266,17 @@ def test_alerts_an_operator_ended_outside_any_run_are_resolved() -> None:
         "rollout halted",
     ]
     assert all(a.state is AlertState.RESOLVED and a.ends_at == 2000.0 for a in ended)
+
+
+def test_a_book_that_forgets_sees_what_another_process_recorded(tmp_path: Path) -> None:
+    daemon = AlertBook(open_store(tmp_path).alerts, SecretValues().redactor)
+    cli = AlertBook(open_store(tmp_path).alerts, SecretValues().redactor)
+    assert len(daemon.apply(event(check("critical")), CONTEXT)) == 1
+    (resolved,) = cli.apply(event(check("ok", 10.0), at=1100.0), CONTEXT)
+    assert resolved.state is AlertState.RESOLVED
+    # the daemon's view is stale: the same status again writes nothing...
+    assert daemon.apply(event(check("critical"), at=1200.0), CONTEXT) == []
+    daemon.forget()  # ...until it reads the store again (every poll of the pipeline)
+    (again,) = daemon.apply(event(check("critical"), at=1300.0), CONTEXT)
+    assert again.state is AlertState.FIRING and again.starts_at == 1300.0
+    assert [s.alert.starts_at for s in daemon.store.firing()] == [1300.0]
