@@ -67,6 +67,7 @@ class Turn:
     def __post_init__(self) -> None:
         self.notes: list[StepNote] = []
         self.lost = ""  # why the host could not be reached, once a failure found it gone
+        self.asked = False  # a step's failure has just asked whether the host answers
         self.latest: dict[str, CheckResult] = {}  # each gate check's last result, by name
         self.observed: dict[str, CheckResult] = {}
         self.runner = StepRunner(
@@ -167,7 +168,9 @@ class Turn:
             return STOPPED
         if self.checking:
             return None
-        self.lost = self.lost or self._unreachable()
+        if not self.lost and not self.asked:  # a failed step asked already, just before
+            self.lost = self._unreachable()
+        self.asked = False
         return self._lost_end(failure) if self.lost else None
 
     def _steps(self, steps: Sequence[StepPlan]) -> str | TurnEnd | None:
@@ -204,6 +207,7 @@ class Turn:
         the step stays unfinished, and goes on when the host is back."""
         if note.outcome is StepOutcome.FAILED and not self.checking:
             self.lost = self.lost or self._unreachable()
+            self.asked = True
             if self.lost and self._defers():
                 return
         self.progress.step_finished(step, note)
