@@ -17,7 +17,7 @@ import pytest
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.core.errors import Location
-from jarvisctl.core.events import BACKUP, BACKUP_PRUNE, BACKUP_VERIFY, CHECK, Collector
+from jarvisctl.core.events import BACKUP, BACKUP_PRUNE, BACKUP_VERIFY, CHECK, MAINTENANCE, Collector
 from jarvisctl.core.results import Outcome, RunReport, RunStatus, Status
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.runner import execute
@@ -104,10 +104,18 @@ def test_a_backup_is_taken_verified_and_pruned_after_the_checks(tmp_path: Path, 
             1,
         )
         assert note.files == 4 and note.bytes == len("alpha\nbeta\n")
-        kinds = [
-            e.kind for e in events.events if e.kind in (BACKUP, BACKUP_VERIFY, BACKUP_PRUNE, CHECK)
-        ]
-        assert kinds == [BACKUP, BACKUP_VERIFY, BACKUP_PRUNE, CHECK]  # freshness after the backup
+        watched = (MAINTENANCE, BACKUP, BACKUP_VERIFY, BACKUP_PRUNE, CHECK)
+        kinds = [e.kind for e in events.events if e.kind in watched]
+        # the take is jarvisctl's maintenance (its host's alerts silenced until its Backup
+        # event: issue 19); the freshness check comes after the backup
+        assert kinds == [MAINTENANCE, BACKUP, BACKUP_VERIFY, BACKUP_PRUNE, CHECK]
+        (begun,) = events.of_kind(MAINTENANCE)
+        assert begun.data == {
+            "what": "backup",
+            "name": "data",
+            "key": "backup:data",
+            "seconds": 60.0,
+        }
         (check,) = host.checks
         assert (check.status, check.value, check.source) == (Status.OK, 0.0, "controller")
         snapshots = store.snapshots.list("localhost", "data")
