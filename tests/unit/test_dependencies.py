@@ -24,8 +24,9 @@ ROOT = Path(__file__).parents[2]
 NOT_INSTALLED = {"jtop": "jetson-stats"}
 # The repository's own top-level packages, which the tests import.
 OWN = frozenset({"jarvisctl", "tests", "bench"})
-# Test extras used as programs, not imported: the linters and the type checker.
-TOOLS = frozenset({"mypy", "ruff"})
+# Test extras used as programs, not imported: the linters, the type checker, and the pytest
+# plugin that scripts/test runs the suite's workers with (-n 2).
+TOOLS = frozenset({"mypy", "ruff", "pytest-xdist"})
 
 
 def normalized(name: str) -> str:
