@@ -176,7 +176,8 @@ ROLLOUT = """\
     batches: [1]
     steps:
       - run: >-
-          pkill -f 'http[.]server {{ svc_port }} ';
+          for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' <"$p/cmdline" 2>/dev/null)" in
+          *http[.]server" {{ svc_port }} "*) kill "${p#/proc/}";; esac; done;
           ( sleep 4; setsid {{ python }} -m http.server {{ svc_port }} --bind 127.0.0.1
           --directory {{ svc_dir }} ) >/dev/null 2>&1 </dev/null &
 """
