@@ -20,6 +20,7 @@ import bench.fleet
 from bench.fleet import BenchFleet, sshd_unavailable_reason
 from bench.pidns import NamespacedHost, pid_namespace_unavailable_reason
 from bench.procfs import children_of
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -62,8 +63,11 @@ def ssh(fleet: BenchFleet, index: int, command: str) -> str:
 
 
 def leave_marked_sleep(fleet: BenchFleet, index: int, mark: str) -> None:
-    """An orphan left running on the host after its session ends, carrying `mark`."""
+    """An orphan left running on the host after its session ends, carrying `mark`; returns
+    once it runs (the session may end before its background child has started)."""
+    before = len(marked_here(mark))
     ssh(fleet, index, f"{MARK}={mark} setsid sleep 60 </dev/null >/dev/null 2>&1 &")
+    wait_for(lambda: len(marked_here(mark)) > before, 10, f"the marked sleep on host {index}")
 
 
 def marks_seen_from(fleet: BenchFleet, index: int) -> set[str]:
