@@ -22,6 +22,7 @@ from jarvisctl.plan.model import BackupPlan
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
 from tests.backup.helpers import backup_plan
+from tests.e2e.processes import watching_processes
 from tests.e2e.sshd import SshdHost
 
 pytestmark = pytest.mark.e2e
@@ -42,19 +43,6 @@ def connection(sshd_hosts: list[SshdHost]) -> Iterator[Connection]:
         connection.close()
 
 
-def command_lines() -> list[str]:
-    """Every process's command line, arguments joined by spaces."""
-    lines = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                raw = Path(entry.path, "cmdline").read_bytes()
-            except OSError:  # ended meanwhile
-                continue
-            lines.append(raw.replace(b"\0", b" ").decode(errors="replace").rstrip())
-    return lines
-
-
 def take_watching(
     connection: Connection,
     plan: BackupPlan,
@@ -64,21 +52,9 @@ def take_watching(
 ) -> tuple[BackupTaken, list[str]]:
     """Take `plan` while another thread reads every command line on the host, over and over;
     the backup, and every command line seen."""
-    seen: set[str] = set()
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            seen.update(command_lines())
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with watching_processes() as seen:
         index = state.snapshots
         taken = take_backup(connection, "h", plan, store, index, SYSTEM_CLOCK, secrets=secrets)
-    finally:
-        done.set()
-        watcher.join()
     return taken, sorted(seen)
 
 
