@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,23 +129,35 @@ class DaemonProject:
         return self.process.wait(timeout=60)
 
 
-@pytest.fixture
-def project(
+@contextmanager
+def daemon_with_services(
     tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
 ) -> Iterator[tuple[DaemonProject, Services]]:
+    """A daemon project over the fleet, each host's test service running; afterwards the
+    daemon (if still running) and the services are ended."""
     services = Services(tmp_path, sshd_hosts)
     for host in sshd_hosts:
         services.start(host.name)
     (tmp_path / "project").mkdir()
     daemon = DaemonProject(tmp_path / "project", sshd_fleet, services)
-    yield daemon, services
-    if daemon.process is not None and daemon.process.poll() is None:
-        daemon.process.kill()
-        daemon.process.wait()
-    for host in sshd_hosts:
-        subprocess.run(
-            ["pkill", "-f", "--", f"--directory {services.dirs[host.name]}"], check=False
-        )
+    try:
+        yield daemon, services
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+        for host in sshd_hosts:
+            subprocess.run(
+                ["pkill", "-f", "--", f"--directory {services.dirs[host.name]}"], check=False
+            )
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
+) -> Iterator[tuple[DaemonProject, Services]]:
+    with daemon_with_services(tmp_path, sshd_fleet, sshd_hosts) as pair:
+        yield pair
 
 
 def fire_times(cycles: list[list[dict[str, Any]]]) -> Counter[str]:

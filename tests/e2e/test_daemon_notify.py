@@ -19,7 +19,6 @@ import email
 import email.policy
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -30,7 +29,7 @@ import pytest
 import yaml
 
 from tests.e2e.sshd import SshdFleet, SshdHost
-from tests.e2e.test_daemon import DaemonProject
+from tests.e2e.test_daemon import DaemonProject, daemon_with_services
 from tests.e2e.test_remediation import Services
 from tests.notify_servers import (
     ALERTMANAGER,
@@ -126,20 +125,9 @@ class Receivers:
 def fleet(
     tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
 ) -> Iterator[tuple[DaemonProject, Services]]:
-    services = Services(tmp_path, sshd_hosts)
-    for host in sshd_hosts:
-        services.start(host.name)
-    (tmp_path / "project").mkdir()
-    daemon = DaemonProject(tmp_path / "project", sshd_fleet, services)
-    (daemon.root / "playbooks" / "web.yml").write_text(PLAYBOOK)
-    yield daemon, services
-    if daemon.process is not None and daemon.process.poll() is None:
-        daemon.process.kill()
-        daemon.process.wait()
-    for host in sshd_hosts:
-        subprocess.run(
-            ["pkill", "-f", "--", f"--directory {services.dirs[host.name]}"], check=False
-        )
+    with daemon_with_services(tmp_path, sshd_fleet, sshd_hosts) as (daemon, services):
+        (daemon.root / "playbooks" / "web.yml").write_text(PLAYBOOK)
+        yield daemon, services
 
 
 def configure(daemon: DaemonProject, text: str) -> None:

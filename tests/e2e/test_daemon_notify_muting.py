@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests.e2e.sshd import SshdFleet, SshdHost
-from tests.e2e.test_daemon import DaemonProject
+from tests.e2e.test_daemon import DaemonProject, daemon_with_services
 from tests.e2e.test_daemon_notify import PLAYBOOK
 from tests.e2e.test_remediation import Services
 from tests.notify_servers import Recorder, http_recorder
@@ -40,19 +40,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def fleet(
     tmp_path: Path, sshd_fleet: SshdFleet, sshd_hosts: list[SshdHost]
 ) -> Iterator[tuple[DaemonProject, Services]]:
-    services = Services(tmp_path, sshd_hosts)
-    for host in sshd_hosts:
-        services.start(host.name)
-    (tmp_path / "project").mkdir()
-    daemon = DaemonProject(tmp_path / "project", sshd_fleet, services)
-    yield daemon, services
-    if daemon.process is not None and daemon.process.poll() is None:
-        daemon.process.kill()
-        daemon.process.wait()
-    for host in sshd_hosts:
-        subprocess.run(
-            ["pkill", "-f", "--", f"--directory {services.dirs[host.name]}"], check=False
-        )
+    with daemon_with_services(tmp_path, sshd_fleet, sshd_hosts) as pair:
+        yield pair
 
 
 def configure(daemon: DaemonProject, notify: dict[str, Any], every: str = "2s") -> None:
