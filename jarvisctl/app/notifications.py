@@ -72,11 +72,15 @@ class NotifyLog(Protocol):
 
 @dataclass(frozen=True)
 class Finished:
-    """What a run's end delivered, and what it left in the outbox."""
+    """What a notifying run delivered (its pipeline's threads and its end alike), what it left
+    in the outbox, and the groups whose change waits for their group_interval: when the first
+    of those is due (None: none waits)."""
 
     sent: int
     failed: int
     pending: int
+    held: int = 0
+    held_until: float | None = None
 
 
 class Notifications:
@@ -100,6 +104,8 @@ class Notifications:
         self._wake_delivery = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._counts = {"sent": 0, "failed": 0}  # attempts since the start, by any thread
+        self._count_lock = threading.Lock()
         self.silences: MaintenanceSilences | None = None
         self.configure(project)
 
@@ -246,6 +252,8 @@ class Notifications:
             "key": entry.notification.key,
             "attempts": entry.attempts + 1,
         }
+        with self._count_lock:
+            self._counts["sent" if attempted.delivered else "failed"] += 1
         if attempted.delivered:
             self.log.info("notification_sent", **fields)
         elif attempted.given_up:
@@ -329,21 +337,21 @@ class Notifications:
         self.book.forget()
         self.derive()
         self.reconcile()
-        self.dispatch(flush_new=True)
+        held = self.dispatch(flush_new=True).held
         limit = self.run_wait if seconds is None else seconds
         deadline = time.monotonic() + limit
-        sent = failed = 0
         while True:
             left = deadline - time.monotonic()
             done = self.deliver(timeout=max(left, 0.0))
-            sent += sum(1 for a in done.attempted if a.delivered)
-            failed += sum(1 for a in done.attempted if not a.delivered)
             waiting = done.next_due is not None and done.next_due - self.clock.now() < left
             if not waiting or left <= 0:
                 break
             time.sleep(min(FINISH_POLL, max(left, 0.0)))
         self.delivery.close()
-        return Finished(sent, failed, self.store.pending())
+        with self._count_lock:
+            sent, failed = self._counts["sent"], self._counts["failed"]
+        until = min(held.values(), default=None)
+        return Finished(sent, failed, self.store.pending(), len(held), until)
 
 
 class _RunSink:

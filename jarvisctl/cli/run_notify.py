@@ -4,6 +4,7 @@ finished after it (app/notifications.py), and what it says on stderr."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -40,13 +41,20 @@ def start_notifications(project: Project, secrets: SecretValues) -> Notification
 
 
 def finish_notifications(notifications: Notifications) -> None:
-    """Deliver for at most notify.delivery.run_wait, and say what was left."""
+    """Deliver for at most notify.delivery.run_wait, and say what was sent and what was left."""
     done = notifications.finish()
-    if done.sent or done.failed or done.pending:
-        line = f"notifications: {done.sent} sent"
-        if done.pending:
-            line += f", {done.pending} waiting in the outbox ({WAITING_HINT})"
-        click.echo(line, err=True)
+    if not (done.sent or done.failed or done.pending or done.held):
+        return
+    line = f"notifications: {done.sent} sent"
+    if done.pending:
+        line += f", {done.pending} waiting in the outbox ({WAITING_HINT})"
+    if done.held:
+        groups = "1 group's change" if done.held == 1 else f"{done.held} groups' changes"
+        until = ""
+        if done.held_until is not None:
+            until = f" (the first at {datetime.fromtimestamp(done.held_until):%H:%M:%S})"
+        line += f"; {groups} held by group_interval{until}: {WAITING_HINT}"
+    click.echo(line, err=True)
 
 
 class StderrLog:

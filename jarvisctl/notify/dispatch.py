@@ -32,8 +32,9 @@ killed at any point neither loses a pending notification nor sends one twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from jarvisctl.core.alert_routes import NotifyPolicy, Route
@@ -73,6 +74,8 @@ class Dispatched:
     outgoing: tuple[Outgoing, ...]
     muted: Mapping[str, str]  # fingerprint -> what muted it, for the alerts looked at
     next_wake: float | None  # the earliest timer left (None: no group waits for anything)
+    # groups with a change not told yet because their timer has not come: when each is told
+    held: Mapping[str, float] = field(default_factory=dict)
 
 
 def dispatch(
@@ -122,6 +125,7 @@ def dispatch(
         tuple(outgoing),
         pass_.muted,
         min(timers, default=None),
+        {key: when for key, when in pass_.held.items() if key not in removed},
     )
 
 
@@ -168,6 +172,7 @@ class _Pass:
         self.muted: dict[str, str] = {}
         self._checked: dict[str, str | None] = {}
         self.timers: list[float] = []
+        self.held: dict[str, float] = {}
         self._at = datetime.fromtimestamp(now, muting.timezone) if muting.timezone else None
 
     def members(
@@ -230,6 +235,8 @@ class _Pass:
         state = self._escalate(state, node, alerts, outgoing)
         waits = not (self.flush_new and state.sent_at is None)
         if self.now < state.next_flush and waits:
+            if self._untold(state, alerts):
+                self.held[state.key] = state.next_flush
             return self._refresh(state, alerts, outgoing, receivers)
         if not alerts and not state.escalated:
             return None  # nothing left to tell: the group ends
@@ -250,6 +257,15 @@ class _Pass:
             sent_resolved=resolved,
             refreshed_at=self.now,
         )
+
+    def _untold(self, state: GroupState, alerts: list[Alert]) -> bool:
+        """Whether the group has a change its next look would tell (a repeat aside)."""
+        told = [a for a in alerts if self.mute(a) is None]
+        firing = frozenset(a.fingerprint for a in told if _fires(a))
+        resolved = frozenset(
+            a.fingerprint for a in told if not _fires(a) and a.fingerprint in state.sent_firing
+        )
+        return _needs_update(state, firing, resolved, self.now, math.inf)
 
     def _escalate(
         self, state: GroupState, node: Route, alerts: list[Alert], outgoing: list[Outgoing]

@@ -37,7 +37,7 @@ PLAYBOOK = """\
 """
 
 
-def config(hook: str, smtp_port: int, extra: str = "") -> str:
+def config(hook: str, smtp_port: int, extra: str = "", interval: str = "1s") -> str:
     return f"""\
 notify:
   receivers:
@@ -48,7 +48,7 @@ notify:
     receiver: hook
     group_by: [host]
     group_wait: 1s
-    group_interval: 1s
+    group_interval: {interval}
     repeat_interval: 1h
     routes:
       - {{match: {{severity: critical}}, receiver: mail, continue: true}}
@@ -66,9 +66,9 @@ class Project:
         self.level("alpha", 10)
         self.level("zulu", 10)
 
-    def configure(self, hook: str | None = None, extra: str = "") -> None:
+    def configure(self, hook: str | None = None, extra: str = "", interval: str = "1s") -> None:
         url = hook or f"{self.recorder.url}/hook"
-        (self.root / "jarvisctl.yml").write_text(config(url, self.smtp.port, extra))
+        (self.root / "jarvisctl.yml").write_text(config(url, self.smtp.port, extra, interval))
 
     def level(self, host: str, value: int) -> None:
         (self.root / f"{host}.txt").write_text(f"{value}\n")
@@ -137,6 +137,22 @@ def test_a_failing_check_is_told_once_then_resolved(project: Project) -> None:
     assert len(project.posts()) == 3
     resolved = email.message_from_bytes(project.smtp.mails[-1].content)
     assert resolved["Subject"].startswith("[RESOLVED]")
+
+
+def test_a_run_says_what_it_sent_and_what_group_interval_holds_back(project: Project) -> None:
+    """Every notification the run's pipeline sent is counted (sent while the run went on, or
+    at its end), and a change held by group_interval is said, not kept quiet."""
+    project.configure(interval="1h")
+    project.level("zulu", 92)
+    done = project.run("--notify")
+    assert "notifications: 2 sent\n" in done.stderr, done.stderr  # webhook + mail
+    project.level("zulu", 10)
+    done = project.run("--notify")
+    assert done.returncode == 0
+    held = "notifications: 0 sent; 2 groups' changes held by group_interval"  # hook and mail
+    assert held in done.stderr, done.stderr
+    assert "the next `jarvisctl run --notify`, sends it" in done.stderr, done.stderr
+    assert len(project.posts()) == 1  # the resolution waits for the group's interval
 
 
 def test_a_receiver_that_is_down_delays_only_its_own_notification(project: Project) -> None:

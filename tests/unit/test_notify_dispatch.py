@@ -319,6 +319,14 @@ def test_a_runs_end_tells_new_groups_at_once_and_changed_ones_after_group_interv
     rig.fire(alert("load", at=T0 + 5))
     done = rig.dispatcher.run(T0 + 5, flush_new=True)
     assert done.outgoing == () and done.next_wake == T0 + 1 + INTERVAL
+    assert list(done.held.values()) == [T0 + 1 + INTERVAL]  # said as held, with when
+
+
+def test_a_group_with_nothing_new_is_not_held(rig: Rig) -> None:
+    rig.fire(alert("disk"))
+    rig.run(T0 + 1, flush_new=True)
+    done = rig.dispatcher.run(T0 + 5, flush_new=True)
+    assert done.outgoing == () and dict(done.held) == {}
 
 
 def test_alerts_of_a_receiver_no_longer_configured_are_not_enqueued(tmp_path: Path) -> None:
