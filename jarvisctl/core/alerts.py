@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Literal
 
 from jarvisctl.core.labels import LABEL_NAME, LABEL_NAME_HINT
+from jarvisctl.core.regex_bounds import NESTED, nested_repetition
 
 MAX_REGEX = 1000  # characters of a matcher's regex: bounds what compiling one may cost
 
@@ -149,14 +150,20 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
 
 
-def parse_matcher(text: str) -> Matcher:
+def parse_matcher(text: str, *, stored: bool = False) -> Matcher:
     """`name op value`, the value bare or in double quotes (with \\" and \\\\ escapes);
-    raises ValueError saying what is wrong and what would be valid."""
+    raises ValueError saying what is wrong and what would be valid. A regex that nests an
+    unbounded repetition in another (`(.+)+x`) is refused: matched against a label, it could
+    hold the dispatcher for minutes (a silence comes from the API, too); `stored`: read back
+    from the store, as it was accepted."""
     found = _MATCHER.match(text)
     if found is None:
         raise ValueError(f"invalid matcher {text[:80]!r} (expected {MATCHER_HINT})")
     name, op, raw = found.groups()
-    return Matcher(name, op, _unquoted(raw, text))  # type: ignore[arg-type]
+    matcher = Matcher(name, op, _unquoted(raw, text))  # type: ignore[arg-type]
+    if not stored and op in ("=~", "!~") and nested_repetition(matcher.value):
+        raise ValueError(f"invalid matcher {text[:80]!r}: its regex {NESTED}")
+    return matcher
 
 
 def _unquoted(raw: str, text: str) -> str:

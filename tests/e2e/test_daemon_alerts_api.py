@@ -134,6 +134,9 @@ def test_writes_need_the_token_and_the_token_is_never_shown(
     assert code == 201
     code, error = daemon.call("POST", "/silences", {**silence, "matchers": ["host=~("]}, TOKEN)
     assert code == 400 and error["field"] == "matchers"
+    nested = {**silence, "matchers": ['host=~"(.+)+Z"']}  # would hold the dispatcher
+    code, error = daemon.call("POST", "/silences", nested, TOKEN)
+    assert code == 400 and "repeats without bound" in error["error"], error
     assert daemon.call("POST", "/silences", "not an object", TOKEN)[0] == 400
     code, listed = daemon.call("GET", "/alerts")
     assert listed[0]["silenced_by"][0]["id"] == added["silence"]["id"]
@@ -153,6 +156,7 @@ def test_writes_need_the_token_and_the_token_is_never_shown(
     assert [(w["method"], w["code"]) for w in writes] == [
         ("POST", 200),
         ("POST", 201),
+        ("POST", 400),
         ("POST", 400),
         ("POST", 400),
         ("DELETE", 200),

@@ -252,6 +252,11 @@ def test_a_pending_silence_is_listed_and_mutes_nothing_yet(project: Path) -> Non
             "Invalid value for '--match' \"host=~'(unclosed'\": invalid regex",
         ),
         (
+            ("--match", 'host=~"(.+)+Z"', "--for", "2h"),
+            "Invalid value for '--match' 'host=~\"(.+)+Z\"': invalid matcher "
+            "'host=~\"(.+)+Z\"': its regex repeats without bound",
+        ),
+        (
             ("--match", "9host=x", "--for", "2h"),
             "invalid matcher '9host=x' (expected NAME=VALUE, NAME!=VALUE",
         ),

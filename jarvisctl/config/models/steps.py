@@ -23,7 +23,7 @@ from jarvisctl.config.models.values import (
     Timeout,
     validate_tags,
 )
-from jarvisctl.config.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_bounds import NESTED, nested_repetition
 
 # the keys every step may have; any other key names the step's kind
 STEP_KEYS = frozenset(

@@ -127,7 +127,7 @@ class SqliteAlerts:
         return [
             Silence(
                 str(ident),
-                tuple(parse_matcher(text) for text in json.loads(matchers)),
+                tuple(parse_matcher(text, stored=True) for text in json.loads(matchers)),
                 float(starts),
                 float(ends),
                 str(by),
