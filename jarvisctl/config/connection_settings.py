@@ -8,7 +8,8 @@ from typing import Literal
 ConnectionType = Literal["ssh", "local"]
 HostKeyPolicy = Literal["strict", "accept-new"]
 
-# Seconds to wait for a host to answer when neither the inventory nor ssh_config says.
+# Seconds to wait for a host to answer when neither the inventory, ssh_config nor jarvisctl.yml
+# (`timeouts.connect`) says.
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
@@ -26,7 +27,9 @@ class ConnectionSettings:
     become_user: str | None = None
     host_key_policy: HostKeyPolicy = "strict"
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
-    connect_timeout: float | None = None  # None: ssh_config's ConnectTimeout, else 10 s
+    connect_timeout: float | None = None  # None: ssh_config's ConnectTimeout, else the default
+    # jarvisctl.yml's `timeouts.connect`: for a host whose inventory and ssh_config set none
+    default_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     # OpenSSH options from the inventory (ansible_ssh_common_args, ...): (keyword, value) lines
     # put ahead of the ssh_config files, as `ssh -o` puts them
     ssh_options: tuple[tuple[str, str], ...] = ()

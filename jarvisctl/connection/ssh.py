@@ -436,13 +436,13 @@ def _endpoint(
 
 
 def _timeout(settings: ConnectionSettings, route: Route) -> tuple[float, str]:
-    """The inventory's connect_timeout, else ssh_config's ConnectTimeout, else the default;
-    with the name of the setting that chose it."""
+    """The inventory's connect_timeout, else ssh_config's ConnectTimeout, else jarvisctl.yml's
+    `timeouts.connect` (10 s by default); with the name of the setting that chose it."""
     if settings.connect_timeout is not None:
         return settings.connect_timeout, "connect_timeout"
     if route.connect_timeout:  # 0 is OpenSSH's "the system's TCP timeout": minutes; not taken
         return float(route.connect_timeout), "ConnectTimeout in ssh_config"
-    return DEFAULT_CONNECT_TIMEOUT, "connect_timeout"
+    return settings.default_connect_timeout, "timeouts.connect in jarvisctl.yml"
 
 
 def _configured_auth(route: Route) -> dict[str, Any]:

@@ -458,10 +458,12 @@ def _settings(
     host: Host, ctx: PlanContext, problems: ProblemCollector
 ) -> ConnectionSettings | None:
     try:
-        return ctx.inventory.settings(host.name, ctx.templates)
+        settings = ctx.inventory.settings(host.name, ctx.templates)
     except ConfigError as exc:
         problems.absorb(exc)
         return None
+    # jarvisctl.yml's `timeouts.connect`: for a host whose inventory and ssh_config set none
+    return replace(settings, default_connect_timeout=ctx.config.timeouts.connect)
 
 
 def _schedule(play: Play, ctx: PlanContext) -> SchedulePlan | None:

@@ -178,7 +178,9 @@ def test_ssh_config_connect_timeout_applies_unless_the_inventory_sets_one() -> N
         silent.listen(8)
         address, port = silent.getsockname()
         write_user_ssh_config(f"Host {address}\n  ConnectTimeout 1\n")
-        settings = ConnectionSettings(host="silent", address=address, port=port, user="root")
+        settings = ConnectionSettings(  # ssh_config wins over jarvisctl.yml's timeouts.connect
+            host="silent", address=address, port=port, user="root", default_connect_timeout=30
+        )
         started = time.monotonic()
         with pytest.raises(UnreachableError) as caught:
             open_connection(settings)

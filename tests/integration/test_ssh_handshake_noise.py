@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,16 +68,19 @@ def mute_server(request: pytest.FixtureRequest) -> Iterator[MuteServer]:
     server.stop()
 
 
-def write_project(root: Path, port: int, schedule: str = "", daemon: str = "") -> None:
-    # The handshake a silent server never starts is given up after connect_timeout: the
-    # inventory's, as jarvisctl.yml's `timeouts: {connect: ...}` is not applied (10 s then).
+def write_project(
+    root: Path, port: int, schedule: str = "", config: str = "", timeout: str = "connect_timeout: 1"
+) -> None:
+    """The handshake a silent server never starts is given up after the connect timeout: the
+    inventory's `connect_timeout` here, unless `timeout` is "" (then jarvisctl.yml's
+    `timeouts.connect`, which `config` may set)."""
     (root / "inventory.yml").write_text(
         "all:\n  hosts:\n    mute:\n      ansible_host: 127.0.0.1\n"
-        f"      ansible_port: {port}\n      connect_timeout: 1\n"
+        f"      ansible_port: {port}\n" + (f"      {timeout}\n" if timeout else "")
     )
     (root / "site.yml").write_text(PLAYBOOK.format(schedule=schedule))
     (root / "jarvisctl.yml").write_text(
-        f"inventory: inventory.yml\nplaybooks: [site.yml]\n{daemon}"
+        f"inventory: inventory.yml\nplaybooks: [site.yml]\n{config}"
     )
 
 
@@ -103,6 +107,30 @@ def test_the_cli_says_unreachable_once_and_nothing_of_paramiko(
     assert reason in done.stdout, done.stdout
 
 
+def test_timeouts_connect_in_jarvisctl_yml_bounds_the_handshake(tmp_path: Path) -> None:
+    """A host whose inventory and ssh_config set no connect timeout is given up after
+    jarvisctl.yml's `timeouts.connect` (1.5 s here, not the built-in 10 s), and the message
+    names that setting."""
+    server = MuteServer("silent")
+    try:
+        write_project(tmp_path, server.port, config="timeouts: {connect: 1.5s}\n", timeout="")
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "jarvisctl", "run", "site.yml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert server.accepted >= 1
+    assert "no SSH handshake within 1.5s (timeouts.connect in jarvisctl.yml)" in done.stdout
+    assert 1.5 <= took < 8, took  # the handshake waited for it, and not for 10 s
+
+
 def test_the_daemon_logs_unreachable_once_and_nothing_of_paramiko(
     tmp_path: Path, mute_server: MuteServer
 ) -> None:
@@ -111,7 +139,7 @@ def test_the_daemon_logs_unreachable_once_and_nothing_of_paramiko(
         tmp_path,
         mute_server.port,
         schedule="schedule: {every: 1s}\n  ",
-        daemon=f"daemon:\n  listen: 127.0.0.1:{port}\n  stop_timeout: 5s\n",
+        config=f"daemon:\n  listen: 127.0.0.1:{port}\n  stop_timeout: 5s\n",
     )
     log = tmp_path / "daemon.log"
     with log.open("wb") as out:
