@@ -13,6 +13,7 @@ is counted and `wait_idle` waits for them.
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import time
@@ -24,10 +25,24 @@ if str(REPO) not in sys.path:
 
 from bench.pidns import NamespacedFleet, NamespacedHost  # noqa: E402
 from bench.procfs import children_of, cpu_with_reaped_children  # noqa: E402
-from tests.e2e.sshd import SshdFleet, SshdHost, sshd_unavailable_reason  # noqa: E402
+from tests.e2e.sshd import (  # noqa: E402
+    SshdFleet,
+    SshdHost,
+    sshd_unavailable_reason,
+    write_ed25519_key,
+)
 
 IDLE_TIMEOUT = 30.0
 BURN_SECONDS = 1.0
+# Hosts are started in waves, each wave waited for before the next starts: 200 sshds (each an
+# `unshare`, a shell and an sshd) started at once on 2 shared cores take longer than the tests'
+# 10 s to answer, and a wave that cannot start within its bound stops the benchmark.
+WAVE = 25
+WAVE_TIMEOUT = 30.0
+# Descriptors the controller may hold per host (a socket, a pipe pair per channel, the tools'
+# own files) and a margin for the rest of the process.
+FDS_PER_HOST = 8
+FDS_MARGIN = 256
 
 __all__ = ["BenchFleet", "SshdHost", "sshd_unavailable_reason"]
 
@@ -42,6 +57,7 @@ class BenchFleet:
         self.own_pid_namespace = own_pid_namespace
         self.directory = directory
         self.listeners: list[int] = []
+        self.start_seconds = 0.0  # how long the last start took, every host answering
 
     @property
     def hosts(self) -> list[SshdHost]:
@@ -56,7 +72,25 @@ class BenchFleet:
         return self.fleet.known_hosts
 
     def start(self) -> None:
-        self.fleet.start()
+        """Start every host, WAVE at a time, each wave bounded by WAVE_TIMEOUT (a host that
+        does not answer with an SSH banner by then stops the benchmark with its logs)."""
+        ensure_descriptors(len(self.hosts))
+        fleet = self.fleet
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        fleet.client_public_key = write_ed25519_key(fleet.client_key, "jarvisctl-bench")
+        fleet.authorized_keys.write_text(fleet.client_public_key + "\n")
+        fleet.clean_bashrc.write_text("# plain .bashrc for jarvisctl's sshd bench hosts\n")
+        started = time.monotonic()
+        for first in range(0, len(self.hosts), WAVE):
+            wave = self.hosts[first : first + WAVE]
+            for host in wave:
+                host.prepare()
+                host.spawn()
+            deadline = time.monotonic() + WAVE_TIMEOUT
+            for host in wave:
+                host.wait_ready(deadline)
+        fleet.known_hosts.write_text("".join(f"{h.known_hosts_line}\n" for h in self.hosts))
+        self.start_seconds = round(time.monotonic() - started, 2)
         self.listeners = [self._listener_pid(host) for host in self.hosts]
 
     def stop(self) -> None:
@@ -132,3 +166,19 @@ class BenchFleet:
         if comm != "sshd":
             raise RuntimeError(f"{host.name}: pid {pid} from {host.pid_file} is {comm!r}")
         return pid
+
+
+def ensure_descriptors(hosts: int) -> int:
+    """Raise this process's soft limit of open files (inherited by the tools it starts) to what
+    `hosts` connections at once need, within the hard limit; refuse plainly if that is short."""
+    need = hosts * FDS_PER_HOST + FDS_MARGIN
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            raise RuntimeError(
+                f"{hosts} hosts need about {need} open files; the hard limit is {hard} "
+                "(raise it with `ulimit -Hn` as root, or use fewer hosts)"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        soft = need
+    return int(soft)

@@ -13,9 +13,11 @@ from bench.tools import Tool
 HOSTS = 2
 
 
-def check_strict_host_keys(tools: list[Tool], peers: Peers, work: Path) -> dict[str, str]:
+def check_strict_host_keys(
+    tools: list[Tool], peers: Peers, work: Path, *, own_pid_namespace: bool = False
+) -> dict[str, str]:
     """For each tool: how it failed when host2's key was unknown. Raises if one did not."""
-    fleet = BenchFleet(work / "strict" / "fleet", HOSTS)
+    fleet = BenchFleet(work / "strict" / "fleet", HOSTS, own_pid_namespace=own_pid_namespace)
     outcome: dict[str, str] = {}
     try:
         fleet.start()
