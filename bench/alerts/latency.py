@@ -50,6 +50,7 @@ from bench.alerts.common import (
     webhook_receiver,
     write_project,
 )
+from bench.alerts.report import render_latency, update_readme
 from bench.fleet import BenchFleet
 from tests.waiting import free_port, wait_for
 
@@ -323,6 +324,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--shared-pid-namespace", action="store_true")
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it")
+    parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md alone")
     return parser.parse_args(argv)
 
 
@@ -372,6 +374,13 @@ def main(argv: list[str]) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or RESULTS / f"alert-latency-{stamp}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
+    if not args.no_readme:
+        shown = (
+            out.resolve().relative_to(REPO / "bench")
+            if out.resolve().is_relative_to(REPO / "bench")
+            else out
+        )
+        update_readme("alert-latency", render_latency(result, str(shown)))
     print(json.dumps(result["figures"], indent=1))
     print(f"results: {out}", file=sys.stderr)
     return 0

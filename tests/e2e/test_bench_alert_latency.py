@@ -22,7 +22,7 @@ def test_a_tiny_latency_run_measures_each_fault(tmp_path: Path) -> None:
         pytest.skip(reason)
     out = tmp_path / "latency.json"
     argv = ["--hosts", "2", "--faults", "3", "--every", "2", "--out", str(out)]
-    argv += ["--keep", str(tmp_path / "work")]
+    argv += ["--keep", str(tmp_path / "work"), "--no-readme"]
     assert parse_args(argv).faults == 3
     assert main(argv) == 0
     result = json.loads(out.read_text())
