@@ -192,12 +192,6 @@ def _index(times: list[float], at: float) -> int:
 
 
 def report(scenario: list[Series], result: Score, posts: dict[str, int]) -> dict[str, Any]:
-    delays: dict[str, list[int]] = {}
-    for alert in result.true_alerts:
-        spec = next(s for s in CHECKS if s.name == alert["check"])
-        delays.setdefault(f"for {spec.for_cycles}", []).append(
-            alert["fired_at_cycle"] - alert["cycles"][0] + 1
-        )
     kinds: dict[str, int] = {}
     for series in scenario:
         for event in series.events:
@@ -207,7 +201,9 @@ def report(scenario: list[Series], result: Score, posts: dict[str, int]) -> dict
         **result.figures(),
         "events": kinds,
         "notifications": posts,
-        "firing_cycle_within_fault": {k: sorted(set(v)) for k, v in delays.items()},
+        "firing_cycle_within_fault": {
+            k: {str(n): v.count(n) for n in sorted(set(v))} for k, v in result.fire_delays.items()
+        },
         "false_alert_list": result.false_alerts,
         "missed_list": result.missed,
         "resolution_problem_list": result.resolution_problems,

@@ -107,8 +107,17 @@ def render_accuracy(result: dict[str, Any], out: str) -> str:
         f"{figures['notifications'].get('resolved', 0)} | |",
     ]
     delays = figures["firing_cycle_within_fault"]
-    shown = "; ".join(f"{k}: cycle {', '.join(map(str, v))}" for k, v in sorted(delays.items()))
-    lines += ["", f"Each true alert fired at this cycle of its fault: {shown}."]
+    shown = "; ".join(
+        f"{k}: " + ", ".join(f"cycle {n} ({count} faults)" for n, count in v.items())
+        for k, v in sorted(delays.items())
+    )
+    lines += [
+        "",
+        f"Faults told, by band: {_counts(figures['faults_told_by_band'])}; fluctuations told, "
+        f"by kind: {_counts(figures['fluctuations_told_by_kind'])}.",
+        "",
+        f"The cycle of its fault at which each fault's first alert fired: {shown}.",
+    ]
     problems = figures["false_alert_list"] + figures["missed_list"]
     problems += figures["resolution_problem_list"]
     if problems:
@@ -122,6 +131,10 @@ def render_accuracy(result: dict[str, Any], out: str) -> str:
     else:
         lines += ["", "No miss, no false alert, no resolution problem."]
     return "\n".join(lines)
+
+
+def _counts(found: dict[str, str]) -> str:
+    return ", ".join(f"{kind} {told}" for kind, told in found.items())
 
 
 def _event(found: dict[str, Any]) -> str:

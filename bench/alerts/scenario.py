@@ -5,8 +5,9 @@ the host, the check consumes the series' next value (bench/alerts/accuracy.py), 
 daemon sees, cycle by cycle, is fixed in advance whatever the timing. Each series is calm
 (values well under `clear`), with events placed in it:
 
-- a **fault**: the value sustained past a threshold (warn band 81-89, or crit band 91-99) for
-  `for` + 1 to `for` + 4 cycles, then repaired: back to calm for `for` + 1 cycles or more (a
+- a **fault**: the value sustained past a threshold for `for` + 1 to `for` + 4 cycles, in the
+  warn band (81-89), the crit band (91-99) or around crit (86-94, both bands: noise around
+  `crit`, always past `warn`), then repaired: back to calm for `for` + 1 cycles or more (a
   warn-band fault may first recover slowly, 1-3 cycles between `clear` and `warn`);
 - a **spike**: 1 cycle past a threshold (up to `for` - 1 cycles: 2 for a `for: 3` check),
   either band, then calm;
@@ -16,10 +17,13 @@ daemon sees, cycle by cycle, is fixed in advance whatever the timing. Each serie
   then calm: recovered, but not by much.
 
 The ground truth is the scenario's, from these definitions alone (nothing of jarvisctl's
-logic): a fault must be told, as one alert of its band's severity, fired within the fault's
-cycles, and resolved after its repair (within the fault's cycles after its last value past
-`warn`); a fluctuation (spike, straddle, hover) must be told nothing. Calm cycles must be told
-nothing either.
+logic): a fault must be told by an alert of its band's severity (around crit: warning or
+critical) fired within the fault's cycles, and resolved after its repair (within the fault's
+cycles after its last value past `warn`); a fluctuation (spike, straddle, hover) must be told
+nothing, nor must calm cycles. An alert fired during a fault with a severity its values did not
+reach is false; so is a second alert of the same severity during one fault (the fault told as
+over, then again); an alert of the other severity, when the values moved between the bands, is
+true (severity is a label: a new alert, by design).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAULT = "fault"
+AROUND_CRIT = "around crit"  # a fault whose values are noise around `crit` (always past warn)
+LEVELS = ("warning", "critical", AROUND_CRIT)
+LEVEL_WEIGHTS = (2, 2, 1)
 FLUCTUATIONS = ("spike", "straddle", "hover")
 TAIL = 1  # calm cycles past `for` after every event, so that each event starts from calm
 
@@ -65,7 +72,7 @@ CHECKS = (ROOT_DISK, DATA_DISK)
 @dataclass(frozen=True)
 class Event:
     kind: str  # fault, spike, straddle, hover
-    level: str  # a fault's band: warning or critical ("" for fluctuations)
+    level: str  # a fault's band: warning, critical or AROUND_CRIT ("" for fluctuations)
     start: int  # the index of its first value in the series
     end: int  # one past its last value (its calm tail included)
     above_end: int  # one past its last value at or past warn (a fault's repair starts there)
@@ -92,6 +99,11 @@ def _calm(rng: random.Random, count: int) -> list[float]:
 def _fault(rng: random.Random, spec: CheckSpec, level: str) -> tuple[list[float], int]:
     """A fault's values past the threshold and any slow recovery; how many are past warn."""
     length = spec.for_cycles + 1 + rng.randint(0, 3)
+    if level == AROUND_CRIT:  # both bands, at least once each
+        values = [round(rng.uniform(86, 94), 1) for _ in range(length)]
+        while not any(v < spec.crit for v in values) or not any(v >= spec.crit for v in values):
+            values = [round(rng.uniform(86, 94), 1) for _ in range(length)]
+        return values, length
     low, high = (81, 89) if level == "warning" else (91, 99)
     values = [round(rng.uniform(low, high), 1) for _ in range(length)]
     if level == "warning":
@@ -140,7 +152,7 @@ def make_series(
 
     for index, kind in enumerate(kinds):
         if kind == FAULT:
-            level = rng.choice(("warning", "critical"))
+            level = rng.choices(LEVELS, LEVEL_WEIGHTS)[0]
             body, above = _fault(rng, spec, level)
             place(FAULT, level, body, above)
             if index in hovering:
@@ -187,7 +199,10 @@ class Score:
     faults: int = 0
     fluctuations: int = 0
     resolved_ok: int = 0
-    fire_delays: list[int] = field(default_factory=list)  # cycles from a fault's start
+    # "for N": at which cycle of its fault (1: its first) each fault's first alert fired
+    fire_delays: dict[str, list[int]] = field(default_factory=dict)
+    fault_kinds: dict[str, list[int]] = field(default_factory=dict)  # level: [told, faults]
+    fluctuation_kinds: dict[str, list[int]] = field(default_factory=dict)  # [told, count]
 
     def figures(self) -> dict[str, Any]:
         sent = len(self.true_alerts) + len(self.false_alerts)
@@ -205,6 +220,12 @@ class Score:
             "recall": round(detected / self.faults, 4) if self.faults else None,
             "resolved_after_repair": self.resolved_ok,
             "resolution_problems": len(self.resolution_problems),
+            "fluctuations_told_by_kind": {
+                k: f"{v[0]}/{v[1]}" for k, v in sorted(self.fluctuation_kinds.items())
+            },
+            "faults_told_by_band": {
+                k: f"{v[0]}/{v[1]}" for k, v in sorted(self.fault_kinds.items())
+            },
         }
 
 
@@ -265,27 +286,40 @@ def _score_event(result: Score, series: Series, event: Event, alerts: list[SentA
             result.false_alerts.append(
                 {**where, **_alert_fields(series, alert), "why": f"a {event.kind}"}
             )
+        counts = result.fluctuation_kinds.setdefault(event.kind, [0, 0])
+        counts[1] += 1
         if alerts:
             result.fluctuations_told.append(where)
+            counts[0] += 1
         return
     result.faults += 1
-    matching = [a for a in alerts if a.severity == event.level]
+    allowed = {"warning", "critical"} if event.level == AROUND_CRIT else {event.level}
+    true: list[SentAlert] = []
     for alert in alerts:
-        if alert is (matching[0] if matching else None):
-            result.true_alerts.append({**where, **_alert_fields(series, alert)})
-            result.fire_delays.append(alert.fired - event.start)
-            continue
-        why = "another alert for the same fault" if matching else f"not {event.level}"
-        result.false_alerts.append({**where, **_alert_fields(series, alert), "why": why})
-    if not matching:
+        fields = {**where, **_alert_fields(series, alert)}
+        if alert.severity not in allowed:
+            result.false_alerts.append({**fields, "why": f"not {event.level}"})
+        elif any(a.severity == alert.severity for a in true):
+            result.false_alerts.append({**fields, "why": "the same fault told again"})
+        else:  # the fault's first alert, or its severity changing with its values
+            true.append(alert)
+            result.true_alerts.append(fields)
+    result.fault_kinds.setdefault(event.level, [0, 0])[1] += 1
+    if not true:
         result.missed.append(where)
         return
-    first = matching[0]
-    if first.resolved is None:
-        result.resolution_problems.append({**where, "why": "no resolution received"})
-    elif not event.above_end <= first.resolved < event.end:
+    result.fault_kinds[event.level][0] += 1
+    delays = result.fire_delays.setdefault(f"for {series.check.for_cycles}", [])
+    delays.append(true[0].fired - event.start + 1)
+    problems = [a for a in true if a.resolved is None]
+    for unresolved in problems:
+        why = f"its {unresolved.severity} alert's resolution never received"
+        result.resolution_problems.append({**where, "why": why})
+    last = true[-1]
+    if last.resolved is not None and not event.above_end <= last.resolved < event.end:
+        problems.append(last)
         result.resolution_problems.append(
-            {**where, "why": f"resolved at cycle {first.resolved}, not after the repair"}
+            {**where, "why": f"resolved at cycle {last.resolved}, not after the repair"}
         )
-    else:
+    if not problems:
         result.resolved_ok += 1

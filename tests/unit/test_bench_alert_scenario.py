@@ -9,6 +9,7 @@ import itertools
 import pytest
 
 from bench.alerts.scenario import (
+    AROUND_CRIT,
     CHECKS,
     DATA_DISK,
     ROOT_DISK,
@@ -38,7 +39,7 @@ def test_the_benchmark_scenario_has_the_counts_the_issue_asks(scenario: list[Ser
     assert sum(e.kind == "fault" for e in events) == 120
     assert sum(e.kind != "fault" for e in events) == 120
     assert {e.kind for e in events} == {"fault", "spike", "straddle", "hover"}
-    assert {e.level for e in events if e.kind == "fault"} == {"warning", "critical"}
+    assert {e.level for e in events if e.kind == "fault"} == {"warning", "critical", AROUND_CRIT}
     assert {s.check for s in scenario} == set(CHECKS)
     assert (ROOT_DISK.for_cycles, DATA_DISK.for_cycles) == (2, 3)
 
@@ -54,8 +55,11 @@ def test_each_event_is_what_its_kind_says(scenario: list[Series]) -> None:
             assert all(v <= 70 for v in tail), (series.host, event)  # ends calm
             if event.kind == "fault":
                 assert len(past) > spec.for_cycles  # sustained longer than `for`
-                low, high = (80, 90) if event.level == "warning" else (90, 100)
+                bands = {"warning": (80, 90), "critical": (90, 100), AROUND_CRIT: (85, 95)}
+                low, high = bands[event.level]
                 assert all(low < v < high for v in past), (series.host, event)
+                if event.level == AROUND_CRIT:
+                    assert min(past) < spec.crit <= max(past)
                 assert all(v < spec.warn for v in after)
             elif event.kind == "hover":
                 assert series.values[event.start - 1] <= spec.clear  # after a recovery
@@ -96,7 +100,7 @@ def test_right_alerts_score_full_precision_and_recall() -> None:
         1,
         1,
     )
-    assert result.fire_delays == [1]
+    assert result.fire_delays == {"for 2": [2]}  # at the fault's second cycle
 
 
 def test_wrong_alerts_are_false_and_missing_ones_missed() -> None:
@@ -110,9 +114,29 @@ def test_wrong_alerts_are_false_and_missing_ones_missed() -> None:
 
 def test_a_second_alert_for_one_fault_and_bad_resolutions_are_counted() -> None:
     result = score([SERIES], [alert(2, 3), alert(3, None)])
-    assert [a["why"] for a in result.false_alerts] == ["another alert for the same fault"]
+    assert [a["why"] for a in result.false_alerts] == ["the same fault told again"]
     assert result.resolution_problems[0]["why"] == "resolved at cycle 3, not after the repair"
     assert score([SERIES], [alert(2, None)]).resolution_problems[0]["why"] == (
-        "no resolution received"
+        "its warning alert's resolution never received"
     )
     assert score([SERIES], [SentAlert("h9", "x", "warning", "f", 1, 2)]).false_alerts
+
+
+AROUND = Series(
+    "h1",
+    DATA_DISK,
+    (50, 91, 92, 93, 88, 87, 86, 50, 50, 50, 50),
+    (Event("fault", AROUND_CRIT, 1, 11, 7),),
+)
+
+
+def test_a_fault_around_crit_may_be_told_in_both_severities_once_each() -> None:
+    critical = SentAlert("h1", "data disk", "critical", "c", 3, 6)
+    warning = SentAlert("h1", "data disk", "warning", "w", 6, 9)
+    result = score([AROUND], [critical, warning])
+    assert result.figures()["precision"] == 1.0 and result.figures()["recall"] == 1.0
+    assert result.resolved_ok == 1 and result.fire_delays == {"for 3": [3]}
+    again = SentAlert("h1", "data disk", "critical", "c", 8, 9)
+    result = score([AROUND], [critical, again])
+    assert [a["why"] for a in result.false_alerts] == ["the same fault told again"]
+    assert result.figures()["faults_told_by_band"] == {AROUND_CRIT: "1/1"}
