@@ -204,6 +204,7 @@ def report(scenario: list[Series], result: Score, posts: dict[str, int]) -> dict
         "firing_cycle_within_fault": {
             k: {str(n): v.count(n) for n in sorted(set(v))} for k, v in result.fire_delays.items()
         },
+        "true_alert_list": result.true_alerts,
         "false_alert_list": result.false_alerts,
         "missed_list": result.missed,
         "resolution_problem_list": result.resolution_problems,

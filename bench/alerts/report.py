@@ -101,14 +101,14 @@ def render_accuracy(result: dict[str, Any], out: str) -> str:
         f"| alerts sent: true / false | {figures['true_alerts']} / {figures['false_alerts']} | |",
         f"| fluctuations told / fluctuations | {figures['fluctuations_told']} / "
         f"{figures['fluctuations']} | 0 |",
-        f"| faults whose alert was resolved after the repair | "
-        f"{figures['resolved_after_repair']} / {figures['faults']} | all |",
+        f"| faults told whose alerts were resolved after the repair | "
+        f"{figures['resolved_after_repair']} / {figures['faults_told']} | all |",
         f"| notifications received: firing / resolved | {figures['notifications']['firing']} / "
         f"{figures['notifications'].get('resolved', 0)} | |",
     ]
     delays = figures["firing_cycle_within_fault"]
     shown = "; ".join(
-        f"{k}: " + ", ".join(f"cycle {n} ({count} faults)" for n, count in v.items())
+        f"{k}: " + ", ".join(f"{n} ({count})" for n, count in v.items())
         for k, v in sorted(delays.items())
     )
     lines += [
@@ -116,7 +116,8 @@ def render_accuracy(result: dict[str, Any], out: str) -> str:
         f"Faults told, by band: {_counts(figures['faults_told_by_band'])}; fluctuations told, "
         f"by kind: {_counts(figures['fluctuations_told_by_kind'])}.",
         "",
-        f"The cycle of its fault at which each fault's first alert fired: {shown}.",
+        "The cycle of its fault at which each fault's first alert fired (cycle: faults), by "
+        f"`for` and band: {shown}.",
     ]
     problems = figures["false_alert_list"] + figures["missed_list"]
     problems += figures["resolution_problem_list"]
@@ -140,8 +141,8 @@ def _counts(found: dict[str, str]) -> str:
 def _event(found: dict[str, Any]) -> str:
     text = f"{found['host']} `{found['check']}`"
     if "event" in found:
-        text += f" {found['event']} {found.get('level') or ''} cycles {found['cycles']}"
-        text += f" values {found['values']}"
+        level = f" ({found['level']})" if found.get("level") else ""
+        text += f" {found['event']}{level} from cycle {found['cycles'][0]}: {found['values']}"
     if "severity" in found:
         text += f"; alert {found['severity']} fired at cycle {found['fired_at_cycle']}"
     return text

@@ -64,8 +64,8 @@ class CheckSpec:
         }
 
 
-ROOT_DISK = CheckSpec("root disk", 80, 90, 75, 2, "playbooks/health.yml (root disk)")
-DATA_DISK = CheckSpec("data disk", 80, 90, 75, 3, "playbooks/jetson-health.yml (data disk)")
+ROOT_DISK = CheckSpec("root disk", 80, 90, 75, 2, "playbooks/health.yml's root disk")
+DATA_DISK = CheckSpec("data disk", 80, 90, 75, 3, "playbooks/jetson-health.yml's data disk")
 CHECKS = (ROOT_DISK, DATA_DISK)
 
 
@@ -199,7 +199,7 @@ class Score:
     faults: int = 0
     fluctuations: int = 0
     resolved_ok: int = 0
-    # "for N": at which cycle of its fault (1: its first) each fault's first alert fired
+    # "for N, BAND": at which cycle of its fault (1: its first) each fault's first alert fired
     fire_delays: dict[str, list[int]] = field(default_factory=dict)
     fault_kinds: dict[str, list[int]] = field(default_factory=dict)  # level: [told, faults]
     fluctuation_kinds: dict[str, list[int]] = field(default_factory=dict)  # [told, count]
@@ -309,7 +309,7 @@ def _score_event(result: Score, series: Series, event: Event, alerts: list[SentA
         result.missed.append(where)
         return
     result.fault_kinds[event.level][0] += 1
-    delays = result.fire_delays.setdefault(f"for {series.check.for_cycles}", [])
+    delays = result.fire_delays.setdefault(f"for {series.check.for_cycles}, {event.level}", [])
     delays.append(true[0].fired - event.start + 1)
     problems = [a for a in true if a.resolved is None]
     for unresolved in problems:

@@ -40,7 +40,9 @@ def test_a_tiny_accuracy_run_scores_every_alert(tmp_path: Path) -> None:
     assert figures["resolved_after_repair"] == told == 4 - len(figures["missed_list"])
     assert figures["notifications"]["firing"] >= told
     assert figures["recall"] == told / 4
-    assert figures["firing_cycle_within_fault"]["for 2"] == {"2": 2}  # the 2nd cycle of each
+    cycles = figures["firing_cycle_within_fault"]
+    assert cycles["for 2, warning"] == {"2": 2}  # at the 2nd cycle of each fault
+    assert cycles["for 3, critical"] == {"3": 1}
     assert result["daemon_exit"] == 0
     # the series were consumed on the hosts, one value per check run
     for series in result["scenario"]:

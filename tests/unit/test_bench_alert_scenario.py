@@ -100,7 +100,7 @@ def test_right_alerts_score_full_precision_and_recall() -> None:
         1,
         1,
     )
-    assert result.fire_delays == {"for 2": [2]}  # at the fault's second cycle
+    assert result.fire_delays == {"for 2, warning": [2]}  # at the fault's second cycle
 
 
 def test_wrong_alerts_are_false_and_missing_ones_missed() -> None:
@@ -135,7 +135,7 @@ def test_a_fault_around_crit_may_be_told_in_both_severities_once_each() -> None:
     warning = SentAlert("h1", "data disk", "warning", "w", 6, 9)
     result = score([AROUND], [critical, warning])
     assert result.figures()["precision"] == 1.0 and result.figures()["recall"] == 1.0
-    assert result.resolved_ok == 1 and result.fire_delays == {"for 3": [3]}
+    assert result.resolved_ok == 1 and result.fire_delays == {"for 3, around crit": [3]}
     again = SentAlert("h1", "data disk", "critical", "c", 8, 9)
     result = score([AROUND], [critical, again])
     assert [a["why"] for a in result.false_alerts] == ["the same fault told again"]
