@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from jarvisctl.config.models.values import NonEmptyText
+from jarvisctl.core.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_search import match_bounded
 from jarvisctl.core.results import Status
 from jarvisctl.kinds.base import (
     CheckKind,
@@ -29,11 +31,21 @@ PathStep = str | int
 class CommandParams(KindParams):
     command: NonEmptyText  # "" would run nothing and fail every parse
     parse: Literal["number", "regex", "json", "exit_code", "nagios"] = "number"
-    regex: str | None = None  # with parse: regex, the first group (or the whole match) is the value
+    # with parse: regex, the first group (or the whole match) of its first match in the last
+    # 64 KiB of the output is the value (searched in a child process given 3 s)
+    regex: str | None = None
     json_path: str | None = None  # with parse: json, e.g. data.result[0].value[1]
     perf_label: str | None = None  # with parse: nagios, the perfdata item that is the value
 
-    _compiles = field_validator("regex")(compiled_regex)
+    @field_validator("regex")
+    @classmethod
+    def _bounded_regex(cls, value: str | None) -> str | None:
+        """It compiles, and cannot backtrack exponentially (it is matched against a host's
+        output, which may be hostile: see core/regex_bounds.py)."""
+        compiled_regex(value)
+        if value is not None and nested_repetition(value):
+            raise ValueError(f"{value!r} {NESTED}")
+        return value
 
     @field_validator("json_path")
     @classmethod
@@ -197,6 +209,22 @@ def read_nagios(output: CommandOutput, perf_label: str | None) -> Reading:
     return Reading(value, status, summary or output.stderr.strip()[:200], perfdata)
 
 
+def _regex_value(pattern: str, stdout: str) -> float:
+    """The first group of the pattern's first match (the whole match when it has no group),
+    searched in the last SEARCHED_CHARS characters of the output by a child process given
+    MATCH_SECONDS (core/regex_search.py): a hostile output cannot hold the run."""
+    found = match_bounded(pattern, stdout)
+    if isinstance(found, str):
+        raise ParseError(f"pattern {pattern!r} could not be matched against the output {found}")
+    if found is None:
+        raise ParseError(f"pattern {pattern!r} did not match the output")
+    if not found.groups:
+        return _number(found.text)
+    if found.groups[0] is None:
+        raise ParseError(f"pattern {pattern!r} matched, but its first group took no part")
+    return _number(found.groups[0])
+
+
 class Command(CheckKind[CommandParams]):
     name = "command"
     description = (
@@ -226,10 +254,7 @@ class Command(CheckKind[CommandParams]):
             return _number(output.stdout)
         if params.parse == "json":
             return json_value(output.stdout, params.json_path or "")
-        match = re.search(params.regex or "", output.stdout, re.MULTILINE)
-        if match is None:
-            raise ParseError(f"pattern {params.regex!r} did not match the output")
-        return _number(match[1] if match.groups() else match[0])
+        return _regex_value(params.regex or "", output.stdout)
 
     def read(self, output: CommandOutput, params: CommandParams) -> Reading:
         if params.parse == "nagios":
