@@ -71,7 +71,9 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def http_recorder() -> Iterator[Recorder]:
+def http_recorder(port: int = 0) -> Iterator[Recorder]:
+    """A recorder on `port` (0: any free one); a test that stops it and starts another on the
+    same port has a receiver that was down for real (its port refusing) meanwhile."""
     recorder = Recorder("")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -94,7 +96,7 @@ def http_recorder() -> Iterator[Recorder]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    server = http.server.ThreadingHTTPServer((LOOPBACK, port), Handler)
     server.daemon_threads = True
     recorder.url = f"http://{LOOPBACK}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
