@@ -329,8 +329,11 @@ class Notifications:
 
     def finish(self, seconds: float | None = None) -> Finished:
         """A run's end: its events derived, its new groups told at once, the outbox delivered
-        for at most `seconds` (notify.delivery.run_wait when None)."""
+        for at most `seconds` (notify.delivery.run_wait when None); a group's change held by
+        its group_interval is told too when that falls within those seconds."""
         self._stop.set()
+        self._wake_dispatch.set()  # the threads end now, not at their next look (TICK)
+        self._wake_delivery.set()
         for thread in self._threads:
             thread.join()
         self._threads = []
@@ -341,9 +344,12 @@ class Notifications:
         limit = self.run_wait if seconds is None else seconds
         deadline = time.monotonic() + limit
         while True:
+            if held and min(held.values()) <= self.clock.now():
+                held = self.dispatch(flush_new=True).held  # its group_interval has passed
             left = deadline - time.monotonic()
             done = self.deliver(timeout=max(left, 0.0))
-            waiting = done.next_due is not None and done.next_due - self.clock.now() < left
+            timers = [t for t in (done.next_due, min(held.values(), default=None)) if t is not None]
+            waiting = bool(timers) and min(timers) - self.clock.now() < left
             if not waiting or left <= 0:
                 break
             time.sleep(min(FINISH_POLL, max(left, 0.0)))

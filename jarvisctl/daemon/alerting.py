@@ -7,6 +7,7 @@ in the outbox for its next start."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from jarvisctl.config.models.project import parse_listen
@@ -60,7 +61,14 @@ class Alerting:
         """`daemon --once`: what its runs found is told before it exits."""
         if self.notifications is not None:
             done = self.notifications.finish()
-            self.log.info("notifications_finished", sent=done.sent, pending=done.pending)
+            until = done.held_until
+            self.log.info(
+                "notifications_finished",
+                sent=done.sent,
+                pending=done.pending,  # left in the outbox, for the next --once or the daemon
+                held=done.held,  # groups whose change waits for their group_interval
+                held_until=None if until is None else _iso(until),
+            )
             self.running = False
 
 
@@ -68,3 +76,7 @@ def _external_url(project: Project) -> str:
     """Where a reader follows up: the daemon's address (the dashboard)."""
     host, port = parse_listen(project.config.daemon.listen)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")

@@ -5,7 +5,7 @@ What its runs found is told before it exits: the groups they made at once (not a
 group_wait, which would outlast the process), and the outbox delivered for at most
 `notify.delivery.run_wait`. What could not be delivered in that time stays in the outbox, and
 the log's `notifications_finished` says so (`pending`); the next `--once` delivers it, with the
-same key, once."""
+same key, once. A group's change held by its group_interval is said too (`held`, `held_until`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from tests.notify_servers import http_recorder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RUN_WAIT = 2.0  # notify.delivery.run_wait: how long --once delivers before it exits
+RUN_WAIT = 10.0  # notify.delivery.run_wait: how long --once delivers before it exits
+INTERVAL = 8.0  # group_interval: the resolution falls due within a --once's RUN_WAIT
 
 
 @pytest.fixture
@@ -86,13 +87,14 @@ def test_once_tells_before_it_exits_and_leaves_the_rest_to_the_next(
                 "receiver": "hook",
                 "group_by": ["host"],
                 "group_wait": "1m",  # longer than a --once lives: it does not wait for it
-                "group_interval": "1s",
+                "group_interval": f"{INTERVAL:g}s",
                 "repeat_interval": "1h",
             },
             "delivery": {"retry_after": "1s", "retry_max": "1s", "run_wait": f"{RUN_WAIT:g}s"},
         }
         config = daemon.root / "jarvisctl.yml"
-        config.write_text(config.read_text() + yaml.safe_dump({"notify": notify}))
+        base = config.read_text()
+        config.write_text(base + yaml.safe_dump({"notify": notify}))
 
         code, records = once(daemon)  # the first call records the jobs: nothing is due
         assert code == 0 and events(records, "once_finished")[0]["ran"] == 0
@@ -111,7 +113,10 @@ def test_once_tells_before_it_exits_and_leaves_the_rest_to_the_next(
         (queued,) = events(records, "notification_queued")
         assert queued["key"] == body["notificationKey"]
 
-        # the receiver fails: --once gives delivery run_wait, then exits leaving it queued
+        # repaired within the group's interval, and the receiver fails: --once tells the
+        # resolution when the interval has passed (within its run_wait), tries to deliver it
+        # until run_wait ends, then exits leaving it queued
+        told_at = time.time()
         recorder.answers["/hook"] = (503, b"down for maintenance")
         services.start(victim)
         time.sleep(2.5)
@@ -119,6 +124,8 @@ def test_once_tells_before_it_exits_and_leaves_the_rest_to_the_next(
         assert code == 0
         assert finished(records) == (0, 1)  # said: one waits in the outbox
         (queued,) = events(records, "notification_queued")
+        assert queued["status"] == "resolved"
+        assert datetime.fromisoformat(queued["ts"]).timestamp() > told_at + INTERVAL - 2
         key = queued["key"]
         failed = events(records, "notification_failed")
         assert failed and all(f["key"] == key and "503" in f["error"] for f in failed)
@@ -136,3 +143,21 @@ def test_once_tells_before_it_exits_and_leaves_the_rest_to_the_next(
         delivered = recorder.accepted("/hook")
         assert [p.headers["Idempotency-Key"] for p in delivered[1:]] == [key]
         assert delivered[1].json()["status"] == "resolved"
+
+        # a change held by group_interval is said, with when it is due
+        notify["route"]["group_interval"] = "1m"
+        config.write_text(base + yaml.safe_dump({"notify": notify}))
+        services.kill(victim)
+        time.sleep(2.5)
+        code, records = once(daemon)
+        assert code == 1 and finished(records) == (1, 0)  # a new group: told at once
+        told_at = time.time()
+        services.start(victim)
+        time.sleep(2.5)
+        code, records = once(daemon)
+        assert code == 0
+        (said,) = events(records, "notifications_finished")
+        assert (said["sent"], said["pending"], said["held"]) == (0, 0, 1)
+        due = datetime.fromisoformat(said["held_until"]).timestamp()
+        assert told_at + 50 < due < told_at + 61  # the resolution waits for group_interval
+        assert len(recorder.accepted("/hook")) == 3
