@@ -6,9 +6,11 @@ back with amtool).
 - A service killed on a host: one firing notification per receiver, its two failing checks
   grouped in it; nothing more while it stays broken until repeat_interval; then, once repaired,
   one resolved notification per receiver (and Alertmanager no longer holds the alert).
-- A receiver down, and the daemon SIGKILLed with the notification in its outbox: the restarted
-  daemon delivers it once the receiver is back, with the same key, and never twice; and it does
-  not tell the same alerts again as new ones.
+- A receiver down (answering 503), and the daemon SIGKILLed with the notification in its
+  outbox: the restarted daemon delivers it once the receiver is back, with the same key, and
+  never twice; and it does not tell the same alerts again as new ones. (The Must show's 60 s
+  outage, its port refusing, with notifications of several groups queued across the SIGKILL:
+  test_daemon_notify_outage.py.)
 
 The timers are short (group_wait 1s, group_interval 5s, repeat_interval 10s, a cycle every 2s),
 so that each test takes seconds."""
