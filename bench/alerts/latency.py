@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,8 +89,6 @@ class Services:
         return at
 
     def up(self, name: str) -> bool:
-        import socket
-
         try:
             socket.create_connection(("127.0.0.1", self.ports[name]), 0.5).close()
             return True
