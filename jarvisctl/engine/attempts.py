@@ -32,7 +32,7 @@ from jarvisctl.engine.remedy import (
     rung_key,
 )
 from jarvisctl.engine.session import Session
-from jarvisctl.engine.statuses import INITIAL
+from jarvisctl.engine.statuses import INITIAL, kept
 from jarvisctl.kinds.base import KindParams
 from jarvisctl.plan.model import REMEDIATION, CheckPlan, StepPlan
 from jarvisctl.store.ledger import RemediationLedger
@@ -149,6 +149,11 @@ class Remediator:
                         status=Status.OK,
                         pending=None,
                         pending_count=0,
+                        # the verified reading: `for` counts the next alert from it, not from
+                        # the cycles before the fix
+                        history=(*current.get(key, INITIAL).history, Status.OK)[
+                            -kept(need.check) :
+                        ],
                         value=check.value,
                         since=now,
                         updated=now,

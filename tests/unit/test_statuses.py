@@ -6,13 +6,13 @@ from typing import Any
 
 from jarvisctl.config.models.values import parse_threshold
 from jarvisctl.core.errors import Location
-from jarvisctl.core.results import Status
-from jarvisctl.engine.statuses import advance, change_share
+from jarvisctl.core.results import CheckResult, Status
+from jarvisctl.engine.statuses import advance, change_share, settle
 from jarvisctl.kinds.registry import load_registry
 from jarvisctl.plan.model import CheckPlan
 from jarvisctl.store.checks import CheckState
 
-OK, WARN, CRIT = Status.OK, Status.WARNING, Status.CRITICAL
+OK, WARN, CRIT, UNKNOWN = Status.OK, Status.WARNING, Status.CRITICAL, Status.UNKNOWN
 KIND = load_registry().checks["disk_usage"]
 
 
@@ -37,7 +37,7 @@ def check(for_cycles: int = 1, clear: Any = 75, direction: str = "above") -> Che
     )
 
 
-def walk(plan: CheckPlan, steps: list[tuple[Status, float]]) -> list[Status]:
+def walk(plan: CheckPlan, steps: list[tuple[Status, float | None]]) -> list[Status]:
     state: CheckState | None = None
     seen = []
     for t, (raw, value) in enumerate(steps):
@@ -79,10 +79,47 @@ def test_for_applies_to_recovery_too() -> None:
     assert walk(plan, [(CRIT, 95), (CRIT, 95), (OK, 50), (OK, 50)]) == [OK, CRIT, CRIT, OK]
 
 
-def test_for_counts_the_same_candidate_only() -> None:
+def test_for_counts_each_threshold_on_its_own() -> None:
+    """A disk at 89, 91, 89, 91 past warn 80 and crit 90 is past warn at every cycle: WARNING
+    after `for` cycles (it was never told when `for` counted one status only)."""
     plan = check(for_cycles=2, clear=None)
-    # WARNING then CRITICAL are different candidates: neither reaches 2 in a row
-    assert walk(plan, [(WARN, 85), (CRIT, 95), (WARN, 85), (WARN, 85)]) == [OK, OK, OK, WARN]
+    steps = [(WARN, 89), (CRIT, 91), (WARN, 89), (CRIT, 91), (CRIT, 92), (WARN, 89), (WARN, 88)]
+    assert walk(plan, steps) == [OK, WARN, WARN, WARN, CRIT, CRIT, WARN]
+    plan = check(for_cycles=3, clear=None)
+    steps = [(CRIT, 95), (WARN, 85), (OK, 50), (CRIT, 95), (WARN, 85), (CRIT, 95)]
+    assert walk(plan, steps) == [OK, OK, OK, OK, OK, WARN]
+
+
+def test_for_falls_to_the_worst_of_the_cycles_below() -> None:
+    plan = check(for_cycles=2, clear=None)
+    steps = [(CRIT, 95), (CRIT, 95), (WARN, 85), (OK, 50), (OK, 50)]
+    assert walk(plan, steps) == [OK, CRIT, CRIT, WARN, OK]
+
+
+def test_unknown_needs_for_cycles_of_its_own_and_interrupts_the_others() -> None:
+    plan = check(for_cycles=2, clear=None)
+    steps = [(CRIT, 95), (UNKNOWN, None), (CRIT, 95), (CRIT, 95), (UNKNOWN, None)]
+    assert walk(plan, steps) == [OK, OK, OK, CRIT, CRIT]
+    steps = [(UNKNOWN, None), (UNKNOWN, None), (WARN, 85), (CRIT, 95), (OK, 50), (OK, 50)]
+    assert walk(plan, steps) == [OK, UNKNOWN, UNKNOWN, WARN, WARN, OK]
+
+
+def test_a_mixed_run_says_so_in_its_reason() -> None:
+    plan = check(for_cycles=3, clear=None)
+    state = advance(None, WARN, 85, plan, 0.0)
+    state = advance(state, CRIT, 95, plan, 1.0)
+    result = CheckResult("disk", "disk_usage", "df -P /", CRIT, 95.0, "%", "95 crossed crit >= 90")
+    held = settle(result, None, state, plan)
+    assert held.status is OK
+    assert held.reason == (
+        "critical now, worse than ok for 2 of 3 cycles before the status changes: "
+        "95 crossed crit >= 90"
+    )
+
+
+def test_a_long_for_is_counted_past_the_flapping_window() -> None:
+    plan = check(for_cycles=30, clear=None)
+    assert walk(plan, [(WARN, 85)] * 30)[-2:] == [OK, WARN]
 
 
 def test_flapping_is_marked_and_cleared() -> None:
