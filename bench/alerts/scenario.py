@@ -21,9 +21,10 @@ logic): a fault must be told by an alert of its band's severity (around crit: wa
 critical) fired within the fault's cycles, and resolved after its repair (within the fault's
 cycles after its last value past `warn`); a fluctuation (spike, straddle, hover) must be told
 nothing, nor must calm cycles. An alert fired during a fault with a severity its values did not
-reach is false; so is a second alert of the same severity during one fault (the fault told as
-over, then again); an alert of the other severity, when the values moved between the bands, is
-true (severity is a label: a new alert, by design).
+reach is false; so is one fired after the fault's alerts had all resolved (the fault told as
+over, then again). An alert that replaces the fault's firing one with the other severity, as the
+values move between the bands, is true (severity is a label: a new alert, by design), and the
+fault's last alert must be resolved after its repair.
 """
 
 from __future__ import annotations
@@ -278,6 +279,14 @@ def _alert_fields(series: Series, alert: SentAlert) -> dict[str, Any]:
     }
 
 
+def _changes_severity(before: SentAlert, alert: SentAlert) -> bool:
+    """Whether `alert` replaces `before` (of the other severity, resolved at the cycle `alert`
+    fired, or later): the fault's severity changed. Otherwise the fault was told as over, then
+    told again."""
+    still = before.resolved is None or before.resolved >= alert.fired
+    return still and before.severity != alert.severity
+
+
 def _score_event(result: Score, series: Series, event: Event, alerts: list[SentAlert]) -> None:
     where = _where(series, event)
     if event.kind != FAULT:
@@ -299,7 +308,7 @@ def _score_event(result: Score, series: Series, event: Event, alerts: list[SentA
         fields = {**where, **_alert_fields(series, alert)}
         if alert.severity not in allowed:
             result.false_alerts.append({**fields, "why": f"not {event.level}"})
-        elif any(a.severity == alert.severity for a in true):
+        elif true and not _changes_severity(true[-1], alert):
             result.false_alerts.append({**fields, "why": "the same fault told again"})
         else:  # the fault's first alert, or its severity changing with its values
             true.append(alert)

@@ -130,13 +130,19 @@ AROUND = Series(
 )
 
 
-def test_a_fault_around_crit_may_be_told_in_both_severities_once_each() -> None:
+def test_a_fault_around_crit_is_told_in_the_severities_its_values_move_through() -> None:
     critical = SentAlert("h1", "data disk", "critical", "c", 3, 6)
     warning = SentAlert("h1", "data disk", "warning", "w", 6, 9)
     result = score([AROUND], [critical, warning])
     assert result.figures()["precision"] == 1.0 and result.figures()["recall"] == 1.0
     assert result.resolved_ok == 1 and result.fire_delays == {"for 3, around crit": [3]}
-    again = SentAlert("h1", "data disk", "critical", "c", 8, 9)
-    result = score([AROUND], [critical, again])
+    # warning, critical, warning again as the values move between the bands: all true
+    back = SentAlert("h1", "data disk", "warning", "w", 4, 6)
+    changed = SentAlert("h1", "data disk", "critical", "c", 3, 4)
+    result = score([AROUND], [changed, back, SentAlert("h1", "data disk", "critical", "c", 6, 8)])
+    assert result.false_alerts == [] and result.resolved_ok == 1
+    # told as over (resolved at cycle 4), then again at cycle 6: false
+    again = SentAlert("h1", "data disk", "critical", "c", 6, 8)
+    result = score([AROUND], [changed, again])
     assert [a["why"] for a in result.false_alerts] == ["the same fault told again"]
     assert result.figures()["faults_told_by_band"] == {AROUND_CRIT: "1/1"}
