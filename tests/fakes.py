@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from jarvisctl.config.connection_settings import ConnectionSettings
-from jarvisctl.connection.base import CommandResult, OutputSink
+from jarvisctl.connection.base import CommandResult, OutputSink, WatchedSink
 from jarvisctl.connection.hidden import COMMAND_ON_STDIN
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 from jarvisctl.connection.stdin import StdinSource, stdin_chunks
@@ -152,7 +152,7 @@ class FakeConnection:
             command, stdin = stdin, None  # the command is its text, as the host's sh runs it
         self.calls.append(Call(command, timeout, stdin))
         if command == SCRIPT_ON_STDIN and stdin and not self._matching(command):
-            return _to_sink(self._run_script(stdin), sink)
+            return self._run_script(stdin, sink)
         return _to_sink(self._answer(command, stdin), sink)
 
     def _matching(self, command: str) -> _Script | None:
@@ -165,27 +165,37 @@ class FakeConnection:
         expected = ", ".join(repr(s.matcher) for s in self._scripts) or "nothing"
         pytest.fail(f"{self.settings.host}: unexpected command {command!r} (expected: {expected})")
 
-    def _run_script(self, text: str) -> CommandResult:
+    def _run_script(self, text: str, sink: OutputSink | None) -> CommandResult:
         """Answer each command of a check script, framed by its delimiters as a host's sh
         would print them. A command whose answer has no exit code ends the script there (the
-        session died): it and the commands after it get no end mark."""
+        session died): it and the commands after it get no end mark. A timed-out answer ends
+        the script as the connection does when a command overruns its deadline (the sink is
+        told, if it watches deadlines; else the answer is coreutils `timeout`'s 124)."""
         token = re.search(r"@@J([0-9a-f]+):B:0", text)
-        commands = [(_untimed(m[2]), float(m[1])) for m in _TIMED.finditer(text)]
+        commands = [_scripted(part) for part in _MARKS_LINE.split(text)[1:-1]]
         if token is None or not commands:
             pytest.fail(f"{self.settings.host}: not a check script: {text[:200]!r}")
+        watched = sink if isinstance(sink, WatchedSink) else None
+        timeouts = getattr(getattr(sink, "script", None), "timeouts", ())
         mark, out, err = f"@@J{token[1]}", [], []
-        for index, (command, timeout) in enumerate(commands):
+        for index, command in enumerate(commands):
+            timeout = timeouts[index] if index < len(timeouts) else 0.0
             self.calls.append(Call(command, timeout, None))
             result = self._answer(command, None)
-            code = 124 if result.timed_out else result.exit_code
             out.append(f"\n{mark}:B:{index}\n{result.stdout}")
             err.append(f"\n{mark}:B:{index}\n{result.stderr}")
+            if result.timed_out and watched is not None:
+                watched.stdout("".join(out).encode())
+                watched.stderr("".join(err).encode())
+                watched.overran(killed=False)
+                return CommandResult(SCRIPT_ON_STDIN, 143, "", "", 0.01, False)
+            code = 124 if result.timed_out else result.exit_code
             if code is None:
                 break
             out.append(f"\n{mark}:E:{index}:{code}")
             err.append(f"\n{mark}:E:{index}")
         stdout, stderr = "".join(out) + "\n", "".join(err) + "\n"
-        return CommandResult(SCRIPT_ON_STDIN, 0, stdout, stderr, 0.01, False)
+        return _to_sink(CommandResult(SCRIPT_ON_STDIN, 0, stdout, stderr, 0.01, False), sink)
 
     def assert_all_used(self) -> None:
         unused = [s.matcher for s in self._scripts if s.used == 0]
@@ -193,13 +203,18 @@ class FakeConnection:
             pytest.fail(f"{self.settings.host}: expected commands never ran: {unused!r}")
 
 
-# A command line of a check script: `timeout -k KILL SECONDS TARGET </dev/null` (script.timed)
-_TIMED = re.compile(r"^timeout -k \S+ (\S+) (.*) </dev/null$", re.MULTILINE)
+# The line that prints a check script's delimiters, before and after each command's lines:
+# `COMMAND </dev/null` or `( eval 'COMMAND' ) </dev/null` (engine/script.py, script_line).
+_MARKS_LINE = re.compile(r"^printf '\\n@@J.*\n", re.MULTILINE)
 
 
-def _untimed(target: str) -> str:
-    """The check's own command: a plain one as is, any other inside `sh -c '...'`."""
-    return shlex.split(target)[2] if target.startswith("sh -c ") else target
+def _scripted(lines: str) -> str:
+    """The check's own command: a plain one as is, any other inside `( eval '...' )`."""
+    target = lines.removesuffix("\n").removesuffix(" </dev/null")
+    if target.startswith("( eval ") and target.endswith(" )"):
+        (command,) = shlex.split(target[len("( eval ") : -len(" )")])
+        return command
+    return target
 
 
 class FakeClock:

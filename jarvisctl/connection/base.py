@@ -116,6 +116,31 @@ class OutputSink(Protocol):
 
 
 @runtime_checkable
+class WatchedSink(OutputSink, Protocol):
+    """The output sink of a check script (engine/script.py), whose commands have deadlines of
+    their own: the connection ends the script when the running one overruns its deadline
+    (TERM to the script's session, KILL to what is left of it and to every process carrying
+    `marker` KILL_AFTER seconds later) and tells the sink, which reports that command as timed
+    out; the engine runs the commands after it in a script of their own."""
+
+    @property
+    def marker(self) -> str:
+        """The value of RUN_TOKEN (connection/sweep.py) in the environment of every process
+        the script starts."""
+        ...
+
+    def overrun_at(self) -> float | None:
+        """When the running command overruns its deadline (time.monotonic()), or None when
+        no command is running."""
+        ...
+
+    def overran(self, *, killed: bool) -> None:
+        """The connection is ending the script because the running command overran: with TERM
+        (`killed` False), or with KILL, TERM having left it running KILL_AFTER seconds."""
+        ...
+
+
+@runtime_checkable
 class Connection(Protocol):
     """A session to one host. `run` opens it on first use; `open` reports unreachability early.
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jarvisctl.connection.base import EXIT_GRACE, OutputSink
+from jarvisctl.connection.overrun import OverrunWatch
 from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 
 _CHUNK = 65536
@@ -66,9 +67,12 @@ def _eof(channel: Any) -> None:
         channel.shutdown_write()
 
 
-def collect(channel: Any, deadline: float, sink: OutputSink) -> tuple[int | None, bool]:
+def collect(
+    channel: Any, deadline: float, sink: OutputSink, watch: OverrunWatch
+) -> tuple[int | None, bool]:
     """Pass stdout and stderr to `sink` until the command is over, then take its exit status;
-    or give up at the deadline. Returns (exit code or None, whether it finished in time).
+    or give up at the deadline, or when `watch` gave up on a script it ended. Returns (exit
+    code or None, whether it finished in time).
 
     Over means EOF; or, once the exit status is known, the sink's end mark (a script's last
     delimiter) or EXIT_GRACE seconds without output: a process the command left behind may
@@ -79,13 +83,16 @@ def collect(channel: Any, deadline: float, sink: OutputSink) -> tuple[int | None
         arrived = _drain(channel, sink)
         if channel.eof_received or channel.closed:
             break
+        watch.act(time.monotonic())  # after the drain: an end mark that came in time counts
+        if watch.given_up:
+            return None, False
         now = time.monotonic()
         wake = 1.0
         if channel.exit_status_ready():
             if sink.ended:
                 break
             quiet_since = now if arrived or quiet_since is None else quiet_since
-            if now - quiet_since >= EXIT_GRACE:
+            if now - quiet_since >= EXIT_GRACE and not watch.ending:
                 break
             wake = EXIT_GRACE
         elif sink.ended:
@@ -94,7 +101,7 @@ def collect(channel: Any, deadline: float, sink: OutputSink) -> tuple[int | None
         if remaining <= 0:
             return None, False
         # The channel's fileno is readable when either stream has data, at EOF and at close.
-        select.select([channel], [], [], min(remaining, wake))
+        select.select([channel], [], [], watch.wake(now, min(remaining, wake)))
     _drain(channel, sink)
     got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
     status = channel.exit_status if got_status else -1

@@ -24,8 +24,10 @@ from jarvisctl.connection.base import (
     OutputSink,
 )
 from jarvisctl.connection.capture import Capture
-from jarvisctl.connection.shell import become_prefix
+from jarvisctl.connection.overrun import OverrunWatch, watched
+from jarvisctl.connection.shell import SCRIPT_ON_STDIN, become_prefix
 from jarvisctl.connection.stdin import StdinFeeder, StdinSource
+from jarvisctl.connection.sweep import kill_marked
 from jarvisctl.core.durations import format_seconds
 from jarvisctl.core.errors import SessionInterruptedError
 
@@ -47,8 +49,9 @@ class LocalConnection:
         self.settings = settings
         self._open = False
         # Commands running, so that close() from another thread (Ctrl-C, SIGTERM, a daemon
-        # shutting down) ends them rather than leaving the run to wait for them.
-        self._running: set[subprocess.Popen[bytes]] = set()
+        # shutting down) ends them rather than leaving the run to wait for them; each with
+        # its check script's marker, if it is one (else None)
+        self._running: dict[subprocess.Popen[bytes], str | None] = {}
         self._interrupted: set[subprocess.Popen[bytes]] = set()
         self._closes = 0  # how many times close() ran: a command started across one is ended
         self._lock = threading.Lock()
@@ -61,11 +64,12 @@ class LocalConnection:
 
     def close(self) -> None:
         """Commands still running get TERM on their process group, and KILL on what is left
-        of it `KILL_AFTER` seconds later; each of them raises SessionInterruptedError."""
+        of it `KILL_AFTER` seconds later (and on what a check script's commands started, by its
+        marker); each of them raises SessionInterruptedError."""
         with self._lock:
             self._open = False
             self._closes += 1
-            running, self._running = self._running, set()
+            running, self._running = self._running, {}
             self._interrupted.update(running)
         if running:
             _end_groups(running)
@@ -87,18 +91,30 @@ class LocalConnection:
         login_user = pwd.getpwuid(os.geteuid()).pw_name
         prefix = become_prefix(self.settings.become, self.settings.become_user, login_user)
         # With become, the outer shell reports a missing sudo (127) the way a remote host does.
+        # A check script's shell is the process whose group is ended when a command overruns
+        # (connection/overrun.py): `exec`, so that no outer shell ends in its place.
+        script = "exec " if command == SCRIPT_ON_STDIN else ""
         argv = [
             "/bin/sh",
             "-c",
-            f"{prefix}/bin/sh -c {shlex.quote(command)}" if prefix else command,
+            f"{script}{prefix}/bin/sh -c {shlex.quote(script + command)}"
+            if prefix
+            else script + command,
         ]
         started = time.monotonic()
-        process = self._start(argv, stdin)
         capture = Capture()  # unused when the output goes to a sink
+        output = capture if sink is None else sink
+        deadlines = watched(output)
+        process = self._start(argv, stdin, None if deadlines is None else deadlines.marker)
         feeder = _feed_stdin(process, stdin)
+        watch = OverrunWatch(
+            deadlines,
+            term=lambda: _signal_group(process.pid, signal.SIGTERM),
+            kill=lambda marker: _kill_script(process.pid, marker),
+        )
         try:
-            with _Follower(process, capture if sink is None else sink) as follower:
-                exit_code, timed_out = _follow(process, follower, started + timeout)
+            with _Follower(process, output) as follower:
+                exit_code, timed_out = _follow(process, follower, started + timeout, watch)
         except BaseException:  # the sink raised, or Ctrl-C: nothing will read the output now
             _end_group(process)
             raise
@@ -106,7 +122,7 @@ class LocalConnection:
             if feeder is not None:
                 feeder.stop()
             with self._lock:
-                self._running.discard(process)
+                self._running.pop(process, None)
                 interrupted = process in self._interrupted
                 self._interrupted.discard(process)
         if feeder is not None:
@@ -123,7 +139,9 @@ class LocalConnection:
             command, exit_code, duration, timed_out, capture, sunk=sink is not None
         )
 
-    def _start(self, argv: list[str], stdin: StdinSource | None) -> subprocess.Popen[bytes]:
+    def _start(
+        self, argv: list[str], stdin: StdinSource | None, marker: str | None
+    ) -> subprocess.Popen[bytes]:
         """Start the command in a session of its own, known to close(); a close() that ran
         while it was starting ends it at once."""
         with self._lock:
@@ -137,9 +155,12 @@ class LocalConnection:
         )
         with self._lock:
             missed = self._closes != closes
-            (self._interrupted if missed else self._running).add(process)
+            if missed:
+                self._interrupted.add(process)
+            else:
+                self._running[process] = marker
         if missed:
-            _end_groups({process})
+            _end_groups({process: marker})
         return process
 
     def __enter__(self) -> LocalConnection:
@@ -156,11 +177,12 @@ def _exit_status(returncode: int) -> int:
 
 
 def _follow(
-    process: subprocess.Popen[bytes], follower: _Follower, deadline: float
+    process: subprocess.Popen[bytes], follower: _Follower, deadline: float, watch: OverrunWatch
 ) -> tuple[int | None, bool]:
-    """Read until the command is over; at the deadline TERM its process group, KILL it if it
-    lingers. Returns (exit status, whether it timed out)."""
-    if follower.until(deadline):
+    """Read until the command is over (a check script's overrunning command ended by `watch`);
+    at the deadline TERM its process group, KILL it if it lingers. Returns (exit status,
+    whether it timed out)."""
+    if follower.until(deadline, watch):
         return _exit_status(process.wait()), False
     already_exited = process.poll() is not None  # its children still hold stdout/stderr open
     _signal_group(process.pid, signal.SIGTERM)
@@ -190,22 +212,30 @@ class _Follower:
             self._selector.register(self._exit_fd, selectors.EVENT_READ, None)
         self._quiet_since: float | None = None
 
-    def until(self, deadline: float) -> bool:
-        """Follow the output until the command is over (True) or the deadline (False)."""
+    def until(self, deadline: float, watch: OverrunWatch | None = None) -> bool:
+        """Follow the output until the command is over (True) or the deadline (False), or
+        until `watch` gave up on the script it ended (False)."""
         while True:
             arrived = self._read(0.0)
             now = time.monotonic()
-            if self._over(now, arrived):
+            if self._over(now, arrived, watch is not None and watch.ending):
                 return True
+            if watch is not None:
+                watch.act(now)
+                if watch.given_up:
+                    return False
             if now >= deadline:
                 return False
             if self._process.poll() is not None:
                 wake = EXIT_GRACE
             else:  # the pidfd, where there is one, wakes the wait at the exit
                 wake = _POLL if self._exit_fd is None else 1.0
-            self._read(min(deadline - now, wake), block=True)
+            longest = min(deadline - now, wake)
+            self._read(longest if watch is None else watch.wake(now, longest), block=True)
 
-    def _over(self, now: float, arrived: bool) -> bool:
+    def _over(self, now: float, arrived: bool, ending: bool) -> bool:
+        """Whether the command is over; while a script is being ended (`ending`), only once
+        its output has closed."""
         streams = [key for key in self._selector.get_map().values() if key.data is not None]
         if self._process.poll() is None:
             return False
@@ -213,7 +243,7 @@ class _Follower:
             return True
         if arrived or self._quiet_since is None:
             self._quiet_since = now
-        return now - self._quiet_since >= EXIT_GRACE
+        return now - self._quiet_since >= EXIT_GRACE and not ending
 
     def _read(self, timeout: float, *, block: bool = False) -> bool:
         """Read what is ready (waiting up to `timeout` when `block`); whether anything came."""
@@ -291,9 +321,10 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=LOCAL_GRACE)
 
 
-def _end_groups(processes: set[subprocess.Popen[bytes]]) -> None:
+def _end_groups(processes: dict[subprocess.Popen[bytes], str | None]) -> None:
     """TERM each command's process group, and KILL what is left of a group `KILL_AFTER`
-    seconds later (its run() reaps the command and reads the rest of its output)."""
+    seconds later, with what a check script (its marker given) started outside it (its run()
+    reaps the command and reads the rest of its output)."""
     groups = {process.pid for process in processes}
     for pgid in groups:
         _signal_group(pgid, signal.SIGTERM)
@@ -302,8 +333,17 @@ def _end_groups(processes: set[subprocess.Popen[bytes]]) -> None:
         groups = {pgid for pgid in groups if _group_left(pgid)}
         if groups:
             time.sleep(_POLL)
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGKILL)
+    for process, marker in processes.items():
+        if process.pid in groups:
+            _kill_script(process.pid, marker)
+
+
+def _kill_script(pgid: int, marker: str | None) -> None:
+    """KILL a command's process group and, for a check script, every process carrying its
+    marker (what its commands started with `setsid`), as the script's sweep would have."""
+    _signal_group(pgid, signal.SIGKILL)
+    if marker is not None:
+        kill_marked(marker)
 
 
 def _group_left(pgid: int) -> bool:

@@ -6,13 +6,15 @@ import re
 import shlex
 
 from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.sweep import kill_marked_command
 from jarvisctl.core.durations import format_seconds
 
 _TAG_PREFIX = "jarvisctl-run:"
 # The command that runs a script sent on stdin. It is sent without `timeout` or an extra `sh -c`:
-# every command of such a script runs under its own `timeout`, and the script's own watchdog
-# ends it and all it started at its budget (executor/script.py); the tag becomes its (unused)
-# first argument, which is all `end_tagged_command` needs to find it.
+# the controller ends a command of such a script that overruns its own deadline (the script
+# with it), and the script's own watchdog ends it and all it started at its budget
+# (engine/script.py); the tag becomes its (unused) first argument, which is all
+# `end_tagged_command` needs to find it.
 SCRIPT_ON_STDIN = "sh -s"
 
 
@@ -58,27 +60,44 @@ def wrap_remote_command(
     return f"{sudo}timeout {limits} sh -c {shlex.quote(body)}"
 
 
-def end_tagged_command(tag: str) -> str:
-    """A command that sends TERM to every process in the session of a tagged command.
+def end_tagged_command(tag: str, signal: str = "TERM") -> str:
+    """A command that sends `signal` to every process in the session of a tagged command.
 
-    The session, not the process group: `timeout` (ours, and any the command runs itself, such
-    as the executor's per-check ones) puts its child in a new process group, but every process
-    of one SSH exec keeps the session sshd gave it. Each `timeout` passes the TERM on and KILLs
-    what is left KILL_AFTER seconds later. Finds the tagged process with pgrep where there is
-    one, otherwise by a walk over /proc; the patterns never match the killer's own line.
+    The session, not the process group: `timeout` (ours, and any the command runs itself) puts
+    its child in a new process group, but every process of one SSH exec keeps the session sshd
+    gave it. A plain command's `timeout` passes the TERM on and KILLs what is left KILL_AFTER
+    seconds later; a check script's commands have no `timeout` of their own, and the controller
+    sends `end_script_command` for what is left. Finds the tagged process with pgrep and signals
+    the session with pkill where there are (procps), otherwise with a grep over the command
+    lines in /proc, and one over the stat lines (the session is the 6th field, after the
+    command name in parentheses); the patterns never match the killer's own line.
     """
     if not re.fullmatch(r"[0-9a-f]+", tag):
         raise ValueError(f"a command tag is lowercase hex, got {tag!r}")
+    if signal not in ("TERM", "KILL"):
+        raise ValueError(f"a command is ended with TERM or KILL, got {signal!r}")
     return (
         f"if command -v pgrep >/dev/null; then "
         f"pids=$(pgrep -f '{_TAG_PREFIX}[{tag[0]}]{tag[1:]}'); "
-        f"else pids=; for d in /proc/[0-9]*; do "
-        f"case \"$(tr '\\0' ' ' < \"$d/cmdline\" 2>/dev/null)\" in "
-        f"*'{_TAG_PREFIX}'{tag}*) pids=\"$pids ${{d#/proc/}}\";; esac; done; fi; "
-        f"sids=; for p in $pids; do {{ read -r s < /proc/$p/stat; }} 2>/dev/null || continue; "
-        f's=${{s##*) }}; set -- $s; sids="$sids $4"; done; '
-        f'[ -n "$sids" ] || exit 0; '
-        f'for d in /proc/[0-9]*; do {{ read -r s < "$d/stat"; }} 2>/dev/null || continue; '
-        f"s=${{s##*) }}; set -- $s; for sid in $sids; do "
-        f'[ "$4" = "$sid" ] && kill -TERM "${{d#/proc/}}" 2>/dev/null; done; done; true'
+        f"else pids=; for f in $(grep -ls '{_TAG_PREFIX}[{tag[0]}]{tag[1:]}' "
+        f'/proc/[0-9]*/cmdline); do f=${{f#/proc/}}; pids="$pids ${{f%/cmdline}}"; done; fi; '
+        f"sids=; alt=; for p in $pids; do "
+        f"{{ read -r s < /proc/$p/stat; }} 2>/dev/null || continue; "
+        f's=${{s##*) }}; set -- $s; sids="${{sids:+$sids,}}$4"; alt="${{alt:+$alt|}}$4"; done; '
+        f'if [ -z "$sids" ]; then :; elif command -v pkill >/dev/null; then '
+        f'pkill -{signal} -s "$sids"; else '
+        f'for f in $(grep -lsE "\\) [A-Za-z] -?[0-9]+ -?[0-9]+ ($alt) " /proc/[0-9]*/stat); '
+        f'do f=${{f#/proc/}}; kill -{signal} "${{f%/stat}}"; done 2>/dev/null; fi; true'
+    )
+
+
+def end_script_command(tag: str, marker: str) -> str:
+    """A command that KILLs what is left of a check script that did not end on TERM: every
+    process of its session, then every process that carries its marker (what its commands
+    started with `setsid`), as the script's own sweep would have: among the processes started
+    since the script's shell (the first tagged process), else all of them."""
+    return (
+        f"{end_tagged_command(tag, 'KILL')}\n"
+        'first=0; for p in $pids; do [ "$first" -eq 0 ] || [ "$p" -lt "$first" ] && first=$p; '
+        f"done\n{kill_marked_command(marker, 'first')}"
     )

@@ -1,7 +1,9 @@
 """`connection: ssh`: paramiko, over the route ssh_config gives (HostName, ProxyJump, ProxyCommand).
 
 Commands go straight onto a paramiko exec channel: the remote `timeout` wrapper ends the
-process group, and the controller only waits a short grace period beyond it. Fabric is not
+process group, and the controller only waits a short grace period beyond it. A check script's
+commands have no `timeout` of their own: the controller ends the script when one overruns its
+deadline (overrun.py), on a second channel, as close() ends what is running. Fabric is not
 used: each of its Connection objects builds an Invoke configuration (0.85 ms of the controller's
 CPU per host) and importing it imports Invoke (unittest.mock, asyncio, ssl: ~45 ms before the
 first host), for the ssh_config lookup that paramiko's own SSHConfig does (ssh_config.py).
@@ -34,8 +36,13 @@ from jarvisctl.connection.hostkeys import (
     known_hosts_name,
     known_keys,
 )
+from jarvisctl.connection.overrun import OverrunWatch, watched
 from jarvisctl.connection.paramiko_import import load_paramiko
-from jarvisctl.connection.shell import end_tagged_command, wrap_remote_command
+from jarvisctl.connection.shell import (
+    end_script_command,
+    end_tagged_command,
+    wrap_remote_command,
+)
 from jarvisctl.connection.ssh_config import Hop, Route, lookup
 from jarvisctl.connection.ssh_errors import (
     Attempt,
@@ -69,8 +76,9 @@ class SSHConnection:
         self._transport: Any = None
         self._early: EarlySocket | None = None
         # Channels whose commands are running, so that close() from another thread (Ctrl-C,
-        # SIGTERM, a daemon shutting down) can end them on the host rather than abandon them.
-        self._running: dict[Any, str] = {}  # channel -> the tag of its command
+        # SIGTERM, a daemon shutting down) can end them on the host rather than abandon them:
+        # channel -> the tag of its command, and a check script's marker (else None)
+        self._running: dict[Any, tuple[str, str | None]] = {}
         self._interrupted: set[Any] = set()
         self._lock = threading.Lock()
 
@@ -250,12 +258,18 @@ class SSHConnection:
             ) from exc
 
     def close(self) -> None:
-        """Close the connection; commands still running get TERM on the host first."""
+        """Close the connection; commands still running get TERM on the host first, and a
+        check script that is still running KILL_AFTER seconds later, KILL (its commands have
+        no `timeout` of their own to do it)."""
         with self._lock:
             running, self._running = self._running, {}
             self._interrupted.update(running)
-        for channel, tag in running.items():
+        for channel, (tag, _) in running.items():
             self._end_remotely(channel, tag)
+        until = time.monotonic() + KILL_AFTER
+        for channel, (tag, marker) in running.items():
+            if marker is not None and not channel.status_event.wait(until - time.monotonic()):
+                self._kill_remotely(tag, marker)
         client, jumps = self._client, self._jumps
         self._client = self._transport = None
         self._jumps = []
@@ -278,11 +292,19 @@ class SSHConnection:
         started = time.monotonic()
         deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
         capture = Capture()  # unused when the output goes to a sink
-        channel = self._start(remote, command, tag)
+        output = capture if sink is None else sink
+        deadlines = watched(output)
+        marker = None if deadlines is None else deadlines.marker
+        channel = self._start(remote, command, tag, marker)
         feeder = None
         try:
             feeder = feed_stdin(channel, stdin, lambda: self._end_remotely(channel, tag))
-            exit_code, finished = collect(channel, deadline, capture if sink is None else sink)
+            watch = OverrunWatch(
+                deadlines,
+                term=lambda: self._end_remotely(channel, tag),
+                kill=lambda marker: self._kill_remotely(tag, marker),
+            )
+            exit_code, finished = collect(channel, deadline, output, watch)
         except BaseException:
             self._end_remotely(channel, tag)  # the caller gave up on it: end it on the host too
             raise
@@ -332,30 +354,39 @@ class SSHConnection:
     def _end_remotely(self, channel: Any, tag: str) -> None:
         """End a running command on the host: an SSH "signal" request where sshd honours it
         (not for root logins), and a tagged pkill on a second channel in every case."""
+        send_signal(channel, "TERM")
+        if not channel.exit_status_ready():
+            self._on_the_side(end_tagged_command(tag))
+
+    def _kill_remotely(self, tag: str, marker: str) -> None:
+        """KILL what is left of a check script on the host, and what its commands started."""
+        self._on_the_side(end_script_command(tag, marker))
+
+    def _on_the_side(self, command: str) -> None:
+        """Run `command` on a channel of its own, waiting a bounded time for it to end."""
         from paramiko import SSHException
 
-        send_signal(channel, "TERM")
         transport = self._transport
-        if transport is None or not transport.is_active() or channel.exit_status_ready():
+        if transport is None or not transport.is_active():
             return
         with contextlib.suppress(SSHException, EOFError, OSError):
             killer = transport.open_session(timeout=KILL_AFTER)
-            killer.exec_command(self._wrap(end_tagged_command(tag), 5.0, None))
+            killer.exec_command(self._wrap(command, 5.0, None))
             killer.shutdown_write()
             killer.status_event.wait(5.0 + KILL_AFTER)
             killer.close()
 
-    def _start(self, remote: str, command: str, tag: str) -> Any:
+    def _start(self, remote: str, command: str, tag: str, marker: str | None) -> Any:
         from paramiko import SSHException
 
         try:
             channel = self._transport.open_session(timeout=self._timeout)
             with self._lock:
-                self._running[channel] = tag
+                self._running[channel] = (tag, marker)
             channel.exec_command(remote)
         except (SSHException, EOFError, OSError) as exc:
             with self._lock:
-                self._running = {c: t for c, t in self._running.items() if t != tag}
+                self._running = {c: t for c, t in self._running.items() if t[0] != tag}
             self.close()
             raise lost_connection_error(self.settings, self._where(), command, exc) from exc
         return channel

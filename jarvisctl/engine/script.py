@@ -1,18 +1,26 @@
 """Compose many read-only commands into ONE POSIX sh script, and split its output as it streams.
 
 The script goes to `sh -s` on stdin, not on the command line: a check that looks for processes
-by command line (pgrep -f) must not find the script that runs it. Each command runs under
-coreutils `timeout` with its stdin from /dev/null, between delimiters that carry an unguessable
-token, on stdout and stderr alike, followed by its own exit code. Each delimiter starts with a
-newline we add, so a command's output is reproduced exactly, trailing newline or not.
+by command line (pgrep -f) must not find the script that runs it. Each command runs with its
+stdin from /dev/null, between delimiters that carry an unguessable token, on stdout and stderr
+alike, followed by its own exit code. Each delimiter starts with a newline we add, so a
+command's output is reproduced exactly, trailing newline or not.
+
+A command is run by the script's own shell, with no process beside it: a plain program with
+arguments as it is, anything else in a subshell through `eval` (its syntax, `exit` or `cd` stay
+its own). Its deadline is the controller's: the connection ends the script when the running
+command overruns (connection/overrun.py: TERM, then KILL), that command is reported timed out
+(exit status 124, or 137 when KILL was needed, as coreutils `timeout` said), and the engine
+runs the commands after it in a script of their own.
 
 Nothing the script starts outlives it: every command carries a second random value in its
 environment (JARVIS_RUN_TOKEN, inherited by whatever it starts, `setsid` or not), and the script
-ends with a sweep that KILLs every process whose /proc/PID/environ carries it. The sweep only
-reads the environments of processes started since the script began (the kernel's last PID, from
-/proc/loadavg), and only when there are any, so a run that leaves nothing behind costs no
-process. A watchdog (a background subshell, its `sleep` ended with it) outlives a dead
-controller: at the script's budget it KILLs the script shell and sweeps every process.
+ends with a sweep that KILLs every process whose /proc/PID/environ carries it (connection/
+sweep.py), also when TERM ends it. The sweep only reads the environments of processes started
+since the script began (the kernel's last PID, from /proc/loadavg), and only when there are
+any, so a run that leaves nothing behind costs no process. A watchdog (a background subshell,
+its `sleep` ended with it) outlives a dead controller: at the script's budget it KILLs the
+script shell and sweeps every process.
 """
 
 from __future__ import annotations
@@ -25,13 +33,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.base import KILL_AFTER, KILLED_EXIT, TIMEOUT_EXIT
 from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest, StreamTail
-from jarvisctl.core.durations import format_seconds
+from jarvisctl.connection.sweep import RUN_TOKEN, SWEEP
 from jarvisctl.kinds.base import CommandOutput
-
-# The environment variable that marks every process a script started.
-RUN_TOKEN = "JARVIS_RUN_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,9 @@ class Script:
     text: str
     token: str  # in the delimiters; never shown to the commands
     count: int
-    budget: float  # the longest the whole script can take: every timeout plus kill margins
+    budget: float  # the longest the whole script can take: every deadline plus the kill margin
     marker: str = ""  # the value of RUN_TOKEN in the commands' environment
+    timeouts: tuple[float, ...] = ()  # each command's deadline, enforced by the controller
 
 
 @dataclass(frozen=True)
@@ -58,51 +64,36 @@ class CommandCapture:
         return self.stdout.truncated or self.stderr.truncated
 
 
-# A command made only of these characters is a plain program with arguments: `timeout` can run
-# it directly, sparing the host a `sh -c` per check. Anything else (pipes, redirections,
-# variables, globs, quotes...) keeps its shell.
+# A command made only of these characters is a plain program with arguments: the script's
+# shell can run it as it is. Anything else (pipes, redirections, variables, globs, quotes...)
+# goes through `eval` in a subshell.
 _PLAIN = re.compile(r"[A-Za-z0-9_./:,+@%=\- ]+")
-# Builtins with no program of their own: `timeout` could not run them.
-_BUILTIN_ONLY = frozenset(
+# First words that would act on the script's own shell (builtins that change its state, or
+# end it), or that are the shell's reserved words: such a command runs in a subshell.
+_OWN_SHELL = frozenset(
     {
-        "cd",
-        "export",
-        "set",
-        "unset",
-        "alias",
-        "unalias",
-        "exit",
-        "return",
-        "eval",
-        "exec",
-        "read",
-        "ulimit",
-        "umask",
-        "wait",
-        "trap",
-        "shift",
-        "source",
-        ".",
-        ":",
-        "break",
-        "continue",
-        "readonly",
-        "local",
+        *("cd", "export", "set", "unset", "alias", "unalias", "exit", "return", "eval", "exec"),
+        *("read", "ulimit", "umask", "wait", "trap", "shift", "source", ".", ":", "break"),
+        *("continue", "readonly", "local", "command", "getopts", "hash", "kill", "jobs", "fg"),
+        *("bg", "times", "let", "typeset", "declare", "builtin", "enable", "shopt", "pushd"),
+        *("popd", "disown", "suspend", "logout", "if", "then", "else", "elif", "fi", "do"),
+        *("done", "case", "esac", "while", "until", "for", "in", "function", "select", "time"),
     }
 )
 
 
-def timed(command: str, timeout: float) -> str:
-    """`command` under coreutils `timeout` (TERM, then KILL), with stdin from /dev/null."""
+def script_line(command: str) -> str:
+    """The line of the script that runs `command`, with stdin from /dev/null."""
     words = command.split()
     plain = (
         bool(words)
         and _PLAIN.fullmatch(command) is not None
         and "=" not in words[0]
-        and words[0] not in _BUILTIN_ONLY
+        and words[0] not in _OWN_SHELL
     )
-    target = command if plain else f"sh -c {shlex.quote(command)}"
-    return f"timeout -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)} {target} </dev/null"
+    if plain:
+        return f"{command} </dev/null"
+    return f"( eval {shlex.quote(command)} ) </dev/null"
 
 
 def compose_script(
@@ -117,18 +108,21 @@ def compose_script(
     token = token or secrets.token_hex(12)
     marker = marker or secrets.token_hex(12)
     mark = f"@@J{token}"
-    budget = sum(timeout + KILL_AFTER for _, timeout in commands) + 1.0
+    timeouts = tuple(timeout for _, timeout in commands)
+    budget = sum(timeouts) + KILL_AFTER + 1.0
     lines = [_prologue(marker, budget), _marks("", f"{mark}:B:0") if commands else ""]
-    for index, (command, timeout) in enumerate(commands):
+    for index, (command, _) in enumerate(commands):
         after = f"{mark}:B:{index + 1}" if index + 1 < len(commands) else ""
-        lines += [timed(command, timeout), _marks(f"{mark}:E:{index}", after)]
+        lines += [script_line(command), _marks(f"{mark}:E:{index}", after)]
     lines.append(_EPILOGUE)
-    return Script("\n".join(lines) + "\n", token, len(commands), budget, marker)
+    return Script("\n".join(lines) + "\n", token, len(commands), budget, marker, timeouts)
 
 
 def _prologue(marker: str, budget: float) -> str:
-    """Define the sweep (`_jk FIRST_PID`, below) and the end (`_je`), note the last PID, start
-    the watchdog, export the marker; a TERM (the controller ending the session) runs `_je`.
+    """Define the sweep (`_jk FIRST_PID`, connection/sweep.py) and the end (`_je`), note the
+    last PID, start the watchdog, export the marker, and clear the positional parameters (the
+    shell's own are the tag `sh -s` was given); a TERM (the controller ending the script, or
+    the session) runs `_je`.
 
     The watchdog KILLs the script shell only if /proc/$$/stat still shows the start time it
     had (never another process that got its PID), then sweeps every process. Its `sleep` is
@@ -136,7 +130,7 @@ def _prologue(marker: str, budget: float) -> str:
     child could wait for a sleep it had no PID of), and carries the marker, so that a TERM
     that comes before the trap leaves it to the script's own sweep."""
     return (
-        f"_jm={marker}\n{_SWEEP}\n"
+        f"_jm={marker}\n{SWEEP}\n"
         '_je() { kill $_jw; wait $_jw; [ -z "$_jl" ] || _jk "$_jl"; } 2>/dev/null\n'
         "{ read -r _ _ _ _ _jl; } 2>/dev/null </proc/loadavg || _jl=\n"
         "{ read -r x </proc/$$/stat; x=${x##*) }; set -- $x; a=${20}; "
@@ -144,47 +138,10 @@ def _prologue(marker: str, budget: float) -> str:
         "trap 'kill $s; wait $s; exit' TERM; wait $s; "
         'read -r x </proc/$$/stat && x=${x##*) } && set -- $x && [ "${20}" = "$a" ] && '
         "kill -9 $$; _jk 0; } </dev/null >/dev/null 2>&1 &\n"
-        f"_jw=$!\ntrap '_je; exit 143' TERM\nexport {RUN_TOKEN}=$_jm"
+        f"_jw=$!\ntrap '_je; exit 143' TERM\nexport {RUN_TOKEN}=$_jm\nset --"
     )
 
 
-# `_jk FIRST`: KILL the processes whose environment carries the marker, among those started
-# since PID FIRST (0: all): PIDs after it up to the last one now, wrapping past pid_max when
-# the counter did. When there are none, no grep runs (grep itself runs without the marker).
-# Then again, up to 10 passes. After a pass that killed something, over the same PIDs: what a
-# process forked between the look and its KILL has a PID the pass did not cover. After one
-# that found nothing (and saw no process in an execve, `_jp`), over the PIDs started since its
-# look, and only if any of those is alive: a marked process can fork and exit between the
-# look (the last PID) and the grep, leaving marked children the pass never looked at.
-# `_jp ENVIRON_FILES`: whether one of these processes is in the middle of an execve: between
-# its new memory and its new arguments and environment, it shows an empty command line and
-# environment (a zombie or a kernel thread, flag PF_KTHREAD, shows them empty too, forever).
-# Such a process may carry the marker (a check's `sh -c` starting a forker, say) and fork once
-# its execve is done, so a pass that found nothing keeps its PIDs if one was there just before
-# its look or just after it. Shell builtins only (command lines are short); a process started
-# with an empty environment has arguments.
-_PENDING = (
-    '_jp() { for p; do x=; read -r x <"${p%environ}cmdline"; [ -z "$x" ] || continue; '
-    'read -r x <"${p%environ}stat" || continue; x=${x##*) }; set -- $x; '
-    "case $1 in Z|X) continue;; esac; [ $(($7 & 2097152)) -ne 0 ] || return 0; done; "
-    "return 1; } 2>/dev/null"
-)
-_SWEEP = (
-    _PENDING
-    + "\n"
-    + (
-        "_jk() { _js=$1; _ji=0; while [ $_ji -lt 10 ]; do _ji=$((_ji + 1)); "
-        "{ read -r _ _ _ _ n; } </proc/loadavg || return 0; "
-        'w=; [ "$n" -ge "$_js" ] && [ "$_js" -gt 0 ] || w=1; '
-        'set --; for d in /proc/[0-9]*; do p=${d#/proc/}; if [ "$p" -gt "$_js" ]; then '
-        '[ "$w" ] || [ "$p" -le "$n" ] || continue; elif [ -z "$w" ] || [ "$p" -gt "$n" ]; then '
-        'continue; fi; set -- "$@" "$d/environ"; done; [ $# -gt 0 ] || return 0; '
-        'k=; _jp "$@" && k=1; '
-        f'for p in $({RUN_TOKEN}= grep -lsxzF "{RUN_TOKEN}=$_jm" "$@" </dev/null); do '
-        'p=${p#/proc/}; kill -9 "${p%/environ}" && k=1; done; [ "$k" ] || _jp "$@" || _js=$n; '
-        "done; } 2>/dev/null"
-    )
-)
 _EPILOGUE = "_je"
 
 
@@ -201,12 +158,19 @@ def _marks(end: str, begin: str) -> str:
 
 class ScriptOutput:
     """The output sink of a script: splits each stream by its delimiters as it arrives, keeping
-    a bounded tail, the size and the sha256 of each command's section (OUTPUT_TAIL_BYTES)."""
+    a bounded tail, the size and the sha256 of each command's section (OUTPUT_TAIL_BYTES).
+
+    It is a WatchedSink (connection/base.py): it tells the connection when the running command
+    overruns its deadline, counted from its begin mark's arrival, and learns from it that the
+    command was ended; that command's capture then has what it printed until the script ended,
+    and the exit status coreutils `timeout` gave (124 after TERM, 137 after KILL)."""
 
     def __init__(self, script: Script, limit: int = OUTPUT_TAIL_BYTES) -> None:
-        self._script = script
+        self.script = script
         self._out = _Splitter(script, limit, with_code=True)
         self._err = _Splitter(script, limit, with_code=False)
+        self._overrun: tuple[int, float] | None = None  # the command ended, and when
+        self._killed = False
 
     def stdout(self, data: bytes) -> None:
         self._out.feed(data)
@@ -219,10 +183,38 @@ class ScriptOutput:
         """The last command's end mark has arrived on both streams."""
         return self._out.ended and self._err.ended
 
+    @property
+    def marker(self) -> str:
+        return self.script.marker
+
+    def overrun_at(self) -> float | None:
+        running = self._out.running
+        if running is None or self._overrun is not None:
+            return None
+        index, began = running
+        return began + self.script.timeouts[index]
+
+    def overran(self, *, killed: bool) -> None:
+        running = self._out.running
+        if self._overrun is None and running is not None:
+            self._overrun = (running[0], time.monotonic() - running[1])
+        self._killed = self._killed or killed
+
+    @property
+    def overrun(self) -> int | None:
+        """The index of the command the connection ended for overrunning its deadline."""
+        return None if self._overrun is None else self._overrun[0]
+
     def captures(self) -> list[CommandCapture | None]:
-        """Each command's output, or None for a command whose end never arrived."""
+        """Each command's output, or None for a command whose end never arrived (and that
+        was not ended for overrunning its deadline)."""
+        if self._overrun is not None:
+            overrun, ran = self._overrun
+            status = KILLED_EXIT if self._killed else TIMEOUT_EXIT
+            self._out.cut(overrun, status, ran)
+            self._err.cut(overrun, None, ran)
         results: list[CommandCapture | None] = []
-        for index in range(self._script.count):
+        for index in range(self.script.count):
             out = self._out.sections.get(index)
             if out is None:
                 results.append(None)
@@ -288,6 +280,21 @@ class _Splitter:
                 continue
             # a begin mark's newline is ours; an end mark's starts the next mark
             del pending[: line_end + 1 if found[1] == b"B" else line_end]
+
+    @property
+    def running(self) -> tuple[int, float] | None:
+        """The command whose section is open, and when its begin mark arrived."""
+        return None if self._open is None else (self._open[0], self._began)
+
+    def cut(self, index: int, status: int | None, seconds: float) -> None:
+        """End the open section of `index` (its command was ended), with what is held back:
+        no more of the stream will come to tell a mark from output."""
+        if self._open is None or self._open[0] != index:
+            return
+        self._take(self._pending, len(self._pending))
+        self.sections[index] = (self._open[1], status)
+        self.seconds[index] = seconds
+        self._open = None
 
     def _take(self, pending: bytearray, size: int) -> None:
         """The first `size` pending bytes are output: the open section's, if any."""

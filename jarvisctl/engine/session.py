@@ -153,21 +153,8 @@ def run_checks(
                 results[i] = measured
     scripted = [i for i in range(len(checks)) if i not in results]
     if scripted:
-        script = compose_script([(checks[i].command, checks[i].timeout) for i in scripted])
-        reader = ScriptOutput(script)
-        result = connection.run(
-            SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader
-        )
-        session.emit(
-            Batch(
-                purpose=purpose,
-                commands=len(scripted),
-                exit_code=result.exit_code,
-                seconds=round(result.duration, 4),
-                timed_out=result.timed_out,
-            )
-        )
-        for i, capture in zip(scripted, reader.captures(), strict=True):
+        captures = run_script(session, connection, [checks[i] for i in scripted], purpose)
+        for i, capture in zip(scripted, captures, strict=True):
             emit_command(session, purpose, checks[i], capture)
             output = None if capture is None else capture.output
             evaluated = evaluate(checks[i], kinds[i], output)
@@ -175,6 +162,36 @@ def run_checks(
                 evaluated = _said_truncated(evaluated, capture)
             results[i] = replace(evaluated, source=fallback[i]) if i in fallback else evaluated
     return tuple(results[i] for i in range(len(checks)))
+
+
+def run_script(
+    session: Session, connection: Connection, checks: Sequence[CheckPlan], purpose: str
+) -> list[CommandCapture | None]:
+    """The checks' commands in one script; when the controller ended one that overran its
+    deadline, the commands after it in another script on the same connection, and so on."""
+    captures: list[CommandCapture | None] = [None] * len(checks)
+    left = list(range(len(checks)))
+    while left:
+        script = compose_script([(checks[i].command, checks[i].timeout) for i in left])
+        reader = ScriptOutput(script)
+        result = connection.run(
+            SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader
+        )
+        session.emit(
+            Batch(
+                purpose=purpose,
+                commands=len(left),
+                exit_code=result.exit_code,
+                seconds=round(result.duration, 4),
+                timed_out=result.timed_out or reader.overrun is not None,
+            )
+        )
+        for i, capture in zip(left, reader.captures(), strict=True):
+            captures[i] = capture
+        if reader.overrun is None:
+            break  # all ran, or the script ended early for a reason of its own: not run again
+        left = [i for i in left[reader.overrun + 1 :] if captures[i] is None]
+    return captures
 
 
 def _said_truncated(result: CheckResult, capture: CommandCapture) -> CheckResult:

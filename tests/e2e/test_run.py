@@ -193,32 +193,61 @@ def test_a_run_over_ssh_imports_paramiko_without_invoke(project: Path) -> None:
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.parametrize("ignores_term", [False, True], ids=["ends-on-term", "ignores-term"])
 def test_a_hanging_command_is_killed_at_its_timeout(
-    project: Path, sshd_hosts: list[SshdHost]
+    project: Path, sshd_hosts: list[SshdHost], ignores_term: bool
 ) -> None:
-    marker = f"jarvis-hang-{uuid.uuid4().hex}"
+    """The controller ends a hung check's command at its own deadline (TERM; KILL 2 s later
+    for one that ignores TERM), with what it started (beside it, in the background, in a
+    session of its own); the host's other checks report their values, the ones after it from
+    a follow-up script, within their own deadlines plus 1 s; nothing of it is left."""
+    tag = uuid.uuid4().int % 10**9
+    hang = (
+        f"setsid sleep 301.{tag} </dev/null >/dev/null 2>&1 & "
+        f"sh -c 'sleep 302.{tag}; echo 0' & sleep 303.{tag}; echo 1"
+    )
+    if ignores_term:
+        hang = f"trap '' TERM; {hang}"
     playbook = f"""\
     - name: hang
       hosts: {sshd_hosts[0].name}
       checks:
+        - name: before
+          use: command
+          with: {{command: "echo 5"}}
         - name: hangs
           use: command
-          with: {{command: "sh -c 'sleep 300; echo {marker}' & sleep 300; echo 1 # {marker}"}}
-          timeout: 1s
+          with: {{command: "{hang}"}}
+          timeout: 2s
         - name: after
           use: command
-          with: {{command: "echo 7"}}
+          with: {{command: "sleep 0.2; echo 7"}}
+          timeout: 3s
     """
     started = time.monotonic()
     code, document = run_json(playbook, project)
     elapsed = time.monotonic() - started
-    assert elapsed < 10, "the run waited for the hung command instead of its timeout"
+    assert elapsed < 15, "the run waited for the hung command instead of its timeout"
     checks = {c["name"]: c for c in document["hosts"][0]["checks"]}
     assert checks["hangs"]["status"] == "unknown"
-    assert "timed out after 1s" in checks["hangs"]["reason"]
-    assert checks["after"]["value"] == 7  # the next check still ran in the same script
+    assert checks["hangs"]["reason"] == "timed out after 2s (the command was killed on the host)"
+    assert checks["hangs"]["exit_code"] == (137 if ignores_term else 124)
+    assert (checks["before"]["value"], checks["after"]["value"]) == (5, 7)
     assert code == 1
-    assert _processes_matching(marker) == [], "a process of the hung command survived"
+    records = _journal(project)
+    (connected,) = [r["at"] for r in records if r["event"] == "host_connected"]
+    first, follow_up = [r for r in records if r["event"] == "batch"]
+    assert (first["data"]["commands"], follow_up["data"]["commands"]) == (3, 1)
+    kill_margin = 2 if ignores_term else 0
+    assert first["at"] - connected < 2 + kill_margin + 1, "the hung command was ended late"
+    assert follow_up["at"] - first["at"] < 3 + 1, "the check after it reported late"
+    assert _processes_matching(f"30[123].{tag}") == [], "a process of the hung command survived"
+
+
+def _journal(project: Path) -> list[dict[str, Any]]:
+    (journal,) = project.rglob("runs/*.jsonl")
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    return [{**r, "event": r.get("event", r.get("kind"))} for r in records]
 
 
 def test_local_and_ssh_results_agree(project: Path, sshd_hosts: list[SshdHost]) -> None:
@@ -252,7 +281,7 @@ def test_local_and_ssh_results_agree(project: Path, sshd_hosts: list[SshdHost]) 
 def test_sigterm_stops_cleanly_and_ends_remote_commands(
     project: Path, sshd_hosts: list[SshdHost]
 ) -> None:
-    marker = f"jarvis-slow-{uuid.uuid4().hex}"
+    marker = f"60.{uuid.uuid4().int % 10**12}"  # the sleep's own command line: `sleep MARKER`
     (project / "play.yml").write_text(
         textwrap.dedent(f"""\
         - name: slow
@@ -260,7 +289,7 @@ def test_sigterm_stops_cleanly_and_ends_remote_commands(
           checks:
             - name: slow
               use: command
-              with: {{command: "sleep 60; echo 1 # {marker}"}}
+              with: {{command: "sleep {marker}; echo 1"}}
               timeout: 2m
         """)
     )

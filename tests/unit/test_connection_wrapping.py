@@ -27,6 +27,7 @@ from jarvisctl.connection.hostkeys import (
 )
 from jarvisctl.connection.shell import (
     become_prefix,
+    end_script_command,
     end_tagged_command,
     wrap_remote_command,
 )
@@ -65,8 +66,8 @@ def test_a_tagged_command_and_its_nested_timeouts_can_be_ended(
     # Like sshd, give the command a session of its own (the killer ends that whole session).
     target = subprocess.Popen(["sh", "-c", wrapped], start_new_session=True)
     path = os.environ["PATH"]
-    if not with_pgrep:  # a host without procps: only sh builtins and tr
-        (tmp_path / "tr").symlink_to(shutil.which("tr") or "/usr/bin/tr")
+    if not with_pgrep:  # a host without procps: only sh builtins and grep
+        (tmp_path / "grep").symlink_to(shutil.which("grep") or "/usr/bin/grep")
         path = str(tmp_path)
     deadline = time.monotonic() + 5
     while len(_session_members(target.pid)) < 5 and time.monotonic() < deadline:
@@ -86,6 +87,54 @@ def test_a_tagged_command_and_its_nested_timeouts_can_be_ended(
     while _session_members(target.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert _session_members(target.pid) == []
+
+
+@pytest.mark.parametrize("with_pgrep", [True, False], ids=["pgrep", "proc-walk"])
+def test_what_is_left_of_a_script_is_killed_with_what_it_started(
+    with_pgrep: bool, tmp_path: Path
+) -> None:
+    """A check script's shell that TERM did not end (its command ignores TERM), and a process
+    its command started in a session of its own, carrying the script's marker: KILLed."""
+    marker, tag = "0123abcd" * 3, "4567cdef"
+    script = "trap '' TERM; setsid sleep 81.5 & sleep 82.5; echo never"
+    target = subprocess.Popen(
+        ["sh", "-c", script, f"jarvisctl-run:{tag}"],
+        start_new_session=True,
+        env={**os.environ, "JARVIS_RUN_TOKEN": marker},
+    )
+    path = os.environ["PATH"]
+    if not with_pgrep:  # a host without procps: only sh builtins and grep
+        (tmp_path / "grep").symlink_to(shutil.which("grep") or "/usr/bin/grep")
+        path = str(tmp_path)
+    deadline = time.monotonic() + 5
+    while len(_marked(marker)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(_marked(marker)) == 3  # sh, and the two sleeps (one in a session of its own)
+    ended = subprocess.run(
+        ["/bin/sh", "-c", end_script_command(tag, marker)],
+        env={"PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert ended.returncode == 0, ended.stderr
+    assert target.wait(timeout=5) == -9
+    deadline = time.monotonic() + 3
+    while _marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _marked(marker) == []
+
+
+def _marked(marker: str) -> list[int]:
+    wanted = f"JARVIS_RUN_TOKEN={marker}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if wanted in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def _session_members(sid: int) -> list[int]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from jarvisctl.engine.script import compose_script, split_outputs, timed
+from jarvisctl.engine.script import compose_script, script_line, split_outputs
 from jarvisctl.kinds.base import CommandOutput
 
 
@@ -34,12 +35,6 @@ def test_a_command_cannot_read_the_script_from_stdin() -> None:
     assert second.stdout == "still here\n"
 
 
-def test_a_timed_out_command_exits_124_and_the_next_runs() -> None:
-    (slow, after) = run([("sleep 5", 0.3), ("echo 1", 5)])
-    assert slow.exit_code == 124
-    assert after.stdout == "1\n"
-
-
 def test_forged_delimiters_in_output_do_not_confuse_the_split() -> None:
     (out,) = run([("echo '@@Jfake:E:0:0'; echo real", 5)])
     assert out.stdout == "@@Jfake:E:0:0\nreal\n"
@@ -51,18 +46,43 @@ def test_forged_delimiters_in_output_do_not_confuse_the_split() -> None:
         ("df -P /", True),
         ("systemctl is-active --quiet app.service", True),
         ("date +%s", True),
+        ("test -d /tmp", True),
         ("ls /proc | grep -c x", False),
         ("echo $HOME", False),
         ("df -P '/my dir'", False),
         ("X=1 env", False),
         ("cd /tmp", False),
+        ("exit 3", False),
+        ("if true", False),
         ("cat /tmp/*.log", False),
     ],
 )
-def test_plain_commands_skip_the_shell(command: str, direct: bool) -> None:
-    wrapped = timed(command, 30)
-    assert wrapped.startswith("timeout -k 2 30 ")
-    assert ("sh -c" not in wrapped) is direct
+def test_plain_commands_run_in_the_scripts_own_shell(command: str, direct: bool) -> None:
+    """No process beside a command: a plain one is the script's line as it is, any other is
+    `eval`ed in a subshell (a fork, no program: its syntax and its `exit` or `cd` its own)."""
+    line = script_line(command)
+    assert line.endswith(" </dev/null") and "timeout" not in line
+    assert (line == f"{command} </dev/null") is direct
+    assert line.startswith("( eval ") is not direct
+
+
+def test_a_command_is_kept_to_itself() -> None:
+    """What a command does to its shell (exit, cd, a syntax error, a comment, the positional
+    parameters) does not reach the script nor the commands after it."""
+    outputs = run(
+        [
+            ("exit 3", 5),
+            ('cd /; X=1; echo "$# $1" # a comment, no newline', 5),
+            ("echo 'unterminated", 5),
+            ('pwd; echo "[$X]"', 5),
+            ("printf 'two\\nlines\\n'\necho third", 5),
+        ]
+    )
+    assert outputs[0] == CommandOutput("", "", 3)
+    assert outputs[1] == CommandOutput("0 \n", "", 0)
+    assert outputs[2].exit_code == 2 and outputs[2].stdout == ""
+    assert outputs[3].stdout == f"{Path.cwd()}\n[]\n"
+    assert outputs[4].stdout == "two\nlines\nthird\n"
 
 
 def test_plain_and_shell_forms_give_the_same_output() -> None:

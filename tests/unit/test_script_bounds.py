@@ -1,7 +1,7 @@
 """The check script's bounds: a streaming split in bounded memory, and nothing left running.
 
 Run by real shells on this machine: /bin/sh (dash), and BusyBox's ash with BusyBox's own
-`timeout`, `grep`, `sleep` and `setsid` where BusyBox is installed (an edge board's userland).
+`grep`, `sleep` and `setsid` where BusyBox is installed (an edge board's userland).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def test_the_watchdog_ends_a_script_whose_controller_is_gone(shell: dict[str, st
             (f"sleep 64.{tag}", 1),
         ]
     )
-    assert script.budget == pytest.approx(7.0)
+    assert script.budget == pytest.approx(5.0)  # the deadlines, the KILL margin, 1 s
     process = subprocess.Popen(
         ["sh", "-s", f"jarvisctl-run:{tag}"],
         stdin=subprocess.PIPE,

@@ -4,7 +4,8 @@ store and audit journal; FakeConnection for the hosts and FakeClock for time.
 Each `run` is one `jarvisctl run` of the case's play: a fresh connection pool and journal, the
 same store, the clock where the case moved it. What a host answers is a mapping of its commands
 (a check's command, a remediation's) to answers: a string is what the command prints (exit 0),
-a mapping says {stdout, stderr, exit}, a list gives the answers in order (the last repeats:
+a mapping says {stdout, stderr, exit}, {hang: true} overruns the command's deadline (the
+connection ends the script there), a list gives the answers in order (the last repeats:
 the check, then its verification), {drop: N} drops the connection as a reboot does, the
 host refusing the next N connections. `unreachable` instead of a mapping: the host cannot be
 reached.
@@ -124,6 +125,9 @@ def scripted(settings: ConnectionSettings, answers: Answers) -> FakeConnection:
         for one in answer if isinstance(answer, list) else [answer]:
             if isinstance(one, Mapping) and "drop" in one:
                 fake.respond(command, _dropped(fake, int(one["drop"])))
+            elif isinstance(one, Mapping) and one.get("hang"):  # overruns its deadline
+                stdout = str(one.get("stdout", ""))
+                fake.expect(command, stdout=stdout, exit_code=None, timed_out=True)
             elif isinstance(one, Mapping):
                 stdout, stderr = str(one.get("stdout", "")), str(one.get("stderr", ""))
                 fake.expect(command, stdout=stdout, stderr=stderr, exit_code=one.get("exit", 0))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
-from jarvisctl.engine.script import Script, compose_script, split_outputs
+from jarvisctl.engine.script import Script, ScriptOutput, compose_script, split_outputs
 from jarvisctl.kinds.base import CommandOutput
 from tests.fakes import FakeConnection
 
@@ -14,8 +14,9 @@ COMMANDS = [("cat level", 30.0), ("df -P / | tail -1", 10.0), ("true", 5.0)]
 
 
 def run_script(fake: FakeConnection, script: Script) -> list[CommandOutput | None]:
-    result = fake.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text)
-    return split_outputs(script, result.stdout, result.stderr)
+    reader = ScriptOutput(script)
+    fake.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader)
+    return [None if c is None else c.output for c in reader.captures()]
 
 
 def test_each_command_of_a_script_is_answered_between_its_delimiters() -> None:
@@ -42,11 +43,28 @@ def test_a_command_with_no_exit_code_ends_the_script_there() -> None:
     assert fake.commands == [SCRIPT_ON_STDIN, "cat level", "df -P / | tail -1"]
 
 
-def test_a_timed_out_answer_is_the_exit_code_timeout_gives() -> None:
-    script = compose_script(COMMANDS[:1])
+def test_a_timed_out_answer_ends_the_script_as_the_connection_does() -> None:
+    """The command overran: the sink is told, and the script ends there; the command is
+    reported with the exit status coreutils `timeout` gives, the ones after it not at all."""
+    script = compose_script(COMMANDS)
     fake = FakeConnection.for_host("h1")
-    fake.expect("cat level", timed_out=True, exit_code=None)
-    assert run_script(fake, script) == [CommandOutput("", "", 124)]
+    fake.expect("cat level", stdout="9", timed_out=True, exit_code=None)
+    assert run_script(fake, script) == [CommandOutput("9", "", 124), None, None]
+    assert fake.commands == [SCRIPT_ON_STDIN, "cat level"]
+
+
+def test_whole_outputs_of_a_script_split_as_a_host_prints_them() -> None:
+    script = compose_script(COMMANDS)
+    fake = FakeConnection.for_host("h1")
+    fake.expect("cat level", stdout="95\n")
+    fake.expect("df -P / | tail -1", stdout="x")
+    fake.expect("true")
+    result = fake.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text)
+    assert split_outputs(script, result.stdout, result.stderr) == [
+        CommandOutput("95\n", "", 0),
+        CommandOutput("x", "", 0),
+        CommandOutput("", "", 0),
+    ]
 
 
 def test_a_command_the_script_was_not_told_of_fails_the_test() -> None:
