@@ -17,6 +17,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from jarvisctl.config.models.values import Direction, NonEmptyText, Timeout
+from jarvisctl.core.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_search import match_bounded
 from jarvisctl.kinds.base import (
     CheckKind,
     CommandOutput,
@@ -118,7 +120,9 @@ class TcpPort(CheckKind[TcpParams]):
 class HttpParams(KindParams):
     url: NonEmptyText
     measure: Literal["status", "latency"] = "status"
-    body_match: str | None = None  # a Python regular expression searched in the body
+    # a Python regular expression searched (re.MULTILINE) in the body's last 64 KiB, by a
+    # matcher process given 3 s (core/regex_search.py)
+    body_match: str | None = None
     max_time: Timeout = 10.0
     follow_redirects: bool = False
     insecure: bool = False  # accept any certificate (self-signed endpoints)
@@ -130,7 +134,15 @@ class HttpParams(KindParams):
             raise ValueError(f"invalid url {value!r} (http://host[:port]/path or https://...)")
         return value
 
-    _compiles = field_validator("body_match")(compiled_regex)
+    @field_validator("body_match")
+    @classmethod
+    def _bounded_regex(cls, value: str | None) -> str | None:
+        """It compiles, and cannot backtrack exponentially (it is matched against what a
+        server answers, which may be hostile: see core/regex_bounds.py)."""
+        compiled_regex(value)
+        if value is not None and nested_repetition(value):
+            raise ValueError(f"{value!r} {NESTED}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -215,10 +227,25 @@ class Http(CheckKind[HttpParams]):
             return Reading(round(answer.seconds * 1000, 1), summary=f"HTTP {answer.status}")
         if failure:
             return Reading(0.0, summary=failure)
-        if params.body_match and not re.search(params.body_match, answer.body, re.MULTILINE):
-            summary = f"HTTP {answer.status}, but the body does not match {params.body_match!r}"
-            return Reading(0.0, summary=summary)
+        if params.body_match:
+            return _body_matched(answer, params.body_match)
         return Reading(float(answer.status), summary=f"HTTP {answer.status}")
+
+
+def _body_matched(answer: HttpAnswer, pattern: str) -> Reading:
+    """The status when the body matches, else 0; searched by a matcher process (a body that
+    makes the pattern backtrack for hours cannot hold the run): a search not done in time is
+    neither, and the check cannot tell."""
+    found = match_bounded(pattern, answer.body)
+    if isinstance(found, str):
+        raise ParseError(
+            f"HTTP {answer.status}, but body_match {pattern!r} could not be matched against "
+            f"the body {found}"
+        )
+    if found is None:
+        summary = f"HTTP {answer.status}, but the body does not match {pattern!r}"
+        return Reading(0.0, summary=summary)
+    return Reading(float(answer.status), summary=f"HTTP {answer.status}")
 
 
 def _no_answer(answer: HttpAnswer, output: CommandOutput) -> str:
