@@ -48,3 +48,27 @@ def machine_busy_cpu() -> float:
         fields = handle.readline().split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
     return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
+def tree_cpu(roots: set[int]) -> float:
+    """CPU seconds of `roots` and every live process below them, each with what it reaped:
+    what a fleet's hosts have spent so far, their open connections included (a listener's own
+    counters grow by a connection's CPU only once that connection has ended)."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            parent = parent_of(int(entry.name))
+            if parent is not None:
+                parents[int(entry.name)] = parent
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        try:
+            total += cpu_with_reaped_children(pid)
+        except OSError:
+            continue  # ended meanwhile: its CPU is in its parent's counters from now on
+        todo.extend(children.get(pid, ()))
+    return total

@@ -77,3 +77,63 @@ def summarize(path: Path, rate: int) -> dict[str, object]:
         "top_functions": seconds(leaves, 25),
         "by_thread": seconds(threads, 10),
     }
+
+
+# Frames that start every thread, skipped to name what a thread runs.
+_PLUMBING = ("threading.py", "concurrent/futures/")
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<file>.*):(?P<line>\d+)\)$")
+_SHORTEN = re.compile(r"^.*/(site-packages|python3\.\d+)/")
+
+
+def _frame(text: str) -> tuple[str, str]:
+    """(function, file shortened to the package or the standard library on)."""
+    match = _FRAME.match(text)
+    if match is None:
+        return text, ""
+    return match["function"], _SHORTEN.sub("", match["file"])
+
+
+def hotspots(path: Path, rate: int, package: str = "jarvisctl", top: int = 30) -> dict[str, object]:
+    """Where a process's sampled CPU goes, by its own code: seconds (a sample is 1/rate s of
+    an active thread) charged to the deepest frame of `package` in each sample (that
+    function and whatever outside the package it called: `file:function`), the seconds in
+    which each of the package's stage folders was on the stack (inclusive), the leaf functions
+    and files whatever their package, and, for samples with no frame of the package, the
+    first frame of what the thread runs (paramiko's transport threads, the scheduler...)."""
+    deepest: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    leaf_functions: Counter[str] = Counter()
+    leaf_files: Counter[str] = Counter()
+    outside: Counter[str] = Counter()
+    total = 0
+    prefix = f"{package}/"
+    for frames, count in parse(path):
+        total += count
+        parsed = [_frame(f) for f in frames[1:]]  # frames[0] is the thread
+        if not parsed:
+            outside["(no Python frame)"] += count
+            continue
+        function, file = parsed[-1]
+        leaf_functions[f"{file}:{function}"] += count
+        leaf_files[file] += count
+        own = [(f, fn) for fn, f in parsed if f.startswith(prefix)]
+        if not own:
+            start = next((p for p in parsed if not p[1].startswith(_PLUMBING)), parsed[0])
+            outside[f"{start[1]}:{start[0]}"] += count
+            continue
+        deepest[f"{own[-1][0]}:{own[-1][1]}"] += count
+        for stage in {f.split("/")[1] if f.count("/") > 1 else f for f, _ in own}:
+            stages[stage] += count
+
+    def seconds(counter: Counter[str], limit: int) -> list[tuple[str, float]]:
+        return [(name, round(n / rate, 3)) for name, n in counter.most_common(limit)]
+
+    return {
+        "samples": total,
+        "cpu_seconds_sampled": round(total / rate, 3),
+        "by_deepest_own_function": seconds(deepest, top),
+        "by_stage_inclusive": seconds(stages, 40),
+        "without_own_frames_by_thread_start": seconds(outside, 15),
+        "top_leaf_functions": seconds(leaf_functions, top),
+        "top_leaf_files": seconds(leaf_files, 20),
+    }

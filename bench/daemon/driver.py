@@ -1,5 +1,8 @@
 """Drive `jarvisctl daemon` and `jarvisctl run` for the daemon benchmark, and read what they
-cost from /proc (the daemon) or from wait4's rusage (a fresh run)."""
+cost from /proc (the daemon) or from wait4's rusage (a fresh run).
+
+Both run a `Jarvisctl`: the installed wheel's console script (as users run it), or the project's
+.venv on this tree (`--ref venv`)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,35 @@ from bench.fleet import BenchFleet  # noqa: E402
 from bench.procfs import cpu_with_reaped_children  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
 
+# Read-only commands for up to 20 checks a host: the main benchmark's 8, then 12 more of the
+# same kind (files under /proc and /sys, coreutils), each exiting 0 on a healthy Linux host.
+MORE_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("uptime_seconds", "cat /proc/uptime"),
+    ("inodes", "df -P -i /"),
+    ("tmp_writable", "test -w /tmp"),
+    ("pid_max", "cat /proc/sys/kernel/pid_max"),
+    ("vmstat", "head -5 /proc/vmstat"),
+    ("open_files", "cat /proc/sys/fs/file-nr"),
+    ("user", "id -u"),
+    ("kernel", "uname -r"),
+    ("passwd", "test -r /etc/passwd"),
+    ("clock", "date +%s"),
+    ("mounts", "wc -l /proc/mounts"),
+    ("swaps", "cat /proc/swaps"),
+)
+ALL_COMMANDS = COMMANDS + MORE_COMMANDS
+
+
+@dataclass(frozen=True)
+class Jarvisctl:
+    """How to start jarvisctl: the argv before its subcommand, and the environment."""
+
+    prefix: tuple[str, ...]
+    env: dict[str, str]
+    version: str = ""
+
+
+FRESH_TIMEOUT = 900.0
 SERVICE_CHECK = (
     "python3 -c 'import socket, sys; "
     'socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)\' {{ svc_port }}'
@@ -71,11 +103,13 @@ class Project:
     def playbook(self) -> Path:
         return self.root / "playbooks" / "bench.yml"
 
-    def write_fleet_play(self, schedule: dict[str, Any] | str | None) -> None:
-        """The 8 read-only commands of the main benchmark, on every host."""
+    def write_fleet_play(self, schedule: dict[str, Any] | str | None, count: int = 8) -> None:
+        """`count` read-only commands (the main benchmark's 8 first) on every host."""
+        if not 1 <= count <= len(ALL_COMMANDS):
+            raise ValueError(f"checks per host: 1 to {len(ALL_COMMANDS)}, not {count}")
         checks = [
             {"name": name, "use": "command", "with": {"command": command, "parse": "exit_code"}}
-            for name, command in COMMANDS
+            for name, command in ALL_COMMANDS[:count]
         ]
         play: dict[str, Any] = {"name": "fleet", "hosts": "all", "checks": checks}
         if schedule is not None:
@@ -115,18 +149,52 @@ class Project:
             for f in files
         ]
 
-    def finished(self) -> list[list[dict[str, Any]]]:
-        return [j for j in self.journals() if j and j[-1]["kind"] == "run_finished"]
+    def finished(self) -> list[dict[str, Any]]:
+        """The `run_finished` record of each finished run, oldest first (only each journal's
+        last line is read: a 500-host cycle's journal is megabytes)."""
+        folder = self.root / ".jarvisctl" / "runs"
+        files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+        found = []
+        for path in files:
+            record = _last_record(path)
+            if record is not None and record.get("kind") == "run_finished":
+                found.append(record)
+        return found
+
+
+def _last_record(path: Path) -> dict[str, Any] | None:
+    """The journal's last complete line, parsed (None while it is being written)."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        chunk = 1 << 16
+        while True:
+            start = max(0, size - chunk)
+            handle.seek(start)
+            tail = handle.read(size - start)
+            body = tail.rstrip(b"\n")
+            cut = body.rfind(b"\n")
+            if cut >= 0 or start == 0:
+                break
+            chunk *= 4
+    line = body[cut + 1 :]
+    if not tail.endswith(b"\n") or not line.endswith(b"}"):
+        return None
+    try:
+        record: dict[str, Any] = json.loads(line)
+    except ValueError:
+        return None
+    return record
 
 
 class DaemonProcess:
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, jarvisctl: Jarvisctl) -> None:
         self.project = project
         self.log = project.root / "daemon.log"
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "jarvisctl", "daemon", "--log-format", "json"],
+                [*jarvisctl.prefix, "daemon", "--log-format", "json"],
                 cwd=project.root,
+                env=jarvisctl.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -166,23 +234,37 @@ class FreshRun:
     max_rss_mib: float
 
 
-def fresh_run(project: Project) -> FreshRun:
-    """`jarvisctl run` once, as cron or CI would: its whole process's CPU and peak RSS."""
-    argv = [sys.executable, "-m", "jarvisctl", "run", str(project.playbook), "--json"]
+def fresh_run(project: Project, jarvisctl: Jarvisctl, timeout: float = FRESH_TIMEOUT) -> FreshRun:
+    """`jarvisctl run` once, as cron or CI would: its whole process's CPU and peak RSS (a run
+    that outlasts `timeout` is killed and the benchmark stops)."""
+    argv = [*jarvisctl.prefix, "run", str(project.playbook), "--json"]
+    out = project.root / "fresh.json"
     started = time.monotonic()
-    process = subprocess.Popen(
-        argv,
-        cwd=project.root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    out = process.stdout.read() if process.stdout else b""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with out.open("wb") as stdout:
+        process = subprocess.Popen(
+            argv,
+            cwd=project.root,
+            env=jarvisctl.env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+        )
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - started > timeout:
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"jarvisctl run took more than {timeout:g} s: killed")
+        time.sleep(0.02)
     wall = time.monotonic() - started
-    hosts = json.loads(out)["hosts"]
+    process.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        hosts = json.loads(out.read_text())["hosts"]
+    except (ValueError, KeyError):
+        raise RuntimeError(f"jarvisctl run exited {process.returncode} without its JSON") from None
     bad = [h["host"] for h in hosts if h["outcome"] != "ok"]
-    if os.waitstatus_to_exitcode(status) != 0 or bad:
-        raise RuntimeError(f"jarvisctl run failed (hosts not ok: {bad})")
+    if process.returncode != 0 or bad or len(hosts) != len(project.fleet.hosts):
+        raise RuntimeError(f"jarvisctl run failed (exit {process.returncode}, not ok: {bad[:10]})")
     return FreshRun(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
