@@ -13,7 +13,9 @@ is counted and `wait_idle` waits for them.
 
 from __future__ import annotations
 
+import random
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +44,7 @@ WAVE_TIMEOUT = 30.0
 # Descriptors the controller may hold per host (a socket, a pipe pair per channel, the tools'
 # own files) and a margin for the rest of the process.
 FDS_PER_HOST = 8
+PER_BLOCK = 250  # hosts per 127.A.B.0/24
 FDS_MARGIN = 256
 
 __all__ = ["BenchFleet", "SshdHost", "sshd_unavailable_reason"]
@@ -53,7 +56,12 @@ class BenchFleet:
     def __init__(self, directory: Path, count: int, *, own_pid_namespace: bool = False) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         maker = NamespacedFleet if own_pid_namespace else SshdFleet
-        self.fleet: SshdFleet = maker(directory, count)
+        self.fleet: SshdFleet = maker(directory, 0)
+        host_class = NamespacedHost if own_pid_namespace else SshdHost
+        self.fleet.hosts = [
+            host_class(f"host{n}", address, port, directory / f"host{n}", self.fleet)
+            for n, (address, port) in enumerate(addresses(count), start=1)
+        ]
         self.own_pid_namespace = own_pid_namespace
         self.directory = directory
         self.listeners: list[int] = []
@@ -166,6 +174,37 @@ class BenchFleet:
         if comm != "sshd":
             raise RuntimeError(f"{host.name}: pid {pid} from {host.pid_file} is {comm!r}")
         return pid
+
+
+def addresses(count: int, chooser: random.Random | None = None) -> list[tuple[str, int]]:
+    """A loopback address and port for each of `count` hosts: 127.A.B.n with n 1-250, as many
+    consecutive B as needed (the tests' fleet has one B, so at most 254 hosts), A and the first
+    B random so that two fleets at once do not collide; port 22 for odd-numbered hosts where
+    it is free, otherwise a free high port of that address."""
+    chooser = chooser or random.Random()
+    blocks = (count + PER_BLOCK - 1) // PER_BLOCK
+    first = chooser.randint(0, 256 - max(blocks, 1))
+    a = chooser.randint(100, 250)
+    found = []
+    for index in range(count):
+        address = f"127.{a}.{first + index // PER_BLOCK}.{index % PER_BLOCK + 1}"
+        found.append((address, _free_port(address, prefer_22=index % 2 == 0)))
+    return found
+
+
+def _free_port(address: str, *, prefer_22: bool) -> int:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if prefer_22:
+            try:
+                sock.bind((address, 22))
+                return 22
+            except OSError:
+                pass
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def ensure_descriptors(hosts: int) -> int:
