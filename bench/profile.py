@@ -1,6 +1,9 @@
 """Where `jarvisctl run` spends its time and CPU against a fleet of real sshd hosts:
 `.venv/bin/python bench/profile.py --hosts 50`.
 
+jarvisctl is the wheel of `--jarvisctl-ref` installed with its bytecode compiled, the hosts
+each in a PID namespace of their own unless `--shared-pid-namespace` (as bench/run.py).
+
 - phases: process start -> run start (imports, plan), the run itself, run end -> exit;
 - the controller's CPU for ever larger parts of the work (interpreter, imports, plan, run);
 - py-spy (all active threads, non-blocking): CPU by category and top functions;
@@ -32,7 +35,9 @@ from bench.capture import capture_remote_work
 from bench.entry import write_result
 from bench.fleet import BenchFleet
 from bench.measure import measure, run_probe
-from bench.peers import BENCH, ensure_peers, export_jarvisctl, use_compiled_python
+from bench.peers import BENCH
+from bench.pidns import pid_namespace_unavailable_reason
+from bench.run import install_tools
 from bench.tools import BY_KEY, Prepared, clean_environment
 
 RATE = 250
@@ -143,12 +148,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--jarvisctl-ref", default="HEAD")
     parser.add_argument("--results", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--shared-pid-namespace", dest="own_pid_namespace", action="store_false", default=True
+    )
     args = parser.parse_args(argv)
+    reason = pid_namespace_unavailable_reason() if args.own_pid_namespace else None
+    if reason:
+        print(f"cannot run with a PID namespace per host: {reason}", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="jbp-", dir="/tmp"))
-    use_compiled_python(work / "pycache")
-    fleet = BenchFleet(work / "fleet", args.hosts)
+    fleet = BenchFleet(work / "fleet", args.hosts, own_pid_namespace=args.own_pid_namespace)
     try:
-        peers = export_jarvisctl(ensure_peers(), args.jarvisctl_ref, work / "jarvisctl-src")
+        peers = install_tools(args.jarvisctl_ref, work)  # the wheel, compiled, as users run it
         remote_work = capture_remote_work(peers, work / "capture")
         fleet.start()
         prepared = BY_KEY["jarvisctl"].prepare(fleet, work / "jarvisctl", peers)
