@@ -63,23 +63,30 @@ def _profile(doc: dict[str, Any]) -> list[str]:
     profile = doc["pooled"].get("profile")
     if not profile:
         return []
+    sampled = profile["cpu_seconds_sampled"] or 1.0
+    cycle = doc["pooled"]["cycle_cpu"]
+
+    def row(name: str, seconds: float) -> str:
+        share = seconds / sampled
+        return f"| `{name}` | {100 * share:.1f} % | {share * cycle:.2f} s |"
+
+    head = "| share of the samples | seconds of a pooled cycle |"
     lines = [
         "",
-        f"Where the controller's CPU goes in a pooled cycle (py-spy on the daemon, every thread, "
-        f"{profile['cycles']} cycle(s), {profile['cpu_seconds_sampled']} s of CPU sampled):",
+        f"Where the controller's CPU goes in a pooled cycle: py-spy on the daemon, every thread, "
+        f"from the end of the measured cycles to the end of the next {profile['cycles']} "
+        f"({profile['seconds']} s); each part's share of the samples, and that share of the "
+        f"pooled cycle's {cycle} s.",
         "",
-        "| jarvisctl function (deepest own frame, with what it called outside jarvisctl) "
-        "| seconds |",
-        "| --- | --- |",
+        f"| jarvisctl function (deepest own frame, with what it called outside jarvisctl) {head}",
+        "| --- | --- | --- |",
     ]
-    lines += [
-        f"| `{name}` | {sec} |" for name, sec in profile["by_deepest_own_function"][:HOTSPOTS]
-    ]
-    lines += ["", "| outside jarvisctl's frames (by what the thread runs) | seconds |"]
-    lines += ["| --- | --- |"]
-    lines += [
-        f"| `{name}` | {sec} |" for name, sec in profile["without_own_frames_by_thread_start"][:6]
-    ]
+    lines += [row(name, sec) for name, sec in profile["by_deepest_own_function"][:HOTSPOTS]]
+    lines += ["", f"| samples without a jarvisctl frame, by what the thread runs {head}"]
+    lines += ["| --- | --- | --- |"]
+    lines += [row(name, sec) for name, sec in profile["without_own_frames_by_thread_start"][:6]]
+    lines += ["", f"| jarvisctl stage on the stack (inclusive) {head}", "| --- | --- | --- |"]
+    lines += [row(name, sec) for name, sec in profile.get("by_stage_inclusive", [])[:10]]
     return lines
 
 

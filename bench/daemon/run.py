@@ -207,19 +207,25 @@ def _profile_cycles(
     project: Project, pid: int, done: int, args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
     """py-spy on the running daemon (non-blocking, every thread, --format raw) from now until
-    --profile-cycles more cycles have finished; where the sampled CPU went."""
+    --profile-cycles more cycles have finished (then SIGINT: py-spy writes what it sampled);
+    where the sampled CPU went. With a thousand threads py-spy cannot keep its rate (a
+    sample takes longer than its period), so its seconds are too small: what counts is each
+    part's share of the samples, also given in seconds of the measured pooled cycle."""
     py_spy = PEERS_VENV / "bin" / "py-spy"
     if not py_spy.exists():
         raise RuntimeError(f"{py_spy} is missing: bench/run.py creates bench/.venv-peers")
-    seconds = args.interval * args.profile_cycles + 5
+    bound = args.interval * (args.profile_cycles + 3) + 120
     argv = [str(py_spy), "record", "--pid", str(pid), "--nonblocking", "--threads"]
-    argv += ["--rate", str(PROFILE_RATE), "--format", "raw", "--duration", str(seconds)]
+    argv += ["--rate", str(PROFILE_RATE), "--format", "raw", "--duration", str(bound)]
     argv += ["-o", str(out)]
     started = time.monotonic()
     spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for n in range(1, args.profile_cycles + 1):
-        _next_cycle(project, done + n, args.interval, args.cycles + n)
-    _, err = spy.communicate(timeout=seconds + 120)
+    try:
+        for n in range(1, args.profile_cycles + 1):
+            _next_cycle(project, done + n, args.interval, args.cycles + n)
+    finally:
+        spy.send_signal(signal.SIGINT)
+        _, err = spy.communicate(timeout=120)
     if not out.exists():
         raise RuntimeError(f"py-spy wrote nothing: {err.decode(errors='replace')[-2000:]}")
     found = hotspots(out, PROFILE_RATE)

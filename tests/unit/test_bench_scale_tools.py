@@ -153,6 +153,8 @@ def daemon_doc(cycle_cpu: float, walls: list[float], fresh: float) -> dict[str, 
             "profile": {
                 "cycles": 1,
                 "cpu_seconds_sampled": 8.0,
+                "seconds": 70.0,
+                "by_stage_inclusive": [("engine", 4.0)],
                 "by_deepest_own_function": [("jarvisctl/engine/x.py:f", 2.0)],
                 "without_own_frames_by_thread_start": [("paramiko/transport.py:run", 3.0)],
             },
@@ -170,7 +172,8 @@ def test_the_daemon_table_judges_issue_20s_targets() -> None:
     assert "every cycle within 60 s: met" in text
     assert "1.67x | ≥ 5x: **missed**" in text
     assert "< 80 MiB: met" in text and "PID namespace of its own" in text
-    assert "`jarvisctl/engine/x.py:f` | 2.0" in text
+    assert "| `jarvisctl/engine/x.py:f` | 25.0 % | 2.25 s |" in text
+    assert "| `engine` | 50.0 % | 4.50 s |" in text
     text = render(daemon_doc(3.0, [30.0, 61.0], 15.0), Path("results/x.json"))
     assert "5.00 % | < 10 %: met" in text and "5.0x | ≥ 5x: met" in text
     assert "every cycle within 60 s: **missed**" in text
