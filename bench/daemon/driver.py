@@ -221,7 +221,14 @@ class DaemonProcess:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=90)
+        try:
+            code = self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # our own child, by its pid
+            self.process.wait()
+            raise RuntimeError(
+                f"the daemon did not stop in 90 s on SIGTERM; see {self.log}"
+            ) from None
         if code != 0:
             raise RuntimeError(f"the daemon exited {code} on SIGTERM; see {self.log}")
         return code

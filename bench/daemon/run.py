@@ -137,25 +137,28 @@ def measure_pooled(
     before = len(project.finished())
     listeners = set(project.fleet.listeners)
     daemon = DaemonProcess(project, jarvisctl)
-    samples, hosts_cpu = [daemon.cpu()], [tree_cpu(listeners)]
-    walls: list[float] = []
-    for n in range(1, args.cycles + 1):
-        record = _next_cycle(project, before + n, interval, n)
-        samples.append(daemon.cpu())
-        hosts_cpu.append(tree_cpu(listeners))
-        walls.append(float(record["data"]["seconds"]))
-        print(
-            f"cycle {n}: wall {walls[-1]:.2f} s, controller CPU {samples[-1] - samples[-2]:.2f} s, "
-            f"hosts {hosts_cpu[-1] - hosts_cpu[-2]:.2f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-    rss, hwm = daemon.rss()
-    threads = _threads(daemon.pid)
-    profiled = None
-    if profile is not None and args.profile_cycles > 0:
-        profiled = _profile_cycles(project, daemon.pid, before + args.cycles, args, profile)
-    daemon.stop()
+    try:
+        samples, hosts_cpu = [daemon.cpu()], [tree_cpu(listeners)]
+        walls: list[float] = []
+        for n in range(1, args.cycles + 1):
+            record = _next_cycle(project, before + n, interval, n)
+            samples.append(daemon.cpu())
+            hosts_cpu.append(tree_cpu(listeners))
+            walls.append(float(record["data"]["seconds"]))
+            print(
+                f"cycle {n}: wall {walls[-1]:.2f} s, "
+                f"controller CPU {samples[-1] - samples[-2]:.2f} s, "
+                f"hosts {hosts_cpu[-1] - hosts_cpu[-2]:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        rss, hwm = daemon.rss()
+        threads = _threads(daemon.pid)
+        profiled = None
+        if profile is not None and args.profile_cycles > 0:
+            profiled = _profile_cycles(project, daemon.pid, before + args.cycles, args, profile)
+    finally:
+        daemon.stop()
     per_cycle = [b - a for a, b in itertools.pairwise(samples)]
     host_cycle = [b - a for a, b in itertools.pairwise(hosts_cpu)]
     steady = per_cycle[1:] or per_cycle
