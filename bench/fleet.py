@@ -106,6 +106,17 @@ class BenchFleet:
         its pid on this side, which ends its namespace)."""
         self.fleet.stop()
 
+    def write_inventory(self, path: Path) -> Path:
+        """The fleet's inventory (tests/e2e/sshd.py's), with a connect timeout that grows with
+        the fleet: N hosts' handshakes at once share this machine's 2 cores with N sshds, so
+        at 500 hosts a key exchange can take longer than the tests' 5 s (two of 500 hosts
+        were unreachable so in a first cycle); Ansible's and pyinfra's default is 10 s."""
+        self.fleet.write_inventory(path)
+        timeout = connect_timeout(len(self.hosts))
+        text = path.read_text().replace("connect_timeout: 5.0", f"connect_timeout: {timeout}")
+        path.write_text(text)
+        return path
+
     def force_command(self, command: Path) -> None:
         """Restart every host with its sessions running `command` (sshd's ForceCommand), which
         finds the client's command in $SSH_ORIGINAL_COMMAND."""
@@ -205,6 +216,11 @@ def _free_port(address: str, *, prefer_22: bool) -> int:
         sock.bind((address, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def connect_timeout(hosts: int) -> float:
+    """Seconds a connection may take to open: 5 s up to 100 hosts, then 1 s per 20 hosts."""
+    return float(max(5, hosts // 20))
 
 
 def ensure_descriptors(hosts: int) -> int:

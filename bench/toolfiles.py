@@ -20,7 +20,7 @@ def write_jarvisctl_files(fleet: BenchFleet, work: Path) -> tuple[Path, Path]:
     ]
     playbook = work / "bench.yml"
     playbook.write_text(yaml.safe_dump([{"name": "bench", "hosts": "all", "checks": checks}]))
-    return playbook, fleet.fleet.write_inventory(work / "inventory.yml")
+    return playbook, fleet.write_inventory(work / "inventory.yml")
 
 
 def write_ansible_files(fleet: BenchFleet, work: Path, tuned: bool) -> tuple[Path, Path, Path]:

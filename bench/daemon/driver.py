@@ -87,7 +87,7 @@ class Project:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "playbooks").mkdir(exist_ok=True)
         self.port = free_port()
-        self.fleet.fleet.write_inventory(self.root / "inventory.yml")
+        self.fleet.write_inventory(self.root / "inventory.yml")
         (self.root / "jarvisctl.yml").write_text(
             yaml.safe_dump(
                 {

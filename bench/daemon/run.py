@@ -193,7 +193,9 @@ def _next_cycle(project: Project, count: int, interval: int, n: int) -> dict[str
     )
     record: dict[str, Any] = done[count - 1]
     hosts = record["data"]["hosts"]
-    bad = [h["host"] for h in hosts if h["outcome"] != "ok"]
+    bad = [
+        f"{h['host']}: {h['outcome']} {h.get('error') or ''}" for h in hosts if h["outcome"] != "ok"
+    ]
     if bad or len(hosts) != len(project.fleet.hosts):
         raise RuntimeError(f"cycle {n}: {len(hosts)} hosts reported, not ok: {bad[:10]}")
     return record
