@@ -19,7 +19,7 @@ import pytest
 from bench.bookkeeping import inclusive_by_stage, spy_bookkeeping, stage_of
 from bench.daemon.driver import ALL_COMMANDS, _last_record
 from bench.daemon.report import render
-from bench.fleet import addresses
+from bench.fleet import addresses, connect_timeout
 from bench.procfs import cpu_with_reaped_children, tree_cpu
 from bench.stacks import hotspots
 
@@ -177,3 +177,7 @@ def test_the_daemon_table_judges_issue_20s_targets() -> None:
     text = render(daemon_doc(3.0, [30.0, 61.0], 15.0), Path("results/x.json"))
     assert "5.00 % | < 10 %: met" in text and "5.0x | ≥ 5x: met" in text
     assert "every cycle within 60 s: **missed**" in text
+
+
+def test_connections_get_more_time_in_larger_fleets() -> None:
+    assert [connect_timeout(n) for n in (10, 50, 100, 200, 500)] == [5.0, 5.0, 5.0, 10.0, 25.0]
