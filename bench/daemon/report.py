@@ -43,6 +43,18 @@ def _rows(doc: dict[str, Any]) -> list[str]:
         f"| daemon RSS after the cycles ({n} connections open) | {pooled['rss_mib']} MiB "
         f"(peak {pooled['peak_rss_mib']} MiB, {pooled.get('threads', '?')} threads) | |",
     ]
+    if "failed_cycles" in pooled:
+        failed = pooled["failed_cycles"]
+        detail = "; ".join(
+            f"cycle {f['cycle']}: {f['hosts']} hosts, e.g. {f['first'][0]}" for f in failed
+        )
+        rows.append(
+            f"| cycles with a host not ok | {len(failed)} of {len(pooled['cycle_cpu_all'])}"
+            + (f" ({detail})" if failed else "")
+            + f" | none: {_mark(not failed)} |"
+        )
+        files = ", ".join(str(f) for f in pooled.get("open_files_after_each_cycle", []))
+        rows.append(f"| the daemon's open files after each cycle | {files} | |")
     if "host_cpu_per_cycle" in pooled:
         rows.append(
             f"| hosts' CPU per pooled cycle (all {n} sshds, sessions, commands) | "

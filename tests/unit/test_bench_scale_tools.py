@@ -150,6 +150,8 @@ def daemon_doc(cycle_cpu: float, walls: list[float], fresh: float) -> dict[str, 
             "peak_rss_mib": 130.0,
             "threads": 1003,
             "host_cpu_per_cycle": 20.0,
+            "failed_cycles": [],
+            "open_files_after_each_cycle": [700, 1100],
             "profile": {
                 "cycles": 1,
                 "cpu_seconds_sampled": 8.0,
@@ -174,7 +176,14 @@ def test_the_daemon_table_judges_issue_20s_targets() -> None:
     assert "< 80 MiB: met" in text and "PID namespace of its own" in text
     assert "| `jarvisctl/engine/x.py:f` | 25.0 % | 2.25 s |" in text
     assert "| `engine` | 50.0 % | 4.50 s |" in text
-    text = render(daemon_doc(3.0, [30.0, 61.0], 15.0), Path("results/x.json"))
+    assert "| cycles with a host not ok | 0 of 2 | none: met |" in text
+    failing = daemon_doc(3.0, [30.0, 61.0], 15.0)
+    failing["pooled"]["failed_cycles"] = [  # type: ignore[index]
+        {"cycle": 2, "hosts": 12, "first": ["host9: failed ValueError: fd out of range"]}
+    ]
+    text = render(failing, Path("results/x.json"))
+    assert "1 of 2 (cycle 2: 12 hosts, e.g. host9: failed ValueError" in text
+    assert "none: **missed**" in text and "| 700, 1100 |" in text
     assert "5.00 % | < 10 %: met" in text and "5.0x | ≥ 5x: met" in text
     assert "every cycle within 60 s: **missed**" in text
 
