@@ -82,6 +82,7 @@ class Project:
     root: Path
     fleet: BenchFleet
     port: int = 0
+    forks: int = 0  # 0: one worker per host
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ class Project:
                 {
                     "playbooks": ["playbooks"],
                     "inventory": "inventory.yml",
-                    "forks": len(self.fleet.hosts),
+                    "forks": self.forks or len(self.fleet.hosts),
                     "daemon": {"listen": f"127.0.0.1:{self.port}", "stop_timeout": "30s"},
                 }
             )

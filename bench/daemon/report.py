@@ -29,7 +29,8 @@ def _rows(doc: dict[str, Any]) -> list[str]:
         f"| daemon idle RSS | {idle['rss_mib']} MiB | < {IDLE_RSS:g} MiB: "
         f"{_mark(idle['rss_mib'] < IDLE_RSS)} |",
         f"| daemon idle CPU | {idle['cpu_seconds_per_hour']} s per hour | |",
-        f"| pooled cycle, {n} hosts x {checks} checks: controller CPU (median of the cycles "
+        f"| pooled cycle, {n} hosts x {checks} checks, forks {doc.get('forks', n)}: "
+        "controller CPU (median of the cycles "
         f"after the first) | {pooled['cycle_cpu']} s (all: "
         f"{', '.join(f'{c:g}' for c in pooled['cycle_cpu_all'])} s; the first connects) | |",
         f"| controller CPU, share of one core, checking every {every} s | {share:.2f} % | "

@@ -66,6 +66,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--checks", type=int, default=20, help="checks per host (1-20)")
+    parser.add_argument(
+        "--forks", type=int, default=0, help="the project's forks (default: one per host)"
+    )
     parser.add_argument("--interval", type=int, default=60, help="seconds between cycles")
     parser.add_argument("--cycles", type=int, default=4, help="daemon cycles measured")
     parser.add_argument("--fresh", type=int, default=0, help="fresh runs (default --cycles)")
@@ -369,7 +372,7 @@ def main(argv: list[str]) -> int:
         try:
             fleet.start()
             print(f"{args.hosts} hosts answering after {fleet.start_seconds} s", file=sys.stderr)
-            project = Project(scratch / "project", fleet)
+            project = Project(scratch / "project", fleet, forks=args.forks)
             print("idle ...", file=sys.stderr)
             idle = measure_idle(project, jarvisctl, args.idle)
             print("pooled ...", file=sys.stderr)
@@ -395,6 +398,7 @@ def main(argv: list[str]) -> int:
         "jarvisctl": jarvisctl.version,
         "hosts": args.hosts,
         "checks": args.checks,
+        "forks": args.forks or args.hosts,
         "interval": args.interval,
         "recovery_interval": args.recovery_interval,
         "pid_namespace": "own" if args.own_pid_namespace else "shared",
