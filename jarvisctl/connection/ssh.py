@@ -268,7 +268,7 @@ class SSHConnection:
             self._end_remotely(channel, tag)
         until = time.monotonic() + KILL_AFTER
         for channel, (tag, marker) in running.items():
-            if marker is not None and not channel.status_event.wait(until - time.monotonic()):
+            if marker is not None and not _output_closed(channel, until):
                 self._kill_remotely(tag, marker)
         client, jumps = self._client, self._jumps
         self._client = self._transport = None
@@ -495,6 +495,16 @@ def _offered(auth: dict[str, Any]) -> str:
     if auth.get("look_for_keys", True):
         sources.append("~/.ssh/id_*")
     return ", ".join(sources)
+
+
+def _output_closed(channel: Any, until: float) -> bool:
+    """Whether everything holding the channel's output has let it go by `until`: the script's
+    shell among them (an exit status may be an outer login shell's, one that did not exec)."""
+    while not (channel.eof_received or channel.closed):
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _close_all(clients: list[Any]) -> None:

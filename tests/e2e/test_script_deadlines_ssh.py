@@ -1,0 +1,96 @@
+"""A check script's deadlines over a real SSH connection: the controller ends a command that
+overruns its own, on a second channel, and close() ends a script whose command ignores TERM;
+what the command started in a session of its own goes too."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.shell import SCRIPT_ON_STDIN
+from jarvisctl.connection.ssh import SSHConnection
+from jarvisctl.core.errors import SessionInterruptedError
+from jarvisctl.engine.script import ScriptOutput, compose_script
+from jarvisctl.kinds.base import CommandOutput
+from tests.e2e.sshd import SshdHost
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def marker() -> str:
+    """A `sleep` argument no other process on this machine has."""
+    return f"3100.{random.randrange(10**8):08d}"
+
+
+def sleeps_with(marker: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-af", f"sleep {marker}"], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if line.split()[1] == "sleep"]
+
+
+def gone(marker: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while sleeps_with(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def hung(marker: str, *, ignores_term: bool = False) -> str:
+    trap = "trap '' TERM; " if ignores_term else ""
+    return f"{trap}setsid sleep {marker} </dev/null >/dev/null 2>&1 & echo up; sleep {marker}"
+
+
+def test_an_overrunning_command_is_ended_and_the_script_stops_there(
+    sshd_hosts: list[SshdHost], marker: str
+) -> None:
+    script = compose_script([("echo 1", 5), (hung(marker, ignores_term=True), 1), ("echo 3", 5)])
+    reader = ScriptOutput(script)
+    with SSHConnection(sshd_hosts[2].settings()) as connection:
+        started = time.monotonic()
+        connection.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader)
+        elapsed = time.monotonic() - started
+    # TERM at 1 s, KILL 2 s later; without the controller, the watchdog at the budget (14 s)
+    assert 1 + KILL_AFTER <= elapsed < script.budget - 5, elapsed
+    first, killed, third = reader.captures()
+    assert first is not None and first.output == CommandOutput("1\n", "", 0)
+    assert killed is not None and (killed.output.stdout, killed.output.exit_code) == ("up\n", 137)
+    assert third is None and reader.overrun == 1
+    assert gone(marker, within=2.0), sleeps_with(marker)
+
+
+def test_closing_ends_a_script_whose_command_ignores_term(
+    sshd_hosts: list[SshdHost], marker: str
+) -> None:
+    """Ctrl-C or SIGTERM closes the connection from another thread: TERM to the script's
+    session, and KILL to what is left of it (and what it started) KILL_AFTER seconds later."""
+    script = compose_script([(hung(marker, ignores_term=True), 60)])
+    connection = SSHConnection(sshd_hosts[3].settings())
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            reader = ScriptOutput(script)
+            connection.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader)
+        except SessionInterruptedError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while len(sleeps_with(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(sleeps_with(marker)) == 2
+    started = time.monotonic()
+    connection.close()
+    closed = time.monotonic() - started
+    worker.join(timeout=5)
+    assert not worker.is_alive() and len(outcome) == 1
+    assert KILL_AFTER <= closed < KILL_AFTER + 3, closed
+    assert gone(marker, within=2.0), sleeps_with(marker)
