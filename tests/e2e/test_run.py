@@ -238,8 +238,10 @@ def test_a_hanging_command_is_killed_at_its_timeout(
     (connected,) = [r["at"] for r in records if r["event"] == "host_connected"]
     first, follow_up = [r for r in records if r["event"] == "batch"]
     assert (first["data"]["commands"], follow_up["data"]["commands"]) == (3, 1)
-    kill_margin = 2 if ignores_term else 0
-    assert first["at"] - connected < 2 + kill_margin + 1, "the hung command was ended late"
+    # TERM at 2 s (it ends the script at once); KILL 2 s after TERM is done, each a second
+    # channel that walks /proc: up to a second or so on a busy host (a load average of 60)
+    ended_within = 2 + 1 if not ignores_term else 2 + 2 + 2
+    assert first["at"] - connected < ended_within, "the hung command was ended late"
     assert follow_up["at"] - first["at"] < 3 + 1, "the check after it reported late"
     assert _processes_matching(f"30[123].{tag}") == [], "a process of the hung command survived"
 
