@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Literal
 
 from jarvisctl.core.labels import LABEL_NAME, LABEL_NAME_HINT
-from jarvisctl.core.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_bounds import backtracking_hazard
 
 MAX_REGEX = 1000  # characters of a matcher's regex: bounds what compiling one may cost
 
@@ -161,8 +161,8 @@ def parse_matcher(text: str, *, stored: bool = False) -> Matcher:
         raise ValueError(f"invalid matcher {text[:80]!r} (expected {MATCHER_HINT})")
     name, op, raw = found.groups()
     matcher = Matcher(name, op, _unquoted(raw, text))  # type: ignore[arg-type]
-    if not stored and op in ("=~", "!~") and nested_repetition(matcher.value):
-        raise ValueError(f"invalid matcher {text[:80]!r}: its regex {NESTED}")
+    if not stored and op in ("=~", "!~") and (why := backtracking_hazard(matcher.value)):
+        raise ValueError(f"invalid matcher {text[:80]!r}: its regex {why}")
     return matcher
 
 

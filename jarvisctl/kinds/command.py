@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from jarvisctl.config.models.values import NonEmptyText
-from jarvisctl.core.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_bounds import backtracking_hazard
 from jarvisctl.core.regex_search import match_bounded
 from jarvisctl.core.results import Status
 from jarvisctl.kinds.base import (
@@ -43,8 +43,8 @@ class CommandParams(KindParams):
         """It compiles, and cannot backtrack exponentially (it is matched against a host's
         output, which may be hostile: see core/regex_bounds.py)."""
         compiled_regex(value)
-        if value is not None and nested_repetition(value):
-            raise ValueError(f"{value!r} {NESTED}")
+        if value is not None and (why := backtracking_hazard(value)):
+            raise ValueError(f"{value!r} {why}")
         return value
 
     @field_validator("json_path")

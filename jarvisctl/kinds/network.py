@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from jarvisctl.config.models.values import Direction, NonEmptyText, Timeout
-from jarvisctl.core.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_bounds import backtracking_hazard
 from jarvisctl.core.regex_search import match_bounded
 from jarvisctl.kinds.base import (
     CheckKind,
@@ -140,8 +140,8 @@ class HttpParams(KindParams):
         """It compiles, and cannot backtrack exponentially (it is matched against what a
         server answers, which may be hostile: see core/regex_bounds.py)."""
         compiled_regex(value)
-        if value is not None and nested_repetition(value):
-            raise ValueError(f"{value!r} {NESTED}")
+        if value is not None and (why := backtracking_hazard(value)):
+            raise ValueError(f"{value!r} {why}")
         return value
 
 

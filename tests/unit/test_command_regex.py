@@ -72,7 +72,9 @@ def test_a_nested_repetition_is_refused_at_plan_where_it_is_written(
     assert "Traceback" not in stderr
 
 
-@pytest.mark.parametrize("regex", [r"NRestarts=(\d+)", r"(ab)+=(\d)", r"(a{1,3})+\d", r"\d+$"])
+@pytest.mark.parametrize(
+    "regex", [r"NRestarts=(\d+)", r"(ab)+=(\d)", r"(a{3})+\d", r"\d+$", r"version=((\d+\.)+\d+)"]
+)
 def test_a_pattern_without_nesting_is_taken(regex: str) -> None:
     params = CommandParams.model_validate({"command": "x", "parse": "regex", "regex": regex})
     assert params.regex == regex

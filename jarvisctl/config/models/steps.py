@@ -23,7 +23,7 @@ from jarvisctl.config.models.values import (
     Timeout,
     validate_tags,
 )
-from jarvisctl.core.regex_bounds import NESTED, nested_repetition
+from jarvisctl.core.regex_bounds import backtracking_hazard
 
 # the keys every step may have; any other key names the step's kind
 STEP_KEYS = frozenset(
@@ -102,8 +102,8 @@ class StepSpec(StrictModel):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-            if nested_repetition(value):
-                raise ValueError(f"{value!r} {NESTED}")
+            if why := backtracking_hazard(value):
+                raise ValueError(f"{value!r} {why}")
         return value
 
 
