@@ -12,7 +12,8 @@ its own (bench/pidns.py) unless `--shared-pid-namespace`. Three measurements:
   the stage's functions from outside it (so nothing is counted twice within a stage), the
   bookkeeping's as the calls into store/, record/ and core/ from outside all three, and the
   functions with the most own time;
-- *py-spy* (`--spy-runs` runs, every thread, non-blocking): the CPU sampled with each stage on
+- *py-spy* (`--spy-runs` runs, non-blocking, the thread holding the GIL: `--gil`, as threads
+  waiting in recv() are otherwise sampled as running): the CPU sampled with each stage on
   the stack, the bookkeeping's with any of its stages on it, and the deepest jarvisctl
   function of each sample (bench/stacks.py).
 
@@ -161,7 +162,7 @@ def cprofile_run(prepared: Prepared, install: Install, out: Path) -> None:
 
 def spy_run(prepared: Prepared, out: Path) -> None:
     py_spy = str(PEERS_VENV / "bin" / "py-spy")
-    argv = [py_spy, "record", "--nonblocking", "--threads", "--rate", str(SPY_RATE)]
+    argv = [py_spy, "record", "--nonblocking", "--threads", "--gil", "--rate", str(SPY_RATE)]
     argv += ["--format", "raw", "-o", str(out), "--", *prepared.argv]
     _checked(prepared, argv)
 

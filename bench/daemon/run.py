@@ -239,14 +239,17 @@ def _profile_cycles(
 ) -> dict[str, Any]:
     """py-spy on the running daemon (non-blocking, every thread, --format raw) from now until
     --profile-cycles more cycles have finished (then SIGINT: py-spy writes what it sampled);
-    where the sampled CPU went. With a thousand threads py-spy cannot keep its rate (a
+    where the sampled CPU went. Only samples of the thread holding the GIL count (`--gil`):
+    without it, py-spy's non-blocking mode takes threads waiting in recv() or on a condition
+    for running ones (a first profile at 500 hosts charged half its samples to them). With
+    hundreds of threads py-spy cannot keep its rate (a
     sample takes longer than its period), so its seconds are too small: what counts is each
     part's share of the samples, also given in seconds of the measured pooled cycle."""
     py_spy = PEERS_VENV / "bin" / "py-spy"
     if not py_spy.exists():
         raise RuntimeError(f"{py_spy} is missing: bench/run.py creates bench/.venv-peers")
     bound = args.interval * (args.profile_cycles + 3) + 120
-    argv = [str(py_spy), "record", "--pid", str(pid), "--nonblocking", "--threads"]
+    argv = [str(py_spy), "record", "--pid", str(pid), "--nonblocking", "--threads", "--gil"]
     argv += ["--rate", str(PROFILE_RATE), "--format", "raw", "--duration", str(bound)]
     argv += ["-o", str(out)]
     started = time.monotonic()
