@@ -19,7 +19,8 @@ its own (bench/pidns.py) unless `--shared-pid-namespace`. Three measurements:
 
 The bookkeeping (issue 20: "models, state, journal, leases") is what the run records of
 itself: store/ (check state, leases, the runs index), record/ (the audit journal, history)
-and core/ (events, their dispatch, results, secrets' redaction). The modules' import is
+and core/ (events, their dispatch, results, secrets' redaction; not its cache of parsed
+files, which is connection set-up, nor plugin discovery). The modules' import is
 counted apart (the run's start, not its bookkeeping). cProfile (timed by each thread's CPU
 clock) slows every Python call, so its seconds are larger than a plain run's; its shares,
 and py-spy's, are applied to the unprofiled CPU to estimate the bookkeeping's seconds in a
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ from bench.tools import BY_KEY, Prepared
 
 HARNESS = BENCH / "profile_threads.py"
 BOOKKEEPING = ("store", "record", "core")
+# core/ modules that are not the run's record of itself: the parsed-file cache of connection
+# set-up (known_hosts, identity files, the catalogue) and the plugins' discovery.
+NOT_BOOKKEEPING = ("jarvisctl/core/filecache.py", "jarvisctl/core/entry_points.py")
 GOAL_SECONDS = 0.3
 SPY_RATE = 250
 _STAGE = re.compile(r"(?:^|[/( ])jarvisctl/([a-z_]+)(/|\.py)")
@@ -72,6 +77,10 @@ def stage_of(file: str) -> str | None:
     return match[1] if match[2] == "/" else "__main__"
 
 
+def is_bookkeeping(file: str) -> bool:
+    return stage_of(file) in BOOKKEEPING and not any(n in file for n in NOT_BOOKKEEPING)
+
+
 def _short(file: str) -> str:
     return re.sub(r"^.*/(site-packages|python3\.\d+)/", "", file)
 
@@ -82,14 +91,17 @@ def inclusive_by_stage(
     """Seconds in the calls into functions of `stages` from functions outside them (or from
     the top): what those stages cost, their callees included, counted once. imports=False
     leaves out the modules' own import (their `<module>` code)."""
+    return inclusive(stats, lambda file: stage_of(file) in (stages or set()), imports=imports)
+
+
+def inclusive(stats: dict[Key, Any], inside: Callable[[str], bool], *, imports: bool) -> float:
+    """Seconds in the calls into functions whose file is `inside` from functions that are not."""
     total = 0.0
     for key, (_, _, _, _, callers) in stats.items():
-        if stage_of(key[0]) not in (stages or set()):
-            continue
-        if not imports and key[2] == "<module>":
+        if not inside(key[0]) or (not imports and key[2] == "<module>"):
             continue
         for caller, edge in callers.items():
-            if stage_of(caller[0]) not in (stages or set()):
+            if not inside(caller[0]):
                 total += edge[3]
     return total
 
@@ -105,8 +117,8 @@ def summarize_profile(path: Path) -> dict[str, Any]:
         own_by_stage[stage_of(key[0]) or "(outside jarvisctl)"] += own
         functions.append((own, f"{_short(key[0])}:{key[2]}", calls, cumulative, stage_of(key[0])))
     functions.sort(reverse=True)
-    bookkeeping = inclusive_by_stage(stats, set(BOOKKEEPING), imports=False)
-    imported = inclusive_by_stage(stats, set(BOOKKEEPING)) - bookkeeping
+    bookkeeping = inclusive(stats, is_bookkeeping, imports=False)
+    imported = inclusive(stats, is_bookkeeping, imports=True) - bookkeeping
     return {
         "cpu_seconds_profiled": round(own_total, 3),
         "bookkeeping_seconds": round(bookkeeping, 3),
@@ -128,11 +140,11 @@ def _top_bookkeeping(stats: dict[Key, Any]) -> list[dict[str, Any]]:
     entries: Counter[str] = Counter()
     calls: Counter[str] = Counter()
     for key, (_, _, _, _, callers) in stats.items():
-        if stage_of(key[0]) not in BOOKKEEPING or key[2] == "<module>":
+        if not is_bookkeeping(key[0]) or key[2] == "<module>":
             continue
         name = f"{_short(key[0])}:{key[2]}"
         for caller, edge in callers.items():
-            if stage_of(caller[0]) not in BOOKKEEPING:
+            if not is_bookkeeping(caller[0]):
                 entries[name] += edge[3]
                 calls[name] += edge[1]
     return [
@@ -146,7 +158,7 @@ def spy_bookkeeping(path: Path) -> dict[str, float]:
     total = booked = 0
     for frames, count in parse(path):
         total += count
-        if any(stage_of(f) in BOOKKEEPING for f in frames[1:]):
+        if any(is_bookkeeping(f) for f in frames[1:]):
             booked += count
     return {
         "cpu_seconds_sampled": round(total / SPY_RATE, 3),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.bookkeeping import inclusive_by_stage, spy_bookkeeping, stage_of
+from bench.bookkeeping import inclusive_by_stage, is_bookkeeping, spy_bookkeeping, stage_of
 from bench.daemon.driver import ALL_COMMANDS, _last_record
 from bench.daemon.report import render
 from bench.fleet import addresses, connect_timeout
@@ -190,3 +190,10 @@ def test_the_daemon_table_judges_issue_20s_targets() -> None:
 
 def test_connections_get_more_time_in_larger_fleets() -> None:
     assert [connect_timeout(n) for n in (10, 50, 100, 200, 500)] == [5.0, 5.0, 5.0, 10.0, 25.0]
+
+
+def test_the_connections_file_cache_is_not_bookkeeping() -> None:
+    assert is_bookkeeping(f"{SITE}/jarvisctl/core/events.py")
+    assert is_bookkeeping("emit (jarvisctl/record/audit.py:3)")
+    assert not is_bookkeeping(f"{SITE}/jarvisctl/core/filecache.py")
+    assert not is_bookkeeping(f"{SITE}/jarvisctl/engine/session.py")
