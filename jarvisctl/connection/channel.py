@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import select
 import time
 from collections.abc import Callable
 from typing import Any
 
 from jarvisctl.connection.base import EXIT_GRACE, OutputSink
 from jarvisctl.connection.overrun import OverrunWatch
+from jarvisctl.connection.poll import ready
 from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 
 _CHUNK = 65536
@@ -101,7 +101,7 @@ def collect(
         if remaining <= 0:
             return None, False
         # The channel's fileno is readable when either stream has data, at EOF and at close.
-        select.select([channel], [], [], watch.wake(now, min(remaining, wake)))
+        ready(channel, watch.wake(now, min(remaining, wake)))
     _drain(channel, sink)
     got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
     status = channel.exit_status if got_status else -1

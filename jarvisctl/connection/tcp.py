@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-import select
 import socket
 import time
+
+from jarvisctl.connection.poll import ready
 
 
 class PromptAckSocket(socket.socket):
@@ -86,8 +87,7 @@ class EarlySocket:
             if self._error is not None:
                 raise self._error
             remaining = max(0.0, self.started + timeout - time.monotonic())
-            _, writable, _ = select.select([], [sock], [], remaining)
-            if not writable:
+            if not ready(sock, remaining, write=True):
                 raise TimeoutError(errno.ETIMEDOUT, "timed out")
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:

@@ -97,6 +97,27 @@ def test_output_exit_code_and_stdin(sshd_hosts: list[SshdHost]) -> None:
         assert no_input.duration < 1
 
 
+def test_descriptors_past_1024_are_waited_on(sshd_hosts: list[SshdHost]) -> None:
+    """A controller with hundreds of connections has descriptors numbered past FD_SETSIZE
+    (1024): select() refused them (`filedescriptor out of range in select()` at 500 hosts)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.fail(f"this test needs 1200 descriptors; the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert max(filler) >= 1024
+        with ssh(sshd_hosts[0].settings()) as connection:  # the socket: past 1024 too
+            result = connection.run("sleep 0.2; echo late", timeout=5)
+        assert (result.exit_code, result.stdout) == (0, "late\n")
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_one_connection_serves_many_commands(sshd_hosts: list[SshdHost]) -> None:
     with ssh(sshd_hosts[1].settings()) as connection:
         started = time.monotonic()
