@@ -27,8 +27,10 @@ d=$(mktemp -d {where}/exec.XXXXXX) || exit 97
 printf '%s' "$SSH_ORIGINAL_COMMAND" >"$d/command"
 tee "$d/stdin" | sh -c "$SSH_ORIGINAL_COMMAND"
 """
-# A command's line in jarvisctl's script: `timeout -k KILL_AFTER TIMEOUT COMMAND </dev/null`.
-_TIMED = re.compile(r"^timeout -k (\S+) (\S+) (.*) </dev/null$")
+# The line before each command's in jarvisctl's script: the `printf` of its begin mark (the
+# controller enforces each command's deadline since the watchdog: no `timeout` line any more).
+_MARKS = re.compile(r"^printf '\\n@@J")
+_END = "_je"  # the script's last line: its sweep
 # The script's first line: the value every process it starts carries in its environment, by
 # which its sweep finds and KILLs them.
 _MARKER = re.compile(r"\A_jm=[0-9a-f]+\n")
@@ -42,20 +44,20 @@ class RemoteWork:
     script: str  # its stdin
 
     @property
-    def timed_lines(self) -> list[int]:
-        """Indexes of the script's lines that run one of the commands under `timeout`."""
-        return [i for i, line in enumerate(self.script.splitlines()) if _TIMED.match(line)]
-
-    def limits(self) -> str:
-        """`-k KILL_AFTER TIMEOUT` as the script gives them to each command's `timeout`."""
-        first = _TIMED.match(self.script.splitlines()[self.timed_lines[0]])
-        assert first is not None
-        return f"-k {first[1]} {first[2]}"
+    def command_lines(self) -> list[int]:
+        """Indexes of the script's lines that run one of the commands: each follows a line of
+        marks and is neither marks nor the script's end."""
+        lines = self.script.splitlines()
+        return [
+            i
+            for i in range(1, len(lines))
+            if _MARKS.match(lines[i - 1]) and not _MARKS.match(lines[i]) and lines[i] != _END
+        ]
 
     def replace_commands(self, line_for: dict[str, str]) -> RemoteWork:
-        """The script with each command's `timeout` line replaced by `line_for[command]`."""
+        """The script with each command's line replaced by `line_for[command]`."""
         lines = self.script.splitlines()
-        for index, (_, command) in zip(self.timed_lines, COMMANDS, strict=True):
+        for index, (_, command) in zip(self.command_lines, COMMANDS, strict=True):
             lines[index] = line_for[command]
         return RemoteWork(self.command, "\n".join(lines) + "\n")
 
@@ -94,7 +96,7 @@ def _the_script(records: Path) -> RemoteWork:
         work = RemoteWork(
             (exec_dir / "command").read_text(), (exec_dir / "stdin").read_text(errors="replace")
         )
-        if len(work.timed_lines) == len(COMMANDS):
+        if len(work.command_lines) == len(COMMANDS):
             found.append(work)
     if len(found) != 1:
         raise RuntimeError(f"expected one script of {len(COMMANDS)} commands, saw {len(found)}")

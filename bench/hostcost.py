@@ -6,7 +6,9 @@
   `sh -s` since commit e12676b), both as recorded from a real `jarvisctl run` (capture.py);
 - the same script under the outer `timeout -s TERM -k .. .. sh -c 'sh -s'` sent before that;
 - every command under `timeout .. sh -c ..` (jarvisctl before commit aab6593);
-- no per-command `timeout`: the same script, each command run by the script's own shell.
+- every command under `timeout` as the script's own line (jarvisctl before the watchdog,
+  e642ae5, which enforces each command's deadline from the controller);
+- each command in a `{ ..; }` group of the script's own shell.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from bench.fleet import BenchFleet
 def variants(work: RemoteWork) -> dict[str, tuple[str, RemoteWork | None]]:
     """name -> (remote command, script on stdin), from the remote work a real run sent."""
     commands = [command for _, command in COMMANDS]
-    limits = work.limits()
+    limits = "-k 2 30"  # a check's default timeout, and the KILL 2 s after TERM
     bare = work.replace_commands({c: "{ " + c + "; } </dev/null" for c in commands})
+    timed = work.replace_commands({c: f"timeout {limits} {c} </dev/null" for c in commands})
     shell = work.replace_commands(
         {c: f"timeout {limits} sh -c {shlex.quote(c)} </dev/null" for c in commands}
     )
@@ -41,7 +44,8 @@ def variants(work: RemoteWork) -> dict[str, tuple[str, RemoteWork | None]]:
             "sh -s",
             shell,
         ),
-        "jarvisctl script, no per-command `timeout` at all": ("sh -s", bare),
+        "jarvisctl script, every command under `timeout` (before e642ae5)": ("sh -s", timed),
+        "jarvisctl script, each command in a `{ ..; }` group": ("sh -s", bare),
     }
 
 
