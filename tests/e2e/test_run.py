@@ -227,7 +227,9 @@ def test_a_hanging_command_is_killed_at_its_timeout(
     started = time.monotonic()
     code, document = run_json(playbook, project)
     elapsed = time.monotonic() - started
-    assert elapsed < 15, "the run waited for the hung command instead of its timeout"
+    # the hung command sleeps 301 s; the bounds that matter are the journal's, below (this
+    # one includes the interpreter's start, which a machine at a load of 100 makes slow)
+    assert elapsed < 40, "the run waited for the hung command instead of its timeout"
     checks = {c["name"]: c for c in document["hosts"][0]["checks"]}
     assert checks["hangs"]["status"] == "unknown"
     assert checks["hangs"]["reason"] == "timed out after 2s (the command was killed on the host)"
