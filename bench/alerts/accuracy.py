@@ -20,10 +20,8 @@ the scripted one). The ground truth is the scenario's own (scenario.py), never j
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +29,6 @@ from typing import Any
 
 from bench.alerts.common import (
     HOOK,
-    REPO,
     Daemon,
     Receiver,
     Route,
@@ -41,12 +38,11 @@ from bench.alerts.common import (
     webhook_receiver,
     write_project,
 )
-from bench.alerts.report import render_accuracy, update_readme
+from bench.alerts.report import render_accuracy, run_and_record
 from bench.alerts.scenario import CHECKS, Score, SentAlert, Series, make_scenario, score
 from bench.fleet import BenchFleet
 from tests.waiting import wait_for
 
-RESULTS = REPO / "bench" / "results"
 PAST_THE_END = 50.0  # what a check reads once its series is spent: calm
 # The n-th run reads line n of the series' values; the counter is the host's own file.
 COMMAND = (
@@ -279,26 +275,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    if args.keep is not None:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        result = measure(args, args.keep)
-    else:
-        with tempfile.TemporaryDirectory(prefix="alert-accuracy-") as scratch:
-            result = measure(args, Path(scratch))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out or RESULTS / f"alert-accuracy-{stamp}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    if not args.no_readme:
-        shown = (
-            out.resolve().relative_to(REPO / "bench")
-            if out.resolve().is_relative_to(REPO / "bench")
-            else out
-        )
-        update_readme("alert-accuracy", render_accuracy(result, str(shown)))
-    figures = {k: v for k, v in result["figures"].items() if not k.endswith("_list")}
-    print(json.dumps(figures, indent=1))
-    print(f"results: {out}", file=sys.stderr)
+    run_and_record(parse_args(argv), "alert-accuracy", measure, render_accuracy)
     return 0
 
 

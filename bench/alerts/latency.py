@@ -24,12 +24,10 @@ Goals (issue 19): detection → delivery < 5 s; fault → delivery < the schedul
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -38,7 +36,6 @@ from typing import Any
 
 from bench.alerts.common import (
     HOOK,
-    REPO,
     Daemon,
     Receiver,
     Route,
@@ -51,12 +48,11 @@ from bench.alerts.common import (
     webhook_receiver,
     write_project,
 )
-from bench.alerts.report import render_latency, update_readme
+from bench.alerts.report import render_latency, run_and_record
 from bench.fleet import BenchFleet
 from tests.waiting import free_port, wait_for
 
 CHECK = "web up"
-RESULTS = REPO / "bench" / "results"
 
 
 class Services:
@@ -363,25 +359,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    if args.keep is not None:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        result = measure(args, args.keep)
-    else:
-        with tempfile.TemporaryDirectory(prefix="alert-latency-") as scratch:
-            result = measure(args, Path(scratch))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out or RESULTS / f"alert-latency-{stamp}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    if not args.no_readme:
-        shown = (
-            out.resolve().relative_to(REPO / "bench")
-            if out.resolve().is_relative_to(REPO / "bench")
-            else out
-        )
-        update_readme("alert-latency", render_latency(result, str(shown)))
-    print(json.dumps(result["figures"], indent=1))
-    print(f"results: {out}", file=sys.stderr)
+    run_and_record(parse_args(argv), "alert-latency", measure, render_latency)
     return 0
 
 

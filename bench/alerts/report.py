@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.alerts.common import REPO
 
 README = REPO / "bench" / "README.md"
+RESULTS = REPO / "bench" / "results"
+
+Measure = Callable[[argparse.Namespace, Path], dict[str, Any]]
+Render = Callable[[dict[str, Any], str], str]
+
+
+def run_and_record(
+    args: argparse.Namespace, name: str, measure: Measure, render: Render
+) -> dict[str, Any]:
+    """One benchmark run (in --keep DIR, else a scratch directory), its results written to
+    --out or bench/results/NAME-<UTC time>.json and, unless --no-readme, rendered into the
+    README between NAME's markers; the results' figures printed (lists left out)."""
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        result = measure(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"{name}-") as scratch:
+            result = measure(args, Path(scratch))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or RESULTS / f"{name}-{stamp}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    if not args.no_readme:
+        bench = REPO / "bench"
+        shown = out.resolve().relative_to(bench) if out.resolve().is_relative_to(bench) else out
+        update_readme(name, render(result, str(shown)))
+    figures = {k: v for k, v in result["figures"].items() if not k.endswith("_list")}
+    print(json.dumps(figures, indent=1))
+    print(f"results: {out}", file=sys.stderr)
+    return result
 
 
 def update_readme(name: str, section: str, readme: Path = README) -> None:

@@ -125,7 +125,8 @@ def test_a_host_sees_only_its_own_processes(
     if own:
         assert seen == [{marks[0]}, {marks[1]}]
     else:
-        assert seen == [set(marks), set(marks)]
+        # each sees both (and may see a mark of an earlier test's host still being ended)
+        assert all(set(marks) <= marks_of_host for marks_of_host in seen), seen
         for mark in marks:  # orphans of this machine's init: not ended with their host
             for pid in marked_here(mark):
                 os.kill(pid, signal.SIGKILL)
@@ -159,7 +160,13 @@ def test_orphans_are_reaped_by_the_listener_and_their_cpu_counted(
     before = fleet.host_cpu()
     burn = "import time\nwhile time.process_time() < 0.3: pass"
     ssh(fleet, 0, f"setsid python3 -c {shlex.quote(burn)} </dev/null >/dev/null 2>&1 &")
-    assert "python3" in commands_of(children_of({fleet.listeners[0]}))
+    # the orphan is `setsid` until it execs python3, which the session's end may come before
+    wait_for(
+        lambda: "python3" in commands_of(children_of({fleet.listeners[0]})),
+        10,
+        "the orphan running python3 as the listener's child",
+        poll=0.02,
+    )
     fleet.wait_idle(timeout=20)
     assert 0.3 <= fleet.host_cpu() - before <= 0.8
 

@@ -102,10 +102,12 @@ def configure(daemon: DaemonProject, url: str) -> None:
 
 
 def outbox(daemon: DaemonProject) -> list[dict[str, Any]]:
-    """The outbox's rows, oldest first: key, host (the group's), status, delivered."""
+    """The outbox's rows in the order a part's are sent: oldest first, and notifications made
+    in one dispatch pass (one created_at, different groups) by key, as the worker takes them
+    (store/sqlite/alerts.py's outbox())."""
     with sqlite3.connect(daemon.state / "state.db") as db:
         rows = db.execute(
-            "SELECT key, notification, delivered_at FROM outbox ORDER BY created_at, rowid"
+            "SELECT key, notification, delivered_at FROM outbox ORDER BY created_at, key"
         ).fetchall()
     found = []
     for key, body, delivered in rows:
