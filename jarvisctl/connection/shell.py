@@ -6,7 +6,7 @@ import re
 import shlex
 
 from jarvisctl.connection.base import KILL_AFTER
-from jarvisctl.connection.sweep import kill_marked_command
+from jarvisctl.connection.sweep import RUN_TOKEN, kill_marked_command
 from jarvisctl.core.durations import format_seconds
 
 _TAG_PREFIX = "jarvisctl-run:"
@@ -16,6 +16,20 @@ _TAG_PREFIX = "jarvisctl-run:"
 # (engine/script.py); the tag becomes its (unused) first argument, which is all
 # `end_tagged_command` needs to find it.
 SCRIPT_ON_STDIN = "sh -s"
+
+
+def script_shell(marker: str | None) -> str:
+    """SCRIPT_ON_STDIN, started with a check script's marker (RUN_TOKEN) in its environment
+    when there is one. A process's /proc/PID/environ is the environment it was exec'd with:
+    a shell that only exported the marker would show none in a subshell of it, nor in a child
+    between its fork and its exec, and the sweep (connection/sweep.py) would miss both: a pure
+    shell loop (`while :; do :; done &`) for ever, a `setsid` child now and then (a loaded
+    host schedules the exec late). `env` execs the shell, so it costs no process."""
+    if marker is None:
+        return SCRIPT_ON_STDIN
+    if not re.fullmatch(r"[0-9a-f]+", marker):
+        raise ValueError(f"a run marker is lowercase hex, got {marker!r}")
+    return f"env {RUN_TOKEN}={marker} {SCRIPT_ON_STDIN}"
 
 
 def become_prefix(become: bool, become_user: str | None, login_user: str | None) -> str:
@@ -42,6 +56,7 @@ def wrap_remote_command(
     become_user: str | None,
     login_user: str | None,
     tag: str | None = None,
+    marker: str | None = None,
 ) -> str:
     """The exact line sent on the exec channel.
 
@@ -49,12 +64,14 @@ def wrap_remote_command(
     group: TERM at the deadline, KILL KILL_AFTER seconds later, so children of the command end
     too. It runs under sudo (not around it) so that it may signal the processes it started.
     A `tag` is a no-op (`: jarvisctl-run:TAG;`) that lets `end_tagged_command` find it later.
-    The script shell (SCRIPT_ON_STDIN) is the exception: it is sent as is, tagged by argument.
+    The script shell (SCRIPT_ON_STDIN) is the exception: it is sent as is, with the script's
+    `marker` in its environment (`script_shell`), tagged by argument.
     """
     sudo = become_prefix(become, become_user, login_user)
     if command == SCRIPT_ON_STDIN:
         format_seconds(timeout)  # still a positive duration: the controller waits that long
-        return sudo + (command if tag is None else f"{command} {_TAG_PREFIX}{tag}")
+        shell = script_shell(marker)
+        return sudo + (shell if tag is None else f"{shell} {_TAG_PREFIX}{tag}")
     body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
     limits = f"-s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)}"
     return f"{sudo}timeout {limits} sh -c {shlex.quote(body)}"

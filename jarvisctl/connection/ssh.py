@@ -288,13 +288,13 @@ class SSHConnection:
     ) -> CommandResult:
         self.open()
         tag = secrets.token_hex(8)
-        remote = self._wrap(command, timeout, tag)
-        started = time.monotonic()
-        deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
         capture = Capture()  # unused when the output goes to a sink
         output = capture if sink is None else sink
         deadlines = watched(output)
         marker = None if deadlines is None else deadlines.marker
+        remote = self._wrap(command, timeout, tag, marker)
+        started = time.monotonic()
+        deadline = started + timeout + KILL_AFTER + LOCAL_GRACE
         channel = self._start(remote, command, tag, marker)
         feeder = None
         try:
@@ -341,7 +341,9 @@ class SSHConnection:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _wrap(self, command: str, timeout: float, tag: str | None) -> str:
+    def _wrap(
+        self, command: str, timeout: float, tag: str | None, marker: str | None = None
+    ) -> str:
         return wrap_remote_command(
             command,
             timeout=timeout,
@@ -349,6 +351,7 @@ class SSHConnection:
             become_user=self.settings.become_user,
             login_user=self._user,
             tag=tag,
+            marker=marker,
         )
 
     def _end_remotely(self, channel: Any, tag: str) -> None:

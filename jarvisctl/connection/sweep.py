@@ -18,7 +18,11 @@ RUN_TOKEN = "JARVIS_RUN_TOKEN"
 
 # `_jk FIRST`: KILL the processes whose environment carries the marker ($_jm), among those
 # started since PID FIRST (0: all): PIDs after it up to the last one now, wrapping past pid_max
-# when the counter did. When there are none, no grep runs (grep itself runs without the marker).
+# when the counter did. Never the sweeping shell itself (its own PID, from /proc/self: a
+# subshell's $$ is its parent's) nor the script's shell ($$): both carry the marker when the
+# script shell was started with it (connection/shell.py script_shell), and the one that
+# sweeps is still needed; the script's shell, when the watchdog sweeps, is KILLed just before
+# unless its PID is another process's by then. When there are none, no grep runs (grep itself runs without the marker).
 # Then again, up to 10 passes. After a pass that killed something, over the same PIDs: what a
 # process forked between the look and its KILL has a PID the pass did not cover. After one
 # that found nothing (and saw no process in an execve, `_jp`), over the PIDs started since its
@@ -41,7 +45,8 @@ SWEEP = (
     _PENDING
     + "\n"
     + (
-        "_jk() { _js=$1; _ji=0; while [ $_ji -lt 10 ]; do _ji=$((_ji + 1)); "
+        "_jk() { _js=$1; _ji=0; { read -r _jo _ </proc/self/stat; } || _jo=$$; "
+        "while [ $_ji -lt 10 ]; do _ji=$((_ji + 1)); "
         "{ read -r _ _ _ _ n; } </proc/loadavg || return 0; "
         'w=; [ "$n" -ge "$_js" ] && [ "$_js" -gt 0 ] || w=1; '
         'set --; for d in /proc/[0-9]*; do p=${d#/proc/}; if [ "$p" -gt "$_js" ]; then '
@@ -49,7 +54,8 @@ SWEEP = (
         'continue; fi; set -- "$@" "$d/environ"; done; [ $# -gt 0 ] || return 0; '
         'k=; _jp "$@" && k=1; '
         f'for p in $({RUN_TOKEN}= grep -lsxzF "{RUN_TOKEN}=$_jm" "$@" </dev/null); do '
-        'p=${p#/proc/}; kill -9 "${p%/environ}" && k=1; done; [ "$k" ] || _jp "$@" || _js=$n; '
+        'p=${p#/proc/}; p=${p%/environ}; [ "$p" = $$ ] || [ "$p" = "$_jo" ] || '
+        '{ kill -9 "$p" && k=1; }; done; [ "$k" ] || _jp "$@" || _js=$n; '
         "done; } 2>/dev/null"
     )
 )

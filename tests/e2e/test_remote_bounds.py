@@ -4,6 +4,7 @@ killed with SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -197,6 +198,45 @@ def test_setsid_children_do_not_hold_the_run_nor_outlive_it(target: Path) -> Non
     # the margin keeps a loaded CI machine (10 s seen with six busy loops on 2 cores) passing.
     assert elapsed < 25, f"the run waited {elapsed:.1f}s for what its checks left running"
     assert _wait(lambda: not _alive(f".{tag}"), 10), "a setsid child outlived the run"
+
+
+def test_a_subshell_that_never_execs_does_not_outlive_the_run(target: Path) -> None:
+    """A background subshell of a check runs only shell builtins (here a `read` on a FIFO no
+    one opens): it is a fork of the script's shell that never execs, so its /proc/PID/environ
+    is the one the script's shell was started with. The sweep finds it by its marker only if
+    the script's shell was started with the marker, not merely exported it: the same gap let a
+    `setsid` child whose exec came late (a loaded host) outlive a run now and then."""
+    tag = f"{uuid.uuid4().int % 10**9}"
+    fifo, pidfile = target / f"fifo.{tag}", target / f"pid.{tag}"
+    os.mkfifo(fifo)
+    _playbook(
+        target,
+        f"""\
+        - name: waits in a builtin
+          use: command
+          with: {{command: "( sh -c 'echo $PPID' >{pidfile}; read x <{fifo} ) >/dev/null 2>&1 & echo 1"}}
+        - name: after
+          use: command
+          with: {{command: "echo 2"}}
+        """,
+    )
+    try:
+        code, document, _, _ = _run(target)
+        assert code == 0, document
+        assert [c["value"] for c in _checks(document).values()] == [1, 2]
+        subshell = int(pidfile.read_text())
+        left = _wait(lambda: b"jarvisctl-run" not in _cmdline(subshell), 10)
+        assert left, "the check's subshell outlived the run"
+    finally:  # what was left reads the FIFO: a writer that opens and closes it ends the read
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _script_shell(pid: int) -> tuple[int, str]:

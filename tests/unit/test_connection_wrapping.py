@@ -409,3 +409,23 @@ def test_a_script_on_stdin_needs_no_extra_shell_nor_timeout() -> None:
         wrap_remote_command(
             SCRIPT_ON_STDIN, timeout=0, become=False, become_user=None, login_user="root"
         )
+
+
+def test_a_check_script_shell_starts_with_its_marker_in_its_environment() -> None:
+    """The marker in the shell's exec-time environment, so that its subshells and its
+    children between fork and exec carry it too (connection/shell.py script_shell)."""
+    from jarvisctl.connection.shell import SCRIPT_ON_STDIN
+
+    common = {"timeout": 30, "become_user": None, "tag": "ab"}
+    wrapped = wrap_remote_command(
+        SCRIPT_ON_STDIN, become=False, login_user="root", marker="c0ffee", **common
+    )
+    assert wrapped == "env JARVIS_RUN_TOKEN=c0ffee sh -s jarvisctl-run:ab"
+    become = wrap_remote_command(
+        SCRIPT_ON_STDIN, become=True, login_user="deploy", marker="c0ffee", **common
+    )
+    assert become == "sudo -n -- env JARVIS_RUN_TOKEN=c0ffee sh -s jarvisctl-run:ab"
+    with pytest.raises(ValueError, match="lowercase hex"):
+        wrap_remote_command(
+            SCRIPT_ON_STDIN, become=False, login_user="root", marker="x; reboot", **common
+        )
