@@ -6,6 +6,7 @@ reports, the daemon or the audit tools at start-up.
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -52,4 +53,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="jarvisctl")
+    try:
+        cli(prog_name="jarvisctl")
+    finally:
+        # Whatever the command did is done and written: the interpreter's last collection
+        # would walk every object the imports and the run made (0.1 s of CPU after a 50-host
+        # run) to free memory the process hands back as it exits. Frozen objects are skipped
+        # by it; atexit handlers and reference-counted cleanup still run.
+        gc.freeze()

@@ -11,21 +11,44 @@ import time
 from jarvisctl.connection.poll import ready
 
 
+# What one read from the kernel asks for: a burst of SSH packets at once.
+_READ_SIZE = 65536
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 class PromptAckSocket(socket.socket):
-    """A TCP socket that acknowledges what it receives at once, with Nagle off.
+    """A TCP socket that acknowledges what it receives at once, with Nagle off, and reads
+    ahead.
 
     SSH traffic is small messages in both directions. sshd writes some of its replies with
     Nagle on, holding each one until the previous one is acknowledged, while Linux delays our
     ACK by up to 40 ms: a stall that shows up as 40 ms on the first command of every session.
     TCP_QUICKACK is not sticky (the kernel falls back to delayed ACKs), so it is set again
-    after every read.
+    after every read from the kernel.
+
+    paramiko reads each packet in three exact pieces (its first cipher block, the rest, the
+    MAC), a system call each; this socket reads whatever has arrived, up to _READ_SIZE, and
+    hands it out piece by piece, so that a burst of packets costs one read (and one
+    TCP_QUICKACK). Only `recv` is buffered: it is all paramiko's packetizer reads with.
     """
 
+    _ahead = b""  # what was read from the kernel and not handed out yet, from _at on
+    _at = 0
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        data = super().recv(bufsize, flags)
-        if hasattr(socket, "TCP_QUICKACK"):
-            self.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-        return data
+        if flags:
+            return super().recv(bufsize, flags)
+        if self._at < len(self._ahead):
+            data = self._ahead[self._at : self._at + bufsize]
+            self._at += len(data)
+            return data
+        data = super().recv(max(bufsize, _READ_SIZE))
+        if _QUICKACK is not None:
+            self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        if len(data) <= bufsize:
+            return data
+        self._ahead, self._at = data, bufsize
+        return data[:bufsize]
 
 
 def connect_tcp(host: str, port: int, timeout: float) -> socket.socket:

@@ -3,9 +3,10 @@ cancel. Shared by plays (engine/runner.py) and a rollout's batches (engine/rollo
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from typing import TypeVar
 
 from jarvisctl.engine.pool import ConnectionPool
@@ -32,16 +33,25 @@ def in_window(
     def start(host: HostPlan) -> T:  # a stop between two polls starts no further host
         return skipped(host) if cancel.is_set() else work(host)
 
-    pending: dict[Future[T], HostPlan] = {threads.submit(start, h): h for h in hosts}
+    # Each future says when it is done on one queue: waiting on every pending future at each
+    # turn (concurrent.futures.wait) costs a turn O(hosts), a run of hundreds of hosts O(hosts²).
+    finished: queue.SimpleQueue[Future[T]] = queue.SimpleQueue()
+    pending: dict[Future[T], HostPlan] = {}
+    for host in hosts:
+        future = threads.submit(start, host)
+        pending[future] = host
+        future.add_done_callback(finished.put)
     results: list[T] = []
     interrupted = False
     while pending:
-        finished, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-        for future in finished:
-            pending.pop(future)
-            result = future.result()
-            results.append(result)
-            done(result)
+        try:
+            future = finished.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            future = None
+        if future is not None and pending.pop(future, None) is not None:
+            if not future.cancelled():
+                results.append(future.result())
+                done(results[-1])
         if cancel.is_set() and not interrupted:
             interrupted = True
             for future, host in list(pending.items()):
