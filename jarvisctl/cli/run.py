@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -112,6 +113,9 @@ def run_command(
     )
     restore = _stop_on_signals(context.cancel, console)
     try:
+        # What the imports made lives as long as the process: a collection during the run
+        # need not walk it (about 6 % of a 50-host run's CPU).
+        gc.freeze()
         with redrawing(console):
             report = run_playbooks(project, request, context)
     except BaseException:
