@@ -59,5 +59,6 @@ def main() -> None:
         # Whatever the command did is done and written: the interpreter's last collection
         # would walk every object the imports and the run made (0.1 s of CPU after a 50-host
         # run) to free memory the process hands back as it exits. Frozen objects are skipped
-        # by it; atexit handlers and reference-counted cleanup still run.
+        # by it; atexit handlers (the state files' connections, store/sqlite/database.py, the
+        # regex matchers) and reference-counted cleanup still run.
         gc.freeze()

@@ -25,7 +25,7 @@ from jarvisctl.connection.base import (
 )
 from jarvisctl.connection.capture import Capture
 from jarvisctl.connection.overrun import OverrunWatch, watched
-from jarvisctl.connection.shell import SCRIPT_ON_STDIN, become_prefix, script_shell
+from jarvisctl.connection.shell import SCRIPT_ON_STDIN, become_prefix, marker_assignment
 from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 from jarvisctl.connection.sweep import kill_marked
 from jarvisctl.core.durations import format_seconds
@@ -93,14 +93,18 @@ class LocalConnection:
         # With become, the outer shell reports a missing sudo (127) the way a remote host does.
         # A check script's shell is the process whose group is ended when a command overruns
         # (connection/overrun.py): `exec`, so that no outer shell ends in its place.
-        # It starts with its marker in its environment (script_shell), as on a remote host.
+        # It starts with its marker in its environment (marker_assignment), as on a remote host.
         capture = Capture()  # unused when the output goes to a sink
         output = capture if sink is None else sink
         deadlines = watched(output)
         marker = None if deadlines is None else deadlines.marker
         script = "exec " if command == SCRIPT_ON_STDIN else ""
-        line = script + (script_shell(marker) if script else command)
-        argv = ["/bin/sh", "-c", f"{script}{prefix}/bin/sh -c {shlex.quote(line)}" if prefix else line]
+        line = f"{marker_assignment(marker)}exec {command}" if script else command
+        argv = [
+            "/bin/sh",
+            "-c",
+            f"{script}{prefix}/bin/sh -c {shlex.quote(line)}" if prefix else line,
+        ]
         started = time.monotonic()
         process = self._start(argv, stdin, marker)
         feeder = _feed_stdin(process, stdin)

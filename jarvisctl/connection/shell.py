@@ -18,18 +18,21 @@ _TAG_PREFIX = "jarvisctl-run:"
 SCRIPT_ON_STDIN = "sh -s"
 
 
-def script_shell(marker: str | None) -> str:
-    """SCRIPT_ON_STDIN, started with a check script's marker (RUN_TOKEN) in its environment
-    when there is one. A process's /proc/PID/environ is the environment it was exec'd with:
-    a shell that only exported the marker would show none in a subshell of it, nor in a child
-    between its fork and its exec, and the sweep (connection/sweep.py) would miss both: a pure
-    shell loop (`while :; do :; done &`) for ever, a `setsid` child now and then (a loaded
-    host schedules the exec late). `env` execs the shell, so it costs no process."""
+def marker_assignment(marker: str | None) -> str:
+    """`JARVIS_RUN_TOKEN=MARKER ` to put before the script shell's command (or `env`'s), so
+    that the shell starts with a check script's marker in its environment; "" without one.
+
+    A process's /proc/PID/environ is the environment it was exec'd with: a shell that only
+    exported the marker would show none in a subshell of it, nor in a child between its fork
+    and its exec, and the sweep (connection/sweep.py) would miss both: a pure shell loop
+    (`while :; do :; done &`) for ever, a `setsid` child now and then (a loaded host schedules
+    the exec late). An assignment costs no process; `env` (under sudo, which runs no shell)
+    costs an exec, about 1 ms of the host's CPU."""
     if marker is None:
-        return SCRIPT_ON_STDIN
+        return ""
     if not re.fullmatch(r"[0-9a-f]+", marker):
         raise ValueError(f"a run marker is lowercase hex, got {marker!r}")
-    return f"env {RUN_TOKEN}={marker} {SCRIPT_ON_STDIN}"
+    return f"{RUN_TOKEN}={marker} "
 
 
 def become_prefix(become: bool, become_user: str | None, login_user: str | None) -> str:
@@ -65,12 +68,13 @@ def wrap_remote_command(
     too. It runs under sudo (not around it) so that it may signal the processes it started.
     A `tag` is a no-op (`: jarvisctl-run:TAG;`) that lets `end_tagged_command` find it later.
     The script shell (SCRIPT_ON_STDIN) is the exception: it is sent as is, with the script's
-    `marker` in its environment (`script_shell`), tagged by argument.
+    `marker` in its environment (`marker_assignment`), tagged by argument.
     """
     sudo = become_prefix(become, become_user, login_user)
     if command == SCRIPT_ON_STDIN:
         format_seconds(timeout)  # still a positive duration: the controller waits that long
-        shell = script_shell(marker)
+        marked = marker_assignment(marker)
+        shell = ("env " if sudo and marked else "") + marked + command
         return sudo + (shell if tag is None else f"{shell} {_TAG_PREFIX}{tag}")
     body = command if tag is None else f": {_TAG_PREFIX}{tag}; {command}"
     limits = f"-s TERM -k {format_seconds(KILL_AFTER)} {format_seconds(timeout)}"

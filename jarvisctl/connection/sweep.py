@@ -16,18 +16,18 @@ import signal
 # The environment variable that marks every process a script started.
 RUN_TOKEN = "JARVIS_RUN_TOKEN"
 
-# `_jk FIRST`: KILL the processes whose environment carries the marker ($_jm), among those
-# started since PID FIRST (0: all): PIDs after it up to the last one now, wrapping past pid_max
-# when the counter did. Never the sweeping shell itself (its own PID, from /proc/self: a
-# subshell's $$ is its parent's) nor the script's shell ($$): both carry the marker when the
-# script shell was started with it (connection/shell.py script_shell), and the one that
-# sweeps is still needed; the script's shell, when the watchdog sweeps, is KILLed just before
-# unless its PID is another process's by then. When there are none, no grep runs (grep itself runs without the marker).
-# Then again, up to 10 passes. After a pass that killed something, over the same PIDs: what a
-# process forked between the look and its KILL has a PID the pass did not cover. After one
-# that found nothing (and saw no process in an execve, `_jp`), over the PIDs started since its
-# look, and only if any of those is alive: a marked process can fork and exit between the
-# look (the last PID) and the grep, leaving marked children the pass never looked at.
+# `_jk FIRST`: KILL the processes whose environment carries the marker ($_jm), among those started
+# since PID FIRST (0: all): PIDs after it up to the last one now, wrapping past pid_max when the
+# counter did. Never the sweeping shell itself (its own PID, from /proc/self: a subshell's $$ is its
+# parent's) nor the script's shell ($$): both carry the marker when the script shell was started
+# with it (connection/shell.py marker_assignment), and the one that sweeps is still needed; the
+# script's shell, when the watchdog sweeps, is KILLed just before unless its PID is another
+# process's by then. When there are none, no grep runs (grep itself runs without the marker). Then
+# again, up to 10 passes. After a pass that killed something, over the same PIDs: what a process
+# forked between the look and its KILL has a PID the pass did not cover. After one that found
+# nothing (and saw no process in an execve, `_jp`), over the PIDs started since its look, and only
+# if any of those is alive: a marked process can fork and exit between the look (the last PID) and
+# the grep, leaving marked children the pass never looked at.
 # `_jp ENVIRON_FILES`: whether one of these processes is in the middle of an execve: between
 # its new memory and its new arguments and environment, it shows an empty command line and
 # environment (a zombie or a kernel thread, flag PF_KTHREAD, shows them empty too, forever).

@@ -10,7 +10,6 @@ import time
 
 from jarvisctl.connection.poll import ready
 
-
 # What one read from the kernel asks for: a burst of SSH packets at once.
 _READ_SIZE = 65536
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)

@@ -45,13 +45,13 @@ def in_window(
     interrupted = False
     while pending:
         try:
-            future = finished.get(timeout=POLL_SECONDS)
+            ended: Future[T] | None = finished.get(timeout=POLL_SECONDS)
         except queue.Empty:
-            future = None
-        if future is not None and pending.pop(future, None) is not None:
-            if not future.cancelled():
-                results.append(future.result())
-                done(results[-1])
+            ended = None
+        # a future cancelled below is told here too, and was popped then
+        if ended is not None and pending.pop(ended, None) is not None:
+            results.append(ended.result())
+            done(results[-1])
         if cancel.is_set() and not interrupted:
             interrupted = True
             for future, host in list(pending.items()):

@@ -214,7 +214,8 @@ def test_a_subshell_that_never_execs_does_not_outlive_the_run(target: Path) -> N
         f"""\
         - name: waits in a builtin
           use: command
-          with: {{command: "( sh -c 'echo $PPID' >{pidfile}; read x <{fifo} ) >/dev/null 2>&1 & echo 1"}}
+          with:
+            command: "( sh -c 'echo $PPID' >{pidfile}; read x <{fifo} ) >/dev/null 2>&1 & echo 1"
         - name: after
           use: command
           with: {{command: "echo 2"}}

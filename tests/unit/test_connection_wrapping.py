@@ -413,14 +413,15 @@ def test_a_script_on_stdin_needs_no_extra_shell_nor_timeout() -> None:
 
 def test_a_check_script_shell_starts_with_its_marker_in_its_environment() -> None:
     """The marker in the shell's exec-time environment, so that its subshells and its
-    children between fork and exec carry it too (connection/shell.py script_shell)."""
+    children between fork and exec carry it too (connection/shell.py marker_assignment): by
+    an assignment the login shell makes, or by `env` under sudo (which runs no shell)."""
     from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 
     common = {"timeout": 30, "become_user": None, "tag": "ab"}
     wrapped = wrap_remote_command(
         SCRIPT_ON_STDIN, become=False, login_user="root", marker="c0ffee", **common
     )
-    assert wrapped == "env JARVIS_RUN_TOKEN=c0ffee sh -s jarvisctl-run:ab"
+    assert wrapped == "JARVIS_RUN_TOKEN=c0ffee sh -s jarvisctl-run:ab"
     become = wrap_remote_command(
         SCRIPT_ON_STDIN, become=True, login_user="deploy", marker="c0ffee", **common
     )

@@ -10,10 +10,16 @@ or writes anything, so that it works on a full or read-only state directory: `mo
 SQLite cannot set up the WAL's shared-memory file beside the database (the directory is read-only
 or the disk is full, so the -shm file cannot be created or grown), the file is opened `immutable`,
 which needs neither the -shm nor the -wal. A state file that does not exist reads as empty.
+
+The connections are closed at the interpreter's exit (`close_databases`), not left to the
+collector (the CLI freezes its objects before it exits, cli/main.py): the last connection's
+close checkpoints the WAL into the file and removes the -wal and -shm files, so that a
+read-only state directory can be read afterwards.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
 import threading
@@ -133,3 +139,20 @@ def shared_database(path: Path, readonly: bool, schema: str) -> Database:
         finally:
             evicted.lock.release()
     return database
+
+
+def close_databases() -> None:
+    """Close this process's shared connections that no thread is using (at exit)."""
+    with _DATABASES_GUARD:
+        databases = list(_DATABASES.values())
+    for database in databases:
+        if not database.lock.acquire(timeout=1.0):  # a daemon thread stuck inside: leave it
+            continue
+        try:
+            if database.depth == 0:
+                database.close()
+        finally:
+            database.lock.release()
+
+
+atexit.register(close_databases)
