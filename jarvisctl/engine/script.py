@@ -14,7 +14,9 @@ command overruns (connection/overrun.py: TERM, then KILL), that command is repor
 runs the commands after it in a script of their own.
 
 Nothing the script starts outlives it: every command carries a second random value in its
-environment (JARVIS_RUN_TOKEN, inherited by whatever it starts, `setsid` or not), and the script
+environment (JARVIS_RUN_TOKEN, inherited by whatever it starts, `setsid` or not; the script's
+shell is started with it, connection/shell.py marker_assignment, so that its subshells and its
+children before their exec show it in /proc too), and the script
 ends with a sweep that KILLs every process whose /proc/PID/environ carries it (connection/
 sweep.py), also when TERM ends it. The sweep only reads the environments of processes started
 since the script began (the kernel's last PID, from /proc/loadavg), and only when there are
