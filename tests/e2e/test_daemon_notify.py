@@ -250,6 +250,10 @@ def test_a_receiver_outage_and_a_killed_daemon_lose_nothing_and_double_nothing(
 
         services.start(victim)
         wait_for(lambda: len(recorder.accepted("/hook")) == 2, 30, "the resolution")
+        # and the other receivers' before their servers stop: a mail sent while the SMTP
+        # server shuts down fails ("Connection unexpectedly closed"), which is not an outage
+        wait_for(lambda: len(recorder.accepted("/slack")) == 2, 30, "the chat's resolution")
+        wait_for(lambda: len(smtp.mails) == 2, 30, "the mail's resolution")
         keys = [post.headers["Idempotency-Key"] for post in recorder.accepted("/hook")]
         assert len(set(keys)) == 2  # each notification delivered once
         assert recorder.accepted("/hook")[1].json()["status"] == "resolved"
