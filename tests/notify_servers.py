@@ -53,7 +53,8 @@ class Post:
 @dataclass
 class Recorder:
     """What was posted, and how to answer: `answers[path] = (status, body)`; `hang` paths are
-    answered only after `hang_seconds`."""
+    answered only after `hang_seconds`. A GET is answered the same way (a page for the `http`
+    check kind), and not recorded."""
 
     url: str
     posts: list[Post] = field(default_factory=list)
@@ -83,8 +84,14 @@ def http_recorder(port: int = 0) -> Iterator[Recorder]:
             recorder.posts.append(post)
             if self.path in recorder.hang:
                 time.sleep(recorder.hang_seconds)
-            status, body = recorder.answers.get(self.path, (200, b"ok"))
+            status = self._answer()
             recorder.answered.append((post, status))
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def _answer(self) -> int:
+            status, body = recorder.answers.get(self.path, (200, b"ok"))
             with contextlib.suppress(OSError):  # a client that gave up waiting (hang)
                 self.send_response(status)
                 if status in (301, 302, 307, 308):
@@ -92,6 +99,7 @@ def http_recorder(port: int = 0) -> Iterator[Recorder]:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+            return status
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,8 @@ import pytest
 from jarvisctl.core.regex_search import MATCH_SECONDS
 from tests.e2e.sshd import SshdFleet, SshdHost
 from tests.host_tools import tools_hidden
+from tests.matcher_processes import gone, matcher_pids
+from tests.notify_servers import http_recorder
 
 pytestmark = pytest.mark.e2e
 
@@ -49,48 +49,11 @@ PLAY = """\
 """
 
 
-class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b'{"status": "up"}\n'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def matchers_of(parent: int) -> set[int]:
-    """The live matcher processes whose parent is `parent`."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z" and argv[1:4] == [b"-I", b"-S", b"-c"]:
-            found.add(int(entry.name))
-    return found
-
-
-def gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
+    with http_recorder() as server:
+        server.answers["/health"] = (200, b'{"status": "up"}\n')
+        yield server.url
 
 
 def test_regexes_on_hosts_and_a_hostile_output_on_all_of_them(
@@ -109,7 +72,7 @@ def test_regexes_on_hosts_and_a_hostile_output_on_all_of_them(
     )
     seen: set[int] = set()
     while run.poll() is None and time.monotonic() - started < 120:
-        seen |= matchers_of(run.pid)
+        seen |= matcher_pids(run.pid)
         time.sleep(0.05)
     stdout, stderr = run.communicate(timeout=60)
     took = time.monotonic() - started

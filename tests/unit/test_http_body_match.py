@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from jarvisctl.cli.main import cli
 from jarvisctl.core.regex_search import MATCH_SECONDS, SEARCHED_CHARS
 from jarvisctl.kinds.base import CommandOutput
 from jarvisctl.kinds.network import Http, HttpParams
+from tests.notify_servers import http_recorder
 
 SLOW = r".*.*.*.*x(\d)"  # no nesting, yet O(n^5) on a line of n 'a's: hours for 5000 of them
 BODIES = {"/hostile": "a" * 5000, "/health": '{"status": "up"}\n'}
@@ -37,27 +36,11 @@ PLAYBOOK = """\
 """
 
 
-class _Server(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = BODIES[self.path].encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_recorder() as server:
+        server.answers.update({path: (200, body.encode()) for path, body in BODIES.items()})
+        yield server.url
 
 
 def project(root: Path, url: str, pattern: str) -> None:

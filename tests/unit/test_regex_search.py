@@ -23,39 +23,11 @@ from jarvisctl.core.regex_search import (
     match_bounded,
     search_bounded,
 )
+from tests.matcher_processes import gone, matcher_pids
 
 SLOW = r".*.*.*.*x(\d)"  # no nesting, yet O(n^5) on a line of n 'a's
 HOSTILE = "a" * 5000
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def matcher_pids() -> set[int]:
-    """This process's live children that run the matcher."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if (
-            int(fields[1]) == os.getpid()
-            and fields[0] != "Z"
-            and argv[1:4] == [b"-I", b"-S", b"-c"]
-        ):
-            found.add(int(entry.name))
-    return found
-
-
-def gone(pid: int) -> bool:
-    """Whether `pid` has ended (a zombie has: this container's init may not reap)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def wait_until(condition: object, seconds: float) -> bool:
@@ -172,7 +144,7 @@ def test_a_matcher_killed_while_idle_is_replaced_for_the_next_search() -> None:
 CONTROLLER = """\
 import sys, time
 from jarvisctl.core.regex_search import match_bounded
-from tests.unit.test_regex_search import matcher_pids
+from tests.matcher_processes import matcher_pids
 assert match_bounded(r"(\\d+)", "n=1") is not None
 print(*matcher_pids(), flush=True)
 if sys.argv[1] == "exit":
@@ -226,7 +198,7 @@ def test_a_busy_matcher_ends_by_its_own_alarm_when_its_controller_is_killed() ->
 FORKS = """\
 import os, sys
 from jarvisctl.core.regex_search import match_bounded
-from tests.unit.test_regex_search import matcher_pids
+from tests.matcher_processes import matcher_pids
 assert match_bounded(r"(\\d+)", "n=1") is not None
 mine = matcher_pids()
 child = os.fork()
