@@ -205,7 +205,9 @@ def test_a_subshell_that_never_execs_does_not_outlive_the_run(target: Path) -> N
     one opens): it is a fork of the script's shell that never execs, so its /proc/PID/environ
     is the one the script's shell was started with. The sweep finds it by its marker only if
     the script's shell was started with the marker, not merely exported it: the same gap let a
-    `setsid` child whose exec came late (a loaded host) outlive a run now and then."""
+    `setsid` child whose exec came late (a loaded host) outlive a run now and then. The check
+    waits until the subshell has said its PID: on a loaded host the run could otherwise end, and
+    its sweep end the subshell, before the subshell wrote it (CI saw that)."""
     tag = f"{uuid.uuid4().int % 10**9}"
     fifo, pidfile = target / f"fifo.{tag}", target / f"pid.{tag}"
     os.mkfifo(fifo)
@@ -215,7 +217,7 @@ def test_a_subshell_that_never_execs_does_not_outlive_the_run(target: Path) -> N
         - name: waits in a builtin
           use: command
           with:
-            command: "( sh -c 'echo $PPID' >{pidfile}; read x <{fifo} ) >/dev/null 2>&1 & echo 1"
+            command: "( sh -c 'echo $PPID' >{pidfile}.w && mv {pidfile}.w {pidfile}; read x <{fifo} ) >/dev/null 2>&1 & until [ -e {pidfile} ]; do sleep 0.01; done; echo 1"
         - name: after
           use: command
           with: {{command: "echo 2"}}
