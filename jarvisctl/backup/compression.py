@@ -169,6 +169,9 @@ class _InflatingReader(io.RawIOBase):
         self._inflater = zlib.decompressobj(_GZIP_WBITS)
         self._pending = memoryview(b"")  # sliced as it is read: no copy of what is left
         self._held = b""
+        # After an inflate failed: its input again, fed a byte at a time from the state before.
+        self._replay = memoryview(b"")
+        self._replaying = False
 
     def readable(self) -> bool:
         return True
@@ -183,29 +186,46 @@ class _InflatingReader(io.RawIOBase):
 
     def _refill(self) -> bool:
         """More uncompressed bytes in `_pending`; False at the (checked) end of the stream."""
-        try:
-            while not self._pending:
-                if self._inflater.unconsumed_tail:
-                    data = self._inflater.unconsumed_tail
-                elif self._inflater.eof and self._inflater.unused_data:
-                    data = self._inflater.unused_data
-                    self._inflater = zlib.decompressobj(_GZIP_WBITS)
-                else:
-                    data = self._read()
-                    if not data:
-                        if not self._inflater.eof:
-                            raise CompressionError("the stored gzip data ends early (truncated)")
-                        return False
-                self._pending = memoryview(self._inflater.decompress(data, _CHUNK))
-        except zlib.error as exc:
-            raise CompressionError(f"the stored gzip data is corrupt: {exc}") from exc
+        while not self._pending:
+            if self._inflater.unconsumed_tail:
+                data: bytes | memoryview = self._inflater.unconsumed_tail
+            elif self._inflater.eof and self._inflater.unused_data:
+                data = self._inflater.unused_data
+                self._inflater = zlib.decompressobj(_GZIP_WBITS)
+            elif self._replay:
+                data, self._replay = self._replay[:1], self._replay[1:]
+            else:
+                self._replaying = False
+                data = self._read()
+                if not data:
+                    if not self._inflater.eof:
+                        raise CompressionError("the stored gzip data ends early (truncated)")
+                    return False
+            self._pending = memoryview(self._inflate(data))
         return True
+
+    def _inflate(self, data: bytes | memoryview) -> bytes:
+        """What `data` inflates to. When a call fails, what it had inflated before the damage
+        is lost with it, and verification would name a file before the damaged one: so the
+        state from before the call is restored and the same input fed again a byte at a time,
+        which hands out every byte up to the damage before the error is raised."""
+        if self._replaying:
+            try:
+                return self._inflater.decompress(data, _CHUNK)
+            except zlib.error as exc:
+                raise CompressionError(f"the stored gzip data is corrupt: {exc}") from exc
+        before = self._inflater.copy()
+        try:
+            return self._inflater.decompress(data, _CHUNK)
+        except zlib.error:
+            self._inflater, self._replay, self._replaying = before, memoryview(data), True
+            return b""
 
     def _read(self) -> bytes:
         """The next input, its last bytes held back until the file's end: a gzip member's
         trailer (CRC, size) is then checked by a call that inflates nothing, so a damaged file's
         bytes reach the reader before the error does, and verification names the file they
-        belong to. Small reads keep what an error in the deflate data itself takes small."""
+        belong to. (An error in the deflate data itself is found by `_inflate`'s replay.)"""
         while chunk := self._raw.read(_INFLATE_INPUT):
             data = self._held + chunk
             data, self._held = data[:-_GZIP_TRAILER], data[-_GZIP_TRAILER:]

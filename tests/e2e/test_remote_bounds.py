@@ -217,7 +217,9 @@ def test_a_subshell_that_never_execs_does_not_outlive_the_run(target: Path) -> N
         - name: waits in a builtin
           use: command
           with:
-            command: "( sh -c 'echo $PPID' >{pidfile}.w && mv {pidfile}.w {pidfile}; read x <{fifo} ) >/dev/null 2>&1 & until [ -e {pidfile} ]; do sleep 0.01; done; echo 1"
+            command: "( sh -c 'echo $PPID' >{pidfile}.w && mv {pidfile}.w {pidfile};
+              read x <{fifo} ) >/dev/null 2>&1 &
+              until [ -e {pidfile} ]; do sleep 0.01; done; echo 1"
         - name: after
           use: command
           with: {{command: "echo 2"}}

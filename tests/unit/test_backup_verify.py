@@ -6,17 +6,22 @@ also extracts into a scratch directory and compares what is on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import os
+import random
 import subprocess
 import tarfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from jarvisctl.backup.compression import opened_uncompressed
+from jarvisctl.backup.errors import CompressionError
 from jarvisctl.backup.manifest import manifest_of_tar
 from jarvisctl.backup.scratch import extract_tar
 from jarvisctl.backup.stores.local import LocalBackupStore
@@ -465,3 +470,89 @@ def test_a_store_locked_by_another_process_is_no_verdict(tmp_path: Path, archive
     assert outcome.problem is not None
     assert outcome.problem.startswith("the backup store 'offsite' is busy, try again: ")
     assert taken.index.get("s1") == taken.snapshot
+
+
+def text_tar(files: int = 6, lines: int = 400) -> tuple[bytes, list[int]]:
+    """A tar of seeded, compressible text files (it gzips to a few KiB, one inflate's input) and
+    the offset in it where each file's header starts."""
+    rng = random.Random(20261204)
+    words = ["disk", "load", "warn", "crit", "temp", "fan", "gpu", "ok", "host", "check"]
+    out, starts = io.BytesIO(), []
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for n in range(files):
+            body = "\n".join(" ".join(rng.choices(words, k=8)) for _ in range(lines)).encode()
+            info = tarfile.TarInfo(f"etc/app/file{n}.txt")
+            info.size, info.mtime, info.mode = len(body), 1_700_000_000, 0o644
+            starts.append(out.tell())
+            tar.addfile(info, io.BytesIO(body))
+    return out.getvalue(), starts
+
+
+def corrupted_deflate(compressed: bytes, data: bytes, within: tuple[int, int]) -> tuple[int, bytes]:
+    """An offset where a flipped bit breaks the deflate codes themselves (zlib raises
+    "invalid ...", not merely a CRC mismatch at the end: mostly a distance too far back, so
+    within the first 32 KiB of output), with the output it spoils and the error both in
+    `within` (offsets into `data`); and what a byte-at-a-time inflate of that damaged stream
+    hands out before it raises."""
+    lo, hi = within
+    for offset in range(max(10, lo * len(compressed) // len(data) - 500), len(compressed) - 8):
+        damaged = bytearray(compressed)
+        damaged[offset] ^= 0x01
+        try:
+            zlib.decompress(bytes(damaged), 16 + zlib.MAX_WBITS)
+            continue
+        except zlib.error as exc:
+            if "invalid" not in str(exc):
+                continue
+        inflater, prefix = zlib.decompressobj(16 + zlib.MAX_WBITS), bytearray()
+        with contextlib.suppress(zlib.error):
+            for i in range(len(damaged)):
+                prefix += inflater.decompress(damaged[i : i + 1])
+        if lo <= first_difference(bytes(prefix), data) <= len(prefix) < hi:
+            return offset, bytes(prefix)
+    raise AssertionError("no flip in the stream breaks its deflate codes there")
+
+
+def first_difference(a: bytes, b: bytes) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def test_a_damaged_compressed_stream_hands_out_every_byte_before_the_damage(tmp_path: Path) -> None:
+    """The whole file is one inflate's input: when zlib raises on it, the bytes it had inflated
+    before the damage must still reach the reader, or verification names a file before the
+    damaged one (the snapshot's first directory: CI saw that)."""
+    data, starts = text_tar()
+    compressed = gzip.compress(data, mtime=0)
+    offset, expected = corrupted_deflate(compressed, data, (starts[1] + 512, starts[2]))
+    stored = tmp_path / "data.gz"
+    damaged = bytearray(compressed)
+    damaged[offset] ^= 0x01
+    stored.write_bytes(bytes(damaged))
+    got = bytearray()
+    corrupt = "the stored gzip data is corrupt: Error -3 while decompressing data: invalid"
+    with (
+        pytest.raises(CompressionError, match=corrupt),
+        opened_uncompressed(stored.open("rb"), str(stored), "gzip") as reader,
+    ):
+        while chunk := reader.read(7000):
+            got += chunk
+    assert bytes(got) == expected
+
+
+def test_damage_in_the_deflate_codes_names_the_file_it_lies_in(tmp_path: Path) -> None:
+    data, starts = text_tar()
+    taken = take(tmp_path, "gzip", data)
+    stored = taken.data.read_bytes()
+    offset, _ = corrupted_deflate(stored, data, (starts[1] + 512, starts[2]))
+    flip(taken.data, offset)
+    outcome = verify_snapshot(
+        taken.snapshot, taken.store, taken.index, "checksum", tmp_path / "s", FakeClock()
+    )
+    assert outcome.problem is not None
+    assert outcome.problem.startswith(
+        "/etc/app/file1.txt: cannot be read back, the stored data is damaged: "
+        "the stored gzip data is corrupt: Error -3 while decompressing data: invalid"
+    ), outcome.problem
+    assert outcome.problem.endswith("(the files before it matched)")
