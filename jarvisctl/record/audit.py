@@ -61,14 +61,25 @@ class Journal:
     A record is whole or absent: a write the disk refused is cut back off the file, so the
     records before it still verify, and the error (a StoreError) goes to the caller. After
     that the journal writes nothing more but the run's last record (`close_incomplete`).
+
+    Hosts' threads emit at once (a daemon's cycle: 45 records per host). Each record is encoded
+    in its own thread; only chaining it (its number, the previous line's hash) is done under
+    the lock, and the write to the file is a group commit: the thread that finds no write
+    going on writes every line waiting, in order, while the others go on. A lock held across
+    a write(2) made every other host's thread sleep on it and be woken in turn, which cost a
+    daemon's cycle a third of its CPU. A run's first and last records are written and
+    fsync'd before `emit` returns.
     """
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
         self.run_id = run_id
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the chain, what waits to be written, the flags
+        self._writing = threading.Lock()  # the one thread writing to the file
         self._seq = 0
         self._prev = genesis(run_id)
+        self._waiting: list[bytes] = []  # chained lines, not yet written
+        self._written = (0, self._prev)  # the chain's state at the end of the file
         self._size = 0  # bytes of whole records
         self.failed = False
         self.lost = 0  # events not written since a failed write
@@ -86,62 +97,93 @@ class Journal:
         self._closed = False
 
     def emit(self, event: Event) -> None:
+        body = _body(event)
         with self._lock:
             if self._closed:
                 return
             if self.failed:
                 self.lost += 1
                 return
-            self._append(event)
+            self._chain(body)
+        self._write(sync=event.kind in FSYNC_KINDS)
 
     def close_incomplete(self, event: Event) -> None:
         """The last record of a run that could not record everything; a StoreError if even
         that cannot be written."""
+        body = _body(event)
         with self._lock:
-            if not self._closed:
-                self._append(event)
+            if self._closed:
+                return
+            self._chain(body)
+        self._write(sync=True)
 
-    def _append(self, event: Event) -> None:
-        line = encode(
-            {
-                "seq": self._seq + 1,
-                "prev": self._prev,
-                "at": round(event.at, 6),
-                "kind": event.kind.value,
-                "host": event.host,
-                "play": event.play,
-                "data": event.payload.record(),
-            }
-        )
-        try:
-            write_all(self._fd, line + b"\n")
-            if event.kind in FSYNC_KINDS:
-                os.fsync(self._fd)
-        except OSError as exc:
-            self.failed = True
-            self.lost += 1
-            _cut_back(self._fd, self._size)
-            raise store_fault(self.path, exc, state_dir=self.path.parent.parent) from None
+    def _chain(self, body: bytes) -> None:
+        """`body` (a record without its number and hash) as the next line. Under the lock."""
+        # sort_keys puts "prev" and "seq" last: the line is exactly encode() of the whole record
+        line = body[:-1] + b',"prev":"%s","seq":%d}' % (self._prev.encode(), self._seq + 1)
         self._seq += 1
-        self._size += len(line) + 1
         self._prev = line_hash(line)
+        self._waiting.append(line + b"\n")
+
+    def _write(self, sync: bool, wait: bool = False) -> None:
+        """Write what waits, unless another thread is writing it (it writes what is added
+        meanwhile too); with `wait`, or `sync` (then fsync too), wait for it and write."""
+        while self._writing.acquire(blocking=sync or wait):
+            try:
+                with self._lock:
+                    lines, self._waiting = self._waiting, []
+                    chained = (self._seq, self._prev)
+                if lines:
+                    self._write_lines(b"".join(lines), chained, len(lines))
+                if sync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                with self._lock:
+                    self.failed = True  # a refused write, or a sync that failed
+                raise store_fault(self.path, exc, state_dir=self.path.parent.parent) from None
+            finally:
+                self._writing.release()
+            sync = wait = False  # this thread's line is out: what came since, if no one writes
+            with self._lock:
+                if not self._waiting:
+                    return
+
+    def _write_lines(self, data: bytes, chained: tuple[int, str], count: int) -> None:
+        """Under `_writing`: append `data` (`count` lines, chained up to `chained`); on a
+        refusal, cut it back and drop what waits, and the chain goes on from the file's end."""
+        try:
+            write_all(self._fd, data)
+        except OSError:
+            _cut_back(self._fd, self._size)
+            with self._lock:
+                self.failed = True
+                self.lost += count + len(self._waiting)
+                self._waiting = []
+                self._seq, self._prev = self._written
+            raise
+        self._size += len(data)
+        with self._lock:
+            self._written = chained
 
     @property
     def tail(self) -> tuple[int, str]:
         """The number of records written and the hash of the last one."""
+        with contextlib.suppress(JarvisError):  # a refusal was the caller's error already
+            self._write(sync=False, wait=True)
         with self._lock:
-            return self._seq, self._prev
+            return self._written
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            try:
-                os.fsync(self._fd)
-            except OSError:
-                pass  # run_started and the last record were synced when written
-            finally:
+        try:
+            # what waits is written; a refusal was counted lost and told to its emitter
+            with contextlib.suppress(JarvisError):
+                self._write(sync=True)
+        finally:
+            with self._writing:
                 os.close(self._fd)
 
     def remove(self) -> None:
@@ -149,6 +191,19 @@ class Journal:
         self.close()
         with contextlib.suppress(OSError):  # else it stays: a journal without run_finished
             self.path.unlink()
+
+
+def _body(event: Event) -> bytes:
+    """The record of `event` without its place in the chain ("prev", "seq")."""
+    return encode(
+        {
+            "at": round(event.at, 6),
+            "kind": event.kind.value,
+            "host": event.host,
+            "play": event.play,
+            "data": event.payload.record(),
+        }
+    )
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.core.events import CHECK, RUN_FINISHED, RUN_STARTED
-from jarvisctl.record.audit import Journal, JournalError, journal_path, read_journal, verify
+from jarvisctl.core.events import CHECK, RUN_FINISHED, RUN_INCOMPLETE, RUN_STARTED
+from jarvisctl.record.audit import (
+    Journal,
+    JournalError,
+    encode,
+    journal_path,
+    read_journal,
+    verify,
+)
 from jarvisctl.render.reports.load import verify_run
 from tests.events import raw
 
@@ -151,6 +158,74 @@ def test_threads_emitting_at_once_keep_the_chain(tmp_path: Path) -> None:
     journal.close()
     result, records = verify(RUN, journal.path.read_bytes(), journal.tail)
     assert result.intact and result.complete and len(records) == 1602
+
+
+def test_each_line_is_its_whole_record_encoded_as_one(tmp_path: Path) -> None:
+    """A record is encoded without its place in the chain, in the emitting thread, and
+    chained under the lock: the line is still exactly the whole record's canonical encoding
+    (sorted keys, no spaces), non-ASCII text included."""
+    journal = Journal(journal_path(tmp_path, RUN), RUN)
+    journal.emit(raw(RUN_STARTED, data={"run_id": RUN}))
+    journal.emit(raw(CHECK, "hôte", "p", {"z": [1, {"b": 2, "a": "é\n"}], "a": None}))
+    journal.close()
+    for line in lines(journal.path):
+        assert line == encode(json.loads(line)) + b"\n"
+
+
+def test_threads_emitting_at_once_through_a_refused_write_leave_a_journal_that_verifies(
+    tmp_path: Path,
+) -> None:
+    """Eight threads emit while a file size limit refuses a write half-way (as a full disk
+    does): whichever thread was writing gets the StoreError, the lines of that write and those
+    waiting behind it are counted lost, nothing more is written, and the run's last record
+    (run_incomplete) chains from the last whole record on disk."""
+    script = f"""
+import resource, signal, threading
+from pathlib import Path
+from jarvisctl.core.errors import StoreError
+from jarvisctl.core.events import RUN_INCOMPLETE, RUN_STARTED
+from jarvisctl.record.audit import Journal, journal_path
+from tests.events import raw
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+journal = Journal(journal_path(Path({str(tmp_path)!r}), {RUN!r}), {RUN!r})
+journal.emit(raw(RUN_STARTED, data={{"n": 0}}))
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, resource.RLIM_INFINITY))
+refused, emitted = [], [0]
+def host(n):
+    for i in range(300):
+        try:
+            journal.emit(raw("check", f"h{{n}}", "p", {{"i": i, "pad": "x" * 100}}))
+            emitted[0] += 1
+        except StoreError as exc:
+            refused.append(str(exc))
+threads = [threading.Thread(target=host, args=(n,)) for n in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+journal.close_incomplete(raw(RUN_INCOMPLETE, data={{"lost": journal.lost}}))
+journal.close()
+print("refused", len(refused), "lost", journal.lost, "failed", journal.failed)
+print("tail", *journal.tail)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0].split()  # refused N lost N failed B
+    said = dict(zip(first[::2], first[1::2], strict=True))
+    assert (said["refused"], said["failed"]) == ("1", "True"), done.stdout
+    path = journal_path(tmp_path, RUN)
+    result, records = verify(RUN, path.read_bytes())
+    assert result.intact and result.torn_bytes == 0, result
+    written = len(records) - 2  # run_started, run_incomplete
+    assert written + int(said["lost"]) == 8 * 300
+    assert records[-1].kind == RUN_INCOMPLETE and records[-1].data["lost"] > 0
+    assert f"tail {len(records)} {result.last_hash}" in done.stdout
 
 
 def test_a_journal_is_never_overwritten(tmp_path: Path) -> None:
