@@ -87,6 +87,24 @@ class JobStats:
 class Observations:
     """An event sink (thread-safe) plus job bookkeeping."""
 
+    # the kinds `emit` reads: the rest (a host's commands and batches, most of a cycle's
+    # events) is not even queued to its sink thread
+    kinds = frozenset(
+        payload.kind
+        for payload in (
+            HostConnected,
+            HostUnreachable,
+            Check,
+            RunFinished,
+            LeaseTakeover,
+            HostSkipped,
+            Remediation,
+            CircuitOpen,
+            HostFailed,
+            HostInterrupted,
+        )
+    )
+
     def __init__(self, log: EventLog, clock: Callable[[], float] = time.time) -> None:
         self.log, self.clock = log, clock
         self._lock = threading.Lock()

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from jarvisctl.core.dispatch import Dispatcher
+from jarvisctl.core.events import BATCH, COMMAND
 from jarvisctl.daemon.health import RELOAD, ConfigHealth
 from jarvisctl.daemon.http import DaemonHTTPServer, HttpLimits, ListenError, serve
 from jarvisctl.daemon.logs import EventLog
@@ -25,6 +27,7 @@ from jarvisctl.daemon.metrics import render_metrics
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.daemon.snapshot import JobView, Snapshot
 from tests.events import check, connected, unreachable
+from tests.events import raw as raw_event
 
 NOW = 1_795_500_000.0
 
@@ -267,3 +270,20 @@ def test_health_names_each_job_that_cannot_run_and_why() -> None:
     seen.job_finished("site.yml::backup", "ok", 0.5)
     recovered = replace(failing, stats=seen.jobs()["site.yml::backup"])
     assert replace(snapshot(), jobs=(recovered,)).healthy
+
+
+def test_the_daemon_s_observations_are_queued_only_the_events_they_read() -> None:
+    """A cycle's events are mostly its hosts' commands: they are not even queued to the
+    observations' sink thread, while what they show (hosts, checks) still arrives."""
+    seen = Observations(EventLog(io.StringIO(), "json"), clock=lambda: NOW)
+    dispatcher = Dispatcher([("observations", seen)], warn=lambda text: None)
+    (feed,) = dispatcher.feeds
+    dispatcher.emit(connected("web1", "health", at=NOW - 5))
+    for _ in range(20):
+        dispatcher.emit(raw_event(COMMAND, "web1", "health", {"check": "root disk"}))
+    dispatcher.emit(raw_event(BATCH, "web1", "health", {"commands": 20}))
+    dispatcher.emit(check("web1", "health", "root disk", 91.5, "%", "critical", at=NOW - 4))
+    dispatcher.close("run")
+    assert (feed.accepted, feed.done, feed.failures) == (2, 2, 0)
+    (host,) = seen.hosts()
+    assert (host.host, host.reachable, [c.value for c in host.checks]) == ("web1", True, [91.5])
