@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -55,9 +56,13 @@ from jarvisctl.connection.stdin import StdinSource
 from jarvisctl.connection.tcp import EarlySocket, connect_tcp
 from jarvisctl.core.errors import HostKeyError, UnreachableError
 
-# Seconds between keepalive messages on an idle connection (a daemon keeps connections open).
-KEEPALIVE_SECONDS = 15
-IDLE_WAKEUP_SECONDS = 5.0
+# Seconds between keepalive messages on an idle connection (a daemon keeps connections open):
+# often enough for the NAT and firewall state of a TCP connection (minutes, at the least), and
+# for a host gone without a word to be found before the next cycle on a 1-minute schedule.
+# Each idle connection's reader thread wakes this often too; a daemon keeping 500 of them at 15
+# and 5 s spent 0.7 s of CPU a minute on waking them.
+KEEPALIVE_SECONDS = 60
+IDLE_WAKEUP_SECONDS = 60.0
 
 
 class SSHConnection:
@@ -133,7 +138,7 @@ class SSHConnection:
         transport.set_keepalive(KEEPALIVE_SECONDS if alive is None else alive)
         # paramiko's reader thread wakes every 0.1 s to look for a close; 50 idle connections
         # kept by the daemon cost more CPU that way than its checks. Data still wakes it at
-        # once; a close is noticed within this (the socket is closed either way).
+        # once, and so does our close (_wake_reader); it also sends the keepalives.
         transport.sock.settimeout(IDLE_WAKEUP_SECONDS)
         self._client, self._jumps, self._transport = client, opened[:-1], transport
         self._user, self._timeout = target.user, target.timeout
@@ -514,4 +519,16 @@ def _close_all(clients: list[Any]) -> None:
     """Close SSH clients, the last-opened first (a hop outlives the hosts behind it)."""
     for client in reversed(clients):
         if client is not None:
+            _wake_reader(client)
             client.close()
+
+
+def _wake_reader(client: Any) -> None:
+    """Shut the transport's TCP socket down before it is closed. paramiko's reader thread waits
+    in recv() for up to IDLE_WAKEUP_SECONDS; a close() from another thread does not wake it,
+    and the kernel keeps the connection open until that recv() returns. A shutdown ends both
+    now: the thread sees EOF, the host sees the connection end."""
+    sock = getattr(client.get_transport(), "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -250,6 +250,36 @@ def test_packets_go_under_aes_gcm_where_the_server_offers_it(sshd_hosts: list[Ss
         assert connection.run("echo gcm", timeout=5).stdout == "gcm\n"
 
 
+def test_a_closed_connection_ends_at_once_though_its_reader_waits_a_minute(
+    sshd_hosts: list[SshdHost],
+) -> None:
+    """An idle connection's reader thread waits up to IDLE_WAKEUP_SECONDS (a minute) in recv;
+    closing the connection wakes it and ends the TCP connection now, not when that wait ends
+    (the kernel keeps a socket open while a recv on it goes on)."""
+    assert ssh_module.IDLE_WAKEUP_SECONDS >= 30
+    connection = ssh(sshd_hosts[0].settings())
+    assert connection.run("true", timeout=5).exit_code == 0
+    transport = connection._transport
+    port = transport.sock.getsockname()[1]
+    assert established(port)
+    time.sleep(0.3)  # the reader is back in its recv
+    connection.close()
+    deadline = time.monotonic() + 2.0
+    while (transport.is_alive() or established(port)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not transport.is_alive(), "the reader thread still waits"
+    assert not established(port), "the TCP connection is still established"
+
+
+def established(local_port: int) -> bool:
+    """Whether a TCP connection from `local_port` is ESTABLISHED (/proc/net/tcp, state 01)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == local_port and fields[3] == "01":
+            return True
+    return False
+
+
 @pytest.mark.parametrize("index", [0, 1], ids=["port-22", "high-port"])
 def test_unknown_host_key_is_refused_with_how_to_trust_it(
     sshd_hosts: list[SshdHost], tmp_path: Path, index: int
