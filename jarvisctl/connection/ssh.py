@@ -57,10 +57,9 @@ from jarvisctl.connection.tcp import EarlySocket, connect_tcp
 from jarvisctl.core.errors import HostKeyError, UnreachableError
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open):
-# often enough for the NAT and firewall state of a TCP connection (minutes, at the least), and
-# for a host gone without a word to be found before the next cycle on a 1-minute schedule.
-# Each idle connection's reader thread wakes this often too; a daemon keeping 500 of them at 15
-# and 5 s spent 0.7 s of CPU a minute on waking them.
+# often enough to keep the NAT and firewall state of an idle TCP connection, which lasts minutes
+# at the least. Each idle connection's reader thread wakes this often too; a daemon keeping 500
+# of them at 15 and 5 s spent 0.7 s of CPU a minute on waking them.
 KEEPALIVE_SECONDS = 60
 IDLE_WAKEUP_SECONDS = 60.0
 

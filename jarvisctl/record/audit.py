@@ -59,7 +59,8 @@ class Journal:
     """An EventSink writing one run's journal. Thread-safe: hosts emit from their threads.
 
     A record is whole or absent: a write the disk refused is cut back off the file, so the
-    records before it still verify, and the error (a StoreError) goes to the caller. After
+    records before it still verify, and the error (a StoreError) goes to the thread that was
+    writing (the records of that write, and those waiting behind it, are counted `lost`). After
     that the journal writes nothing more but the run's last record (`close_incomplete`).
 
     Hosts' threads emit at once (a daemon's cycle: 45 records per host). Each record is encoded

@@ -238,7 +238,7 @@ def test_ssh_config_server_alive_interval_sets_the_keepalive(
 
 def test_packets_go_under_aes_gcm_where_the_server_offers_it(sshd_hosts: list[SshdHost]) -> None:
     """AES-GCM before paramiko's own first choice (AES-CTR with an HMAC it checks in a Python
-    loop, a third of the controller's CPU per packet); the other ciphers stay offered."""
+    loop on every packet); the other ciphers stay offered."""
     with ssh(sshd_hosts[0].settings()) as connection:
         transport = connection._transport
         assert (transport.local_cipher, transport.remote_cipher) == (
