@@ -134,11 +134,13 @@ class SSHConnection:
         client, policy = clients[-1]
         transport = client.get_transport()
         alive = route.server_alive_interval
-        transport.set_keepalive(KEEPALIVE_SECONDS if alive is None else alive)
+        interval = KEEPALIVE_SECONDS if alive is None else alive
+        transport.set_keepalive(interval)
         # paramiko's reader thread wakes every 0.1 s to look for a close; 50 idle connections
         # kept by the daemon cost more CPU that way than its checks. Data still wakes it at
-        # once, and so does our close (_wake_reader); it also sends the keepalives.
-        transport.sock.settimeout(IDLE_WAKEUP_SECONDS)
+        # once, and so does our close (_wake_reader); it sends the keepalives when it wakes,
+        # so a shorter ServerAliveInterval wakes it as often.
+        transport.sock.settimeout(min(IDLE_WAKEUP_SECONDS, interval or IDLE_WAKEUP_SECONDS))
         self._client, self._jumps, self._transport = client, opened[:-1], transport
         self._user, self._timeout = target.user, target.timeout
         self.host_key_fingerprint = fingerprint(transport.get_remote_server_key())

@@ -233,7 +233,12 @@ def test_ssh_config_server_alive_interval_sets_the_keepalive(
     write_user_ssh_config(f"Host {host.address}\n  ServerAliveInterval 2m\n")
     with ssh(host.settings()) as connection:
         assert connection.run("true", timeout=5).exit_code == 0
-    assert intervals == [ssh_module.KEEPALIVE_SECONDS, 120]
+        assert connection._transport.sock.gettimeout() == ssh_module.IDLE_WAKEUP_SECONDS
+    # the reader thread sends the keepalives when it wakes: a shorter interval wakes it as often
+    write_user_ssh_config(f"Host {host.address}\n  ServerAliveInterval 7\n")
+    with ssh(host.settings()) as connection:
+        assert connection._transport.sock.gettimeout() == 7
+    assert intervals == [ssh_module.KEEPALIVE_SECONDS, 120, 7]
 
 
 def test_packets_go_under_aes_gcm_where_the_server_offers_it(sshd_hosts: list[SshdHost]) -> None:
