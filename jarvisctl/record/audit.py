@@ -131,6 +131,8 @@ class Journal:
         meanwhile too); with `wait`, or `sync` (then fsync too), wait for it and write."""
         while self._writing.acquire(blocking=sync or wait):
             try:
+                if self._fd < 0:  # closed: its last write took every line chained before
+                    return
                 with self._lock:
                     lines, self._waiting = self._waiting, []
                     chained = (self._seq, self._prev)
@@ -185,7 +187,8 @@ class Journal:
                 self._write(sync=True)
         finally:
             with self._writing:
-                os.close(self._fd)
+                fd, self._fd = self._fd, -1
+                os.close(fd)
 
     def remove(self) -> None:
         """A run refused before it did anything: no journal is left to look like a run."""

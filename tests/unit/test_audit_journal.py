@@ -15,6 +15,7 @@ from jarvisctl.core.events import CHECK, RUN_FINISHED, RUN_INCOMPLETE, RUN_START
 from jarvisctl.record.audit import (
     Journal,
     JournalError,
+    _body,
     encode,
     journal_path,
     read_journal,
@@ -226,6 +227,22 @@ print("tail", *journal.tail)
     assert written + int(said["lost"]) == 8 * 300
     assert records[-1].kind == RUN_INCOMPLETE and records[-1].data["lost"] > 0
     assert f"tail {len(records)} {result.last_hash}" in done.stdout
+
+
+def test_an_emit_that_races_the_close_neither_loses_its_line_nor_touches_a_closed_file(
+    tmp_path: Path,
+) -> None:
+    """A host's thread chained its line, then the run's end closed the journal before that
+    thread's write: the close wrote the line, and the thread's write (an fsync, for the run's
+    last record) finds the file closed and does nothing."""
+    journal = Journal(journal_path(tmp_path, RUN), RUN)
+    journal.emit(raw(RUN_STARTED, data={"run_id": RUN}))
+    journal._chain(_body(raw(RUN_FINISHED, data={"recap": {}})))  # emit, up to its write
+    journal.close()
+    journal._write(sync=True)  # the rest of that emit
+    journal.emit(raw(CHECK, "h", "p", {}))  # after the close: nothing
+    result, records = verify(RUN, journal.path.read_bytes(), journal.tail)
+    assert result.intact and result.complete and len(records) == 2
 
 
 def test_a_journal_is_never_overwritten(tmp_path: Path) -> None:
