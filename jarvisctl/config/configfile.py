@@ -74,17 +74,16 @@ def read_config_bytes(path: Path, what: str = "file", hint: str = "") -> bytes:
     """
     if path == STDIN:
         return _stdin_bytes()
-    where = Location(display_path(path))
     # stat before open: opening a device can have effects of its own (a watchdog, a tape).
-    _require_regular(_stat(path, where, what), where, what, hint)
+    _require_regular(_stat(path, what), path, what, hint)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
-        raise _open_error(exc, path, where, what) from None
+        raise _open_error(exc, path, what) from None
     try:
         # the path may have been replaced between stat and open: judge what was opened
-        _require_regular(os.fstat(fd), where, what, hint)
-        return _read_bounded(fd, where)
+        _require_regular(os.fstat(fd), path, what, hint)
+        return _read_bounded(fd, path)
     finally:
         os.close(fd)
 
@@ -124,7 +123,7 @@ def list_config_dir(directory: Path, what: str = "directory") -> list[Path]:
     try:
         return sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as exc:
-        raise _open_error(exc, directory, Location(display_path(directory)), what) from None
+        raise _open_error(exc, directory, what) from None
 
 
 def _stdin_bytes() -> bytes:
@@ -147,24 +146,30 @@ def _stdin_bytes() -> bytes:
     return content
 
 
-def _stat(path: Path, where: Location, what: str) -> os.stat_result:
+def _stat(path: Path, what: str) -> os.stat_result:
     try:
         return os.stat(path)
     except OSError as exc:
-        raise _open_error(exc, path, where, what) from None
+        raise _open_error(exc, path, what) from None
 
 
-def _require_regular(info: os.stat_result, where: Location, what: str, hint: str) -> None:
+def _located(path: Path) -> Location:
+    """Where a refusal of `path` is: made only to say so (resolving the path for its display
+    costs more than reading a small file, and most files are read without a refusal)."""
+    return Location(display_path(path))
+
+
+def _require_regular(info: os.stat_result, path: Path, what: str, hint: str) -> None:
     if stat.S_ISREG(info.st_mode):
         if info.st_size > MAX_CONFIG_BYTES:
-            raise _too_large(where)
+            raise _too_large(_located(path))
         return
     kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "not a regular file")
     directory = stat.S_ISDIR(info.st_mode)
-    raise ConfigError.at(where, f"is {kind}", hint if directory and hint else _EXPECTED)
+    raise ConfigError.at(_located(path), f"is {kind}", hint if directory and hint else _EXPECTED)
 
 
-def _read_bounded(fd: int, where: Location) -> bytes:
+def _read_bounded(fd: int, path: Path) -> bytes:
     """Read to the end, but never more than the limit (a file may grow while it is read)."""
     chunks: list[bytes] = []
     size = 0
@@ -174,7 +179,7 @@ def _read_bounded(fd: int, where: Location) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > MAX_CONFIG_BYTES:
-            raise _too_large(where)
+            raise _too_large(_located(path))
         chunks.append(chunk)
 
 
@@ -186,7 +191,8 @@ def _too_large(where: Location) -> ConfigError:
     )
 
 
-def _open_error(exc: OSError, path: Path, where: Location, what: str) -> ConfigError:
+def _open_error(exc: OSError, path: Path, what: str) -> ConfigError:
+    where = _located(path)
     if exc.errno == errno.ENOENT:
         if os.path.islink(path):
             target = os.readlink(path)

@@ -137,3 +137,41 @@ def test_a_play_with_tasks_imports_the_step_engine_but_no_backup_nor_fabric(
     found = set(json.loads(done.stderr.strip().splitlines()[-1]))
     assert {"jarvisctl.engine.steps", "jarvisctl.kinds.step_base"} <= found
     assert not found & {"fabric", "jarvisctl.engine.step_fabric", "jarvisctl.backup"}
+
+
+GC_PROBE = """
+import atexit, gc, json, sys
+from jarvisctl.cli.main import main
+seen = {}
+import jarvisctl.cli.main as front
+real = front.LazyGroup.get_command
+def get_command(self, ctx, name):
+    seen.setdefault("collecting while importing", gc.isenabled())
+    return real(self, ctx, name)
+front.LazyGroup.get_command = get_command
+atexit.register(lambda: print(json.dumps(
+    {**seen, "collecting after": gc.isenabled(), "frozen": gc.get_freeze_count()}
+), file=sys.stderr))
+sys.argv = ["jarvisctl", *sys.argv[1:]]
+main()
+"""
+
+
+def test_the_collector_is_off_while_a_command_is_imported_and_on_once_it_runs(
+    tmp_path: Path,
+) -> None:
+    """The imports make no garbage, and the collector walking them costs the start 20 ms; a
+    command that runs for long (the daemon) must collect again once it is imported."""
+    (tmp_path / "site.yml").write_text(PLAYBOOK)
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, "plan", "site.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert seen["collecting while importing"] is False
+    assert seen["collecting after"] is True
+    assert seen["frozen"] > 10_000  # what the imports made is left out of every collection

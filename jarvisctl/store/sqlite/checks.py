@@ -38,14 +38,17 @@ class SqliteCheckStates:
 def _read(
     db: sqlite3.Connection, host: str, keys: Sequence[CheckKey]
 ) -> dict[CheckKey, CheckState]:
+    """One query per play (a host's checks are one play's, mostly), not one per check."""
+    wanted = set(keys)
     found: dict[CheckKey, CheckState] = {}
-    for play, check in keys:
-        row = db.execute(
-            "SELECT * FROM check_state WHERE host = ? AND play = ? AND check_name = ?",
-            (host, play, check),
-        ).fetchone()
-        if row is not None:
-            found[(play, check)] = _state(row)
+    for play in dict.fromkeys(play for play, _ in keys):
+        rows = db.execute(
+            "SELECT * FROM check_state WHERE host = ? AND play = ?", (host, play)
+        ).fetchall()
+        for row in rows:
+            key = (play, str(row[2]))
+            if key in wanted:
+                found[key] = _state(row)
     return found
 
 
@@ -71,13 +74,18 @@ def _write(db: sqlite3.Connection, host: str, states: dict[CheckKey, CheckState]
     )
 
 
+# a status by its stored value (a dict lookup: Status(value) costs ten times more, and a host's
+# checks keep a few hundred of them between them)
+_STATUS: dict[object, Status] = {status.value: status for status in Status}
+
+
 def _state(row: tuple[object, ...]) -> CheckState:
     _, _, _, status, pending, count, history, flapping, value, since, updated = row
     return CheckState(
-        status=Status(status),
-        pending=Status(pending) if pending else None,
+        status=_STATUS[status],
+        pending=_STATUS[pending] if pending else None,
         pending_count=int(count),  # type: ignore[call-overload]
-        history=tuple(Status(h) for h in json.loads(str(history))),
+        history=tuple(_STATUS[h] for h in json.loads(str(history))),
         flapping=bool(flapping),
         value=None if value is None else float(value),  # type: ignore[arg-type]
         since=float(since),  # type: ignore[arg-type]
