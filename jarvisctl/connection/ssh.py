@@ -79,6 +79,7 @@ class SSHConnection:
         self._timeout = DEFAULT_CONNECT_TIMEOUT  # the open connection's, for its channels
         self._transport: Any = None
         self._early: EarlySocket | None = None
+        self._route: Route | None = None  # preconnect's lookup, which `open` uses once
         # Channels whose commands are running, so that close() from another thread (Ctrl-C,
         # SIGTERM, a daemon shutting down) can end them on the host rather than abandon them:
         # channel -> the tag of its command, and a check script's marker (else None)
@@ -110,22 +111,26 @@ class SSHConnection:
             self._early = EarlySocket(route.address, route.port or 22)
         except (ValueError, OSError):
             self._early = None  # a name, or no socket now: `open` connects the usual way
+        else:
+            self._route = route  # looked up a moment ago: `open` does not read the files again
 
     def open(self) -> None:
         if self.is_open:
             return
         early, self._early = self._early, None
+        route, self._route = self._route, None
         self.close()
         try:
-            self._open(early)
+            self._open(early, route)
         finally:
             if early is not None:
                 early.close()  # unused (or a no-op: `take` handed its socket over)
 
-    def _open(self, early: EarlySocket | None) -> None:
+    def _open(self, early: EarlySocket | None, route: Route | None) -> None:
         load_paramiko()
         settings = self.settings
-        route = lookup(settings.address, settings.user, settings.port, settings.ssh_options)
+        if route is None:
+            route = lookup(settings.address, settings.user, settings.port, settings.ssh_options)
         target = _endpoint(settings, route, self._auth(route))
         path = [*(_hop_endpoint(settings, hop) for hop in route.jumps), target]
         # known_hosts is read for every host on the way before any of them is contacted
@@ -281,6 +286,7 @@ class SSHConnection:
         self._jumps = []
         _close_all([*jumps, client])
         early, self._early = self._early, None
+        self._route = None
         if early is not None:
             early.close()
 

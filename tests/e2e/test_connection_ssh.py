@@ -609,8 +609,17 @@ def test_the_session_uses_the_connection_started_early(
     sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host = sshd_hosts[1]
+    looked_up: list[object] = []
+    real_lookup = ssh_module.lookup
+
+    def counted_lookup(*args: Any) -> Any:
+        looked_up.append(args)
+        return real_lookup(*args)
+
+    monkeypatch.setattr(ssh_module, "lookup", counted_lookup)
     connection = SSHConnection(host.settings())
     connection.preconnect()
+    real_connect = ssh_module.connect_tcp
 
     def connect_again(*args: object) -> None:
         raise AssertionError(f"connected again instead of using the early connection: {args}")
@@ -618,6 +627,12 @@ def test_the_session_uses_the_connection_started_early(
     monkeypatch.setattr(ssh_module, "connect_tcp", connect_again)
     with connection:
         assert connection.run("echo $JARVIS_TEST_HOST", timeout=5).stdout == f"{host.name}\n"
+    monkeypatch.setattr(ssh_module, "connect_tcp", real_connect)
+    # and with the route it looked up: the ssh_config files are read once per connection
+    assert len(looked_up) == 1
+    connection.open()  # closed by the block: opened again, the files are read again
+    assert len(looked_up) == 2
+    connection.close()
 
 
 def test_an_early_connection_grown_old_is_replaced(
