@@ -20,6 +20,8 @@ from jarvisctl.plan.planner import make_plan
 
 @dataclass(frozen=True)
 class PlanRequest:
+    """What a plan is made from: the playbooks, the inventory, `--limit` and `--tags`."""
+
     playbooks: tuple[Path, ...] = ()  # files or directories; none: the project's `playbooks:`
     inventory: tuple[Path, ...] = ()  # every -i, merged in order; none: the project's
     limit: str | None = None

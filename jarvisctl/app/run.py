@@ -37,6 +37,9 @@ from jarvisctl.store.leases import leasing
 
 @dataclass(frozen=True)
 class RunRequest:
+    """What a run is asked for, by the CLI or the daemon: the playbooks and inventory, which hosts,
+    plays and tags, in check mode or not, and the rollout it goes on with."""
+
     playbooks: tuple[Path, ...]
     inventory: tuple[Path, ...] = ()  # every -i, merged in order
     limit: str | None = None

@@ -22,6 +22,9 @@ from jarvisctl.core.secrets import SecretValues
 
 @dataclass(frozen=True)
 class RunOutputs:
+    """What a run writes once it has finished: its report (`--report`), its metrics
+    (`--metrics-file`) and its JSON document (`--json`)."""
+
     report: Path | None = None
     metrics: Path | None = None
     json: bool = False  # the run's JSON document on standard output

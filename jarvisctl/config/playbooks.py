@@ -55,6 +55,9 @@ class LoadedPlay:
 
 @dataclass(frozen=True)
 class LoadedPlaybook:
+    """One playbook file as loaded: its plays that validated, where each of its values is written,
+    and every problem found in it."""
+
     path: Path
     file: str
     plays: tuple[LoadedPlay, ...]

@@ -23,6 +23,9 @@ CONFIG_NAME = "jarvisctl.yml"
 
 @dataclass(frozen=True)
 class Project:
+    """Where `jarvisctl.yml` is and what it says: the project's root (the file's directory, else the
+    working directory) and its settings (the defaults when there is no file)."""
+
     root: Path
     config: ProjectConfig = field(default_factory=ProjectConfig)
     config_file: Path | None = None

@@ -33,6 +33,8 @@ CRON_HINT = "5 fields: minute hour day-of-month month day-of-week, e.g. '*/5 * *
 
 @dataclass(frozen=True)
 class CronSpec:
+    """`schedule: '*/5 * * * *'`: a standard 5-field cron expression, or a macro such as @hourly."""
+
     expression: str
 
     def describe(self) -> str:
@@ -41,6 +43,9 @@ class CronSpec:
 
 @dataclass(frozen=True)
 class IntervalSpec:
+    """`schedule: {every, jitter}`: a run every `every` seconds, each delayed at random by up to
+    `jitter` seconds."""
+
     every: float
     jitter: float = 0.0
 

@@ -127,6 +127,9 @@ def _field_names(cls: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RunStarted(Fields):
+    """A run begins: who started it, where and how, the sha256 of its playbooks and inventory, and
+    the hosts it plans for."""
+
     kind: ClassVar[EventKind] = RUN_STARTED
     run_id: str
     mode: str  # run | check
@@ -145,6 +148,9 @@ class RunStarted(Fields):
 
 @dataclass(frozen=True)
 class HostConnected(Fields):
+    """The host's connection is open: the host key it showed (and one `accept-new` added to
+    known_hosts), and how long connecting took."""
+
     kind: ClassVar[EventKind] = HOST_CONNECTED
     address: str
     host_key: str  # SHA256:...
@@ -154,6 +160,8 @@ class HostConnected(Fields):
 
 @dataclass(frozen=True)
 class HostUnreachable(Fields):
+    """The host could not be reached, or its connection was lost: its address and the error."""
+
     kind: ClassVar[EventKind] = HOST_UNREACHABLE
     address: str
     error: str
@@ -161,6 +169,9 @@ class HostUnreachable(Fields):
 
 @dataclass(frozen=True)
 class HostFailed(Fields):
+    """The host's session ended failed, not unreachable (an error in its work, a failed rollout
+    turn): why."""
+
     kind: ClassVar[EventKind] = HOST_FAILED
     error: str
 
@@ -263,6 +274,8 @@ class Command:
 
 @dataclass(frozen=True)
 class Check(Fields):
+    """One check's result on the host: its value, its status and the status before, and why."""
+
     kind: ClassVar[EventKind] = CHECK
     check: str
     check_kind: str  # recorded as "kind": the check kind (disk, command, ...)
@@ -283,6 +296,9 @@ class Check(Fields):
 
 @dataclass(frozen=True)
 class Remediation(Fields):
+    """One rung of a check's remediation ladder on the host: how it ended, its commands and their
+    exit codes, and what the re-run check read."""
+
     kind: ClassVar[EventKind] = REMEDIATION
     check: str
     use: str
@@ -352,6 +368,9 @@ class LeaseTakeover(Fields):
 
 @dataclass(frozen=True)
 class RunFinished(Fields):
+    """The run ended (interrupted or not): how long it took, its recap, and how each host's session
+    ended."""
+
     kind: ClassVar[EventKind] = RUN_FINISHED
     run_id: str
     interrupted: bool
@@ -379,6 +398,9 @@ class RunIncomplete:
 
 @dataclass(frozen=True)
 class Event:
+    """One event: its payload (whose kind is the event's), the host and play it concerns (None: the
+    run's own), and when it happened (epoch seconds)."""
+
     payload: Payload
     host: str | None = None
     play: str | None = None

@@ -148,6 +148,9 @@ def number_or_none(value: object) -> float | None:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check of one host in a run: its value and status, why, and the command that measured it
+    with its exit code and the tails of its output."""
+
     name: str
     kind: str
     command: str
@@ -274,6 +277,9 @@ class RolloutNote:
 
 @dataclass(frozen=True)
 class HostRun:
+    """One host in one play of a run: how its session ended, and what it did (checks, remediations,
+    steps, backups, its rollout turn)."""
+
     host: str
     play: str
     address: str
@@ -293,6 +299,8 @@ class HostRun:
 
 @dataclass(frozen=True)
 class RunReport:
+    """A whole run: when it started and finished, its mode, and one HostRun per host and play."""
+
     run_id: str
     mode: str  # "run" or "check"
     started: datetime

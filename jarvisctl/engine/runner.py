@@ -61,6 +61,9 @@ def new_run_id(now: datetime) -> str:
 
 @dataclass(frozen=True)
 class Runner:
+    """What the hosts of one run share: the kinds, the connections and worker threads, the run's
+    mode and stop, its sinks, store and leases."""
+
     registry: KindRegistry
     pool: ConnectionPool
     threads: ThreadPoolExecutor

@@ -43,6 +43,9 @@ from jarvisctl.kinds.base import CommandOutput
 
 @dataclass(frozen=True)
 class Script:
+    """A composed script, and what splitting its output needs: the delimiters' token, how many
+    commands it runs, and each one's deadline."""
+
     text: str
     token: str  # in the delimiters; never shown to the commands
     count: int

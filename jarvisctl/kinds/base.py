@@ -48,6 +48,9 @@ def compiled_regex(value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class CommandOutput:
+    """What a kind parses: a command's standard output and error, and its exit status (None: it
+    ended without one)."""
+
     stdout: str
     stderr: str = ""
     exit_code: int | None = 0

@@ -114,6 +114,8 @@ class Kinds(Mapping[str, K], Generic[K]):
 
 @dataclass(frozen=True)
 class KindRegistry:
+    """The check, remediation and step kinds by name: the built-in ones and the plugins'."""
+
     checks: Mapping[str, CheckKind[Any]]
     remediations: Mapping[str, RemediationKind[Any]]
     steps: Mapping[str, StepKind[Any]]

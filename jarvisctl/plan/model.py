@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # a run without steps does not import them
 
 @dataclass(frozen=True)
 class RemediationPlan:
+    """One rung of a check's remediation ladder resolved for one host: its commands, the statuses it
+    runs on, its budget, and the statuses that verify it."""
+
     use: str
     kind: str
     description: str
@@ -38,6 +41,9 @@ class RemediationPlan:
 
 @dataclass(frozen=True)
 class CheckPlan:
+    """One check resolved for one host: its rendered command and parameters, its thresholds, and its
+    remediation ladder."""
+
     name: str
     use: str
     kind: str
@@ -167,6 +173,8 @@ class RolloutPlan:
 
 @dataclass(frozen=True)
 class HostPlan:
+    """One host of a play resolved: how to connect to it, and its checks, backups and steps."""
+
     host: str
     settings: ConnectionSettings
     checks: tuple[CheckPlan, ...]
@@ -187,6 +195,8 @@ class HostPlan:
 
 @dataclass(frozen=True)
 class SchedulePlan:
+    """A play's `schedule:` as `plan` shows it: described, and its next fire times."""
+
     description: str
     next_fire_times: tuple[datetime, ...]
 
@@ -202,6 +212,9 @@ class ScheduledPlay:
 
 @dataclass(frozen=True)
 class PlayPlan:
+    """One play resolved: its hosts, each with its own plan, and what applies across them (the fleet
+    circuit breaker, its rollout, its alerts' labels)."""
+
     name: str
     hosts_pattern: str
     location: Location
@@ -234,6 +247,9 @@ class PlaybookPlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """Every playbook planned against one inventory for `--limit` and `--tags`: what `plan` prints
+    and a run executes."""
+
     playbooks: tuple[PlaybookPlan, ...]
     inventory: str
     limit: str | None

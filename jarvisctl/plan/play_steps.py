@@ -31,6 +31,9 @@ Planned = tuple[StepPlan, ...]
 
 @dataclass(frozen=True)
 class PlaySteps:
+    """The tasks, rollout steps and rollback of one play that the run's --tags select, for each host
+    to resolve."""
+
     tasks: Selected
     steps: Selected
     rollback: Selected

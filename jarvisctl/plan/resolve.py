@@ -343,6 +343,9 @@ _UNKNOWN = object()
 
 @dataclass(frozen=True)
 class _Params:
+    """Renders and validates a check's or remediation's parameters for one host; each problem is
+    reported for that host."""
+
     resolver: CheckResolver
     host: str
     variables: Mapping[str, Any]

@@ -82,6 +82,9 @@ class RunStop(threading.Event):
 
 @dataclass(frozen=True)
 class Recording:
+    """A run as `record_run` records it: the sink its events go to, its journal and store, and its
+    stop."""
+
     run_id: str
     redactor: Redactor
     events: EventSink  # redacting, then journal, index, and the caller's sink

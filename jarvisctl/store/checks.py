@@ -12,6 +12,9 @@ from jarvisctl.core.results import Status
 
 @dataclass(frozen=True)
 class CheckState:
+    """One (host, play, check)'s status after the last cycle, and what hysteresis, `for:` and
+    flapping decide the next one from (engine/statuses.py)."""
+
     status: Status
     pending: Status | None = None  # a status seen for fewer than `for` cycles so far
     pending_count: int = 0

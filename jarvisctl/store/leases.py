@@ -39,6 +39,9 @@ class Holder:
 
 @dataclass(frozen=True)
 class Lease:
+    """One lease: the host it is on (a rollout's id, for the rollouts' leases), who holds it, since
+    when and until when (epoch seconds)."""
+
     host: str
     holder: Holder
     acquired: float

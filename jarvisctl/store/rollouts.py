@@ -111,6 +111,8 @@ class StepState(str, Enum):
 
 @dataclass(frozen=True)
 class Rollout:
+    """A rollout's row: its play, how to plan it again, its batches and its state."""
+
     id: str  # "<UTC yyyymmddThhmmssZ>-<4 hex>": sortable by start
     play: str
     playbook: str  # the playbook's path, as `resume` plans it again
@@ -129,6 +131,8 @@ class Rollout:
 
 @dataclass(frozen=True)
 class RolloutHost:
+    """One host's row in a rollout: its batch, where its turn stands, and how it ended."""
+
     rollout: str
     host: str
     batch: int  # 1-based
@@ -149,6 +153,8 @@ class RolloutHost:
 
 @dataclass(frozen=True)
 class StepRecord:
+    """One step a host of a rollout started, as it stands: started, then done or failed."""
+
     rollout: str
     host: str
     phase: str  # "step" or "rollback"

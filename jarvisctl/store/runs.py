@@ -13,6 +13,9 @@ from jarvisctl.core.processes import pid_alive
 
 @dataclass(frozen=True)
 class RunEntry:
+    """One run in the index: who ran it where, its playbooks and hosts, its status and counts,
+    and (once it finished) its journal's seal: its record count and last hash."""
+
     run_id: str
     started: float
     finished: float | None

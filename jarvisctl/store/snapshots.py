@@ -53,6 +53,9 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One snapshot taken whole and checksummed: where its store keeps it, what it holds, and
+    whether it was verified since."""
+
     id: str  # unique, sortable by time: "<UTC yyyymmddThhmmssZ>-<host>-<backup>-<4 hex>"
     host: str
     backup: str  # the backup's name in its play

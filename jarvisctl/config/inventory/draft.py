@@ -25,6 +25,9 @@ class Value:
 
 @dataclass
 class GroupDraft:
+    """A group as the source has declared it so far: its hosts, children and parents, its variables
+    and its priority (ansible_group_priority)."""
+
     name: str
     location: Location | None
     children: list[str] = field(default_factory=list)
@@ -37,6 +40,8 @@ class GroupDraft:
 
 @dataclass
 class HostDraft:
+    """A host as the source has declared it so far: its variables and its direct groups."""
+
     name: str
     location: Location | None
     vars: dict[str, Value] = field(default_factory=dict)

@@ -51,6 +51,9 @@ def _plain(value: Any) -> Any:
 
 @dataclass
 class _Section:
+    """The section being read: its group, and what its lines are (hosts, children or vars; skip:
+    after a refused header, its lines are ignored)."""
+
     group: str = "ungrouped"
     kind: str = "hosts"
 

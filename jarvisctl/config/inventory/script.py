@@ -69,6 +69,8 @@ def read_inventory_script(path: Path, draft: InventoryDraft) -> bool:
 
 @dataclass(frozen=True)
 class _Script:
+    """An inventory script, run with `--list` or `--host HOST`; its errors name it as `name`."""
+
     path: Path
     name: str  # as shown in messages
 

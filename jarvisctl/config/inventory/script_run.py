@@ -24,6 +24,9 @@ TOO_SLOW = "did not finish within {timeout} s"
 
 @dataclass(frozen=True)
 class ScriptRun:
+    """How one run of an inventory script ended: its exit status and what it printed, or why it was
+    stopped."""
+
     returncode: int
     stdout: bytes
     stderr: str  # its tail, decoded, for messages

@@ -28,6 +28,8 @@ EVERYTHING: tuple[Span, ...] = ((-math.inf, math.inf),)
 
 @dataclass(frozen=True)
 class Conflict:
+    """A contradiction among a check's warn, crit and clear, and the keys it is blamed on."""
+
     message: str
     hint: str  # what would be valid
     culprits: tuple[str, ...]  # the keys to blame, the most likely first

@@ -26,6 +26,9 @@ class HostTurn:
 
 @dataclass(frozen=True)
 class RolloutEntry:
+    """One rollout of a run: how many hosts' turns ended each way, how many did not start, and how
+    the run left it."""
+
     rollout: str  # its id
     play: str
     turns: Mapping[str, int] = field(default_factory=dict)  # every TURNS value, zeros kept

@@ -20,6 +20,8 @@ from jarvisctl.core.errors import StoreError
 
 @dataclass(frozen=True)
 class Migration:
+    """What takes a database from `version` - 1 to `version`, and what that version adds (`why`)."""
+
     version: int
     statements: tuple[str, ...]
     why: str
