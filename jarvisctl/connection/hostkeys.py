@@ -129,6 +129,9 @@ class KnownKeys:
 
 @dataclass(frozen=True)
 class _Line:
+    """One key line of a known_hosts file, without its host field (kept by name, hash or
+    pattern apart, to match a host against); `marker`: @cert-authority, @revoked or ""."""
+
     number: int
     marker: str
     key_type: str

@@ -226,6 +226,8 @@ def _cut_back(fd: int, size: int) -> None:
 
 @dataclass(frozen=True)
 class Record:
+    """One journal line read back: its place in the chain and what it recorded."""
+
     seq: int
     at: float
     kind: str
