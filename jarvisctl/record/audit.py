@@ -48,11 +48,12 @@ def line_hash(line: bytes) -> str:
     return "sha256:" + hashlib.sha256(line).hexdigest()
 
 
+# json.dumps with these options would make an encoder for every record
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def encode(record: Mapping[str, Any]) -> bytes:
-    text = json.dumps(
-        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    return text.encode("utf-8", "surrogateescape")
+    return _ENCODER.encode(record).encode("utf-8", "surrogateescape")
 
 
 class Journal:
