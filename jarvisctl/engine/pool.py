@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from jarvisctl.config.connection_settings import ConnectionSettings
@@ -59,8 +60,11 @@ class ConnectionPool:
         closers = [threading.Thread(target=c.close, daemon=True) for c in connections]
         for closer in closers:
             closer.start()
+        # one deadline for them all: a join each of CLOSE_SECONDS would let N stuck closes hold
+        # the end of the run N times as long
+        deadline = time.monotonic() + CLOSE_SECONDS
         for closer in closers:
-            closer.join(timeout=CLOSE_SECONDS)
+            closer.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
     def open_count(self) -> int:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from threading import Event
+
+import pytest
 
 from jarvisctl.app.run import RunRequest, plan_request
 from jarvisctl.config.project import load_project
 from jarvisctl.connection import ConnectionSettings
 from jarvisctl.core.results import Outcome
 from jarvisctl.core.secrets import SecretValues
+from jarvisctl.engine import pool as pool_module
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.runner import execute
 from jarvisctl.kinds.registry import load_registry
@@ -57,3 +61,26 @@ def test_an_unexpected_exception_opening_one_host_fails_that_host_only(tmp_path:
     outcomes = {run.host: (run.outcome, run.error) for run in report.hosts}
     assert outcomes["broken"] == (Outcome.FAILED, "RuntimeError: a bug in a library")
     assert outcomes["good"][0] is Outcome.OK
+
+
+def test_closing_waits_for_stuck_closes_once_not_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CLOSE_SECONDS bounds the whole closing: four connections whose close hangs (a host that
+    stopped answering mid-command) hold the end of a run that long, not four times as long."""
+    monkeypatch.setattr(pool_module, "CLOSE_SECONDS", 0.5)
+    release = Event()
+
+    class Stuck(FakeConnection):
+        def close(self) -> None:
+            release.wait(5)
+
+    hosts = [ConnectionSettings(host=f"h{i}", address=f"10.0.0.{i}") for i in range(4)]
+    pool = ConnectionPool(Stuck)
+    for settings in hosts:
+        pool.get(settings)
+    started = time.monotonic()
+    pool.close_all()
+    took = time.monotonic() - started
+    release.set()
+    assert 0.45 <= took < 1.0, took
