@@ -160,6 +160,8 @@ class _Shipped(Mapping[str, Entry[D]]):
         self._read: dict[str, Entry[D]] = dict(read)
         self._unread = unread
         self._parse: Callable[[Path], Entry[D]] = parse
+        # the names in the order the folders gave them, however many were looked up since
+        self._names = (*read, *(name for name in unread if name not in read))
 
     def __getitem__(self, name: str) -> Entry[D]:
         found = self._read.get(name)
@@ -171,11 +173,10 @@ class _Shipped(Mapping[str, Entry[D]]):
         return name in self._read or name in self._unread
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._read
-        yield from (name for name in self._unread if name not in self._read)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._read) + sum(1 for name in self._unread if name not in self._read)
+        return len(self._names)
 
 
 def _shipped_entry(path: Path, model: type[D], kinds: Mapping[str, Any]) -> Entry[D]:

@@ -99,8 +99,11 @@ def test_a_plan_reads_only_the_shipped_entries_it_names(
     assert loaded.checks["memory_available"].definition.name == "memory_available"
     assert loaded.checks["disk_usage"].location.file.endswith("own.yml")  # the earlier folder's
     assert read == ["own.yml", "memory_available.yml"]
+    names = list(loaded.checks)
     loaded.checks["memory_available"]  # once
     assert read == ["own.yml", "memory_available.yml"]
+    assert list(loaded.checks) == names and names[0] == "disk_usage"  # the folders' order
+    assert len(loaded.checks) == len(names) == len(set(names))
 
 
 def test_every_shipped_file_is_named_as_its_entry() -> None:
