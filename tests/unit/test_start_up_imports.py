@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 PLAYBOOK = """\
 - name: local health
@@ -44,17 +45,28 @@ main()
 """
 
 
-def imported_by_run(tmp_path: Path, playbook: str) -> list[str]:
-    (tmp_path / "site.yml").write_text(playbook)
+def probe(
+    code: str,
+    *args: str,
+    cwd: Path | None = None,
+    exits: tuple[int, ...] = (0,),
+    out: str = "stderr",
+) -> Any:
+    """Run `code` in a fresh interpreter with `args`; what it printed last (JSON) on `out`."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, "run", "site.yml"],  # on the local default
-        cwd=tmp_path,
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    found: list[str] = json.loads(done.stderr.strip().splitlines()[-1])
+    assert done.returncode in exits, done.stdout + done.stderr
+    return json.loads(getattr(done, out).strip().splitlines()[-1])
+
+
+def imported_by_run(tmp_path: Path, playbook: str) -> list[str]:
+    (tmp_path / "site.yml").write_text(playbook)
+    found: list[str] = probe(PROBE, "run", "site.yml", cwd=tmp_path)  # on the local default
     # the kinds' shared code, and the one kind these playbooks use
     always = {
         "jarvisctl.kinds.base",
@@ -85,15 +97,7 @@ def test_a_run_imports_the_kinds_it_uses_and_no_other(tmp_path: Path) -> None:
     """Each kind's module is imported when a plan uses it: a `command` run loads none of the
     other twenty-five (above), a disk_usage run loads that one's module too."""
     (tmp_path / "site.yml").write_text(DISK)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "run", "site.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode in (0, 1), done.stdout + done.stderr  # ok, or a disk filling up
-    found = json.loads(done.stderr.strip().splitlines()[-1])
+    found = probe(PROBE, "run", "site.yml", cwd=tmp_path, exits=(0, 1))  # or a disk filling up
     kinds = {m for m in found if m.startswith("jarvisctl.kinds.")}
     assert kinds == {
         "jarvisctl.kinds.base",
@@ -121,20 +125,12 @@ def test_a_play_with_tasks_imports_the_step_engine_but_no_backup_nor_fabric(
     run's BackupWork is made for a host with tasks, engine/backup_work.py: its modules are.)"""
     marker = tmp_path / "done"
     play = PLAYBOOK + f"  tasks:\n    - {{run: 'touch {marker}', creates: '{marker}'}}\n"
-    probe = PROBE.replace(
+    watching = PROBE.replace(
         "m in WATCHED or", "m in WATCHED or m == 'fabric' or m.startswith('jarvisctl.engine.st') or"
     )
     (tmp_path / "site.yml").write_text(play)
-    done = subprocess.run(
-        [sys.executable, "-c", probe, "run", "site.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    found = set(probe(watching, "run", "site.yml", cwd=tmp_path))
     assert marker.exists()
-    found = set(json.loads(done.stderr.strip().splitlines()[-1]))
     assert {"jarvisctl.engine.steps", "jarvisctl.kinds.step_base"} <= found
     assert not found & {"fabric", "jarvisctl.engine.step_fabric", "jarvisctl.backup"}
 
@@ -163,15 +159,7 @@ def test_the_collector_is_off_while_a_command_is_imported_and_on_once_it_runs(
     """The imports make no garbage, and the collector walking them costs the start 20 ms; a
     command that runs for long (the daemon) must collect again once it is imported."""
     (tmp_path / "site.yml").write_text(PLAYBOOK)
-    done = subprocess.run(
-        [sys.executable, "-c", GC_PROBE, "plan", "site.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    seen = json.loads(done.stderr.strip().splitlines()[-1])
+    seen = probe(GC_PROBE, "plan", "site.yml", cwd=tmp_path)
     assert seen["collecting while importing"] is False
     assert seen["collecting after"] is True
     assert seen["frozen"] > 10_000  # what the imports made is left out of every collection
@@ -196,13 +184,5 @@ def test_every_dataclass_a_run_imports_has_a_docstring_of_its_own() -> None:
     """A dataclass with no docstring gets one made at import, from `inspect.signature(cls)`
     (Python 3.11's dataclasses): about 0.2 ms per class, and a run imports some fifty of them
     before its first host, serially, at every start."""
-    done = subprocess.run(
-        [sys.executable, "-c", UNDOCUMENTED_PROBE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    undocumented = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    missing = sorted(undocumented)
+    missing = sorted(probe(UNDOCUMENTED_PROBE, out="stdout"))
     assert not missing, f"dataclasses with no docstring of their own: {', '.join(missing)}"
