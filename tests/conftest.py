@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from jarvisctl.config.project import find_config
 from jarvisctl.connection import hostkeys, ssh_config
 
 pytest_plugins = ["tests.no_skips"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A `jarvisctl.yml` above the tests' temporary directories would be every test project's
+    configuration (the nearest one upward wins): stop with its name, not with dozens of failures."""
+    given = session.config.option.basetemp
+    stray = find_config(Path(given or tempfile.gettempdir()).resolve())
+    if stray is not None:
+        pytest.exit(
+            f"{stray} is above the tests' temporary directories, so every test project would "
+            "take it as its configuration: move it away, or give --basetemp elsewhere",
+            returncode=4,
+        )
 
 
 @pytest.fixture(autouse=True)
