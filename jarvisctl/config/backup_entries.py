@@ -1,14 +1,23 @@
 """A play's `backups:` entries, loaded one by one like its checks: a wrong entry is reported
-(located at the key that is wrong) and dropped, the others kept for resolution."""
+(located at the key that is wrong) and dropped, the others kept for resolution; and the
+`backup_stores:` of jarvisctl.yml.
+
+Only a project or a play that declares them imports this module and the backup models
+(building them costs a start-up some 15 ms): the models of a play and of jarvisctl.yml take
+these values already validated.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jarvisctl.config.models.backups import BackupSpec, source_problems
-from jarvisctl.config.validation import validate_salvaging
+from pydantic import ValidationError
+
+from jarvisctl.config.models.backups import BackupSpec, BackupStoreSpec, source_problems
+from jarvisctl.config.models.base import StrictModel
+from jarvisctl.config.validation import problems_from, validate_salvaging
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
-from jarvisctl.core.errors import Problem, ProblemCollector, short_repr
+from jarvisctl.core.errors import ConfigError, Problem, ProblemCollector, short_repr
 
 _SOURCE_KEYS = ("paths", "command", "file", "exclude")
 
@@ -74,3 +83,18 @@ def check_unique_backups(
                 f"first at {source.locate(seen[name])}; give each backup a distinct 'name'",
             )
         seen.setdefault(name, path)
+
+
+class _Stores(StrictModel):
+    """`backup_stores:` where it stands in jarvisctl.yml, so that messages name it as elsewhere."""
+
+    backup_stores: dict[str, BackupStoreSpec]
+
+
+def load_backup_stores(data: dict[str, Any], source: SourceMap) -> dict[str, BackupStoreSpec]:
+    """`backup_stores:` of jarvisctl.yml validated (its names are, by ProjectConfig), or a
+    ConfigError listing every mistake in it, each at its line."""
+    try:
+        return _Stores.model_validate({"backup_stores": data}).backup_stores
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc, _Stores, source)) from None

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvisctl.config.backup_entries import check_unique_backups, load_backups
 from jarvisctl.config.configfile import is_config_dir, list_config_dir
 from jarvisctl.config.models.playbook import CheckSpec, Play
-from jarvisctl.config.step_entries import load_rollout, load_steps
 from jarvisctl.config.validation import validate_salvaging
 from jarvisctl.config.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector
@@ -108,14 +106,25 @@ def _load_play(item: Any, index: int, source: SourceMap, out: list[Problem]) -> 
                 positions.append(position)
         item = {**item, "checks": []}
     raw_backups = item.get("backups")
-    backups, backup_positions = load_backups(raw_backups, index, source, out)
-    if isinstance(item.get("backups"), list):
+    backups: list[Any] = []
+    backup_positions: list[int] = []
+    if isinstance(raw_backups, list):  # (not a list: the play's own validation says so)
+        from jarvisctl.config.backup_entries import load_backups
+
+        backups, backup_positions = load_backups(raw_backups, index, source, out)
         item = {**item, "backups": []}
-    tasks, task_positions = load_steps(item.get("tasks"), (index, "tasks"), source, out)
-    if isinstance(item.get("tasks"), list):
-        item = {**item, "tasks": []}
-    rollout, rollout_positions = load_rollout(item.get("rollout"), index, source, out)
-    item = {k: v for k, v in item.items() if k != "rollout"}
+    tasks: list[Any] = []
+    task_positions: list[int] = []
+    rollout: Any = None
+    rollout_positions: dict[str, list[int]] = {"steps": [], "rollback": []}
+    if isinstance(item.get("tasks"), list) or "rollout" in item:
+        from jarvisctl.config.step_entries import load_rollout, load_steps
+
+        tasks, task_positions = load_steps(item.get("tasks"), (index, "tasks"), source, out)
+        if isinstance(item.get("tasks"), list):
+            item = {**item, "tasks": []}
+        rollout, rollout_positions = load_rollout(item.get("rollout"), index, source, out)
+        item = {k: v for k, v in item.items() if k != "rollout"}
     play = validate_salvaging(Play, item, source.sub((index,)), out)
     if play is None:
         return None
@@ -156,7 +165,10 @@ def _check_unique_names(loaded: LoadedPlay, source: SourceMap, out: ProblemColle
         seen.setdefault(name, number)
     backups = loaded.play.backups
     paths = [loaded.backup_path(n) for n in range(len(backups))]
-    check_unique_backups(loaded.play.name, [b.name for b in backups], paths, source, out)
+    if backups:
+        from jarvisctl.config.backup_entries import check_unique_backups
+
+        check_unique_backups(loaded.play.name, [b.name for b in backups], paths, source, out)
     derived = {f"backup {b.name}": p for b, p in zip(backups, paths, strict=True) if b.max_age}
     for name, number in seen.items():  # a check may not take the name max_age gives one
         if name in derived:

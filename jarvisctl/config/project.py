@@ -63,6 +63,11 @@ def load_project(config: Path | None = None, start: Path | None = None) -> Proje
     if document.data is None:
         return Project(root=path.resolve().parent, config_file=path)
     settings = validate_document(ProjectConfig, document, "a mapping of settings")
+    if settings.backup_stores:  # (its models are imported only by a project that has some)
+        from jarvisctl.config.backup_entries import load_backup_stores
+
+        stores = load_backup_stores(settings.backup_stores, document.source)
+        settings = settings.model_copy(update={"backup_stores": stores})
     root = path.resolve().parent
     _check_catalogue_dirs(settings, root, document.source)
     _check_secret_dirs(settings, root, document.source)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from jarvisctl.config.models.backups import valid_backup_name
+from jarvisctl.config.models.values import valid_backup_name
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError
 
 

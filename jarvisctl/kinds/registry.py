@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # a run without steps does not import them
 CHECK_GROUP = "jarvisctl.checks"
 REMEDIATION_GROUP = "jarvisctl.remediations"
 STEP_GROUP = "jarvisctl.steps"
+# the freshness check of a backup (from its max_age), which plan/ derives and names
+BACKUP_AGE = "backup_age"
 
 # name -> "module:Class" in jarvisctl.kinds: a kind's module is imported when a plan first uses
 # the kind, so that a run of `command` checks does not import (nor hold in memory) the code of
@@ -52,7 +54,7 @@ BUILTIN_CHECKS: Mapping[str, str] = {
     "prometheus_query": "monitoring:PrometheusQuery",
     "log_pattern": "monitoring:LogPattern",
     "command": "command:Command",
-    "backup_age": "backups:BackupAge",
+    BACKUP_AGE: "backups:BackupAge",
 }
 BUILTIN_REMEDIATIONS: Mapping[str, str] = {
     "run": "remedies:Run",

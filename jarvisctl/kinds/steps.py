@@ -9,8 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from jarvisctl.config.models.backups import BACKUP_NAME, BACKUP_NAME_HINT
-from jarvisctl.config.models.values import NonEmptyText, Timeout
+from jarvisctl.config.models.values import BACKUP_NAME, BACKUP_NAME_HINT, NonEmptyText, Timeout
 from jarvisctl.kinds.base import KindParams
 from jarvisctl.kinds.step_base import (
     FabricAction,

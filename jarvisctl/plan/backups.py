@@ -20,6 +20,7 @@ from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
 from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector, known_list
 from jarvisctl.kinds.backups import BackupAgeParams
+from jarvisctl.kinds.registry import BACKUP_AGE
 from jarvisctl.plan.backup_stores import BackupStores
 from jarvisctl.plan.model import (
     BackupPlan,
@@ -29,8 +30,6 @@ from jarvisctl.plan.model import (
     Retention,
 )
 from jarvisctl.plan.resolve import HostProblems
-
-AGE_KIND = "backup_age"
 
 
 def derived_check_name(backup: str) -> str:
@@ -94,12 +93,12 @@ def check_age_references(
     """A `backup_age` check must name a backup some play declares: a misspelt name would
     read no snapshot and stay CRITICAL for a reason nobody would look for."""
     for (path, _), check in zip(selected, planned, strict=True):
-        if check is None or check.kind != AGE_KIND:
+        if check is None or check.kind != BACKUP_AGE:
             continue
         name = getattr(check.params, "backup", "")
         if name not in backups:
             hint = f"a backup declared in a play's backups:; {known_list(backups, near=name)}"
-            text = f"{AGE_KIND}: unknown backup {name!r} ({hint})"
+            text = f"{BACKUP_AGE}: unknown backup {name!r} ({hint})"
             problems.add(source.locate((*path, "with", "backup")), text, host)
 
 
@@ -189,8 +188,8 @@ def freshness_check(spec: BackupSpec, location: Any) -> CheckPlan:
     crit = Threshold(format_duration(max_age), "level", value=max_age, duration=True)
     return CheckPlan(
         name=derived_check_name(spec.name),
-        use=AGE_KIND,
-        kind=AGE_KIND,
+        use=BACKUP_AGE,
+        kind=BACKUP_AGE,
         description=(
             f"Seconds since the newest usable snapshot of backup '{spec.name}' "
             f"(CRITICAL past its max_age, {format_duration(max_age)})"

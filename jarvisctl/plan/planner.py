@@ -23,7 +23,6 @@ from jarvisctl.config.inventory import Host, Inventory
 from jarvisctl.config.inventory.rendering import HostVariables
 from jarvisctl.config.models.playbook import CheckSpec, Play, ThresholdOverride, schedule_spec
 from jarvisctl.config.models.project import ProjectConfig
-from jarvisctl.config.models.steps import RolloutSpec
 from jarvisctl.config.playbooks import (
     LoadedPlay,
     LoadedPlaybook,
@@ -45,8 +44,7 @@ from jarvisctl.core.errors import (
     known_list,
 )
 from jarvisctl.core.secrets import SecretValues
-from jarvisctl.kinds.backups import BackupAge
-from jarvisctl.kinds.registry import KindRegistry, load_registry
+from jarvisctl.kinds.registry import BACKUP_AGE, KindRegistry, load_registry
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
 from jarvisctl.plan.model import (
     CheckPlan,
@@ -71,6 +69,7 @@ from jarvisctl.plan.step_needs import (
 from jarvisctl.plan.step_target import StepTarget
 
 if TYPE_CHECKING:  # a plan without steps (backups) does not import the step (backup) code
+    from jarvisctl.config.models.steps import RolloutSpec
     from jarvisctl.plan.backup_stores import BackupStores
     from jarvisctl.plan.backups import PlayBackups
     from jarvisctl.plan.steps import StepResolver
@@ -190,7 +189,7 @@ def _plan_play(
             resolver.plan(check, path, host.name, variables, problems, host_problems, overrides)
             for path, check in selected
         ]
-        if any(c is not None and c.kind == BackupAge.name for c in checks):
+        if any(c is not None and c.kind == BACKUP_AGE for c in checks):
             _check_age_references(selected, checks, ctx, source, host.name, host_problems)
         settings = _settings(host, ctx, problems)
         if settings is not None:

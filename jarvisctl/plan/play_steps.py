@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jarvisctl.config.models.steps import RolloutSpec, StepSpec
 from jarvisctl.config.playbooks import LoadedPlay
 from jarvisctl.config.yamlsrc import NodePath
 from jarvisctl.core.errors import ProblemCollector
@@ -20,12 +19,13 @@ from jarvisctl.plan.model import StepPlan
 from jarvisctl.plan.resolve import HostProblems
 from jarvisctl.plan.step_target import StepTarget
 
-if TYPE_CHECKING:  # a plan without steps does not import the step kinds' code
+if TYPE_CHECKING:  # a plan without steps does not import the step kinds' code, nor models
+    from jarvisctl.config.models.steps import RolloutSpec, StepSpec
     from jarvisctl.plan.steps import StepResolver
 
 
 # (position in its list, path in the file, the step)
-Selected = tuple[tuple[int, NodePath, StepSpec], ...]
+Selected = tuple[tuple[int, NodePath, "StepSpec"], ...]
 Planned = tuple[StepPlan, ...]
 
 

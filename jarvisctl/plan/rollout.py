@@ -11,12 +11,16 @@ shares down (its 29% of 100 hosts is 28); tests/unit/test_rollout_plan.py compar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from jarvisctl.config.models.steps import RolloutSpec, parse_batch_size
+from jarvisctl.config.models.values import parse_batch_size
 from jarvisctl.config.playbooks import LoadedPlay
 from jarvisctl.config.yamlsrc import SourceMap
 from jarvisctl.core.errors import ProblemCollector, known_list
 from jarvisctl.plan.model import RolloutPlan
+
+if TYPE_CHECKING:  # built only for a play that has a rollout
+    from jarvisctl.config.models.steps import RolloutSpec
 
 
 def batch_size(size: int | str, hosts: int) -> int:

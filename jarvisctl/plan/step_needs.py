@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jarvisctl.config.models.playbook import CheckSpec
-from jarvisctl.config.models.steps import RolloutSpec
 from jarvisctl.config.playbooks import LoadedPlay
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
 from jarvisctl.core.errors import Location
@@ -26,7 +25,8 @@ from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import CheckPlan, StepPlan
 from jarvisctl.plan.resolve import HostProblems
 
-if TYPE_CHECKING:  # a plan without backups does not import the backup stage
+if TYPE_CHECKING:  # a plan without backups (a rollout) does not import the backup stage (its model)
+    from jarvisctl.config.models.steps import RolloutSpec
     from jarvisctl.plan.backups import PlayBackups
 
 

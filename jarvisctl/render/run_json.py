@@ -12,17 +12,19 @@ import json
 import math
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jarvisctl.core.results import PerfDatum
-from jarvisctl.render.reports.backup_entries import BackupAction, BackupEntry
 from jarvisctl.render.reports.document import (
     CheckEntry,
     HostSection,
     RemediationEntry,
     RunDocument,
 )
-from jarvisctl.render.reports.step_entries import StepEntry
+
+if TYPE_CHECKING:  # made only by a run with backups (steps)
+    from jarvisctl.render.reports.backup_entries import BackupAction, BackupEntry
+    from jarvisctl.render.reports.step_entries import StepEntry
 
 SCHEMA_ID = "jarvisctl.run/v2"
 PIECE = 1 << 16  # characters of whole lines written at once by write_run_json

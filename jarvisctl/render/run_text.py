@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,7 +22,9 @@ from jarvisctl.core.results import (
     StepOutcome,
 )
 from jarvisctl.engine.evaluate import SEVERITY
-from jarvisctl.render.reports.rollout_entries import HostTurn, rollout_entries
+
+if TYPE_CHECKING:
+    from jarvisctl.render.reports.rollout_entries import HostTurn
 
 # the colour (and boldness) of each word a host's line can say, on a terminal
 COLOURS: dict[str, tuple[str, bool]] = {
@@ -188,9 +191,11 @@ def _skipped_lines(report: RunReport) -> Iterator[str]:
 
 def _rollout_lines(report: RunReport) -> Iterator[str]:
     """A line per rollout: its hosts counted by how their turn ended."""
-    entries = rollout_entries(_turn(run) for run in report.hosts)
-    if not entries:
+    if all(run.rollout is None for run in report.hosts):
         return
+    from jarvisctl.render.reports.rollout_entries import rollout_entries  # a rollout's run alone
+
+    entries = rollout_entries(_turn(run) for run in report.hosts)
     yield ""
     yield "ROLLOUTS"
     for entry in entries:
@@ -200,6 +205,8 @@ def _rollout_lines(report: RunReport) -> Iterator[str]:
 
 
 def _turn(run: HostRun) -> HostTurn:
+    from jarvisctl.render.reports.rollout_entries import HostTurn
+
     if run.rollout is None:
         return HostTurn(run.play)
     return HostTurn(run.play, run.rollout.rollout, run.rollout.turn.value)

@@ -11,12 +11,13 @@ from jarvisctl.store.checks import CheckStates
 from jarvisctl.store.jobstore import SchedulerJobs
 from jarvisctl.store.leases import Leases
 from jarvisctl.store.ledger import RemediationLedger
-from jarvisctl.store.rollouts import RolloutStore
 from jarvisctl.store.runs import RunIndex
-from jarvisctl.store.snapshots import SnapshotIndex
 
-if TYPE_CHECKING:  # a run that sends no notification does not import them
+if TYPE_CHECKING:  # a run that sends no notification (takes no backup, has no rollout) does not
+    # import them
     from jarvisctl.store.alerts import AlertStore
+    from jarvisctl.store.rollouts import RolloutStore
+    from jarvisctl.store.snapshots import SnapshotIndex
 
 LOCK_TIMEOUT = 30.0  # seconds a writer waits for another's lock (timeouts.state_lock)
 

@@ -16,7 +16,7 @@ import xmlschema
 from click.testing import CliRunner, Result
 
 from jarvisctl.cli.main import cli
-from jarvisctl.config.models.steps import parse_batch_size
+from jarvisctl.config.models.values import parse_batch_size
 from jarvisctl.config.project import load_project
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import Plan, RolloutPlan

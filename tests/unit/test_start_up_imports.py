@@ -21,22 +21,40 @@ PLAYBOOK = """\
 """
 TEMPLATED = PLAYBOOK.replace("test -d /tmp", "test -d {{ '/tmp' }}")
 
-# what a run imports only when a play has backups (about 0.6 MiB and 30 ms of start-up)
+# what a run imports only when a play has backups (about 0.6 MiB and 30 ms of start-up): their
+# models and loader too (building the models alone cost every run some 12 ms)
 BACKUP_MODULES = (
+    "jarvisctl.config.backup_entries",
+    "jarvisctl.config.models.backups",
     "jarvisctl.core.backup_events",
     "jarvisctl.engine.after",
     "jarvisctl.engine.backups",
     "jarvisctl.engine.freshness",
+    "jarvisctl.kinds.backups",  # the parameters of the freshness checks plan/ derives
     "jarvisctl.plan.backup_stores",
     "jarvisctl.plan.backups",
     "jarvisctl.render.reports.backup_entries",
+    "jarvisctl.store.snapshots",
     "jarvisctl.store.sqlite.snapshots",
+)
+# what only a play with tasks or a rollout imports (a run that changes nothing builds none of
+# their models), and only a rollout
+STEP_MODULES = (
+    "jarvisctl.config.models.steps",
+    "jarvisctl.config.step_entries",
+    "jarvisctl.render.reports.step_entries",
+)
+ROLLOUT_MODULES = (
+    "jarvisctl.render.reports.rollout_entries",
+    "jarvisctl.store.rollouts",
+    "jarvisctl.store.sqlite.rollouts",
 )
 
 PROBE = f"""
 import atexit, json, sys
 from jarvisctl.cli.main import main
-WATCHED = {("jinja2", "jarvisctl.render.reports.render", "jarvisctl.backup", *BACKUP_MODULES)!r}
+WATCHED = {("jinja2", "jarvisctl.render.reports.render", "jarvisctl.backup", *BACKUP_MODULES,
+            *STEP_MODULES, *ROLLOUT_MODULES)!r}
 atexit.register(lambda: print(json.dumps(sorted(
     m for m in sys.modules if m in WATCHED or m.startswith("jarvisctl.kinds."))),
     file=sys.stderr))
@@ -73,7 +91,6 @@ def imported_by_run(tmp_path: Path, playbook: str) -> list[str]:
         "jarvisctl.kinds.registry",
         "jarvisctl.kinds.command",
         "jarvisctl.kinds.exits",
-        "jarvisctl.kinds.backups",  # the freshness checks' parameters, which plan/ names
     }
     assert always <= set(found), found
     return [m for m in found if m not in always]
@@ -103,7 +120,6 @@ def test_a_run_imports_the_kinds_it_uses_and_no_other(tmp_path: Path) -> None:
         "jarvisctl.kinds.base",
         "jarvisctl.kinds.registry",
         "jarvisctl.kinds.system",
-        "jarvisctl.kinds.backups",
     }
 
 
@@ -132,6 +148,8 @@ def test_a_play_with_tasks_imports_the_step_engine_but_no_backup_nor_fabric(
     found = set(probe(watching, "run", "site.yml", cwd=tmp_path))
     assert marker.exists()
     assert {"jarvisctl.engine.steps", "jarvisctl.kinds.step_base"} <= found
+    assert {"jarvisctl.config.models.steps", "jarvisctl.config.step_entries"} <= found
+    assert not found & {*ROLLOUT_MODULES, "jarvisctl.config.models.backups"}, found
     assert not found & {"fabric", "jarvisctl.engine.step_fabric", "jarvisctl.backup"}
 
 

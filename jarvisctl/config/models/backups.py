@@ -19,12 +19,11 @@ from jarvisctl.config.models.values import (
     NonEmptyText,
     PositiveDuration,
     Timeout,
+    valid_backup_name,
     validate_tags,
 )
 from jarvisctl.core.errors import short_repr
 
-BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-BACKUP_NAME_HINT = "a letter or digit, then letters, digits, '_', '.', '-' (e.g. app-db)"
 BANDWIDTH_HINT = "bytes per second: a whole number, or e.g. 500KiB/s, 2MiB/s, 1MB/s"
 _BANDWIDTH = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?(?:/s)?$")
 _BANDWIDTH_UNITS = {
@@ -65,12 +64,6 @@ Bandwidth = Annotated[int, BeforeValidator(parse_bandwidth)]
 
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
-
-
-def valid_backup_name(value: str) -> str:
-    if not BACKUP_NAME.match(value):
-        raise ValueError(f"invalid backup name {value!r} ({BACKUP_NAME_HINT})")
-    return value
 
 
 def valid_file_name(value: str) -> str:

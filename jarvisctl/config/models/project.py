@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from jarvisctl.config.models.backups import BACKUP_NAME as BACKUP_STORE_NAME
-from jarvisctl.config.models.backups import BACKUP_NAME_HINT, BackupStoreSpec
 from jarvisctl.config.models.base import StrictModel
-from jarvisctl.config.models.values import Count, Duration, NonEmptyText, Timeout
+from jarvisctl.config.models.values import (
+    BACKUP_NAME,
+    BACKUP_NAME_HINT,
+    Count,
+    Duration,
+    NonEmptyText,
+    Timeout,
+)
+
+if TYPE_CHECKING:
+    from jarvisctl.config.models.backups import BackupStoreSpec
+else:
+    # each store is validated on its own, and only when one is declared
+    # (config/backup_entries.py, load_backup_stores): a run that takes no backup does not build
+    # the backup models
+    BackupStoreSpec = Any
 
 
 class Timeouts(StrictModel):
@@ -111,7 +124,7 @@ class ProjectConfig(StrictModel):
     @classmethod
     def _store_names(cls, value: dict[str, BackupStoreSpec]) -> dict[str, BackupStoreSpec]:
         for name in value:
-            if not BACKUP_STORE_NAME.match(name):
+            if not BACKUP_NAME.match(name):
                 raise ValueError(f"invalid store name {name!r} ({BACKUP_NAME_HINT})")
         return value
 

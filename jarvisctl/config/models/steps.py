@@ -21,6 +21,7 @@ from jarvisctl.config.models.values import (
     NonEmptyText,
     PositiveDuration,
     Timeout,
+    parse_batch_size,
     validate_tags,
 )
 from jarvisctl.core.regex_bounds import backtracking_hazard
@@ -152,19 +153,3 @@ class RolloutSpec(StrictModel):
     steps: list[StepSpec] = Field(min_length=1)
     rollback: list[StepSpec] = Field(default_factory=list)
     defer_for: PositiveDuration = 7 * 86400.0  # a deferred host is finished within this
-
-
-def parse_batch_size(size: Any) -> tuple[int, bool]:
-    """(n, is_percent) from 3 or "25%"; raises ValueError saying what is valid."""
-    hint = 'a count of hosts (1, 3) or a share of the play\'s hosts ("25%", "100%")'
-    if isinstance(size, bool):
-        raise ValueError(f"batch size {size!r} is not {hint}")
-    if isinstance(size, int):
-        if size < 1:
-            raise ValueError(f"batch size {size} is not 1 or more ({hint})")
-        return size, False
-    if isinstance(size, str) and size.endswith("%"):
-        number = size[:-1].strip()
-        if number.isascii() and number.isdigit() and 1 <= int(number) <= 100:
-            return int(number), True
-    raise ValueError(f"batch size {size!r} is not {hint}")

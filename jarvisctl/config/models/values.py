@@ -154,6 +154,33 @@ def validate_tags(tags: list[str]) -> list[str]:
 # A path or a name: an empty one would silently mean "the current directory" or "nothing".
 NonEmptyText = Annotated[str, Strict(), AfterValidator(_not_blank)]
 
+# a backup's (and a backup store's) name: a file name part on every store, and a label value
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+BACKUP_NAME_HINT = "a letter or digit, then letters, digits, '_', '.', '-' (e.g. app-db)"
+
+
+def valid_backup_name(value: str) -> str:
+    if not BACKUP_NAME.match(value):
+        raise ValueError(f"invalid backup name {value!r} ({BACKUP_NAME_HINT})")
+    return value
+
+
+def parse_batch_size(size: Any) -> tuple[int, bool]:
+    """(n, is_percent) from 3 or "25%"; raises ValueError saying what is valid."""
+    hint = 'a count of hosts (1, 3) or a share of the play\'s hosts ("25%", "100%")'
+    if isinstance(size, bool):
+        raise ValueError(f"batch size {size!r} is not {hint}")
+    if isinstance(size, int):
+        if size < 1:
+            raise ValueError(f"batch size {size} is not 1 or more ({hint})")
+        return size, False
+    if isinstance(size, str) and size.endswith("%"):
+        number = size[:-1].strip()
+        if number.isascii() and number.isdigit() and 1 <= int(number) <= 100:
+            return int(number), True
+    raise ValueError(f"batch size {size!r} is not {hint}")
+
+
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _COMPARISON = re.compile(rf"^\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
 _NAGIOS_RANGE = re.compile(rf"^(@)?(?:(~|{_NUMBER})?:)?({_NUMBER})?$")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jarvisctl.core.backup_events import BackupOutcome
-from jarvisctl.core.events import BACKUP, BACKUP_PRUNE, BACKUP_RESTORE, BACKUP_VERIFY
+from jarvisctl.core.events import BACKUP, BACKUP_RESTORE, BACKUP_VERIFY
 
 FAILED = BackupOutcome.FAILED.value
 
@@ -204,11 +204,6 @@ def _unknown(data: Mapping[str, Any]) -> tuple[str, bool]:
 
 
 _SUMMARIES = {"verify": _verify_summary, "prune": _prune_summary, "restore": _restore_summary}
-
-
-# the journal's backup records: a take, its stages, and the CLI's actions
-BACKUP_KINDS = (BACKUP, BACKUP_VERIFY, BACKUP_PRUNE, BACKUP_RESTORE)
-ACTION_KINDS = BACKUP_KINDS[1:]
 
 
 class BackupFold:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jarvisctl.core.events import (
+    BACKUP_KINDS,
     CHECK,
     CIRCUIT_OPEN,
     COMMAND,
@@ -23,21 +24,14 @@ from jarvisctl.core.events import (
 )
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import Record, Verification
-from jarvisctl.render.reports.backup_entries import (
-    ACTION_KINDS,
-    ACTIONS_PLAY,
-    BACKUP_KINDS,
-    BackupAction,
-    BackupEntry,
-    BackupFold,
-)
-from jarvisctl.render.reports.rollout_entries import (
-    HostTurn,
-    RolloutEntry,
-    RolloutStates,
-    rollout_entries,
-)
-from jarvisctl.render.reports.step_entries import StepEntry, outcome_after, step_entry
+
+if TYPE_CHECKING:  # each imported by the journal of a run that has them (backups, steps, rollouts)
+    from jarvisctl.render.reports.backup_entries import BackupAction, BackupEntry, BackupFold
+    from jarvisctl.render.reports.rollout_entries import RolloutEntry
+    from jarvisctl.render.reports.step_entries import StepEntry
+
+# the records of a backup action from the CLI (a restore, a verification, a prune on its own)
+ACTION_KINDS = BACKUP_KINDS[1:]
 
 STATUS_ORDER = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 OUTCOME_ORDER = {
@@ -209,7 +203,7 @@ def build_document(
     started: Record | None = None
     sections: dict[tuple[str, str], _Section] = {}
     breakers = []
-    rollouts = RolloutStates()
+    rollouts: list[tuple[str, Mapping[str, Any]]] = []  # (play, data) of rollouts' own records
     finished: Record | None = None
     for record in records:
         if record.seq == 1 and record.kind == RUN_STARTED:
@@ -219,8 +213,10 @@ def build_document(
         elif record.kind == CIRCUIT_OPEN:
             breakers.append(dict(record.data))
         elif record.kind == EventKind.ROLLOUT and record.play is not None:
-            rollouts.add(record.play, record.data)
+            rollouts.append((record.play, record.data))
         elif record.host is not None and record.play is None and record.kind in ACTION_KINDS:
+            from jarvisctl.render.reports.backup_entries import ACTIONS_PLAY
+
             # a backup action from the CLI: its hosts' session is ACTIONS_PLAY
             key = (record.host, ACTIONS_PLAY)
             sections.setdefault(key, _Section(*key)).add(record)
@@ -244,14 +240,28 @@ def build_document(
         interrupted=bool(finished.data.get("interrupted")) if finished else False,
         recap=recap,
         circuit_breakers=tuple(breakers),
-        rollouts=rollout_entries((_turn(h) for h in hosts), rollouts.states),
+        rollouts=_rollouts(hosts, rollouts),
     )
 
 
-def _turn(section: HostSection) -> HostTurn:
-    if section.rollout is None:
-        return HostTurn(section.play)
-    return HostTurn(section.play, str(section.rollout["rollout"]), str(section.rollout["turn"]))
+def _rollouts(
+    hosts: Sequence[HostSection], records: Sequence[tuple[str, Mapping[str, Any]]]
+) -> tuple[RolloutEntry, ...]:
+    """Each rollout a host took a turn of, counted, and how the run left it."""
+    if all(h.rollout is None for h in hosts):
+        return ()
+    from jarvisctl.render.reports.rollout_entries import HostTurn, RolloutStates, rollout_entries
+
+    states = RolloutStates()
+    for play, data in records:
+        states.add(play, data)
+    turns = (
+        HostTurn(h.play)
+        if h.rollout is None
+        else HostTurn(h.play, str(h.rollout["rollout"]), str(h.rollout["turn"]))
+        for h in hosts
+    )
+    return rollout_entries(turns, states.states)
 
 
 def with_history(
@@ -293,7 +303,7 @@ class _Section:
         self.checks: dict[str, CheckEntry] = {}
         self.commands: dict[str, Mapping[str, Any]] = {}
         self.remediations: list[RemediationEntry] = []
-        self.backups = BackupFold()
+        self.backups: BackupFold | None = None  # made by the session's first backup record
         self.steps: list[StepEntry] = []
         self.first_at: float | None = None
         self.last_at = 0.0
@@ -320,6 +330,8 @@ class _Section:
         elif record.kind == REMEDIATION:
             self._remediation(data)
         elif record.kind == EventKind.STEP:
+            from jarvisctl.render.reports.step_entries import outcome_after, step_entry
+
             self.steps.append(step_entry(data))
             outcome = self.fields.get("outcome", "ok")
             self.fields["outcome"] = outcome_after(self.steps[-1], outcome)
@@ -331,6 +343,10 @@ class _Section:
                 "reason": str(data.get("reason", "")),
             }
         elif record.kind in BACKUP_KINDS:
+            if self.backups is None:
+                from jarvisctl.render.reports.backup_entries import BackupFold
+
+                self.backups = BackupFold()
             failed = self.backups.add(record.kind, data)
             if failed is not None and self.fields.get("outcome", "ok") in ("ok", "changed"):
                 self.fields.update(
@@ -376,8 +392,8 @@ class _Section:
             self.play,
             checks=tuple(checks),
             remediations=tuple(self.remediations),
-            backups=tuple(self.backups.backups),
-            backup_actions=tuple(self.backups.actions),
+            backups=tuple(self.backups.backups) if self.backups else (),
+            backup_actions=tuple(self.backups.actions) if self.backups else (),
             steps=tuple(self.steps),
             seconds=seconds,
             **self.fields,

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 from jarvisctl.core.errors import StoreError
 from jarvisctl.store.base import LOCK_TIMEOUT
 from jarvisctl.store.jobstore import SchedulerJobs
-from jarvisctl.store.snapshots import SnapshotIndex
 from jarvisctl.store.sqlite.checks import SqliteCheckStates
 from jarvisctl.store.sqlite.leases import SqliteLeases
 from jarvisctl.store.sqlite.ledger import SqliteLedger
-from jarvisctl.store.sqlite.rollouts import SqliteRollouts
 from jarvisctl.store.sqlite.runs import SqliteRunIndex
 from jarvisctl.store.sqlite.statefile import StateFile
 
 if TYPE_CHECKING:
     from jarvisctl.store.alerts import AlertStore
+    from jarvisctl.store.rollouts import RolloutStore
+    from jarvisctl.store.snapshots import SnapshotIndex
 
 JOBS_FILE = "scheduler.db"
 
@@ -39,10 +39,19 @@ class SqliteStore:
         self.ledger = SqliteLedger(self.file)
         self.leases = SqliteLeases(self.file)
         self.runs = SqliteRunIndex(self.file)
-        self.rollouts = SqliteRollouts(self.file)
+        self._rollouts: RolloutStore | None = None
         self._snapshots: SnapshotIndex | None = None
         self._alerts: AlertStore | None = None
         self._jobs: SchedulerJobs | None = None
+
+    @property
+    def rollouts(self) -> RolloutStore:
+        if self._rollouts is None:
+            # read and written by rollouts, `rollout status` and `resume` alone
+            from jarvisctl.store.sqlite.rollouts import SqliteRollouts
+
+            self._rollouts = SqliteRollouts(self.file)
+        return self._rollouts
 
     @property
     def snapshots(self) -> SnapshotIndex:
