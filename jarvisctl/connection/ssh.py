@@ -62,6 +62,8 @@ from jarvisctl.core.errors import HostKeyError, UnreachableError
 # of them at 15 and 5 s spent 0.7 s of CPU a minute on waking them.
 KEEPALIVE_SECONDS = 60
 IDLE_WAKEUP_SECONDS = 60.0
+# Seconds an aborted command is given to end before it is looked for again (see _abort).
+ABORT_LOOK_AGAIN = 0.25
 
 
 class SSHConnection:
@@ -310,7 +312,7 @@ class SSHConnection:
         channel = self._start(remote, command, tag, marker)
         feeder = None
         try:
-            feeder = feed_stdin(channel, stdin, lambda: self._end_remotely(channel, tag))
+            feeder = feed_stdin(channel, stdin, lambda: self._abort(channel, tag))
             watch = OverrunWatch(
                 deadlines,
                 term=lambda: self._end_remotely(channel, tag),
@@ -372,6 +374,17 @@ class SSHConnection:
         send_signal(channel, "TERM")
         if not channel.exit_status_ready():
             self._on_the_side(end_tagged_command(tag))
+
+    def _abort(self, channel: Any, tag: str) -> None:
+        """The command's input could not be read: end the command before any EOF reaches it.
+        sshd answers the exec request before the command has started, and a command that has
+        not started yet is not found by its tag: look again until it has ended, for at most
+        KILL_AFTER seconds (then it is left to its deadline, as a command that will not end)."""
+        until = time.monotonic() + KILL_AFTER
+        while True:
+            self._end_remotely(channel, tag)
+            if channel.status_event.wait(ABORT_LOOK_AGAIN) or time.monotonic() >= until:
+                return
 
     def _kill_remotely(self, tag: str, marker: str) -> None:
         """KILL what is left of a check script on the host, and what its commands started."""

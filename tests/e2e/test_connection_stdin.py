@@ -84,3 +84,32 @@ def test_a_command_that_reads_nothing_does_not_hang_over_ssh(sshd_hosts: list[Ss
         started = time.monotonic()
         result = connection.run("exit 3", timeout=60, stdin=pseudo_random_chunks(64 * MIB))
     assert result.exit_code == 3 and time.monotonic() - started < 15
+
+
+class _FirstLookMisses(SSHConnection):
+    """As when the input fails before the command has started on the host (sshd answers the
+    exec request first): the first look for the tagged command finds nothing to end."""
+
+    looks = 0
+
+    def _on_the_side(self, command: str) -> None:
+        self.looks += 1
+        if self.looks > 1:
+            super()._on_the_side(command)
+
+
+def test_a_source_that_fails_before_the_command_started_still_ends_it(
+    sshd_hosts: list[SshdHost], tmp_path: Path
+) -> None:
+    flag = tmp_path / "complete"
+    command = f"cat > /dev/null && echo yes > {shlex.quote(str(flag))}"
+    with _FirstLookMisses(sshd_hosts[1].settings()) as connection:
+        started = time.monotonic()
+        with pytest.raises(OSError, match="could not be read"):
+            connection.run(command, timeout=60, stdin=FailingSource(0))
+        # looked for again, and ended: not left to its 60 s (before, it waited that long)
+        assert time.monotonic() - started < 15
+        assert connection.looks >= 2
+        time.sleep(0.5)
+        assert not flag.exists()
+        assert connection.run("echo still usable", timeout=10).stdout == "still usable\n"
