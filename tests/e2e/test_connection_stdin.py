@@ -11,6 +11,7 @@ import pytest
 
 from jarvisctl.connection import open_connection
 from jarvisctl.connection.ssh import SSHConnection
+from jarvisctl.connection.stdin import StdinFeeder
 from tests.e2e.sshd import SshdHost
 from tests.streams import MIB, FailingSource, digest_of, pseudo_random_chunks
 
@@ -113,3 +114,22 @@ def test_a_source_that_fails_before_the_command_started_still_ends_it(
         time.sleep(0.5)
         assert not flag.exists()
         assert connection.run("echo still usable", timeout=10).stdout == "still usable\n"
+
+
+def test_a_small_input_is_sent_at_once_and_a_large_one_from_a_thread(
+    sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check script (a few KiB) is sent before the output is read, with no thread of its own:
+    it fits in the channel's window, so a command that writes much before it reads still ends."""
+    feeders: list[StdinFeeder] = []
+    start = StdinFeeder.start
+    monkeypatch.setattr(StdinFeeder, "start", lambda self: feeders.append(self) or start(self))
+    with ssh(sshd_hosts[2]) as connection:
+        small = connection.run(
+            "head -c 8000000 /dev/zero | wc -c; wc -c", timeout=60, stdin="x" * 60_000
+        )
+        assert small.stdout.split() == ["8000000", "60000"] and not feeders
+        large = connection.run("wc -c", timeout=60, stdin=b"y" * (3 * MIB))
+        assert large.stdout.strip() == str(3 * MIB) and len(feeders) == 1
+        empty = connection.run("wc -c", timeout=60, stdin=b"")
+        assert empty.stdout.strip() == "0" and len(feeders) == 1
