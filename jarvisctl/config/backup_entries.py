@@ -3,7 +3,7 @@
 `backup_stores:` of jarvisctl.yml.
 
 Only a project or a play that declares them imports this module and the backup models
-(building them costs a start-up some 15 ms): the models of a play and of jarvisctl.yml take
+(building them costs a start-up about 10 ms): the models of a play and of jarvisctl.yml take
 these values already validated.
 """
 

@@ -25,7 +25,7 @@ from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.model import CheckPlan, StepPlan
 from jarvisctl.plan.resolve import HostProblems
 
-if TYPE_CHECKING:  # a plan without backups (a rollout) does not import the backup stage (its model)
+if TYPE_CHECKING:  # without backups (a rollout), neither the backup stage nor its model
     from jarvisctl.config.models.steps import RolloutSpec
     from jarvisctl.plan.backups import PlayBackups
 
