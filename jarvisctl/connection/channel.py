@@ -13,11 +13,12 @@ from jarvisctl.connection.poll import ready
 from jarvisctl.connection.stdin import StdinFeeder, StdinSource
 
 _CHUNK = 65536
-# An input at most this large (a check script is a few KiB) is sent from the caller's thread,
-# before its output is read: it fits in the channel's window (OpenSSH opens a session with 2 MiB),
-# so sending it cannot wait for the command to read. A thread per command cost a run about 0.2 ms
-# of CPU per host.
-INLINE_STDIN = 65536
+# An input at most this large (a check script of 8 checks is 3 KiB) is sent from the caller's
+# thread, before its output is read: it fits in the channel's window (OpenSSH opens a session
+# with 2 MiB), so sending it cannot wait for the command to read it; and in the kernel's initial
+# TCP send buffer (16 KiB on Linux), so a host that stopped reading cannot hold the caller
+# before its deadline is watched. A thread per command cost a run about 0.2 ms of CPU per host.
+INLINE_STDIN = 8192
 # Seconds between looks for the exit status once a script's last delimiter has arrived.
 _STATUS_POLL = 0.02
 
