@@ -50,19 +50,18 @@ ROLLOUT_MODULES = (
     "jarvisctl.store.sqlite.rollouts",
 )
 
+WATCHED = (
+    "jinja2",
+    "jarvisctl.render.reports.render",
+    "jarvisctl.backup",
+    *BACKUP_MODULES,
+    *STEP_MODULES,
+    *ROLLOUT_MODULES,
+)
 PROBE = f"""
 import atexit, json, sys
 from jarvisctl.cli.main import main
-WATCHED = {
-    (
-        "jinja2",
-        "jarvisctl.render.reports.render",
-        "jarvisctl.backup",
-        *BACKUP_MODULES,
-        *STEP_MODULES,
-        *ROLLOUT_MODULES,
-    )!r
-}
+WATCHED = {WATCHED!r}
 atexit.register(lambda: print(json.dumps(sorted(
     m for m in sys.modules if m in WATCHED or m.startswith("jarvisctl.kinds."))),
     file=sys.stderr))
