@@ -21,7 +21,13 @@ from pathlib import Path
 import pytest
 
 from jarvisctl.connection.capture import StreamTail
-from jarvisctl.engine.script import RUN_TOKEN, ScriptOutput, compose_script, split_outputs
+from jarvisctl.engine.script import (
+    RUN_TOKEN,
+    Script,
+    ScriptOutput,
+    compose_script,
+    split_outputs,
+)
 
 COMMANDS = [("printf abc", 5), ("echo err >&2; exit 3", 5), ("printf 'a\\n\\n'", 5), ("true", 5)]
 
@@ -134,6 +140,15 @@ def shell(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
     yield {"PATH": str(tmp_path), "HOME": str(tmp_path)}
 
 
+def _started(environment: dict[str, str], script: Script) -> dict[str, str]:
+    """The script shell's environment as both connections start it: with the script's marker
+    (connection/shell.py, marker_assignment). A forked child shows the environment its parent
+    was exec'd with until its own exec: a shell that only exported the marker would hide it
+    from the sweep there, which no connection does (and which failed these tests now and then:
+    the forker, caught between its fork and its exec, was left to start all its children)."""
+    return {**environment, RUN_TOKEN: script.marker}
+
+
 def _alive(pattern: str) -> list[str]:
     """Command lines of this machine's processes that contain `pattern` (not this test)."""
     found = []
@@ -168,7 +183,12 @@ def test_background_and_setsid_children_end_with_the_script(shell: dict[str, str
     )
     started = time.monotonic()
     done = subprocess.run(
-        ["sh", "-s"], input=script.text, capture_output=True, text=True, env=shell, timeout=30
+        ["sh", "-s"],
+        input=script.text,
+        capture_output=True,
+        text=True,
+        env=_started(shell, script),
+        timeout=30,
     )
     elapsed = time.monotonic() - started
     assert split_outputs(script, done.stdout, done.stderr)[3] is not None
@@ -195,7 +215,8 @@ def test_what_is_forked_while_the_sweep_runs_is_swept_too(
     script = compose_script([(f"sh -c '{forker}' </dev/null >/dev/null 2>&1 &", 5)])
     try:
         text = script.text.encode()
-        subprocess.run(["sh", "-s"], input=text, capture_output=True, env=shell, timeout=30)
+        environment = _started(shell, script)
+        subprocess.run(["sh", "-s"], input=text, capture_output=True, env=environment, timeout=30)
         assert _wait_gone(f"67.{tag}", 10) == []
     finally:
         for line in _alive(f"67.{tag}"):
@@ -219,7 +240,7 @@ def test_the_watchdog_ends_a_script_whose_controller_is_gone(shell: dict[str, st
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=shell,
+        env=_started(shell, script),
     )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(script.text.encode())
@@ -261,7 +282,7 @@ def test_the_sweep_reads_environments_only_when_a_process_was_left(
         input=script.text,
         capture_output=True,
         text=True,
-        env={**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"},
+        env=_started({**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}, script),
         timeout=30,
     )
     assert split_outputs(script, done.stdout, done.stderr)[0] is not None, done.stderr
