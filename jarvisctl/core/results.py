@@ -16,6 +16,10 @@ class Status(enum.Enum):
     CRITICAL = "critical"
     UNKNOWN = "unknown"
 
+    # By identity, as equality is (Enum's own hashes the name, in Python): every check's
+    # history of 21 statuses is hashed and looked up at every cycle.
+    __hash__ = object.__hash__
+
 
 class Outcome(enum.Enum):
     """How a host's session ended. Unreachable is never failed, and failed never unreachable;

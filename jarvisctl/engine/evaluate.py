@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from jarvisctl.config.models.values import Threshold
+from jarvisctl.core.frozen import evolve
 from jarvisctl.core.results import CheckResult, Status
 from jarvisctl.kinds.base import CheckKind, CommandOutput, NativeUnavailable, ParseError, Reading
 from jarvisctl.plan.model import CheckPlan
@@ -29,7 +29,7 @@ def evaluate(check: CheckPlan, kind: CheckKind[Any], output: CommandOutput | Non
         reason = f"cannot parse the output ({type(exc).__name__}: {exc})"
         return check_result(check, Status.UNKNOWN, None, reason, output)
     status, reason = judge(check, reading)
-    return replace(
+    return evolve(
         check_result(check, status, reading.value, reason, output), perfdata=reading.perfdata
     )
 

@@ -19,8 +19,8 @@ runs).
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
+from jarvisctl.core.frozen import evolve
 from jarvisctl.core.results import CheckResult, Status
 from jarvisctl.plan.model import CheckPlan
 from jarvisctl.store.checks import CheckState
@@ -62,7 +62,7 @@ def advance(
     state: CheckState | None, raw: Status, value: float | None, check: CheckPlan, now: float
 ) -> CheckState:
     """The state after one more cycle whose thresholds gave `raw`."""
-    state = state or replace(INITIAL, since=now)
+    state = state or evolve(INITIAL, since=now)
     candidate = Status.WARNING if held_by_hysteresis(state.status, raw, value, check) else raw
     history = (*state.history, candidate)[-kept(check) :]
     flapping = _flapping(history[-HISTORY:], state.flapping)
@@ -70,7 +70,7 @@ def advance(
     if moved is not None:
         return CheckState(moved, None, 0, history, flapping, value, now, now)
     pending, count = _pending(state.status, history)
-    return replace(
+    return evolve(
         state,
         pending=pending,
         pending_count=count,
@@ -157,7 +157,7 @@ def settle(
     reason = result.reason
     if state.status is not result.status:
         reason = _held_reason(result, previous, state, check)
-    return replace(
+    return evolve(
         result,
         status=state.status,
         raw_status=result.status,

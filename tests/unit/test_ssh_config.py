@@ -100,9 +100,9 @@ def test_files_are_parsed_once_while_unchanged(
     parsed: list[list[Path]] = []
     real_parse = ssh_config._parse
 
-    def counting(parts: tuple[ssh_config._Part, ...], first: str) -> object:
+    def counting(parts: tuple[ssh_config._Part, ...]) -> object:
         parsed.append([part[0].path for part in parts])
-        return real_parse(parts, first)
+        return real_parse(parts)
 
     monkeypatch.setattr(ssh_config, "_parse", counting)
     monkeypatch.setattr(ssh_config, "_CONFIGS", ssh_config._ConfigCache())
@@ -115,10 +115,37 @@ def test_files_are_parsed_once_while_unchanged(
     assert parsed[1:] == [[path], [path, system_config]]
 
 
+def test_hosts_on_ports_of_their_own_share_one_parse_of_the_files(
+    system_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet whose hosts each listen on a port of their own: the files are parsed once, and
+    each host's port and user still act as command-line options over them."""
+    user_config("Match user ops\n  Port 2222\nHost db\n  HostName 10.0.0.7\n  Port 2200\n")
+    parsed: list[int] = []
+    real_parse = ssh_config._parse
+
+    def counting(parts: tuple[ssh_config._Part, ...]) -> object:
+        parsed.append(len(parts))
+        return real_parse(parts)
+
+    monkeypatch.setattr(ssh_config, "_parse", counting)
+    monkeypatch.setattr(ssh_config, "_CONFIGS", ssh_config._ConfigCache())
+    routes = [lookup("db", user="root", port=3000 + n) for n in range(5)]
+    assert [(r.address, r.port, r.user) for r in routes] == [
+        ("10.0.0.7", 3000 + n, "root") for n in range(5)
+    ]
+    assert parsed == [1]
+    assert lookup("db", user="ops").port == 2222  # Match user sees the given user
+    assert lookup("db").port == 2200  # no option given: the files' own Port
+    assert parsed == [1]
+
+
 def test_an_unparsable_file_is_named(system_config: Path) -> None:
     path = user_config("Host a\n  HostName\n")
     with pytest.raises(UnreachableError, match=f"cannot read the ssh_config file {path}:2: "):
         lookup("a")
+    with pytest.raises(UnreachableError, match=f"cannot read the ssh_config file {path}:2: "):
+        lookup("a", port=2200)  # read again: what failed to parse is never kept
 
 
 def run_python(code: str, home: Path) -> str:
