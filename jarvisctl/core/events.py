@@ -290,10 +290,23 @@ class Check(Fields):
     reason: str
     perfdata: tuple[Mapping[str, Any], ...]  # a Nagios plugin's {label, value, uom, warn, ...}
     source: str = "command"  # how it was measured: command, native, or why native was not used
+    # the command that measured it, when the check's record carries it (a run's checks: one
+    # record a check); its fields join the record's (`command`, `exit_code`, the tails, ...)
+    ran: Command | None = None
 
     def record(self) -> dict[str, Any]:
-        record = super().record()
-        return {("kind" if key == "check_kind" else key): item for key, item in record.items()}
+        record = {
+            ("kind" if name == "check_kind" else name): plain(getattr(self, name))
+            for name in _CHECK_FIELDS
+        }
+        if self.ran is not None:
+            measured = self.ran.record()
+            del measured["purpose"], measured["check"]
+            record.update(measured)
+        return record
+
+
+_CHECK_FIELDS = tuple(f.name for f in fields(Check) if f.name != "ran")
 
 
 @dataclass(frozen=True)

@@ -101,18 +101,22 @@ def observe_host(session: Session, pool: ConnectionPool) -> tuple[HostRun, Conne
     )
     if session.cancel.is_set():  # stopped while connecting: its checks do not start
         return ended(Outcome.INTERRUPTED, INTERRUPTED_CONNECTING, key), None
+    # each check's record carries the command that measured it (one record a check, not two)
+    ran: list[Command | None] = []
     try:
         scripted = on_host(session.registry, host.checks)  # the others: engine/after.py
-        checks = run_checks(session, connection, scripted, purpose="checks")
+        checks = run_checks(session, connection, scripted, purpose="checks", ran=ran)
         if session.store is not None:
             now = session.clock.now()
             checks = remember(session.store, host.host, session.play.name, scripted, checks, now)
     except UnreachableError as exc:  # the connection died under us, or the run's stop closed it
+        emit_commands(session, ran)
         return ended(_unreachable(exc), str(exc), key), None
     except Exception as exc:
+        emit_commands(session, ran)  # what ran is journaled, though its checks never end
         return ended(Outcome.FAILED, f"{type(exc).__name__}: {exc}", key), None
-    for result in checks:
-        emit_check(session, result)
+    for result, command in zip(checks, ran, strict=True):
+        emit_check(session, result, command)
     run = HostRun(
         host.host,
         session.play.name,
@@ -134,12 +138,21 @@ def _unreachable(error: UnreachableError) -> Outcome:
 
 
 def run_checks(
-    session: Session, connection: Connection, checks: Sequence[CheckPlan], *, purpose: str
+    session: Session,
+    connection: Connection,
+    checks: Sequence[CheckPlan],
+    *,
+    purpose: str,
+    ran: list[Command | None] | None = None,
 ) -> tuple[CheckResult, ...]:
     """All the checks in ONE script on ONE exec channel, parsed on the controller.
 
-    On a local host, kinds with a native collector measure in-process instead.
+    On a local host, kinds with a native collector measure in-process instead. Each command
+    is journaled as a `command` record; with `ran`, it is put there instead (by the check's
+    index; None: measured in-process), for the caller to journal with the check's status.
     """
+    if ran is not None:
+        ran[:] = [None] * len(checks)
     kinds: list[Any] = [session.registry.checks[c.kind] for c in checks]
     local = connection.settings.connection == "local"
     results: dict[int, CheckResult] = {}
@@ -155,7 +168,11 @@ def run_checks(
     if scripted:
         captures = run_script(session, connection, [checks[i] for i in scripted], purpose)
         for i, capture in zip(scripted, captures, strict=True):
-            emit_command(session, purpose, checks[i], capture)
+            command = command_record(purpose, checks[i], capture)
+            if ran is None:
+                session.emit(command)
+            else:
+                ran[i] = command
             output = None if capture is None else capture.output
             evaluated = evaluate(checks[i], kinds[i], output)
             if capture is not None and capture.truncated:
@@ -209,28 +226,29 @@ def _said_truncated(result: CheckResult, capture: CommandCapture) -> CheckResult
     return replace(result, reason=f"{result.reason} ({note})" if result.reason else note)
 
 
-def emit_command(
-    session: Session, purpose: str, check: CheckPlan, capture: CommandCapture | None
-) -> None:
+def command_record(purpose: str, check: CheckPlan, capture: CommandCapture | None) -> Command:
     if capture is None:  # the script ended before this command: no output, no digest
-        session.emit(Command(purpose, check.name, check.command, None, "", ""))
-        return
+        return Command(purpose, check.name, check.command, None, "", "")
     output = capture.output
-    session.emit(
-        Command(
-            purpose=purpose,
-            check=check.name,
-            command=check.command,
-            exit_code=output.exit_code,
-            stdout_tail=output.stdout[-TAIL:],
-            stderr_tail=output.stderr[-TAIL:],
-            seconds=None if capture.seconds is None else round(capture.seconds, 4),
-            output=output_record(capture.stdout, capture.stderr),
-        )
+    return Command(
+        purpose=purpose,
+        check=check.name,
+        command=check.command,
+        exit_code=output.exit_code,
+        stdout_tail=output.stdout[-TAIL:],
+        stderr_tail=output.stderr[-TAIL:],
+        seconds=None if capture.seconds is None else round(capture.seconds, 4),
+        output=output_record(capture.stdout, capture.stderr),
     )
 
 
-def emit_check(session: Session, result: CheckResult) -> None:
+def emit_commands(session: Session, ran: Sequence[Command | None]) -> None:
+    for command in ran:
+        if command is not None:
+            session.emit(command)
+
+
+def emit_check(session: Session, result: CheckResult, command: Command | None = None) -> None:
     session.emit(
         Check(
             check=result.name,
@@ -244,6 +262,7 @@ def emit_check(session: Session, result: CheckResult) -> None:
             reason=result.reason,
             source=result.source,
             perfdata=tuple(datum.as_record() for datum in result.perfdata),
+            ran=command,
         )
     )
 

@@ -128,7 +128,7 @@ def test_a_flood_of_output_keeps_the_controller_small(target: Path) -> None:
     assert flood["stdout_tail"].endswith("xxx\n42\n")
     assert checks["tail read"]["value"] == 7  # parsed from the tail that was kept
     assert code == 1
-    (record,) = [r for r in _journal(target, "command") if r["data"]["check"] == "flood"]
+    (record,) = [r for r in _journal(target, "check") if r["data"]["check"] == "flood"]
     data = record["data"]
     assert data["stdout_bytes"] == FLOOD + 4 and data["truncated"] is True
     assert data["stdout_sha256"] == _sha256_of_flood(b"x", FLOOD, b"\n42\n")

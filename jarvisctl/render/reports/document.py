@@ -324,8 +324,11 @@ class _Section:
         elif record.kind == COMMAND and data.get("purpose") == "checks":
             self.commands[str(data.get("check"))] = data
         elif record.kind == CHECK:
-            self.checks[str(data.get("check"))] = _check(
-                data, self.commands.get(str(data.get("check")), {})
+            # a run's check record carries its command since December 2026; earlier journals,
+            # and checks re-run by a gate, keep it in a `command` record before the check's
+            name = str(data.get("check"))
+            self.checks[name] = _check(
+                data, data if "command" in data else self.commands.get(name, {})
             )
         elif record.kind == REMEDIATION:
             self._remediation(data)

@@ -52,7 +52,7 @@ def test_the_checks_after_a_hung_one_run_in_a_follow_up_script(tmp_path: Path) -
     assert [c.timeout for c in fake.calls if c.command.startswith("cat ")] == [30, 3, 30, 4]
     batches = [r.data for r in step.records if r.kind == "batch"]
     assert [(b["commands"], b["timed_out"]) for b in batches] == [(4, True), (2, False)]
-    commands = {r.data["check"]: r.data for r in step.records if r.kind == "command"}
+    commands = {r.data["check"]: r.data for r in step.records if r.kind == "check"}
     assert commands["hung"]["exit_code"] == 124 and commands["third"]["exit_code"] == 0
 
 
