@@ -174,3 +174,7 @@ class Connection(Protocol):
 
     @property
     def is_open(self) -> bool: ...
+
+    # Optional: `idle`, True when no command is running, so that `close` has nothing to end on
+    # the host and returns at once (SSHConnection has it); a connection without it is closed
+    # as a busy one, in a thread of its own (engine/pool.py, ConnectionPool.close_all).

@@ -93,6 +93,12 @@ class SSHConnection:
     def is_open(self) -> bool:
         return self._transport is not None and bool(self._transport.is_active())
 
+    @property
+    def idle(self) -> bool:
+        """No command running: `close` has nothing to end on the host (ConnectionPool)."""
+        with self._lock:
+            return not self._running
+
     def preconnect(self) -> None:
         """Start the TCP connection now, without waiting; `open` will finish it.
 

