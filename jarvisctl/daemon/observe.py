@@ -87,26 +87,9 @@ class JobStats:
 class Observations:
     """An event sink (thread-safe) plus job bookkeeping."""
 
-    # the kinds `emit` reads: the rest (a host's commands and batches, most of a cycle's
-    # events) is not even queued to its sink thread
-    kinds = frozenset(
-        payload.kind
-        for payload in (
-            HostConnected,
-            HostUnreachable,
-            Check,
-            RunFinished,
-            LeaseTakeover,
-            HostSkipped,
-            Remediation,
-            CircuitOpen,
-            HostFailed,
-            HostInterrupted,
-        )
-    )
-
     def __init__(self, log: EventLog, clock: Callable[[], float] = time.time) -> None:
         self.log, self.clock = log, clock
+        self.kinds = _KINDS  # what the dispatcher queues to this sink (core/dispatch.py)
         self._lock = threading.Lock()
         self._hosts: dict[str, HostView] = {}
         self._checks: dict[tuple[str, str, str], CheckReading] = {}
@@ -116,29 +99,46 @@ class Observations:
     # -- the event stream --------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        host, payload = event.host or "", event.payload
-        if isinstance(payload, HostConnected):
-            self._reachability(host, True, "", event.at)
-        elif isinstance(payload, HostUnreachable):
-            self._reachability(host, False, payload.error, event.at)
-        elif isinstance(payload, Check):
-            self._check(host, event.play or "", payload, event.at)
-        elif isinstance(payload, RunFinished):
-            self._outcome(payload.hosts)
-        elif isinstance(payload, LeaseTakeover):
-            self.log.warning("lease_takeover", host=host, **payload.record())
-        elif isinstance(payload, HostSkipped):
-            self.log.warning("host_skipped", host=host, play=event.play, **payload.record())
-        elif isinstance(payload, Remediation):
-            fields = {k: payload.record()[k] for k in ("check", "use", "rung", "outcome", "reason")}
-            self.log.info("remediation", host=host, play=event.play, **fields)
-            self._verified(host, event.play or "", payload, event.at)
-        elif isinstance(payload, CircuitOpen):
-            self.log.warning("circuit_open", play=event.play, **payload.record())
-        elif isinstance(payload, HostFailed):
-            self.log.warning("host_failed", host=host, play=event.play, error=payload.error)
-        elif isinstance(payload, HostInterrupted):
-            self.log.warning("host_interrupted", host=host, play=event.play, error=payload.error)
+        handler = _HANDLERS.get(type(event.payload))
+        if handler is not None:
+            handler(self, event.host or "", event.play, event.payload, event.at)
+
+    def _connected(self, host: str, play: str | None, payload: HostConnected, at: float) -> None:
+        self._reachability(host, True, "", at)
+
+    def _unreachable(
+        self, host: str, play: str | None, payload: HostUnreachable, at: float
+    ) -> None:
+        self._reachability(host, False, payload.error, at)
+
+    def _checked(self, host: str, play: str | None, payload: Check, at: float) -> None:
+        self._check(host, play or "", payload, at)
+
+    def _finished(self, host: str, play: str | None, payload: RunFinished, at: float) -> None:
+        self._outcome(payload.hosts)
+
+    def _taken_over(self, host: str, play: str | None, payload: LeaseTakeover, at: float) -> None:
+        self.log.warning("lease_takeover", host=host, **payload.record())
+
+    def _skipped(self, host: str, play: str | None, payload: HostSkipped, at: float) -> None:
+        self.log.warning("host_skipped", host=host, play=play, **payload.record())
+
+    def _remediated(self, host: str, play: str | None, payload: Remediation, at: float) -> None:
+        record = payload.record()
+        fields = {k: record[k] for k in ("check", "use", "rung", "outcome", "reason")}
+        self.log.info("remediation", host=host, play=play, **fields)
+        self._verified(host, play or "", payload, at)
+
+    def _breaker(self, host: str, play: str | None, payload: CircuitOpen, at: float) -> None:
+        self.log.warning("circuit_open", play=play, **payload.record())
+
+    def _failed(self, host: str, play: str | None, payload: HostFailed, at: float) -> None:
+        self.log.warning("host_failed", host=host, play=play, error=payload.error)
+
+    def _interrupted(
+        self, host: str, play: str | None, payload: HostInterrupted, at: float
+    ) -> None:
+        self.log.warning("host_interrupted", host=host, play=play, error=payload.error)
 
     def _reachability(self, host: str, reachable: bool, error: str, at: float) -> None:
         with self._lock:
@@ -243,3 +243,20 @@ class Observations:
                 )
                 for name in names
             )
+
+
+# What `emit` reads, by payload class; the rest (a host's commands and batches, most of a
+# cycle's events) is not even queued to the observations' sink thread.
+_HANDLERS: dict[type[Any], Callable[[Observations, str, str | None, Any, float], None]] = {
+    HostConnected: Observations._connected,
+    HostUnreachable: Observations._unreachable,
+    Check: Observations._checked,
+    RunFinished: Observations._finished,
+    LeaseTakeover: Observations._taken_over,
+    HostSkipped: Observations._skipped,
+    Remediation: Observations._remediated,
+    CircuitOpen: Observations._breaker,
+    HostFailed: Observations._failed,
+    HostInterrupted: Observations._interrupted,
+}
+_KINDS = frozenset(payload.kind for payload in _HANDLERS)
