@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from jarvisctl.app.alert_actions import alert_action, clean_text, stored_text
 from jarvisctl.config.project import Project
@@ -20,6 +19,7 @@ from jarvisctl.core.alert_routes import DEFAULT_INHIBIT_RULES, InhibitRule, Main
 from jarvisctl.core.alerts import AlertState, Severity, Silence, fingerprint
 from jarvisctl.core.errors import UsageError
 from jarvisctl.core.events import Event
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.render.alerts_text import Muted
 from jarvisctl.store.alerts import OutboxCounts, StoredAlert
@@ -45,7 +45,7 @@ class AlertNotFiringError(UnknownAlertError):
     """The alert has resolved: there is nothing to acknowledge."""
 
 
-@dataclass(frozen=True)
+@frozen
 class AlertView:
     stored: StoredAlert
     muted: Muted
@@ -116,7 +116,7 @@ class Muting:
         return tuple(w.name for w in windows_muting(labels, self.windows, now, zone))
 
 
-@dataclass(frozen=True)
+@frozen
 class AckRequest:
     alert: str  # a fingerprint, or a unique start of one
     by: str
@@ -125,7 +125,7 @@ class AckRequest:
     source: str = "cli"
 
 
-@dataclass(frozen=True)
+@frozen
 class AckReport:
     alert: AlertView
     run_id: str
@@ -206,7 +206,7 @@ def _title(stored: StoredAlert) -> str:
     return repr(f"{name} on {host}" if host else name)
 
 
-@dataclass(frozen=True)
+@frozen
 class AlertCounts:
     """What /metrics says of alerts: the firing ones by severity, and each receiver's outbox."""
 

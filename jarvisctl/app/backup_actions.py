@@ -6,7 +6,7 @@ render; a failure is in the value, with its reason, never only in an exit code."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from jarvisctl.config.project import Project
 from jarvisctl.core.backup_events import BackupPrune
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.errors import JarvisError, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import BackupPlan, BackupStorePlan
 
@@ -53,7 +54,7 @@ def backup_stores(project: Project, secrets: SecretValues) -> Mapping[str, Backu
     return store_plans(project, secrets)
 
 
-@dataclass(frozen=True)
+@frozen
 class PruneRequest:
     host: str | None = None
     backup: str | None = None
@@ -63,14 +64,14 @@ class PruneRequest:
     arguments: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Pruned:
     host: str
     backup: BackupPlan
     outcome: PruneOutcome
 
 
-@dataclass(frozen=True)
+@frozen
 class PruneReport:
     run_id: str
     dry_run: bool

@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from jarvisctl import __version__
@@ -38,6 +37,7 @@ from jarvisctl.core.events import (
     RunFinished,
     RunStarted,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.engine.runner import new_run_id
 from jarvisctl.record.recording import record_run
@@ -48,7 +48,7 @@ PLAY = "backups"  # the session name an action's hosts are recorded under in the
 ENDINGS = ("failed", "unreachable", "skipped")
 
 
-@dataclass(frozen=True)
+@frozen
 class ActionRequest:
     """What was asked, for the journal's first record."""
 

@@ -9,7 +9,6 @@ place, the replaced one kept aside until the restore verifies).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from jarvisctl.app.backups import UnknownBackupError, reader
 from jarvisctl.config.project import Project
 from jarvisctl.core.backup_events import BackupRestore
 from jarvisctl.core.errors import JarvisError, UnreachableError, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import BackupPlan, HostPlan, Plan
 from jarvisctl.store.snapshots import Snapshot, SnapshotState
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from jarvisctl.backup.restore import RestoreOutcome
 
 
-@dataclass(frozen=True)
+@frozen
 class RestoreRequest:
     host: str
     backup: str
@@ -39,7 +39,7 @@ class RestoreRequest:
     arguments: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class RestoreReport:
     run_id: str
     snapshot: Snapshot

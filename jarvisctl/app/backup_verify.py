@@ -4,7 +4,6 @@ store's own integrity pass; recorded as a run (app/backup_journal.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.app.backup_actions import Stores, backup_stores
@@ -14,11 +13,12 @@ from jarvisctl.config.project import Project
 from jarvisctl.core.backup_events import BackupStoreCheck, BackupVerify
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.store.snapshots import Snapshot
 
 
-@dataclass(frozen=True)
+@frozen
 class VerifyRequest:
     snapshot: str | None = None  # an id or a unique start of one; None: every snapshot
     mode: str = "checksum"  # or "restore": extract into a scratch directory and compare
@@ -26,7 +26,7 @@ class VerifyRequest:
     arguments: tuple[str, ...] = ()  # how it was asked for, for the journal
 
 
-@dataclass(frozen=True)
+@frozen
 class SnapshotVerified:
     snapshot: Snapshot  # as the index holds it after the verification (its new state)
     ok: bool
@@ -34,7 +34,7 @@ class SnapshotVerified:
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class StoreChecked:
     store: str
     problems: tuple[str, ...]
@@ -44,7 +44,7 @@ class StoreChecked:
         return not self.problems
 
 
-@dataclass(frozen=True)
+@frozen
 class VerifyReport:
     run_id: str
     mode: str

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.config.project import Project, resolve_inventory
 from jarvisctl.core.errors import UsageError, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
@@ -24,7 +24,7 @@ class UnknownBackupError(UsageError):
     """A HOST or backup NAME argument that names nothing jarvisctl knows: exit 2."""
 
 
-@dataclass(frozen=True)
+@frozen
 class SnapshotFilter:
     host: str | None = None
     backup: str | None = None

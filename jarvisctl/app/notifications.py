@@ -22,7 +22,7 @@ import queue
 import socket
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from tzlocal import get_localzone
@@ -34,6 +34,7 @@ from jarvisctl.core.alerts import Alert, AlertState
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.errors import JarvisError
 from jarvisctl.core.events import Event, EventKind
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.notify.alert_book import AlertBook
 from jarvisctl.notify.delivery import Attempted, Backoff, Delivery, DeliveryPass
@@ -70,7 +71,7 @@ class NotifyLog(Protocol):
     def error(self, event: str, **fields: Any) -> None: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class Finished:
     """What a notifying run delivered (its pipeline's threads and its end alike), what it left
     in the outbox, and the groups whose change waits for their group_interval: when the first

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
 
 from jarvisctl.app.alert_actions import alert_action, current_user
 from jarvisctl.config.project import Project
@@ -20,6 +19,7 @@ from jarvisctl.core.alert_events import NotifyTest
 from jarvisctl.core.alerts import Alert, Labels, Notification
 from jarvisctl.core.errors import UsageError, known_list
 from jarvisctl.core.events import Event
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.notify.receivers.base import DeliveryError, SendContext
 from jarvisctl.notify.resolve import Integration, resolve_receivers
@@ -31,7 +31,7 @@ class UnknownReceiverError(UsageError):
     """RECEIVER names no receiver of jarvisctl.yml's `notify:`."""
 
 
-@dataclass(frozen=True)
+@frozen
 class PartAnswer:
     """What one deliverable part of the receiver answered."""
 
@@ -43,7 +43,7 @@ class PartAnswer:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeReport:
     receiver: str
     parts: tuple[PartAnswer, ...]

@@ -5,7 +5,7 @@ executes and what the daemon schedules from; it opens no connection."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -13,12 +13,13 @@ from tzlocal import get_localzone
 
 from jarvisctl.config.project import Project
 from jarvisctl.core.errors import ConfigError, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import Plan
 from jarvisctl.plan.planner import make_plan
 
 
-@dataclass(frozen=True)
+@frozen
 class PlanRequest:
     """What a plan is made from: the playbooks, the inventory, `--limit` and `--tags`."""
 

@@ -5,10 +5,10 @@ read from the project's store and journals, never written by a reader; the CLI a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.config.project import Project
+from jarvisctl.core.frozen import frozen
 from jarvisctl.record.audit import Verification, journal_path
 from jarvisctl.record.history import (
     RunEntry,
@@ -25,7 +25,7 @@ from jarvisctl.store.factory import open_store
 from jarvisctl.store.leases import Lease
 
 
-@dataclass(frozen=True)
+@frozen
 class RunFilter:
     host: str | None = None  # only runs that included this host
     since: float | None = None  # only runs started at or after (epoch seconds)
@@ -48,7 +48,7 @@ def recent_runs(project: Project, wanted: RunFilter) -> tuple[RunEntry, ...]:
     return tuple(shown[: wanted.count])
 
 
-@dataclass(frozen=True)
+@frozen
 class RunDetail:
     entry: RunEntry
     journal: Path
@@ -86,7 +86,7 @@ def _find(project: Project, run_id: str) -> RunEntry:
         return journal_entry(run_id, path)
 
 
-@dataclass(frozen=True)
+@frozen
 class Escalation:
     """A check whose remediation budget is spent: it waits for an operator."""
 

@@ -17,12 +17,12 @@ import getpass
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jarvisctl.app.backup_journal import ActionLog, ActionRequest, backup_action
 from jarvisctl.config.project import Project
 from jarvisctl.core.events import Event
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import RolloutTurn
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.core.step_events import Rollout as RolloutEvent
@@ -53,7 +53,7 @@ ABORTED = "aborted"  # the reason a host skipped by an abort gives
 NOT_STARTED = (HostState.PENDING, HostState.DEFERRED)
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutSummary:
     """A rollout and its hosts, as `rollout list` shows them."""
 
@@ -61,7 +61,7 @@ class RolloutSummary:
     hosts: tuple[RolloutHost, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutStatus:
     """Everything `rollout status` shows: the rollout, each host and each step started, and
     the controller working on it now (its lease, unless that expired or its process died), if
@@ -102,13 +102,13 @@ def rollout_status(project: Project, rollout_id: str, now: float | None = None) 
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class AbortRequest:
     rollout: str  # an id, a unique start of one, or `last`
     arguments: tuple[str, ...] = ()  # the command line, for the journal
 
 
-@dataclass(frozen=True)
+@frozen
 class AbortReport:
     """How an abort ended: the rollout as it is now, the hosts it skipped, those it left as
     they were (started, not ended), or why it was refused (another controller holds it)."""

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from jarvisctl.config.project import Project
 from jarvisctl.core.dispatch import on_stderr
 from jarvisctl.core.errors import ConfigError
 from jarvisctl.core.events import Event, EventSink, RunFinished, RunStarted
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import HostRun, RunReport
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.engine.pool import ConnectionPool
@@ -35,7 +36,7 @@ from jarvisctl.record.recording import host_outcomes, record_run
 from jarvisctl.store.leases import leasing
 
 
-@dataclass(frozen=True)
+@frozen
 class RunRequest:
     """What a run is asked for, by the CLI or the daemon: the playbooks and inventory, which hosts,
     plays and tags, in check mode or not, and the rollout it goes on with."""
@@ -58,7 +59,7 @@ class RunRequest:
     decided: tuple[str, ...] = ()  # ... whose hosts' `once` steps in flight did complete
 
 
-@dataclass(frozen=True)
+@frozen
 class RunContext:
     """What outlives one run: the daemon keeps the pool (and its connections) between cycles."""
 

@@ -8,7 +8,7 @@ running daemon and the fire time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +23,7 @@ from jarvisctl.config.project import Project
 from jarvisctl.config.schedule import ScheduleSpec, build_trigger, next_fire_times
 from jarvisctl.config.yamlsrc import display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, JarvisError, Location, Problem, ProblemCollector
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import Plan, PlaybookPlan
 
@@ -33,7 +34,7 @@ class JobRunner(Protocol):
     def run_job(self, job_id: str, playbook: str, play: str, fire_time: datetime) -> str: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class Firing:
     """What the daemon's executor adds to a stored job's plain-data arguments."""
 
@@ -53,7 +54,7 @@ def run_play(firing: Firing | None = None, *, playbook: str, play: str, schedule
     return firing.runtime.run_job(firing.job_id, playbook, play, firing.fire_time)
 
 
-@dataclass(frozen=True)
+@frozen
 class JobSpec:
     id: str
     playbook: Path
@@ -107,7 +108,7 @@ def _missing_problems(project: Project, missing: Sequence[tuple[int, str]]) -> l
     ]
 
 
-@dataclass(frozen=True)
+@frozen
 class Schedule:
     """The daemon's jobs and the one plan of the project's playbooks they come from."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from jarvisctl.app.alert_actions import FieldError, alert_action, clean_text, stored_text
@@ -23,6 +23,7 @@ from jarvisctl.core.alert_events import SilenceChange
 from jarvisctl.core.alerts import Matcher, Silence, parse_matcher
 from jarvisctl.core.errors import UsageError
 from jarvisctl.core.events import Event
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.store.base import Store
 from jarvisctl.store.factory import open_store
@@ -46,7 +47,7 @@ class SilenceEndedError(UnknownSilenceError):
     """The silence has ended already."""
 
 
-@dataclass(frozen=True)
+@frozen
 class SilenceSpec:
     """A silence as asked for: exactly one of `ends_at` and `duration` (seconds)."""
 
@@ -122,7 +123,7 @@ def parse_length(value: str | float, field: str = "duration") -> float:
         raise FieldError(field, str(exc)) from None
 
 
-@dataclass(frozen=True)
+@frozen
 class SilenceReport:
     silence: Silence
     run_id: str

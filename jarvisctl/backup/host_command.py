@@ -30,10 +30,10 @@ is whole, each member as tar read it, so the snapshot is kept and the warning re
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
 from jarvisctl.backup.compression import HOST_COMPRESSOR
 from jarvisctl.config.connection_settings import ConnectionSettings
+from jarvisctl.core.frozen import frozen
 from jarvisctl.plan.model import BackupPlan
 
 # Lines the script writes on stderr, before the exit, to say which side failed.
@@ -81,7 +81,7 @@ _OWN = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class HostSide:
     """What is sent to the host: the exec `command` (no part of the backup in it) and the
     `script` it reads on its stdin."""

@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import BinaryIO, Protocol
 
 from jarvisctl.backup.restore_host import batched, q
@@ -50,6 +50,7 @@ from jarvisctl.backup.restore_steps import HostSteps, Leftover, StepError, undo_
 from jarvisctl.backup.restore_stream import tar_for_host
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.errors import SessionInterruptedError, UnreachableError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.store.snapshots import (
     EntryType,
     ManifestEntry,
@@ -75,7 +76,7 @@ class ReadableStore(Protocol):
     def open(self, snapshot: Snapshot) -> AbstractContextManager[BinaryIO]: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class RestoreOutcome:
     """What a restore did (or, with `check`, would do) on one host, per file."""
 

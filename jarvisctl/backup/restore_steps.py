@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from jarvisctl.backup.restore_host import (
     leftover_lines,
@@ -19,6 +18,7 @@ from jarvisctl.backup.restore_plan import Placed
 from jarvisctl.backup.restore_state import HostEntry, StateQuery
 from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.capture import StreamTail
+from jarvisctl.core.frozen import frozen
 
 _ERROR_TAIL = 16384
 
@@ -54,7 +54,7 @@ _FATES = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Leftover:
     """A name left on the host by an earlier restore that never finished (its controller was
     killed), found beside this restore's targets: removed (its temporary files), or named and
@@ -72,7 +72,7 @@ class Leftover:
         return f"{self.fate} {self.path!r}: left by an earlier restore that was cut off"
 
 
-@dataclass(frozen=True)
+@frozen
 class Done:
     """A step's result: its command's result, its stdout, and its stderr tail."""
 

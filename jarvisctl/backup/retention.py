@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.plan.model import Retention
 from jarvisctl.store.snapshots import Snapshot, SnapshotIndex, SnapshotState
 
@@ -35,7 +36,7 @@ PENDING_RULE = "unverified, newer than the newest verified: its verification is 
 NO_RULE = "no keep rule"
 
 
-@dataclass(frozen=True)
+@frozen
 class Kept:
     snapshot: Snapshot
     rules: tuple[str, ...]  # why, e.g. ("last", "daily 2026-12-03", "weekly 2026-W49")
@@ -45,7 +46,7 @@ class Kept:
         return ", ".join(self.rules)
 
 
-@dataclass(frozen=True)
+@frozen
 class PrunePlan:
     keep: tuple[Kept, ...]  # newest first
     forget: tuple[Snapshot, ...]  # newest first
@@ -194,7 +195,7 @@ class DeletingStore(Protocol):
     def delete(self, snapshot: Snapshot) -> None: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class PruneOutcome:
     plan: PrunePlan
     dry_run: bool

@@ -31,12 +31,12 @@ import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from jarvisctl.backup.leftovers import hold, sweep
 from jarvisctl.backup.manifest import tar_members
+from jarvisctl.core.frozen import frozen
 
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -70,7 +70,7 @@ SCRATCH_ERRNOS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Extracted:
     members: int  # made in the scratch directory
     skipped: int  # devices and FIFOs, not made

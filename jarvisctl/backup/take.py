@@ -21,7 +21,6 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from jarvisctl.backup.compression import Inflow, inflow
@@ -33,6 +32,7 @@ from jarvisctl.connection.base import CommandResult, Connection
 from jarvisctl.connection.capture import StreamTail
 from jarvisctl.core.clock import Clock
 from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.plan.model import BackupPlan
 from jarvisctl.store.snapshots import (
@@ -57,7 +57,7 @@ _NOISE = ("Removing leading `/'",)
 MANIFEST_PAGE = 1000
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupTaken:
     """What taking one backup of one host did: the recorded snapshot, or why there is none
     (`error`: the reason alone; the caller names the backup and host). `interrupted`: the

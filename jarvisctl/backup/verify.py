@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -38,6 +37,7 @@ from jarvisctl.backup.verify_compare import (
     shown,
 )
 from jarvisctl.core.clock import Clock
+from jarvisctl.core.frozen import frozen
 from jarvisctl.store.snapshots import ManifestEntry, Snapshot, SnapshotIndex, SnapshotState
 
 MODES = ("checksum", "restore")
@@ -63,7 +63,7 @@ class _Unverifiable(Exception):
     cannot overturn an earlier verdict: no verdict on the snapshot, which is left as it was."""
 
 
-@dataclass(frozen=True)
+@frozen
 class VerifyOutcome:
     snapshot: Snapshot  # as marked in the index (as it was, when the outcome is inconclusive)
     mode: str  # checksum | restore

@@ -5,7 +5,6 @@ paths are checked before the run, so a typo costs no run."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.cli.outputs import (
@@ -17,10 +16,11 @@ from jarvisctl.cli.outputs import (
 )
 from jarvisctl.config.project import Project
 from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 
 
-@dataclass(frozen=True)
+@frozen
 class RunOutputs:
     """What a run writes once it has finished: its report (`--report`), its metrics
     (`--metrics-file`) and its JSON document (`--json`)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from jarvisctl.core.frozen import frozen
 
 ConnectionType = Literal["ssh", "local"]
 HostKeyPolicy = Literal["strict", "accept-new"]
@@ -13,7 +14,7 @@ HostKeyPolicy = Literal["strict", "accept-new"]
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
+@frozen
 class ConnectionSettings:
     """Everything needed to open a session to one inventory host."""
 

@@ -8,7 +8,6 @@ mistakes that need the inventory and the catalogues: all of a file's mistakes in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,10 @@ from jarvisctl.config.models.playbook import CheckSpec, Play
 from jarvisctl.config.validation import validate_salvaging
 from jarvisctl.config.yamlsrc import NodePath, SourceMap, display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadedPlay:
     """A play that validated (possibly after its wrong optional parts were dropped)."""
 
@@ -51,7 +51,7 @@ class LoadedPlay:
         return (self.index, "rollout", "rollback", self.rollback_positions[number])
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadedPlaybook:
     """One playbook file as loaded: its plays that validated, where each of its values is written,
     and every problem found in it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from jarvisctl.config.models.project import ProjectConfig
 from jarvisctl.config.validation import validate_document
 from jarvisctl.config.yamlsrc import SourceMap, display_path, load_yaml_file
 from jarvisctl.core.errors import ConfigError, Location, ProblemCollector
+from jarvisctl.core.frozen import frozen
 
 if TYPE_CHECKING:
     from jarvisctl.config.models.notify import NotifySettings
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "jarvisctl.yml"
 
 
-@dataclass(frozen=True)
+@frozen
 class Project:
     """Where `jarvisctl.yml` is and what it says: the project's root (the file's directory, else the
     working directory) and its settings (the defaults when there is no file)."""

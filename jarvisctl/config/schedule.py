@@ -8,11 +8,11 @@ operators paste expressions from their crontabs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from jarvisctl.config.models.values import format_duration
+from jarvisctl.core.frozen import frozen
 
 if TYPE_CHECKING:  # APScheduler is imported where a trigger is built: runs that plan no schedule
     from apscheduler.triggers.base import BaseTrigger  # do not pay for it at start-up
@@ -31,7 +31,7 @@ _MACROS = {
 CRON_HINT = "5 fields: minute hour day-of-month month day-of-week, e.g. '*/5 * * * *'"
 
 
-@dataclass(frozen=True)
+@frozen
 class CronSpec:
     """`schedule: '*/5 * * * *'`: a standard 5-field cron expression, or a macro such as @hourly."""
 
@@ -41,7 +41,7 @@ class CronSpec:
         return f"cron {self.expression!r}"
 
 
-@dataclass(frozen=True)
+@frozen
 class IntervalSpec:
     """`schedule: {every, jitter}`: a run every `every` seconds, each delayed at random by up to
     `jitter` seconds."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,14 @@ from jarvisctl.config.yamlbounds import (
     too_deep,
 )
 from jarvisctl.core.errors import ConfigError, Location, Problem
+from jarvisctl.core.frozen import frozen
 
 NodePath = tuple[str | int, ...]
 # Kept here for the modules that import it from here; it lives beside the reader.
 display_path = configfile.display_path
 
 
-@dataclass(frozen=True)
+@frozen
 class SourceMap:
     """Locations of the nodes of one document, by path."""
 
@@ -76,7 +77,7 @@ class SourceMap:
         return index
 
 
-@dataclass(frozen=True)
+@frozen
 class Document:
     """One loaded YAML document and where each of its nodes came from."""
 

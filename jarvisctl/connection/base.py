@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.connection.capture import Capture, StreamDigest
 from jarvisctl.connection.stdin import StdinSource
+from jarvisctl.core.frozen import frozen
 
 # Exit status of coreutils `timeout` when it ended the command with the first signal.
 TIMEOUT_EXIT = 124
@@ -22,7 +22,7 @@ LOCAL_GRACE = 3.0
 EXIT_GRACE = 1.0
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandResult:
     """What one command did on one host.
 

@@ -7,9 +7,9 @@ tails use) and proves the rest by its digest and size, never the whole stream in
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from jarvisctl.core.events import CommandOutput
+from jarvisctl.core.frozen import frozen
 
 # Bytes kept of each stream of each command: the end of it, which is what parsing sees. Large
 # enough for a Prometheus answer or a long unit list; at most forks x commands x 2 of these are
@@ -17,7 +17,7 @@ from jarvisctl.core.events import CommandOutput
 OUTPUT_TAIL_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
+@frozen
 class StreamDigest:
     """What one output stream carried in all, beside the tail that was kept of it."""
 

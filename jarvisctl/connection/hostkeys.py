@@ -11,13 +11,13 @@ import os
 import re
 import shlex
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.core.errors import HostKeyError
 from jarvisctl.core.filecache import FileCache
+from jarvisctl.core.frozen import frozen
 
 # OpenSSH's short names, as `ssh-keyscan -t` takes them and `ssh -v` prints them.
 _KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "ssh-dss": "DSA"}
@@ -70,7 +70,7 @@ def known_keys(settings: ConnectionSettings, files: tuple[Path, ...], name: str)
 _MARKERS = ("@cert-authority", "@revoked")
 
 
-@dataclass(frozen=True)
+@frozen
 class Listing:
     """One known_hosts line naming a host: a key it is trusted with, unless marked."""
 
@@ -89,7 +89,7 @@ class Listing:
         return f"{_short_type(self.key_type)} key {_fingerprint(self.blob)}"
 
 
-@dataclass(frozen=True)
+@frozen
 class KnownKeys:
     """What the known_hosts files say about one host name, in the order OpenSSH reads them."""
 
@@ -127,7 +127,7 @@ class KnownKeys:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Line:
     """One key line of a known_hosts file, without its host field (kept by name, hash or
     pattern apart, to match a host against); `marker`: @cert-authority, @revoked or ""."""
@@ -139,7 +139,7 @@ class _Line:
     by_pattern: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class _Patterns:
     """A host field with wildcards (`*`, `?`) or negations (`!`), as OpenSSH matches it: a name
     matches when a pattern does and no negated one does, ignoring case."""

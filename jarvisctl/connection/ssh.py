@@ -16,7 +16,6 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ from jarvisctl.connection.ssh_errors import (
 from jarvisctl.connection.stdin import StdinSource
 from jarvisctl.connection.tcp import EarlySocket, connect_tcp
 from jarvisctl.core.errors import HostKeyError, UnreachableError
+from jarvisctl.core.frozen import frozen
 
 # Seconds between keepalive messages on an idle connection (a daemon keeps connections open):
 # often enough to keep the NAT and firewall state of an idle TCP connection, which lasts minutes
@@ -440,7 +440,7 @@ class SSHConnection:
         return open_error(exc, self.settings, attempt)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Endpoint:
     """One SSH server on the way to a host: a ProxyJump host, or the host itself (hop None)."""
 

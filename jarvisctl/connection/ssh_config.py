@@ -22,13 +22,13 @@ import os
 import re
 import shlex
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from jarvisctl.config.ssh_options import CHECKED, parse_time
 from jarvisctl.connection.paramiko_import import allow_match_exec, load_paramiko
 from jarvisctl.core.errors import UnreachableError
+from jarvisctl.core.frozen import frozen
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
@@ -38,7 +38,7 @@ _BLOCK_OR_INCLUDE = re.compile(r"\s*(host|match|include)(?:\s*=\s*|\s+)(.+)", re
 _MAX_DEPTH = 16  # OpenSSH's limit on nested Include (READCONF_MAX_DEPTH)
 
 
-@dataclass(frozen=True)
+@frozen
 class Hop:
     """One ProxyJump host, as written: `[user@]host[:port]`."""
 
@@ -61,7 +61,7 @@ class Hop:
         return Hop(host, user or None, port, text)
 
 
-@dataclass(frozen=True)
+@frozen
 class Route:
     """Where and as whom to connect for one host, and through what."""
 
@@ -150,7 +150,7 @@ def _value(name: str, found: dict[str, Any], keyword: str) -> Any:
     return parsed
 
 
-@dataclass(frozen=True)
+@frozen
 class _KnownHostsFiles:
     """The files of a UserKnownHostsFile or GlobalKnownHostsFile line, as OpenSSH reads them:
     several separated by spaces, `~` and the tokens %d %u %h %n %p %r %% expanded, `none` for

@@ -6,13 +6,13 @@ import errno
 import os
 import shlex
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jarvisctl.config.connection_settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
 from jarvisctl.core.errors import AuthenticationError, SessionInterruptedError, UnreachableError
 from jarvisctl.core.filecache import FileCache
+from jarvisctl.core.frozen import frozen
 
 _SOCKET_REASONS = {
     errno.ECONNREFUSED: "connection refused (is sshd running, and listening on this port?)",
@@ -55,7 +55,7 @@ def load_identity(settings: ConnectionSettings) -> Any:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Attempt:
     """One connection attempt, as its error reports it: where, as whom, waiting how long, and
     which keys it offered when they did not come from the inventory."""

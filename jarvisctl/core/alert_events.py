@@ -6,13 +6,13 @@ so that the audit journal says who silenced what, when, and why."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
 from jarvisctl.core.events import EventKind, Fields
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class AlertAck(Fields):
     """A firing alert acknowledged: no escalation for it while it fires."""
 
@@ -24,7 +24,7 @@ class AlertAck(Fields):
     comment: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SilenceChange(Fields):
     """A silence `added` or `expired` (ended now), as it is after the change."""
 
@@ -38,7 +38,7 @@ class SilenceChange(Fields):
     comment: str
 
 
-@dataclass(frozen=True)
+@frozen
 class NotifyTest(Fields):
     """One part of a receiver sent a test notification: delivered, or why not (and whether a
     later attempt might work)."""

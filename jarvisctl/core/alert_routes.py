@@ -7,9 +7,9 @@ config/notify.py builds them from jarvisctl.yml; notify/routing.py and notify/mu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from jarvisctl.core.alerts import Matcher, parse_matcher
+from jarvisctl.core.frozen import frozen
 
 # Alertmanager's defaults
 GROUP_WAIT = 30.0
@@ -18,7 +18,7 @@ REPEAT_INTERVAL = 4 * 3600.0
 ALL_LABELS = "..."  # group_by: ['...'] groups by every label (one group per alert)
 
 
-@dataclass(frozen=True)
+@frozen
 class Escalation:
     """Alerts a route took that are neither acknowledged nor resolved `after` seconds after they
     started firing are also sent to receiver `to`."""
@@ -27,7 +27,7 @@ class Escalation:
     to: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Route:
     receiver: str
     group_by: tuple[str, ...] = ()
@@ -50,7 +50,7 @@ class Route:
         return ALL_LABELS in self.group_by
 
 
-@dataclass(frozen=True)
+@frozen
 class InhibitRule:
     """While an alert matching `source` fires, alerts matching `target` that have the same
     values of the `equal` labels are muted (recorded, not sent)."""
@@ -70,7 +70,7 @@ DEFAULT_INHIBIT_RULES = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class MaintenanceWindow:
     """A recurring window: from each time the cron expression names, for `duration` seconds,
     the alerts matching every matcher are muted."""
@@ -82,7 +82,7 @@ class MaintenanceWindow:
     comment: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class NotifyPolicy:
     """Everything `notify:` says except the receivers' parameters (which hold secrets)."""
 

@@ -12,10 +12,11 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import Enum
 from typing import Literal
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.labels import LABEL_NAME, LABEL_NAME_HINT
 from jarvisctl.core.regex_bounds import backtracking_hazard
 
@@ -107,7 +108,7 @@ MATCHER_HINT = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Matcher:
     """One label condition; a regex must match the whole value (Alertmanager anchors it)."""
 
@@ -192,7 +193,7 @@ def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     return all(matcher.matches(labels) for matcher in matchers)
 
 
-@dataclass(frozen=True)
+@frozen
 class Alert:
     """One alert: its labels (its identity), what it says, and whether it still fires."""
 
@@ -218,7 +219,7 @@ class Alert:
         return replace(self, state=AlertState.RESOLVED, ends_at=at)
 
 
-@dataclass(frozen=True)
+@frozen
 class Silence:
     """Alerts whose labels match every matcher are not sent between start and end."""
 
@@ -236,7 +237,7 @@ class Silence:
         return self.active(at) and matches_all(self.matchers, labels)
 
 
-@dataclass(frozen=True)
+@frozen
 class Notification:
     """What one receiver is told about one group of alerts; `key` is stable for its lifetime
     (stored with it, sent with every attempt) so that receivers that deduplicate can."""

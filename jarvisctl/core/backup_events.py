@@ -5,7 +5,7 @@ Commands in them are redacted by the journal like every other command."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import ClassVar, Protocol
 
@@ -18,6 +18,7 @@ from jarvisctl.core.events import (
     EventKind,
     Fields,
 )
+from jarvisctl.core.frozen import frozen
 
 
 class BackupOutcome(str, Enum):
@@ -32,7 +33,7 @@ class BackupOutcome(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True)
+@frozen
 class Backup(Fields):
     """One backup of a host (the event's host and play): the snapshot it took, or why none.
     `what` is its paths, or its command (redacted like every command). `stage` names the step
@@ -53,7 +54,7 @@ class Backup(Fields):
     stage: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupVerify(Fields):
     """A snapshot re-read (`checksum`) or restored into a scratch directory (`restore`) and
     compared with its manifest: by a run after taking it, or by `jarvisctl backups verify`."""
@@ -69,7 +70,7 @@ class BackupVerify(Fields):
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupPrune(Fields):
     """Retention applied to a host's backup: the snapshots kept (with the rule that kept each:
     `rules` maps id -> rule, e.g. "last", "daily 2026-12-03") and those forgotten (deleted from
@@ -85,7 +86,7 @@ class BackupPrune(Fields):
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupRestore(Fields):
     """A snapshot put back on a host (`jarvisctl backups restore`, or a rollback's step):
     `to` the path it was restored under (None: in place), `check` when only listed; `files`
@@ -136,7 +137,7 @@ class RestoreCounts(Protocol):
     def put_back(self) -> int: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupStoreCheck(Fields):
     """A backup store's own integrity pass (`restic check`; a local store: the data of each
     snapshot the index records in it is there), by `jarvisctl backups verify --all`: the

@@ -25,11 +25,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.core.entry_points import entry_points_of
 from jarvisctl.core.events import Event, EventSink, wanted
+from jarvisctl.core.frozen import frozen
 
 GRACE_SECONDS = 1.5  # how long a run's end waits for its sinks to catch up, all together
 QUEUE_EVENTS = 10_000  # how far a sink may fall behind before its events are dropped
@@ -43,7 +43,7 @@ def on_stderr(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
+@frozen
 class SinkContext:
     """What a sink plugin's factory is given: the run it will listen to."""
 

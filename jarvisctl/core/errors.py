@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from jarvisctl.core.frozen import frozen
+
 # The exit codes of README's table that errors end a command with. (0, 5 and 8 are verdicts of
 # a command that did not fail: jarvisctl.cli.common and cli.outputs.)
 EXIT_NOT_OK = 1  # something was checked and found wrong: a check, a step, a journal
@@ -53,7 +55,7 @@ class JarvisError(Exception):
         return [f"error: {self}"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     """One located configuration mistake."""
 

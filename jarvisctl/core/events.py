@@ -15,9 +15,11 @@ import functools
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from enum import Enum
 from typing import Any, ClassVar, Protocol
+
+from jarvisctl.core.frozen import frozen
 
 TAIL = 400  # characters of a command's output kept in its command event
 
@@ -127,7 +129,7 @@ def _field_names(cls: Any) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-@dataclass(frozen=True)
+@frozen
 class RunStarted(Fields):
     """A run begins: who started it, where and how, the sha256 of its playbooks and inventory, and
     the hosts it plans for."""
@@ -148,7 +150,7 @@ class RunStarted(Fields):
     hosts: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class HostConnected(Fields):
     """The host's connection is open: the host key it showed (and one `accept-new` added to
     known_hosts), and how long connecting took."""
@@ -160,7 +162,7 @@ class HostConnected(Fields):
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class HostUnreachable(Fields):
     """The host could not be reached, or its connection was lost: its address and the error."""
 
@@ -169,7 +171,7 @@ class HostUnreachable(Fields):
     error: str
 
 
-@dataclass(frozen=True)
+@frozen
 class HostFailed(Fields):
     """The host's session ended failed, not unreachable (an error in its work, a failed rollout
     turn): why."""
@@ -178,7 +180,7 @@ class HostFailed(Fields):
     error: str
 
 
-@dataclass(frozen=True)
+@frozen
 class HostInterrupted(Fields):
     """The run's stop ended the host's session."""
 
@@ -187,7 +189,7 @@ class HostInterrupted(Fields):
     error: str
 
 
-@dataclass(frozen=True)
+@frozen
 class HostSkipped:
     """The host is not worked on in a play. When another run's lease holds it, the holder:
     its run id (owner), source, pid, controller and when its lease expires."""
@@ -213,7 +215,7 @@ class HostSkipped:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Batch(Fields):
     """One script of checks on one channel."""
 
@@ -225,7 +227,7 @@ class Batch(Fields):
     timed_out: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandOutput(Fields):
     """A command's whole output, beside its tails: `digest` covers both streams (the sha256 of
     the two streams' own digests); each stream's digest and size too."""
@@ -238,7 +240,7 @@ class CommandOutput(Fields):
     truncated: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class Command:
     """One command's result. `output` is None when the command left no output to read (its
     script ended first): then the record has `digest: null` and no `seconds`. `timed_out` is
@@ -274,7 +276,7 @@ class Command:
         return record
 
 
-@dataclass(frozen=True)
+@frozen
 class Check(Fields):
     """One check's result on the host: its value, its status and the status before, and why."""
 
@@ -309,7 +311,7 @@ class Check(Fields):
 _CHECK_FIELDS = tuple(f.name for f in fields(Check) if f.name != "ran")
 
 
-@dataclass(frozen=True)
+@frozen
 class Remediation(Fields):
     """One rung of a check's remediation ladder on the host: how it ended, its commands and their
     exit codes, and what the re-run check read."""
@@ -328,7 +330,7 @@ class Remediation(Fields):
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class RemediationEscalated(Fields):
     """A check whose every remediation's budget is spent and that has not recovered: no
     automatic attempt until it recovers or an operator resets it (`jarvisctl remediations
@@ -341,7 +343,7 @@ class RemediationEscalated(Fields):
     reason: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Maintenance(Fields):
     """jarvisctl begins work on the host that may make it look broken: a reboot step, a backup
     (the event's host and play). `key` names the event that ends it (`step:PHASE:INDEX`, the
@@ -355,7 +357,7 @@ class Maintenance(Fields):
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class CircuitOpen(Fields):
     """The fleet circuit breaker held back a remediation in a play (the event's play)."""
 
@@ -368,7 +370,7 @@ class CircuitOpen(Fields):
     limit: float
 
 
-@dataclass(frozen=True)
+@frozen
 class LeaseTakeover(Fields):
     """A lease whose holder is gone (expired, or its process died) was taken over."""
 
@@ -381,7 +383,7 @@ class LeaseTakeover(Fields):
     expired_seconds_ago: float
 
 
-@dataclass(frozen=True)
+@frozen
 class RunFinished(Fields):
     """The run ended (interrupted or not): how long it took, its recap, and how each host's session
     ended."""
@@ -394,7 +396,7 @@ class RunFinished(Fields):
     hosts: tuple[Mapping[str, Any], ...]  # each session's {host, play, outcome, seconds, error}
 
 
-@dataclass(frozen=True)
+@frozen
 class RunIncomplete:
     """The last record of a run that could not record everything, instead of run_finished:
     the store's fault, the events not journaled since, and run_finished's data when the run
@@ -411,7 +413,7 @@ class RunIncomplete:
         return {**before, "run_id": self.run_id, "reason": self.reason, "lost": self.lost}
 
 
-@dataclass(frozen=True)
+@frozen
 class Event:
     """One event: its payload (whose kind is the event's), the host and play it concerns (None: the
     run's own), and when it happened (epoch seconds)."""

@@ -31,8 +31,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
+
+from jarvisctl.core.frozen import frozen
 
 SEARCHED_CHARS = 64 * 1024  # the tail of the output searched, in characters
 MATCH_SECONDS = 3.0  # how long one search may take, a matcher's start included when it needs one
@@ -62,7 +63,7 @@ for line in iter(read, b''):
 """
 
 
-@dataclass(frozen=True)
+@frozen
 class Match:
     """What a bounded search found: the whole match and its groups' texts (None: a group that
     took no part in the match)."""

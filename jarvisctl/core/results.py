@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
+
+from jarvisctl.core.frozen import frozen
 
 
 class Status(enum.Enum):
@@ -98,7 +100,7 @@ def recap_totals(recap: Recap) -> dict[str, int]:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class PerfDatum:
     """One Nagios perfdata item, `'label'=value[UOM];[warn];[crit];[min];[max]`, kept as given."""
 
@@ -150,7 +152,7 @@ def number_or_none(value: object) -> float | None:
     return float(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckResult:
     """One check of one host in a run: its value and status, why, and the command that measured it
     with its exit code and the tails of its output."""
@@ -182,7 +184,7 @@ class Attempt(enum.Enum):
     WOULD_RUN = "would run"  # check mode: what a real run would do
 
 
-@dataclass(frozen=True)
+@frozen
 class RemediationNote:
     """One rung of a check's remediation ladder on one host, and what happened to it."""
 
@@ -202,7 +204,7 @@ class RemediationNote:
         return self.outcome in (Attempt.VERIFIED, Attempt.NOT_VERIFIED)
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupNote:
     """One backup of a host in a run: taken (with its snapshot, and whether it was verified and
     pruned), failed (`stage` take, verify or prune, and `reason`), interrupted, or skipped."""
@@ -237,7 +239,7 @@ class StepOutcome(enum.Enum):
     INTERRUPTED = "interrupted"  # the run's stop ended it mid-way
 
 
-@dataclass(frozen=True)
+@frozen
 class StepNote:
     """One step on one host, and what happened to it."""
 
@@ -269,7 +271,7 @@ class RolloutTurn(enum.Enum):
     SKIPPED = "skipped"  # not started: halted, aborted, a decision needed (the reason says)
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutNote:
     """A host's turn in a rollout, as this run saw it."""
 
@@ -279,7 +281,7 @@ class RolloutNote:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class HostRun:
     """One host in one play of a run: how its session ended, and what it did (checks, remediations,
     steps, backups, its rollout turn)."""
@@ -301,7 +303,7 @@ class HostRun:
         return Counter(c.status for c in self.checks)
 
 
-@dataclass(frozen=True)
+@frozen
 class RunReport:
     """A whole run: when it started and finished, its mode, and one HostRun per host and play."""
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
 from jarvisctl.core.events import Event, EventSink
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secret_spellings import search_key, spellings
 
 MASK = "***"
@@ -70,7 +71,7 @@ def _leaves(value: Any) -> Iterable[str]:
         yield str(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class Redactor:
     """Scrubs secret values, in every spelling output can give them, from text and values."""
 
@@ -141,7 +142,7 @@ class Redactor:
         return lambda item: inner(self.value(item))
 
 
-@dataclass(frozen=True)
+@frozen
 class RedactingSink:
     """Scrubs each event before it reaches the sinks behind it."""
 

@@ -5,13 +5,13 @@ journal like every other command; a copy's content is never in them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from jarvisctl.core.events import EventKind, Fields
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Step(Fields):
     """One step on a host (the event's host and play), once it ended. `phase`: task, step or
     rollback; `index` 0-based in its list; `outcome` a core.results.StepOutcome value;
@@ -31,7 +31,7 @@ class Step(Fields):
     rollout: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Gate(Fields):
     """A rollout's gate on a host: `when` is before, after, after_rollback or wait_for;
     `checks` the check names and `statuses` what each was at the end; `passed` and why not."""
@@ -46,7 +46,7 @@ class Gate(Fields):
     seconds: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Rollout(Fields):
     """A rollout's own progress (the event's play; no host): `state` is started, resumed,
     batch_started, batch_finished, paused, halted, finished or aborted; `batch` the 1-based
@@ -63,7 +63,7 @@ class Rollout(Fields):
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutHost(Fields):
     """How a host's turn ended (a core.results.RolloutTurn value), and why."""
 

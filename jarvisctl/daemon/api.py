@@ -21,7 +21,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -50,6 +49,7 @@ from jarvisctl.app.silences import (
 )
 from jarvisctl.config.project import Project
 from jarvisctl.core.errors import JarvisError, StoreError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.render.alerts_text import alert_document, silence_document
@@ -68,7 +68,7 @@ ACK_FIELDS = frozenset({"by", "comment"})
 TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no", "")
 
 
-@dataclass(frozen=True)
+@frozen
 class Answer:
     code: int
     body: Any  # a JSON value

@@ -11,10 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from jarvisctl.core.errors import ConfigError, JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.plan.model import Plan
 
@@ -33,7 +33,7 @@ def problem_lines(error: BaseException) -> tuple[str, ...]:
     return (f"{type(error).__name__}: {error}",)
 
 
-@dataclass(frozen=True)
+@frozen
 class ConfigFault:
     source: str  # "reload", or the id of the job whose plan could not be made
     problems: tuple[str, ...]

@@ -42,7 +42,7 @@ class ListenError(JarvisError):
     exit_code = EXIT_CONFIG  # jarvisctl.yml's daemon.listen, which the message says how to change
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # a standard one: ruff knows its calls as defaults are immutable
 class HttpLimits:
     timeout: float = 10.0
     workers: int = 8

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.daemon.logs import EventLog
 
 _ENVIRONMENT = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
-@dataclass(frozen=True)
+@frozen
 class Notifier:
     address: str | bytes | None = None  # None: not under systemd's Type=notify
     watchdog_interval: float | None = None  # seconds between WATCHDOG=1, None: no watchdog

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from jarvisctl.core.events import (
@@ -26,6 +26,7 @@ from jarvisctl.core.events import (
     Remediation,
     RunFinished,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import PerfDatum, number_or_none, perfdata_from_records
 from jarvisctl.daemon.logs import EventLog
 
@@ -34,7 +35,7 @@ from jarvisctl.daemon.logs import EventLog
 FAILED_OUTCOMES = ("error", "config_error")
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckReading:
     play: str
     check: str
@@ -45,7 +46,7 @@ class CheckReading:
     perfdata: tuple[PerfDatum, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class HostView:
     host: str
     reachable: bool
@@ -70,7 +71,7 @@ class HostView:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class JobStats:
     last_run: float | None = None  # when the last run started (epoch seconds)
     last_duration: float | None = None

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -29,12 +29,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from jarvisctl.app.schedules import JOB_FUNC, Firing, JobRunner, JobSpec
+from jarvisctl.core.frozen import frozen
 from jarvisctl.daemon.logs import EventLog
 from jarvisctl.daemon.observe import Observations
 from jarvisctl.store.jobstore import SchedulerJobs
 
 
-@dataclass(frozen=True)
+@frozen
 class _BoundJob:
     """What APScheduler's `run_job` reads of a job, with the daemon's part bound in."""
 
@@ -177,7 +178,7 @@ def watch_jobs(scheduler: BackgroundScheduler, observed: Observations, log: Even
     scheduler.add_listener(listener, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
 
 
-@dataclass(frozen=True)
+@frozen
 class Reconciled:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)

@@ -7,7 +7,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from jarvisctl.app.run import RunContext, RunRequest, run_playbooks
 from jarvisctl.app.schedules import JobSpec, Schedule, plan_schedule
 from jarvisctl.config.project import Project, load_project
 from jarvisctl.core.errors import JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import RunReport
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.daemon.alerting import Alerting
@@ -278,7 +278,7 @@ def _latest_fire_time(job: Job, now: datetime) -> datetime | None:
     return times[-1] if times else None
 
 
-@dataclass(frozen=True)
+@frozen
 class _Unobserved:
     """A job's view but for what was observed of its runs."""
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.daemon.health import RELOAD, ConfigFault
 from jarvisctl.daemon.observe import HostView, JobStats
 from jarvisctl.store.jobstore import StoreFault
 
 
-@dataclass(frozen=True)
+@frozen
 class JobView:
     id: str
     playbook: str
@@ -59,7 +60,7 @@ class JobView:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class HttpCounts:
     """The HTTP server's own state: connections still sending their request, and what became
     of every connection so far (served, timed_out, gone, evicted, refused, ...)."""
@@ -68,7 +69,7 @@ class HttpCounts:
     connections: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     now: float
     started: float

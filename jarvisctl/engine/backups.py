@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.backup_events import Backup, BackupOutcome, BackupPrune, BackupVerify
 from jarvisctl.core.events import Maintenance
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import BackupNote, HostRun, Outcome
 from jarvisctl.engine.session import Session
 from jarvisctl.plan.model import BackupPlan, BackupStorePlan
@@ -61,7 +62,7 @@ class BackupStores:
         return self.state_dir / SCRATCH
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupWork:
     """What a host's backups need besides its session: the run's stores and snapshot index."""
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.errors import known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import CheckResult, Status
 from jarvisctl.engine.session import Session, run_checks
 from jarvisctl.engine.sides import controller_side
 from jarvisctl.plan.model import CheckPlan
 
 
-@dataclass(frozen=True)
+@frozen
 class GateResult:
     """`passed`: every check was OK at once; `results`: each check's last result (none when
     the checks could not run); `reason`: why not (or what passed); `seconds` waited in all."""

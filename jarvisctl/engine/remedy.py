@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.core.events import Remediation
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import Attempt, CheckResult, HostRun, RemediationNote, Status
 from jarvisctl.plan.model import CheckPlan, HostPlan, PlayPlan, RemediationPlan
 from jarvisctl.store.ledger import Ledger, RemediationLedger
 
 
-@dataclass(frozen=True)
+@frozen
 class Need:
     """A failing check on a host, and the rung its ladder would attempt (None: none)."""
 

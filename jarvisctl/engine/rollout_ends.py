@@ -4,9 +4,8 @@ steps: unreachable before it started, gone away during it, deferred past its dea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from jarvisctl.config.models.values import format_duration
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import RolloutTurn
 from jarvisctl.plan.model import RolloutPlan
 from jarvisctl.store.rollouts import HostState, RolloutHost, turn_started
@@ -25,7 +24,7 @@ TURN_OF_STATE = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class TurnEnd:
     """How a host's turn ended: the state written, why, and whether it counts as failed.
     `unreachable`: the host could not be reached (its run is unreachable, never failed);

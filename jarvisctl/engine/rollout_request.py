@@ -3,10 +3,10 @@ imports nothing of the rollout's engine (engine/rollout.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutRequest:
     """Kept with a new rollout so that `resume` plans it again (`playbook`: the rollout's
     playbook file; the engine fills it in per play); `resume`: the id of the rollout to go on

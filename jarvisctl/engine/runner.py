@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 from jarvisctl.connection.base import Connection
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
 from jarvisctl.core.events import CircuitOpen, Event, EventSink, HostSkipped, NullSink
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import Attempt, HostRun, Outcome, RunReport
 from jarvisctl.engine.attempts import Remediator
 from jarvisctl.engine.backup_work import LazyBackupWork, needs_after
@@ -59,7 +60,7 @@ def new_run_id(now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Runner:
     """What the hosts of one run share: the kinds, the connections and worker threads, the run's
     mode and stop, its sinks, store and leases."""

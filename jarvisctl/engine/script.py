@@ -33,15 +33,15 @@ import secrets
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from jarvisctl.connection.base import KILL_AFTER, KILLED_EXIT, TIMEOUT_EXIT
 from jarvisctl.connection.capture import OUTPUT_TAIL_BYTES, StreamDigest, StreamTail
 from jarvisctl.connection.sweep import RUN_TOKEN, SWEEP
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CommandOutput
 
 
-@dataclass(frozen=True)
+@frozen
 class Script:
     """A composed script, and what splitting its output needs: the delimiters' token, how many
     commands it runs, and each one's deadline."""
@@ -54,7 +54,7 @@ class Script:
     timeouts: tuple[float, ...] = ()  # each command's deadline, enforced by the controller
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandCapture:
     """One command's output as kept: the tails (parsed), and what each stream was in all."""
 

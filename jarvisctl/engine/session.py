@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from jarvisctl.connection.base import Connection
@@ -26,6 +26,7 @@ from jarvisctl.core.events import (
     HostUnreachable,
     Payload,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import CheckResult, HostRun, Outcome
 from jarvisctl.engine.evaluate import collect_native, evaluate
 from jarvisctl.engine.pool import ConnectionPool
@@ -37,7 +38,7 @@ from jarvisctl.plan.model import CheckPlan, HostPlan, PlayPlan
 from jarvisctl.store.checks import CheckKey, CheckState, CheckStates
 
 
-@dataclass(frozen=True)
+@frozen
 class Session:
     """What a host's work needs, passed explicitly."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from jarvisctl.config.models.values import format_duration
 from jarvisctl.connection.base import CommandResult, Connection
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import CheckResult, StepOutcome
 from jarvisctl.engine.pool import ConnectionPool
 from jarvisctl.engine.session import Session
@@ -29,7 +30,7 @@ class Trail:
     exit_codes: list[int | None] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@frozen
 class Ran:
     """How one attempt of a step's action ended. `applied`: the action ran (False when the
     probe found nothing to do, or when check mode only looked)."""

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from jarvisctl.config.models.values import Direction, refuse_bool, wants_number
 from jarvisctl.core.errors import EXIT_NOT_OK, JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import PerfDatum as PerfDatum  # kinds build it; results carry it
 from jarvisctl.core.results import Status
 
@@ -46,7 +46,7 @@ def compiled_regex(value: str | None) -> str | None:
     return value
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandOutput:
     """What a kind parses: a command's standard output and error, and its exit status (None: it
     ended without one)."""
@@ -69,7 +69,7 @@ class NativeUnavailable(JarvisError):
     exit_code = EXIT_NOT_OK  # the check falls back to its command; never a command's end
 
 
-@dataclass(frozen=True)
+@frozen
 class Reading:
     """What a kind read, when a number alone is not all of it.
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from jarvisctl.config.models.values import Direction
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.exits import check_exit, error_tail
 
@@ -35,7 +35,7 @@ class ContainerParams(KindParams):
     _name_ok = field_validator("name")(valid_container)
 
 
-@dataclass(frozen=True)
+@frozen
 class ContainerState:
     status: str  # created, running, paused, restarting, removing, exited, dead
     running: bool

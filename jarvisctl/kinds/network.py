@@ -10,13 +10,13 @@ import ipaddress
 import math
 import re
 import shlex
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from jarvisctl.config.models.values import Direction, NonEmptyText, Timeout
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.regex_bounds import backtracking_hazard
 from jarvisctl.core.regex_search import match_bounded
 from jarvisctl.kinds.base import (
@@ -145,7 +145,7 @@ class HttpParams(KindParams):
         return value
 
 
-@dataclass(frozen=True)
+@frozen
 class HttpAnswer:
     tool: str
     exit_code: int

@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from jarvisctl.core.entry_points import entry_points_of
 from jarvisctl.core.errors import ConfigError, Location
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CheckKind, RemediationKind
 
 if TYPE_CHECKING:  # a run without steps does not import them
@@ -114,7 +114,7 @@ class Kinds(Mapping[str, K], Generic[K]):
         return name in self._made or name in self._builtin
 
 
-@dataclass(frozen=True)
+@frozen
 class KindRegistry:
     """The check, remediation and step kinds by name: the built-in ones and the plugins'."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from jarvisctl.config.models.values import Direction
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, Reading
 from jarvisctl.kinds.exits import check_exit, error_tail
 
@@ -108,7 +108,7 @@ class ProcessParams(KindParams):
     measure: Literal["count", "rss", "cpu"] = "count"
 
 
-@dataclass(frozen=True)
+@frozen
 class ProcessRow:
     pid: int
     rss_kib: int

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import KindParams
 
 P = TypeVar("P", bound=KindParams)
@@ -26,7 +27,7 @@ PROBE_OK = 0
 PROBE_CHANGE = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class HostCommand:
     """One shell command line, every value in it already quoted, and what goes on its stdin
     (a copy's content), never on its command line: the host's process list shows no data."""
@@ -36,7 +37,7 @@ class HostCommand:
     describe: str = ""  # how `plan` and the journal show it when it is not the command itself
 
 
-@dataclass(frozen=True)
+@frozen
 class ShellAction:
     """probe → apply → verify, all on the host.
 
@@ -51,7 +52,7 @@ class ShellAction:
     verify: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class PollAction:
     """Wait until `probe` exits 0 on the host (a port that listens, a URL that answers, a
     file that exists), trying every `interval` seconds for at most `timeout`; it changes
@@ -63,7 +64,7 @@ class PollAction:
     what: str  # "port 8080 on 127.0.0.1 listening": for messages
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckWaitAction:
     """Wait until the play's checks named here are OK on the host, re-running them every
     `interval` seconds for at most `timeout`."""
@@ -73,7 +74,7 @@ class CheckWaitAction:
     timeout: float
 
 
-@dataclass(frozen=True)
+@frozen
 class RebootAction:
     """Run `command` (the connection drops), then reconnect until the host is back, for at most
     `wait` seconds; `ok` only if it came back (and, with `boot_id`, really rebooted)."""
@@ -83,7 +84,7 @@ class RebootAction:
     boot_id: bool = True  # compare /proc/sys/kernel/random/boot_id before and after
 
 
-@dataclass(frozen=True)
+@frozen
 class RestoreAction:
     """Restore the host's newest verified snapshot of `backup` (or `snapshot`) to where it was
     taken, as `jarvisctl backups restore` does, with `become` for owners."""
@@ -92,7 +93,7 @@ class RestoreAction:
     snapshot: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class FabricAction:
     """Call an operator's Fabric task `module:function` with a fabric.Connection that
     jarvisctl builds over the same verified route (strict host keys); `args` are its keyword
@@ -103,7 +104,7 @@ class FabricAction:
     search_path: str = ""  # the directory the module is imported from (the playbook's)
 
 
-@dataclass(frozen=True)
+@frozen
 class RemedyAction:
     """A rung of a check's remediation ladder, run as a step (engine/step_remedy.py): its
     `commands` in order (the first that fails fails the attempt; with `reconnect`, the

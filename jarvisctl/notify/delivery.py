@@ -26,9 +26,9 @@ import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
 from jarvisctl.core.clock import SYSTEM_CLOCK, Clock
+from jarvisctl.core.frozen import frozen
 from jarvisctl.notify.receivers.base import DeliveryError, SendContext
 from jarvisctl.notify.resolve import Integration
 from jarvisctl.store.alerts import AlertStore, OutboxEntry
@@ -37,7 +37,7 @@ CLAIM_MARGIN = 30.0  # seconds a claim outlives the attempt's own timeout
 WORKERS = 4  # integrations sent to at once
 
 
-@dataclass(frozen=True)
+@frozen
 class Backoff:
     first: float = 5.0
     most: float = 300.0
@@ -49,7 +49,7 @@ class Backoff:
         return now + min(delay, self.most)
 
 
-@dataclass(frozen=True)
+@frozen
 class Attempted:
     """One attempt's outcome: delivered, to be retried at `retry_at`, or given up."""
 
@@ -63,7 +63,7 @@ class Attempted:
         return not self.delivered and self.retry_at is None
 
 
-@dataclass(frozen=True)
+@frozen
 class DeliveryPass:
     attempted: tuple[Attempted, ...]
     next_due: float | None  # the earliest entry left waiting (None: the outbox is empty)

@@ -27,7 +27,7 @@ and each change recorded there (the store deduplicates by fingerprint), its text
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from jarvisctl.config.models.values import Threshold
 from jarvisctl.core.alerts import Alert, AlertState, Labels, Severity
@@ -41,6 +41,7 @@ from jarvisctl.core.events import (
     Remediation,
     RemediationEscalated,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.labels import RESERVED_LABELS
 from jarvisctl.core.step_events import Rollout
 from jarvisctl.plan.model import CheckPlan, Plan, Retention
@@ -86,7 +87,7 @@ def series(labels: Mapping[str, str]) -> Series:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class PlayFacts:
     """What one play of the plan says that alerts need."""
 
@@ -97,7 +98,7 @@ class PlayFacts:
     pruned: frozenset[tuple[str, str]] = frozenset()
 
 
-@dataclass(frozen=True)
+@frozen
 class DeriveContext:
     plays: Mapping[str, PlayFacts] = field(default_factory=dict)
     run_id: str = ""

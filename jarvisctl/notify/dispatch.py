@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime, tzinfo
 
 from jarvisctl.core.alert_routes import NotifyPolicy, Route
 from jarvisctl.core.alerts import Alert, AlertState, Notification, Silence
+from jarvisctl.core.frozen import frozen
 from jarvisctl.notify.groups import GroupState
 from jarvisctl.notify.muting import inhibited_by, silenced_by, windows_muting
 from jarvisctl.notify.routing import group_key, group_labels, matching_routes
@@ -49,7 +50,7 @@ ALERTMANAGER_KIND = "alertmanager"
 ESCALATION = ":escalate"  # an escalation's group key: its group's, and this
 
 
-@dataclass(frozen=True)
+@frozen
 class Outgoing:
     """A notification to enqueue; `only` names the one receiver kind whose parts get it (an
     Alertmanager refresh), "" for every part of its receiver."""
@@ -58,7 +59,7 @@ class Outgoing:
     only: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Muting:
     """What mutes alerts at the time of a pass: silences, maintenance windows (read in the
     controller's time zone) and inhibition rules (from the policy)."""
@@ -67,7 +68,7 @@ class Muting:
     timezone: tzinfo | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Dispatched:
     saved: Mapping[str, GroupState]
     removed: tuple[str, ...]
@@ -367,7 +368,7 @@ def _shown(labels: Mapping[str, str]) -> str:
 # --- running it against the store ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Parts:
     """Where a receiver's notifications go: its integrations' names, and which of them are
     of which receiver kind (an Alertmanager refresh goes to those alone)."""

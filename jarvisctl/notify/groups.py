@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from jarvisctl.core.alerts import Labels
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupState:
     """What a group was told, and when it is looked at next. Kept in the store (as JSON)."""
 

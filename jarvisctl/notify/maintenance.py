@@ -18,11 +18,11 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from jarvisctl.core.alerts import Matcher, Silence
 from jarvisctl.core.backup_events import Backup
 from jarvisctl.core.events import Event, EventKind, Maintenance
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.step_events import Rollout, RolloutHost, Step
 from jarvisctl.store.alerts import AlertStore
 
@@ -42,7 +42,7 @@ KINDS = frozenset(
 Key = tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Begin:
     """Silence `host` from the event's time for at most `seconds`, until `key` ends."""
 
@@ -52,7 +52,7 @@ class Begin:
     comment: str
 
 
-@dataclass(frozen=True)
+@frozen
 class End:
     """The work named by each key starting with `prefix` ended."""
 

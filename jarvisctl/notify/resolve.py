@@ -9,7 +9,6 @@ that sends nothing never needs SLACK_WEBHOOK_URL set."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.validation import problems_from
 from jarvisctl.config.yamlsrc import NodePath, display_path
 from jarvisctl.core.errors import Location, ProblemCollector
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.notify.receivers.base import ReceiverKind
 from jarvisctl.notify.receivers.registry import receiver_kind
@@ -29,7 +29,7 @@ from jarvisctl.notify.receivers.registry import receiver_kind
 URL_FIELDS = frozenset({"url"})
 
 
-@dataclass(frozen=True)
+@frozen
 class Integration:
     """One deliverable part of a receiver: a kind with its rendered parameters."""
 
@@ -43,7 +43,7 @@ class Integration:
         return f"{self.receiver}/{self.kind.name}/{self.part}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Receiver:
     name: str
     integrations: tuple[Integration, ...]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from jarvisctl.config.models.backups import LocalStoreSpec, ResticStoreSpec
@@ -17,6 +17,7 @@ from jarvisctl.config.project import Project
 from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.yamlsrc import display_path
 from jarvisctl.core.errors import ConfigError, Location, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.plan.model import BackupStorePlan
 
@@ -25,7 +26,7 @@ DEFAULT_STORE = "local"
 _REMOTE = re.compile(r"^(local|sftp|rest|s3|b2|azure|gs|swift|rclone):")
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupStores(Mapping[str, BackupStorePlan]):
     """Every store a project can name, resolved on first use; `[name]` raises a located
     ConfigError for a store that cannot be used, KeyError for one that is not declared."""

@@ -9,7 +9,7 @@ a check's command is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from jarvisctl.config.models.backups import BackupSpec
@@ -19,6 +19,7 @@ from jarvisctl.config.playbooks import LoadedPlay
 from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
 from jarvisctl.core.errors import ConfigError, Location, Problem, ProblemCollector, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.backups import BackupAgeParams
 from jarvisctl.kinds.registry import BACKUP_AGE
 from jarvisctl.plan.backup_stores import BackupStores
@@ -36,7 +37,7 @@ def derived_check_name(backup: str) -> str:
     return f"backup {backup}"
 
 
-@dataclass(frozen=True)
+@frozen
 class PlayBackups:
     """The backups of one play that the run's tags select, and how they resolve."""
 
@@ -102,7 +103,7 @@ def check_age_references(
             problems.add(source.locate((*path, "with", "backup")), text, host)
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupResolver:
     """Resolves the backups of one play, host by host."""
 
@@ -209,7 +210,7 @@ def freshness_check(spec: BackupSpec, location: Any) -> CheckPlan:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Rendering:
     templates: Templates
     source: SourceMap

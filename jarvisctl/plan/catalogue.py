@@ -7,7 +7,6 @@ Directories are searched in order and the first definition of a name wins, so a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -23,12 +22,13 @@ from jarvisctl.config.validation import validate_document
 from jarvisctl.config.yamlsrc import SourceMap, load_yaml_file
 from jarvisctl.core.errors import ConfigError, Location, ProblemCollector, known_list
 from jarvisctl.core.filecache import FileCache
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.registry import KindRegistry
 
 D = TypeVar("D", CheckDefinition, RemediationDefinition)
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry(Generic[D]):
     """A named definition, validated, and where it was read (for the plan's messages)."""
 
@@ -37,7 +37,7 @@ class Entry(Generic[D]):
     source: SourceMap
 
 
-@dataclass(frozen=True)
+@frozen
 class Catalogue:
     """The definitions a plan's `use:` may name, by name: the first directory's win."""
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,13 +13,14 @@ from jarvisctl.config.connection_settings import ConnectionSettings
 from jarvisctl.config.models.values import Direction, Threshold
 from jarvisctl.config.schedule import ScheduleSpec
 from jarvisctl.core.errors import Location, Problem
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import KindParams
 
 if TYPE_CHECKING:  # a run without steps does not import them
     from jarvisctl.kinds.step_base import StepAction
 
 
-@dataclass(frozen=True)
+@frozen
 class RemediationPlan:
     """One rung of a check's remediation ladder resolved for one host: its commands, the statuses it
     runs on, its budget, and the statuses that verify it."""
@@ -39,7 +39,7 @@ class RemediationPlan:
     reconnect: float = 0.0  # seconds to wait for the host to come back (a reboot), else 0
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckPlan:
     """One check resolved for one host: its rendered command and parameters, its thresholds, and its
     remediation ladder."""
@@ -62,7 +62,7 @@ class CheckPlan:
     location: Location
 
 
-@dataclass(frozen=True)
+@frozen
 class Retention:
     """`keep:` of a backup, counted as restic's `forget --keep-*` counts (calendar days, ISO
     weeks, months in UTC); None: that rule keeps nothing by itself."""
@@ -73,7 +73,7 @@ class Retention:
     monthly: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupStorePlan:
     """A store from `backup_stores:` in jarvisctl.yml, or the default local one."""
 
@@ -83,7 +83,7 @@ class BackupStorePlan:
     password: str | None = None  # restic's, resolved from env()/secret_file(): in Plan.secrets
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupPlan:
     """One entry of a play's `backups:` resolved for one host."""
 
@@ -115,7 +115,7 @@ NOWHERE = Location("")  # a value built by code, not read from a file (tests)
 REMEDIATION = "remediation"
 
 
-@dataclass(frozen=True)
+@frozen
 class StepPlan:
     """One step of a play's `tasks:` or of its rollout's `steps:`/`rollback:`, rendered for one
     host. Guards are checked on the host before the action; a guard that holds makes the step
@@ -145,7 +145,7 @@ class StepPlan:
         return f"{self.phase}:{self.index + 1}"
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutPlan:
     """A play's `rollout:` resolved: the hosts of each batch (in the inventory's order), and
     the rules between them. Each host's own steps are on its HostPlan."""
@@ -171,7 +171,7 @@ class RolloutPlan:
         raise KeyError(host)
 
 
-@dataclass(frozen=True)
+@frozen
 class HostPlan:
     """One host of a play resolved: how to connect to it, and its checks, backups and steps."""
 
@@ -193,7 +193,7 @@ class HostPlan:
         return f"ssh {user}{s.where}{become}"
 
 
-@dataclass(frozen=True)
+@frozen
 class SchedulePlan:
     """A play's `schedule:` as `plan` shows it: described, and its next fire times."""
 
@@ -201,7 +201,7 @@ class SchedulePlan:
     next_fire_times: tuple[datetime, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class ScheduledPlay:
     """A play with `schedule:`, as its file declares it: what the daemon makes a job of."""
 
@@ -210,7 +210,7 @@ class ScheduledPlay:
     location: Location  # of the play's name
 
 
-@dataclass(frozen=True)
+@frozen
 class PlayPlan:
     """One play resolved: its hosts, each with its own plan, and what applies across them (the fleet
     circuit breaker, its rollout, its alerts' labels)."""
@@ -228,7 +228,7 @@ class PlayPlan:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class PlaybookPlan:
     """One playbook file: its plays when it is valid, or every problem found in it."""
 
@@ -245,7 +245,7 @@ class PlaybookPlan:
         return not self.problems
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """Every playbook planned against one inventory for `--limit` and `--tags`: what `plan` prints
     and a run executes."""

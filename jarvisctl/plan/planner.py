@@ -11,7 +11,7 @@ import functools
 import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -43,6 +43,7 @@ from jarvisctl.core.errors import (
     UsageError,
     known_list,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 from jarvisctl.kinds.registry import BACKUP_AGE, KindRegistry, load_registry
 from jarvisctl.plan.catalogue import Catalogue, load_catalogue, search_dirs
@@ -75,7 +76,7 @@ if TYPE_CHECKING:  # a plan without steps (backups) does not import the step (ba
     from jarvisctl.plan.steps import StepResolver
 
 
-@dataclass(frozen=True)
+@frozen
 class PlanContext:
     """Everything resolution needs, passed explicitly."""
 

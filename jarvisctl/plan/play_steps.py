@@ -9,12 +9,12 @@ ran), and the checks its gate and wait_for name are planned on its hosts as well
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jarvisctl.config.playbooks import LoadedPlay
 from jarvisctl.config.yamlsrc import NodePath
 from jarvisctl.core.errors import ProblemCollector
+from jarvisctl.core.frozen import frozen
 from jarvisctl.plan.model import StepPlan
 from jarvisctl.plan.resolve import HostProblems
 from jarvisctl.plan.step_target import StepTarget
@@ -29,7 +29,7 @@ Selected = tuple[tuple[int, NodePath, "StepSpec"], ...]
 Planned = tuple[StepPlan, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class PlaySteps:
     """The tasks, rollout steps and rollback of one play that the run's --tags select, for each host
     to resolve."""

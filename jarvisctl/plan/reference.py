@@ -4,18 +4,19 @@ its parameters, unit, direction, default thresholds and the command it runs."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CheckKind, RemediationKind
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.catalogue import Catalogue, Entry, shipped_root
 
 
-@dataclass(frozen=True)
+@frozen
 class ParamInfo:
     name: str
     type: str
@@ -24,7 +25,7 @@ class ParamInfo:
     description: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Reference:
     name: str
     kind: str

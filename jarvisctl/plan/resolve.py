@@ -8,7 +8,7 @@ come from the play, else from the entry's defaults.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.validation import problems_from
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
 from jarvisctl.core.errors import Location, Problem, ProblemCollector, known_list
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CheckKind, KindParams, RemediationKind
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.catalogue import Catalogue
@@ -52,7 +53,7 @@ def _host_list(hosts: list[str], limit: int = 3) -> str:
     return shown + (f" and {len(hosts) - limit} more" if len(hosts) > limit else "")
 
 
-@dataclass(frozen=True)
+@frozen
 class _Origin:
     """Where a parameter's value was written: the play's `with:` or the catalogue entry."""
 
@@ -60,7 +61,7 @@ class _Origin:
     path: NodePath
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckResolver:
     """Resolves the checks of one play, host by host.
 
@@ -302,7 +303,7 @@ class CheckResolver:
         return None
 
 
-@dataclass(frozen=True)
+@frozen
 class Overrides:
     """A host's `thresholds` variable: check or definition name -> thresholds."""
 
@@ -341,7 +342,7 @@ def _with_defaults(given: SourceMap, defaults: _Origin, names: Mapping[str, Any]
 _UNKNOWN = object()
 
 
-@dataclass(frozen=True)
+@frozen
 class _Params:
     """Renders and validates a check's or remediation's parameters for one host; each problem is
     reported for that host."""

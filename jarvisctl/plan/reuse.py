@@ -10,12 +10,12 @@ validated and built once, and shared (plans are frozen), instead of once per hos
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from jarvisctl.config.models.playbook import CheckSpec, ThresholdOverride
 from jarvisctl.config.templating.cache import is_template
 from jarvisctl.config.yamlsrc import NodePath
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import CheckKind, RemediationKind
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.plan.catalogue import Catalogue
@@ -25,7 +25,7 @@ Kind = CheckKind[Any] | RemediationKind[Any]
 Render = Callable[[Kind, str, Any], Hashable]
 
 
-@dataclass(frozen=True)
+@frozen
 class Recipe:
     """The parameters of a check and its remediations whose value a template makes."""
 

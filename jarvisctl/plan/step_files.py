@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jarvisctl.config.configfile import read_config_bytes
 from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.core.errors import ConfigError
+from jarvisctl.core.frozen import frozen
 
 
 class StepFileError(ValueError):
     """A file a step names cannot be used: what is wrong, said for the step's `src`."""
 
 
-@dataclass(frozen=True)
+@frozen
 class FileCache:
     """Files read for a plan, by absolute path: their bytes, or why they cannot be read."""
 
@@ -47,7 +47,7 @@ class FileCache:
         return found
 
 
-@dataclass(frozen=True)
+@frozen
 class HostFiles:
     """StepFiles (kinds/step_base.py) for one host of one playbook."""
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from jarvisctl.core.frozen import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class StepTarget:
     """What a step is resolved for: one host, and what its play declares."""
 

@@ -15,7 +15,7 @@ the host's variables.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from jarvisctl.config.templating.templates import TemplateError, Templates
 from jarvisctl.config.validation import problems_from
 from jarvisctl.config.yamlsrc import NodePath, SourceMap
 from jarvisctl.core.errors import ProblemCollector, known_list, short_repr
+from jarvisctl.core.frozen import frozen
 from jarvisctl.kinds.base import KindParams
 from jarvisctl.kinds.registry import KindRegistry
 from jarvisctl.kinds.step_base import (
@@ -45,7 +46,7 @@ from jarvisctl.plan.step_target import StepTarget
 _BUILTIN_MODULE = "jarvisctl.kinds."
 
 
-@dataclass(frozen=True)
+@frozen
 class StepResolver:
     """Resolves the steps of one playbook's plays, host by host."""
 
@@ -122,7 +123,7 @@ class StepResolver:
             return planned
 
 
-@dataclass(frozen=True)
+@frozen
 class _Step:
     """One step being resolved for one host; each method reports what it finds wrong."""
 

@@ -17,12 +17,13 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from jarvisctl.core.errors import EXIT_NOT_OK, JarvisError
 from jarvisctl.core.events import RUN_FINISHED, RUN_INCOMPLETE, RUN_STARTED, Event
+from jarvisctl.core.frozen import frozen
 from jarvisctl.store.faults import store_fault
 
 # A run that could not record everything ends with a run_incomplete record instead of
@@ -225,7 +226,7 @@ def _cut_back(fd: int, size: int) -> None:
         os.ftruncate(fd, size)
 
 
-@dataclass(frozen=True)
+@frozen
 class Record:
     """One journal line read back: its place in the chain and what it recorded."""
 
@@ -237,7 +238,7 @@ class Record:
     data: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class Verification:
     """What `audit verify` found. `problem` set: tampered or corrupt; else intact, and complete
     only if the run finished (a killed run verifies up to its last whole record)."""

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +32,7 @@ from jarvisctl.core.events import (
     RunFinished,
     RunIncomplete,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import RunReport
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.record.audit import Journal, journal_path, write_all
@@ -80,7 +80,7 @@ class RunStop(threading.Event):
         return True
 
 
-@dataclass(frozen=True)
+@frozen
 class Recording:
     """A run as `record_run` records it: the sink its events go to, its journal and store, and its
     stop."""

@@ -10,17 +10,17 @@ escaped (backups_text.escaped), so that none can break a row or drive the termin
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from jarvisctl.core.alerts import AlertState, Silence
+from jarvisctl.core.frozen import frozen
 from jarvisctl.render.backups_text import age_text, escaped, iso, when_text
 from jarvisctl.store.alerts import StoredAlert
 
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Muted:
     """Why a firing alert is not sent now: the silences and maintenance windows that mute it,
     and the firing alert that inhibits it (its fingerprint)."""

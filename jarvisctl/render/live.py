@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TextIO
 
 import click
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import HostRun
 from jarvisctl.plan.model import Plan
 from jarvisctl.render.run_text import progress_line
@@ -32,7 +32,7 @@ def colour_wanted(stream: TextIO) -> bool:
     return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
-@dataclass(frozen=True)
+@frozen
 class Tally:
     """Where the run stands: sessions (a host in a play) done, in flight, and not started."""
 

@@ -13,11 +13,11 @@ collection. The daemon is its own target and needs no `source`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import Outcome, PerfDatum, Status
 
 SOURCE = "source"
@@ -26,7 +26,7 @@ STATUS_CODES = {s.value: code for code, s in enumerate(Status)}  # as Nagios num
 PROM_SUFFIX = ".prom"  # node_exporter's textfile collector reads these files only
 
 
-@dataclass(frozen=True)
+@frozen
 class Family:
     name: str  # as exposed: a counter's name ends in _total
     type: Literal["gauge", "counter"]

@@ -6,10 +6,10 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from jarvisctl.core.errors import Location, Problem
+from jarvisctl.core.frozen import frozen
 from jarvisctl.plan.model import (
     BackupPlan,
     CheckPlan,
@@ -112,7 +112,7 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
+@frozen
 class _Encoders:
     check: Callable[[CheckPlan], Any]
     step: Callable[[StepPlan], Any]

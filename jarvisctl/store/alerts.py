@@ -11,13 +11,14 @@ it sends them after its restart, and a retry sends the same notification key.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from jarvisctl.core.alerts import Alert, Notification, Silence
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class StoredAlert:
     alert: Alert
     updated_at: float
@@ -30,7 +31,7 @@ class StoredAlert:
         return self.acked_at is not None
 
 
-@dataclass(frozen=True)
+@frozen
 class OutboxEntry:
     notification: Notification
     integration: str  # receiver/kind/part
@@ -40,7 +41,7 @@ class OutboxEntry:
     last_error: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class OutboxCounts:
     """One receiver's notifications in the outbox, each deliverable part counted."""
 
@@ -51,7 +52,7 @@ class OutboxCounts:
     given_up: int = 0  # not delivered, and no more attempts
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupChanges:
     """What one pass of the dispatcher (notify/dispatch.py) writes at once: the state of each
     notification group it changed (its own JSON: the store keeps it as text), the groups it

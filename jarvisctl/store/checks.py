@@ -4,13 +4,13 @@ flapping left it after the last cycle (the rules themselves are engine/statuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import Status
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckState:
     """One (host, play, check)'s status after the last cycle, and what hysteresis, `for:` and
     flapping decide the next one from (engine/statuses.py)."""

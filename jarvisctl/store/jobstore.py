@@ -4,12 +4,13 @@ record of fire times claimed, which makes "at most once per fire time" durable a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from jarvisctl.core.frozen import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class StoreFault:
     """Why the job store cannot be used, and since when (epoch seconds)."""
 

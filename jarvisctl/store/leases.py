@@ -16,18 +16,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from jarvisctl.core.errors import StoreError
 from jarvisctl.core.events import Event, EventSink, HostSkipped, LeaseTakeover
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.processes import pid_alive
 
 # A lease taken over is a lease_takeover event; a refused host is skipped by the runner, which
 # records a host_skipped event (jarvisctl.core.events) for each of its plays
 
 
-@dataclass(frozen=True)
+@frozen
 class Holder:
     """Who claims: one run (owner = its run id) of one process on one controller."""
 
@@ -37,7 +38,7 @@ class Holder:
     controller: str = field(default_factory=socket.gethostname)
 
 
-@dataclass(frozen=True)
+@frozen
 class Lease:
     """One lease: the host it is on (a rollout's id, for the rollouts' leases), who holds it, since
     when and until when (epoch seconds)."""
@@ -56,7 +57,7 @@ class Lease:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class Claim:
     """What an acquisition got: the hosts now ours, those held by others, those taken over."""
 
@@ -132,7 +133,7 @@ def abandoned(lease: Lease, now: float, alive: Callable[[int], bool] = pid_alive
     return here and lease.holder.pid != os.getpid() and not alive(lease.holder.pid)
 
 
-@dataclass(frozen=True)
+@frozen
 class Leasing:
     """What a run needs to take its leases: where, and as whom."""
 

@@ -4,11 +4,12 @@ check); budgets, cooldowns and the circuit breaker are read from it by the engin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from jarvisctl.core.frozen import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Ledger:
     """One check's remediation history on one host."""
 

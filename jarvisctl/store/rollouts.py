@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Protocol
 
 from jarvisctl.core.errors import EXIT_USAGE, JarvisError
 from jarvisctl.core.events import Event, EventSink
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.processes import pid_alive
 from jarvisctl.store.leases import Holder, Lease, Leases, LeaseStore, renewing, takeover_payload
 
@@ -109,7 +109,7 @@ class StepState(str, Enum):
     FAILED = "failed"  # it ended failed
 
 
-@dataclass(frozen=True)
+@frozen
 class Rollout:
     """A rollout's row: its play, how to plan it again, its batches and its state."""
 
@@ -129,7 +129,7 @@ class Rollout:
     tags: tuple[str, ...] = ()  # the --tags it was started with: a resume plans them again
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutHost:
     """One host's row in a rollout: its batch, where its turn stands, and how it ended."""
 
@@ -151,7 +151,7 @@ class RolloutHost:
     failed: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class StepRecord:
     """One step a host of a rollout started, as it stands: started, then done or failed."""
 

@@ -8,8 +8,9 @@ secret_vars."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import Redactor
 from jarvisctl.store.leases import Leases
 from jarvisctl.store.rollouts import (
@@ -23,7 +24,7 @@ from jarvisctl.store.rollouts import (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class RedactedRollouts:
     inner: RolloutStore
     redactor: Redactor

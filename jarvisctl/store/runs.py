@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.processes import pid_alive
 
 
-@dataclass(frozen=True)
+@frozen
 class RunEntry:
     """One run in the index: who ran it where, its playbooks and hosts, its status and counts,
     and (once it finished) its journal's seal: its record count and last hash."""
@@ -52,7 +53,7 @@ def _alive(controller: str, pid: int) -> bool:
     return pid_alive(pid)
 
 
-@dataclass(frozen=True)
+@frozen
 class RunStart:
     """What the index records when a run starts (its status is 'running')."""
 
@@ -67,7 +68,7 @@ class RunStart:
     hosts: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class RunEnd:
     """How a run ended: its status, and its journal's sealed tail (records, last hash)."""
 

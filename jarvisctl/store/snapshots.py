@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Protocol
 
 from jarvisctl.core.errors import EXIT_USAGE, JarvisError
+from jarvisctl.core.frozen import frozen
 
 
 class UnknownSnapshotError(JarvisError):
@@ -51,7 +52,7 @@ class ManifestEntry:
     target: str | None = None  # a symlink's or hard link's target
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """One snapshot taken whole and checksummed: where its store keeps it, what it holds, and
     whether it was verified since."""

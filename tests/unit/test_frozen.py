@@ -1,4 +1,5 @@
-"""core/frozen.py: `evolve` is `dataclasses.replace`, cheaper, for plain frozen dataclasses."""
+"""core/frozen.py: `@frozen` is `@dataclass(frozen=True)` with shared methods, and `evolve` is
+`dataclasses.replace`, cheaper, for plain frozen dataclasses."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import FrozenInstanceError, dataclass, field, replace
 
 import pytest
 
-from jarvisctl.core.frozen import evolve
+from jarvisctl.core.frozen import evolve, frozen
 from jarvisctl.core.results import CheckResult, Status
 from jarvisctl.store.checks import CheckState
 
@@ -62,3 +63,54 @@ def test_what_needs_its_init_still_goes_through_it() -> None:
         evolve(_Checked(1, 2), low=3)
     assert evolve(_Slotted(1), b=2) == _Slotted(1, 2)
     assert evolve(_Derived(1), a=4).twice == 8
+
+
+@frozen
+class _Light:
+    a: int
+    b: str = "x"
+    hidden: list[int] = field(default_factory=list, repr=False, compare=False)
+    keyed: int = field(default=0, compare=False, hash=True)
+
+
+@dataclass(frozen=True)
+class _Standard:
+    a: int
+    b: str = "x"
+    hidden: list[int] = field(default_factory=list, repr=False, compare=False)
+    keyed: int = field(default=0, compare=False, hash=True)
+
+
+def test_a_frozen_value_behaves_as_the_standard_frozen_dataclass() -> None:
+    pairs = [(_Light(1), _Standard(1)), (_Light(2, "y", [3], 4), _Standard(2, "y", [3], 4))]
+    for light, standard in pairs:
+        assert repr(light).replace("_Light", "_Standard") == repr(standard)
+        assert hash(light) == hash(standard)
+        with pytest.raises(FrozenInstanceError):
+            light.a = 5  # type: ignore[misc]
+    assert _Light(1, hidden=[1]) == _Light(1, hidden=[2])  # not compared, as declared
+    assert _Light(1) != _Light(2) and _Light(1) != _Standard(1)
+    assert _Light(1).__eq__(_Standard(1)) is NotImplemented
+    assert replace(_Light(1), b="z") == _Light(1, "z")
+    assert _Light.__match_args__ == _Standard.__match_args__
+
+
+@frozen
+class _OwnEquality:
+    a: int
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _OwnEquality)
+
+
+@frozen
+class _Unhashable:
+    a: int
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_methods_a_class_defines_are_kept_and_hashing_follows_dataclasses_rules() -> None:
+    assert _OwnEquality(1) == _OwnEquality(2)  # its own __eq__
+    assert hash(_OwnEquality(1)) == hash((1,))  # dataclasses adds the fields' hash here too
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(_Unhashable(1))

@@ -11,7 +11,6 @@ files is read source by source (ansible-core's vars plugins run per source): a l
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -19,9 +18,10 @@ from jarvisctl.config.inventory.draft import HostDraft, InventoryDraft, Value
 from jarvisctl.config.inventory.hosts import Group, Host
 from jarvisctl.config.inventory.model import LOCALHOST, Inventory
 from jarvisctl.core.errors import Location
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class VarFiles:
     """Variables from `group_vars/` and `host_vars/`, by group or host name."""
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jarvisctl.core.errors import Location, ProblemCollector
+from jarvisctl.core.frozen import frozen
 
 PRIORITY_VAR = "ansible_group_priority"
 
 
-@dataclass(frozen=True)
+@frozen
 class Value:
     """A variable's value and where it was set."""
 

@@ -4,13 +4,14 @@ variables rendering (rendering.py) and the planner read."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from jarvisctl.core.errors import Location
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Host:
     """One inventory host with its variables merged in Ansible's order of precedence."""
 
@@ -26,7 +27,7 @@ class Host:
         return hash(("host", self.name))
 
 
-@dataclass(frozen=True)
+@frozen
 class Group:
     """One group: its direct members and its own variables (group_vars files included)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from jarvisctl.config.connection_settings import ConnectionSettings
@@ -11,6 +11,7 @@ from jarvisctl.config.inventory.hosts import Group, Host
 from jarvisctl.config.inventory.patterns import select_host_names
 from jarvisctl.config.inventory.settings import CONNECTION_VARS, connection_settings
 from jarvisctl.core.errors import ConfigError, PatternError, known_list
+from jarvisctl.core.frozen import frozen
 
 if TYPE_CHECKING:
     from jarvisctl.config.templating.templates import Templates
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 LOCALHOST = ("127.0.0.1", "localhost", "::1")
 
 
-@dataclass(frozen=True)
+@frozen
 class Inventory:
     """Hosts and groups from its sources, in the order the sources declare them."""
 

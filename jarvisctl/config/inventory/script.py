@@ -14,7 +14,6 @@ import errno
 import json
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +23,7 @@ from jarvisctl.config.inventory.hostnames import MAX_HOSTS
 from jarvisctl.config.inventory.script_run import ScriptRun, run_script
 from jarvisctl.config.inventory.yaml_format import group_name_problem, host_name_problem
 from jarvisctl.core.errors import ConfigError, Location, short_repr
+from jarvisctl.core.frozen import frozen
 
 META = "_meta"
 GROUP_KEYS = ("hosts", "vars", "children")
@@ -67,7 +67,7 @@ def read_inventory_script(path: Path, draft: InventoryDraft) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@frozen
 class _Script:
     """An inventory script, run with `--list` or `--host HOST`; its errors name it as `name`."""
 

@@ -9,8 +9,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from jarvisctl.core.frozen import frozen
 
 # An inventory script queries a cloud API or a CMDB: seconds, not minutes. A script that hangs
 # must not hang `plan` (a CI job) with it.
@@ -22,7 +23,7 @@ _CHUNK = 65536
 TOO_SLOW = "did not finish within {timeout} s"
 
 
-@dataclass(frozen=True)
+@frozen
 class ScriptRun:
     """How one run of an inventory script ended: its exit status and what it printed, or why it was
     stopped."""

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from jarvisctl.config.models.values import Direction, Threshold
+from jarvisctl.core.frozen import frozen
 
 Span = tuple[float, float]  # the open interval (low, high)
 EVERYTHING: tuple[Span, ...] = ((-math.inf, math.inf),)
 
 
-@dataclass(frozen=True)
+@frozen
 class Conflict:
     """A contradiction among a check's warn, crit and clear, and the keys it is blamed on."""
 

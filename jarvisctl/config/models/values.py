@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, Strict
 
 from jarvisctl.core.errors import short_repr
+from jarvisctl.core.frozen import frozen
 
 Direction = Literal["above", "below"]
 
@@ -191,7 +191,7 @@ THRESHOLD_HINT = (
 _DURATION_THRESHOLD = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
 
 
-@dataclass(frozen=True)
+@frozen
 class Threshold:
     """A bound a value must not cross.
 

@@ -9,7 +9,7 @@ concatenations are wrapped so that the render's budget counts them (template_lim
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import jinja2
 from jinja2 import nodes
@@ -19,6 +19,7 @@ from jarvisctl.config.templating.environment import ITERATE, SIZED
 from jarvisctl.config.templating.shell_context import advance, unknown_line
 from jarvisctl.config.templating.shell_quoting import Slot, UnsafeContextError, context_of
 from jarvisctl.config.templating.shell_state import ShellState, merge
+from jarvisctl.core.frozen import frozen
 
 SHELL = "jarvisctl:shell"
 
@@ -27,7 +28,7 @@ class ShellTemplateError(UnsafeContextError):
     """A shell template whose substitutions cannot all be quoted safely."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Prepared:
     template: jinja2.Template
     slots: tuple[Slot, ...]  # the shell context of each substitution, by the index it is given

@@ -16,12 +16,12 @@ after `$NAME` or a backslash) no quoting is safe, and the template is refused wh
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from typing import Literal
 
 from jarvisctl.config.templating.shell_context import advance
 from jarvisctl.config.templating.shell_state import ShellState, merge
 from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secret_spellings import double_quoted_body, heredoc_body, single_quoted_posix
 
 Context = Literal["word", "single", "double", "heredoc", "heredoc_quoted", "comment", "raw"]
@@ -40,7 +40,7 @@ class UnsafeContextError(JarvisError):
     exit_code = EXIT_CONFIG
 
 
-@dataclass(frozen=True)
+@frozen
 class Slot:
     """Where one substitution stands, as the template's literal text tells."""
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
 from jarvisctl.config.templating.shell_words import NO_WORDS, Words
+from jarvisctl.core.frozen import frozen
 
 # Frame kinds, innermost last. `cmd` is unquoted command text (the top level, or inside `$(...)`).
 FrameKind = Literal[
@@ -14,7 +15,7 @@ FrameKind = Literal[
 WordPosition = Literal["start", "in", "unknown"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Frame:
     kind: FrameKind
     depth: int = 0  # open parentheses (`$(`, `$((`) or braces (`${`) not yet closed
@@ -23,7 +24,7 @@ class Frame:
     code: bool = False  # a here-document's body that a command reads as its program
 
 
-@dataclass(frozen=True)
+@frozen
 class Heredoc:
     delimiter: str
     quoted: bool  # any part of the delimiter word quoted: the body is not expanded
@@ -31,7 +32,7 @@ class Heredoc:
     code: bool = False  # fed to an interpreter as its program (`sh <<EOF`)
 
 
-@dataclass(frozen=True)
+@frozen
 class ShellState:
     frames: tuple[Frame, ...] = (Frame("cmd"),)
     word: WordPosition = "start"  # in a `cmd` frame: does the next character start a word?

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
+
+from jarvisctl.core.frozen import frozen
 
 # "": nothing yet; "interpreter": waiting for its script option; "script": the next word that is
 # not an option is code; "args": the script was given, the rest are its arguments (data);
@@ -44,7 +46,7 @@ _SSH_OPTIONS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
 _VERSIONED = re.compile(r"^([a-z]+?)[0-9.]*$")
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandWords:
     """The words of the simple command being read, as far as interpreters are concerned."""
 
@@ -54,7 +56,7 @@ class CommandWords:
     code: bool = False  # the word being read is code for another interpreter
 
 
-@dataclass(frozen=True)
+@frozen
 class Words:
     """What a command's words may be: after template branches, each branch's alternative."""
 

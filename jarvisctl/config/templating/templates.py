@@ -14,7 +14,7 @@ import os
 import stat
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from jarvisctl.config.templating.cache import RenderedTemplates
 from jarvisctl.config.templating.cache import is_template as _is_template
 from jarvisctl.core.errors import EXIT_CONFIG, JarvisError
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.secrets import SecretValues
 
 # The quoting and the limits are imported when a template is first rendered, like Jinja2: a run
@@ -141,7 +142,7 @@ def _value_finalize(context: Context, value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@frozen
 class Templates:
     """The two rendering environments; build once per run and pass it along.
 

@@ -9,12 +9,12 @@ receiver by scheme://host:port only: a URL's path and query may hold its token.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
 from jarvisctl.config.models.notify import ReceiverParams
 from jarvisctl.core.alerts import Notification
 from jarvisctl.core.errors import EXIT_NOT_OK, JarvisError
+from jarvisctl.core.frozen import frozen
 
 P = TypeVar("P", bound=ReceiverParams)
 
@@ -29,7 +29,7 @@ class DeliveryError(JarvisError):
         self.retryable = retryable
 
 
-@dataclass(frozen=True)
+@frozen
 class SendContext:
     """What every kind may need besides its parameters."""
 

@@ -5,16 +5,17 @@ engine records in that order. A backup is failed when any of the three failed.""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from jarvisctl.core.backup_events import BackupOutcome
 from jarvisctl.core.events import BACKUP, BACKUP_RESTORE, BACKUP_VERIFY
+from jarvisctl.core.frozen import frozen
 
 FAILED = BackupOutcome.FAILED.value
 
 
-@dataclass(frozen=True)
+@frozen
 class VerifyEntry:
     mode: str  # checksum | restore
     ok: bool
@@ -23,7 +24,7 @@ class VerifyEntry:
     seconds: float | None
 
 
-@dataclass(frozen=True)
+@frozen
 class PruneEntry:
     kept: tuple[str, ...]
     forgotten: tuple[str, ...]
@@ -31,7 +32,7 @@ class PruneEntry:
     error: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupEntry:
     name: str
     store: str
@@ -151,7 +152,7 @@ def entry_text(entry: BackupEntry) -> str:
 ACTIONS_PLAY = "backups"
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupAction:
     """A backup action taken from a front door (`backups verify|prune|restore`), or a
     verification or pruning with no take of its backup before it in the journal."""

@@ -4,7 +4,7 @@ each check's recent history). Frozen values; every renderer reads only these."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from jarvisctl.core.events import (
@@ -22,6 +22,7 @@ from jarvisctl.core.events import (
     RUN_STARTED,
     EventKind,
 )
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import PerfDatum, perfdata_from_records, recap_totals, run_status
 from jarvisctl.record.audit import Record, Verification
 
@@ -53,7 +54,7 @@ _ENDINGS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Point:
     run_id: str
     at: float
@@ -61,7 +62,7 @@ class Point:
     status: str
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckEntry:
     name: str
     kind: str
@@ -88,7 +89,7 @@ class CheckEntry:
         return self.status != "ok"
 
 
-@dataclass(frozen=True)
+@frozen
 class RemediationEntry:
     check: str
     use: str
@@ -103,7 +104,7 @@ class RemediationEntry:
     verified_perfdata: tuple[PerfDatum, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class HostSection:
     host: str
     play: str
@@ -129,7 +130,7 @@ class HostSection:
         return bool(self.failing) or self.outcome in CUT_SHORT
 
 
-@dataclass(frozen=True)
+@frozen
 class RunDocument:
     run_id: str
     verification: Verification

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.render.junit_xml import add, junit_time, serialize
 from jarvisctl.render.reports.backup_entries import BackupAction, BackupEntry, entry_text
 from jarvisctl.render.reports.document import (
@@ -29,7 +29,7 @@ from jarvisctl.render.reports.step_entries import StepEntry
 _RESULT = {"warning": "failure", "critical": "failure", "unknown": "error"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Case:
     name: str
     result: str | None  # failure, error, skipped, or None for a pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import RolloutTurn
 
 TURNS = tuple(turn.value for turn in RolloutTurn)  # the recap's columns, in this order
@@ -15,7 +16,7 @@ TURNS = tuple(turn.value for turn in RolloutTurn)  # the recap's columns, in thi
 _LEFT = ("paused", "halted", "deferred", "finished", "aborted", "stopped")
 
 
-@dataclass(frozen=True)
+@frozen
 class HostTurn:
     """One host's place in the count: its play, and its turn (None: it had none this run)."""
 
@@ -24,7 +25,7 @@ class HostTurn:
     turn: str | None = None  # a RolloutTurn value
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutEntry:
     """One rollout of a run: how many hosts' turns ended each way, how many did not start, and how
     the run left it."""

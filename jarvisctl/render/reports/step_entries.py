@@ -4,15 +4,15 @@ folded from its journal's `step` records, in the order they ran."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from jarvisctl.core.frozen import frozen
 from jarvisctl.core.results import StepOutcome
 
 FAILED, CHANGED = StepOutcome.FAILED.value, StepOutcome.CHANGED.value
 
 
-@dataclass(frozen=True)
+@frozen
 class StepEntry:
     phase: str  # task | step | rollback
     index: int  # 0-based in its list

@@ -12,13 +12,13 @@ some tables outside any version.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 from jarvisctl.core.errors import StoreError
+from jarvisctl.core.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Migration:
     """What takes a database from `version` - 1 to `version`, and what that version adds (`why`)."""
 
