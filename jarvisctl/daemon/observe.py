@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import field, replace
 from typing import Any
 
@@ -112,12 +112,6 @@ class Observations:
     ) -> None:
         self._reachability(host, False, payload.error, at)
 
-    def _checked(self, host: str, play: str | None, payload: Check, at: float) -> None:
-        self._check(host, play or "", payload, at)
-
-    def _finished(self, host: str, play: str | None, payload: RunFinished, at: float) -> None:
-        self._outcome(payload.hosts)
-
     def _taken_over(self, host: str, play: str | None, payload: LeaseTakeover, at: float) -> None:
         self.log.warning("lease_takeover", host=host, **payload.record())
 
@@ -153,7 +147,8 @@ class Observations:
         elif changed:
             self.log.warning("host_unreachable", host=host, error=error)
 
-    def _check(self, host: str, play: str, check: Check, at: float) -> None:
+    def _checked(self, host: str, play: str | None, check: Check, at: float) -> None:
+        play = play or ""
         reading = CheckReading(
             play,
             check.check,
@@ -183,9 +178,9 @@ class Observations:
                     perfdata=perfdata_from_records(list(done.verified_perfdata)),
                 )
 
-    def _outcome(self, hosts: Sequence[Mapping[str, Any]]) -> None:
+    def _finished(self, host: str, play: str | None, payload: RunFinished, at: float) -> None:
         """Each session's outcome from run_finished (skipped and interrupted hosts included)."""
-        for item in hosts:
+        for item in payload.hosts:
             key = (str(item.get("host", "")), str(item.get("play", "")))
             with self._lock:
                 self._outcomes[key] = str(item.get("outcome", ""))
