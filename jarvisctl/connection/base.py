@@ -123,6 +123,13 @@ class WatchedSink(OutputSink, Protocol):
     `marker` KILL_AFTER seconds later) and tells the sink, which reports that command as timed
     out; the engine runs the commands after it in a script of their own."""
 
+    def stdout(self, data: bytes, at: float | None = None) -> None:
+        """`data` arrived at `at` (time.monotonic()), or now: an SSH connection reads a
+        script's output in bulk, with each packet's arrival time (connection/channel.py)."""
+        ...
+
+    def stderr(self, data: bytes, at: float | None = None) -> None: ...
+
     @property
     def marker(self) -> str:
         """The value of RUN_TOKEN (connection/sweep.py) in the environment of every process

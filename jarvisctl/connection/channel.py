@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,15 @@ _CHUNK = 65536
 INLINE_STDIN = 8192
 # Seconds between looks for the exit status once a script's last delimiter has arrived.
 _STATUS_POLL = 0.02
+# A check script's output is read in bulk (see `stamp_output`): its host's thread wakes at the
+# script's exit status, at a deadline, or every LAZY_WAKE seconds while the script runs, to
+# learn which command runs; not at every packet, three of which a command's output and marks
+# take. A deadline is still counted from its begin mark's arrival (a stamp), so it is exact for
+# every command whose timeout is at least LAZY_WAKE.
+LAZY_WAKE = 0.25
+# A script that printed this much between two looks is read as it arrives from then on: the
+# channel's window (2 MiB) would otherwise hold a large output back until the next look.
+EAGER_AFTER = 256 * 1024
 
 
 def send_signal(channel: Any, name: str) -> None:
@@ -80,8 +91,38 @@ def _eof(channel: Any) -> None:
         channel.shutdown_write()
 
 
+def stamp_output(channel: Any) -> None:
+    """Note when each packet of the channel's output arrives, as paramiko's reader thread hands
+    it over, so that it can be read later in bulk with the time it came (`collect` then reads
+    the channel so, passing each packet with its time to the sink).
+
+    A channel's output buffers are paramiko's BufferedPipe; these are its subclass, set
+    before the command starts, so before any output. Waking the host's thread at every packet
+    (through the pipe paramiko makes for a channel's fileno) cost a 20-check script about 40
+    wakes, a millisecond of the controller's CPU, every time it ran."""
+    pipe = _stamped_pipe()
+    channel.in_buffer, channel.in_stderr_buffer = pipe(), pipe()
+
+
+@functools.cache
+def _stamped_pipe() -> type:
+    from paramiko.buffered_pipe import BufferedPipe
+
+    class StampedPipe(BufferedPipe):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.stamps: deque[tuple[float, int]] = deque()
+
+        def feed(self, data: bytes) -> None:
+            # the stamp first: a reader that sees the data always finds its stamp
+            self.stamps.append((time.monotonic(), len(data)))
+            super().feed(data)
+
+    return StampedPipe
+
+
 def collect(
-    channel: Any, deadline: float, sink: OutputSink, watch: OverrunWatch
+    channel: Any, deadline: float, sink: OutputSink, watch: OverrunWatch, *, stamped: bool = False
 ) -> tuple[int | None, bool]:
     """Pass stdout and stderr to `sink` until the command is over, then take its exit status;
     or give up at the deadline, or when `watch` gave up on a script it ended. Returns (exit
@@ -90,10 +131,14 @@ def collect(
     Over means EOF; or, once the exit status is known, the sink's end mark (a script's last
     delimiter) or EXIT_GRACE seconds without output: a process the command left behind may
     hold the channel's stdout open for as long as it lives, and is not waited for.
+
+    A `stamped` channel (`stamp_output`, a check script's, whose sink is a WatchedSink) is read
+    in bulk while its script runs quietly; any other as its output arrives.
     """
     quiet_since: float | None = None
+    lazy = stamped
     while True:
-        arrived = _drain(channel, sink)
+        arrived = _drain_stamped(channel, sink) if stamped else _drain(channel, sink)
         if channel.eof_received or channel.closed:
             break
         watch.act(time.monotonic())  # after the drain: an end mark that came in time counts
@@ -113,21 +158,49 @@ def collect(
         remaining = deadline - now
         if remaining <= 0:
             return None, False
-        # The channel's fileno is readable when either stream has data, at EOF and at close.
-        ready(channel, watch.wake(now, min(remaining, wake)))
-    _drain(channel, sink)
+        # once the exit status is in, its event no longer waits; a large output is read on
+        lazy = lazy and arrived < EAGER_AFTER and not channel.exit_status_ready()
+        if lazy:  # set at the exit status and at close
+            channel.status_event.wait(watch.wake(now, min(remaining, wake, LAZY_WAKE)))
+        else:  # the channel's fileno is readable when either stream has data, at EOF and close
+            ready(channel, watch.wake(now, min(remaining, wake)))
+    if stamped:
+        _drain_stamped(channel, sink)
+    else:
+        _drain(channel, sink)
     got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
     status = channel.exit_status if got_status else -1
     return (None if status < 0 else status), got_status
 
 
-def _drain(channel: Any, sink: OutputSink) -> bool:
-    """Pass on what has arrived; whether anything had."""
-    arrived = False
+def _drain(channel: Any, sink: OutputSink) -> int:
+    """Pass on what has arrived; how many bytes had."""
+    arrived = 0
     while channel.recv_ready():
-        sink.stdout(channel.recv(_CHUNK))
-        arrived = True
+        data = channel.recv(_CHUNK)
+        sink.stdout(data)
+        arrived += len(data)
     while channel.recv_stderr_ready():
-        sink.stderr(channel.recv_stderr(_CHUNK))
-        arrived = True
+        data = channel.recv_stderr(_CHUNK)
+        sink.stderr(data)
+        arrived += len(data)
+    return arrived
+
+
+def _drain_stamped(channel: Any, sink: Any) -> int:
+    """Pass on what has arrived, packet by packet, each with the time it arrived; how many
+    bytes had. `sink` is a WatchedSink (connection/base.py)."""
+    arrived = 0
+    for pipe, recv, feed in (
+        (channel.in_buffer, channel.recv, sink.stdout),
+        (channel.in_stderr_buffer, channel.recv_stderr, sink.stderr),
+    ):
+        stamps = pipe.stamps
+        while pipe.read_ready():
+            at, size = stamps.popleft()
+            data = recv(size)
+            if len(data) < size:  # never seen: the rest of that packet keeps its stamp
+                stamps.appendleft((at, size - len(data)))
+            feed(data, at)
+            arrived += len(data)
     return arrived

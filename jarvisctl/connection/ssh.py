@@ -28,7 +28,7 @@ from jarvisctl.connection.base import (
     was_timed_out,
 )
 from jarvisctl.connection.capture import Capture
-from jarvisctl.connection.channel import collect, feed_stdin, send_signal
+from jarvisctl.connection.channel import collect, feed_stdin, send_signal, stamp_output
 from jarvisctl.connection.hostkeys import (
     HostKeyPolicy,
     fingerprint,
@@ -324,7 +324,9 @@ class SSHConnection:
                 term=lambda: self._end_remotely(channel, tag),
                 kill=lambda marker: self._kill_remotely(tag, marker),
             )
-            exit_code, finished = collect(channel, deadline, output, watch)
+            exit_code, finished = collect(
+                channel, deadline, output, watch, stamped=marker is not None
+            )
         except BaseException:
             self._end_remotely(channel, tag)  # the caller gave up on it: end it on the host too
             raise
@@ -417,6 +419,8 @@ class SSHConnection:
             channel = self._transport.open_session(timeout=self._timeout)
             with self._lock:
                 self._running[channel] = (tag, marker)
+            if marker is not None:  # a check script's output: read in bulk, each packet's time kept
+                stamp_output(channel)
             channel.exec_command(remote)
         except (SSHException, EOFError, OSError) as exc:
             with self._lock:

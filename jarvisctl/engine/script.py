@@ -177,11 +177,11 @@ class ScriptOutput:
         self._overrun: tuple[int, float] | None = None  # the command ended, and when
         self._killed = False
 
-    def stdout(self, data: bytes) -> None:
-        self._out.feed(data)
+    def stdout(self, data: bytes, at: float | None = None) -> None:
+        self._out.feed(data, at)
 
-    def stderr(self, data: bytes) -> None:
-        self._err.feed(data)
+    def stderr(self, data: bytes, at: float | None = None) -> None:
+        self._err.feed(data, at)
 
     @property
     def ended(self) -> bool:
@@ -261,9 +261,12 @@ class _Splitter:
         self.sections: dict[int, tuple[StreamTail, int | None]] = {}
         self.seconds: dict[int, float] = {}  # each command's, from its marks' arrival
         self._began = 0.0
+        self._at = 0.0  # when the data being fed arrived
         self.ended = script.count == 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, at: float | None = None) -> None:
+        """Take `data`, which arrived at `at` (time.monotonic()), or now."""
+        self._at = time.monotonic() if at is None else at
         pending = self._pending
         pending += data
         while True:
@@ -316,12 +319,12 @@ class _Splitter:
             if self._open is not None or index != self._next or index >= self._count:
                 return False
             self._open, self._next = (index, StreamTail(self._limit)), index + 1
-            self._began = time.monotonic()
+            self._began = self._at
             return True
         if self._open is None or self._open[0] != index or (status is not None) != self._with_code:
             return False
         self.sections[index] = (self._open[1], None if status is None else int(status))
-        self.seconds[index] = time.monotonic() - self._began
+        self.seconds[index] = self._at - self._began
         self._open = None
         self.ended = index == self._count - 1
         return True

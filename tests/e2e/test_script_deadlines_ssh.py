@@ -4,6 +4,7 @@ what the command started in a session of its own goes too."""
 
 from __future__ import annotations
 
+import math
 import random
 import subprocess
 import threading
@@ -11,7 +12,9 @@ import time
 
 import pytest
 
+from jarvisctl.connection import channel as channel_module
 from jarvisctl.connection.base import KILL_AFTER
+from jarvisctl.connection.channel import LAZY_WAKE
 from jarvisctl.connection.shell import SCRIPT_ON_STDIN
 from jarvisctl.connection.ssh import SSHConnection
 from jarvisctl.core.errors import SessionInterruptedError
@@ -94,3 +97,59 @@ def test_closing_ends_a_script_whose_command_ignores_term(
     assert not worker.is_alive() and len(outcome) == 1
     assert KILL_AFTER <= closed < KILL_AFTER + 3, closed
     assert gone(marker, within=2.0), sleeps_with(marker)
+
+
+def test_a_scripts_output_is_read_in_bulk_with_each_packets_time(
+    sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's thread reads a check script's output when the script ends, or every
+    LAZY_WAKE seconds while it runs, not at every packet; each command's time still counts
+    from its marks' arrival, as paramiko's reader thread stamped them."""
+    looks: list[int] = []
+    drain = channel_module._drain_stamped
+
+    def counted(channel: object, sink: object) -> int:
+        looks.append(drain(channel, sink))
+        return looks[-1]
+
+    monkeypatch.setattr(channel_module, "_drain_stamped", counted)
+    commands = [(f"echo {i}; echo e{i} >&2", 5.0) for i in range(20)]
+    commands += [("sleep 0.6", 5.0), ("echo last", 5.0)]
+    script = compose_script(commands)
+    reader = ScriptOutput(script)
+    with SSHConnection(sshd_hosts[0].settings()) as connection:
+        connection.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader)
+    captures = reader.captures()
+    for i, capture in enumerate(captures[:20]):
+        assert capture is not None and capture.output == CommandOutput(f"{i}\n", f"e{i}\n", 0)
+        assert capture.seconds is not None and capture.seconds < 0.3
+    sleeper, last = captures[20:]
+    assert sleeper is not None and sleeper.seconds is not None
+    assert 0.55 <= sleeper.seconds < 2.0, sleeper.seconds
+    assert last is not None and last.output.stdout == "last\n"
+    # about 60 packets; looks: one per LAZY_WAKE during the sleep, and at the end
+    assert len(looks) <= 2 + math.ceil(0.6 / LAZY_WAKE) + 2, looks
+
+
+def test_a_large_output_is_read_as_it_arrives(
+    sshd_hosts: list[SshdHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a script prints EAGER_AFTER bytes between two looks, its output is read as it
+    arrives: waiting LAZY_WAKE each time the channel's window fills would slow it down."""
+    polls: list[float] = []
+    poll = channel_module.ready
+
+    def counted(fileobj: object, timeout: float, **options: bool) -> bool:
+        polls.append(timeout)
+        return poll(fileobj, timeout, **options)
+
+    monkeypatch.setattr(channel_module, "ready", counted)
+    size = 8 * 1024 * 1024
+    script = compose_script([(f"head -c {size} /dev/zero", 30.0), ("echo after", 5.0)])
+    reader = ScriptOutput(script)
+    with SSHConnection(sshd_hosts[1].settings()) as connection:
+        connection.run(SCRIPT_ON_STDIN, timeout=script.budget, stdin=script.text, sink=reader)
+    big, after = reader.captures()
+    assert big is not None and big.stdout.size == size and big.output.exit_code == 0
+    assert after is not None and after.output.stdout == "after\n"
+    assert polls, "the large output was never read as it arrived"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jarvisctl.engine.script import compose_script, script_line, split_outputs
+from jarvisctl.engine.script import ScriptOutput, compose_script, script_line, split_outputs
 from jarvisctl.kinds.base import CommandOutput
 
 
@@ -109,3 +109,22 @@ def test_one_write_per_stream_between_two_commands() -> None:
     done = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True)
     outputs = split_outputs(script, done.stdout, done.stderr)
     assert [o.stdout if o else None for o in outputs] == ["one\n", "two\n", "three\n"]
+
+
+def test_deadlines_and_times_count_from_when_each_part_arrived() -> None:
+    """An SSH connection reads a script's output in bulk, each packet with the time it arrived
+    (connection/channel.py stamp_output): a command's deadline and its time come from its
+    marks' arrival, not from when the controller got round to reading them."""
+    script = compose_script([("echo one", 5), ("sleep 1", 2)])
+    done = subprocess.run(["sh", "-s"], input=script.text.encode(), capture_output=True)
+    out = done.stdout
+    second = out.index(b":B:1\n") + len(b":B:1\n")  # up to command 1's begin mark
+    reader = ScriptOutput(script)
+    reader.stdout(out[:second], at=100.0)
+    assert reader.overrun_at() == 100.0 + 2
+    reader.stdout(out[second:], at=101.25)
+    reader.stderr(done.stderr, at=101.25)
+    first, sleeper = reader.captures()
+    assert first is not None and first.seconds == 0.0
+    assert sleeper is not None and sleeper.seconds == 1.25
+    assert sleeper.output == CommandOutput("", "", 0)
