@@ -189,18 +189,23 @@ def _drain(channel: Any, sink: OutputSink) -> int:
 
 def _drain_stamped(channel: Any, sink: Any) -> int:
     """Pass on what has arrived, packet by packet, each with the time it arrived; how many
-    bytes had. `sink` is a WatchedSink (connection/base.py)."""
+    bytes had. `sink` is a WatchedSink (connection/base.py). What each stream holds is taken
+    at once (one `recv`, paramiko's locks and window count once), then cut by the stamps."""
     arrived = 0
     for pipe, recv, feed in (
         (channel.in_buffer, channel.recv, sink.stdout),
         (channel.in_stderr_buffer, channel.recv_stderr, sink.stderr),
     ):
-        stamps = pipe.stamps
-        while pipe.read_ready():
+        held = len(pipe)
+        if not held:
+            continue
+        data = recv(held)
+        stamps, start = pipe.stamps, 0
+        while start < len(data):
             at, size = stamps.popleft()
-            data = recv(size)
-            if len(data) < size:  # never seen: the rest of that packet keeps its stamp
-                stamps.appendleft((at, size - len(data)))
-            feed(data, at)
-            arrived += len(data)
+            if start + size > len(data):  # never seen: the rest of that packet keeps its stamp
+                stamps.appendleft((at, start + size - len(data)))
+            feed(data[start : start + size], at)
+            start += size
+        arrived += len(data)
     return arrived
