@@ -98,8 +98,8 @@ def stamp_output(channel: Any) -> None:
 
     A channel's output buffers are paramiko's BufferedPipe; these are its subclass, set
     before the command starts, so before any output. Waking the host's thread at every packet
-    (through the pipe paramiko makes for a channel's fileno) cost a 20-check script about 40
-    wakes, a millisecond of the controller's CPU, every time it ran."""
+    (through the pipe paramiko makes for a channel's fileno) cost a 20-check script 44-50
+    wakes every time it ran; read so, it takes 3."""
     pipe = _stamped_pipe()
     channel.in_buffer, channel.in_stderr_buffer = pipe(), pipe()
 
@@ -158,7 +158,8 @@ def collect(
         remaining = deadline - now
         if remaining <= 0:
             return None, False
-        # once the exit status is in, its event no longer waits; a large output is read on
+        # read as it arrives from here on once the exit status is in (its event no longer
+        # waits), or after a large output (EAGER_AFTER)
         lazy = lazy and arrived < EAGER_AFTER and not channel.exit_status_ready()
         if lazy:  # set at the exit status and at close
             channel.status_event.wait(watch.wake(now, min(remaining, wake, LAZY_WAKE)))
