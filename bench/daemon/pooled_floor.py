@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
@@ -36,8 +37,6 @@ if __package__ in (None, ""):
 from bench.daemon.driver import ALL_COMMANDS
 from bench.fleet import BenchFleet, sshd_unavailable_reason
 from bench.pidns import pid_namespace_unavailable_reason
-from jarvisctl.connection.shell import SCRIPT_ON_STDIN
-from jarvisctl.engine.script import compose_script
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 60.0
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import paramiko
 
-    commands = [(command, 10.0) for _, command in ALL_COMMANDS[: args.checks]]
+    commands = [command for _, command in ALL_COMMANDS[: args.checks]]
     with tempfile.TemporaryDirectory(prefix="jb-pooled-", dir="/tmp") as work:
         fleet = BenchFleet(
             Path(work) / "fleet", args.hosts, own_pid_namespace=not args.shared_pid_namespace
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             key = paramiko.Ed25519Key.from_private_key_file(str(fleet.client_key))
             known = paramiko.HostKeys(str(fleet.known_hosts))
             transports = [_connect(paramiko, host, key, known) for host in fleet.hosts]
-            # a script of its own for each host and cycle, as jarvisctl composes them
+            # a script (token) of its own for each host and cycle, as jarvisctl's
             with ThreadPoolExecutor(args.forks) as pool:
                 cycles = [_cycle(pool, transports, commands) for _ in range(args.cycles + 1)]
             for transport in transports:
@@ -121,7 +120,7 @@ def _connect(paramiko: Any, host: Any, key: Any, known: Any) -> Any:
     return transport
 
 
-def _cycle(pool: ThreadPoolExecutor, transports: list[Any], commands: list[Any]) -> dict[str, Any]:
+def _cycle(pool: ThreadPoolExecutor, transports: list[Any], commands: list[str]) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     codes = list(pool.map(lambda t: _run(t, commands), transports))
@@ -132,11 +131,32 @@ def _cycle(pool: ThreadPoolExecutor, transports: list[Any], commands: list[Any])
     return {"cpu": round(cpu, 4), "wall": round(time.monotonic() - started, 4)}
 
 
-def _run(transport: Any, commands: list[Any]) -> int:
-    script = compose_script(commands)
+def script(commands: list[str], token: str) -> str:
+    """The commands between marks, as jarvisctl's check script has them: `@@J<token>:B:<i>`
+    before command i, `@@J<token>:E:<i>[:<status>]` after it, each after a newline, on stdout
+    and on stderr; an end mark and the next begin mark in one `printf` per stream."""
+    mark = f"@@J{token}"
+
+    def marks(end: str, begin: str) -> str:
+        out = err = args = ""
+        if end:
+            out, err, args = f"\\n{end}:%s", f"\\n{end}", ' "$?"'
+        if begin:
+            out, err = f"{out}\\n{begin}", f"{err}\\n{begin}"
+        return f"printf '{out}\\n'{args}; printf '{err}\\n' >&2"
+
+    lines = [marks("", f"{mark}:B:0")]
+    for i, command in enumerate(commands):
+        after = f"{mark}:B:{i + 1}" if i + 1 < len(commands) else ""
+        lines += [f"{command} </dev/null", marks(f"{mark}:E:{i}", after)]
+    return "\n".join(lines) + "\n"
+
+
+def _run(transport: Any, commands: list[str]) -> int:
+    token = secrets.token_hex(12)
     channel = transport.open_session(timeout=TIMEOUT)
-    channel.exec_command(SCRIPT_ON_STDIN)
-    channel.sendall(script.text.encode())
+    channel.exec_command("sh -s")
+    channel.sendall(script(commands, token).encode())
     channel.shutdown_write()
     if not channel.status_event.wait(TIMEOUT):
         raise SystemExit("a script did not end")
@@ -146,7 +166,7 @@ def _run(transport: Any, commands: list[Any]) -> int:
     out = channel.recv(1 << 24)
     channel.recv_stderr(1 << 24)
     channel.close()
-    if out.count(f"@@J{script.token}:E:".encode()) != len(commands):
+    if out.count(f"@@J{token}:E:".encode()) != len(commands):
         raise SystemExit("a script's output lacks an end mark")
     return int(channel.exit_status)
 
