@@ -70,14 +70,26 @@ def jarvisctl(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Complete
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """`jarvisctl ARGS`, with faulthandler on: `ended` can have it show where a run hangs."""
     return subprocess.Popen(
-        [sys.executable, "-m", "jarvisctl", *args],
+        [sys.executable, "-X", "faulthandler", "-m", "jarvisctl", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
     )
+
+
+def ended(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Its stdout and stderr once it ends; if it has not ended in `timeout` seconds, a failure
+    that shows every thread's stack (SIGABRT to faulthandler) and what it printed."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=30)
+        pytest.fail(f"still running after {timeout} s; stdout:\n{stdout}\nstderr:\n{stderr}")
 
 
 def running_commands(marker: str) -> int:
@@ -191,7 +203,7 @@ def test_a_stopped_run_reports_in_flight_hosts_interrupted_and_the_rest_skipped(
     process = start("run", "slow.yml", "--forks", "2", cwd=project)
     wait_for(lambda: running_commands(marker) == 2, 30, "two hosts' slow checks")
     process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = ended(process, 60)
     assert "Traceback" not in stderr, stderr
     assert process.returncode == 130, stdout + stderr
     assert "UNREACHABLE" not in stdout and "unreachable:" not in stdout, stdout
