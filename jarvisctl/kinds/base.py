@@ -139,3 +139,17 @@ def require_exit_zero(output: CommandOutput) -> None:
     if output.exit_code != 0:
         tail = (output.stderr.strip() or output.stdout.strip()).splitlines()[-1:] or [""]
         raise ParseError(f"command exited {output.exit_code}: {tail[0][:200]}".rstrip(": "))
+
+
+def first_line(path: str) -> str:
+    """A command that prints the first line of the file at `path` (a fixed /proc or /sys
+    path, never a user's value) with the shell's own `read` and `printf`: no process of its
+    own, in dash, BusyBox ash and bash alike, where `cat` or `head -n 1` is a fork and an exec
+    on the host for every check. The line comes back exactly (`IFS=`, `-r`), with a newline;
+    a last line without one too. A file that cannot be opened fails it with the shell's
+    message on stderr, as `cat` would; so does an empty one (no line to print).
+
+    Not for /proc/sys (sysctl) files: `read` takes one byte at a time, and those answer a
+    read past their first byte with nothing (file-nr read so gives "1"). /proc/loadavg,
+    /proc/uptime and /proc/stat read whole."""
+    return f'{{ IFS= read -r _l || [ -n "$_l" ]; }} <{path} && printf \'%s\\n\' "$_l"'

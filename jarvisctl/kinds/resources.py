@@ -8,7 +8,14 @@ from pydantic import Field
 
 from jarvisctl.config.models.values import Direction, Duration
 from jarvisctl.core.durations import format_seconds
-from jarvisctl.kinds.base import CheckKind, CommandOutput, KindParams, ParseError, require_exit_zero
+from jarvisctl.kinds.base import (
+    CheckKind,
+    CommandOutput,
+    KindParams,
+    ParseError,
+    first_line,
+    require_exit_zero,
+)
 
 
 class CpuUsageParams(KindParams):
@@ -49,7 +56,8 @@ class CpuUsage(CheckKind[CpuUsageParams]):
 
     def command(self, params: CpuUsageParams) -> str:
         pause = format_seconds(params.interval)
-        return f"head -n 1 /proc/stat && sleep {pause} && head -n 1 /proc/stat"
+        stat = first_line("/proc/stat")  # its `cpu` line
+        return f"{stat} && sleep {pause} && {stat}"
 
     def parse(self, output: CommandOutput, params: CpuUsageParams) -> float:
         require_exit_zero(output)
@@ -83,7 +91,7 @@ class Uptime(CheckKind[NoParams]):
     direction: ClassVar[Direction] = "below"
 
     def command(self, params: NoParams) -> str:
-        return "cat /proc/uptime"
+        return first_line("/proc/uptime")
 
     def parse(self, output: CommandOutput, params: NoParams) -> float:
         require_exit_zero(output)
@@ -112,6 +120,8 @@ class OpenFiles(CheckKind[NoParams]):
     unit = "%"
 
     def command(self, params: NoParams) -> str:
+        # not first_line: a sysctl file answers a read past its first byte with nothing, and
+        # a shell's `read` takes one byte at a time (dash, BusyBox and bash all gave "1")
         return "cat /proc/sys/fs/file-nr"
 
     def parse(self, output: CommandOutput, params: NoParams) -> float:

@@ -16,6 +16,7 @@ from jarvisctl.kinds.base import (
     CommandOutput,
     KindParams,
     ParseError,
+    first_line,
     require_exit_zero,
 )
 
@@ -186,7 +187,7 @@ class LoadPerCore(CheckKind[LoadParams]):
     unit = ""
 
     def command(self, params: LoadParams) -> str:
-        return "cat /proc/loadavg && nproc"
+        return f"{first_line('/proc/loadavg')} && nproc"
 
     def parse(self, output: CommandOutput, params: LoadParams) -> float:
         require_exit_zero(output)

@@ -47,7 +47,12 @@ def test_every_kind_has_cases() -> None:
         ("disk_usage", {"path": "/my data"}, "df -P '/my data'"),
         ("inode_usage", {}, "df -Pi /"),
         ("memory_available", {}, "cat /proc/meminfo"),
-        ("load_per_core", {"period": 15}, "cat /proc/loadavg && nproc"),
+        (
+            "load_per_core",
+            {"period": 15},
+            '{ IFS= read -r _l || [ -n "$_l" ]; } </proc/loadavg'
+            " && printf '%s\\n' \"$_l\" && nproc",
+        ),
         ("command", {"command": "echo 1"}, "echo 1"),
     ],
 )
