@@ -7,6 +7,7 @@ all; thresholds and statuses belong to the framework, not to the kind.
 from __future__ import annotations
 
 import re
+import shlex
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -142,8 +143,8 @@ def require_exit_zero(output: CommandOutput) -> None:
 
 
 def first_line(path: str) -> str:
-    """A command that prints the first line of the file at `path` (a fixed /proc or /sys
-    path, never a user's value) with the shell's own `read` and `printf`: no process of its
+    """A command that prints the first line of the file at `path` (a fixed /proc path, quoted
+    all the same) with the shell's own `read` and `printf`: no process of its
     own, in dash, BusyBox ash and bash alike, where `cat` or `head -n 1` is a fork and an exec
     on the host for every check. The line comes back exactly (`IFS=`, `-r`), with a newline;
     a last line without one too. A file that cannot be opened fails it with the shell's
@@ -152,4 +153,5 @@ def first_line(path: str) -> str:
     Not for /proc/sys (sysctl) files: `read` takes one byte at a time, and those answer a
     read past their first byte with nothing (file-nr read so gives "1"). /proc/loadavg,
     /proc/uptime and /proc/stat read whole."""
-    return f'{{ IFS= read -r _l || [ -n "$_l" ]; }} <{path} && printf \'%s\\n\' "$_l"'
+    line = f'{{ IFS= read -r _l || [ -n "$_l" ]; }} <{shlex.quote(path)}'
+    return f"{line} && printf '%s\\n' \"$_l\""

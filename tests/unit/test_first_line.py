@@ -71,3 +71,10 @@ def test_a_file_that_cannot_be_read_fails_with_the_shells_message(
     empty.write_bytes(b"")
     done = run(shell, first_line(str(empty)))
     assert done.returncode != 0 and done.stdout == b""
+
+
+def test_a_path_is_quoted(shell: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "a file; $HOME 'quoted'"
+    path.write_bytes(b"line\n")
+    done = run(shell, first_line(str(path)))
+    assert (done.returncode, done.stdout) == (0, b"line\n")
