@@ -136,9 +136,10 @@ def collect(
     in bulk while its script runs quietly; any other as its output arrives.
     """
     quiet_since: float | None = None
+    drain = _drain_stamped if stamped else _drain
     lazy = stamped
     while True:
-        arrived = _drain_stamped(channel, sink) if stamped else _drain(channel, sink)
+        arrived = drain(channel, sink)
         if channel.eof_received or channel.closed:
             break
         watch.act(time.monotonic())  # after the drain: an end mark that came in time counts
@@ -165,10 +166,7 @@ def collect(
             channel.status_event.wait(watch.wake(now, min(remaining, wake, LAZY_WAKE)))
         else:  # the channel's fileno is readable when either stream has data, at EOF and close
             ready(channel, watch.wake(now, min(remaining, wake)))
-    if stamped:
-        _drain_stamped(channel, sink)
-    else:
-        _drain(channel, sink)
+    drain(channel, sink)
     got_status = channel.status_event.wait(max(0.0, deadline - time.monotonic()))
     status = channel.exit_status if got_status else -1
     return (None if status < 0 else status), got_status
